@@ -1,0 +1,3 @@
+"""qnx-hil: hardware-in-the-loop tests for QNX Hypervisor vdevs."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""The qnx-hil pytest plugin (registered through the ``pytest11`` entry point)."""
