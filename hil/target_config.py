@@ -1,0 +1,280 @@
+"""Target definitions: TOML files validated into dataclasses.
+
+A definition names a target, its kind (``qemu``, ``board`` or ``local``) and
+labels, and holds one table per concern::
+
+    name = "lab-imx8"
+    kind = "board"
+    labels = ["aarch64", "imx8"]
+
+    [ssh]
+    host = "10.0.0.20"
+    key = "~/.ssh/hil_ed25519"
+    known_hosts = "~/.ssh/known_hosts"
+
+    [console]
+    url = "/dev/ttyUSB0"
+
+    [toolchain]
+    kind = "qcc"
+    variant = "gcc_ntoaarch64le"
+
+Every unknown key, wrong type or missing required value is a ``ConfigError``
+naming the file, the key and what is allowed.  Loading uses only ``tomllib``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args, get_origin
+
+from hil.errors import ConfigError
+from hil.paths import PACKAGE_DIR
+
+KINDS = ("qemu", "board", "local")
+
+#: Where this repository keeps its target definitions (an installed package
+#: falls back to the built-in ones below).
+REPO_TARGETS = PACKAGE_DIR.parent / "fixtures" / "targets"
+
+
+@dataclass(frozen=True)
+class QemuSection:
+    """How to boot the public QEMU target."""
+
+    memory_mb: int = 256
+    cpus: int = 1
+    accel: Literal["auto", "tcg", "kvm"] = "auto"
+    boot_timeout: float = 90.0
+    kernel_package: str = "linux-image-amd64"
+    packages: tuple[str, ...] = ()
+    versions: dict[str, str] = field(default_factory=dict)
+    nic_module: str = "e1000"
+    qemu: str = "qemu-system-x86_64"
+    extra_args: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class SshSection:
+    """How to reach a board over SSH; the host key is always pinned."""
+
+    host: str
+    port: int = 22
+    user: str = "root"
+    key: str | None = None
+    known_hosts: str | None = None
+    host_key: str | None = None
+    connect_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class ConsoleSection:
+    """The board's serial console: any pyserial URL."""
+
+    url: str
+    baud: int = 115200
+
+
+@dataclass(frozen=True)
+class PowerSection:
+    """Host shell commands that switch the board; all optional."""
+
+    on: str | None = None
+    off: str | None = None
+    cycle: str | None = None
+    ready_regex: str | None = None
+    boot_timeout: float = 120.0
+
+
+@dataclass(frozen=True)
+class ToolchainSection:
+    """How vdevs are compiled for this target."""
+
+    kind: Literal["gcc", "qcc"] = "gcc"
+    cc: str | None = None
+    variant: str | None = None
+    qnx_host: str | None = None
+    qnx_target: str | None = None
+    cflags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class QvmSection:
+    """Where qvm lives on the target and how its [inferred] rows read there."""
+
+    command: str = "qvm"
+    workdir: str = "/tmp/qnx-hil"
+    exit_overrides: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class GuestSection:
+    """Guest-console commands that drive a real guest (boards)."""
+
+    start_kicking: str | None = None
+    stop_kicking: str | None = None
+    shutdown: str | None = None
+
+
+@dataclass(frozen=True)
+class TargetDefinition:
+    """One target, as read from its TOML file."""
+
+    name: str
+    kind: Literal["qemu", "board", "local"]
+    labels: tuple[str, ...] = ()
+    arch: str = "x86_64"
+    description: str = ""
+    qemu: QemuSection = field(default_factory=QemuSection)
+    ssh: SshSection | None = None
+    console: ConsoleSection | None = None
+    power: PowerSection = field(default_factory=PowerSection)
+    toolchain: ToolchainSection = field(default_factory=ToolchainSection)
+    qvm: QvmSection = field(default_factory=QvmSection)
+    guest: GuestSection = field(default_factory=GuestSection)
+    source: str = "<built-in>"
+
+    def matches(self, selector: str) -> bool:
+        """True for ``NAME`` or ``label:LABEL`` (the kind and arch count as labels)."""
+        if selector.startswith("label:"):
+            label = selector[len("label:"):]
+            return label in self.labels or label in (self.kind, self.arch)
+        return selector == self.name
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if origin is Literal:
+        return " or ".join(repr(a) for a in get_args(tp))
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join(_type_name(a) for a in get_args(tp) if a is not type(None))
+    if origin is tuple:
+        return f"list of {_type_name(get_args(tp)[0])}"
+    if origin is dict:
+        return f"table of {_type_name(get_args(tp)[1])}"
+    return {str: "string", int: "integer", float: "number", bool: "true/false"}.get(tp, str(tp))
+
+
+def _convert(value: Any, tp: Any, source: str, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp``; return it converted."""
+    origin = get_origin(tp)
+    if origin in (types.UnionType, typing.Union):
+        options = [a for a in get_args(tp) if a is not type(None)]
+        if len(options) == 1:  # Optional[X]: X's own, more precise, error
+            return _convert(value, options[0], source, key)
+        for option in options:
+            try:
+                return _convert(value, option, source, key)
+            except ConfigError:
+                pass
+        raise ConfigError(f"expected {_type_name(tp)}, got {value!r}", source, key)
+    if origin is Literal:
+        if value not in get_args(tp):
+            raise ConfigError(f"expected {_type_name(tp)}, got {value!r}", source, key)
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"expected {_type_name(tp)}, got {value!r}", source, key)
+        return tuple(_convert(v, get_args(tp)[0], source, f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"expected {_type_name(tp)}, got {value!r}", source, key)
+        return {str(k): _convert(v, get_args(tp)[1], source, f"{key}.{k}") for k, v in value.items()}
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"expected a table [{key}], got {value!r}", source, key)
+        return _build(tp, value, source, key)
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float) and isinstance(value, bool) or not isinstance(value, tp):
+        raise ConfigError(f"expected {_type_name(tp)}, got {value!r}", source, key)
+    return value
+
+
+def _build(cls: type, data: dict[str, Any], source: str, prefix: str = "") -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.name != "source"}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        full = f"{prefix}.{key}" if prefix else key
+        if key not in fields:
+            allowed = ", ".join(sorted(fields))
+            raise ConfigError(f"unknown key; allowed here: {allowed}", source, full)
+        kwargs[key] = _convert(value, hints[key], source, full)
+    for name, f in fields.items():
+        if name not in kwargs and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+            raise ConfigError("required key is missing", source, f"{prefix}.{name}" if prefix else name)
+    return cls(**kwargs)
+
+
+def parse_definition(data: dict[str, Any], source: str, default_name: str | None = None) -> TargetDefinition:
+    """Validate a TOML document (already parsed) into a ``TargetDefinition``."""
+    data = dict(data)
+    if "name" not in data and default_name:
+        data["name"] = default_name
+    if "kind" not in data:
+        raise ConfigError(f"required key is missing; set kind = one of {', '.join(KINDS)}", source, "kind")
+    definition: TargetDefinition = _build(TargetDefinition, data, source)
+    definition = dataclasses.replace(definition, source=source)
+    if definition.kind == "board":
+        if definition.ssh is None:
+            raise ConfigError("a board needs an [ssh] table (host, user, key, known_hosts or host_key)", source, "ssh")
+        if definition.ssh.host_key is None and definition.ssh.known_hosts is None:
+            raise ConfigError(
+                "the host key must be pinned: set host_key = \"ssh-ed25519 AAAA...\" or known_hosts = PATH",
+                source, "ssh")
+    if definition.toolchain.kind == "qcc" and not definition.toolchain.variant:
+        raise ConfigError("qcc needs variant, e.g. \"gcc_ntoaarch64le\"", source, "toolchain.variant")
+    return definition
+
+
+def load_definition(path: Path | str) -> TargetDefinition:
+    """Read and validate one ``*.toml`` target definition."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("target definition file not found", str(path)) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read target definition: {exc.strerror}", str(path)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"not valid TOML: {exc}", str(path)) from None
+    return parse_definition(data, str(path), default_name=path.stem)
+
+
+BUILTIN: dict[str, dict[str, Any]] = {
+    "qemu": {"kind": "qemu", "labels": ["x86_64", "public"],
+             "description": "the public QEMU target: a Debian-package Linux VM running qvmsim"},
+    "local": {"kind": "local", "labels": ["x86_64", "host"],
+              "description": "this host, running qvmsim directly (no VM)"},
+}
+
+
+def inventory(folders: list[Path] | None = None) -> dict[str, TargetDefinition]:
+    """Every target definition: the built-in ``qemu`` and ``local`` and each ``*.toml`` in ``folders``."""
+    targets = {name: parse_definition(data, "<built-in>", name) for name, data in BUILTIN.items()}
+    for folder in folders if folders is not None else [REPO_TARGETS]:
+        for path in sorted(Path(folder).glob("*.toml")):
+            definition = load_definition(path)
+            targets[definition.name] = definition
+    return targets
+
+
+def resolve(selector: str, folders: list[Path] | None = None) -> list[TargetDefinition]:
+    """Targets for ``NAME``, ``label:LABEL`` or a path to a ``.toml`` file."""
+    if selector.endswith(".toml") or "/" in selector:
+        return [load_definition(selector)]
+    known = inventory(folders)
+    found = [d for d in known.values() if d.matches(selector)]
+    if not found:
+        raise ConfigError(
+            f"no target matches '{selector}'; known targets: {', '.join(sorted(known))} "
+            f"(use NAME, label:LABEL or a path to a .toml file)")
+    return found

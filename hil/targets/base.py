@@ -1,0 +1,147 @@
+"""The one interface every target implements, whatever it is made of.
+
+A ``Target`` gives a shell (``run``), long-running processes (``start``),
+file transfer (``put``/``get``), a serial console (``console``, may be
+``None``), and knows its architecture and toolchain.  Kinds register
+themselves in ``KINDS``; ``make_target`` picks by the definition's kind.
+"""
+
+from __future__ import annotations
+
+import shlex
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, ClassVar, Protocol
+
+from hil.deadline import Deadline
+from hil.target_config import TargetDefinition
+
+if TYPE_CHECKING:
+    from hil.console import Console
+    from hil.ssh import CommandResult
+    from hil.vdev_build import Toolchain
+
+OutputCallback = Callable[[str, bytes], None]
+
+
+class Process(Protocol):
+    """A program running on a target (``Target.start``)."""
+
+    pid: int
+
+    @property
+    def stdout(self) -> bytes: ...
+
+    @property
+    def stderr(self) -> bytes: ...
+
+    def write_stdin(self, data: bytes) -> None: ...
+
+    def close_stdin(self) -> None: ...
+
+    def signal(self, sig: str | int) -> None: ...
+
+    def poll(self) -> int | None: ...
+
+    def wait(self, timeout: float | None) -> "CommandResult": ...
+
+
+def shell_command(command: str | Sequence[str]) -> str:
+    """A command line for POSIX sh/ksh: a sequence is quoted word by word."""
+    return command if isinstance(command, str) else " ".join(shlex.quote(str(c)) for c in command)
+
+
+class Target(ABC):
+    """A place where vdevs are built for, deployed to and run by qvm."""
+
+    kind: ClassVar[str]
+    console: "Console | None" = None
+
+    def __init__(self, definition: TargetDefinition, run_dir: Path) -> None:
+        self.definition = definition
+        self.run_dir = run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    @property
+    def arch(self) -> str:
+        return self.definition.arch
+
+    @abstractmethod
+    def up(self, deadline: Deadline) -> None:
+        """Boot or attach; return when the target takes commands."""
+
+    @abstractmethod
+    def down(self) -> None:
+        """Release everything ``up`` took (idempotent)."""
+
+    @abstractmethod
+    def run(self, command: str | Sequence[str], timeout: float | None = None, *,
+            stdin: bytes | None = None, check: bool = False) -> "CommandResult":
+        """Run a shell command to its end."""
+
+    @abstractmethod
+    def start(self, command: str | Sequence[str], *, on_output: OutputCallback | None = None) -> Process:
+        """Start a long-running program."""
+
+    @abstractmethod
+    def put(self, local: Path, remote: str, mode: int | None = None) -> None:
+        """Copy a host file to the target."""
+
+    @abstractmethod
+    def get(self, remote: str, local: Path) -> None:
+        """Copy a target file to the host."""
+
+    def healthy(self) -> bool:
+        """A cheap liveness probe: can it still run a command?"""
+        try:
+            return self.run("true", timeout=10).exit_status == 0
+        except Exception:
+            return False
+
+    def reset(self, deadline: Deadline) -> None:
+        """Bring the target back after an infrastructure failure."""
+        self.down()
+        self.up(deadline)
+
+    def toolchain(self) -> "Toolchain":
+        """The compiler vdevs for this target are built with."""
+        from hil.vdev_build import Toolchain
+
+        tc = self.definition.toolchain
+        return Toolchain(kind=tc.kind, cc=tc.cc or ("qcc" if tc.kind == "qcc" else "gcc"),
+                         variant=tc.variant, qnx_host=tc.qnx_host, qnx_target=tc.qnx_target,
+                         cflags=tc.cflags)
+
+    def qvm_command(self) -> str:
+        """The qvm executable on the target."""
+        return self.definition.qvm.command
+
+    def facts(self) -> dict[str, str]:
+        """What a report says about this target."""
+        return {"target.name": self.name, "target.kind": self.kind, "target.arch": self.arch,
+                "target.labels": ",".join(self.definition.labels)}
+
+    def __enter__(self) -> "Target":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.down()
+
+
+KINDS: dict[str, type[Target]] = {}
+
+
+def register(cls: type[Target]) -> type[Target]:
+    """Class decorator: make a target kind known to ``make_target``."""
+    KINDS[cls.kind] = cls
+    return cls
+
+
+def make_target(definition: TargetDefinition, run_dir: Path) -> Target:
+    """The target object for a definition (not yet up)."""
+    return KINDS[definition.kind](definition, run_dir)

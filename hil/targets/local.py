@@ -1,0 +1,146 @@
+"""The ``local`` target: this host, no VM.  qvmsim runs here directly."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal as signals
+import subprocess
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO
+
+from hil.deadline import Deadline
+from hil.ssh import CommandResult, CommandTimeout
+from hil.targets.base import OutputCallback, Target, register, shell_command
+
+
+def _signal_number(sig: str | int) -> int:
+    if isinstance(sig, int):
+        return sig
+    name = sig.upper()
+    return int(getattr(signals, name if name.startswith("SIG") else "SIG" + name))
+
+
+def _status(returncode: int) -> tuple[int | None, str | None]:
+    if returncode < 0:
+        return None, signals.Signals(-returncode).name
+    return returncode, None
+
+
+class LocalProcess:
+    """A host process with the same face as an SSH ``RemoteProcess``."""
+
+    def __init__(self, command: str, on_output: OutputCallback | None, cwd: Path | None = None) -> None:
+        self.command = command
+        self._on_output = on_output
+        self._started = time.monotonic()
+        self._popen = subprocess.Popen(
+            ["sh", "-c", command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE, start_new_session=True, cwd=cwd)
+        self.pid = self._popen.pid
+        self._chunks: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
+        self._lock = threading.Lock()
+        assert self._popen.stdout is not None and self._popen.stderr is not None
+        self._readers = [threading.Thread(target=self._pump, args=(name, stream), daemon=True)
+                         for name, stream in (("stdout", self._popen.stdout), ("stderr", self._popen.stderr))]
+        for reader in self._readers:
+            reader.start()
+
+    def _pump(self, name: str, stream: IO[bytes]) -> None:
+        while chunk := os.read(stream.fileno(), 65536):
+            with self._lock:
+                self._chunks[name] += chunk
+            if self._on_output:
+                self._on_output(name, chunk)
+        stream.close()
+
+    @property
+    def stdout(self) -> bytes:
+        with self._lock:
+            return bytes(self._chunks["stdout"])
+
+    @property
+    def stderr(self) -> bytes:
+        with self._lock:
+            return bytes(self._chunks["stderr"])
+
+    def write_stdin(self, data: bytes) -> None:
+        assert self._popen.stdin is not None
+        self._popen.stdin.write(data)
+        self._popen.stdin.flush()
+
+    def close_stdin(self) -> None:
+        if self._popen.stdin and not self._popen.stdin.closed:
+            self._popen.stdin.close()
+
+    def signal(self, sig: str | int) -> None:
+        if self._popen.poll() is None:
+            os.kill(self.pid, _signal_number(sig))
+
+    def poll(self) -> int | None:
+        return self._popen.poll()
+
+    def wait(self, timeout: float | None) -> CommandResult:
+        try:
+            returncode = self._popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            raise TimeoutError(f"'{self.command}' still running after {timeout} s") from None
+        for reader in self._readers:
+            reader.join()
+        self.close_stdin()
+        status, sig = _status(returncode)
+        return CommandResult(self.command, status, sig, self.stdout, self.stderr,
+                             time.monotonic() - self._started)
+
+
+@register
+class LocalTarget(Target):
+    """Runs everything on this host: the fastest target, no isolation."""
+
+    kind = "local"
+
+    def up(self, deadline: Deadline) -> None:
+        pass
+
+    def down(self) -> None:
+        pass
+
+    def run(self, command: str | Sequence[str], timeout: float | None = None, *,
+            stdin: bytes | None = None, check: bool = False) -> CommandResult:
+        process = LocalProcess(shell_command(command), None)
+        if stdin:
+            process.write_stdin(stdin)
+        process.close_stdin()
+        try:
+            result = process.wait(timeout)
+        except TimeoutError:
+            os.killpg(process.pid, signals.SIGKILL)
+            partial = process.wait(None)
+            raise CommandTimeout(f"local command timed out after {timeout} s: {process.command}",
+                                 partial) from None
+        if check and result.exit_status != 0:
+            raise RuntimeError(f"local command failed ({result.exit_status}): {process.command}\n"
+                               f"{result.stderr_text}")
+        return result
+
+    def start(self, command: str | Sequence[str], *, on_output: OutputCallback | None = None) -> LocalProcess:
+        return LocalProcess(shell_command(command), on_output)
+
+    def put(self, local: Path, remote: str, mode: int | None = None) -> None:
+        shutil.copyfile(local, remote)
+        if mode is not None:
+            os.chmod(remote, mode)
+
+    def get(self, remote: str, local: Path) -> None:
+        shutil.copyfile(remote, local)
+
+    def healthy(self) -> bool:
+        return True
+
+    def qvm_command(self) -> str:
+        from hil.sdk import build_qvmsim
+
+        return str(build_qvmsim())
