@@ -1,0 +1,45 @@
+# qnx-hil: `make demo` and `make test` set up a fresh Debian/Ubuntu machine by themselves.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+HIL := $(VENV)/bin/hil
+PYTEST_ARGS ?=
+
+.PHONY: all deps venv image demo test unit hil bench clean distclean
+
+all: test
+
+deps:
+	@scripts/install-host-deps
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	@touch $@
+
+venv: deps $(VENV)/.installed
+
+image: venv
+	$(HIL) image build
+
+# The example HIL suite on the public QEMU target, with a JUnit report.
+demo: image
+	$(HIL) demo
+
+# The whole suite: unit tests, qvmsim, the QEMU VM, and the HIL suite on local and qemu.
+test: image
+	scripts/pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+unit: venv
+	scripts/pytest tests/unit $(PYTEST_ARGS)
+
+bench: image
+	$(PY) bench/run_all.py
+
+clean:
+	rm -rf artifacts reports build .pytest_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV) *.egg-info
