@@ -1,0 +1,223 @@
+"""Running qvm on a target: one-shot runs and live sessions.
+
+``QvmRunner.run`` starts ``qvm @conf`` in a deployment folder, waits for its
+end and returns a ``QvmResult``.  ``QvmRunner.start`` returns a
+``QvmSession`` to signal qvm, drive its guest, wait for log lines and wait for
+the end.  A qvm that outlives its timeout is stopped by escalation (SIGTERM,
+then SIGQUIT, then SIGKILL, each after a grace period) and reported as hung,
+with the logs so far; no qvm is left running.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hil.deploy import Deployment
+from hil.errors import InfrastructureError
+from hil.qvm.config import QvmConfig
+from hil.qvm.exitcodes import Exit, ExitTable
+from hil.qvm.guest import GuestControl, guest_for
+from hil.qvm.log import LogLine, QvmLog, parse_log
+from hil.qvm.result import QvmResult
+from hil.targets.base import Process, Target, shell_command
+
+if TYPE_CHECKING:
+    from hil.console import Console
+
+#: Grace periods of the hang escalation: (signal, seconds to wait after it).
+ESCALATION: tuple[tuple[str, float], ...] = (("TERM", 2.0), ("QUIT", 2.0), ("KILL", 5.0))
+
+
+def exit_table_for(target: Target) -> ExitTable:
+    """The exit table with the target definition's overrides of the [inferred] rows."""
+    overrides = target.definition.qvm.exit_overrides
+    return ExitTable.default().with_overrides(overrides) if overrides else ExitTable.default()
+
+
+@dataclass
+class _Output:
+    """qvm's stdout and stderr as they stream in, with a condition to wait on."""
+
+    stdout: bytearray
+    stderr: bytearray
+    cond: threading.Condition
+
+    def feed(self, stream: str, chunk: bytes) -> None:
+        with self.cond:
+            (self.stdout if stream == "stdout" else self.stderr).extend(chunk)
+            self.cond.notify_all()
+
+
+class QvmSession:
+    """A qvm running on a target, under the test's control."""
+
+    def __init__(self, runner: "QvmRunner", config_text: str, timeout: float) -> None:
+        self.runner = runner
+        self.config_text = config_text
+        self.timeout = timeout
+        self.started = time.monotonic()
+        self._output = _Output(bytearray(), bytearray(), threading.Condition())
+        self._console_mark = runner.console.mark() if runner.console is not None else None
+        self._result: QvmResult | None = None
+        d = runner.deployment
+        conf = d.remote("run.qvmconf")
+        libpath = shell_command([d.path])
+        command = (f"cd {libpath} && echo $$ > qvm.pid && "
+                   f"LD_LIBRARY_PATH={libpath}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}} "
+                   f"exec {shell_command([runner.target.qvm_command()])} {shell_command(['@' + conf])}")
+        self.process: Process = runner.target.start(command, on_output=self._output.feed)
+        self.guest: GuestControl = guest_for(runner.target, self)
+
+    # -- driving qvm -------------------------------------------------------------
+
+    def signal(self, sig: str | int) -> None:
+        """Send a signal to qvm (``"TERM"``, ``"INT"``, ``"QUIT"``, ``"USR1"``, ``"USR2"``...)."""
+        self.process.signal(sig)
+
+    def send(self, line: str) -> None:
+        """Write one line to qvm's standard input (qvmsim: the guest console)."""
+        self.process.write_stdin(line.encode() + b"\n")
+
+    @property
+    def log(self) -> QvmLog:
+        """qvm's log (its stderr) so far."""
+        with self._output.cond:
+            return parse_log(self._output.stderr.decode("utf-8", "replace"))
+
+    @property
+    def stdout(self) -> str:
+        with self._output.cond:
+            return self._output.stdout.decode("utf-8", "replace")
+
+    def wait_log(self, pattern: str, timeout: float = 10.0) -> LogLine:
+        """Wait until a log line matches ``pattern``; return it."""
+        regex = re.compile(pattern)
+        end = time.monotonic() + timeout
+        with self._output.cond:
+            while True:
+                for line in parse_log(self._output.stderr.decode("utf-8", "replace")):
+                    if regex.search(line.message) or regex.search(line.raw):
+                        return line
+                left = end - time.monotonic()
+                if left <= 0 or self.process.poll() is not None:
+                    break
+                self._output.cond.wait(min(left, 0.5))
+        tail = "\n".join(l.raw for l in list(self.log)[-30:])
+        state = "qvm has exited" if self.process.poll() is not None else f"after {timeout} s"
+        raise AssertionError(f"no qvm log line matches /{pattern}/ ({state}); log so far:\n{tail}")
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    # -- ending ------------------------------------------------------------------
+
+    def wait(self, timeout: float | None = None) -> QvmResult:
+        """Wait for qvm to end (escalating after ``timeout``, default the session's); the result."""
+        if self._result is not None:
+            return self._result
+        limit = self.timeout if timeout is None else timeout
+        hung = False
+        try:
+            outcome = self.process.wait(limit)
+        except TimeoutError:
+            hung = True
+            outcome = self._escalate()
+        self._result = self._collect(outcome.exit_status, outcome.signal, hung)
+        return self._result
+
+    def stop(self) -> QvmResult:
+        """End qvm now: the power button (SIGTERM), escalating if it does not go."""
+        if self._result is None and self.running():
+            self.signal("TERM")
+        return self.wait(ESCALATION[0][1])
+
+    def _escalate(self):  # type: ignore[no-untyped-def]
+        for sig, grace in ESCALATION:
+            try:
+                self.process.signal(sig)
+            except Exception:
+                pass
+            try:
+                return self.process.wait(grace)
+            except TimeoutError:
+                continue
+        raise InfrastructureError(
+            f"qvm (pid {self.process.pid}) on {self.runner.target.name} survived SIGKILL")
+
+    def _collect(self, status: int | None, signal: str | None, hung: bool) -> QvmResult:
+        runner = self.runner
+        log_text = self._output.stderr.decode("utf-8", "replace")
+        stdout = self._output.stdout.decode("utf-8", "replace")
+        console = ""
+        if runner.console is not None and self._console_mark is not None:
+            console = runner.console.since(self._console_mark)
+        log = parse_log(log_text)
+        termination = log.termination
+        artifacts = runner.save_artifacts(log_text, stdout, console)
+        return QvmResult(
+            exit_status=status, signal=signal,
+            reason=runner.exit_table.decode(status, signal, hung=hung),
+            duration_s=time.monotonic() - self.started, log=log, stdout=stdout, console=console,
+            hung=hung, target=runner.target.name, config_text=self.config_text,
+            since_last_kick=termination.since_last_store if termination else None,
+            artifacts=artifacts)
+
+    def __enter__(self) -> "QvmSession":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._result is None:
+            self.stop()
+
+
+class QvmRunner:
+    """Runs qvm on one target inside one test's deployment folder."""
+
+    def __init__(self, target: Target, deployment: Deployment, artifacts: Path,
+                 console: "Console | None" = None) -> None:
+        self.target = target
+        self.deployment = deployment
+        self.artifacts = artifacts
+        self.console = console
+        self.exit_table = exit_table_for(target)
+        self._runs = 0
+
+    def _deploy_config(self, config: QvmConfig | str | Path) -> str:
+        if isinstance(config, (str, Path)) and not isinstance(config, QvmConfig):
+            config = QvmConfig.from_file(Path(config))
+        remote_files = {name: self.deployment.put_file(Path(local))
+                        for name, local in config.files().items()}
+        text = config.render(path_map=remote_files)
+        self._runs += 1
+        local = self.artifacts / f"run{self._runs}.qvmconf"
+        local.write_text(text, encoding="utf-8")
+        self.deployment.put_file(local, "run.qvmconf")
+        return text
+
+    def start(self, config: QvmConfig | str | Path, timeout: float = 60.0) -> QvmSession:
+        """Start qvm; the session ends with ``wait()`` or when the ``with`` block exits."""
+        return QvmSession(self, self._deploy_config(config), timeout)
+
+    def run(self, config: QvmConfig | str | Path, timeout: float = 60.0,
+            stdin: Sequence[str] = ()) -> QvmResult:
+        """Run qvm to its end (or its timeout) and return the result."""
+        session = self.start(config, timeout)
+        for line in stdin:
+            session.send(line)
+        return session.wait()
+
+    def save_artifacts(self, log: str, stdout: str, console: str) -> dict[str, Path]:
+        """Write this run's qvm log, guest console and serial slice beside the test's other artifacts."""
+        n = self._runs
+        files = {"qvm_log": self.artifacts / f"run{n}.qvm.log",
+                 "guest_console": self.artifacts / f"run{n}.guest.log",
+                 "console": self.artifacts / f"run{n}.console.log"}
+        for key, text in (("qvm_log", log), ("guest_console", stdout), ("console", console)):
+            files[key].write_text(text, encoding="utf-8")
+        return files
