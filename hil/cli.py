@@ -1,13 +1,209 @@
-"""The ``hil`` command line."""
+"""The ``hil`` command line: for people and for nightly scripts.
+
+Exit codes: 0 success; 1 the thing under test failed (``nightly``: a test
+failed); 2 bad input (usage, definition, configuration, compile error);
+3 infrastructure failure (target unreachable, QEMU died, SSH dropped).
+"""
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from hil.errors import HilError, InfrastructureError
+
+EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INFRA = 0, 1, 2, 3
 
 
-def main(argv: list[str] | None = None) -> int:
-    print("hil: not implemented yet", file=sys.stderr)
-    return 2
+def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
+    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
+
+
+def _definition(name: str):  # type: ignore[no-untyped-def]
+    from hil.target_config import resolve
+
+    found = resolve(name)
+    if len(found) != 1:
+        raise HilError(f"'{name}' selects {len(found)} targets; name exactly one")
+    return found[0]
+
+
+# -- image / target ---------------------------------------------------------------------------
+
+
+def cmd_image_build(args: argparse.Namespace) -> int:
+    from hil.targets.qemu import public_image
+
+    image = public_image(_definition(args.target), force=args.force,
+                         log=lambda m: print(m, file=sys.stderr))
+    _emit(args, {"root": str(image.root), "kernel": str(image.kernel), "initrd": str(image.initrd),
+                 "spec_hash": image.spec_hash}, str(image.root))
+    return EXIT_OK
+
+
+def cmd_target_up(args: argparse.Namespace) -> int:
+    from hil.targets.qemu import background_up
+
+    state = background_up(_definition(args.target))
+    _emit(args, state, f"target {args.target} up: ssh port {state['ssh_port']}, "
+                       f"console {state['console_url']}, pid {state['pid']}")
+    return EXIT_OK
+
+
+def cmd_target_down(args: argparse.Namespace) -> int:
+    from hil.targets.qemu import background_down
+
+    stopped = background_down(args.target)
+    _emit(args, {"stopped": stopped}, f"target {args.target} " + ("stopped" if stopped else "was not running"))
+    return EXIT_OK
+
+
+def cmd_target_status(args: argparse.Namespace) -> int:
+    from hil.targets.qemu import background_status
+
+    state = background_status(args.target)
+    if state is None:
+        _emit(args, {"name": args.target, "running": False}, f"target {args.target}: not running")
+        return EXIT_FAILED
+    _emit(args, state, "\n".join(f"{k}: {v}" for k, v in state.items()))
+    return EXIT_OK
+
+
+# -- sdk / vdev / qvm -------------------------------------------------------------------------
+
+
+def cmd_sdk_include(args: argparse.Namespace) -> int:
+    from hil.sdk import include_dir
+
+    print(include_dir())
+    return EXIT_OK
+
+
+def cmd_sdk_qvm(args: argparse.Namespace) -> int:
+    from hil.sdk import build_qvmsim
+
+    print(build_qvmsim())
+    return EXIT_OK
+
+
+def cmd_vdev_build(args: argparse.Namespace) -> int:
+    from hil.targets import make_target
+    from hil.vdev_build import build_vdev
+
+    definition = _definition(args.target)
+    target = make_target(definition, Path(args.run_dir))
+    built = build_vdev([Path(s) for s in args.sources], target.toolchain(), name=args.name,
+                       out_dir=Path(args.output) if args.output else None)
+    _emit(args, {"name": built.name, "path": str(built.path), "cached": built.cached,
+                 "command": list(built.command)}, str(built.path))
+    return EXIT_OK
+
+
+def cmd_qvm_run(args: argparse.Namespace) -> int:
+    from hil.qvm.oneshot import run_once
+
+    result = run_once(args.target, Path(args.conf), vdevs=[Path(v) for v in args.vdev],
+                      guest=Path(args.guest) if args.guest else None, timeout=args.timeout,
+                      artifacts=Path(args.artifacts))
+    if args.json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        print(result.summary())
+    return EXIT_OK
+
+
+# -- demo / nightly ---------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from hil.nightly import demo
+
+    return demo(Path(args.reports))
+
+
+def cmd_nightly(args: argparse.Namespace) -> int:
+    from hil.nightly import nightly
+
+    return nightly(args.target or [], Path(args.reports), list(args.pytest_args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hil", description="qnx-hil: HIL tests for QNX Hypervisor vdevs")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(parent: Any, name: str, func: Callable[[argparse.Namespace], int], help: str,
+            json_flag: bool = True) -> argparse.ArgumentParser:
+        p: argparse.ArgumentParser = parent.add_parser(name, help=help, description=help)
+        p.set_defaults(func=func)
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="machine-readable output")
+        return p
+
+    image = sub.add_parser("image", help="the public QEMU target's image").add_subparsers(
+        dest="sub", required=True, metavar="ACTION")
+    p = add(image, "build", cmd_image_build, "build (or find in the cache) the QEMU target image")
+    p.add_argument("--target", default="qemu", help="a qemu-kind target definition (default: qemu)")
+    p.add_argument("--force", action="store_true", help="rebuild even when cached")
+
+    target = sub.add_parser("target", help="start/stop a QEMU target in the background").add_subparsers(
+        dest="sub", required=True, metavar="ACTION")
+    for name, func, text in (("up", cmd_target_up, "boot a QEMU target and leave it running"),
+                             ("down", cmd_target_down, "stop a target started with 'hil target up'"),
+                             ("status", cmd_target_status, "is it running? pid, ports, console URL, image")):
+        p = add(target, name, func, text)
+        p.add_argument("--target", default="qemu", help="target name (default: qemu)")
+
+    sdk = sub.add_parser("sdk", help="qvmsim and its vdev headers").add_subparsers(
+        dest="sub", required=True, metavar="ACTION")
+    add(sdk, "include", cmd_sdk_include, "print the folder holding qvm/*.h", json_flag=False)
+    add(sdk, "qvm", cmd_sdk_qvm, "build the host qvmsim if needed and print its path", json_flag=False)
+
+    vdev = sub.add_parser("vdev", help="build vdevs").add_subparsers(dest="sub", required=True, metavar="ACTION")
+    p = add(vdev, "build", cmd_vdev_build, "compile a vdev folder or C files into vdev-NAME.so")
+    p.add_argument("sources", nargs="+", metavar="SRC", help="a vdev folder or C files")
+    p.add_argument("--target", default="local", help="whose toolchain to use (default: local)")
+    p.add_argument("--name", help="vdev name (default: the folder's name or the C file's stem)")
+    p.add_argument("-o", "--output", help="copy the .so into this folder")
+    p.add_argument("--run-dir", default="artifacts/cli", help=argparse.SUPPRESS)
+
+    qvm = sub.add_parser("qvm", help="run qvm on a target").add_subparsers(dest="sub", required=True, metavar="ACTION")
+    p = add(qvm, "run", cmd_qvm_run, "deploy vdevs, run qvm @CONF on a target, report how it ended")
+    p.add_argument("--target", default="local", help="target name, label:LABEL or .toml (default: local)")
+    p.add_argument("--conf", required=True, help="the .qvmconf file")
+    p.add_argument("--vdev", action="append", default=[], metavar="SO", help="a built vdev-NAME.so (repeatable)")
+    p.add_argument("--guest", help="a guest script for qvmsim's scripted guest")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds before the hang escalation")
+    p.add_argument("--artifacts", default="artifacts/cli", help="where logs are written")
+
+    p = add(sub, "demo", cmd_demo, "run the example HIL suite on the public QEMU target", json_flag=False)
+    p.add_argument("--reports", default="reports", help="report folder (default: reports)")
+
+    p = add(sub, "nightly", cmd_nightly, "run the suite on every target of the inventory", json_flag=False)
+    p.add_argument("--target", action="append", metavar="NAME|label:LABEL", help="select targets (repeatable)")
+    p.add_argument("--reports", default="reports", help="report folder (default: reports)")
+    p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then arguments for pytest")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if getattr(args, "pytest_args", None) and args.pytest_args[0] == "--":
+        args.pytest_args = args.pytest_args[1:]
+    try:
+        return int(args.func(args))
+    except InfrastructureError as exc:
+        print(f"hil: infrastructure error: {exc}", file=sys.stderr)
+        return EXIT_INFRA
+    except HilError as exc:
+        print(f"hil: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("hil: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

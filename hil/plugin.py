@@ -21,6 +21,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -28,6 +29,10 @@ from hil.deadline import Deadline
 from hil.errors import HilError, InfrastructureError
 from hil.target_config import TargetDefinition, resolve
 from hil.targets import Target, make_target
+
+if TYPE_CHECKING:
+    from hil.deploy import Deployment
+    from hil.qvm.runner import QvmRunner
 
 #: How long bringing a target up may take, at most (boot + SSH).
 UP_TIMEOUT = 180.0
@@ -78,6 +83,9 @@ class TargetPool:
             target = make_target(self.definitions[name], self.artifacts / safe_name(name) / "target")
             self.targets[name] = target
             self._bring_up(name, target, reset=False)
+            from hil.deploy import cleanup_stale
+
+            cleanup_stale(target)
         return target
 
     def _bring_up(self, name: str, target: Target, reset: bool) -> None:
@@ -219,3 +227,56 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.outcome = "failed"
             report.when = "setup"  # type: ignore[assignment]
             report.longrepr = f"INFRASTRUCTURE ERROR: {call.excinfo.value}"
+
+
+# -- vdevs and qvm ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeployedVdev:
+    """A vdev built for the test's target and copied into its deployment folder."""
+
+    name: str
+    remote_path: str
+    local_path: Path
+
+
+@pytest.fixture
+def hil_deployment(request: pytest.FixtureRequest, hil_target: Target) -> Iterator["Deployment"]:
+    """This test's private folder on the target (removed afterwards unless ``--hil-keep``)."""
+    from hil.deploy import create_deployment
+
+    deployment = create_deployment(hil_target, request.node.name, keep=request.config.getoption("hil_keep"))
+    yield deployment
+    try:
+        deployment.cleanup()
+    except HilError:
+        pass  # the target is being reset anyway
+
+
+@pytest.fixture
+def hil_vdev(request: pytest.FixtureRequest, hil_target: Target, hil_deployment: "Deployment"):  # type: ignore[no-untyped-def]
+    """``hil_vdev("target_vdevs/wdog")``: build a vdev for the target and deploy it; returns its ``DeployedVdev``.
+
+    Relative paths are taken from the pytest root folder.  A compile error is a
+    ``SetupError`` showing the compiler's messages: an error of the test.
+    """
+    from hil.vdev_build import build_vdev
+
+    def build(source: str | Path, *more: str | Path, name: str | None = None) -> DeployedVdev:
+        paths = [p if Path(p).is_absolute() else request.config.rootpath / p for p in (source, *more)]
+        built = build_vdev([Path(p) for p in paths], hil_target.toolchain(), name=name)
+        remote = hil_deployment.put_file(built.path, built.path.name, 0o755)
+        return DeployedVdev(built.name, remote, built.path)
+
+    return build
+
+
+@pytest.fixture
+def hil_qvm(hil_target: Target, hil_deployment: "Deployment", hil_artifacts: Path) -> "QvmRunner":
+    """Runs qvm on the target in this test's folder: ``hil_qvm.run(config)`` / ``hil_qvm.start(config)``."""
+    from hil.qvm.runner import QvmRunner
+
+    return QvmRunner(hil_target, hil_deployment, hil_artifacts, hil_target.console)
+
+

@@ -19,7 +19,7 @@ from hil.target_config import TargetDefinition
 
 if TYPE_CHECKING:
     from hil.console import Console
-    from hil.ssh import CommandResult
+    from hil.command import CommandResult
     from hil.vdev_build import Toolchain
 
 OutputCallback = Callable[[str, bytes], None]

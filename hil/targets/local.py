@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from hil.deadline import Deadline
-from hil.ssh import CommandResult, CommandTimeout
+from hil.command import CommandResult, CommandTimeout
 from hil.targets.base import OutputCallback, Target, register, shell_command
 
 

@@ -1,0 +1,37 @@
+"""The outcome of a command run on a target, whatever ran it (SSH, a local shell)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    """Exit status (``None`` when killed by a signal), signal name, output bytes, duration."""
+
+    command: str
+    exit_status: int | None
+    signal: str | None
+    stdout: bytes
+    stderr: bytes
+    duration: float
+
+    @property
+    def stdout_text(self) -> str:
+        return self.stdout.decode("utf-8", errors="replace")
+
+    @property
+    def stderr_text(self) -> str:
+        return self.stderr.decode("utf-8", errors="replace")
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_status == 0
+
+
+class CommandTimeout(AssertionError):
+    """A command outlived its timeout; ``partial`` holds what it printed until it was killed."""
+
+    def __init__(self, message: str, partial: CommandResult | None = None) -> None:
+        super().__init__(message)
+        self.partial = partial
