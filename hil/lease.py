@@ -1,0 +1,162 @@
+"""Leases: one run at a time on a shared target, with no central server.
+
+The lease is a folder on the target itself, taken with ``mkdir`` (atomic on
+every POSIX file system, QNX's included) and holding an ``info`` file::
+
+    owner=ci@build-7:4242
+    host=build-7
+    pid=4242
+    start=1764110000
+    expiry=1764110090
+
+Times are the *target's* clock (``date +%s`` there), so CI hosts with skewed
+clocks agree.  The holder renews the expiry while its run lives and removes
+the folder at the end.  A lease whose expiry has passed is taken over, under
+a second ``mkdir`` lock so two contenders never both take it.  A busy target
+is waited for up to ``wait`` seconds, then reported as an infrastructure
+error naming the holder.
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hil.errors import InfrastructureError
+from hil.targets.base import Target, shell_command
+
+_ACQUIRE = r"""
+L={lease}; now=$(date +%s)
+mkdir -p {parent} 2>/dev/null
+if mkdir "$L" 2>/dev/null; then
+  printf 'owner=%s\nhost=%s\npid=%s\nstart=%s\nexpiry=%s\n' {owner} {host} {pid} "$now" $((now + {ttl})) > "$L/info"
+  echo "ACQUIRED $now"; exit 0
+fi
+cat "$L/info" 2>/dev/null; echo "BUSY $now"
+"""
+
+_TAKEOVER = r"""
+L={lease}; T="$L.takeover"; now=$(date +%s)
+if [ -d "$T" ] && [ -f "$T/at" ] && [ $(( now - $(cat "$T/at") )) -gt 60 ]; then rm -rf "$T"; fi
+mkdir "$T" 2>/dev/null || {{ echo CONTENDED; exit 0; }}
+echo "$now" > "$T/at"
+exp=$(sed -n 's/^expiry=//p' "$L/info" 2>/dev/null)
+if [ -z "$exp" ]; then sleep 1; exp=$(sed -n 's/^expiry=//p' "$L/info" 2>/dev/null); fi
+if [ -z "$exp" ] || [ "$exp" -lt "$now" ]; then rm -rf "$L"; echo TAKEN; else echo ALIVE; fi
+rm -rf "$T"
+"""
+
+_RENEW = r"""
+L={lease}; now=$(date +%s)
+grep -qx 'owner='{owner} "$L/info" 2>/dev/null || {{ echo LOST; cat "$L/info" 2>/dev/null; exit 0; }}
+printf 'owner=%s\nhost=%s\npid=%s\nstart=%s\nexpiry=%s\n' {owner} {host} {pid} {start} $((now + {ttl})) > "$L/info.new" \
+  && mv "$L/info.new" "$L/info" && echo RENEWED
+"""
+
+_RELEASE = r"""
+L={lease}
+grep -qx 'owner='{owner} "$L/info" 2>/dev/null && rm -rf "$L" && echo RELEASED
+"""
+
+
+def _parse_info(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def default_owner() -> str:
+    return f"{getpass.getuser()}@{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass
+class Lease:
+    """A held lease on one target; renew it with ``keep_alive()``; ``release()`` at the end."""
+
+    target: Target
+    path: str
+    owner: str
+    ttl: int
+    start: str
+    _stop: threading.Event | None = None
+    _thread: threading.Thread | None = None
+    lost: str | None = None
+
+    def _fill(self, script: str) -> str:
+        return script.format(lease=shell_command([self.path]), owner=shell_command([self.owner]),
+                             host=shell_command([socket.gethostname()]), pid=os.getpid(), ttl=self.ttl,
+                             start=self.start)
+
+    def renew(self) -> None:
+        """Push the expiry ``ttl`` seconds ahead; notes (in ``lost``) when someone else holds it now."""
+        out = self.target.run(self._fill(_RENEW), timeout=30).stdout_text
+        if out.startswith("LOST"):
+            holder = _parse_info(out).get("owner", "nobody")
+            self.lost = f"lease {self.path} on {self.target.name} lost (now held by {holder})"
+
+    def keep_alive(self) -> None:
+        """Renew from a background thread every ``ttl / 3`` seconds until released."""
+        self._stop = threading.Event()
+
+        def loop() -> None:
+            assert self._stop is not None
+            while not self._stop.wait(self.ttl / 3):
+                try:
+                    self.renew()
+                except Exception:  # a dropped link: the next renewal tries again
+                    pass
+
+        self._thread = threading.Thread(target=loop, name=f"lease-{self.target.name}", daemon=True)
+        self._thread.start()
+
+    def release(self) -> None:
+        """Give the lease back (only if still ours)."""
+        if self._stop is not None:
+            self._stop.set()
+        try:
+            self.target.run(self._fill(_RELEASE), timeout=30)
+        except Exception:
+            pass  # it expires by itself
+
+
+def lease_path(target: Target) -> str:
+    return f"{target.definition.qvm.workdir}.lease"
+
+
+def acquire(target: Target, *, wait: float = 300.0, ttl: int = 90, owner: str | None = None,
+            poll: float = 2.0, on_wait: Callable[[str], None] | None = None) -> Lease:
+    """Take the target's lease, waiting up to ``wait`` seconds for its holder."""
+    owner = owner or default_owner()
+    path = lease_path(target)
+    lease = Lease(target, path, owner, ttl, "0")
+    end = time.monotonic() + wait
+    holder: dict[str, str] = {}
+    parent = path.rsplit("/", 1)[0] or "/"
+    while True:
+        script = _ACQUIRE.format(lease=shell_command([path]), parent=shell_command([parent]),
+                                 owner=shell_command([owner]), host=shell_command([socket.gethostname()]),
+                                 pid=os.getpid(), ttl=ttl)
+        out = target.run(script, timeout=30).stdout_text
+        last = out.strip().splitlines()[-1] if out.strip() else ""
+        if last.startswith("ACQUIRED"):
+            lease.start = last.split()[1]
+            return lease
+        if not last.startswith("BUSY"):
+            raise InfrastructureError(f"could not take lease {path} on {target.name}: unexpected answer {out!r}")
+        holder = _parse_info(out)
+        now = int(last.split()[1])
+        expiry = int(holder.get("expiry", "0") or 0)
+        if expiry < now:
+            target.run(lease._fill(_TAKEOVER), timeout=30)
+            continue
+        if time.monotonic() >= end:
+            raise InfrastructureError(
+                f"target {target.name} is busy: lease {path} held by {holder.get('owner', '?')} "
+                f"since {holder.get('start', '?')} (expires {expiry - now} s from now); "
+                f"waited {wait:.0f} s")
+        if on_wait is not None:
+            on_wait(f"target {target.name} busy (held by {holder.get('owner', '?')}), waiting")
+        time.sleep(min(poll, max(0.0, end - time.monotonic())))

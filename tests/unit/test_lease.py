@@ -1,0 +1,92 @@
+"""Leases on a target, exercised on the local target (a real shell, real mkdir)."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hil.errors import InfrastructureError
+from hil.lease import acquire, lease_path
+from hil.target_config import parse_definition
+from hil.targets import make_target
+
+
+@pytest.fixture
+def target(tmp_path: Path):  # type: ignore[no-untyped-def]
+    definition = parse_definition({"kind": "local", "qvm": {"workdir": str(tmp_path / "work")}}, "t.toml", "box")
+    return make_target(definition, tmp_path / "run")
+
+
+def test_acquire_release(target) -> None:  # type: ignore[no-untyped-def]
+    lease = acquire(target, wait=1, owner="alice@host:1")
+    info = Path(lease_path(target), "info").read_text()
+    assert "owner=alice@host:1" in info and "expiry=" in info
+    lease.release()
+    assert not Path(lease_path(target)).exists()
+
+
+def test_busy_target_names_holder(target) -> None:  # type: ignore[no-untyped-def]
+    held = acquire(target, wait=1, owner="alice@host:1", ttl=60)
+    with pytest.raises(InfrastructureError, match=r"busy: lease .* held by alice@host:1.*waited 1 s"):
+        acquire(target, wait=1, owner="bob@host:2", poll=0.2)
+    held.release()
+    acquire(target, wait=1, owner="bob@host:2").release()
+
+
+def test_expired_lease_is_taken_over(target) -> None:  # type: ignore[no-untyped-def]
+    stale = acquire(target, wait=1, owner="crashed@host:1", ttl=1)
+    time.sleep(2.1)
+    fresh = acquire(target, wait=1, owner="bob@host:2", ttl=30)
+    assert "owner=bob@host:2" in Path(lease_path(target), "info").read_text()
+    stale.renew()
+    assert stale.lost and "bob@host:2" in stale.lost
+    stale.release()  # not ours any more: must not remove bob's lease
+    assert Path(lease_path(target)).exists()
+    fresh.release()
+
+
+def test_renewal_keeps_lease_alive(target) -> None:  # type: ignore[no-untyped-def]
+    lease = acquire(target, wait=1, owner="alice@host:1", ttl=3)
+    lease.keep_alive()
+    time.sleep(4)
+    with pytest.raises(InfrastructureError, match="held by alice"):
+        acquire(target, wait=0, owner="bob@host:2")
+    lease.release()
+
+
+SCRIPT = """
+import sys, time
+from hil.lease import acquire
+from hil.target_config import parse_definition
+from hil.targets import make_target
+from pathlib import Path
+d = parse_definition({"kind": "local", "qvm": {"workdir": sys.argv[1]}}, "t.toml", "box")
+t = make_target(d, Path(sys.argv[2]))
+lease = acquire(t, wait=float(sys.argv[3]), owner=sys.argv[4], poll=0.2)
+print("GOT", flush=True)
+time.sleep(float(sys.argv[5]))
+lease.release()
+print("RELEASED", flush=True)
+"""
+
+
+def test_contest_between_two_processes(tmp_path: Path) -> None:
+    def spawn(owner: str, wait: float, hold: float) -> subprocess.Popen[str]:
+        return subprocess.Popen([sys.executable, "-c", SCRIPT, str(tmp_path / "w"), str(tmp_path / owner),
+                                 str(wait), owner, str(hold)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True)
+
+    first = spawn("first", 5, 1.5)
+    assert first.stdout is not None and first.stdout.readline().strip() == "GOT"
+    waiter = spawn("second", 10, 0)      # waits for first, then gets it
+    loser = spawn("third", 0.5, 0)       # gives up while first holds it
+    out, err = loser.communicate(timeout=20)
+    assert loser.returncode != 0 and "held by first" in err
+    out, err = waiter.communicate(timeout=20)
+    assert waiter.returncode == 0 and "GOT" in out, err
+    first.communicate(timeout=20)
