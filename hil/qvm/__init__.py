@@ -1,0 +1,28 @@
+"""The pure-Python model of a qvm run: its config, its log, its exit, its result.
+
+``QvmConfig`` renders ``.qvmconf`` text, ``QvmLog`` parses qvm's log,
+``Exit``/``ExitTable`` decode how it ended, ``QvmResult`` holds one run and
+asserts on it.  No I/O here beyond reading ``.qvmconf`` files.
+"""
+
+from __future__ import annotations
+
+from hil.qvm.config import LOGGER_DESTS, LOGGER_FILTERS, ConfContext, ConfOption, ParsedConf, QvmConfig, parse_qvmconf
+from hil.qvm.exitcodes import (
+    INFERRED,
+    Exit,
+    ExitTable,
+    Mark,
+    decode,
+    signal_name,
+    signal_number,
+    split_shell_status,
+)
+from hil.qvm.log import LEVELS, ConfigFault, LogLine, QvmLog, Termination, parse_line, parse_log
+from hil.qvm.result import QvmResult
+
+__all__ = [
+    "INFERRED", "LEVELS", "LOGGER_DESTS", "LOGGER_FILTERS", "ConfContext", "ConfOption", "ConfigFault", "Exit",
+    "ExitTable", "LogLine", "Mark", "ParsedConf", "QvmConfig", "QvmLog", "QvmResult", "Termination", "decode",
+    "parse_line", "parse_log", "parse_qvmconf", "signal_name", "signal_number", "split_shell_status",
+]

@@ -1,0 +1,675 @@
+"""``.qvmconf`` text: a builder (``QvmConfig``) and a light parser (``parse_qvmconf``).
+
+The contract (§7): plain text, ``#`` comments, line breaks carry no meaning;
+``vdev`` and ``cpu`` open a context that takes the options after them;
+``system NAME``, if present, comes first.
+
+``QvmConfig`` renders VM-wide options (system, ram, logger, load, ...) before
+any context, so a VM-wide option is never swallowed by the last ``vdev``; each
+context's options are indented under it.  A fixture read with
+``QvmConfig.from_file`` keeps its text: builder VM-wide options are inserted
+just before its first context, builder contexts are appended after it.
+
+Local files a config references (a guest script given to ``load`` as a
+``Path``, or a relative ``load`` path in a fixture) are listed by ``files()``
+so a deployer can copy them to the target and rewrite their paths with
+``render(path_map=...)`` or ``with_paths(...)``.  No I/O here except reading
+``.qvmconf`` files.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from hil.errors import ConfigError
+
+#: The logger filter *set* and its destinations [doc].
+LOGGER_FILTERS: tuple[str, ...] = ("fatal", "internal", "error", "warn", "info", "debug", "verbose")
+LOGGER_DESTS: tuple[str, ...] = ("stdout", "stderr", "slog", "none")
+
+#: Context-opening options -> how many arguments they take (vdev NAME, cpu).
+CONTEXT_OPENERS: Mapping[str, int] = {"vdev": 1, "cpu": 0}
+#: VM-wide options the parser knows -> argument count (-1: until the next known option).
+GLOBAL_OPTIONS: Mapping[str, int] = {
+    "system": 1, "ram": 1, "rom": 1, "load": 1, "dump": 1, "logger": 2, "set": 2, "dryrun": 0,
+    "unsupported": -1,
+}
+#: Options qvm handles for every vdev; they never reach the vdev [doc].
+VDEV_COMMON_OPTIONS: tuple[str, ...] = ("loc", "intr", "name", "log")
+
+_KEYWORDS = frozenset(CONTEXT_OPENERS) | frozenset(GLOBAL_OPTIONS)
+_OPTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
+_SIZE = r"(?:0x[0-9a-f]+|\d+)(?:[kmgt]b?)?"
+_RAM = re.compile(rf"^(?:{_SIZE},)?{_SIZE}$", re.IGNORECASE)
+_ADDR = re.compile(r"^(?:0x[0-9a-f]+|\d+)$", re.IGNORECASE)
+_CUT = "\x00"  # marks where a fixture's text is cut to insert VM-wide options
+
+Value = str | int | float | bool | Path | Sequence[str | int | float | Path] | None
+
+
+class _Named(Protocol):
+    """Anything with a ``name``: a built vdev (``vdev-NAME.so``) passes as NAME."""
+
+    @property
+    def name(self) -> str: ...
+
+
+# --- parsing -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Token:
+    """A word of a .qvmconf file and where it is (1-based line, 0-based column)."""
+
+    text: str
+    line: int
+    col: int
+
+
+@dataclass(frozen=True)
+class ConfOption:
+    """A VM-wide option: its name token and arguments; ``known`` if the parser knows its arity."""
+
+    name: Token
+    args: tuple[Token, ...]
+    known: bool = True
+
+    @property
+    def line(self) -> int:
+        return self.name.line
+
+    @property
+    def values(self) -> tuple[str, ...]:
+        return tuple(a.text for a in self.args)
+
+
+@dataclass(frozen=True)
+class ConfContext:
+    """A ``vdev NAME`` or ``cpu`` context and the words that follow it (its options)."""
+
+    kind: str
+    opener: Token
+    arg: Token | None
+    words: tuple[Token, ...]
+
+    @property
+    def line(self) -> int:
+        return self.opener.line
+
+    @property
+    def module(self) -> str | None:
+        """For a vdev: NAME, as in ``vdev-NAME.so``."""
+        return self.arg.text if self.arg else None
+
+    def option(self, name: str) -> str | None:
+        """The word after the last ``name`` in this context (the last one wins), or None."""
+        value: str | None = None
+        for here, after in zip(self.words, self.words[1:]):
+            if here.text == name:
+                value = after.text
+        return value
+
+    def has_flag(self, name: str) -> bool:
+        """True if ``name`` appears as a word of this context."""
+        return any(w.text == name for w in self.words)
+
+    @property
+    def instance_name(self) -> str | None:
+        """The ``name`` option, else the module name."""
+        return self.option("name") or self.module
+
+
+@dataclass(frozen=True)
+class ParsedConf:
+    """A .qvmconf split into VM-wide options and contexts, comments dropped."""
+
+    source: str
+    options: tuple[ConfOption, ...]
+    contexts: tuple[ConfContext, ...]
+
+    @property
+    def system(self) -> str | None:
+        opt = self.option("system")
+        return opt.values[0] if opt else None
+
+    def option(self, name: str) -> ConfOption | None:
+        """The last VM-wide option called ``name`` (the last one wins), or None."""
+        found = [o for o in self.options if o.name.text == name]
+        return found[-1] if found else None
+
+    def all(self, name: str) -> list[ConfOption]:
+        """Every VM-wide option called ``name`` (``load`` and ``ram`` may repeat)."""
+        return [o for o in self.options if o.name.text == name]
+
+    @property
+    def vdevs(self) -> list[ConfContext]:
+        return [c for c in self.contexts if c.kind == "vdev"]
+
+    def vdev_names(self) -> list[str]:
+        """The vdev modules this config loads (NAME of ``vdev-NAME.so``), first use order, once each."""
+        return list(dict.fromkeys(c.module for c in self.vdevs if c.module))
+
+    @property
+    def first_context(self) -> Token | None:
+        return self.contexts[0].opener if self.contexts else None
+
+
+def _tokenize(text: str) -> Iterator[Token]:
+    for lineno, line in enumerate(text.splitlines(), 1):
+        code = line.split("#", 1)[0]
+        for m in re.finditer(r"\S+", code):
+            yield Token(m.group(), lineno, m.start())
+
+
+def parse_qvmconf(text: str, source: str = "<qvmconf>") -> ParsedConf:
+    """Split ``text`` into VM-wide options and contexts, checking what the parser knows.
+
+    Errors (``ConfigError``, naming ``source:line``): ``system`` not first or
+    repeated, a known option missing its argument, a bad ``ram`` size, a bad
+    ``logger`` filter or destination.  Unknown options are kept, not refused
+    (real qvm has more than this parser knows).  A known VM-wide option found
+    inside a context is read as closing it [inferred: qvm's own rule is not
+    public in detail].
+    """
+    tokens = list(_tokenize(text))
+    options: list[ConfOption] = []
+    contexts: list[ConfContext] = []
+    current: tuple[str, Token, Token | None, list[Token]] | None = None
+    seen_any = False
+
+    def where(tok: Token) -> str:
+        return f"{source}:{tok.line}"
+
+    def close() -> None:
+        nonlocal current
+        if current is not None:
+            kind, opener, arg, words = current
+            contexts.append(ConfContext(kind, opener, arg, tuple(words)))
+            current = None
+
+    def args_of(i: int, count: int, what: str) -> tuple[Token, ...]:
+        tok = tokens[i]
+        if count < 0:
+            j = i + 1
+            while j < len(tokens) and tokens[j].text not in _KEYWORDS:
+                j += 1
+            return tuple(tokens[i + 1:j])
+        got = tuple(tokens[i + 1:i + 1 + count])
+        for arg in got:
+            if arg.text in _KEYWORDS and tok.text != "set":
+                raise ConfigError(f"'{tok.text}' needs {what}, got the option '{arg.text}'", where(arg), tok.text)
+        if len(got) < count:
+            raise ConfigError(f"'{tok.text}' needs {what}, got end of file", where(tok), tok.text)
+        return got
+
+    i = 0
+    while i < len(tokens):
+        tok = tokens[i]
+        word = tok.text
+        if word in CONTEXT_OPENERS:
+            close()
+            count = CONTEXT_OPENERS[word]
+            got = args_of(i, count, "a NAME (vdev-NAME.so)") if count else ()
+            current = (word, tok, got[0] if got else None, [])
+            i += 1 + count
+            seen_any = True
+            continue
+        if word in GLOBAL_OPTIONS:
+            close()
+            if word == "system" and seen_any:
+                first = options[0].name if options else contexts[0].opener
+                raise ConfigError(
+                    f"'system' must be the first option (found after '{first.text}' at line {first.line})",
+                    where(tok), "system",
+                )
+            got = args_of(i, GLOBAL_OPTIONS[word], _ARG_HELP.get(word, "a value"))
+            _check_option(word, got, where(tok))
+            options.append(ConfOption(tok, got))
+            i += 1 + len(got)
+            seen_any = True
+            continue
+        if current is not None:
+            current[3].append(tok)
+            i += 1
+            continue
+        got = args_of(i, -1, "")
+        options.append(ConfOption(tok, got, known=False))
+        i += 1 + len(got)
+        seen_any = True
+    close()
+    return ParsedConf(source, tuple(options), tuple(contexts))
+
+
+_ARG_HELP = {
+    "system": "a NAME", "ram": "a size ([start,]len, e.g. 16M)", "rom": "a size or path",
+    "load": "a path ([addr,]path)", "dump": "a directory", "logger": "FILTER[,FILTER...] DEST",
+    "set": "VAR VALUE",
+}
+
+
+def _check_option(word: str, args: tuple[Token, ...], where: str) -> None:
+    if word == "ram" and not _RAM.match(args[0].text):
+        raise ConfigError(
+            f"bad size {args[0].text!r}; expected [start,]len with len like 16M, 0x1000000 or 1G", where, word
+        )
+    if word == "logger":
+        _check_logger(args[0].text, args[1].text, where, word)
+
+
+def _check_logger(filters: str, dest: str, where: str, key: str) -> None:
+    parts = filters.split(",")
+    bad = [p for p in parts if p not in LOGGER_FILTERS]
+    if bad or not filters:
+        raise ConfigError(
+            f"unknown log filter(s) {', '.join(map(repr, bad)) or repr(filters)}; "
+            f"filters are a comma-separated set of: {', '.join(LOGGER_FILTERS)}",
+            where, key,
+        )
+    if dest not in LOGGER_DESTS:
+        raise ConfigError(f"unknown log destination {dest!r}; allowed: {', '.join(LOGGER_DESTS)}", where, key)
+
+
+def _split_addr(text: str) -> tuple[str, str]:
+    """``0x1000,guest.txt`` -> (``0x1000,``, ``guest.txt``); no address -> (``""``, text)."""
+    head, sep, tail = text.partition(",")
+    if sep and _ADDR.match(head):
+        return head + sep, tail
+    return "", text
+
+
+# --- building ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Line:
+    """One rendered line: words, or ``raw`` text; ``file_key`` marks a rewritable path (last word)."""
+
+    words: tuple[str, ...]
+    indent: bool = False
+    raw: bool = False
+    file_key: str | None = None
+    file_prefix: str = ""
+
+    def render(self, path_map: Mapping[str, str]) -> str:
+        if self.raw:
+            return self.words[0]
+        words = list(self.words)
+        if self.file_key is not None and self.file_key in path_map:
+            words[-1] = self.file_prefix + path_map[self.file_key]
+        return ("    " if self.indent else "") + " ".join(words)
+
+
+@dataclass
+class _Base:
+    """A fixture's text, parsed, and the folder its relative paths are read from."""
+
+    text: str
+    parsed: ParsedConf
+    directory: Path
+
+
+def _check_token(value: str, where: str, key: str) -> str:
+    if value == "":
+        raise ConfigError("empty value; give a word, or True for a bare flag", where, key)
+    if any(c.isspace() for c in value):
+        raise ConfigError(
+            f"value {value!r} contains whitespace; .qvmconf values are single words "
+            "(pass a list for several words)", where, key,
+        )
+    if "#" in value:
+        raise ConfigError(f"value {value!r} contains '#', which starts a comment in .qvmconf", where, key)
+    return value
+
+
+def _words(value: Value, where: str, key: str, hex_ints: bool = False) -> tuple[str, ...]:
+    """A Python value -> .qvmconf words (True: none, i.e. a bare flag)."""
+    if value is True:
+        return ()
+    if isinstance(value, bool) or value is None:
+        raise ConfigError(f"unexpected value {value!r}", where, key)
+    if isinstance(value, int):
+        return (hex(value) if hex_ints else str(value),)
+    if isinstance(value, float):
+        return (repr(value),)
+    if isinstance(value, (str, Path)):
+        return (_check_token(str(value), where, key),)
+    if isinstance(value, Sequence):
+        out: list[str] = []
+        for item in value:
+            if isinstance(item, (bool, list, tuple)) or item is None:
+                raise ConfigError(f"unexpected list item {item!r}; items must be words or numbers", where, key)
+            out.extend(_words(item, where, key, hex_ints))
+        if not out:
+            raise ConfigError("empty list; give at least one word, or True for a bare flag", where, key)
+        return tuple(out)
+    raise ConfigError(f"unsupported value type {type(value).__name__} ({value!r})", where, key)
+
+
+def _check_name(name: str, where: str, key: str) -> str:
+    if not _OPTION_NAME.match(name):
+        raise ConfigError(
+            f"bad option name {name!r}; use letters, digits, '_', '-', '.' (starting with a letter or '_')",
+            where, key,
+        )
+    return name
+
+
+def _filters(filters: str | Iterable[str], where: str, key: str) -> str:
+    parts = filters.split(",") if isinstance(filters, str) else list(filters)
+    parts = [p.strip().lower() for p in parts]
+    bad = [p for p in parts if p not in LOGGER_FILTERS]
+    if bad or not parts:
+        raise ConfigError(
+            f"unknown log filter(s) {', '.join(map(repr, bad)) or '(none given)'}; "
+            f"allowed: {', '.join(LOGGER_FILTERS)}",
+            where, key,
+        )
+    return ",".join(dict.fromkeys(parts))
+
+
+def _dest(dest: str, where: str, key: str) -> str:
+    if dest not in LOGGER_DESTS:
+        raise ConfigError(f"unknown log destination {dest!r}; allowed: {', '.join(LOGGER_DESTS)}", where, key)
+    return dest
+
+
+class QvmConfig:
+    """A qvm configuration being built; every method returns ``self`` to chain.
+
+    ``QvmConfig(system="vm1").ram("16M").vdev(trace, fail_config="yes").render()``::
+
+        system vm1
+        ram 16M
+        vdev trace
+            fail_config yes
+    """
+
+    def __init__(self, system: str | None = None) -> None:
+        self._system: str | None = None
+        self._globals: list[_Line] = []
+        self._body: list[_Line] = []
+        self._files: dict[str, Path] = {}
+        self._vdevs: list[str] = []
+        self._vdev_objects: list[object] = []
+        self._path_map: dict[str, str] = {}
+        self._base: _Base | None = None
+        if system is not None:
+            self.system(system)
+
+    # --- construction from a fixture ---
+    @classmethod
+    def from_file(cls, path: str | Path) -> QvmConfig:
+        """A config starting with an existing ``.qvmconf`` (checked by ``parse_qvmconf``).
+
+        Relative ``load`` paths in it are local files next to it (see ``files()``).
+        """
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ConfigError(f"cannot read qvm config: {exc.strerror or exc}", str(path)) from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(f"not UTF-8 text: {exc}", str(path)) from None
+        return cls.from_text(text, source=str(path), base_dir=path.resolve().parent)
+
+    @classmethod
+    def from_text(cls, text: str, source: str = "<qvmconf>", base_dir: str | Path | None = None) -> QvmConfig:
+        """Like ``from_file`` for text already read; relative paths are read from ``base_dir`` (default cwd)."""
+        cfg = cls()
+        parsed = parse_qvmconf(text, source)
+        cfg._base = _Base(text, parsed, Path(base_dir) if base_dir is not None else Path.cwd())
+        for option in parsed.all("load"):
+            _, path_text = _split_addr(option.values[0])
+            local = cfg._base.directory / path_text
+            if not Path(path_text).is_absolute() and local.is_file():
+                cfg._files[path_text] = local.resolve()
+        return cfg
+
+    # --- VM-wide options ---
+    def system(self, name: str) -> QvmConfig:
+        """``system NAME`` (always rendered first; replaces a fixture's own)."""
+        self._system = _check_token(name, "system", "system")
+        return self
+
+    def ram(self, size: str | int, start: str | int | None = None) -> QvmConfig:
+        """``ram [start,]size``; ints: size in bytes, start rendered in hex. May repeat."""
+        where = "ram"
+        text = _words(size, where, "size")[0]
+        if start is not None:
+            text = _words(start, where, "start", hex_ints=True)[0] + "," + text
+        if not _RAM.match(text):
+            raise ConfigError(f"bad size {text!r}; expected [start,]len with len like 16M, 0x1000000 or 1G", where, "size")
+        self._globals.append(_Line(("ram", text)))
+        return self
+
+    def logger(self, filters: str | Iterable[str] = "fatal,internal,error,warn,info", dest: str = "stderr") -> QvmConfig:
+        """``logger FILTER[,FILTER...] DEST``: filters are a set of fatal, internal, error,
+        warn, info, debug, verbose; dest is stdout, stderr, slog or none."""
+        self._globals.append(_Line(("logger", _filters(filters, "logger", "filters"), _dest(dest, "logger", "dest"))))
+        return self
+
+    def dump(self, directory: str) -> QvmConfig:
+        """``dump DIR``: where guest dumps go (a path on the target)."""
+        self._globals.append(_Line(("dump", _check_token(str(directory), "dump", "directory"))))
+        return self
+
+    def dryrun(self) -> QvmConfig:
+        """``dryrun``: build and check the VM without starting the guest."""
+        if _Line(("dryrun",)) not in self._globals:
+            self._globals.append(_Line(("dryrun",)))
+        return self
+
+    def set(self, var: str, value: str | int | float) -> QvmConfig:
+        """``set VAR VALUE``."""
+        where = f"set {var}"
+        self._globals.append(_Line(("set", _check_token(var, where, "var"), *_words(value, where, "value"))))
+        return self
+
+    def load(self, path: str | Path, addr: str | int | None = None) -> QvmConfig:
+        """``load [addr,]path``: qvmsim's guest script (or a guest image).
+
+        A ``Path`` is a local file (must exist) that a deployer copies, listed by
+        ``files()``; a ``str`` is a path on the target, used as written.
+        """
+        prefix = "" if addr is None else _words(addr, "load", "addr", hex_ints=True)[0] + ","
+        if isinstance(path, Path):
+            local = path.expanduser().resolve()
+            if not local.is_file():
+                raise ConfigError(f"guest file {path} does not exist (a Path is a local file to deploy)", "load", "path")
+            key = _check_token(str(local), "load", "path")
+            self._files[key] = local
+            self._globals.append(_Line(("load", prefix + key), file_key=key, file_prefix=prefix))
+        else:
+            self._globals.append(_Line(("load", prefix + _check_token(path, "load", "path"))))
+        return self
+
+    def option(self, name: str, *values: Value) -> QvmConfig:
+        """Any other VM-wide option, e.g. ``option("unsupported", "abort")``."""
+        _check_name(name, name, "name")
+        words: list[str] = []
+        for v in values:
+            words.extend(_words(v, name, name))
+        self._globals.append(_Line((name, *words)))
+        return self
+
+    # --- contexts ---
+    def cpu(self, **options: Value) -> QvmConfig:
+        """A ``cpu`` context with its options (``cpu(sched=10)``)."""
+        self._body.append(_Line(("cpu",)))
+        self._body.extend(self._option_lines("cpu", options))
+        return self
+
+    def vdev(
+        self,
+        vdev: str | _Named,
+        /,
+        *,
+        loc: str | int | None = None,
+        intr: str | int | None = None,
+        name: str | None = None,
+        log: str | tuple[str, str] | None = None,
+        **options: Value,
+    ) -> QvmConfig:
+        """``vdev NAME`` with the common options and the vdev's own as keywords.
+
+        ``vdev`` is NAME (of ``vdev-NAME.so``) or a built vdev (anything with a
+        ``.name``).  ``loc`` ints render in hex; ``log`` is a filter set or
+        ``(filters, dest)``.  Own options: ``fail_config="yes"`` ->
+        ``fail_config yes``; True -> a bare flag; False/None -> left out; a list
+        -> several words.
+        """
+        module = vdev if isinstance(vdev, str) else getattr(vdev, "name", None)
+        if not isinstance(module, str):
+            raise ConfigError(f"expected a vdev NAME or a built vdev with a .name, got {vdev!r}", "vdev", "name")
+        where = f"vdev {module}"
+        _check_token(module, where, "NAME")
+        if module.endswith(".so") or module.startswith("vdev-"):
+            bare = module.removesuffix(".so").removeprefix("vdev-")
+            raise ConfigError(f"give NAME, not the file name: vdev('{bare}') loads vdev-{bare}.so", where, "NAME")
+        if not isinstance(vdev, str):
+            self._vdev_objects.append(vdev)
+        self._vdevs.append(module)
+        lines = [_Line(("vdev", module))]
+        if loc is not None:
+            lines.append(_Line(("loc", *_words(loc, where, "loc", hex_ints=True)), indent=True))
+        if intr is not None:
+            lines.append(_Line(("intr", *_words(intr, where, "intr")), indent=True))
+        if name is not None:
+            lines.append(_Line(("name", _check_token(name, where, "name")), indent=True))
+        if log is not None:
+            if isinstance(log, str):
+                log_words: tuple[str, ...] = (_filters(log, where, "log"),)
+            else:
+                filters, dest = log
+                log_words = (_filters(filters, where, "log"), _dest(dest, where, "log"))
+            lines.append(_Line(("log", *log_words), indent=True))
+        lines.extend(self._option_lines(where, options))
+        self._body.extend(lines)
+        return self
+
+    @staticmethod
+    def _option_lines(where: str, options: Mapping[str, Value]) -> list[_Line]:
+        lines = []
+        for key, value in options.items():
+            _check_name(key, where, key)
+            if value is None or value is False:
+                continue
+            lines.append(_Line((key, *_words(value, where, key)), indent=True))
+        return lines
+
+    def raw(self, text: str) -> QvmConfig:
+        """Escape hatch: ``text`` verbatim, where called among the builder's contexts
+        (after ``.vdev(x)`` it is read as part of x's context)."""
+        self._body.append(_Line((text.rstrip("\n"),), raw=True))
+        return self
+
+    # --- inspection ---
+    def vdev_names(self) -> list[str]:
+        """Every vdev module this config loads (fixture's, then builder's), once each."""
+        base = self._base.parsed.vdev_names() if self._base else []
+        return list(dict.fromkeys([*base, *self._vdevs]))
+
+    def vdev_objects(self) -> list[object]:
+        """The built vdevs passed to ``vdev()`` (not plain names), for a deployer."""
+        return list(self._vdev_objects)
+
+    def files(self) -> dict[str, Path]:
+        """Local files the config references: path as rendered -> local file."""
+        return dict(self._files)
+
+    @property
+    def source(self) -> str | None:
+        """The fixture this config started from, if any."""
+        return self._base.parsed.source if self._base else None
+
+    def copy(self) -> QvmConfig:
+        return copy.deepcopy(self)
+
+    def with_paths(self, mapping: Mapping[str, str]) -> QvmConfig:
+        """A copy whose local files (keys of ``files()``) render as the target paths in ``mapping``."""
+        self._check_path_map(mapping)
+        new = self.copy()
+        new._path_map.update(mapping)
+        return new
+
+    def _check_path_map(self, mapping: Mapping[str, str]) -> None:
+        for key, value in mapping.items():
+            if key not in self._files:
+                known = ", ".join(self._files) or "none"
+                raise ConfigError(f"not a local file of this config (its files: {known})", "path_map", key)
+            _check_token(value, "path_map", key)
+
+    # --- rendering ---
+    def render(self, path_map: Mapping[str, str] | None = None) -> str:
+        """The .qvmconf text; ``path_map`` (keys of ``files()``) rewrites local paths."""
+        paths = dict(self._path_map)
+        if path_map:
+            self._check_path_map(path_map)
+            paths.update(path_map)
+        out: list[str] = []
+        base = self._base
+        system = self._system or (base.parsed.system if base else None)
+        if system is not None:
+            out.append(f"system {system}")
+        globals_ = [line.render(paths) for line in self._globals]
+        body = [line.render(paths) for line in self._body]
+        if base is None:
+            out.extend(globals_)
+            out.extend(body)
+            return "\n".join(out) + "\n" if out else ""
+        before, after = self._split_base(base, paths)
+        if before.strip():
+            out.append(before.rstrip("\n"))
+        if globals_:
+            out.append(f"# added by qnx-hil (before {base.parsed.source}'s first context)" if after else "# added by qnx-hil")
+            out.extend(globals_)
+        if after.strip():
+            out.append(after.rstrip("\n"))
+        if body:
+            out.append("# added by qnx-hil")
+            out.extend(body)
+        return "\n".join(out) + "\n"
+
+    def _split_base(self, base: _Base, paths: Mapping[str, str]) -> tuple[str, str]:
+        """The fixture's text, edited, cut at its first context: (before, after)."""
+        lines = base.text.splitlines()
+        edits: list[tuple[int, int, int, str]] = []  # line, col, end, replacement
+        system = base.parsed.option("system")
+        if system is not None:  # render() writes the system line first itself
+            for tok in (system.name, *system.args):
+                edits.append((tok.line, tok.col, tok.col + len(tok.text), ""))
+        for option in base.parsed.all("load"):
+            tok = option.args[0]
+            prefix, path_text = _split_addr(tok.text)
+            if path_text in paths and path_text in self._files:
+                edits.append((tok.line, tok.col, tok.col + len(tok.text), prefix + paths[path_text]))
+        first = base.parsed.first_context
+        if first is not None:
+            edits.append((first.line, first.col, first.col, _CUT))
+        for line_no, col, end, replacement in sorted(edits, reverse=True):
+            text = lines[line_no - 1]
+            lines[line_no - 1] = text[:col] + replacement + text[end:]
+        before, _, after = "\n".join(lines).partition(_CUT)
+        return before, after
+
+    def validate(self) -> ParsedConf:
+        """Parse the rendered text back (``ConfigError`` on a problem the parser can see)."""
+        return parse_qvmconf(self.render(), self.source or "<QvmConfig>")
+
+    def __str__(self) -> str:
+        return self.render()
+
+    def __repr__(self) -> str:
+        src = f" from {self.source}" if self.source else ""
+        return f"<QvmConfig{src}: vdevs {self.vdev_names()}>"
+
+
+__all__ = [
+    "LOGGER_DESTS", "LOGGER_FILTERS", "ConfContext", "ConfOption", "ParsedConf", "QvmConfig", "Token",
+    "parse_qvmconf",
+]
