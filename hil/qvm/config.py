@@ -654,6 +654,10 @@ class QvmConfig:
         for line_no, col, end, replacement in sorted(edits, reverse=True):
             text = lines[line_no - 1]
             lines[line_no - 1] = text[:col] + replacement + text[end:]
+        if system is not None:  # tidy what the removal left (cosmetic)
+            for tok in (system.name, *system.args):
+                idx = tok.line - 1
+                lines[idx] = lines[idx].strip() if tok.col == 0 or not lines[idx].strip() else lines[idx]
         before, _, after = "\n".join(lines).partition(_CUT)
         return before, after
 

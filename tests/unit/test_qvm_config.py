@@ -1,0 +1,268 @@
+"""QvmConfig rendering, fixtures with appended options, and the light .qvmconf parser."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from hil.errors import ConfigError
+from hil.qvm.config import QvmConfig, parse_qvmconf
+
+
+@dataclass(frozen=True)
+class BuiltVdev:
+    """Stands in for a built vdev: only ``.name`` matters to the builder."""
+
+    name: str
+    path: Path = Path("/nowhere/vdev-x.so")
+
+
+def test_issue_example_renders() -> None:
+    trace = BuiltVdev("trace")
+    cfg = QvmConfig().vdev(trace, fail_config="yes")
+    assert cfg.render() == "vdev trace\n    fail_config yes\n"
+    assert cfg.vdev_names() == ["trace"]
+    assert cfg.vdev_objects() == [trace]
+
+
+def test_full_render_puts_vm_wide_options_before_contexts(tmp_path: Path) -> None:
+    guest = tmp_path / "guest.txt"
+    guest.write_text("kick\n")
+    cfg = (
+        QvmConfig("vm1")
+        .ram("16M")
+        .vdev("wdog", loc=0x1000, intr=5, name="wdog0", log=("info,debug", "stdout"),
+              timeout=500, ratio=0.5, verbose=True, quiet=False, skip=None, pair=["a", 7])
+        .cpu(sched=10)
+        .logger(["fatal", "error", "error"], "stderr")  # after a context, still rendered VM-wide
+        .ram(0x100000, start=0x80000000)
+        .dump("/tmp/dumps")
+        .set("answer", 42)
+        .dryrun()
+        .dryrun()
+        .load(guest)
+        .option("unsupported", "abort")
+    )
+    assert cfg.render() == (
+        "system vm1\n"
+        "ram 16M\n"
+        "logger fatal,error stderr\n"
+        "ram 0x80000000,1048576\n"
+        "dump /tmp/dumps\n"
+        "set answer 42\n"
+        "dryrun\n"
+        f"load {guest.resolve()}\n"
+        "unsupported abort\n"
+        "vdev wdog\n"
+        "    loc 0x1000\n"
+        "    intr 5\n"
+        "    name wdog0\n"
+        "    log info,debug stdout\n"
+        "    timeout 500\n"
+        "    ratio 0.5\n"
+        "    verbose\n"
+        "    pair a 7\n"
+        "cpu\n"
+        "    sched 10\n"
+    )
+    parsed = cfg.validate()
+    assert parsed.system == "vm1"
+    assert parsed.vdevs[0].option("timeout") == "500"
+    assert parsed.vdevs[0].instance_name == "wdog0"
+    assert parsed.vdevs[0].has_flag("verbose")
+    assert str(cfg) == cfg.render()
+
+
+def test_empty_config_renders_empty() -> None:
+    assert QvmConfig().render() == ""
+
+
+@pytest.mark.parametrize(
+    ("build", "words"),
+    [
+        (lambda: QvmConfig().vdev("trace", fail_config="a b"), ["vdev trace", "'fail_config'", "whitespace"]),
+        (lambda: QvmConfig().vdev("trace", opt="x\ny"), ["'opt'", "whitespace"]),
+        (lambda: QvmConfig().vdev("trace", opt="x#y"), ["'opt'", "comment"]),
+        (lambda: QvmConfig().vdev("trace", opt=""), ["'opt'", "empty value"]),
+        (lambda: QvmConfig().vdev("trace", opt=[]), ["'opt'", "empty list"]),
+        (lambda: QvmConfig().vdev("trace", opt={"a": 1}), ["'opt'", "dict"]),  # type: ignore[arg-type]
+        (lambda: QvmConfig().vdev("vdev-trace.so"), ["give NAME", "vdev('trace')"]),
+        (lambda: QvmConfig().vdev("two words"), ["whitespace"]),
+        (lambda: QvmConfig().vdev(object()), ["vdev NAME or a built vdev"]),  # type: ignore[arg-type]
+        (lambda: QvmConfig().vdev("trace", **{"bad name": 1}), ["'bad name'", "bad option name"]),  # type: ignore[arg-type]
+        (lambda: QvmConfig().vdev("trace", log="loud"), ["'log'", "'loud'", "verbose"]),
+        (lambda: QvmConfig().logger("info,chatty"), ["'filters'", "'chatty'", "allowed"]),
+        (lambda: QvmConfig().logger("info", "file"), ["'dest'", "'file'", "slog"]),
+        (lambda: QvmConfig().ram("lots"), ["ram", "'lots'", "16M"]),
+        (lambda: QvmConfig().system("my vm"), ["system", "whitespace"]),
+        (lambda: QvmConfig().set("x", "a b"), ["set x", "'value'"]),
+        (lambda: QvmConfig().load(Path("/no/such/guest.txt")), ["'path'", "does not exist"]),
+    ],
+)
+def test_bad_values_are_config_errors_naming_the_option(build: object, words: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        build()  # type: ignore[operator]
+    for word in words:
+        assert word in str(info.value), str(info.value)
+
+
+def test_raw_goes_where_called() -> None:
+    cfg = QvmConfig().vdev("ser8250").raw("hostdev >-").ram("1M")
+    assert cfg.render() == "ram 1M\nvdev ser8250\nhostdev >-\n"
+    assert cfg.validate().vdevs[0].option("hostdev") == ">-"
+
+
+def test_load_str_is_a_target_path_and_path_is_a_local_file(tmp_path: Path) -> None:
+    guest = tmp_path / "g.txt"
+    guest.write_text("kick\n")
+    cfg = QvmConfig().load("/target/guest.bin", addr=0x1000).load(guest)
+    key = str(guest.resolve())
+    assert cfg.files() == {key: guest.resolve()}
+    assert cfg.render(path_map={key: "/tmp/qnx-hil/t1/g.txt"}) == (
+        "load 0x1000,/target/guest.bin\nload /tmp/qnx-hil/t1/g.txt\n"
+    )
+    moved = cfg.with_paths({key: "/remote/g.txt"})
+    assert moved.render().endswith("load /remote/g.txt\n")
+    assert cfg.render().endswith(f"load {key}\n")  # with_paths copies
+    with pytest.raises(ConfigError, match="not a local file of this config"):
+        cfg.render(path_map={"/target/guest.bin": "/x"})
+    with pytest.raises(ConfigError, match="whitespace"):
+        cfg.with_paths({key: "/with space/g.txt"})
+
+
+FIXTURE = """\
+# a fixture from fixtures/
+system fx   # the VM's name
+ram 16M
+cpu
+load 0x200,guest.txt
+vdev trace
+    fail_config yes   # refuse
+vdev wdog timeout 500
+"""
+
+
+def write_fixture(tmp_path: Path, text: str = FIXTURE) -> Path:
+    path = tmp_path / "bad.qvmconf"
+    path.write_text(text)
+    (tmp_path / "guest.txt").write_text("kick\n")
+    return path
+
+
+def test_from_file_keeps_text_and_appends(tmp_path: Path) -> None:
+    path = write_fixture(tmp_path)
+    cfg = QvmConfig.from_file(path).logger("info,debug").vdev("extra", x=1)
+    text = cfg.render()
+    assert text.startswith("system fx\n# a fixture from fixtures/\n")
+    assert text.count("system") == 1
+    # the VM-wide logger goes before the fixture's first context, contexts after its end
+    assert text.index("logger info,debug stderr") < text.index("\ncpu\n")
+    assert text.index("vdev wdog timeout 500") < text.index("vdev extra")
+    assert "    fail_config yes   # refuse" in text
+    parsed = parse_qvmconf(text, "rendered")
+    assert parsed.system == "fx"
+    assert parsed.vdev_names() == ["trace", "wdog", "extra"]
+    assert cfg.vdev_names() == ["trace", "wdog", "extra"]
+    assert cfg.source == str(path)
+
+
+def test_from_file_system_override_stays_first(tmp_path: Path) -> None:
+    cfg = QvmConfig.from_file(write_fixture(tmp_path)).system("other")
+    text = cfg.render()
+    assert text.startswith("system other\n")
+    assert "fx" not in text
+    assert parse_qvmconf(text).system == "other"
+
+
+def test_builder_system_goes_before_a_fixture_without_one(tmp_path: Path) -> None:
+    path = write_fixture(tmp_path, "vdev trace\n")
+    assert QvmConfig.from_file(path).system("vm").render() == "system vm\nvdev trace\n"
+    assert QvmConfig.from_file(path).render() == "vdev trace\n"
+
+
+def test_from_file_inserts_vm_wide_options_mid_line(tmp_path: Path) -> None:
+    path = write_fixture(tmp_path, "system s ram 8M vdev trace opt 1\n")
+    text = QvmConfig.from_file(path).ram("16M").render()
+    parsed = parse_qvmconf(text)
+    assert [o.values for o in parsed.all("ram")] == [("8M",), ("16M",)]  # the builder's comes last: it wins
+    assert parsed.vdevs[0].option("opt") == "1"
+    assert parsed.vdevs[0].words[-1].text == "1"
+
+
+def test_from_file_local_files_and_path_rewrite(tmp_path: Path) -> None:
+    cfg = QvmConfig.from_file(write_fixture(tmp_path))
+    assert cfg.files() == {"guest.txt": (tmp_path / "guest.txt").resolve()}
+    text = cfg.render(path_map={"guest.txt": "/tmp/qnx-hil/t9/guest.txt"})
+    assert "load 0x200,/tmp/qnx-hil/t9/guest.txt\n" in text
+    assert "guest.txt\n" not in text.replace("/tmp/qnx-hil/t9/guest.txt\n", "")
+
+
+def test_from_file_absolute_or_missing_loads_are_not_local(tmp_path: Path) -> None:
+    path = write_fixture(tmp_path, "load /boot/guest.ifs\nload missing.txt\n")
+    assert QvmConfig.from_file(path).files() == {}
+
+
+def test_from_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read qvm config"):
+        QvmConfig.from_file(tmp_path / "absent.qvmconf")
+    bad = write_fixture(tmp_path, "ram 16M\n\nsystem late\n")
+    with pytest.raises(ConfigError) as info:
+        QvmConfig.from_file(bad)
+    assert str(info.value).startswith(f"{bad}:3: key 'system': ")
+    assert "must be the first option" in str(info.value) and "'ram' at line 1" in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "words"),
+    [
+        ("vdev\n", "f.qvmconf:1", ["'vdev' needs a NAME", "end of file"]),
+        ("vdev\ncpu\n", "f.qvmconf:2", ["'vdev' needs a NAME", "'cpu'"]),
+        ("system a\nsystem b\n", "f.qvmconf:2", ["must be the first"]),
+        ("vdev x\nsystem a\n", "f.qvmconf:2", ["must be the first", "'vdev'"]),
+        ("# c\n\nram 16MiB\n", "f.qvmconf:3", ["'ram'", "bad size '16MiB'"]),
+        ("logger info,loud stderr\n", "f.qvmconf:1", ["'loud'", "verbose"]),
+        ("logger info\nvdev x\n", "f.qvmconf:2", ["'logger' needs", "'vdev'"]),
+        ("logger info file\n", "f.qvmconf:1", ["destination 'file'"]),
+        ("load\n", "f.qvmconf:1", ["'load' needs a path"]),
+    ],
+)
+def test_parse_errors_name_file_and_line(text: str, where: str, words: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_qvmconf(text, "f.qvmconf")
+    message = str(info.value)
+    assert message.startswith(where + ": "), message
+    for word in words:
+        assert word in message, message
+
+
+def test_parser_contexts_comments_and_line_breaks() -> None:
+    parsed = parse_qvmconf(
+        "system vm # name\n"
+        "gic 3 mystery  \n"       # unknown VM-wide options are kept, not refused
+        "ram\n  0x80000000,128M\n"
+        "cpu sched 10 cpu\n"
+        "vdev ser8250 hostdev >- loc 0x3f8 # console\n"
+        "   intr 4 loc 0x2f8\n"
+        "load guest.txt\n"         # a known VM-wide option closes the vdev context
+        "vdev trace name t1 vdev trace name t2\n"
+        "not_global 1\n",          # inside a context: one of its words
+        "fx",
+    )
+    assert parsed.system == "vm"
+    ram = parsed.option("ram")
+    assert ram is not None and ram.values == ("0x80000000,128M",) and ram.line == 3
+    assert [c.kind for c in parsed.contexts] == ["cpu", "cpu", "vdev", "vdev", "vdev"]
+    assert parsed.contexts[0].option("sched") == "10"
+    ser = parsed.vdevs[0]
+    assert ser.option("loc") == "0x2f8"  # the last one wins
+    assert ser.option("hostdev") == ">-"
+    assert ser.line == 6
+    assert [w.text for w in ser.words][-2:] == ["loc", "0x2f8"]
+    load = parsed.option("load")
+    assert load is not None and load.line == 8
+    assert parsed.vdev_names() == ["ser8250", "trace"]
+    assert [v.instance_name for v in parsed.vdevs] == ["ser8250", "t1", "t2"]
+    assert [(o.name.text, o.values, o.known) for o in parsed.options][1] == ("gic", ("3", "mystery"), False)
+    assert parsed.vdevs[-1].option("not_global") == "1"
