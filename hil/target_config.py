@@ -109,7 +109,7 @@ class QvmSection:
 
     command: str = "qvm"
     workdir: str = "/tmp/qnx-hil"
-    exit_overrides: dict[str, int] = field(default_factory=dict)
+    exit_overrides: dict[str, int | str | tuple[int, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,8 @@ ESCALATION: tuple[tuple[str, float], ...] = (("TERM", 2.0), ("QUIT", 2.0), ("KIL
 def exit_table_for(target: Target) -> ExitTable:
     """The exit table with the target definition's overrides of the [inferred] rows."""
     overrides = target.definition.qvm.exit_overrides
-    return ExitTable.default().with_overrides(overrides) if overrides else ExitTable.default()
+    source = f"{target.definition.source}: [qvm] exit_overrides"
+    return ExitTable.default().with_overrides(overrides, source=source) if overrides else ExitTable.default()
 
 
 @dataclass
@@ -157,16 +158,11 @@ class QvmSession:
         console = ""
         if runner.console is not None and self._console_mark is not None:
             console = runner.console.since(self._console_mark)
-        log = parse_log(log_text)
-        termination = log.termination
-        artifacts = runner.save_artifacts(log_text, stdout, console)
-        return QvmResult(
-            exit_status=status, signal=signal,
-            reason=runner.exit_table.decode(status, signal, hung=hung),
-            duration_s=time.monotonic() - self.started, log=log, stdout=stdout, console=console,
-            hung=hung, target=runner.target.name, config_text=self.config_text,
-            since_last_kick=termination.since_last_store if termination else None,
-            artifacts=artifacts)
+        return QvmResult.from_run(
+            exit_status=status, signal=signal, duration_s=time.monotonic() - self.started,
+            log_text=log_text, stdout=stdout, console=console, hung=hung, target=runner.target.name,
+            config_text=self.config_text, table=runner.exit_table,
+            artifacts=runner.save_artifacts(log_text, stdout, console))
 
     def __enter__(self) -> "QvmSession":
         return self
