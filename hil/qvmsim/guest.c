@@ -1,0 +1,702 @@
+/*
+ * guest.c - qvmsim's scripted guest (no real CPU): a guest script (`load`)
+ * and guest-console commands on stdin perform loads and stores on vdev
+ * regions, periodic jobs, sleeps, shutdown/reboot/crash.  The language is
+ * documented in GUEST.md.
+ */
+#include "qvmsim.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+enum gop { G_WRITE, G_READ, G_SLEEP, G_EVERY, G_STOP, G_KICK, G_PRINT,
+           G_SHUTDOWN, G_REBOOT, G_CRASH };
+
+struct gcmd {
+    enum gop op;
+    unsigned space;         /* QST_MEMORY or QST_X86_IO */
+    uint64_t addr;
+    unsigned size;
+    uint64_t value;
+    uint64_t ms;
+    int job;                /* stop: job number, 0 = all */
+    char *text;             /* print: text; kick: instance name or NULL */
+    struct gcmd *sub;       /* every: the periodic command */
+    char *src;              /* the command as written, for logs */
+};
+
+/* The CPU side of one access. */
+struct guest_cpu {
+    bool in_access;
+    unsigned size;
+    uint64_t data;
+    bool data_set;
+};
+static struct guest_cpu vcpu;
+static struct guest_cpu timer_cpu;
+struct guest_cpu *g_timer_cpu = &timer_cpu;
+
+pthread_mutex_t g_guest_mtx = PTHREAD_MUTEX_INITIALIZER;
+pthread_cond_t g_guest_cv;
+bool g_stopping;
+static int busy;
+_Thread_local int t_busy;
+
+/* ---- parsing ---------------------------------------------------------- */
+
+static char *dupn(const char *s, size_t n)
+{
+    char *d = malloc(n + 1);
+    if (d == NULL)
+        abort();
+    memcpy(d, s, n);
+    d[n] = '\0';
+    return d;
+}
+
+/* Next whitespace-separated word of *p (NULL at end); *p advances. */
+static char *word(const char **p)
+{
+    const char *s = *p;
+    while (*s && isspace((unsigned char)*s))
+        s++;
+    if (*s == '\0') {
+        *p = s;
+        return NULL;
+    }
+    const char *e = s;
+    while (*e && !isspace((unsigned char)*e))
+        e++;
+    *p = e;
+    return dupn(s, (size_t)(e - s));
+}
+
+static int parse_u64(const char *w, uint64_t *out)
+{
+    if (w == NULL || *w == '\0' || *w == '-')
+        return -1;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(w, &end, 0);
+    if (errno != 0 || *end != '\0')
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static int parse_addr(const char *w, unsigned *space, uint64_t *addr)
+{
+    *space = QST_MEMORY;
+    if (w != NULL && strncmp(w, "io:", 3) == 0) {
+        *space = QST_X86_IO;
+        w += 3;
+    } else if (w != NULL && strncmp(w, "mem:", 4) == 0) {
+        w += 4;
+    }
+    return parse_u64(w, addr);
+}
+
+#define PERR(...) do { snprintf(err, errlen, __VA_ARGS__); goto fail; } while (0)
+
+/* Parses one command line.  Returns 1 for a command, 0 for nothing (blank or
+ * comment), -1 with err set. */
+static int gcmd_parse(const char *line, struct gcmd *c, char *err, size_t errlen, bool nested)
+{
+    memset(c, 0, sizeof *c);
+    char *buf = dupn(line, strlen(line));
+    char *hash = strchr(buf, '#');
+    const char *p = buf;
+    char *op = NULL, *a1 = NULL, *a2 = NULL, *a3 = NULL, *extra = NULL;
+    op = word(&p);
+    if (op == NULL || op[0] == '#') {
+        free(op);
+        free(buf);
+        return 0;
+    }
+    if (strcmp(op, "print") == 0) {     /* rest of the line verbatim, '#' included */
+        while (*p == ' ' || *p == '\t')
+            p++;
+        c->op = G_PRINT;
+        c->text = dupn(p, strlen(p));
+        size_t l = strlen(c->text);
+        while (l > 0 && (c->text[l - 1] == '\n' || c->text[l - 1] == '\r'))
+            c->text[--l] = '\0';
+        goto ok;
+    }
+    if (hash != NULL)
+        *hash = '\0';
+    if (strcmp(op, "write") == 0 || strcmp(op, "read") == 0) {
+        bool wr = op[0] == 'w';
+        c->op = wr ? G_WRITE : G_READ;
+        a1 = word(&p);
+        a2 = word(&p);
+        if (wr)
+            a3 = word(&p);
+        if (a1 == NULL || a2 == NULL || (wr && a3 == NULL))
+            PERR("'%s' needs %s", op, wr ? "ADDR SIZE VALUE" : "ADDR SIZE");
+        if (parse_addr(a1, &c->space, &c->addr) != 0)
+            PERR("bad address '%s' (a number like 0x1000 or io:0x441)", a1);
+        uint64_t sz;
+        if (parse_u64(a2, &sz) != 0 || (sz != 1 && sz != 2 && sz != 4 && sz != 8))
+            PERR("bad size '%s' (1, 2, 4 or 8)", a2);
+        c->size = (unsigned)sz;
+        if (wr && parse_u64(a3, &c->value) != 0)
+            PERR("bad value '%s'", a3);
+    } else if (strcmp(op, "sleep") == 0 || strcmp(op, "every") == 0) {
+        bool every = op[0] == 'e';
+        if (nested)
+            PERR("'%s' cannot be the command of 'every'", op);
+        c->op = every ? G_EVERY : G_SLEEP;
+        a1 = word(&p);
+        if (a1 == NULL || parse_u64(a1, &c->ms) != 0 || (every && c->ms == 0))
+            PERR("bad milliseconds '%s' for '%s'", a1 ? a1 : "", op);
+        if (every) {
+            c->sub = calloc(1, sizeof *c->sub);
+            if (c->sub == NULL)
+                abort();
+            int rc = gcmd_parse(p, c->sub, err, errlen, true);
+            if (rc == 0)
+                PERR("'every' needs a command after the period");
+            if (rc < 0)
+                goto fail;
+        }
+    } else if (strcmp(op, "stop") == 0) {
+        c->op = G_STOP;
+        a1 = word(&p);
+        if (a1 == NULL)
+            PERR("'stop' needs a job name (job1, job2, ...) or 'all'");
+        if (strcmp(a1, "all") == 0) {
+            c->job = 0;
+        } else {
+            uint64_t n;
+            if (strncmp(a1, "job", 3) != 0 || parse_u64(a1 + 3, &n) != 0 || n == 0 || n > 1000000)
+                PERR("bad job '%s' for 'stop' (job1, job2, ... or all)", a1);
+            c->job = (int)n;
+        }
+    } else if (strcmp(op, "kick") == 0) {
+        c->op = G_KICK;
+        c->text = word(&p);
+    } else if (strcmp(op, "shutdown") == 0) {
+        c->op = G_SHUTDOWN;
+    } else if (strcmp(op, "reboot") == 0) {
+        c->op = G_REBOOT;
+    } else if (strcmp(op, "crash") == 0) {
+        c->op = G_CRASH;
+    } else {
+        PERR("unknown guest command '%s'", op);
+    }
+    extra = word(&p);
+    if (extra != NULL && c->op != G_EVERY)
+        PERR("unexpected '%s' after '%s'", extra, op);
+ok:
+    {
+        const char *s = line;
+        while (*s && isspace((unsigned char)*s))
+            s++;
+        c->src = dupn(s, strcspn(s, "\r\n"));
+    }
+    free(op);
+    free(a1);
+    free(a2);
+    free(a3);
+    free(extra);
+    free(buf);
+    return 1;
+fail:
+    free(op);
+    free(a1);
+    free(a2);
+    free(a3);
+    free(extra);
+    free(buf);
+    return -1;
+}
+
+int script_load(const char *path, struct script *out)
+{
+    FILE *f = fopen(path, "r");
+    if (f == NULL)
+        return -1;
+    memset(out, 0, sizeof *out);
+    out->path = dupn(path, strlen(path));
+    char *line = NULL;
+    size_t cap = 0;
+    int lineno = 0;
+    while (getline(&line, &cap, f) >= 0) {
+        lineno++;
+        struct gcmd c;
+        char err[512];
+        int rc = gcmd_parse(line, &c, err, sizeof err, false);
+        if (rc < 0) {
+            fclose(f);
+            cfg_fatal(path, lineno, "%s", err);
+        }
+        if (rc == 0)
+            continue;
+        struct gcmd *nc = realloc(out->cmds, sizeof *nc * (size_t)(out->n + 1));
+        if (nc == NULL)
+            abort();
+        out->cmds = nc;
+        out->cmds[out->n++] = c;
+    }
+    free(line);
+    fclose(f);
+    return 0;
+}
+
+/* ---- worker bookkeeping (vCPU and timer threads) ------------------- */
+
+bool worker_enter(void)
+{
+    pthread_mutex_lock(&g_guest_mtx);
+    bool ok = !g_stopping;
+    if (ok) {
+        busy++;
+        t_busy = 1;
+    }
+    pthread_mutex_unlock(&g_guest_mtx);
+    return ok;
+}
+
+void worker_leave(void)
+{
+    pthread_mutex_lock(&g_guest_mtx);
+    if (t_busy) {
+        busy--;
+        t_busy = 0;
+    }
+    pthread_cond_broadcast(&g_guest_cv);
+    pthread_mutex_unlock(&g_guest_mtx);
+}
+
+/* Stops the guest: no more loads, stores or timer callbacks.  Waits (at most
+ * 2 s) for callbacks in progress on the vCPU and timer threads. */
+void guest_stop(void)
+{
+    pthread_mutex_lock(&g_guest_mtx);
+    g_stopping = true;
+    pthread_cond_broadcast(&g_guest_cv);
+    uint64_t until = now_ns() + 2000000000ull;
+    while (busy > 0 && now_ns() < until) {
+        struct timespec ts = { .tv_sec = (time_t)(until / 1000000000ull), .tv_nsec = (long)(until % 1000000000ull) };
+        pthread_cond_timedwait(&g_guest_cv, &g_guest_mtx, &ts);
+    }
+    int left = busy;
+    pthread_mutex_unlock(&g_guest_mtx);
+    timer_wake();
+    if (left > 0)
+        qlog(QL_QVM_WARN, "guest stop: %d vdev callback(s) still running after 2 s; terminating anyway", left);
+}
+
+/* ---- guest CPU data ------------------------------------------------- */
+
+int guest_cpu_read(struct guest_cpu *gcp, unsigned flags, const struct qvm_state_block *blk,
+                   unsigned nblks, void *buf, unsigned buflen)
+{
+    (void)flags;
+    if (gcp == NULL || blk == NULL || nblks == 0 || buf == NULL)
+        return EINVAL;
+    if (blk->qst_type != QST_CPU_DATA)
+        return ENOTSUP;
+    if (!gcp->in_access)
+        return EINVAL;
+    unsigned n = buflen < gcp->size ? buflen : gcp->size;
+    memcpy(buf, &gcp->data, n);     /* little-endian host */
+    return EOK;
+}
+
+int guest_cpu_write(struct guest_cpu *gcp, unsigned flags, const struct qvm_state_block *blk,
+                    unsigned nblks, const void *buf, unsigned buflen)
+{
+    (void)flags;
+    if (gcp == NULL || blk == NULL || nblks == 0 || buf == NULL)
+        return EINVAL;
+    if (blk->qst_type != QST_CPU_DATA)
+        return ENOTSUP;
+    if (!gcp->in_access)
+        return EINVAL;
+    unsigned n = buflen < gcp->size ? buflen : gcp->size;
+    gcp->data = 0;
+    memcpy(&gcp->data, buf, n);
+    gcp->data_set = true;
+    return EOK;
+}
+
+/* ---- execution --------------------------------------------------------- */
+
+struct job {
+    int id;
+    bool active;
+    uint64_t period_ns;
+    uint64_t next;
+    struct gcmd *cmd;
+};
+
+struct console_item {
+    struct gcmd cmd;
+    struct console_item *next;
+};
+
+static struct script *script;
+static int script_pc;
+static uint64_t script_wake;
+static struct console_item *console_head, *console_tail;
+static uint64_t console_wake;
+static struct job *jobs;
+static int njobs;
+static bool crashed;
+static uint64_t n_loads, n_stores;
+
+static const char *space_prefix(unsigned space)
+{
+    return space == QST_X86_IO ? "io:" : "";
+}
+
+static void do_access(bool write, unsigned space, uint64_t addr, unsigned size, uint64_t value)
+{
+    vdev_t *v = vdev_at(space, addr, size);
+    if (v == NULL) {
+        qlog(QL_QVM_ERR, "guest %s of %u byte(s) at %s0x%" PRIx64 " outside any vdev region",
+             write ? "store" : "load", size, space_prefix(space), addr);
+        if (g_unsupported_abort)
+            end_guest(GTC_UNSUPPORTED, "unsupported reference abort");
+        if (!write) {
+            char line[128];
+            snprintf(line, sizeof line, "%s0x%" PRIx64 ": 0x%0*" PRIx64, space_prefix(space), addr,
+                     (int)size * 2, (uint64_t)~0ull >> (64 - 8 * size));
+            console_puts(line);
+        }
+        return;
+    }
+    struct vdev_factory *f = v->v_qvmsim->factory;
+    if (f->acc_sizes != 0 && !(f->acc_sizes & (1u << size))) {
+        qlog(QL_QVM_ERR, "guest %s of %u byte(s) at %s0x%" PRIx64 ": size not supported by vdev '%s' "
+             "(acc_sizes 0x%x): bus error", write ? "store" : "load", size, space_prefix(space), addr,
+             vdev_source(v), f->acc_sizes);
+        return;
+    }
+    struct qvm_state_block vop = { .qst_type = space, .qst_flags = 0, .location = addr, .length = size };
+    struct qvm_state_block oop = { .qst_type = QST_CPU_DATA, .qst_flags = 0, .location = 0, .length = size };
+    vcpu.in_access = true;
+    vcpu.size = size;
+    vcpu.data = write ? value : 0;
+    vcpu.data_set = false;
+    vdev_ref_status_t st = VRS_NORMAL;
+    if (write) {
+        atomic_store(&g_last_store_ns, now_ns());
+        n_stores++;
+        qlog(QL_QVM_VERBOSE, "guest store %s0x%" PRIx64 "/%u = 0x%" PRIx64 " -> vdev '%s'",
+             space_prefix(space), addr, size, value, vdev_source(v));
+    } else {
+        n_loads++;
+    }
+    vdev_t *sv;
+    pthread_mutex_t *sm;
+    vd_enter(v, &sv, &sm);
+    if (write && f->vwrite != NULL)
+        st = f->vwrite(v, 0, &vop, &oop, &vcpu);
+    else if (!write && f->vread != NULL)
+        st = f->vread(v, 0, &vop, &oop, &vcpu);
+    vd_leave(v, sv, sm);
+    vcpu.in_access = false;
+    uint64_t result = vcpu.data;
+    if (st == VRS_TERMINATE) {
+        qlog(QL_QVM_ERR, "vdev '%s' answered VRS_TERMINATE to a guest %s at %s0x%" PRIx64,
+             vdev_source(v), write ? "store" : "load", space_prefix(space), addr);
+        end_guest(GTC_VDEV_ERROR, "VRS_TERMINATE");
+    } else if (st == VRS_ABORT || st == VRS_BUS_ERROR) {
+        qlog(QL_QVM_ERR, "vdev '%s' answered %s to a guest %s at %s0x%" PRIx64 ": the guest gets a bus error",
+             vdev_source(v), st == VRS_ABORT ? "VRS_ABORT" : "VRS_BUS_ERROR",
+             write ? "store" : "load", space_prefix(space), addr);
+    } else if (st >= VRS_ERRNO) {
+        qlog(QL_QVM_ERR, "vdev '%s' answered VRS_ERRNO+%d (%s) to a guest %s at %s0x%" PRIx64,
+             vdev_source(v), st - VRS_ERRNO, strerror(st - VRS_ERRNO),
+             write ? "store" : "load", space_prefix(space), addr);
+    }
+    if (!write) {
+        if (size < 8)
+            result &= (1ull << (8 * size)) - 1;
+        char line[128];
+        snprintf(line, sizeof line, "%s0x%" PRIx64 ": 0x%0*" PRIx64, space_prefix(space), addr,
+                 (int)size * 2, result);
+        console_puts(line);
+    }
+}
+
+static void stop_jobs(int id)
+{
+    pthread_mutex_lock(&g_guest_mtx);
+    bool found = id == 0;
+    for (int i = 0; i < njobs; i++) {
+        if (id == 0 || jobs[i].id == id) {
+            found = found || jobs[i].active;
+            jobs[i].active = false;
+        }
+    }
+    pthread_mutex_unlock(&g_guest_mtx);
+    if (!found)
+        qlog(QL_QVM_WARN, "guest: stop: no running job 'job%d'", id);
+}
+
+/* Runs one command on the vCPU thread (g_guest_mtx not held).  Returns the
+ * ms to sleep for G_SLEEP, else 0. */
+static uint64_t execute(struct gcmd *c)
+{
+    switch (c->op) {
+    case G_WRITE:
+        do_access(true, c->space, c->addr, c->size, c->value);
+        break;
+    case G_READ:
+        do_access(false, c->space, c->addr, c->size, 0);
+        break;
+    case G_SLEEP:
+        return c->ms;
+    case G_EVERY: {
+        pthread_mutex_lock(&g_guest_mtx);
+        struct job *nj = realloc(jobs, sizeof *nj * (size_t)(njobs + 1));
+        if (nj == NULL)
+            abort();
+        jobs = nj;
+        struct job *j = &jobs[njobs++];
+        j->id = njobs;
+        j->active = true;
+        j->period_ns = c->ms * 1000000ull;
+        j->next = now_ns() + j->period_ns;
+        j->cmd = c->sub;
+        pthread_mutex_unlock(&g_guest_mtx);
+        qlog(QL_QVM_DEBUG, "guest: job%d started: every %" PRIu64 " ms: %s", j->id, c->ms, c->sub->src);
+        break;
+    }
+    case G_STOP:
+        stop_jobs(c->job);
+        break;
+    case G_KICK: {
+        vdev_t *target = NULL;
+        if (c->text != NULL) {
+            target = vdev_by_name(c->text);
+            if (target == NULL) {
+                qlog(QL_QVM_ERR, "guest: kick: no vdev instance named '%s'", c->text);
+                break;
+            }
+        } else {
+            for (int i = 0; i < g_nvdevs && target == NULL; i++) {
+                const char *n = g_vdevs[i]->v_qvmsim->vdev_name;
+                if (strstr(n, "wdog") != NULL || strstr(n, "wdt") != NULL)
+                    target = g_vdevs[i];
+            }
+            if (target == NULL) {
+                qlog(QL_QVM_ERR, "guest: kick: no watchdog vdev (name containing 'wdog' or 'wdt') configured");
+                break;
+            }
+        }
+        if (target->v_block.location == QVMSIM_NO_LOCATION) {
+            qlog(QL_QVM_ERR, "guest: kick: vdev '%s' has no 'loc'", vdev_source(target));
+            break;
+        }
+        do_access(true, target->v_block.qst_type, target->v_block.location, 4, 0);
+        break;
+    }
+    case G_PRINT:
+        console_puts(c->text);
+        break;
+    case G_SHUTDOWN:
+        qlog(QL_QVM_INFO, "guest requested shutdown");
+        end_guest(GTC_NORMAL_EXIT, "guest shutdown");
+    case G_REBOOT:
+        qlog(QL_QVM_INFO, "guest requested reboot (qvm exits 0: restart request)");
+        end_guest(GTC_NORMAL_EXIT, "guest reboot");
+    case G_CRASH:
+        pthread_mutex_lock(&g_guest_mtx);
+        crashed = true;
+        pthread_mutex_unlock(&g_guest_mtx);
+        qlog(QL_QVM_INFO, "guest crashed: the guest CPU stopped (no more loads or stores)");
+        break;
+    }
+    return 0;
+}
+
+static void *vcpu_thread(void *unused)
+{
+    (void)unused;
+    pthread_mutex_lock(&g_guest_mtx);
+    for (;;) {
+        if (g_stopping)
+            break;
+        if (crashed) {
+            pthread_cond_wait(&g_guest_cv, &g_guest_mtx);
+            continue;
+        }
+        uint64_t now = now_ns();
+        uint64_t best = UINT64_MAX;
+        int kind = 0;               /* 1 script, 2 console, 3 job */
+        struct job *bj = NULL;
+        if (script != NULL && script_pc < script->n && script_wake < best) {
+            best = script_wake;
+            kind = 1;
+        }
+        if (console_head != NULL && console_wake < best) {
+            best = console_wake;
+            kind = 2;
+        }
+        for (int i = 0; i < njobs; i++) {
+            if (jobs[i].active && jobs[i].next < best) {
+                best = jobs[i].next;
+                kind = 3;
+                bj = &jobs[i];
+            }
+        }
+        if (kind == 0) {
+            pthread_cond_wait(&g_guest_cv, &g_guest_mtx);
+            continue;
+        }
+        if (best > now) {
+            struct timespec ts = { .tv_sec = (time_t)(best / 1000000000ull), .tv_nsec = (long)(best % 1000000000ull) };
+            pthread_cond_timedwait(&g_guest_cv, &g_guest_mtx, &ts);
+            continue;
+        }
+        struct gcmd *c;
+        struct console_item *ci = NULL;
+        if (kind == 1) {
+            c = &script->cmds[script_pc++];
+        } else if (kind == 2) {
+            ci = console_head;
+            console_head = ci->next;
+            if (console_head == NULL)
+                console_tail = NULL;
+            c = &ci->cmd;
+        } else {
+            c = bj->cmd;
+            bj->next += bj->period_ns;
+            if (bj->next <= now)
+                bj->next = now + bj->period_ns;     /* fell behind: no burst */
+        }
+        busy++;
+        t_busy = 1;
+        pthread_mutex_unlock(&g_guest_mtx);
+        uint64_t sleep_ms = execute(c);
+        pthread_mutex_lock(&g_guest_mtx);
+        busy--;
+        t_busy = 0;
+        pthread_cond_broadcast(&g_guest_cv);
+        uint64_t after = now_ns();
+        if (kind == 1)
+            script_wake = after + sleep_ms * 1000000ull;
+        else if (kind == 2)
+            console_wake = after + sleep_ms * 1000000ull;
+        if (kind == 1 && script_pc == script->n)
+            qlog(QL_QVM_DEBUG, "guest script %s finished: the guest idles", script->path);
+        (void)ci;   /* console commands are kept: jobs may point into them */
+    }
+    pthread_mutex_unlock(&g_guest_mtx);
+    return NULL;
+}
+
+static void console_push(const char *line)
+{
+    struct console_item *ci = calloc(1, sizeof *ci);
+    char err[512];
+    if (ci == NULL)
+        abort();
+    int rc = gcmd_parse(line, &ci->cmd, err, sizeof err, false);
+    if (rc <= 0) {
+        free(ci);
+        if (rc < 0)
+            qlog(QL_QVM_ERR, "guest console: %s", err);
+        return;
+    }
+    pthread_mutex_lock(&g_guest_mtx);
+    if (console_tail != NULL)
+        console_tail->next = ci;
+    else
+        console_head = ci;
+    console_tail = ci;
+    if (crashed)
+        qlog(QL_QVM_DEBUG, "guest console: '%s' ignored: the guest has crashed", ci->cmd.src);
+    pthread_cond_broadcast(&g_guest_cv);
+    pthread_mutex_unlock(&g_guest_mtx);
+}
+
+static void *console_thread(void *unused)
+{
+    (void)unused;
+    char buf[4096];
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = read(STDIN_FILENO, buf + len, sizeof buf - 1 - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+        char *nl;
+        while ((nl = memchr(buf, '\n', len)) != NULL) {
+            *nl = '\0';
+            console_push(buf);
+            size_t used = (size_t)(nl + 1 - buf);
+            memmove(buf, nl + 1, len - used);
+            len -= used;
+        }
+        if (len == sizeof buf - 1) {
+            buf[len] = '\0';
+            console_push(buf);
+            len = 0;
+        }
+    }
+    if (len > 0) {
+        buf[len] = '\0';
+        console_push(buf);
+    }
+    qlog(QL_QVM_DEBUG, "guest console: end of input (not a shutdown: the guest keeps running)");
+    return NULL;
+}
+
+void guest_init(void)
+{
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&g_guest_cv, &ca);
+    pthread_condattr_destroy(&ca);
+}
+
+void guest_start(struct script *s)
+{
+    script = s;
+    script_wake = console_wake = now_ns();
+    pthread_t tid;
+    if (pthread_create(&tid, NULL, vcpu_thread, NULL) != 0) {
+        qlog(QL_QVM_FATAL, "cannot create the vCPU thread");
+        qvmsim_end(QVMSIM_EXIT_FATAL_AFTER_START);
+    }
+    pthread_setname_np(tid, "qvm-vcpu0");
+    pthread_detach(tid);
+    if (pthread_create(&tid, NULL, console_thread, NULL) == 0) {
+        pthread_setname_np(tid, "qvm-console");
+        pthread_detach(tid);
+    }
+}
+
+void guest_status(void)
+{
+    pthread_mutex_lock(&g_guest_mtx);
+    int active = 0;
+    for (int i = 0; i < njobs; i++)
+        active += jobs[i].active;
+    int pc = script_pc, n = script ? script->n : 0;
+    bool cr = crashed;
+    pthread_mutex_unlock(&g_guest_mtx);
+    uint64_t last = atomic_load(&g_last_store_ns);
+    char since[64] = "none";
+    if (last != 0) {
+        uint64_t d = now_ns() - last;
+        snprintf(since, sizeof since, "%" PRIu64 ".%06" PRIu64, (uint64_t)(d / 1000000000u), (uint64_t)(d % 1000000000u / 1000u));
+    }
+    qlog(QL_QVM_INFO, "status: guest %s, script line %d of %d, %d periodic job(s) running, "
+         "%" PRIu64 " store(s), %" PRIu64 " load(s), since_last_store=%s, %d vdev(s)",
+         cr ? "crashed" : "running", pc, n, active, n_stores, n_loads, since, g_nvdevs);
+}

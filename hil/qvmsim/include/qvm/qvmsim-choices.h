@@ -1,0 +1,129 @@
+/*
+ * qvm/qvmsim-choices.h - every value qvmsim had to choose itself.
+ *
+ * qvmsim is the qnx-hil project's clean-room stand-in for QNX's qvm (it is NOT
+ * QNX).  The public QNX documentation gives the *names* of the vdev API but
+ * not every value.  Each definition below is marked:
+ *   [7.x]      value documented for Hypervisor 2.x (SDP 7.x), reused here;
+ *   [inferred] our reading of the documentation, unverified on hardware;
+ *   [qvmsim]   not public at all: qvmsim's own choice.
+ * Vdev source code must use the names only, never the numbers.  A real board
+ * may disagree with any [inferred]/[qvmsim] value; the framework lets every
+ * such value be overridden per target.
+ *
+ * Our own text; nothing here is copied from QNX headers.
+ */
+#ifndef QVM_QVMSIM_CHOICES_H
+#define QVM_QVMSIM_CHOICES_H
+
+/* Identity. -------------------------------------------------------------- */
+#define QVMSIM 1                    /* [qvmsim] defined only by qvmsim's headers */
+#define QVMSIM_VERSION "0.1.0"      /* [qvmsim] */
+
+/* ABI number a vdev passes to vdev_register_factory().  [qvmsim] */
+#define QVMSIM_VDEV_ABI 0x0800u
+
+/* VDEV_CTRL_* values.  [7.x] for OPTIONS_START, OPTIONS_END, GUEST_CONFIGURED,
+ * TERMINATE, STATUS, BUTTON; [qvmsim] for ASSIGN, GUEST_STARTING and
+ * FIRST_OPTIDX. */
+#define QVMSIM_CTRL_OPTIONS_START    0u
+#define QVMSIM_CTRL_OPTIONS_END      1u
+#define QVMSIM_CTRL_GUEST_CONFIGURED 2u
+#define QVMSIM_CTRL_TERMINATE        3u
+#define QVMSIM_CTRL_STATUS           4u
+#define QVMSIM_CTRL_ASSIGN           5u
+#define QVMSIM_CTRL_GUEST_STARTING   6u
+#define QVMSIM_CTRL_BUTTON           7u
+#define QVMSIM_CTRL_FIRST_OPTIDX     0x100u
+
+/* vdev_ref_status_t values: VRS_ERRNO is [7.x]; the others [qvmsim]. */
+#define QVMSIM_VRS_NORMAL      0
+#define QVMSIM_VRS_NO_ADVANCE  1
+#define QVMSIM_VRS_ABORT       2
+#define QVMSIM_VRS_BUS_ERROR   3
+#define QVMSIM_VRS_CONTINUE    4
+#define QVMSIM_VRS_TERMINATE   5
+#define QVMSIM_VRS_ERRNO       0x100
+
+/* qvm_state_block.qst_type values.  [qvmsim] */
+#define QVMSIM_QST_NONE      0u     /* no location                          */
+#define QVMSIM_QST_MEMORY    1u     /* guest-physical memory region         */
+#define QVMSIM_QST_X86_IO    2u     /* x86 I/O port range                   */
+#define QVMSIM_QST_PCI       3u     /* PCI (not supported by qvmsim)        */
+#define QVMSIM_QST_CPU_DATA  0x10u  /* the guest CPU side of an access:
+                                       read/write it with guest_cpu_read()/
+                                       guest_cpu_write()                    */
+/* v_block.location before any `loc` (and after ASSIGN if none given). [qvmsim] */
+#define QVMSIM_NO_LOCATION   (~(unsigned long long)0)
+/* Region length when `loc` gives none: [qvmsim] */
+#define QVMSIM_DEFAULT_MEM_LENGTH 0x1000u
+#define QVMSIM_DEFAULT_IO_LENGTH  8u
+
+/* Log levels (qvm_log_level_t).  QL_QVM_INFO and QL_QVM_ERR are [doc]; the
+ * siblings' names are [inferred]; all numbers [qvmsim].  The QL_CNF_* family
+ * is the same levels tagged "configuration" (bit 0x100). */
+#define QVMSIM_QL_FATAL     0
+#define QVMSIM_QL_INTERNAL  1
+#define QVMSIM_QL_ERR       2
+#define QVMSIM_QL_WARN      3
+#define QVMSIM_QL_INFO      4
+#define QVMSIM_QL_DEBUG     5
+#define QVMSIM_QL_VERBOSE   6
+#define QVMSIM_QL_CNF_FLAG  0x100
+
+/* qvm_fatal() sources.  QLS_CNF is [doc]; QLS_VDEV and QLS_INTERNAL are
+ * [qvmsim] names (the other QLS_* of real qvm are not public). */
+#define QLS_CNF      1u     /* the configuration is at fault -> exit 65     */
+#define QLS_VDEV     2u     /* [qvmsim] a vdev's own fault -> 64 / 96       */
+#define QLS_INTERNAL 3u     /* [qvmsim] qvm itself -> 64 / 96               */
+
+/* Guest termination causes.  GTC_WATCHDOG 4, GTC_CUSTOM_MIN 32, GTC_MAX 63 are
+ * [doc]; GTC_NORMAL_EXIT = 0 is [inferred] from the exit-status table; the
+ * names for 3, 5, 6, 7 are [qvmsim].  The cause becomes qvm's exit status
+ * [inferred].  A cause above GTC_MAX is turned into GTC_UNEXPECTED (7) with an
+ * ERROR line [qvmsim]. */
+#define QVMSIM_GTC_NORMAL_EXIT  0
+#define QVMSIM_GTC_POWER_CUT    3   /* [qvmsim] name: SIGQUIT, "unplugged"  */
+#define QVMSIM_GTC_WATCHDOG     4
+#define QVMSIM_GTC_UNSUPPORTED  5   /* [qvmsim] name: `unsupported ... abort` */
+#define QVMSIM_GTC_VDEV_ERROR   6   /* [qvmsim] name: unexpected vdev error  */
+#define QVMSIM_GTC_UNEXPECTED   7   /* [qvmsim] name: unexpected error       */
+#define QVMSIM_GTC_CUSTOM_MIN   32
+#define QVMSIM_GTC_MAX          63
+
+/* Exit statuses that are not a guest termination cause.  [doc] table, with
+ * [inferred] mapping: */
+#define QVMSIM_EXIT_FATAL_BEFORE_START 64   /* qvm_fatal(non-CNF) before start  */
+#define QVMSIM_EXIT_FATAL_CONFIG       65   /* qvm_fatal(QLS_CNF), any config
+                                               error, a control refusal (errno)
+                                               during setup, an ABI mismatch   */
+#define QVMSIM_EXIT_FATAL_AFTER_START  96   /* any qvm_fatal once the guest
+                                               started (GUEST_STARTING on)     */
+
+/* Watchdog bite actions (struct wdog_state.ws_action).  [qvmsim] numbers. */
+#define QVMSIM_WDOG_ACTION_TERMINATE 1u
+#define QVMSIM_WDOG_ACTION_INTR      2u
+#define QVMSIM_WDOG_ACTION_MASK      0xffu
+#define QVMSIM_WDOG_FLAG_DUMP        0x100u
+
+/* Guest timers.  Deadlines are nanoseconds on CLOCK_MONOTONIC (the same clock
+ * as qvmsim's log timestamps).  [qvmsim]: resolution reported 1 ms; deadline 0
+ * with tdp NULL disarms; a tdp with QVMSIM_GTD_ABSOLUTE in gtd_flags makes
+ * the deadline absolute. */
+#define QVMSIM_TIMER_RESOLUTION_NS 1000000ull
+#define QVMSIM_GTD_ABSOLUTE 0x1u
+#define QVMSIM_MAX_TIMERS 256
+
+/* Other [qvmsim] choices, not visible in the API:
+ *  - log line: "<sec>.<usec> <LEVEL> <source>: <message>", CLOCK_MONOTONIC,
+ *    LEVEL in FATAL INTERNAL ERROR WARN INFO DEBUG VERBOSE; newlines inside a
+ *    message are written as the two characters '\' 'n';
+ *  - a control callback refusing (returning an errno) during setup is a fatal
+ *    configuration error (65); refusing GUEST_STARTING is 96; refusing
+ *    STATUS, BUTTON or TERMINATE is logged at WARN and ignored;
+ *  - the guest is "started" from the moment GUEST_STARTING is dispatched;
+ *  - a watchdog bite with WDOG_ACTION_TERMINATE exits 4 (GTC_WATCHDOG);
+ *  - the slog destination is syslog(3) with ident "qvm".
+ */
+
+#endif /* QVM_QVMSIM_CHOICES_H */

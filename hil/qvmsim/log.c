@@ -1,0 +1,223 @@
+/*
+ * log.c - qvmsim's logger: one line per message,
+ *   "<sec>.<usec> <LEVEL> <source>: <message>"
+ * on CLOCK_MONOTONIC, routed by the VM-wide `logger` filter set and
+ * destination, or by a vdev's own `log` option.
+ */
+#include "qvmsim.h"
+
+#include <errno.h>
+#include <string.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+struct log_route g_route = { LOG_DEFAULT_FILTER, DEST_STDERR };
+
+static pthread_mutex_t log_mtx = PTHREAD_MUTEX_INITIALIZER;
+static bool slog_open;
+
+static const char *const level_names[] = {
+    "FATAL", "INTERNAL", "ERROR", "WARN", "INFO", "DEBUG", "VERBOSE",
+};
+static const char *const filter_words[] = {
+    "fatal", "internal", "error", "warn", "info", "debug", "verbose",
+};
+static const int syslog_prio[] = {
+    LOG_CRIT, LOG_ERR, LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG, LOG_DEBUG,
+};
+
+uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void log_init(void)
+{
+}
+
+void write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return;         /* closed console/log: nothing sensible to do */
+        }
+        buf += n;
+        len -= (size_t)n;
+    }
+}
+
+void console_puts(const char *line)
+{
+    size_t len = strlen(line);
+    char buf[4200];
+    if (len > sizeof buf - 2)
+        len = sizeof buf - 2;
+    memcpy(buf, line, len);
+    buf[len++] = '\n';
+    pthread_mutex_lock(&log_mtx);
+    write_all(STDOUT_FILENO, buf, len);
+    pthread_mutex_unlock(&log_mtx);
+}
+
+int log_parse_dest(const char *word)
+{
+    if (strcmp(word, "stdout") == 0)
+        return DEST_STDOUT;
+    if (strcmp(word, "stderr") == 0)
+        return DEST_STDERR;
+    if (strcmp(word, "slog") == 0)
+        return DEST_SLOG;
+    if (strcmp(word, "none") == 0)
+        return DEST_NONE;
+    return -1;
+}
+
+/* "info,error,warn" -> mask; on error bad and badlen name the bad word. */
+int log_parse_filters(const char *word, unsigned *mask, const char **bad, size_t *badlen)
+{
+    unsigned m = 0;
+    const char *p = word;
+    for (;;) {
+        size_t len = strcspn(p, ",");
+        int found = -1;
+        for (int i = 0; i < (int)(sizeof filter_words / sizeof filter_words[0]); i++) {
+            if (strlen(filter_words[i]) == len && strncmp(p, filter_words[i], len) == 0)
+                found = i;
+        }
+        if (found < 0) {
+            *bad = p;
+            *badlen = len;
+            return -1;
+        }
+        m |= 1u << found;
+        if (p[len] == '\0')
+            break;
+        p += len + 1;
+    }
+    *mask = m;
+    return 0;
+}
+
+static void emit(int level, const char *source, const struct log_route *route, const char *msg)
+{
+    char line[4608];
+    uint64_t t = now_ns();
+    int n = snprintf(line, sizeof line, "%llu.%06llu %s %s: ",
+                     (unsigned long long)(t / 1000000000ull),
+                     (unsigned long long)(t % 1000000000ull / 1000ull),
+                     level_names[level], source);
+    if (n < 0)
+        return;
+    size_t len = (size_t)n;
+    size_t mlen = strlen(msg);
+    while (mlen > 0 && (msg[mlen - 1] == '\n' || msg[mlen - 1] == '\r'))
+        mlen--;
+    for (size_t i = 0; i < mlen && len < sizeof line - 3; i++) {
+        if (msg[i] == '\n') {
+            line[len++] = '\\';
+            line[len++] = 'n';
+        } else if (msg[i] == '\r') {
+            continue;
+        } else {
+            line[len++] = msg[i];
+        }
+    }
+    line[len++] = '\n';
+
+    bool to_slog = false;
+    pthread_mutex_lock(&log_mtx);
+    if (route->filter & (1u << level)) {
+        if (route->dest == DEST_STDOUT)
+            write_all(STDOUT_FILENO, line, len);
+        else if (route->dest == DEST_STDERR)
+            write_all(STDERR_FILENO, line, len);
+        else if (route->dest == DEST_SLOG)
+            to_slog = true;
+    }
+    if (level == QL_QVM_INTERNAL)       /* internal errors always reach slog too */
+        to_slog = true;
+    if (to_slog) {
+        if (!slog_open) {
+            openlog("qvm", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+            slog_open = true;
+        }
+        line[len - 1] = '\0';
+        syslog(syslog_prio[level], "%s", line);
+    }
+    pthread_mutex_unlock(&log_mtx);
+}
+
+void qlog_v(int level, vdev_t const *vdp, const char *fmt, va_list ap)
+{
+    char msg[4096];
+    level &= 0xff;
+    if (level < QL_QVM_FATAL || level > QL_QVM_VERBOSE)
+        level = QL_QVM_INFO;
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    const struct log_route *route = &g_route;
+    const char *source = "qvm";
+    if (vdp != NULL) {
+        source = vdev_source(vdp);
+        if (vdp->v_qvmsim != NULL && vdp->v_qvmsim->has_route)
+            route = &vdp->v_qvmsim->route;
+    }
+    emit(level, source, route, msg);
+}
+
+void qlog(int level, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    qlog_v(level, NULL, fmt, ap);
+    va_end(ap);
+}
+
+void qlog_from(int level, vdev_t const *vdp, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    qlog_v(level, vdp, fmt, ap);
+    va_end(ap);
+}
+
+/* ---- the public API ---------------------------------------------------- */
+
+void vdev_logf(qvm_log_level_t level, vdev_t const *vdp, char const *fmt, ...)
+{
+    va_list ap;
+    if (vdp == NULL)
+        vdp = t_cur_vdev;
+    va_start(ap, fmt);
+    qlog_v(level, vdp, fmt, ap);
+    va_end(ap);
+}
+
+void qvm_report(char const *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    qlog_v(QL_QVM_INFO, t_cur_vdev, fmt, ap);
+    va_end(ap);
+}
+
+void qvm_fatal(qvm_log_source_t source, char const *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    qlog_v(QL_QVM_FATAL, t_cur_vdev, fmt, ap);
+    va_end(ap);
+    int status;
+    if (atomic_load(&g_phase) >= PHASE_STARTED)
+        status = QVMSIM_EXIT_FATAL_AFTER_START;
+    else if (source == QLS_CNF)
+        status = QVMSIM_EXIT_FATAL_CONFIG;
+    else
+        status = QVMSIM_EXIT_FATAL_BEFORE_START;
+    qvmsim_end(status);
+}

@@ -1,0 +1,445 @@
+/*
+ * main.c - qvmsim's qvm: the lifecycle, signals, and every way it ends.
+ *
+ * qvmsim is a clean-room stand-in for QNX's qvm (it is NOT QNX): it loads
+ * vdev-NAME.so files, drives them through the documented lifecycle, and runs
+ * a scripted guest (no guest CPU) against their regions.
+ */
+#include "qvmsim.h"
+#include "config.h"
+
+#include <inttypes.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+pthread_t g_main_thread;
+atomic_int g_phase = PHASE_CONFIG;
+atomic_int g_end_status = -1;
+atomic_ullong g_last_store_ns;
+int g_wake_fd = -1;
+char *g_dump_dir;
+char *g_system_name;
+bool g_unsupported_abort;
+
+static int wake_rd = -1;
+static bool finishing;
+static const unsigned char WAKE_END = 0xff;
+
+/* ---- ending -------------------------------------------------------------- */
+
+static const char *gtc_name(int cause, char *buf, size_t len)
+{
+    switch (cause) {
+    case GTC_NORMAL_EXIT: return "GTC_NORMAL_EXIT";
+    case GTC_POWER_CUT: return "GTC_POWER_CUT";
+    case GTC_WATCHDOG: return "GTC_WATCHDOG";
+    case GTC_UNSUPPORTED: return "GTC_UNSUPPORTED";
+    case GTC_VDEV_ERROR: return "GTC_VDEV_ERROR";
+    case GTC_UNEXPECTED: return "GTC_UNEXPECTED";
+    default: break;
+    }
+    if (cause >= GTC_CUSTOM_MIN && cause <= GTC_MAX)
+        snprintf(buf, len, "GTC_CUSTOM_MIN+%d", cause - GTC_CUSTOM_MIN);
+    else
+        snprintf(buf, len, "GTC_SYSTEM_%d", cause);
+    return buf;
+}
+
+static bool claim_end(int status)
+{
+    int expected = -1;
+    return atomic_compare_exchange_strong(&g_end_status, &expected, status);
+}
+
+/* Main thread only: stop the guest, VDEV_CTRL_TERMINATE to every vdev that
+ * was started, log the exit status, exit. */
+QVM_NORETURN static void finish(void)
+{
+    int status = atomic_load(&g_end_status);
+    finishing = true;
+    guest_stop();
+    for (int i = 0; i < g_nvdevs; i++) {
+        vdev_t *v = g_vdevs[i];
+        if (!v->v_qvmsim->started)
+            continue;
+        int rc = vd_control(v, VDEV_CTRL_TERMINATE, NULL);
+        if (rc != EOK)
+            qlog(QL_QVM_WARN, "vdev '%s' refused VDEV_CTRL_TERMINATE: %s (errno %d): ignored",
+                 vdev_source(v), strerror(rc), rc);
+    }
+    qlog(QL_QVM_INFO, "exit status=%d", status);
+    fflush(stdout);
+    fflush(stderr);
+    _exit(status);
+}
+
+/* Leaves a thread that asked qvm to end (a vdev thread, the vCPU or timer
+ * thread): releases what qvm holds for it and exits the thread, so that a
+ * vdev's TERMINATE may join it. */
+QVM_NORETURN static void leave_thread(void)
+{
+    if (t_held_mtx != NULL) {
+        pthread_mutex_unlock(t_held_mtx);
+        t_held_mtx = NULL;
+    }
+    t_cur_vdev = NULL;
+    if (t_busy)
+        worker_leave();
+    pthread_exit(NULL);
+}
+
+QVM_NORETURN static void proceed(bool claimed)
+{
+    if (pthread_equal(pthread_self(), g_main_thread)) {
+        if (finishing) {        /* asked to end again from a TERMINATE callback */
+            int status = atomic_load(&g_end_status);
+            qlog(QL_QVM_WARN, "end requested while terminating: skipping the remaining VDEV_CTRL_TERMINATE");
+            qlog(QL_QVM_INFO, "exit status=%d", status);
+            fflush(stdout);
+            fflush(stderr);
+            _exit(status);
+        }
+        finish();
+    }
+    if (claimed)
+        write_all(g_wake_fd, (const char *)&WAKE_END, 1);
+    leave_thread();
+}
+
+void qvmsim_end(int status)
+{
+    proceed(claim_end(status));
+}
+
+void end_guest(int cause, const char *why)
+{
+    if (cause < 0 || cause > GTC_MAX) {
+        qlog(QL_QVM_ERR, "guest_terminate(%d): cause outside 0..%d: treated as GTC_UNEXPECTED (%d)",
+             cause, GTC_MAX, GTC_UNEXPECTED);
+        cause = GTC_UNEXPECTED;
+    }
+    uint64_t now = now_ns();
+    uint64_t last = atomic_load(&g_last_store_ns);
+    bool claimed = claim_end(cause);
+    if (claimed) {
+        char since[64] = "none", nb[48];
+        if (last != 0) {
+            uint64_t d = now - last;
+            snprintf(since, sizeof since, "%" PRIu64 ".%06" PRIu64, (uint64_t)(d / 1000000000u), (uint64_t)(d % 1000000000u / 1000u));
+        }
+        qlog(QL_QVM_DEBUG, "ending the guest: %s", why);
+        qlog(QL_QVM_INFO, "guest terminated: cause=%d name=%s since_last_store=%s",
+             cause, gtc_name(cause, nb, sizeof nb), since);
+    }
+    proceed(claimed);
+}
+
+void guest_terminate(guest_termination_cause_t cause)
+{
+    char why[160];
+    snprintf(why, sizeof why, "guest_terminate(%d) from %s", cause,
+             t_cur_vdev ? vdev_source(t_cur_vdev) : "qvm");
+    end_guest(cause, why);
+}
+
+void cfg_fatal(const char *file, int line, const char *fmt, ...)
+{
+    char msg[3500];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    qlog(QL_QVM_FATAL, "%s:%d: %s", file, line, msg);
+    qvmsim_end(QVMSIM_EXIT_FATAL_CONFIG);
+}
+
+/* ---- dumps and watchdog bites ------------------------------------------- */
+
+void qvmsim_dump(const char *why)
+{
+    static atomic_int seq;
+    if (g_dump_dir == NULL) {
+        qlog(QL_QVM_WARN, "guest dump requested (%s) but no 'dump' directory is configured: no dump written", why);
+        return;
+    }
+    char path[4200];
+    snprintf(path, sizeof path, "%s/qvmsim-%s-%d-%d.dump", g_dump_dir,
+             g_system_name ? g_system_name : "guest", (int)getpid(), atomic_fetch_add(&seq, 1) + 1);
+    FILE *f = fopen(path, "w");
+    if (f == NULL) {
+        qlog(QL_QVM_ERR, "guest dump (%s): cannot write %s: %s", why, path, strerror(errno));
+        return;
+    }
+    uint64_t now = now_ns(), last = atomic_load(&g_last_store_ns);
+    fprintf(f, "qvmsim guest dump (not a QNX dump: qvmsim has no guest CPU or memory)\n");
+    fprintf(f, "reason: %s\nsystem: %s\npid: %d\ntime_ns: %" PRIu64 "\n", why,
+            g_system_name ? g_system_name : "", (int)getpid(), now);
+    if (last != 0)
+        fprintf(f, "since_last_store_ns: %" PRIu64 "\n", now - last);
+    for (int i = 0; i < g_nvdevs; i++) {
+        vdev_t *v = g_vdevs[i];
+        fprintf(f, "vdev %s (%s): ", vdev_source(v), v->v_qvmsim->vdev_name);
+        if (v->v_block.location == QVMSIM_NO_LOCATION)
+            fprintf(f, "no loc");
+        else
+            fprintf(f, "%s0x%" PRIx64 ",0x%" PRIx64, v->v_block.qst_type == QST_X86_IO ? "io:" : "",
+                    v->v_block.location, v->v_block.length);
+        fprintf(f, " intr %s\n", v->v_intr ? v->v_intr : "none");
+    }
+    fclose(f);
+    qlog(QL_QVM_INFO, "guest dump written: %s (%s)", path, why);
+}
+
+void wdog_bite(struct wdog_state *ws)
+{
+    vdev_t *v = ws != NULL && ws->ws_vdp != NULL ? ws->ws_vdp : t_cur_vdev;
+    const char *src = v ? vdev_source(v) : "?";
+    unsigned action = ws ? ws->ws_action : 0;
+    if (action & WDOG_FLAG_DUMP)
+        qvmsim_dump("watchdog bite");
+    switch (action & QVMSIM_WDOG_ACTION_MASK) {
+    case WDOG_ACTION_INTR:
+        qlog(QL_QVM_INFO, "watchdog bite from vdev '%s': raising interrupt %s", src,
+             v && v->v_intr ? v->v_intr : "(none configured)");
+        return;
+    case WDOG_ACTION_TERMINATE:
+        qlog(QL_QVM_INFO, "watchdog bite from vdev '%s': terminating the guest", src);
+        break;
+    default:
+        qlog(QL_QVM_ERR, "wdog_bite from vdev '%s': unknown ws_action 0x%x: terminating the guest",
+             src, action);
+        break;
+    }
+    end_guest(GTC_WATCHDOG, "watchdog bite");
+}
+
+/* ---- signals ------------------------------------------------------------- */
+
+static sigset_t handled;
+
+static void *signal_thread(void *unused)
+{
+    (void)unused;
+    for (;;) {
+        int sig;
+        if (sigwait(&handled, &sig) != 0)
+            continue;
+        unsigned char b = (unsigned char)sig;
+        write_all(g_wake_fd, (const char *)&b, 1);
+    }
+    return NULL;
+}
+
+static void on_signal(int sig)
+{
+    if (atomic_load(&g_end_status) != -1)
+        return;
+    const char *name = sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : sig == SIGQUIT ? "SIGQUIT"
+                     : sig == SIGUSR1 ? "SIGUSR1" : "SIGUSR2";
+    if (sig == SIGTERM || sig == SIGINT) {
+        qlog(QL_QVM_INFO, "power button pressed (%s): VDEV_CTRL_BUTTON to every vdev, guest shut down", name);
+        for (int i = 0; i < g_nvdevs; i++) {
+            int rc = vd_control(g_vdevs[i], VDEV_CTRL_BUTTON, NULL);
+            if (rc != EOK)
+                qlog(QL_QVM_WARN, "vdev '%s' refused VDEV_CTRL_BUTTON: %s (errno %d)",
+                     vdev_source(g_vdevs[i]), strerror(rc), rc);
+        }
+        end_guest(GTC_NORMAL_EXIT, name);
+    } else if (sig == SIGQUIT) {
+        qlog(QL_QVM_INFO, "power cut (%s): the guest stops as if unplugged", name);
+        end_guest(GTC_POWER_CUT, name);
+    } else if (sig == SIGUSR1) {
+        qlog(QL_QVM_INFO, "status report requested (%s)", name);
+        guest_status();
+        for (int i = 0; i < g_nvdevs; i++) {
+            int rc = vd_control(g_vdevs[i], VDEV_CTRL_STATUS, NULL);
+            if (rc != EOK)
+                qlog(QL_QVM_WARN, "vdev '%s' refused VDEV_CTRL_STATUS: %s (errno %d)",
+                     vdev_source(g_vdevs[i]), strerror(rc), rc);
+        }
+    } else if (sig == SIGUSR2) {
+        qvmsim_dump("SIGUSR2");
+    }
+}
+
+QVM_NORETURN static void main_loop(void)
+{
+    for (;;) {
+        unsigned char b;
+        ssize_t n = read(wake_rd, &b, 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            qlog(QL_QVM_INTERNAL, "main loop pipe failed: %s", strerror(errno));
+            qvmsim_end(GTC_UNEXPECTED);
+        }
+        if (b == WAKE_END || atomic_load(&g_end_status) != -1)
+            finish();
+        on_signal(b);
+    }
+}
+
+static void check_pending_end(void)
+{
+    if (atomic_load(&g_end_status) != -1)
+        finish();
+}
+
+/* ---- the lifecycle ------------------------------------------------------- */
+
+static const char *option_name(vdev_t *v, int idx)
+{
+    const char *n = v->v_qvmsim->factory->option_list[idx];
+    size_t pl = strlen(QVM_OPTION_NO_ARG_PREFIX);
+    return strncmp(n, QVM_OPTION_NO_ARG_PREFIX, pl) == 0 ? n + pl : n;
+}
+
+static void setup_control(vdev_t *v, unsigned ctrl)
+{
+    int rc = vd_control(v, ctrl, NULL);
+    if (rc != EOK)
+        cfg_fatal(v->v_qvmsim->file, v->v_qvmsim->line, "vdev '%s' refused %s: %s (errno %d)",
+                  vdev_source(v), ctrl_name(ctrl), strerror(rc), rc);
+}
+
+static void configure(void)
+{
+    for (int i = 0; i < g_nvdevs; i++) {
+        vdev_t *v = g_vdevs[i];
+        struct qvmsim_vdev_private *p = v->v_qvmsim;
+        p->started = true;
+        setup_control(v, VDEV_CTRL_OPTIONS_START);
+        for (int k = 0; k < p->nopts; k++) {
+            struct vdev_opt *o = &p->opts[k];
+            qlog(QL_QVM_DEBUG, "vdev '%s' option %d '%s' = '%s'", vdev_source(v), o->idx,
+                 option_name(v, o->idx), o->arg ? o->arg : "(flag)");
+            int rc = vd_control(v, VDEV_CTRL_FIRST_OPTIDX + (unsigned)o->idx, o->arg);
+            if (rc != EOK) {
+                if (o->arg != NULL)
+                    cfg_fatal(o->file, o->line, "vdev '%s' refused option '%s' value '%s': %s (errno %d)",
+                              vdev_source(v), option_name(v, o->idx), o->arg, strerror(rc), rc);
+                cfg_fatal(o->file, o->line, "vdev '%s' refused option '%s': %s (errno %d)",
+                          vdev_source(v), option_name(v, o->idx), strerror(rc), rc);
+            }
+        }
+        setup_control(v, VDEV_CTRL_OPTIONS_END);
+    }
+    for (int i = 0; i < g_nvdevs; i++) {
+        vdev_t *v = g_vdevs[i];
+        struct qvmsim_vdev_private *p = v->v_qvmsim;
+        unsigned ff = p->factory->factory_flags;
+        setup_control(v, VDEV_CTRL_ASSIGN);
+        if ((ff & VFF_INTR_REQ) && v->v_intr == NULL)
+            cfg_fatal(p->file, p->line, "vdev '%s' needs an 'intr' option", vdev_source(v));
+        if (v->v_block.location == QVMSIM_NO_LOCATION && !(ff & VFF_LOC_NO))
+            qlog(QL_QVM_DEBUG, "vdev '%s' has no 'loc': the guest cannot reach it", vdev_source(v));
+        if (v->v_block.location == QVMSIM_NO_LOCATION)
+            continue;
+        for (int k = 0; k < i; k++) {
+            vdev_t *o = g_vdevs[k];
+            if (o->v_block.location == QVMSIM_NO_LOCATION || o->v_block.qst_type != v->v_block.qst_type)
+                continue;
+            uint64_t a0 = v->v_block.location, a1 = a0 + v->v_block.length;
+            uint64_t b0 = o->v_block.location, b1 = b0 + o->v_block.length;
+            if (a0 < b1 && b0 < a1)
+                cfg_fatal(p->file, p->line, "region 0x%" PRIx64 "-0x%" PRIx64 " of vdev '%s' overlaps vdev '%s'",
+                          a0, a1 - 1, vdev_source(v), vdev_source(o));
+        }
+    }
+}
+
+static void usage(void)
+{
+    static const char text[] =
+        "usage: qvm [-L DIR]... @FILE.qvmconf [@MORE ...] [OPTION ...]\n"
+        "qvmsim: a clean-room stand-in for QNX's qvm (NOT QNX). Options and files use the\n"
+        ".qvmconf syntax; vdev-NAME.so are found on -L DIRs, QVMSIM_VDEV_PATH, LD_LIBRARY_PATH.\n"
+        "  -V, --version   print the version and exit\n"
+        "  -L DIR          add DIR to the vdev search path\n";
+    write_all(STDOUT_FILENO, text, sizeof text - 1);
+}
+
+int main(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-V") == 0 || strcmp(argv[i], "--version") == 0) {
+            char line[256];
+            snprintf(line, sizeof line, "qvmsim %s: clean-room stand-in for QNX qvm, not QNX "
+                     "(vdev ABI 0x%x)\n", QVMSIM_VERSION, (unsigned)QVM_VDEV_ABI);
+            write_all(STDOUT_FILENO, line, strlen(line));
+            return 0;
+        }
+        if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage();
+            return 0;
+        }
+    }
+    g_main_thread = pthread_self();
+    signal(SIGPIPE, SIG_IGN);
+    sigemptyset(&handled);
+    sigaddset(&handled, SIGTERM);
+    sigaddset(&handled, SIGINT);
+    sigaddset(&handled, SIGQUIT);
+    sigaddset(&handled, SIGUSR1);
+    sigaddset(&handled, SIGUSR2);
+    pthread_sigmask(SIG_BLOCK, &handled, NULL);     /* inherited by every thread */
+    int fds[2];
+    if (pipe(fds) != 0) {
+        qlog(QL_QVM_FATAL, "pipe: %s", strerror(errno));
+        return QVMSIM_EXIT_FATAL_BEFORE_START;
+    }
+    wake_rd = fds[0];
+    g_wake_fd = fds[1];
+    log_init();
+    guest_init();
+    pthread_t sig_tid;
+    if (pthread_create(&sig_tid, NULL, signal_thread, NULL) != 0) {
+        qlog(QL_QVM_FATAL, "cannot create the signal thread");
+        qvmsim_end(QVMSIM_EXIT_FATAL_BEFORE_START);
+    }
+    pthread_setname_np(sig_tid, "qvm-signals");
+    pthread_detach(sig_tid);
+
+    config_read_args(argc, argv);
+    config_parse();
+    if (g_cfg.route_set)
+        g_route = g_cfg.route;
+    qlog(QL_QVM_INFO, "qvmsim %s (clean-room stand-in for QNX qvm, not QNX): system '%s', %d vdev(s)%s",
+         QVMSIM_VERSION, g_system_name ? g_system_name : "", g_nvdevs, g_cfg.dryrun ? ", dryrun" : "");
+    static struct script script;
+    bool have_script = false;
+    if (g_cfg.load_path != NULL) {
+        if (script_load(g_cfg.load_path, &script) != 0)
+            cfg_fatal(g_cfg.load_file, g_cfg.load_line, "cannot read guest script '%s': %s",
+                      g_cfg.load_path, strerror(errno));
+        have_script = true;
+    }
+
+    configure();
+    atomic_store(&g_phase, PHASE_SETUP);
+    for (int i = 0; i < g_nvdevs; i++)
+        setup_control(g_vdevs[i], VDEV_CTRL_GUEST_CONFIGURED);
+    check_pending_end();
+    if (g_cfg.dryrun) {
+        qlog(QL_QVM_INFO, "dryrun: the VM is configured; the guest is not started");
+        qvmsim_end(0);
+    }
+    timer_start();
+    atomic_store(&g_phase, PHASE_STARTED);
+    for (int i = 0; i < g_nvdevs; i++) {
+        vdev_t *v = g_vdevs[i];
+        int rc = vd_control(v, VDEV_CTRL_GUEST_STARTING, NULL);
+        if (rc != EOK) {
+            qlog(QL_QVM_FATAL, "%s:%d: vdev '%s' refused VDEV_CTRL_GUEST_STARTING: %s (errno %d)",
+                 v->v_qvmsim->file, v->v_qvmsim->line, vdev_source(v), strerror(rc), rc);
+            qvmsim_end(QVMSIM_EXIT_FATAL_AFTER_START);
+        }
+    }
+    check_pending_end();
+    qlog(QL_QVM_INFO, "guest started (scripted guest: %s; console commands on stdin)",
+         have_script ? script.path : "no script");
+    guest_start(have_script ? &script : NULL);
+    main_loop();
+}

@@ -1,0 +1,125 @@
+/*
+ * qvmsim.h - qvmsim's private declarations (not for vdevs).
+ */
+#ifndef QVMSIM_PRIVATE_H
+#define QVMSIM_PRIVATE_H
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <qvm/vdev.h>
+
+/* ---- clock ------------------------------------------------------------ */
+uint64_t now_ns(void);                      /* CLOCK_MONOTONIC, ns */
+
+/* ---- logging (log.c) -------------------------------------------------- */
+enum log_dest { DEST_NONE, DEST_STDOUT, DEST_STDERR, DEST_SLOG };
+struct log_route {
+    unsigned filter;        /* bit (1u << level) per enabled level */
+    enum log_dest dest;
+};
+#define LOG_DEFAULT_FILTER ((1u << QL_QVM_FATAL) | (1u << QL_QVM_INTERNAL) | \
+                            (1u << QL_QVM_ERR) | (1u << QL_QVM_WARN) | (1u << QL_QVM_INFO))
+extern struct log_route g_route;            /* VM-wide `logger` */
+
+void log_init(void);
+void qlog(int level, const char *fmt, ...) QVM_PRINTF_LIKE(2, 3);   /* source "qvm" */
+void qlog_from(int level, vdev_t const *vdp, const char *fmt, ...) QVM_PRINTF_LIKE(3, 4);
+void qlog_v(int level, vdev_t const *vdp, const char *fmt, va_list ap);
+int log_parse_filters(const char *word, unsigned *mask, const char **bad, size_t *badlen);
+int log_parse_dest(const char *word);       /* enum log_dest or -1 */
+void write_all(int fd, const char *buf, size_t len);
+void console_puts(const char *line);         /* one line to the guest console */
+
+/* ---- vdev instances (vdev.c) ----------------------------------------- */
+struct vdev_lib {
+    char *name;                 /* NAME of vdev-NAME.so (as configured) */
+    char *path;
+    void *handle;
+    struct vdev_factory *factories;
+    unsigned bad_abi;           /* first wrong ABI number seen, 0 = none */
+    bool bad_abi_seen;
+    struct vdev_lib *next;
+};
+
+struct vdev_opt {
+    int idx;                    /* index in option_list */
+    char *arg;                  /* NULL for a flag */
+    const char *file;
+    int line;
+};
+
+struct qvmsim_vdev_private {
+    struct vdev_factory *factory;
+    struct vdev_lib *lib;
+    char *vdev_name;            /* NAME from `vdev NAME` */
+    int index;                  /* 0-based position in the config */
+    const char *file;           /* where `vdev NAME` is */
+    int line;
+    struct vdev_opt *opts;
+    int nopts;
+    bool has_route;
+    struct log_route route;     /* per-vdev `log` */
+    bool loc_given;
+    bool started;               /* got OPTIONS_START: owed TERMINATE */
+};
+
+extern vdev_t **g_vdevs;
+extern int g_nvdevs;
+extern _Thread_local vdev_t *t_cur_vdev;            /* vdev whose code runs here */
+extern _Thread_local pthread_mutex_t *t_held_mtx;   /* v_mtx qvm holds for it    */
+extern char **g_vdev_path;                           /* -L dirs + QVMSIM_VDEV_PATH */
+extern int g_nvdev_path;
+
+struct vdev_lib *vdev_lib_load(const char *name, const char *file, int line);
+vdev_t *vdev_instance_new(struct vdev_lib *lib, const char *name, const char *file, int line);
+const char *vdev_source(vdev_t const *vdp);           /* instance name for logs */
+const char *ctrl_name(unsigned ctrl);
+void vd_enter(vdev_t *vdp, vdev_t **saved_vdp, pthread_mutex_t **saved_mtx);
+void vd_leave(vdev_t *vdp, vdev_t *saved_vdp, pthread_mutex_t *saved_mtx);
+int vd_control(vdev_t *vdp, unsigned ctrl, const char *arg);
+vdev_t *vdev_at(unsigned type, uint64_t addr, unsigned size);
+vdev_t *vdev_by_name(const char *name);
+
+/* ---- lifecycle and ending (main.c) ----------------------------------- */
+extern pthread_t g_main_thread;
+extern atomic_int g_phase;          /* PHASE_* */
+enum { PHASE_CONFIG, PHASE_SETUP, PHASE_STARTED, PHASE_ENDING };
+extern atomic_int g_end_status;     /* -1 until something ends qvm */
+extern atomic_ullong g_last_store_ns;
+extern int g_wake_fd;               /* write end of the main loop's pipe */
+extern char *g_dump_dir;
+extern char *g_system_name;
+extern bool g_unsupported_abort;
+
+QVM_NORETURN void cfg_fatal(const char *file, int line, const char *fmt, ...) QVM_PRINTF_LIKE(3, 4);
+QVM_NORETURN void qvmsim_end(int status);
+QVM_NORETURN void end_guest(int cause, const char *why);
+void qvmsim_dump(const char *why);
+
+/* ---- guest workers (guest.c, timer.c) ------------------------------- */
+extern pthread_mutex_t g_guest_mtx;
+extern pthread_cond_t g_guest_cv;
+extern bool g_stopping;
+bool worker_enter(void);
+void worker_leave(void);
+extern _Thread_local int t_busy;
+void guest_stop(void);
+
+struct gcmd;
+struct script {
+    struct gcmd *cmds;
+    int n;
+    char *path;
+};
+int script_load(const char *path, struct script *out);   /* exits 65 on error */
+void guest_init(void);
+void guest_start(struct script *script);                  /* vCPU + console */
+void guest_status(void);
+
+void timer_start(void);
+void timer_wake(void);
+#endif

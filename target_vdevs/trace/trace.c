@@ -1,0 +1,295 @@
+/*
+ * vdev trace - logs every step of the vdev lifecycle (one INFO line per
+ * control callback: "ctrl OPTIONS_START", "ctrl OPTION index=N name=... arg=...",
+ * ...), and has switches to exercise qvm's error paths.  Written against the
+ * documented vdev API.
+ *
+ * Options:
+ *   tick MS            a vdev thread ticks a counter every MS ms (default 50,
+ *                      0 = no thread); reported on VDEV_CTRL_STATUS
+ *   verbose            (flag, no argument) log every guest load/store at INFO
+ *   fail_config yes|no GUEST_CONFIGURED fails with qvm_fatal(QLS_CNF, "config failed: ...")
+ *   refuse WHAT        control returns EPERM: WHAT = option (this very option),
+ *                      OPTIONS_END, ASSIGN, GUEST_CONFIGURED, GUEST_STARTING, STATUS
+ *   hang WHERE         block forever in: button, terminate, configured, starting
+ *   timer MS           a periodic guest timer (counted, reported on STATUS)
+ *
+ * Registers (offsets from loc):
+ *   0x00 RW scratch      0x04 R tick count       0x14 R timer expiries
+ *   0x08 W  guest_terminate(value)   (e.g. a custom cause 32..63)
+ *   0x0c W  qvm_fatal(...)           (after the guest started: exit 96)
+ *   0x10 W  dereference NULL         (the vdev crashes qvm with SIGSEGV)
+ */
+#include <qvm/vdev.h>
+
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* qvm_fatal() sources other than QLS_CNF are not public; qvmsim names one. */
+#ifdef QVMSIM
+#define TRACE_RUNTIME_FATAL QLS_VDEV
+#else
+#define TRACE_RUNTIME_FATAL QLS_CNF
+#endif
+
+static const char *const trace_options[] = {
+    "tick",
+    QVM_OPTION_NO_ARG_PREFIX "verbose",
+    "fail_config",
+    "refuse",
+    "hang",
+    "timer",
+    NULL,
+};
+enum { OPT_TICK, OPT_VERBOSE, OPT_FAIL_CONFIG, OPT_REFUSE, OPT_HANG, OPT_TIMER, OPT_COUNT };
+
+struct trace {
+    unsigned tick_ms;
+    unsigned timer_ms;
+    int verbose;
+    int fail_config;
+    char refuse[32];
+    char hang[32];
+    uint32_t scratch;
+    atomic_uint ticks;
+    unsigned timer_fires;
+    unsigned loads, stores;
+    int timer;
+    int thread_running;
+    atomic_int stop;
+    pthread_t thread;
+};
+
+static void hang_forever(vdev_t *vdp, const char *where)
+{
+    vdev_logf(QL_QVM_INFO, vdp, "hanging forever in %s (hang option)", where);
+    for (;;)
+        sleep(1000);
+}
+
+static void *ticker(void *arg)
+{
+    struct trace *t = arg;
+    struct timespec ts = { .tv_sec = t->tick_ms / 1000u, .tv_nsec = (long)(t->tick_ms % 1000u) * 1000000L };
+    while (!atomic_load(&t->stop)) {
+        nanosleep(&ts, NULL);
+        atomic_fetch_add(&t->ticks, 1u);
+    }
+    return NULL;
+}
+
+static int parse_uint(const char *s, unsigned *out)
+{
+    char *end;
+    if (s == NULL || *s < '0' || *s > '9')
+        return -1;
+    unsigned long v = strtoul(s, &end, 0);
+    if (*end != '\0' || v > 3600000ul)
+        return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+static int refused(vdev_t *vdp, const struct trace *t, const char *what)
+{
+    if (strcmp(t->refuse, what) != 0)
+        return EOK;
+    vdev_logf(QL_QVM_INFO, vdp, "refusing %s (refuse option)", what);
+    return EPERM;
+}
+
+static int trace_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
+{
+    struct trace *t = vdp->v_device;
+    if (ctrl >= VDEV_CTRL_FIRST_OPTIDX) {
+        unsigned idx = ctrl - VDEV_CTRL_FIRST_OPTIDX;
+        if (idx >= OPT_COUNT) {
+            vdev_logf(QL_QVM_ERR, vdp, "ctrl OPTION index=%u: no such option", idx);
+            return EINVAL;
+        }
+        const char *name = trace_options[idx];
+        if (strncmp(name, QVM_OPTION_NO_ARG_PREFIX, strlen(QVM_OPTION_NO_ARG_PREFIX)) == 0)
+            name += strlen(QVM_OPTION_NO_ARG_PREFIX);
+        vdev_logf(QL_QVM_INFO, vdp, "ctrl OPTION index=%u name=%s arg=%s", idx, name, arg ? arg : "(none)");
+        switch (idx) {
+        case OPT_TICK:
+            if (parse_uint(arg, &t->tick_ms) != 0)
+                return EINVAL;
+            break;
+        case OPT_VERBOSE:
+            if (arg != NULL)
+                return EINVAL;      /* a flag gets no argument */
+            t->verbose = 1;
+            break;
+        case OPT_FAIL_CONFIG:
+            if (strcmp(arg, "yes") == 0)
+                t->fail_config = 1;
+            else if (strcmp(arg, "no") == 0)
+                t->fail_config = 0;
+            else
+                return EINVAL;
+            break;
+        case OPT_REFUSE:
+            if (strcmp(arg, "option") == 0)
+                return EPERM;
+            snprintf(t->refuse, sizeof t->refuse, "%s", arg);
+            break;
+        case OPT_HANG:
+            snprintf(t->hang, sizeof t->hang, "%s", arg);
+            break;
+        case OPT_TIMER:
+            if (parse_uint(arg, &t->timer_ms) != 0)
+                return EINVAL;
+            break;
+        default:
+            break;
+        }
+        return EOK;
+    }
+    switch (ctrl) {
+    case VDEV_CTRL_OPTIONS_START:
+        vdev_logf(QL_QVM_INFO, vdp, "ctrl OPTIONS_START");
+        t->tick_ms = 50;
+        t->timer = -1;
+        return EOK;
+    case VDEV_CTRL_OPTIONS_END:
+        vdev_logf(QL_QVM_INFO, vdp, "ctrl OPTIONS_END");
+        return refused(vdp, t, "OPTIONS_END");
+    case VDEV_CTRL_ASSIGN:
+        vdev_logf(QL_QVM_INFO, vdp, "ctrl ASSIGN");
+        return refused(vdp, t, "ASSIGN");
+    case VDEV_CTRL_GUEST_CONFIGURED:
+        vdev_logf(QL_QVM_INFO, vdp, "ctrl GUEST_CONFIGURED");
+        if (t->fail_config)
+            qvm_fatal(QLS_CNF, "config failed: fail_config is set for vdev trace");
+        if (strcmp(t->hang, "configured") == 0)
+            hang_forever(vdp, "GUEST_CONFIGURED");
+        if (t->tick_ms > 0) {
+            int rc = vdev_thread_create(vdp, "trace-ticker", &t->thread, NULL, ticker, t);
+            if (rc != EOK)
+                qvm_fatal(QLS_CNF, "cannot create the ticker thread: %s", strerror(rc));
+            t->thread_running = 1;
+        }
+        return refused(vdp, t, "GUEST_CONFIGURED");
+    case VDEV_CTRL_GUEST_STARTING:
+        vdev_logf(QL_QVM_INFO, vdp, "ctrl GUEST_STARTING");
+        if (strcmp(t->hang, "starting") == 0)
+            hang_forever(vdp, "GUEST_STARTING");
+        if (t->timer_ms > 0) {
+            t->timer = guest_timer_create(NULL, vdp, t, NULL);
+            if (t->timer >= 0)
+                guest_timer_notify(t->timer, NULL, (uint64_t)t->timer_ms * 1000000u);
+        }
+        return refused(vdp, t, "GUEST_STARTING");
+    case VDEV_CTRL_STATUS:
+        vdev_logf(QL_QVM_INFO, vdp, "ctrl STATUS");
+        qvm_report("ticks=%u timer_fires=%u stores=%u loads=%u scratch=0x%x",
+                   atomic_load(&t->ticks), t->timer_fires, t->stores, t->loads, t->scratch);
+        return refused(vdp, t, "STATUS");
+    case VDEV_CTRL_BUTTON:
+        vdev_logf(QL_QVM_INFO, vdp, "ctrl BUTTON");
+        if (strcmp(t->hang, "button") == 0)
+            hang_forever(vdp, "BUTTON");
+        return EOK;
+    case VDEV_CTRL_TERMINATE:
+        vdev_logf(QL_QVM_INFO, vdp, "ctrl TERMINATE");
+        if (strcmp(t->hang, "terminate") == 0)
+            hang_forever(vdp, "TERMINATE");
+        if (t->timer >= 0)
+            guest_timer_notify(t->timer, NULL, 0);
+        if (t->thread_running) {
+            atomic_store(&t->stop, 1);
+            pthread_join(t->thread, NULL);
+            t->thread_running = 0;
+            vdev_logf(QL_QVM_INFO, vdp, "ticker joined after %u ticks", atomic_load(&t->ticks));
+        }
+        return EOK;
+    default:
+        vdev_logf(QL_QVM_INFO, vdp, "ctrl %u (unknown)", ctrl);
+        return EOK;
+    }
+}
+
+static vdev_ref_status_t trace_vwrite(vdev_t *vdp, unsigned cookie, const struct qvm_state_block *vopnd,
+                                      const struct qvm_state_block *oopnd, struct guest_cpu *gcp)
+{
+    struct trace *t = vdp->v_device;
+    uint64_t value = 0;
+    (void)cookie;
+    guest_cpu_read(gcp, 0, oopnd, 1, &value, sizeof value);
+    uint64_t off = vopnd->location - vdp->v_block.location;
+    t->stores++;
+    if (t->verbose)
+        vdev_logf(QL_QVM_INFO, vdp, "store offset 0x%llx size %llu value 0x%llx",
+                  (unsigned long long)off, (unsigned long long)vopnd->length, (unsigned long long)value);
+    switch (off) {
+    case 0x00:
+        t->scratch = (uint32_t)value;
+        break;
+    case 0x08:
+        vdev_logf(QL_QVM_INFO, vdp, "guest asked for guest_terminate(%llu)", (unsigned long long)value);
+        guest_terminate((guest_termination_cause_t)value);
+    case 0x0c:
+        qvm_fatal(TRACE_RUNTIME_FATAL, "fatal error on guest store (value 0x%llx)", (unsigned long long)value);
+    case 0x10: {
+        vdev_logf(QL_QVM_INFO, vdp, "crashing on purpose (NULL dereference)");
+        int *volatile p = NULL;
+        *p = (int)value;
+        break;
+    }
+    default:
+        break;
+    }
+    return VRS_NORMAL;
+}
+
+static vdev_ref_status_t trace_vread(vdev_t *vdp, unsigned cookie, const struct qvm_state_block *vopnd,
+                                     const struct qvm_state_block *oopnd, struct guest_cpu *gcp)
+{
+    struct trace *t = vdp->v_device;
+    (void)cookie;
+    uint64_t off = vopnd->location - vdp->v_block.location;
+    uint32_t value = 0;
+    t->loads++;
+    if (off == 0x00)
+        value = t->scratch;
+    else if (off == 0x04)
+        value = atomic_load(&t->ticks);
+    else if (off == 0x14)
+        value = t->timer_fires;
+    if (t->verbose)
+        vdev_logf(QL_QVM_INFO, vdp, "load offset 0x%llx size %llu -> 0x%x",
+                  (unsigned long long)off, (unsigned long long)vopnd->length, value);
+    guest_cpu_write(gcp, 0, oopnd, 1, &value, sizeof value);
+    return VRS_NORMAL;
+}
+
+static void trace_timer(vdev_t *vdp, void *data, const struct guest_timer_data *tdp, struct guest_cpu *gcp)
+{
+    struct trace *t = data;
+    (void)gcp;
+    t->timer_fires++;
+    vdev_logf(QL_QVM_DEBUG, vdp, "timer fired %u", t->timer_fires);
+    guest_timer_notify(t->timer, tdp, (uint64_t)t->timer_ms * 1000000u);     /* periodic */
+}
+
+static struct vdev_factory trace_factory = {
+    .control = trace_control,
+    .vread = trace_vread,
+    .vwrite = trace_vwrite,
+    .timer = trace_timer,
+    .option_list = trace_options,
+    .name = "trace",
+    .factory_flags = VFF_MUTEX,
+    .acc_sizes = 0,
+    .extra_space = sizeof(struct trace),
+};
+
+static void __attribute__((constructor)) trace_register(void)
+{
+    vdev_register_factory(&trace_factory, QVM_VDEV_ABI);
+}
