@@ -371,6 +371,7 @@ void config_parse(void)
         } else if (strcmp(w, "logger") == 0) {
             parse_logger(opt, &g_cfg.route);
             g_cfg.route_set = true;
+            g_route = g_cfg.route;      /* applies from here on, to parsing too */
         } else if (strcmp(w, "dump") == 0) {
             char *d = take_arg(opt, "a directory");
             struct stat st;

@@ -101,6 +101,12 @@ QVM_NORETURN static void proceed(bool claimed)
             fflush(stderr);
             _exit(status);
         }
+        /* abandon the vdev callback we may be in (never returns to it) */
+        if (t_held_mtx != NULL) {
+            pthread_mutex_unlock(t_held_mtx);
+            t_held_mtx = NULL;
+        }
+        t_cur_vdev = NULL;
         finish();
     }
     if (claimed)

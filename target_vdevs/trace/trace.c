@@ -18,7 +18,7 @@
  *   0x00 RW scratch      0x04 R tick count       0x14 R timer expiries
  *   0x08 W  guest_terminate(value)   (e.g. a custom cause 32..63)
  *   0x0c W  qvm_fatal(...)           (after the guest started: exit 96)
- *   0x10 W  dereference NULL         (the vdev crashes qvm with SIGSEGV)
+ *   0x10 W  store to address (value & 0xff): the vdev crashes qvm with SIGSEGV
  */
 #include <qvm/vdev.h>
 
@@ -236,9 +236,11 @@ static vdev_ref_status_t trace_vwrite(vdev_t *vdp, unsigned cookie, const struct
     case 0x0c:
         qvm_fatal(TRACE_RUNTIME_FATAL, "fatal error on guest store (value 0x%llx)", (unsigned long long)value);
     case 0x10: {
-        vdev_logf(QL_QVM_INFO, vdp, "crashing on purpose (NULL dereference)");
-        int *volatile p = NULL;
-        *p = (int)value;
+        /* the address comes from the guest (0..0xff: never mapped), so the
+           compiler cannot drop the faulting store */
+        volatile uint32_t *p = (volatile uint32_t *)(uintptr_t)(value & 0xffu);
+        vdev_logf(QL_QVM_INFO, vdp, "crashing on purpose (store to %p)", (void *)(uintptr_t)p);
+        *p = 0xdeadu;
         break;
     }
     default:

@@ -1,0 +1,120 @@
+"""The vdev SDK on the host: qvmsim's public headers and the host qvmsim build.
+
+``include_dir()`` is the folder holding ``qvm/vdev.h`` (and its siblings);
+``build_qvmsim()`` compiles qvmsim (``hil/qvmsim/*.c``) into a ``qvm``
+executable, cached by the hash of its sources, the compiler and the flags.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from hil.errors import SetupError
+from hil.paths import PACKAGE_DIR, cache_dir, hash_inputs
+
+QVMSIM_DIR = PACKAGE_DIR / "qvmsim"
+"""qvmsim's C sources (and its Makefile, for builds outside Python)."""
+
+QVMSIM_CFLAGS: tuple[str, ...] = ("-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-O2", "-g")
+QVMSIM_LDFLAGS: tuple[str, ...] = ("-rdynamic", "-ldl", "-lpthread")
+QVMSIM_EXECUTABLE = "qvm"
+
+_built: dict[tuple[str, str], Path] = {}
+
+
+def include_dir() -> Path:
+    """The folder that contains ``qvm/`` (pass it as ``-I`` to build a vdev for qvmsim)."""
+    return QVMSIM_DIR / "include"
+
+
+def qvmsim_sources() -> list[Path]:
+    """qvmsim's C files, in a stable order."""
+    return sorted(QVMSIM_DIR.glob("*.c"))
+
+
+def _hashed_files() -> list[Path]:
+    files = [*QVMSIM_DIR.glob("*.c"), *QVMSIM_DIR.glob("*.h"), *(include_dir() / "qvm").glob("*.h")]
+    return sorted(files)
+
+
+def qvmsim_source_hash() -> str:
+    """A short hash of qvmsim's sources and headers (for caches, e.g. the image build)."""
+    items: list[str | Path] = []
+    for path in _hashed_files():
+        items.append(str(path.relative_to(QVMSIM_DIR)))
+        items.append(path)
+    return hash_inputs(*items)
+
+
+@functools.cache
+def compiler_identity(cc: str, env_items: tuple[tuple[str, str], ...] = ()) -> str:
+    """What identifies a compiler for cache keys: its resolved path and ``--version`` output.
+
+    Cached per process.  Raises SetupError if the compiler cannot be run.
+    """
+    env = dict(os.environ)
+    env.update(env_items)
+    resolved = shutil.which(cc, path=env.get("PATH")) or cc
+    try:
+        proc = subprocess.run([resolved, "--version"], env=env, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SetupError(
+            f"compiler '{cc}' cannot be run ({exc}): install it or put it on PATH"
+        ) from exc
+    return f"{resolved}\n{proc.stdout}{proc.stderr}"
+
+
+def qvmsim_compile_command(cc: str, output: Path) -> list[str]:
+    """The command that builds qvmsim into ``output`` (also what the Makefile does)."""
+    return [cc, *QVMSIM_CFLAGS, f"-I{include_dir()}", "-o", str(output),
+            *(str(p) for p in qvmsim_sources()), *QVMSIM_LDFLAGS]
+
+
+def build_qvmsim(cc: str = "gcc", out_dir: Path | None = None) -> Path:
+    """Build the host qvmsim (``qvm``) if needed and return the executable's path.
+
+    Cached under ``cache_dir("qvmsim", <hash of sources, compiler, flags>)``;
+    with ``out_dir`` the executable is also copied there (``out_dir/qvm``).
+    A second call in the same process costs nothing.  A compile error raises
+    SetupError carrying the compiler's output.
+    """
+    memo_key = (cc, str(out_dir) if out_dir is not None else "")
+    hit = _built.get(memo_key)
+    if hit is not None and hit.exists():
+        return hit
+    key = hash_inputs(qvmsim_source_hash(), compiler_identity(cc), *QVMSIM_CFLAGS, *QVMSIM_LDFLAGS)
+    target_dir = cache_dir("qvmsim", key)
+    exe = target_dir / QVMSIM_EXECUTABLE
+    if not exe.exists():
+        fd, tmp_name = tempfile.mkstemp(prefix=".qvm-", dir=target_dir)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        cmd = qvmsim_compile_command(cc, tmp)
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            tmp.unlink(missing_ok=True)
+            raise SetupError(f"building qvmsim: cannot run '{cc}': {exc}") from exc
+        if proc.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            raise SetupError(
+                f"building qvmsim failed (exit {proc.returncode}):\n{proc.stderr}{proc.stdout}"
+                f"command: {' '.join(cmd)}"
+            )
+        tmp.chmod(0o755)
+        os.replace(tmp, exe)
+    result = exe
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        result = out_dir / QVMSIM_EXECUTABLE
+        if not result.exists() or result.read_bytes() != exe.read_bytes():
+            tmp = out_dir / f".{QVMSIM_EXECUTABLE}.{os.getpid()}"
+            shutil.copy2(exe, tmp)
+            os.replace(tmp, result)
+    _built[memo_key] = result
+    return result

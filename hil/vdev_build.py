@@ -1,0 +1,207 @@
+"""Building vdev shared objects (``vdev-NAME.so``) for a target.
+
+Two toolchains: the host ``gcc`` against qvmsim's headers (``hil.sdk``), and
+QNX's ``qcc -V<variant>`` against the real QNX headers of ``QNX_TARGET``.
+Builds are cached by the hash of the sources, the flags and the compiler's
+identity, under ``cache_dir("vdevs", <hash>)``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from hil.errors import SetupError
+from hil.paths import cache_dir, hash_inputs
+from hil.sdk import compiler_identity, include_dir
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_.+-]+$")
+GCC_FLAGS: tuple[str, ...] = ("-std=gnu11", "-Wall", "-Wextra", "-O2", "-fPIC", "-shared")
+QCC_FLAGS: tuple[str, ...] = ("-shared", "-fPIC", "-std=gnu11", "-Wall", "-Wextra", "-O2")
+
+
+@dataclass(frozen=True)
+class Toolchain:
+    """How to compile a vdev.
+
+    ``kind`` "gcc" builds for qvmsim on a glibc host (adds ``-I`` qvmsim's
+    headers); "qcc" builds for QNX with ``qcc -V<variant>`` (e.g.
+    "gcc_ntoaarch64le", "gcc_ntox86_64"), QNX_HOST/QNX_TARGET in its
+    environment, headers from QNX_TARGET.  ``cflags`` are added last
+    (``-Werror`` makes warnings fatal).
+    """
+
+    kind: Literal["gcc", "qcc"] = "gcc"
+    cc: str = "gcc"
+    variant: str | None = None
+    qnx_host: str | None = None
+    qnx_target: str | None = None
+    cflags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BuiltVdev:
+    """A built vdev: its name, the .so, what it was built from, whether it came from the cache, and the command."""
+
+    name: str
+    path: Path
+    sources: tuple[Path, ...]
+    cached: bool
+    command: tuple[str, ...]
+
+
+class VdevBuildError(SetupError):
+    """A vdev did not compile; the message holds the compiler's own file:line output and the command."""
+
+
+def _as_paths(sources: Path | str | Sequence[Path | str]) -> list[Path]:
+    if isinstance(sources, (str, Path)):
+        return [Path(sources)]
+    return [Path(s) for s in sources]
+
+
+def _expand_sources(sources: Path | str | Sequence[Path | str]) -> tuple[list[Path], Path | None]:
+    """The C files to compile, and the folder if a folder was given."""
+    paths = _as_paths(sources)
+    if not paths:
+        raise VdevBuildError("no vdev sources given: pass a folder or .c files")
+    folder: Path | None = None
+    files: list[Path] = []
+    for p in paths:
+        if p.is_dir():
+            found = sorted(p.glob("*.c"))
+            if not found:
+                raise VdevBuildError(f"vdev folder '{p}' holds no .c file")
+            if len(paths) == 1:
+                folder = p
+            files.extend(found)
+        elif p.is_file():
+            files.append(p)
+        else:
+            raise VdevBuildError(f"vdev source '{p}' does not exist")
+    return [f.resolve() for f in files], folder
+
+
+def vdev_name(sources: Path | str | Sequence[Path | str], name: str | None = None) -> str:
+    """The vdev's name: ``name`` if given, else the folder's name, else the first C file's stem minus "vdev-"."""
+    if name is None:
+        files, folder = _expand_sources(sources)
+        if folder is not None:
+            name = folder.resolve().name
+        else:
+            stem = files[0].stem
+            name = stem[len("vdev-"):] if stem.startswith("vdev-") and len(stem) > 5 else stem
+    if not _NAME_RE.match(name):
+        raise VdevBuildError(
+            f"bad vdev name '{name}': use letters, digits and _ . + - only (it becomes vdev-{name}.so)"
+        )
+    return name
+
+
+def _qnx_env(tc: Toolchain) -> dict[str, str]:
+    env: dict[str, str] = {}
+    host = tc.qnx_host or os.environ.get("QNX_HOST")
+    target = tc.qnx_target or os.environ.get("QNX_TARGET")
+    if not host or not target:
+        raise VdevBuildError(
+            "a qcc build needs QNX_HOST and QNX_TARGET: set them in the toolchain "
+            "(qnx_host=, qnx_target=) or source the SDP's qnxsdp-env.sh"
+        )
+    env["QNX_HOST"] = host
+    env["QNX_TARGET"] = target
+    host_bin = Path(host, "usr", "bin")
+    path = os.environ.get("PATH", "")
+    env["PATH"] = f"{host_bin}{os.pathsep}{path}" if host_bin.is_dir() else path
+    return env
+
+
+def _command(tc: Toolchain, files: Sequence[Path], output: Path) -> list[str]:
+    if tc.kind == "gcc":
+        return [tc.cc, *GCC_FLAGS, f"-I{include_dir()}", *tc.cflags, "-o", str(output), *map(str, files)]
+    if tc.kind == "qcc":
+        if not tc.variant:
+            raise VdevBuildError(
+                "a qcc build needs a variant, e.g. Toolchain(kind='qcc', cc='qcc', variant='gcc_ntoaarch64le')"
+            )
+        return [tc.cc, f"-V{tc.variant}", *QCC_FLAGS, *tc.cflags, "-o", str(output), *map(str, files)]
+    raise VdevBuildError(f"unknown toolchain kind '{tc.kind}': use 'gcc' or 'qcc'")
+
+
+def build_vdev(
+    sources: Path | str | Sequence[Path | str],
+    toolchain: Toolchain = Toolchain(),
+    name: str | None = None,
+    out_dir: Path | None = None,
+) -> BuiltVdev:
+    """Compile ``sources`` (a vdev folder, or C files) into ``vdev-NAME.so``.
+
+    The result is cached under ``cache_dir("vdevs", <hash>)``; with ``out_dir``
+    it is copied there too and ``path`` points at the copy.  Compiler warnings
+    are shown on stderr (not fatal unless the toolchain's cflags say so); a
+    failed compile raises VdevBuildError with the compiler's output.
+    """
+    files, folder = _expand_sources(sources)
+    vname = vdev_name(sources, name)
+    env_extra = _qnx_env(toolchain) if toolchain.kind == "qcc" else {}
+    env_items = tuple(sorted(env_extra.items()))
+    placeholder = Path("@OUT@")
+    template = _command(toolchain, files, placeholder)
+    try:
+        identity = compiler_identity(toolchain.cc, env_items)
+    except SetupError as exc:
+        raise VdevBuildError(str(exc)) from exc
+    headers: list[Path] = []
+    for d in sorted({f.parent for f in files}):
+        headers.extend(sorted(d.glob("*.h")))
+    if toolchain.kind == "gcc":
+        headers.extend(sorted((include_dir() / "qvm").glob("*.h")))
+    key = hash_inputs(
+        toolchain.kind, identity, "\0".join(template), repr(env_items), vname,
+        *[item for f in [*files, *headers] for item in (str(f), f)],
+    )
+    target_dir = cache_dir("vdevs", key)
+    so = target_dir / f"vdev-{vname}.so"
+    command = tuple(str(so) if a == str(placeholder) else a for a in template)
+    cached = so.exists()
+    if not cached:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".vdev-{vname}-", suffix=".so", dir=target_dir)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        run_cmd = [str(tmp) if a == str(placeholder) else a for a in template]
+        env = dict(os.environ)
+        env.update(env_extra)
+        try:
+            proc = subprocess.run(run_cmd, env=env, capture_output=True, text=True, timeout=300,
+                                  cwd=str(folder or files[0].parent))
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            tmp.unlink(missing_ok=True)
+            raise VdevBuildError(f"vdev '{vname}': cannot run '{toolchain.cc}': {exc}\n"
+                                 f"command: {' '.join(command)}") from exc
+        output = proc.stderr + proc.stdout
+        if proc.returncode != 0 or tmp.stat().st_size == 0:
+            tmp.unlink(missing_ok=True)
+            raise VdevBuildError(
+                f"vdev '{vname}' failed to compile (exit {proc.returncode}):\n{output}"
+                f"command: {' '.join(command)}"
+            )
+        if output.strip():
+            sys.stderr.write(f"vdev '{vname}': compiler warnings:\n{output}")
+            (target_dir / f"vdev-{vname}.log").write_text(output)
+        os.replace(tmp, so)
+    path = so
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        path = out_dir / so.name
+        if not path.exists() or path.read_bytes() != so.read_bytes():
+            tmp_copy = out_dir / f".{so.name}.{os.getpid()}"
+            shutil.copy2(so, tmp_copy)
+            os.replace(tmp_copy, path)
+    return BuiltVdev(name=vname, path=path, sources=tuple(files), cached=cached, command=command)

@@ -1,0 +1,105 @@
+"""qvmsim drives vdevs through the documented lifecycle, in order."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from conftest import RunQvm
+
+
+def test_version_says_qvmsim_not_qnx(qvm_bin: Path) -> None:
+    for flag in ("-V", "--version"):
+        out = subprocess.run([str(qvm_bin), flag], capture_output=True, text=True, timeout=5)
+        assert out.returncode == 0
+        lines = out.stdout.splitlines()
+        assert len(lines) == 1
+        assert lines[0].startswith("qvmsim ")
+        assert "not QNX" in lines[0]
+
+
+def test_callback_order_through_a_guest_shutdown(run_qvm: RunQvm) -> None:
+    run = run_qvm("system demo\nvdev trace loc 0x1000 tick 5 verbose\n", script="shutdown\n")
+    assert run.returncode == 0, run.stderr
+    assert run.trace_ctrls() == [
+        "ctrl OPTIONS_START",
+        "ctrl OPTION index=0 name=tick arg=5",
+        "ctrl OPTION index=1 name=verbose arg=(none)",
+        "ctrl OPTIONS_END",
+        "ctrl ASSIGN",
+        "ctrl GUEST_CONFIGURED",
+        "ctrl GUEST_STARTING",
+        "ctrl TERMINATE",
+    ]
+    term = run.one(r"^guest terminated: ", source="qvm", level="INFO")
+    assert term.message.startswith("guest terminated: cause=0 name=GTC_NORMAL_EXIT since_last_store=none")
+    assert run.log[-1].message == "exit status=0"
+    assert run.log[-1].source == "qvm"
+    # the ticker thread ran and was joined by TERMINATE
+    assert run.find(r"^ticker joined after \d+ ticks$", source="trace")
+
+
+def test_options_by_index_flag_and_last_repeat_wins(run_qvm: RunQvm) -> None:
+    conf = """
+    # line breaks carry no meaning: one vdev context over several lines
+    vdev trace
+        timer 30 verbose
+        tick 20
+        tick
+        10    # repeated: the last one wins
+    dryrun
+    """
+    run = run_qvm(conf)
+    assert run.returncode == 0, run.stderr
+    opts = [m for m in run.trace_ctrls() if m.startswith("ctrl OPTION ")]
+    assert opts == [
+        "ctrl OPTION index=5 name=timer arg=30",
+        "ctrl OPTION index=1 name=verbose arg=(none)",
+        "ctrl OPTION index=0 name=tick arg=10",
+    ]
+
+
+def test_dryrun_stops_after_guest_configured(run_qvm: RunQvm) -> None:
+    run = run_qvm("vdev trace loc 0x1000\ndryrun\n", script="write 0x1000 4 1\n")
+    assert run.returncode == 0, run.stderr
+    assert run.trace_ctrls() == ["ctrl OPTIONS_START", "ctrl OPTIONS_END", "ctrl ASSIGN",
+                                 "ctrl GUEST_CONFIGURED", "ctrl TERMINATE"]
+    assert run.one("dryrun", source="qvm")
+    assert not run.find("guest terminated")
+    assert run.log[-1].message == "exit status=0"
+
+
+def test_one_so_for_two_instances_each_with_its_own_state(run_qvm: RunQvm) -> None:
+    conf = ("logger fatal,internal,error,warn,info,debug stderr\n"
+            "vdev trace name first loc 0x1000 tick 0\nvdev trace name second loc 0x2000 tick 0\n")
+    script = "write 0x1000 4 0x11\nwrite 0x2000 4 0x22\nread 0x1000 4\nread 0x2000 4\nshutdown\n"
+    run = run_qvm(conf, script=script)
+    assert run.returncode == 0, run.stderr
+    assert len(run.find(r"^loaded vdev 'trace' from ")) == 1
+    assert run.trace_ctrls("first")[0] == "ctrl OPTIONS_START"
+    assert run.trace_ctrls("second")[-1] == "ctrl TERMINATE"
+    assert run.stdout.splitlines() == ["0x1000: 0x00000011", "0x2000: 0x00000022"]
+
+
+def test_vdev_search_path_ld_library_path_and_env(run_qvm: RunQvm, vdev_dir: Path) -> None:
+    conf = "vdev trace dryrun\n"
+    assert run_qvm(conf, vdev_path=False).returncode == 65
+    assert run_qvm(conf, vdev_path=False, env={"LD_LIBRARY_PATH": str(vdev_dir)}).returncode == 0
+    assert run_qvm(conf, vdev_path=False, env={"QVMSIM_VDEV_PATH": f"/nonexistent:{vdev_dir}"}).returncode == 0
+    # a path works too
+    assert run_qvm(f"vdev {vdev_dir}/vdev-trace.so dryrun\n", vdev_path=False).returncode == 0
+
+
+def test_several_files_command_line_options_and_variables(run_qvm: RunQvm, tmp_path: Path) -> None:
+    (tmp_path / "more.qvmconf").write_text("vdev trace name ${NAME} loc ${BASE}\n")
+    run = run_qvm("system s1\nset NAME tr1\nset BASE 0x3000\n", "@more.qvmconf", "tick", "0", "dryrun")
+    assert run.returncode == 0, run.stderr
+    assert "ctrl OPTION index=0 name=tick arg=0" in run.trace_ctrls("tr1")
+
+
+def test_vff_mutex_vdevs_get_per_instance_state_and_timers(run_qvm: RunQvm) -> None:
+    # a periodic guest timer (20 ms) re-armed from its callback's tdp, read back by the guest
+    run = run_qvm("vdev trace loc 0x1000 tick 0 timer 20\n", script="sleep 210\nread 0x1014 4\nshutdown\n")
+    assert run.returncode == 0, run.stderr
+    fires = int(run.stdout.split(": ")[1], 16)
+    assert 8 <= fires <= 11, run.stdout

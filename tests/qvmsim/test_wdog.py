@@ -1,0 +1,80 @@
+"""The watchdog vdev: bites on starvation within 10% (+20 ms), never while kicked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from conftest import QvmRun, RunQvm
+
+
+def _bite_delay(run: QvmRun) -> float:
+    """Seconds from the last guest store to the bite, on qvmsim's own log clock."""
+    stores = run.find(r"^guest store ", source="qvm", level="VERBOSE")
+    bites = run.find(r"^watchdog expired, biting", source="wdog", level="ERROR")
+    assert stores and len(bites) == 1, run.stderr
+    assert bites[0].t > stores[-1].t
+    return bites[0].t - stores[-1].t
+
+
+LOGGER = "logger fatal,internal,error,warn,info,debug,verbose stderr\n"
+
+
+@pytest.mark.parametrize("options,effective_ms", [
+    ("timeout 250", 250),
+    ("timeout 125 flavour sp805", 250),     # sp805 counts down twice
+    ("frequency 1000", 1000),               # load written by the guest below changes it
+])
+def test_starvation_bites_after_the_timeout_exit_4(run_qvm: RunQvm, options: str, effective_ms: int) -> None:
+    script = "every 40 kick\nsleep 400\nstop job1\n"
+    if options.startswith("frequency"):
+        script += "write 0x2000 4 300\n"    # load 300 ticks of 1 kHz: 300 ms
+        effective_ms = 300
+    run = run_qvm(LOGGER + f"vdev wdog loc 0x2000 {options}\n", script=script)
+    assert run.returncode == 4, run.stderr
+    delay_ms = _bite_delay(run) * 1000
+    assert abs(delay_ms - effective_ms) <= 0.1 * effective_ms + 20, delay_ms
+    term = run.one(r"^guest terminated: cause=4 name=GTC_WATCHDOG since_last_store=(\d+\.\d{6})$")
+    since_ms = float(term.message.rsplit("=", 1)[1]) * 1000
+    assert abs(since_ms - effective_ms) <= 0.1 * effective_ms + 20
+    # kicks kept it quiet for 400 ms, longer than the timeout
+    assert len(run.find(r"^kick \d+$", source="wdog")) >= 9
+
+
+def test_no_bite_while_the_guest_kicks(run_qvm: RunQvm) -> None:
+    run = run_qvm("vdev wdog loc io:0x441,1 timeout 100\n", script="every 20 write io:0x441 1 0\nsleep 600\nshutdown\n")
+    assert run.returncode == 0, run.stderr
+    assert not run.find("watchdog expired")
+
+
+def test_guest_crash_starves_the_watchdog(run_qvm: RunQvm) -> None:
+    run = run_qvm(LOGGER + "vdev wdog loc 0x2000 timeout 100\n", script="every 20 kick wdog\nsleep 100\ncrash\n")
+    assert run.returncode == 4
+    crash = run.one("^guest crashed")
+    assert run.find(r"^guest store ")[-1].t < crash.t
+    assert 0.08 <= _bite_delay(run) <= 0.13
+
+
+def test_action_intr_raises_the_interrupt_and_does_not_terminate(run_qvm: RunQvm) -> None:
+    run = run_qvm("vdev wdog loc 0x2000 timeout 100 action intr intr gic:40\n", script="sleep 350\nshutdown\n")
+    assert run.returncode == 0, run.stderr
+    bites = run.find("^watchdog expired, biting", source="wdog")
+    assert len(bites) == 3
+    assert len(run.find(r"^watchdog bite from vdev 'wdog': raising interrupt gic:40$", source="qvm")) == 3
+    assert not run.find("cause=4")
+
+
+def test_dump_terminate_writes_a_dump_then_exits_4(run_qvm: RunQvm, tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    run = run_qvm("dump d\nvdev wdog loc 0x2000 timeout 50 action dump,terminate\n")
+    assert run.returncode == 4
+    assert run.one(r"^guest dump written: d/qvmsim-guest-\d+-1\.dump \(watchdog bite\)$")
+    assert len(list((tmp_path / "d").iterdir())) == 1
+
+
+def test_guest_reads_the_time_left(run_qvm: RunQvm) -> None:
+    run = run_qvm("vdev wdog loc 0x2000 timeout 1000\n", script="kick\nread 0x2000 4\nshutdown\n")
+    assert run.returncode == 0
+    left = int(run.stdout.split(": ")[1], 16)
+    assert 900 <= left <= 1000
