@@ -79,7 +79,7 @@ class QvmProc:
 
     def __init__(self, args: list[str], cwd: Path, stdin: int | None = subprocess.DEVNULL) -> None:
         self.args = args
-        self.proc = subprocess.Popen(args, cwd=cwd, stdin=stdin, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(args, cwd=cwd, stdin=stdin, stdout=subprocess.PIPE, bufsize=1,
                                      stderr=subprocess.PIPE, text=True)
         self._err: list[str] = []
         self._out: list[str] = []
@@ -110,6 +110,17 @@ class QvmProc:
                             return
                     raise AssertionError(f"no line matching {pattern!r} within {timeout}s "
                                          f"(exited: {exited}):\n{''.join(self._err)}")
+                self._cv.wait(min(left, 0.05))
+
+    def wait_for_out(self, pattern: str, timeout: float = 5.0) -> None:
+        """Wait until a stdout (guest console) line matches ``pattern``."""
+        rx = re.compile(pattern)
+        end = time.monotonic() + timeout
+        with self._cv:
+            while not any(rx.search(line) for line in self._out):
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise AssertionError(f"no stdout line matching {pattern!r}:\n{''.join(self._out)}")
                 self._cv.wait(min(left, 0.05))
 
     def signal(self, sig: int) -> None:
@@ -188,13 +199,13 @@ def start_qvm(qvm_bin: Path, vdev_dir: Path, tmp_path: Path) -> Iterator[Callabl
     """Start qvm in the background: ``start_qvm(conf_text, *extra, script=...)`` -> QvmProc."""
     procs: list[QvmProc] = []
 
-    def start(conf_text: str, *extra: str, script: str | None = None) -> QvmProc:
+    def start(conf_text: str, *extra: str, script: str | None = None, stdin_pipe: bool = False) -> QvmProc:
         (tmp_path / "cfg.qvmconf").write_text(conf_text)
         args = [str(qvm_bin), "-L", str(vdev_dir), "@cfg.qvmconf"]
         if script is not None:
             (tmp_path / "guest.gs").write_text(script)
             args += ["load", "guest.gs"]
-        p = QvmProc(args + list(extra), tmp_path)
+        p = QvmProc(args + list(extra), tmp_path, stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL)
         procs.append(p)
         return p
 

@@ -1,0 +1,166 @@
+"""hil.sdk (host qvmsim build) and hil.vdev_build (vdev .so for gcc and qcc)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hil import sdk
+from hil.errors import SetupError
+from hil.sdk import build_qvmsim, include_dir, qvmsim_source_hash
+from hil.vdev_build import BuiltVdev, Toolchain, VdevBuildError, build_vdev, vdev_name
+
+from conftest import TARGET_VDEVS
+
+STANDIN = Path(__file__).with_name("qcc_standin.py")
+GOOD = "#include <qvm/vdev.h>\nint vdev_good(void);\nint vdev_good(void) { return EOK; }\n"
+
+
+@pytest.fixture
+def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache
+
+
+def _fake_cc(tmp_path: Path, body: str) -> Path:
+    cc = tmp_path / "fakecc"
+    cc.write_text("#!/bin/sh\nif [ \"$1\" = --version ]; then echo fakecc 1.0; exit 0; fi\n" + body)
+    cc.chmod(0o755)
+    return cc
+
+
+def test_include_dir_holds_the_headers() -> None:
+    assert (include_dir() / "qvm" / "vdev.h").is_file()
+    assert len(qvmsim_source_hash()) == 16
+    assert qvmsim_source_hash() == qvmsim_source_hash()
+
+
+def test_build_qvmsim_is_cached_and_copied(fresh_cache: Path, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sdk, "_built", {})
+    out = build_qvmsim(out_dir=tmp_path / "bin")
+    assert out == tmp_path / "bin" / "qvm"
+    version = subprocess.run([str(out), "-V"], capture_output=True, text=True).stdout
+    assert version.startswith("qvmsim ")
+    cached = list((fresh_cache / "qnx-hil" / "qvmsim").glob("*/qvm"))
+    assert len(cached) == 1
+    # second call: no compiler run at all (a broken PATH would fail any compile)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    assert build_qvmsim(out_dir=tmp_path / "bin") == out
+    monkeypatch.setattr(sdk, "_built", {})
+    assert build_qvmsim(out_dir=tmp_path / "bin") == out      # from the cache folder
+
+
+def test_build_qvmsim_error_carries_compiler_output(fresh_cache: Path, tmp_path: Path) -> None:
+    cc = _fake_cc(tmp_path, "echo 'main.c:12:5: error: nope' >&2\nexit 1\n")
+    with pytest.raises(SetupError, match=r"(?s)main\.c:12:5: error: nope.*command: "):
+        build_qvmsim(cc=str(cc))
+
+
+def test_vdev_name_rules(tmp_path: Path) -> None:
+    (tmp_path / "vdev-foo.c").write_text(GOOD)
+    (tmp_path / "bar.c").write_text(GOOD)
+    assert vdev_name(TARGET_VDEVS / "wdog") == "wdog"
+    assert vdev_name(tmp_path / "vdev-foo.c") == "foo"
+    assert vdev_name([tmp_path / "bar.c", tmp_path / "vdev-foo.c"]) == "bar"
+    assert vdev_name(tmp_path / "bar.c", name="baz") == "baz"
+    with pytest.raises(VdevBuildError, match="bad vdev name 'a b'"):
+        vdev_name(tmp_path / "bar.c", name="a b")
+    with pytest.raises(VdevBuildError, match="does not exist"):
+        vdev_name(tmp_path / "nope.c")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(VdevBuildError, match="holds no .c file"):
+        build_vdev(tmp_path / "empty")
+
+
+def test_build_vdev_caches_by_content(fresh_cache: Path, tmp_path: Path) -> None:
+    src = tmp_path / "vdev-foo.c"
+    src.write_text(GOOD)
+    first = build_vdev(src)
+    assert isinstance(first, BuiltVdev)
+    assert (first.name, first.cached, first.path.name) == ("foo", False, "vdev-foo.so")
+    assert first.path.is_relative_to(fresh_cache / "qnx-hil" / "vdevs")
+    assert first.command[:7] == ("gcc", "-std=gnu11", "-Wall", "-Wextra", "-O2", "-fPIC", "-shared")
+    assert f"-I{include_dir()}" in first.command
+    again = build_vdev(src, out_dir=tmp_path / "out")
+    assert again.cached and again.path == tmp_path / "out" / "vdev-foo.so" and again.path.is_file()
+    src.write_text(GOOD + "/* changed */\n")
+    assert not build_vdev(src).cached
+
+
+def test_warnings_shown_not_fatal_unless_werror(fresh_cache: Path, tmp_path: Path,
+                                                capfd: pytest.CaptureFixture[str]) -> None:
+    src = tmp_path / "warn.c"
+    src.write_text(GOOD + "int vdev_w(void);\nint vdev_w(void) { int unused; return 0; }\n")
+    built = build_vdev(src)
+    assert built.path.is_file()
+    assert "unused variable" in capfd.readouterr().err
+    with pytest.raises(VdevBuildError, match=r"(?s)warn\.c:5:\d+: error: unused variable.*command: gcc "):
+        build_vdev(src, Toolchain(cflags=("-Werror",)))
+
+
+def test_compile_error_names_file_and_line(fresh_cache: Path, tmp_path: Path) -> None:
+    src = tmp_path / "broken.c"
+    src.write_text("#include <qvm/vdev.h>\nint x(void) { return missing; }\n")
+    with pytest.raises(VdevBuildError) as info:
+        build_vdev(src)
+    assert f"{src}:2:" in str(info.value) and "missing" in str(info.value)
+
+
+@pytest.fixture
+def qnx_sdp(tmp_path: Path) -> tuple[Path, Path]:
+    """A fake SDP: QNX_HOST with usr/bin, QNX_TARGET whose usr/include/qvm holds the headers."""
+    host, target = tmp_path / "qnx" / "host", tmp_path / "qnx" / "target"
+    (host / "usr" / "bin").mkdir(parents=True)
+    (target / "usr" / "include").mkdir(parents=True)
+    (target / "usr" / "include" / "qvm").symlink_to(include_dir() / "qvm")
+    return host, target
+
+
+@pytest.mark.parametrize("variant", ["gcc_ntoaarch64le", "gcc_ntox86_64"])
+def test_qcc_path_with_a_standin(fresh_cache: Path, tmp_path: Path, qnx_sdp: tuple[Path, Path],
+                                 monkeypatch: pytest.MonkeyPatch, variant: str) -> None:
+    log = tmp_path / "qcc.log"
+    monkeypatch.setenv("QCC_STANDIN_LOG", str(log))
+    host, target = qnx_sdp
+    tc = Toolchain(kind="qcc", cc=str(STANDIN), variant=variant, qnx_host=str(host), qnx_target=str(target))
+    built = build_vdev(TARGET_VDEVS / "wdog", tc)
+    assert built.path.read_bytes()[:4] == b"\x7fELF"
+    assert built.command[:3] == (str(STANDIN), f"-V{variant}", "-shared")
+    assert "-fPIC" in built.command
+    assert not any(a.startswith("-I") for a in built.command)
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert calls[-1]["QNX_HOST"] == str(host) and calls[-1]["QNX_TARGET"] == str(target)
+    assert build_vdev(TARGET_VDEVS / "wdog", tc).cached
+
+
+def test_qcc_path_errors(fresh_cache: Path, qnx_sdp: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+    host, target = qnx_sdp
+    with pytest.raises(VdevBuildError, match="needs a variant"):
+        build_vdev(TARGET_VDEVS / "wdog", Toolchain(kind="qcc", cc=str(STANDIN), qnx_host=str(host),
+                                                   qnx_target=str(target)))
+    with pytest.raises(VdevBuildError, match=r"(?s)unknown variant 'gcc_ntoppcbe'.*command: "):
+        build_vdev(TARGET_VDEVS / "wdog", Toolchain(kind="qcc", cc=str(STANDIN), variant="gcc_ntoppcbe",
+                                                   qnx_host=str(host), qnx_target=str(target)))
+    monkeypatch.delenv("QNX_HOST", raising=False)
+    monkeypatch.delenv("QNX_TARGET", raising=False)
+    with pytest.raises(VdevBuildError, match="QNX_HOST and QNX_TARGET"):
+        build_vdev(TARGET_VDEVS / "wdog", Toolchain(kind="qcc", cc=str(STANDIN), variant="gcc_ntox86_64"))
+    # from the environment, as after sourcing qnxsdp-env.sh
+    monkeypatch.setenv("QNX_HOST", str(host))
+    monkeypatch.setenv("QNX_TARGET", str(target))
+    assert build_vdev(TARGET_VDEVS / "wdog", Toolchain(kind="qcc", cc=str(STANDIN),
+                                                      variant="gcc_ntox86_64")).path.is_file()
+
+
+def test_missing_compiler(fresh_cache: Path, tmp_path: Path) -> None:
+    src = tmp_path / "a.c"
+    src.write_text(GOOD)
+    with pytest.raises(VdevBuildError, match="cannot be run"):
+        build_vdev(src, Toolchain(cc=str(tmp_path / "no-such-cc")))
+    assert os.environ.get("XDG_CACHE_HOME") == str(fresh_cache)
