@@ -350,7 +350,7 @@ static uint64_t console_wake;
 static struct job *jobs;
 static int njobs;
 static bool crashed;
-static uint64_t n_loads, n_stores;
+static atomic_ullong n_loads, n_stores;
 
 static const char *space_prefix(unsigned space)
 {
@@ -698,5 +698,6 @@ void guest_status(void)
     }
     qlog(QL_QVM_INFO, "status: guest %s, script line %d of %d, %d periodic job(s) running, "
          "%" PRIu64 " store(s), %" PRIu64 " load(s), since_last_store=%s, %d vdev(s)",
-         cr ? "crashed" : "running", pc, n, active, n_stores, n_loads, since, g_nvdevs);
+         cr ? "crashed" : "running", pc, n, active, (uint64_t)atomic_load(&n_stores),
+         (uint64_t)atomic_load(&n_loads), since, g_nvdevs);
 }

@@ -34,10 +34,6 @@ uint64_t now_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-void log_init(void)
-{
-}
-
 void write_all(int fd, const char *buf, size_t len)
 {
     while (len > 0) {

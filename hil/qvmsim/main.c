@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 pthread_t g_main_thread;
@@ -24,6 +25,7 @@ char *g_system_name;
 bool g_unsupported_abort;
 
 static int wake_rd = -1;
+static char env_path[4200];     /* the VM's env file, removed at exit */
 static bool finishing;
 static const unsigned char WAKE_END = 0xff;
 
@@ -69,10 +71,68 @@ QVM_NORETURN static void finish(void)
             qlog(QL_QVM_WARN, "vdev '%s' refused VDEV_CTRL_TERMINATE: %s (errno %d): ignored",
                  vdev_source(v), strerror(rc), rc);
     }
+    if (env_path[0] != '\0')
+        unlink(env_path);
     qlog(QL_QVM_INFO, "exit status=%d", status);
     fflush(stdout);
     fflush(stderr);
     _exit(status);
+}
+
+/* The VM's facts as JSON in $QVMSIM_ENV_DIR/<system>/env, qvmsim's stand-in
+ * for /dev/qvm/<system>/env (e.g. QVMSIM_ENV_DIR=/dev/qvm on the target). */
+static void json_str(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; s && *s; s++) {
+        if (*s == '"' || *s == '\\')
+            fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20)
+            fprintf(f, "\\u%04x", (unsigned)(unsigned char)*s);
+        else
+            fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void write_env(void)
+{
+    const char *dir = getenv("QVMSIM_ENV_DIR");
+    if (dir == NULL || *dir == '\0')
+        return;
+    const char *sys = g_system_name ? g_system_name : "guest";
+    char sysdir[4096];
+    snprintf(sysdir, sizeof sysdir, "%s/%s", dir, sys);
+    mkdir(dir, 0755);
+    mkdir(sysdir, 0755);
+    snprintf(env_path, sizeof env_path, "%s/env", sysdir);
+    FILE *f = fopen(env_path, "w");
+    if (f == NULL) {
+        qlog(QL_QVM_WARN, "cannot write %s: %s", env_path, strerror(errno));
+        env_path[0] = '\0';
+        return;
+    }
+    fprintf(f, "{\"qvmsim\": true, \"version\": \"%s\", \"system\": ", QVMSIM_VERSION);
+    json_str(f, sys);
+    fprintf(f, ", \"pid\": %d, \"cpus\": %d, \"ram\": %" PRIu64 ", \"vdevs\": [",
+            (int)getpid(), g_cfg.ncpus > 0 ? g_cfg.ncpus : 1, g_cfg.ram_bytes);
+    for (int i = 0; i < g_nvdevs; i++) {
+        vdev_t *v = g_vdevs[i];
+        fprintf(f, "%s{\"name\": ", i ? ", " : "");
+        json_str(f, vdev_source(v));
+        fprintf(f, ", \"vdev\": ");
+        json_str(f, v->v_qvmsim->vdev_name);
+        if (v->v_block.location != QVMSIM_NO_LOCATION)
+            fprintf(f, ", \"loc\": \"%s0x%" PRIx64 "\", \"length\": %" PRIu64,
+                    v->v_block.qst_type == QST_X86_IO ? "io:" : "", v->v_block.location, v->v_block.length);
+        if (v->v_intr != NULL) {
+            fprintf(f, ", \"intr\": ");
+            json_str(f, v->v_intr);
+        }
+        fputc('}', f);
+    }
+    fprintf(f, "]}\n");
+    fclose(f);
 }
 
 /* Leaves a thread that asked qvm to end (a vdev thread, the vCPU or timer
@@ -398,7 +458,6 @@ int main(int argc, char **argv)
     }
     wake_rd = fds[0];
     g_wake_fd = fds[1];
-    log_init();
     guest_init();
     pthread_t sig_tid;
     if (pthread_create(&sig_tid, NULL, signal_thread, NULL) != 0) {
@@ -444,6 +503,7 @@ int main(int argc, char **argv)
         }
     }
     check_pending_end();
+    write_env();
     qlog(QL_QVM_INFO, "guest started (scripted guest: %s; console commands on stdin)",
          have_script ? script.path : "no script");
     guest_start(have_script ? &script : NULL);

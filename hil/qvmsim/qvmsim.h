@@ -25,7 +25,6 @@ struct log_route {
                             (1u << QL_QVM_ERR) | (1u << QL_QVM_WARN) | (1u << QL_QVM_INFO))
 extern struct log_route g_route;            /* VM-wide `logger` */
 
-void log_init(void);
 void qlog(int level, const char *fmt, ...) QVM_PRINTF_LIKE(2, 3);   /* source "qvm" */
 void qlog_from(int level, vdev_t const *vdp, const char *fmt, ...) QVM_PRINTF_LIKE(3, 4);
 void qlog_v(int level, vdev_t const *vdp, const char *fmt, va_list ap);

@@ -77,9 +77,10 @@ class QvmRun:
 class QvmProc:
     """A running qvm whose stderr is collected by a thread, for signal tests."""
 
-    def __init__(self, args: list[str], cwd: Path, stdin: int | None = subprocess.DEVNULL) -> None:
+    def __init__(self, args: list[str], cwd: Path, stdin: int | None = subprocess.DEVNULL,
+                 env: dict[str, str] | None = None) -> None:
         self.args = args
-        self.proc = subprocess.Popen(args, cwd=cwd, stdin=stdin, stdout=subprocess.PIPE, bufsize=1,
+        self.proc = subprocess.Popen(args, cwd=cwd, stdin=stdin, env=env, stdout=subprocess.PIPE, bufsize=1,
                                      stderr=subprocess.PIPE, text=True)
         self._err: list[str] = []
         self._out: list[str] = []
@@ -199,13 +200,18 @@ def start_qvm(qvm_bin: Path, vdev_dir: Path, tmp_path: Path) -> Iterator[Callabl
     """Start qvm in the background: ``start_qvm(conf_text, *extra, script=...)`` -> QvmProc."""
     procs: list[QvmProc] = []
 
-    def start(conf_text: str, *extra: str, script: str | None = None, stdin_pipe: bool = False) -> QvmProc:
+    def start(conf_text: str, *extra: str, script: str | None = None, stdin_pipe: bool = False,
+              env: dict[str, str] | None = None) -> QvmProc:
         (tmp_path / "cfg.qvmconf").write_text(conf_text)
         args = [str(qvm_bin), "-L", str(vdev_dir), "@cfg.qvmconf"]
         if script is not None:
             (tmp_path / "guest.gs").write_text(script)
             args += ["load", "guest.gs"]
-        p = QvmProc(args + list(extra), tmp_path, stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL)
+        full_env = dict(os.environ)
+        full_env.pop("QVMSIM_VDEV_PATH", None)
+        full_env.update(env or {})
+        p = QvmProc(args + list(extra), tmp_path, stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL,
+                    env=full_env)
         procs.append(p)
         return p
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
-from conftest import RunQvm
+from conftest import QvmProc, RunQvm
+
+StartQvm = Callable[..., QvmProc]
 
 
 def test_version_says_qvmsim_not_qnx(qvm_bin: Path) -> None:
@@ -103,3 +108,15 @@ def test_vff_mutex_vdevs_get_per_instance_state_and_timers(run_qvm: RunQvm) -> N
     assert run.returncode == 0, run.stderr
     fires = int(run.stdout.split(": ")[1], 16)
     assert 8 <= fires <= 11, run.stdout
+
+
+def test_env_file_describes_the_running_vm(start_qvm: StartQvm, tmp_path: Path) -> None:
+    q = start_qvm("system envy\nram 0x80000000,64M\nvdev trace name t0 loc 0x1000 intr gic:33 tick 0\n",
+                  env={"QVMSIM_ENV_DIR": str(tmp_path / "devqvm")})
+    q.wait_for("guest started")
+    env = json.loads((tmp_path / "devqvm" / "envy" / "env").read_text())
+    assert env["qvmsim"] is True and env["system"] == "envy" and env["ram"] == 64 << 20
+    assert env["vdevs"] == [{"name": "t0", "vdev": "trace", "loc": "0x1000", "length": 4096, "intr": "gic:33"}]
+    q.signal(signal.SIGTERM)
+    assert q.finish().returncode == 0
+    assert not (tmp_path / "devqvm" / "envy" / "env").exists()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QvmRun, RunQvm
+from conftest import FIXTURES, QvmRun, RunQvm
 
 
 def _bite_delay(run: QvmRun) -> float:
@@ -78,3 +78,12 @@ def test_guest_reads_the_time_left(run_qvm: RunQvm) -> None:
     assert run.returncode == 0
     left = int(run.stdout.split(": ")[1], 16)
     assert 900 <= left <= 1000
+
+
+def test_fixture_files_kick_then_starve(run_qvm: RunQvm) -> None:
+    run = run_qvm(None, f"@{FIXTURES / 'qvmconf' / 'wdog-terminate.qvmconf'}",
+                  "load", str(FIXTURES / "guests" / "kick-then-starve.gs"))
+    assert run.returncode == 4, run.stderr
+    assert run.stdout == "kicker stopped\n"
+    since = float(run.one(r"^guest terminated: cause=4 ").message.rsplit("=", 1)[1])
+    assert abs(since - 0.25) <= 0.025 + 0.02
