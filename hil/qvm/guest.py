@@ -8,6 +8,7 @@ table.  Tests only see ``GuestControl``.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Protocol
 
 from hil.errors import ConfigError, InfrastructureError
@@ -32,6 +33,9 @@ class GuestControl(Protocol):
     def shutdown(self) -> None:
         """Ask the guest to shut down."""
 
+    def sleep(self, seconds: float) -> None:
+        """Let the guest run on for ``seconds`` before the next command takes effect."""
+
 
 class ScriptedGuest:
     """qvmsim's scripted guest: commands on qvm's stdin (see README, "Guest scripts")."""
@@ -50,6 +54,10 @@ class ScriptedGuest:
 
     def shutdown(self) -> None:
         self.send("shutdown")
+
+    def sleep(self, seconds: float) -> None:
+        # Timed by qvmsim's own clock: the console stream waits, this call returns at once.
+        self.send(f"sleep {max(0, round(seconds * 1000))}")
 
 
 class ConsoleGuest:
@@ -79,6 +87,9 @@ class ConsoleGuest:
 
     def shutdown(self) -> None:
         self.send(self._command("shutdown"))
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(seconds)
 
 
 GUESTS: dict[str, type] = {"local": ScriptedGuest, "qemu": ScriptedGuest, "board": ConsoleGuest}

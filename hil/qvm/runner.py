@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from hil.deploy import Deployment
 from hil.errors import InfrastructureError
 from hil.qvm.config import QvmConfig
-from hil.qvm.exitcodes import Exit, ExitTable
+from hil.qvm.exitcodes import ExitTable
 from hil.qvm.guest import GuestControl, guest_for
 from hil.qvm.log import LogLine, QvmLog, parse_log
 from hil.qvm.result import QvmResult
@@ -97,21 +97,46 @@ class QvmSession:
             return self._output.stdout.decode("utf-8", "replace")
 
     def wait_log(self, pattern: str, timeout: float = 10.0) -> LogLine:
-        """Wait until a log line matches ``pattern``; return it."""
+        """Wait until a qvm log line (stderr) matches ``pattern``; return it."""
         regex = re.compile(pattern)
+
+        def found() -> LogLine | None:
+            for line in parse_log(self._output.stderr.decode("utf-8", "replace")):
+                if regex.search(line.message) or regex.search(line.raw):
+                    return line
+            return None
+
+        line = self._wait_for(found, timeout)
+        if line is None:
+            raise AssertionError(self._not_seen(f"no qvm log line matches /{pattern}/", timeout,
+                                                "log", self._output.stderr))
+        return line
+
+    def wait_stdout(self, pattern: str, timeout: float = 10.0) -> re.Match[str]:
+        """Wait until the guest console (qvm's stdout) matches ``pattern``; return the match."""
+        regex = re.compile(pattern)
+        match = self._wait_for(lambda: regex.search(self._output.stdout.decode("utf-8", "replace")), timeout)
+        if match is None:
+            raise AssertionError(self._not_seen(f"the guest console never matched /{pattern}/", timeout,
+                                                "guest console", self._output.stdout))
+        return match
+
+    def _wait_for(self, probe, timeout: float):  # type: ignore[no-untyped-def]
         end = time.monotonic() + timeout
         with self._output.cond:
             while True:
-                for line in parse_log(self._output.stderr.decode("utf-8", "replace")):
-                    if regex.search(line.message) or regex.search(line.raw):
-                        return line
+                hit = probe()
+                if hit is not None:
+                    return hit
                 left = end - time.monotonic()
                 if left <= 0 or self.process.poll() is not None:
-                    break
-                self._output.cond.wait(min(left, 0.5))
-        tail = "\n".join(l.raw for l in list(self.log)[-30:])
-        state = "qvm has exited" if self.process.poll() is not None else f"after {timeout} s"
-        raise AssertionError(f"no qvm log line matches /{pattern}/ ({state}); log so far:\n{tail}")
+                    return probe()
+                self._output.cond.wait(min(left, 0.2))
+
+    def _not_seen(self, what: str, timeout: float, name: str, data: bytearray) -> str:
+        state = "qvm has exited" if self.process.poll() is not None else f"within {timeout} s"
+        tail = "\n".join(data.decode("utf-8", "replace").splitlines()[-30:])
+        return f"{what} ({state}); {name} so far:\n{tail}"
 
     def running(self) -> bool:
         return self.process.poll() is None

@@ -1,0 +1,91 @@
+"""How qvm ends: signals, a crashing vdev, custom causes, late fatals, dryrun, a hang."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from hil.qvm import Exit
+from tests.hil.conftest import TRACE_LOC, vm
+
+pytestmark = pytest.mark.hil
+
+ORDER = ["OPTIONS_START", "OPTIONS_END", "ASSIGN", "GUEST_CONFIGURED", "GUEST_STARTING", "BUTTON", "TERMINATE"]
+
+
+@pytest.mark.demo
+def test_sigterm_is_the_power_button(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+    with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC), timeout=20) as session:
+        session.wait_log(r"ctrl GUEST_STARTING")
+        session.signal("TERM")
+        run = session.wait(10)
+    run.assert_reason(Exit.NORMAL)
+    run.log.expect(r"power button")
+    steps = [m.group(1) for line in run.log.by_source("trace")
+             if (m := re.match(r"ctrl ([A-Z_]+)", line.message)) and m.group(1) != "OPTION"]
+    assert [s for s in steps if s in ORDER] == ORDER, run.log.text
+
+
+def test_sigquit_is_a_power_cut(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+    with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC), timeout=20) as session:
+        session.wait_log(r"ctrl GUEST_STARTING")
+        session.signal("QUIT")
+        run = session.wait(10)
+    run.assert_reason(Exit.POWER_CUT)
+
+
+def test_sigusr1_reports_status(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+    with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC, tick=10), timeout=20) as session:
+        session.wait_log(r"ctrl GUEST_STARTING")
+        session.signal("USR1")
+        line = session.wait_log(r"ctrl STATUS")
+        run = session.stop()
+    assert line.source == "trace"
+    run.log.expect(r"tick", source="trace", level="INFO")
+
+
+@pytest.mark.demo
+def test_crashing_vdev_kills_qvm_by_sigsegv(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+    with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC), timeout=20) as session:
+        session.wait_log(r"ctrl GUEST_STARTING")
+        session.guest.send(f"write {TRACE_LOC + 0x10:#x} 4 0")
+        run = session.wait(10)
+    run.assert_reason(Exit.KILLED_BY_SIGNAL)
+    assert run.signal == "SIGSEGV" and run.exit_status is None
+
+
+@pytest.mark.parametrize("cause", [32, 63])
+def test_custom_cause_becomes_exit_status(hil_qvm, trace, cause: int) -> None:  # type: ignore[no-untyped-def]
+    with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC), timeout=20) as session:
+        session.wait_log(r"ctrl GUEST_STARTING")
+        session.guest.send(f"write {TRACE_LOC + 0x08:#x} 4 {cause}")
+        run = session.wait(10)
+    run.assert_reason(Exit.CUSTOM)
+    assert run.exit_status == cause
+
+
+def test_fatal_after_guest_started(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+    with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC), timeout=20) as session:
+        session.wait_log(r"ctrl GUEST_STARTING")
+        session.guest.send(f"write {TRACE_LOC + 0x0c:#x} 4 1")
+        run = session.wait(10)
+    run.assert_reason(Exit.FATAL_AFTER_START)
+    assert run.exit_status == 96
+
+
+def test_dryrun_stops_after_guest_configured(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+    run = hil_qvm.run(vm().vdev(trace, loc=TRACE_LOC).dryrun(), timeout=20)
+    run.assert_reason(Exit.NORMAL)
+    run.log.expect(r"ctrl GUEST_CONFIGURED")
+    run.assert_no_log(r"ctrl GUEST_STARTING")
+
+
+def test_hung_qvm_is_stopped_by_escalation(hil_qvm, hil_target, trace) -> None:  # type: ignore[no-untyped-def]
+    run = hil_qvm.run(vm().vdev(trace, loc=TRACE_LOC, hang="button"), timeout=1.0)
+    run.assert_reason(Exit.HUNG)
+    assert run.hung
+    run.log.expect(r"ctrl GUEST_STARTING")  # the logs so far are kept
+    pid = hil_qvm.deployment.remote("qvm.pid")
+    alive = hil_target.run(f"kill -0 $(cat {pid}) 2>/dev/null && echo alive || echo gone", timeout=10)
+    assert alive.stdout_text.strip() == "gone"
