@@ -301,11 +301,6 @@ void config_parse(void)
     enum { CTX_NONE, CTX_VDEV, CTX_CPU } ctx = CTX_NONE;
     vdev_t *cur = NULL;
     pos = 0;
-    for (int i = 1; i < ntoks; i++) {
-        if (strcmp(toks[i].w, "system") == 0)
-            cfg_fatal(toks[i].file, toks[i].line, "option 'system' must come first (found after '%s')",
-                      toks[0].w);
-    }
     while (more()) {
         const struct tok *opt = &toks[pos++];
         const char *w = opt->w;
@@ -322,6 +317,8 @@ void config_parse(void)
             cfg_fatal(opt->file, opt->line, "unknown option '%s'", w);
         }
         if (strcmp(w, "system") == 0) {
+            if (opt != &toks[0])
+                cfg_fatal(opt->file, opt->line, "option 'system' must come first (found after '%s')", toks[0].w);
             g_system_name = take_arg(opt, "a name");
         } else if (strcmp(w, "ram") == 0 || strcmp(w, "rom") == 0) {
             char *a = take_arg(opt, "[START,]LENGTH");

@@ -208,6 +208,15 @@ void qvm_fatal(qvm_log_source_t source, char const *fmt, ...)
     va_start(ap, fmt);
     qlog_v(QL_QVM_FATAL, t_cur_vdev, fmt, ap);
     va_end(ap);
+    if (t_cur_vdev != NULL && t_cur_ctrl >= 0 && t_cur_vdev->v_qvmsim != NULL) {
+        const struct qvmsim_vdev_private *p = t_cur_vdev->v_qvmsim;
+        if (t_cur_ctrl >= (int)VDEV_CTRL_FIRST_OPTIDX)
+            qlog(QL_QVM_ERR, "%s:%d: vdev '%s' called qvm_fatal() in option %d", p->file, p->line,
+                 vdev_source(t_cur_vdev), t_cur_ctrl - (int)VDEV_CTRL_FIRST_OPTIDX);
+        else
+            qlog(QL_QVM_ERR, "%s:%d: vdev '%s' called qvm_fatal() in %s", p->file, p->line,
+                 vdev_source(t_cur_vdev), ctrl_name((unsigned)t_cur_ctrl));
+    }
     int status;
     if (atomic_load(&g_phase) >= PHASE_STARTED)
         status = QVMSIM_EXIT_FATAL_AFTER_START;

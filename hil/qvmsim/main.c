@@ -8,6 +8,7 @@
 #include "qvmsim.h"
 #include "config.h"
 
+#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -440,6 +441,17 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage();
             return 0;
+        }
+    }
+    /* qvm is often started with stdin (or more) closed: keep 0, 1, 2 taken so
+     * that no pipe or file of ours lands there */
+    for (int fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) < 0) {
+            int nfd = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+            if (nfd >= 0 && nfd != fd) {
+                dup2(nfd, fd);
+                close(nfd);
+            }
         }
     }
     g_main_thread = pthread_self();

@@ -70,6 +70,7 @@ extern vdev_t **g_vdevs;
 extern int g_nvdevs;
 extern _Thread_local vdev_t *t_cur_vdev;            /* vdev whose code runs here */
 extern _Thread_local pthread_mutex_t *t_held_mtx;   /* v_mtx qvm holds for it    */
+extern _Thread_local int t_cur_ctrl;                /* control() running, or -1  */
 extern char **g_vdev_path;                           /* -L dirs + QVMSIM_VDEV_PATH */
 extern int g_nvdev_path;
 

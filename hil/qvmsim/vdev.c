@@ -14,6 +14,7 @@ vdev_t **g_vdevs;
 int g_nvdevs;
 _Thread_local vdev_t *t_cur_vdev;
 _Thread_local pthread_mutex_t *t_held_mtx;
+_Thread_local int t_cur_ctrl = -1;
 char **g_vdev_path;
 int g_nvdev_path;
 
@@ -210,8 +211,11 @@ int vd_control(vdev_t *vdp, unsigned ctrl, const char *arg)
     pthread_mutex_t *sm;
     if (ctrl < VDEV_CTRL_FIRST_OPTIDX)
         qlog(QL_QVM_DEBUG, "%s -> vdev '%s'", ctrl_name(ctrl), vdev_source(vdp));
+    int saved_ctrl = t_cur_ctrl;
     vd_enter(vdp, &sv, &sm);
+    t_cur_ctrl = (int)ctrl;
     int rc = f->control(vdp, ctrl, arg);
+    t_cur_ctrl = saved_ctrl;
     vd_leave(vdp, sv, sm);
     return rc;
 }

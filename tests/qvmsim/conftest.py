@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -90,7 +91,7 @@ class QvmProc:
         for t in self._threads:
             t.start()
 
-    def _pump(self, stream, sink: list[str]) -> None:  # type: ignore[no-untyped-def]
+    def _pump(self, stream: IO[str], sink: list[str]) -> None:
         for line in stream:
             with self._cv:
                 sink.append(line)

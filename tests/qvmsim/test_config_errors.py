@@ -25,6 +25,8 @@ CASES = [
      r"^cfg\.qvmconf:1: vdev 'trace' refused VDEV_CTRL_ASSIGN: Operation not permitted \(errno 1\)$", "qvm"),
     ("missing-value", "vdev trace tick\n", r"^cfg\.qvmconf:1: option 'tick' needs a value$", "qvm"),
     ("system-not-first", "ram 16M\nsystem late\n", r"^cfg\.qvmconf:2: option 'system' must come first", "qvm"),
+    ("system-as-a-value-is-fine-but-bogus-is-not", "system s vdev trace name system\nbogus\n",
+     r"^cfg\.qvmconf:2: unknown option 'bogus' for vdev 'system'$", "qvm"),
     ("bad-ram", "ram lots\n", r"^cfg\.qvmconf:1: bad value 'lots' for option 'ram'", "qvm"),
     ("bad-log-filter", "logger info,chatty stderr\n", r"^cfg\.qvmconf:1: unknown log filter 'chatty'", "qvm"),
     ("undefined-variable", "vdev trace loc ${NOPE_NOT_SET}\n", r"^cfg\.qvmconf:1: undefined variable 'NOPE_NOT_SET'",
@@ -50,6 +52,9 @@ def test_configuration_error_exits_65(run_qvm: RunQvm, conf: str, pattern: str, 
 def test_fatal_in_guest_configured_still_terminates_started_vdevs(run_qvm: RunQvm) -> None:
     run = run_qvm("vdev trace name ok\nvdev trace name bad fail_config yes\n")
     assert run.returncode == 65
+    assert run.one(r"^config failed: fail_config is set", source="bad", level="FATAL")
+    assert run.one(r"^cfg\.qvmconf:2: vdev 'bad' called qvm_fatal\(\) in VDEV_CTRL_GUEST_CONFIGURED$",
+                   source="qvm", level="ERROR")
     assert run.trace_ctrls("ok")[-1] == "ctrl TERMINATE"
     assert run.trace_ctrls("bad")[-1] == "ctrl TERMINATE"
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import time
@@ -87,3 +88,18 @@ def test_console_runs_while_the_script_sleeps(start_qvm: Callable[..., QvmProc])
     assert q.proc.poll() is None
     q.signal(signal.SIGTERM)
     assert q.finish().returncode == 0
+
+
+def test_stdin_closed_altogether(qvm_bin: Path, vdev_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "c.qvmconf").write_text(TRACE)
+    proc = subprocess.Popen([str(qvm_bin), "-L", str(vdev_dir), "@c.qvmconf"], cwd=tmp_path,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: os.close(0))
+    try:
+        time.sleep(0.2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=5)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert "power button" in err

@@ -34,12 +34,13 @@ def test_starvation_bites_after_the_timeout_exit_4(run_qvm: RunQvm, options: str
     run = run_qvm(LOGGER + f"vdev wdog loc 0x2000 {options}\n", script=script)
     assert run.returncode == 4, run.stderr
     delay_ms = _bite_delay(run) * 1000
-    assert abs(delay_ms - effective_ms) <= 0.1 * effective_ms + 20, delay_ms
+    assert abs(delay_ms - effective_ms) <= 0.1 * effective_ms + 20, (delay_ms, run.stderr)
     term = run.one(r"^guest terminated: cause=4 name=GTC_WATCHDOG since_last_store=(\d+\.\d{6})$")
     since_ms = float(term.message.rsplit("=", 1)[1]) * 1000
-    assert abs(since_ms - effective_ms) <= 0.1 * effective_ms + 20
-    # kicks kept it quiet for 400 ms, longer than the timeout
-    assert len(run.find(r"^kick \d+$", source="wdog")) >= 9
+    assert abs(since_ms - effective_ms) <= 0.1 * effective_ms + 20, (since_ms, run.stderr)
+    # the kicks kept it quiet (a single bite, after them) for longer than the timeout
+    kicks = run.find(r"^kick \d+$", source="wdog")
+    assert kicks[-1].t - kicks[0].t >= 0.3, run.stderr
 
 
 def test_no_bite_while_the_guest_kicks(run_qvm: RunQvm) -> None:
