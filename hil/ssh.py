@@ -52,7 +52,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TypeVar
 
 import paramiko
 from paramiko.common import MSG_CHANNEL_REQUEST
@@ -66,6 +66,8 @@ __all__ = [
     "HostKeyError", "HostKeyMismatch", "HostKeyUnknown", "OutputCallback", "RemoteProcess",
     "SshConfig", "SshConnection", "fingerprint", "parse_public_key", "shell_join",
 ]
+
+_T = TypeVar("_T")
 
 #: ``on_output(stream, chunk)``: ``stream`` is ``"stdout"`` or ``"stderr"``.
 OutputCallback = Callable[[str, bytes], None]
@@ -226,14 +228,14 @@ def _channel_request(chan: paramiko.Channel, m: paramiko.Message) -> None:
     kind = m.get_text()
     if kind == "exit-signal":
         m.get_boolean()  # want_reply: always false for exit-signal
-        chan._hil_exit_signal = m.get_text()  # type: ignore[attr-defined]
+        chan._hil_exit_signal = m.get_text()
         chan.status_event.set()
         return
     m.packet.seek(start)
     paramiko.Channel._handle_request(chan, m)
 
 
-class _Transport(paramiko.Transport):
+class _Transport(paramiko.Transport):  # type: ignore[misc]
     """paramiko's transport, knowing which signal killed a remote command."""
 
     _channel_handler_table = {**paramiko.Transport._channel_handler_table,
@@ -251,7 +253,7 @@ class _Output:
     ``stdout_sink`` (if set) receives stdout instead of the buffer.
     """
 
-    def __init__(self, on_output: OutputCallback | None, stdout_sink: Callable[[bytes], None] | None = None,
+    def __init__(self, on_output: OutputCallback | None, stdout_sink: Callable[[bytes], object] | None = None,
                  want_pid: bool = True) -> None:
         self.stdout = bytearray()
         self.stderr = bytearray()
@@ -306,24 +308,39 @@ class _Output:
             return bytes(self.stdout), bytes(self.stderr)
 
 
+#: Longest sleep in ``_pump`` between checks (a backstop: wake-ups come from the channel's pipe).
+_PUMP_BACKSTOP = 0.5
+
+
 def _pump(chan: paramiko.Channel, out: _Output, until: float | None) -> bool:
-    """Move output from ``chan`` to ``out`` until EOF (True) or monotonic time ``until`` (False)."""
+    """Move output from ``chan`` to ``out`` until EOF (True) or monotonic time ``until`` (False).
+
+    paramiko wakes ``select`` on ``chan.fileno()`` through one pipe shared by
+    stdout and stderr, whose set/clear can race across threads (a read that
+    empties stderr may clear the wake-up of stdout data arriving meanwhile):
+    so both buffers are checked again after any read, before sleeping.
+    """
     fd = chan.fileno()
     while True:
+        got = False
         while chan.recv_ready():
             data = chan.recv(_RECV_CHUNK)
             if not data:
                 break
             out.feed("stdout", data)
+            got = True
         while chan.recv_stderr_ready():
             data = chan.recv_stderr(_RECV_CHUNK)
             if not data:
                 break
             out.feed("stderr", data)
-        if (chan.eof_received or chan.closed) and not chan.recv_ready() and not chan.recv_stderr_ready():
+            got = True
+        if got:
+            continue
+        if chan.eof_received or chan.closed:
             return True
-        wait = None if until is None else until - time.monotonic()
-        if wait is not None and wait <= 0:
+        wait = _PUMP_BACKSTOP if until is None else min(_PUMP_BACKSTOP, until - time.monotonic())
+        if wait <= 0:
             return False
         select.select([fd], [], [], wait)
 
@@ -374,13 +391,20 @@ def _signal_spec(sig: str | int) -> str:
 
 #: Signal a process and all its descendants.  The pid alone is not enough: dropbear runs a
 #: command without a pty in the connection's own process group, so ``kill -- -PID`` finds no
-#: group; the tree is listed first (POSIX ``ps -A -o``, busybox ``ps -o``), then signalled.
+#: group.  The tree is listed (POSIX ``ps -A -o``, busybox ``ps -o``) and stopped, twice (so a
+#: child forked meanwhile is caught), then signalled and continued.
 _TREE_KILL = """kill -s 0 @PID@ 2>/dev/null || exit 1
-tree=$( (ps -A -o pid= -o ppid= 2>/dev/null || ps -o pid= -o ppid=) | awk -v r=@PID@ \
-  '{p[$1]=$2} END{d[r]=1; do{c=0; for(k in p) if(!(k in d) && (p[k] in d)){d[k]=1; c=1}} while(c);
-   for(k in d) printf "%s ", k}')
+hil_tree() {
+  (ps -A -o pid= -o ppid= 2>/dev/null || ps -o pid= -o ppid=) | awk -v r=@PID@ \
+    '{p[$1]=$2} END{d[r]=1; do{c=0; for(k in p) if(!(k in d) && (p[k] in d)){d[k]=1; c=1}} while(c);
+     for(k in d) printf "%s ", k}'
+}
+kill -s STOP @PID@ 2>/dev/null
+tree=$(hil_tree); kill -s STOP $tree 2>/dev/null
+tree=$(hil_tree); kill -s STOP $tree 2>/dev/null
 kill -s @SIG@ -- -@PID@ 2>/dev/null || kill -s @SIG@ -@PID@ 2>/dev/null
 kill -s @SIG@ ${tree:-@PID@} 2>/dev/null
+kill -s CONT ${tree:-@PID@} 2>/dev/null
 exit 0"""
 
 
@@ -457,14 +481,15 @@ class SshConnection:
 
         One attempt is bounded by ``connect_timeout`` (and ``deadline``).  With
         ``retry`` (for a target that is still booting) a refused, reset or
-        silent attempt is repeated until ``deadline``; a refused host key or
-        key is never retried.
+        silent attempt is repeated until ``deadline`` (without one: for
+        ``connect_timeout``); a refused host key or key is never retried.
         """
         with self._lock:
             if self.connected:
                 return
             self._discard()
-            outer = deadline or Deadline.after(None, f"SSH connection to {self.name}")
+            outer = deadline or Deadline.after(self.config.connect_timeout if retry else None,
+                                               f"SSH connection to {self.name}")
             while True:
                 attempt = outer.child(self.config.connect_timeout)
                 try:
@@ -745,7 +770,7 @@ class SshConnection:
         return result
 
     def _execute(self, line: str, script: str, timeout: float | None, stdin: bytes | IO[bytes] | None,
-                 on_output: OutputCallback | None, stdout_sink: Callable[[bytes], None] | None) -> CommandResult:
+                 on_output: OutputCallback | None, stdout_sink: Callable[[bytes], object] | None) -> CommandResult:
         started = time.monotonic()
         until = None if timeout is None else started + timeout
         chan = self._exec(script, line)
@@ -890,8 +915,8 @@ class SshConnection:
 
         return self._transfer(f"get_bytes {remote}", remote, by_sftp, by_cat)
 
-    def _transfer(self, what: str, remote: str, by_sftp: Callable[[paramiko.SFTPClient], Any],
-                  by_cat: Callable[[], Any]) -> Any:
+    def _transfer(self, what: str, remote: str, by_sftp: Callable[[paramiko.SFTPClient], _T],
+                  by_cat: Callable[[], _T]) -> _T:
         """Run a transfer by SFTP (or ``cat``); transfers are idempotent, so a drop is retried once."""
         for attempt in (1, 2):
             transport, reconnected = self._live_transport()
@@ -946,7 +971,7 @@ class SshConnection:
         if not result.ok:
             raise _cat_error(result, self.name, remote)
 
-    def _cat_get(self, remote: str, sink: Callable[[bytes], None]) -> None:
+    def _cat_get(self, remote: str, sink: Callable[[bytes], object]) -> None:
         line = f"cat {shlex.quote(remote)}"
         result = self._execute(line, self._script(line, None, None, False), None, None, None, sink)
         if not result.ok:

@@ -13,6 +13,10 @@ normal user can only log that uid in).  The SFTP subsystem is Debian's
 board without ``sftp-server`` behaves: the client key carries a forced
 ``command=`` that fails the sftp-server exactly like a missing binary does
 (``not found``, status 127) and runs every other command unchanged.
+
+``shell="busybox"`` runs every command with busybox's sh and applets (ps,
+awk, kill, cat...) first on PATH, like the public QEMU target's userland
+(package ``busybox-static``); again through a forced ``command=``.
 """
 
 from __future__ import annotations
@@ -39,13 +43,16 @@ NSS_WRAPPER_CANDIDATES = (
 )
 SFTP_SERVER = Path("/usr/lib/sftp-server")
 
-NO_SFTP_WRAPPER = """#!/bin/sh
-# Forced command of the no-SFTP test server: the sftp-server fails the way a
-# missing binary does on a board, any other command runs unchanged.
-case "$SSH_ORIGINAL_COMMAND" in
-  */sftp-server) echo "sh: $SSH_ORIGINAL_COMMAND: not found" >&2; exit 127 ;;
-esac
-exec /bin/sh -c "$SSH_ORIGINAL_COMMAND"
+FORCED_COMMAND = """#!/bin/sh
+# Forced command of a test server: with NOSFTP the sftp-server fails the way a
+# missing binary does on a board; every other command runs with SHELL -c.
+if [ -n "@NOSFTP@" ]; then
+  case "$SSH_ORIGINAL_COMMAND" in
+    */sftp-server) echo "sh: $SSH_ORIGINAL_COMMAND: not found" >&2; exit 127 ;;
+  esac
+fi
+@PATH@
+exec @SHELL@ -c "$SSH_ORIGINAL_COMMAND"
 """
 
 
@@ -61,6 +68,11 @@ def missing_tools() -> list[str]:
     if not SFTP_SERVER.exists():
         missing.append(f"{SFTP_SERVER} (apt-get install openssh-sftp-server)")
     return missing
+
+
+def busybox() -> str | None:
+    """Path of a busybox binary, or None."""
+    return shutil.which("busybox")
 
 
 def nss_wrapper() -> str | None:
@@ -102,6 +114,7 @@ class DropbearServer:
 
     root: Path
     sftp: bool = True
+    shell: str = "sh"
     window: int | None = None
     port: int = 0
     host: str = "127.0.0.1"
@@ -132,11 +145,26 @@ class DropbearServer:
         self.client_key = self.root / "client_ed25519"
         client_pub = make_client_key(self.client_key)
         options = ""
-        if not self.sftp:
-            wrapper = self.root / "no-sftp.sh"
-            wrapper.write_text(NO_SFTP_WRAPPER)
+        if not self.sftp or self.shell != "sh":
+            shell, path = "/bin/sh", ""
+            if self.shell == "busybox":
+                box = busybox()
+                if box is None:
+                    raise RuntimeError("shell='busybox' needs busybox (apt-get install busybox-static)")
+                applets = self.root / "busybox-bin"
+                applets.mkdir(exist_ok=True)
+                names = subprocess.run([box, "--list"], capture_output=True, text=True, check=True).stdout.split()
+                for name in names:
+                    if not (applets / name).exists():
+                        (applets / name).symlink_to(box)
+                shell, path = f"{box} sh", f'PATH="{applets}:$PATH"; export PATH'
+            elif self.shell != "sh":
+                raise ValueError(f"unknown shell {self.shell!r} (sh or busybox)")
+            wrapper = self.root / "forced-command.sh"
+            wrapper.write_text(FORCED_COMMAND.replace("@NOSFTP@", "" if self.sftp else "yes")
+                               .replace("@PATH@", path).replace("@SHELL@", shell))
             wrapper.chmod(0o755)
-            options = f'command="{wrapper}" '
+            options = f'command="exec {wrapper}" '  # exec: no extra shell between dropbear and the command
         keys = home / ".ssh" / "authorized_keys"
         keys.write_text(options + client_pub + " hil-test\n")
         keys.chmod(0o600)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 import stat
 import threading
 import time
@@ -16,7 +17,7 @@ from hil.errors import ConfigError, InfrastructureError, SetupError
 from hil.ssh import (AuthenticationFailed, CommandFailed, CommandTimeout, ConnectionDropped, HostKeyMismatch,
                      HostKeyUnknown, SshConfig, SshConnection, fingerprint, parse_public_key)
 
-from sshd import DropbearServer, free_port, make_client_key, processes_matching, random_host_key_line
+from sshd import DropbearServer, busybox, free_port, make_client_key, processes_matching, random_host_key_line
 
 AWKWARD = "dir with 'quotes' \"and\" $HOME `x` ;&|"
 
@@ -27,6 +28,11 @@ def config_for(server: DropbearServer, **overrides: object) -> SshConfig:
                                      connect_timeout=5.0)
     values.update(overrides)
     return SshConfig(**values)  # type: ignore[arg-type]
+
+
+def unique_sleep() -> str:
+    """A sleep duration no other process runs (to find it in /proc)."""
+    return f"{random.randint(30, 39)}.{random.randint(10**6, 10**7 - 1)}"
 
 
 def wait_until(predicate: object, timeout: float = 3.0) -> bool:
@@ -60,11 +66,22 @@ def fresh_server(tmp_path: Path) -> Iterator[DropbearServer]:
     srv.stop()
 
 
-@pytest.fixture(scope="module")
-def conn(server: DropbearServer) -> Iterator[SshConnection]:
-    with SshConnection(config_for(server), name="dut") as connection:
+@pytest.fixture(scope="module", params=["dash", "busybox"])
+def conn(request: pytest.FixtureRequest, server: DropbearServer,
+         tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshConnection]:
+    """A connection to a server whose commands run in dash, or in busybox's sh and applets (the VM's)."""
+    if request.param == "dash":
+        with SshConnection(config_for(server), name="dut") as connection:
+            connection.connect()
+            yield connection
+        return
+    if busybox() is None:
+        pytest.skip("busybox is not installed (apt-get install busybox-static)")
+    srv = DropbearServer(tmp_path_factory.mktemp("sshd-busybox"), shell="busybox").start()
+    with SshConnection(config_for(srv), name="dut") as connection:
         connection.connect()
         yield connection
+    srv.stop()
 
 
 # -- commands -------------------------------------------------------------------------------------------
@@ -121,7 +138,7 @@ def test_killing_signal_is_reported(conn: SshConnection) -> None:
 
 
 def test_timeout_kills_the_command_and_keeps_its_output(conn: SshConnection) -> None:
-    marker = "37.125"  # a sleep nobody else runs
+    marker = unique_sleep()
     started = time.monotonic()
     with pytest.raises(CommandTimeout) as info:
         conn.run(f"echo started; echo warn >&2; sleep {marker}; echo never", timeout=0.5)
@@ -152,9 +169,10 @@ def test_start_signal_and_wait(conn: SshConnection) -> None:
 
 
 def test_start_pid_is_the_program_and_its_killing_signal_is_reported(conn: SshConnection) -> None:
-    proc = conn.start(["sleep", "31.25"])
+    seconds = unique_sleep()
+    proc = conn.start(["sleep", seconds])
     # The shell reports its pid, then execs the program in that same process.
-    assert wait_until(lambda: Path(f"/proc/{proc.pid}/cmdline").read_bytes() == b"sleep\x0031.25\x00")
+    assert wait_until(lambda: Path(f"/proc/{proc.pid}/cmdline").read_bytes() == f"sleep\0{seconds}\0".encode())
     proc.signal("TERM")
     result = proc.wait(timeout=5)
     assert result.signal == "TERM" and result.exit_status is None and proc.poll() == -15
@@ -167,11 +185,11 @@ def test_start_stdin_and_context_manager_kill(conn: SshConnection) -> None:
     proc.wait_for(b"abc", timeout=5)
     proc.close_stdin()
     assert proc.wait(timeout=5).stdout == b"abc"
-    with conn.start("echo up; sleep 33.5") as running:
+    seconds = unique_sleep()
+    with conn.start(f"echo up; sleep {seconds}") as running:
         running.wait_for(b"up", timeout=5)
-        pid = running.pid
-    assert wait_until(lambda: not Path(f"/proc/{pid}/cmdline").exists() or not processes_matching("sleep 33.5"))
-    assert not processes_matching("sleep 33.5")
+        assert wait_until(lambda: len(processes_matching(f"sleep {seconds}")) >= 1)
+    assert wait_until(lambda: not processes_matching(f"sleep {seconds}")), "leaving the with block did not kill it"
 
 
 # -- host keys and authentication --------------------------------------------------------------------------
@@ -256,8 +274,9 @@ def test_connect_retry_waits_for_a_booting_target(fresh_server: DropbearServer) 
 def test_reconnects_once_after_the_server_drops_the_connection(fresh_server: DropbearServer, tmp_path: Path) -> None:
     conn = SshConnection(config_for(fresh_server))
     conn.put_bytes(b"one", str(tmp_path / "f"))  # caches an SFTP client on the first transport
+    assert wait_until(lambda: len(fresh_server.session_pids()) == 1)  # (the readiness probe's may linger)
     first = fresh_server.session_pids()
-    assert len(first) == 1 and fresh_server.kill_sessions() == 1
+    assert fresh_server.kill_sessions() == 1
     assert conn.run("echo again").stdout == b"again\n"
     conn.put_bytes(b"two", str(tmp_path / "f"))
     assert conn.get_bytes(str(tmp_path / "f")) == b"two"
