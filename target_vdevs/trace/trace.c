@@ -8,7 +8,9 @@
  *   tick MS            a vdev thread ticks a counter every MS ms (default 50,
  *                      0 = no thread); reported on VDEV_CTRL_STATUS
  *   verbose            (flag, no argument) log every guest load/store at INFO
- *   fail_config yes|no GUEST_CONFIGURED fails with qvm_fatal(QLS_CNF, "config failed: ...")
+ *   fail_config yes|no|vdev  GUEST_CONFIGURED fails with qvm_fatal(QLS_CNF,
+ *                      "config failed: ...") (exit 65); `vdev`: with a non-configuration
+ *                      source (qvmsim: exit 64)
  *   refuse WHAT        control returns EPERM: WHAT = option (this very option),
  *                      OPTIONS_END, ASSIGN, GUEST_CONFIGURED, GUEST_STARTING, STATUS
  *   hang WHERE         block forever in: button, terminate, configured, starting
@@ -128,6 +130,8 @@ static int trace_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
         case OPT_FAIL_CONFIG:
             if (strcmp(arg, "yes") == 0)
                 t->fail_config = 1;
+            else if (strcmp(arg, "vdev") == 0)
+                t->fail_config = 2;
             else if (strcmp(arg, "no") == 0)
                 t->fail_config = 0;
             else
@@ -164,8 +168,10 @@ static int trace_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
         return refused(vdp, t, "ASSIGN");
     case VDEV_CTRL_GUEST_CONFIGURED:
         vdev_logf(QL_QVM_INFO, vdp, "ctrl GUEST_CONFIGURED");
-        if (t->fail_config)
+        if (t->fail_config == 1)
             qvm_fatal(QLS_CNF, "config failed: fail_config is set for vdev trace");
+        if (t->fail_config == 2)
+            qvm_fatal(TRACE_RUNTIME_FATAL, "vdev failure during setup: fail_config vdev");
         if (strcmp(t->hang, "configured") == 0)
             hang_forever(vdp, "GUEST_CONFIGURED");
         if (t->tick_ms > 0) {

@@ -24,6 +24,13 @@ def test_qvm_fatal_after_guest_start_exits_96(run_qvm: RunQvm) -> None:
     assert run.log[-1].message == "exit status=96"
 
 
+def test_qvm_fatal_before_start_from_a_vdev_source_exits_64(run_qvm: RunQvm) -> None:
+    run = run_qvm(TRACE + "fail_config vdev\n", timeout=5)
+    assert run.returncode == 64, run.stderr
+    assert run.one(r"^vdev failure during setup", source="trace", level="FATAL")
+    assert run.trace_ctrls()[-1] == "ctrl TERMINATE"
+
+
 @pytest.mark.parametrize("cause", [32, 45, 63])
 def test_custom_causes_become_the_exit_status(run_qvm: RunQvm, cause: int) -> None:
     run = run_qvm(TRACE, script=f"write 0x1008 4 {cause}\n")

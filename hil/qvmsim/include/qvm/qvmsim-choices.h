@@ -123,7 +123,32 @@
  *    STATUS, BUTTON or TERMINATE is logged at WARN and ignored;
  *  - the guest is "started" from the moment GUEST_STARTING is dispatched;
  *  - a watchdog bite with WDOG_ACTION_TERMINATE exits 4 (GTC_WATCHDOG);
- *  - the slog destination is syslog(3) with ident "qvm".
+ *  - the slog destination is syslog(3) with ident "qvm";
+ *  - when the guest ends qvm logs at INFO from "qvm":
+ *    "guest terminated: cause=<N> name=<GTC_NAME> since_last_store=<s.us|none>"
+ *    (custom causes are named GTC_CUSTOM_MIN+<k>), and on every exit path
+ *    that leaves the process alive, last: "exit status=<N>";
+ *  - configuration errors: a FATAL line from "qvm" with "<file>:<line>:" and
+ *    the offending word in quotes ("<cmdline>" for command-line words, line =
+ *    argv index), exit 65; the guest script's errors name the script's lines;
+ *  - `loc [mem:|io:]ADDR[,LEN]`; a vdev left without loc is unreachable
+ *    (DEBUG line); overlapping regions, VFF_INTR_REQ without `intr`, a `loc`
+ *    for VFF_LOC_NO or an `intr` for VFF_INTR_NO are configuration errors;
+ *  - `logger FILTERS [DEST]` and per-vdev `log FILTERS [DEST]`: DEST defaults
+ *    to stderr; a repeated `logger` replaces the previous one;
+ *  - `unsupported reference|instruction|register abort|ignore`: only
+ *    `reference` means something (a guest access outside every region;
+ *    abort -> GTC_UNSUPPORTED, exit 5; default: ERROR line, guest goes on);
+ *  - VDEV_CTRL_TERMINATE goes to the vdevs in configuration order;
+ *  - SIGTERM/SIGINT: BUTTON to every vdev, then GTC_NORMAL_EXIT (0);
+ *    SIGQUIT: GTC_POWER_CUT (3); SIGUSR2/WDOG_FLAG_DUMP: a text dump
+ *    <dump>/qvmsim-<system>-<pid>-<n>.dump (a WARN line if no `dump`);
+ *  - vread/vwrite get vopnd->location = the absolute address, cookie 0, and
+ *    oopnd of type QST_CPU_DATA; `pulse` and `pic` are never called;
+ *  - /dev/qvm/<system>/env is written as $QVMSIM_ENV_DIR/<system>/env (JSON)
+ *    only when QVMSIM_ENV_DIR is set;
+ *  - vdev search: -L DIRs, then $QVMSIM_VDEV_PATH, then the normal library
+ *    search (LD_LIBRARY_PATH ...); `vdev PATH/vdev-x.so` loads that file.
  */
 
 #endif /* QVM_QVMSIM_CHOICES_H */
