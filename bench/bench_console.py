@@ -22,6 +22,7 @@ file and keeps it all in memory while doing so.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import re
 import socket
@@ -79,7 +80,7 @@ def peer_tcp() -> None:
         conn, _ = listener.accept()
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         try:
-            serve(lambda: conn.recv(65536), conn.sendall)
+            serve(functools.partial(conn.recv, 65536), conn.sendall)
         except OSError:
             pass
         conn.close()
@@ -108,7 +109,9 @@ def peer_pty(fd: int) -> None:
 class Floor:
     """The same workload with only the plain library and a regex."""
 
-    def __init__(self, read: Callable[[], bytes], write: Callable[[bytes], None], close: Callable[[], None]) -> None:
+    def __init__(
+        self, read: Callable[[], bytes], write: Callable[[bytes], object], close: Callable[[], object]
+    ) -> None:
         self.read, self.write, self.close = read, write, close
 
     def wait_for(self, rx: re.Pattern[bytes], timeout: float = 60) -> None:

@@ -36,10 +36,10 @@ import threading
 import time
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from dataclasses import dataclass
+from datetime import datetime, UTC
 from pathlib import Path
-from typing import BinaryIO, Union
+from typing import Any, BinaryIO, Union
 
 from hil.deadline import Deadline
 from hil.errors import ExpectTimeout, FailPatternSeen, InfrastructureError, SetupError, TransportClosed
@@ -117,7 +117,7 @@ class _Reach:
 _UNKNOWN = _Reach(_INF, 0, True)
 
 
-def _set_has_newline(items: list[tuple[object, object]]) -> bool:
+def _set_has_newline(items: list[tuple[Any, Any]]) -> bool:
     from re import _constants as c  # type: ignore[attr-defined]
 
     negate = False
@@ -128,7 +128,7 @@ def _set_has_newline(items: list[tuple[object, object]]) -> bool:
         elif op is c.LITERAL:
             hit = hit or av == 10
         elif op is c.RANGE:
-            lo, hi = av  # type: ignore[misc]
+            lo, hi = av
             hit = hit or lo <= 10 <= hi
         elif op is c.CATEGORY:
             hit = hit or av in (c.CATEGORY_SPACE, c.CATEGORY_NOT_DIGIT, c.CATEGORY_NOT_WORD, c.CATEGORY_LINEBREAK)
@@ -137,14 +137,17 @@ def _set_has_newline(items: list[tuple[object, object]]) -> bool:
     return hit != negate
 
 
-def _walk(items: object, flags: int) -> tuple[float, int, bool]:
+def _walk(items: Any, flags: int) -> tuple[float, int, bool]:
     """(width, behind, newline) of a parsed (sub)pattern; conservative on anything unknown."""
     from re import _constants as c  # type: ignore[attr-defined]
 
     width: float = 0
     behind = 0
     newline = False
-    for op, av in items:  # type: ignore[attr-defined]
+    w: float
+    b: int
+    n: bool
+    for op, av in items:
         if op is c.LITERAL:
             w, b, n = 1, 0, av == 10
         elif op is c.NOT_LITERAL:
@@ -397,7 +400,7 @@ class _Search:
 
 
 def _utc(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
 _CONTROL = {c: f"\\x{c:02x}" for c in range(32) if c not in (9,)}
@@ -452,7 +455,7 @@ class Console:
     READ_CHUNK = 1 << 16
     READ_TIMEOUT = 0.2  # the reader's wait per read; close() interrupts it anyway
     WRITE_RECONNECT_WAIT = 5.0  # how long write() waits for a dropped console to come back
-    FAIL_LOOKBACK = 1 << 16  # unbounded multi-line fail patterns match within this many characters
+    FAIL_LOOKBACK = 1 << 13  # unbounded multi-line fail patterns match within this many characters
     MAX_FAILURES = 1000
 
     def __init__(
@@ -494,6 +497,8 @@ class Console:
         self._reader: threading.Thread | None = None
         self._log: BinaryIO | None = None
         self._log_last = b"\n"
+        if isinstance(fail_patterns, (str, re.Pattern)):
+            fail_patterns = [fail_patterns]
         for pattern in fail_patterns:
             self.add_fail_pattern(pattern)
 
@@ -655,7 +660,7 @@ class Console:
         """Stop watching ``pattern`` (failures already seen stay in ``failures``)."""
         source = pattern.pattern if isinstance(pattern, re.Pattern) else pattern
         with self._cond:
-            self._watches.pop(source, None)  # type: ignore[arg-type]
+            self._watches.pop(str(source), None)
 
     @property
     def fail_patterns(self) -> list[str]:
@@ -700,6 +705,13 @@ class Console:
     def failures_since(self, mark: Mark) -> list[Failure]:
         """Fail-pattern hits that end after ``mark`` (a test's own slice)."""
         return [f for f in self.failures if f.end.offset > mark.offset]
+
+    def take_failures(self) -> list[Failure]:
+        """The failures no expect has raised yet, now marked as raised (for a plugin's after-test check)."""
+        with self._cond:
+            fresh = [f for i, f in enumerate(self._failures) if i not in self._reported]
+            self._reported.update(range(len(self._failures)))
+            return fresh
 
     def _take_failure(self, upto: int | None) -> Failure | None:
         """The first unreported failure ending at or before byte ``upto`` (any if None); marks it reported."""
@@ -830,15 +842,27 @@ class Console:
             start = self._map.byte_to_text(origin.offset, self._data)
         searches = [_Search(rx, start) for rx in rxs]
         found: dict[int, tuple[re.Match[str], int]] = {}
+        searched_to = -1  # text end covered by the last search
+        searched_at = -_INF  # when the last search started
+        next_search = 0.0  # duty-cycle limit: see below
         while True:
             with self._cond:
                 end = self._store.length
-                windows = {i: s.prepare(self._store, end) for i, s in enumerate(searches) if i not in found}
-            for i, prepared in windows.items():  # the regex runs without the lock: the reader keeps going
-                if prepared is not None:
-                    hit = searches[i].run(*prepared)
-                    if hit is not None:
-                        found[i] = hit
+                now = time.monotonic()
+                due = end != searched_to and (now >= next_search or self._ended or deadline.expired)
+                windows = {i: s.prepare(self._store, end) for i, s in enumerate(searches) if due and i not in found}
+            if due:
+                for i, prepared in windows.items():  # the regex runs without the lock: the reader keeps going
+                    if prepared is not None:
+                        hit = searches[i].run(*prepared)
+                        if hit is not None:
+                            found[i] = hit
+                took = time.monotonic() - now
+                searched_to, searched_at = end, now
+                # A search that has to go over a long stretch again (an unbounded pattern that can span
+                # lines, over megabytes) may take milliseconds; then wait 4x as long before the next,
+                # so searching never takes more than ~20% of the time the reader needs.
+                next_search = now + 5 * took if took > 0.001 else 0.0
             with self._cond:
                 done = len(found) == len(rxs) if need_all else bool(found)
                 if done:
@@ -852,14 +876,18 @@ class Console:
                 failure = self._take_failure(None)
                 if failure is not None:
                     raise failure.error(self.log_path)
-                if self._store.length != end:
-                    continue
-                if self._ended:
+                unsearched = self._store.length != searched_to
+                if self._ended and not unsearched:
                     raise InfrastructureError(self._timeout_message(rxs, found, seconds, origin, ended=True))
-                remaining = deadline.remaining()
-                if remaining <= 0:
+                if deadline.expired and (searched_at >= deadline.at or not unsearched):
                     raise ExpectTimeout(self._timeout_message(rxs, found, seconds, origin, ended=False))
-                self._cond.wait(remaining)
+                now = time.monotonic()
+                if unsearched:
+                    if now >= next_search or self._ended or deadline.expired:
+                        continue
+                    self._cond.wait(min(next_search, deadline.at) - now)
+                else:
+                    self._cond.wait(None if deadline.at == _INF else deadline.at - now)
 
     def _matches(
         self, rxs: list[re.Pattern[str]], found: dict[int, tuple[re.Match[str], int]], need_all: bool
@@ -897,7 +925,8 @@ class Console:
         if len(names) == 1:
             wanted = repr(names[0])
         elif found:
-            wanted = "all of " + repr(names) + "; still missing " + repr([n for i, n in enumerate(names) if i not in found])
+            missing = [n for i, n in enumerate(names) if i not in found]
+            wanted = f"all of {names!r}; still missing {missing!r}"
         else:
             wanted = "any of " + repr(names)
         where = f"console '{self.name}' ({self.transport.description})"

@@ -223,7 +223,7 @@ class SerialTransport:
         first = port.read(1)
         if not first or max_bytes <= 1:
             return bytes(first)
-        queued = port.in_waiting
+        queued: int = port.in_waiting  # type: ignore[attr-defined]  # every concrete port has it
         return bytes(first) + (bytes(port.read(min(queued, max_bytes - 1))) if queued else b"")
 
     def write(self, data: bytes) -> None:
@@ -304,7 +304,7 @@ class SocketLikeTransport:
                 chan.settimeout(timeout)
                 self._timeout = timeout
             data = chan.recv(max_bytes)
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             return b""
         except (OSError, ValueError, EOFError) as exc:
             self._closed = True

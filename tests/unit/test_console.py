@@ -193,9 +193,13 @@ def test_fail_pattern_after_the_match_is_left_for_the_next_expect(peer: Peer, tm
         with pytest.raises(FailPatternSeen):
             c.expect("anything", timeout=5)
         assert [f.pattern for f in c.failures_since(Mark(3))] == ["panic"]
+        feed(peer, c, "panic 2\n")
+        assert [f.line for f in c.take_failures()] == ["panic 2"]
+        assert c.take_failures() == [] and len(c.failures) == 2
+        c.expect("panic 2", timeout=1)  # taken failures are not raised again
         c.remove_fail_pattern("panic")
         feed(peer, c, "panic again\n")
-        assert len(c.failures) == 1
+        assert len(c.failures) == 2
 
 
 # ---------------------------------------------------------------- logging, bytes, text
@@ -321,7 +325,11 @@ def test_concurrent_writes_while_reading(peer: Peer, console: Console) -> None:
             conn.sendall(data)
 
     threading.Thread(target=echo, daemon=True).start()
-    writers = [threading.Thread(target=lambda k=k: [console.sendline(f"w{k}-{i}") for i in range(200)]) for k in range(3)]
+    def writer(k: int) -> None:
+        for i in range(200):
+            console.sendline(f"w{k}-{i}")
+
+    writers = [threading.Thread(target=writer, args=(k,)) for k in range(3)]
     for w in writers:
         w.start()
     for w in writers:
@@ -391,3 +399,21 @@ def test_incremental_search_equals_a_full_search(seed: int) -> None:
                     break
             if fed >= len(text):
                 break
+
+
+def test_timeout_holds_while_data_keeps_streaming(peer: Peer, console: Console) -> None:
+    stop = threading.Event()
+
+    def chatter() -> None:
+        while not stop.is_set():
+            peer.send("tick\n")
+            time.sleep(0.001)
+
+    threading.Thread(target=chatter, daemon=True).start()
+    before = time.monotonic()
+    try:
+        with pytest.raises(ExpectTimeout, match="tick"):
+            console.expect("tock", timeout=0.3)
+    finally:
+        stop.set()
+    assert 0.29 <= time.monotonic() - before < 3
