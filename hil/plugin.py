@@ -16,6 +16,8 @@ target, with the target's name in its test id.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -50,6 +52,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                   help="default --hil-target selection for this project (default: qemu)")
     group.addoption("--hil-keep", action="store_true", default=False,
                     help="keep each test's deployment folder on the target after the test")
+    group.addoption("--hil-junit", default=None, metavar="PATH",
+                    help="write a JUnit report (one testsuite per target), updated after every test")
+    group.addoption("--hil-summary", default=None, metavar="PATH",
+                    help="write a plain-text summary table (and counts.json beside it) at the end")
+    group.addoption("--hil-no-retry", action="store_true", default=False,
+                    help="do not retry a test once after an infrastructure error")
 
 
 def safe_name(text: str) -> str:
@@ -131,6 +139,34 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--hil-target: {exc}") from None
     config.stash[_POOL_KEY] = TargetPool(config, Path(config.getoption("hil_artifacts")).resolve(),
                                          {d.name: d for d in definitions})
+    junit = config.getoption("hil_junit")
+    if (junit or config.getoption("hil_summary")) and not hasattr(config, "workerinput"):
+        from hil.report import JUnitReporter
+
+        path = Path(junit) if junit else Path(config.getoption("hil_summary")).with_name("junit.xml")
+        config.pluginmanager.register(JUnitReporter(path.resolve()), "hil-junit")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    summary = session.config.getoption("hil_summary")
+    reporter = session.config.pluginmanager.get_plugin("hil-junit")
+    if summary and reporter is not None:
+        import json
+
+        from hil.report import summary_table
+
+        Path(summary).parent.mkdir(parents=True, exist_ok=True)
+        Path(summary).write_text(summary_table(reporter), encoding="utf-8")
+        counts = {name: dataclasses.asdict(c) for name, c in reporter.counts().items()}
+        Path(summary).with_name("counts.json").write_text(json.dumps(counts, indent=2), encoding="utf-8")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # One xdist group per target: with --dist loadgroup each worker binds to one target.
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "_hil_target_name" in callspec.params:
+            item.add_marker(pytest.mark.xdist_group(callspec.params["_hil_target_name"]))
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -162,7 +198,15 @@ def _hil_target_name(request: pytest.FixtureRequest) -> Iterator[str]:
 def hil_target(request: pytest.FixtureRequest, _hil_target_name: str) -> Target:
     """The target this test runs on: up, healthy, shared by the session."""
     request.node.stash[_TARGET_KEY] = _hil_target_name
-    return request.config.stash[_POOL_KEY].get(_hil_target_name)
+    pool = request.config.stash[_POOL_KEY]
+    props = request.node.user_properties
+    props.append(("hil.target", _hil_target_name))
+    facts = {"target.kind": pool.definitions[_hil_target_name].kind,
+             "target.arch": pool.definitions[_hil_target_name].arch}
+    props.append(("hil.target.facts", json.dumps(facts)))
+    target = pool.get(_hil_target_name)
+    props[-1] = ("hil.target.facts", json.dumps({**facts, **target.facts()}))
+    return target
 
 
 @pytest.fixture
@@ -179,9 +223,7 @@ def hil_console(hil_target: Target, hil_artifacts: Path) -> Iterator["ConsoleSli
     """This test's slice of the target's serial console, saved as ``console.log`` in its artifacts."""
     if hil_target.console is None:
         raise InfrastructureError(f"target '{hil_target.name}' ({hil_target.kind}) has no serial console")
-    piece = ConsoleSlice(hil_target.console)
-    yield piece
-    (hil_artifacts / "console.log").write_text(piece.text(), encoding="utf-8")
+    yield ConsoleSlice(hil_target.console)
 
 
 @pytest.fixture
@@ -214,19 +256,101 @@ class ConsoleSlice:
         self.console.sendline(line)
 
 
+@pytest.fixture(autouse=True)
+def _hil_record(request: pytest.FixtureRequest) -> Iterator[None]:
+    """For every test on a target: its console slice and qvm logs, saved and attached to the report."""
+    if "_hil_target_name" not in request.fixturenames:
+        yield
+        return
+    name = request.getfixturevalue("_hil_target_name")
+    pool = request.config.stash[_POOL_KEY]
+    artifacts: Path = request.getfixturevalue("hil_artifacts")
+    target = pool.targets.get(name)
+    console = target.console if target is not None else None
+    start = console.mark() if console is not None else None
+    yield
+    props = request.node.user_properties
+    props.append(("hil.artifacts", str(artifacts)))
+    target = pool.targets.get(name)
+    console = target.console if target is not None else None
+    if console is not None:
+        text = console.since(start) if start is not None else console.text()
+        retried = request.node.stash.get(_RETRIED_KEY, None)
+        if retried:
+            text = f"[hil: this is the retry after an infrastructure error: {retried}]\n" + text
+        (artifacts / "console.log").write_text(text, encoding="utf-8")
+        props.append(("hil.console", text))
+    logs = sorted(artifacts.glob("run*.qvm.log"))
+    if logs:
+        text = "".join(f"--- {p.name}\n{p.read_text(encoding='utf-8', errors='replace')}" for p in logs)
+        (artifacts / "qvm.log").write_text(text, encoding="utf-8")
+        props.append(("hil.qvm_log", text))
+
+
+_RETRIED_KEY = pytest.StashKey[str]()
+_INFRA_KEY = pytest.StashKey[str]()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
-    outcome = yield
-    report: pytest.TestReport = outcome.get_result()
-    if call.excinfo is not None and call.excinfo.errisinstance(InfrastructureError):
+    infra = call.excinfo is not None and call.excinfo.errisinstance(InfrastructureError)
+    if infra:
+        assert call.excinfo is not None
+        cause = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
+        item.stash[_INFRA_KEY] = cause
+        item.user_properties.append(("hil.infrastructure", cause))
         name = item.stash.get(_TARGET_KEY, None)
         if name is not None:
             item.config.stash[_POOL_KEY].needs_reset.add(name)
-        if report.when == "call":
-            # An infrastructure failure is never the vdev's fault: report it as an error.
-            report.outcome = "failed"
-            report.when = "setup"  # type: ignore[assignment]
-            report.longrepr = f"INFRASTRUCTURE ERROR: {call.excinfo.value}"
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if infra and report.when == "call":
+        # The lab failed, not the vdev: an error of the test, never a failure.
+        report.when = "setup"  # type: ignore[assignment]
+        report.longrepr = f"INFRASTRUCTURE ERROR: {item.stash[_INFRA_KEY]}\n\n{report.longrepr}"
+
+
+def _run_phases(item: pytest.Item, nextitem: pytest.Item | None, may_retry: bool) -> list[pytest.TestReport]:
+    """Setup, call, teardown, as pytest's ``runtestprotocol`` does; when an infrastructure error
+    calls for a retry, the teardown keeps the session's fixtures (the targets) for it."""
+    from _pytest.runner import call_and_report, show_test_item
+
+    if hasattr(item, "_request") and not item._request:  # type: ignore[attr-defined]
+        item._initrequest()  # type: ignore[attr-defined]
+    reports = [call_and_report(item, "setup", log=False)]
+    if reports[0].passed:
+        if item.config.getoption("setupshow", False):
+            show_test_item(item)
+        if not item.config.getoption("setuponly", False):
+            reports.append(call_and_report(item, "call", log=False))
+    retry = may_retry and _INFRA_KEY in item.stash
+    reports.append(call_and_report(item, "teardown", log=False, nextitem=item if retry else nextitem))
+    if hasattr(item, "_request"):
+        item._request = False  # type: ignore[attr-defined]
+        item.funcargs = None  # type: ignore[attr-defined]
+    return reports
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """Run a target test; after an infrastructure error, bring the target back and retry it once.
+
+    The retry is recorded: its console slice starts with a note naming the first error.
+    """
+    if "_hil_target_name" not in item.fixturenames or item.config.getoption("hil_no_retry"):
+        return None
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    reports = _run_phases(item, nextitem, may_retry=True)
+    cause = item.stash.get(_INFRA_KEY, None)
+    if cause is not None:
+        del item.stash[_INFRA_KEY]
+        item.stash[_RETRIED_KEY] = cause
+        item.user_properties[:] = []
+        reports = _run_phases(item, nextitem, may_retry=False)
+    for report in reports:
+        item.ihook.pytest_runtest_logreport(report=report)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
 
 
 # -- vdevs and qvm ----------------------------------------------------------------------------

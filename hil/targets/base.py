@@ -62,6 +62,7 @@ class Target(ABC):
         self.definition = definition
         self.run_dir = run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
+        self._facts: dict[str, str] | None = None
 
     @property
     def name(self) -> str:
@@ -122,9 +123,19 @@ class Target(ABC):
         return self.definition.qvm.command
 
     def facts(self) -> dict[str, str]:
-        """What a report says about this target."""
-        return {"target.name": self.name, "target.kind": self.kind, "target.arch": self.arch,
-                "target.labels": ",".join(self.definition.labels)}
+        """What a report says about this target (asked once, then remembered)."""
+        if self._facts is None:
+            tc = self.toolchain()
+            facts = {"target.name": self.name, "target.kind": self.kind, "target.arch": self.arch,
+                     "target.labels": ",".join(self.definition.labels),
+                     "toolchain": f"{tc.cc} -V{tc.variant}" if tc.variant else tc.cc}
+            try:
+                version = self.run(shell_command([self.qvm_command(), "-V"]), timeout=20)
+                facts["qvm.version"] = (version.stdout_text or version.stderr_text).strip().splitlines()[0]
+            except Exception as exc:  # a report must not fail for want of a version string
+                facts["qvm.version"] = f"unknown ({type(exc).__name__})"
+            self._facts = facts
+        return dict(self._facts)
 
     def __enter__(self) -> "Target":
         return self
