@@ -43,7 +43,7 @@ from typing import Any, BinaryIO, Union
 
 from hil.deadline import Deadline
 from hil.errors import ExpectTimeout, FailPatternSeen, InfrastructureError, SetupError, TransportClosed
-from hil.transports import Transport
+from hil.transports import Transport, open_transport
 
 __all__ = ["Mark", "ConsoleMatch", "Failure", "Console", "PatternLike"]
 
@@ -336,7 +336,7 @@ class _Search:
     width (lookaheads counted), or at the last newline before ``end`` for
     patterns that cannot match a newline at all.  Only patterns that are both
     unbounded and able to span lines are searched again from ``start``
-    (``max_lookback`` caps that for fail patterns).  A margin of
+    (``max_lookback`` caps how far back any search goes: used for fail patterns).  A margin of
     ``behind + 1`` characters before the resumed position keeps lookbehinds,
     ``\\b`` and ``^`` (MULTILINE) exact; ``^`` without MULTILINE matches at
     ``start`` only.
@@ -359,10 +359,10 @@ class _Search:
             s = self.scanned - int(reach.width) - 1
         elif not reach.newline:
             s = self.last_newline - 1 if self.last_newline >= self.floor else self.floor
-        elif self.max_lookback is not None:
-            s = self.scanned - self.max_lookback
         else:
             s = self.floor
+        if self.max_lookback is not None:
+            s = max(s, self.scanned - self.max_lookback)
         return max(self.floor, s)
 
     def prepare(self, store: _TextStore, end: int) -> tuple[str, int, int] | None:
@@ -501,6 +501,11 @@ class Console:
             fail_patterns = [fail_patterns]
         for pattern in fail_patterns:
             self.add_fail_pattern(pattern)
+
+    @classmethod
+    def for_url(cls, url: str, baudrate: int = 115200, **kwargs: Any) -> Console:
+        """A console (not started) on ``open_transport(url, baudrate)``; ``kwargs`` as for ``Console``."""
+        return cls(open_transport(url, baudrate), **kwargs)
 
     # ------------------------------------------------------------------ life cycle
 

@@ -176,6 +176,13 @@ def test_fail_pattern_split_across_chunks(peer: Peer, console: Console) -> None:
     assert console.expect("login: ", timeout=5).text == "login: "  # reported once
 
 
+def test_unbounded_fail_pattern_split_across_chunks(peer: Peer, console: Console) -> None:
+    console.add_fail_pattern(r"BUG: \w+ oops")
+    for part in ("log line\nBU", "G: scheduling_while_at", "omic oo", "ps\n"):
+        feed(peer, console, part)
+    assert [f.line for f in console.take_failures()] == ["BUG: scheduling_while_atomic oops"]
+
+
 def test_fail_pattern_interrupts_a_waiting_expect(peer: Peer, console: Console) -> None:
     console.add_fail_pattern("QVM FATAL")
     threading.Timer(0.05, peer.send, args=("starting\nQVM FATAL: vdev ser8250 fault\n",)).start()
@@ -353,6 +360,13 @@ def test_console_over_a_pty(tmp_path: Path) -> None:
         os.close(master)
         os.close(slave)
     assert (tmp_path / "pty.log").read_bytes() == b"login: "
+
+
+def test_console_for_a_pyserial_loop_url() -> None:
+    with Console.for_url("loop://", name="loop", fail_patterns="FATAL") as c:
+        assert c.transport.description == "loop://" and c.fail_patterns == ["FATAL"]
+        c.sendline("hello")
+        assert c.expect(r"hel+o\n", timeout=5).text == "hello\n"
 
 
 def test_console_over_a_socket_like_channel() -> None:
