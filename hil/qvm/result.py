@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hil.qvm.exitcodes import Exit, ExitTable
+from hil.qvm.exitcodes import Exit, ExitTable, signal_name
 from hil.qvm.log import EXCERPT_LINES, Pattern, QvmLog, excerpt, parse_log
 
 #: Guest-console lines shown in a failure message.
@@ -60,6 +60,8 @@ class QvmResult:
         target's), parse the log, take ``since_last_kick`` from its termination line."""
         log = parse_log(log_text)
         term = log.termination
+        if signal is not None:
+            signal = signal_name(signal)  # SSH reports "SEGV", a local wait "SIGSEGV": one spelling
         return cls(
             exit_status=exit_status,
             signal=signal,

@@ -1,0 +1,153 @@
+"""The ``qemu`` kind: the public QEMU target, a Debian-package VM running qvmsim as ``qvm``.
+
+``hil target up`` leaves one running in the background with a state file
+(``~/.cache/qnx-hil/targets/<name>/state.json``); ``down`` stops it and
+``status`` reports it.  Under pytest each run boots its own, private VM.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hil.console import Console
+from hil.deadline import Deadline
+from hil.errors import InfrastructureError
+from hil.image import DEFAULT_PACKAGES, Image, ImageSpec, build_image
+from hil.paths import cache_dir
+from hil.qemu import QemuMachine, QemuOptions
+from hil.ssh import SshConfig, SshConnection
+from hil.target_config import TargetDefinition
+from hil.targets.base import register
+from hil.targets.remote import DEATH_STRINGS, RemoteTarget
+from hil.transports import TcpTransport
+
+
+def public_image(definition: TargetDefinition, force: bool = False,
+                 log: Callable[[str], None] = lambda m: None) -> Image:
+    """The image for a qemu-kind definition, with qvmsim built in as ``/usr/bin/qvm``."""
+    from hil.sdk import build_qvmsim
+
+    q = definition.qemu
+    spec = ImageSpec(kernel_package=q.kernel_package, packages=q.packages or DEFAULT_PACKAGES,
+                     versions=dict(q.versions), nic_module=q.nic_module,
+                     extra_files=(("/usr/bin/qvm", build_qvmsim()),))
+    return build_image(spec, force=force, log=log)
+
+
+def qemu_options(definition: TargetDefinition) -> QemuOptions:
+    q = definition.qemu
+    return QemuOptions(memory_mb=q.memory_mb, cpus=q.cpus, accel=q.accel, boot_timeout=q.boot_timeout,
+                       extra_args=q.extra_args, qemu=q.qemu)
+
+
+def ssh_config(image: Image, port: int) -> SshConfig:
+    """SSH to a VM of ``image`` forwarded on ``port``: the image's own keys, the host key pinned."""
+    return SshConfig(host="127.0.0.1", port=port, user=image.user, key_path=image.client_key,
+                     host_key=image.host_key_pub, connect_timeout=10.0)
+
+
+@register
+class QemuTarget(RemoteTarget):
+    """A private VM booted for this run; stopped on exit, error, Ctrl-C or SIGTERM."""
+
+    kind = "qemu"
+    machine: QemuMachine | None = None
+    image: Image | None = None
+
+    def up(self, deadline: Deadline) -> None:
+        self.image = public_image(self.definition)
+        self.machine = QemuMachine(self.image, qemu_options(self.definition), run_dir=self.run_dir / "qemu")
+        try:
+            self.machine.start()
+            self.console = Console(TcpTransport("127.0.0.1", self.machine.serial_port),
+                                   log_path=self.run_dir / "console.log", name=f"{self.name} console",
+                                   fail_patterns=DEATH_STRINGS).start()
+            boot = deadline.child(self.definition.qemu.boot_timeout, f"booting {self.name}")
+            console = self.console
+            self.machine.wait_ready(boot, console_reader=lambda marker, timeout: console.expect(
+                re.escape(marker), timeout))
+            self.ssh = SshConnection(ssh_config(self.image, self.machine.ssh_port), name=self.name)
+            self.ssh.connect(deadline)
+        except BaseException:
+            self.down()
+            raise
+
+    def down(self) -> None:
+        self._close_links()
+        if self.machine is not None:
+            self.machine.stop()
+            self.machine = None
+
+    def healthy(self) -> bool:
+        return self.machine is not None and self.machine.alive() and super().healthy()
+
+    def _checked(self, what: str, exc: Exception) -> Exception:
+        if self.machine is not None and not self.machine.alive():
+            return InfrastructureError(f"QEMU of target '{self.name}' died ({what} failed: {exc}); "
+                                       f"QEMU's stderr: {self.machine.stderr_path}")
+        return exc
+
+    def facts(self) -> dict[str, str]:
+        facts = super().facts()
+        if self.image is not None:
+            facts["image"] = f"{self.image.root.name} ({self.definition.qemu.kernel_package})"
+        if self.machine is not None:
+            facts["qemu.accel"] = self.machine.accel_used
+        return facts
+
+
+# -- background targets (hil target up/down/status) -------------------------------------------
+
+
+def _state_file(name: str) -> Path:
+    return cache_dir("targets", name) / "state.json"
+
+
+def background_up(definition: TargetDefinition) -> dict[str, Any]:
+    """Boot a QEMU target that outlives this process; returns (and records) its state."""
+    if definition.kind != "qemu":
+        raise InfrastructureError(f"'hil target up' starts qemu targets; '{definition.name}' is a "
+                                  f"{definition.kind}")
+    existing = background_status(definition.name)
+    if existing is not None:
+        return existing
+    image = public_image(definition)
+    run_dir = cache_dir("targets", definition.name) / "run"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    machine = QemuMachine(image, qemu_options(definition), run_dir=run_dir, die_with_parent=False)
+    machine.start()
+    try:
+        machine.wait_ready(Deadline.after(definition.qemu.boot_timeout, f"booting {definition.name}"))
+    except BaseException:
+        machine.stop()
+        raise
+    state = {"name": definition.name, "running": True, **machine.state()}
+    _state_file(definition.name).write_text(json.dumps(state, indent=2))
+    return state
+
+
+def background_status(name: str) -> dict[str, Any] | None:
+    """The state of a background target, or ``None`` when it is not running."""
+    path = _state_file(name)
+    if not path.exists():
+        return None
+    state: dict[str, Any] = json.loads(path.read_text())
+    if not QemuMachine.attach(state).alive():
+        path.unlink()
+        return None
+    return state
+
+
+def background_down(name: str) -> bool:
+    """Stop a background target; False when none was running."""
+    state = background_status(name)
+    if state is None:
+        return False
+    QemuMachine.attach(state).stop()
+    _state_file(name).unlink(missing_ok=True)
+    return True

@@ -1,0 +1,64 @@
+"""What the ``qemu`` and ``board`` kinds share: a shell over SSH and a serial console."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from hil.command import CommandResult
+from hil.console import Console
+from hil.errors import InfrastructureError
+from hil.ssh import RemoteProcess, SshConnection
+from hil.targets.base import OutputCallback, Target
+
+#: Console lines that end a test at once, whatever it is waiting for.
+DEATH_STRINGS = (r"Kernel panic - not syncing", r"BUG: unable to handle", r"general protection fault")
+
+
+class RemoteTarget(Target):
+    """A target reached over SSH (``self.ssh``) and watched on a serial console (``self.console``)."""
+
+    ssh: SshConnection | None = None
+    console: Console | None = None
+
+    def _connection(self) -> SshConnection:
+        if self.ssh is None:
+            raise InfrastructureError(f"target '{self.name}' is not up (no SSH connection)")
+        return self.ssh
+
+    def _checked(self, what: str, exc: Exception) -> Exception:
+        """Say why an SSH operation failed when the target itself is gone (hook for subclasses)."""
+        return exc
+
+    def run(self, command: str | Sequence[str], timeout: float | None = None, *,
+            stdin: bytes | None = None, check: bool = False) -> CommandResult:
+        try:
+            return self._connection().run(command, timeout, stdin=stdin, check=check)
+        except InfrastructureError as exc:
+            raise self._checked("running a command", exc) from exc
+
+    def start(self, command: str | Sequence[str], *, on_output: OutputCallback | None = None) -> RemoteProcess:
+        try:
+            return self._connection().start(command, on_output=on_output)
+        except InfrastructureError as exc:
+            raise self._checked("starting a program", exc) from exc
+
+    def put(self, local: Path, remote: str, mode: int | None = None) -> None:
+        try:
+            self._connection().put(local, remote, mode)
+        except InfrastructureError as exc:
+            raise self._checked("copying a file", exc) from exc
+
+    def get(self, remote: str, local: Path) -> None:
+        try:
+            self._connection().get(remote, local)
+        except InfrastructureError as exc:
+            raise self._checked("copying a file", exc) from exc
+
+    def _close_links(self) -> None:
+        if self.ssh is not None:
+            self.ssh.close()
+            self.ssh = None
+        if self.console is not None:
+            self.console.close()
+            self.console = None
