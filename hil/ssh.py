@@ -423,6 +423,11 @@ def _tail(data: bytes, limit: int = 2000) -> str:
     return text if len(text) <= limit else "..." + text[-limit:]
 
 
+def _exited(chan: paramiko.Channel) -> bool:
+    """Whether the server reported the command's end (an exit status or a killing signal)."""
+    return (chan.exit_status_ready() and chan.exit_status >= 0) or _exit_signal(chan) is not None
+
+
 def _status_of(chan: paramiko.Channel) -> tuple[int | None, str | None]:
     status = chan.exit_status if chan.exit_status_ready() else -1
     return (None if status < 0 else status), _exit_signal(chan)
@@ -431,13 +436,21 @@ def _status_of(chan: paramiko.Channel) -> tuple[int | None, str | None]:
 # -- the connection -----------------------------------------------------------------------------------
 
 class SshConnection:
-    """One persistent SSH connection to a target, reconnected once when found dropped.
+    """A persistent SSH connection to a target, reconnected once when found dropped.
 
-    Thread-safe: commands, processes and transfers may run from several
-    threads at once (each is its own channel).  ``sftp_available`` is
-    ``None`` until the first transfer, then whether the target has SFTP (if
-    not, transfers stream through ``cat``); the answer is kept across
-    reconnects.  Connects lazily on first use if ``connect`` was not called.
+    Every command is a channel on an already-authenticated transport: no
+    per-command handshake.  A transport runs one command at a time; commands
+    running at the same time (``start``, several threads) get transports of
+    their own, opened on demand and kept for reuse.  This is not only for
+    throughput: dropbear up to 2024.85 (Debian 12 ships 2022.83) closes a
+    channel, or aborts the whole connection ("Failed assertion ...
+    !channel->sent_close"), when one of its children exits while another
+    channel of the same connection awaits its command (mkj/dropbear#321).
+
+    Thread-safe.  ``sftp_available`` is ``None`` until the first transfer,
+    then whether the target has SFTP (if not, transfers stream through
+    ``cat``); the answer is kept across reconnects.  Connects lazily on first
+    use if ``connect`` was not called.
     """
 
     def __init__(self, config: SshConfig, name: str = "target") -> None:
@@ -445,7 +458,8 @@ class SshConnection:
         self.name = name
         self.sftp_available: bool | None = None
         self.sftp_unavailable_reason: str | None = None
-        self._transport: paramiko.Transport | None = None
+        self._idle: list[paramiko.Transport] = []  # connected, no command running
+        self._busy: set[paramiko.Transport] = set()  # running a command (or a RemoteProcess)
         self._ever_connected = False
         self._lock = threading.RLock()
         self._sftp: paramiko.SFTPClient | None = None
@@ -462,8 +476,15 @@ class SshConnection:
 
     @property
     def connected(self) -> bool:
-        t = self._transport
-        return t is not None and t.is_active()
+        """Whether at least one transport is up."""
+        with self._lock:
+            return any(t.is_active() for t in [*self._idle, *self._busy])
+
+    @property
+    def transports(self) -> int:
+        """How many SSH connections are open (idle or running a command)."""
+        with self._lock:
+            return sum(1 for t in [*self._idle, *self._busy] if t.is_active())
 
     def __repr__(self) -> str:
         return f"SshConnection({self.where}, connected={self.connected})"
@@ -484,42 +505,49 @@ class SshConnection:
         silent attempt is repeated until ``deadline`` (without one: for
         ``connect_timeout``); a refused host key or key is never retried.
         """
-        with self._lock:
-            if self.connected:
-                return
-            self._discard()
-            outer = deadline or Deadline.after(self.config.connect_timeout if retry else None,
-                                               f"SSH connection to {self.name}")
-            while True:
-                attempt = outer.child(self.config.connect_timeout)
-                try:
-                    self._transport = self._open_transport(attempt)
-                    self._ever_connected = True
-                    return
-                except (HostKeyError, SetupError):
+        if self.connected:
+            return
+        outer = deadline or Deadline.after(self.config.connect_timeout if retry else None,
+                                           f"SSH connection to {self.name}")
+        while True:
+            attempt = outer.child(self.config.connect_timeout)
+            try:
+                transport = self._open_transport(attempt)
+                break
+            except (HostKeyError, SetupError):
+                raise
+            except InfrastructureError:
+                if not retry or outer.remaining() < 0.05:
                     raise
-                except InfrastructureError:
-                    if not retry or outer.remaining() < 0.05:
-                        raise
-                time.sleep(min(0.05, outer.remaining()))
+            time.sleep(min(0.05, outer.remaining()))
+        with self._lock:
+            self._ever_connected = True
+            self._idle.append(transport)
 
     def close(self) -> None:
-        """Close the connection (idempotent; a later command reconnects)."""
+        """Close every transport (idempotent; a later command connects again).
+
+        Programs started with ``start`` lose their connection (their ``wait``
+        raises ``ConnectionDropped``): stop them first.
+        """
         with self._lock:
-            self._discard()
+            self._drop_sftp()
+            for transport in [*self._idle, *self._busy]:
+                transport.close()
+            self._idle.clear()
+            self._busy.clear()
             self._ever_connected = False
 
-    def _discard(self) -> None:
+    def _drop_sftp(self, transport: paramiko.Transport | None = None) -> None:
+        """Forget the cached SFTP client (only if it lives on ``transport``, when given)."""
         with self._sftp_lock:
-            if self._sftp is not None:
-                try:
-                    self._sftp.close()
-                except Exception:
-                    pass
+            if self._sftp is None or (transport is not None and self._sftp_transport is not transport):
+                return
+            try:
+                self._sftp.close()
+            except Exception:
+                pass
             self._sftp = self._sftp_transport = None
-        if self._transport is not None:
-            self._transport.close()
-            self._transport = None
 
     def _open_transport(self, deadline: Deadline) -> paramiko.Transport:
         cfg = self.config
@@ -676,64 +704,84 @@ class SshConnection:
             f"{'; '.join(causes)}. Add the public key to ~{cfg.user}/.ssh/authorized_keys on the target, "
             "or set key_path/user to what the target authorizes.")
 
-    def _live_transport(self) -> tuple[paramiko.Transport, bool]:
-        """The transport, (re)connected if needed; the flag says a dropped one was reconnected."""
-        with self._lock:
-            if self._transport is not None and self._transport.is_active():
-                return self._transport, False
-            dropped = self._ever_connected
-            if dropped:
-                self._reconnect("the connection was found closed")
-            else:
-                self.connect()
-            assert self._transport is not None
-            return self._transport, dropped
+    def _checkout(self) -> tuple[paramiko.Transport, bool]:
+        """A live transport for this caller alone, and whether it was opened just now.
 
-    def _reconnect(self, cause: object) -> None:
+        An idle one is reused; dead ones are thrown away.  A new one is opened
+        when none is idle; if connections existed and all died, that is the
+        reconnect, and its failure says so.
+        """
         with self._lock:
-            self._discard()
-            try:
-                self._transport = self._open_transport(Deadline.after(self.config.connect_timeout))
-            except HostKeyError:
+            dead = 0
+            while self._idle:
+                transport = self._idle.pop()
+                if transport.is_active():
+                    self._busy.add(transport)
+                    return transport, False
+                self._drop_sftp(transport)
+                transport.close()
+                dead += 1
+            dropped = self._ever_connected and (dead > 0 or not any(t.is_active() for t in self._busy))
+        try:
+            transport = self._open_transport(Deadline.after(self.config.connect_timeout))
+        except HostKeyError:
+            raise
+        except (InfrastructureError, SetupError) as exc:
+            if not dropped:
                 raise
-            except (InfrastructureError, SetupError) as exc:
-                raise InfrastructureError(f"SSH connection to {self.where} dropped ({cause}) and reconnecting "
-                                          f"failed: {exc}") from exc
+            raise InfrastructureError(f"SSH connection to {self.where} dropped and reconnecting failed: "
+                                      f"{exc}") from exc
+        with self._lock:
+            self._ever_connected = True
+            self._busy.add(transport)
+        return transport, True
 
-    def _session(self, what: str) -> paramiko.Channel:
-        """A new session channel; a dead connection is reconnected once."""
-        transport, reconnected = self._live_transport()
+    def _checkin(self, transport: paramiko.Transport, reusable: bool = True) -> None:
+        """Give a transport back; one whose command may still be dying is closed instead.
+
+        (Reusing it could put a new channel in the dropbear window described in the class doc.)
+        """
+        with self._lock:
+            self._busy.discard(transport)
+            if reusable and transport.is_active():
+                self._idle.append(transport)
+                return
+            self._drop_sftp(transport)
+        transport.close()
+
+    def _exec(self, script: str, what: str) -> tuple[paramiko.Channel, paramiko.Transport]:
+        """Start ``script`` on a transport of its own; a dead connection is reconnected once.
+
+        The caller owns the transport until it gives it back with ``_checkin``.
+        """
+        transport, fresh = self._checkout()
         try:
-            return transport.open_session(timeout=self.config.connect_timeout)
+            chan = transport.open_session(timeout=self.config.connect_timeout)
         except _DROP_ERRORS as exc:
-            if reconnected:
-                raise InfrastructureError(f"SSH connection to {self.where} is unusable right after reconnecting "
-                                          f"({what}): {exc or type(exc).__name__}") from exc
-            with self._lock:
-                if self._transport is transport:
-                    self._reconnect(exc or type(exc).__name__)
-                transport = self._transport
-            assert transport is not None
+            self._checkin(transport, reusable=False)
+            if fresh:
+                raise InfrastructureError(f"SSH connection to {self.where} refused a session right after "
+                                          f"connecting ({what!r}): {exc or type(exc).__name__}") from exc
+            transport, _ = self._checkout()  # the reconnect: this one is fresh
             try:
-                return transport.open_session(timeout=self.config.connect_timeout)
+                chan = transport.open_session(timeout=self.config.connect_timeout)
             except _DROP_ERRORS as exc2:
-                raise InfrastructureError(f"SSH connection to {self.where} is unusable right after reconnecting "
-                                          f"({what}): {exc2 or type(exc2).__name__}") from exc2
-
-    def _exec(self, script: str, what: str, *, pty: bool = False) -> paramiko.Channel:
-        chan = self._session(what)
+                self._checkin(transport, reusable=False)
+                raise InfrastructureError(f"SSH connection to {self.where} dropped ({exc or type(exc).__name__}) "
+                                          f"and the new one refused a session too: "
+                                          f"{exc2 or type(exc2).__name__}") from exc2
         try:
-            if pty:
-                chan.get_pty()
             chan.exec_command(script)
         except _DROP_ERRORS as exc:
             chan.close()
-            transport = chan.get_transport()
-            if transport is not None and transport.is_active():
-                raise InfrastructureError(f"{self.where} refused to run {what!r}: {exc or type(exc).__name__}") from exc
+            alive = transport.is_active()
+            self._checkin(transport, reusable=False)
+            if alive:
+                raise InfrastructureError(f"{self.where} refused to run {what!r}: "
+                                          f"{exc or type(exc).__name__}") from exc
             raise ConnectionDropped(f"SSH connection to {self.where} dropped while starting {what!r}: "
                                     f"{exc or type(exc).__name__}") from exc
-        return chan
+        return chan, transport
 
     @staticmethod
     def _script(line: str, env: Mapping[str, str] | None, cwd: str | None, exec_: bool) -> str:
@@ -773,9 +821,10 @@ class SshConnection:
                  on_output: OutputCallback | None, stdout_sink: Callable[[bytes], object] | None) -> CommandResult:
         started = time.monotonic()
         until = None if timeout is None else started + timeout
-        chan = self._exec(script, line)
+        chan, transport = self._exec(script, line)
         out = _Output(on_output, stdout_sink)
         writer = None
+        ended = False  # the remote process is known to be gone
         try:
             writer = _send_stdin(chan, stdin)
             finished = _pump(chan, out, until)
@@ -784,6 +833,7 @@ class SshConnection:
                 finished = chan.status_event.wait(left)
             if not finished:
                 killed = self._kill_after_timeout(out.pid)
+                ended = chan.status_event.wait(2.0) and _exited(chan)
                 chan.close()
                 out.finish()
                 stdout, stderr = out.snapshot()
@@ -793,7 +843,8 @@ class SshConnection:
                     f"--- stderr so far:\n{_tail(stderr)}\n--- stdout so far:\n{_tail(stdout)}", partial)
             out.finish()
             status, sig = _status_of(chan)
-            if status is None and sig is None and not _transport_alive(chan):
+            ended = _exited(chan)
+            if not ended and not transport.is_active():
                 stdout, stderr = out.snapshot()
                 raise ConnectionDropped(f"SSH connection to {self.where} dropped while running {line!r} "
                                         f"(after {time.monotonic() - started:.1f} s; stderr so far: "
@@ -804,6 +855,7 @@ class SshConnection:
             chan.close()
             if writer is not None:
                 writer.join(timeout=5)
+            self._checkin(transport, reusable=ended)
 
     def _kill_after_timeout(self, pid: int | None) -> str:
         """Kill a timed-out command's process group; say what was done."""
@@ -827,27 +879,14 @@ class SshConnection:
         is reported just before the ``exec``: a signal sent in that instant
         reaches the shell (which dies of it all the same); wait for the
         program's first output before relying on its signal handlers.  Its
-        stdin stays open for ``write_stdin`` until ``close_stdin``.
+        stdin stays open for ``write_stdin`` until ``close_stdin``.  The
+        program has a transport of its own until it ends.
         """
         line = shell_join(command)
         script = self._script(line, env, cwd, not isinstance(command, str))
         started = time.monotonic()
-        chan = self._exec(script, line)
-        return RemoteProcess(self, chan, line, on_output, started)
-
-    def channel(self, command: str | None = None, *, pty: bool = False) -> paramiko.Channel:
-        """A raw channel running ``command`` (``None``: the login shell) for stream users such as a console."""
-        if command is None:
-            chan = self._session("a shell")
-            try:
-                if pty:
-                    chan.get_pty()
-                chan.invoke_shell()
-            except _DROP_ERRORS as exc:
-                chan.close()
-                raise InfrastructureError(f"{self.where} refused a shell: {exc or type(exc).__name__}") from exc
-            return chan
-        return self._exec(command, command, pty=pty)
+        chan, transport = self._exec(script, line)
+        return RemoteProcess(self, chan, transport, line, on_output, started)
 
     def signal(self, pid: int, sig: str | int = "TERM", *, group: bool = False) -> bool:
         """Send a signal to a remote pid (or its process group); False if there is no such process."""
@@ -919,50 +958,68 @@ class SshConnection:
                   by_cat: Callable[[], _T]) -> _T:
         """Run a transfer by SFTP (or ``cat``); transfers are idempotent, so a drop is retried once."""
         for attempt in (1, 2):
-            transport, reconnected = self._live_transport()
+            sftp = self._sftp_client()
+            transport = self._sftp_transport
             try:
-                sftp = self._sftp_for(transport)
                 return by_sftp(sftp) if sftp is not None else by_cat()
             except ConnectionDropped as exc:
                 cause: object = exc
             except (paramiko.SSHException, EOFError, OSError) as exc:
                 if getattr(exc, "hil_remote", False):
                     raise  # already says where
-                if (transport.is_active() and isinstance(exc, OSError)
-                        and not isinstance(exc, (TimeoutError, ConnectionError))):
+                alive = sftp is None or (transport is not None and transport.is_active())
+                if alive and isinstance(exc, OSError) and not isinstance(exc, (TimeoutError, ConnectionError)):
                     raise _remote_error(exc, self.name, remote) from None  # the target said no
                 cause = exc or type(exc).__name__
-            if attempt == 2 or reconnected:
+                if transport is not None:
+                    self._drop_sftp(transport)
+                    transport.close()
+            if attempt == 2:
                 raise InfrastructureError(f"SSH connection to {self.where} dropped during {what} "
                                           f"(after reconnecting once): {cause}")
-            with self._lock:
-                if self._transport is transport:
-                    self._reconnect(cause)
         raise AssertionError("unreachable")
 
-    def _sftp_for(self, transport: paramiko.Transport) -> paramiko.SFTPClient | None:
-        """The cached SFTP client on ``transport``, or None when the target has no SFTP."""
+    def _sftp_client(self) -> paramiko.SFTPClient | None:
+        """The cached SFTP client (opened on a live transport), or None when the target has no SFTP."""
         if self.sftp_available is False:
             return None
         with self._sftp_lock:
-            if self._sftp is not None and self._sftp_transport is transport:
+            if self._sftp is not None and self._sftp_transport is not None and self._sftp_transport.is_active():
                 return self._sftp
+        # Open the SFTP channel on a transport we hold alone (see the class doc), then share it.
+        chan, transport = None, None
+        try:
+            transport, _ = self._checkout()
             chan = transport.open_session(timeout=self.config.connect_timeout)
-            try:
-                chan.settimeout(self.config.connect_timeout)
-                chan.invoke_subsystem("sftp")
-                client = paramiko.SFTPClient(chan)
-                chan.settimeout(max(_SFTP_REQUEST_TIMEOUT, 3 * self.config.connect_timeout))
-            except (paramiko.SSHException, EOFError, OSError) as exc:
+            chan.settimeout(self.config.connect_timeout)
+            chan.invoke_subsystem("sftp")
+            client = paramiko.SFTPClient(chan)
+            chan.settimeout(max(_SFTP_REQUEST_TIMEOUT, 3 * self.config.connect_timeout))
+        except (paramiko.SSHException, EOFError, OSError) as exc:
+            ended = False
+            if chan is not None:  # e.g. sftp-server not found: wait for the end of that shell
+                ended = chan.status_event.wait(1.0) and _exited(chan)
                 chan.close()
-                if not transport.is_active() or self.sftp_available:
-                    raise
-                self.sftp_available = False
-                self.sftp_unavailable_reason = str(exc) or type(exc).__name__
-                return None
+            alive = transport is not None and transport.is_active()
+            if transport is not None:
+                self._checkin(transport, reusable=alive and ended)
+            if not alive or self.sftp_available:
+                raise InfrastructureError(f"SSH connection to {self.where} failed while opening SFTP: "
+                                          f"{exc or type(exc).__name__}") from exc
+            self.sftp_available = False
+            self.sftp_unavailable_reason = str(exc) or type(exc).__name__
+            return None
+        with self._sftp_lock:
+            old = self._sftp
             self._sftp, self._sftp_transport = client, transport
-            self.sftp_available = True
-            return client
+        if old is not None:
+            try:
+                old.close()
+            except Exception:
+                pass
+        self._checkin(transport)
+        self.sftp_available = True
+        return client
 
     def _cat_put(self, data: bytes | IO[bytes], remote: str, mode: int | None) -> None:
         path = shlex.quote(remote)
@@ -1021,11 +1078,12 @@ class RemoteProcess:
     manager: leaving it kills the program if it still runs.
     """
 
-    def __init__(self, conn: SshConnection, chan: paramiko.Channel, command: str,
+    def __init__(self, conn: SshConnection, chan: paramiko.Channel, transport: paramiko.Transport, command: str,
                  on_output: OutputCallback | None, started: float) -> None:
         self.connection = conn
         self.command = command
         self._chan = chan
+        self._transport = transport
         self._started = started
         self._out = _Output(on_output)
         self._done = threading.Event()
@@ -1044,13 +1102,15 @@ class RemoteProcess:
         self.pid: int = self._out.pid
 
     def _read(self) -> None:
+        ended = False
         try:
             _pump(self._chan, self._out, None)
             self._chan.status_event.wait()
             self._out.finish()
             status, sig = _status_of(self._chan)
+            ended = _exited(self._chan)
             stdout, stderr = self._out.snapshot()
-            if status is None and sig is None and not _transport_alive(self._chan):
+            if not ended and not self._transport.is_active():
                 self._error = ConnectionDropped(
                     f"SSH connection to {self.connection.where} dropped while running {self.command!r} "
                     f"(stderr so far: {_tail(stderr, 500)!r})")
@@ -1059,6 +1119,8 @@ class RemoteProcess:
         except Exception as exc:  # never lose the end of a process to a reader crash
             self._error = exc
         finally:
+            self._chan.close()
+            self.connection._checkin(self._transport, reusable=ended)
             self._done.set()
             with self._out.cond:
                 self._out.cond.notify_all()
@@ -1139,8 +1201,9 @@ class RemoteProcess:
             self._out.cond.wait_for(seen, timeout)
         if not found:
             state = "ended" if self._done.is_set() else f"not seen after {timeout} s"
+            tail = _tail(self.stdout if stream == "stdout" else self.stderr, 500)
             raise TimeoutError(f"{pattern!r} not in {stream} of {self.command!r} on {self.connection.where} "
-                               f"({state}); last output: {_tail(bytes(self._out.stdout if stream == 'stdout' else self._out.stderr), 500)!r}")
+                               f"({state}); last output: {tail!r}")
         return found[0]
 
     def close(self) -> None:

@@ -192,6 +192,32 @@ def test_start_stdin_and_context_manager_kill(conn: SshConnection) -> None:
     assert wait_until(lambda: not processes_matching(f"sleep {seconds}")), "leaving the with block did not kill it"
 
 
+def test_concurrent_commands_and_processes(conn: SshConnection) -> None:
+    # Processes ending while other commands start: on one dropbear connection this loses
+    # channels or the whole connection (mkj/dropbear#321); each concurrent command has its own.
+    outputs: dict[int, list[bytes]] = {}
+    errors: list[BaseException] = []
+
+    def work(n: int) -> None:
+        try:
+            outputs[n] = []
+            for i in range(4):
+                with conn.start(["sh", "-c", f"echo {n}-{i}; sleep 0.0{i}"]) as proc:
+                    outputs[n].append(conn.run(["echo", f"{n}-{i}"]).stdout)
+                    assert proc.wait(timeout=10).stdout == f"{n}-{i}\n".encode()
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors, errors
+    assert outputs == {n: [f"{n}-{i}\n".encode() for i in range(4)] for n in range(5)}
+    assert 1 <= conn.transports <= 10
+
+
 # -- host keys and authentication --------------------------------------------------------------------------
 
 def test_host_key_mismatch_is_refused_before_authentication(fresh_server: DropbearServer) -> None:
@@ -302,6 +328,18 @@ def test_a_drop_while_running_is_reported_not_retried(fresh_server: DropbearServ
         conn.run(f"echo x >> {flag}; kill -s KILL $PPID; sleep 5")  # $PPID: this connection's dropbear
     assert flag.read_text() == "x\n"  # ran once, not re-run
     assert conn.run("echo fine").stdout == b"fine\n"
+    conn.close()
+
+
+def test_a_process_outliving_its_connection_reports_the_drop(fresh_server: DropbearServer) -> None:
+    conn = SshConnection(config_for(fresh_server))
+    conn.connect()
+    proc = conn.start(["sleep", unique_sleep()])
+    assert conn.run("true").ok and conn.transports == 2  # the program keeps a connection of its own
+    fresh_server.kill_sessions()
+    with pytest.raises(ConnectionDropped, match="dropped while running 'sleep"):
+        proc.wait(timeout=5)
+    assert proc.poll() == -1
     conn.close()
 
 
