@@ -1,0 +1,587 @@
+"""The QEMU machine launcher: boots an ``Image`` and tells when it is ready.
+
+One ``QemuMachine`` is one ``qemu-system-x86_64`` process:
+
+* the serial port is a loopback TCP server (``socket://127.0.0.1:PORT``).  We
+  bind and listen on it ourselves and hand the listening socket to QEMU
+  (``-chardev socket,fd=N,server=on,wait=on``): no port race, and QEMU does not
+  start the guest before the first console client connects, so no boot output
+  is lost;
+* SSH is forwarded from a loopback port (``-netdev user,hostfwd=...``).  The port
+  is held by a bound, non-listening ``SO_REUSEADDR`` socket until SSH answers, so
+  no other process can take it between our choice and QEMU's bind;
+* the kernel is booted directly (``-kernel``; the ELF vmlinux through its PVH
+  entry when the image has one), with no option ROMs, no display, no defaults;
+* QEMU's stderr goes to ``run_dir/qemu.stderr`` for error messages.
+
+QEMU is never orphaned: with ``die_with_parent`` the child gets
+``PR_SET_PDEATHSIG(SIGKILL)``; it is forked from a long-lived daemon thread,
+because the signal fires when the *thread* that forked exits, not the process.
+Owned machines are also stopped from ``atexit`` and on SIGTERM.  A machine started
+with ``die_with_parent=False`` (``hil target up``) runs in its own session and
+is found again through ``state()`` / ``QemuMachine.attach()``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import concurrent.futures
+import ctypes
+import os
+import queue
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, NoReturn
+
+from hil.deadline import Deadline
+from hil.errors import InfrastructureError, SetupError
+from hil.image import Image, load_image
+
+#: Kernel command line: serial console; ``quiet`` (every console byte costs time under
+#: TCG; panics and the ready marker still print); no crypto self-tests (~0.5 s under TCG).
+KERNEL_CMDLINE = "console=ttyS0 quiet cryptomgr.notests"
+
+#: QEMU NIC device for each NIC driver module an image can carry.  ``romfile=``
+#: skips the PXE option ROM; e1000's link is up at once without autonegotiation.
+NIC_DEVICES: dict[str, str] = {
+    "e1000": "e1000,romfile=,autonegotiation=off",
+    "e1000e": "e1000e,romfile=",
+    "virtio_net": "virtio-net-pci,romfile=",
+}
+
+#: How long start() waits for QEMU to listen on the serial port.
+_START_TIMEOUT = 15.0
+_TAIL_LINES = 25
+
+
+@dataclass(frozen=True)
+class QemuOptions:
+    """How to run QEMU: size, accelerator ("auto": KVM only where a probe proves it boots)."""
+
+    memory_mb: int = 256
+    cpus: int = 1
+    accel: Literal["auto", "tcg", "kvm"] = "auto"
+    boot_timeout: float = 60.0
+    extra_args: tuple[str, ...] = ()
+    qemu: str = "qemu-system-x86_64"
+    kernel_args: tuple[str, ...] = ()
+
+
+# -- KVM probe -----------------------------------------------------------------------------------
+
+_kvm_verdict: bool | None = None
+_kvm_lock = threading.Lock()
+
+
+#: The KVM probe's firmware, assembled once from this GNU as source (linked at 0xF0000, the
+#: low alias of a 64 KiB BIOS): reset vector -> protected mode -> paging -> long mode ->
+#: ``out 0x2a`` to isa-debug-exit (QEMU exits with 85).  A trivial real-mode probe is not
+#: enough: on this machine KVM runs real mode and SeaBIOS but hangs entering long mode.
+#:
+#:     .code16: cli; xor ax,ax; mov ds,ax; lgdtl cs:gdt_desc; cr0 |= PE; ljmpl 0x08:start32
+#:     .code32: ds=es=ss=0x18; [0x1000]=0x2003 (PML4->PDPT); [0x2000]=0x3003 (PDPT->PD);
+#:              [0x3000]=0x83 (2 MiB identity page); cr4 |= PAE; cr3=0x1000;
+#:              EFER(0xC0000080) |= LME; cr0 |= PG; ljmpl 0x10:start64
+#:     .code64: mov al,0x2a; out 0xf4,al; 1: hlt; jmp 1b
+#:     gdt: null, 0x00CF9A000000FFFF (code32), 0x00AF9A000000FFFF (code64), 0x00CF92000000FFFF (data)
+#:     at 0xFFF0 (reset vector): ljmp 0xF000:0x0000
+_PROBE_CODE = bytes.fromhex(
+    "fa31c08ed82e660f0116a0000f20c06683c8010f22c066ea1e000f000800b8180000008ed88ec08ed0c7050010000003"
+    "200000c7050020000003300000c70500300000830000000f20e083c8200f22e0b8001000000f22d8b9800000c00f320d"
+    "000100000f300f20c00d000000800f22c0ea78000f001000b02ae6f4f4ebfd900000000000000000ffff0000009acf00"
+    "ffff0000009aaf00ffff00000092cf001f0080000f00"
+)
+_PROBE_RESET = bytes.fromhex("ea000000f0")
+
+
+def _probe_firmware() -> bytes:
+    """64 KiB of "BIOS" that enters long mode and exits QEMU through isa-debug-exit (status 85)."""
+    rom = bytearray(0x10000)
+    rom[:len(_PROBE_CODE)] = _PROBE_CODE
+    rom[0xFFF0:0xFFF0 + len(_PROBE_RESET)] = _PROBE_RESET
+    return bytes(rom)
+
+
+def kvm_usable(timeout: float = 3.0, qemu: str = "qemu-system-x86_64") -> bool:
+    """True when KVM really runs guest code here (cached for the process).
+
+    ``/dev/kvm`` can exist and hang: the probe runs a tiny firmware that enters
+    long mode, with the CPU model a boot would use, in a killable subprocess with
+    a hard timeout.
+    """
+    global _kvm_verdict
+    with _kvm_lock:
+        if _kvm_verdict is None:
+            _kvm_verdict = _run_kvm_probe(timeout, qemu)
+        return _kvm_verdict
+
+
+def _run_kvm_probe(timeout: float, qemu: str) -> bool:
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return False
+    with tempfile.NamedTemporaryFile(prefix="hil-kvm-probe-", suffix=".bin") as rom:
+        rom.write(_probe_firmware())
+        rom.flush()
+        return probe_accel("kvm", rom.name, timeout, qemu)
+
+
+def probe_accel(accel: str, firmware: str, timeout: float, qemu: str = "qemu-system-x86_64") -> bool:
+    """Run ``firmware`` under ``accel``; True when it reached its debug-exit port in time."""
+    argv = [qemu, "-machine", f"pc,accel={accel}", "-cpu", _cpu_model(accel), "-nodefaults", "-no-user-config", "-display", "none",
+            "-vga", "none", "-m", "16", "-bios", firmware, "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+    except OSError:
+        return False
+    try:
+        return proc.wait(timeout) == 85
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        try:
+            proc.wait(1.0)
+        except subprocess.TimeoutExpired:
+            pass  # stuck in the kernel: leave it, the verdict stands
+        return False
+
+
+def _cpu_model(accel: str) -> str:
+    """``max`` under TCG (RDRAND seeds the guest's RNG at once); ``host`` under KVM."""
+    return "host" if accel == "kvm" else "max"
+
+
+def resolve_accel(accel: str, qemu: str = "qemu-system-x86_64") -> str:
+    """The accelerator to use for ``accel`` ("auto", "tcg" or "kvm")."""
+    if accel == "tcg":
+        return "tcg"
+    if accel == "kvm":
+        if not kvm_usable(qemu=qemu):
+            raise SetupError("accel = 'kvm' but KVM does not run a guest on this host (the probe failed or "
+                             "hung): set accel = 'auto' or 'tcg' in the target definition's [qemu] section")
+        return "kvm"
+    if accel == "auto":
+        return "kvm" if kvm_usable(qemu=qemu) else "tcg"
+    raise SetupError(f"unknown QEMU accel '{accel}': use 'auto', 'tcg' or 'kvm'")
+
+
+# -- never orphaned ------------------------------------------------------------------------------
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_PR_SET_PDEATHSIG = 1
+
+
+class _Spawner:
+    """A daemon thread that lives as long as the process and forks every QEMU.
+
+    PR_SET_PDEATHSIG fires when the forking *thread* exits: forking from a
+    short-lived worker thread would kill QEMU with it.
+    """
+
+    def __init__(self) -> None:
+        self._jobs: queue.Queue[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="hil-qemu-spawner", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            fn, future = self._jobs.get()
+            try:
+                future.set_result(fn())
+            except BaseException as exc:  # handed to the caller
+                future.set_exception(exc)
+
+    def call(self, fn: Callable[[], Any]) -> Any:
+        future: concurrent.futures.Future[Any] = concurrent.futures.Future()
+        self._jobs.put((fn, future))
+        return future.result()
+
+
+_spawner: _Spawner | None = None
+_owned: set[QemuMachine] = set()
+_owned_lock = threading.Lock()
+_handlers_installed = False
+_previous_sigterm: Any = None
+
+
+def _get_spawner() -> _Spawner:
+    global _spawner
+    with _owned_lock:
+        if _spawner is None:
+            _spawner = _Spawner()
+        return _spawner
+
+
+def _stop_owned() -> None:
+    with _owned_lock:
+        machines = list(_owned)
+    for machine in machines:
+        try:
+            machine.stop(timeout=2.0)
+        except Exception:  # noqa: BLE001 - best effort at exit
+            pass
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    _stop_owned()
+    previous = _previous_sigterm
+    if callable(previous):
+        previous(signum, frame)
+        return
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _install_handlers() -> None:
+    """atexit always; a SIGTERM handler when we are on the main thread and SIGTERM is not ignored."""
+    global _handlers_installed, _previous_sigterm
+    with _owned_lock:
+        if _handlers_installed:
+            return
+        _handlers_installed = True
+    atexit.register(_stop_owned)
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous is not signal.SIG_IGN:
+            _previous_sigterm = previous
+            signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    def preexec() -> None:  # runs in the child between fork and exec
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the parent died before prctl took effect
+            os._exit(1)
+    return preexec
+
+
+# -- ports ---------------------------------------------------------------------------------------
+
+
+def _listening_socket() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(4)
+    return sock
+
+
+def _reserved_port() -> socket.socket:
+    """A bound, non-listening SO_REUSEADDR socket: its port stays ours until QEMU listens on it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
+
+
+# -- the machine ---------------------------------------------------------------------------------
+
+
+class QemuMachine:
+    """One QEMU process running an ``Image``; see the module docstring for the wiring.
+
+    Holds ``pid``, ``ssh_port``, ``serial_port``, ``console_url`` and ``accel_used``
+    once started (or attached).
+    """
+
+    def __init__(self, image: Image, options: QemuOptions = QemuOptions(), *, run_dir: Path,
+                 die_with_parent: bool = True) -> None:
+        self.image = image
+        self.options = options
+        self.run_dir = Path(run_dir)
+        self.die_with_parent = die_with_parent
+        self.pid = 0
+        self.ssh_port = 0
+        self.serial_port = 0
+        self.accel_used = ""
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._reservation: socket.socket | None = None
+        self._console_tail: list[str] = []
+        self._started = False
+
+    # -- paths and command line
+
+    @property
+    def console_url(self) -> str:
+        return f"socket://127.0.0.1:{self.serial_port}"
+
+    @property
+    def stderr_path(self) -> Path:
+        return self.run_dir / "qemu.stderr"
+
+    @property
+    def pidfile(self) -> Path:
+        return self.run_dir / "qemu.pid"
+
+    def command(self, serial_fd: int, ssh_port: int, accel: str) -> list[str]:
+        """The QEMU command line for a listening serial socket ``serial_fd`` and SSH on ``ssh_port``."""
+        device = NIC_DEVICES.get(self.image.nic_module.replace("-", "_"))
+        if device is None:
+            raise SetupError(f"image NIC module '{self.image.nic_module}' has no QEMU device here; "
+                             f"use one of: {', '.join(sorted(NIC_DEVICES))}")
+        o = self.options
+        append = " ".join((KERNEL_CMDLINE, *o.kernel_args))
+        return [
+            o.qemu, "-nodefaults", "-no-user-config", "-name", f"hil-{self.image.spec_hash}",
+            "-machine", f"pc,accel={accel}", "-cpu", _cpu_model(accel),
+            "-smp", str(o.cpus), "-m", str(o.memory_mb), "-vga", "none", "-display", "none",
+            "-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd), "-append", append,
+            "-chardev", f"socket,id=console,fd={serial_fd},server=on,wait=on", "-serial", "chardev:console",
+            "-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{ssh_port}-:22", "-device", f"{device},netdev=net0",
+            "-pidfile", str(self.pidfile),
+            *o.extra_args,
+        ]
+
+    # -- lifecycle
+
+    def start(self) -> None:
+        """Launch QEMU; returns once it runs and listens on the serial port (the guest
+        starts when the first console client connects)."""
+        if self._started:
+            raise InfrastructureError(f"QEMU machine in {self.run_dir} was already started")
+        self._started = True
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        self.accel_used = resolve_accel(self.options.accel, self.options.qemu)
+        serial = _listening_socket()
+        self._reservation = _reserved_port()
+        self.serial_port = serial.getsockname()[1]
+        self.ssh_port = self._reservation.getsockname()[1]
+        argv = self.command(serial.fileno(), self.ssh_port, self.accel_used)
+        (self.run_dir / "qemu.cmdline").write_text(" ".join(argv) + "\n")
+        try:
+            with open(self.stderr_path, "wb") as stderr:
+                self._proc = self._spawn(argv, serial.fileno(), stderr)
+        finally:
+            serial.close()
+        self.pid = self._proc.pid
+        if self.die_with_parent:
+            with _owned_lock:
+                _owned.add(self)
+            _install_handlers()
+        deadline = Deadline.after(_START_TIMEOUT, "QEMU start")
+        while "waiting for connection" not in self._stderr_text():
+            if self._proc.poll() is not None:
+                self._release()
+                raise InfrastructureError(f"QEMU exited with status {self._proc.returncode} at start: "
+                                          f"{self._stderr_tail()} (command: {self.run_dir / 'qemu.cmdline'})")
+            if deadline.expired:
+                self.stop()
+                raise InfrastructureError(f"QEMU did not open its serial port within {_START_TIMEOUT:.0f} s "
+                                          f"(stderr: {self._stderr_tail()})")
+            time.sleep(0.01)
+
+    def _spawn(self, argv: list[str], serial_fd: int, stderr: Any) -> subprocess.Popen[bytes]:
+        def launch() -> subprocess.Popen[bytes]:
+            try:
+                if self.die_with_parent:
+                    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
+                                            pass_fds=(serial_fd,), process_group=0,
+                                            preexec_fn=_die_with_parent(os.getpid()))
+                return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
+                                        pass_fds=(serial_fd,), start_new_session=True)
+            except OSError as exc:
+                raise SetupError(f"cannot run {argv[0]}: {exc}; install qemu-system-x86 "
+                                 f"(apt-get install --no-install-recommends qemu-system-x86)") from exc
+
+        if self.die_with_parent:
+            proc: subprocess.Popen[bytes] = _get_spawner().call(launch)
+            return proc
+        return launch()
+
+    def wait_ready(self, deadline: Deadline, console_reader: Callable[[str, float], object] | None = None) -> None:
+        """Wait for the ready marker on the console, then for SSH's banner on ``ssh_port``.
+
+        ``console_reader(pattern, timeout)`` (e.g. ``console.expect``) waits for the
+        marker on a console the caller owns; it must raise when the timeout passes.
+        Without it the serial port is read here and closed again.  Raises
+        ``InfrastructureError`` naming what did not come up, with the last console lines.
+        """
+        marker = self.image.ready_marker
+        if console_reader is None:
+            self._read_console_for(marker, deadline)
+        else:
+            self._await_reader(console_reader, marker, deadline)
+        self._wait_ssh(deadline)
+        self._release()
+
+    def alive(self) -> bool:
+        """True while the QEMU process runs."""
+        if self._proc is not None:
+            return self._proc.poll() is None
+        return bool(self.pid) and _is_our_qemu(self.pid, self.pidfile)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop QEMU (SIGTERM, then SIGKILL after ``timeout``) and reap it; idempotent."""
+        self._release()
+        with _owned_lock:
+            _owned.discard(self)
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.terminate()
+                try:
+                    self._proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self._proc.kill()
+                    self._proc.wait(10.0)
+            return
+        if self.pid and _is_our_qemu(self.pid, self.pidfile):
+            for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
+                try:
+                    os.kill(self.pid, sig)
+                except ProcessLookupError:
+                    return
+                until = time.monotonic() + wait
+                while time.monotonic() < until:
+                    if not _is_our_qemu(self.pid, self.pidfile):
+                        return
+                    time.sleep(0.02)
+
+    def state(self) -> dict[str, Any]:
+        """What another process needs to find, reach and stop this machine (JSON-able)."""
+        return {
+            "pid": self.pid,
+            "ssh_port": self.ssh_port,
+            "serial_port": self.serial_port,
+            "console_url": self.console_url,
+            "image": str(self.image.root),
+            "spec_hash": self.image.spec_hash,
+            "ready_marker": self.image.ready_marker,
+            "user": self.image.user,
+            "client_key": str(self.image.client_key),
+            "host_key_pub": self.image.host_key_pub,
+            "accel": self.accel_used,
+            "run_dir": str(self.run_dir),
+            "stderr": str(self.stderr_path),
+        }
+
+    @classmethod
+    def attach(cls, state: dict[str, Any]) -> QemuMachine:
+        """The machine described by ``state()`` of another process (stop/alive work on it)."""
+        try:
+            machine = cls(load_image(Path(state["image"])), run_dir=Path(state["run_dir"]), die_with_parent=False)
+            machine.pid = int(state["pid"])
+            machine.ssh_port = int(state["ssh_port"])
+            machine.serial_port = int(state["serial_port"])
+            machine.accel_used = str(state.get("accel", ""))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise SetupError(f"QEMU target state is incomplete or invalid ({exc!r}): {state}") from exc
+        machine._started = True
+        return machine
+
+    # -- readiness helpers
+
+    def _read_console_for(self, marker: str, deadline: Deadline) -> None:
+        want = marker.encode()
+        buf = b""
+        try:
+            sock = socket.create_connection(("127.0.0.1", self.serial_port), timeout=max(0.1, deadline.remaining()))
+        except OSError as exc:
+            self._fail(f"cannot connect to the serial console {self.console_url}: {exc}")
+        with sock:
+            sock.settimeout(0.1)
+            while want not in buf:
+                if deadline.expired:
+                    self._remember(buf)
+                    self._fail(f"the ready marker '{marker}' did not appear on the serial console "
+                               f"within the deadline ({deadline.what})")
+                if not self.alive():
+                    self._remember(buf)
+                    self._fail(f"QEMU exited before the ready marker '{marker}' appeared")
+                try:
+                    data = sock.recv(65536)
+                except TimeoutError:
+                    continue
+                except OSError as exc:
+                    self._remember(buf)
+                    self._fail(f"serial console {self.console_url} failed: {exc}")
+                if not data:
+                    self._remember(buf)
+                    self._fail(f"serial console {self.console_url} closed before the ready marker '{marker}'")
+                buf = (buf + data)[-65536:]
+            self._remember(buf)
+
+    def _await_reader(self, reader: Callable[[str, float], object], marker: str, deadline: Deadline) -> None:
+        outcome: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                reader(marker, deadline.remaining())
+            except BaseException as exc:  # noqa: BLE001 - reported below
+                outcome.append(exc)
+
+        thread = threading.Thread(target=run, name="hil-ready-marker", daemon=True)
+        thread.start()
+        while thread.is_alive():
+            thread.join(0.05)
+            if thread.is_alive() and not self.alive():
+                self._fail(f"QEMU exited before the ready marker '{marker}' appeared")
+        if outcome:
+            self._fail(f"the ready marker '{marker}' did not appear on the serial console: {outcome[0]}")
+
+    def _wait_ssh(self, deadline: Deadline) -> None:
+        last = "no attempt"
+        while True:
+            if not self.alive():
+                self._fail(f"QEMU exited before SSH answered on 127.0.0.1:{self.ssh_port}")
+            try:
+                with socket.create_connection(("127.0.0.1", self.ssh_port),
+                                              timeout=max(0.05, min(2.0, deadline.remaining()))) as sock:
+                    sock.settimeout(max(0.05, min(3.0, deadline.remaining())))
+                    banner = sock.recv(256)
+                if banner.startswith(b"SSH-"):
+                    return
+                last = f"no SSH banner (got {banner[:40]!r})"
+            except OSError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            if deadline.expired:
+                self._fail(f"SSH did not come up on 127.0.0.1:{self.ssh_port} (forwarded to the guest's port 22) "
+                           f"after the ready marker: {last}")
+            time.sleep(0.05)
+
+    def _remember(self, data: bytes) -> None:
+        text = data.decode("utf-8", errors="replace").replace("\r", "")
+        self._console_tail = [line for line in text.split("\n") if line.strip()][-_TAIL_LINES:]
+
+    def _fail(self, what: str) -> NoReturn:
+        parts = [f"QEMU target (pid {self.pid}, run dir {self.run_dir}): {what}"]
+        if self._proc is not None and self._proc.poll() is not None:
+            parts.append(f"QEMU exited with status {self._proc.returncode}; stderr: {self._stderr_tail()}")
+        if self._console_tail:
+            parts.append("last console lines:\n  " + "\n  ".join(self._console_tail))
+        raise InfrastructureError("\n".join(parts))
+
+    def _stderr_text(self) -> str:
+        try:
+            return self.stderr_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def _stderr_tail(self) -> str:
+        lines = [line for line in self._stderr_text().splitlines() if line.strip()]
+        return " | ".join(lines[-5:]) or "(empty)"
+
+    def _release(self) -> None:
+        if self._reservation is not None:
+            self._reservation.close()
+            self._reservation = None
+
+    def __repr__(self) -> str:
+        return (f"QemuMachine(pid={self.pid}, ssh=127.0.0.1:{self.ssh_port}, console={self.console_url}, "
+                f"accel={self.accel_used or '?'})")
+
+
+def _is_our_qemu(pid: int, pidfile: Path) -> bool:
+    """True when ``pid`` is a live (not zombie) QEMU started with ``pidfile`` (guards against pid reuse)."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    if status.rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
+        return False
+    return str(pidfile).encode() in cmdline
