@@ -1,7 +1,9 @@
 """The SSH transport to a target: commands, long-running programs and files.
 
-One persistent paramiko transport per ``SshConnection``: every command is a
-new channel on it (no per-command handshake), the SFTP client is cached.
+Persistent paramiko transports: every command is a new channel on an
+authenticated connection (no per-command handshake), the SFTP client is
+cached.  Commands running at the same time use separate connections (see
+``SshConnection`` for the dropbear bug that makes this necessary).
 
 Security: key authentication only, and the server's host key must match a
 pinned key (``SshConfig.host_key``) or a ``known_hosts`` entry; anything else
@@ -13,7 +15,7 @@ sequence is quoted word by word with ``shlex.quote``; every remote path the
 transport itself puts in a command line is quoted too.  Each command line is
 preceded by ``echo __HIL_PID__=$$ >&2`` so the remote shell's pid is known
 (the line is taken out of stderr): a command outliving its timeout is killed
-on the target with its whole process group, and ``RemoteProcess.signal``
+on the target with its process tree, and ``RemoteProcess.signal``
 reaches the program (dropbear has no SSH "signal" request, so signals are
 sent by a separate ``kill`` command).
 
@@ -81,6 +83,8 @@ _RECV_CHUNK = 1024 * 1024
 #: stdin up to this size is written inline; larger stdin by a writer thread
 #: (so a command that answers while reading cannot deadlock us).
 _INLINE_STDIN = 16 * 1024
+#: Connections kept open for reuse beyond the one in use (more are closed when given back).
+_MAX_IDLE = 4
 #: A request on an open SFTP channel unanswered this long means the link is dead.
 _SFTP_REQUEST_TIMEOUT = 60.0
 
@@ -743,7 +747,7 @@ class SshConnection:
         """
         with self._lock:
             self._busy.discard(transport)
-            if reusable and transport.is_active():
+            if reusable and transport.is_active() and len(self._idle) < _MAX_IDLE:
                 self._idle.append(transport)
                 return
             self._drop_sftp(transport)
@@ -1033,11 +1037,6 @@ class SshConnection:
         result = self._execute(line, self._script(line, None, None, False), None, None, None, sink)
         if not result.ok:
             raise _cat_error(result, self.name, remote)
-
-
-def _transport_alive(chan: paramiko.Channel) -> bool:
-    transport = chan.get_transport()
-    return transport is not None and transport.is_active()
 
 
 def _remote_error(exc: OSError, name: str, remote: str) -> OSError:
