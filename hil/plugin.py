@@ -19,6 +19,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -131,8 +133,17 @@ def _selected(config: pytest.Config) -> list[TargetDefinition]:
     return list(chosen.values())
 
 
+def _sigterm_as_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hil_kinds(*kinds): run this test only on targets of these kinds")
+    # SIGTERM (a CI job cancelled) ends the run like Ctrl-C: fixtures torn down (VMs
+    # stopped), the report written with the interrupted test in it.
+    if threading.current_thread() is threading.main_thread() \
+            and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         definitions = _selected(config)
     except HilError as exc:
@@ -310,25 +321,27 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.longrepr = f"INFRASTRUCTURE ERROR: {item.stash[_INFRA_KEY]}\n\n{report.longrepr}"
 
 
-def _run_phases(item: pytest.Item, nextitem: pytest.Item | None, may_retry: bool) -> list[pytest.TestReport]:
-    """Setup, call, teardown, as pytest's ``runtestprotocol`` does; when an infrastructure error
-    calls for a retry, the teardown keeps the session's fixtures (the targets) for it."""
+def _run_phases(item: pytest.Item, nextitem: pytest.Item | None, may_retry: bool,
+                reports: list[pytest.TestReport]) -> None:
+    """Setup, call, teardown, as pytest's ``runtestprotocol`` does, into ``reports``; when an
+    infrastructure error calls for a retry, the teardown keeps the session's fixtures (the targets)."""
     from _pytest.runner import call_and_report, show_test_item
 
     if hasattr(item, "_request") and not item._request:  # type: ignore[attr-defined]
         item._initrequest()  # type: ignore[attr-defined]
-    reports = [call_and_report(item, "setup", log=False)]
-    if reports[0].passed:
+    reports.append(call_and_report(item, "setup", log=False))
+    if reports[-1].passed:
         if item.config.getoption("setupshow", False):
             show_test_item(item)
         if not item.config.getoption("setuponly", False):
             reports.append(call_and_report(item, "call", log=False))
     retry = may_retry and _INFRA_KEY in item.stash
-    reports.append(call_and_report(item, "teardown", log=False, nextitem=item if retry else nextitem))
+    # For a retry, tear down only the test's own fixtures: everything on the parent's chain stays.
+    keep = item.parent if retry else nextitem
+    reports.append(call_and_report(item, "teardown", log=False, nextitem=keep))  # type: ignore[arg-type]
     if hasattr(item, "_request"):
         item._request = False  # type: ignore[attr-defined]
         item.funcargs = None  # type: ignore[attr-defined]
-    return reports
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -340,15 +353,20 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     if "_hil_target_name" not in item.fixturenames or item.config.getoption("hil_no_retry"):
         return None
     item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-    reports = _run_phases(item, nextitem, may_retry=True)
-    cause = item.stash.get(_INFRA_KEY, None)
-    if cause is not None:
-        del item.stash[_INFRA_KEY]
-        item.stash[_RETRIED_KEY] = cause
-        item.user_properties[:] = []
-        reports = _run_phases(item, nextitem, may_retry=False)
-    for report in reports:
-        item.ihook.pytest_runtest_logreport(report=report)
+    reports: list[pytest.TestReport] = []
+    try:
+        _run_phases(item, nextitem, True, reports)
+        cause = item.stash.get(_INFRA_KEY, None)
+        if cause is not None:
+            del item.stash[_INFRA_KEY]
+            item.stash[_RETRIED_KEY] = cause
+            item.user_properties[:] = []
+            reports.clear()
+            _run_phases(item, nextitem, False, reports)
+    finally:
+        # also on Ctrl-C: what ran is reported, and the reporter sees the test unfinished
+        for report in reports:
+            item.ihook.pytest_runtest_logreport(report=report)
     item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
     return True
 

@@ -9,6 +9,8 @@ import pytest
 from hil.errors import ConfigError
 from hil.target_config import REPO_TARGETS, inventory, load_definition, parse_definition, resolve
 
+EXAMPLES = REPO_TARGETS.parent.parent / "examples" / "targets"
+
 
 def write(tmp_path: Path, text: str, name: str = "t.toml") -> Path:
     path = tmp_path / name
@@ -18,8 +20,8 @@ def write(tmp_path: Path, text: str, name: str = "t.toml") -> Path:
 
 def test_repository_definitions_load() -> None:
     targets = inventory()
-    assert {"qemu", "local"} <= set(targets)
-    board = load_definition(REPO_TARGETS / "qemu-as-board.toml")
+    assert {"qemu", "local", "qemu-b"} <= set(targets)
+    board = load_definition(EXAMPLES / "board.toml")
     assert board.kind == "board" and board.ssh is not None and board.ssh.port == 22
     assert board.toolchain.variant == "gcc_ntox86_64"
     assert board.qvm.exit_overrides == {"watchdog": 4}

@@ -1,0 +1,111 @@
+"""The nightly entry point end to end: real pytest runs, real QEMU VMs, schema-checked reports."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from hil.report import validate_junit
+
+ROOT = Path(__file__).resolve().parents[2]
+XSD = ROOT / "fixtures" / "junit" / "junit-10.xsd"
+INFRA_SUITE = ROOT / "fixtures" / "suites" / "infra" / "test_infra.py"
+
+
+def hil(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hil", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def only_report(reports: Path) -> Path:
+    (run,) = [p for p in reports.iterdir() if p.is_dir()]
+    return run
+
+
+def cases(junit: Path) -> dict[tuple[str, str], ET.Element]:
+    root = ET.parse(junit).getroot()
+    return {(suite.get("name", ""), case.get("name", "")): case
+            for suite in root.iter("testsuite") for case in suite.iter("testcase")}
+
+
+def qemu_pids() -> set[int]:
+    out = subprocess.run(["pgrep", "-x", "qemu-system-x86_64"], capture_output=True, text=True).stdout
+    return {int(p) for p in out.split()}
+
+
+def test_two_qemu_targets_in_parallel(tmp_path: Path) -> None:
+    """The demo selection on two public QEMU targets at once: one report, one suite per target."""
+    done = hil("nightly", "--target", "qemu", "--target", "qemu-b", "--reports", str(tmp_path),
+               "--", "-m", "demo")
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run = only_report(tmp_path)
+    junit = run / "junit.xml"
+    assert validate_junit(junit, XSD) == []
+    found = cases(junit)
+    suites = {suite for suite, _ in found}
+    assert suites == {"qemu", "qemu-b"}
+    assert ("qemu", "test_watchdog_bites_when_starved") in found
+    assert ("qemu-b", "test_watchdog_bites_when_starved") in found
+    root = ET.parse(junit).getroot()
+    for suite in root.iter("testsuite"):
+        props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+        assert props["target.kind"] == "qemu" and props["qvm.version"].startswith("qvmsim")
+    summary = (run / "summary.txt").read_text()
+    assert "qemu-b" in summary and "Infrastructure errors (0)" in summary
+    assert "-n" in (run / "command.txt").read_text()  # really through pytest-xdist
+
+
+def test_qemu_killed_mid_test_is_an_infrastructure_error(tmp_path: Path) -> None:
+    before = qemu_pids()
+    done = hil("nightly", "--target", "qemu", "--reports", str(tmp_path), "--", str(INFRA_SUITE))
+    # a failure (the misbehaving "vdev") beats an infrastructure error in the exit status
+    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
+    run = only_report(tmp_path)
+    junit = run / "junit.xml"
+    assert validate_junit(junit, XSD) == []
+    found = cases(junit)
+    assert len(found) == 5
+    died = found[("qemu", "test_target_dies")]
+    error = died.find("error")
+    assert error is not None and died.find("failure") is None
+    assert "QEMU" in (error.get("message") or "") and "died" in (error.get("message") or "")
+    assert "retry after an infrastructure error" in (died.findtext("system-out") or "")
+    for name in ("test_before", "test_after", "test_slow[qemu-1]"):
+        case = found[("qemu", name)]
+        assert case.find("error") is None and case.find("failure") is None, name
+    assert found[("qemu", "test_vdev_misbehaves")].find("failure") is not None
+    summary = (run / "summary.txt").read_text()
+    assert "Infrastructure errors (1)" in summary and "test_target_dies" in summary
+    assert qemu_pids() <= before  # every VM of the run is gone
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_writes_report_and_leaves_no_qemu(tmp_path: Path, sig: signal.Signals) -> None:
+    before = qemu_pids()
+    junit = tmp_path / "junit.xml"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s", str(INFRA_SUITE), "-k", "before or slow",
+         "--hil-target", "qemu", "--hil-junit", str(junit), "--hil-artifacts", str(tmp_path / "a")],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={**os.environ, "HIL_SELFTEST_SLOW": "1"})
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 300
+    for line in proc.stdout:
+        if "SLOW-TEST-STARTED" in line or time.monotonic() > deadline:
+            break
+    proc.send_signal(sig)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode != 0, out
+    assert validate_junit(junit, XSD) == []
+    found = cases(junit)
+    assert found[("qemu", "test_before")].find("error") is None
+    assert ("qemu", "test_slow[qemu-1]") in found  # the interrupted test is in the report, as an error
+    time.sleep(0.5)
+    assert qemu_pids() <= before, "QEMU left running after the run was interrupted"
