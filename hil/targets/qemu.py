@@ -72,7 +72,7 @@ class QemuTarget(RemoteTarget):
             self.machine.wait_ready(boot, console_reader=lambda marker, timeout: console.expect(
                 re.escape(marker), timeout))
             self.ssh = SshConnection(ssh_config(self.image, self.machine.ssh_port), name=self.name)
-            self.ssh.connect(deadline)
+            self.ssh.connect(deadline.child(30, f"SSH to {self.name}"), retry=True)
         except BaseException:
             self.down()
             raise
