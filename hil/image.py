@@ -57,6 +57,7 @@ DEFAULT_PACKAGES: tuple[str, ...] = (
     "libtommath1",
     "zlib1g",
     "libgmp10",
+    "libgcc-s1",
 )
 
 #: Modules a NIC driver needs besides the ones its ``depends=`` names (bus drivers).
@@ -476,11 +477,21 @@ def _modinfo(ko: bytes, key: str) -> list[str]:
 # -- shared libraries ----------------------------------------------------------------------------
 
 
+DLOPENED_BY_LIBC = ("libgcc_s.so.1",)
+
+
 def _add_libraries(tree: _Tree, staging: Path) -> None:
     """Add every shared library (and the loader) the tree's ELF files need, from ``staging``."""
     lib_dirs = [d for pattern in ("lib/*-linux-gnu", "usr/lib/*-linux-gnu", "lib64", "usr/lib64", "lib", "usr/lib")
                 for d in sorted(staging.glob(pattern)) if d.is_dir()]
     pending = [path for path, entry in tree.entries.items() if entry.data is not None and entry.data[:4] == b"\x7fELF"]
+    # glibc dlopen()s these itself (libgcc_s for pthread_exit/pthread_cancel unwinding): no
+    # DT_NEEDED names them, but qvmsim's vdev threads need them.
+    for soname in DLOPENED_BY_LIBC:
+        for d in lib_dirs:
+            if (d / soname).exists():
+                pending.append(tree.copy_from(staging, "/" + str((d / soname).relative_to(staging)), "libgcc-s1"))
+                break
     done: set[str] = set()
     while pending:
         path = pending.pop()
