@@ -1,0 +1,81 @@
+"""The `hil` command line, run as a user would run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def hil(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "hil", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_sdk_paths() -> None:
+    include = hil("sdk", "include")
+    assert include.returncode == 0 and (Path(include.stdout.strip()) / "qvm" / "vdev.h").is_file()
+    qvm = hil("sdk", "qvm")
+    assert qvm.returncode == 0
+    version = subprocess.run([qvm.stdout.strip(), "-V"], capture_output=True, text=True)
+    assert version.stdout.startswith("qvmsim ") and "not QNX" in version.stdout
+
+
+def test_vdev_build_prints_the_so(tmp_path: Path) -> None:
+    done = hil("vdev", "build", "target_vdevs/wdog", "--target", "local", "-o", str(tmp_path), "--json")
+    assert done.returncode == 0, done.stderr
+    info = json.loads(done.stdout)
+    assert info["name"] == "wdog" and Path(info["path"]) == tmp_path / "vdev-wdog.so"
+    assert (tmp_path / "vdev-wdog.so").read_bytes()[:4] == b"\x7fELF"
+
+
+def test_vdev_build_error_is_bad_input_with_compiler_lines(tmp_path: Path) -> None:
+    src = tmp_path / "broken"
+    src.mkdir()
+    (src / "broken.c").write_text('#include <qvm/vdev.h>\nint f(void) { return undefined_thing; }\n')
+    done = hil("vdev", "build", str(src), "--target", "local")
+    assert done.returncode == 2
+    assert "broken.c:2" in done.stderr and "undefined_thing" in done.stderr
+
+
+@pytest.mark.parametrize("target", ["local", "qemu"])
+def test_qvm_run_json(tmp_path: Path, target: str) -> None:
+    built = json.loads(hil("vdev", "build", "target_vdevs/wdog", "--target", target, "-o", str(tmp_path),
+                           "--json").stdout)
+    done = hil("qvm", "run", "--target", target, "--conf", "fixtures/qvmconf/wdog-terminate.qvmconf",
+               "--vdev", built["path"], "--guest", "fixtures/guests/kick-then-starve.gs",
+               "--timeout", "20", "--artifacts", str(tmp_path / "art"), "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert list(result)[:7] == ["exit_status", "signal", "reason", "duration_s", "log", "stdout", "console"]
+    assert result["exit_status"] == 4 and result["reason"] == "WATCHDOG" and result["signal"] is None
+    assert any("watchdog expired" in line["message"] for line in result["log"])
+    assert "kicker stopped" in result["stdout"]
+
+
+def test_qvm_run_bad_input_is_exit_2(tmp_path: Path) -> None:
+    done = hil("qvm", "run", "--target", "local", "--conf", "fixtures/qvmconf/wdog-terminate.qvmconf",
+               "--vdev", str(tmp_path / "missing.so"))
+    assert done.returncode == 2 and "missing.so" in done.stderr and "hil vdev build" in done.stderr
+    done = hil("qvm", "run", "--target", "nosuch", "--conf", "x.qvmconf")
+    assert done.returncode == 2 and "no target matches 'nosuch'" in done.stderr
+
+
+def test_unreachable_board_is_an_infrastructure_error(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = tmp_path / "id_ed25519"
+    key.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()))
+    board = tmp_path / "board.toml"
+    board.write_text(f'kind = "board"\n[ssh]\nhost = "127.0.0.1"\nport = 9\nconnect_timeout = 2.0\nkey = "{key}"\n'
+                     'host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB2eRgiEwB8SMcNtBmQx3klNptJNfZ8lzC4lh0X4NU7b"\n')
+    done = hil("qvm", "run", "--target", str(board), "--conf", "fixtures/qvmconf/trace.qvmconf")
+    assert done.returncode == 3, done.stderr
+    assert "infrastructure error" in done.stderr and "127.0.0.1:9" in done.stderr
