@@ -92,6 +92,15 @@ class PowerSection:
 
 
 @dataclass(frozen=True)
+class LeaseSection:
+    """How a shared board is leased while a run uses it (see ``hil.lease``)."""
+
+    enabled: bool = True
+    wait: float = 600.0
+    ttl: int = 90
+
+
+@dataclass(frozen=True)
 class ToolchainSection:
     """How vdevs are compiled for this target."""
 
@@ -134,6 +143,7 @@ class TargetDefinition:
     ssh: SshSection | None = None
     console: ConsoleSection | None = None
     power: PowerSection = field(default_factory=PowerSection)
+    lease: LeaseSection = field(default_factory=LeaseSection)
     toolchain: ToolchainSection = field(default_factory=ToolchainSection)
     qvm: QvmSection = field(default_factory=QvmSection)
     guest: GuestSection = field(default_factory=GuestSection)

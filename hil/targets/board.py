@@ -8,6 +8,7 @@ import subprocess
 from hil.console import Console
 from hil.deadline import Deadline
 from hil.errors import ConfigError, InfrastructureError
+from hil.lease import Lease, acquire
 from hil.ssh import SshConfig, SshConnection
 from hil.targets.base import register
 from hil.targets.remote import RemoteTarget
@@ -18,6 +19,7 @@ class BoardTarget(RemoteTarget):
     """Attaches to a board: power it (if configured), watch its console, reach it over SSH."""
 
     kind = "board"
+    lease: Lease | None = None
 
     def power(self, action: str, timeout: float = 60.0) -> bool:
         """Run the ``[power] on|off|cycle`` host command; False when none is configured."""
@@ -50,6 +52,9 @@ class BoardTarget(RemoteTarget):
                                connect_timeout=d.ssh.connect_timeout)
             self.ssh = SshConnection(config, name=self.name)
             self.ssh.connect(deadline)
+            if d.lease.enabled:
+                self.lease = acquire(self, wait=min(d.lease.wait, deadline.remaining()), ttl=d.lease.ttl)
+                self.lease.keep_alive()
         except ConfigError as exc:
             self.down()
             raise ConfigError(str(exc), d.source) from exc
@@ -58,4 +63,15 @@ class BoardTarget(RemoteTarget):
             raise
 
     def down(self) -> None:
+        if self.lease is not None:
+            self.lease.release()
+            self.lease = None
         self._close_links()
+
+    def _checked(self, what: str, exc: Exception) -> Exception:
+        if self.lease is not None and self.lease.lost:
+            return InfrastructureError(f"{self.lease.lost} ({what} failed: {exc})")
+        return exc
+
+    def healthy(self) -> bool:
+        return (self.lease is None or not self.lease.lost) and super().healthy()

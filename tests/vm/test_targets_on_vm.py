@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -16,7 +17,7 @@ from hil.command import CommandTimeout
 from hil.deadline import Deadline
 from hil.errors import InfrastructureError
 from hil.ssh import HostKeyMismatch, SshConfig, SshConnection
-from hil.target_config import parse_definition
+from hil.target_config import LeaseSection, parse_definition
 from hil.targets import BoardTarget, QemuTarget, make_target
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -113,8 +114,14 @@ def test_board_kind_attached_to_a_running_vm(tmp_path: Path) -> None:
             mark = target.console.mark()
             target.console.sendline("echo board-$((6*7))")
             target.console.expect("board-42", 10, since=mark)
+            # a second run wanting the same board waits for the lease, then names its holder
+            rival = make_target(dataclasses.replace(board, lease=LeaseSection(wait=1.0)), tmp_path / "rival")
+            with pytest.raises(InfrastructureError, match=r"busy: lease .* held by .*:%d" % os.getpid()):
+                rival.up(Deadline.after(60))
         finally:
             target.down()
+        rival.up(Deadline.after(60))  # released: free again
+        rival.down()
     finally:
         down = _cli("target", "down", "--target", env_name)
         assert down.returncode == 0, down.stderr
