@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass
+
+
+def shell_command(command: str | Sequence[str]) -> str:
+    """A command line for POSIX sh/ksh: a sequence is quoted word by word."""
+    return command if isinstance(command, str) else " ".join(shlex.quote(str(c)) for c in command)
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from typing import TYPE_CHECKING
+
+from hil.command import shell_command
 from hil.errors import InfrastructureError
-from hil.targets.base import Target, shell_command
+
+if TYPE_CHECKING:
+    from hil.targets.base import Target
 
 _ACQUIRE = r"""
 L={lease}; now=$(date +%s)
@@ -76,7 +81,7 @@ def default_owner() -> str:
 class Lease:
     """A held lease on one target; renew it with ``keep_alive()``; ``release()`` at the end."""
 
-    target: Target
+    target: "Target"
     path: str
     owner: str
     ttl: int
@@ -122,11 +127,11 @@ class Lease:
             pass  # it expires by itself
 
 
-def lease_path(target: Target) -> str:
+def lease_path(target: "Target") -> str:
     return f"{target.definition.qvm.workdir}.lease"
 
 
-def acquire(target: Target, *, wait: float = 300.0, ttl: int = 90, owner: str | None = None,
+def acquire(target: "Target", *, wait: float = 300.0, ttl: int = 90, owner: str | None = None,
             poll: float = 2.0, on_wait: Callable[[str], None] | None = None) -> Lease:
     """Take the target's lease, waiting up to ``wait`` seconds for its holder."""
     owner = owner or default_owner()

@@ -8,12 +8,12 @@ themselves in ``KINDS``; ``make_target`` picks by the definition's kind.
 
 from __future__ import annotations
 
-import shlex
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
+from hil.command import shell_command
 from hil.deadline import Deadline
 from hil.target_config import TargetDefinition
 
@@ -45,11 +45,6 @@ class Process(Protocol):
     def poll(self) -> int | None: ...
 
     def wait(self, timeout: float | None) -> "CommandResult": ...
-
-
-def shell_command(command: str | Sequence[str]) -> str:
-    """A command line for POSIX sh/ksh: a sequence is quoted word by word."""
-    return command if isinstance(command, str) else " ".join(shlex.quote(str(c)) for c in command)
 
 
 class Target(ABC):
