@@ -22,6 +22,7 @@ contents, so a cache hit costs no apt call and well under a second.
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import io
 import json
@@ -36,6 +37,7 @@ import tempfile
 import time
 import zlib
 from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
@@ -147,15 +149,14 @@ class Image:
         """True when ``kernel`` is the ELF vmlinux (booted through its PVH entry)."""
         return self.kernel != self.bzimage
 
-    @property
-    def known_hosts_line(self) -> str:
-        """The host key as a known_hosts entry for any host (fill in ``[host]:port``)."""
-        return self.host_key_pub
-
 
 def build_image(spec: ImageSpec = ImageSpec(), *, force: bool = False,
                 log: Callable[[str], None] = print) -> Image:
-    """The image for ``spec``: from the cache, or built (``force``: always rebuilt)."""
+    """The image for ``spec``: from the cache, or built (``force``: always rebuilt).
+
+    Concurrent builds of one spec (parallel test workers) take turns on a lock
+    file; the later ones find the image built.
+    """
     key = spec.cache_key()
     images = cache_dir("images")
     final = images / key
@@ -163,26 +164,39 @@ def build_image(spec: ImageSpec = ImageSpec(), *, force: bool = False,
         cached = _load(final)
         if cached is not None:
             return cached
-    started = time.monotonic()
-    log(f"building QEMU target image {key} in {final}")
-    work = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=images))
-    try:
-        _build(spec, key, work, log)
-        if final.exists():
-            if not force and _load(final) is not None:  # someone else built it meanwhile
-                shutil.rmtree(work, ignore_errors=True)
-                return _load_or_fail(final)
-            old = images / f".old-{key}-{os.getpid()}"
-            final.rename(old)
-            shutil.rmtree(old, ignore_errors=True)
-        work.rename(final)
-    except BaseException:
-        shutil.rmtree(work, ignore_errors=True)
-        raise
+    with _locked(images / f".{key}.lock"):
+        if not force:
+            cached = _load(final)
+            if cached is not None:
+                return cached
+        started = time.monotonic()
+        log(f"building QEMU target image {key} in {final}")
+        work = Path(tempfile.mkdtemp(prefix=f".build-{key}-", dir=images))
+        try:
+            _build(spec, key, work, log)
+            if final.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".old-{key}-", dir=images))
+                final.rename(old / key)
+                shutil.rmtree(old, ignore_errors=True)
+            work.rename(final)
+        except BaseException:
+            shutil.rmtree(work, ignore_errors=True)
+            raise
     image = _load_or_fail(final)
     log(f"image {key} built in {time.monotonic() - started:.1f} s: "
         f"initrd {image.initrd.stat().st_size // 1024} KiB, kernel {image.kernel.name}")
     return image
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    """An exclusive advisory lock on ``path`` (created) for the duration of the block."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # -- cache ---------------------------------------------------------------------------------------
@@ -262,6 +276,11 @@ def _deb_path(debs: Path, name: str, version: str) -> Path | None:
 
 def _fetch(name: str, version: str, debs: Path, log: Callable[[str], None]) -> Path:
     """The .deb of ``name`` at ``version``: from ``debs`` or fetched with apt-get download."""
+    with _locked(debs / ".lock"):  # apt-get writes the .deb in place: no reader may see half of it
+        return _fetch_locked(name, version, debs, log)
+
+
+def _fetch_locked(name: str, version: str, debs: Path, log: Callable[[str], None]) -> Path:
     have = _deb_path(debs, name, version)
     if have is not None:
         return have

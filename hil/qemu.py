@@ -224,7 +224,8 @@ class _Spawner:
 _spawner: _Spawner | None = None
 _owned: set[QemuMachine] = set()
 _owned_lock = threading.Lock()
-_handlers_installed = False
+_atexit_registered = False
+_sigterm_installed = False
 _previous_sigterm: Any = None
 
 
@@ -257,14 +258,16 @@ def _on_sigterm(signum: int, frame: Any) -> None:
 
 
 def _install_handlers() -> None:
-    """atexit always; a SIGTERM handler when we are on the main thread and SIGTERM is not ignored."""
-    global _handlers_installed, _previous_sigterm
+    """atexit once; a SIGTERM handler (chaining to the one before it) the first time this runs on
+    the main thread, unless SIGTERM is ignored.  Signal handlers can only be set from there."""
+    global _atexit_registered, _sigterm_installed, _previous_sigterm
     with _owned_lock:
-        if _handlers_installed:
+        if not _atexit_registered:
+            _atexit_registered = True
+            atexit.register(_stop_owned)
+        if _sigterm_installed or threading.current_thread() is not threading.main_thread():
             return
-        _handlers_installed = True
-    atexit.register(_stop_owned)
-    if threading.current_thread() is threading.main_thread():
+        _sigterm_installed = True
         previous = signal.getsignal(signal.SIGTERM)
         if previous is not signal.SIG_IGN:
             _previous_sigterm = previous
@@ -311,7 +314,7 @@ class QemuMachine:
                  die_with_parent: bool = True) -> None:
         self.image = image
         self.options = options
-        self.run_dir = Path(run_dir)
+        self.run_dir = Path(run_dir).absolute()  # it names the process (-pidfile) for attach()
         self.die_with_parent = die_with_parent
         self.pid = 0
         self.ssh_port = 0
@@ -376,6 +379,9 @@ class QemuMachine:
         try:
             with open(self.stderr_path, "wb") as stderr:
                 self._proc = self._spawn(argv, serial.fileno(), stderr)
+        except BaseException:
+            self._release()
+            raise
         finally:
             serial.close()
         self.pid = self._proc.pid
@@ -457,7 +463,7 @@ class QemuMachine:
                     return
                 until = time.monotonic() + wait
                 while time.monotonic() < until:
-                    if not _is_our_qemu(self.pid, self.pidfile):
+                    if _process_state(self.pid) in (None, "Z", "X"):  # gone, or dead and awaiting its reaper
                         return
                     time.sleep(0.02)
 
@@ -499,7 +505,8 @@ class QemuMachine:
         want = marker.encode()
         buf = b""
         try:
-            sock = socket.create_connection(("127.0.0.1", self.serial_port), timeout=max(0.1, deadline.remaining()))
+            sock = socket.create_connection(("127.0.0.1", self.serial_port),
+                                            timeout=min(10.0, max(0.1, deadline.remaining())))
         except OSError as exc:
             self._fail(f"cannot connect to the serial console {self.console_url}: {exc}")
         with sock:
@@ -518,10 +525,11 @@ class QemuMachine:
                     continue
                 except OSError as exc:
                     self._remember(buf)
-                    self._fail(f"serial console {self.console_url} failed: {exc}")
+                    self._fail(f"serial console {self.console_url} failed: {exc}", settle=2.0)
                 if not data:
                     self._remember(buf)
-                    self._fail(f"serial console {self.console_url} closed before the ready marker '{marker}'")
+                    self._fail(f"serial console {self.console_url} closed before the ready marker '{marker}'",
+                               settle=2.0)
                 buf = (buf + data)[-65536:]
             self._remember(buf)
 
@@ -567,7 +575,16 @@ class QemuMachine:
         text = data.decode("utf-8", errors="replace").replace("\r", "")
         self._console_tail = [line for line in text.split("\n") if line.strip()][-_TAIL_LINES:]
 
-    def _fail(self, what: str) -> NoReturn:
+    def _fail(self, what: str, settle: float = 0.0) -> NoReturn:
+        """Raise InfrastructureError for ``what``, with QEMU's exit and stderr and the console tail.
+
+        ``settle``: how long to let a closing QEMU exit first (its console closes before it exits).
+        """
+        if self._proc is not None and settle:
+            try:
+                self._proc.wait(settle)
+            except subprocess.TimeoutExpired:
+                pass
         parts = [f"QEMU target (pid {self.pid}, run dir {self.run_dir}): {what}"]
         if self._proc is not None and self._proc.poll() is not None:
             parts.append(f"QEMU exited with status {self._proc.returncode}; stderr: {self._stderr_tail()}")
@@ -582,7 +599,8 @@ class QemuMachine:
             return ""
 
     def _stderr_tail(self) -> str:
-        lines = [line for line in self._stderr_text().splitlines() if line.strip()]
+        lines = [line for line in self._stderr_text().splitlines()
+                 if line.strip() and "waiting for connection" not in line]
         return " | ".join(lines[-5:]) or "(empty)"
 
     def _release(self) -> None:
@@ -606,13 +624,21 @@ def _qboot(qemu: str) -> str | None:
     return None
 
 
+def _process_state(pid: int) -> str | None:
+    """The state letter of ``pid`` from /proc (``R``, ``S``, ``Z``...), ``None`` when there is no such process."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except (OSError, IndexError):
+        return None
+
+
 def _is_our_qemu(pid: int, pidfile: Path) -> bool:
-    """True when ``pid`` is a live (not zombie) QEMU started with ``pidfile`` (guards against pid reuse)."""
+    """True when ``pid`` is a live QEMU started with ``pidfile`` (guards against pid reuse).
+
+    An exiting process has an empty command line: it no longer counts as ours.
+    """
     try:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-        status = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
         return False
-    if status.rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
-        return False
-    return str(pidfile).encode() in cmdline
+    return _process_state(pid) not in (None, "Z", "X") and str(pidfile).encode() in cmdline
