@@ -277,13 +277,17 @@ class ConsoleSlice:
     def __init__(self, console) -> None:  # type: ignore[no-untyped-def]
         self.console = console
         self.start = console.mark()
+        self._next = self.start
         self.started_at = time.time()
 
     def text(self) -> str:
         return str(self.console.since(self.start))
 
     def expect(self, pattern, timeout: float = 10.0):  # type: ignore[no-untyped-def]
-        return self.console.expect(pattern, timeout)
+        """Wait for ``pattern`` in this test's part of the stream, after the previous match."""
+        match = self.console.expect(pattern, timeout, since=self._next)
+        self._next = match.end
+        return match
 
     def not_matching(self, pattern) -> None:  # type: ignore[no-untyped-def]
         self.console.not_matching(pattern, since=self.start)

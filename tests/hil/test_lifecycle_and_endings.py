@@ -89,3 +89,28 @@ def test_hung_qvm_is_stopped_by_escalation(hil_qvm, hil_target, trace) -> None: 
     pid = hil_qvm.deployment.remote("qvm.pid")
     alive = hil_target.run(f"kill -0 $(cat {pid}) 2>/dev/null && echo alive || echo gone", timeout=10)
     assert alive.stdout_text.strip() == "gone"
+
+
+def test_options_by_index_and_flags(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+    run = hil_qvm.run(vm().vdev(trace, loc=TRACE_LOC, tick=7, verbose=True).dryrun(), timeout=20)
+    run.assert_reason(Exit.NORMAL)
+    run.log.expect(r"ctrl OPTION index=0 name=tick arg=7", source="trace")
+    run.log.expect(r"ctrl OPTION index=1 name=verbose", source="trace")
+    run.log.expect_none(r"name=loc")  # common options are qvm's own
+
+
+def test_unsupported_reference_abort(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+    with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC).option("unsupported", "reference", "abort"),
+                       timeout=20) as session:
+        session.wait_log(r"ctrl GUEST_STARTING")
+        session.guest.send("write 0x9000 4 1")
+        run = session.wait(10)
+    run.assert_reason(Exit.UNSUPPORTED)
+
+
+@pytest.mark.hil_kinds("qemu")
+def test_slog_reaches_the_serial_console(hil_qvm, hil_console, trace) -> None:  # type: ignore[no-untyped-def]
+    run = hil_qvm.run(vm().logger("fatal,error,warn,info", "slog").vdev(trace, loc=TRACE_LOC).dryrun(), timeout=20)
+    run.assert_reason(Exit.NORMAL)
+    assert "ctrl GUEST_CONFIGURED" not in run.log.text  # went to the system log instead
+    hil_console.expect(r"ctrl GUEST_CONFIGURED", timeout=10)
