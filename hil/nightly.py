@@ -55,12 +55,15 @@ def pytest_command(targets: list[str], out: Path, pytest_args: list[str]) -> lis
 def nightly(selectors: list[str], reports: Path, pytest_args: list[str]) -> int:
     """Run the suite over the selected targets (all of the inventory by default)."""
     names: list[str] = []
+    arguments: list[str] = []  # what pytest gets: inventory names, or the .toml path given
     for selector in selectors or list(inventory()):
+        is_path = selector.endswith(".toml") or "/" in selector
         for definition in resolve(selector):
             if definition.name not in names:
                 names.append(definition.name)
+                arguments.append(selector if is_path else definition.name)
     out = report_dir(reports)
-    command = pytest_command(names, out, pytest_args)
+    command = pytest_command(arguments, out, pytest_args)
     print(f"hil nightly: targets {', '.join(names)}; report folder {out}", flush=True)
     (out / "command.txt").write_text(" ".join(command) + "\n")
     started = time.monotonic()

@@ -109,3 +109,26 @@ def test_interrupted_run_writes_report_and_leaves_no_qemu(tmp_path: Path, sig: s
     assert ("qemu", "test_slow[qemu-1]") in found  # the interrupted test is in the report, as an error
     time.sleep(0.5)
     assert qemu_pids() <= before, "QEMU left running after the run was interrupted"
+
+
+def test_unreachable_target_errors_every_test_with_the_cause(tmp_path: Path) -> None:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    key = tmp_path / "id_ed25519"
+    key.write_bytes(Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()))
+    board = tmp_path / "gone.toml"
+    board.write_text(f'kind = "board"\n[ssh]\nhost = "127.0.0.1"\nport = 9\nconnect_timeout = 2.0\nkey = "{key}"\n'
+                     'host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB2eRgiEwB8SMcNtBmQx3klNptJNfZ8lzC4lh0X4NU7b"\n')
+    done = hil("nightly", "--target", str(board), "--reports", str(tmp_path / "r"), "--", "-m", "demo")
+    assert done.returncode == 3, done.stdout[-3000:]  # infrastructure only
+    run = only_report(tmp_path / "r")
+    assert validate_junit(run / "junit.xml", XSD) == []
+    found = cases(run / "junit.xml")
+    assert len(found) == 4
+    for case in found.values():
+        error = case.find("error")
+        assert error is not None and case.find("failure") is None
+        assert "127.0.0.1:9" in (error.get("message") or "")
+    assert "Infrastructure errors (4)" in (run / "summary.txt").read_text()
