@@ -254,10 +254,11 @@ def _candidate_version(name: str, pinned: str | None) -> str:
     """The version apt would download (pinned or candidate), from the local index only."""
     if shutil.which("apt-cache") is None or shutil.which("apt-get") is None:
         raise SetupError("building the QEMU target image needs a Debian/Ubuntu host (apt-get, apt-cache, dpkg-deb)")
-    proc = subprocess.run(["apt-cache", "policy", name], capture_output=True, text=True, env=_apt_env())
-    found = re.search(r"^\s+Candidate:\s*(\S+)", proc.stdout, re.M)
+    proc = subprocess.run(["apt-cache", "policy", name], capture_output=True, text=True, env=_apt_env(),
+                          check=False)
+    found = re.search(r"^\s+Candidate:\s*(\S+)", proc.stdout, re.MULTILINE)
     if pinned is not None:
-        versions = re.findall(r"^\s+(?:\*\*\*\s+)?(\S+)\s+-?\d+\s*$", proc.stdout, re.M)
+        versions = re.findall(r"^\s+(?:\*\*\*\s+)?(\S+)\s+-?\d+\s*$", proc.stdout, re.MULTILINE)
         if pinned not in versions:
             known = ", ".join(versions) or "none"
             raise SetupError(f"Debian package '{name}' has no version '{pinned}' in the apt index "
@@ -286,7 +287,7 @@ def _fetch_locked(name: str, version: str, debs: Path, log: Callable[[str], None
         return have
     log(f"apt-get download {name}={version}")
     proc = subprocess.run(["apt-get", *_apt_options(), "download", f"{name}={version}"], cwd=debs,
-                          capture_output=True, text=True, env=_apt_env())
+                          capture_output=True, text=True, env=_apt_env(), check=False)
     have = _deb_path(debs, name, version)
     if proc.returncode != 0 or have is None:
         why = (proc.stderr.strip().splitlines() or ["no .deb appeared"])[-1]
@@ -296,7 +297,7 @@ def _fetch_locked(name: str, version: str, debs: Path, log: Callable[[str], None
 
 
 def _deb_field(deb: Path, name: str) -> str:
-    proc = subprocess.run(["dpkg-deb", "-f", str(deb), name], capture_output=True, text=True)
+    proc = subprocess.run(["dpkg-deb", "-f", str(deb), name], capture_output=True, text=True, check=False)
     return proc.stdout.strip()
 
 
@@ -322,7 +323,7 @@ def _kernel_debs(spec: ImageSpec, debs: Path, log: Callable[[str], None]) -> lis
 
 
 def _unpack(deb: Path, dest: Path) -> None:
-    proc = subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], capture_output=True, text=True)
+    proc = subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SetupError(f"dpkg-deb -x {deb} failed: {proc.stderr.strip()}; delete it and build again")
 
@@ -436,7 +437,8 @@ def _need(staging: Path, path: str, package: str) -> Path:
 def _busybox_applets(busybox: Path) -> list[str]:
     """Applet paths from the busybox binary itself (none: /init installs the links at boot)."""
     try:
-        proc = subprocess.run([str(busybox), "--list-full"], capture_output=True, text=True, timeout=10)
+        proc = subprocess.run([str(busybox), "--list-full"], capture_output=True, text=True, timeout=10,
+                              check=False)
     except (OSError, subprocess.TimeoutExpired):
         return []
     return ["/" + line.strip() for line in proc.stdout.splitlines() if line.strip()] if proc.returncode == 0 else []

@@ -33,9 +33,9 @@ def image() -> Image:
 
 
 @contextmanager
-def machine(image: Image, run_dir: Path, options: QemuOptions = QemuOptions(accel="tcg"),
+def machine(image: Image, run_dir: Path, options: QemuOptions | None = None,
             **kwargs: bool) -> Iterator[QemuMachine]:
-    m = QemuMachine(image, options, run_dir=run_dir, **kwargs)
+    m = QemuMachine(image, options or QemuOptions(accel="tcg"), run_dir=run_dir, **kwargs)
     try:
         yield m
     finally:
@@ -173,9 +173,9 @@ def test_missing_marker_names_it_with_console_lines(image: Image, tmp_path: Path
 
 
 def test_qemu_errors_are_reported_with_its_stderr(image: Image, tmp_path: Path) -> None:
-    with machine(image, tmp_path / "a", QemuOptions(accel="tcg", extra_args=("-no-such-option",))) as m:
-        with pytest.raises(InfrastructureError, match="no-such-option"):
-            m.start()
+    bad_option = QemuOptions(accel="tcg", extra_args=("-no-such-option",))
+    with machine(image, tmp_path / "a", bad_option) as m, pytest.raises(InfrastructureError, match="no-such-option"):
+        m.start()
     # A bad device fails once the console connects: QEMU's exit and stderr are named.
     with machine(image, tmp_path / "b", QemuOptions(accel="tcg", extra_args=("-device", "hil-nonexistent"))) as m:
         m.start()
