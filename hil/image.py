@@ -343,15 +343,7 @@ def _build(spec: ImageSpec, key: str, out: Path, log: Callable[[str], None]) -> 
         for _, _, deb in kernel + fetched:
             _unpack(deb, staging)
         bzimage = _find_kernel(staging, spec.kernel_package)
-        shutil.copyfile(bzimage, out / "bzImage")
-        kernel_name = "bzImage"
-        try:
-            vmlinux = extract_vmlinux(bzimage.read_bytes())
-        except ValueError as exc:
-            log(f"booting the bzImage (slower): {exc}")
-        else:
-            (out / "vmlinux").write_bytes(vmlinux)
-            kernel_name = "vmlinux"
+        kernel_name = _add_kernel(bzimage, out, log)
         host_pub, host_dropbear, client_priv, client_pub = _make_keys()
         (out / "host_key.pub").write_text(host_pub + "\n")
         (out / "client_key").write_bytes(client_priv)
@@ -389,6 +381,43 @@ def _build(spec: ImageSpec, key: str, out: Path, log: Callable[[str], None]) -> 
         "built": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     (out / "image.json").write_text(json.dumps(meta, indent=2) + "\n")
+
+
+def _add_kernel(bzimage: Path, out: Path, log: Callable[[str], None]) -> str:
+    """Put ``bzImage`` and, when it can be extracted, ``vmlinux`` into ``out``; returns the one to boot.
+
+    Both are kept once per kernel in ``cache_dir("kernels", <hash>)`` and hard-linked into
+    each image (63 MB of vmlinux per image otherwise).
+    """
+    data = bzimage.read_bytes()
+    kernels = cache_dir("kernels", hash_inputs(data))
+    with _locked(kernels / ".lock"):
+        if not (kernels / "bzImage").exists():
+            _write_atomic(kernels / "bzImage", data)
+        if not (kernels / "vmlinux").exists() and not (kernels / "no-vmlinux").exists():
+            try:
+                _write_atomic(kernels / "vmlinux", extract_vmlinux(data))
+            except ValueError as exc:
+                (kernels / "no-vmlinux").write_text(f"{exc}\n")
+    _link_or_copy(kernels / "bzImage", out / "bzImage")
+    if (kernels / "vmlinux").exists():
+        _link_or_copy(kernels / "vmlinux", out / "vmlinux")
+        return "vmlinux"
+    log(f"booting the bzImage (slower): {(kernels / 'no-vmlinux').read_text().strip()}")
+    return "bzImage"
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_bytes(data)
+    tmp.rename(path)
+
+
+def _link_or_copy(source: Path, dest: Path) -> None:
+    try:
+        os.link(source, dest)
+    except OSError:
+        shutil.copyfile(source, dest)
 
 
 def _find_kernel(staging: Path, package: str) -> Path:
