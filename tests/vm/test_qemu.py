@@ -115,15 +115,25 @@ def test_boot_to_marker_and_ssh(image: Image, tmp_path: Path) -> None:
                 assert f.read() == payload
             sftp.close()
             # syslog goes to the serial console (qvmsim's slog output lands there)
-            assert run(client, "logger -t hil-test syslog-to-console-check")[0] == 0
+            with socket.create_connection(("127.0.0.1", m.serial_port), timeout=10) as console:
+                console.sendall(b"\n")
+                expect(console, b"hil-qemu# ")  # QEMU has taken the connection: nothing is dropped now
+                assert run(client, "logger -t hil-test syslog-to-$((6 * 7))")[0] == 0
+                expect(console, b"hil-test: syslog-to-42")
+                # and a shell answers on the console (the typed line's echo has no "42")
+                console.sendall(b"echo console-shell-$((6 * 7))\n")
+                expect(console, b"console-shell-42")
         finally:
             client.close()
-        with socket.create_connection(("127.0.0.1", m.serial_port), timeout=10) as console:
-            console.settimeout(10)
-            seen = b""
-            while b"syslog-to-console-check" not in seen:
-                console.sendall(b"logger -t hil-test syslog-to-console-check\n")
-                seen += console.recv(65536)
+
+
+def expect(sock: socket.socket, wanted: bytes, timeout: float = 20.0) -> None:
+    sock.settimeout(timeout)
+    seen = b""
+    while wanted not in seen:
+        data = sock.recv(65536)
+        assert data, f"console closed before {wanted!r}; got {seen[-500:]!r}"
+        seen += data
 
 
 def test_host_key_is_pinned(image: Image, tmp_path: Path) -> None:
