@@ -226,7 +226,7 @@ class _Spawner:
 
 _spawner: _Spawner | None = None
 _owned: set[QemuMachine] = set()
-_owned_lock = threading.Lock()
+_owned_lock = threading.RLock()  # re-entered by the SIGTERM handler on the main thread
 _atexit_registered = False
 _sigterm_installed = False
 _previous_sigterm: Any = None
