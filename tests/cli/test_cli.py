@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.keys import unreachable_board
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -67,15 +69,7 @@ def test_qvm_run_bad_input_is_exit_2(tmp_path: Path) -> None:
 
 
 def test_unreachable_board_is_an_infrastructure_error(tmp_path: Path) -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    key = tmp_path / "id_ed25519"
-    key.write_bytes(Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()))
-    board = tmp_path / "board.toml"
-    board.write_text(f'kind = "board"\n[ssh]\nhost = "127.0.0.1"\nport = 9\nconnect_timeout = 2.0\nkey = "{key}"\n'
-                     'host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB2eRgiEwB8SMcNtBmQx3klNptJNfZ8lzC4lh0X4NU7b"\n')
+    board = unreachable_board(tmp_path)
     done = hil("qvm", "run", "--target", str(board), "--conf", "fixtures/qvmconf/trace.qvmconf")
     assert done.returncode == 3, done.stderr
     assert "infrastructure error" in done.stderr and "127.0.0.1:9" in done.stderr

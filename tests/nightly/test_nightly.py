@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from hil.report import validate_junit
+from tests.keys import unreachable_board
 
 ROOT = Path(__file__).resolve().parents[2]
 XSD = ROOT / "fixtures" / "junit" / "junit-10.xsd"
@@ -112,15 +113,7 @@ def test_interrupted_run_writes_report_and_leaves_no_qemu(tmp_path: Path, sig: s
 
 
 def test_unreachable_target_errors_every_test_with_the_cause(tmp_path: Path) -> None:
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    key = tmp_path / "id_ed25519"
-    key.write_bytes(Ed25519PrivateKey.generate().private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()))
-    board = tmp_path / "gone.toml"
-    board.write_text(f'kind = "board"\n[ssh]\nhost = "127.0.0.1"\nport = 9\nconnect_timeout = 2.0\nkey = "{key}"\n'
-                     'host_key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB2eRgiEwB8SMcNtBmQx3klNptJNfZ8lzC4lh0X4NU7b"\n')
+    board = unreachable_board(tmp_path)
     done = hil("nightly", "--target", str(board), "--reports", str(tmp_path / "r"), "--", "-m", "demo")
     assert done.returncode == 3, done.stdout[-3000:]  # infrastructure only
     run = only_report(tmp_path / "r")

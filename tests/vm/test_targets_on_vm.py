@@ -19,6 +19,7 @@ from hil.errors import InfrastructureError
 from hil.ssh import HostKeyMismatch, SshConfig, SshConnection
 from hil.target_config import LeaseSection, parse_definition
 from hil.targets import BoardTarget, QemuTarget, make_target
+from tests.keys import STRANGER_HOST_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -53,7 +54,7 @@ def test_ssh_timeout_kills_the_command(vm: QemuTarget) -> None:
 
 def test_host_key_mismatch_is_refused(vm: QemuTarget) -> None:
     assert vm.image is not None and vm.machine is not None
-    other = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB2eRgiEwB8SMcNtBmQx3klNptJNfZ8lzC4lh0X4NU7b"
+    other = STRANGER_HOST_KEY
     config = SshConfig(host="127.0.0.1", port=vm.machine.ssh_port, user="root", key_path=vm.image.client_key,
                        host_key=other)
     with pytest.raises(HostKeyMismatch, match="fingerprint|SHA256"):
