@@ -54,7 +54,8 @@ class QemuSection:
     kernel_package: str = "linux-image-amd64"
     packages: tuple[str, ...] = ()
     versions: dict[str, str] = field(default_factory=dict)
-    nic_module: str = "e1000"
+    nic_module: str = "virtio_net"
+    initrd_compression: Literal["gzip", "none"] = "gzip"
     qemu: str = "qemu-system-x86_64"
     extra_args: tuple[str, ...] = ()
 

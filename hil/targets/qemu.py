@@ -35,6 +35,7 @@ def public_image(definition: TargetDefinition, force: bool = False,
     q = definition.qemu
     spec = ImageSpec(kernel_package=q.kernel_package, packages=q.packages or DEFAULT_PACKAGES,
                      versions=dict(q.versions), nic_module=q.nic_module,
+                     initrd_compression=q.initrd_compression,
                      extra_files=(("/usr/bin/qvm", build_qvmsim()),))
     return build_image(spec, force=force, log=log)
 
