@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from hil.deadline import Deadline
-from hil.errors import HilError, InfrastructureError
+from hil.errors import HilError, InfrastructureError, SetupError
 from hil.target_config import TargetDefinition, resolve
 from hil.targets import Target, make_target
 
@@ -342,12 +342,16 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         name = item.stash.get(_TARGET_KEY, None)
         if name is not None:
             item.config.stash[_POOL_KEY].needs_reset.add(name)
+    setup = call.excinfo is not None and call.excinfo.errisinstance(SetupError)
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
-    if infra and report.when == "call":
-        # The lab failed, not the vdev: an error of the test, never a failure.
+    if report.when == "call" and (infra or setup):
+        # The lab failed, or an input (a vdev that does not compile, a bad definition) is
+        # wrong: the test could not run, an error of the test, never a vdev failure.
+        assert call.excinfo is not None
         report.when = "setup"  # type: ignore[assignment]
-        report.longrepr = f"INFRASTRUCTURE ERROR: {item.stash[_INFRA_KEY]}\n\n{report.longrepr}"
+        kind = "INFRASTRUCTURE ERROR" if infra else "SETUP ERROR"
+        report.longrepr = f"{kind}: {call.excinfo.value}\n\n{report.longrepr}"
 
 
 def _run_phases(item: pytest.Item, nextitem: pytest.Item | None, may_retry: bool,

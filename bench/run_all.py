@@ -1,0 +1,73 @@
+"""Every benchmark, one after the other (``make bench``); the figures go in closing notes.
+
+    python bench/run_all.py [--quick]
+
+Runs: console (pty and raw TCP, beside their floors), SSH against a running public
+QEMU target, boot of the QEMU target, per-test overhead of a HIL test on it, and the
+HIL suite's wall time on one QEMU target vs two in parallel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+
+def section(title: str) -> None:
+    print(f"\n=== {title} ===", flush=True)
+
+
+def run(*args: str) -> int:
+    return subprocess.call([PY, *args], cwd=ROOT)
+
+
+def suite_wall_time(targets: list[str]) -> float:
+    reports = Path(tempfile.mkdtemp(prefix="bench-suite-"))
+    args = ["-m", "hil", "nightly", "--reports", str(reports)]
+    for t in targets:
+        args += ["--target", t]
+    start = time.monotonic()
+    subprocess.run([PY, *args, "--", "-q"], cwd=ROOT, capture_output=True)
+    return time.monotonic() - start
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer repeats")
+    quick = parser.parse_args().quick
+    section("console: expect round trip and throughput, pty and raw TCP")
+    run("bench/bench_console.py", *(["--repeats", "3"] if quick else []))
+    section("QEMU target boot")
+    run("bench/bench_boot.py", "-n", "3" if quick else "5")
+    section("SSH against the public QEMU target")
+    up = subprocess.run([PY, "-m", "hil", "target", "up", "--target", "qemu", "--json"], cwd=ROOT,
+                        capture_output=True, text=True)
+    if up.returncode != 0:
+        print(up.stderr)
+        return 1
+    state = json.loads(up.stdout)
+    try:
+        run("bench/bench_ssh.py", "--host", "127.0.0.1", "--port", str(state["ssh_port"]), "--user", "root",
+            "--key", state["client_key"], "--host-key", state["host_key_pub"])
+    finally:
+        subprocess.run([PY, "-m", "hil", "target", "down", "--target", "qemu"], cwd=ROOT)
+    section("per-test overhead on the QEMU target")
+    run("bench/bench_hil.py", "--runs", "10" if quick else "20")
+    section("HIL suite wall time (hil nightly), one QEMU target vs two in parallel")
+    one = suite_wall_time(["qemu"])
+    two = suite_wall_time(["qemu", "qemu-b"])
+    print(f"  one target (qemu):            {one:6.1f} s")
+    print(f"  two targets (qemu + qemu-b):  {two:6.1f} s  (twice the tests)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

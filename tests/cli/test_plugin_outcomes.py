@@ -1,0 +1,40 @@
+"""How the plugin classifies outcomes: a compile error is an error of the test, a vdev misbehaving a failure."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+TESTS = '''
+from hil.qvm import Exit, QvmConfig
+
+def test_compile_error(hil_vdev):
+    hil_vdev("{broken}")
+
+def test_vdev_misbehaves(hil_qvm, hil_vdev):
+    trace = hil_vdev("target_vdevs/trace")
+    run = hil_qvm.run(QvmConfig("vm").vdev(trace, loc=0x2000, fail_config="yes"), timeout=20)
+    run.assert_reason(Exit.NORMAL)   # it is not: a fatal configuration error
+'''
+
+
+def test_compile_error_is_an_error_and_misbehaviour_a_failure(tmp_path: Path) -> None:
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "broken.c").write_text("#include <qvm/vdev.h>\nint broken(void) { return nope; }\n")
+    (tmp_path / "test_outcomes.py").write_text(TESTS.format(broken=broken))
+    junit = tmp_path / "junit.xml"
+    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path / "test_outcomes.py"),
+                           "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"), "--hil-target", "local",
+                           "--hil-junit", str(junit), "--hil-artifacts", str(tmp_path / "a")],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert "1 failed, 1 error" in done.stdout, done.stdout[-3000:]
+    assert "broken.c:2:" in done.stdout and "SETUP ERROR" in done.stdout
+    assert "FATAL_CONFIG" in done.stdout and "config failed" in done.stdout  # the failure shows the log
+    cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
+    assert cases["test_compile_error"].find("error") is not None
+    assert cases["test_vdev_misbehaves"].find("failure") is not None
