@@ -325,6 +325,12 @@ def _hil_record(request: pytest.FixtureRequest) -> Iterator[None]:
         text = "".join(f"--- {p.name}\n{p.read_text(encoding='utf-8', errors='replace')}" for p in logs)
         (artifacts / "qvm.log").write_text(text, encoding="utf-8")
         props.append(("hil.qvm_log", text))
+    if console is not None:
+        # A death string (kernel panic, ...) no expect was waiting for: the target is gone bad.
+        seen = console.take_failures()
+        if seen:
+            pool.needs_reset.add(name)
+            raise InfrastructureError(f"target '{name}' console: " + "; ".join(str(f) for f in seen))
 
 
 _RETRIED_KEY = pytest.StashKey[str]()

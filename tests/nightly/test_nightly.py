@@ -125,3 +125,14 @@ def test_unreachable_target_errors_every_test_with_the_cause(tmp_path: Path) -> 
         assert error is not None and case.find("failure") is None
         assert "127.0.0.1:9" in (error.get("message") or "")
     assert "Infrastructure errors (4)" in (run / "summary.txt").read_text()
+
+
+def test_death_string_on_the_console_is_an_infrastructure_error(tmp_path: Path) -> None:
+    suite = ROOT / "fixtures" / "suites" / "death" / "test_death.py"
+    done = hil("nightly", "--target", "qemu", "--reports", str(tmp_path), "--", str(suite))
+    assert done.returncode == 3, done.stdout[-3000:]
+    run = only_report(tmp_path)
+    found = cases(run / "junit.xml")
+    error = found[("qemu", "test_kernel_panics")].find("error")
+    assert error is not None and "Kernel panic" in (error.get("message") or "")
+    assert found[("qemu", "test_next_one_runs")].find("error") is None
