@@ -8,6 +8,9 @@ pytest-embedded's ``target``/``dut``):
 * ``hil_console``: this test's slice of the target's serial console.
 * ``hil_ssh``: the target's SSH connection (qemu and board targets).
 * ``hil_artifacts``: this test's artifacts folder.
+* ``hil_deployment``: this test's private folder on the target.
+* ``hil_vdev``: builds a vdev for the target and deploys it.
+* ``hil_qvm``: runs qvm on the target (``run``/``start``).
 
 ``--hil-target`` may be given several times (names, ``label:LABEL`` or
 ``.toml`` paths): every test that uses a target runs once per selected
@@ -71,7 +74,6 @@ def safe_name(text: str) -> str:
 class TargetPool:
     """The session's targets: created on first use, brought back after infrastructure failures."""
 
-    config: pytest.Config
     artifacts: Path
     definitions: dict[str, TargetDefinition]
     targets: dict[str, Target] = field(default_factory=dict)
@@ -148,7 +150,7 @@ def pytest_configure(config: pytest.Config) -> None:
         definitions = _selected(config)
     except HilError as exc:
         raise pytest.UsageError(f"--hil-target: {exc}") from None
-    config.stash[_POOL_KEY] = TargetPool(config, Path(config.getoption("hil_artifacts")).resolve(),
+    config.stash[_POOL_KEY] = TargetPool(Path(config.getoption("hil_artifacts")).resolve(),
                                          {d.name: d for d in definitions})
     junit = config.getoption("hil_junit")
     if (junit or config.getoption("hil_summary")) and not hasattr(config, "workerinput"):
@@ -162,8 +164,6 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     summary = session.config.getoption("hil_summary")
     reporter = session.config.pluginmanager.get_plugin("hil-junit")
     if summary and reporter is not None:
-        import json
-
         from hil.report import summary_table
 
         Path(summary).parent.mkdir(parents=True, exist_ok=True)
