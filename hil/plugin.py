@@ -258,7 +258,8 @@ def hil_artifacts(request: pytest.FixtureRequest, _hil_target_name: str) -> Path
 def hil_console(hil_target: Target, hil_artifacts: Path) -> Iterator["ConsoleSlice"]:
     """This test's slice of the target's serial console, saved as ``console.log`` in its artifacts."""
     if hil_target.console is None:
-        raise InfrastructureError(f"target '{hil_target.name}' ({hil_target.kind}) has no serial console")
+        raise SetupError(f"target '{hil_target.name}' ({hil_target.kind}) has no serial console; mark the test "
+                         f"@pytest.mark.hil_kinds(\"qemu\", \"board\") to run it only where there is one")
     yield ConsoleSlice(hil_target.console)
 
 
@@ -267,7 +268,8 @@ def hil_ssh(hil_target: Target):  # type: ignore[no-untyped-def]
     """The target's SSH connection (``hil.ssh.SshConnection``)."""
     ssh = getattr(hil_target, "ssh", None)
     if ssh is None:
-        raise InfrastructureError(f"target '{hil_target.name}' ({hil_target.kind}) is not reached over SSH")
+        raise SetupError(f"target '{hil_target.name}' ({hil_target.kind}) is not reached over SSH; mark the test "
+                         f"@pytest.mark.hil_kinds(\"qemu\", \"board\") to run it only where it is")
     return ssh
 
 
