@@ -15,7 +15,8 @@ import pytest
 
 from hil.command import CommandTimeout
 from hil.deadline import Deadline
-from hil.errors import InfrastructureError
+from hil.errors import ConfigError, InfrastructureError
+from hil.qvm.guest import guest_for
 from hil.ssh import HostKeyMismatch, SshConfig, SshConnection
 from hil.target_config import LeaseSection, parse_definition
 from hil.targets import BoardTarget, QemuTarget, make_target
@@ -105,6 +106,7 @@ def test_board_kind_attached_to_a_running_vm(tmp_path: Path) -> None:
                     "key": state["client_key"], "host_key": state["host_key_pub"]},
             "console": {"url": state["console_url"]},
             "toolchain": {"kind": "gcc"},
+            "guest": {"start_kicking": "echo kicker-on-every-{interval_ms}-ms", "stop_kicking": "echo kicker-off"},
         }, str(tmp_path / "board.toml"), "lab-board")
         target = make_target(board, tmp_path / "board")
         assert isinstance(target, BoardTarget)
@@ -115,6 +117,14 @@ def test_board_kind_attached_to_a_running_vm(tmp_path: Path) -> None:
             mark = target.console.mark()
             target.console.sendline("echo board-$((6*7))")
             target.console.expect("board-42", 10, since=mark)
+            # a board's guest is driven through its console, with the definition's commands
+            guest = guest_for(target, None)  # type: ignore[arg-type]
+            guest.kick_every(0.25)
+            target.console.expect(r"kicker-on-every-250-ms", 10)
+            guest.stop_kicking()
+            target.console.expect(r"kicker-off", 10)
+            with pytest.raises(ConfigError, match=r"guest\.shutdown"):
+                guest.shutdown()
             # a second run wanting the same board waits for the lease, then names its holder
             rival = make_target(dataclasses.replace(board, lease=LeaseSection(wait=1.0)), tmp_path / "rival")
             with pytest.raises(InfrastructureError, match=r"busy: lease .* held by .*:%d" % os.getpid()):
