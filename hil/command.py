@@ -8,8 +8,14 @@ from dataclasses import dataclass
 
 
 def shell_command(command: str | Sequence[str]) -> str:
-    """A command line for POSIX sh/ksh: a sequence is quoted word by word."""
-    return command if isinstance(command, str) else " ".join(shlex.quote(str(c)) for c in command)
+    """A command line for POSIX sh/ksh (QNX boards run ksh): a string as is, a sequence
+    quoted word by word."""
+    if isinstance(command, str):
+        return command
+    words = [str(word) for word in command]
+    if not words:
+        raise ValueError("empty command")
+    return " ".join(shlex.quote(word) for word in words)
 
 
 @dataclass(frozen=True)

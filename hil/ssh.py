@@ -59,7 +59,7 @@ from typing import IO, TypeVar
 import paramiko
 from paramiko.common import MSG_CHANNEL_REQUEST
 
-from hil.command import CommandResult, CommandTimeout
+from hil.command import CommandResult, CommandTimeout, shell_command
 from hil.deadline import Deadline
 from hil.errors import ConfigError, InfrastructureError, SetupError
 
@@ -150,14 +150,7 @@ def fingerprint(blob: bytes) -> str:
     return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
 
 
-def shell_join(command: str | Sequence[str]) -> str:
-    """A POSIX sh command line: a string as is, a sequence quoted word by word."""
-    if isinstance(command, str):
-        return command
-    words = [str(word) for word in command]
-    if not words:
-        raise ValueError("empty command")
-    return " ".join(shlex.quote(word) for word in words)
+shell_join = shell_command  # the one quoting rule of the project (hil.command)
 
 
 @dataclass(frozen=True)
