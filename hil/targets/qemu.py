@@ -150,5 +150,5 @@ def background_down(name: str) -> bool:
     if state is None:
         return False
     QemuMachine.attach(state).stop()
-    _state_file(name).unlink(missing_ok=True)
+    shutil.rmtree(_state_file(name).parent, ignore_errors=True)  # state and run files
     return True
