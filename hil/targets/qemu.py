@@ -106,7 +106,7 @@ class QemuTarget(RemoteTarget):
 
 
 def _state_file(name: str) -> Path:
-    return cache_dir("targets", name) / "state.json"
+    return cache_dir("targets") / name / "state.json"  # the folder is made by background_up only
 
 
 def background_up(definition: TargetDefinition) -> dict[str, Any]:
