@@ -373,7 +373,10 @@ def _run_phases(item: pytest.Item, nextitem: pytest.Item | None, may_retry: bool
     reports.append(call_and_report(item, "setup", log=False))
     if reports[-1].passed:
         if item.config.getoption("setupshow", False):
-            show_test_item(item)
+            try:
+                show_test_item(item, add_space=not item.config.getoption("setuponly", False))
+            except TypeError:  # pytest < 8.4
+                show_test_item(item)  # type: ignore[call-arg]
         if not item.config.getoption("setuponly", False):
             reports.append(call_and_report(item, "call", log=False))
     retry = may_retry and _INFRA_KEY in item.stash
