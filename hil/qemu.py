@@ -445,9 +445,9 @@ class QemuMachine:
         self._release()
 
     def alive(self) -> bool:
-        """True while the QEMU process runs."""
-        if self._proc is not None:
-            return self._proc.poll() is None
+        """True while the QEMU process runs (an exiting one, even if not yet reaped, does not)."""
+        if self._proc is not None and self._proc.poll() is not None:
+            return False
         return bool(self.pid) and _is_our_qemu(self.pid, self.pidfile)
 
     def stop(self, timeout: float = 5.0) -> None:
