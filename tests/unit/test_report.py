@@ -83,49 +83,7 @@ def target(request, worker_id):
     return bind(request, {"gw0": "qemu-a", "gw1": "board-b"}[worker_id])
 """
 
-OUTCOMES = """
-import time
-import pytest
-
-def test_pass(target):
-    pass
-
-def test_fail(target):
-    assert target == "nobody", "vdev answered wrong"
-
-@pytest.fixture
-def broken_setup():
-    raise RuntimeError("fixture exploded")
-
-def test_setup_error(target, broken_setup):
-    pass
-
-@pytest.fixture
-def broken_teardown():
-    yield
-    raise RuntimeError("teardown exploded")
-
-def test_teardown_error(broken_teardown):
-    pass
-
-def test_infra(target, record_property):
-    record_property("hil.infrastructure", f"target {target} unreachable: ssh timed out after 30 s")
-    raise ConnectionError("ssh dropped")
-
-def test_skip(target):
-    # (an inner test of the report's skip outcome, run by pytester: a skip is what it checks)
-    pytest.skip("no watchdog on " + target)
-
-def test_console(target, record_property):
-    record_property("hil.console", "boot\\x00\\x1b[1mOK\\x1b[0m\\x07 \\u00e9 \\ufffe\\r\\nlogin:\\x08 done")
-    record_property("hil.qvm_log", "qvm: vdev wdt\\x0c started <&>")
-
-def test_big_console(target, record_property):
-    record_property("hil.console", "".join(f"line {i:06d}\\n" for i in range(30000)))
-
-def test_slow():
-    time.sleep(0.3)
-"""
+OUTCOMES = (Path(__file__).resolve().parents[2] / "fixtures" / "suites" / "report" / "test_outcomes.py").read_text()
 
 
 def suites_of(path: Path) -> dict[str, ET.Element]:
