@@ -320,18 +320,14 @@ def _pump(chan: paramiko.Channel, out: _Output, until: float | None) -> bool:
     fd = chan.fileno()
     while True:
         got = False
-        while chan.recv_ready():
-            data = chan.recv(_RECV_CHUNK)
-            if not data:
-                break
-            out.feed("stdout", data)
-            got = True
-        while chan.recv_stderr_ready():
-            data = chan.recv_stderr(_RECV_CHUNK)
-            if not data:
-                break
-            out.feed("stderr", data)
-            got = True
+        for stream, ready, recv in (("stdout", chan.recv_ready, chan.recv),
+                                    ("stderr", chan.recv_stderr_ready, chan.recv_stderr)):
+            while ready():
+                data = recv(_RECV_CHUNK)
+                if not data:
+                    break
+                out.feed(stream, data)
+                got = True
         if got:
             continue
         if chan.eof_received or chan.closed:

@@ -261,17 +261,20 @@ def _check_option(word: str, args: tuple[Token, ...], where: str) -> None:
         _check_logger(args[0].text, args[1].text, where, word)
 
 
-def _check_logger(filters: str, dest: str, where: str, key: str) -> None:
-    parts = filters.split(",")
+def _require_filters(parts: list[str], where: str, key: str) -> None:
+    """The one check of a logger filter set (config files and the builder alike)."""
     bad = [p for p in parts if p not in LOGGER_FILTERS]
-    if bad or not filters:
+    if bad or not parts:
         raise ConfigError(
-            f"unknown log filter(s) {', '.join(map(repr, bad)) or repr(filters)}; "
-            f"filters are a comma-separated set of: {', '.join(LOGGER_FILTERS)}",
+            f"unknown log filter(s) {', '.join(map(repr, bad)) or '(none given)'}; "
+            f"allowed, as a comma-separated set: {', '.join(LOGGER_FILTERS)}",
             where, key,
         )
-    if dest not in LOGGER_DESTS:
-        raise ConfigError(f"unknown log destination {dest!r}; allowed: {', '.join(LOGGER_DESTS)}", where, key)
+
+
+def _check_logger(filters: str, dest: str, where: str, key: str) -> None:
+    _require_filters(filters.split(",") if filters else [], where, key)
+    _dest(dest, where, key)
 
 
 def _split_addr(text: str) -> tuple[str, str]:
@@ -362,13 +365,7 @@ def _check_name(name: str, where: str, key: str) -> str:
 def _filters(filters: str | Iterable[str], where: str, key: str) -> str:
     parts = filters.split(",") if isinstance(filters, str) else list(filters)
     parts = [p.strip().lower() for p in parts]
-    bad = [p for p in parts if p not in LOGGER_FILTERS]
-    if bad or not parts:
-        raise ConfigError(
-            f"unknown log filter(s) {', '.join(map(repr, bad)) or '(none given)'}; "
-            f"allowed: {', '.join(LOGGER_FILTERS)}",
-            where, key,
-        )
+    _require_filters(parts, where, key)
     return ",".join(dict.fromkeys(parts))
 
 

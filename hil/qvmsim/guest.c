@@ -295,17 +295,28 @@ void guest_stop(void)
 
 /* ---- guest CPU data ------------------------------------------------- */
 
-int guest_cpu_read(struct guest_cpu *gcp, unsigned flags, const struct qvm_state_block *blk,
-                   unsigned nblks, void *buf, unsigned buflen)
+/* The checks guest_cpu_read and guest_cpu_write share; on EOK, *n is the byte count to copy. */
+static int cpu_data_access(const struct guest_cpu *gcp, const struct qvm_state_block *blk,
+                           unsigned nblks, const void *buf, unsigned buflen, unsigned *n)
 {
-    (void)flags;
     if (gcp == NULL || blk == NULL || nblks == 0 || buf == NULL)
         return EINVAL;
     if (blk->qst_type != QST_CPU_DATA)
         return ENOTSUP;
     if (!gcp->in_access)
         return EINVAL;
-    unsigned n = buflen < gcp->size ? buflen : gcp->size;
+    *n = buflen < gcp->size ? buflen : gcp->size;
+    return EOK;
+}
+
+int guest_cpu_read(struct guest_cpu *gcp, unsigned flags, const struct qvm_state_block *blk,
+                   unsigned nblks, void *buf, unsigned buflen)
+{
+    (void)flags;
+    unsigned n;
+    int err = cpu_data_access(gcp, blk, nblks, buf, buflen, &n);
+    if (err != EOK)
+        return err;
     memcpy(buf, &gcp->data, n);     /* little-endian host */
     return EOK;
 }
@@ -314,13 +325,10 @@ int guest_cpu_write(struct guest_cpu *gcp, unsigned flags, const struct qvm_stat
                     unsigned nblks, const void *buf, unsigned buflen)
 {
     (void)flags;
-    if (gcp == NULL || blk == NULL || nblks == 0 || buf == NULL)
-        return EINVAL;
-    if (blk->qst_type != QST_CPU_DATA)
-        return ENOTSUP;
-    if (!gcp->in_access)
-        return EINVAL;
-    unsigned n = buflen < gcp->size ? buflen : gcp->size;
+    unsigned n;
+    int err = cpu_data_access(gcp, blk, nblks, buf, buflen, &n);
+    if (err != EOK)
+        return err;
     gcp->data = 0;
     memcpy(&gcp->data, buf, n);
     gcp->data_set = true;

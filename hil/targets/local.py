@@ -13,15 +13,13 @@ from pathlib import Path
 from typing import IO
 
 from hil.deadline import Deadline
+from hil.qvm.exitcodes import signal_name
 from hil.command import CommandResult, CommandTimeout
 from hil.targets.base import OutputCallback, Target, register, shell_command
 
 
 def _signal_number(sig: str | int) -> int:
-    if isinstance(sig, int):
-        return sig
-    name = sig.upper()
-    return int(getattr(signals, name if name.startswith("SIG") else "SIG" + name))
+    return sig if isinstance(sig, int) else int(getattr(signals, signal_name(sig)))
 
 
 def _status(returncode: int) -> tuple[int | None, str | None]:
