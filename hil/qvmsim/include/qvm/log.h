@@ -1,5 +1,9 @@
 /*
- * qvm/log.h - logging and fatal errors for vdevs (qvmsim's own text).
+ * qvm/log.h - logging, status reports and fatal errors for vdevs.
+ *
+ * Our own text, written from the names and signatures of QNX's public 8.0
+ * Virtual Device Developer's API Reference; no QNX header or sample is copied.
+ * -DQVMSIM_PORTABLE hides every name QNX does not document (see qvm/types.h).
  */
 #ifndef QVM_LOG_H
 #define QVM_LOG_H
@@ -10,14 +14,18 @@
 extern "C" {
 #endif
 
-/* Levels; the logger filter words are fatal, internal, error, warn, info,
- * debug, verbose.  QL_CNF_* are the same levels for configuration messages. */
+/* Log levels.  QNX documents the QL_QVM_* and QL_CNF_* families; the names
+ * QL_QVM_INFO, QL_QVM_ERR and QL_QVM_DBG are public.  The logger filter
+ * words are fatal, internal, error, warn, info, debug, verbose. */
 typedef int qvm_log_level_t;
+#define QL_QVM_ERR      QVMSIM_QL_ERR
+#define QL_QVM_INFO     QVMSIM_QL_INFO
+#define QL_QVM_DBG      QVMSIM_QL_DEBUG
+#ifndef QVMSIM_PORTABLE
+/* qvmsim's names for the other levels (real qvm's spellings are not public). */
 #define QL_QVM_FATAL    QVMSIM_QL_FATAL
 #define QL_QVM_INTERNAL QVMSIM_QL_INTERNAL
-#define QL_QVM_ERR      QVMSIM_QL_ERR
 #define QL_QVM_WARN     QVMSIM_QL_WARN
-#define QL_QVM_INFO     QVMSIM_QL_INFO
 #define QL_QVM_DEBUG    QVMSIM_QL_DEBUG
 #define QL_QVM_VERBOSE  QVMSIM_QL_VERBOSE
 #define QL_CNF_FATAL    (QVMSIM_QL_CNF_FLAG | QVMSIM_QL_FATAL)
@@ -26,10 +34,17 @@ typedef int qvm_log_level_t;
 #define QL_CNF_WARN     (QVMSIM_QL_CNF_FLAG | QVMSIM_QL_WARN)
 #define QL_CNF_INFO     (QVMSIM_QL_CNF_FLAG | QVMSIM_QL_INFO)
 #define QL_CNF_DEBUG    (QVMSIM_QL_CNF_FLAG | QVMSIM_QL_DEBUG)
+#define QL_CNF_DBG      QL_CNF_DEBUG
 #define QL_CNF_VERBOSE  (QVMSIM_QL_CNF_FLAG | QVMSIM_QL_VERBOSE)
+#endif
 
-/* Source of a fatal error (QLS_CNF, and qvmsim's QLS_VDEV, QLS_INTERNAL). */
+/* Source of a fatal error: QLS_CNF, the configuration (exit 65). */
 typedef unsigned qvm_log_source_t;
+#define QLS_CNF QVMSIM_QLS_CNF
+#ifndef QVMSIM_PORTABLE
+#define QLS_VDEV     QVMSIM_QLS_VDEV      /* a vdev's own fault: 64 / 96 */
+#define QLS_INTERNAL QVMSIM_QLS_INTERNAL  /* qvm itself: 64 / 96         */
+#endif
 
 /* One log line tagged with the vdev instance (vdp may be NULL: then the vdev
  * whose callback is running, else "qvm").  Returns. */
@@ -41,7 +56,8 @@ void vdev_logf(qvm_log_level_t level, vdev_t const *vdp, char const *fmt, ...)
 QVM_NORETURN void qvm_fatal(qvm_log_source_t source, char const *fmt, ...)
     QVM_PRINTF_LIKE(2, 3);
 
-/* The answer to VDEV_CTRL_STATUS: one INFO line from the calling vdev. */
+/* The answer to VDEV_CTRL_STATUS: one INFO line from the calling vdev
+ * (SIGUSR1), or a line of the dump (SIGUSR2). */
 void qvm_report(char const *fmt, ...) QVM_PRINTF_LIKE(1, 2);
 
 #ifdef __cplusplus

@@ -23,44 +23,34 @@
 /* ABI number a vdev passes to vdev_register_factory().  [qvmsim] */
 #define QVMSIM_VDEV_ABI 0x0800u
 
-/* VDEV_CTRL_* values.  [7.x] for OPTIONS_START, OPTIONS_END, GUEST_CONFIGURED,
- * TERMINATE, STATUS, BUTTON; [qvmsim] for ASSIGN, GUEST_STARTING and
- * FIRST_OPTIDX. */
+/* VDEV_CTRL_* values.  [7.x] for OPTIONS_START 0, OPTIONS_END 1,
+ * GUEST_CONFIGURED 2, TERMINATE 3, STATUS 4, GEN_ACPI 5, GEN_FDT 6, BUTTON 7,
+ * PCI_BARS 9; [qvmsim] for ASSIGN, GUEST_STARTING, BOOTUP and FIRST_OPTIDX
+ * (8.0 values are not public; 7.x made BOOTUP an alias of GUEST_CONFIGURED,
+ * qvmsim gives it its own number so that a switch may name both). */
 #define QVMSIM_CTRL_OPTIONS_START    0u
 #define QVMSIM_CTRL_OPTIONS_END      1u
 #define QVMSIM_CTRL_GUEST_CONFIGURED 2u
 #define QVMSIM_CTRL_TERMINATE        3u
 #define QVMSIM_CTRL_STATUS           4u
-#define QVMSIM_CTRL_ASSIGN           5u
-#define QVMSIM_CTRL_GUEST_STARTING   6u
+#define QVMSIM_CTRL_GEN_ACPI         5u
+#define QVMSIM_CTRL_GEN_FDT          6u
 #define QVMSIM_CTRL_BUTTON           7u
+#define QVMSIM_CTRL_PCI_BARS         9u
+#define QVMSIM_CTRL_ASSIGN           10u
+#define QVMSIM_CTRL_GUEST_STARTING   11u
+#define QVMSIM_CTRL_BOOTUP           12u
 #define QVMSIM_CTRL_FIRST_OPTIDX     0x100u
 
-/* vdev_ref_status_t values: VRS_ERRNO is [7.x]; the others [qvmsim]. */
-#define QVMSIM_VRS_NORMAL      0
-#define QVMSIM_VRS_NO_ADVANCE  1
-#define QVMSIM_VRS_ABORT       2
-#define QVMSIM_VRS_BUS_ERROR   3
-#define QVMSIM_VRS_CONTINUE    4
-#define QVMSIM_VRS_TERMINATE   5
-#define QVMSIM_VRS_ERRNO       0x100
-
-/* qvm_state_block.qst_type values.  [qvmsim] */
-#define QVMSIM_QST_NONE      0u     /* no location                          */
-#define QVMSIM_QST_MEMORY    1u     /* guest-physical memory region         */
-#define QVMSIM_QST_X86_IO    2u     /* x86 I/O port range                   */
-#define QVMSIM_QST_PCI       3u     /* PCI (not supported by qvmsim)        */
-#define QVMSIM_QST_CPU_DATA  0x10u  /* the guest CPU side of an access:
-                                       read/write it with guest_cpu_read()/
-                                       guest_cpu_write()                    */
-/* v_block.location before any `loc` (and after ASSIGN if none given). [qvmsim] */
-#define QVMSIM_NO_LOCATION   (~(unsigned long long)0)
-/* Region length when `loc` gives none: [qvmsim] */
+/* vdev_ref_status_t, VFF_*, QST_*, QSF_*, GIS_* and GXF_* use the [7.x]
+ * values, written in the headers themselves.  QSL_NO_LOCATION is all ones
+ * [inferred].  Region length when `loc` gives none: [qvmsim] */
 #define QVMSIM_DEFAULT_MEM_LENGTH 0x1000u
 #define QVMSIM_DEFAULT_IO_LENGTH  8u
 
-/* Log levels (qvm_log_level_t).  QL_QVM_INFO and QL_QVM_ERR are [doc]; the
- * siblings' names are [inferred]; all numbers [qvmsim].  The QL_CNF_* family
+/* Log levels (qvm_log_level_t).  QL_QVM_INFO, QL_QVM_ERR and QL_QVM_DBG are
+ * [doc] names (8.0 pages and public 8.0 code); the siblings' names are
+ * [qvmsim] (hidden in portable mode); all numbers [qvmsim].  The QL_CNF_* family
  * is the same levels tagged "configuration" (bit 0x100). */
 #define QVMSIM_QL_FATAL     0
 #define QVMSIM_QL_INTERNAL  1
@@ -73,9 +63,9 @@
 
 /* qvm_fatal() sources.  QLS_CNF is [doc]; QLS_VDEV and QLS_INTERNAL are
  * [qvmsim] names (the other QLS_* of real qvm are not public). */
-#define QLS_CNF      1u     /* the configuration is at fault -> exit 65     */
-#define QLS_VDEV     2u     /* [qvmsim] a vdev's own fault -> 64 / 96       */
-#define QLS_INTERNAL 3u     /* [qvmsim] qvm itself -> 64 / 96               */
+#define QVMSIM_QLS_CNF      1u  /* the configuration is at fault -> exit 65  */
+#define QVMSIM_QLS_VDEV     2u  /* [qvmsim] a vdev's own fault -> 64 / 96    */
+#define QVMSIM_QLS_INTERNAL 3u  /* [qvmsim] qvm itself -> 64 / 96            */
 
 /* Guest termination causes.  GTC_WATCHDOG 4, GTC_CUSTOM_MIN 32, GTC_MAX 63 are
  * [doc]; GTC_NORMAL_EXIT = 0 is [inferred] from the exit-status table; the
@@ -106,12 +96,13 @@
 #define QVMSIM_WDOG_ACTION_MASK      0xffu
 #define QVMSIM_WDOG_FLAG_DUMP        0x100u
 
-/* Guest timers.  Deadlines are nanoseconds on CLOCK_MONOTONIC (the same clock
- * as qvmsim's log timestamps).  [qvmsim]: resolution reported 1 ms; deadline 0
- * with tdp NULL disarms; a tdp with QVMSIM_GTD_ABSOLUTE in gtd_flags makes
- * the deadline absolute. */
-#define QVMSIM_TIMER_RESOLUTION_NS 1000000ull
-#define QVMSIM_GTD_ABSOLUTE 0x1u
+/* Guest timers.  [qvmsim]: the guest clock and the host clock are both
+ * CLOCK_MONOTONIC in nanoseconds (the clock of qvmsim's log timestamps), so
+ * guest_timer_create() reports a frequency of 1e9 ticks per second;
+ * GUEST_TIMER_ABSOLUTE is the tdp value 1 [inferred: 8.0 names it, its value
+ * is not public]; deadline 0 with tdp NULL disarms. */
+#define QVMSIM_TIMER_FREQUENCY_HZ 1000000000ull
+#define QVMSIM_GUEST_TIMER_ABSOLUTE 1
 #define QVMSIM_MAX_TIMERS 256
 
 /* Other [qvmsim] choices, not visible in the API:

@@ -1,25 +1,23 @@
 /*
- * qvm/vdev-core.h - the core of the vdev API, as implemented by qvmsim.
+ * qvm/vdev-core.h - the core of the vdev API: vdev instances, the factory a
+ * vdev registers, control commands, reference results, vdev threads and
+ * pulses.
  *
- * Our own text, written from the names and signatures in QNX's public
- * documentation (Virtual Device Developer's API Reference); no QNX header or
- * sample is copied.  Vdev sources written for QNX 8.0 compile unchanged
- * against it (source compatibility, not binary compatibility).  Every number
- * that the documentation does not give is in qvm/qvmsim-choices.h.
+ * Our own text, written from the names and signatures of QNX's public 8.0
+ * Virtual Device Developer's API Reference; no QNX header or sample is copied.
+ * Vdev sources written for QNX 8.0 compile unchanged against it (source
+ * compatibility, not binary compatibility).  Every number the documentation
+ * does not give is in qvm/qvmsim-choices.h.  -DQVMSIM_PORTABLE hides every
+ * name QNX does not document (see qvm/types.h).
  */
 #ifndef QVM_VDEV_CORE_H
 #define QVM_VDEV_CORE_H
 
-#include <errno.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include <qvm/qvmsim-choices.h>
-
-#ifndef EOK
-#define EOK 0   /* QNX-ism: "no error" */
-#endif
+#include <qvm/types.h>
 
 #if defined(__GNUC__) || defined(__clang__)
 #define QVM_NORETURN __attribute__((__noreturn__))
@@ -32,6 +30,25 @@
 #define QVM_PRINTF_LIKE(fmt_idx, args_idx)
 #endif
 
+/* A QNX pulse (what a vdev's pulse callback receives).  QNX declares it in
+ * <sys/neutrino.h>; elsewhere qvmsim declares it with QNX's documented
+ * members. */
+#ifdef __QNX__
+#include <sys/neutrino.h>
+#else
+struct _pulse {
+    uint16_t type;
+    uint16_t subtype;
+    int8_t code;
+    uint8_t zero[3];
+    union {                     /* QNX: union sigval */
+        int sival_int;
+        void *sival_ptr;
+    } value;
+    int32_t scoid;
+};
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -39,34 +56,22 @@ extern "C" {
 /* ABI number to pass to vdev_register_factory(). */
 #define QVM_VDEV_ABI QVMSIM_VDEV_ABI
 
-struct guest_cpu;           /* a guest CPU (opaque; qvmsim has one scripted CPU) */
-struct guest_timer_data;    /* see qvm/guest.h */
+struct guest_cpu;               /* a guest CPU (opaque)                       */
+struct guest_timer_data;        /* see qvm/guest.h                            */
+struct sigevent;                /* <signal.h> (POSIX)                         */
+struct vdev_pic_functions;      /* a PIC vdev's operations (qvmsim has no PIC vdevs) */
+struct qvmsim_vdev_private;     /* qvmsim's bookkeeping (opaque)              */
 
-/* A location: guest-physical memory, x86 I/O ports, or the CPU side of an
- * access (QST_CPU_DATA, only through guest_cpu_read()/guest_cpu_write()). */
-struct qvm_state_block {
-    unsigned qst_type;          /* QST_* */
-    unsigned qst_flags;         /* [qvmsim] always 0 */
-    uint64_t location;          /* address (absolute, guest-physical or port) */
-    uint64_t length;            /* bytes (access size for an operand)         */
-};
-
-#define QST_NONE     QVMSIM_QST_NONE
-#define QST_MEMORY   QVMSIM_QST_MEMORY
-#define QST_X86_IO   QVMSIM_QST_X86_IO
-#define QST_PCI      QVMSIM_QST_PCI
-#define QST_CPU_DATA QVMSIM_QST_CPU_DATA
-
-struct qvmsim_vdev_private;     /* qvmsim's bookkeeping, opaque */
-
-/* One vdev instance. */
+/* One vdev instance: 8.0's vdev_s members, in the documented order, then
+ * qvmsim's own bookkeeping. */
 typedef struct vdev_s {
-    void *v_device;                     /* extra_space bytes, zeroed, per instance */
-    struct qvm_state_block v_block;     /* the `loc` (location, length, qst_type)  */
-    pthread_mutex_t v_mtx;              /* held around callbacks when VFF_MUTEX    */
-    const char *v_name;                 /* [qvmsim] instance name (`name` option)  */
-    const char *v_intr;                 /* [qvmsim] `intr` option text, or NULL    */
-    struct qvmsim_vdev_private *v_qvmsim;
+    void *v_device;                         /* extra_space bytes, zeroed        */
+    const struct vdev_factory *v_factory;   /* the factory it was made from     */
+    struct qvm_state_block v_block;         /* its `loc` (QSL_NO_LOCATION: none) */
+    guest_intr_t v_intr;                    /* its `intr` (guest_intr_signal())  */
+    pthread_mutex_t v_mtx;                  /* held around callbacks: VFF_MUTEX  */
+    struct qvm_sched_info v_sched;          /* scheduling of its threads         */
+    struct qvmsim_vdev_private *qvmsim_private; /* [qvmsim] not in QNX's vdev_s  */
 } vdev_t;
 
 /* The control commands.  Use the names: numbers differ between releases. */
@@ -75,6 +80,10 @@ typedef unsigned vdev_ctrl_options_t;
 #define VDEV_CTRL_OPTIONS_END      QVMSIM_CTRL_OPTIONS_END
 #define VDEV_CTRL_ASSIGN           QVMSIM_CTRL_ASSIGN
 #define VDEV_CTRL_GUEST_CONFIGURED QVMSIM_CTRL_GUEST_CONFIGURED
+#define VDEV_CTRL_BOOTUP           QVMSIM_CTRL_BOOTUP
+#define VDEV_CTRL_GEN_ACPI         QVMSIM_CTRL_GEN_ACPI
+#define VDEV_CTRL_GEN_FDT          QVMSIM_CTRL_GEN_FDT   /* arg: the FDT parent node, as (int)(uintptr_t) */
+#define VDEV_CTRL_PCI_BARS         QVMSIM_CTRL_PCI_BARS
 #define VDEV_CTRL_GUEST_STARTING   QVMSIM_CTRL_GUEST_STARTING
 #define VDEV_CTRL_TERMINATE        QVMSIM_CTRL_TERMINATE
 #define VDEV_CTRL_STATUS           QVMSIM_CTRL_STATUS
@@ -86,31 +95,35 @@ typedef unsigned vdev_ctrl_options_t;
  * (control() then gets arg == NULL). */
 #define QVM_OPTION_NO_ARG_PREFIX "0"
 
-/* Result of vread()/vwrite(). */
+/* Result of vread()/vwrite() (values [7.x]). */
 typedef int vdev_ref_status_t;
-#define VRS_NORMAL     QVMSIM_VRS_NORMAL
-#define VRS_NO_ADVANCE QVMSIM_VRS_NO_ADVANCE
-#define VRS_ABORT      QVMSIM_VRS_ABORT
-#define VRS_BUS_ERROR  QVMSIM_VRS_BUS_ERROR
-#define VRS_CONTINUE   QVMSIM_VRS_CONTINUE
-#define VRS_TERMINATE  QVMSIM_VRS_TERMINATE
-#define VRS_ERRNO      QVMSIM_VRS_ERRNO      /* VRS_ERRNO + errno */
+#define VRS_NORMAL     0
+#define VRS_NO_ADVANCE 1
+#define VRS_ABORT      2
+#define VRS_BUS_ERROR  3
+#define VRS_CONTINUE   4
+#define VRS_TERMINATE  5
+#define VRS_ERRNO      0x100    /* VRS_ERRNO + errno */
 
-/* factory_flags (7.x values). */
+/* factory_flags (8.0: vdev_factory_flags_t; values [7.x]). */
+typedef uint32_t vdev_factory_flags_t;
 #define VFF_NONE            0x000u
+#define VFF_RESERVED        0x001u
 #define VFF_INTR_NO         0x002u   /* takes no `intr`                    */
-#define VFF_INTR_REQ        0x004u   /* needs an `intr` (after ASSIGN)     */
+#define VFF_INTR_REQ        0x004u   /* needs an `intr`                    */
 #define VFF_INTR_NONPCI     0x008u
 #define VFF_LOC_NO          0x010u   /* takes no `loc`                     */
 #define VFF_VDEV_MEM        0x020u   /* `loc` is guest memory (default)    */
 #define VFF_VDEV_X86_IO     0x040u   /* `loc` is an x86 I/O port range     */
 #define VFF_VDEV_PCI        0x080u
+#define VFF_VDEV_LOC_TYPES  (VFF_VDEV_MEM | VFF_VDEV_X86_IO | VFF_VDEV_PCI)
 #define VFF_MUTEX           0x100u   /* qvm holds v_mtx around callbacks   */
 #define VFF_MUTEX_RECURSIVE 0x200u   /* ... and makes it recursive         */
+#define VFF_RC              0x400u
 #define VFF_MANUAL_REGION   0x800u
 
-/* What a vdev registers.  Fields in the documented order; use designated
- * initialisers. */
+/* What a vdev registers: 8.0's fields in the documented order; use
+ * designated initialisers. */
 struct vdev_factory {
     struct vdev_factory *next;      /* set by qvm */
     int (*control)(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg);
@@ -122,13 +135,13 @@ struct vdev_factory {
                                 const struct qvm_state_block *vopnd,
                                 const struct qvm_state_block *oopnd,
                                 struct guest_cpu *gcp);
-    void (*pulse)(vdev_t *vdp, int8_t code);                  /* [qvmsim] never called */
+    int (*pulse)(vdev_t *vdp, const struct _pulse *pulse);
     void (*timer)(vdev_t *vdp, void *data, const struct guest_timer_data *tdp,
                   struct guest_cpu *gcp);
-    void (*pic)(vdev_t *vdp, unsigned input, unsigned level); /* [qvmsim] never called */
+    const struct vdev_pic_functions *pic;   /* PIC vdevs only */
     const char *const *option_list;  /* NULL-terminated vdev option names */
     const char *name;                /* NULL: from the .so name vdev-NAME.so */
-    unsigned factory_flags;          /* VFF_* */
+    vdev_factory_flags_t factory_flags;     /* VFF_* */
     unsigned acc_sizes;              /* bitset of 1u << access size in bytes; 0 = any */
     unsigned extra_space;            /* bytes of per-instance state (v_device) */
 };
@@ -137,10 +150,47 @@ struct vdev_factory {
  * is refused: qvm exits 65 saying so. */
 void vdev_register_factory(struct vdev_factory *factory, unsigned abi_version);
 
-/* A named pthread belonging to the vdev; allowed from
- * VDEV_CTRL_GUEST_CONFIGURED on.  Returns EOK or an errno. */
-int vdev_thread_create(vdev_t *vdp, const char *name, pthread_t *thread,
-                       const pthread_attr_t *attr, void *(*start)(void *), void *arg);
+/* The start routine of a vdev thread. */
+typedef void *(*vdev_thread_create_func_t)(void *arg);
+
+/* A named pthread belonging to the vdev (the name goes to
+ * pthread_setname_np()).  Returns pthread_create()'s value. */
+int vdev_thread_create(const vdev_t *vdp, const char *name, pthread_t *thread,
+                       pthread_attr_t *attr, vdev_thread_create_func_t start_routine,
+                       void *arg);
+
+/* Sets up `event` so that delivering it (MsgDeliverEvent() on QNX; any
+ * thread on qvmsim: see qvmsim_pulse_deliver()) calls the vdev's pulse
+ * callback with `code`.  `coid` is the connection qvm gave the vdev (qvmsim
+ * ignores it). */
+void vdev_pulse(vdev_t *vdp, const int8_t code, int priority, struct sigevent *event,
+                const int coid);
+
+/* The reference status that an error from guest_cpu_read()/guest_cpu_write()
+ * calls for: -1 ("raise an exception in the guest") is VRS_BUS_ERROR, an
+ * errno value e is VRS_ERRNO + e (EOK: VRS_NORMAL [inferred]). */
+static inline vdev_ref_status_t guest_cpu_to_vrs(int errcode)
+{
+    if (errcode == -1)
+        return VRS_BUS_ERROR;
+    if (errcode == EOK)
+        return VRS_NORMAL;
+    return VRS_ERRNO + errcode;
+}
+
+#ifndef QVMSIM_PORTABLE
+/* ---- qvmsim's own (not in QNX's API; hidden by -DQVMSIM_PORTABLE) ---- */
+#define QST_CPU_DATA QST_CPUREGS    /* old qvmsim name of the CPU side of an access */
+#define QST_NONE     QST_NO_TYPE    /* old qvmsim name                              */
+#define QVMSIM_NO_LOCATION QSL_NO_LOCATION
+/* The instance name (`name` option, else the vdev's name). */
+const char *qvmsim_vdev_name(const vdev_t *vdp);
+/* The `intr` text of the instance ("gic:33"), or NULL. */
+const char *qvmsim_vdev_intr(const vdev_t *vdp);
+/* Delivers an event set up by vdev_pulse(): the vdev's pulse callback runs
+ * on qvmsim's pulse thread.  Returns EOK or an errno. */
+int qvmsim_pulse_deliver(const struct sigevent *event);
+#endif
 
 #ifdef __cplusplus
 }

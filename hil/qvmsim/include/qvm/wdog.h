@@ -1,5 +1,8 @@
 /*
- * qvm/wdog.h - watchdog bites (qvmsim's own text).
+ * qvm/wdog.h - watchdog bites.
+ *
+ * Our own text, written from the names in QNX's public 8.0 Virtual Device
+ * Developer's API Reference (wdog_bite()); no QNX header or sample is copied.
  */
 #ifndef QVM_WDOG_H
 #define QVM_WDOG_H
@@ -10,22 +13,23 @@
 extern "C" {
 #endif
 
-#define WDOG_ACTION_TERMINATE QVMSIM_WDOG_ACTION_TERMINATE  /* guest_terminate(GTC_WATCHDOG) */
-#define WDOG_ACTION_INTR      QVMSIM_WDOG_ACTION_INTR       /* raise the vdev's interrupt    */
+#define WDOG_ACTION_TERMINATE QVMSIM_WDOG_ACTION_TERMINATE  /* end the guest: exit 4     */
+#define WDOG_ACTION_INTR      QVMSIM_WDOG_ACTION_INTR       /* raise the vdev's interrupt
+                                                               (vdp->v_intr)             */
 #define WDOG_FLAG_DUMP        QVMSIM_WDOG_FLAG_DUMP         /* OR'ed in: guest dump first
-                                                               (needs the VM's `dump`)       */
+                                                               (needs the VM's `dump`)   */
 
-/* A zeroed struct with only ws_action set is valid. */
+/* The state of a watchdog; a zeroed struct with only ws_action set is valid. */
 struct wdog_state {
-    unsigned ws_action;         /* WDOG_ACTION_* | WDOG_FLAG_DUMP            */
-    unsigned ws_reserved;
-    vdev_t *ws_vdp;             /* [qvmsim] NULL: the vdev whose callback runs */
+    unsigned ws_action;                 /* WDOG_ACTION_* | WDOG_FLAG_DUMP            */
+    unsigned QVMSIM_EXT(ws_reserved);
+    vdev_t *QVMSIM_EXT(ws_vdp);         /* [qvmsim] NULL: the vdev whose callback runs */
 };
 
-/* Carries out the bite chosen by ws->ws_action.  Does not return for
+/* Carries out the bite chosen by wds->ws_action.  Does not return for
  * WDOG_ACTION_TERMINATE; returns after raising the interrupt for
  * WDOG_ACTION_INTR. */
-void wdog_bite(struct wdog_state *ws);
+void wdog_bite(struct wdog_state *wds);
 
 #ifdef __cplusplus
 }
