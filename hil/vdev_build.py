@@ -8,6 +8,7 @@ identity, under ``cache_dir("vdevs", <hash>)``.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import shutil
@@ -25,6 +26,8 @@ from hil.sdk import compiler_identity, include_dir
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.+-]+$")
 GCC_FLAGS: tuple[str, ...] = ("-std=gnu11", "-Wall", "-Wextra", "-O2", "-fPIC", "-shared")
+PORTABLE_DEFINE = "-DQVMSIM_PORTABLE"
+"""Makes qvmsim's headers show only the names QNX documents (portable mode)."""
 QCC_FLAGS: tuple[str, ...] = ("-shared", "-fPIC", "-std=gnu11", "-Wall", "-Wextra", "-O2")
 
 
@@ -36,7 +39,10 @@ class Toolchain:
     headers); "qcc" builds for QNX with ``qcc -V<variant>`` (e.g.
     "gcc_ntoaarch64le", "gcc_ntox86_64"), QNX_HOST/QNX_TARGET in its
     environment, headers from QNX_TARGET.  ``cflags`` are added last
-    (``-Werror`` makes warnings fatal).
+    (``-Werror`` makes warnings fatal).  ``portable`` builds with only the
+    names QNX documents for 8.0 (qvmsim's headers with ``-DQVMSIM_PORTABLE``),
+    so a vdev that builds there uses nothing a real board lacks; with qcc the
+    headers are QNX's own and the flag changes nothing.
     """
 
     kind: Literal["gcc", "qcc"] = "gcc"
@@ -45,6 +51,11 @@ class Toolchain:
     qnx_host: str | None = None
     qnx_target: str | None = None
     cflags: tuple[str, ...] = ()
+    portable: bool = False
+
+    def with_portable(self) -> "Toolchain":
+        """The same toolchain in portable mode."""
+        return dataclasses.replace(self, portable=True)
 
 
 @dataclass(frozen=True)
@@ -125,7 +136,9 @@ def _qnx_env(tc: Toolchain) -> dict[str, str]:
 
 def _command(tc: Toolchain, files: Sequence[Path], output: Path) -> list[str]:
     if tc.kind == "gcc":
-        return [tc.cc, *GCC_FLAGS, f"-I{include_dir()}", *tc.cflags, "-o", str(output), *map(str, files)]
+        portable = [PORTABLE_DEFINE] if tc.portable else []
+        return [tc.cc, *GCC_FLAGS, f"-I{include_dir()}", *portable, *tc.cflags, "-o", str(output),
+                *map(str, files)]
     if tc.kind == "qcc":
         if not tc.variant:
             raise VdevBuildError(

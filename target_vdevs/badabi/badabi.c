@@ -13,8 +13,18 @@ static int badabi_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg
 }
 
 static struct vdev_factory badabi_factory = {
+    .next = NULL,
     .control = badabi_control,
+    .vread = NULL,
+    .vwrite = NULL,
+    .pulse = NULL,
+    .timer = NULL,
+    .pic = NULL,
+    .option_list = NULL,
     .name = "badabi",
+    .factory_flags = VFF_NONE,
+    .acc_sizes = 0,
+    .extra_space = 0,
 };
 
 static void __attribute__((constructor)) badabi_register(void)

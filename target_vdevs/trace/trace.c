@@ -1,8 +1,9 @@
 /*
  * vdev trace - logs every step of the vdev lifecycle (one INFO line per
  * control callback: "ctrl OPTIONS_START", "ctrl OPTION index=N name=... arg=...",
- * ...), and has switches to exercise qvm's error paths.  Written against the
- * documented vdev API.
+ * ...), and has switches to exercise qvm's error paths.  Written against
+ * QNX 8.0's documented vdev API: it builds in portable mode
+ * (-DQVMSIM_PORTABLE), as C and as C++, and with qcc.
  *
  * Options:
  *   tick MS            a vdev thread ticks a counter every MS ms (default 50,
@@ -24,15 +25,15 @@
  */
 #include <qvm/vdev.h>
 
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-/* qvm_fatal() sources other than QLS_CNF are not public; qvmsim names one. */
-#ifdef QVMSIM
+/* qvm_fatal() sources other than QLS_CNF are not public; qvmsim names one
+ * (not visible in portable mode). */
+#if defined(QVMSIM) && !defined(QVMSIM_PORTABLE)
 #define TRACE_RUNTIME_FATAL QLS_VDEV
 #else
 #define TRACE_RUNTIME_FATAL QLS_CNF
@@ -57,12 +58,13 @@ struct trace {
     char refuse[32];
     char hang[32];
     uint32_t scratch;
-    atomic_uint ticks;
+    unsigned ticks;             /* __atomic builtins (C and C++ alike) */
     unsigned timer_fires;
     unsigned loads, stores;
-    int timer;
+    struct guest_timer *timer;
+    uint64_t ticks_per_s;
     int thread_running;
-    atomic_int stop;
+    int stop;                   /* __atomic builtins */
     pthread_t thread;
 };
 
@@ -75,11 +77,13 @@ static void hang_forever(vdev_t *vdp, const char *where)
 
 static void *ticker(void *arg)
 {
-    struct trace *t = arg;
-    struct timespec ts = { .tv_sec = t->tick_ms / 1000u, .tv_nsec = (long)(t->tick_ms % 1000u) * 1000000L };
-    while (!atomic_load(&t->stop)) {
+    struct trace *t = (struct trace *)arg;
+    struct timespec ts;
+    ts.tv_sec = (time_t)(t->tick_ms / 1000u);
+    ts.tv_nsec = (long)(t->tick_ms % 1000u) * 1000000L;
+    while (!__atomic_load_n(&t->stop, __ATOMIC_SEQ_CST)) {
         nanosleep(&ts, NULL);
-        atomic_fetch_add(&t->ticks, 1u);
+        __atomic_fetch_add(&t->ticks, 1u, __ATOMIC_SEQ_CST);
     }
     return NULL;
 }
@@ -106,7 +110,7 @@ static int refused(vdev_t *vdp, const struct trace *t, const char *what)
 
 static int trace_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
 {
-    struct trace *t = vdp->v_device;
+    struct trace *t = (struct trace *)vdp->v_device;
     if (ctrl >= VDEV_CTRL_FIRST_OPTIDX) {
         unsigned idx = ctrl - VDEV_CTRL_FIRST_OPTIDX;
         if (idx >= OPT_COUNT) {
@@ -158,7 +162,7 @@ static int trace_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
     case VDEV_CTRL_OPTIONS_START:
         vdev_logf(QL_QVM_INFO, vdp, "ctrl OPTIONS_START");
         t->tick_ms = 50;
-        t->timer = -1;
+        t->timer = NULL;
         return EOK;
     case VDEV_CTRL_OPTIONS_END:
         vdev_logf(QL_QVM_INFO, vdp, "ctrl OPTIONS_END");
@@ -186,15 +190,15 @@ static int trace_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
         if (strcmp(t->hang, "starting") == 0)
             hang_forever(vdp, "GUEST_STARTING");
         if (t->timer_ms > 0) {
-            t->timer = guest_timer_create(NULL, vdp, t, NULL);
-            if (t->timer >= 0)
-                guest_timer_notify(t->timer, NULL, (uint64_t)t->timer_ms * 1000000u);
+            t->timer = guest_timer_create(NULL, vdp, t, &t->ticks_per_s);
+            if (t->timer != NULL)
+                guest_timer_notify(t->timer, NULL, t->ticks_per_s * t->timer_ms / 1000u);
         }
         return refused(vdp, t, "GUEST_STARTING");
     case VDEV_CTRL_STATUS:
         vdev_logf(QL_QVM_INFO, vdp, "ctrl STATUS");
         qvm_report("ticks=%u timer_fires=%u stores=%u loads=%u scratch=0x%x",
-                   atomic_load(&t->ticks), t->timer_fires, t->stores, t->loads, t->scratch);
+                   __atomic_load_n(&t->ticks, __ATOMIC_SEQ_CST), t->timer_fires, t->stores, t->loads, t->scratch);
         return refused(vdp, t, "STATUS");
     case VDEV_CTRL_BUTTON:
         vdev_logf(QL_QVM_INFO, vdp, "ctrl BUTTON");
@@ -205,14 +209,27 @@ static int trace_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
         vdev_logf(QL_QVM_INFO, vdp, "ctrl TERMINATE");
         if (strcmp(t->hang, "terminate") == 0)
             hang_forever(vdp, "TERMINATE");
-        if (t->timer >= 0)
+        if (t->timer != NULL)
             guest_timer_notify(t->timer, NULL, 0);
         if (t->thread_running) {
-            atomic_store(&t->stop, 1);
+            __atomic_store_n(&t->stop, 1, __ATOMIC_SEQ_CST);
             pthread_join(t->thread, NULL);
             t->thread_running = 0;
-            vdev_logf(QL_QVM_INFO, vdp, "ticker joined after %u ticks", atomic_load(&t->ticks));
+            vdev_logf(QL_QVM_INFO, vdp, "ticker joined after %u ticks",
+                      __atomic_load_n(&t->ticks, __ATOMIC_SEQ_CST));
         }
+        return EOK;
+    case VDEV_CTRL_BOOTUP:
+        vdev_logf(QL_QVM_INFO, vdp, "ctrl BOOTUP");
+        return EOK;
+    case VDEV_CTRL_GEN_ACPI:
+        vdev_logf(QL_QVM_INFO, vdp, "ctrl GEN_ACPI");
+        return EOK;
+    case VDEV_CTRL_GEN_FDT:
+        vdev_logf(QL_QVM_INFO, vdp, "ctrl GEN_FDT node=%d", (int)(uintptr_t)arg);
+        return EOK;
+    case VDEV_CTRL_PCI_BARS:
+        vdev_logf(QL_QVM_INFO, vdp, "ctrl PCI_BARS");
         return EOK;
     default:
         vdev_logf(QL_QVM_INFO, vdp, "ctrl %u (unknown)", ctrl);
@@ -223,10 +240,12 @@ static int trace_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
 static vdev_ref_status_t trace_vwrite(vdev_t *vdp, unsigned cookie, const struct qvm_state_block *vopnd,
                                       const struct qvm_state_block *oopnd, struct guest_cpu *gcp)
 {
-    struct trace *t = vdp->v_device;
+    struct trace *t = (struct trace *)vdp->v_device;
     uint64_t value = 0;
     (void)cookie;
-    guest_cpu_read(gcp, 0, oopnd, 1, &value, sizeof value);
+    int err = guest_cpu_read(gcp, GXF_NONE, oopnd, 1, &value, sizeof value);
+    if (err != EOK)
+        return guest_cpu_to_vrs(err);
     uint64_t off = vopnd->location - vdp->v_block.location;
     t->stores++;
     if (t->verbose)
@@ -258,7 +277,7 @@ static vdev_ref_status_t trace_vwrite(vdev_t *vdp, unsigned cookie, const struct
 static vdev_ref_status_t trace_vread(vdev_t *vdp, unsigned cookie, const struct qvm_state_block *vopnd,
                                      const struct qvm_state_block *oopnd, struct guest_cpu *gcp)
 {
-    struct trace *t = vdp->v_device;
+    struct trace *t = (struct trace *)vdp->v_device;
     (void)cookie;
     uint64_t off = vopnd->location - vdp->v_block.location;
     uint32_t value = 0;
@@ -266,30 +285,32 @@ static vdev_ref_status_t trace_vread(vdev_t *vdp, unsigned cookie, const struct 
     if (off == 0x00)
         value = t->scratch;
     else if (off == 0x04)
-        value = atomic_load(&t->ticks);
+        value = __atomic_load_n(&t->ticks, __ATOMIC_SEQ_CST);
     else if (off == 0x14)
         value = t->timer_fires;
     if (t->verbose)
         vdev_logf(QL_QVM_INFO, vdp, "load offset 0x%llx size %llu -> 0x%x",
                   (unsigned long long)off, (unsigned long long)vopnd->length, value);
-    guest_cpu_write(gcp, 0, oopnd, 1, &value, sizeof value);
-    return VRS_NORMAL;
+    return guest_cpu_to_vrs(guest_cpu_write(gcp, GXF_NONE, oopnd, 1, &value, sizeof value));
 }
 
 static void trace_timer(vdev_t *vdp, void *data, const struct guest_timer_data *tdp, struct guest_cpu *gcp)
 {
-    struct trace *t = data;
+    struct trace *t = (struct trace *)data;
     (void)gcp;
     t->timer_fires++;
-    vdev_logf(QL_QVM_DEBUG, vdp, "timer fired %u", t->timer_fires);
-    guest_timer_notify(t->timer, tdp, (uint64_t)t->timer_ms * 1000000u);     /* periodic */
+    vdev_logf(QL_QVM_DBG, vdp, "timer fired %u", t->timer_fires);
+    guest_timer_notify(t->timer, tdp, t->ticks_per_s * t->timer_ms / 1000u);  /* recurring */
 }
 
 static struct vdev_factory trace_factory = {
+    .next = NULL,
     .control = trace_control,
     .vread = trace_vread,
     .vwrite = trace_vwrite,
+    .pulse = NULL,
     .timer = trace_timer,
+    .pic = NULL,
     .option_list = trace_options,
     .name = "trace",
     .factory_flags = VFF_MUTEX,

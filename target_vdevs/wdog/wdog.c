@@ -15,8 +15,11 @@
  * matter); with `frequency`, a write at offset 0 also sets the load value.
  * A read returns the milliseconds left before the bite.  The countdown starts
  * when the guest starts.  On expiry the vdev logs "watchdog expired, biting"
- * at ERROR and calls wdog_bite(): terminate ends the guest (GTC_WATCHDOG);
+ * at ERROR and calls wdog_bite(): terminate ends the guest (qvm exits 4, a watchdog termination);
  * intr raises the interrupt and re-arms.
+ *
+ * Written against QNX 8.0's documented vdev API only: it builds in portable
+ * mode (-DQVMSIM_PORTABLE), as C and as C++, and with qcc for a QNX board.
  */
 #include <qvm/vdev.h>
 
@@ -33,7 +36,8 @@ struct wdog {
     uint64_t period_ns;         /* one countdown */
     enum wdog_flavour flavour;
     struct wdog_state ws;
-    int timer;
+    struct guest_timer *timer;
+    uint64_t ticks_per_s;       /* the timer's frequency (guest_timer_create) */
     uint64_t last_kick;         /* CLOCK_MONOTONIC ns */
     unsigned kicks;
     unsigned bites;
@@ -66,10 +70,17 @@ static uint64_t effective_ns(const struct wdog *w)
     return w->flavour == FLAVOUR_SP805 ? 2 * w->period_ns : w->period_ns;
 }
 
+/* ns -> ticks of the guest timer (at least one: a deadline of 0 disarms). */
+static uint64_t ticks(const struct wdog *w, uint64_t ns)
+{
+    uint64_t t = w->ticks_per_s == 1000000000ull ? ns : ns / 1000u * w->ticks_per_s / 1000000u;
+    return t != 0 ? t : 1;
+}
+
 static void arm(struct wdog *w)
 {
     w->last_kick = mono_ns();
-    guest_timer_notify(w->timer, NULL, effective_ns(w));
+    guest_timer_notify(w->timer, NULL, ticks(w, effective_ns(w)));
 }
 
 static const char *action_name(unsigned a)
@@ -81,12 +92,12 @@ static const char *action_name(unsigned a)
 
 static int wdog_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
 {
-    struct wdog *w = vdp->v_device;
+    struct wdog *w = (struct wdog *)vdp->v_device;
     switch (ctrl) {
     case VDEV_CTRL_OPTIONS_START:
         w->ws.ws_action = WDOG_ACTION_TERMINATE;
         w->flavour = FLAVOUR_IB700;
-        w->timer = -1;
+        w->timer = NULL;
         break;
     case VDEV_CTRL_FIRST_OPTIDX + OPT_TIMEOUT:
         if (parse_positive(arg, &w->timeout_ms) != 0) {
@@ -139,9 +150,12 @@ static int wdog_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
         }
         break;
     case VDEV_CTRL_GUEST_CONFIGURED:
-        w->timer = guest_timer_create(NULL, vdp, w, NULL);
-        if (w->timer < 0)
-            qvm_fatal(QLS_CNF, "cannot create the watchdog timer");
+        w->timer = guest_timer_create(NULL, vdp, w, &w->ticks_per_s);
+        if (w->timer == NULL)
+            qvm_fatal(QLS_CNF, "cannot create the watchdog timer (error %llu)",
+                      (unsigned long long)w->ticks_per_s);
+        if (w->ticks_per_s == 0)
+            w->ticks_per_s = 1000000000ull;
         vdev_logf(QL_QVM_INFO, vdp, "%s watchdog: timeout %llu ms (effective %llu ms), action %s",
                   w->flavour == FLAVOUR_SP805 ? "sp805" : "ib700",
                   (unsigned long long)(w->period_ns / 1000000u),
@@ -157,7 +171,7 @@ static int wdog_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
                    (unsigned long long)((mono_ns() - w->last_kick) / 1000000u), action_name(w->ws.ws_action));
         break;
     case VDEV_CTRL_TERMINATE:
-        if (w->timer >= 0)
+        if (w->timer != NULL)
             guest_timer_notify(w->timer, NULL, 0);
         break;
     default:
@@ -169,41 +183,40 @@ static int wdog_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
 static vdev_ref_status_t wdog_vwrite(vdev_t *vdp, unsigned cookie, const struct qvm_state_block *vopnd,
                                      const struct qvm_state_block *oopnd, struct guest_cpu *gcp)
 {
-    struct wdog *w = vdp->v_device;
+    struct wdog *w = (struct wdog *)vdp->v_device;
     (void)cookie;
     if (w->frequency != 0 && vopnd->location == vdp->v_block.location) {
         uint32_t value = 0;
-        if (guest_cpu_read(gcp, 0, oopnd, 1, &value, sizeof value) == EOK && value != 0) {
+        if (guest_cpu_read(gcp, GXF_NONE, oopnd, 1, &value, sizeof value) == EOK && value != 0) {
             w->load = value;
             w->period_ns = w->load * 1000000000ull / w->frequency;
         }
     }
     w->kicks++;
     arm(w);
-    vdev_logf(QL_QVM_DEBUG, vdp, "kick %u", w->kicks);
+    vdev_logf(QL_QVM_DBG, vdp, "kick %u", w->kicks);
     return VRS_NORMAL;
 }
 
 static vdev_ref_status_t wdog_vread(vdev_t *vdp, unsigned cookie, const struct qvm_state_block *vopnd,
                                     const struct qvm_state_block *oopnd, struct guest_cpu *gcp)
 {
-    struct wdog *w = vdp->v_device;
+    struct wdog *w = (struct wdog *)vdp->v_device;
     (void)cookie;
     (void)vopnd;
     uint64_t now = mono_ns(), due = w->last_kick + effective_ns(w);
     uint32_t left_ms = due > now ? (uint32_t)((due - now) / 1000000u) : 0;
-    guest_cpu_write(gcp, 0, oopnd, 1, &left_ms, sizeof left_ms);
-    return VRS_NORMAL;
+    return guest_cpu_to_vrs(guest_cpu_write(gcp, GXF_NONE, oopnd, 1, &left_ms, sizeof left_ms));
 }
 
 static void wdog_timer(vdev_t *vdp, void *data, const struct guest_timer_data *tdp, struct guest_cpu *gcp)
 {
-    struct wdog *w = data;
+    struct wdog *w = (struct wdog *)data;
     (void)tdp;
     (void)gcp;
     uint64_t now = mono_ns(), due = w->last_kick + effective_ns(w);
     if (due > now + 500000u) {      /* kicked meanwhile: not expired */
-        guest_timer_notify(w->timer, NULL, due - now);
+        guest_timer_notify(w->timer, NULL, ticks(w, due - now));
         return;
     }
     w->bites++;
@@ -216,10 +229,13 @@ static void wdog_timer(vdev_t *vdp, void *data, const struct guest_timer_data *t
 }
 
 static struct vdev_factory wdog_factory = {
+    .next = NULL,
     .control = wdog_control,
     .vread = wdog_vread,
     .vwrite = wdog_vwrite,
+    .pulse = NULL,
     .timer = wdog_timer,
+    .pic = NULL,
     .option_list = wdog_options,
     .name = NULL,                   /* from the .so name: vdev-wdog.so -> wdog */
     .factory_flags = VFF_MUTEX,
