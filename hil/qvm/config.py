@@ -1,8 +1,16 @@
 """``.qvmconf`` text: a builder (``QvmConfig``) and a light parser (``parse_qvmconf``).
 
-The contract (§7): plain text, ``#`` comments, line breaks carry no meaning;
-``vdev`` and ``cpu`` open a context that takes the options after them;
-``system NAME``, if present, comes first.
+QNX's "VM configuration syntax" (and ``hil/qvmsim/BEHAVIOUR.md``): plain text,
+``#`` comments, line breaks carry no meaning; ``vdev``, ``cpu`` and ``pass``
+open a context that takes the options after them; ``system NAME``, if
+present, comes first; a word in double quotes may hold spaces (``dump
+"|gzip >/tmp/d.gz"``).
+
+Text macros are a *builder* feature, not qvm syntax: ``QvmConfig.define(NAME,
+value)`` and ``${NAME}`` anywhere in the config (a fixture's text included) are
+expanded by ``render()``; qvm never sees a ``${``.  ``$${`` renders a literal
+``${``.  ``set VAR VALUE`` is qvm's own option: a typed configuration variable
+(``SET_VARIABLES``), nothing to do with macros.
 
 ``QvmConfig`` renders VM-wide options (system, ram, logger, load, ...) before
 any context, so a VM-wide option is never swallowed by the last ``vdev``; each
@@ -28,26 +36,72 @@ from typing import Protocol
 
 from hil.errors import ConfigError
 
-#: The logger filter *set* and its destinations [doc].
+#: The logger filter *set* and its destinations [doc].  The logger page spells
+#: the warning filter ``warn``, the "Common vdev options" page (``log``) spells it
+#: ``warning``: both are accepted everywhere and rendered as written.
 LOGGER_FILTERS: tuple[str, ...] = ("fatal", "internal", "error", "warn", "info", "debug", "verbose")
+FILTER_ALIASES: Mapping[str, str] = {"warning": "warn"}
 LOGGER_DESTS: tuple[str, ...] = ("stdout", "stderr", "slog", "none")
 
-#: Context-opening options -> how many arguments they take (vdev NAME, cpu).
-CONTEXT_OPENERS: Mapping[str, int] = {"vdev": 1, "cpu": 0}
+#: ``unsupported TYPE ACTION`` [doc 8.0 vm/unsupported.html] and the documented defaults.
+UNSUPPORTED_TYPES: Mapping[str, str] = {"instruction": "fail", "reference": "ignore", "register": "fail"}
+UNSUPPORTED_ACTIONS: tuple[str, ...] = ("abort", "fail", "ignore")
+#: ``safety none|warn|required`` [doc 7.1 vm/safety.html].
+SAFETY_VALUES: tuple[str, ...] = ("none", "warn", "required")
+
+
+@dataclass(frozen=True)
+class SetVariable:
+    """A documented qvm configuration variable (``set VAR VALUE``): its type, implicit context, source."""
+
+    name: str
+    type: str      # address, boolean, tristate, number, string
+    context: str   # global or vdev
+    source: str    # the QNX page that documents it
+
+
+_V80 = "8.0 vm/variables.html"
+_S80 = "8.0 vm/set.html (qvm set ? sample)"
+_V71 = "7.1 vm/variables.html"
+#: The variables qvmsim knows (and ``QvmConfig.set`` accepts); a real qvm may know
+#: more (platform- or vdev-defined ones: use ``option("set", VAR, VALUE)`` for those).
+SET_VARIABLES: Mapping[str, SetVariable] = {v.name: v for v in (
+    SetVariable("counter-offset", "number", "global", _V80),
+    SetVariable("debug", "boolean", "vdev", _V80),
+    SetVariable("exit-on-halt", "boolean", "global", _V80),
+    SetVariable("fdt-dump-file", "string", "global", _V80),
+    SetVariable("legacy-free", "boolean", "global", _S80),
+    SetVariable("message-block-timeout", "number", "global", _S80),
+    SetVariable("posted-interrupts", "boolean", "global", _S80),
+    SetVariable("virtual-interrupts", "boolean", "global", _S80),
+    SetVariable("grow-heap", "address", "global", _V71),
+    SetVariable("slog-buffer", "address", "global", _V71),
+    SetVariable("vdev-message-block-timeout", "number", "vdev", _V71),
+    SetVariable("gic-hwassist", "boolean", "global", _V71 + " (ARM)"),
+    SetVariable("host-paddr-gicd", "address", "global", _V71 + " (ARM)"),
+    SetVariable("host-paddr-gich", "address", "global", _V71 + " (ARM)"),
+)}
+_BOOLEAN = ("on", "off", "1", "0", "yes", "no", "true", "false")
+_TRISTATE = ("on", "off", "auto")
+
+#: Context-opening options -> how many arguments they take (vdev NAME, cpu, pass).
+CONTEXT_OPENERS: Mapping[str, int] = {"vdev": 1, "cpu": 0, "pass": 0}
 #: VM-wide options the parser knows -> argument count (-1: until the next known option).
 GLOBAL_OPTIONS: Mapping[str, int] = {
     "system": 1, "ram": 1, "rom": 1, "load": 1, "dump": 1, "logger": 2, "set": 2, "dryrun": 0,
-    "unsupported": -1,
+    "unsupported": 2, "safety": 1,
 }
 #: Options qvm handles for every vdev; they never reach the vdev [doc].
 VDEV_COMMON_OPTIONS: tuple[str, ...] = ("loc", "intr", "name", "log")
 
 _KEYWORDS = frozenset(CONTEXT_OPENERS) | frozenset(GLOBAL_OPTIONS)
 _OPTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
-_SIZE = r"(?:0x[0-9a-f]+|\d+)(?:[kmgt]b?)?"
+_SIZE = r"(?:0x[0-9a-f]+|0d\d+|\d+)(?:[kmgt]b?)?"
 _RAM = re.compile(rf"^(?:{_SIZE},)?{_SIZE}$", re.IGNORECASE)
 _ADDR = re.compile(r"^(?:0x[0-9a-f]+|\d+)$", re.IGNORECASE)
 _CUT = "\x00"  # marks where a fixture's text is cut to insert VM-wide options
+_MACRO = re.compile(r"\$(\$?)\{([^}]*)\}")
+_MACRO_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 Value = str | int | float | bool | Path | Sequence[str | int | float | Path] | None
 
@@ -64,11 +118,20 @@ class _Named(Protocol):
 
 @dataclass(frozen=True)
 class Token:
-    """A word of a .qvmconf file and where it is (1-based line, 0-based column)."""
+    """A word of a .qvmconf file and where it is (1-based line, 0-based column).
+
+    A double-quoted word's ``text`` is without its quotes; ``end`` is the column
+    after the word as written (quotes included).
+    """
 
     text: str
     line: int
     col: int
+    end: int = -1
+
+    @property
+    def stop(self) -> int:
+        return self.end if self.end >= 0 else self.col + len(self.text)
 
 
 @dataclass(frozen=True)
@@ -123,6 +186,14 @@ class ConfContext:
         """The ``name`` option, else the module name."""
         return self.option("name") or self.module
 
+    def variables(self) -> dict[str, str]:
+        """``set VAR VALUE`` lines inside this context (vdev-context variables), last one wins."""
+        found: dict[str, str] = {}
+        for i, word in enumerate(self.words[:-2]):
+            if word.text == "set":
+                found[self.words[i + 1].text] = self.words[i + 2].text
+        return found
+
 
 @dataclass(frozen=True)
 class ParsedConf:
@@ -159,11 +230,18 @@ class ParsedConf:
         return self.contexts[0].opener if self.contexts else None
 
 
-def _tokenize(text: str) -> Iterator[Token]:
+_WORD = re.compile(r'"(?P<q>[^"]*)"|(?P<w>[^\s#"]+)|(?P<hash>#)|(?P<bad>")')
+
+
+def _tokenize(text: str, source: str = "<qvmconf>") -> Iterator[Token]:
     for lineno, line in enumerate(text.splitlines(), 1):
-        code = line.split("#", 1)[0]
-        for m in re.finditer(r"\S+", code):
-            yield Token(m.group(), lineno, m.start())
+        for m in _WORD.finditer(line):
+            if m["hash"] is not None:
+                break
+            if m["bad"] is not None:
+                raise ConfigError("unterminated '\"': a quoted word ends on its own line", f"{source}:{lineno}", line.strip())
+            word = m["q"] if m["q"] is not None else m["w"]
+            yield Token(word, lineno, m.start(), m.end())
 
 
 def parse_qvmconf(text: str, source: str = "<qvmconf>") -> ParsedConf:
@@ -176,7 +254,7 @@ def parse_qvmconf(text: str, source: str = "<qvmconf>") -> ParsedConf:
     inside a context is read as closing it [inferred: qvm's own rule is not
     public in detail].
     """
-    tokens = list(_tokenize(text))
+    tokens = list(_tokenize(text, source))
     options: list[ConfOption] = []
     contexts: list[ConfContext] = []
     current: tuple[str, Token, Token | None, list[Token]] | None = None
@@ -219,6 +297,12 @@ def parse_qvmconf(text: str, source: str = "<qvmconf>") -> ParsedConf:
             i += 1 + count
             seen_any = True
             continue
+        if word == "set" and current is not None:
+            got = args_of(i, 2, _ARG_HELP["set"])
+            _check_option(word, got, where(tok), current[0])
+            current[3].extend((tok, *got))
+            i += 3
+            continue
         if word in GLOBAL_OPTIONS:
             close()
             if word == "system" and seen_any:
@@ -248,22 +332,59 @@ def parse_qvmconf(text: str, source: str = "<qvmconf>") -> ParsedConf:
 _ARG_HELP = {
     "system": "a NAME", "ram": "a size ([start,]len, e.g. 16M)", "rom": "a size or path",
     "load": "a path ([addr,]path)", "dump": "a directory", "logger": "FILTER[,FILTER...] DEST",
-    "set": "VAR VALUE",
+    "set": "VAR VALUE", "unsupported": "a TYPE (instruction, reference, register) and an ACTION (abort, fail, ignore)",
+    "safety": "none, warn or required",
 }
 
 
-def _check_option(word: str, args: tuple[Token, ...], where: str) -> None:
+def _check_option(word: str, args: tuple[Token, ...], where: str, context: str | None = None) -> None:
+    if any("${" in a.text for a in args):
+        return  # a builder macro: checked after render() expands it
     if word == "ram" and not _RAM.match(args[0].text):
         raise ConfigError(
             f"bad size {args[0].text!r}; expected [start,]len with len like 16M, 0x1000000 or 1G", where, word
         )
     if word == "logger":
         _check_logger(args[0].text, args[1].text, where, word)
+    if word == "unsupported":
+        _check_unsupported(args[0].text, args[1].text, where)
+    if word == "safety" and args[0].text not in SAFETY_VALUES:
+        raise ConfigError(f"bad value {args[0].text!r}; allowed: {', '.join(SAFETY_VALUES)}", where, word)
+    if word == "set" and args[0].text in SET_VARIABLES:
+        _check_set_value(SET_VARIABLES[args[0].text], args[1].text, where, context)
+
+
+def _check_unsupported(kind: str, action: str, where: str) -> None:
+    if kind not in UNSUPPORTED_TYPES:
+        raise ConfigError(f"bad type {kind!r}; allowed: {', '.join(UNSUPPORTED_TYPES)}", where, "unsupported")
+    if action not in UNSUPPORTED_ACTIONS:
+        raise ConfigError(f"bad action {action!r}; allowed: {', '.join(UNSUPPORTED_ACTIONS)}", where, "unsupported")
+
+
+def _check_set_value(var: SetVariable, value: str, where: str, context: str | None) -> None:
+    """A documented variable's value checked against its type [doc 8.0 vm/set.html]."""
+    key = f"set {var.name}"
+    if var.context == "vdev" and context != "vdev":
+        raise ConfigError(f"{var.name!r} is a vdev variable: set it inside a vdev context "
+                          "(after 'vdev NAME'; QvmConfig: vdev(..., variables={...}))", where, key)
+    ok = {
+        "boolean": value.lower() in _BOOLEAN,
+        "tristate": value.lower() in _TRISTATE,
+        "number": re.fullmatch(r"0x[0-9a-fA-F]{1,16}|\d+", value) is not None
+        and int(value, 0) < 1 << 64,
+        "address": re.fullmatch(_SIZE, value, re.IGNORECASE) is not None,
+        "string": value != "",
+    }[var.type]
+    if not ok:
+        allowed = {"boolean": "/".join(_BOOLEAN), "tristate": "on, off or auto",
+                   "number": "a non-negative 64-bit integer, decimal or 0x hex",
+                   "address": "a size or address like 4K, 0x1000, 0d16384", "string": "a word"}[var.type]
+        raise ConfigError(f"bad {var.type} value {value!r}; expected {allowed}", where, key)
 
 
 def _require_filters(parts: list[str], where: str, key: str) -> None:
     """The one check of a logger filter set (config files and the builder alike)."""
-    bad = [p for p in parts if p not in LOGGER_FILTERS]
+    bad = [p for p in parts if p not in LOGGER_FILTERS and p not in FILTER_ALIASES]
     if bad or not parts:
         raise ConfigError(
             f"unknown log filter(s) {', '.join(map(repr, bad)) or '(none given)'}; "
@@ -326,6 +447,8 @@ def _check_token(value: str, where: str, key: str) -> str:
         )
     if "#" in value:
         raise ConfigError(f"value {value!r} contains '#', which starts a comment in .qvmconf", where, key)
+    if '"' in value:
+        raise ConfigError(f"value {value!r} contains '\"', which quotes a word in .qvmconf", where, key)
     return value
 
 
@@ -363,6 +486,7 @@ def _check_name(name: str, where: str, key: str) -> str:
 
 
 def _filters(filters: str | Iterable[str], where: str, key: str) -> str:
+    """A filter set as written (``warning`` stays ``warning``: the vdev ``log`` page spells it so)."""
     parts = filters.split(",") if isinstance(filters, str) else list(filters)
     parts = [p.strip().lower() for p in parts]
     _require_filters(parts, where, key)
@@ -394,6 +518,7 @@ class QvmConfig:
         self._vdevs: list[str] = []
         self._vdev_objects: list[object] = []
         self._path_map: dict[str, str] = {}
+        self._macros: dict[str, str] = {}
         self._base: _Base | None = None
         if system is not None:
             self.system(system)
@@ -446,13 +571,59 @@ class QvmConfig:
 
     def logger(self, filters: str | Iterable[str] = "fatal,internal,error,warn,info", dest: str = "stderr") -> QvmConfig:
         """``logger FILTER[,FILTER...] DEST``: filters are a set of fatal, internal, error,
-        warn, info, debug, verbose; dest is stdout, stderr, slog or none."""
+        warn (or warning), info, debug, verbose; dest is stdout, stderr, slog or none.
+
+        Loggers add up [doc]: each call adds one (one destination each), so
+        ``.logger("error", "stderr").logger("error,info", "slog")`` logs to both.
+        Any ``logger`` replaces qvm's default (``fatal,internal,error,warn,info stderr``).
+        """
         self._globals.append(_Line(("logger", _filters(filters, "logger", "filters"), _dest(dest, "logger", "dest"))))
         return self
 
-    def dump(self, directory: str) -> QvmConfig:
-        """``dump DIR``: where guest dumps go (a path on the target)."""
-        self._globals.append(_Line(("dump", _check_token(str(directory), "dump", "directory"))))
+    def dump(self, directory: str | None = None, *, pipe: str | None = None) -> QvmConfig:
+        """``dump DIR`` (guest dumps as ``<system>-YYYYMMDD-hhmmss.gcore`` files there) or
+        ``dump "|COMMAND"`` (``pipe="gzip >/tmp/d.gz"`` or ``dump("|gzip >/tmp/d.gz")``:
+        each dump goes to a shell command's stdin).  Paths are on the target."""
+        where = "dump"
+        if (directory is None) == (pipe is None):
+            raise ConfigError("give a directory or pipe=COMMAND (one of them)", where, "directory")
+        if directory is not None and str(directory).startswith("|"):
+            pipe = str(directory)[1:]
+        if pipe is not None:
+            command = pipe.strip()
+            if not command or '"' in command or "\n" in command:
+                raise ConfigError(f"bad pipe command {pipe!r}: give a one-line shell command without '\"'",
+                                  where, "pipe")
+            self._globals.append(_Line(("dump", f'"|{command}"')))
+        else:
+            self._globals.append(_Line(("dump", _check_token(str(directory), where, "directory"))))
+        return self
+
+    def unsupported(self, kind: str, action: str) -> QvmConfig:
+        """``unsupported instruction|reference|register abort|fail|ignore`` [doc]; defaults
+        when absent: instruction fail, reference ignore (reads give all ones), register fail."""
+        _check_unsupported(kind, action, "unsupported")
+        self._globals.append(_Line(("unsupported", kind, action)))
+        return self
+
+    def safety(self, value: str) -> QvmConfig:
+        """``safety none|warn|required`` (QNX Hypervisor for Safety; qvmsim accepts it, no effect)."""
+        if value not in SAFETY_VALUES:
+            raise ConfigError(f"bad value {value!r}; allowed: {', '.join(SAFETY_VALUES)}", "safety", "value")
+        self._globals.append(_Line(("safety", value)))
+        return self
+
+    def pass_through(self, *locs: str, intr: str | None = None) -> QvmConfig:
+        """A ``pass`` context: ``pass loc SPEC ... [intr SPEC]`` (host resources passed to the
+        guest; qvmsim parses it and logs at DEBUG that it has no effect)."""
+        where = "pass"
+        if not locs and intr is None:
+            raise ConfigError("give at least one loc or an intr", where, "loc")
+        self._body.append(_Line(("pass",)))
+        for loc in locs:
+            self._body.append(_Line(("loc", _check_token(loc, where, "loc")), indent=True))
+        if intr is not None:
+            self._body.append(_Line(("intr", _check_token(intr, where, "intr")), indent=True))
         return self
 
     def dryrun(self) -> QvmConfig:
@@ -461,11 +632,30 @@ class QvmConfig:
             self._globals.append(_Line(("dryrun",)))
         return self
 
-    def set(self, var: str, value: str | int | float) -> QvmConfig:
-        """``set VAR VALUE``."""
+    def set(self, var: str, value: str | int | bool) -> QvmConfig:
+        """``set VAR VALUE``: a documented qvm configuration variable (``SET_VARIABLES``),
+        its value checked against its type (bool renders on/off).  Vdev-context
+        variables go in ``vdev(..., variables={...})``.  A variable only your
+        board's qvm or a vdev defines: ``option("set", VAR, VALUE)``.  For text
+        substitution use ``define`` (macros), not ``set``."""
         where = f"set {var}"
-        self._globals.append(_Line(("set", _check_token(var, where, "var"), *_words(value, where, "value"))))
+        var = _check_token(var, where, "var")
+        self._globals.append(_Line(("set", var, _set_value(var, value, where, None))))
         return self
+
+    def define(self, name: str, value: str | int) -> QvmConfig:
+        """A text macro: every ``${NAME}`` in the rendered config (builder values and a
+        fixture's text alike) becomes ``value``.  Not qvm syntax: qvm never sees it."""
+        if not _MACRO_NAME.match(name):
+            raise ConfigError(f"bad macro name {name!r}; use letters, digits and '_' (not starting with a digit)",
+                              "define", name)
+        self._macros[name] = _check_token(str(value), f"define {name}", "value")
+        return self
+
+    @property
+    def macros(self) -> dict[str, str]:
+        """The macros given to ``define``."""
+        return dict(self._macros)
 
     def load(self, path: str | Path, addr: str | int | None = None) -> QvmConfig:
         """``load [addr,]path``: qvmsim's guest script (or a guest image).
@@ -510,13 +700,15 @@ class QvmConfig:
         intr: str | int | None = None,
         name: str | None = None,
         log: str | tuple[str, str] | None = None,
+        variables: Mapping[str, str | int | bool] | None = None,
         **options: Value,
     ) -> QvmConfig:
         """``vdev NAME`` with the common options and the vdev's own as keywords.
 
         ``vdev`` is NAME (of ``vdev-NAME.so``) or a built vdev (anything with a
         ``.name``).  ``loc`` ints render in hex; ``log`` is a filter set or
-        ``(filters, dest)``.  Own options: ``fail_config="yes"`` ->
+        ``(filters, dest)`` (the docs make the destination mandatory: give one);
+        ``variables`` are vdev-context ``set`` variables (``{"debug": False}``).  Own options: ``fail_config="yes"`` ->
         ``fail_config yes``; True -> a bare flag; False/None -> left out; a list
         -> several words.
         """
@@ -545,6 +737,8 @@ class QvmConfig:
                 filters, dest = log
                 log_words = (_filters(filters, where, "log"), _dest(dest, where, "log"))
             lines.append(_Line(("log", *log_words), indent=True))
+        for var, value in (variables or {}).items():
+            lines.append(_Line(("set", var, _set_value(var, value, f"{where} set {var}", "vdev")), indent=True))
         lines.extend(self._option_lines(where, options))
         self._body.extend(lines)
         return self
@@ -603,7 +797,27 @@ class QvmConfig:
 
     # --- rendering ---
     def render(self, path_map: Mapping[str, str] | None = None) -> str:
-        """The .qvmconf text; ``path_map`` (keys of ``files()``) rewrites local paths."""
+        """The .qvmconf text; ``path_map`` (keys of ``files()``) rewrites local paths;
+        ``${NAME}`` macros (``define``) expanded."""
+        return self._expand(self._render(path_map))
+
+    def _expand(self, text: str) -> str:
+        source = self.source or "<QvmConfig>"
+
+        def one(m: re.Match[str]) -> str:
+            if m[1]:
+                return "${" + m[2] + "}"  # $${NAME}: a literal ${NAME}
+            name = m[2]
+            if name not in self._macros:
+                line = text.count("\n", 0, m.start()) + 1
+                known = ", ".join(sorted(self._macros)) or "none"
+                raise ConfigError(f"undefined macro ${{{name}}} (rendered line {line}); define it with "
+                                  f".define({name!r}, VALUE) (defined: {known})", source, name)
+            return self._macros[name]
+
+        return _MACRO.sub(one, text)
+
+    def _render(self, path_map: Mapping[str, str] | None = None) -> str:
         paths = dict(self._path_map)
         if path_map:
             self._check_path_map(path_map)
@@ -639,12 +853,12 @@ class QvmConfig:
         system = base.parsed.option("system")
         if system is not None:  # render() writes the system line first itself
             for tok in (system.name, *system.args):
-                edits.append((tok.line, tok.col, tok.col + len(tok.text), ""))
+                edits.append((tok.line, tok.col, tok.stop, ""))
         for option in base.parsed.all("load"):
             tok = option.args[0]
             prefix, path_text = _split_addr(tok.text)
             if path_text in paths and path_text in self._files:
-                edits.append((tok.line, tok.col, tok.col + len(tok.text), prefix + paths[path_text]))
+                edits.append((tok.line, tok.col, tok.stop, prefix + paths[path_text]))
         first = base.parsed.first_context
         if first is not None:
             edits.append((first.line, first.col, first.col, _CUT))
@@ -670,7 +884,25 @@ class QvmConfig:
         return f"<QvmConfig{src}: vdevs {self.vdev_names()}>"
 
 
+def _set_value(var: str, value: str | int | bool, where: str, context: str | None) -> str:
+    known = SET_VARIABLES.get(var)
+    if known is None:
+        names = ", ".join(SET_VARIABLES)
+        raise ConfigError(f"unknown qvm configuration variable {var!r}; documented ones: {names} "
+                          "(a board- or vdev-defined one: option('set', VAR, VALUE); text macros: define())",
+                          where, "var")
+    if isinstance(value, bool):
+        text = "on" if value else "off"
+    elif isinstance(value, int):
+        text = hex(value) if known.type == "address" else str(value)
+    else:
+        text = _check_token(str(value), where, "value")
+    _check_set_value(known, text, where, context)
+    return text
+
+
 __all__ = [
-    "LOGGER_DESTS", "LOGGER_FILTERS", "ConfContext", "ConfOption", "ParsedConf", "QvmConfig", "Token",
+    "FILTER_ALIASES", "LOGGER_DESTS", "LOGGER_FILTERS", "SAFETY_VALUES", "SET_VARIABLES", "UNSUPPORTED_ACTIONS",
+    "UNSUPPORTED_TYPES", "ConfContext", "ConfOption", "ParsedConf", "QvmConfig", "SetVariable", "Token",
     "parse_qvmconf",
 ]

@@ -39,11 +39,11 @@ def test_full_render_puts_vm_wide_options_before_contexts(tmp_path: Path) -> Non
         .logger(["fatal", "error", "error"], "stderr")  # after a context, still rendered VM-wide
         .ram(0x100000, start=0x80000000)
         .dump("/tmp/dumps")
-        .set("answer", 42)
+        .set("counter-offset", 42)
         .dryrun()
         .dryrun()
         .load(guest)
-        .option("unsupported", "abort")
+        .option("gic", "3")
     )
     assert cfg.render() == (
         "system vm1\n"
@@ -51,10 +51,10 @@ def test_full_render_puts_vm_wide_options_before_contexts(tmp_path: Path) -> Non
         "logger fatal,error stderr\n"
         "ram 0x80000000,1048576\n"
         "dump /tmp/dumps\n"
-        "set answer 42\n"
+        "set counter-offset 42\n"
         "dryrun\n"
         f"load {guest.resolve()}\n"
-        "unsupported abort\n"
+        "gic 3\n"
         "vdev wdog\n"
         "    loc 0x1000\n"
         "    intr 5\n"
@@ -97,7 +97,7 @@ def test_empty_config_renders_empty() -> None:
         (lambda: QvmConfig().logger("info", "file"), ["'dest'", "'file'", "slog"]),
         (lambda: QvmConfig().ram("lots"), ["ram", "'lots'", "16M"]),
         (lambda: QvmConfig().system("my vm"), ["system", "whitespace"]),
-        (lambda: QvmConfig().set("x", "a b"), ["set x", "'value'"]),
+        (lambda: QvmConfig().set("fdt-dump-file", "a b"), ["set fdt-dump-file", "'value'"]),
         (lambda: QvmConfig().load(Path("/no/such/guest.txt")), ["'path'", "does not exist"]),
     ],
 )
@@ -266,3 +266,118 @@ def test_parser_contexts_comments_and_line_breaks() -> None:
     assert [v.instance_name for v in parsed.vdevs] == ["ser8250", "t1", "t2"]
     assert [(o.name.text, o.values, o.known) for o in parsed.options][1] == ("gic", ("3", "mystery"), False)
     assert parsed.vdevs[-1].option("not_global") == "1"
+
+
+# --- qvm options as QNX documents them (issue 8 items 4 and 5) ---
+
+
+def test_loggers_add_up_and_warning_is_accepted() -> None:
+    cfg = QvmConfig().logger("error", "stderr").logger("warning,info", "slog").vdev("trace", log=("warning", "stdout"))
+    assert cfg.render() == ("logger error stderr\nlogger warning,info slog\n"
+                            "vdev trace\n    log warning stdout\n")
+    parsed = cfg.validate()
+    assert [o.values for o in parsed.all("logger")] == [("error", "stderr"), ("warning,info", "slog")]
+
+
+def test_logger_without_destination_is_a_parse_error() -> None:
+    with pytest.raises(ConfigError, match=r"f:1: key 'logger': 'logger' needs FILTER\[,FILTER...\] DEST, got end of file"):
+        parse_qvmconf("logger info\n", "f")
+
+
+@pytest.mark.parametrize("kind,action", [("instruction", "fail"), ("reference", "ignore"), ("register", "abort")])
+def test_unsupported_documented_types_and_actions(kind: str, action: str) -> None:
+    cfg = QvmConfig().unsupported(kind, action)
+    assert cfg.render() == f"unsupported {kind} {action}\n"
+    assert cfg.validate().option("unsupported").values == (kind, action)  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("build,words", [
+    (lambda: QvmConfig().unsupported("memory", "fail"), ["'memory'", "instruction, reference, register"]),
+    (lambda: QvmConfig().unsupported("reference", "crash"), ["'crash'", "abort, fail, ignore"]),
+    (lambda: parse_qvmconf("unsupported reference\n", "f"), ["f:1", "needs a TYPE"]),
+])
+def test_unsupported_bad_words(build: object, words: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        build()  # type: ignore[operator]
+    for word in words:
+        assert word in str(info.value), str(info.value)
+
+
+def test_set_documented_variables_are_typed() -> None:
+    cfg = (QvmConfig().set("exit-on-halt", False).set("counter-offset", 0).set("slog-buffer", 8192)
+           .set("fdt-dump-file", "/tmp/fdt.dtb").vdev("trace", variables={"debug": "off"}))
+    assert cfg.render() == ("set exit-on-halt off\nset counter-offset 0\nset slog-buffer 0x2000\n"
+                            "set fdt-dump-file /tmp/fdt.dtb\nvdev trace\n    set debug off\n")
+    parsed = cfg.validate()
+    assert parsed.vdevs[0].variables() == {"debug": "off"}  # `set` inside a context stays in it
+    assert [o.values for o in parsed.all("set")][0] == ("exit-on-halt", "off")
+
+
+@pytest.mark.parametrize("build,words", [
+    (lambda: QvmConfig().set("NAME", "x"), ["unknown qvm configuration variable 'NAME'", "define()"]),
+    (lambda: QvmConfig().set("exit-on-halt", "maybe"), ["bad boolean value 'maybe'", "on/off"]),
+    (lambda: QvmConfig().set("counter-offset", "-1"), ["bad number value '-1'"]),
+    (lambda: QvmConfig().set("debug", True), ["vdev variable", "vdev(..., variables"]),
+    (lambda: parse_qvmconf("set debug off\n", "f"), ["f:1", "vdev variable"]),
+    (lambda: parse_qvmconf("vdev x set exit-on-halt perhaps\n", "f"), ["f:1", "bad boolean"]),
+])
+def test_set_bad_variables_and_values(build: object, words: list[str]) -> None:
+    with pytest.raises(ConfigError) as info:
+        build()  # type: ignore[operator]
+    for word in words:
+        assert word in str(info.value), str(info.value)
+
+
+def test_set_unknown_variable_in_a_file_is_kept() -> None:
+    # a board's qvm or a vdev may define more variables than are documented
+    assert parse_qvmconf("set my-vdev-knob 3\n").option("set").values == ("my-vdev-knob", "3")  # type: ignore[union-attr]
+    assert QvmConfig().option("set", "my-vdev-knob", 3).render() == "set my-vdev-knob 3\n"
+
+
+def test_dump_directory_and_pipe_forms() -> None:
+    assert QvmConfig().dump("/tmp/dumps").render() == "dump /tmp/dumps\n"
+    piped = QvmConfig().dump(pipe="gzip >/tmp/d.gz")
+    assert piped.render() == 'dump "|gzip >/tmp/d.gz"\n'
+    assert QvmConfig().dump("|gzip >/tmp/d.gz").render() == piped.render()
+    assert piped.validate().option("dump").values == ("|gzip >/tmp/d.gz",)  # type: ignore[union-attr]
+    for bad in (lambda: QvmConfig().dump(), lambda: QvmConfig().dump(pipe='echo "x"'),
+                lambda: QvmConfig().dump("/a", pipe="cat")):
+        with pytest.raises(ConfigError, match="dump"):
+            bad()
+
+
+def test_quoted_words_in_files(tmp_path: Path) -> None:
+    parsed = parse_qvmconf('dump "|gzip # not a comment >/x.gz" # a comment\nsystem_x 1\n')
+    assert parsed.option("dump").values == ("|gzip # not a comment >/x.gz",)  # type: ignore[union-attr]
+    with pytest.raises(ConfigError, match=r"f:1: .*unterminated"):
+        parse_qvmconf('dump "|gzip\n', "f")
+    path = write_fixture(tmp_path, 'system "q vm"\nvdev trace\n')
+    assert QvmConfig.from_file(path).system("vm2").render() == "system vm2\nvdev trace\n"  # the quoted word is cut whole
+
+
+def test_pass_and_safety_are_documented_options() -> None:
+    cfg = QvmConfig().safety("warn").pass_through("0x2000,0x1000,r=0x3000", intr="gic:40")
+    parsed = cfg.validate()
+    assert parsed.option("safety").values == ("warn",)  # type: ignore[union-attr]
+    assert parsed.contexts[0].kind == "pass" and parsed.contexts[0].option("intr") == "gic:40"
+    with pytest.raises(ConfigError, match="'maybe'"):
+        QvmConfig().safety("maybe")
+    with pytest.raises(ConfigError, match=r"f:1: .*'maybe'.*none, warn, required"):
+        parse_qvmconf("safety maybe\n", "f")
+
+
+def test_macros_are_a_builder_feature_expanded_on_render(tmp_path: Path) -> None:
+    path = write_fixture(tmp_path, "system ${SYS}\nvdev trace name ${NAME} loc ${BASE}\n")
+    cfg = QvmConfig.from_file(path).define("SYS", "s1").define("NAME", "tr1").define("BASE", 0x3000)
+    cfg.vdev("wdog", loc="${WBASE}").define("WBASE", "0x4000").raw("# $${LITERAL}")
+    text = cfg.render()
+    assert "${" not in text.replace("# ${LITERAL}", "")
+    assert text.startswith("system s1\n") and "vdev trace name tr1 loc 12288" in text
+    assert "loc 0x4000" in text and "# ${LITERAL}" in text
+    assert cfg.validate().vdevs[0].instance_name == "tr1"
+    assert cfg.macros == {"SYS": "s1", "NAME": "tr1", "BASE": "12288", "WBASE": "0x4000"}
+    with pytest.raises(ConfigError) as info:
+        QvmConfig().vdev("trace", loc="${NOPE}").render()
+    assert "undefined macro ${NOPE}" in str(info.value) and ".define('NOPE', VALUE)" in str(info.value)
+    with pytest.raises(ConfigError, match="bad macro name"):
+        QvmConfig().define("1X", "y")
