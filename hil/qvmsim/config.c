@@ -226,13 +226,13 @@ static void parse_loc(const struct tok *opt, vdev_t *v)
     v->v_block.qst_type = type;
     v->v_block.location = loc;
     v->v_block.length = len;
-    v->v_qvmsim->loc_given = true;
+    v->qvmsim_private->loc_given = true;
     free(a);
 }
 
 static void vdev_option(const struct tok *opt, vdev_t *v, int idx, bool flag)
 {
-    struct qvmsim_vdev_private *p = v->v_qvmsim;
+    struct qvmsim_vdev_private *p = v->qvmsim_private;
     char *arg = flag ? NULL : take_arg(opt, "a value");
     for (int i = 0; i < p->nopts; i++) {
         if (p->opts[i].idx == idx) {          /* last repeat wins */
@@ -257,7 +257,7 @@ static void vdev_option(const struct tok *opt, vdev_t *v, int idx, bool flag)
 /* Tries toks[pos-1] as an option of vdev v; true if taken. */
 static bool vdev_word(const struct tok *opt, vdev_t *v)
 {
-    struct vdev_factory *f = v->v_qvmsim->factory;
+    struct vdev_factory *f = v->qvmsim_private->factory;
     const char *w = opt->w;
     if (strcmp(w, "loc") == 0) {
         if (f->factory_flags & VFF_LOC_NO)
@@ -268,16 +268,26 @@ static bool vdev_word(const struct tok *opt, vdev_t *v)
     if (strcmp(w, "intr") == 0) {
         if (f->factory_flags & VFF_INTR_NO)
             cfg_fatal(opt->file, opt->line, "vdev '%s' takes no 'intr'", vdev_source(v));
-        v->v_intr = take_arg(opt, "an interrupt (e.g. gic:33)");
+        char *a = take_arg(opt, "an interrupt PIC:NUMBER (e.g. gic:33 or ioapic:5)");
+        char name[48];
+        const char *why;
+        if (intr_parse(a, name, sizeof name, &why) != 0)
+            cfg_fatal(opt->file, opt->line, "bad value '%s' for option 'intr' of vdev '%s': %s",
+                      a, vdev_source(v), why);
+        free(v->qvmsim_private->intr_text);
+        v->qvmsim_private->intr_text = strdup(name);
+        v->v_intr.gi_id = intr_register(name);
+        free(a);
         return true;
     }
     if (strcmp(w, "name") == 0) {
-        v->v_name = take_arg(opt, "an instance name");
+        free(v->qvmsim_private->inst_name);
+        v->qvmsim_private->inst_name = take_arg(opt, "an instance name");
         return true;
     }
     if (strcmp(w, "log") == 0) {
-        parse_logger(opt, &v->v_qvmsim->route);
-        v->v_qvmsim->has_route = true;
+        parse_logger(opt, &v->qvmsim_private->route);
+        v->qvmsim_private->has_route = true;
         return true;
     }
     if (f->option_list != NULL) {
@@ -323,14 +333,19 @@ void config_parse(void)
         } else if (strcmp(w, "ram") == 0 || strcmp(w, "rom") == 0) {
             char *a = take_arg(opt, "[START,]LENGTH");
             const char *comma = strchr(a, ',');
-            uint64_t v;
+            uint64_t v, base = 0;
             char start[128];
             snprintf(start, sizeof start, "%.*s", comma ? (int)(comma - a) : 0, a);
-            if ((comma && parse_num(start, &v) != 0) || parse_size(comma ? comma + 1 : a, &v) != 0)
-                cfg_fatal(opt->file, opt->line, "bad value '%s' for option '%s' (expected [START,]LENGTH like 0x80000000,128M)",
-                          a, w);
-            if (w[1] == 'a')
+            if ((comma && parse_size(start, &base) != 0) || parse_size(comma ? comma + 1 : a, &v) != 0 || v == 0)
+                cfg_fatal(opt->file, opt->line, "bad value '%s' for option '%s' (expected [START,]LENGTH like "
+                          "0x80000000,128M or 64K; LENGTH > 0, suffixes K, M, G)", a, w);
+            if (w[1] == 'a') {
+                uint64_t placed;
+                const char *why = ram_add(comma != NULL, base, v, &placed);
+                if (why != NULL)
+                    cfg_fatal(opt->file, opt->line, "bad value '%s' for option 'ram': %s", a, why);
                 g_cfg.ram_bytes += v;
+            }
             free(a);
         } else if (strcmp(w, "load") == 0) {
             char *a = take_arg(opt, "[ADDR,]PATH of a guest script");

@@ -293,46 +293,69 @@ void guest_stop(void)
         qlog(QL_QVM_WARN, "guest stop: %d vdev callback(s) still running after 2 s; terminating anyway", left);
 }
 
-/* ---- guest CPU data ------------------------------------------------- */
+/* ---- guest CPU and memory accesses ---------------------------------- */
 
-/* The checks guest_cpu_read and guest_cpu_write share; on EOK, *n is the byte count to copy. */
-static int cpu_data_access(const struct guest_cpu *gcp, const struct qvm_state_block *blk,
-                           unsigned nblks, const void *buf, unsigned buflen, unsigned *n)
+/* The data of guest_cpu_read()/guest_cpu_write(): the blocks in order, packed
+ * into data[0 .. data_len).  `to_data`: read (guest -> data).  Returns EOK,
+ * an errno value, or -1 (an address outside guest RAM: the guest gets an
+ * exception, i.e. a bus error). */
+static int cpu_access(struct guest_cpu *gcp, const struct qvm_state_block *blk, unsigned nblks,
+                      uint8_t *data, size_t data_len, bool to_data)
 {
-    if (gcp == NULL || blk == NULL || nblks == 0 || buf == NULL)
+    if (blk == NULL || nblks == 0 || data == NULL)
         return EINVAL;
-    if (blk->qst_type != QST_CPU_DATA)
-        return ENOTSUP;
-    if (!gcp->in_access)
-        return EINVAL;
-    *n = buflen < gcp->size ? buflen : gcp->size;
+    size_t off = 0;
+    for (unsigned i = 0; i < nblks; i++) {
+        const struct qvm_state_block *b = &blk[i];
+        switch (b->qst_type) {
+        case QST_CPUREGS: {         /* the CPU side of the access being emulated */
+            if (gcp == NULL || !gcp->in_access)
+                return EINVAL;
+            size_t n = b->length < gcp->size ? (size_t)b->length : gcp->size;
+            if (n > data_len - off)
+                n = data_len - off;
+            if (to_data) {
+                memcpy(data + off, &gcp->data, n);     /* little-endian host */
+            } else {
+                gcp->data = 0;
+                memcpy(&gcp->data, data + off, n);
+                gcp->data_set = true;
+            }
+            off += n;
+            break;
+        }
+        case QST_MEMORY: {          /* guest RAM (`ram` option) */
+            if (b->length > data_len - off)
+                return EINVAL;
+            uint8_t *m = ram_ptr(b->location, b->length);
+            if (m == NULL && b->length > 0)
+                return -1;
+            if (to_data)
+                memcpy(data + off, m, (size_t)b->length);
+            else
+                memcpy(m, data + off, (size_t)b->length);
+            off += (size_t)b->length;
+            break;
+        }
+        default:
+            return ENOTSUP;
+        }
+    }
     return EOK;
 }
 
-int guest_cpu_read(struct guest_cpu *gcp, unsigned flags, const struct qvm_state_block *blk,
-                   unsigned nblks, void *buf, unsigned buflen)
+int guest_cpu_read(struct guest_cpu *gcp, guest_cpu_access_flags_t flags,
+                   const struct qvm_state_block *blk, unsigned nblks, void *data, size_t data_len)
 {
     (void)flags;
-    unsigned n;
-    int err = cpu_data_access(gcp, blk, nblks, buf, buflen, &n);
-    if (err != EOK)
-        return err;
-    memcpy(buf, &gcp->data, n);     /* little-endian host */
-    return EOK;
+    return cpu_access(gcp, blk, nblks, data, data_len, true);
 }
 
-int guest_cpu_write(struct guest_cpu *gcp, unsigned flags, const struct qvm_state_block *blk,
-                    unsigned nblks, const void *buf, unsigned buflen)
+int guest_cpu_write(struct guest_cpu *gcp, guest_cpu_access_flags_t flags,
+                    const struct qvm_state_block *blk, unsigned nblks, const void *data, size_t data_len)
 {
     (void)flags;
-    unsigned n;
-    int err = cpu_data_access(gcp, blk, nblks, buf, buflen, &n);
-    if (err != EOK)
-        return err;
-    gcp->data = 0;
-    memcpy(&gcp->data, buf, n);
-    gcp->data_set = true;
-    return EOK;
+    return cpu_access(gcp, blk, nblks, (uint8_t *)(uintptr_t)data, data_len, false);
 }
 
 /* ---- execution --------------------------------------------------------- */
@@ -381,7 +404,7 @@ static void do_access(bool write, unsigned space, uint64_t addr, unsigned size, 
         }
         return;
     }
-    struct vdev_factory *f = v->v_qvmsim->factory;
+    struct vdev_factory *f = v->qvmsim_private->factory;
     if (f->acc_sizes != 0 && !(f->acc_sizes & (1u << size))) {
         qlog(QL_QVM_ERR, "guest %s of %u byte(s) at %s0x%" PRIx64 ": size not supported by vdev '%s' "
              "(acc_sizes 0x%x): bus error", write ? "store" : "load", size, space_prefix(space), addr,
@@ -389,7 +412,7 @@ static void do_access(bool write, unsigned space, uint64_t addr, unsigned size, 
         return;
     }
     struct qvm_state_block vop = { .qst_type = space, .qst_flags = 0, .location = addr, .length = size };
-    struct qvm_state_block oop = { .qst_type = QST_CPU_DATA, .qst_flags = 0, .location = 0, .length = size };
+    struct qvm_state_block oop = { .qst_type = QST_CPUREGS, .qst_flags = 0, .location = 0, .length = size };
     vcpu.in_access = true;
     vcpu.size = size;
     vcpu.data = write ? value : 0;
@@ -493,7 +516,7 @@ static uint64_t execute(struct gcmd *c)
             }
         } else {
             for (int i = 0; i < g_nvdevs && target == NULL; i++) {
-                const char *n = g_vdevs[i]->v_qvmsim->vdev_name;
+                const char *n = g_vdevs[i]->qvmsim_private->vdev_name;
                 if (strstr(n, "wdog") != NULL || strstr(n, "wdt") != NULL)
                     target = g_vdevs[i];
             }
@@ -502,7 +525,7 @@ static uint64_t execute(struct gcmd *c)
                 break;
             }
         }
-        if (target->v_block.location == QVMSIM_NO_LOCATION) {
+        if (target->v_block.location == QSL_NO_LOCATION) {
             qlog(QL_QVM_ERR, "guest: kick: vdev '%s' has no 'loc'", vdev_source(target));
             break;
         }

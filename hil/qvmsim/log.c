@@ -160,8 +160,8 @@ void qlog_v(int level, vdev_t const *vdp, const char *fmt, va_list ap)
     const char *source = "qvm";
     if (vdp != NULL) {
         source = vdev_source(vdp);
-        if (vdp->v_qvmsim != NULL && vdp->v_qvmsim->has_route)
-            route = &vdp->v_qvmsim->route;
+        if (vdp->qvmsim_private != NULL && vdp->qvmsim_private->has_route)
+            route = &vdp->qvmsim_private->route;
     }
     emit(level, source, route, msg);
 }
@@ -208,8 +208,8 @@ void qvm_fatal(qvm_log_source_t source, char const *fmt, ...)
     va_start(ap, fmt);
     qlog_v(QL_QVM_FATAL, t_cur_vdev, fmt, ap);
     va_end(ap);
-    if (t_cur_vdev != NULL && t_cur_ctrl >= 0 && t_cur_vdev->v_qvmsim != NULL) {
-        const struct qvmsim_vdev_private *p = t_cur_vdev->v_qvmsim;
+    if (t_cur_vdev != NULL && t_cur_ctrl >= 0 && t_cur_vdev->qvmsim_private != NULL) {
+        const struct qvmsim_vdev_private *p = t_cur_vdev->qvmsim_private;
         if (t_cur_ctrl >= (int)VDEV_CTRL_FIRST_OPTIDX)
             qlog(QL_QVM_ERR, "%s:%d: vdev '%s' called qvm_fatal() in option %d", p->file, p->line,
                  vdev_source(t_cur_vdev), t_cur_ctrl - (int)VDEV_CTRL_FIRST_OPTIDX);

@@ -65,7 +65,7 @@ QVM_NORETURN static void finish(void)
     guest_stop();
     for (int i = 0; i < g_nvdevs; i++) {
         vdev_t *v = g_vdevs[i];
-        if (!v->v_qvmsim->started)
+        if (!v->qvmsim_private->started)
             continue;
         int rc = vd_control(v, VDEV_CTRL_TERMINATE, NULL);
         if (rc != EOK)
@@ -122,13 +122,13 @@ static void write_env(void)
         fprintf(f, "%s{\"name\": ", i ? ", " : "");
         json_str(f, vdev_source(v));
         fprintf(f, ", \"vdev\": ");
-        json_str(f, v->v_qvmsim->vdev_name);
-        if (v->v_block.location != QVMSIM_NO_LOCATION)
+        json_str(f, v->qvmsim_private->vdev_name);
+        if (v->v_block.location != QSL_NO_LOCATION)
             fprintf(f, ", \"loc\": \"%s0x%" PRIx64 "\", \"length\": %" PRIu64,
                     v->v_block.qst_type == QST_X86_IO ? "io:" : "", v->v_block.location, v->v_block.length);
-        if (v->v_intr != NULL) {
+        if (v->qvmsim_private->intr_text != NULL) {
             fprintf(f, ", \"intr\": ");
-            json_str(f, v->v_intr);
+            json_str(f, v->qvmsim_private->intr_text);
         }
         fputc('}', f);
     }
@@ -247,13 +247,13 @@ void qvmsim_dump(const char *why)
         fprintf(f, "since_last_store_ns: %" PRIu64 "\n", now - last);
     for (int i = 0; i < g_nvdevs; i++) {
         vdev_t *v = g_vdevs[i];
-        fprintf(f, "vdev %s (%s): ", vdev_source(v), v->v_qvmsim->vdev_name);
-        if (v->v_block.location == QVMSIM_NO_LOCATION)
+        fprintf(f, "vdev %s (%s): ", vdev_source(v), v->qvmsim_private->vdev_name);
+        if (v->v_block.location == QSL_NO_LOCATION)
             fprintf(f, "no loc");
         else
             fprintf(f, "%s0x%" PRIx64 ",0x%" PRIx64, v->v_block.qst_type == QST_X86_IO ? "io:" : "",
                     v->v_block.location, v->v_block.length);
-        fprintf(f, " intr %s\n", v->v_intr ? v->v_intr : "none");
+        fprintf(f, " intr %s\n", v->qvmsim_private->intr_text ? v->qvmsim_private->intr_text : "none");
     }
     fclose(f);
     qlog(QL_QVM_INFO, "guest dump written: %s (%s)", path, why);
@@ -267,10 +267,19 @@ void wdog_bite(struct wdog_state *ws)
     if (action & WDOG_FLAG_DUMP)
         qvmsim_dump("watchdog bite");
     switch (action & QVMSIM_WDOG_ACTION_MASK) {
-    case WDOG_ACTION_INTR:
-        qlog(QL_QVM_INFO, "watchdog bite from vdev '%s': raising interrupt %s", src,
-             v && v->v_intr ? v->v_intr : "(none configured)");
+    case WDOG_ACTION_INTR: {
+        const char *intr = v != NULL ? v->qvmsim_private->intr_text : NULL;
+        if (intr == NULL) {
+            qlog(QL_QVM_ERR, "watchdog bite from vdev '%s' with WDOG_ACTION_INTR but the vdev has no 'intr' "
+                 "option: no interrupt raised (give it e.g. 'intr gic:33')", src);
+            return;
+        }
+        qlog(QL_QVM_INFO, "watchdog bite from vdev '%s': raising interrupt %s", src, intr);
+        int rc = guest_intr_signal(&v->v_intr, GIS_ON);
+        if (rc != EOK)
+            qlog(QL_QVM_ERR, "watchdog bite from vdev '%s': raising interrupt %s failed: %s", src, intr, strerror(rc));
         return;
+    }
     case WDOG_ACTION_TERMINATE:
         qlog(QL_QVM_INFO, "watchdog bite from vdev '%s': terminating the guest", src);
         break;
@@ -358,7 +367,7 @@ static void check_pending_end(void)
 
 static const char *option_name(vdev_t *v, int idx)
 {
-    const char *n = v->v_qvmsim->factory->option_list[idx];
+    const char *n = v->qvmsim_private->factory->option_list[idx];
     size_t pl = strlen(QVM_OPTION_NO_ARG_PREFIX);
     return strncmp(n, QVM_OPTION_NO_ARG_PREFIX, pl) == 0 ? n + pl : n;
 }
@@ -367,7 +376,7 @@ static void setup_control(vdev_t *v, unsigned ctrl)
 {
     int rc = vd_control(v, ctrl, NULL);
     if (rc != EOK)
-        cfg_fatal(v->v_qvmsim->file, v->v_qvmsim->line, "vdev '%s' refused %s: %s (errno %d)",
+        cfg_fatal(v->qvmsim_private->file, v->qvmsim_private->line, "vdev '%s' refused %s: %s (errno %d)",
                   vdev_source(v), ctrl_name(ctrl), strerror(rc), rc);
 }
 
@@ -375,7 +384,7 @@ static void configure(void)
 {
     for (int i = 0; i < g_nvdevs; i++) {
         vdev_t *v = g_vdevs[i];
-        struct qvmsim_vdev_private *p = v->v_qvmsim;
+        struct qvmsim_vdev_private *p = v->qvmsim_private;
         p->started = true;
         setup_control(v, VDEV_CTRL_OPTIONS_START);
         for (int k = 0; k < p->nopts; k++) {
@@ -395,18 +404,25 @@ static void configure(void)
     }
     for (int i = 0; i < g_nvdevs; i++) {
         vdev_t *v = g_vdevs[i];
-        struct qvmsim_vdev_private *p = v->v_qvmsim;
+        struct qvmsim_vdev_private *p = v->qvmsim_private;
         unsigned ff = p->factory->factory_flags;
         setup_control(v, VDEV_CTRL_ASSIGN);
-        if ((ff & VFF_INTR_REQ) && v->v_intr == NULL)
+        if ((ff & VFF_INTR_REQ) && v->qvmsim_private->intr_text == NULL)
             cfg_fatal(p->file, p->line, "vdev '%s' needs an 'intr' option", vdev_source(v));
-        if (v->v_block.location == QVMSIM_NO_LOCATION && !(ff & VFF_LOC_NO))
+        if (v->v_block.location == QSL_NO_LOCATION && !(ff & VFF_LOC_NO))
             qlog(QL_QVM_DEBUG, "vdev '%s' has no 'loc': the guest cannot reach it", vdev_source(v));
-        if (v->v_block.location == QVMSIM_NO_LOCATION)
+        if (v->v_block.location == QSL_NO_LOCATION)
             continue;
+        uint64_t rb, rs;
+        if (v->v_block.qst_type == QST_MEMORY &&
+            ram_overlaps(v->v_block.location, v->v_block.length, &rb, &rs))
+            cfg_fatal(p->file, p->line, "region 0x%" PRIx64 "-0x%" PRIx64 " of vdev '%s' overlaps guest RAM "
+                      "0x%" PRIx64 "-0x%" PRIx64 " (option 'ram'): move its 'loc' or the RAM",
+                      v->v_block.location, v->v_block.location + v->v_block.length - 1, vdev_source(v),
+                      rb, rb + rs - 1);
         for (int k = 0; k < i; k++) {
             vdev_t *o = g_vdevs[k];
-            if (o->v_block.location == QVMSIM_NO_LOCATION || o->v_block.qst_type != v->v_block.qst_type)
+            if (o->v_block.location == QSL_NO_LOCATION || o->v_block.qst_type != v->v_block.qst_type)
                 continue;
             uint64_t a0 = v->v_block.location, a1 = a0 + v->v_block.length;
             uint64_t b0 = o->v_block.location, b1 = b0 + o->v_block.length;
@@ -495,6 +511,7 @@ int main(int argc, char **argv)
     }
 
     configure();
+    ram_allocate();
     atomic_store(&g_phase, PHASE_SETUP);
     for (int i = 0; i < g_nvdevs; i++)
         setup_control(g_vdevs[i], VDEV_CTRL_GUEST_CONFIGURED);
@@ -504,13 +521,14 @@ int main(int argc, char **argv)
         qvmsim_end(0);
     }
     timer_start();
+    pulse_start();
     atomic_store(&g_phase, PHASE_STARTED);
     for (int i = 0; i < g_nvdevs; i++) {
         vdev_t *v = g_vdevs[i];
         int rc = vd_control(v, VDEV_CTRL_GUEST_STARTING, NULL);
         if (rc != EOK) {
             qlog(QL_QVM_FATAL, "%s:%d: vdev '%s' refused VDEV_CTRL_GUEST_STARTING: %s (errno %d)",
-                 v->v_qvmsim->file, v->v_qvmsim->line, vdev_source(v), strerror(rc), rc);
+                 v->qvmsim_private->file, v->qvmsim_private->line, vdev_source(v), strerror(rc), rc);
             qvmsim_end(QVMSIM_EXIT_FATAL_AFTER_START);
         }
     }

@@ -55,6 +55,8 @@ struct qvmsim_vdev_private {
     struct vdev_factory *factory;
     struct vdev_lib *lib;
     char *vdev_name;            /* NAME from `vdev NAME` */
+    char *inst_name;            /* `name` option, or NULL */
+    char *intr_text;            /* `intr` option as written, or NULL */
     int index;                  /* 0-based position in the config */
     const char *file;           /* where `vdev NAME` is */
     int line;
@@ -122,4 +124,28 @@ void guest_status(void);
 
 void timer_start(void);
 void timer_wake(void);
+
+/* ---- guest interrupts (intr.c) -------------------------------------- */
+/* Parses PIC:NUM ("gic:33", "ioapic:0x5"); fills the normalised name
+ * ("gic:33").  Returns 0, or -1 with *why set. */
+int intr_parse(const char *text, char *name, size_t namelen, const char **why);
+/* Registers the interrupt NAME (normalised) and returns its guest_intr_t id
+ * (1 + index; the same NAME gives the same id). */
+uint64_t intr_register(const char *name);
+int intr_find(const char *name);            /* index, or -1 */
+const char *intr_name(int idx);
+uint64_t intr_count(int idx);               /* g_guest_mtx held */
+int intr_count_all(void);                   /* number of interrupts */
+
+/* ---- guest RAM (ram.c) ------------------------------------------------ */
+/* Adds a RAM region (config.c); returns NULL or a message on overlap. */
+const char *ram_add(bool has_base, uint64_t base, uint64_t size, uint64_t *placed);
+/* Host address of [addr, addr+len) if it lies inside one RAM region. */
+uint8_t *ram_ptr(uint64_t addr, uint64_t len);
+bool ram_overlaps(uint64_t addr, uint64_t len, uint64_t *rbase, uint64_t *rsize);
+uint64_t ram_total(void);
+void ram_allocate(void);                    /* after config: exits 64 on ENOMEM */
+
+/* ---- pulses (pulse.c) -------------------------------------------------- */
+void pulse_start(void);
 #endif

@@ -1,6 +1,15 @@
 /*
  * timer.c - guest timers: one thread dispatching every vdev timer callback on
- * CLOCK_MONOTONIC with sub-millisecond accuracy.  Deadlines are nanoseconds.
+ * CLOCK_MONOTONIC with sub-millisecond accuracy.  Deadlines are ticks of
+ * QVMSIM_TIMER_FREQUENCY_HZ (1 GHz: nanoseconds).
+ *
+ * The tdp handed to a callback lives in the timer itself (valid until that
+ * timer's next expiry); guest_timer_notify() with it (or with a byte-for-byte
+ * copy of it) arms the next expiry `deadline` after the due time of the one
+ * handled, so a recurring timer does not drift.  Another tdp counts from its
+ * guest_current.  guest_notify_start is when the wait began: the notify()
+ * call for a relative or absolute deadline, the previous due time for a
+ * recurring one.
  */
 #include "qvmsim.h"
 
@@ -8,16 +17,21 @@
 #include <string.h>
 #include <time.h>
 
-struct gtimer {
+/* A guest timer (struct guest_timer is opaque to vdevs). */
+struct guest_timer {
     bool used;
     bool armed;
     vdev_t *vdp;
     void *data;
     uint64_t due;           /* CLOCK_MONOTONIC ns */
+    uint64_t armed_at;      /* start of the wait: notify() time, or the previous due */
     uint64_t gen;           /* bumped on every (re)arm */
+    uint64_t cb_due;        /* due time of the last expiry handed to the callback */
+    struct guest_timer_data cb_td;  /* the tdp of the last callback (stable storage) */
+    bool cb_valid;
 };
 
-static struct gtimer timers[QVMSIM_MAX_TIMERS];
+static struct guest_timer timers[QVMSIM_MAX_TIMERS];
 static pthread_mutex_t tmtx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t tcv;
 static bool tcv_ready;
@@ -39,64 +53,77 @@ static void init_cv(void)
     tcv_ready = true;
 }
 
-int guest_timer_create(struct guest_cpu *gcp, vdev_t *vdp, void *data, uint64_t *resolution)
+struct guest_timer *guest_timer_create(const struct guest_cpu *gcp, const vdev_t *vdp,
+                                       const void *data, uint64_t *resolutionp)
 {
     (void)gcp;
     if (vdp == NULL)
         vdp = t_cur_vdev;
     if (vdp == NULL) {
-        errno = EINVAL;
-        return -1;
+        if (resolutionp != NULL)
+            *resolutionp = EINVAL;
+        return NULL;
     }
     pthread_mutex_lock(&tmtx);
     init_cv();
-    int id = -1;
-    for (int i = 0; i < QVMSIM_MAX_TIMERS; i++) {
-        if (!timers[i].used) {
-            id = i;
-            break;
-        }
+    struct guest_timer *t = NULL;
+    for (int i = 0; i < QVMSIM_MAX_TIMERS && t == NULL; i++) {
+        if (!timers[i].used)
+            t = &timers[i];
     }
-    if (id >= 0) {
-        memset(&timers[id], 0, sizeof timers[id]);
-        timers[id].used = true;
-        timers[id].vdp = vdp;
-        timers[id].data = data;
+    if (t != NULL) {
+        memset(t, 0, sizeof *t);
+        t->used = true;
+        t->vdp = (vdev_t *)vdp;
+        t->data = (void *)data;
     }
     pthread_mutex_unlock(&tmtx);
-    if (id < 0) {
-        errno = EAGAIN;
-        return -1;
+    if (t == NULL) {
+        qlog(QL_QVM_ERR, "vdev '%s': guest_timer_create(): all %d guest timers are in use",
+             vdev_source(vdp), QVMSIM_MAX_TIMERS);
+        if (resolutionp != NULL)
+            *resolutionp = EAGAIN;
+        return NULL;
     }
-    if (resolution != NULL)
-        *resolution = QVMSIM_TIMER_RESOLUTION_NS;
-    return id;
+    if (resolutionp != NULL)
+        *resolutionp = QVMSIM_TIMER_FREQUENCY_HZ;
+    return t;
 }
 
-int guest_timer_notify(int timer_id, const struct guest_timer_data *tdp, uint64_t deadline)
+static bool valid_timer(const struct guest_timer *t)
 {
-    if (timer_id < 0 || timer_id >= QVMSIM_MAX_TIMERS)
+    return t != NULL && t >= &timers[0] && t < &timers[QVMSIM_MAX_TIMERS] &&
+           (size_t)((const char *)t - (const char *)&timers[0]) % sizeof timers[0] == 0;
+}
+
+int guest_timer_notify(struct guest_timer *t, const struct guest_timer_data *tdp, uint64_t deadline)
+{
+    if (!valid_timer(t))
         return EINVAL;
+    uint64_t now = now_ns();
     pthread_mutex_lock(&tmtx);
-    struct gtimer *t = &timers[timer_id];
     if (!t->used) {
         pthread_mutex_unlock(&tmtx);
         return EINVAL;
     }
     t->gen++;
-    if (tdp == NULL) {
-        if (deadline == 0) {
-            t->armed = false;
-        } else {
-            t->armed = true;
-            t->due = now_ns() + deadline;
-        }
-    } else if (tdp->gtd_flags & GTD_ABSOLUTE) {
+    if (tdp == NULL) {                          /* relative to now */
+        t->armed = deadline != 0;
+        t->armed_at = now;
+        t->due = now + deadline;
+    } else if (tdp == GUEST_TIMER_ABSOLUTE) {   /* at guest time `deadline` */
         t->armed = true;
+        t->armed_at = now;
         t->due = deadline;
-    } else {
-        t->armed = true;
-        t->due = tdp->gtd_expiry + deadline;
+    } else {                                    /* recurring: after the expiry being handled */
+        uint64_t base;
+        if (t->cb_valid && (tdp == &t->cb_td || memcmp(tdp, &t->cb_td, sizeof *tdp) == 0))
+            base = t->cb_due;                   /* no drift */
+        else
+            base = tdp->guest_current;          /* not this timer's tdp: from its "now" */
+        t->armed = deadline != 0;
+        t->armed_at = base;
+        t->due = base + deadline;
     }
     pthread_cond_signal(&tcv);
     pthread_mutex_unlock(&tmtx);
@@ -139,12 +166,12 @@ static void *timer_thread(void *unused)
             pthread_cond_timedwait(&tcv, &tmtx, &ts);
             continue;
         }
-        struct gtimer *t = &timers[next];
+        struct guest_timer *t = &timers[next];
         t->armed = false;
         uint64_t gen = t->gen;
         vdev_t *vdp = t->vdp;
         void *data = t->data;
-        struct guest_timer_data td = { .gtd_expiry = t->due, .gtd_now = now, .gtd_flags = 0, .gtd_reserved = 0 };
+        uint64_t due = t->due, armed_at = t->armed_at;
         pthread_mutex_unlock(&tmtx);
 
         if (!worker_enter()) {
@@ -156,9 +183,18 @@ static void *timer_thread(void *unused)
         vd_enter(vdp, &sv, &sm);
         pthread_mutex_lock(&tmtx);
         bool stale = t->gen != gen;     /* re-armed while we waited for v_mtx */
+        if (!stale) {
+            uint64_t cur = now_ns();
+            t->cb_due = due;
+            t->cb_td.host_notify_start = armed_at;
+            t->cb_td.guest_notify_start = armed_at;
+            t->cb_td.host_current = cur;
+            t->cb_td.guest_current = cur;
+            t->cb_valid = true;
+        }
         pthread_mutex_unlock(&tmtx);
-        if (!stale && vdp->v_qvmsim->factory->timer != NULL)
-            vdp->v_qvmsim->factory->timer(vdp, data, &td, g_timer_cpu);
+        if (!stale && vdp->qvmsim_private->factory->timer != NULL)
+            vdp->qvmsim_private->factory->timer(vdp, data, &t->cb_td, g_timer_cpu);
         vd_leave(vdp, sv, sm);
         worker_leave();
         pthread_mutex_lock(&tmtx);

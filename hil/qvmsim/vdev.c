@@ -133,7 +133,16 @@ vdev_t *vdev_instance_new(struct vdev_lib *lib, const char *name, const char *fi
     pthread_mutex_init(&v->v_mtx, &ma);
     pthread_mutexattr_destroy(&ma);
     v->v_block.qst_type = (f->factory_flags & VFF_VDEV_X86_IO) ? QST_X86_IO : QST_MEMORY;
-    v->v_block.location = QVMSIM_NO_LOCATION;
+    v->v_block.location = QSL_NO_LOCATION;
+    v->v_factory = f;
+    {
+        struct sched_param sp;
+        int policy;
+        if (pthread_getschedparam(pthread_self(), &policy, &sp) == 0) {
+            v->v_sched.priority = sp.sched_priority;
+            v->v_sched.policy = policy;
+        }
+    }
     v->v_block.length = v->v_block.qst_type == QST_X86_IO ? QVMSIM_DEFAULT_IO_LENGTH
                                                           : QVMSIM_DEFAULT_MEM_LENGTH;
     p->factory = f;
@@ -144,11 +153,10 @@ vdev_t *vdev_instance_new(struct vdev_lib *lib, const char *name, const char *fi
         memmove(p->vdev_name, p->vdev_name + 5, strlen(p->vdev_name + 5) + 1);
         p->vdev_name[strlen(p->vdev_name) - 3] = '\0';
     }
-    v->v_name = p->vdev_name;
     p->file = file;
     p->line = line;
     p->index = g_nvdevs;
-    v->v_qvmsim = p;
+    v->qvmsim_private = p;
     vdev_t **nv = realloc(g_vdevs, sizeof *nv * (size_t)(g_nvdevs + 1));
     if (nv == NULL)
         cfg_fatal(file, line, "out of memory");
@@ -159,11 +167,22 @@ vdev_t *vdev_instance_new(struct vdev_lib *lib, const char *name, const char *fi
 
 const char *vdev_source(vdev_t const *vdp)
 {
-    if (vdp->v_name != NULL && vdp->v_name[0] != '\0')
-        return vdp->v_name;
-    if (vdp->v_qvmsim != NULL)
-        return vdp->v_qvmsim->vdev_name;
-    return "vdev";
+    const struct qvmsim_vdev_private *p = vdp->qvmsim_private;
+    if (p == NULL)
+        return "vdev";
+    if (p->inst_name != NULL && p->inst_name[0] != '\0')
+        return p->inst_name;
+    return p->vdev_name;
+}
+
+const char *qvmsim_vdev_name(const vdev_t *vdp)
+{
+    return vdp != NULL ? vdev_source(vdp) : NULL;
+}
+
+const char *qvmsim_vdev_intr(const vdev_t *vdp)
+{
+    return vdp != NULL && vdp->qvmsim_private != NULL ? vdp->qvmsim_private->intr_text : NULL;
 }
 
 const char *ctrl_name(unsigned ctrl)
@@ -173,6 +192,10 @@ const char *ctrl_name(unsigned ctrl)
     case VDEV_CTRL_OPTIONS_END: return "VDEV_CTRL_OPTIONS_END";
     case VDEV_CTRL_ASSIGN: return "VDEV_CTRL_ASSIGN";
     case VDEV_CTRL_GUEST_CONFIGURED: return "VDEV_CTRL_GUEST_CONFIGURED";
+    case VDEV_CTRL_BOOTUP: return "VDEV_CTRL_BOOTUP";
+    case VDEV_CTRL_GEN_ACPI: return "VDEV_CTRL_GEN_ACPI";
+    case VDEV_CTRL_GEN_FDT: return "VDEV_CTRL_GEN_FDT";
+    case VDEV_CTRL_PCI_BARS: return "VDEV_CTRL_PCI_BARS";
     case VDEV_CTRL_GUEST_STARTING: return "VDEV_CTRL_GUEST_STARTING";
     case VDEV_CTRL_TERMINATE: return "VDEV_CTRL_TERMINATE";
     case VDEV_CTRL_STATUS: return "VDEV_CTRL_STATUS";
@@ -186,7 +209,7 @@ void vd_enter(vdev_t *vdp, vdev_t **saved_vdp, pthread_mutex_t **saved_mtx)
     *saved_vdp = t_cur_vdev;
     *saved_mtx = t_held_mtx;
     t_cur_vdev = vdp;
-    if (vdp->v_qvmsim->factory->factory_flags & (VFF_MUTEX | VFF_MUTEX_RECURSIVE)) {
+    if (vdp->qvmsim_private->factory->factory_flags & (VFF_MUTEX | VFF_MUTEX_RECURSIVE)) {
         pthread_mutex_lock(&vdp->v_mtx);
         t_held_mtx = &vdp->v_mtx;
     } else {
@@ -204,7 +227,7 @@ void vd_leave(vdev_t *vdp, vdev_t *saved_vdp, pthread_mutex_t *saved_mtx)
 
 int vd_control(vdev_t *vdp, unsigned ctrl, const char *arg)
 {
-    struct vdev_factory *f = vdp->v_qvmsim->factory;
+    struct vdev_factory *f = vdp->qvmsim_private->factory;
     if (f->control == NULL)
         return EOK;
     vdev_t *sv;
@@ -224,7 +247,7 @@ vdev_t *vdev_at(unsigned type, uint64_t addr, unsigned size)
 {
     for (int i = 0; i < g_nvdevs; i++) {
         vdev_t *v = g_vdevs[i];
-        if (v->v_block.location == QVMSIM_NO_LOCATION || v->v_block.qst_type != type)
+        if (v->v_block.location == QSL_NO_LOCATION || v->v_block.qst_type != type)
             continue;
         uint64_t lo = v->v_block.location, len = v->v_block.length;
         if (addr >= lo && addr - lo < len && size <= len - (addr - lo))
@@ -259,8 +282,8 @@ static void *thread_trampoline(void *p)
     return ts.start(ts.arg);
 }
 
-int vdev_thread_create(vdev_t *vdp, const char *name, pthread_t *thread,
-                       const pthread_attr_t *attr, void *(*start)(void *), void *arg)
+int vdev_thread_create(const vdev_t *vdp, const char *name, pthread_t *thread,
+                       pthread_attr_t *attr, vdev_thread_create_func_t start, void *arg)
 {
     if (atomic_load(&g_phase) < PHASE_SETUP) {
         qlog(QL_QVM_ERR, "vdev '%s': vdev_thread_create() before VDEV_CTRL_GUEST_CONFIGURED refused",
@@ -270,7 +293,7 @@ int vdev_thread_create(vdev_t *vdp, const char *name, pthread_t *thread,
     struct thread_start *ts = malloc(sizeof *ts);
     if (ts == NULL)
         return ENOMEM;
-    ts->vdp = vdp;
+    ts->vdp = (vdev_t *)vdp;
     ts->start = start;
     ts->arg = arg;
     pthread_t tid;
