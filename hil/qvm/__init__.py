@@ -7,9 +7,19 @@ asserts on it.  No I/O here beyond reading ``.qvmconf`` files.
 
 from __future__ import annotations
 
-from hil.qvm.config import LOGGER_DESTS, LOGGER_FILTERS, ConfContext, ConfOption, ParsedConf, QvmConfig, parse_qvmconf
+from hil.qvm.config import (
+    LOGGER_DESTS,
+    LOGGER_FILTERS,
+    SET_VARIABLES,
+    ConfContext,
+    ConfOption,
+    ParsedConf,
+    QvmConfig,
+    parse_qvmconf,
+)
 from hil.qvm.exitcodes import (
     INFERRED,
+    SIGNAL_EFFECTS,
     Exit,
     ExitTable,
     Mark,
@@ -22,7 +32,7 @@ from hil.qvm.log import LEVELS, ConfigFault, LogLine, QvmLog, Termination, parse
 from hil.qvm.result import QvmResult
 
 __all__ = [
-    "INFERRED", "LEVELS", "LOGGER_DESTS", "LOGGER_FILTERS", "ConfContext", "ConfOption", "ConfigFault", "Exit",
+    "INFERRED", "LEVELS", "LOGGER_DESTS", "LOGGER_FILTERS", "SET_VARIABLES", "SIGNAL_EFFECTS", "ConfContext", "ConfOption", "ConfigFault", "Exit",
     "ExitTable", "LogLine", "Mark", "ParsedConf", "QvmConfig", "QvmLog", "QvmResult", "Termination", "decode",
     "parse_line", "parse_log", "parse_qvmconf", "signal_name", "signal_number", "split_shell_status",
 ]

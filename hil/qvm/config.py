@@ -699,15 +699,15 @@ class QvmConfig:
         loc: str | int | None = None,
         intr: str | int | None = None,
         name: str | None = None,
-        log: str | tuple[str, str] | None = None,
+        log: tuple[str, str] | None = None,
         variables: Mapping[str, str | int | bool] | None = None,
         **options: Value,
     ) -> QvmConfig:
         """``vdev NAME`` with the common options and the vdev's own as keywords.
 
         ``vdev`` is NAME (of ``vdev-NAME.so``) or a built vdev (anything with a
-        ``.name``).  ``loc`` ints render in hex; ``log`` is a filter set or
-        ``(filters, dest)`` (the docs make the destination mandatory: give one);
+        ``.name``).  ``loc`` ints render in hex; ``log`` is ``(filters, dest)``
+        (the destination is mandatory, as in the docs' synopsis);
         ``variables`` are vdev-context ``set`` variables (``{"debug": False}``).  Own options: ``fail_config="yes"`` ->
         ``fail_config yes``; True -> a bare flag; False/None -> left out; a list
         -> several words.
@@ -732,11 +732,11 @@ class QvmConfig:
             lines.append(_Line(("name", _check_token(name, where, "name")), indent=True))
         if log is not None:
             if isinstance(log, str):
-                log_words: tuple[str, ...] = (_filters(log, where, "log"),)
-            else:
-                filters, dest = log
-                log_words = (_filters(filters, where, "log"), _dest(dest, where, "log"))
-            lines.append(_Line(("log", *log_words), indent=True))
+                _filters(log, where, "log")
+                raise ConfigError("the log option needs a destination (its synopsis is 'log FILTERS DEST'): "
+                                  f"give log=({log!r}, 'stderr')", where, "log")
+            filters, dest = log
+            lines.append(_Line(("log", _filters(filters, where, "log"), _dest(dest, where, "log")), indent=True))
         for var, value in (variables or {}).items():
             lines.append(_Line(("set", var, _set_value(var, value, f"{where} set {var}", "vdev")), indent=True))
         lines.extend(self._option_lines(where, options))

@@ -38,10 +38,13 @@ class Exit(enum.Enum):
     ``description`` and its contract ``mark``.
     """
 
-    NORMAL = ("normal", "normal shutdown or restart request", Mark.DOC)
-    POWER_CUT = ("power_cut", "power cut: the guest stopped as if unplugged (e.g. SIGQUIT)", Mark.DOC)
+    NORMAL = ("normal", "normal shutdown or restart request (also: the guest shut down after the power button, "
+              "SIGTERM/SIGINT)", Mark.DOC)
+    POWER_CUT = ("power_cut", "power cut: the guest stopped as if unplugged (SIGQUIT; qvmsim: also a second "
+                 "SIGTERM/SIGINT while the guest ignores the power button)", Mark.DOC)
     WATCHDOG = ("watchdog", "watchdog-triggered termination (4 by the exit-code page, 3 if a bite is a SIGQUIT)", Mark.INFERRED)
-    UNSUPPORTED = ("unsupported", "unsupported operation (e.g. 'unsupported ... abort')", Mark.DOC)
+    UNSUPPORTED = ("unsupported", "unsupported operation with action abort (e.g. 'unsupported reference abort')",
+                   Mark.DOC)
     VDEV_ERROR = ("vdev_error", "unexpected vdev error", Mark.DOC)
     UNEXPECTED = ("unexpected", "unexpected error", Mark.DOC)
     CUSTOM = ("custom", "user-defined: a vdev's own termination cause (GTC_CUSTOM_MIN..GTC_MAX)", Mark.DOC)
@@ -293,6 +296,17 @@ def _ranges(rows: Iterable[tuple[int, Exit]]) -> list[tuple[int, int, Exit]]:
 
 
 # --- signals ---------------------------------------------------------------
+
+#: What each signal qvm handles asks of it, and how qvm then ends (None: it goes on) [doc:
+#: "Shutting down guests", "dump", "qvm_report"].  SIGTERM/SIGINT end the run only once
+#: the guest has shut down: a guest that ignores the power button keeps running.
+SIGNAL_EFFECTS: Mapping[str, tuple[str, Exit | None]] = {
+    "SIGTERM": ("power button: VDEV_CTRL_BUTTON to every vdev, the guest is asked to shut down", Exit.NORMAL),
+    "SIGINT": ("power button, as SIGTERM", Exit.NORMAL),
+    "SIGQUIT": ("power cut: the guest stops as if unplugged", Exit.POWER_CUT),
+    "SIGUSR1": ("status: VDEV_CTRL_STATUS to every vdev, qvm_report text logged at INFO", None),
+    "SIGUSR2": ("guest dump (the 'dump' option), with VDEV_CTRL_STATUS's qvm_report text in it", None),
+}
 
 #: Signal numbers of the target OS.  Linux: the generic numbering (x86, ARM).
 #: QNX Neutrino: System V style numbering [inferred until checked on a board].

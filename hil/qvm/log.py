@@ -31,6 +31,13 @@ TERMINATION_RE = re.compile(
 )
 #: qvmsim's last line before exiting.
 EXIT_STATUS_RE = re.compile(r"\bexit status=(?P<status>-?\d+)\b")
+#: A guest dump (SIGUSR2, a watchdog's dump flag): qvmsim's INFO lines
+#: ``guest dump written: PATH (WHY)`` and ``guest dump piped to 'COMMAND' (WHY)``.
+DUMP_RE = re.compile(r"guest dump (?:written: (?P<path>\S+)|piped to '(?P<command>.*)') \((?P<why>[^)]*)\)$")
+#: The power button (SIGTERM/SIGINT) as qvmsim logs it, and a second press that forces the guest off.
+BUTTON_RE = re.compile(r"\bpower button pressed(?P<again> again)? \((?P<signal>SIG[A-Z]+)\)")
+#: QNX's documented last line of a dryrun (7.1 "Configuration variables" page).
+DRYRUN_RE = re.compile(r"Exiting: dryrun completed")
 #: A configuration fault: ``<file>:<line>:`` and the offending word in quotes.
 CONFIG_FAULT_RE = re.compile(r"(?P<file>[^\s:'\"`]+):(?P<line>\d+):.*?(?P<q>['\"`])(?P<word>[^'\"`]*)(?P=q)")
 
@@ -306,6 +313,26 @@ class QvmLog(Sequence[LogLine]):
             if m is not None:
                 return ConfigFault(file=m["file"], line=int(m["line"]), word=m["word"], log_line=line)
         return None
+
+    @property
+    def dumps(self) -> list[str]:
+        """Every guest dump qvm wrote: file paths, and ``|COMMAND`` for a dump piped to a command."""
+        out: list[str] = []
+        for line in self._lines:
+            m = DUMP_RE.search(line.message)
+            if m is not None:
+                out.append(m["path"] if m["path"] is not None else "|" + m["command"])
+        return out
+
+    @property
+    def power_button(self) -> LogLine | None:
+        """The first power-button line (SIGTERM/SIGINT), or None."""
+        return next((line for line in self._lines if BUTTON_RE.search(line.message)), None)
+
+    @property
+    def dryrun_completed(self) -> bool:
+        """True when qvm logged ``Exiting: dryrun completed``."""
+        return any(DRYRUN_RE.search(line.message) for line in self._lines)
 
     def as_dicts(self) -> list[dict[str, object]]:
         """Every line as ``{time, level, source, message}``."""

@@ -6,6 +6,12 @@ end and returns a ``QvmResult``.  ``QvmRunner.start`` returns a
 the end.  A qvm that outlives its timeout is stopped by escalation (SIGTERM,
 then SIGQUIT, then SIGKILL, each after a grace period) and reported as hung,
 with the logs so far; no qvm is left running.
+
+SIGTERM is the power button: qvm asks the guest to shut down and exits 0 once it
+has; a guest that ignores the button keeps running (qvmsim: a guest script with
+``ignore button``), so the escalation goes on to SIGQUIT, a power cut (exit 3).
+``stop()`` is that sequence without the timeout: a guest that ignores the button
+ends as ``Exit.POWER_CUT``, and only a qvm that needs SIGKILL is reported hung.
 """
 
 from __future__ import annotations
@@ -153,24 +159,30 @@ class QvmSession:
             outcome = self.process.wait(limit)
         except TimeoutError:
             hung = True
-            outcome = self._escalate()
+            outcome, _ = self._escalate()
         self._result = self._collect(outcome.exit_status, outcome.signal, hung)
         return self._result
 
     def stop(self) -> QvmResult:
-        """End qvm now: the power button (SIGTERM), escalating if it does not go."""
-        if self._result is None and self.running():
-            self.signal("TERM")
-        return self.wait(ESCALATION[0][1])
+        """End qvm now: the power button (SIGTERM); if the guest does not shut down within
+        the grace period, a power cut (SIGQUIT), then SIGKILL (reported as hung)."""
+        if self._result is not None:
+            return self._result
+        if not self.running():
+            return self.wait()
+        outcome, step = self._escalate()
+        self._result = self._collect(outcome.exit_status, outcome.signal, hung=ESCALATION[step][0] == "KILL")
+        return self._result
 
-    def _escalate(self):  # type: ignore[no-untyped-def]
-        for sig, grace in ESCALATION:
+    def _escalate(self, first: int = 0):  # type: ignore[no-untyped-def]
+        """Send ESCALATION's signals from ``first`` on until qvm ends: (outcome, index of the last signal)."""
+        for step, (sig, grace) in enumerate(ESCALATION[first:], first):
             try:
                 self.process.signal(sig)
             except Exception:
                 pass
             try:
-                return self.process.wait(grace)
+                return self.process.wait(grace), step
             except TimeoutError:
                 continue
         raise InfrastructureError(

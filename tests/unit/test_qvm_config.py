@@ -381,3 +381,8 @@ def test_macros_are_a_builder_feature_expanded_on_render(tmp_path: Path) -> None
     assert "undefined macro ${NOPE}" in str(info.value) and ".define('NOPE', VALUE)" in str(info.value)
     with pytest.raises(ConfigError, match="bad macro name"):
         QvmConfig().define("1X", "y")
+
+
+def test_vdev_log_needs_a_destination() -> None:
+    with pytest.raises(ConfigError, match=r"needs a destination.*log=\('info', 'stderr'\)"):
+        QvmConfig().vdev("trace", log="info")  # type: ignore[arg-type]

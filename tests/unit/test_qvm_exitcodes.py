@@ -173,3 +173,11 @@ def test_signal_numbers_and_shell_status() -> None:
     assert split_shell_status(128) == (128, None)
     with pytest.raises(ValueError, match="numbering"):
         signal_name(11, "windows")
+
+
+def test_signal_effects_cover_the_handled_signals() -> None:
+    from hil.qvm import SIGNAL_EFFECTS
+
+    assert SIGNAL_EFFECTS["SIGTERM"][1] is Exit.NORMAL and SIGNAL_EFFECTS["SIGINT"][1] is Exit.NORMAL
+    assert SIGNAL_EFFECTS["SIGQUIT"][1] is Exit.POWER_CUT
+    assert SIGNAL_EFFECTS["SIGUSR1"][1] is None and "dump" in SIGNAL_EFFECTS["SIGUSR2"][0]

@@ -173,3 +173,18 @@ def test_as_dicts_and_empty_log() -> None:
     assert len(empty) == 0 and empty.termination is None
     with pytest.raises(AssertionError, match=r"qvm log: \(empty\)"):
         empty.expect("x")
+
+
+def test_dumps_power_button_and_dryrun_lines() -> None:
+    log = parse_log(
+        "1.000001 INFO qvm: power button pressed (SIGTERM): VDEV_CTRL_BUTTON to every vdev, "
+        "the guest is asked to shut down\n"
+        "1.000002 INFO qvm: guest dump written: /tmp/d/vm-20261130-120000.gcore (SIGUSR2)\n"
+        "1.000003 INFO qvm: guest dump piped to 'gzip >/tmp/x.gz' (watchdog bite)\n"
+        "1.000004 INFO qvm: Exiting: dryrun completed\n"
+    )
+    assert log.dumps == ["/tmp/d/vm-20261130-120000.gcore", "|gzip >/tmp/x.gz"]
+    assert log.power_button is not None and "SIGTERM" in log.power_button.message
+    assert log.dryrun_completed
+    empty = parse_log("")
+    assert empty.dumps == [] and empty.power_button is None and not empty.dryrun_completed
