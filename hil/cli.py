@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from hil import __version__
 from hil.errors import HilError, InfrastructureError
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INFRA = 0, 1, 2, 3
@@ -23,12 +24,20 @@ def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
     print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
 
 
-def _definition(name: str):  # type: ignore[no-untyped-def]
+def _folders(args: argparse.Namespace) -> tuple[Path, ...]:
+    """The project's target definition folders, found as pytest finds its settings (``hil.project``)."""
+    from hil.project import find_project
+
+    return find_project([f"--hil-targets-dir={d}" for d in args.targets_dir or []]).targets.folders
+
+
+def _definition(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     from hil.target_config import resolve
 
-    found = resolve(name)
+    found = resolve(args.target, _folders(args))
     if len(found) != 1:
-        raise HilError(f"'{name}' selects {len(found)} targets; name exactly one")
+        raise HilError(f"--target '{args.target}' selects {len(found)} targets ({', '.join(d.name for d in found)}); "
+                       f"name exactly one")
     return found[0]
 
 
@@ -38,7 +47,7 @@ def _definition(name: str):  # type: ignore[no-untyped-def]
 def cmd_image_build(args: argparse.Namespace) -> int:
     from hil.targets.qemu import public_image
 
-    image = public_image(_definition(args.target), force=args.force,
+    image = public_image(_definition(args), force=args.force,
                          log=lambda m: print(m, file=sys.stderr))
     _emit(args, {"root": str(image.root), "kernel": str(image.kernel), "initrd": str(image.initrd),
                  "spec_hash": image.spec_hash}, str(image.root))
@@ -48,7 +57,7 @@ def cmd_image_build(args: argparse.Namespace) -> int:
 def cmd_target_up(args: argparse.Namespace) -> int:
     from hil.targets.qemu import background_up
 
-    state = background_up(_definition(args.target))
+    state = background_up(_definition(args))
     _emit(args, state, f"target {args.target} up: ssh port {state['ssh_port']}, "
                        f"console {state['console_url']}, pid {state['pid']}")
     return EXIT_OK
@@ -94,9 +103,10 @@ def cmd_vdev_build(args: argparse.Namespace) -> int:
     from hil.targets import make_target
     from hil.vdev_build import build_vdev
 
-    definition = _definition(args.target)
+    definition = _definition(args)
     target = make_target(definition, Path(args.run_dir))
-    built = build_vdev([Path(s) for s in args.sources], target.toolchain(), name=args.name,
+    toolchain = target.toolchain().with_portable() if args.portable else target.toolchain()
+    built = build_vdev([Path(s) for s in args.sources], toolchain, name=args.name,
                        out_dir=Path(args.output) if args.output else None)
     _emit(args, {"name": built.name, "path": str(built.path), "cached": built.cached,
                  "command": list(built.command)}, str(built.path))
@@ -106,7 +116,7 @@ def cmd_vdev_build(args: argparse.Namespace) -> int:
 def cmd_qvm_run(args: argparse.Namespace) -> int:
     from hil.qvm.oneshot import run_once
 
-    result = run_once(args.target, Path(args.conf), vdevs=[Path(v) for v in args.vdev],
+    result = run_once(_definition(args), Path(args.conf), vdevs=[Path(v) for v in args.vdev],
                       guest=Path(args.guest) if args.guest else None, timeout=args.timeout,
                       artifacts=Path(args.artifacts))
     if args.json:
@@ -122,18 +132,36 @@ def cmd_qvm_run(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from hil.nightly import demo
 
-    return demo(Path(args.reports))
+    return demo(Path(args.reports), args.target or ["qemu"])
 
 
 def cmd_nightly(args: argparse.Namespace) -> int:
     from hil.nightly import nightly
 
-    return nightly(args.target or [], Path(args.reports), list(args.pytest_args))
+    return nightly(args.target or [], Path(args.reports), list(args.pytest_args), args.targets_dir or [])
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from hil.scaffold import scaffold
+
+    folder = Path(args.dir)
+    written = scaffold(folder, args.ci)
+    print(f"hil init: a new qnx-hil project in {folder.resolve()}:")
+    for path in written:
+        print(f"  {path.relative_to(folder)}")
+    where = "" if folder.resolve() == Path.cwd().resolve() else f"cd {args.dir} && "
+    print(f"next: {where}pytest --hil-target local   (then --hil-target qemu; hil nightly for every target)")
+    if args.ci is None:
+        print("no CI job written: run 'hil init --ci github|gitlab|jenkins' in an empty folder and copy it over")
+    return EXIT_OK
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hil", description="qnx-hil: HIL tests for QNX Hypervisor vdevs")
+    parser.add_argument("--version", action="version", version=f"qnx-hil {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    targets_dir_help = ("a folder of target definitions (*.toml; repeatable); default: as pytest, the "
+                        "hil_targets_dir setting, else targets/ beside the rootdir")
 
     def add(parent: Any, name: str, func: Callable[[argparse.Namespace], int], help: str,
             json_flag: bool = True) -> argparse.ArgumentParser:
@@ -147,6 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
         dest="sub", required=True, metavar="ACTION")
     p = add(image, "build", cmd_image_build, "build (or find in the cache) the QEMU target image")
     p.add_argument("--target", default="qemu", help="a qemu-kind target definition (default: qemu)")
+    p.add_argument("--targets-dir", action="append", metavar="DIR", help=targets_dir_help)
     p.add_argument("--force", action="store_true", help="rebuild even when cached")
 
     target = sub.add_parser("target", help="start/stop a QEMU target in the background").add_subparsers(
@@ -156,6 +185,8 @@ def build_parser() -> argparse.ArgumentParser:
                              ("status", cmd_target_status, "is it running? pid, ports, console URL, image")):
         p = add(target, name, func, text)
         p.add_argument("--target", default="qemu", help="target name (default: qemu)")
+        if name == "up":
+            p.add_argument("--targets-dir", action="append", metavar="DIR", help=targets_dir_help)
 
     sdk = sub.add_parser("sdk", help="qvmsim and its vdev headers").add_subparsers(
         dest="sub", required=True, metavar="ACTION")
@@ -166,24 +197,37 @@ def build_parser() -> argparse.ArgumentParser:
     p = add(vdev, "build", cmd_vdev_build, "compile a vdev folder or C files into vdev-NAME.so")
     p.add_argument("sources", nargs="+", metavar="SRC", help="a vdev folder or C files")
     p.add_argument("--target", default="local", help="whose toolchain to use (default: local)")
+    p.add_argument("--targets-dir", action="append", metavar="DIR", help=targets_dir_help)
     p.add_argument("--name", help="vdev name (default: the folder's name or the C file's stem)")
+    p.add_argument("--portable", action="store_true",
+                   help="only the names QNX documents for 8.0 (qvmsim's own names are compile errors)")
     p.add_argument("-o", "--output", help="copy the .so into this folder")
     p.add_argument("--run-dir", default="artifacts/cli", help=argparse.SUPPRESS)
 
     qvm = sub.add_parser("qvm", help="run qvm on a target").add_subparsers(dest="sub", required=True, metavar="ACTION")
     p = add(qvm, "run", cmd_qvm_run, "deploy vdevs, run qvm @CONF on a target, report how it ended")
     p.add_argument("--target", default="local", help="target name, label:LABEL or .toml (default: local)")
+    p.add_argument("--targets-dir", action="append", metavar="DIR", help=targets_dir_help)
     p.add_argument("--conf", required=True, help="the .qvmconf file")
     p.add_argument("--vdev", action="append", default=[], metavar="SO", help="a built vdev-NAME.so (repeatable)")
     p.add_argument("--guest", help="a guest script for qvmsim's scripted guest")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds before the hang escalation")
     p.add_argument("--artifacts", default="artifacts/cli", help="where logs are written")
 
-    p = add(sub, "demo", cmd_demo, "run the example HIL suite on the public QEMU target", json_flag=False)
+    p = add(sub, "init", cmd_init, "write a new vdev project: a sample vdev, its tests, pytest settings, "
+                                   "a board template, a CI job", json_flag=False)
+    p.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the project folder (default: here)")
+    p.add_argument("--ci", choices=["github", "gitlab", "jenkins"], help="also write the nightly job for this CI server")
+
+    p = add(sub, "demo", cmd_demo, "run the 'hil init' project's tests on the public QEMU target, with a report",
+            json_flag=False)
+    p.add_argument("--target", action="append", metavar="NAME|label:LABEL", help="targets (repeatable; default: qemu)")
     p.add_argument("--reports", default="reports", help="report folder (default: reports)")
 
-    p = add(sub, "nightly", cmd_nightly, "run the suite on every target of the inventory", json_flag=False)
+    p = add(sub, "nightly", cmd_nightly, "run this project's tests (as pytest would here) on every target of the "
+                                         "inventory, with a JUnit report", json_flag=False)
     p.add_argument("--target", action="append", metavar="NAME|label:LABEL", help="select targets (repeatable)")
+    p.add_argument("--targets-dir", action="append", metavar="DIR", help=targets_dir_help)
     p.add_argument("--reports", default="reports", help="report folder (default: reports)")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then arguments for pytest")
     return parser

@@ -1,13 +1,18 @@
 """``hil nightly`` and ``hil demo``: the suite over an inventory, one command.
 
-Runs pytest (with pytest-xdist, one worker per selected target) in a child
-process, writes ``<reports>/<UTC timestamp>/`` with ``junit.xml``, per-test
-artifacts and ``summary.txt``, streams pytest's progress, and exits:
+``hil nightly`` runs pytest in the current folder, exactly as ``pytest`` would
+there (its rootdir, configuration and ``testpaths``; test arguments after
+``--``), with pytest-xdist, one worker per selected target, writes
+``<reports>/<UTC timestamp>/`` with ``junit.xml``, per-test artifacts and
+``summary.txt``, streams pytest's progress, and exits:
 
-* 0: everything passed (or nothing was selected);
+* 0: everything passed;
 * 1: a test failed (a vdev misbehaved);
 * 3: no test failed, but the infrastructure failed somewhere;
-* 2: bad input (unknown target, bad pytest arguments).
+* 2: bad input (unknown target, bad pytest arguments, no test selected).
+
+``hil demo`` scaffolds the ``hil init`` project into the report folder and runs
+its tests there: the demo suite and the scaffold are one and the same.
 """
 
 from __future__ import annotations
@@ -16,13 +21,16 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
-from hil.paths import PACKAGE_DIR
+from hil.project import find_project
 from hil.target_config import inventory, resolve
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INFRA = 0, 1, 2, 3
-DEFAULT_SUITE = PACKAGE_DIR.parent / "tests" / "hil"
+
+#: pytest's exit status when no test was collected or all were deselected.
+PYTEST_NO_TESTS = 5
 
 
 def report_dir(reports: Path) -> Path:
@@ -46,33 +54,45 @@ def pytest_command(targets: list[str], out: Path, pytest_args: list[str]) -> lis
         command += ["--hil-target", name]
     if len(targets) > 1:
         command += ["-p", "xdist", "-n", str(len(targets)), "--dist", "loadgroup"]
-    has_paths = any(not a.startswith("-") and Path(a.split("::")[0]).exists() for a in pytest_args)
-    if not has_paths:
-        command.append(str(DEFAULT_SUITE))
     return command + pytest_args
 
 
-def nightly(selectors: list[str], reports: Path, pytest_args: list[str]) -> int:
-    """Run the suite over the selected targets (all of the inventory by default)."""
+def nightly(selectors: Sequence[str], reports: Path, pytest_args: Sequence[str], targets_dirs: Sequence[str] = (),
+            cwd: Path | None = None, out: Path | None = None) -> int:
+    """Run the project's tests in ``cwd`` over the selected targets (all of the inventory by default).
+
+    ``reports`` is made absolute against the caller's folder; ``out`` is the report
+    folder to use (default: a new ``<reports>/<UTC timestamp>/``).
+    """
+    cwd = (cwd or Path.cwd()).resolve()
+    pytest_args = [*(f"--hil-targets-dir={Path(d).resolve()}" for d in targets_dirs), *pytest_args]
+    project = find_project(pytest_args, cwd)
+    folders = project.targets.folders
     names: list[str] = []
     arguments: list[str] = []  # what pytest gets: inventory names, or the .toml path given
-    for selector in selectors or list(inventory()):
+    for selector in selectors or list(inventory(folders)):
         is_path = selector.endswith(".toml") or "/" in selector
-        for definition in resolve(selector):
+        for definition in resolve(str((cwd / selector).resolve()) if is_path else selector, folders):
             if definition.name not in names:
                 names.append(definition.name)
-                arguments.append(selector if is_path else definition.name)
-    out = report_dir(reports)
-    command = pytest_command(arguments, out, pytest_args)
-    print(f"hil nightly: targets {', '.join(names)}; report folder {out}", flush=True)
-    (out / "command.txt").write_text(" ".join(command) + "\n")
+                arguments.append(definition.source if is_path else definition.name)
+    out = (out or report_dir(reports.resolve())).resolve()
+    command = pytest_command(arguments, out, list(pytest_args))
+    print(f"hil nightly: targets {', '.join(names)}; definitions {project.targets.describe()}; "
+          f"tests from {project.inifile or project.rootdir}; report folder {out}", flush=True)
+    (out / "command.txt").write_text(f"cd {cwd} && " + " ".join(command) + "\n")
     started = time.monotonic()
     try:
-        rc = subprocess.call(command)
+        rc = subprocess.call(command, cwd=cwd)
     except KeyboardInterrupt:
         rc = 2
     elapsed = time.monotonic() - started
     summary = out / "summary.txt"
+    if rc == PYTEST_NO_TESTS:
+        where = f"testpaths in {project.inifile}" if project.inifile else f"test files under {project.rootdir}"
+        print(f"hil nightly: no tests selected (pytest exit {rc}): check the {where}, or the test arguments "
+              f"after '--' ({' '.join(pytest_args) or 'none given'})", file=sys.stderr)
+        return EXIT_INPUT
     if summary.exists():
         print(summary.read_text(), end="")
     print(f"hil nightly: {elapsed:.1f} s; JUnit report {out / 'junit.xml'}; artifacts {out / 'artifacts'}")
@@ -80,8 +100,6 @@ def nightly(selectors: list[str], reports: Path, pytest_args: list[str]) -> int:
 
 
 def _verdict(pytest_rc: int, counts_file: Path) -> int:
-    if pytest_rc == 5:
-        return EXIT_OK
     try:
         counts = json.loads(counts_file.read_text())
     except (OSError, ValueError):
@@ -96,6 +114,12 @@ def _verdict(pytest_rc: int, counts_file: Path) -> int:
     return EXIT_OK if pytest_rc == 0 else EXIT_FAILED
 
 
-def demo(reports: Path) -> int:
-    """The short, readable selection of the HIL suite on the public QEMU target."""
-    return nightly(["qemu"], reports, ["-m", "demo", "-v"])
+def demo(reports: Path, selectors: Sequence[str] = ("qemu",)) -> int:
+    """The ``hil init`` project, scaffolded into the report folder, run there on the public QEMU target."""
+    from hil.scaffold import scaffold
+
+    out = report_dir(reports.resolve())
+    project = out / "project"
+    scaffold(project)
+    print(f"hil demo: the 'hil init' project in {project}", flush=True)
+    return nightly(selectors, reports, ["-v"], cwd=project, out=out)

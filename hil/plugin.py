@@ -34,7 +34,8 @@ import pytest
 
 from hil.deadline import Deadline
 from hil.errors import HilError, InfrastructureError, SetupError
-from hil.target_config import TargetDefinition, resolve
+from hil.target_config import (CONVENTIONAL_TARGETS_DIR, TARGETS_DIR_SETTING, TargetDefinition, TargetFolders,
+                               project_folders, select)
 from hil.targets import Target, make_target
 
 if TYPE_CHECKING:
@@ -50,11 +51,15 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--hil-target", action="append", default=None, metavar="NAME|label:LABEL|PATH",
                     help="target(s) to run HIL tests on (repeatable; default: qemu, the public QEMU target)")
     group.addoption("--hil-targets-dir", action="append", default=None, metavar="DIR",
-                    help="folder(s) of target definitions (*.toml); default: fixtures/targets")
+                    help=f"folder(s) of target definitions (*.toml), besides the built-in local and qemu; default: "
+                         f"the {TARGETS_DIR_SETTING} setting, else {CONVENTIONAL_TARGETS_DIR}/ beside the rootdir")
     group.addoption("--hil-artifacts", default="artifacts", metavar="DIR",
                     help="where per-test consoles, qvm logs and target run files go (default: artifacts)")
     parser.addini("hil_targets", type="args", default=[],
                   help="default --hil-target selection for this project (default: qemu)")
+    parser.addini(TARGETS_DIR_SETTING, type="args", default=[],
+                  help=f"folder(s) of this project's target definitions, relative to the rootdir "
+                       f"(default: {CONVENTIONAL_TARGETS_DIR}/ there, when it exists)")
     group.addoption("--hil-keep", action="store_true", default=False,
                     help="keep each test's deployment folder on the target after the test")
     group.addoption("--hil-junit", default=None, metavar="PATH",
@@ -63,6 +68,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="write a plain-text summary table (and counts.json beside it) at the end")
     group.addoption("--hil-no-retry", action="store_true", default=False,
                     help="do not retry a test once after an infrastructure error")
+    group.addoption("--hil-portable", action="store_true", default=None,
+                    help="build vdevs with only the names QNX documents for 8.0 (qvmsim's own names are "
+                         "compile errors), on every target; default: the hil_portable setting, else each "
+                         "target's [toolchain] portable")
+    parser.addini("hil_portable", type="bool", default=False,
+                  help="build this project's vdevs in portable mode (only QNX-documented names)")
 
 
 def safe_name(text: str) -> str:
@@ -123,16 +134,19 @@ class TargetPool:
 
 _POOL_KEY = pytest.StashKey[TargetPool]()
 _TARGET_KEY = pytest.StashKey[str]()
+_FOLDERS_KEY = pytest.StashKey[TargetFolders]()
 
 
-def _selected(config: pytest.Config) -> list[TargetDefinition]:
+def target_folders(config: pytest.Config) -> TargetFolders:
+    """This project's target definition folders: ``--hil-targets-dir``, else the ``hil_targets_dir``
+    setting (relative to the rootdir), else ``targets/`` beside the rootdir when it exists."""
+    return project_folders(config.getoption("hil_targets_dir") or [], config.getini(TARGETS_DIR_SETTING),
+                           config.rootpath, config.inipath, config.invocation_params.dir)
+
+
+def _selected(config: pytest.Config, folders: TargetFolders) -> list[TargetDefinition]:
     selectors = config.getoption("hil_target") or config.getini("hil_targets") or ["qemu"]
-    folders = [Path(f) for f in config.getoption("hil_targets_dir") or []] or None
-    chosen: dict[str, TargetDefinition] = {}
-    for selector in selectors:
-        for definition in resolve(selector, folders):
-            chosen.setdefault(definition.name, definition)
-    return list(chosen.values())
+    return select(selectors, folders.folders)
 
 
 def _sigterm_as_interrupt(signum: int, frame: object) -> None:
@@ -147,9 +161,14 @@ def pytest_configure(config: pytest.Config) -> None:
             and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
-        definitions = _selected(config)
+        folders = target_folders(config)
+    except HilError as exc:
+        raise pytest.UsageError(f"target definitions: {exc}") from None
+    try:
+        definitions = _selected(config, folders)
     except HilError as exc:
         raise pytest.UsageError(f"--hil-target: {exc}") from None
+    config.stash[_FOLDERS_KEY] = folders
     config.stash[_POOL_KEY] = TargetPool(Path(config.getoption("hil_artifacts")).resolve(),
                                          {d.name: d for d in definitions})
     junit = config.getoption("hil_junit")
@@ -158,6 +177,14 @@ def pytest_configure(config: pytest.Config) -> None:
 
         path = Path(junit) if junit else Path(config.getoption("hil_summary")).with_name("junit.xml")
         config.pluginmanager.register(JUnitReporter(path.resolve()), "hil-junit")
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    pool = config.stash.get(_POOL_KEY, None)
+    folders = config.stash.get(_FOLDERS_KEY, None)
+    if pool is None or folders is None:
+        return []
+    return [f"hil targets: {', '.join(pool.definitions)}; definitions: {folders.describe()}"]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -451,7 +478,10 @@ def hil_vdev(request: pytest.FixtureRequest, hil_target: Target, hil_deployment:
 
     def build(source: str | Path, *more: str | Path, name: str | None = None) -> DeployedVdev:
         paths = [p if Path(p).is_absolute() else request.config.rootpath / p for p in (source, *more)]
-        built = build_vdev([Path(p) for p in paths], hil_target.toolchain(), name=name)
+        toolchain = hil_target.toolchain()
+        if request.config.getoption("hil_portable") or request.config.getini("hil_portable"):
+            toolchain = toolchain.with_portable()
+        built = build_vdev([Path(p) for p in paths], toolchain, name=name)
         remote = hil_deployment.put_file(built.path, built.path.name, 0o755)
         return DeployedVdev(built.name, remote, built.path)
 

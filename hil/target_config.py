@@ -29,6 +29,7 @@ import dataclasses
 import tomllib
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
@@ -38,9 +39,15 @@ from hil.paths import PACKAGE_DIR
 
 KINDS = ("qemu", "board", "local")
 
-#: Where this repository keeps its target definitions (an installed package
-#: falls back to the built-in ones below).
-REPO_TARGETS = PACKAGE_DIR.parent / "fixtures" / "targets"
+#: The definitions that ship with qnx-hil: ``local`` and ``qemu``.
+BUILTIN_TARGETS = PACKAGE_DIR / "builtin_targets"
+
+#: A project's own definitions, when neither ``--hil-targets-dir`` nor the
+#: ``hil_targets_dir`` setting names a folder: this folder beside pytest's rootdir.
+CONVENTIONAL_TARGETS_DIR = "targets"
+
+#: The pytest ini/pyproject setting naming a project's definition folders.
+TARGETS_DIR_SETTING = "hil_targets_dir"
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,7 @@ class ToolchainSection:
     qnx_host: str | None = None
     qnx_target: str | None = None
     cflags: tuple[str, ...] = ()
+    portable: bool = False
 
 
 @dataclass(frozen=True)
@@ -260,32 +268,86 @@ def load_definition(path: Path | str) -> TargetDefinition:
     return parse_definition(data, str(path), default_name=path.stem)
 
 
-BUILTIN: dict[str, dict[str, Any]] = {
-    "qemu": {"kind": "qemu", "labels": ["x86_64", "public"],
-             "description": "the public QEMU target: a Debian-package Linux VM running qvmsim"},
-    "local": {"kind": "local", "labels": ["x86_64", "host"],
-              "description": "this host, running qvmsim directly (no VM)"},
-}
+@dataclass(frozen=True)
+class TargetFolders:
+    """Where a project's target definitions come from (besides the built-in ones)."""
+
+    folders: tuple[Path, ...]
+    origin: str  # "--hil-targets-dir", "hil_targets_dir in FILE", "targets/ beside the rootdir", "none"
+
+    def describe(self) -> str:
+        if not self.folders:
+            return f"built-in only (no {CONVENTIONAL_TARGETS_DIR}/ folder, no {TARGETS_DIR_SETTING} setting)"
+        return f"built-in + {', '.join(str(f) for f in self.folders)} ({self.origin})"
 
 
-def inventory(folders: list[Path] | None = None) -> dict[str, TargetDefinition]:
-    """Every target definition: the built-in ``qemu`` and ``local`` and each ``*.toml`` in ``folders``."""
-    targets = {name: parse_definition(data, "<built-in>", name) for name, data in BUILTIN.items()}
-    for folder in folders if folders is not None else [REPO_TARGETS]:
+def project_folders(option: Sequence[str], setting: Sequence[str], rootdir: Path,
+                    inifile: Path | None = None, invocation_dir: Path | None = None) -> TargetFolders:
+    """A project's definition folders, found as pytest finds its settings.
+
+    ``option``: the ``--hil-targets-dir`` values (relative to ``invocation_dir``);
+    else ``setting``: the ``hil_targets_dir`` ini/pyproject value (relative to
+    ``rootdir``); else ``<rootdir>/targets`` when it exists; else none.  A folder
+    that is named but missing is a ``ConfigError`` saying where it was named.
+    """
+    if option:
+        base = invocation_dir or Path.cwd()
+        folders = tuple((base / f).resolve() for f in option)
+        for given, folder in zip(option, folders):
+            if not folder.is_dir():
+                raise ConfigError(f"--hil-targets-dir {given}: no folder {folder}; pass a folder of *.toml "
+                                  f"target definitions")
+        return TargetFolders(folders, "--hil-targets-dir")
+    if setting:
+        where = str(inifile) if inifile is not None else "the pytest configuration"
+        folders = tuple((rootdir / f).resolve() for f in setting)
+        for given, folder in zip(setting, folders):
+            if not folder.is_dir():
+                raise ConfigError(f"no folder {folder} ('{given}' is relative to the rootdir {rootdir}); create it "
+                                  f"or correct the setting", where, TARGETS_DIR_SETTING)
+        return TargetFolders(folders, f"{TARGETS_DIR_SETTING} in {where}")
+    conventional = rootdir / CONVENTIONAL_TARGETS_DIR
+    if conventional.is_dir():
+        return TargetFolders((conventional.resolve(),), f"{CONVENTIONAL_TARGETS_DIR}/ beside the rootdir")
+    return TargetFolders((), "none")
+
+
+def builtin_definitions() -> dict[str, TargetDefinition]:
+    """The definitions that ship with qnx-hil (``local``, ``qemu``)."""
+    return {d.name: d for d in (load_definition(p) for p in sorted(BUILTIN_TARGETS.glob("*.toml")))}
+
+
+def inventory(folders: Sequence[Path] = ()) -> dict[str, TargetDefinition]:
+    """Every target definition: the built-in ``local`` and ``qemu``, then each ``*.toml`` in ``folders``
+    (a definition of the same name replaces an earlier one)."""
+    targets = builtin_definitions()
+    for folder in folders:
+        if not Path(folder).is_dir():
+            raise ConfigError(f"target definition folder {folder} does not exist; create it or name another")
         for path in sorted(Path(folder).glob("*.toml")):
             definition = load_definition(path)
             targets[definition.name] = definition
     return targets
 
 
-def resolve(selector: str, folders: list[Path] | None = None) -> list[TargetDefinition]:
+def resolve(selector: str, folders: Sequence[Path] = ()) -> list[TargetDefinition]:
     """Targets for ``NAME``, ``label:LABEL`` or a path to a ``.toml`` file."""
     if selector.endswith(".toml") or "/" in selector:
         return [load_definition(selector)]
     known = inventory(folders)
     found = [d for d in known.values() if d.matches(selector)]
     if not found:
+        where = ", ".join(str(f) for f in folders) if folders else "only the built-in ones"
         raise ConfigError(
-            f"no target matches '{selector}'; known targets: {', '.join(sorted(known))} "
-            f"(use NAME, label:LABEL or a path to a .toml file)")
+            f"no target matches '{selector}'; known targets: {', '.join(sorted(known))} (definitions: {where}); "
+            f"use NAME, label:LABEL or a path to a .toml file")
     return found
+
+
+def select(selectors: Sequence[str], folders: Sequence[Path] = ()) -> list[TargetDefinition]:
+    """The definitions ``selectors`` name, each once, in order."""
+    chosen: dict[str, TargetDefinition] = {}
+    for selector in selectors:
+        for definition in resolve(selector, folders):
+            chosen.setdefault(definition.name, definition)
+    return list(chosen.values())

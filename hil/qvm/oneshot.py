@@ -11,18 +11,15 @@ from hil.errors import SetupError
 from hil.qvm.config import QvmConfig
 from hil.qvm.result import QvmResult
 from hil.qvm.runner import QvmRunner
-from hil.target_config import resolve
+from hil.target_config import TargetDefinition
 from hil.targets import make_target
 
 UP_TIMEOUT = 180.0
 
 
-def run_once(selector: str, conf: Path, vdevs: list[Path], guest: Path | None = None,
+def run_once(definition: TargetDefinition, conf: Path, vdevs: list[Path], guest: Path | None = None,
              timeout: float = 60.0, artifacts: Path = Path("artifacts/cli")) -> QvmResult:
     """Bring the target up, deploy ``vdevs``, run ``qvm @conf``, tear everything down."""
-    definitions = resolve(selector)
-    if len(definitions) != 1:
-        raise SetupError(f"--target '{selector}' selects {len(definitions)} targets; name exactly one")
     for vdev in vdevs:
         if not vdev.is_file():
             raise SetupError(f"--vdev {vdev}: no such file (build it with 'hil vdev build')")
@@ -30,8 +27,8 @@ def run_once(selector: str, conf: Path, vdevs: list[Path], guest: Path | None = 
     if guest is not None:
         config.load(guest)
     artifacts.mkdir(parents=True, exist_ok=True)
-    target = make_target(definitions[0], artifacts / "target")
-    target.up(Deadline.after(UP_TIMEOUT, f"bringing up {definitions[0].name}"))
+    target = make_target(definition, artifacts / "target")
+    target.up(Deadline.after(UP_TIMEOUT, f"bringing up {definition.name}"))
     try:
         deployment = create_deployment(target, f"cli-{os.getpid()}")
         try:

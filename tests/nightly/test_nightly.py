@@ -44,7 +44,7 @@ def qemu_pids() -> set[int]:
 def test_two_qemu_targets_in_parallel(tmp_path: Path) -> None:
     """The demo selection on two public QEMU targets at once: one report, one suite per target."""
     done = hil("nightly", "--target", "qemu", "--target", "qemu-b", "--reports", str(tmp_path),
-               "--", "-m", "demo")
+               "--", "tests/hil", "-m", "demo")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     run = only_report(tmp_path)
     junit = run / "junit.xml"
@@ -114,7 +114,7 @@ def test_interrupted_run_writes_report_and_leaves_no_qemu(tmp_path: Path, sig: s
 
 def test_unreachable_target_errors_every_test_with_the_cause(tmp_path: Path) -> None:
     board = unreachable_board(tmp_path)
-    done = hil("nightly", "--target", str(board), "--reports", str(tmp_path / "r"), "--", "-m", "demo")
+    done = hil("nightly", "--target", str(board), "--reports", str(tmp_path / "r"), "--", "tests/hil", "-m", "demo")
     assert done.returncode == 3, done.stdout[-3000:]  # infrastructure only
     run = only_report(tmp_path / "r")
     assert validate_junit(run / "junit.xml", XSD) == []

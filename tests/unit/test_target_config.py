@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
 
 import pytest
 
 from hil.errors import ConfigError
-from hil.target_config import REPO_TARGETS, inventory, load_definition, parse_definition, resolve
+from hil.scaffold import project_files
+from hil.target_config import (BUILTIN_TARGETS, inventory, load_definition, parse_definition, project_folders,
+                               resolve)
 
-EXAMPLES = REPO_TARGETS.parent.parent / "examples" / "targets"
+FIXTURE_TARGETS = Path(__file__).resolve().parents[2] / "fixtures" / "targets"
 
 
 def write(tmp_path: Path, text: str, name: str = "t.toml") -> Path:
@@ -18,10 +21,13 @@ def write(tmp_path: Path, text: str, name: str = "t.toml") -> Path:
     return path
 
 
-def test_repository_definitions_load() -> None:
-    targets = inventory()
-    assert {"qemu", "local", "qemu-b"} <= set(targets)
-    board = load_definition(EXAMPLES / "board.toml")
+def test_builtin_fixture_and_template_definitions_load() -> None:
+    builtin = inventory()
+    assert set(builtin) == {"qemu", "local"}
+    assert all(Path(d.source).parent == BUILTIN_TARGETS for d in builtin.values())
+    assert set(inventory([FIXTURE_TARGETS])) == {"qemu", "local", "qemu-b"}
+    (template,) = [f for f in project_files() if f.path == "targets/board.toml.example"]
+    board = parse_definition(tomllib.loads(template.text), template.path)
     assert board.kind == "board" and board.ssh is not None and board.ssh.port == 22
     assert board.toolchain.variant == "gcc_ntox86_64"
     assert board.qvm.exit_overrides == {"watchdog": 4}
@@ -74,3 +80,29 @@ def test_selection_by_name_label_and_path(tmp_path: Path) -> None:
     assert resolve(str(tmp_path / "arm.toml"))[0].name == "arm"
     with pytest.raises(ConfigError, match="no target matches 'nosuch'.*known targets: arm, imx, local, qemu"):
         resolve("nosuch", [tmp_path])
+
+
+def test_project_folders_option_then_setting_then_convention(tmp_path: Path) -> None:
+    for name in ("given", "lab", "targets"):
+        (tmp_path / name).mkdir()
+    root, cwd = tmp_path, tmp_path / "lab"
+    chosen = project_folders(["../given"], ["lab"], root, root / "pyproject.toml", cwd)
+    assert chosen.folders == (tmp_path / "given",) and chosen.origin == "--hil-targets-dir"
+    chosen = project_folders([], ["lab"], root, root / "pyproject.toml", cwd)
+    assert chosen.folders == (tmp_path / "lab",) and str(root / "pyproject.toml") in chosen.origin
+    chosen = project_folders([], [], root, None, cwd)
+    assert chosen.folders == (tmp_path / "targets",)
+    (tmp_path / "targets").rmdir()
+    assert project_folders([], [], root, None, cwd).folders == ()
+
+
+def test_named_but_missing_targets_folder_says_where_it_was_named(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as err:
+        project_folders([], ["labs"], tmp_path, tmp_path / "pytest.ini", tmp_path)
+    msg = str(err.value)
+    assert msg.startswith(f"{tmp_path / 'pytest.ini'}: key 'hil_targets_dir': no folder {tmp_path / 'labs'}")
+    assert "create it or correct the setting" in msg and "\n" not in msg
+    with pytest.raises(ConfigError, match=r"^--hil-targets-dir nope: no folder .*nope; pass a folder"):
+        project_folders(["nope"], [], tmp_path, None, tmp_path)
+    with pytest.raises(ConfigError, match=r"folder .*gone does not exist"):
+        inventory([tmp_path / "gone"])

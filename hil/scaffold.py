@@ -1,0 +1,103 @@
+"""``hil init``: a new vdev repository, from the project template that ships in the package.
+
+The template (``hil/project_template/``) is a small working project: a sample
+vdev in the QNX 8.0 API (``vdevs/mywdog``), its tests (``tests/``), the pytest
+settings (``pyproject.toml``), a board definition template
+(``targets/board.toml.example``) and, on request, the nightly job for a CI
+server.  ``hil demo`` runs the same template: one source for both.
+
+Files are rendered with ``string.Template`` (delimiter ``@@``, e.g.
+``@@version``); every placeholder must be known.  Nothing is overwritten: when
+a destination exists, nothing at all is written.
+"""
+
+from __future__ import annotations
+
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from hil import __version__
+from hil.errors import SetupError
+from hil.paths import PACKAGE_DIR
+
+TEMPLATE_DIR = PACKAGE_DIR / "project_template"
+
+#: The template files every project gets: template path -> path in the project.
+COMMON: dict[str, str] = {
+    "pyproject.toml": "pyproject.toml",
+    "vdevs/mywdog/mywdog.c": "vdevs/mywdog/mywdog.c",
+    "tests/test_mywdog.py": "tests/test_mywdog.py",
+    "targets/board.toml.example": "targets/board.toml.example",
+}
+
+#: The nightly job for each CI server: template path -> path in the project.
+CI_JOBS: dict[str, tuple[str, str]] = {
+    "github": ("ci/github.yml", ".github/workflows/hil-nightly.yml"),
+    "gitlab": ("ci/gitlab.yml", ".gitlab-ci.yml"),
+    "jenkins": ("ci/Jenkinsfile", "Jenkinsfile"),
+}
+
+
+class _Template(string.Template):
+    delimiter = "@@"
+
+
+@dataclass(frozen=True)
+class ProjectFile:
+    """One file of a new project: where it goes and what it holds."""
+
+    path: str  # relative to the project folder
+    text: str
+
+
+def render(template: str, values: dict[str, str]) -> str:
+    """One template file's text with its ``@@name`` placeholders filled in."""
+    source = TEMPLATE_DIR / template
+    try:
+        return _Template(source.read_text(encoding="utf-8")).substitute(values)
+    except (KeyError, ValueError) as exc:
+        raise SetupError(f"project template {source}: bad placeholder {exc}; known: "
+                         f"{', '.join('@@' + k for k in sorted(values))}") from None
+
+
+def project_files(ci: str | None = None) -> list[ProjectFile]:
+    """The files of a new project, with the CI job for ``ci`` (github, gitlab, jenkins) or none."""
+    if ci is not None and ci not in CI_JOBS:
+        raise SetupError(f"--ci {ci}: unknown CI server; choose one of {', '.join(CI_JOBS)}")
+    values = {"version": __version__}
+    pairs = list(COMMON.items()) + ([CI_JOBS[ci]] if ci is not None else [])
+    return [ProjectFile(dest, render(template, values)) for template, dest in pairs]
+
+
+def scaffold(folder: Path, ci: str | None = None) -> list[Path]:
+    """Write a new project into ``folder`` (created if missing); returns the files written.
+
+    Refuses (``SetupError``, nothing written) when ``folder`` is a file or any
+    of the files already exists.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise SetupError(f"{folder} is a file, not a folder; name a folder for the new project")
+    files = project_files(ci)
+    existing = [f.path for f in files if (folder / f.path).exists()]
+    if existing:
+        raise SetupError(f"{folder} already has {', '.join(existing)}; nothing was written: move "
+                         f"{'it' if len(existing) == 1 else 'them'} aside or choose another folder")
+    written: list[Path] = []
+    for f in files:
+        path = folder / f.path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "x", encoding="utf-8") as out:  # "x": never overwrite, even in a race
+                out.write(f.text)
+        except OSError as exc:
+            raise SetupError(f"cannot write {path}: {exc.strerror or exc}; check the folder's "
+                             f"permissions and free space") from exc
+        written.append(path)
+    return written
+
+
+def ci_servers() -> Sequence[str]:
+    """The CI servers ``hil init --ci`` knows."""
+    return tuple(CI_JOBS)
