@@ -15,7 +15,8 @@
 #include <unistd.h>
 
 enum gop { G_WRITE, G_READ, G_SLEEP, G_EVERY, G_STOP, G_KICK, G_PRINT,
-           G_SHUTDOWN, G_REBOOT, G_CRASH };
+           G_SHUTDOWN, G_REBOOT, G_CRASH, G_FILL, G_DUMP,
+           G_IRQ_WAIT, G_IRQ_COUNT, G_IRQ_ACK };
 
 struct gcmd {
     enum gop op;
@@ -25,6 +26,8 @@ struct gcmd {
     uint64_t value;
     uint64_t ms;
     int job;                /* stop: job number, 0 = all */
+    int irq;                /* irq: the interrupt's index (intr.c) */
+    bool has_timeout;       /* irq wait: TIMEOUT_MS given (in ms) */
     char *text;             /* print: text; kick: instance name or NULL */
     struct gcmd *sub;       /* every: the periodic command */
     char *src;              /* the command as written, for logs */
@@ -101,6 +104,8 @@ static int parse_addr(const char *w, unsigned *space, uint64_t *addr)
     return parse_u64(w, addr);
 }
 
+#define GUEST_MAX_FILL 65536u     /* bytes of one `fill` or `dump` */
+
 #define PERR(...) do { snprintf(err, errlen, __VA_ARGS__); goto fail; } while (0)
 
 /* Parses one command line.  Returns 1 for a command, 0 for nothing (blank or
@@ -164,6 +169,47 @@ static int gcmd_parse(const char *line, struct gcmd *c, char *err, size_t errlen
                 PERR("'every' needs a command after the period");
             if (rc < 0)
                 goto fail;
+        }
+    } else if (strcmp(op, "fill") == 0 || strcmp(op, "dump") == 0) {
+        bool fill = op[0] == 'f';
+        c->op = fill ? G_FILL : G_DUMP;
+        a1 = word(&p);
+        a2 = word(&p);
+        if (fill)
+            a3 = word(&p);
+        if (a1 == NULL || a2 == NULL || (fill && a3 == NULL))
+            PERR("'%s' needs %s", op, fill ? "ADDR LEN BYTE" : "ADDR LEN");
+        if (parse_addr(a1, &c->space, &c->addr) != 0 || c->space != QST_MEMORY)
+            PERR("bad address '%s' for '%s' (a guest RAM address like 0x80000000)", a1, op);
+        uint64_t len;
+        if (parse_u64(a2, &len) != 0 || len == 0 || len > GUEST_MAX_FILL)
+            PERR("bad length '%s' for '%s' (1 to %u bytes)", a2, op, (unsigned)GUEST_MAX_FILL);
+        c->ms = len;
+        if (fill && (parse_u64(a3, &c->value) != 0 || c->value > 0xff))
+            PERR("bad byte '%s' for 'fill' (0 to 0xff)", a3);
+    } else if (strcmp(op, "irq") == 0) {
+        a1 = word(&p);
+        a2 = word(&p);
+        if (a1 == NULL || a2 == NULL ||
+            (strcmp(a1, "wait") != 0 && strcmp(a1, "count") != 0 && strcmp(a1, "ack") != 0))
+            PERR("'irq' needs 'wait PIC:NUM [TIMEOUT_MS]', 'count PIC:NUM' or 'ack PIC:NUM'");
+        c->op = a1[0] == 'w' ? G_IRQ_WAIT : a1[0] == 'c' ? G_IRQ_COUNT : G_IRQ_ACK;
+        if (c->op == G_IRQ_WAIT && nested)
+            PERR("'irq wait' cannot be the command of 'every'");
+        char name[48];
+        const char *why;
+        if (intr_parse(a2, name, sizeof name, &why) != 0)
+            PERR("bad interrupt '%s' for 'irq %s': %s", a2, a1, why);
+        c->irq = intr_find(name);
+        if (c->irq < 0)
+            PERR("no vdev has the interrupt '%s' for 'irq %s' (give one the option 'intr %s')", a2, a1, name);
+        if (c->op == G_IRQ_WAIT) {
+            a3 = word(&p);
+            if (a3 != NULL) {
+                if (parse_u64(a3, &c->ms) != 0)
+                    PERR("bad timeout '%s' for 'irq wait' (milliseconds)", a3);
+                c->has_timeout = true;
+            }
         }
     } else if (strcmp(op, "stop") == 0) {
         c->op = G_STOP;
@@ -391,6 +437,20 @@ static const char *space_prefix(unsigned space)
 static void do_access(bool write, unsigned space, uint64_t addr, unsigned size, uint64_t value)
 {
     vdev_t *v = vdev_at(space, addr, size);
+    uint8_t *ram = v == NULL && space == QST_MEMORY ? ram_ptr(addr, size) : NULL;
+    if (ram != NULL) {          /* guest RAM: no vdev involved */
+        uint64_t val = 0;
+        if (write) {
+            memcpy(ram, &value, size);     /* little-endian host */
+            qlog(QL_QVM_VERBOSE, "guest store 0x%" PRIx64 "/%u = 0x%" PRIx64 " -> RAM", addr, size, value);
+        } else {
+            memcpy(&val, ram, size);
+            char line[128];
+            snprintf(line, sizeof line, "0x%" PRIx64 ": 0x%0*" PRIx64, addr, (int)size * 2, val);
+            console_puts(line);
+        }
+        return;
+    }
     if (v == NULL) {
         qlog(QL_QVM_ERR, "guest %s of %u byte(s) at %s0x%" PRIx64 " outside any vdev region",
              write ? "store" : "load", size, space_prefix(space), addr);
@@ -474,11 +534,73 @@ static void stop_jobs(int id)
         qlog(QL_QVM_WARN, "guest: stop: no running job 'job%d'", id);
 }
 
-/* Runs one command on the vCPU thread (g_guest_mtx not held).  Returns the
- * ms to sleep for G_SLEEP, else 0. */
-static uint64_t execute(struct gcmd *c)
+/* `fill` and `dump`: guest RAM only. */
+static void ram_fill_dump(const struct gcmd *c)
 {
+    bool fill = c->op == G_FILL;
+    uint64_t len = c->ms;
+    uint8_t *m = ram_ptr(c->addr, len);
+    if (m == NULL) {
+        qlog(QL_QVM_ERR, "guest %s of %" PRIu64 " byte(s) at 0x%" PRIx64 ": not inside one guest RAM region "
+             "(option 'ram'): bus error", fill ? "fill" : "dump", len, c->addr);
+        return;
+    }
+    if (fill) {
+        memset(m, (int)c->value, (size_t)len);
+        qlog(QL_QVM_VERBOSE, "guest fill 0x%" PRIx64 "/%" PRIu64 " = 0x%02x -> RAM", c->addr, len, (unsigned)c->value);
+        return;
+    }
+    for (uint64_t off = 0; off < len; off += 16) {
+        char line[128];
+        int n = snprintf(line, sizeof line, "dump 0x%" PRIx64 ":", c->addr + off);
+        for (uint64_t k = off; k < len && k < off + 16; k++)
+            n += snprintf(line + n, sizeof line - (size_t)n, " %02x", m[k]);
+        console_puts(line);
+    }
+}
+
+/* What a command asks of its stream after it ran. */
+struct after {
+    uint64_t sleep_ms;
+    int wait_irq;               /* -1: none */
+    uint64_t timeout_ms;
+    bool has_timeout;
+};
+
+static void irq_line(int irq, bool timeout, uint64_t count)
+{
+    char line[128];
+    snprintf(line, sizeof line, "irq %s %scount=%" PRIu64, intr_name(irq), timeout ? "timeout " : "", count);
+    console_puts(line);
+}
+
+/* Runs one command on the vCPU thread (g_guest_mtx not held). */
+static void execute(struct gcmd *c, struct after *af)
+{
+    af->sleep_ms = 0;
+    af->wait_irq = -1;
     switch (c->op) {
+    case G_FILL:
+    case G_DUMP:
+        ram_fill_dump(c);
+        break;
+    case G_IRQ_WAIT:
+        af->wait_irq = c->irq;
+        af->has_timeout = c->has_timeout;
+        af->timeout_ms = c->ms;
+        break;
+    case G_IRQ_COUNT: {
+        pthread_mutex_lock(&g_guest_mtx);
+        uint64_t n = intr_count(c->irq);
+        pthread_mutex_unlock(&g_guest_mtx);
+        irq_line(c->irq, false, n);
+        break;
+    }
+    case G_IRQ_ACK:
+        pthread_mutex_lock(&g_guest_mtx);
+        intr_set_seen(c->irq, intr_count(c->irq));
+        pthread_mutex_unlock(&g_guest_mtx);
+        break;
     case G_WRITE:
         do_access(true, c->space, c->addr, c->size, c->value);
         break;
@@ -486,7 +608,8 @@ static uint64_t execute(struct gcmd *c)
         do_access(false, c->space, c->addr, c->size, 0);
         break;
     case G_SLEEP:
-        return c->ms;
+        af->sleep_ms = c->ms;
+        break;
     case G_EVERY: {
         pthread_mutex_lock(&g_guest_mtx);
         struct job *nj = realloc(jobs, sizeof *nj * (size_t)(njobs + 1));
@@ -548,7 +671,24 @@ static uint64_t execute(struct gcmd *c)
         qlog(QL_QVM_INFO, "guest crashed: the guest CPU stopped (no more loads or stores)");
         break;
     }
-    return 0;
+}
+
+/* The two command streams (script, console) can each be blocked in `irq
+ * wait`; the wait ends when the interrupt is pending (its count is above
+ * the count the guest last acknowledged) or at the deadline. */
+struct stream_wait {
+    int irq;                    /* -1: not waiting */
+    uint64_t deadline;          /* UINT64_MAX: no timeout */
+};
+static struct stream_wait script_w = { -1, 0 }, console_w = { -1, 0 };
+
+/* When a stream may go on (g_guest_mtx held): now if its interrupt is
+ * pending, else its deadline. */
+static uint64_t wait_ready_at(const struct stream_wait *w, uint64_t now)
+{
+    if (intr_count(w->irq) > intr_seen(w->irq))
+        return now;
+    return w->deadline;
 }
 
 static void *vcpu_thread(void *unused)
@@ -564,13 +704,25 @@ static void *vcpu_thread(void *unused)
         }
         uint64_t now = now_ns();
         uint64_t best = UINT64_MAX;
-        int kind = 0;               /* 1 script, 2 console, 3 job */
+        int kind = 0;               /* 1 script, 2 console, 3 job, 4 script wait, 5 console wait */
         struct job *bj = NULL;
-        if (script != NULL && script_pc < script->n && script_wake < best) {
+        if (script_w.irq >= 0) {
+            uint64_t t = wait_ready_at(&script_w, now);
+            if (t < best || (t == UINT64_MAX && kind == 0)) {
+                best = t;
+                kind = 4;
+            }
+        } else if (script != NULL && script_pc < script->n && script_wake < best) {
             best = script_wake;
             kind = 1;
         }
-        if (console_head != NULL && console_wake < best) {
+        if (console_w.irq >= 0) {
+            uint64_t t = wait_ready_at(&console_w, now);
+            if (t < best || (t == UINT64_MAX && kind == 0)) {
+                best = t;
+                kind = 5;
+            }
+        } else if (console_head != NULL && console_wake < best) {
             best = console_wake;
             kind = 2;
         }
@@ -581,13 +733,32 @@ static void *vcpu_thread(void *unused)
                 bj = &jobs[i];
             }
         }
-        if (kind == 0) {
+        if (kind == 0 || best == UINT64_MAX) {
             pthread_cond_wait(&g_guest_cv, &g_guest_mtx);
             continue;
         }
         if (best > now) {
             struct timespec ts = { .tv_sec = (time_t)(best / 1000000000ull), .tv_nsec = (long)(best % 1000000000ull) };
             pthread_cond_timedwait(&g_guest_cv, &g_guest_mtx, &ts);
+            continue;
+        }
+        if (kind == 4 || kind == 5) {       /* an `irq wait` ends */
+            struct stream_wait *w = kind == 4 ? &script_w : &console_w;
+            int irq = w->irq;
+            uint64_t count = intr_count(irq);
+            bool timeout = count <= intr_seen(irq);
+            if (!timeout)
+                intr_set_seen(irq, count);
+            w->irq = -1;
+            if (kind == 4)
+                script_wake = now;
+            else
+                console_wake = now;
+            pthread_mutex_unlock(&g_guest_mtx);
+            irq_line(irq, timeout, count);
+            pthread_mutex_lock(&g_guest_mtx);
+            if (kind == 4 && script_pc == script->n)
+                qlog(QL_QVM_DEBUG, "guest script %s finished: the guest idles", script->path);
             continue;
         }
         struct gcmd *c;
@@ -609,16 +780,23 @@ static void *vcpu_thread(void *unused)
         busy++;
         t_busy = 1;
         pthread_mutex_unlock(&g_guest_mtx);
-        uint64_t sleep_ms = execute(c);
+        struct after af;
+        execute(c, &af);
         pthread_mutex_lock(&g_guest_mtx);
         busy--;
         t_busy = 0;
         pthread_cond_broadcast(&g_guest_cv);
         uint64_t after = now_ns();
         if (kind == 1)
-            script_wake = after + sleep_ms * 1000000ull;
+            script_wake = after + af.sleep_ms * 1000000ull;
         else if (kind == 2)
-            console_wake = after + sleep_ms * 1000000ull;
+            console_wake = after + af.sleep_ms * 1000000ull;
+        if (af.wait_irq >= 0 && (kind == 1 || kind == 2)) {
+            struct stream_wait *w = kind == 1 ? &script_w : &console_w;
+            w->irq = af.wait_irq;
+            w->deadline = af.has_timeout ? after + af.timeout_ms * 1000000ull : UINT64_MAX;
+            continue;
+        }
         if (kind == 1 && script_pc == script->n)
             qlog(QL_QVM_DEBUG, "guest script %s finished: the guest idles", script->path);
         (void)ci;   /* console commands are kept: jobs may point into them */

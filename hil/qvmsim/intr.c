@@ -18,6 +18,7 @@
 struct gintr {
     char name[48];          /* "gic:33" */
     uint64_t count;         /* GIS_ON assertions so far      */
+    uint64_t seen;          /* count the guest last acknowledged (`irq wait`/`irq ack`) */
     bool asserted;          /* level: between GIS_ON and GIS_OFF */
 };
 
@@ -95,6 +96,17 @@ const char *intr_name(int idx)
 uint64_t intr_count(int idx)
 {
     return idx >= 0 && idx < nintrs ? intrs[idx].count : 0;
+}
+
+uint64_t intr_seen(int idx)
+{
+    return idx >= 0 && idx < nintrs ? intrs[idx].seen : 0;
+}
+
+void intr_set_seen(int idx, uint64_t seen)
+{
+    if (idx >= 0 && idx < nintrs)
+        intrs[idx].seen = seen;
 }
 
 int intr_count_all(void)

@@ -372,12 +372,17 @@ static const char *option_name(vdev_t *v, int idx)
     return strncmp(n, QVM_OPTION_NO_ARG_PREFIX, pl) == 0 ? n + pl : n;
 }
 
-static void setup_control(vdev_t *v, unsigned ctrl)
+static void setup_control_arg(vdev_t *v, unsigned ctrl, const char *arg)
 {
-    int rc = vd_control(v, ctrl, NULL);
+    int rc = vd_control(v, ctrl, arg);
     if (rc != EOK)
         cfg_fatal(v->qvmsim_private->file, v->qvmsim_private->line, "vdev '%s' refused %s: %s (errno %d)",
                   vdev_source(v), ctrl_name(ctrl), strerror(rc), rc);
+}
+
+static void setup_control(vdev_t *v, unsigned ctrl)
+{
+    setup_control_arg(v, ctrl, NULL);
 }
 
 static void configure(void)
@@ -515,6 +520,19 @@ int main(int argc, char **argv)
     atomic_store(&g_phase, PHASE_SETUP);
     for (int i = 0; i < g_nvdevs; i++)
         setup_control(g_vdevs[i], VDEV_CTRL_GUEST_CONFIGURED);
+    /* BOOTUP: the moment of GUEST_CONFIGURED (7.x made them one value); then
+     * the guest's firmware tables: GEN_ACPI on x86_64, GEN_FDT on aarch64
+     * (arg: the parent node, offset 0 = the root).  See qvmsim-choices.h. */
+    for (int i = 0; i < g_nvdevs; i++)
+        setup_control(g_vdevs[i], VDEV_CTRL_BOOTUP);
+#if QVMSIM_HOST_GEN_ACPI
+    for (int i = 0; i < g_nvdevs; i++)
+        setup_control(g_vdevs[i], VDEV_CTRL_GEN_ACPI);
+#elif QVMSIM_HOST_GEN_FDT
+    for (int i = 0; i < g_nvdevs; i++)
+        setup_control_arg(g_vdevs[i], VDEV_CTRL_GEN_FDT,
+                          (const char *)(uintptr_t)QVMSIM_FDT_PARENT_NODE);
+#endif
     check_pending_end();
     if (g_cfg.dryrun) {
         qlog(QL_QVM_INFO, "dryrun: the VM is configured; the guest is not started");

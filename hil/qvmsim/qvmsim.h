@@ -135,6 +135,8 @@ uint64_t intr_register(const char *name);
 int intr_find(const char *name);            /* index, or -1 */
 const char *intr_name(int idx);
 uint64_t intr_count(int idx);               /* g_guest_mtx held */
+uint64_t intr_seen(int idx);                /* g_guest_mtx held */
+void intr_set_seen(int idx, uint64_t seen); /* g_guest_mtx held */
 int intr_count_all(void);                   /* number of interrupts */
 
 /* ---- guest RAM (ram.c) ------------------------------------------------ */

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import platform
 import signal
 import subprocess
 from collections.abc import Callable
@@ -11,6 +12,10 @@ from pathlib import Path
 from conftest import QvmProc, RunQvm
 
 StartQvm = Callable[..., QvmProc]
+
+# After BOOTUP qvmsim asks for the guest's firmware tables: ACPI on x86 hosts,
+# a device tree (parent node 0, the root) on Arm hosts (qvmsim-choices.h).
+FIRMWARE_CTRL = {"x86_64": ["ctrl GEN_ACPI"], "aarch64": ["ctrl GEN_FDT node=0"]}.get(platform.machine(), [])
 
 
 def test_version_says_qvmsim_not_qnx(qvm_bin: Path) -> None:
@@ -33,6 +38,8 @@ def test_callback_order_through_a_guest_shutdown(run_qvm: RunQvm) -> None:
         "ctrl OPTIONS_END",
         "ctrl ASSIGN",
         "ctrl GUEST_CONFIGURED",
+        "ctrl BOOTUP",
+        *FIRMWARE_CTRL,
         "ctrl GUEST_STARTING",
         "ctrl TERMINATE",
     ]
@@ -67,8 +74,9 @@ def test_options_by_index_flag_and_last_repeat_wins(run_qvm: RunQvm) -> None:
 def test_dryrun_stops_after_guest_configured(run_qvm: RunQvm) -> None:
     run = run_qvm("vdev trace loc 0x1000\ndryrun\n", script="write 0x1000 4 1\n")
     assert run.returncode == 0, run.stderr
+    # the whole startup stage runs (BOOTUP and the firmware tables too), not GUEST_STARTING
     assert run.trace_ctrls() == ["ctrl OPTIONS_START", "ctrl OPTIONS_END", "ctrl ASSIGN",
-                                 "ctrl GUEST_CONFIGURED", "ctrl TERMINATE"]
+                                 "ctrl GUEST_CONFIGURED", "ctrl BOOTUP", *FIRMWARE_CTRL, "ctrl TERMINATE"]
     assert run.one("dryrun", source="qvm")
     assert not run.find("guest terminated")
     assert run.log[-1].message == "exit status=0"

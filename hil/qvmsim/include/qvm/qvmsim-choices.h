@@ -42,6 +42,32 @@
 #define QVMSIM_CTRL_BOOTUP           12u
 #define QVMSIM_CTRL_FIRST_OPTIDX     0x100u
 
+/* When the control commands come [inferred from the lifecycle page,
+ * https://www.qnx.com/developers/docs/8.0/com.qnx.doc.hypervisor.vdev.dev_guide/topic/intro/lifecycle.html,
+ * which names OPTIONS_END, ASSIGN and GUEST_CONFIGURED (the startup/running
+ * demarcation) but does not place BOOTUP, GEN_ACPI or GEN_FDT]: each command
+ * goes to every vdev in configuration order before the next command starts:
+ *   OPTIONS_START, options, OPTIONS_END (per vdev), ASSIGN, GUEST_CONFIGURED,
+ *   BOOTUP (the same moment: 7.x made it an alias of GUEST_CONFIGURED),
+ *   GEN_ACPI (x86_64 hosts) or GEN_FDT (aarch64 hosts; arg =
+ *   (const char *)(uintptr_t)QVMSIM_FDT_PARENT_NODE), then - unless `dryrun`
+ *   ends qvm here - GUEST_STARTING; refusing any of them before
+ *   GUEST_STARTING is a configuration error (exit 65).
+ * VDEV_CTRL_PCI_BARS is never delivered: qvmsim has no PCI bus. */
+#if defined(__x86_64__) || defined(__i386__)
+#define QVMSIM_HOST_GEN_ACPI 1
+#define QVMSIM_HOST_GEN_FDT  0
+#elif defined(__aarch64__) || defined(__arm__)
+#define QVMSIM_HOST_GEN_ACPI 0
+#define QVMSIM_HOST_GEN_FDT  1
+#else
+#define QVMSIM_HOST_GEN_ACPI 0
+#define QVMSIM_HOST_GEN_FDT  0
+#endif
+/* The FDT parent node handed with GEN_FDT: offset 0, the root node of a
+ * flattened device tree (qvmsim builds no device tree).  [qvmsim] */
+#define QVMSIM_FDT_PARENT_NODE 0
+
 /* vdev_ref_status_t, VFF_*, QST_*, QSF_*, GIS_* and GXF_* use the [7.x]
  * values, written in the headers themselves.  QSL_NO_LOCATION is all ones
  * [inferred].  Region length when `loc` gives none: [qvmsim] */
@@ -135,7 +161,54 @@
  *    SIGQUIT: GTC_POWER_CUT (3); SIGUSR2/WDOG_FLAG_DUMP: a text dump
  *    <dump>/qvmsim-<system>-<pid>-<n>.dump (a WARN line if no `dump`);
  *  - vread/vwrite get vopnd->location = the absolute address, cookie 0, and
- *    oopnd of type QST_CPU_DATA; `pulse` and `pic` are never called;
+ *    oopnd of type QST_CPUREGS (location 0, length = access size); `pic` is
+ *    never called;
+ *  - guest_cpu_read/write: blocks are packed in order into data; a
+ *    QST_CPUREGS block needs the gcp of a vread/vwrite in progress (else
+ *    EINVAL) and moves min(length, access size) bytes; QST_MEMORY blocks
+ *    reach guest RAM with any gcp (NULL too) and return -1 when a byte is
+ *    outside RAM (the vdev answers guest_cpu_to_vrs(-1) = VRS_BUS_ERROR: the
+ *    guest access is a bus error, logged at ERROR); other types: ENOTSUP;
+ *    flags are ignored;
+ *  - `ram [START,]LENGTH`: START and LENGTH are numbers with an optional K,
+ *    M or G suffix; without START the region follows the highest RAM address
+ *    so far (0 for the first), as QNX documents
+ *    (https://qnx.com/developers/docs/8.0/com.qnx.doc.hypervisor.user/topic/vm/ram.html);
+ *    RAM regions must not overlap each other or a vdev's memory `loc`
+ *    (configuration error); RAM is zeroed; `rom` is accepted and ignored;
+ *  - gasp: a mapping is a pointer into qvmsim's RAM (no copy; flush is a
+ *    no-op); it must lie inside one `ram` region (else NULL/EFAULT); flags
+ *    must be GMF_READ and/or GMF_WRITE (else EINVAL); gasp_unmap_handle()
+ *    on an unmapped handle does nothing;
+ *  - `intr PIC:NUM`: PIC a word (letter first: gic, ioapic, apic ...), NUM a
+ *    number; normalised to lower-case PIC and decimal NUM ("GIC:0x21" is
+ *    "gic:33"); vdevs with the same interrupt share it; any other form is a
+ *    configuration error naming the word;
+ *  - guest_intr_signal(): EINVAL for a NULL gip, a vdev without `intr`,
+ *    GIS_ON|GIS_OFF together or unknown bits; GIS_NOP and GIS_ISR alone
+ *    return EOK (GIS_ISR alone asks "may this be signalled from an ISR?":
+ *    yes, from any thread); GIS_ON counts one assertion of the interrupt and
+ *    logs at DEBUG from qvm "guest interrupt <PIC:NUM> asserted by vdev
+ *    '<name>' (count <N>)"; GIS_OFF logs at VERBOSE; the scripted guest sees
+ *    the counts (`irq` commands, GUEST.md);
+ *  - WDOG_ACTION_INTR: INFO "watchdog bite from vdev '<name>': raising
+ *    interrupt <PIC:NUM>", then guest_intr_signal(&v_intr, GIS_ON); without
+ *    `intr`: an ERROR line and nothing raised (the guest goes on);
+ *  - vdev_pulse(): the sigevent gets SIGEV_NONE and a sigev_value pointing to
+ *    a registration of qvmsim's; qvmsim_pulse_deliver() refuses other events
+ *    (EINVAL), queues the pulse and returns; the "qvm-pulses" thread calls
+ *    the factory's pulse callback (VFF_MUTEX rules apply) with
+ *    pulse.code = code, type/subtype/value/scoid 0, in delivery order, from
+ *    the moment the guest starts; a missing pulse callback is a WARN line;
+ *    `priority` and `coid` are ignored;
+ *  - guest timers: deadline 0 disarms with tdp NULL or a callback tdp; an
+ *    absolute deadline in the past expires at once; the callback tdp
+ *    (or a byte-for-byte copy) re-arms from the due time of the expiry
+ *    handled (no drift); any other tdp counts from its guest_current;
+ *    guest_notify_start/host_notify_start = when the wait began (the notify
+ *    call, or the previous due time for a recurring re-arm);
+ *  - v_sched: the priority and policy of qvm's main thread, which qvmsim's
+ *    threads inherit;
  *  - /dev/qvm/<system>/env is written as $QVMSIM_ENV_DIR/<system>/env (JSON)
  *    only when QVMSIM_ENV_DIR is set;
  *  - vdev search: -L DIRs, then $QVMSIM_VDEV_PATH, then the normal library
