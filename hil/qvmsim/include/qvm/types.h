@@ -18,6 +18,7 @@
 #define QVM_TYPES_H
 
 #include <errno.h>
+#include <sched.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -105,13 +106,17 @@ typedef struct guest_intr {
     uint64_t QVMSIM_EXT(gi_spare);
 } guest_intr_t;
 
+/* Notifications a PIC vdev gets about an interrupt (8.0 type; GIN_* values
+ * are not public and qvmsim has no PIC vdevs). */
+typedef uint32_t guest_intr_notifications_t;
+
 /* ---- scheduling ---------------------------------------------------------- */
 
-/* Scheduling information for a vdev's threads (vdev_t.v_sched).  Its members
- * are not documented; qvmsim keeps the priority and policy its threads get. */
+/* Scheduling information for a vdev's threads (vdev_t.v_sched).  8.0 does
+ * not show its members; these are 7.0's (policy -1: not set). */
 struct qvm_sched_info {
-    int QVMSIM_EXT(priority);
-    int QVMSIM_EXT(policy);
+    int policy;
+    struct sched_param sched;
 };
 
 #ifdef __cplusplus
