@@ -139,7 +139,7 @@ vdev_t *vdev_instance_new(struct vdev_lib *lib, const char *name, const char *fi
         struct sched_param sp;
         int policy;
         if (pthread_getschedparam(pthread_self(), &policy, &sp) == 0) {
-            v->v_sched.priority = sp.sched_priority;
+            v->v_sched.sched = sp;
             v->v_sched.policy = policy;
         }
     }
