@@ -8,10 +8,16 @@ table.  Tests only see ``GuestControl``.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING, Protocol
 
 from hil.errors import ConfigError, InfrastructureError
+from hil.qvm.log import normalize_intr
+
+#: Seconds a command with an answer (load, dump, irq count/wait) waits for it
+#: beyond its own timeout.
+ANSWER_WAIT = 10.0
 
 if TYPE_CHECKING:
     from hil.qvm.runner import QvmSession
@@ -36,6 +42,28 @@ class GuestControl(Protocol):
     def sleep(self, seconds: float) -> None:
         """Let the guest run on for ``seconds`` before the next command takes effect."""
 
+    def wait_irq(self, intr: str, timeout: float | None = None) -> int | None:
+        """Wait until the guest interrupt ``intr`` (``"gic:33"``) is pending; return its count,
+        or None when ``timeout`` seconds passed first (guest time)."""
+
+    def irq_count(self, intr: str) -> int:
+        """How many times ``intr`` was asserted so far."""
+
+    def irq_ack(self, intr: str) -> None:
+        """Forget pending assertions of ``intr``: the next ``wait_irq`` waits for a new one."""
+
+    def store(self, addr: int, size: int, value: int) -> None:
+        """A guest store of ``size`` bytes (1, 2, 4, 8) at guest-physical ``addr`` (RAM or a vdev)."""
+
+    def load(self, addr: int, size: int) -> int:
+        """A guest load; returns the value."""
+
+    def fill(self, addr: int, length: int, byte: int) -> None:
+        """Set ``length`` bytes of guest RAM at ``addr`` to ``byte``."""
+
+    def dump(self, addr: int, length: int) -> bytes:
+        """``length`` bytes of guest RAM at ``addr``."""
+
 
 class ScriptedGuest:
     """qvmsim's scripted guest: commands on qvm's stdin (see README, "Guest scripts")."""
@@ -58,6 +86,51 @@ class ScriptedGuest:
     def sleep(self, seconds: float) -> None:
         # Timed by qvmsim's own clock: the console stream waits, this call returns at once.
         self.send(f"sleep {max(0, round(seconds * 1000))}")
+
+    # Commands with an answer wait for it on the guest console, after the
+    # commands sent before them (the console stream runs in order).
+    def _ask(self, command: str, pattern: str, wait: float) -> re.Match[str]:
+        mark = len(self.session.stdout)
+        self.send(command)
+        return self.session.wait_stdout(pattern, timeout=wait, since=mark)
+
+    def wait_irq(self, intr: str, timeout: float | None = None, wait: float = ANSWER_WAIT) -> int | None:
+        name = normalize_intr(intr)
+        command = f"irq wait {name}" + (f" {max(0, round(timeout * 1000))}" if timeout is not None else "")
+        m = self._ask(command, rf"(?m)^irq {re.escape(name)} (timeout )?count=(\d+)$",
+                      wait + (timeout or 0.0))
+        return None if m[1] else int(m[2])
+
+    def irq_count(self, intr: str, wait: float = ANSWER_WAIT) -> int:
+        name = normalize_intr(intr)
+        return int(self._ask(f"irq count {name}", rf"(?m)^irq {re.escape(name)} count=(\d+)$", wait)[1])
+
+    def irq_ack(self, intr: str) -> None:
+        self.send(f"irq ack {normalize_intr(intr)}")
+
+    def store(self, addr: int, size: int, value: int) -> None:
+        self.send(f"write {addr:#x} {size} {value:#x}")
+
+    def load(self, addr: int, size: int, wait: float = ANSWER_WAIT) -> int:
+        m = self._ask(f"read {addr:#x} {size}", rf"(?m)^{addr:#x}: 0x([0-9a-f]+)$", wait)
+        return int(m[1], 16)
+
+    def fill(self, addr: int, length: int, byte: int) -> None:
+        self.send(f"fill {addr:#x} {length} {byte:#x}")
+
+    def dump(self, addr: int, length: int, wait: float = ANSWER_WAIT) -> bytes:
+        last = addr + (length - 1) // 16 * 16
+        mark = len(self.session.stdout)
+        self.send(f"dump {addr:#x} {length}")
+        self.session.wait_stdout(rf"(?m)^dump {last:#x}:.*$", timeout=wait, since=mark)
+        text = self.session.stdout[mark:]
+        out = bytearray()
+        for line_addr in range(addr, addr + length, 16):
+            m = re.search(rf"(?m)^dump {line_addr:#x}:((?: [0-9a-f]{{2}})+)$", text)
+            if m is None:
+                raise AssertionError(f"guest dump line for {line_addr:#x} missing:\n{text}")
+            out.extend(bytes.fromhex(m[1]))
+        return bytes(out)
 
 
 class ConsoleGuest:
@@ -90,6 +163,32 @@ class ConsoleGuest:
 
     def sleep(self, seconds: float) -> None:
         time.sleep(seconds)
+
+    def _unsupported(self, what: str) -> InfrastructureError:
+        return InfrastructureError(f"target '{self.target.name}': a real guest cannot be asked to {what} "
+                                   "through the console (only qvmsim's scripted guest can); "
+                                   "check the vdev's interrupt or memory from the qvm log instead")
+
+    def wait_irq(self, intr: str, timeout: float | None = None) -> int | None:
+        raise self._unsupported(f"wait for interrupt {intr}")
+
+    def irq_count(self, intr: str) -> int:
+        raise self._unsupported(f"count interrupt {intr}")
+
+    def irq_ack(self, intr: str) -> None:
+        raise self._unsupported(f"acknowledge interrupt {intr}")
+
+    def store(self, addr: int, size: int, value: int) -> None:
+        raise self._unsupported(f"store at {addr:#x}")
+
+    def load(self, addr: int, size: int) -> int:
+        raise self._unsupported(f"load from {addr:#x}")
+
+    def fill(self, addr: int, length: int, byte: int) -> None:
+        raise self._unsupported(f"fill RAM at {addr:#x}")
+
+    def dump(self, addr: int, length: int) -> bytes:
+        raise self._unsupported(f"dump RAM at {addr:#x}")
 
 
 GUESTS: dict[str, type] = {"local": ScriptedGuest, "qemu": ScriptedGuest, "board": ConsoleGuest}

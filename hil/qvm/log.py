@@ -38,6 +38,10 @@ DUMP_RE = re.compile(r"guest dump (?:written: (?P<path>\S+)|piped to '(?P<comman
 BUTTON_RE = re.compile(r"\bpower button pressed(?P<again> again)? \((?P<signal>SIG[A-Z]+)\)")
 #: QNX's documented last line of a dryrun (7.1 "Configuration variables" page).
 DRYRUN_RE = re.compile(r"Exiting: dryrun completed")
+#: A guest interrupt asserted (qvmsim: DEBUG from qvm, so the logger must let debug through).
+INTERRUPT_RE = re.compile(
+    r"guest interrupt (?P<intr>\S+) asserted by vdev '(?P<vdev>[^']*)' \(count (?P<count>\d+)\)"
+)
 #: A configuration fault: ``<file>:<line>:`` and the offending word in quotes.
 CONFIG_FAULT_RE = re.compile(r"(?P<file>[^\s:'\"`]+):(?P<line>\d+):.*?(?P<q>['\"`])(?P<word>[^'\"`]*)(?P=q)")
 
@@ -81,6 +85,28 @@ class Termination:
     cause: int
     name: str
     since_last_store: float | None
+    line: LogLine
+
+
+def normalize_intr(text: str) -> str:
+    """An interrupt as qvmsim names it: ``PIC:NUMBER`` with the PIC in lower case and the
+    number in decimal (``"GIC:0x21"`` -> ``"gic:33"``); other text is returned unchanged."""
+    pic, sep, num = text.strip().partition(":")
+    if not sep or not pic:
+        return text
+    try:
+        return f"{pic.lower()}:{int(num, 0)}"
+    except ValueError:
+        return text
+
+
+@dataclass(frozen=True)
+class Interrupt:
+    """One ``guest interrupt PIC:NUM asserted by vdev 'NAME' (count N)`` line, parsed."""
+
+    intr: str
+    vdev: str
+    count: int
     line: LogLine
 
 
@@ -313,6 +339,23 @@ class QvmLog(Sequence[LogLine]):
             if m is not None:
                 return ConfigFault(file=m["file"], line=int(m["line"]), word=m["word"], log_line=line)
         return None
+
+    def interrupts(self, intr: str | None = None, *, vdev: str | None = None) -> list[Interrupt]:
+        """Every guest interrupt assertion logged (of ``intr``, e.g. ``"gic:33"``, and/or by
+        vdev instance ``vdev`` if given).  qvmsim logs them at DEBUG: let ``debug`` through
+        the ``logger`` filters to see them."""
+        want = normalize_intr(intr) if intr is not None else None
+        out: list[Interrupt] = []
+        for line in self._lines:
+            m = INTERRUPT_RE.search(line.message)
+            if m is None or (want is not None and m["intr"] != want) or (vdev is not None and m["vdev"] != vdev):
+                continue
+            out.append(Interrupt(intr=m["intr"], vdev=m["vdev"], count=int(m["count"]), line=line))
+        return out
+
+    def interrupt_count(self, intr: str) -> int:
+        """How many times ``intr`` was asserted, as far as the log shows (0: never)."""
+        return max((i.count for i in self.interrupts(intr)), default=0)
 
     @property
     def dumps(self) -> list[str]:

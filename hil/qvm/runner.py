@@ -118,10 +118,14 @@ class QvmSession:
                                                 "log", self._output.stderr))
         return line
 
-    def wait_stdout(self, pattern: str, timeout: float = 10.0) -> re.Match[str]:
-        """Wait until the guest console (qvm's stdout) matches ``pattern``; return the match."""
+    def wait_stdout(self, pattern: str, timeout: float = 10.0, since: int = 0) -> re.Match[str]:
+        """Wait until the guest console (qvm's stdout) matches ``pattern``; return the match.
+
+        ``since``: only text from that offset of ``stdout`` on (e.g. ``len(session.stdout)``
+        taken before sending a command, to see only its answer)."""
         regex = re.compile(pattern)
-        match = self._wait_for(lambda: regex.search(self._output.stdout.decode("utf-8", "replace")), timeout)
+        match = self._wait_for(lambda: regex.search(self._output.stdout.decode("utf-8", "replace"), since),
+                               timeout)
         if match is None:
             raise AssertionError(self._not_seen(f"the guest console never matched /{pattern}/", timeout,
                                                 "guest console", self._output.stdout))

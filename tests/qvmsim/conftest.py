@@ -22,6 +22,7 @@ from hil.vdev_build import build_vdev
 REPO = Path(__file__).resolve().parents[2]
 TARGET_VDEVS = REPO / "target_vdevs"
 FIXTURES = REPO / "fixtures"
+TEST_VDEVS = Path(__file__).resolve().parent / "vdevs"
 
 LOG_RE = re.compile(r"^(\d+)\.(\d{6}) (FATAL|INTERNAL|ERROR|WARN|INFO|DEBUG|VERBOSE) (\S+): (.*)$")
 
@@ -158,6 +159,15 @@ def vdev_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("wdog", "trace", "badabi"):
         build_vdev(TARGET_VDEVS / name, out_dir=out)
     return out
+
+
+@pytest.fixture(scope="session")
+def probe_so(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """vdev-probe.so (tests/qvmsim/vdevs/probe): timers, interrupts, guest RAM, pulses.
+    Load it with ``vdev {probe_so}``: its instance is named ``probe``."""
+    out = tmp_path_factory.mktemp("probe")
+    from hil.vdev_build import Toolchain
+    return build_vdev(TEST_VDEVS / "probe", Toolchain(cflags=("-Werror",)), out_dir=out).path
 
 
 RunQvm = Callable[..., QvmRun]
