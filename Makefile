@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HIL := $(VENV)/bin/hil
 PYTEST_ARGS ?=
 
-.PHONY: all deps venv image demo test unit hil bench clean distclean
+.PHONY: all deps venv image demo test unit hil bench dist clean distclean
 
 all: test
 
@@ -23,7 +23,7 @@ venv: deps $(VENV)/.installed
 image: venv
 	$(HIL) image build
 
-# The example HIL suite on the public QEMU target, with a JUnit report.
+# The `hil init` sample project's tests on the public QEMU target, with a JUnit report.
 demo: image
 	$(HIL) demo
 
@@ -37,8 +37,12 @@ unit: venv
 bench: image
 	$(PY) bench/run_all.py
 
+# The sdist and the wheel (what `pip install qnx-hil` installs), into dist/.
+dist: venv
+	$(PY) -m build --outdir dist .
+
 clean:
-	rm -rf artifacts reports build .pytest_cache
+	rm -rf artifacts reports build dist .pytest_cache
 	find . -name __pycache__ -prune -exec rm -rf {} +
 
 distclean: clean

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -47,3 +48,20 @@ def test_cli_examples_run(tmp_path: Path) -> None:
         done = subprocess.run(line, shell=True, cwd=ROOT, capture_output=True, text=True, timeout=300,
                               env={"PATH": f"{env_bin}:/usr/bin:/bin", "HOME": str(Path.home())})
         assert done.returncode == 0, (line, done.stderr)
+
+
+def test_own_repository_example_runs(tmp_path: Path) -> None:
+    """The lines after `pip install qnx-hil`, in an empty folder, with this venv's hil and pytest."""
+    block = block_after("## In your own repository", "sh")
+    lines = [line.split("#")[0].strip() for line in block.splitlines()]
+    lines = [line for line in lines if line]
+    assert lines[0] == "pip install qnx-hil" and lines[1].startswith("hil init")
+    env_bin = Path(sys.executable).parent
+    env = {"PATH": f"{env_bin}:/usr/bin:/bin", "HOME": str(Path.home())}
+    if "XDG_CACHE_HOME" in os.environ:
+        env["XDG_CACHE_HOME"] = os.environ["XDG_CACHE_HOME"]
+    for line in lines[1:]:
+        done = subprocess.run(line, shell=True, cwd=tmp_path, capture_output=True, text=True, timeout=600, env=env)
+        assert done.returncode == 0, (line, done.stdout[-3000:], done.stderr[-2000:])
+    assert (tmp_path / ".github" / "workflows" / "hil-nightly.yml").is_file()
+    assert len(list((tmp_path / "reports").glob("*/junit.xml"))) == 1
