@@ -1,8 +1,9 @@
 /*
  * config.c - the qvm configuration: @file arguments and command-line words,
  * with the .qvmconf syntax (comments, contexts, line breaks meaningless, last
- * repeat wins, `system` first).  Every error names file:line and the
- * offending word and exits 65.
+ * repeat wins, `system` first, "double-quoted words").  Every error names
+ * file:line and the offending word and exits 65.  BEHAVIOUR.md describes
+ * every option; qvm/qvmsim-choices.h cites the QNX page behind each choice.
  */
 #include "qvmsim.h"
 #include "config.h"
@@ -10,6 +11,7 @@
 #include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,12 +25,39 @@ struct tok {
 static struct tok *toks;
 static int ntoks;
 
-struct var {
-    char *name;
-    char *value;
+struct config_flags g_flags = {
+    .unsupported = { [UNSUP_INSTRUCTION] = UNSUP_FAIL, [UNSUP_REFERENCE] = UNSUP_IGNORE,
+                     [UNSUP_REGISTER] = UNSUP_FAIL },
 };
-static struct var *vars;
-static int nvars;
+
+/* The configuration variables qvmsim knows (`set VAR VALUE`), from QNX's
+ * "Configuration variables" pages; see qvmsim-choices.h. */
+enum var_type { VT_ADDRESS, VT_BOOLEAN, VT_TRISTATE, VT_NUMBER, VT_STRING };
+static const char *const var_type_names[] = { "address", "boolean", "tristate", "number", "string" };
+static const struct {
+    const char *name;
+    enum var_type type;
+    bool vdev;              /* vdev context (else global) */
+} set_vars[] = {
+    { "counter-offset", VT_NUMBER, false },
+    { "debug", VT_BOOLEAN, true },
+    { "exit-on-halt", VT_BOOLEAN, false },
+    { "fdt-dump-file", VT_STRING, false },
+    { "gic-hwassist", VT_BOOLEAN, false },
+    { "grow-heap", VT_ADDRESS, false },
+    { "host-paddr-gicd", VT_ADDRESS, false },
+    { "host-paddr-gich", VT_ADDRESS, false },
+    { "legacy-free", VT_BOOLEAN, false },
+    { "message-block-timeout", VT_NUMBER, false },
+    { "posted-interrupts", VT_BOOLEAN, false },
+    { "slog-buffer", VT_ADDRESS, false },
+    { "vdev-message-block-timeout", VT_NUMBER, true },
+    { "virtual-interrupts", VT_BOOLEAN, false },
+};
+#define N_SET_VARS (sizeof set_vars / sizeof set_vars[0])
+
+static vdev_t **status_off;     /* vdevs with `set debug off`: left out of SIGUSR1 */
+static int nstatus_off;
 
 static void add_tok(const char *w, size_t len, const char *file, int line)
 {
@@ -62,8 +91,17 @@ static void tokenize_file(const char *path, const char *from_file, int from_line
                 p++;
             if (*p == '\0' || *p == '#')
                 break;
+            if (*p == '"') {        /* a quoted word: spaces and '#' inside [doc: dump page] */
+                char *e = strchr(p + 1, '"');
+                if (e == NULL)
+                    cfg_fatal(file, lineno, "unterminated '\"' in '%.*s' (a quoted word ends on its own line)",
+                              (int)strcspn(p, "\r\n"), p);
+                add_tok(p + 1, (size_t)(e - p - 1), file, lineno);
+                p = e + 1;
+                continue;
+            }
             char *s = p;
-            while (*p && !isspace((unsigned char)*p) && *p != '#')
+            while (*p && !isspace((unsigned char)*p) && *p != '#' && *p != '"')
                 p++;
             add_tok(s, (size_t)(p - s), file, lineno);
         }
@@ -72,58 +110,17 @@ static void tokenize_file(const char *path, const char *from_file, int from_line
     fclose(f);
 }
 
-static const char *var_get(const char *name)
+/* qvm has no text macros: a "${NAME}" word is refused rather than taken
+ * literally, since it is almost surely a macro nobody expanded. */
+static char *word_copy(const struct tok *t)
 {
-    for (int i = nvars - 1; i >= 0; i--) {
-        if (strcmp(vars[i].name, name) == 0)
-            return vars[i].value;
-    }
-    return getenv(name);
-}
-
-/* ${NAME} expansion from `set` variables, then the environment. */
-static char *expand(const struct tok *t)
-{
-    const char *w = t->w;
-    if (strstr(w, "${") == NULL)
-        return strdup(w);
-    size_t cap = strlen(w) + 256, len = 0;
-    char *out = malloc(cap);
-    if (out == NULL)
+    if (strstr(t->w, "${") != NULL)
+        cfg_fatal(t->file, t->line, "'%s' is not qvm syntax: qvm has no ${NAME} macros "
+                  "(expand them before qvm reads the file, e.g. with QvmConfig.define)", t->w);
+    char *d = strdup(t->w);
+    if (d == NULL)
         abort();
-    while (*w) {
-        if (w[0] == '$' && w[1] == '{') {
-            const char *e = strchr(w, '}');
-            if (e == NULL)
-                cfg_fatal(t->file, t->line, "unterminated '${' in '%s'", t->w);
-            char name[256];
-            snprintf(name, sizeof name, "%.*s", (int)(e - w - 2), w + 2);
-            const char *val = var_get(name);
-            if (val == NULL)
-                cfg_fatal(t->file, t->line, "undefined variable '%s' in '%s' (define it with 'set %s VALUE')",
-                          name, t->w, name);
-            size_t vl = strlen(val);
-            if (len + vl + 1 > cap) {
-                cap = len + vl + 256;
-                out = realloc(out, cap);
-                if (out == NULL)
-                    abort();
-            }
-            memcpy(out + len, val, vl);
-            len += vl;
-            w = e + 1;
-        } else {
-            if (len + 2 > cap) {
-                cap += 256;
-                out = realloc(out, cap);
-                if (out == NULL)
-                    abort();
-            }
-            out[len++] = *w++;
-        }
-    }
-    out[len] = '\0';
-    return out;
+    return d;
 }
 
 static int pos;
@@ -138,7 +135,7 @@ static char *take_arg(const struct tok *opt, const char *what)
 {
     if (!more())
         cfg_fatal(opt->file, opt->line, "option '%s' needs %s", opt->w, what);
-    return expand(&toks[pos++]);
+    return word_copy(&toks[pos++]);
 }
 
 static int parse_size(const char *s, uint64_t *out)
@@ -175,7 +172,11 @@ static int parse_num(const char *s, uint64_t *out)
     return 0;
 }
 
-static void parse_logger(const struct tok *opt, struct log_route *r)
+/* `logger FILTERS DEST` and a vdev's `log FILTERS DEST` [doc: both synopses
+ * make DEST mandatory; a missing one is a configuration error].  A logger
+ * adds its filters to its destination (loggers add up); a vdev's `log` moves
+ * its levels to its destination (with several, the rightmost wins). */
+static void parse_logger(const struct tok *opt, struct log_route *r, bool add)
 {
     char *f = take_arg(opt, "a filter set (e.g. 'info,error') and a destination");
     const char *bad;
@@ -183,19 +184,30 @@ static void parse_logger(const struct tok *opt, struct log_route *r)
     unsigned mask;
     if (log_parse_filters(f, &mask, &bad, &badlen) != 0)
         cfg_fatal(opt->file, opt->line, "unknown log filter '%.*s' in '%s' for option '%s' "
-                  "(use fatal, internal, error, warn, info, debug, verbose)", (int)badlen, bad, f, opt->w);
-    r->filter = mask;
-    r->dest = DEST_STDERR;
-    if (more() && log_parse_dest(toks[pos].w) >= 0)
-        r->dest = (enum log_dest)log_parse_dest(toks[pos++].w);
+                  "(use fatal, internal, error, warn or warning, info, debug, verbose)", (int)badlen, bad, f, opt->w);
+    int dest = more() ? log_parse_dest(toks[pos].w) : -1;
+    if (dest < 0)
+        cfg_fatal(opt->file, opt->line, "option '%s %s' needs a destination after the filters, got %s%s%s "
+                  "(write e.g. '%s %s stderr'; destinations: stdout, stderr, slog, none)", opt->w, f,
+                  more() ? "'" : "", more() ? toks[pos].w : "the end of the configuration", more() ? "'" : "",
+                  opt->w, f);
+    pos++;
+    if (!add) {
+        for (int d = 0; d < 4; d++)
+            r->to[d] &= ~mask;
+    }
+    r->to[dest] |= mask;
     free(f);
 }
+
+static bool set_is_vdev_var(const char *name);
+static void parse_set(const struct tok *opt, vdev_t *cur);
 
 static bool is_global(const char *w)
 {
     static const char *const g[] = {
         "system", "ram", "rom", "load", "cpu", "vdev", "logger", "dump",
-        "unsupported", "set", "dryrun", NULL,
+        "unsupported", "set", "dryrun", "pass", "safety", NULL,
     };
     for (int i = 0; g[i]; i++) {
         if (strcmp(w, g[i]) == 0)
@@ -286,8 +298,14 @@ static bool vdev_word(const struct tok *opt, vdev_t *v)
         return true;
     }
     if (strcmp(w, "log") == 0) {
-        parse_logger(opt, &v->qvmsim_private->route);
+        if (!v->qvmsim_private->has_route)
+            memset(&v->qvmsim_private->route, 0, sizeof v->qvmsim_private->route);
+        parse_logger(opt, &v->qvmsim_private->route, false);
         v->qvmsim_private->has_route = true;
+        return true;
+    }
+    if (strcmp(w, "set") == 0 && more() && set_is_vdev_var(toks[pos].w)) {
+        parse_set(opt, v);
         return true;
     }
     if (f->option_list != NULL) {
@@ -308,8 +326,9 @@ static bool vdev_word(const struct tok *opt, vdev_t *v)
 
 void config_parse(void)
 {
-    enum { CTX_NONE, CTX_VDEV, CTX_CPU } ctx = CTX_NONE;
+    enum { CTX_NONE, CTX_VDEV, CTX_CPU, CTX_PASS } ctx = CTX_NONE;
     vdev_t *cur = NULL;
+    bool logger_seen = false;
     pos = 0;
     while (more()) {
         const struct tok *opt = &toks[pos++];
@@ -321,7 +340,17 @@ void config_parse(void)
             free(take_arg(opt, "a value"));
             continue;
         }
+        if (ctx == CTX_PASS && (strcmp(w, "loc") == 0 || strcmp(w, "intr") == 0)) {
+            char *a = take_arg(opt, strcmp(w, "loc") == 0 ? "a location ([mem:|io:]REGION,LENGTH,ACCESS[=HOST])"
+                                                           : "an interrupt (PIC:NUM[,u][=VECTOR])");
+            qlog(QL_QVM_DEBUG, "%s:%d: pass %s %s: accepted, no effect in qvmsim (no host resources are passed "
+                 "through)", opt->file, opt->line, w, a);
+            free(a);
+            continue;
+        }
         if (!is_global(w)) {
+            if (ctx == CTX_PASS)
+                cfg_fatal(opt->file, opt->line, "unknown option '%s' for 'pass' (it takes loc and intr)", w);
             if (ctx == CTX_VDEV)
                 cfg_fatal(opt->file, opt->line, "unknown option '%s' for vdev '%s'", w, vdev_source(cur));
             cfg_fatal(opt->file, opt->line, "unknown option '%s'", w);
@@ -381,43 +410,168 @@ void config_parse(void)
             ctx = CTX_VDEV;
             free(name);
         } else if (strcmp(w, "logger") == 0) {
-            parse_logger(opt, &g_cfg.route);
+            if (!logger_seen)           /* an explicit logger replaces the default [doc] */
+                memset(&g_cfg.route, 0, sizeof g_cfg.route);
+            logger_seen = true;
+            parse_logger(opt, &g_cfg.route, true);
             g_cfg.route_set = true;
             g_route = g_cfg.route;      /* applies from here on, to parsing too */
         } else if (strcmp(w, "dump") == 0) {
-            char *d = take_arg(opt, "a directory");
-            struct stat st;
-            if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode))
-                cfg_fatal(opt->file, opt->line, "dump directory '%s' for option 'dump' does not exist", d);
-            g_dump_dir = d;
+            char *d = take_arg(opt, "a directory or \"|COMMAND\"");
+            free(g_dump_dir);
+            free(g_flags.dump_pipe);
+            g_dump_dir = NULL;
+            g_flags.dump_pipe = NULL;
+            if (d[0] == '|') {
+                if (d[1 + strspn(d + 1, " \t")] == '\0')
+                    cfg_fatal(opt->file, opt->line, "option 'dump \"|\"' needs a shell command after '|' "
+                              "(e.g. dump \"|gzip >/tmp/guest.gcore.gz\")");
+                g_flags.dump_pipe = strdup(d + 1);
+                free(d);
+            } else {
+                struct stat st;
+                if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode))
+                    cfg_fatal(opt->file, opt->line, "dump directory '%s' for option 'dump' does not exist "
+                              "(create it, or pipe the dump to a command: dump \"|COMMAND\")", d);
+                g_dump_dir = d;
+            }
         } else if (strcmp(w, "unsupported") == 0) {
-            char *what = take_arg(opt, "reference|instruction|register and abort|ignore");
-            if (strcmp(what, "reference") != 0 && strcmp(what, "instruction") != 0 &&
-                strcmp(what, "register") != 0)
+            static const char *const types[] = { "instruction", "reference", "register" };
+            static const char *const actions[] = { "abort", "fail", "ignore" };
+            char *what = take_arg(opt, "a type (instruction, reference, register) and an action");
+            int t = -1, a = -1;
+            for (int i = 0; i < 3; i++)
+                t = strcmp(what, types[i]) == 0 ? i : t;
+            if (t < 0)
                 cfg_fatal(opt->file, opt->line, "bad value '%s' for option 'unsupported' "
-                          "(expected reference, instruction or register)", what);
-            char *act = take_arg(opt, "abort or ignore");
-            if (strcmp(act, "abort") != 0 && strcmp(act, "ignore") != 0)
+                          "(expected instruction, reference or register)", what);
+            char *act = take_arg(opt, "an action (abort, fail or ignore)");
+            for (int i = 0; i < 3; i++)
+                a = strcmp(act, actions[i]) == 0 ? i : a;
+            if (a < 0)
                 cfg_fatal(opt->file, opt->line, "bad value '%s' for option 'unsupported %s' "
-                          "(expected abort or ignore)", act, what);
-            if (strcmp(what, "reference") == 0)
-                g_unsupported_abort = strcmp(act, "abort") == 0;
+                          "(expected abort, fail or ignore)", act, what);
+            g_flags.unsupported[t] = a;
+            if (t != UNSUP_REFERENCE)
+                qlog(QL_QVM_DEBUG, "%s:%d: unsupported %s %s: accepted, no effect in qvmsim (the scripted guest "
+                     "runs no instructions and uses no system registers)", opt->file, opt->line, what, act);
             free(what);
             free(act);
         } else if (strcmp(w, "set") == 0) {
-            char *name = take_arg(opt, "a variable name and a value");
-            char *value = take_arg(opt, "a value");
-            struct var *nv = realloc(vars, sizeof *nv * (size_t)(nvars + 1));
-            if (nv == NULL)
-                abort();
-            vars = nv;
-            vars[nvars].name = name;
-            vars[nvars].value = value;
-            nvars++;
+            parse_set(opt, ctx == CTX_VDEV ? cur : NULL);
         } else if (strcmp(w, "dryrun") == 0) {
             g_cfg.dryrun = true;
+        } else if (strcmp(w, "pass") == 0) {
+            ctx = CTX_PASS;
+            qlog(QL_QVM_DEBUG, "%s:%d: pass: accepted, no effect in qvmsim", opt->file, opt->line);
+        } else if (strcmp(w, "safety") == 0) {
+            char *v = take_arg(opt, "none, warn or required");
+            if (strcmp(v, "none") != 0 && strcmp(v, "warn") != 0 && strcmp(v, "required") != 0)
+                cfg_fatal(opt->file, opt->line, "bad value '%s' for option 'safety' (expected none, warn or "
+                          "required)", v);
+            qlog(QL_QVM_DEBUG, "%s:%d: safety %s: accepted, no effect in qvmsim (it has no safety variants)",
+                 opt->file, opt->line, v);
+            free(v);
         }
     }
+}
+
+static bool set_is_vdev_var(const char *name)
+{
+    for (size_t i = 0; i < N_SET_VARS; i++) {
+        if (strcmp(set_vars[i].name, name) == 0)
+            return set_vars[i].vdev;
+    }
+    return false;
+}
+
+static bool word_in(const char *v, const char *const *list)
+{
+    for (; *list; list++) {
+        if (strcasecmp(v, *list) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool value_fits(enum var_type t, const char *v)
+{
+    static const char *const booleans[] = { "on", "off", "1", "0", "yes", "no", "true", "false", NULL };
+    static const char *const tristates[] = { "on", "off", "auto", NULL };
+    uint64_t n;
+    switch (t) {
+    case VT_BOOLEAN: return word_in(v, booleans);
+    case VT_TRISTATE: return word_in(v, tristates);
+    case VT_NUMBER: return parse_num(v, &n) == 0 && !(v[0] == '0' && isdigit((unsigned char)v[1]));
+    case VT_ADDRESS:
+        if (strncmp(v, "0d", 2) == 0 && isdigit((unsigned char)v[2]))
+            return parse_size(v + 2, &n) == 0;
+        return parse_size(v, &n) == 0;
+    case VT_STRING: return v[0] != '\0';
+    }
+    return false;
+}
+
+/* `set VAR VALUE` [doc: typed configuration variables in an implicit
+ * context]; `set ?` lists them (as `qvm set ?` does) and exits 0. */
+static void parse_set(const struct tok *opt, vdev_t *cur)
+{
+    char *name = take_arg(opt, "a variable name and a value (qvm set ? lists the variables)");
+    if (strcmp(name, "?") == 0) {
+        char line[160];
+        write_all(STDOUT_FILENO, "allowed set variables\n", 22);
+        for (size_t i = 0; i < N_SET_VARS; i++) {
+            int n = snprintf(line, sizeof line, "    %-30s (%s, %s)\n", set_vars[i].name,
+                             var_type_names[set_vars[i].type], set_vars[i].vdev ? "vdev" : "global");
+            write_all(STDOUT_FILENO, line, (size_t)n);
+        }
+        qvmsim_end(0);
+    }
+    size_t k = 0;
+    while (k < N_SET_VARS && strcmp(set_vars[k].name, name) != 0)
+        k++;
+    if (k == N_SET_VARS)
+        cfg_fatal(opt->file, opt->line, "unknown configuration variable '%s' for option 'set' "
+                  "('qvm set ?' lists them; qvm has no text macros: set does not define ${NAME})", name);
+    char *value = take_arg(opt, "a value");
+    if (!value_fits(set_vars[k].type, value))
+        cfg_fatal(opt->file, opt->line, "bad %s value '%s' for 'set %s' (%s)", var_type_names[set_vars[k].type],
+                  value, name,
+                  set_vars[k].type == VT_BOOLEAN ? "on/off, 1/0, yes/no or true/false" :
+                  set_vars[k].type == VT_TRISTATE ? "on, off or auto" :
+                  set_vars[k].type == VT_NUMBER ? "a number, decimal or 0x hex" :
+                  "a size or address like 4K, 0x1000 or 0d16384");
+    if (set_vars[k].vdev && cur == NULL)
+        cfg_fatal(opt->file, opt->line, "'set %s' applies to a vdev: put it after 'vdev NAME'", name);
+    if (strcmp(name, "debug") == 0) {
+        bool off = strcasecmp(value, "off") == 0 || strcmp(value, "0") == 0 || strcasecmp(value, "no") == 0 ||
+                   strcasecmp(value, "false") == 0;
+        int found = -1;
+        for (int i = 0; i < nstatus_off; i++)
+            found = status_off[i] == cur ? i : found;
+        if (off && found < 0) {
+            vdev_t **n = realloc(status_off, sizeof *n * (size_t)(nstatus_off + 1));
+            if (n == NULL)
+                abort();
+            status_off = n;
+            status_off[nstatus_off++] = cur;
+        } else if (!off && found >= 0) {
+            status_off[found] = status_off[--nstatus_off];
+        }
+    } else {
+        qlog(QL_QVM_DEBUG, "%s:%d: set %s %s: accepted, no effect in qvmsim", opt->file, opt->line, name, value);
+    }
+    free(name);
+    free(value);
+}
+
+bool config_vdev_in_status(vdev_t const *v)
+{
+    for (int i = 0; i < nstatus_off; i++) {
+        if (status_off[i] == v)
+            return false;
+    }
+    return true;
 }
 
 void config_read_args(int argc, char **argv)

@@ -15,6 +15,21 @@ struct config {
 };
 extern struct config g_cfg;
 
+/* `unsupported TYPE ACTION` [doc]: the action per type. */
+enum { UNSUP_INSTRUCTION, UNSUP_REFERENCE, UNSUP_REGISTER };
+enum { UNSUP_ABORT, UNSUP_FAIL, UNSUP_IGNORE };
+
+struct config_flags {
+    int unsupported[3];         /* UNSUP_ABORT.. per UNSUP_INSTRUCTION.. */
+    char *dump_pipe;            /* `dump "|COMMAND"`: COMMAND, or NULL */
+};
+extern struct config_flags g_flags;
+
+/* false for a vdev configured with `set debug off` (left out of SIGUSR1's status) */
+bool config_vdev_in_status(vdev_t const *v);
+/* log.c: while sink is set, qvm_report() from the main thread writes there */
+void log_report_to(FILE *sink);
+
 void config_read_args(int argc, char **argv);
 void config_parse(void);
 #endif

@@ -5,6 +5,7 @@
  * documented in GUEST.md.
  */
 #include "qvmsim.h"
+#include "config.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -15,7 +16,7 @@
 #include <unistd.h>
 
 enum gop { G_WRITE, G_READ, G_SLEEP, G_EVERY, G_STOP, G_KICK, G_PRINT,
-           G_SHUTDOWN, G_REBOOT, G_CRASH, G_FILL, G_DUMP,
+           G_SHUTDOWN, G_REBOOT, G_CRASH, G_FILL, G_DUMP, G_ON_BUTTON, G_IGNORE_BUTTON,
            G_IRQ_WAIT, G_IRQ_COUNT, G_IRQ_ACK };
 
 struct gcmd {
@@ -231,6 +232,28 @@ static int gcmd_parse(const char *line, struct gcmd *c, char *err, size_t errlen
         c->op = G_SHUTDOWN;
     } else if (strcmp(op, "reboot") == 0) {
         c->op = G_REBOOT;
+    } else if (strcmp(op, "on") == 0 || strcmp(op, "ignore") == 0) {
+        bool on = op[0] == 'o';
+        a1 = word(&p);
+        if (a1 == NULL || strcmp(a1, "button") != 0)
+            PERR("'%s' needs 'button' (%s)", op, on ? "on button COMMAND" : "ignore button");
+        if (nested)
+            PERR("'%s button' cannot be the command of 'every' or 'on button'", op);
+        c->op = on ? G_ON_BUTTON : G_IGNORE_BUTTON;
+        if (on) {
+            c->sub = calloc(1, sizeof *c->sub);
+            if (c->sub == NULL)
+                abort();
+            int rc = gcmd_parse(p, c->sub, err, errlen, false);
+            if (rc == 0)
+                PERR("'on button' needs a command (e.g. on button print bye)");
+            if (rc < 0)
+                goto fail;
+            enum gop sub = c->sub->op;
+            if (sub == G_EVERY || sub == G_ON_BUTTON || sub == G_IGNORE_BUTTON || sub == G_IRQ_WAIT)
+                PERR("'%s' cannot be the command of 'on button'", c->sub->src);
+            goto ok;
+        }
     } else if (strcmp(op, "crash") == 0) {
         c->op = G_CRASH;
     } else {
@@ -429,6 +452,18 @@ static int njobs;
 static bool crashed;
 static atomic_ullong n_loads, n_stores;
 
+/* The power button (GUEST.md): `on button` handlers run in order as their own
+ * command stream, then - unless `ignore button` - the guest shuts down. */
+static struct gcmd **button_cmds;
+static int nbutton;
+static bool ignore_button;
+static int button_pc = -1;          /* -1: no button press being handled */
+static int button_n;
+static bool button_off;             /* shut down after the handlers */
+static uint64_t button_wake;
+static char button_why[] = "power button";
+static struct gcmd button_shutdown = { .op = G_SHUTDOWN, .text = button_why };
+
 static const char *space_prefix(unsigned space)
 {
     return space == QST_X86_IO ? "io:" : "";
@@ -452,10 +487,28 @@ static void do_access(bool write, unsigned space, uint64_t addr, unsigned size, 
         return;
     }
     if (v == NULL) {
+        /* `unsupported reference ACTION` [doc 8.0 vm/unsupported.html] */
+        int act = g_flags.unsupported[UNSUP_REFERENCE];
+        if (act == UNSUP_ABORT) {
+            qlog(QL_QVM_ERR, "guest %s of %u byte(s) at %s0x%" PRIx64 " outside any vdev region: "
+                 "unsupported reference abort: terminating", write ? "store" : "load", size,
+                 space_prefix(space), addr);
+            guest_status();
+            end_guest(GTC_UNSUPPORTED, "unsupported reference abort");
+        }
+        if (act == UNSUP_FAIL) {
+            qlog(QL_QVM_ERR, "guest %s of %u byte(s) at %s0x%" PRIx64 " outside any vdev region: "
+                 "unsupported reference fail: the guest gets a CPU exception", write ? "store" : "load", size,
+                 space_prefix(space), addr);
+            if (!write) {
+                char line[128];
+                snprintf(line, sizeof line, "%s0x%" PRIx64 ": exception", space_prefix(space), addr);
+                console_puts(line);
+            }
+            return;
+        }
         qlog(QL_QVM_ERR, "guest %s of %u byte(s) at %s0x%" PRIx64 " outside any vdev region",
              write ? "store" : "load", size, space_prefix(space), addr);
-        if (g_unsupported_abort)
-            end_guest(GTC_UNSUPPORTED, "unsupported reference abort");
         if (!write) {
             char line[128];
             snprintf(line, sizeof line, "%s0x%" PRIx64 ": 0x%0*" PRIx64, space_prefix(space), addr,
@@ -658,7 +711,29 @@ static void execute(struct gcmd *c, struct after *af)
     case G_PRINT:
         console_puts(c->text);
         break;
+    case G_ON_BUTTON:
+        pthread_mutex_lock(&g_guest_mtx);
+        {
+            struct gcmd **nb = realloc(button_cmds, sizeof *nb * (size_t)(nbutton + 1));
+            if (nb == NULL)
+                abort();
+            button_cmds = nb;
+            button_cmds[nbutton++] = c->sub;
+        }
+        pthread_mutex_unlock(&g_guest_mtx);
+        qlog(QL_QVM_DEBUG, "guest: power button handler %d: %s", nbutton, c->sub->src);
+        break;
+    case G_IGNORE_BUTTON:
+        pthread_mutex_lock(&g_guest_mtx);
+        ignore_button = true;
+        pthread_mutex_unlock(&g_guest_mtx);
+        qlog(QL_QVM_DEBUG, "guest: ignores the power button from now on");
+        break;
     case G_SHUTDOWN:
+        if (c->text != NULL) {
+            qlog(QL_QVM_INFO, "guest shuts down (%s)", c->text);
+            end_guest(GTC_NORMAL_EXIT, "guest shutdown after the power button");
+        }
         qlog(QL_QVM_INFO, "guest requested shutdown");
         end_guest(GTC_NORMAL_EXIT, "guest shutdown");
     case G_REBOOT:
@@ -704,7 +779,7 @@ static void *vcpu_thread(void *unused)
         }
         uint64_t now = now_ns();
         uint64_t best = UINT64_MAX;
-        int kind = 0;               /* 1 script, 2 console, 3 job, 4 script wait, 5 console wait */
+        int kind = 0;               /* 1 script, 2 console, 3 job, 4 script wait, 5 console wait, 6 button */
         struct job *bj = NULL;
         if (script_w.irq >= 0) {
             uint64_t t = wait_ready_at(&script_w, now);
@@ -732,6 +807,10 @@ static void *vcpu_thread(void *unused)
                 kind = 3;
                 bj = &jobs[i];
             }
+        }
+        if (button_pc >= 0 && button_wake < best) {
+            best = button_wake;
+            kind = 6;
         }
         if (kind == 0 || best == UINT64_MAX) {
             pthread_cond_wait(&g_guest_cv, &g_guest_mtx);
@@ -763,7 +842,16 @@ static void *vcpu_thread(void *unused)
         }
         struct gcmd *c;
         struct console_item *ci = NULL;
-        if (kind == 1) {
+        if (kind == 6) {
+            if (button_pc < button_n) {
+                c = button_cmds[button_pc++];
+            } else if (button_off) {
+                c = &button_shutdown;
+            } else {
+                button_pc = -1;         /* handlers done; the guest goes on */
+                continue;
+            }
+        } else if (kind == 1) {
             c = &script->cmds[script_pc++];
         } else if (kind == 2) {
             ci = console_head;
@@ -791,6 +879,8 @@ static void *vcpu_thread(void *unused)
             script_wake = after + af.sleep_ms * 1000000ull;
         else if (kind == 2)
             console_wake = after + af.sleep_ms * 1000000ull;
+        else if (kind == 6)
+            button_wake = after + af.sleep_ms * 1000000ull;
         if (af.wait_irq >= 0 && (kind == 1 || kind == 2)) {
             struct stream_wait *w = kind == 1 ? &script_w : &console_w;
             w->irq = af.wait_irq;
@@ -888,6 +978,29 @@ void guest_start(struct script *s)
         pthread_setname_np(tid, "qvm-console");
         pthread_detach(tid);
     }
+}
+
+/* SIGTERM/SIGINT (main thread): 1 = the guest will shut down, 0 = it ignores
+ * the button (handlers, if any, still run), -1 = it has crashed. */
+int guest_button(void)
+{
+    pthread_mutex_lock(&g_guest_mtx);
+    if (crashed) {
+        pthread_mutex_unlock(&g_guest_mtx);
+        return -1;
+    }
+    button_pc = 0;
+    button_n = nbutton;
+    button_off = !ignore_button;
+    button_wake = now_ns();
+    int n = nbutton;
+    bool off = button_off;
+    pthread_cond_broadcast(&g_guest_cv);
+    pthread_mutex_unlock(&g_guest_mtx);
+    if (n > 0)
+        qlog(QL_QVM_INFO, "guest: power button: running %d 'on button' command(s)%s", n,
+             off ? ", then shutting down" : "");
+    return off ? 1 : 0;
 }
 
 void guest_status(void)

@@ -1,10 +1,12 @@
 /*
  * log.c - qvmsim's logger: one line per message,
  *   "<sec>.<usec> <LEVEL> <source>: <message>"
- * on CLOCK_MONOTONIC, routed by the VM-wide `logger` filter set and
- * destination, or by a vdev's own `log` option.
+ * on CLOCK_MONOTONIC, routed by the VM-wide `logger` options (they add up:
+ * a level goes to every destination whose logger names it), or by a vdev's
+ * own `log` options (each level to the rightmost `log` naming it).
  */
 #include "qvmsim.h"
+#include "config.h"
 
 #include <errno.h>
 #include <string.h>
@@ -12,7 +14,10 @@
 #include <time.h>
 #include <unistd.h>
 
-struct log_route g_route = { LOG_DEFAULT_FILTER, DEST_STDERR };
+struct log_route g_route = { .to = { [DEST_STDERR] = LOG_DEFAULT_FILTER } };
+
+/* SIGUSR2: qvm_report() text from the main thread goes into the dump. */
+static FILE *report_sink;
 
 static pthread_mutex_t log_mtx = PTHREAD_MUTEX_INITIALIZER;
 static bool slog_open;
@@ -74,7 +79,8 @@ int log_parse_dest(const char *word)
     return -1;
 }
 
-/* "info,error,warn" -> mask; on error bad and badlen name the bad word. */
+/* "info,error,warn" -> mask; on error bad and badlen name the bad word.
+ * "warning" is "warn": the vdev `log` page spells it so, the logger page not. */
 int log_parse_filters(const char *word, unsigned *mask, const char **bad, size_t *badlen)
 {
     unsigned m = 0;
@@ -86,6 +92,8 @@ int log_parse_filters(const char *word, unsigned *mask, const char **bad, size_t
             if (strlen(filter_words[i]) == len && strncmp(p, filter_words[i], len) == 0)
                 found = i;
         }
+        if (len == 7 && strncmp(p, "warning", 7) == 0)
+            found = QL_QVM_WARN;
         if (found < 0) {
             *bad = p;
             *badlen = len;
@@ -128,14 +136,13 @@ static void emit(int level, const char *source, const struct log_route *route, c
 
     bool to_slog = false;
     pthread_mutex_lock(&log_mtx);
-    if (route->filter & (1u << level)) {
-        if (route->dest == DEST_STDOUT)
-            write_all(STDOUT_FILENO, line, len);
-        else if (route->dest == DEST_STDERR)
-            write_all(STDERR_FILENO, line, len);
-        else if (route->dest == DEST_SLOG)
-            to_slog = true;
-    }
+    unsigned bit = 1u << level;
+    if (route->to[DEST_STDOUT] & bit)
+        write_all(STDOUT_FILENO, line, len);
+    if (route->to[DEST_STDERR] & bit)
+        write_all(STDERR_FILENO, line, len);
+    if (route->to[DEST_SLOG] & bit)
+        to_slog = true;
     if (level == QL_QVM_INTERNAL)       /* internal errors always reach slog too */
         to_slog = true;
     if (to_slog) {
@@ -194,11 +201,23 @@ void vdev_logf(qvm_log_level_t level, vdev_t const *vdp, char const *fmt, ...)
     va_end(ap);
 }
 
+void log_report_to(FILE *sink)
+{
+    report_sink = sink;
+}
+
+/* SIGUSR1: logged at INFO; SIGUSR2: a line "<vdev>: <text>" in the dump [doc: qvm_report]. */
 void qvm_report(char const *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    qlog_v(QL_QVM_INFO, t_cur_vdev, fmt, ap);
+    if (report_sink != NULL && pthread_equal(pthread_self(), g_main_thread)) {
+        fprintf(report_sink, "%s: ", t_cur_vdev ? vdev_source(t_cur_vdev) : "qvm");
+        vfprintf(report_sink, fmt, ap);
+        fputc('\n', report_sink);
+    } else {
+        qlog_v(QL_QVM_INFO, t_cur_vdev, fmt, ap);
+    }
     va_end(ap);
 }
 

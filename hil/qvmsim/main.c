@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 pthread_t g_main_thread;
@@ -26,8 +28,10 @@ char *g_system_name;
 bool g_unsupported_abort;
 
 static int wake_rd = -1;
+static sigset_t handled;        /* the signals qvm handles (blocked in every thread) */
 static char env_path[4200];     /* the VM's env file, removed at exit */
 static bool finishing;
+static pthread_mutex_t dump_mtx = PTHREAD_MUTEX_INITIALIZER;
 static const unsigned char WAKE_END = 0xff;
 
 /* ---- ending -------------------------------------------------------------- */
@@ -224,23 +228,95 @@ void cfg_fatal(const char *file, int line, const char *fmt, ...)
 
 /* ---- dumps and watchdog bites ------------------------------------------- */
 
-void qvmsim_dump(const char *why)
+/* The dump file [doc 8.0 vm/dump.html]: <dir>/<prefix>-YYYYMMDD-hhmmss.gcore,
+ * prefix = the `system` name or "qvm-guest", the host's local date and time;
+ * if taken, -1 ... -9 before ".gcore"; if all are taken, no dump.  Created
+ * with O_EXCL, so two dumps in one second never overwrite each other. */
+static FILE *open_dump_file(char *path, size_t len, const char *why)
 {
-    static atomic_int seq;
-    if (g_dump_dir == NULL) {
-        qlog(QL_QVM_WARN, "guest dump requested (%s) but no 'dump' directory is configured: no dump written", why);
-        return;
+    pthread_mutex_lock(&dump_mtx);
+    time_t t = time(NULL);
+    struct tm tm;
+    localtime_r(&t, &tm);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    const char *prefix = g_system_name ? g_system_name : "qvm-guest";
+    int fd = -1;
+    for (int n = 0; n <= 9 && fd < 0; n++) {
+        if (n == 0)
+            snprintf(path, len, "%s/%s-%s.gcore", g_dump_dir, prefix, stamp);
+        else
+            snprintf(path, len, "%s/%s-%s-%d.gcore", g_dump_dir, prefix, stamp, n);
+        fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+        if (fd < 0 && errno != EEXIST) {
+            qlog(QL_QVM_ERR, "guest dump (%s): cannot create %s: %s: no dump written", why, path, strerror(errno));
+            pthread_mutex_unlock(&dump_mtx);
+            return NULL;
+        }
     }
-    char path[4200];
-    snprintf(path, sizeof path, "%s/qvmsim-%s-%d-%d.dump", g_dump_dir,
-             g_system_name ? g_system_name : "guest", (int)getpid(), atomic_fetch_add(&seq, 1) + 1);
-    FILE *f = fopen(path, "w");
-    if (f == NULL) {
-        qlog(QL_QVM_ERR, "guest dump (%s): cannot write %s: %s", why, path, strerror(errno));
-        return;
+    pthread_mutex_unlock(&dump_mtx);
+    if (fd < 0) {
+        qlog(QL_QVM_ERR, "guest dump (%s): %s/%s-%s.gcore and its -1 to -9 variants all exist: no dump written",
+             why, g_dump_dir, prefix, stamp);
+        return NULL;
     }
+    return fdopen(fd, "w");
+}
+
+static void *dump_reaper(void *arg)
+{
+    pid_t pid = (pid_t)(intptr_t)arg;
+    int st;
+    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
+    if (WIFEXITED(st) && WEXITSTATUS(st) != 0)
+        qlog(QL_QVM_WARN, "guest dump command '%s' exited with status %d", g_flags.dump_pipe, WEXITSTATUS(st));
+    else if (WIFSIGNALED(st))
+        qlog(QL_QVM_WARN, "guest dump command '%s' was killed by signal %d", g_flags.dump_pipe, WTERMSIG(st));
+    return NULL;
+}
+
+/* `dump "|COMMAND"`: /bin/sh -c COMMAND with the dump on its stdin [doc]. */
+static FILE *open_dump_pipe(const char *why)
+{
+    int fds[2];
+    if (pipe(fds) != 0) {
+        qlog(QL_QVM_ERR, "guest dump (%s): pipe: %s: no dump written", why, strerror(errno));
+        return NULL;
+    }
+    pid_t pid = fork();
+    if (pid < 0) {
+        qlog(QL_QVM_ERR, "guest dump (%s): fork: %s: no dump written", why, strerror(errno));
+        close(fds[0]);
+        close(fds[1]);
+        return NULL;
+    }
+    if (pid == 0) {
+        dup2(fds[0], STDIN_FILENO);
+        close(fds[0]);
+        close(fds[1]);
+        pthread_sigmask(SIG_UNBLOCK, &handled, NULL);
+        execl("/bin/sh", "sh", "-c", g_flags.dump_pipe, (char *)NULL);
+        _exit(127);
+    }
+    close(fds[0]);
+    fcntl(fds[1], F_SETFD, FD_CLOEXEC);
+    pthread_t tid;
+    if (pthread_create(&tid, NULL, dump_reaper, (void *)(intptr_t)pid) == 0)
+        pthread_detach(tid);
+    return fdopen(fds[1], "w");
+}
+
+/* Writes one dump (text: qvmsim has no guest CPU or memory to put in an
+ * ELF64 core); reports = the qvm_report text of SIGUSR2's STATUS round. */
+static void dump_write(const char *why, const char *reports)
+{
+    char path[4300];
+    FILE *f = g_flags.dump_pipe ? open_dump_pipe(why) : open_dump_file(path, sizeof path, why);
+    if (f == NULL)
+        return;
     uint64_t now = now_ns(), last = atomic_load(&g_last_store_ns);
-    fprintf(f, "qvmsim guest dump (not a QNX dump: qvmsim has no guest CPU or memory)\n");
+    fprintf(f, "qvmsim guest dump (text, not QNX's ELF64 core: qvmsim has no guest CPU or memory)\n");
     fprintf(f, "reason: %s\nsystem: %s\npid: %d\ntime_ns: %" PRIu64 "\n", why,
             g_system_name ? g_system_name : "", (int)getpid(), now);
     if (last != 0)
@@ -255,8 +331,53 @@ void qvmsim_dump(const char *why)
                     v->v_block.location, v->v_block.length);
         fprintf(f, " intr %s\n", v->qvmsim_private->intr_text ? v->qvmsim_private->intr_text : "none");
     }
-    fclose(f);
-    qlog(QL_QVM_INFO, "guest dump written: %s (%s)", path, why);
+    if (reports != NULL)
+        fprintf(f, "qvm_report (VDEV_CTRL_STATUS):\n%s", reports);
+    if (fclose(f) != 0)
+        qlog(QL_QVM_ERR, "guest dump (%s): write failed: %s", why, strerror(errno));
+    else if (g_flags.dump_pipe)
+        qlog(QL_QVM_INFO, "guest dump piped to '%s' (%s)", g_flags.dump_pipe, why);
+    else
+        qlog(QL_QVM_INFO, "guest dump written: %s (%s)", path, why);
+}
+
+static bool dump_configured(const char *why)
+{
+    if (g_dump_dir == NULL && g_flags.dump_pipe == NULL) {
+        qlog(QL_QVM_WARN, "guest dump requested (%s) but no 'dump' option is configured: no dump written", why);
+        return false;
+    }
+    return true;
+}
+
+void qvmsim_dump(const char *why)
+{
+    if (dump_configured(why))
+        dump_write(why, NULL);
+}
+
+/* SIGUSR2 [doc: dump, qvm_report]: VDEV_CTRL_STATUS to every vdev, their
+ * qvm_report text into the dump. */
+static void dump_with_status(void)
+{
+    if (!dump_configured("SIGUSR2"))
+        return;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *m = open_memstream(&text, &len);
+    if (m == NULL)
+        abort();
+    log_report_to(m);
+    for (int i = 0; i < g_nvdevs; i++) {
+        int rc = vd_control(g_vdevs[i], VDEV_CTRL_STATUS, NULL);
+        if (rc != EOK)
+            qlog(QL_QVM_WARN, "vdev '%s' refused VDEV_CTRL_STATUS: %s (errno %d)",
+                 vdev_source(g_vdevs[i]), strerror(rc), rc);
+    }
+    log_report_to(NULL);
+    fclose(m);
+    dump_write("SIGUSR2", text);
+    free(text);
 }
 
 void wdog_bite(struct wdog_state *ws)
@@ -293,8 +414,6 @@ void wdog_bite(struct wdog_state *ws)
 
 /* ---- signals ------------------------------------------------------------- */
 
-static sigset_t handled;
-
 static void *signal_thread(void *unused)
 {
     (void)unused;
@@ -308,21 +427,32 @@ static void *signal_thread(void *unused)
     return NULL;
 }
 
+static int button_presses;
+
 static void on_signal(int sig)
 {
     if (atomic_load(&g_end_status) != -1)
         return;
     const char *name = sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : sig == SIGQUIT ? "SIGQUIT"
                      : sig == SIGUSR1 ? "SIGUSR1" : "SIGUSR2";
-    if (sig == SIGTERM || sig == SIGINT) {
-        qlog(QL_QVM_INFO, "power button pressed (%s): VDEV_CTRL_BUTTON to every vdev, guest shut down", name);
+    if ((sig == SIGTERM || sig == SIGINT) && button_presses++ > 0) {
+        /* [qvmsim] a second press while the guest has not shut down: forced off */
+        qlog(QL_QVM_INFO, "power button pressed again (%s) before the guest shut down: forced off (power cut)", name);
+        end_guest(GTC_POWER_CUT, "power button pressed again");
+    } else if (sig == SIGTERM || sig == SIGINT) {
+        /* [doc 8.0 start/guest_stop.html] "makes qvm ask the guest nicely to terminate" */
+        qlog(QL_QVM_INFO, "power button pressed (%s): VDEV_CTRL_BUTTON to every vdev, the guest is asked to "
+             "shut down", name);
         for (int i = 0; i < g_nvdevs; i++) {
             int rc = vd_control(g_vdevs[i], VDEV_CTRL_BUTTON, NULL);
             if (rc != EOK)
                 qlog(QL_QVM_WARN, "vdev '%s' refused VDEV_CTRL_BUTTON: %s (errno %d)",
                      vdev_source(g_vdevs[i]), strerror(rc), rc);
         }
-        end_guest(GTC_NORMAL_EXIT, name);
+        int r = guest_button();
+        if (r <= 0)
+            qlog(QL_QVM_INFO, "the guest %s the power button and keeps running (a second SIGTERM/SIGINT forces "
+                 "it off, SIGQUIT cuts the power)", r < 0 ? "has crashed: it cannot react to" : "ignores");
     } else if (sig == SIGQUIT) {
         qlog(QL_QVM_INFO, "power cut (%s): the guest stops as if unplugged", name);
         end_guest(GTC_POWER_CUT, name);
@@ -330,13 +460,18 @@ static void on_signal(int sig)
         qlog(QL_QVM_INFO, "status report requested (%s)", name);
         guest_status();
         for (int i = 0; i < g_nvdevs; i++) {
+            if (!config_vdev_in_status(g_vdevs[i])) {   /* `set debug off` [doc 8.0 vm/variables.html] */
+                qlog(QL_QVM_DEBUG, "vdev '%s' left out of the status report (set debug off)",
+                     vdev_source(g_vdevs[i]));
+                continue;
+            }
             int rc = vd_control(g_vdevs[i], VDEV_CTRL_STATUS, NULL);
             if (rc != EOK)
                 qlog(QL_QVM_WARN, "vdev '%s' refused VDEV_CTRL_STATUS: %s (errno %d)",
                      vdev_source(g_vdevs[i]), strerror(rc), rc);
         }
     } else if (sig == SIGUSR2) {
-        qvmsim_dump("SIGUSR2");
+        dump_with_status();
     }
 }
 
@@ -502,6 +637,7 @@ int main(int argc, char **argv)
 
     config_read_args(argc, argv);
     config_parse();
+    g_unsupported_abort = g_flags.unsupported[UNSUP_REFERENCE] == UNSUP_ABORT;
     if (g_cfg.route_set)
         g_route = g_cfg.route;
     qlog(QL_QVM_INFO, "qvmsim %s (clean-room stand-in for QNX qvm, not QNX): system '%s', %d vdev(s)%s",
@@ -535,7 +671,7 @@ int main(int argc, char **argv)
 #endif
     check_pending_end();
     if (g_cfg.dryrun) {
-        qlog(QL_QVM_INFO, "dryrun: the VM is configured; the guest is not started");
+        qlog(QL_QVM_INFO, "Exiting: dryrun completed");     /* [doc 7.1 vm/variables.html] */
         qvmsim_end(0);
     }
     timer_start();

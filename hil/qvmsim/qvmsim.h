@@ -18,8 +18,7 @@ uint64_t now_ns(void);                      /* CLOCK_MONOTONIC, ns */
 /* ---- logging (log.c) -------------------------------------------------- */
 enum log_dest { DEST_NONE, DEST_STDOUT, DEST_STDERR, DEST_SLOG };
 struct log_route {
-    unsigned filter;        /* bit (1u << level) per enabled level */
-    enum log_dest dest;
+    unsigned to[4];         /* per enum log_dest: bit (1u << level) per level sent there */
 };
 #define LOG_DEFAULT_FILTER ((1u << QL_QVM_FATAL) | (1u << QL_QVM_INTERNAL) | \
                             (1u << QL_QVM_ERR) | (1u << QL_QVM_WARN) | (1u << QL_QVM_INFO))
@@ -121,6 +120,7 @@ int script_load(const char *path, struct script *out);   /* exits 65 on error */
 void guest_init(void);
 void guest_start(struct script *script);                  /* vCPU + console */
 void guest_status(void);
+int guest_button(void);         /* the power button reaches the guest (GUEST.md) */
 
 void timer_start(void);
 void timer_wake(void);

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -104,15 +105,20 @@ def test_sigusr2_writes_a_dump_when_configured(start_qvm: StartQvm, tmp_path: Pa
     run = q.finish()
     assert run.returncode == 0
     path = Path(run.one(r"^guest dump written: (\S+) \(SIGUSR2\)$").message.split()[3])
-    assert path.parent == dumps and path.name.startswith("qvmsim-dumpy-")
-    assert "vdev trace (trace): 0x1000,0x1000" in path.read_text()
+    assert path.parent == dumps and re.fullmatch(r"dumpy-\d{8}-\d{6}\.gcore", path.name), path.name
+    text = path.read_text()
+    assert "vdev trace (trace): 0x1000,0x1000" in text
+    # SIGUSR2 also runs VDEV_CTRL_STATUS: the qvm_report text goes into the dump, not the log
+    assert re.search(r"(?m)^qvm_report \(VDEV_CTRL_STATUS\):\ntrace: ticks=\d+ timer_fires=0 ", text), text
+    assert run.one(r"^ctrl STATUS$", source="trace")
+    assert not run.find(r"^ticks=", source="trace")
 
 
 def test_sigusr2_without_dump_only_warns(start_qvm: StartQvm) -> None:
     q = start_qvm(TRACE)
     q.wait_for("guest started")
     q.signal(signal.SIGUSR2)
-    q.wait_for("no 'dump' directory is configured")
+    q.wait_for("no 'dump' option is configured")
     q.signal(signal.SIGTERM)
     assert q.finish().returncode == 0
 

@@ -104,8 +104,10 @@ def test_vdev_search_path_ld_library_path_and_env(run_qvm: RunQvm, vdev_dir: Pat
 
 
 def test_several_files_command_line_options_and_variables(run_qvm: RunQvm, tmp_path: Path) -> None:
-    (tmp_path / "more.qvmconf").write_text("vdev trace name ${NAME} loc ${BASE}\n")
-    run = run_qvm("system s1\nset NAME tr1\nset BASE 0x3000\n", "@more.qvmconf", "tick", "0", "dryrun")
+    # `set` is qvm's typed configuration variables, not text macros (QvmConfig.define is)
+    (tmp_path / "more.qvmconf").write_text("vdev trace name tr1 loc 0x3000 set debug off\n")
+    run = run_qvm("system s1\nset exit-on-halt off\nset slog-buffer 8K\n", "@more.qvmconf", "tick", "0",
+                  "set", "counter-offset", "0", "dryrun")
     assert run.returncode == 0, run.stderr
     assert "ctrl OPTION index=0 name=tick arg=0" in run.trace_ctrls("tr1")
 

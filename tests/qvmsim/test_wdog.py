@@ -70,7 +70,7 @@ def test_dump_terminate_writes_a_dump_then_exits_4(run_qvm: RunQvm, tmp_path: Pa
     (tmp_path / "d").mkdir()
     run = run_qvm("dump d\nvdev wdog loc 0x2000 timeout 50 action dump,terminate\n")
     assert run.returncode == 4
-    assert run.one(r"^guest dump written: d/qvmsim-guest-\d+-1\.dump \(watchdog bite\)$")
+    assert run.one(r"^guest dump written: d/qvm-guest-\d{8}-\d{6}\.gcore \(watchdog bite\)$")
     assert len(list((tmp_path / "d").iterdir())) == 1
 
 
