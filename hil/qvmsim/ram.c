@@ -3,6 +3,10 @@
  * space API of <qvm/gasp.h>: a mapping is a pointer into qvmsim's RAM buffer
  * (no copy, always coherent).
  *
+ * gasp_map_firmware() maps guest RAM like gasp_map() (GMF_MAP_ANY: ENOTSUP);
+ * gasp_map_host_contig() is ENOTSUP; gasp_lock()/gasp_unlock() take one
+ * recursive lock.
+ *
  * `ram LENGTH` without START is placed right after the highest RAM address
  * allocated so far (0 for the first), as QNX's qvm does
  * (https://qnx.com/developers/docs/8.0/com.qnx.doc.hypervisor.user/topic/vm/ram.html).
@@ -105,12 +109,30 @@ uint8_t *ram_ptr(uint64_t addr, uint64_t len)
 
 /* ---- <qvm/gasp.h> ------------------------------------------------------ */
 
-#define GMF_KNOWN (GMF_READ | GMF_WRITE)
+#define GMF_ACCESS (GMF_READ | GMF_WRITE | GMF_EXEC)
 
-void *gasp_map_vdma(const vdev_t *vdp, uint64_t paddr, size_t len, unsigned gmf_flags)
+/* gasp_lock()/gasp_unlock(): one recursive lock for the whole (fixed) guest
+ * address space; unlocking a lock the thread does not hold is EPERM. */
+static pthread_mutex_t gasp_mtx = PTHREAD_RECURSIVE_MUTEX_INITIALIZER_NP;
+
+int gasp_lock(uint16_t type)
+{
+    if (type != QST_MEMORY && type != QST_X86_IO)
+        return EINVAL;
+    return pthread_mutex_lock(&gasp_mtx);
+}
+
+int gasp_unlock(uint16_t type)
+{
+    if (type != QST_MEMORY && type != QST_X86_IO)
+        return EINVAL;
+    return pthread_mutex_unlock(&gasp_mtx);
+}
+
+void *gasp_map_vdma(const vdev_t *vdp, uint64_t paddr, size_t len, gasp_map_flags_t gmf_flags)
 {
     (void)vdp;
-    if (len == 0 || (gmf_flags & ~GMF_KNOWN) != 0 || (gmf_flags & GMF_KNOWN) == 0) {
+    if (len == 0 || (gmf_flags & ~GMF_ACCESS) != 0 || (gmf_flags & GMF_ACCESS) == 0) {
         errno = EINVAL;
         return NULL;
     }
@@ -132,7 +154,7 @@ void gasp_unmap(void *vaddr, size_t len, int flush)
 /* gasp_map_handle_t.reserved: [0] host address, [1] length, [2] magic while mapped */
 #define HANDLE_MAPPED 0x71766d7367617370ull     /* "qvmsgasp" */
 
-int gasp_map(const vdev_t *vdp, uint64_t paddr, size_t len, unsigned gmf_flags,
+int gasp_map(const vdev_t *vdp, uint64_t paddr, size_t len, gasp_map_flags_t gmf_flags,
              gasp_map_handle_t *handle)
 {
     if (handle == NULL)
@@ -145,6 +167,29 @@ int gasp_map(const vdev_t *vdp, uint64_t paddr, size_t len, unsigned gmf_flags,
     handle->reserved[1] = len;
     handle->reserved[2] = HANDLE_MAPPED;
     return EOK;
+}
+
+errno_t gasp_map_firmware(uint64_t guest_paddr, size_t length, gasp_map_flags_t prot,
+                          gasp_map_handle_t *h)
+{
+    if (prot & GMF_MAP_ANY) {
+        if (h != NULL)
+            memset(h, 0, sizeof *h);
+        return ENOTSUP;     /* qvmsim does not choose addresses for firmware */
+    }
+    return gasp_map(NULL, guest_paddr, length, prot, h);
+}
+
+errno_t gasp_map_host_contig(const vdev_t *vdev, uint64_t *ppaddr, size_t *plength,
+                             gasp_map_flags_t prot, gasp_map_handle_t *h)
+{
+    (void)vdev;
+    (void)ppaddr;
+    (void)plength;
+    (void)prot;
+    if (h != NULL)
+        memset(h, 0, sizeof *h);
+    return ENOTSUP;         /* qvmsim has no host-physical memory to offer */
 }
 
 void *gasp_get_vaddr(const gasp_map_handle_t *handle)
