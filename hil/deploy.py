@@ -2,9 +2,25 @@
 
 Each test gets a private folder (mode 0700) under the target's
 ``[qvm] workdir``, named ``hil-<host>-<pid>-<n>-<test>``; it is removed after
-the test unless ``--hil-keep``.  Folders left by a dead run of this host
-(its pytest process is gone) are cleaned up at session start, after killing
-the qvm whose pid they recorded in ``qvm.pid``.
+the test unless ``--hil-keep``.  Files are put only inside it: a name that is
+absolute, has a ``..`` component or goes through a symlink out of the folder
+is refused.
+
+Folders left by a dead run of this host (its pytest process is gone) are
+cleaned up at session start.  The qvm such a run started recorded itself in
+``qvm.pid`` (``record_pid``): its pid, its start time (field 22 of
+``/proc/PID/stat``) and its command line.  The clean-up kills that pid only
+when the process running under it now has the same start time *and* command
+line (``_KILL_IF_OURS``: busybox/ksh shell, no bash-isms); where that cannot be
+proved (no ``/proc``, as on QNX, or an old one-line ``qvm.pid``) it is "not
+ours" and left alone, so a reused pid never gets an innocent process killed.
+
+A full target disk is reported as such: a failed put asks ``df`` on the
+target and says "no space left on device on TARGET at PATH (N bytes needed,
+M free)" as an infrastructure error, removing the partial file; and every new
+folder checks the free space first (``MIN_FREE_BYTES``), so a full target is
+an infrastructure error (the target is reset) at deployment, not a string of
+mysterious test errors.
 """
 
 from __future__ import annotations
@@ -16,11 +32,39 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from hil.errors import InfrastructureError
+from hil.errors import ConfigError, InfrastructureError
+from hil.inputs import confined, safe_name
 from hil.targets.base import Target, shell_command
 
 _counter = itertools.count(1)
 _HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:40]
+
+#: A new deployment folder needs at least this much free space on the target's workdir.
+MIN_FREE_BYTES = 1 << 20
+
+# Start time of process $1 (field 22 of /proc/PID/stat; the command name, field 2, may hold
+# spaces and parentheses, so cut after its last ')': field 22 is then field 20).
+_START_TIME = "sed 's/.*) //' /proc/{pid}/stat 2>/dev/null | cut -d' ' -f20"
+
+_KILL_IF_OURS = r"""
+f={pidfile}
+[ -f "$f" ] || exit 0
+pid=$(sed -n 1p "$f"); st=$(sed -n 2p "$f"); cl=$(sed -n 3p "$f")
+case "$pid" in ''|*[!0-9]*) echo "NOTOURS bad pid"; exit 0;; esac
+[ -n "$st" ] && [ -n "$cl" ] || {{ echo "NOTOURS unproven"; exit 0; }}
+now=$(""" + _START_TIME.format(pid="$pid") + r""")
+[ "$now" = "$st" ] || {{ echo "NOTOURS start"; exit 0; }}
+cmd=$(tr '\000' ' ' < /proc/$pid/cmdline 2>/dev/null)
+[ "$cmd" = "$cl " ] || {{ echo "NOTOURS cmdline"; exit 0; }}
+kill -KILL "$pid" 2>/dev/null && echo KILLED
+"""
+
+
+def record_pid(argv: list[str], pidfile: str = "qvm.pid") -> str:
+    """A shell snippet recording ``$$`` (which then ``exec``s ``argv``) in ``pidfile``:
+    pid, start time, command line (see the module's doc)."""
+    return (f"printf '%s\\n%s\\n%s\\n' \"$$\" \"$({_START_TIME.format(pid='$$')})\" "
+            f"{shell_command([' '.join(argv)])} > {shell_command([pidfile])}")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -33,6 +77,25 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def _free_bytes(target: Target, path: str) -> int | None:
+    """Free bytes of the file system holding ``path`` on the target (``df``), ``None`` if unknown."""
+    try:
+        out = target.run(f"df -Pk {shell_command([path])} 2>/dev/null || df -k {shell_command([path])}",
+                         timeout=30).stdout_text
+    except Exception:  # noqa: BLE001 - only used to explain another failure
+        return None
+    return _parse_df(out)
+
+
+def _parse_df(out: str) -> int | None:
+    lines = [line.split() for line in out.strip().splitlines()[1:]]
+    words = [w for line in lines for w in line]
+    for i, word in enumerate(words):  # ... Available Capacity% Mounted-on
+        if i > 0 and re.fullmatch(r"\d+%|-", word) and words[i - 1].isdigit():
+            return int(words[i - 1]) * 1024
+    return None
+
+
 @dataclass
 class Deployment:
     """A private folder on a target and the files put there."""
@@ -42,17 +105,52 @@ class Deployment:
     keep: bool = False
 
     def remote(self, name: str) -> str:
-        """The target path of ``name`` inside this folder."""
-        return f"{self.path}/{name}"
+        """The target path of ``name`` inside this folder (refused if it would leave it)."""
+        where = f"the deployment folder {self.path} on {self.target.name}"
+        return f"{self.path}/{confined(name, 'deploy path', where)}"
+
+    def _check_inside(self, remote: str, name: str) -> None:
+        """Refuse a name whose folder is a symlink out of the deployment folder, or that is a symlink."""
+        rel = remote[len(self.path) + 1:]
+        parent = rel.rsplit("/", 1)[0] if "/" in rel else "."
+        script = (f"cd {shell_command([self.path])} || exit 0; root=$(pwd -P); "
+                  f"d=$(cd {shell_command([parent])} 2>/dev/null && pwd -P) || exit 0; "
+                  f"case \"$d/\" in \"$root\"/*) ;; *) echo \"ESCAPE $d\"; exit 0;; esac; "
+                  f"[ -L {shell_command([rel])} ] && echo LINK; exit 0")
+        out = self.target.run(script, timeout=30).stdout_text.strip()
+        if out.startswith("ESCAPE"):
+            raise ConfigError(f"deploy path {name!r} goes through a symlink to {out[7:]}, outside the deployment "
+                              f"folder {self.path} on {self.target.name}; give a name inside it")
+        if out == "LINK":
+            raise ConfigError(f"deploy path {name!r} is a symlink in the deployment folder {self.path} on "
+                              f"{self.target.name}; writing would follow it out of the folder: give another name")
 
     def put_file(self, local: Path, name: str | None = None, mode: int = 0o644) -> str:
         """Copy a host file into the folder; returns its target path."""
         remote = self.remote(name or local.name)
+        self._check_inside(remote, name or local.name)
         try:
             self.target.put(local, remote, mode)
         except OSError as exc:
-            raise InfrastructureError(f"deploying {local} to {self.target.name}:{remote} failed: {exc}") from exc
+            raise self._put_failed(local, remote, exc) from exc
         return remote
+
+    def _put_failed(self, local: Path, remote: str, exc: OSError) -> InfrastructureError:
+        try:
+            self.target.run(shell_command(["rm", "-f", remote]), timeout=30)  # no partial file left behind
+        except Exception:  # noqa: BLE001 - the report below matters more
+            pass
+        try:
+            needed = local.stat().st_size
+        except OSError:
+            needed = 0
+        free = _free_bytes(self.target, self.path)
+        if free is not None and (free < needed or free < 4096 or "No space" in str(exc)):
+            return InfrastructureError(
+                f"no space left on device on {self.target.name} at {self.path} ({needed} bytes needed, {free} free) "
+                f"while deploying {local.name}: free space on the target's [qvm] workdir "
+                f"(put failed: {exc})")
+        return InfrastructureError(f"deploying {local} to {self.target.name}:{remote} failed: {exc}")
 
     def cleanup(self) -> None:
         """Remove the folder (unless kept)."""
@@ -60,17 +158,25 @@ class Deployment:
             self.target.run(shell_command(["rm", "-rf", self.path]), timeout=30)
 
 
-def create_deployment(target: Target, test_name: str, keep: bool = False) -> Deployment:
-    """Make a fresh private folder for one test on ``target``."""
+def create_deployment(target: Target, test_name: str, keep: bool = False,
+                      min_free: int = MIN_FREE_BYTES) -> Deployment:
+    """Make a fresh private folder for one test on ``target`` (its workdir must have ``min_free`` bytes free)."""
     workdir = target.definition.qvm.workdir
-    name = re.sub(r"[^A-Za-z0-9_.-]+", "_", test_name)[:60]
+    name = safe_name(test_name, 60)
     path = f"{workdir}/hil-{_HOST}-{os.getpid()}-{next(_counter)}-{name}"
-    result = target.run(f"mkdir -p {shell_command([workdir])} && mkdir -m 700 {shell_command([path])}",
-                        timeout=30)
+    q = shell_command([path])
+    result = target.run(f"mkdir -p {shell_command([workdir])} && mkdir -m 700 {q} && "
+                        f"{{ df -Pk {q} 2>/dev/null || df -k {q}; }}", timeout=30)
     if result.exit_status != 0:
         raise InfrastructureError(
             f"cannot create deployment folder {path} on {target.name}: {result.stderr_text.strip()} "
             f"(check [qvm] workdir in {target.definition.source})")
+    free = _parse_df(result.stdout_text)
+    if free is not None and free < min_free:
+        target.run(shell_command(["rm", "-rf", path]), timeout=30)
+        raise InfrastructureError(
+            f"no space left on device on {target.name} at {workdir} ({min_free} bytes needed for a deployment, "
+            f"{free} free): free space there or point [qvm] workdir in {target.definition.source} elsewhere")
     return Deployment(target, path, keep)
 
 
@@ -79,6 +185,7 @@ def cleanup_stale(target: Target) -> list[str]:
 
     Returns the folders removed.  Folders of other hosts or of live runs are
     left alone (another run may be using the target; leases arbitrate that).
+    A recorded qvm is killed only if it is provably still that qvm (see the module's doc).
     """
     workdir = target.definition.qvm.workdir
     listing = target.run(f"ls -1 {shell_command([workdir])} 2>/dev/null", timeout=30)
@@ -89,7 +196,6 @@ def cleanup_stale(target: Target) -> list[str]:
                 and int(match.group(2)) != os.getpid():
             stale.append(f"{workdir}/{entry}")
     for path in stale:
-        pidfile = shell_command([f"{path}/qvm.pid"])
-        target.run(f"[ -f {pidfile} ] && kill -KILL $(cat {pidfile}) 2>/dev/null; "
-                   f"rm -rf {shell_command([path])}", timeout=30)
+        script = _KILL_IF_OURS.format(pidfile=shell_command([f"{path}/qvm.pid"]))
+        target.run(f"( {script} ); rm -rf {shell_command([path])}", timeout=30)
     return stale

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hil.deploy import Deployment
+from hil.deploy import Deployment, record_pid
 from hil.errors import InfrastructureError
 from hil.qvm.config import QvmConfig
 from hil.qvm.exitcodes import ExitTable
@@ -75,9 +75,10 @@ class QvmSession:
         d = runner.deployment
         conf = d.remote("run.qvmconf")
         libpath = shell_command([d.path])
-        command = (f"cd {libpath} && echo $$ > qvm.pid && "
+        argv = [runner.target.qvm_command(), "@" + conf]
+        command = (f"cd {libpath} && {record_pid(argv)} && "  # pid, start time, command line: see hil.deploy
                    f"LD_LIBRARY_PATH={libpath}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}} "
-                   f"exec {shell_command([runner.target.qvm_command()])} {shell_command(['@' + conf])}")
+                   f"exec {shell_command(argv)}")
         self.process: Process = runner.target.start(command, on_output=self._output.feed)
         self.guest: GuestControl = guest_for(runner.target, self)
 
