@@ -151,15 +151,68 @@
  *  - `loc [mem:|io:]ADDR[,LEN]`; a vdev left without loc is unreachable
  *    (DEBUG line); overlapping regions, VFF_INTR_REQ without `intr`, a `loc`
  *    for VFF_LOC_NO or an `intr` for VFF_INTR_NO are configuration errors;
- *  - `logger FILTERS [DEST]` and per-vdev `log FILTERS [DEST]`: DEST defaults
- *    to stderr; a repeated `logger` replaces the previous one;
- *  - `unsupported reference|instruction|register abort|ignore`: only
- *    `reference` means something (a guest access outside every region;
- *    abort -> GTC_UNSUPPORTED, exit 5; default: ERROR line, guest goes on);
+ *  - `logger FILTERS DEST` [doc: zero to many loggers, one destination
+ *    each, they add up; an explicit logger replaces the default
+ *    fatal,internal,error,warn,info stderr; internal always also to slog]
+ *    https://www.qnx.com/developers/docs/8.0/com.qnx.doc.hypervisor.user/topic/vm/logger.html
+ *    (7.x: https://www.qnx.com/developers/docs/7.1/com.qnx.doc.hypervisor.user/topic/vm/logger.html).
+ *    A missing DEST is a configuration error [qvmsim: the synopsis makes it
+ *    mandatory; real qvm's reaction is not public]; so is one for `log`;
+ *  - per-vdev `log FILTERS DEST` [doc: overrides the VM-wide logging for that
+ *    vdev; filter word `warning`; with several `log` options a level goes to
+ *    the rightmost one naming it] https://www.qnx.com/developers/docs/8.0/com.qnx.doc.hypervisor.user/topic/vdev_ref/options.html
+ *    (7.1: https://www.qnx.com/developers/docs/7.1/com.qnx.doc.hypervisor.user/topic/vdev_ref/options.html);
+ *    the logger page says `warn`, the options page `warning`: qvmsim takes
+ *    both in both places [qvmsim]; levels no `log` names are not output;
+ *  - `unsupported instruction|reference|register abort|fail|ignore` [doc:
+ *    defaults instruction fail, reference ignore (reads give ~0), register
+ *    fail; abort = message + guest state, then end qvm; fail = a CPU
+ *    exception to the guest] https://www.qnx.com/developers/docs/8.0/com.qnx.doc.hypervisor.user/topic/vm/unsupported.html
+ *    qvmsim: a reference is a scripted-guest access outside every vdev region
+ *    and guest RAM: ignore = ERROR line, load reads all ones; fail = ERROR
+ *    line, a load prints "ADDR: exception"; abort = ERROR line + the status
+ *    line, GTC_UNSUPPORTED (exit 5).  instruction/register: accepted, no
+ *    effect (DEBUG line) [qvmsim];
+ *  - `set VAR VALUE` [doc: typed configuration variables (address, boolean,
+ *    tristate, number, string) in an implicit global/CPU/vdev context;
+ *    `qvm set ?` lists them] https://www.qnx.com/developers/docs/8.0/com.qnx.doc.hypervisor.user/topic/vm/set.html and
+ *    https://www.qnx.com/developers/docs/8.0/com.qnx.doc.hypervisor.user/topic/vm/variables.html
+ *    (7.1 adds grow-heap, slog-buffer, vdev-message-block-timeout,
+ *    gic-hwassist, host-paddr-gicd/gich:
+ *    https://www.qnx.com/developers/docs/7.1/com.qnx.doc.hypervisor.user/topic/vm/variables.html).
+ *    qvmsim knows those variables, checks the value's type, refuses any
+ *    other name (exit 65) [qvmsim: qvmsim's vdevs define none]; `set debug
+ *    off` in a vdev context leaves it out of SIGUSR1's report; the others are
+ *    accepted with a DEBUG "no effect" line.  There are no ${NAME} text
+ *    macros (qvm has none): a word containing "${" is a configuration error
+ *    [qvmsim] - QvmConfig.define() expands macros before qvm runs;
+ *  - a word may be double-quoted to hold spaces or '#' [doc: the dump
+ *    page's example dump "|gzip >dump_output.gz"]; no escapes [qvmsim];
+ *  - `dryrun` ends with INFO "Exiting: dryrun completed", exit 0 [doc 7.1:
+ *    https://www.qnx.com/developers/docs/7.1/com.qnx.doc.hypervisor.user/topic/vm/variables.html];
+ *  - `pass [loc ...] [intr ...]` (a context) and `safety none|warn|required`
+ *    are parsed and change nothing (DEBUG lines) [doc:
+ *    https://www.qnx.com/developers/docs/8.0/com.qnx.doc.hypervisor.user/topic/vm/pass.html,
+ *    https://www.qnx.com/developers/docs/7.1/com.qnx.doc.hypervisor.user/topic/vm/safety.html];
+ *    a blob_type before `pass` is not supported [qvmsim];
  *  - VDEV_CTRL_TERMINATE goes to the vdevs in configuration order;
- *  - SIGTERM/SIGINT: BUTTON to every vdev, then GTC_NORMAL_EXIT (0);
- *    SIGQUIT: GTC_POWER_CUT (3); SIGUSR2/WDOG_FLAG_DUMP: a text dump
- *    <dump>/qvmsim-<system>-<pid>-<n>.dump (a WARN line if no `dump`);
+ *  - SIGTERM/SIGINT = the power button [doc: "makes qvm ask the guest nicely
+ *    to terminate"] https://www.qnx.com/developers/docs/8.0/com.qnx.doc.hypervisor.user/topic/start/guest_stop.html:
+ *    BUTTON to every vdev, then the scripted guest reacts (GUEST.md: shuts
+ *    down, after its `on button` handlers, unless `ignore button`); qvm exits
+ *    0 once it has shut down.  A second SIGTERM/SIGINT before that forces the
+ *    guest off: GTC_POWER_CUT (3) [qvmsim]; SIGQUIT: GTC_POWER_CUT (3) [doc:
+ *    https://www.qnx.com/developers/docs/8.0/com.qnx.doc.hypervisor.user/topic/debug/errcodes.html];
+ *  - `dump DIR` / `dump "|COMMAND"` [doc] https://www.qnx.com/developers/docs/8.0/com.qnx.doc.hypervisor.user/topic/vm/dump.html:
+ *    SIGUSR2 or WDOG_FLAG_DUMP writes DIR/<system or qvm-guest>-YYYYMMDD-
+ *    hhmmss.gcore (host local time; if taken, -1 ... -9 before .gcore; if all
+ *    are taken, no dump and an ERROR line), created with O_EXCL so nothing
+ *    is overwritten; |COMMAND runs /bin/sh -c COMMAND with the dump on its
+ *    stdin.  The content is text, not ELF64 [qvmsim: no guest CPU/memory].
+ *    A missing DIR is a configuration error [qvmsim]; no `dump`: WARN line;
+ *  - SIGUSR2 also sends VDEV_CTRL_STATUS to every vdev; their qvm_report()
+ *    text goes into the dump as "<vdev>: <text>" lines; SIGUSR1 logs it at
+ *    INFO [doc] https://www.qnx.com/developers/docs/8.0/com.qnx.doc.hypervisor.vdev.api/topic/qvm_report.html;
  *  - vread/vwrite get vopnd->location = the absolute address, cookie 0, and
  *    oopnd of type QST_CPUREGS (location 0, length = access size); `pic` is
  *    never called;
