@@ -231,8 +231,11 @@
  *    (configuration error); RAM is zeroed; `rom` is accepted and ignored;
  *  - gasp: a mapping is a pointer into qvmsim's RAM (no copy; flush is a
  *    no-op); it must lie inside one `ram` region (else NULL/EFAULT); flags
- *    must be GMF_READ and/or GMF_WRITE (else EINVAL); gasp_unmap_handle()
- *    on an unmapped handle does nothing;
+ *    must be GMF_READ, GMF_WRITE and/or GMF_EXEC (else EINVAL);
+ *    gasp_unmap_handle() on an unmapped handle does nothing;
+ *    gasp_map_firmware() maps guest RAM like gasp_map() (GMF_MAP_ANY:
+ *    ENOTSUP), gasp_map_host_contig() is ENOTSUP, gasp_lock()/gasp_unlock()
+ *    take one recursive lock (type QST_MEMORY or QST_X86_IO, else EINVAL);
  *  - `intr PIC:NUM`: PIC a word (letter first: gic, ioapic, apic ...), NUM a
  *    number; normalised to lower-case PIC and decimal NUM ("GIC:0x21" is
  *    "gic:33"); vdevs with the same interrupt share it; any other form is a
