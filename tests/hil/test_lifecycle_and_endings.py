@@ -114,3 +114,25 @@ def test_slog_reaches_the_serial_console(hil_qvm, hil_console, trace) -> None:  
     run.assert_reason(Exit.NORMAL)
     assert "ctrl GUEST_CONFIGURED" not in run.log.text  # went to the system log instead
     hil_console.expect(r"ctrl GUEST_CONFIGURED", timeout=10)
+
+
+def test_stop_presses_the_power_button_and_the_guest_shuts_down(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+    with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC), timeout=20) as session:
+        session.wait_log(r"ctrl GUEST_STARTING")
+        run = session.stop()
+    run.assert_reason(Exit.NORMAL)
+    assert not run.hung
+    assert run.log.power_button is not None
+
+
+@pytest.mark.hil_kinds("local", "qemu")  # qvmsim's scripted guest: `ignore button`
+def test_stop_cuts_the_power_of_a_guest_that_ignores_the_button(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+    with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC), timeout=20) as session:
+        session.wait_log(r"ctrl GUEST_STARTING")
+        session.send("ignore button")
+        session.send("print ignoring")
+        session.wait_stdout(r"ignoring")
+        run = session.stop()
+    run.assert_reason(Exit.POWER_CUT)   # SIGTERM, grace period, then SIGQUIT
+    assert not run.hung
+    run.log.expect(r"ignores the power button and keeps running")
