@@ -63,10 +63,19 @@ def cmd_target_up(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _target_name(args: argparse.Namespace) -> str:
+    """``--target`` as a name: a .toml path (or anything with a '/') stands for its definition's name."""
+    if args.target.endswith(".toml") or "/" in args.target:
+        from hil.target_config import load_definition
+
+        return load_definition(args.target).name
+    return args.target
+
+
 def cmd_target_down(args: argparse.Namespace) -> int:
     from hil.targets.qemu import background_down
 
-    stopped = background_down(args.target)
+    stopped = background_down(_target_name(args))
     _emit(args, {"stopped": stopped}, f"target {args.target} " + ("stopped" if stopped else "was not running"))
     return EXIT_OK
 
@@ -74,9 +83,10 @@ def cmd_target_down(args: argparse.Namespace) -> int:
 def cmd_target_status(args: argparse.Namespace) -> int:
     from hil.targets.qemu import background_status
 
-    state = background_status(args.target)
+    name = _target_name(args)
+    state = background_status(name)
     if state is None:
-        _emit(args, {"name": args.target, "running": False}, f"target {args.target}: not running")
+        _emit(args, {"name": name, "running": False}, f"target {name}: not running")
         return EXIT_FAILED
     _emit(args, state, "\n".join(f"{k}: {v}" for k, v in state.items()))
     return EXIT_OK

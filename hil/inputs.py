@@ -60,17 +60,17 @@ def read_input(path: str | Path, what: str, limit: int = MAX_INPUT_BYTES, fix: s
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except FileNotFoundError:
-        raise ConfigError(f"{what} file not found{hint}", str(path)) from None
+        raise ConfigError(f"cannot read {what} file: not found{hint}", str(path)) from None
     except OSError as exc:
         if exc.errno == errno.EISDIR:
-            raise ConfigError(f"{what} file is a directory{hint}", str(path)) from None
+            raise ConfigError(f"cannot read {what} file: it is a directory{hint}", str(path)) from None
         raise ConfigError(f"cannot read {what} file: {exc.strerror or exc}{hint}", str(path)) from None
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise ConfigError(f"{what} file is {_kind(st.st_mode)}, not a regular file{hint}", str(path))
+            raise ConfigError(f"cannot read {what} file: it is {_kind(st.st_mode)}, not a regular file{hint}", str(path))
         if st.st_size > limit:
-            raise ConfigError(f"{what} file is {st.st_size} bytes, more than the {_size(limit)} allowed{hint}",
+            raise ConfigError(f"cannot read {what} file: it is {st.st_size} bytes, more than the {_size(limit)} allowed{hint}",
                               str(path))
         os.set_blocking(fd, True)
         chunks: list[bytes] = []
@@ -82,7 +82,7 @@ def read_input(path: str | Path, what: str, limit: int = MAX_INPUT_BYTES, fix: s
             chunks.append(chunk)
             total += len(chunk)
         if total > limit:  # it grew while we read it
-            raise ConfigError(f"{what} file is more than the {_size(limit)} allowed{hint}", str(path))
+            raise ConfigError(f"cannot read {what} file: it is more than the {_size(limit)} allowed{hint}", str(path))
         return b"".join(chunks)
     except OSError as exc:
         raise ConfigError(f"cannot read {what} file: {exc.strerror or exc}{hint}", str(path)) from None

@@ -20,6 +20,7 @@ error naming the holder.
 from __future__ import annotations
 
 import getpass
+import logging
 import os
 import socket
 import threading
@@ -42,7 +43,7 @@ if mkdir "$L" 2>/dev/null; then
   printf 'owner=%s\nhost=%s\npid=%s\nstart=%s\nexpiry=%s\n' {owner} {host} {pid} "$now" $((now + {ttl})) > "$L/info"
   echo "ACQUIRED $now"; exit 0
 fi
-cat "$L/info" 2>/dev/null; echo "BUSY $now"
+dd bs=4096 count=1 < "$L/info" 2>/dev/null; echo; echo "BUSY $now"
 """
 
 _TAKEOVER = r"""
@@ -52,7 +53,10 @@ mkdir "$T" 2>/dev/null || {{ echo CONTENDED; exit 0; }}
 echo "$now" > "$T/at"
 exp=$(sed -n 's/^expiry=//p' "$L/info" 2>/dev/null)
 if [ -z "$exp" ]; then sleep 1; exp=$(sed -n 's/^expiry=//p' "$L/info" 2>/dev/null); fi
-if [ -z "$exp" ] || [ "$exp" -lt "$now" ]; then rm -rf "$L"; echo TAKEN; else echo ALIVE; fi
+case "$exp" in
+  ''|*[!0-9]*) rm -rf "$L"; echo TAKEN;;   # missing or garbage: expired and corrupt
+  *) if [ "$exp" -lt "$now" ]; then rm -rf "$L"; echo TAKEN; else echo ALIVE; fi;;
+esac
 rm -rf "$T"
 """
 
@@ -67,6 +71,9 @@ _RELEASE = r"""
 L={lease}
 grep -qx 'owner='{owner} "$L/info" 2>/dev/null && rm -rf "$L" && echo RELEASED
 """
+
+
+_log = logging.getLogger("hil.lease")
 
 
 def _parse_info(text: str) -> dict[str, str]:
@@ -151,9 +158,17 @@ def acquire(target: "Target", *, wait: float = 300.0, ttl: int = 90, owner: str 
             return lease
         if not last.startswith("BUSY"):
             raise InfrastructureError(f"could not take lease {path} on {target.name}: unexpected answer {out!r}")
-        holder = _parse_info(out)
+        info_text = out.strip().rsplit("\n", 1)[0] if "\n" in out.strip() else ""
+        holder = _parse_info(info_text)
         now = int(last.split()[1])
-        expiry = int(holder.get("expiry", "0") or 0)
+        raw = holder.get("expiry", "").strip()
+        if not raw.isdigit():  # garbage (or an info file being written): expired and corrupt, taken over
+            if raw:
+                _log.warning("lease %s/info on %s is corrupt (expiry=%r); taking it over as expired. Its content: %r",
+                             path, target.name, raw, info_text[:500])
+            target.run(lease._fill(_TAKEOVER), timeout=30)
+            continue
+        expiry = int(raw)
         if expiry < now:
             target.run(lease._fill(_TAKEOVER), timeout=30)
             continue

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import re
 import signal
 import threading
 import time
@@ -77,8 +76,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def safe_name(text: str) -> str:
-    """A file-system-safe form of a test id or target name."""
-    return re.sub(r"[^A-Za-z0-9_.=-]+", "_", text).strip("_")[:150] or "_"
+    """A file-system-safe form of a test id or target name (``hil.inputs.safe_name``: never two ids in one folder)."""
+    from hil.inputs import safe_name as _safe_name
+
+    return _safe_name(text, 150)
 
 
 @dataclass

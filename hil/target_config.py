@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
 from hil.errors import ConfigError
+from hil.inputs import check_name, read_input_text
 from hil.paths import PACKAGE_DIR
 
 KINDS = ("qemu", "board", "local")
@@ -240,6 +241,11 @@ def parse_definition(data: dict[str, Any], source: str, default_name: str | None
         raise ConfigError(f"required key is missing; set kind = one of {', '.join(KINDS)}", source, "kind")
     definition: TargetDefinition = _build(TargetDefinition, data, source)
     definition = dataclasses.replace(definition, source=source)
+    check_name(definition.name, "target name", source, "name")  # it becomes a folder name
+    for key, value, low, high, what in (("ttl", definition.lease.ttl, 10, 86400, "seconds a lease lives unrenewed"),
+                                        ("wait", definition.lease.wait, 0, 86400, "seconds to wait for a busy board")):
+        if not low <= value <= high:  # also refuses nan
+            raise ConfigError(f"{value!r} is out of range: allowed {low} to {high} ({what})", source, f"lease.{key}")
     if definition.kind == "board":
         if definition.ssh is None:
             raise ConfigError("a board needs an [ssh] table (host, user, key, known_hosts or host_key)", source, "ssh")
@@ -255,12 +261,7 @@ def parse_definition(data: dict[str, Any], source: str, default_name: str | None
 def load_definition(path: Path | str) -> TargetDefinition:
     """Read and validate one ``*.toml`` target definition."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError("target definition file not found", str(path)) from None
-    except OSError as exc:
-        raise ConfigError(f"cannot read target definition: {exc.strerror}", str(path)) from None
+    text = read_input_text(path, "target definition", limit=1 << 20)  # bounded; no FIFO or device
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

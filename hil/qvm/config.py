@@ -254,6 +254,11 @@ def parse_qvmconf(text: str, source: str = "<qvmconf>") -> ParsedConf:
     inside a context is read as closing it [inferred: qvm's own rule is not
     public in detail].
     """
+    nul = text.find("\0")
+    if nul >= 0:  # would vanish silently on the way to qvm
+        line = text.count("\n", 0, nul) + 1
+        col = nul - text.rfind("\n", 0, nul)
+        raise ConfigError(f"NUL byte at line {line}, column {col}; a .qvmconf is text: remove it", f"{source}:{line}")
     tokens = list(_tokenize(text, source))
     options: list[ConfOption] = []
     contexts: list[ConfContext] = []
@@ -530,13 +535,10 @@ class QvmConfig:
 
         Relative ``load`` paths in it are local files next to it (see ``files()``).
         """
+        from hil.inputs import read_input_text
+
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ConfigError(f"cannot read qvm config: {exc.strerror or exc}", str(path)) from None
-        except UnicodeDecodeError as exc:
-            raise ConfigError(f"not UTF-8 text: {exc}", str(path)) from None
+        text = read_input_text(path, "qvm config", limit=1 << 20)  # bounded; a FIFO or device is refused
         return cls.from_text(text, source=str(path), base_dir=path.resolve().parent)
 
     @classmethod
@@ -548,6 +550,11 @@ class QvmConfig:
         for option in parsed.all("load"):
             _, path_text = _split_addr(option.values[0])
             local = cfg._base.directory / path_text
+            if not Path(path_text).is_absolute() and not local.resolve().is_relative_to(cfg._base.directory.resolve()):
+                tok = option.args[0]
+                raise ConfigError(f"load path {path_text!r} (column {tok.col + 1}) leaves the folder "
+                                  f"{cfg._base.directory} ('..' or a symlink); put the guest file there or "
+                                  f"give an absolute path on the target", f"{source}:{tok.line}", "load")
             if not Path(path_text).is_absolute() and local.is_file():
                 cfg._files[path_text] = local.resolve()
         return cfg
@@ -666,6 +673,9 @@ class QvmConfig:
         prefix = "" if addr is None else _words(addr, "load", "addr", hex_ints=True)[0] + ","
         if isinstance(path, Path):
             local = path.expanduser().resolve()
+            if local.exists() and not local.is_file():
+                raise ConfigError(f"guest file {path} is not a regular file (a FIFO, device or folder); "
+                                  f"give a guest script file", "load", "path")
             if not local.is_file():
                 raise ConfigError(f"guest file {path} does not exist (a Path is a local file to deploy)", "load", "path")
             key = _check_token(str(local), "load", "path")

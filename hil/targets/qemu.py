@@ -16,7 +16,7 @@ from typing import Any
 
 from hil.console import Console
 from hil.deadline import Deadline
-from hil.errors import InfrastructureError
+from hil.errors import ConfigError, InfrastructureError
 from hil.image import DEFAULT_PACKAGES, Image, ImageSpec, build_image
 from hil.paths import cache_dir
 from hil.qemu import QemuMachine, QemuOptions
@@ -106,6 +106,9 @@ class QemuTarget(RemoteTarget):
 
 
 def _state_file(name: str) -> Path:
+    from hil.inputs import check_name
+
+    check_name(name, "target name", "--target")  # a name, never a path: it becomes a folder name
     return cache_dir("targets") / name / "state.json"  # the folder is made by background_up only
 
 
@@ -137,7 +140,13 @@ def background_status(name: str) -> dict[str, Any] | None:
     path = _state_file(name)
     if not path.exists():
         return None
-    state: dict[str, Any] = json.loads(path.read_text())
+    from hil.inputs import read_input_text
+
+    try:
+        state: dict[str, Any] = json.loads(read_input_text(path, "target state", limit=1 << 20))
+    except ValueError:  # a corrupt state file
+        raise ConfigError(f"corrupt state file {path}; delete it (and stop its QEMU by hand if one runs)",
+                          "--target") from None
     if not QemuMachine.attach(state).alive():
         path.unlink()
         return None

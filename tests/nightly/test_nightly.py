@@ -14,6 +14,7 @@ import pytest
 
 from hil.report import validate_junit
 from tests.keys import unreachable_board
+from tests.procs import pids_running
 
 ROOT = Path(__file__).resolve().parents[2]
 XSD = ROOT / "fixtures" / "junit" / "junit-10.xsd"
@@ -36,9 +37,10 @@ def cases(junit: Path) -> dict[tuple[str, str], ET.Element]:
             for suite in root.iter("testsuite") for case in suite.iter("testcase")}
 
 
-def qemu_pids() -> set[int]:
-    out = subprocess.run(["pgrep", "-x", "qemu-system-x86_64"], capture_output=True, text=True).stdout
-    return {int(p) for p in out.split()}
+def qemu_pids(run: Path) -> set[int]:
+    """The QEMUs of one run (their -pidfile lies under ``run``), found by full command line: ``pgrep -x``
+    compares the 15-character process name and so never found ``qemu-system-x86_64`` at all."""
+    return pids_running("qemu-system-x86_64", mentioning=run)
 
 
 def test_two_qemu_targets_in_parallel(tmp_path: Path) -> None:
@@ -64,7 +66,6 @@ def test_two_qemu_targets_in_parallel(tmp_path: Path) -> None:
 
 
 def test_qemu_killed_mid_test_is_an_infrastructure_error(tmp_path: Path) -> None:
-    before = qemu_pids()
     done = hil("nightly", "--target", "qemu", "--reports", str(tmp_path), "--", str(INFRA_SUITE))
     # a failure (the misbehaving "vdev") beats an infrastructure error in the exit status
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
@@ -84,12 +85,11 @@ def test_qemu_killed_mid_test_is_an_infrastructure_error(tmp_path: Path) -> None
     assert found[("qemu", "test_vdev_misbehaves")].find("failure") is not None
     summary = (run / "summary.txt").read_text()
     assert "Infrastructure errors (1)" in summary and "test_target_dies" in summary
-    assert qemu_pids() <= before  # every VM of the run is gone
+    assert not qemu_pids(tmp_path)  # every VM of the run is gone
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_run_writes_report_and_leaves_no_qemu(tmp_path: Path, sig: signal.Signals) -> None:
-    before = qemu_pids()
     junit = tmp_path / "junit.xml"
     proc = subprocess.Popen(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s", str(INFRA_SUITE), "-k", "before or slow",
@@ -101,6 +101,7 @@ def test_interrupted_run_writes_report_and_leaves_no_qemu(tmp_path: Path, sig: s
     for line in proc.stdout:
         if "SLOW-TEST-STARTED" in line or time.monotonic() > deadline:
             break
+    assert qemu_pids(tmp_path), "the run's QEMU is not seen while it runs: the check below could not fail"
     proc.send_signal(sig)
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode != 0, out
@@ -109,7 +110,7 @@ def test_interrupted_run_writes_report_and_leaves_no_qemu(tmp_path: Path, sig: s
     assert found[("qemu", "test_before")].find("error") is None
     assert ("qemu", "test_slow[qemu-1]") in found  # the interrupted test is in the report, as an error
     time.sleep(0.5)
-    assert qemu_pids() <= before, "QEMU left running after the run was interrupted"
+    assert not qemu_pids(tmp_path), "QEMU left running after the run was interrupted"
 
 
 def test_unreachable_target_errors_every_test_with_the_cause(tmp_path: Path) -> None:

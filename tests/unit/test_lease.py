@@ -89,3 +89,19 @@ def test_contest_between_two_processes(tmp_path: Path) -> None:
     out, err = waiter.communicate(timeout=20)
     assert waiter.returncode == 0 and "GOT" in out, err
     first.communicate(timeout=20)
+
+
+@pytest.mark.parametrize("garbage", ["expiry=soon", "expiry=", "expiry=12x", "\x00\xff junk"])
+def test_corrupt_lease_is_taken_over_with_a_warning(target, garbage: str, caplog) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11.7: an unparsable lease is expired-and-corrupt: taken over, a WARNING names file and content."""
+    folder = Path(lease_path(target))
+    folder.mkdir(parents=True)
+    (folder / "info").write_text(f"owner=crashed@host:1\nhost=host\npid=1\nstart=1\n{garbage}\n",
+                                 errors="surrogateescape")
+    with caplog.at_level("WARNING", logger="hil.lease"):
+        lease = acquire(target, wait=5, owner="bob@host:2", poll=0.1)
+    assert "owner=bob@host:2" in (folder / "info").read_text()
+    lease.release()
+    if garbage.startswith("expiry=") and garbage != "expiry=":
+        warning = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
+        assert f"{folder}/info" in warning and garbage.split("=")[1] in warning and "corrupt" in warning
