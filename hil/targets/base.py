@@ -111,7 +111,7 @@ class Target(ABC):
         tc = self.definition.toolchain
         return Toolchain(kind=tc.kind, cc=tc.cc or ("qcc" if tc.kind == "qcc" else "gcc"),
                          variant=tc.variant, qnx_host=tc.qnx_host, qnx_target=tc.qnx_target,
-                         cflags=tc.cflags)
+                         cflags=tc.cflags, portable=tc.portable)
 
     def qvm_command(self) -> str:
         """The qvm executable on the target."""

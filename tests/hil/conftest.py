@@ -6,7 +6,7 @@ import pytest
 
 from hil.qvm import QvmConfig
 
-TRACE_LOC = 0x2000
+TRACE_LOC = 0x1C100000  # above the suite's 16M of guest RAM
 WDOG_LOC = 0x1C0F0000
 
 

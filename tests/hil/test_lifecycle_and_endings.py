@@ -103,7 +103,7 @@ def test_unsupported_reference_abort(hil_qvm, trace) -> None:  # type: ignore[no
     with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC).option("unsupported", "reference", "abort"),
                        timeout=20) as session:
         session.wait_log(r"ctrl GUEST_STARTING")
-        session.guest.send("write 0x9000 4 1")
+        session.guest.send("write 0x30000000 4 1")  # neither RAM nor a vdev
         run = session.wait(10)
     run.assert_reason(Exit.UNSUPPORTED)
 

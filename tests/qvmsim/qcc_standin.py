@@ -5,7 +5,9 @@ It checks the command line the way a QNX build needs it (``-V<variant>``
 first, ``-shared -fPIC``, QNX_HOST/QNX_TARGET set, qvmsim's own headers NOT
 on the include path), records what it got in $QCC_STANDIN_LOG (JSON lines),
 then compiles for real with the host gcc against the headers under
-``$QNX_TARGET/usr/include`` (where the test puts the "QNX" headers).
+``$QNX_TARGET/usr/include`` (where the test puts the "QNX" headers) in
+portable mode (``-DQVMSIM_PORTABLE``): only the names QNX documents exist,
+as on a real SDP, so a vdev using a qvmsim-only name fails here too.
 """
 
 from __future__ import annotations
@@ -51,7 +53,7 @@ def main() -> None:
     sources = [a for a in args if a.endswith(".c")]
     if not sources or not all(os.path.isfile(s) for s in sources):
         fail(f"bad sources {sources}")
-    proc = subprocess.run(["gcc", *args[1:], f"-I{target}/usr/include"])
+    proc = subprocess.run(["gcc", *args[1:], "-DQVMSIM_PORTABLE", f"-I{target}/usr/include"])
     sys.exit(proc.returncode)
 
 

@@ -8,9 +8,11 @@ from pathlib import Path
 import pytest
 
 from hil.sdk import include_dir
-from hil.vdev_build import Toolchain, build_vdev
+from hil.vdev_build import Toolchain, VdevBuildError, build_vdev
 
-from conftest import TARGET_VDEVS
+from conftest import REPO, TARGET_VDEVS
+
+HIL_VDEVS = REPO / "tests" / "hil" / "vdevs"
 
 HEADERS = sorted(p.name for p in (include_dir() / "qvm").glob("*.h"))
 
@@ -37,8 +39,9 @@ static vdev_ref_status_t wr(vdev_t *vdp, unsigned cookie, const struct qvm_state
     unsigned v = 0;
     (void)cookie;
     (void)vopnd;
-    if (guest_cpu_read(gcp, 0, oopnd, 1, &v, sizeof v) != EOK)
-        return VRS_ERRNO + EINVAL;
+    int err = guest_cpu_read(gcp, GXF_NONE, oopnd, 1, &v, sizeof v);
+    if (err != EOK)
+        return guest_cpu_to_vrs(err);
     if (v == 1) {
         struct wdog_state ws;
         memset(&ws, 0, sizeof ws);
@@ -55,7 +58,7 @@ static void tm(vdev_t *vdp, void *data, const struct guest_timer_data *tdp, stru
 {
     (void)vdp;
     (void)gcp;
-    guest_timer_notify(*(int *)data, tdp, 1000000u);
+    guest_timer_notify((struct guest_timer *)data, tdp, 1000000u);
 }
 
 static int never_returns(void)
@@ -117,9 +120,29 @@ _Static_assert(EOK == 0, "EOK");
     _compile(["g++", "-std=c++20"], cxx, tmp_path, "use.cc")
 
 
+@pytest.mark.parametrize("portable", [False, True], ids=["qvmsim", "portable"])
 @pytest.mark.parametrize("name", ["wdog", "trace", "badabi"])
-def test_target_vdevs_compile_warning_free(name: str, tmp_path: Path) -> None:
-    built = build_vdev(TARGET_VDEVS / name, Toolchain(cflags=("-Werror", "-Wpedantic")), out_dir=tmp_path)
+def test_target_vdevs_compile_warning_free(name: str, portable: bool, tmp_path: Path) -> None:
+    tc = Toolchain(cflags=("-Werror", "-Wpedantic"), portable=portable)
+    built = build_vdev(TARGET_VDEVS / name, tc, out_dir=tmp_path)
     assert built.path == tmp_path / f"vdev-{name}.so"
+    assert ("-DQVMSIM_PORTABLE" in built.command) == portable
     nm = subprocess.run(["nm", "-D", "--undefined-only", str(built.path)], capture_output=True, text=True)
     assert "vdev_register_factory" in nm.stdout      # the API stays undefined: qvm exports it
+
+
+@pytest.mark.parametrize("source", [*(TARGET_VDEVS / n / f"{n}.c" for n in ("wdog", "trace", "badabi")),
+                                    HIL_VDEVS / "dma80" / "dma80.c"], ids=lambda p: p.stem)
+def test_vdevs_compile_as_cxx_in_portable_mode(source: Path, tmp_path: Path) -> None:
+    """The same vdev sources are valid C++20 against the headers, with only documented names."""
+    _compile(["g++", "-x", "c++", "-std=gnu++20", "-DQVMSIM_PORTABLE"], source.read_text(), tmp_path,
+             source.name)
+
+
+def test_portable_mode_hides_qvmsim_names(tmp_path: Path) -> None:
+    """A vdev using a qvmsim-only name builds normally but not in portable mode, and says which name."""
+    src = tmp_path / "own.c"
+    src.write_text('#include <qvm/vdev.h>\nvoid own(void);\nvoid own(void) { qvm_fatal(QLS_VDEV, "x"); }\n')
+    assert build_vdev(src, Toolchain(), out_dir=tmp_path / "a").path.is_file()
+    with pytest.raises(VdevBuildError, match=r"(?s)own\.c:3:.*QLS_VDEV.*-DQVMSIM_PORTABLE"):
+        build_vdev(src, Toolchain(portable=True), out_dir=tmp_path / "b")
