@@ -166,7 +166,7 @@ def create_deployment(target: Target, test_name: str, keep: bool = False,
     path = f"{workdir}/hil-{_HOST}-{os.getpid()}-{next(_counter)}-{name}"
     q = shell_command([path])
     result = target.run(f"mkdir -p {shell_command([workdir])} && mkdir -m 700 {q} && "
-                        f"{{ df -Pk {q} 2>/dev/null || df -k {q}; }}", timeout=30)
+                        f"{{ df -Pk {q} || df -k {q} || true; }} 2>/dev/null", timeout=30)  # no df answer: not checked
     if result.exit_status != 0:
         raise InfrastructureError(
             f"cannot create deployment folder {path} on {target.name}: {result.stderr_text.strip()} "
