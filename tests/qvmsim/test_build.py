@@ -14,7 +14,7 @@ from hil.errors import SetupError
 from hil.sdk import build_qvmsim, include_dir, qvmsim_source_hash
 from hil.vdev_build import BuiltVdev, Toolchain, VdevBuildError, build_vdev, vdev_name
 
-from conftest import TARGET_VDEVS
+from conftest import REPO, TARGET_VDEVS
 
 STANDIN = Path(__file__).with_name("qcc_standin.py")
 GOOD = "#include <qvm/vdev.h>\nint vdev_good(void);\nint vdev_good(void) { return EOK; }\n"
@@ -164,3 +164,16 @@ def test_missing_compiler(fresh_cache: Path, tmp_path: Path) -> None:
     with pytest.raises(VdevBuildError, match="cannot be run"):
         build_vdev(src, Toolchain(cc=str(tmp_path / "no-such-cc")))
     assert os.environ.get("XDG_CACHE_HOME") == str(fresh_cache)
+
+
+@pytest.mark.parametrize("vdev", [TARGET_VDEVS / "wdog", TARGET_VDEVS / "trace", TARGET_VDEVS / "badabi",
+                                  REPO / "tests" / "hil" / "vdevs" / "dma80"], ids=lambda p: p.name)
+def test_vdevs_build_portable_and_with_qcc(fresh_cache: Path, tmp_path: Path, qnx_sdp: tuple[Path, Path],
+                                           vdev: Path) -> None:
+    """The same sources build warning-free in portable mode (gcc) and with the qcc stand-in (QNX's names only)."""
+    portable = build_vdev(vdev, Toolchain(cflags=("-Werror",), portable=True), out_dir=tmp_path / "portable")
+    assert "-DQVMSIM_PORTABLE" in portable.command
+    host, target = qnx_sdp
+    qcc = build_vdev(vdev, Toolchain(kind="qcc", cc=str(STANDIN), variant="gcc_ntox86_64", qnx_host=str(host),
+                                     qnx_target=str(target), cflags=("-Werror",)), out_dir=tmp_path / "qcc")
+    assert qcc.path.read_bytes()[:4] == b"\x7fELF"
