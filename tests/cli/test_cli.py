@@ -45,6 +45,19 @@ def test_vdev_build_error_is_bad_input_with_compiler_lines(tmp_path: Path) -> No
     assert "broken.c:2" in done.stderr and "undefined_thing" in done.stderr
 
 
+def test_vdev_build_portable_refuses_qvmsim_names(tmp_path: Path) -> None:
+    src = tmp_path / "own"
+    src.mkdir()
+    (src / "own.c").write_text('#include <qvm/vdev.h>\nvoid own(void);\n'
+                               'void own(void) { vdev_logf(QL_QVM_DEBUG, NULL, "x"); }\n')
+    assert hil("vdev", "build", str(src), "--target", "local", "-o", str(tmp_path / "a")).returncode == 0
+    done = hil("vdev", "build", str(src), "--portable", "--target", "local", "-o", str(tmp_path / "b"))
+    assert done.returncode == 2
+    assert "own.c:3" in done.stderr and "QL_QVM_DEBUG" in done.stderr and "-DQVMSIM_PORTABLE" in done.stderr
+    ok = hil("vdev", "build", "target_vdevs/wdog", "--portable", "--target", "local", "-o", str(tmp_path / "c"))
+    assert ok.returncode == 0, ok.stderr
+
+
 @pytest.mark.parametrize("target", ["local", "qemu"])
 def test_qvm_run_json(tmp_path: Path, target: str) -> None:
     built = json.loads(hil("vdev", "build", "target_vdevs/wdog", "--target", target, "-o", str(tmp_path),

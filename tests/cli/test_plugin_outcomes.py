@@ -17,7 +17,7 @@ def test_compile_error(hil_vdev):
 
 def test_vdev_misbehaves(hil_qvm, hil_vdev):
     trace = hil_vdev("target_vdevs/trace")
-    run = hil_qvm.run(QvmConfig("vm").vdev(trace, loc=0x2000, fail_config="yes"), timeout=20)
+    run = hil_qvm.run(QvmConfig("vm").vdev(trace, loc=0x1c100000, fail_config="yes"), timeout=20)
     run.assert_reason(Exit.NORMAL)   # it is not: a fatal configuration error
 '''
 
@@ -38,3 +38,29 @@ def test_compile_error_is_an_error_and_misbehaviour_a_failure(tmp_path: Path) ->
     cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
     assert cases["test_compile_error"].find("error") is not None
     assert cases["test_vdev_misbehaves"].find("failure") is not None
+
+
+PORTABLE_TESTS = '''
+def test_qvmsim_only_name(hil_vdev):
+    hil_vdev("{own}")
+'''
+
+
+def _inner(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path / "test_own.py"),
+                           "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"), "--hil-target", "local",
+                           "--hil-artifacts", str(tmp_path / "a"), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_hil_portable_makes_qvmsim_names_a_setup_error(tmp_path: Path) -> None:
+    own = tmp_path / "own"
+    own.mkdir()
+    (own / "own.c").write_text('#include <qvm/vdev.h>\nvoid own(void);\n'
+                               'void own(void) { qvm_fatal(QLS_INTERNAL, "x"); }\n')
+    (tmp_path / "test_own.py").write_text(PORTABLE_TESTS.format(own=own))
+    plain = _inner(tmp_path)
+    assert "1 passed" in plain.stdout, plain.stdout[-3000:]
+    portable = _inner(tmp_path, "--hil-portable")
+    assert "1 error" in portable.stdout, portable.stdout[-3000:]
+    assert "own.c:3:" in portable.stdout and "QLS_INTERNAL" in portable.stdout

@@ -106,3 +106,14 @@ def test_named_but_missing_targets_folder_says_where_it_was_named(tmp_path: Path
         project_folders(["nope"], [], tmp_path, None, tmp_path)
     with pytest.raises(ConfigError, match=r"folder .*gone does not exist"):
         inventory([tmp_path / "gone"])
+
+
+def test_toolchain_portable_reaches_the_build(tmp_path: Path) -> None:
+    from hil.targets import make_target
+
+    d = load_definition(write(tmp_path, 'kind = "local"\n[toolchain]\nportable = true\n', "strict.toml"))
+    assert d.toolchain.portable is True
+    tc = make_target(d, tmp_path / "run").toolchain()
+    assert tc.portable is True
+    with pytest.raises(ConfigError, match="portable"):
+        load_definition(write(tmp_path, 'kind = "local"\n[toolchain]\nportable = "yes"\n', "bad.toml"))
