@@ -19,6 +19,22 @@ are scanned by the reader as data arrives, across chunk boundaries; a hit is
 kept in ``failures`` and raised as ``FailPatternSeen`` by the waiting (or next)
 expect.
 
+Memory is bounded: only the last ``memory`` bytes of the stream (default
+``DEFAULT_MEMORY``, 32 MiB; ``HIL_CONSOLE_MEMORY_MB`` or ``memory=``) and their
+text are kept in memory, in whole ~64 K blocks; every byte is in the log file.
+An ``expect`` that is waiting while a flood goes by keeps what it has not
+searched yet: before dropping text a waiting expect has not searched, the
+reader searches it on the expect's behalf, so a marker arriving during or
+after a flood is found (a match found so is kept, up to 2x the bound; beyond
+that the expect is an ``InfrastructureError`` saying so).
+The peak RSS grows by less than 5x the bound plus 32 MiB (measured, a 200 to
+600 MB flood with the default bound: +97 to +150 MB, where it grew by twice the
+flood before).  A pattern
+that can span lines with no bound on its length matches within the last
+``memory / 2`` characters.  A ``Mark`` older than what is kept (``expect``,
+``not_matching``, ``data``) is a ``SetupError`` saying so and naming the log
+file; ``since``/``text`` return what is kept, after a note.
+
 Offsets: a ``Mark`` is a byte offset into the session's byte stream.  Text is
 decoded with ``errors="surrogateescape"`` internally, which keeps the byte <->
 text mapping exact even for invalid bytes; everything handed out as text
@@ -31,6 +47,7 @@ from __future__ import annotations
 import bisect
 import codecs
 import functools
+import os
 import re
 import threading
 import time
@@ -226,6 +243,7 @@ class _TextStore:
 
     def __init__(self) -> None:
         self.length = 0
+        self.first = 0  # text before this was dropped (``drop_before``)
         self._blocks: list[str] = []
         self._block_starts: list[int] = []
         self._open: list[str] = []
@@ -244,10 +262,25 @@ class _TextStore:
             self._blocks.append("".join(self._open))
             self._open, self._open_starts, self._open_len = [], [], 0
 
+    def floor(self, t: int) -> int:
+        """The start of the sealed block holding position ``t`` (where ``drop_before`` can cut)."""
+        if not self._blocks or t < self._block_starts[0]:
+            return self.first
+        open_start = self._open_starts[0] if self._open else self.length
+        if t >= open_start:
+            return open_start
+        return self._block_starts[bisect.bisect_right(self._block_starts, t) - 1]
+
+    def drop_before(self, t: int) -> None:
+        """Forget the sealed blocks before ``t`` (a ``floor`` value)."""
+        k = bisect.bisect_left(self._block_starts, t)
+        del self._blocks[:k], self._block_starts[:k]
+        self.first = t
+
     def slice(self, a: int, b: int | None = None) -> str:
-        """``text[a:b]``, copying only the pieces that overlap it."""
+        """``text[a:b]``, copying only the pieces that overlap it (nothing before ``first``)."""
         b = self.length if b is None else min(b, self.length)
-        a = max(0, a)
+        a = max(self.first, a)
         if a >= b:
             return ""
         open_start = self._open_starts[0] if self._open else self.length
@@ -287,6 +320,16 @@ class _OffsetMap:
         self._pure: list[bool] = []
         self.text_end = 0
         self.byte_end = 0  # bytes consumed by the decoder (a partial character may follow)
+        self.byte_base = 0  # stream offset of the first byte kept in memory (``rebase``)
+
+    def rebase(self, t: int, b: int) -> None:
+        """Text before ``t`` (bytes before ``b``, the same place) is no longer kept."""
+        i = max(0, bisect.bisect_right(self._text, t) - 1)
+        pure = self._pure[i]
+        self._text = array("q", [t]) + self._text[i + 1 :]
+        self._bytes = array("q", [b]) + self._bytes[i + 1 :]
+        self._pure = [pure] + self._pure[i + 1 :]
+        self.byte_base = b
 
     def add(self, text_len: int, byte_len: int) -> None:
         if not byte_len and not text_len:
@@ -321,7 +364,7 @@ class _OffsetMap:
         if self._pure[i]:
             return ts + (b - bs)
         decoder = codecs.getincrementaldecoder(self.encoding)(errors="surrogateescape")
-        return ts + len(decoder.decode(bytes(data[bs:b]), final=False))
+        return ts + len(decoder.decode(bytes(data[bs - self.byte_base : b - self.byte_base]), final=False))
 
 
 # --------------------------------------------------------------------------- incremental search
@@ -350,6 +393,9 @@ class _Search:
         self.last_newline = -1
         self.reach = _reach(rx.pattern, rx.flags)
         self.max_lookback = max_lookback
+        self.strict = False  # expect: text it still needs must not have been dropped
+        self.hit: tuple[re.Match[str], int] | None = None  # found (by the waiting expect or by the reader)
+        self.lock = threading.Lock()  # held while a search runs: by the expect's thread or the reader's
 
     def _resume(self) -> int:
         if self.scanned is None:
@@ -365,12 +411,25 @@ class _Search:
             s = max(s, self.scanned - self.max_lookback)
         return max(self.floor, s)
 
+    def needed(self) -> int:
+        """The first text position the next search reads (text before it may be dropped)."""
+        if self.hit is not None:
+            return self.hit[1] + self.hit[0].start()
+        resume = self._resume()
+        return self.start if resume == self.start else max(self.start, resume - self.reach.behind - 1)
+
     def prepare(self, store: _TextStore, end: int) -> tuple[str, int, int] | None:
-        """The window to search up to ``end`` as (text, base, pos); ``None`` if nothing new (lock held)."""
+        """The window to search up to ``end`` as (text, base, pos); ``None`` if nothing new (lock held).
+
+        Text dropped from memory (before ``store.first``) is skipped, or ``_Overrun`` if ``strict``."""
         if self.scanned is not None and self.scanned >= end:
             return None
         resume = self._resume()
-        base = self.start if resume == self.start else max(self.start, resume - self.reach.behind - 1)
+        base = self.needed()
+        if base < store.first:
+            if self.strict:
+                raise _Overrun(base, store.first)
+            base, resume = store.first, max(resume, store.first)
         return store.slice(base, end), base, resume - base
 
     def run(self, window: str, base: int, pos: int) -> tuple[re.Match[str], int] | None:
@@ -381,8 +440,8 @@ class _Search:
         old = self.scanned if self.scanned is not None else self.floor
         nl = window.rfind("\n", max(0, old - base))
         if nl >= 0:
-            self.last_newline = base + nl
-        self.scanned = base + len(window)
+            self.last_newline = max(self.last_newline, base + nl)
+        self.scanned = max(old, base + len(window))  # never back: the reader may have searched further
         return None
 
     def search(self, store: _TextStore, end: int) -> tuple[re.Match[str], int] | None:
@@ -394,9 +453,27 @@ class _Search:
         """Continue past a match ending at ``end`` (fail patterns report every hit)."""
         self.floor = end
         self.scanned = None
+        self.last_newline = -1
+
+
+class _Overrun(Exception):
+    """A search needs text that was dropped from memory."""
+
+    def __init__(self, needed: int, first: int) -> None:
+        super().__init__(needed, first)
+        self.needed, self.first = needed, first
 
 
 # --------------------------------------------------------------------------- the console
+
+
+def _default_memory() -> int:
+    value = os.environ.get("HIL_CONSOLE_MEMORY_MB", "")
+    try:
+        return max(1, int(value)) << 20 if value else Console.DEFAULT_MEMORY
+    except ValueError:
+        raise SetupError(f"HIL_CONSOLE_MEMORY_MB={value!r} is not a whole number of MiB; "
+                         f"set it to e.g. 32 or unset it") from None
 
 
 def _utc(ts: float) -> str:
@@ -457,6 +534,8 @@ class Console:
     WRITE_RECONNECT_WAIT = 5.0  # how long write() waits for a dropped console to come back
     FAIL_LOOKBACK = 1 << 13  # unbounded multi-line fail patterns match within this many characters
     MAX_FAILURES = 1000
+    DEFAULT_MEMORY = 32 << 20  # bytes of the stream kept in memory (the log file has everything)
+    PIN_FACTOR = 2  # a waiting expect keeps unsearched text up to this many times ``memory``
 
     def __init__(
         self,
@@ -467,6 +546,7 @@ class Console:
         reconnect: bool = True,
         encoding: str = "utf-8",
         newline: str = "\n",
+        memory: int | None = None,
     ) -> None:
         codecs.lookup(encoding)  # LookupError now rather than in the reader thread
         self.transport = transport
@@ -477,7 +557,10 @@ class Console:
         self.reconnect = reconnect
         self._cond = threading.Condition(threading.Lock())
         self._write_lock = threading.Lock()
-        self._data = bytearray()
+        self._data = bytearray()  # the stream from byte ``_base`` on
+        self._base = 0
+        self.memory = max(1 << 16, memory if memory is not None else _default_memory())
+        self._active: list[_Search] = []  # searches of waiting expects: what they still need is kept
         self._store = _TextStore()
         self._map = _OffsetMap(encoding)
         self._decoder = codecs.getincrementaldecoder(encoding)(errors="surrogateescape")
@@ -565,7 +648,7 @@ class Console:
 
     def __repr__(self) -> str:
         state = "connected" if self._connected else ("closed" if self._closed else "disconnected")
-        return f"Console({self.name!r}, {self.transport.description!r}, {state}, {len(self._data)} bytes)"
+        return f"Console({self.name!r}, {self.transport.description!r}, {state}, {self._total} bytes)"
 
     # ------------------------------------------------------------------ the reader thread
 
@@ -612,12 +695,54 @@ class Console:
             self._data += data
             text = self._decoder.decode(data)
             pending = len(self._decoder.getstate()[0])
-            consumed = len(self._data) - pending
+            consumed = self._total - pending
             self._map.add(len(text), consumed - self._map.byte_end)
             if text:
                 self._store.append(text)
                 self._scan_failures()
+            if len(self._data) > self.memory:
+                self._trim()
             self._cond.notify_all()
+
+    @property
+    def _total(self) -> int:
+        """Bytes received in the whole session (lock held)."""
+        return self._base + len(self._data)
+
+    def _trim(self) -> None:
+        """Drop the oldest data, keeping about 3/4 of ``memory`` and what waiting expects still need (lock held)."""
+        keep_from = self._map.byte_to_text(max(self._base, self._total - self.memory * 3 // 4), self._data)
+        cut = self._store.floor(keep_from)
+        for search in self._active:  # a waiting expect that is behind: search for it now, before the text goes
+            if search.hit is None and search.needed() < cut:
+                search.lock.acquire()  # its expect may be running it now (without our lock: no deadlock)
+                try:
+                    prepared = search.prepare(self._store, self._store.length)
+                    if prepared is not None and search.hit is None:
+                        search.hit = search.run(*prepared)
+                except _Overrun:
+                    pass  # already too late: its expect says so
+                finally:
+                    search.lock.release()
+        pinned = min((n for n in (s.needed() for s in self._active) if n >= self._store.first), default=keep_from)
+        if pinned < keep_from and self._total - self._map.text_to_byte(pinned, self._store) \
+                <= self.PIN_FACTOR * self.memory:
+            keep_from = pinned
+        cut = self._store.floor(keep_from)
+        if cut <= self._store.first:
+            return
+        cut_byte = self._map.text_to_byte(cut, self._store)
+        self._store.drop_before(cut)
+        self._map.rebase(cut, cut_byte)
+        del self._data[: cut_byte - self._base]
+        self._base = cut_byte
+
+    def _too_old(self, mark: Mark, what: str) -> SetupError:
+        log = f"the full log is {self.log_path}" if self.log_path else "no log file keeps them (pass log_path=)"
+        return SetupError(
+            f"console '{self.name}': cannot {what} from byte {mark.offset}: only bytes from {self._base} on are "
+            f"kept in memory (the last {self.memory >> 20 or 1} MiB: memory= or HIL_CONSOLE_MEMORY_MB); {log}. "
+            f"Take the mark (console.mark()) just before the output in question, or raise the bound")
 
     def _reconnect_after(self, exc: BaseException) -> bool:
         lost_wall, lost = time.time(), time.monotonic()
@@ -656,7 +781,7 @@ class Console:
         with self._cond:
             if rx.pattern in self._watches:
                 return
-            start = self._map.byte_to_text(since.offset, self._data) if since else 0
+            start = self._map.byte_to_text(max(since.offset, self._base), self._data) if since else self._store.first
             self._watches[rx.pattern] = _FailWatch(rx, _Search(rx, start, max_lookback=self.FAIL_LOOKBACK))
             self._scan_failures()
             self._cond.notify_all()
@@ -694,8 +819,8 @@ class Console:
                 )
 
     def _line_at(self, a: int, b: int) -> str:
-        around = self._store.slice(max(0, a - 500), min(self._store.length, b + 500))
-        lo = a - max(0, a - 500)
+        around = self._store.slice(max(self._store.first, a - 500), min(self._store.length, b + 500))
+        lo = a - max(self._store.first, a - 500)
         first = around.rfind("\n", 0, lo) + 1
         last = around.find("\n", lo + (b - a))
         line = around[first : last if last >= 0 else None].strip("\r\n")
@@ -766,13 +891,20 @@ class Console:
     def mark(self) -> Mark:
         """The current end of the stream."""
         with self._cond:
-            return Mark(len(self._data))
+            return Mark(self._total)
 
     def since(self, mark: Mark, until: Mark | None = None) -> str:
-        """The text received from ``mark`` (to ``until``, default: now)."""
+        """The text received from ``mark`` (to ``until``, default: now); bytes no longer kept in
+        memory are replaced by a note naming the log file."""
+        note = ""
         with self._cond:
-            chunk = bytes(self._data[mark.offset : None if until is None else until.offset])
-        return chunk.decode(self.encoding, "replace")
+            start = max(mark.offset, self._base)
+            if start > mark.offset:
+                where = f"; all of it is in {self.log_path}" if self.log_path else ""
+                note = (f"[hil: {start - mark.offset} bytes from byte {mark.offset} on are not kept in memory "
+                        f"(the last {self.memory} bytes are){where}]\n")
+            chunk = bytes(self._data[start - self._base : None if until is None else max(0, until.offset - self._base)])
+        return note + chunk.decode(self.encoding, "replace")
 
     def text(self) -> str:
         """The whole session's text."""
@@ -781,12 +913,14 @@ class Console:
     def data(self, mark: Mark = Mark(0), until: Mark | None = None) -> bytes:
         """The raw bytes received from ``mark`` (to ``until``)."""
         with self._cond:
-            return bytes(self._data[mark.offset : None if until is None else until.offset])
+            if mark.offset < self._base:
+                raise self._too_old(mark, "return the bytes")
+            return bytes(self._data[mark.offset - self._base : None if until is None else until.offset - self._base])
 
     @property
     def bytes_received(self) -> int:
         with self._cond:
-            return len(self._data)
+            return self._total
 
     @property
     def connected(self) -> bool:
@@ -844,8 +978,26 @@ class Console:
             if not self._started:
                 raise SetupError(f"console '{self.name}' is not started; call start() or use it in a with block")
             origin = since if since is not None else self._pos
+            if origin.offset < self._base:
+                raise self._too_old(origin, "expect")
             start = self._map.byte_to_text(origin.offset, self._data)
-        searches = [_Search(rx, start) for rx in rxs]
+            searches = [_Search(rx, start, max_lookback=self.memory // 2) for rx in rxs]
+            for search in searches:
+                search.strict = True
+            self._active.extend(searches)
+        try:
+            return self._wait_searching(rxs, searches, deadline, seconds, origin, need_all)
+        except _Overrun as exc:
+            raise InfrastructureError(
+                f"console '{self.name}': expect fell behind a flood of output: text from character {exc.needed} "
+                f"on was dropped from memory (kept from {exc.first}; bound {self.memory} bytes, "
+                f"{self.PIN_FACTOR}x for a waiting expect); full log: {self.log_path}") from None
+        finally:
+            with self._cond:
+                self._active = [s for s in self._active if s not in searches]
+
+    def _wait_searching(self, rxs: list[re.Pattern[str]], searches: list[_Search], deadline: Deadline,
+                        seconds: float, origin: Mark, need_all: bool) -> list[ConsoleMatch]:
         found: dict[int, tuple[re.Match[str], int]] = {}
         searched_to = -1  # text end covered by the last search
         searched_at = -_INF  # when the last search started
@@ -855,13 +1007,16 @@ class Console:
                 end = self._store.length
                 now = time.monotonic()
                 due = end != searched_to and (now >= next_search or self._ended or deadline.expired)
-                windows = {i: s.prepare(self._store, end) for i, s in enumerate(searches) if due and i not in found}
+                windows = {i: None if s.hit is not None else s.prepare(self._store, end)
+                           for i, s in enumerate(searches) if due and i not in found}
             if due:
                 for i, prepared in windows.items():  # the regex runs without the lock: the reader keeps going
-                    if prepared is not None:
-                        hit = searches[i].run(*prepared)
-                        if hit is not None:
-                            found[i] = hit
+                    search = searches[i]
+                    with search.lock:
+                        if search.hit is None and prepared is not None:
+                            search.hit = search.run(*prepared)
+                        if search.hit is not None:
+                            found[i] = search.hit
                 took = time.monotonic() - now
                 searched_to, searched_at = end, now
                 # A search that has to go over a long stretch again (an unbounded pattern that can span
@@ -939,8 +1094,8 @@ class Console:
             head = f"{where} closed before {wanted} appeared: {self._end_reason}"
         else:
             head = f"{where}: {wanted} did not appear within {seconds:.1f} s"
-        got = len(self._data) - origin.offset
-        lines = [head, f"searched from byte {origin.offset}; {got} bytes arrived after it ({len(self._data)} in total)"]
+        got = self._total - origin.offset
+        lines = [head, f"searched from byte {origin.offset}; {got} bytes arrived after it ({self._total} in total)"]
         if not ended and not self._connected and self._lost_at is not None:
             lines.append(
                 f"the console is DISCONNECTED since {_utc(self._lost_at)} ({self._lost_reason}); still reconnecting"
@@ -959,6 +1114,8 @@ class Console:
         rx = _compile(pattern)
         origin = since if since is not None else Mark(0)
         with self._cond:
+            if origin.offset < self._base:
+                raise self._too_old(origin, "check for absence")
             start = self._map.byte_to_text(origin.offset, self._data)
             hit = _Search(rx, start).search(self._store, self._store.length)
             if hit is None:
