@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.console import Console
+from hil.console import Console, ConsoleMatch
 from hil.errors import SetupError
 from hil.transports import open_transport
 
@@ -39,6 +39,8 @@ FLOOD = textwrap.dedent('''
     waiting = {}
     t = threading.Thread(target=lambda: waiting.setdefault("m", console.expect(r"MARKER-(\\d+)", 300)))
     t.start()
+    while not console._active:  # the expect is waiting before the flood starts
+        time.sleep(0.001)
     def write():
         for _ in range(total // len(chunk)):
             peer.sendall(chunk)
@@ -86,6 +88,29 @@ def test_a_200_mb_flood_keeps_memory_bounded_and_expect_finds_the_marker(tmp_pat
     assert str(log) in r["old"]
 
 
+def waiting_expect(console: Console, pattern: str, send) -> "ConsoleMatch":  # type: ignore[no-untyped-def]
+    """``console.expect(pattern)`` already waiting (from the current position) while ``send()`` floods it."""
+    import threading
+    import time
+
+    result: dict[str, object] = {}
+
+    def wait() -> None:
+        try:
+            result["m"] = console.expect(pattern, 60)
+        except Exception as exc:  # noqa: BLE001 - shown by the assertion below
+            result["m"] = exc
+
+    waiter = threading.Thread(target=wait)
+    waiter.start()
+    while not console._active and waiter.is_alive():  # noqa: SLF001 - its search is registered: it is waiting
+        time.sleep(0.001)
+    send()
+    waiter.join(60)
+    assert isinstance(result.get("m"), ConsoleMatch), result
+    return result["m"]  # type: ignore[return-value]
+
+
 @pytest.fixture
 def pair():  # type: ignore[no-untyped-def]
     import socket
@@ -105,9 +130,7 @@ def test_small_bound_keeps_offsets_exact_with_multibyte_text(pair) -> None:  # t
     line = "é€ line of text 😀\n".encode()
     blob = line * 20000  # ~560 KB, far over the 64 KiB bound
     mark = console.mark()
-    peer.sendall(blob)
-    peer.sendall(b"END-MARK\n")
-    m = console.expect("END-MARK", 30)
+    m = waiting_expect(console, "END-MARK", lambda: peer.sendall(blob + b"END-MARK\n"))
     assert m.start.offset == len(blob)
     assert console.bytes_received == len(blob) + 9
     assert len(console._data) <= 4 * console.memory  # noqa: SLF001 - the bound itself
@@ -131,15 +154,8 @@ def test_memory_bound_from_the_environment(monkeypatch) -> None:  # type: ignore
 
 
 def test_marker_in_the_middle_of_a_flood_is_found_by_a_waiting_expect(pair) -> None:  # type: ignore[no-untyped-def]
-    import threading
-
     console, peer = pair
-    result: dict[str, object] = {}
-    waiter = threading.Thread(target=lambda: result.setdefault("m", console.expect(r"MID-\d+", 60)))
-    waiter.start()
     filler = b"noise " * 1000 + b"\n"
     before = filler * 300  # ~1.8 MB before the marker, far over the 64 KiB bound
-    peer.sendall(before + b"MID-7\n" + filler * 300)
-    waiter.join(60)
-    m = result["m"]
-    assert m.text == "MID-7" and m.start.offset == len(before)  # type: ignore[attr-defined]
+    m = waiting_expect(console, r"MID-\d+", lambda: peer.sendall(before + b"MID-7\n" + filler * 300))
+    assert m.text == "MID-7" and m.start.offset == len(before)
