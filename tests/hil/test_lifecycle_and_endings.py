@@ -87,7 +87,7 @@ def test_hung_qvm_is_stopped_by_escalation(hil_qvm, hil_target, trace) -> None: 
     assert run.hung
     run.log.expect(r"ctrl GUEST_STARTING")  # the logs so far are kept
     pid = hil_qvm.deployment.remote("qvm.pid")
-    alive = hil_target.run(f"kill -0 $(cat {pid}) 2>/dev/null && echo alive || echo gone", timeout=10)
+    alive = hil_target.run(f"kill -0 $(sed -n 1p {pid}) 2>/dev/null && echo alive || echo gone", timeout=10)  # line 1: the pid
     assert alive.stdout_text.strip() == "gone"
 
 
