@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shlex
 import shutil
 import subprocess
 import tempfile
@@ -20,8 +21,27 @@ from hil.paths import PACKAGE_DIR, cache_dir, hash_inputs
 QVMSIM_DIR = PACKAGE_DIR / "qvmsim"
 """qvmsim's C sources (and its Makefile, for builds outside Python)."""
 
-QVMSIM_CFLAGS: tuple[str, ...] = ("-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror", "-O2", "-g")
-QVMSIM_LDFLAGS: tuple[str, ...] = ("-rdynamic", "-ldl", "-lpthread")
+QVMSIM_FLAGS_FILE = QVMSIM_DIR / "flags.mk"
+"""qvmsim's compiler flags, shared with its Makefile: comments and ``NAME = words`` lines."""
+
+
+def read_flags(path: Path = QVMSIM_FLAGS_FILE) -> dict[str, tuple[str, ...]]:
+    """The ``NAME = words`` lines of ``flags.mk`` (``#`` starts a comment)."""
+    flags: dict[str, tuple[str, ...]] = {}
+    for number, line in enumerate(path.read_text().splitlines(), 1):
+        line = line.split("#", 1)[0].strip()
+        if not line:
+            continue
+        name, eq, value = line.partition("=")
+        if not eq or not name.strip().isidentifier():
+            raise SetupError(f"{path}:{number}: expected NAME = flags, got '{line}'")
+        flags[name.strip()] = tuple(shlex.split(value))
+    return flags
+
+
+_FLAGS = read_flags()
+QVMSIM_CFLAGS: tuple[str, ...] = _FLAGS["QVMSIM_CFLAGS"] + _FLAGS["QVMSIM_OPTFLAGS"]
+QVMSIM_LDFLAGS: tuple[str, ...] = _FLAGS["QVMSIM_LDFLAGS"]
 QVMSIM_EXECUTABLE = "qvm"
 
 _built: dict[tuple[str, str], Path] = {}
@@ -38,12 +58,13 @@ def qvmsim_sources() -> list[Path]:
 
 
 def _hashed_files() -> list[Path]:
-    files = [*QVMSIM_DIR.glob("*.c"), *QVMSIM_DIR.glob("*.h"), *(include_dir() / "qvm").glob("*.h")]
+    files = [*QVMSIM_DIR.glob("*.c"), *QVMSIM_DIR.glob("*.h"), *(include_dir() / "qvm").glob("*.h"),
+             QVMSIM_FLAGS_FILE]
     return sorted(files)
 
 
 def qvmsim_source_hash() -> str:
-    """A short hash of qvmsim's sources and headers (for caches, e.g. the image build)."""
+    """A short hash of qvmsim's sources, headers and flags (for caches, e.g. the image build)."""
     items: list[str | Path] = []
     for path in _hashed_files():
         items.append(str(path.relative_to(QVMSIM_DIR)))

@@ -6,7 +6,6 @@
  * every option; qvm/qvmsim-choices.h cites the QNX page behind each choice.
  */
 #include "qvmsim.h"
-#include "config.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -61,14 +60,8 @@ static int nstatus_off;
 
 static void add_tok(const char *w, size_t len, const char *file, int line)
 {
-    struct tok *nt = realloc(toks, sizeof *nt * (size_t)(ntoks + 1));
-    char *d = malloc(len + 1);
-    if (nt == NULL || d == NULL)
-        abort();
-    memcpy(d, w, len);
-    d[len] = '\0';
-    toks = nt;
-    toks[ntoks].w = d;
+    toks = xreallocarray(toks, (size_t)ntoks + 1, sizeof *toks);
+    toks[ntoks].w = xstrndup(w, len);
     toks[ntoks].file = file;
     toks[ntoks].line = line;
     ntoks++;
@@ -79,7 +72,7 @@ static void tokenize_file(const char *path, const char *from_file, int from_line
     FILE *f = fopen(path, "r");
     if (f == NULL)
         cfg_fatal(from_file, from_line, "cannot read configuration file '%s': %s", path, strerror(errno));
-    char *file = strdup(path);
+    char *file = xstrdup(path);
     char *line = NULL;
     size_t cap = 0;
     int lineno = 0;
@@ -117,10 +110,7 @@ static char *word_copy(const struct tok *t)
     if (strstr(t->w, "${") != NULL)
         cfg_fatal(t->file, t->line, "'%s' is not qvm syntax: qvm has no ${NAME} macros "
                   "(expand them before qvm reads the file, e.g. with QvmConfig.define)", t->w);
-    char *d = strdup(t->w);
-    if (d == NULL)
-        abort();
-    return d;
+    return xstrdup(t->w);
 }
 
 static int pos;
@@ -138,7 +128,9 @@ static char *take_arg(const struct tok *opt, const char *what)
     return word_copy(&toks[pos++]);
 }
 
-static int parse_size(const char *s, uint64_t *out)
+/* A number starting with a digit (strtoull base 0: 0x.., 0.., decimal);
+ * with `suffix`, K, M or G may follow (x 2^10, 2^20, 2^30). */
+static int parse_number(const char *s, uint64_t *out, bool suffix)
 {
     char *end;
     if (!isdigit((unsigned char)s[0]))
@@ -147,11 +139,13 @@ static int parse_size(const char *s, uint64_t *out)
     unsigned long long v = strtoull(s, &end, 0);
     if (errno != 0)
         return -1;
-    switch (toupper((unsigned char)*end)) {
-    case 'K': v <<= 10; end++; break;
-    case 'M': v <<= 20; end++; break;
-    case 'G': v <<= 30; end++; break;
-    default: break;
+    if (suffix) {
+        switch (toupper((unsigned char)*end)) {
+        case 'K': v <<= 10; end++; break;
+        case 'M': v <<= 20; end++; break;
+        case 'G': v <<= 30; end++; break;
+        default: break;
+        }
     }
     if (*end != '\0')
         return -1;
@@ -159,17 +153,14 @@ static int parse_size(const char *s, uint64_t *out)
     return 0;
 }
 
+static int parse_size(const char *s, uint64_t *out)
+{
+    return parse_number(s, out, true);
+}
+
 static int parse_num(const char *s, uint64_t *out)
 {
-    char *end;
-    if (!isdigit((unsigned char)s[0]))
-        return -1;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 0);
-    if (errno != 0 || *end != '\0')
-        return -1;
-    *out = v;
-    return 0;
+    return parse_number(s, out, false);
 }
 
 /* `logger FILTERS DEST` and a vdev's `log FILTERS DEST` [doc: both synopses
@@ -255,10 +246,7 @@ static void vdev_option(const struct tok *opt, vdev_t *v, int idx, bool flag)
             return;
         }
     }
-    struct vdev_opt *no = realloc(p->opts, sizeof *no * (size_t)(p->nopts + 1));
-    if (no == NULL)
-        abort();
-    p->opts = no;
+    p->opts = xreallocarray(p->opts, (size_t)p->nopts + 1, sizeof *p->opts);
     p->opts[p->nopts].idx = idx;
     p->opts[p->nopts].arg = arg;
     p->opts[p->nopts].file = opt->file;
@@ -287,7 +275,7 @@ static bool vdev_word(const struct tok *opt, vdev_t *v)
             cfg_fatal(opt->file, opt->line, "bad value '%s' for option 'intr' of vdev '%s': %s",
                       a, vdev_source(v), why);
         free(v->qvmsim_private->intr_text);
-        v->qvmsim_private->intr_text = strdup(name);
+        v->qvmsim_private->intr_text = xstrdup(name);
         v->v_intr.gi_id = intr_register(name);
         free(a);
         return true;
@@ -396,7 +384,7 @@ void config_parse(void)
             }
             if (access(resolved, R_OK) != 0)
                 cfg_fatal(opt->file, opt->line, "guest script '%s' for option 'load' not found", path);
-            g_cfg.load_path = strdup(resolved);
+            g_cfg.load_path = xstrdup(resolved);
             g_cfg.load_file = opt->file;
             g_cfg.load_line = opt->line;
             free(a);
@@ -426,7 +414,7 @@ void config_parse(void)
                 if (d[1 + strspn(d + 1, " \t")] == '\0')
                     cfg_fatal(opt->file, opt->line, "option 'dump \"|\"' needs a shell command after '|' "
                               "(e.g. dump \"|gzip >/tmp/guest.gcore.gz\")");
-                g_flags.dump_pipe = strdup(d + 1);
+                g_flags.dump_pipe = xstrdup(d + 1);
                 free(d);
             } else {
                 struct stat st;
@@ -550,10 +538,7 @@ static void parse_set(const struct tok *opt, vdev_t *cur)
         for (int i = 0; i < nstatus_off; i++)
             found = status_off[i] == cur ? i : found;
         if (off && found < 0) {
-            vdev_t **n = realloc(status_off, sizeof *n * (size_t)(nstatus_off + 1));
-            if (n == NULL)
-                abort();
-            status_off = n;
+            status_off = xreallocarray(status_off, (size_t)nstatus_off + 1, sizeof *status_off);
             status_off[nstatus_off++] = cur;
         } else if (!off && found >= 0) {
             status_off[found] = status_off[--nstatus_off];
@@ -574,6 +559,13 @@ bool config_vdev_in_status(vdev_t const *v)
     return true;
 }
 
+/* A folder where `vdev NAME` looks for vdev-NAME.so (-L, QVMSIM_VDEV_PATH). */
+static void add_vdev_dir(const char *dir)
+{
+    g_vdev_path = xreallocarray(g_vdev_path, (size_t)g_nvdev_path + 1, sizeof *g_vdev_path);
+    g_vdev_path[g_nvdev_path++] = xstrdup(dir);
+}
+
 void config_read_args(int argc, char **argv)
 {
     static const char cmdline[] = "<cmdline>";
@@ -588,11 +580,7 @@ void config_read_args(int argc, char **argv)
                     cfg_fatal(cmdline, i, "option '-L' needs a directory");
                 dir = argv[++i];
             }
-            char **np = realloc(g_vdev_path, sizeof *np * (size_t)(g_nvdev_path + 1));
-            if (np == NULL)
-                abort();
-            g_vdev_path = np;
-            g_vdev_path[g_nvdev_path++] = strdup(dir);
+            add_vdev_dir(dir);
         } else if (a[0] == '-' && a[1] != '\0') {
             cfg_fatal(cmdline, i, "unknown command-line flag '%s' (qvmsim knows -V, --version, -L DIR, -h)", a);
         } else {
@@ -601,13 +589,8 @@ void config_read_args(int argc, char **argv)
     }
     const char *env = getenv("QVMSIM_VDEV_PATH");
     if (env != NULL && *env) {
-        char *copy = strdup(env), *save = NULL;
-        for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
-            char **np = realloc(g_vdev_path, sizeof *np * (size_t)(g_nvdev_path + 1));
-            if (np == NULL)
-                abort();
-            g_vdev_path = np;
-            g_vdev_path[g_nvdev_path++] = strdup(d);
-        }
+        char *copy = xstrdup(env), *save = NULL;
+        for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save))
+            add_vdev_dir(d);
     }
 }

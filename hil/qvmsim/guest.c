@@ -1,38 +1,18 @@
 /*
- * guest.c - qvmsim's scripted guest (no real CPU): a guest script (`load`)
- * and guest-console commands on stdin perform loads and stores on vdev
- * regions, periodic jobs, sleeps, shutdown/reboot/crash.  The language is
- * documented in GUEST.md.
+ * guest.c - qvmsim's scripted guest (no real CPU) running: the vCPU thread
+ * runs a guest script (`load`) and guest-console commands from stdin (the
+ * console thread), parsed by guest_parse.c: loads and stores on vdev
+ * regions and guest RAM, periodic jobs, sleeps, irq waits, the power
+ * button, shutdown/reboot/crash.  The language is documented in GUEST.md.
  */
 #include "qvmsim.h"
-#include "config.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-enum gop { G_WRITE, G_READ, G_SLEEP, G_EVERY, G_STOP, G_KICK, G_PRINT,
-           G_SHUTDOWN, G_REBOOT, G_CRASH, G_FILL, G_DUMP, G_ON_BUTTON, G_IGNORE_BUTTON,
-           G_IRQ_WAIT, G_IRQ_COUNT, G_IRQ_ACK };
-
-struct gcmd {
-    enum gop op;
-    unsigned space;         /* QST_MEMORY or QST_X86_IO */
-    uint64_t addr;
-    unsigned size;
-    uint64_t value;
-    uint64_t ms;
-    int job;                /* stop: job number, 0 = all */
-    int irq;                /* irq: the interrupt's index (intr.c) */
-    bool has_timeout;       /* irq wait: TIMEOUT_MS given (in ms) */
-    char *text;             /* print: text; kick: instance name or NULL */
-    struct gcmd *sub;       /* every: the periodic command */
-    char *src;              /* the command as written, for logs */
-};
 
 /* The CPU side of one access. */
 struct guest_cpu {
@@ -50,273 +30,6 @@ pthread_cond_t g_guest_cv;
 bool g_stopping;
 static int busy;
 _Thread_local int t_busy;
-
-/* ---- parsing ---------------------------------------------------------- */
-
-static char *dupn(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-    if (d == NULL)
-        abort();
-    memcpy(d, s, n);
-    d[n] = '\0';
-    return d;
-}
-
-/* Next whitespace-separated word of *p (NULL at end); *p advances. */
-static char *word(const char **p)
-{
-    const char *s = *p;
-    while (*s && isspace((unsigned char)*s))
-        s++;
-    if (*s == '\0') {
-        *p = s;
-        return NULL;
-    }
-    const char *e = s;
-    while (*e && !isspace((unsigned char)*e))
-        e++;
-    *p = e;
-    return dupn(s, (size_t)(e - s));
-}
-
-static int parse_u64(const char *w, uint64_t *out)
-{
-    if (w == NULL || *w == '\0' || *w == '-')
-        return -1;
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(w, &end, 0);
-    if (errno != 0 || *end != '\0')
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_addr(const char *w, unsigned *space, uint64_t *addr)
-{
-    *space = QST_MEMORY;
-    if (w != NULL && strncmp(w, "io:", 3) == 0) {
-        *space = QST_X86_IO;
-        w += 3;
-    } else if (w != NULL && strncmp(w, "mem:", 4) == 0) {
-        w += 4;
-    }
-    return parse_u64(w, addr);
-}
-
-#define GUEST_MAX_FILL 65536u     /* bytes of one `fill` or `dump` */
-
-#define PERR(...) do { snprintf(err, errlen, __VA_ARGS__); goto fail; } while (0)
-
-/* Parses one command line.  Returns 1 for a command, 0 for nothing (blank or
- * comment), -1 with err set. */
-static int gcmd_parse(const char *line, struct gcmd *c, char *err, size_t errlen, bool nested)
-{
-    memset(c, 0, sizeof *c);
-    char *buf = dupn(line, strlen(line));
-    char *hash = strchr(buf, '#');
-    const char *p = buf;
-    char *op = NULL, *a1 = NULL, *a2 = NULL, *a3 = NULL, *extra = NULL;
-    op = word(&p);
-    if (op == NULL || op[0] == '#') {
-        free(op);
-        free(buf);
-        return 0;
-    }
-    if (strcmp(op, "print") == 0) {     /* rest of the line verbatim, '#' included */
-        while (*p == ' ' || *p == '\t')
-            p++;
-        c->op = G_PRINT;
-        c->text = dupn(p, strlen(p));
-        size_t l = strlen(c->text);
-        while (l > 0 && (c->text[l - 1] == '\n' || c->text[l - 1] == '\r'))
-            c->text[--l] = '\0';
-        goto ok;
-    }
-    if (hash != NULL)
-        *hash = '\0';
-    if (strcmp(op, "write") == 0 || strcmp(op, "read") == 0) {
-        bool wr = op[0] == 'w';
-        c->op = wr ? G_WRITE : G_READ;
-        a1 = word(&p);
-        a2 = word(&p);
-        if (wr)
-            a3 = word(&p);
-        if (a1 == NULL || a2 == NULL || (wr && a3 == NULL))
-            PERR("'%s' needs %s", op, wr ? "ADDR SIZE VALUE" : "ADDR SIZE");
-        if (parse_addr(a1, &c->space, &c->addr) != 0)
-            PERR("bad address '%s' (a number like 0x1000 or io:0x441)", a1);
-        uint64_t sz;
-        if (parse_u64(a2, &sz) != 0 || (sz != 1 && sz != 2 && sz != 4 && sz != 8))
-            PERR("bad size '%s' (1, 2, 4 or 8)", a2);
-        c->size = (unsigned)sz;
-        if (wr && parse_u64(a3, &c->value) != 0)
-            PERR("bad value '%s'", a3);
-    } else if (strcmp(op, "sleep") == 0 || strcmp(op, "every") == 0) {
-        bool every = op[0] == 'e';
-        if (nested)
-            PERR("'%s' cannot be the command of 'every'", op);
-        c->op = every ? G_EVERY : G_SLEEP;
-        a1 = word(&p);
-        if (a1 == NULL || parse_u64(a1, &c->ms) != 0 || (every && c->ms == 0))
-            PERR("bad milliseconds '%s' for '%s'", a1 ? a1 : "", op);
-        if (every) {
-            c->sub = calloc(1, sizeof *c->sub);
-            if (c->sub == NULL)
-                abort();
-            int rc = gcmd_parse(p, c->sub, err, errlen, true);
-            if (rc == 0)
-                PERR("'every' needs a command after the period");
-            if (rc < 0)
-                goto fail;
-        }
-    } else if (strcmp(op, "fill") == 0 || strcmp(op, "dump") == 0) {
-        bool fill = op[0] == 'f';
-        c->op = fill ? G_FILL : G_DUMP;
-        a1 = word(&p);
-        a2 = word(&p);
-        if (fill)
-            a3 = word(&p);
-        if (a1 == NULL || a2 == NULL || (fill && a3 == NULL))
-            PERR("'%s' needs %s", op, fill ? "ADDR LEN BYTE" : "ADDR LEN");
-        if (parse_addr(a1, &c->space, &c->addr) != 0 || c->space != QST_MEMORY)
-            PERR("bad address '%s' for '%s' (a guest RAM address like 0x80000000)", a1, op);
-        uint64_t len;
-        if (parse_u64(a2, &len) != 0 || len == 0 || len > GUEST_MAX_FILL)
-            PERR("bad length '%s' for '%s' (1 to %u bytes)", a2, op, (unsigned)GUEST_MAX_FILL);
-        c->ms = len;
-        if (fill && (parse_u64(a3, &c->value) != 0 || c->value > 0xff))
-            PERR("bad byte '%s' for 'fill' (0 to 0xff)", a3);
-    } else if (strcmp(op, "irq") == 0) {
-        a1 = word(&p);
-        a2 = word(&p);
-        if (a1 == NULL || a2 == NULL ||
-            (strcmp(a1, "wait") != 0 && strcmp(a1, "count") != 0 && strcmp(a1, "ack") != 0))
-            PERR("'irq' needs 'wait PIC:NUM [TIMEOUT_MS]', 'count PIC:NUM' or 'ack PIC:NUM'");
-        c->op = a1[0] == 'w' ? G_IRQ_WAIT : a1[0] == 'c' ? G_IRQ_COUNT : G_IRQ_ACK;
-        if (c->op == G_IRQ_WAIT && nested)
-            PERR("'irq wait' cannot be the command of 'every'");
-        char name[48];
-        const char *why;
-        if (intr_parse(a2, name, sizeof name, &why) != 0)
-            PERR("bad interrupt '%s' for 'irq %s': %s", a2, a1, why);
-        c->irq = intr_find(name);
-        if (c->irq < 0)
-            PERR("no vdev has the interrupt '%s' for 'irq %s' (give one the option 'intr %s')", a2, a1, name);
-        if (c->op == G_IRQ_WAIT) {
-            a3 = word(&p);
-            if (a3 != NULL) {
-                if (parse_u64(a3, &c->ms) != 0)
-                    PERR("bad timeout '%s' for 'irq wait' (milliseconds)", a3);
-                c->has_timeout = true;
-            }
-        }
-    } else if (strcmp(op, "stop") == 0) {
-        c->op = G_STOP;
-        a1 = word(&p);
-        if (a1 == NULL)
-            PERR("'stop' needs a job name (job1, job2, ...) or 'all'");
-        if (strcmp(a1, "all") == 0) {
-            c->job = 0;
-        } else {
-            uint64_t n;
-            if (strncmp(a1, "job", 3) != 0 || parse_u64(a1 + 3, &n) != 0 || n == 0 || n > 1000000)
-                PERR("bad job '%s' for 'stop' (job1, job2, ... or all)", a1);
-            c->job = (int)n;
-        }
-    } else if (strcmp(op, "kick") == 0) {
-        c->op = G_KICK;
-        c->text = word(&p);
-    } else if (strcmp(op, "shutdown") == 0) {
-        c->op = G_SHUTDOWN;
-    } else if (strcmp(op, "reboot") == 0) {
-        c->op = G_REBOOT;
-    } else if (strcmp(op, "on") == 0 || strcmp(op, "ignore") == 0) {
-        bool on = op[0] == 'o';
-        a1 = word(&p);
-        if (a1 == NULL || strcmp(a1, "button") != 0)
-            PERR("'%s' needs 'button' (%s)", op, on ? "on button COMMAND" : "ignore button");
-        if (nested)
-            PERR("'%s button' cannot be the command of 'every' or 'on button'", op);
-        c->op = on ? G_ON_BUTTON : G_IGNORE_BUTTON;
-        if (on) {
-            c->sub = calloc(1, sizeof *c->sub);
-            if (c->sub == NULL)
-                abort();
-            int rc = gcmd_parse(p, c->sub, err, errlen, false);
-            if (rc == 0)
-                PERR("'on button' needs a command (e.g. on button print bye)");
-            if (rc < 0)
-                goto fail;
-            enum gop sub = c->sub->op;
-            if (sub == G_EVERY || sub == G_ON_BUTTON || sub == G_IGNORE_BUTTON || sub == G_IRQ_WAIT)
-                PERR("'%s' cannot be the command of 'on button'", c->sub->src);
-            goto ok;
-        }
-    } else if (strcmp(op, "crash") == 0) {
-        c->op = G_CRASH;
-    } else {
-        PERR("unknown guest command '%s'", op);
-    }
-    extra = word(&p);
-    if (extra != NULL && c->op != G_EVERY)
-        PERR("unexpected '%s' after '%s'", extra, op);
-ok:
-    {
-        const char *s = line;
-        while (*s && isspace((unsigned char)*s))
-            s++;
-        c->src = dupn(s, strcspn(s, "\r\n"));
-    }
-    free(op);
-    free(a1);
-    free(a2);
-    free(a3);
-    free(extra);
-    free(buf);
-    return 1;
-fail:
-    free(op);
-    free(a1);
-    free(a2);
-    free(a3);
-    free(extra);
-    free(buf);
-    return -1;
-}
-
-int script_load(const char *path, struct script *out)
-{
-    FILE *f = fopen(path, "r");
-    if (f == NULL)
-        return -1;
-    memset(out, 0, sizeof *out);
-    out->path = dupn(path, strlen(path));
-    char *line = NULL;
-    size_t cap = 0;
-    int lineno = 0;
-    while (getline(&line, &cap, f) >= 0) {
-        lineno++;
-        struct gcmd c;
-        char err[512];
-        int rc = gcmd_parse(line, &c, err, sizeof err, false);
-        if (rc < 0) {
-            fclose(f);
-            cfg_fatal(path, lineno, "%s", err);
-        }
-        if (rc == 0)
-            continue;
-        struct gcmd *nc = realloc(out->cmds, sizeof *nc * (size_t)(out->n + 1));
-        if (nc == NULL)
-            abort();
-        out->cmds = nc;
-        out->cmds[out->n++] = c;
-    }
-    free(line);
-    fclose(f);
-    return 0;
-}
 
 /* ---- worker bookkeeping (vCPU and timer threads) ------------------- */
 
@@ -664,10 +377,14 @@ static void execute(struct gcmd *c, struct after *af)
         af->sleep_ms = c->ms;
         break;
     case G_EVERY: {
+        /* Only this thread changes jobs and njobs, but guest_status() reads
+         * them: the new array is allocated before g_guest_mtx is taken (an
+         * out-of-memory end takes it) and replaces the old one under it. */
+        struct job *nj = xcalloc((size_t)njobs + 1, sizeof *nj), *old;
         pthread_mutex_lock(&g_guest_mtx);
-        struct job *nj = realloc(jobs, sizeof *nj * (size_t)(njobs + 1));
-        if (nj == NULL)
-            abort();
+        if (njobs > 0)
+            memcpy(nj, jobs, sizeof *nj * (size_t)njobs);
+        old = jobs;
         jobs = nj;
         struct job *j = &jobs[njobs++];
         j->id = njobs;
@@ -675,8 +392,10 @@ static void execute(struct gcmd *c, struct after *af)
         j->period_ns = c->ms * 1000000ull;
         j->next = now_ns() + j->period_ns;
         j->cmd = c->sub;
+        int id = j->id;
         pthread_mutex_unlock(&g_guest_mtx);
-        qlog(QL_QVM_DEBUG, "guest: job%d started: every %" PRIu64 " ms: %s", j->id, c->ms, c->sub->src);
+        free(old);
+        qlog(QL_QVM_DEBUG, "guest: job%d started: every %" PRIu64 " ms: %s", id, c->ms, c->sub->src);
         break;
     }
     case G_STOP:
@@ -711,18 +430,17 @@ static void execute(struct gcmd *c, struct after *af)
     case G_PRINT:
         console_puts(c->text);
         break;
-    case G_ON_BUTTON:
+    case G_ON_BUTTON: {
+        /* Only this thread reads button_cmds (guest_button() reads nbutton):
+         * it grows before g_guest_mtx is taken (an out-of-memory end takes it). */
+        struct gcmd **nb = xreallocarray(button_cmds, (size_t)nbutton + 1, sizeof *nb);
         pthread_mutex_lock(&g_guest_mtx);
-        {
-            struct gcmd **nb = realloc(button_cmds, sizeof *nb * (size_t)(nbutton + 1));
-            if (nb == NULL)
-                abort();
-            button_cmds = nb;
-            button_cmds[nbutton++] = c->sub;
-        }
+        button_cmds = nb;
+        button_cmds[nbutton++] = c->sub;
         pthread_mutex_unlock(&g_guest_mtx);
         qlog(QL_QVM_DEBUG, "guest: power button handler %d: %s", nbutton, c->sub->src);
         break;
+    }
     case G_IGNORE_BUTTON:
         pthread_mutex_lock(&g_guest_mtx);
         ignore_button = true;
@@ -897,11 +615,9 @@ static void *vcpu_thread(void *unused)
 
 static void console_push(const char *line)
 {
-    struct console_item *ci = calloc(1, sizeof *ci);
+    struct console_item *ci = xcalloc(1, sizeof *ci);
     char err[512];
-    if (ci == NULL)
-        abort();
-    int rc = gcmd_parse(line, &ci->cmd, err, sizeof err, false);
+    int rc = gcmd_parse(line, &ci->cmd, err, sizeof err);
     if (rc <= 0) {
         free(ci);
         if (rc < 0)
@@ -967,13 +683,8 @@ void guest_start(struct script *s)
 {
     script = s;
     script_wake = console_wake = now_ns();
+    start_thread(vcpu_thread, "qvm-vcpu0", "vCPU thread", QVMSIM_EXIT_FATAL_AFTER_START);
     pthread_t tid;
-    if (pthread_create(&tid, NULL, vcpu_thread, NULL) != 0) {
-        qlog(QL_QVM_FATAL, "cannot create the vCPU thread");
-        qvmsim_end(QVMSIM_EXIT_FATAL_AFTER_START);
-    }
-    pthread_setname_np(tid, "qvm-vcpu0");
-    pthread_detach(tid);
     if (pthread_create(&tid, NULL, console_thread, NULL) == 0) {
         pthread_setname_np(tid, "qvm-console");
         pthread_detach(tid);
@@ -1013,11 +724,8 @@ void guest_status(void)
     bool cr = crashed;
     pthread_mutex_unlock(&g_guest_mtx);
     uint64_t last = atomic_load(&g_last_store_ns);
-    char since[64] = "none";
-    if (last != 0) {
-        uint64_t d = now_ns() - last;
-        snprintf(since, sizeof since, "%" PRIu64 ".%06" PRIu64, (uint64_t)(d / 1000000000u), (uint64_t)(d % 1000000000u / 1000u));
-    }
+    char since[64];
+    format_since(since, sizeof since, last, now_ns());
     qlog(QL_QVM_INFO, "status: guest %s, script line %d of %d, %d periodic job(s) running, "
          "%" PRIu64 " store(s), %" PRIu64 " load(s), since_last_store=%s, %d vdev(s)",
          cr ? "crashed" : "running", pc, n, active, (uint64_t)atomic_load(&n_stores),

@@ -77,10 +77,7 @@ uint64_t intr_register(const char *name)
 {
     int i = intr_find(name);
     if (i < 0) {
-        struct gintr *n = realloc(intrs, sizeof *n * (size_t)(nintrs + 1));
-        if (n == NULL)
-            abort();
-        intrs = n;
+        intrs = xreallocarray(intrs, (size_t)nintrs + 1, sizeof *intrs);
         i = nintrs++;
         memset(&intrs[i], 0, sizeof intrs[i]);
         snprintf(intrs[i].name, sizeof intrs[i].name, "%s", name);

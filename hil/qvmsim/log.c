@@ -6,9 +6,9 @@
  * own `log` options (each level to the rightmost `log` naming it).
  */
 #include "qvmsim.h"
-#include "config.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
@@ -37,6 +37,16 @@ uint64_t now_ns(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+void format_since(char *buf, size_t len, uint64_t last_ns, uint64_t now)
+{
+    if (last_ns == 0) {
+        snprintf(buf, len, "none");
+        return;
+    }
+    uint64_t d = now - last_ns;
+    snprintf(buf, len, "%" PRIu64 ".%06" PRIu64, (uint64_t)(d / 1000000000u), (uint64_t)(d % 1000000000u / 1000u));
 }
 
 void write_all(int fd, const char *buf, size_t len)

@@ -6,7 +6,6 @@
  * a scripted guest (no guest CPU) against their regions.
  */
 #include "qvmsim.h"
-#include "config.h"
 
 #include <fcntl.h>
 #include <inttypes.h>
@@ -195,11 +194,8 @@ void end_guest(int cause, const char *why)
     uint64_t last = atomic_load(&g_last_store_ns);
     bool claimed = claim_end(cause);
     if (claimed) {
-        char since[64] = "none", nb[48];
-        if (last != 0) {
-            uint64_t d = now - last;
-            snprintf(since, sizeof since, "%" PRIu64 ".%06" PRIu64, (uint64_t)(d / 1000000000u), (uint64_t)(d % 1000000000u / 1000u));
-        }
+        char since[64], nb[48];
+        format_since(since, sizeof since, last, now);
         qlog(QL_QVM_DEBUG, "ending the guest: %s", why);
         qlog(QL_QVM_INFO, "guest terminated: cause=%d name=%s since_last_store=%s",
              cause, gtc_name(cause, nb, sizeof nb), since);
@@ -213,6 +209,17 @@ void guest_terminate(guest_termination_cause_t cause)
     snprintf(why, sizeof why, "guest_terminate(%d) from %s", cause,
              t_cur_vdev ? vdev_source(t_cur_vdev) : "qvm");
     end_guest(cause, why);
+}
+
+void start_thread(void *(*fn)(void *), const char *name, const char *what, int status)
+{
+    pthread_t tid;
+    if (pthread_create(&tid, NULL, fn, NULL) != 0) {
+        qlog(QL_QVM_FATAL, "cannot create the %s", what);
+        qvmsim_end(status);
+    }
+    pthread_setname_np(tid, name);
+    pthread_detach(tid);
 }
 
 void cfg_fatal(const char *file, int line, const char *fmt, ...)
@@ -365,8 +372,10 @@ static void dump_with_status(void)
     char *text = NULL;
     size_t len = 0;
     FILE *m = open_memstream(&text, &len);
-    if (m == NULL)
-        abort();
+    if (m == NULL) {            /* not xmalloc's fatal end: a missed dump is not worth the guest */
+        qlog(QL_QVM_ERR, "SIGUSR2: no dump: cannot buffer the status text: %s", strerror(errno));
+        return;
+    }
     log_report_to(m);
     for (int i = 0; i < g_nvdevs; i++) {
         int rc = vd_control(g_vdevs[i], VDEV_CTRL_STATUS, NULL);

@@ -54,7 +54,7 @@ void vdev_pulse(vdev_t *vdp, const int8_t code, int priority, struct sigevent *e
         return;
     }
     struct pulse_reg *r = calloc(1, sizeof *r);
-    if (r == NULL) {
+    if (r == NULL) {            /* not xcalloc: vdev_pulse() has no error return, the delivery is refused */
         qlog(QL_QVM_ERR, "vdev '%s': vdev_pulse(): out of memory", vdev_source(vdp));
         return;
     }
@@ -76,7 +76,7 @@ int qvmsim_pulse_deliver(const struct sigevent *event)
         return EINVAL;
     struct pulse_reg *want = event->sigev_value.sival_ptr, *r;
     struct pulse_item *it = malloc(sizeof *it);
-    if (it == NULL)
+    if (it == NULL)             /* not xmalloc: the vdev gets ENOMEM */
         return ENOMEM;
     pthread_mutex_lock(&pmtx);
     for (r = regs; r != NULL && r != want; r = r->next)
@@ -146,11 +146,5 @@ void pulse_start(void)
     pthread_mutex_unlock(&pmtx);
     if (was)
         return;
-    pthread_t tid;
-    if (pthread_create(&tid, NULL, pulse_thread, NULL) != 0) {
-        qlog(QL_QVM_FATAL, "cannot create the pulse thread");
-        qvmsim_end(QVMSIM_EXIT_FATAL_BEFORE_START);
-    }
-    pthread_setname_np(tid, "qvm-pulses");
-    pthread_detach(tid);
+    start_thread(pulse_thread, "qvm-pulses", "pulse thread", QVMSIM_EXIT_FATAL_BEFORE_START);
 }

@@ -1,5 +1,7 @@
 /*
- * qvmsim.h - qvmsim's private declarations (not for vdevs).
+ * qvmsim.h - qvmsim's one private header (not for vdevs): every .c file
+ * includes it, then the system headers it needs.  One section per .c file
+ * that defines what the section declares.
  */
 #ifndef QVMSIM_PRIVATE_H
 #define QVMSIM_PRIVATE_H
@@ -12,8 +14,20 @@
 
 #include <qvm/vdev.h>
 
-/* ---- clock ------------------------------------------------------------ */
+/* ---- memory (alloc.c) ------------------------------------------------ */
+/* Never NULL: out of memory logs FATAL and ends qvm (64 before the guest
+ * started, 96 after).  Not with g_guest_mtx held. */
+void *xmalloc(size_t size);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t size);
+void *xreallocarray(void *p, size_t n, size_t size);    /* n * size, checked */
+char *xstrdup(const char *s);
+char *xstrndup(const char *s, size_t n);    /* the first n bytes of s (s has at least n) */
+
+/* ---- clock (log.c) ---------------------------------------------------- */
 uint64_t now_ns(void);                      /* CLOCK_MONOTONIC, ns */
+/* "S.UUUUUU" seconds from last_ns to now, or "none" for last_ns 0. */
+void format_since(char *buf, size_t len, uint64_t last_ns, uint64_t now);
 
 /* ---- logging (log.c) -------------------------------------------------- */
 enum log_dest { DEST_NONE, DEST_STDOUT, DEST_STDERR, DEST_SLOG };
@@ -31,6 +45,37 @@ int log_parse_filters(const char *word, unsigned *mask, const char **bad, size_t
 int log_parse_dest(const char *word);       /* enum log_dest or -1 */
 void write_all(int fd, const char *buf, size_t len);
 void console_puts(const char *line);         /* one line to the guest console */
+/* while sink is set, qvm_report() from the main thread writes there */
+void log_report_to(FILE *sink);
+
+/* ---- the configuration (config.c) ------------------------------------ */
+/* What the configuration says besides the vdev instances. */
+struct config {
+    bool dryrun;
+    bool route_set;
+    struct log_route route;
+    char *load_path;            /* guest script, or NULL */
+    const char *load_file;
+    int load_line;
+    int ncpus;
+    uint64_t ram_bytes;
+};
+extern struct config g_cfg;
+
+/* `unsupported TYPE ACTION` [doc]: the action per type. */
+enum { UNSUP_INSTRUCTION, UNSUP_REFERENCE, UNSUP_REGISTER };
+enum { UNSUP_ABORT, UNSUP_FAIL, UNSUP_IGNORE };
+
+struct config_flags {
+    int unsupported[3];         /* UNSUP_ABORT.. per UNSUP_INSTRUCTION.. */
+    char *dump_pipe;            /* `dump "|COMMAND"`: COMMAND, or NULL */
+};
+extern struct config_flags g_flags;
+
+/* false for a vdev configured with `set debug off` (left out of SIGUSR1's status) */
+bool config_vdev_in_status(vdev_t const *v);
+void config_read_args(int argc, char **argv);
+void config_parse(void);
 
 /* ---- vdev instances (vdev.c) ----------------------------------------- */
 struct vdev_lib {
@@ -100,28 +145,58 @@ QVM_NORETURN void cfg_fatal(const char *file, int line, const char *fmt, ...) QV
 QVM_NORETURN void qvmsim_end(int status);
 QVM_NORETURN void end_guest(int cause, const char *why);
 void qvmsim_dump(const char *why);
+/* Starts the detached thread NAME running fn; if it cannot, logs FATAL
+ * "cannot create the WHAT" and ends qvm with status. */
+void start_thread(void *(*fn)(void *), const char *name, const char *what, int status);
 
-/* ---- guest workers (guest.c, timer.c) ------------------------------- */
-extern pthread_mutex_t g_guest_mtx;
-extern pthread_cond_t g_guest_cv;
-extern bool g_stopping;
-bool worker_enter(void);
-void worker_leave(void);
-extern _Thread_local int t_busy;
-void guest_stop(void);
+/* ---- the guest language (guest_parse.c; GUEST.md) -------------------- */
+enum gop { G_WRITE, G_READ, G_SLEEP, G_EVERY, G_STOP, G_KICK, G_PRINT,
+           G_SHUTDOWN, G_REBOOT, G_CRASH, G_FILL, G_DUMP, G_ON_BUTTON, G_IGNORE_BUTTON,
+           G_IRQ_WAIT, G_IRQ_COUNT, G_IRQ_ACK };
 
-struct gcmd;
+/* One parsed guest command. */
+struct gcmd {
+    enum gop op;
+    unsigned space;         /* QST_MEMORY or QST_X86_IO */
+    uint64_t addr;
+    unsigned size;
+    uint64_t value;
+    uint64_t ms;            /* sleep, every, irq wait: ms; fill, dump: length */
+    int job;                /* stop: job number, 0 = all */
+    int irq;                /* irq: the interrupt's index (intr.c) */
+    bool has_timeout;       /* irq wait: TIMEOUT_MS given (in ms) */
+    char *text;             /* print: text; kick: instance name or NULL */
+    struct gcmd *sub;       /* every, on button: the command it runs */
+    char *src;              /* the command as written, for logs */
+};
+
 struct script {
     struct gcmd *cmds;
     int n;
     char *path;
 };
-int script_load(const char *path, struct script *out);   /* exits 65 on error */
+/* Parses one command line (a script line or a console line).  Returns 1 for
+ * a command, 0 for nothing (blank or comment), -1 with err set. */
+int gcmd_parse(const char *line, struct gcmd *c, char *err, size_t errlen);
+/* Returns 0, or -1 if PATH cannot be opened; a bad line is a configuration
+ * error (exits 65 naming PATH:LINE). */
+int script_load(const char *path, struct script *out);
+
+/* ---- the scripted guest: vCPU, console, jobs (guest.c) --------------- */
+extern pthread_mutex_t g_guest_mtx;
+extern pthread_cond_t g_guest_cv;
+extern bool g_stopping;
+bool worker_enter(void);            /* vCPU and timer threads */
+void worker_leave(void);
+extern _Thread_local int t_busy;
+extern struct guest_cpu *g_timer_cpu;   /* the CPU side of timer callbacks */
+void guest_stop(void);
 void guest_init(void);
 void guest_start(struct script *script);                  /* vCPU + console */
 void guest_status(void);
 int guest_button(void);         /* the power button reaches the guest (GUEST.md) */
 
+/* ---- guest timers (timer.c) ----------------------------------------- */
 void timer_start(void);
 void timer_wake(void);
 

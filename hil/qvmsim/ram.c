@@ -61,10 +61,7 @@ const char *ram_add(bool has_base, uint64_t base, uint64_t size, uint64_t *place
                  base, base + size - 1, rb, rb + rs - 1);
         return why;
     }
-    struct ram_region *n = realloc(regions, sizeof *n * (size_t)(nregions + 1));
-    if (n == NULL)
-        abort();
-    regions = n;
+    regions = xreallocarray(regions, (size_t)nregions + 1, sizeof *regions);
     regions[nregions].base = base;
     regions[nregions].size = size;
     regions[nregions].mem = NULL;
@@ -84,7 +81,9 @@ uint64_t ram_total(void)
 void ram_allocate(void)
 {
     for (int i = 0; i < nregions; i++) {
-        /* calloc: zero pages are only touched when the guest uses them */
+        /* calloc: zero pages are only touched when the guest uses them.  Not
+         * xcalloc: a RAM size too large is the `ram` option's fault, and the
+         * FATAL line says so (same status 64). */
         regions[i].mem = calloc(1, (size_t)regions[i].size);
         if (regions[i].mem == NULL) {
             qlog(QL_QVM_FATAL, "cannot allocate %" PRIu64 " bytes of guest RAM at 0x%" PRIx64 " (option 'ram')",

@@ -38,8 +38,6 @@ static bool tcv_ready;
 static bool started;
 
 /* A guest CPU for timer callbacks: no access in progress. */
-struct guest_cpu;
-extern struct guest_cpu *g_timer_cpu;
 
 static void init_cv(void)
 {
@@ -212,11 +210,5 @@ void timer_start(void)
     pthread_mutex_unlock(&tmtx);
     if (was)
         return;
-    pthread_t tid;
-    if (pthread_create(&tid, NULL, timer_thread, NULL) != 0) {
-        qlog(QL_QVM_FATAL, "cannot create the guest timer thread");
-        qvmsim_end(QVMSIM_EXIT_FATAL_BEFORE_START);
-    }
-    pthread_setname_np(tid, "qvm-timers");
-    pthread_detach(tid);
+    start_thread(timer_thread, "qvm-timers", "guest timer thread", QVMSIM_EXIT_FATAL_BEFORE_START);
 }

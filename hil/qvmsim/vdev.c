@@ -21,16 +21,6 @@ int g_nvdev_path;
 static struct vdev_lib *libs;
 static struct vdev_lib *loading;    /* the .so whose constructor runs now */
 
-static char *xstrdup(const char *s)
-{
-    char *d = strdup(s);
-    if (d == NULL) {
-        qlog(QL_QVM_FATAL, "out of memory");
-        qvmsim_end(QVMSIM_EXIT_FATAL_BEFORE_START);
-    }
-    return d;
-}
-
 void vdev_register_factory(struct vdev_factory *factory, unsigned abi_version)
 {
     if (loading == NULL) {
@@ -74,9 +64,7 @@ struct vdev_lib *vdev_lib_load(const char *name, const char *file, int line)
         if (path[0] == '\0')    /* normal library search: LD_LIBRARY_PATH etc. */
             snprintf(path, sizeof path, "vdev-%s.so", name);
     }
-    struct vdev_lib *lib = calloc(1, sizeof *lib);
-    if (lib == NULL)
-        cfg_fatal(file, line, "out of memory loading vdev '%s'", name);
+    struct vdev_lib *lib = xcalloc(1, sizeof *lib);
     lib->name = xstrdup(name);
     lib->path = xstrdup(path);
     loading = lib;
@@ -117,15 +105,10 @@ vdev_t *vdev_instance_new(struct vdev_lib *lib, const char *name, const char *fi
         for (struct vdev_factory *c = lib->factories; c != NULL; c = c->next)
             f = c;              /* the first registered */
     }
-    vdev_t *v = calloc(1, sizeof *v);
-    struct qvmsim_vdev_private *p = calloc(1, sizeof *p);
-    if (v == NULL || p == NULL)
-        cfg_fatal(file, line, "out of memory");
-    if (f->extra_space > 0) {
-        v->v_device = calloc(1, f->extra_space);
-        if (v->v_device == NULL)
-            cfg_fatal(file, line, "out of memory for vdev '%s' extra_space %u", name, f->extra_space);
-    }
+    vdev_t *v = xcalloc(1, sizeof *v);
+    struct qvmsim_vdev_private *p = xcalloc(1, sizeof *p);
+    if (f->extra_space > 0)
+        v->v_device = xcalloc(1, f->extra_space);
     pthread_mutexattr_t ma;
     pthread_mutexattr_init(&ma);
     if (f->factory_flags & VFF_MUTEX_RECURSIVE)
@@ -157,10 +140,7 @@ vdev_t *vdev_instance_new(struct vdev_lib *lib, const char *name, const char *fi
     p->line = line;
     p->index = g_nvdevs;
     v->qvmsim_private = p;
-    vdev_t **nv = realloc(g_vdevs, sizeof *nv * (size_t)(g_nvdevs + 1));
-    if (nv == NULL)
-        cfg_fatal(file, line, "out of memory");
-    g_vdevs = nv;
+    g_vdevs = xreallocarray(g_vdevs, (size_t)g_nvdevs + 1, sizeof *g_vdevs);
     g_vdevs[g_nvdevs++] = v;
     return v;
 }
@@ -291,7 +271,7 @@ int vdev_thread_create(const vdev_t *vdp, const char *name, pthread_t *thread,
         return EPERM;
     }
     struct thread_start *ts = malloc(sizeof *ts);
-    if (ts == NULL)
+    if (ts == NULL)             /* not xmalloc: the vdev gets ENOMEM */
         return ENOMEM;
     ts->vdp = (vdev_t *)vdp;
     ts->start = start;

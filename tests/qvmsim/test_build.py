@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -38,6 +39,25 @@ def test_include_dir_holds_the_headers() -> None:
     assert (include_dir() / "qvm" / "vdev.h").is_file()
     assert len(qvmsim_source_hash()) == 16
     assert qvmsim_source_hash() == qvmsim_source_hash()
+
+
+def test_flags_have_one_place(tmp_path: Path) -> None:
+    """flags.mk holds the flags: hil.sdk reads it, the Makefile includes it, the hash covers it."""
+    flags = sdk.read_flags()
+    assert sdk.QVMSIM_CFLAGS == flags["QVMSIM_CFLAGS"] + flags["QVMSIM_OPTFLAGS"]
+    assert sdk.QVMSIM_LDFLAGS == flags["QVMSIM_LDFLAGS"]
+    assert "-Werror" in sdk.QVMSIM_CFLAGS
+    assert sdk.QVMSIM_FLAGS_FILE in sdk._hashed_files()
+    makefile = (sdk.QVMSIM_DIR / "Makefile").read_text()
+    assert "include flags.mk" in makefile and "-W" not in makefile
+    if shutil.which("make") is None:
+        pytest.skip("no make")
+    dry = subprocess.run(["make", "-n", "-B", "-C", str(sdk.QVMSIM_DIR), f"OUT={tmp_path / 'qvm'}"],
+                         capture_output=True, text=True, check=True).stdout.split()
+    python = sdk.qvmsim_compile_command("cc", tmp_path / "qvm")
+    assert sorted(w for w in dry if w.startswith("-") and not w.startswith("-I")) == sorted(
+        w for w in python if w.startswith("-") and not w.startswith("-I"))
+    assert sorted(Path(w).name for w in dry if w.endswith(".c")) == [p.name for p in sdk.qvmsim_sources()]
 
 
 def test_build_qvmsim_is_cached_and_copied(fresh_cache: Path, tmp_path: Path,
