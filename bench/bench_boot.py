@@ -22,9 +22,9 @@ from pathlib import Path
 
 import paramiko
 
-from hil.deadline import Deadline
-from hil.image import Image, ImageSpec, build_image
-from hil.qemu import QemuMachine, QemuOptions
+from hil.core.deadline import Deadline
+from hil.vm.image import Image, ImageSpec, build_image
+from hil.vm.qemu import QemuMachine, QemuOptions
 
 
 def read_marker(port: int, marker: bytes, timeout: float) -> None:

@@ -15,7 +15,7 @@ writes N bytes of 64-byte text lines followed by ``END ID``.
 The floor does the same workload with nothing but the plain library and a
 regex: ``serial.Serial`` reading ``in_waiting or 1`` bytes on the pty, a plain
 ``socket`` reading 64 KiB at a time on TCP, matching each chunk (with a small
-overlap) as it arrives.  ``hil.console.Console`` also writes every byte to a log
+overlap) as it arrives.  ``hil.links.console.Console`` also writes every byte to a log
 file and keeps it all in memory while doing so.
 """
 
@@ -38,8 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import serial  # noqa: E402
 
-from hil.console import Console  # noqa: E402
-from hil.transports import SerialTransport, TcpTransport  # noqa: E402
+from hil.links.console import Console  # noqa: E402
+from hil.links.transports import SerialTransport, TcpTransport  # noqa: E402
 
 LINE = b"%07d the quick brown fox jumps over the lazy dog 0123456789ab\n"  # 64 bytes
 
@@ -137,7 +137,7 @@ class Floor:
 
 
 class Ours:
-    """The workload through ``hil.console.Console`` (with a log file)."""
+    """The workload through ``hil.links.console.Console`` (with a log file)."""
 
     def __init__(self, console: Console) -> None:
         self.console = console

@@ -21,13 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hil.deadline import Deadline  # noqa: E402
-from hil.deploy import create_deployment  # noqa: E402
+from hil.core.deadline import Deadline  # noqa: E402
+from hil.targets.deploy import create_deployment  # noqa: E402
 from hil.qvm import QvmConfig  # noqa: E402
 from hil.qvm.runner import QvmRunner  # noqa: E402
-from hil.target_config import resolve  # noqa: E402
+from hil.targets.definition import resolve  # noqa: E402
 from hil.targets import make_target  # noqa: E402
-from hil.vdev_build import build_vdev  # noqa: E402
+from hil.targets.toolchain import build_vdev  # noqa: E402
 
 
 def main() -> int:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark of the SSH transport (hil.ssh) beside its floors.
+"""Benchmark of the SSH transport (hil.links.ssh) beside its floors.
 
 Prints medians over repeated runs: the command round trip (``true``) and
 SFTP put/get throughput of a 16 MB file through ``SshConnection``, the same
@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests" / "unit"))
 
-from hil.ssh import SshConfig, SshConnection, parse_public_key  # noqa: E402
+from hil.links.ssh import SshConfig, SshConnection, parse_public_key  # noqa: E402
 
 
 def median_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:

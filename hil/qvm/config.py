@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from hil.errors import ConfigError
+from hil.core.errors import ConfigError
 
 #: The logger filter *set* and its destinations [doc].  The logger page spells
 #: the warning filter ``warn``, the "Common vdev options" page (``log``) spells it
@@ -535,7 +535,7 @@ class QvmConfig:
 
         Relative ``load`` paths in it are local files next to it (see ``files()``).
         """
-        from hil.inputs import read_input_text
+        from hil.core.inputs import read_input_text
 
         path = Path(path)
         text = read_input_text(path, "qvm config", limit=1 << 20)  # bounded; a FIFO or device is refused

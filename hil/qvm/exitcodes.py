@@ -16,7 +16,7 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from hil.errors import ConfigError
+from hil.core.errors import ConfigError
 
 
 class Mark(enum.Enum):

@@ -12,7 +12,7 @@ import re
 import time
 from typing import TYPE_CHECKING, Protocol
 
-from hil.errors import ConfigError, InfrastructureError
+from hil.core.errors import ConfigError, InfrastructureError
 from hil.qvm.log import normalize_intr
 
 #: Seconds a command with an answer (load, dump, irq count/wait) waits for it

@@ -24,8 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hil.deploy import Deployment, record_pid
-from hil.errors import InfrastructureError
+from hil.targets.deploy import Deployment, record_pid
+from hil.core.errors import InfrastructureError
 from hil.qvm.config import QvmConfig
 from hil.qvm.exitcodes import ExitTable
 from hil.qvm.guest import GuestControl, guest_for
@@ -34,7 +34,7 @@ from hil.qvm.result import QvmResult
 from hil.targets.base import Process, Target, shell_command
 
 if TYPE_CHECKING:
-    from hil.console import Console
+    from hil.links.console import Console
 
 #: Grace periods of the hang escalation: (signal, seconds to wait after it).
 ESCALATION: tuple[tuple[str, float], ...] = (("TERM", 2.0), ("QUIT", 2.0), ("KILL", 5.0))
@@ -76,7 +76,7 @@ class QvmSession:
         conf = d.remote("run.qvmconf")
         libpath = shell_command([d.path])
         argv = [runner.target.qvm_command(), "@" + conf]
-        command = (f"cd {libpath} && {record_pid(argv)} && "  # pid, start time, command line: see hil.deploy
+        command = (f"cd {libpath} && {record_pid(argv)} && "  # pid, start time, command line: see hil.targets.deploy
                    f"LD_LIBRARY_PATH={libpath}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}} "
                    f"exec {shell_command(argv)}")
         self.process: Process = runner.target.start(command, on_output=self._output.feed)

@@ -13,14 +13,14 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from hil.command import shell_command
-from hil.deadline import Deadline
-from hil.target_config import TargetDefinition
+from hil.core.command import shell_command
+from hil.core.deadline import Deadline
+from hil.targets.definition import TargetDefinition
 
 if TYPE_CHECKING:
-    from hil.console import Console
-    from hil.command import CommandResult
-    from hil.vdev_build import Toolchain
+    from hil.links.console import Console
+    from hil.core.command import CommandResult
+    from hil.targets.toolchain import Toolchain
 
 OutputCallback = Callable[[str, bytes], None]
 
@@ -106,7 +106,7 @@ class Target(ABC):
 
     def toolchain(self) -> "Toolchain":
         """The compiler vdevs for this target are built with."""
-        from hil.vdev_build import Toolchain
+        from hil.targets.toolchain import Toolchain
 
         tc = self.definition.toolchain
         return Toolchain(kind=tc.kind, cc=tc.cc or ("qcc" if tc.kind == "qcc" else "gcc"),

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import subprocess
 
-from hil.console import Console
-from hil.deadline import Deadline
-from hil.errors import ConfigError, InfrastructureError
-from hil.lease import Lease, acquire
-from hil.ssh import SshConfig, SshConnection
+from hil.links.console import Console
+from hil.core.deadline import Deadline
+from hil.core.errors import ConfigError, InfrastructureError
+from hil.targets.lease import Lease, acquire
+from hil.links.ssh import SshConfig, SshConnection
 from hil.targets.base import register
 from hil.targets.remote import RemoteTarget
 

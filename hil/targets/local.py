@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from hil.deadline import Deadline
+from hil.core.deadline import Deadline
 from hil.qvm.exitcodes import signal_name
-from hil.command import CommandResult, CommandTimeout
+from hil.core.command import CommandResult, CommandTimeout
 from hil.targets.base import OutputCallback, Target, register, shell_command
 
 
@@ -139,6 +139,6 @@ class LocalTarget(Target):
         return True
 
     def qvm_command(self) -> str:
-        from hil.sdk import build_qvmsim
+        from hil.targets.sdk import build_qvmsim
 
         return str(build_qvmsim())

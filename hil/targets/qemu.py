@@ -14,23 +14,23 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hil.console import Console
-from hil.deadline import Deadline
-from hil.errors import ConfigError, InfrastructureError
-from hil.image import DEFAULT_PACKAGES, Image, ImageSpec, build_image
-from hil.paths import cache_dir
-from hil.qemu import QemuMachine, QemuOptions
-from hil.ssh import SshConfig, SshConnection
-from hil.target_config import TargetDefinition
+from hil.links.console import Console
+from hil.core.deadline import Deadline
+from hil.core.errors import ConfigError, InfrastructureError
+from hil.vm.image import DEFAULT_PACKAGES, Image, ImageSpec, build_image
+from hil.core.paths import cache_dir
+from hil.vm.qemu import QemuMachine, QemuOptions
+from hil.links.ssh import SshConfig, SshConnection
+from hil.targets.definition import TargetDefinition
 from hil.targets.base import register
 from hil.targets.remote import DEATH_STRINGS, RemoteTarget
-from hil.transports import TcpTransport
+from hil.links.transports import TcpTransport
 
 
 def public_image(definition: TargetDefinition, force: bool = False,
                  log: Callable[[str], None] = lambda m: None) -> Image:
     """The image for a qemu-kind definition, with qvmsim built in as ``/usr/bin/qvm``."""
-    from hil.sdk import build_qvmsim
+    from hil.targets.sdk import build_qvmsim
 
     q = definition.qemu
     spec = ImageSpec(kernel_package=q.kernel_package, packages=q.packages or DEFAULT_PACKAGES,
@@ -106,7 +106,7 @@ class QemuTarget(RemoteTarget):
 
 
 def _state_file(name: str) -> Path:
-    from hil.inputs import check_name
+    from hil.core.inputs import check_name
 
     check_name(name, "target name", "--target")  # a name, never a path: it becomes a folder name
     return cache_dir("targets") / name / "state.json"  # the folder is made by background_up only
@@ -140,7 +140,7 @@ def background_status(name: str) -> dict[str, Any] | None:
     path = _state_file(name)
     if not path.exists():
         return None
-    from hil.inputs import read_input_text
+    from hil.core.inputs import read_input_text
 
     try:
         state: dict[str, Any] = json.loads(read_input_text(path, "target state", limit=1 << 20))

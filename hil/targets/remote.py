@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from hil.command import CommandResult
-from hil.console import Console
-from hil.errors import InfrastructureError
-from hil.ssh import RemoteProcess, SshConnection
+from hil.core.command import CommandResult
+from hil.links.console import Console
+from hil.core.errors import InfrastructureError
+from hil.links.ssh import RemoteProcess, SshConnection
 from hil.targets.base import OutputCallback, Target
 
 #: Console lines that end a test at once, whatever it is waiting for.

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 import hil
-from hil.scaffold import CI_JOBS, COMMON, TEMPLATE_DIR
-from hil.target_config import load_definition
-from hil.vdev_build import Toolchain, build_vdev
+from hil.cli.scaffold import CI_JOBS, COMMON, TEMPLATE_DIR
+from hil.targets.definition import load_definition
+from hil.targets.toolchain import Toolchain, build_vdev
 
 
 def run(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 import hil
-from hil.errors import InfrastructureError
-from hil.paths import cache_dir, hash_inputs
+from hil.core.errors import InfrastructureError
+from hil.core.paths import cache_dir, hash_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_REQUIRES = "setuptools>=77"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.report import validate_junit
+from hil.pytestplugin.report import validate_junit
 from tests.keys import unreachable_board
 from tests.procs import pids_running
 

@@ -16,8 +16,8 @@ from typing import IO
 
 import pytest
 
-from hil.sdk import build_qvmsim
-from hil.vdev_build import build_vdev
+from hil.targets.sdk import build_qvmsim
+from hil.targets.toolchain import build_vdev
 
 REPO = Path(__file__).resolve().parents[2]
 TARGET_VDEVS = REPO / "target_vdevs"
@@ -166,7 +166,7 @@ def probe_so(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """vdev-probe.so (tests/qvmsim/vdevs/probe): timers, interrupts, guest RAM, pulses.
     Load it with ``vdev {probe_so}``: its instance is named ``probe``."""
     out = tmp_path_factory.mktemp("probe")
-    from hil.vdev_build import Toolchain
+    from hil.targets.toolchain import Toolchain
     return build_vdev(TEST_VDEVS / "probe", Toolchain(cflags=("-Werror",)), out_dir=out).path
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""A stand-in for QNX's ``qcc`` driver, for testing hil.vdev_build's qcc path.
+"""A stand-in for QNX's ``qcc`` driver, for testing hil.targets.toolchain's qcc path.
 
 It checks the command line the way a QNX build needs it (``-V<variant>``
 first, ``-shared -fPIC``, QNX_HOST/QNX_TARGET set, qvmsim's own headers NOT

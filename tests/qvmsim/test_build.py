@@ -1,4 +1,4 @@
-"""hil.sdk (host qvmsim build) and hil.vdev_build (vdev .so for gcc and qcc)."""
+"""hil.targets.sdk (host qvmsim build) and hil.targets.toolchain (vdev .so for gcc and qcc)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from hil import sdk
-from hil.errors import SetupError
-from hil.sdk import build_qvmsim, include_dir, qvmsim_source_hash
-from hil.vdev_build import BuiltVdev, Toolchain, VdevBuildError, build_vdev, vdev_name
+from hil.targets import sdk
+from hil.core.errors import SetupError
+from hil.targets.sdk import build_qvmsim, include_dir, qvmsim_source_hash
+from hil.targets.toolchain import BuiltVdev, Toolchain, VdevBuildError, build_vdev, vdev_name
 
 from conftest import REPO, TARGET_VDEVS
 
@@ -42,7 +42,7 @@ def test_include_dir_holds_the_headers() -> None:
 
 
 def test_flags_have_one_place(tmp_path: Path) -> None:
-    """flags.mk holds the flags: hil.sdk reads it, the Makefile includes it, the hash covers it."""
+    """flags.mk holds the flags: hil.targets.sdk reads it, the Makefile includes it, the hash covers it."""
     flags = sdk.read_flags()
     assert sdk.QVMSIM_CFLAGS == flags["QVMSIM_CFLAGS"] + flags["QVMSIM_OPTFLAGS"]
     assert sdk.QVMSIM_LDFLAGS == flags["QVMSIM_LDFLAGS"]

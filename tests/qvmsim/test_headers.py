@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from hil.sdk import include_dir
-from hil.vdev_build import Toolchain, VdevBuildError, build_vdev
+from hil.targets.sdk import include_dir
+from hil.targets.toolchain import Toolchain, VdevBuildError, build_vdev
 
 from conftest import REPO, TARGET_VDEVS
 

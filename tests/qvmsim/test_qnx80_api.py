@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.sdk import include_dir
+from hil.targets.sdk import include_dir
 
 PROBES_FILE = Path(__file__).with_name("qnx80_api.toml")
 
@@ -259,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", action="store_true", help="print the probe status as a markdown table")
     parser.add_argument("--include", type=Path, default=None,
-                        help="folder holding qvm/*.h (default: qvmsim's own, hil.sdk.include_dir())")
+                        help="folder holding qvm/*.h (default: qvmsim's own, hil.targets.sdk.include_dir())")
     args = parser.parse_args(argv)
     if not args.table:
         parser.print_help()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from hil.report import validate_junit
+from hil.pytestplugin.report import validate_junit
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from hil.console import Console, Mark, _Search, _TextStore
-from hil.errors import ExpectTimeout, FailPatternSeen, InfrastructureError, SetupError
-from hil.transports import SocketLikeTransport, TcpTransport, open_transport
+from hil.links.console import Console, Mark, _Search, _TextStore
+from hil.core.errors import ExpectTimeout, FailPatternSeen, InfrastructureError, SetupError
+from hil.links.transports import SocketLikeTransport, TcpTransport, open_transport
 
 
 def until(cond: Callable[[], bool], timeout: float = 5.0) -> None:

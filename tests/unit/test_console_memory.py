@@ -10,17 +10,17 @@ from pathlib import Path
 
 import pytest
 
-from hil.console import Console, ConsoleMatch
-from hil.errors import SetupError
-from hil.transports import open_transport
+from hil.links.console import Console, ConsoleMatch
+from hil.core.errors import SetupError
+from hil.links.transports import open_transport
 
 ROOT = Path(__file__).resolve().parents[2]
 
 FLOOD = textwrap.dedent('''
     import json, socket, sys, threading, time
     from pathlib import Path
-    from hil.console import Console
-    from hil.transports import open_transport
+    from hil.links.console import Console
+    from hil.links.transports import open_transport
 
     def status(key):
         for line in Path("/proc/self/status").read_text().splitlines():
@@ -79,7 +79,7 @@ def test_a_200_mb_flood_keeps_memory_bounded_and_expect_finds_the_marker(tmp_pat
     assert r["text"] == "MARKER-42" and r["start"] == flood  # found by the expect that waited through the flood
     assert r["late"] == "43" and r["late_start"] == flood + len("MARKER-42 after the flood\n")
     assert r["received"] == log.stat().st_size == flood + 42  # everything is on disk
-    # the documented bound (README, hil.console): the peak RSS grows by less than 5x the kept memory (bytes, their
+    # the documented bound (README, hil.links.console): the peak RSS grows by less than 5x the kept memory (bytes, their
     # text, search windows, allocator slack) plus 32 MiB; the old console kept all 200 MB twice (bytes and text)
     grew = r["hwm"] - r["base"]
     assert grew < 5 * r["memory"] + (32 << 20), f"RSS grew by {grew >> 20} MiB with a bound of {r['memory'] >> 20} MiB"

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from hil import deploy
-from hil.deploy import cleanup_stale, create_deployment
-from hil.errors import ConfigError, InfrastructureError
-from hil.target_config import parse_definition
+from hil.targets import deploy
+from hil.targets.deploy import cleanup_stale, create_deployment
+from hil.core.errors import ConfigError, InfrastructureError
+from hil.targets.definition import parse_definition
 from hil.targets import make_target
 
 
@@ -38,8 +38,7 @@ def test_private_folder_removed_unless_kept(target, tmp_path: Path) -> None:  # 
 def test_stale_qvm_of_a_dead_run_is_killed_and_its_folder_removed(target) -> None:  # type: ignore[no-untyped-def]
     dead = subprocess.Popen(["true"])
     dead.wait()  # a pid that no longer runs: the "dead pytest" that left things behind
-    from hil import deploy
-
+    from hil.targets import deploy
     workdir = Path(target.definition.qvm.workdir)
     stale = workdir / f"hil-{deploy._HOST}-{dead.pid}-1-test_old"
     live = workdir / f"hil-{deploy._HOST}-{os.getpid()}-99-test_mine"
@@ -146,6 +145,6 @@ def test_full_disk_is_reported_as_such_and_checked_before_deploying(small_disk: 
 
 def test_deployment_folder_names_do_not_collide() -> None:
     """Issue 11.14 (deploy side): test ids that differ only in replaced characters get different folders."""
-    from hil.inputs import safe_name
+    from hil.core.inputs import safe_name
 
     assert safe_name("test_a[a;b]", 60) != safe_name("test_a[a|b]", 60)

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from hil import image as image_mod
-from hil.errors import SetupError
-from hil.image import (
+from hil.vm import image as image_mod
+from hil.core.errors import SetupError
+from hil.vm.image import (
     Image,
     ImageSpec,
     build_image,

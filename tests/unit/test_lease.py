@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from hil.errors import InfrastructureError
-from hil.lease import acquire, lease_path
-from hil.target_config import parse_definition
+from hil.core.errors import InfrastructureError
+from hil.targets.lease import acquire, lease_path
+from hil.targets.definition import parse_definition
 from hil.targets import make_target
 
 
@@ -60,8 +60,8 @@ def test_renewal_keeps_lease_alive(target) -> None:  # type: ignore[no-untyped-d
 
 SCRIPT = """
 import sys, time
-from hil.lease import acquire
-from hil.target_config import parse_definition
+from hil.targets.lease import acquire
+from hil.targets.definition import parse_definition
 from hil.targets import make_target
 from pathlib import Path
 d = parse_definition({"kind": "local", "qvm": {"workdir": sys.argv[1]}}, "t.toml", "box")
@@ -98,7 +98,7 @@ def test_corrupt_lease_is_taken_over_with_a_warning(target, garbage: str, caplog
     folder.mkdir(parents=True)
     (folder / "info").write_text(f"owner=crashed@host:1\nhost=host\npid=1\nstart=1\n{garbage}\n",
                                  errors="surrogateescape")
-    with caplog.at_level("WARNING", logger="hil.lease"):
+    with caplog.at_level("WARNING", logger="hil.targets.lease"):
         lease = acquire(target, wait=5, owner="bob@host:2", poll=0.1)
     assert "owner=bob@host:2" in (folder / "info").read_text()
     lease.release()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.errors import ConfigError
+from hil.core.errors import ConfigError
 from hil.qvm.config import QvmConfig, parse_qvmconf
 
 

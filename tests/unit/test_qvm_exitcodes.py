@@ -6,7 +6,7 @@ import tomllib
 
 import pytest
 
-from hil.errors import ConfigError
+from hil.core.errors import ConfigError
 from hil.qvm.exitcodes import (
     INFERRED,
     STATUS_REASONS,

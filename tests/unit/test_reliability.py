@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from hil.errors import ConfigError
+from hil.core.errors import ConfigError
 from hil.qvm.config import QvmConfig
-from hil.target_config import load_definition, parse_definition
+from hil.targets.definition import load_definition, parse_definition
 from tests.procs import pids_running
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,7 +109,7 @@ def test_target_names_in_definitions_are_plain_names() -> None:
 
 
 def test_safe_names_do_not_collide() -> None:
-    from hil.plugin import safe_name
+    from hil.pytestplugin.plugin import safe_name
 
     ids = ["test_x[a;b]", "test_x[a|b]", "test_x[a_b]", "test_x[a b]", "a" * 200, "a" * 199 + "b", "..", ".", ""]
     names = [safe_name(i) for i in ids]

@@ -11,9 +11,9 @@ from types import SimpleNamespace
 import pytest
 import junit_xml  # type: ignore[import-untyped]
 
-import hil.report as report_mod
-from hil.errors import SetupError
-from hil.report import JUnitReporter, bound_text, summary_table, validate_junit
+import hil.pytestplugin.report as report_mod
+from hil.core.errors import SetupError
+from hil.pytestplugin.report import JUnitReporter, bound_text, summary_table, validate_junit
 
 from junit_schema import assert_valid, junit_xsd
 
@@ -32,7 +32,7 @@ CONFTEST = f"""
 import json, os, shutil
 from pathlib import Path
 import pytest
-from hil.report import JUnitReporter, summary_table
+from hil.pytestplugin.report import JUnitReporter, summary_table
 
 FACTS = {FACTS!r}
 MAX_OUTPUT = 4096
@@ -234,7 +234,7 @@ def test_xdist_workers_report_through_the_controller(pytester: pytest.Pytester,
             pass
 
         def test_two(target, record_property):
-            record_property("hil.console", f"console of {target}")
+            record_property("hil.links.console", f"console of {target}")
             assert target == "qemu-a"
 
         def test_host():
@@ -330,7 +330,7 @@ def test_same_test_id_on_two_workers_interleaved(tmp_path: Path) -> None:
         report.node = SimpleNamespace(gateway=SimpleNamespace(id=worker), workerinfo=info)  # type: ignore[attr-defined]
         return report
 
-    qemu: list[tuple[str, object]] = [("hil.target", "qemu"), ("hil.console", "bark \ud800 on qemu")]  # lone surrogate from a bad decode
+    qemu: list[tuple[str, object]] = [("hil.target", "qemu"), ("hil.links.console", "bark \ud800 on qemu")]  # lone surrogate from a bad decode
     rpi: list[tuple[str, object]] = [("hil.target", "rpi4")]
     for worker, rep in [("gw0", fake(nodeid, "setup", props=qemu)), ("gw1", fake(nodeid, "setup", props=rpi)),
                         ("gw0", fake(nodeid, "call", "failed", 1.0, qemu, "E   no bark")),

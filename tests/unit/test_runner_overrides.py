@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hil.deploy import create_deployment
+from hil.targets.deploy import create_deployment
 from hil.qvm import Exit, QvmConfig
 from hil.qvm.runner import QvmRunner
-from hil.target_config import parse_definition
+from hil.targets.definition import parse_definition
 from hil.targets import make_target
-from hil.vdev_build import build_vdev
+from hil.targets.toolchain import build_vdev
 
 ROOT = Path(__file__).resolve().parents[2]
 

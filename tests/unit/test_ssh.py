@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from hil.deadline import Deadline
-from hil.errors import ConfigError, InfrastructureError, SetupError
-from hil.ssh import (AuthenticationFailed, CommandFailed, CommandTimeout, ConnectionDropped, HostKeyMismatch,
+from hil.core.deadline import Deadline
+from hil.core.errors import ConfigError, InfrastructureError, SetupError
+from hil.links.ssh import (AuthenticationFailed, CommandFailed, CommandTimeout, ConnectionDropped, HostKeyMismatch,
                      HostKeyUnknown, SshConfig, SshConnection, fingerprint, parse_public_key)
 
 from sshd import DropbearServer, busybox, free_port, make_client_key, processes_matching, random_host_key_line

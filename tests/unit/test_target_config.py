@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from hil.errors import ConfigError
-from hil.scaffold import project_files
-from hil.target_config import (BUILTIN_TARGETS, inventory, load_definition, parse_definition, project_folders,
+from hil.core.errors import ConfigError
+from hil.cli.scaffold import project_files
+from hil.targets.definition import (BUILTIN_TARGETS, inventory, load_definition, parse_definition, project_folders,
                                resolve)
 
 FIXTURE_TARGETS = Path(__file__).resolve().parents[2] / "fixtures" / "targets"

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from hil.errors import ConfigError, InfrastructureError, TransportClosed
-from hil.transports import SerialTransport, SocketLikeTransport, TcpTransport, Transport, open_transport
+from hil.core.errors import ConfigError, InfrastructureError, TransportClosed
+from hil.links.transports import SerialTransport, SocketLikeTransport, TcpTransport, Transport, open_transport
 
 
 def read_exactly(t: Transport, n: int, timeout: float = 5.0) -> bytes:

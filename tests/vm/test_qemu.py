@@ -18,10 +18,10 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from hil.deadline import Deadline
-from hil.errors import InfrastructureError
-from hil.image import Image, ImageSpec, build_image
-from hil.qemu import QemuMachine, QemuOptions, _probe_firmware, kvm_usable, probe_accel
+from hil.core.deadline import Deadline
+from hil.core.errors import InfrastructureError
+from hil.vm.image import Image, ImageSpec, build_image
+from hil.vm.qemu import QemuMachine, QemuOptions, _probe_firmware, kvm_usable, probe_accel
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOT = 90.0
@@ -262,9 +262,9 @@ def test_started_from_a_short_lived_thread_survives_it(image: Image, tmp_path: P
 CHILD = textwrap.dedent("""
     import sys, time
     from pathlib import Path
-    from hil.deadline import Deadline
-    from hil.image import load_image
-    from hil.qemu import QemuMachine, QemuOptions
+    from hil.core.deadline import Deadline
+    from hil.vm.image import load_image
+    from hil.vm.qemu import QemuMachine, QemuOptions
     m = QemuMachine(load_image(Path(sys.argv[1])), QemuOptions(accel="tcg"), run_dir=Path(sys.argv[2]))
     m.start()
     m.wait_ready(Deadline.after(90))

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from hil.command import CommandTimeout
-from hil.deadline import Deadline
-from hil.errors import ConfigError, InfrastructureError
+from hil.core.command import CommandTimeout
+from hil.core.deadline import Deadline
+from hil.core.errors import ConfigError, InfrastructureError
 from hil.qvm.guest import guest_for
-from hil.ssh import HostKeyMismatch, SshConfig, SshConnection
-from hil.target_config import LeaseSection, parse_definition
+from hil.links.ssh import HostKeyMismatch, SshConfig, SshConnection
+from hil.targets.definition import LeaseSection, parse_definition
 from hil.targets import BoardTarget, QemuTarget, make_target
 from tests.keys import STRANGER_HOST_KEY
 

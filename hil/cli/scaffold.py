@@ -1,6 +1,6 @@
 """``hil init``: a new vdev repository, from the project template that ships in the package.
 
-The template (``hil/project_template/``) is a small working project: a sample
+The template (``hil/cli/project_template/``) is a small working project: a sample
 vdev in the QNX 8.0 API (``vdevs/mywdog``), its tests (``tests/``), the pytest
 settings (``pyproject.toml``), a board definition template
 (``targets/board.toml.example``) and, on request, the nightly job for a CI
@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hil import __version__
-from hil.errors import SetupError
-from hil.paths import PACKAGE_DIR
+from hil.core.errors import SetupError
+from hil.core.paths import PACKAGE_DIR
 
-TEMPLATE_DIR = PACKAGE_DIR / "project_template"
+TEMPLATE_DIR = PACKAGE_DIR / "cli" / "project_template"
 
 #: The template files every project gets: template path -> path in the project.
 COMMON: dict[str, str] = {

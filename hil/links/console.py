@@ -1,6 +1,6 @@
 """One console core for every transport: capture, log, expect, fail patterns, reconnect.
 
-A ``Console`` needs only a ``hil.transports.Transport`` (read and write bytes).
+A ``Console`` needs only a ``hil.links.transports.Transport`` (read and write bytes).
 A background reader thread keeps every byte of the session:
 
 * appended to the log file, flushed per chunk (a crash loses nothing), with a
@@ -58,9 +58,9 @@ from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any, BinaryIO, Union
 
-from hil.deadline import Deadline
-from hil.errors import ExpectTimeout, FailPatternSeen, InfrastructureError, SetupError, TransportClosed
-from hil.transports import Transport, open_transport
+from hil.core.deadline import Deadline
+from hil.core.errors import ExpectTimeout, FailPatternSeen, InfrastructureError, SetupError, TransportClosed
+from hil.links.transports import Transport, open_transport
 
 __all__ = ["Mark", "ConsoleMatch", "Failure", "Console", "PatternLike"]
 

@@ -6,7 +6,7 @@ import hashlib
 import os
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]
 
 
 def cache_dir(*parts: str) -> Path:

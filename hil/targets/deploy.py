@@ -32,8 +32,8 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
-from hil.errors import ConfigError, InfrastructureError
-from hil.inputs import confined, safe_name
+from hil.core.errors import ConfigError, InfrastructureError
+from hil.core.inputs import confined, safe_name
 from hil.targets.base import Target, shell_command
 
 _counter = itertools.count(1)

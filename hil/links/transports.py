@@ -1,6 +1,6 @@
 """Byte transports for consoles: something that can be opened, read and written.
 
-A transport knows nothing about lines, patterns or logs; ``hil.console.Console``
+A transport knows nothing about lines, patterns or logs; ``hil.links.console.Console``
 adds all of that on top.  Three kinds:
 
 * ``TcpTransport``: ``socket://host:port``, a plain TCP socket of our own (QEMU's
@@ -35,7 +35,7 @@ from typing import Any, Protocol, runtime_checkable
 import serial
 import serial.serialposix
 
-from hil.errors import ConfigError, InfrastructureError, TransportClosed
+from hil.core.errors import ConfigError, InfrastructureError, TransportClosed
 
 __all__ = [
     "Transport",

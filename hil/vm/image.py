@@ -11,7 +11,7 @@ no network at run time) and assembles, in its cache folder
   fallback where the payload cannot be decompressed here.
 * ``initrd.cpio.gz``: a gzip'd newc cpio with busybox, dropbear, sftp-server,
   the libraries they need, the NIC driver modules and the ``/init`` from
-  ``hil/imagefiles`` (``initrd.cpio`` with ``initrd_compression="none"``: the
+  ``hil/vm/imagefiles`` (``initrd.cpio`` with ``initrd_compression="none"``: the
   kernel then skips ~0.2 s of decompression under TCG).
 * ``host_key.pub`` (pinned by the framework), ``client_key`` (OpenSSH private key
   authorized in the image), ``image.json`` (what went in).
@@ -42,14 +42,14 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
-from hil.errors import SetupError
-from hil.paths import PACKAGE_DIR, cache_dir, hash_inputs
+from hil.core.errors import SetupError
+from hil.core.paths import PACKAGE_DIR, cache_dir, hash_inputs
 
 #: Bumped whenever the builder's output changes for the same inputs.
 BUILD_FORMAT = "1"
 
 #: The files copied into every image (``/init`` and friends).
-IMAGEFILES_DIR = PACKAGE_DIR / "imagefiles"
+IMAGEFILES_DIR = PACKAGE_DIR / "vm" / "imagefiles"
 
 DEFAULT_PACKAGES: tuple[str, ...] = (
     "busybox-static",

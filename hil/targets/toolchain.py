@@ -1,6 +1,6 @@
 """Building vdev shared objects (``vdev-NAME.so``) for a target.
 
-Two toolchains: the host ``gcc`` against qvmsim's headers (``hil.sdk``), and
+Two toolchains: the host ``gcc`` against qvmsim's headers (``hil.targets.sdk``), and
 QNX's ``qcc -V<variant>`` against the real QNX headers of ``QNX_TARGET``.
 Builds are cached by the hash of the sources, the flags and the compiler's
 identity, under ``cache_dir("vdevs", <hash>)``.
@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from hil.errors import SetupError
-from hil.paths import cache_dir, hash_inputs
-from hil.sdk import compiler_identity, include_dir
+from hil.core.errors import SetupError
+from hil.core.paths import cache_dir, hash_inputs
+from hil.targets.sdk import compiler_identity, include_dir
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.+-]+$")
 GCC_FLAGS: tuple[str, ...] = ("-std=gnu11", "-Wall", "-Wextra", "-O2", "-fPIC", "-shared")

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from hil.deadline import Deadline
-from hil.deploy import create_deployment
-from hil.errors import SetupError
+from hil.core.deadline import Deadline
+from hil.targets.deploy import create_deployment
+from hil.core.errors import SetupError
 from hil.qvm.config import QvmConfig
 from hil.qvm.result import QvmResult
 from hil.qvm.runner import QvmRunner
-from hil.target_config import TargetDefinition
+from hil.targets.definition import TargetDefinition
 from hil.targets import make_target
 
 UP_TIMEOUT = 180.0

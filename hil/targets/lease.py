@@ -30,8 +30,8 @@ from dataclasses import dataclass
 
 from typing import TYPE_CHECKING
 
-from hil.command import shell_command
-from hil.errors import InfrastructureError
+from hil.core.command import shell_command
+from hil.core.errors import InfrastructureError
 
 if TYPE_CHECKING:
     from hil.targets.base import Target
@@ -73,7 +73,7 @@ grep -qx 'owner='{owner} "$L/info" 2>/dev/null && rm -rf "$L" && echo RELEASED
 """
 
 
-_log = logging.getLogger("hil.lease")
+_log = logging.getLogger("hil.targets.lease")
 
 
 def _parse_info(text: str) -> dict[str, str]:

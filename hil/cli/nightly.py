@@ -24,8 +24,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from hil.project import find_project
-from hil.target_config import inventory, resolve
+from hil.pytestplugin.project import find_project
+from hil.targets.definition import inventory, resolve
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INFRA = 0, 1, 2, 3
 
@@ -116,7 +116,7 @@ def _verdict(pytest_rc: int, counts_file: Path) -> int:
 
 def demo(reports: Path, selectors: Sequence[str] = ("qemu",)) -> int:
     """The ``hil init`` project, scaffolded into the report folder, run there on the public QEMU target."""
-    from hil.scaffold import scaffold
+    from hil.cli.scaffold import scaffold
 
     out = report_dir(reports.resolve())
     project = out / "project"

@@ -24,7 +24,7 @@ import re
 import stat
 from pathlib import Path, PurePosixPath
 
-from hil.errors import ConfigError
+from hil.core.errors import ConfigError
 
 #: The default cap for an input file (target definitions, .qvmconf, guest scripts, state files).
 MAX_INPUT_BYTES = 16 << 20

@@ -15,8 +15,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from hil.errors import SetupError
-from hil.paths import PACKAGE_DIR, cache_dir, hash_inputs
+from hil.core.errors import SetupError
+from hil.core.paths import PACKAGE_DIR, cache_dir, hash_inputs
 
 QVMSIM_DIR = PACKAGE_DIR / "qvmsim"
 """qvmsim's C sources (and its Makefile, for builds outside Python)."""

@@ -34,14 +34,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 
-from hil.errors import ConfigError
-from hil.inputs import check_name, read_input_text
-from hil.paths import PACKAGE_DIR
+from hil.core.errors import ConfigError
+from hil.core.inputs import check_name, read_input_text
+from hil.core.paths import PACKAGE_DIR
 
 KINDS = ("qemu", "board", "local")
 
 #: The definitions that ship with qnx-hil: ``local`` and ``qemu``.
-BUILTIN_TARGETS = PACKAGE_DIR / "builtin_targets"
+BUILTIN_TARGETS = PACKAGE_DIR / "targets" / "builtin"
 
 #: A project's own definitions, when neither ``--hil-targets-dir`` nor the
 #: ``hil_targets_dir`` setting names a folder: this folder beside pytest's rootdir.
@@ -102,7 +102,7 @@ class PowerSection:
 
 @dataclass(frozen=True)
 class LeaseSection:
-    """How a shared board is leased while a run uses it (see ``hil.lease``)."""
+    """How a shared board is leased while a run uses it (see ``hil.targets.lease``)."""
 
     enabled: bool = True
     wait: float = 600.0

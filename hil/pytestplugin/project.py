@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 
-from hil.errors import ConfigError
-from hil.target_config import TARGETS_DIR_SETTING, TargetFolders, project_folders
+from hil.core.errors import ConfigError
+from hil.targets.definition import TARGETS_DIR_SETTING, TargetFolders, project_folders
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ Failures:
 * ``SetupError``: our key was refused (``AuthenticationFailed``) or a
   configured file is missing or unreadable (``ConfigError``).
 * ``AssertionError`` (a test failure: the device misbehaved): a command
-  outliving its timeout (``hil.command.CommandTimeout``, with the output so
+  outliving its timeout (``hil.core.command.CommandTimeout``, with the output so
   far in ``partial``), a non-zero exit with ``check=True`` (``CommandFailed``).
 
 A connection found dropped before a command started (or a file transfer,
@@ -59,9 +59,9 @@ from typing import IO, TypeVar
 import paramiko
 from paramiko.common import MSG_CHANNEL_REQUEST
 
-from hil.command import CommandResult, CommandTimeout, shell_command
-from hil.deadline import Deadline
-from hil.errors import ConfigError, InfrastructureError, SetupError
+from hil.core.command import CommandResult, CommandTimeout, shell_command
+from hil.core.deadline import Deadline
+from hil.core.errors import ConfigError, InfrastructureError, SetupError
 
 __all__ = [
     "AuthenticationFailed", "CommandFailed", "CommandResult", "CommandTimeout", "ConnectionDropped",
@@ -150,7 +150,7 @@ def fingerprint(blob: bytes) -> str:
     return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
 
 
-shell_join = shell_command  # the one quoting rule of the project (hil.command)
+shell_join = shell_command  # the one quoting rule of the project (hil.core.command)
 
 
 @dataclass(frozen=True)

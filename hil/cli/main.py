@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hil import __version__
-from hil.errors import HilError, InfrastructureError
+from hil.core.errors import HilError, InfrastructureError
 
 EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INFRA = 0, 1, 2, 3
 
@@ -25,14 +25,14 @@ def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
 
 
 def _folders(args: argparse.Namespace) -> tuple[Path, ...]:
-    """The project's target definition folders, found as pytest finds its settings (``hil.project``)."""
-    from hil.project import find_project
+    """The project's target definition folders, found as pytest finds its settings (``hil.pytestplugin.project``)."""
+    from hil.pytestplugin.project import find_project
 
     return find_project([f"--hil-targets-dir={d}" for d in args.targets_dir or []]).targets.folders
 
 
 def _definition(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from hil.target_config import resolve
+    from hil.targets.definition import resolve
 
     found = resolve(args.target, _folders(args))
     if len(found) != 1:
@@ -66,7 +66,7 @@ def cmd_target_up(args: argparse.Namespace) -> int:
 def _target_name(args: argparse.Namespace) -> str:
     """``--target`` as a name: a .toml path (or anything with a '/') stands for its definition's name."""
     if args.target.endswith(".toml") or "/" in args.target:
-        from hil.target_config import load_definition
+        from hil.targets.definition import load_definition
 
         return load_definition(args.target).name
     return args.target
@@ -96,14 +96,14 @@ def cmd_target_status(args: argparse.Namespace) -> int:
 
 
 def cmd_sdk_include(args: argparse.Namespace) -> int:
-    from hil.sdk import include_dir
+    from hil.targets.sdk import include_dir
 
     print(include_dir())
     return EXIT_OK
 
 
 def cmd_sdk_qvm(args: argparse.Namespace) -> int:
-    from hil.sdk import build_qvmsim
+    from hil.targets.sdk import build_qvmsim
 
     print(build_qvmsim())
     return EXIT_OK
@@ -111,7 +111,7 @@ def cmd_sdk_qvm(args: argparse.Namespace) -> int:
 
 def cmd_vdev_build(args: argparse.Namespace) -> int:
     from hil.targets import make_target
-    from hil.vdev_build import build_vdev
+    from hil.targets.toolchain import build_vdev
 
     definition = _definition(args)
     target = make_target(definition, Path(args.run_dir))
@@ -124,7 +124,7 @@ def cmd_vdev_build(args: argparse.Namespace) -> int:
 
 
 def cmd_qvm_run(args: argparse.Namespace) -> int:
-    from hil.qvm.oneshot import run_once
+    from hil.orchestrate import run_once
 
     result = run_once(_definition(args), Path(args.conf), vdevs=[Path(v) for v in args.vdev],
                       guest=Path(args.guest) if args.guest else None, timeout=args.timeout,
@@ -140,19 +140,19 @@ def cmd_qvm_run(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from hil.nightly import demo
+    from hil.cli.nightly import demo
 
     return demo(Path(args.reports), args.target or ["qemu"])
 
 
 def cmd_nightly(args: argparse.Namespace) -> int:
-    from hil.nightly import nightly
+    from hil.cli.nightly import nightly
 
     return nightly(args.target or [], Path(args.reports), list(args.pytest_args), args.targets_dir or [])
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from hil.scaffold import scaffold
+    from hil.cli.scaffold import scaffold
 
     folder = Path(args.dir)
     written = scaffold(folder, args.ci)

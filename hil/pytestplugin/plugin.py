@@ -31,14 +31,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from hil.deadline import Deadline
-from hil.errors import HilError, InfrastructureError, SetupError
-from hil.target_config import (CONVENTIONAL_TARGETS_DIR, TARGETS_DIR_SETTING, TargetDefinition, TargetFolders,
+from hil.core.deadline import Deadline
+from hil.core.errors import HilError, InfrastructureError, SetupError
+from hil.targets.definition import (CONVENTIONAL_TARGETS_DIR, TARGETS_DIR_SETTING, TargetDefinition, TargetFolders,
                                project_folders, select)
 from hil.targets import Target, make_target
 
 if TYPE_CHECKING:
-    from hil.deploy import Deployment
+    from hil.targets.deploy import Deployment
     from hil.qvm.runner import QvmRunner
 
 #: How long bringing a target up may take, at most (boot + SSH).
@@ -76,8 +76,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def safe_name(text: str) -> str:
-    """A file-system-safe form of a test id or target name (``hil.inputs.safe_name``: never two ids in one folder)."""
-    from hil.inputs import safe_name as _safe_name
+    """A file-system-safe form of a test id or target name (``hil.core.inputs.safe_name``: never two ids in one folder)."""
+    from hil.core.inputs import safe_name as _safe_name
 
     return _safe_name(text, 150)
 
@@ -107,7 +107,7 @@ class TargetPool:
             target = make_target(self.definitions[name], self.artifacts / safe_name(name) / "target")
             self.targets[name] = target
             self._bring_up(name, target, reset=False)
-            from hil.deploy import cleanup_stale
+            from hil.targets.deploy import cleanup_stale
 
             cleanup_stale(target)
         return target
@@ -174,7 +174,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                          {d.name: d for d in definitions})
     junit = config.getoption("hil_junit")
     if (junit or config.getoption("hil_summary")) and not hasattr(config, "workerinput"):
-        from hil.report import JUnitReporter
+        from hil.pytestplugin.report import JUnitReporter
 
         path = Path(junit) if junit else Path(config.getoption("hil_summary")).with_name("junit.xml")
         config.pluginmanager.register(JUnitReporter(path.resolve()), "hil-junit")
@@ -192,7 +192,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     summary = session.config.getoption("hil_summary")
     reporter = session.config.pluginmanager.get_plugin("hil-junit")
     if summary and reporter is not None:
-        from hil.report import summary_table
+        from hil.pytestplugin.report import summary_table
 
         Path(summary).parent.mkdir(parents=True, exist_ok=True)
         Path(summary).write_text(summary_table(reporter), encoding="utf-8")
@@ -293,7 +293,7 @@ def hil_console(hil_target: Target, hil_artifacts: Path) -> Iterator["ConsoleSli
 
 @pytest.fixture
 def hil_ssh(hil_target: Target):  # type: ignore[no-untyped-def]
-    """The target's SSH connection (``hil.ssh.SshConnection``)."""
+    """The target's SSH connection (``hil.links.ssh.SshConnection``)."""
     ssh = getattr(hil_target, "ssh", None)
     if ssh is None:
         raise SetupError(f"target '{hil_target.name}' ({hil_target.kind}) is not reached over SSH; mark the test "
@@ -349,7 +349,7 @@ def _hil_record(request: pytest.FixtureRequest) -> Iterator[None]:
         if retried:
             text = f"[hil: this is the retry after an infrastructure error: {retried}]\n" + text
         (artifacts / "console.log").write_text(text, encoding="utf-8")
-        props.append(("hil.console", text))
+        props.append(("hil.links.console", text))
     logs = sorted(artifacts.glob("run*.qvm.log"))
     if logs:
         text = "".join(f"--- {p.name}\n{p.read_text(encoding='utf-8', errors='replace')}" for p in logs)
@@ -458,7 +458,7 @@ class DeployedVdev:
 @pytest.fixture
 def hil_deployment(request: pytest.FixtureRequest, hil_target: Target) -> Iterator["Deployment"]:
     """This test's private folder on the target (removed afterwards unless ``--hil-keep``)."""
-    from hil.deploy import create_deployment
+    from hil.targets.deploy import create_deployment
 
     deployment = create_deployment(hil_target, request.node.name, keep=request.config.getoption("hil_keep"))
     yield deployment
@@ -475,7 +475,7 @@ def hil_vdev(request: pytest.FixtureRequest, hil_target: Target, hil_deployment:
     Relative paths are taken from the pytest root folder.  A compile error is a
     ``SetupError`` showing the compiler's messages: an error of the test.
     """
-    from hil.vdev_build import build_vdev
+    from hil.targets.toolchain import build_vdev
 
     def build(source: str | Path, *more: str | Path, name: str | None = None) -> DeployedVdev:
         paths = [p if Path(p).is_absolute() else request.config.rootpath / p for p in (source, *more)]

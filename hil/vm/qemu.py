@@ -41,9 +41,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
-from hil.deadline import Deadline
-from hil.errors import InfrastructureError, SetupError
-from hil.image import Image, load_image
+from hil.core.deadline import Deadline
+from hil.core.errors import InfrastructureError, SetupError
+from hil.vm.image import Image, load_image
 
 #: Kernel command line, each item measured under TCG on the stock Debian kernel:
 #: ``quiet`` (every console byte costs time; panics and the ready marker still print),
