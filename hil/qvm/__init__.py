@@ -24,10 +24,8 @@ from hil.qvm.exitcodes import (
     ExitTable,
     Mark,
     decode,
-    signal_name,
-    signal_number,
-    split_shell_status,
 )
+from hil.core.signals import signal_name, signal_number, split_shell_status
 from hil.qvm.log import LEVELS, ConfigFault, LogLine, QvmLog, Termination, parse_line, parse_log
 from hil.qvm.result import QvmResult
 

@@ -6,8 +6,8 @@ status to an ``Exit``; ``ExitTable.default()`` is the contract's table and
 ``with_overrides()`` applies a target definition's corrections for the rows a
 real board may read differently (the [inferred] ones, listed in ``INFERRED``).
 
-Signals: a run killed by a signal has no exit status; ``signal_name()`` turns a
-number (in the target OS's numbering) or a name into ``"SIGSEGV"`` form.
+Signals: a run killed by a signal has no exit status; ``hil.core.signals``
+names it (``signal_name``), in the target OS's numbering.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from hil.core.errors import ConfigError
+
 
 
 class Mark(enum.Enum):
@@ -307,70 +308,3 @@ SIGNAL_EFFECTS: Mapping[str, tuple[str, Exit | None]] = {
     "SIGUSR1": ("status: VDEV_CTRL_STATUS to every vdev, qvm_report text logged at INFO", None),
     "SIGUSR2": ("guest dump (the 'dump' option), with VDEV_CTRL_STATUS's qvm_report text in it", None),
 }
-
-#: Signal numbers of the target OS.  Linux: the generic numbering (x86, ARM).
-#: QNX Neutrino: System V style numbering [inferred until checked on a board].
-SIGNAL_NUMBERS: Mapping[str, Mapping[int, str]] = {
-    "linux": {
-        1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGBUS",
-        8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2", 13: "SIGPIPE",
-        14: "SIGALRM", 15: "SIGTERM", 16: "SIGSTKFLT", 17: "SIGCHLD", 18: "SIGCONT", 19: "SIGSTOP",
-        20: "SIGTSTP", 21: "SIGTTIN", 22: "SIGTTOU", 23: "SIGURG", 24: "SIGXCPU", 25: "SIGXFSZ",
-        26: "SIGVTALRM", 27: "SIGPROF", 28: "SIGWINCH", 29: "SIGIO", 30: "SIGPWR", 31: "SIGSYS",
-    },
-    "qnx": {
-        1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP", 6: "SIGABRT", 7: "SIGEMT",
-        8: "SIGFPE", 9: "SIGKILL", 10: "SIGBUS", 11: "SIGSEGV", 12: "SIGSYS", 13: "SIGPIPE",
-        14: "SIGALRM", 15: "SIGTERM", 16: "SIGUSR1", 17: "SIGUSR2", 18: "SIGCHLD", 19: "SIGPWR",
-        20: "SIGWINCH", 21: "SIGURG", 22: "SIGPOLL", 23: "SIGSTOP", 24: "SIGTSTP", 25: "SIGCONT",
-        26: "SIGTTIN", 27: "SIGTTOU", 28: "SIGVTALRM", 29: "SIGPROF", 30: "SIGXCPU", 31: "SIGXFSZ",
-    },
-}
-
-
-def signal_name(sig: int | str, numbering: str = "linux") -> str:
-    """``11``, ``"11"``, ``"SEGV"``, ``"sigsegv"`` -> ``"SIGSEGV"``.
-
-    Numbers are read in the target OS's ``numbering`` ("linux" or "qnx");
-    an unknown number gives ``"SIG<n>"``.  A name is upper-cased and given the
-    ``SIG`` prefix; anything else is a ``ValueError``.
-    """
-    try:
-        table = SIGNAL_NUMBERS[numbering]
-    except KeyError:
-        raise ValueError(f"unknown signal numbering {numbering!r}; allowed: {', '.join(SIGNAL_NUMBERS)}") from None
-    if isinstance(sig, bool):
-        raise ValueError(f"not a signal: {sig!r}")
-    if isinstance(sig, str):
-        text = sig.strip()
-        if text.isdigit():
-            sig = int(text)
-        else:
-            name = text.upper()
-            name = name if name.startswith("SIG") else "SIG" + name
-            if len(name) <= 3 or not name[3:].replace("_", "").isalnum():
-                raise ValueError(f"not a signal name: {sig!r}")
-            return name
-    if sig <= 0:
-        raise ValueError(f"not a signal number: {sig}")
-    return table.get(sig, f"SIG{sig}")
-
-
-def signal_number(name: str, numbering: str = "linux") -> int | None:
-    """``"SIGSEGV"`` -> 11 in ``numbering`` (None if that OS has no such signal)."""
-    wanted = signal_name(name, numbering)
-    for number, sig in SIGNAL_NUMBERS[numbering].items():
-        if sig == wanted:
-            return number
-    return None
-
-
-def split_shell_status(code: int, numbering: str = "linux") -> tuple[int | None, str | None]:
-    """A POSIX shell's ``$?`` -> (exit status, signal name).
-
-    Shells report a process killed by signal N as 128+N.  qvm's own statuses
-    stay below 128 (the highest is 96), so 129..128+31 is read as a signal.
-    """
-    if 128 < code <= 128 + 31 and (code - 128) in SIGNAL_NUMBERS[numbering]:
-        return None, signal_name(code - 128, numbering)
-    return code, None

@@ -6,7 +6,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hil.qvm.exitcodes import Exit, ExitTable, signal_name
+from hil.core.signals import signal_name
+from hil.qvm.exitcodes import Exit, ExitTable
 from hil.qvm.log import EXCERPT_LINES, Pattern, QvmLog, excerpt, parse_log
 
 #: Guest-console lines shown in a failure message.

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import IO
 
 from hil.core.deadline import Deadline
-from hil.qvm.exitcodes import signal_name
+from hil.core.signals import signal_name
 from hil.core.command import CommandResult, CommandTimeout
 from hil.targets.base import OutputCallback, Target, register, shell_command
 

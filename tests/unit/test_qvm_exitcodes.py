@@ -14,10 +14,8 @@ from hil.qvm.exitcodes import (
     ExitTable,
     Mark,
     decode,
-    signal_name,
-    signal_number,
-    split_shell_status,
 )
+from hil.core.signals import signal_name, signal_number, split_shell_status
 
 
 @pytest.mark.parametrize(
