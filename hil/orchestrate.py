@@ -1,20 +1,47 @@
-"""One qvm run outside pytest: what ``hil qvm run`` does."""
+"""Bringing a target up (or back) under a deadline, tearing it down, and one qvm run outside pytest.
+
+The one place that does it, for the pytest plugin (its target pool), the
+CLI (``hil qvm run``) and one-shot runs alike.
+"""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from hil.core.deadline import Deadline
-from hil.targets.deploy import create_deployment
 from hil.core.errors import SetupError
 from hil.qvm.config import QvmConfig
 from hil.qvm.result import QvmResult
 from hil.qvm.runner import QvmRunner
+from hil.targets import Target, make_target
 from hil.targets.definition import TargetDefinition
-from hil.targets import make_target
+from hil.targets.deploy import create_deployment
 
+#: How long bringing a target up may take, at most (boot + SSH).
 UP_TIMEOUT = 180.0
+
+
+def bring_up(target: Target, *, reset: bool = False, timeout: float = UP_TIMEOUT) -> None:
+    """``target.up`` (``reset``: ``target.reset``) under one deadline of ``timeout`` seconds."""
+    deadline = Deadline.after(timeout, f"bringing up target {target.name}")
+    if reset:
+        target.reset(deadline)
+    else:
+        target.up(deadline)
+
+
+@contextmanager
+def target_up(definition: TargetDefinition, run_dir: Path, timeout: float = UP_TIMEOUT) -> Iterator[Target]:
+    """The target of ``definition``, up for the block (its run files in ``run_dir``), then down."""
+    target = make_target(definition, run_dir)
+    try:
+        bring_up(target, timeout=timeout)
+        yield target
+    finally:
+        target.down()
 
 
 def run_once(definition: TargetDefinition, conf: Path, vdevs: list[Path], guest: Path | None = None,
@@ -27,9 +54,7 @@ def run_once(definition: TargetDefinition, conf: Path, vdevs: list[Path], guest:
     if guest is not None:
         config.load(guest)
     artifacts.mkdir(parents=True, exist_ok=True)
-    target = make_target(definition, artifacts / "target")
-    target.up(Deadline.after(UP_TIMEOUT, f"bringing up {definition.name}"))
-    try:
+    with target_up(definition, artifacts / "target") as target:
         deployment = create_deployment(target, f"cli-{os.getpid()}")
         try:
             for vdev in vdevs:
@@ -37,5 +62,3 @@ def run_once(definition: TargetDefinition, conf: Path, vdevs: list[Path], guest:
             return QvmRunner(target, deployment, artifacts, target.console).run(config, timeout)
         finally:
             deployment.cleanup()
-    finally:
-        target.down()

@@ -1,8 +1,6 @@
 """The ``hil`` command line: for people and for nightly scripts.
 
-Exit codes: 0 success; 1 the thing under test failed (``nightly``: a test
-failed); 2 bad input (usage, definition, configuration, compile error);
-3 infrastructure failure (target unreachable, QEMU died, SSH dropped).
+Exit codes: ``hil.cli.status`` (0 success, 1 failed, 2 bad input, 3 infrastructure).
 """
 
 from __future__ import annotations
@@ -15,9 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from hil import __version__
+from hil.cli.status import EXIT_FAILED, EXIT_INFRA, EXIT_INPUT, EXIT_OK
 from hil.core.errors import HilError, InfrastructureError
-
-EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INFRA = 0, 1, 2, 3
 
 
 def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
@@ -110,12 +107,11 @@ def cmd_sdk_qvm(args: argparse.Namespace) -> int:
 
 
 def cmd_vdev_build(args: argparse.Namespace) -> int:
-    from hil.targets import make_target
-    from hil.targets.toolchain import build_vdev
+    from hil.targets.toolchain import Toolchain, build_vdev
 
-    definition = _definition(args)
-    target = make_target(definition, Path(args.run_dir))
-    toolchain = target.toolchain().with_portable() if args.portable else target.toolchain()
+    toolchain = Toolchain.from_definition(_definition(args))
+    if args.portable:
+        toolchain = toolchain.with_portable()
     built = build_vdev([Path(s) for s in args.sources], toolchain, name=args.name,
                        out_dir=Path(args.output) if args.output else None)
     _emit(args, {"name": built.name, "path": str(built.path), "cached": built.cached,
@@ -212,7 +208,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--portable", action="store_true",
                    help="only the names QNX documents for 8.0 (qvmsim's own names are compile errors)")
     p.add_argument("-o", "--output", help="copy the .so into this folder")
-    p.add_argument("--run-dir", default="artifacts/cli", help=argparse.SUPPRESS)
 
     qvm = sub.add_parser("qvm", help="run qvm on a target").add_subparsers(dest="sub", required=True, metavar="ACTION")
     p = add(qvm, "run", cmd_qvm_run, "deploy vdevs, run qvm @CONF on a target, report how it ended")

@@ -24,10 +24,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from hil.cli.status import EXIT_FAILED, EXIT_INFRA, EXIT_INPUT, EXIT_OK
 from hil.pytestplugin.project import find_project
 from hil.targets.definition import inventory, resolve
-
-EXIT_OK, EXIT_FAILED, EXIT_INPUT, EXIT_INFRA = 0, 1, 2, 3
 
 #: pytest's exit status when no test was collected or all were deselected.
 PYTEST_NO_TESTS = 5

@@ -31,8 +31,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from hil.core.deadline import Deadline
 from hil.core.errors import HilError, InfrastructureError, SetupError
+from hil.core.inputs import safe_name
+from hil.orchestrate import bring_up
 from hil.targets.definition import (CONVENTIONAL_TARGETS_DIR, TARGETS_DIR_SETTING, TargetDefinition, TargetFolders,
                                project_folders, select)
 from hil.targets import Target, make_target
@@ -40,10 +41,6 @@ from hil.targets import Target, make_target
 if TYPE_CHECKING:
     from hil.targets.deploy import Deployment
     from hil.qvm.runner import QvmRunner
-
-#: How long bringing a target up may take, at most (boot + SSH).
-UP_TIMEOUT = 180.0
-
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("qnx-hil", "QNX Hypervisor hardware-in-the-loop")
@@ -73,13 +70,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "target's [toolchain] portable")
     parser.addini("hil_portable", type="bool", default=False,
                   help="build this project's vdevs in portable mode (only QNX-documented names)")
-
-
-def safe_name(text: str) -> str:
-    """A file-system-safe form of a test id or target name (``hil.core.inputs.safe_name``: never two ids in one folder)."""
-    from hil.core.inputs import safe_name as _safe_name
-
-    return _safe_name(text, 150)
 
 
 @dataclass
@@ -114,7 +104,7 @@ class TargetPool:
 
     def _bring_up(self, name: str, target: Target, reset: bool) -> None:
         try:
-            (target.reset if reset else target.up)(Deadline.after(UP_TIMEOUT, f"bringing up target {name}"))
+            bring_up(target, reset=reset)
         except HilError as exc:
             self.failures[name] = self.failures.get(name, 0) + 1
             target.down()

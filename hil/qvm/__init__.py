@@ -20,9 +20,9 @@ from hil.qvm.config import (
 from hil.qvm.exitcodes import (
     INFERRED,
     SIGNAL_EFFECTS,
+    Evidence,
     Exit,
     ExitTable,
-    Mark,
     decode,
 )
 from hil.core.signals import signal_name, signal_number, split_shell_status
@@ -30,7 +30,7 @@ from hil.qvm.log import LEVELS, ConfigFault, LogLine, QvmLog, Termination, parse
 from hil.qvm.result import QvmResult
 
 __all__ = [
-    "INFERRED", "LEVELS", "LOGGER_DESTS", "LOGGER_FILTERS", "SET_VARIABLES", "SIGNAL_EFFECTS", "ConfContext", "ConfOption", "ConfigFault", "Exit",
-    "ExitTable", "LogLine", "Mark", "ParsedConf", "QvmConfig", "QvmLog", "QvmResult", "Termination", "decode",
+    "INFERRED", "LEVELS", "LOGGER_DESTS", "LOGGER_FILTERS", "SET_VARIABLES", "SIGNAL_EFFECTS", "ConfContext", "ConfOption", "ConfigFault", "Evidence", "Exit",
+    "ExitTable", "LogLine", "ParsedConf", "QvmConfig", "QvmLog", "QvmResult", "Termination", "decode",
     "parse_line", "parse_log", "parse_qvmconf", "signal_name", "signal_number", "split_shell_status",
 ]

@@ -20,8 +20,8 @@ from hil.core.errors import ConfigError
 
 
 
-class Mark(enum.Enum):
-    """How sure the contract is of a row (see the contract's "Marks")."""
+class Evidence(enum.Enum):
+    """How sure the contract is of a row: its evidence tag (the contract's "Marks")."""
 
     DOC = "[doc]"  # stated by QNX's documentation
     INFERRED = "[inferred]"  # our reading, unverified on hardware
@@ -36,34 +36,34 @@ class Exit(enum.Enum):
 
     The value is the lower-case key used in target definitions
     (``exit_overrides = { watchdog = 3 }``); each member also carries a one-line
-    ``description`` and its contract ``mark``.
+    ``description`` and its contract ``evidence`` tag.
     """
 
     NORMAL = ("normal", "normal shutdown or restart request (also: the guest shut down after the power button, "
-              "SIGTERM/SIGINT)", Mark.DOC)
+              "SIGTERM/SIGINT)", Evidence.DOC)
     POWER_CUT = ("power_cut", "power cut: the guest stopped as if unplugged (SIGQUIT; qvmsim: also a second "
-                 "SIGTERM/SIGINT while the guest ignores the power button)", Mark.DOC)
-    WATCHDOG = ("watchdog", "watchdog-triggered termination (4 by the exit-code page, 3 if a bite is a SIGQUIT)", Mark.INFERRED)
+                 "SIGTERM/SIGINT while the guest ignores the power button)", Evidence.DOC)
+    WATCHDOG = ("watchdog", "watchdog-triggered termination (4 by the exit-code page, 3 if a bite is a SIGQUIT)", Evidence.INFERRED)
     UNSUPPORTED = ("unsupported", "unsupported operation with action abort (e.g. 'unsupported reference abort')",
-                   Mark.DOC)
-    VDEV_ERROR = ("vdev_error", "unexpected vdev error", Mark.DOC)
-    UNEXPECTED = ("unexpected", "unexpected error", Mark.DOC)
-    CUSTOM = ("custom", "user-defined: a vdev's own termination cause (GTC_CUSTOM_MIN..GTC_MAX)", Mark.DOC)
-    FATAL_BEFORE_START = ("fatal_before_start", "fatal error before the guest started", Mark.DOC)
-    FATAL_CONFIG = ("fatal_config", "fatal configuration error", Mark.DOC)
-    FATAL_AFTER_START = ("fatal_after_start", "fatal error after the guest started", Mark.DOC)
-    KILLED_BY_SIGNAL = ("killed_by_signal", "killed by a signal: no exit status (e.g. a vdev crashed qvm)", Mark.DOC)
-    HUNG = ("hung", "outlived its timeout and was stopped by the framework's escalation", Mark.FRAMEWORK)
-    UNKNOWN = ("unknown", "exit status not in this target's exit table", Mark.FRAMEWORK)
+                   Evidence.DOC)
+    VDEV_ERROR = ("vdev_error", "unexpected vdev error", Evidence.DOC)
+    UNEXPECTED = ("unexpected", "unexpected error", Evidence.DOC)
+    CUSTOM = ("custom", "user-defined: a vdev's own termination cause (GTC_CUSTOM_MIN..GTC_MAX)", Evidence.DOC)
+    FATAL_BEFORE_START = ("fatal_before_start", "fatal error before the guest started", Evidence.DOC)
+    FATAL_CONFIG = ("fatal_config", "fatal configuration error", Evidence.DOC)
+    FATAL_AFTER_START = ("fatal_after_start", "fatal error after the guest started", Evidence.DOC)
+    KILLED_BY_SIGNAL = ("killed_by_signal", "killed by a signal: no exit status (e.g. a vdev crashed qvm)", Evidence.DOC)
+    HUNG = ("hung", "outlived its timeout and was stopped by the framework's escalation", Evidence.FRAMEWORK)
+    UNKNOWN = ("unknown", "exit status not in this target's exit table", Evidence.FRAMEWORK)
 
     description: str
-    mark: Mark
+    evidence: Evidence
 
-    def __new__(cls, key: str, description: str, mark: Mark) -> Exit:
+    def __new__(cls, key: str, description: str, evidence: Evidence) -> Exit:
         obj = object.__new__(cls)
         obj._value_ = key
         obj.description = description
-        obj.mark = mark
+        obj.evidence = evidence
         return obj
 
     @property
@@ -224,9 +224,9 @@ class ExitTable:
         overridden = {s for s, _ in self.overrides}
         for first, last, reason in _ranges(self.rows):
             span = str(first) if first == last else f"{first}-{last}"
-            mark = Mark.INFERRED if reason in INFERRED else reason.mark
+            evidence = Evidence.INFERRED if reason in INFERRED else reason.evidence
             note = " (target override)" if overridden.intersection(range(first, last + 1)) else ""
-            lines.append(f"{span:>6}  {reason.name:<19} {mark} {reason.description}{note}")
+            lines.append(f"{span:>6}  {reason.name:<19} {evidence} {reason.description}{note}")
         return "\n".join(lines)
 
 

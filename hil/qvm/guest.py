@@ -1,9 +1,9 @@
 """Driving the guest of a running qvm, the same way on every target.
 
-On ``local`` and ``qemu`` the guest is qvmsim's scripted guest, driven by
-lines on qvm's standard input.  On a board the guest is real: it is driven
-through the serial console with the commands of the definition's ``[guest]``
-table.  Tests only see ``GuestControl``.
+Each target kind declares its guest (``Target.guest_control``): on ``local``
+and ``qemu`` it is qvmsim's scripted guest, driven by lines on qvm's standard
+input; on a board it is real, driven through the serial console with the
+commands of the definition's ``[guest]`` table.  Tests only see ``GuestControl``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ ANSWER_WAIT = 10.0
 
 if TYPE_CHECKING:
     from hil.qvm.runner import QvmSession
-    from hil.targets.base import Target
+    from hil.targets.base import GuestKind, Target
 
 
 class GuestControl(Protocol):
@@ -191,10 +191,12 @@ class ConsoleGuest:
         raise self._unsupported(f"dump RAM at {addr:#x}")
 
 
-GUESTS: dict[str, type] = {"local": ScriptedGuest, "qemu": ScriptedGuest, "board": ConsoleGuest}
+#: The guest control for each ``Target.guest_control``.
+GUESTS: dict[GuestKind, type[ScriptedGuest] | type[ConsoleGuest]] = {"scripted": ScriptedGuest,
+                                                                      "console": ConsoleGuest}
 
 
 def guest_for(target: "Target", session: "QvmSession") -> GuestControl:
-    """The guest control that fits the target's kind."""
-    control: GuestControl = GUESTS[target.kind](target, session)
+    """The guest control the target declares (``Target.guest_control``)."""
+    control: GuestControl = GUESTS[target.guest_control](target, session)
     return control

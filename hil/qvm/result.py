@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hil.core.signals import signal_name
+from hil.core.text import tail_lines
 from hil.qvm.exitcodes import Exit, ExitTable
 from hil.qvm.log import EXCERPT_LINES, Pattern, QvmLog, excerpt, parse_log
 
@@ -113,7 +114,7 @@ class QvmResult:
             out.append(excerpt(severe, limit=10, title="earlier fatal/error lines"))
         out.append(excerpt(shown, title=title))
         if self.stdout.strip():
-            console_tail = self.stdout.rstrip("\n").splitlines()[-CONSOLE_LINES:]
+            console_tail = tail_lines(self.stdout.rstrip("\n"), CONSOLE_LINES)
             out.append("guest console (qvm stdout), last lines:")
             out.extend(f"  | {line}" for line in console_tail)
         return "\n".join(out)

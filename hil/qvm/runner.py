@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from hil.targets.deploy import Deployment, record_pid
 from hil.core.errors import InfrastructureError
+from hil.core.text import tail_lines
 from hil.qvm.config import QvmConfig
 from hil.qvm.exitcodes import ExitTable
 from hil.qvm.guest import GuestControl, guest_for
@@ -146,7 +147,7 @@ class QvmSession:
 
     def _not_seen(self, what: str, timeout: float, name: str, data: bytearray) -> str:
         state = "qvm has exited" if self.process.poll() is not None else f"within {timeout} s"
-        tail = "\n".join(data.decode("utf-8", "replace").splitlines()[-30:])
+        tail = "\n".join(tail_lines(bytes(data), 30))
         return f"{what} ({state}); {name} so far:\n{tail}"
 
     def running(self) -> bool:

@@ -2,8 +2,10 @@
 
 A ``Target`` gives a shell (``run``), long-running processes (``start``),
 file transfer (``put``/``get``), a serial console (``console``, may be
-``None``), and knows its architecture and toolchain.  Kinds register
-themselves in ``KINDS``; ``make_target`` picks by the definition's kind.
+``None``), and knows its architecture, its toolchain and which guest control
+its qvm runs (``guest_control``).  Each kind of ``hil.targets.definition.KINDS``
+registers its class in ``TARGET_CLASSES``; ``make_target`` picks by the
+definition's kind.
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 from hil.core.command import shell_command
 from hil.core.deadline import Deadline
-from hil.targets.definition import TargetDefinition
+from hil.targets.definition import KINDS, TargetDefinition
 
 if TYPE_CHECKING:
     from hil.links.console import Console
@@ -23,6 +25,11 @@ if TYPE_CHECKING:
     from hil.targets.toolchain import Toolchain
 
 OutputCallback = Callable[[str, bytes], None]
+
+#: How the guest of a qvm on a target is driven (``hil.qvm.guest``): qvmsim's
+#: scripted guest through qvm's standard input, or a real guest through the
+#: serial console with the definition's ``[guest]`` commands.
+GuestKind = Literal["scripted", "console"]
 
 
 class Process(Protocol):
@@ -51,6 +58,8 @@ class Target(ABC):
     """A place where vdevs are built for, deployed to and run by qvm."""
 
     kind: ClassVar[str]
+    #: Which guest its qvm runs (qvmsim's scripted one unless the kind says otherwise).
+    guest_control: ClassVar[GuestKind] = "scripted"
     console: "Console | None" = None
 
     def __init__(self, definition: TargetDefinition, run_dir: Path) -> None:
@@ -108,10 +117,7 @@ class Target(ABC):
         """The compiler vdevs for this target are built with."""
         from hil.targets.toolchain import Toolchain
 
-        tc = self.definition.toolchain
-        return Toolchain(kind=tc.kind, cc=tc.cc or ("qcc" if tc.kind == "qcc" else "gcc"),
-                         variant=tc.variant, qnx_host=tc.qnx_host, qnx_target=tc.qnx_target,
-                         cflags=tc.cflags, portable=tc.portable)
+        return Toolchain.from_definition(self.definition)
 
     def qvm_command(self) -> str:
         """The qvm executable on the target."""
@@ -139,15 +145,18 @@ class Target(ABC):
         self.down()
 
 
-KINDS: dict[str, type[Target]] = {}
+#: The class of each kind, filled by ``register``.
+TARGET_CLASSES: dict[str, type[Target]] = {}
 
 
 def register(cls: type[Target]) -> type[Target]:
-    """Class decorator: make a target kind known to ``make_target``."""
-    KINDS[cls.kind] = cls
+    """Class decorator: make a target kind (one of ``KINDS``) known to ``make_target``."""
+    if cls.kind not in KINDS:
+        raise TypeError(f"{cls.__name__}.kind {cls.kind!r} is not one of the target kinds {KINDS}")
+    TARGET_CLASSES[cls.kind] = cls
     return cls
 
 
 def make_target(definition: TargetDefinition, run_dir: Path) -> Target:
     """The target object for a definition (not yet up)."""
-    return KINDS[definition.kind](definition, run_dir)
+    return TARGET_CLASSES[definition.kind](definition, run_dir)

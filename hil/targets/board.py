@@ -19,6 +19,7 @@ class BoardTarget(RemoteTarget):
     """Attaches to a board: power it (if configured), watch its console, reach it over SSH."""
 
     kind = "board"
+    guest_control = "console"  # a real guest, driven through the serial console
     lease: Lease | None = None
 
     def power(self, action: str, timeout: float = 60.0) -> bool:

@@ -38,7 +38,9 @@ from hil.core.errors import ConfigError
 from hil.core.inputs import check_name, read_input_text
 from hil.core.paths import PACKAGE_DIR
 
-KINDS = ("qemu", "board", "local")
+#: The target kinds: the one list of them (each has its ``Target`` class in ``hil.targets``).
+Kind = Literal["qemu", "board", "local"]
+KINDS: tuple[str, ...] = get_args(Kind)
 
 #: The definitions that ship with qnx-hil: ``local`` and ``qemu``.
 BUILTIN_TARGETS = PACKAGE_DIR / "targets" / "builtin"
@@ -145,7 +147,7 @@ class TargetDefinition:
     """One target, as read from its TOML file."""
 
     name: str
-    kind: Literal["qemu", "board", "local"]
+    kind: Kind
     labels: tuple[str, ...] = ()
     arch: str = "x86_64"
     description: str = ""

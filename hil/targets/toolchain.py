@@ -22,6 +22,7 @@ from typing import Literal
 
 from hil.core.errors import SetupError
 from hil.core.paths import cache_dir, hash_inputs
+from hil.targets.definition import TargetDefinition
 from hil.targets.sdk import compiler_identity, include_dir
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.+-]+$")
@@ -52,6 +53,13 @@ class Toolchain:
     qnx_target: str | None = None
     cflags: tuple[str, ...] = ()
     portable: bool = False
+
+    @classmethod
+    def from_definition(cls, definition: TargetDefinition) -> Toolchain:
+        """The toolchain of a target definition's ``[toolchain]`` table (no target needed)."""
+        tc = definition.toolchain
+        return cls(kind=tc.kind, cc=tc.cc or ("qcc" if tc.kind == "qcc" else "gcc"), variant=tc.variant,
+                   qnx_host=tc.qnx_host, qnx_target=tc.qnx_target, cflags=tc.cflags, portable=tc.portable)
 
     def with_portable(self) -> "Toolchain":
         """The same toolchain in portable mode."""

@@ -18,32 +18,34 @@ no network at run time) and assembles, in its cache folder
 
 The cache key hashes the spec as given plus the image files and the extra files'
 contents, so a cache hit costs no apt call and well under a second.
+
+This module is the recipe and the cache; the packages come from ``hil.vm.debs``,
+ELF and PVH parsing from ``hil.vm.elf``, the keys from ``hil.vm.keys`` and the
+cpio writer from ``hil.vm.cpio``.
 """
 
 from __future__ import annotations
 
-import fcntl
 import gzip
-import io
 import json
 import lzma
 import os
-import re
 import shutil
 import stat
-import struct
 import subprocess
 import tempfile
 import time
-import zlib
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
 from hil.core.errors import SetupError
-from hil.core.paths import PACKAGE_DIR, cache_dir, hash_inputs
+from hil.core.paths import PACKAGE_DIR, cache_dir, file_lock, hash_inputs
+from hil.vm.cpio import Tree, read_cpio
+from hil.vm.debs import FIX_HINT, candidate_version, fetch, kernel_debs, unpack
+from hil.vm.elf import elf_dynamic_info, extract_vmlinux, modinfo
+from hil.vm.keys import make_keys
 
 #: Bumped whenever the builder's output changes for the same inputs.
 BUILD_FORMAT = "1"
@@ -68,12 +70,6 @@ DEFAULT_PACKAGES: tuple[str, ...] = (
 NIC_BUS_MODULES: dict[str, tuple[str, ...]] = {
     "virtio_net": ("virtio", "virtio_ring", "virtio_pci_legacy_dev", "virtio_pci_modern_dev", "virtio_pci"),
 }
-
-_FIX_HINT = (
-    "check the name and version with `apt-cache policy NAME` (run `apt-get update` if the index is stale); "
-    "set `packages`, `versions` or `kernel_package` in the target definition's [qemu] section "
-    "(on Ubuntu the kernel is linux-image-generic and e1000 lives in linux-modules-extra-*)"
-)
 
 
 @dataclass(frozen=True)
@@ -164,7 +160,7 @@ def build_image(spec: ImageSpec = ImageSpec(), *, force: bool = False,
         cached = _load(final)
         if cached is not None:
             return cached
-    with _locked(images / f".{key}.lock"):
+    with file_lock(images / f".{key}.lock"):
         if not force:
             cached = _load(final)
             if cached is not None:
@@ -187,16 +183,6 @@ def build_image(spec: ImageSpec = ImageSpec(), *, force: bool = False,
         f"initrd {image.initrd.stat().st_size // 1024} KiB, kernel {image.kernel.name}")
     return image
 
-
-@contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    """An exclusive advisory lock on ``path`` (created) for the duration of the block."""
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # -- cache ---------------------------------------------------------------------------------------
@@ -236,121 +222,29 @@ def load_image(root: Path) -> Image:
     return _load_or_fail(Path(root))
 
 
-# -- apt -----------------------------------------------------------------------------------------
-
-
-def _apt_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["LC_ALL"] = "C"
-    return env
-
-
-def _apt_options() -> list[str]:
-    # apt drops to the _apt user for downloads, which cannot write into root's cache.
-    return ["-o", "APT::Sandbox::User=root"] if os.geteuid() == 0 else []
-
-
-def _candidate_version(name: str, pinned: str | None) -> str:
-    """The version apt would download (pinned or candidate), from the local index only."""
-    if shutil.which("apt-cache") is None or shutil.which("apt-get") is None:
-        raise SetupError("building the QEMU target image needs a Debian/Ubuntu host (apt-get, apt-cache, dpkg-deb)")
-    proc = subprocess.run(["apt-cache", "policy", name], capture_output=True, text=True, env=_apt_env(),
-                          check=False)
-    found = re.search(r"^\s+Candidate:\s*(\S+)", proc.stdout, re.MULTILINE)
-    if pinned is not None:
-        versions = re.findall(r"^\s+(?:\*\*\*\s+)?(\S+)\s+-?\d+\s*$", proc.stdout, re.MULTILINE)
-        if pinned not in versions:
-            known = ", ".join(versions) or "none"
-            raise SetupError(f"Debian package '{name}' has no version '{pinned}' in the apt index "
-                             f"(known: {known}); {_FIX_HINT}")
-        return pinned
-    if proc.returncode != 0 or not found or found.group(1) == "(none)":
-        raise SetupError(f"Debian package '{name}' is not in the apt index of this host; {_FIX_HINT}")
-    return found.group(1)
-
-
-def _deb_path(debs: Path, name: str, version: str) -> Path | None:
-    quoted = version.replace(":", "%3a")
-    hits = sorted(debs.glob(f"{name}_{quoted}_*.deb"))
-    return hits[0] if hits else None
-
-
-def _fetch(name: str, version: str, debs: Path, log: Callable[[str], None]) -> Path:
-    """The .deb of ``name`` at ``version``: from ``debs`` or fetched with apt-get download."""
-    with _locked(debs / ".lock"):  # apt-get writes the .deb in place: no reader may see half of it
-        return _fetch_locked(name, version, debs, log)
-
-
-def _fetch_locked(name: str, version: str, debs: Path, log: Callable[[str], None]) -> Path:
-    have = _deb_path(debs, name, version)
-    if have is not None:
-        return have
-    log(f"apt-get download {name}={version}")
-    proc = subprocess.run(["apt-get", *_apt_options(), "download", f"{name}={version}"], cwd=debs,
-                          capture_output=True, text=True, env=_apt_env(), check=False)
-    have = _deb_path(debs, name, version)
-    if proc.returncode != 0 or have is None:
-        why = (proc.stderr.strip().splitlines() or ["no .deb appeared"])[-1]
-        raise SetupError(f"could not download Debian package '{name}={version}' with apt-get download: {why}; "
-                         f"{_FIX_HINT}")
-    return have
-
-
-def _deb_field(deb: Path, name: str) -> str:
-    proc = subprocess.run(["dpkg-deb", "-f", str(deb), name], capture_output=True, text=True, check=False)
-    return proc.stdout.strip()
-
-
-def _kernel_debs(spec: ImageSpec, debs: Path, log: Callable[[str], None]) -> list[tuple[str, str, Path]]:
-    """The kernel package and, through Depends, the linux-image/modules packages it pulls in."""
-    out: list[tuple[str, str, Path]] = []
-    todo = [(spec.kernel_package, spec.versions.get(spec.kernel_package))]
-    seen: set[str] = set()
-    while todo:
-        name, pinned = todo.pop(0)
-        if name in seen:
-            continue
-        seen.add(name)
-        version = _candidate_version(name, pinned)
-        deb = _fetch(name, version, debs, log)
-        out.append((name, version, deb))
-        for clause in _deb_field(deb, "Depends").split(","):
-            first = clause.split("|")[0].strip()
-            m = re.match(r"([a-z0-9][a-z0-9+.-]*)\s*(?:\(\s*=\s*([^)\s]+)\s*\))?", first)
-            if m and re.match(r"linux-(image|modules)", m.group(1)):
-                todo.append((m.group(1), spec.versions.get(m.group(1), m.group(2))))
-    return out
-
-
-def _unpack(deb: Path, dest: Path) -> None:
-    proc = subprocess.run(["dpkg-deb", "-x", str(deb), str(dest)], capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise SetupError(f"dpkg-deb -x {deb} failed: {proc.stderr.strip()}; delete it and build again")
-
-
 # -- build ---------------------------------------------------------------------------------------
 
 
 def _build(spec: ImageSpec, key: str, out: Path, log: Callable[[str], None]) -> None:
     debs = cache_dir("debs")
     # Resolve every version first (local index only): a bad name fails before any download.
-    wanted = [(name, _candidate_version(name, spec.versions.get(name))) for name in spec.packages]
-    kernel = _kernel_debs(spec, debs, log)
-    fetched = [(name, version, _fetch(name, version, debs, log)) for name, version in wanted]
+    wanted = [(name, candidate_version(name, spec.versions.get(name))) for name in spec.packages]
+    kernel = kernel_debs(spec.kernel_package, spec.versions, debs, log)
+    fetched = [(name, version, fetch(name, version, debs, log)) for name, version in wanted]
     with tempfile.TemporaryDirectory(prefix="unpack-", dir=out) as tmp:
         staging = Path(tmp)
         log(f"unpacking {len(kernel) + len(fetched)} packages")
         for _, _, deb in kernel + fetched:
-            _unpack(deb, staging)
+            unpack(deb, staging)
         bzimage = _find_kernel(staging, spec.kernel_package)
         kernel_name = _add_kernel(bzimage, out, log)
-        host_pub, host_dropbear, client_priv, client_pub = _make_keys()
+        host_pub, host_dropbear, client_priv, client_pub = make_keys()
         (out / "host_key.pub").write_text(host_pub + "\n")
         (out / "client_key").write_bytes(client_priv)
         (out / "client_key").chmod(0o600)
         (out / "client_key.pub").write_text(client_pub + "\n")
         marker = f"HIL-READY {key}"
-        tree = _Tree()
+        tree = Tree()
         _add_base(tree, staging, spec, marker, host_dropbear, client_pub)
         modules = _add_modules(tree, staging, bzimage.name, spec.nic_module)
         tree.file("/etc/hil/modules", "".join(m + "\n" for m in modules).encode(), 0o644)
@@ -391,7 +285,7 @@ def _add_kernel(bzimage: Path, out: Path, log: Callable[[str], None]) -> str:
     """
     data = bzimage.read_bytes()
     kernels = cache_dir("kernels", hash_inputs(data))
-    with _locked(kernels / ".lock"):
+    with file_lock(kernels / ".lock"):
         if not (kernels / "bzImage").exists():
             _write_atomic(kernels / "bzImage", data)
         if not (kernels / "vmlinux").exists() and not (kernels / "no-vmlinux").exists():
@@ -424,11 +318,11 @@ def _find_kernel(staging: Path, package: str) -> Path:
     found = sorted((staging / "boot").glob("vmlinuz-*"))
     if not found:
         raise SetupError(f"kernel package '{package}' (and the linux-image packages it depends on) holds no "
-                         f"/boot/vmlinuz-*; {_FIX_HINT}")
+                         f"/boot/vmlinuz-*; {FIX_HINT}")
     return found[-1]
 
 
-def _add_base(tree: _Tree, staging: Path, spec: ImageSpec, marker: str, host_key: bytes, client_pub: str) -> None:
+def _add_base(tree: Tree, staging: Path, spec: ImageSpec, marker: str, host_key: bytes, client_pub: str) -> None:
     for d in ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/dev", "/proc", "/sys", "/tmp", "/run",
               "/var/log", "/etc/dropbear", "/etc/hil", "/lib/modules"):
         tree.dir(d)
@@ -450,17 +344,34 @@ def _add_base(tree: _Tree, staging: Path, spec: ImageSpec, marker: str, host_key
         if applet != "/bin/busybox" and applet not in tree.entries:
             tree.symlink(applet, "/bin/busybox")
     tree.symlink("/bin/sh", "/bin/busybox")
-    tree.copy_from(staging, "/usr/sbin/dropbear", "dropbear-bin")
+    _copy_from(tree, staging, "/usr/sbin/dropbear", "dropbear-bin")
     # dropbear runs the SFTP subsystem from /usr/lib/sftp-server (Debian's build).
-    tree.copy_from(staging, "/usr/lib/sftp-server", "openssh-sftp-server")
+    _copy_from(tree, staging, "/usr/lib/sftp-server", "openssh-sftp-server")
 
 
 def _need(staging: Path, path: str, package: str) -> Path:
     host = staging / path.lstrip("/")
     if not host.exists():
         raise SetupError(f"{path} is missing from the unpacked packages: is '{package}' in the image's packages? "
-                         f"{_FIX_HINT}")
+                         f"{FIX_HINT}")
     return host
+
+
+def _copy_from(tree: Tree, staging: Path, path: str, package: str) -> str:
+    """Copy ``path`` from the unpacked packages into ``tree``, following (and recreating) symlinks;
+    returns the real path."""
+    for _ in range(20):
+        host = staging / path.lstrip("/")
+        if host.is_symlink():
+            target = os.readlink(host)
+            tree.symlink(path, target)
+            path = os.path.normpath(target if target.startswith("/") else str(PurePosixPath(path).parent / target))
+            continue
+        _need(staging, path, package)
+        if path not in tree.entries:
+            tree.file(path, host.read_bytes(), stat.S_IMODE(host.stat().st_mode))
+        return path
+    raise SetupError(f"symlink loop at {path} in the unpacked packages")
 
 
 def _busybox_applets(busybox: Path) -> list[str]:
@@ -473,12 +384,12 @@ def _busybox_applets(busybox: Path) -> list[str]:
     return ["/" + line.strip() for line in proc.stdout.splitlines() if line.strip()] if proc.returncode == 0 else []
 
 
-def _add_modules(tree: _Tree, staging: Path, vmlinuz_name: str, nic_module: str) -> list[str]:
+def _add_modules(tree: Tree, staging: Path, vmlinuz_name: str, nic_module: str) -> list[str]:
     """Copy the NIC module and the modules it depends on; returns them in load order."""
     release = vmlinuz_name.removeprefix("vmlinuz-")
     moddir = staging / "lib" / "modules" / release
     if not moddir.is_dir():
-        raise SetupError(f"no /lib/modules/{release} in the unpacked kernel packages; {_FIX_HINT}")
+        raise SetupError(f"no /lib/modules/{release} in the unpacked kernel packages; {FIX_HINT}")
     index: dict[str, Path] = {}
     for path in moddir.rglob("*.ko*"):
         index.setdefault(_module_name(path.name), path)
@@ -493,9 +404,9 @@ def _add_modules(tree: _Tree, staging: Path, vmlinuz_name: str, nic_module: str)
             if _builtin(moddir, name):
                 return
             raise SetupError(f"kernel module '{name}' (needed for nic_module '{nic_module}') is not in the "
-                             f"kernel packages for {release}; {_FIX_HINT}")
+                             f"kernel packages for {release}; {FIX_HINT}")
         data = _decompress_module(path)
-        for dep in _modinfo(data, "depends"):
+        for dep in modinfo(data, "depends"):
             visit(dep, chain + (name,))
         order.append(name)
         tree.file(f"/lib/modules/{name}.ko", data, 0o644)
@@ -532,12 +443,6 @@ def _decompress_module(path: Path) -> bytes:
     raise SetupError(f"cannot decompress kernel module {path.name} (install zstd for .ko.zst modules)")
 
 
-def _modinfo(ko: bytes, key: str) -> list[str]:
-    """Comma-separated values of ``key=`` in a module's .modinfo strings."""
-    for m in re.finditer(rb"(?:^|\0)" + re.escape(key.encode()) + rb"=([^\0]*)\0", ko):
-        return [v for v in m.group(1).decode(errors="replace").split(",") if v]
-    return []
-
 
 # -- shared libraries ----------------------------------------------------------------------------
 
@@ -545,7 +450,7 @@ def _modinfo(ko: bytes, key: str) -> list[str]:
 DLOPENED_BY_LIBC = ("libgcc_s.so.1",)
 
 
-def _add_libraries(tree: _Tree, staging: Path) -> None:
+def _add_libraries(tree: Tree, staging: Path) -> None:
     """Add every shared library (and the loader) the tree's ELF files need, from ``staging``."""
     lib_dirs = [d for pattern in ("lib/*-linux-gnu", "usr/lib/*-linux-gnu", "lib64", "usr/lib64", "lib", "usr/lib")
                 for d in sorted(staging.glob(pattern)) if d.is_dir()]
@@ -555,7 +460,7 @@ def _add_libraries(tree: _Tree, staging: Path) -> None:
     for soname in DLOPENED_BY_LIBC:
         for d in lib_dirs:
             if (d / soname).exists():
-                pending.append(tree.copy_from(staging, "/" + str((d / soname).relative_to(staging)), "libgcc-s1"))
+                pending.append(_copy_from(tree, staging, "/" + str((d / soname).relative_to(staging)), "libgcc-s1"))
                 break
     done: set[str] = set()
     while pending:
@@ -576,226 +481,9 @@ def _add_libraries(tree: _Tree, staging: Path) -> None:
                 raise SetupError(f"{path} in the image needs shared library {soname}, which no package in the "
                                  f"image provides: add its Debian package to the image's packages")
         for lib in wanted:
-            real = tree.copy_from(staging, lib, "libc6")
+            real = _copy_from(tree, staging, lib, "libc6")
             pending.append(real)
 
-
-@dataclass(frozen=True)
-class ElfDynamicInfo:
-    """What the dynamic loader needs for an ELF file: its interpreter and DT_NEEDED names."""
-
-    interp: str | None
-    needed: tuple[str, ...]
-
-
-def elf_dynamic_info(data: bytes) -> ElfDynamicInfo:
-    """PT_INTERP and DT_NEEDED of a 64-bit little-endian ELF file (static: neither)."""
-    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
-        raise ValueError("not a 64-bit little-endian ELF file")
-    phoff, = struct.unpack_from("<Q", data, 0x20)
-    phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
-    interp = None
-    dynamic: tuple[int, int] | None = None
-    loads: list[tuple[int, int, int]] = []  # vaddr, offset, filesz
-    for i in range(phnum):
-        p_type, _, p_offset, p_vaddr, _, p_filesz = struct.unpack_from("<IIQQQQ", data, phoff + i * phentsize)
-        if p_type == 3:
-            interp = data[p_offset:p_offset + p_filesz].split(b"\0")[0].decode()
-        elif p_type == 2:
-            dynamic = (p_offset, p_filesz)
-        elif p_type == 1:
-            loads.append((p_vaddr, p_offset, p_filesz))
-    if dynamic is None:
-        return ElfDynamicInfo(interp, ())
-    entries = [struct.unpack_from("<qQ", data, dynamic[0] + i) for i in range(0, dynamic[1], 16)]
-    strtab_vaddr = next((v for tag, v in entries if tag == 5), None)
-    if strtab_vaddr is None:
-        return ElfDynamicInfo(interp, ())
-    strtab = next((off + strtab_vaddr - va for va, off, size in loads if va <= strtab_vaddr < va + size), None)
-    if strtab is None:
-        raise ValueError("ELF string table is outside every loadable segment")
-    needed = []
-    for tag, value in entries:
-        if tag == 0:
-            break
-        if tag == 1:
-            end = data.index(b"\0", strtab + value)
-            needed.append(data[strtab + value:end].decode())
-    return ElfDynamicInfo(interp, tuple(needed))
-
-
-# -- kernel --------------------------------------------------------------------------------------
-
-_XZ_MAGIC = b"\xfd7zXZ\x00"
-_GZIP_MAGIC = b"\x1f\x8b\x08"
-
-
-def extract_vmlinux(bzimage: bytes) -> bytes:
-    """The ELF vmlinux inside a bzImage (XZ or gzip payload), checked for a PVH entry note.
-
-    Raises ``ValueError`` when the payload is in another format or the ELF has
-    no PVH note (then boot the bzImage itself).
-    """
-    starts: list[int] = []
-    if bzimage[0x202:0x206] == b"HdrS":  # boot protocol header: the payload's exact offset
-        setup_sects = bzimage[0x1F1] or 4
-        payload_offset, = struct.unpack_from("<I", bzimage, 0x248)
-        starts.append((setup_sects + 1) * 512 + payload_offset)
-    starts += [m.start() for m in re.finditer(re.escape(_XZ_MAGIC) + b"|" + re.escape(_GZIP_MAGIC), bzimage)]
-    for start in starts:
-        head = bzimage[start:start + 6]
-        try:
-            if head == _XZ_MAGIC:
-                elf = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(bzimage[start:])
-            elif head[:3] == _GZIP_MAGIC:
-                elf = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(bzimage[start:])
-            else:
-                continue
-        except (lzma.LZMAError, zlib.error):
-            continue
-        if elf[:4] != b"\x7fELF":
-            continue
-        if not _has_pvh_note(elf):
-            raise ValueError("the kernel's ELF image has no PVH entry note (CONFIG_PVH is off)")
-        return elf
-    raise ValueError("no XZ or gzip compressed ELF payload found in the bzImage (another compression?)")
-
-
-def _has_pvh_note(elf: bytes) -> bool:
-    """True when a PT_NOTE holds XEN_ELFNOTE_PHYS32_ENTRY (type 18, owner "Xen")."""
-    try:
-        phoff, = struct.unpack_from("<Q", elf, 0x20)
-        phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
-        for i in range(phnum):
-            p_type, _, p_offset, _, _, p_filesz = struct.unpack_from("<IIQQQQ", elf, phoff + i * phentsize)
-            if p_type != 4:
-                continue
-            pos, end = p_offset, p_offset + p_filesz
-            while pos + 12 <= end:
-                namesz, descsz, ntype = struct.unpack_from("<III", elf, pos)
-                name = elf[pos + 12:pos + 12 + namesz].rstrip(b"\0")
-                if name == b"Xen" and ntype == 18:
-                    return True
-                pos += 12 + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
-    except struct.error:
-        return False
-    return False
-
-
-# -- keys ----------------------------------------------------------------------------------------
-
-
-def _make_keys() -> tuple[str, bytes, bytes, str]:
-    """(host public key line, host key in dropbear's format, client private key (OpenSSH), client public line)."""
-    from cryptography.hazmat.primitives import serialization as ser
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    host = Ed25519PrivateKey.generate()
-    host_priv = host.private_bytes(ser.Encoding.Raw, ser.PrivateFormat.Raw, ser.NoEncryption())
-    host_pub_raw = host.public_key().public_bytes(ser.Encoding.Raw, ser.PublicFormat.Raw)
-    host_pub = host.public_key().public_bytes(ser.Encoding.OpenSSH, ser.PublicFormat.OpenSSH).decode()
-    client = Ed25519PrivateKey.generate()
-    client_priv = client.private_bytes(ser.Encoding.PEM, ser.PrivateFormat.OpenSSH, ser.NoEncryption())
-    client_pub = client.public_key().public_bytes(ser.Encoding.OpenSSH, ser.PublicFormat.OpenSSH).decode()
-    return host_pub, dropbear_ed25519_key(host_priv, host_pub_raw), client_priv, client_pub + " hil-client"
-
-
-def dropbear_ed25519_key(private: bytes, public: bytes) -> bytes:
-    """An Ed25519 key in dropbear's own key file format."""
-    def string(b: bytes) -> bytes:
-        return struct.pack(">I", len(b)) + b
-
-    return string(b"ssh-ed25519") + string(private + public)
-
-
-# -- cpio ----------------------------------------------------------------------------------------
-
-
-@dataclass
-class _Entry:
-    mode: int
-    data: bytes | None = None  # file contents; symlink target for links
-    rdev: tuple[int, int] = (0, 0)
-
-
-class _Tree:
-    """The initramfs contents, written as a newc cpio (owner root, mtime 0)."""
-
-    def __init__(self) -> None:
-        self.entries: dict[str, _Entry] = {}
-
-    def _parents(self, path: str) -> None:
-        parent = str(PurePosixPath(path).parent)
-        if parent != "/" and parent not in self.entries:
-            self.dir(parent)
-
-    def dir(self, path: str, mode: int = 0o755) -> None:
-        self._parents(path)
-        self.entries[path] = _Entry(stat.S_IFDIR | mode)
-
-    def file(self, path: str, data: bytes, mode: int) -> None:
-        self._parents(path)
-        self.entries[path] = _Entry(stat.S_IFREG | mode, data)
-
-    def symlink(self, path: str, target: str) -> None:
-        self._parents(path)
-        self.entries[path] = _Entry(stat.S_IFLNK | 0o777, target.encode())
-
-    def node(self, path: str, mode: int, major: int, minor: int) -> None:
-        self._parents(path)
-        self.entries[path] = _Entry(mode, None, (major, minor))
-
-    def copy_from(self, staging: Path, path: str, package: str) -> str:
-        """Copy ``path`` from the unpacked packages, following (and recreating) symlinks; returns the real path."""
-        for _ in range(20):
-            host = staging / path.lstrip("/")
-            if host.is_symlink():
-                target = os.readlink(host)
-                self.symlink(path, target)
-                path = os.path.normpath(target if target.startswith("/") else str(PurePosixPath(path).parent / target))
-                continue
-            _need(staging, path, package)
-            if path not in self.entries:
-                self.file(path, host.read_bytes(), stat.S_IMODE(host.stat().st_mode))
-            return path
-        raise SetupError(f"symlink loop at {path} in the unpacked packages")
-
-    def cpio(self) -> bytes:
-        out = io.BytesIO()
-        for ino, path in enumerate(sorted(self.entries), start=1):
-            e = self.entries[path]
-            _cpio_entry(out, path.lstrip("/"), e.mode, e.data or b"", ino, e.rdev)
-        _cpio_entry(out, "TRAILER!!!", 0, b"", 0, (0, 0))
-        return out.getvalue()
-
-
-def _cpio_entry(out: io.BytesIO, name: str, mode: int, data: bytes, ino: int, rdev: tuple[int, int]) -> None:
-    encoded = name.encode() + b"\0"
-    nlink = 2 if stat.S_ISDIR(mode) else 1
-    fields = (ino, mode, 0, 0, nlink, 0, len(data), 0, 0, rdev[0], rdev[1], len(encoded), 0)
-    out.write(b"070701" + b"".join(b"%08X" % f for f in fields) + encoded)
-    out.write(b"\0" * (-(110 + len(encoded)) % 4))
-    out.write(data)
-    out.write(b"\0" * (-len(data) % 4))
-
-
-def read_cpio(data: bytes) -> Iterator[tuple[str, int, bytes]]:
-    """(name, mode, data) of each entry of a newc cpio archive (for tests and inspection)."""
-    pos = 0
-    while pos + 110 <= len(data):
-        if data[pos:pos + 6] != b"070701":
-            raise ValueError(f"bad cpio header at {pos}")
-        fields = [int(data[pos + 6 + 8 * i:pos + 14 + 8 * i], 16) for i in range(13)]
-        mode, size, namesize = fields[1], fields[6], fields[11]
-        name = data[pos + 110:pos + 110 + namesize - 1].decode()
-        pos += 110 + namesize
-        pos += -pos % 4
-        body = data[pos:pos + size]
-        pos += size
-        pos += -pos % 4
-        if name == "TRAILER!!!":
-            return
-        yield name, mode, body
 
 
 def image_contents(image: Image) -> dict[str, tuple[int, bytes]]:

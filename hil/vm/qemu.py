@@ -43,6 +43,7 @@ from typing import Any, Literal, NoReturn
 
 from hil.core.deadline import Deadline
 from hil.core.errors import InfrastructureError, SetupError
+from hil.core.text import tail_lines
 from hil.vm.image import Image, load_image
 
 #: Kernel command line, each item measured under TCG on the stock Debian kernel:
@@ -582,7 +583,7 @@ class QemuMachine:
 
     def _remember(self, data: bytes) -> None:
         text = data.decode("utf-8", errors="replace").replace("\r", "")
-        self._console_tail = [line for line in text.split("\n") if line.strip()][-_TAIL_LINES:]
+        self._console_tail = tail_lines(text, _TAIL_LINES, skip_blank=True)
 
     def _fail(self, what: str, settle: float = 0.0) -> NoReturn:
         """Raise InfrastructureError for ``what``, with QEMU's exit and stderr and the console tail.
@@ -608,9 +609,8 @@ class QemuMachine:
             return ""
 
     def _stderr_tail(self) -> str:
-        lines = [line for line in self._stderr_text().splitlines()
-                 if line.strip() and "waiting for connection" not in line]
-        return " | ".join(lines[-5:]) or "(empty)"
+        text = "\n".join(line for line in self._stderr_text().splitlines() if "waiting for connection" not in line)
+        return " | ".join(tail_lines(text, 5, skip_blank=True)) or "(empty)"
 
     def _release(self) -> None:
         if self._reservation is not None:

@@ -15,15 +15,10 @@ import pytest
 
 from hil.vm import image as image_mod
 from hil.core.errors import SetupError
-from hil.vm.image import (
-    Image,
-    ImageSpec,
-    build_image,
-    dropbear_ed25519_key,
-    elf_dynamic_info,
-    extract_vmlinux,
-    read_cpio,
-)
+from hil.vm.cpio import Tree, read_cpio
+from hil.vm.elf import elf_dynamic_info, extract_vmlinux, modinfo
+from hil.vm.image import Image, ImageSpec, build_image
+from hil.vm.keys import dropbear_ed25519_key, make_keys
 
 
 @pytest.fixture
@@ -198,8 +193,8 @@ def test_elf_dynamic_info_rejects_non_elf() -> None:
 
 def test_module_depends_are_read_from_modinfo() -> None:
     ko = b"\x7fELF...\0license=GPL\0depends=failover,net_failover\0retpoline=Y\0name=virtio_net\0"
-    assert image_mod._modinfo(ko, "depends") == ["failover", "net_failover"]
-    assert image_mod._modinfo(b"\0depends=\0name=e1000\0", "depends") == []
+    assert modinfo(ko, "depends") == ["failover", "net_failover"]
+    assert modinfo(b"\0depends=\0name=e1000\0", "depends") == []
 
 
 def test_dropbear_key_layout() -> None:
@@ -210,7 +205,7 @@ def test_dropbear_key_layout() -> None:
 def test_generated_keys_match_and_load_in_paramiko(tmp_path: Path) -> None:
     import paramiko
 
-    host_pub, host_dropbear, client_priv, client_pub = image_mod._make_keys()
+    host_pub, host_dropbear, client_priv, client_pub = make_keys()
     assert host_pub.startswith("ssh-ed25519 AAAA") and client_pub.startswith("ssh-ed25519 AAAA")
     import base64
 
@@ -221,8 +216,8 @@ def test_generated_keys_match_and_load_in_paramiko(tmp_path: Path) -> None:
     assert f"{loaded.get_name()} {loaded.get_base64()}" == " ".join(client_pub.split()[:2])
 
 
-def _tree() -> image_mod._Tree:
-    tree = image_mod._Tree()
+def _tree() -> Tree:
+    tree = Tree()
     tree.file("/init", b"#!/bin/busybox sh\necho hi\n", 0o755)
     tree.file("/etc/odd", b"abc", 0o600)  # sizes not a multiple of 4 exercise the padding
     tree.symlink("/bin/sh", "/bin/busybox")

@@ -10,9 +10,9 @@ from hil.core.errors import ConfigError
 from hil.qvm.exitcodes import (
     INFERRED,
     STATUS_REASONS,
+    Evidence,
     Exit,
     ExitTable,
-    Mark,
     decode,
 )
 from hil.core.signals import signal_name, signal_number, split_shell_status
@@ -46,15 +46,15 @@ def test_default_table_rows(status: int, reason: Exit) -> None:
     assert decode(status) is reason
 
 
-def test_every_member_has_description_and_mark() -> None:
+def test_every_member_has_description_and_evidence() -> None:
     for member in Exit:
         assert member.description and "\n" not in member.description
-        assert isinstance(member.mark, Mark)
+        assert isinstance(member.evidence, Evidence)
         assert Exit.parse(member.name) is member
         assert Exit.parse(member.key) is member
-    assert Exit.WATCHDOG.mark is Mark.INFERRED
-    assert Exit.FATAL_CONFIG.mark is Mark.DOC
-    assert Exit.HUNG.mark is Mark.FRAMEWORK
+    assert Exit.WATCHDOG.evidence is Evidence.INFERRED
+    assert Exit.FATAL_CONFIG.evidence is Evidence.DOC
+    assert Exit.HUNG.evidence is Evidence.FRAMEWORK
 
 
 def test_inferred_rows_named_and_marked_in_describe() -> None:
