@@ -1,8 +1,19 @@
 """Wires this repository's suite to the qnx-hil plugin.
 
 The plugin itself is installed with the package (``pytest11`` entry point
-``qnx_hil``); this file only makes the repository root importable, so test
-modules can share ``tests.*`` helpers.  Which targets the HIL suite runs on by
-default is set in pyproject.toml (``hil_targets``); override it with
-``--hil-target``.
+``qnx_hil``); this file only makes the repository root importable, so every
+test imports its shared helpers one way: ``from tests.support.<module> import ...``
+(pytest's default import mode puts this file's folder on ``sys.path``; it is
+done here explicitly too, for ``--import-mode=importlib`` and runs from another
+folder).  Which targets the HIL suite runs on by default is set in
+pyproject.toml (``hil_targets``); override it with ``--hil-target``.
 """
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+_ROOT = str(Path(__file__).resolve().parent)
+if _ROOT not in sys.path:
+    sys.path.insert(0, _ROOT)

@@ -7,7 +7,7 @@ through ``cat`` (the no-SFTP fallback), and beside them the floors: paramiko
 used plainly (``exec_command``, ``SFTPClient`` on a default transport) and the
 OpenSSH client multiplexed over a ControlMaster connection.
 
-Without ``--host`` it starts the test dropbear of tests/unit/sshd.py on
+Without ``--host`` it starts the test dropbear of tests/support/sshd.py on
 127.0.0.1; against a VM or board pass ``--host --port --user --key
 --host-key`` (or ``--known-hosts``).  ``--json`` prints the figures as JSON.
 
@@ -35,7 +35,6 @@ import paramiko
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests" / "unit"))
 
 from hil.links.ssh import SshConfig, SshConnection, parse_public_key  # noqa: E402
 
@@ -119,7 +118,7 @@ def main() -> int:
     work = Path(tempfile.mkdtemp(prefix="hil-bench-ssh-"))
     server = None
     if args.host is None:
-        from sshd import DropbearServer
+        from tests.support.sshd import DropbearServer
 
         server = DropbearServer(work / "sshd", window=args.window).start()
         cfg = SshConfig(host=server.host, port=server.port, user=server.user, key_path=server.client_key,

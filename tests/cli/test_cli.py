@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.keys import unreachable_board
+from tests.support.keys import unreachable_board
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,13 +1,9 @@
-"""The HIL suite: every test here runs once per selected target (``--hil-target``)."""
+"""The HIL suite: every test here runs once per selected target (``--hil-target``).
+Its addresses and base VM are in tests.support.hil."""
 
 from __future__ import annotations
 
 import pytest
-
-from hil.qvm import QvmConfig
-
-TRACE_LOC = 0x1C100000  # above the suite's 16M of guest RAM
-WDOG_LOC = 0x1C0F0000
 
 
 @pytest.fixture
@@ -20,8 +16,3 @@ def trace(hil_vdev):  # type: ignore[no-untyped-def]
 def wdog(hil_vdev):  # type: ignore[no-untyped-def]
     """The watchdog vdev, built for this target and deployed."""
     return hil_vdev("target_vdevs/wdog")
-
-
-def vm() -> QvmConfig:
-    """The suite's base VM."""
-    return QvmConfig("hil").ram("16M")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from hil.qvm import Exit, QvmConfig
-from tests.hil.conftest import TRACE_LOC, vm
+from tests.support.hil import TRACE_LOC, vm
 
 pytestmark = pytest.mark.hil
 

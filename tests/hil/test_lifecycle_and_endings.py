@@ -7,7 +7,7 @@ import re
 import pytest
 
 from hil.qvm import Exit
-from tests.hil.conftest import TRACE_LOC, vm
+from tests.support.hil import TRACE_LOC, vm
 
 pytestmark = pytest.mark.hil
 

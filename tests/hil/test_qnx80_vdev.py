@@ -14,7 +14,7 @@ import re
 import pytest
 
 from hil.qvm import Exit
-from tests.hil.conftest import vm
+from tests.support.hil import vm
 
 pytestmark = pytest.mark.hil
 

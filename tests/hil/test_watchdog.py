@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hil.qvm import Exit
-from tests.hil.conftest import WDOG_LOC, vm
+from tests.support.hil import WDOG_LOC, vm
 
 pytestmark = pytest.mark.hil
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from hil.pytestplugin.report import validate_junit
-from tests.keys import unreachable_board
-from tests.procs import pids_running
+from tests.support.keys import unreachable_board
+from tests.support.procs import pids_running
 
 ROOT = Path(__file__).resolve().parents[2]
 XSD = ROOT / "fixtures" / "junit" / "junit-10.xsd"

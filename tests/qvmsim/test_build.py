@@ -15,9 +15,9 @@ from hil.core.errors import SetupError
 from hil.targets.sdk import build_qvmsim, include_dir, qvmsim_source_hash
 from hil.targets.toolchain import BuiltVdev, Toolchain, VdevBuildError, build_vdev, vdev_name
 
-from conftest import REPO, TARGET_VDEVS
+from tests.support.paths import QCC_STANDIN, REPO, TARGET_VDEVS
 
-STANDIN = Path(__file__).with_name("qcc_standin.py")
+STANDIN = QCC_STANDIN
 GOOD = "#include <qvm/vdev.h>\nint vdev_good(void);\nint vdev_good(void) { return EOK; }\n"
 
 

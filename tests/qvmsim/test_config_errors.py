@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RunQvm
+from tests.support.qvmsim import RunQvm
 
 CASES = [
     # (id, config, expected FATAL message regex, source of the FATAL line)

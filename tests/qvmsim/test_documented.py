@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QvmProc, RunQvm, parse_log
+from tests.support.qvmsim import QvmProc, RunQvm, log_lines
 
 TRACE = "vdev trace loc 0x1000 tick 0\n"
 STRAY = "write 0x9000 4 1\nshutdown\n"     # one ERROR line from qvm
@@ -26,7 +26,7 @@ StartQvm = Callable[..., QvmProc]
 def test_loggers_add_up_one_destination_each(run_qvm: RunQvm) -> None:
     run = run_qvm("logger error stdout\nlogger error,info stderr\n" + TRACE, script=STRAY)
     assert run.returncode == 0, run.stderr
-    assert [(l.level, l.message) for l in parse_log(run.stdout)] == [
+    assert [(l.level, l.message) for l in log_lines(run.stdout)] == [
         ("ERROR", "guest store of 4 byte(s) at 0x9000 outside any vdev region")]
     assert {l.level for l in run.log} == {"ERROR", "INFO"}
     assert run.one("outside any vdev region", level="ERROR")
@@ -42,11 +42,11 @@ def test_log_accepts_warning_and_the_rightmost_destination_wins(run_qvm: RunQvm)
     conf = "logger error stderr\nvdev trace loc 0x1000 tick 0 log warning,info stdout log info stderr\n"
     run = run_qvm(conf, script=STRAY)
     assert run.returncode == 0, run.stderr
-    assert parse_log(run.stdout) == []
+    assert list(log_lines(run.stdout)) == []
     assert run.one(r"^ctrl OPTIONS_START$", source="trace", level="INFO")
     # `warn` and `warning` are one filter, in `logger` too
     run = run_qvm("logger warning,error stdout\n" + TRACE, script=STRAY)
-    assert run.returncode == 0 and [l.level for l in parse_log(run.stdout)] == ["ERROR"]
+    assert run.returncode == 0 and [l.level for l in log_lines(run.stdout)] == ["ERROR"]
 
 
 # --- unsupported --------------------------------------------------------------------
@@ -196,7 +196,7 @@ def test_power_button_runs_handlers_then_shuts_down(start_qvm: StartQvm) -> None
                       r"to shut down$", source="qvm", level="INFO")
     assert run.one(r"^guest: power button: running 3 'on button' command\(s\), then shutting down$")
     down = run.one(r"^guest shuts down \(power button\)$", source="qvm", level="INFO")
-    assert 0.19 <= down.t - pressed.t <= 1.5, (pressed, down)    # the handler's sleep, on qvmsim's clock
+    assert 0.19 <= down.time - pressed.time <= 1.5, (pressed, down)    # the handler's sleep, on qvmsim's clock
     assert run.trace_ctrls()[-2:] == ["ctrl BUTTON", "ctrl TERMINATE"]
     assert run.one(r"^guest terminated: cause=0 name=GTC_NORMAL_EXIT ")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QvmProc, RunQvm
+from tests.support.qvmsim import QvmProc, RunQvm
 
 TRACE_VDEV = "vdev trace loc 0x1000 tick 5\n"
 TRACE = "system demo\n" + TRACE_VDEV

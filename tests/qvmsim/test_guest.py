@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import QvmProc, RunQvm
+from tests.support.qvmsim import QvmProc, RunQvm
 
 TRACE = "vdev trace loc 0x1000 tick 0 verbose\n"
 

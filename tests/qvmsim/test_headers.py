@@ -10,7 +10,7 @@ import pytest
 from hil.targets.sdk import include_dir
 from hil.targets.toolchain import Toolchain, VdevBuildError, build_vdev
 
-from conftest import REPO, TARGET_VDEVS
+from tests.support.paths import REPO, TARGET_VDEVS
 
 HIL_VDEVS = REPO / "tests" / "hil" / "vdevs"
 

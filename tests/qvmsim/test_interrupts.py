@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from conftest import RunQvm
 from hil.qvm.log import parse_log
+
+from tests.support.qvmsim import RunQvm
 
 DEBUG_LOGGER = "logger fatal,internal,error,warn,info,debug stderr\n"
 

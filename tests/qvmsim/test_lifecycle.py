@@ -9,7 +9,7 @@ import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
-from conftest import QvmProc, RunQvm
+from tests.support.qvmsim import QvmProc, RunQvm
 
 StartQvm = Callable[..., QvmProc]
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from conftest import LOG_RE, RunQvm, parse_log
+import re
+
+from hil.qvm.log import parse_log
+
+from tests.support.qvmsim import RunQvm, log_lines
 
 TRACE = "vdev trace loc 0x1000 tick 0\n"
 STRAY = "write 0x9000 4 1\nshutdown\n"     # one ERROR line from qvm
@@ -13,15 +17,19 @@ def test_default_is_fatal_to_info_on_stderr(run_qvm: RunQvm) -> None:
     levels = {line.level for line in run.log}
     assert levels == {"INFO", "ERROR"}
     assert run.stdout == ""
-    # every stderr line is a log line of the documented shape
-    assert all(LOG_RE.match(line) for line in run.stderr.splitlines())
+    # every stderr line is a log line of the documented shape: hil.qvm.log parses it
+    # (a level), its time has microseconds
+    log = parse_log(run.stderr)
+    assert len(log) == len(run.stderr.splitlines())
+    assert all(line.level is not None and re.fullmatch(r"\d+\.\d{6}", line.raw.split(" ", 1)[0])
+               for line in log), log.text
 
 
 def test_filters_are_a_set_and_dest_stdout(run_qvm: RunQvm) -> None:
     run = run_qvm("logger error stdout\n" + TRACE, script=STRAY)
     assert run.returncode == 0
     assert run.stderr == ""
-    out = parse_log(run.stdout)
+    out = log_lines(run.stdout)
     assert [line.level for line in out] == ["ERROR"]
     # debug without info: a set, not a threshold
     run = run_qvm("logger debug stderr\n" + TRACE, script=STRAY)
@@ -39,7 +47,7 @@ def test_per_vdev_log_overrides_the_vm_setting(run_qvm: RunQvm) -> None:
     conf = "logger error stderr\nvdev trace loc 0x1000 tick 0 log info stdout\nvdev wdog loc 0x2000\n"
     run = run_qvm(conf, script=STRAY)
     assert run.returncode == 0
-    vdev_lines = parse_log(run.stdout)
+    vdev_lines = log_lines(run.stdout)
     assert vdev_lines and {line.source for line in vdev_lines} == {"trace"}
     assert "ctrl OPTIONS_START" in [line.message for line in vdev_lines]
     # qvm and wdog follow the VM-wide setting: errors only, on stderr

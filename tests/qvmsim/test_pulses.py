@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import RunQvm
+from tests.support.qvmsim import RunQvm
 
 
 def test_delivered_pulse_calls_the_pulse_callback(run_qvm: RunQvm, probe_so: Path) -> None:
@@ -20,7 +20,7 @@ def test_delivered_pulse_calls_the_pulse_callback(run_qvm: RunQvm, probe_so: Pat
     # delivered from inside vwrite (v_mtx held by the vCPU): the callback waits for the mutex,
     # so it runs after the vwrite that delivered it returned
     first_deliver = run.one(r"^pulse deliver rc=0$", source="probe")
-    assert got[0].t >= first_deliver.t
+    assert got[0].time >= first_deliver.time
     assert run.one(r"^pulse code 5 -> vdev 'probe'$", source="qvm", level="DEBUG")
 
 

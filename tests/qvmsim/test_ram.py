@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import QvmProc, RunQvm
+from tests.support.qvmsim import QvmProc, RunQvm
 from hil.qvm.guest import ScriptedGuest
 
 RAM = "ram 0x80000000,64K\n"

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, QvmRun, RunQvm
+from tests.support.paths import FIXTURES
+from tests.support.qvmsim import QvmRun, RunQvm
 
 
 def _bite_delay(run: QvmRun) -> float:
@@ -14,8 +15,8 @@ def _bite_delay(run: QvmRun) -> float:
     stores = run.find(r"^guest store ", source="qvm", level="VERBOSE")
     bites = run.find(r"^watchdog expired, biting", source="wdog", level="ERROR")
     assert stores and len(bites) == 1, run.stderr
-    assert bites[0].t > stores[-1].t
-    return bites[0].t - stores[-1].t
+    assert bites[0].time > stores[-1].time
+    return bites[0].time - stores[-1].time
 
 
 LOGGER = "logger fatal,internal,error,warn,info,debug,verbose stderr\n"
@@ -40,7 +41,7 @@ def test_starvation_bites_after_the_timeout_exit_4(run_qvm: RunQvm, options: str
     assert abs(since_ms - effective_ms) <= 0.1 * effective_ms + 20, (since_ms, run.stderr)
     # the kicks kept it quiet (a single bite, after them) for longer than the timeout
     kicks = run.find(r"^kick \d+$", source="wdog")
-    assert kicks[-1].t - kicks[0].t >= 0.3, run.stderr
+    assert kicks[-1].time - kicks[0].time >= 0.3, run.stderr
 
 
 def test_no_bite_while_the_guest_kicks(run_qvm: RunQvm) -> None:
@@ -53,7 +54,7 @@ def test_guest_crash_starves_the_watchdog(run_qvm: RunQvm) -> None:
     run = run_qvm(LOGGER + "vdev wdog loc 0x2000 timeout 100\n", script="every 20 kick wdog\nsleep 100\ncrash\n")
     assert run.returncode == 4
     crash = run.one("^guest crashed")
-    assert run.find(r"^guest store ")[-1].t < crash.t
+    assert run.find(r"^guest store ")[-1].time < crash.time
     assert 0.08 <= _bite_delay(run) <= 0.13
 
 

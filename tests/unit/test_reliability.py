@@ -14,7 +14,7 @@ import pytest
 from hil.core.errors import ConfigError
 from hil.qvm.config import QvmConfig
 from hil.targets.definition import load_definition, parse_definition
-from tests.procs import pids_running
+from tests.support.procs import pids_running
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,7 +15,7 @@ import hil.pytestplugin.report as report_mod
 from hil.core.errors import SetupError
 from hil.pytestplugin.report import JUnitReporter, bound_text, summary_table, validate_junit
 
-from junit_schema import assert_valid, junit_xsd
+from tests.support.junit import assert_valid, junit_xsd
 
 pytest_plugins = ["pytester"]
 

@@ -17,7 +17,7 @@ from hil.core.errors import ConfigError, InfrastructureError, SetupError
 from hil.links.ssh import (AuthenticationFailed, CommandFailed, CommandTimeout, ConnectionDropped, HostKeyMismatch,
                      HostKeyUnknown, SshConfig, SshConnection, fingerprint, parse_public_key)
 
-from sshd import DropbearServer, busybox, free_port, make_client_key, processes_matching, random_host_key_line
+from tests.support.sshd import DropbearServer, busybox, free_port, make_client_key, processes_matching, random_host_key_line
 
 AWKWARD = "dir with 'quotes' \"and\" $HOME `x` ;&|"
 

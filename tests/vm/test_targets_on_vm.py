@@ -20,7 +20,7 @@ from hil.qvm.guest import guest_for
 from hil.links.ssh import HostKeyMismatch, SshConfig, SshConnection
 from hil.targets.definition import LeaseSection, parse_definition
 from hil.targets import BoardTarget, QemuTarget, make_target
-from tests.keys import STRANGER_HOST_KEY
+from tests.support.keys import STRANGER_HOST_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 

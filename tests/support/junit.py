@@ -7,12 +7,12 @@ from pathlib import Path
 
 from hil.pytestplugin.report import validate_junit
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.support.paths import FIXTURES, REPO
 
 #: Looked for in this order: $HIL_JUNIT_XSD, a vendored copy, the developers' shared folder.
 XSD_CANDIDATES = [
     *([Path(os.environ["HIL_JUNIT_XSD"])] if os.environ.get("HIL_JUNIT_XSD") else []),
-    REPO / "fixtures" / "junit" / "junit-10.xsd",
+    FIXTURES / "junit" / "junit-10.xsd",
     REPO.parent / "shared" / "junit" / "junit-10.xsd",
 ]
 

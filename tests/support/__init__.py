@@ -1,0 +1,14 @@
+"""Helpers shared by this repository's own test suite (never shipped with hil).
+
+One import style everywhere: ``from tests.support.<module> import ...``.
+conftest.py files hold fixtures only; what they and the tests share lives here:
+
+- ``paths``: the repository's folders (REPO, TARGET_VDEVS, FIXTURES, ...)
+- ``qvmsim``: running qvmsim (QvmRun, QvmProc, run/start helpers), parsed with ``hil.qvm.log``
+- ``hil``: the HIL suite's guest addresses and base VM
+- ``sshd``: a loopback dropbear SSH server
+- ``keys``: throwaway SSH keys and an unreachable board definition
+- ``procs``: this host's processes by command line
+- ``junit``: the JUnit schema and a validity assertion
+- ``qcc_standin.py``: an executable stand-in for QNX's qcc (run by path, see ``paths.QCC_STANDIN``)
+"""
