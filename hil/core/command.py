@@ -6,6 +6,10 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from hil.core.errors import CommandFailed, CommandTimeout
+
+__all__ = ["CommandFailed", "CommandResult", "CommandTimeout", "shell_command"]
+
 
 def shell_command(command: str | Sequence[str]) -> str:
     """A command line for POSIX sh/ksh (QNX boards run ksh): a string as is, a sequence
@@ -41,10 +45,3 @@ class CommandResult:
     def ok(self) -> bool:
         return self.exit_status == 0
 
-
-class CommandTimeout(AssertionError):
-    """A command outlived its timeout; ``partial`` holds what it printed until it was killed."""
-
-    def __init__(self, message: str, partial: CommandResult | None = None) -> None:
-        super().__init__(message)
-        self.partial = partial

@@ -339,7 +339,7 @@ def _hil_record(request: pytest.FixtureRequest) -> Iterator[None]:
         if retried:
             text = f"[hil: this is the retry after an infrastructure error: {retried}]\n" + text
         (artifacts / "console.log").write_text(text, encoding="utf-8")
-        props.append(("hil.links.console", text))
+        props.append(("hil.console", text))
     logs = sorted(artifacts.glob("run*.qvm.log"))
     if logs:
         text = "".join(f"--- {p.name}\n{p.read_text(encoding='utf-8', errors='replace')}" for p in logs)

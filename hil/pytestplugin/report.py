@@ -14,7 +14,7 @@ Tests tell the reporter about their target through ``item.user_properties``
   (tests without it go to the ``host`` suite);
 * ``hil.target.facts``: a JSON object of facts about the target (kind, image,
   qvm version, toolchain), written as that suite's ``<properties>``;
-* ``hil.links.console`` / ``hil.qvm_log``: the test's serial-console slice and qvm
+* ``hil.console`` / ``hil.qvm_log``: the test's serial-console slice and qvm
   log, written (bounded, tail kept) as ``<system-out>`` / ``<system-err>``;
 * ``hil.artifacts``: the test's artifacts folder, where the full logs are
   (``console.log``, ``qvm.log``), named in the note that replaces a cut head;
@@ -50,7 +50,7 @@ from hil.core.errors import SetupError
 #: user_properties names of the contract with the qnx-hil plugin.
 PROP_TARGET = "hil.target"
 PROP_FACTS = "hil.target.facts"
-PROP_CONSOLE = "hil.links.console"
+PROP_CONSOLE = "hil.console"
 PROP_QVM_LOG = "hil.qvm_log"
 PROP_ARTIFACTS = "hil.artifacts"
 PROP_INFRA = "hil.infrastructure"

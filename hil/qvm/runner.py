@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hil.targets.deploy import Deployment, record_pid
-from hil.core.errors import InfrastructureError
+from hil.core.errors import ExpectTimeout, InfrastructureError, WaitTimeout
 from hil.core.text import tail_lines
 from hil.qvm.config import QvmConfig
 from hil.qvm.exitcodes import ExitTable
@@ -72,6 +72,7 @@ class QvmSession:
         self.started = time.monotonic()
         self._output = _Output(bytearray(), bytearray(), threading.Condition())
         self._console_mark = runner.console.mark() if runner.console is not None else None
+        self._files = runner.artifact_paths()  # this run's artifacts (``_collect`` writes them)
         self._result: QvmResult | None = None
         d = runner.deployment
         conf = d.remote("run.qvmconf")
@@ -116,8 +117,8 @@ class QvmSession:
 
         line = self._wait_for(found, timeout)
         if line is None:
-            raise AssertionError(self._not_seen(f"no qvm log line matches /{pattern}/", timeout,
-                                                "log", self._output.stderr))
+            raise ExpectTimeout(self._not_seen(f"no qvm log line matches /{pattern}/", timeout,
+                                               "qvm log", self._output.stderr, self._files["qvm_log"]))
         return line
 
     def wait_stdout(self, pattern: str, timeout: float = 10.0, since: int = 0) -> re.Match[str]:
@@ -129,8 +130,8 @@ class QvmSession:
         match = self._wait_for(lambda: regex.search(self._output.stdout.decode("utf-8", "replace"), since),
                                timeout)
         if match is None:
-            raise AssertionError(self._not_seen(f"the guest console never matched /{pattern}/", timeout,
-                                                "guest console", self._output.stdout))
+            raise ExpectTimeout(self._not_seen(f"the guest console never matched /{pattern}/", timeout,
+                                               "guest console", self._output.stdout, self._files["guest_console"]))
         return match
 
     def _wait_for(self, probe, timeout: float):  # type: ignore[no-untyped-def]
@@ -145,10 +146,17 @@ class QvmSession:
                     return probe()
                 self._output.cond.wait(min(left, 0.2))
 
-    def _not_seen(self, what: str, timeout: float, name: str, data: bytearray) -> str:
+    def _not_seen(self, what: str, timeout: float, name: str, data: bytearray, path: Path) -> str:
+        """The message of a wait that saw nothing: the stream's tail and its file (written now with what
+        arrived so far; the session's end rewrites it whole)."""
         state = "qvm has exited" if self.process.poll() is not None else f"within {timeout} s"
+        try:
+            path.write_bytes(bytes(data))
+            where = f"full {name} so far: {path}"
+        except OSError as exc:
+            where = f"full {name}: could not be written to {path}: {exc}"
         tail = "\n".join(tail_lines(bytes(data), 30))
-        return f"{what} ({state}); {name} so far:\n{tail}"
+        return f"{what} ({state}); {name} so far:\n{tail}\n{where}"
 
     def running(self) -> bool:
         return self.process.poll() is None
@@ -163,7 +171,7 @@ class QvmSession:
         hung = False
         try:
             outcome = self.process.wait(limit)
-        except TimeoutError:
+        except WaitTimeout:
             hung = True
             outcome, _ = self._escalate()
         self._result = self._collect(outcome.exit_status, outcome.signal, hung)
@@ -189,7 +197,7 @@ class QvmSession:
                 pass
             try:
                 return self.process.wait(grace), step
-            except TimeoutError:
+            except WaitTimeout:
                 continue
         raise InfrastructureError(
             f"qvm (pid {self.process.pid}) on {self.runner.target.name} survived SIGKILL")
@@ -251,12 +259,16 @@ class QvmRunner:
             session.send(line)
         return session.wait()
 
+    def artifact_paths(self) -> dict[str, Path]:
+        """The files of the latest run's qvm log, guest console and serial slice."""
+        n = self._runs
+        return {"qvm_log": self.artifacts / f"run{n}.qvm.log",
+                "guest_console": self.artifacts / f"run{n}.guest.log",
+                "console": self.artifacts / f"run{n}.console.log"}
+
     def save_artifacts(self, log: str, stdout: str, console: str) -> dict[str, Path]:
         """Write this run's qvm log, guest console and serial slice beside the test's other artifacts."""
-        n = self._runs
-        files = {"qvm_log": self.artifacts / f"run{n}.qvm.log",
-                 "guest_console": self.artifacts / f"run{n}.guest.log",
-                 "console": self.artifacts / f"run{n}.console.log"}
+        files = self.artifact_paths()
         for key, text in (("qvm_log", log), ("guest_console", stdout), ("console", console)):
             files[key].write_text(text, encoding="utf-8")
         return files

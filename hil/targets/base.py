@@ -87,7 +87,8 @@ class Target(ABC):
     @abstractmethod
     def run(self, command: str | Sequence[str], timeout: float | None = None, *,
             stdin: bytes | None = None, check: bool = False) -> "CommandResult":
-        """Run a shell command to its end."""
+        """Run a shell command to its end: ``CommandTimeout`` (killed) past ``timeout``; with ``check``,
+        ``CommandFailed`` on a non-zero exit or a signal (``hil.core.errors``, on every target kind)."""
 
     @abstractmethod
     def start(self, command: str | Sequence[str], *, on_output: OutputCallback | None = None) -> Process:

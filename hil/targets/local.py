@@ -14,8 +14,9 @@ from typing import IO
 
 from hil.core.deadline import Deadline
 from hil.core.signals import signal_name
-from hil.core.command import CommandResult, CommandTimeout
-from hil.targets.base import OutputCallback, Target, register, shell_command
+from hil.core.command import CommandResult, shell_command
+from hil.core.errors import CommandFailed, CommandTimeout, WaitTimeout
+from hil.targets.base import OutputCallback, Target, register
 
 
 def _signal_number(sig: str | int) -> int:
@@ -85,7 +86,7 @@ class LocalProcess:
         try:
             returncode = self._popen.wait(timeout)
         except subprocess.TimeoutExpired:
-            raise TimeoutError(f"'{self.command}' still running after {timeout} s") from None
+            raise WaitTimeout(f"'{self.command}' (pid {self.pid}) still running on this host after {timeout} s") from None
         for reader in self._readers:
             reader.join()
         self.close_stdin()
@@ -114,14 +115,13 @@ class LocalTarget(Target):
         process.close_stdin()
         try:
             result = process.wait(timeout)
-        except TimeoutError:
+        except WaitTimeout:
             os.killpg(process.pid, signals.SIGKILL)
             partial = process.wait(None)
             raise CommandTimeout(f"local command timed out after {timeout} s: {process.command}",
                                  partial) from None
-        if check and result.exit_status != 0:
-            raise RuntimeError(f"local command failed ({result.exit_status}): {process.command}\n"
-                               f"{result.stderr_text}")
+        if check and not result.ok:
+            raise CommandFailed.of(result, f"{self.name} (this host)")
         return result
 
     def start(self, command: str | Sequence[str], *, on_output: OutputCallback | None = None) -> LocalProcess:

@@ -13,7 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from hil.links.console import Console, Mark, _Search, _TextStore
+from hil.links.capture import TextStore
+from hil.links.console import Console, Mark
+from hil.links.regex_window import Search
 from hil.core.errors import ExpectTimeout, FailPatternSeen, InfrastructureError, SetupError
 from hil.links.transports import SocketLikeTransport, TcpTransport, open_transport
 
@@ -396,9 +398,9 @@ def test_incremental_search_equals_a_full_search(seed: int) -> None:
         text = "".join(rng.choice("abcxyzq o\n\ndfe") for _ in range(rng.randint(0, 60)))
         rx = re.compile(rng.choice(patterns))
         start = rng.randint(0, len(text))
-        store = _TextStore()
+        store = TextStore()
         store.SEAL = rng.choice([3, 16, 1 << 16])
-        search = _Search(rx, start)
+        search = Search(rx, start)
         fed = 0
         while True:
             n = rng.randint(1, 6)

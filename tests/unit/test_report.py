@@ -234,7 +234,7 @@ def test_xdist_workers_report_through_the_controller(pytester: pytest.Pytester,
             pass
 
         def test_two(target, record_property):
-            record_property("hil.links.console", f"console of {target}")
+            record_property("hil.console", f"console of {target}")
             assert target == "qemu-a"
 
         def test_host():
@@ -330,7 +330,7 @@ def test_same_test_id_on_two_workers_interleaved(tmp_path: Path) -> None:
         report.node = SimpleNamespace(gateway=SimpleNamespace(id=worker), workerinfo=info)  # type: ignore[attr-defined]
         return report
 
-    qemu: list[tuple[str, object]] = [("hil.target", "qemu"), ("hil.links.console", "bark \ud800 on qemu")]  # lone surrogate from a bad decode
+    qemu: list[tuple[str, object]] = [("hil.target", "qemu"), ("hil.console", "bark \ud800 on qemu")]  # lone surrogate from a bad decode
     rpi: list[tuple[str, object]] = [("hil.target", "rpi4")]
     for worker, rep in [("gw0", fake(nodeid, "setup", props=qemu)), ("gw1", fake(nodeid, "setup", props=rpi)),
                         ("gw0", fake(nodeid, "call", "failed", 1.0, qemu, "E   no bark")),

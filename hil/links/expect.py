@@ -1,0 +1,276 @@
+"""``expect``: waiting for patterns in a console's capture from a ``Mark``, and what a timeout says.
+
+``expect`` searches the text from a ``Mark`` (default: where the previous
+expect's match ended, like pexpect) and is woken by a condition variable as
+data arrives.  Searches are incremental: on each wake only the region a new
+match could involve is searched again (``hil.links.regex_window.Search``), so
+waiting for a marker at the end of megabytes of output stays linear.  An
+``expect`` that is waiting while a flood goes by keeps what it has not searched
+yet (the console's reader searches it on its behalf before dropping it).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hil.core.deadline import Deadline
+from hil.core.errors import DeviceFailure, ExpectTimeout, InfrastructureError, SetupError
+from hil.links.capture import Mark, OffsetMap, TextStore, printable, utc
+from hil.links.regex_window import Overrun, PatternLike, Search, compile_pattern, compile_patterns
+
+if TYPE_CHECKING:
+    from hil.links.failpatterns import Failure
+    from hil.links.transports import Transport
+
+__all__ = ["ConsoleMatch", "Expecting", "PatternLike"]
+
+_INF = float("inf")
+_TAIL_LINES = 20
+
+
+@dataclass
+class ConsoleMatch:
+    """What ``expect`` found.
+
+    ``pattern`` is the pattern's source, ``index`` its position in the list
+    passed to ``expect``, ``text`` the matched text and ``start``/``end`` where
+    it lies in the byte stream.  ``match`` is the ``re.Match``; its positions are
+    relative to an internal search window, so use ``start``/``end`` for offsets.
+    """
+
+    pattern: str
+    index: int
+    match: re.Match[str]
+    text: str
+    end: Mark
+    start: Mark = Mark(0)
+
+
+class Expecting:
+    """The expect half of ``hil.links.console.Console`` (a mixin: the console holds the state)."""
+
+    PIN_FACTOR = 2  # a waiting expect keeps unsearched text up to this many times ``memory``
+
+    if TYPE_CHECKING:  # provided by Console
+        name: str
+        transport: Transport
+        encoding: str
+        log_path: Path | None
+        memory: int
+        _cond: threading.Condition
+        _data: bytearray
+        _base: int
+        _store: TextStore
+        _map: OffsetMap
+        _active: list[Search]
+        _pos: Mark
+        _started: bool
+        _ended: bool
+        _end_reason: str
+        _connected: bool
+        _lost_at: float | None
+        _lost_reason: str
+
+        @property
+        def _total(self) -> int: ...
+        def _too_old(self, mark: Mark, what: str) -> SetupError: ...
+        def _take_failure(self, upto: int | None) -> Failure | None: ...
+        def _clean(self, text: str) -> str: ...
+        def _line_at(self, a: int, b: int) -> str: ...
+
+    def expect(
+        self,
+        pattern: PatternLike | Sequence[PatternLike],
+        timeout: float | Deadline,
+        since: Mark | None = None,
+    ) -> ConsoleMatch:
+        """Wait for the first of ``pattern`` (one or a list) to appear after ``since``.
+
+        Returns the match that starts earliest (the lowest index on a tie).
+        Raises ``ExpectTimeout`` (tail of the console and log path in the
+        message), ``FailPatternSeen`` if a fail pattern appeared, and
+        ``InfrastructureError`` if the console closed for good.
+        """
+        rxs = compile_patterns(pattern)
+        found = self._wait(rxs, timeout, since, need_all=False)
+        return found[0]
+
+    def expect_all(
+        self,
+        patterns: Sequence[PatternLike],
+        timeout: float | Deadline,
+        since: Mark | None = None,
+    ) -> list[ConsoleMatch]:
+        """Wait until every pattern has appeared after ``since``, in any order; matches in pattern order."""
+        rxs = compile_patterns(patterns)
+        return self._wait(rxs, timeout, since, need_all=True)
+
+    def _wait(
+        self,
+        rxs: list[re.Pattern[str]],
+        timeout: float | Deadline,
+        since: Mark | None,
+        need_all: bool,
+    ) -> list[ConsoleMatch]:
+        deadline = timeout if isinstance(timeout, Deadline) else Deadline.after(timeout, "expect")
+        seconds = timeout.remaining() if isinstance(timeout, Deadline) else timeout
+        with self._cond:
+            if not self._started:
+                raise SetupError(f"console '{self.name}' is not started; call start() or use it in a with block")
+            origin = since if since is not None else self._pos
+            if origin.offset < self._base:
+                raise self._too_old(origin, "expect")
+            start = self._map.byte_to_text(origin.offset, self._data)
+            searches = [Search(rx, start, max_lookback=self.memory // 2) for rx in rxs]
+            for search in searches:
+                search.strict = True
+            self._active.extend(searches)
+        try:
+            return self._wait_searching(rxs, searches, deadline, seconds, origin, need_all)
+        except Overrun as exc:
+            raise InfrastructureError(
+                f"console '{self.name}': expect fell behind a flood of output: text from character {exc.needed} "
+                f"on was dropped from memory (kept from {exc.first}; bound {self.memory} bytes, "
+                f"{self.PIN_FACTOR}x for a waiting expect); full log: {self.log_path}") from None
+        finally:
+            with self._cond:
+                self._active = [s for s in self._active if s not in searches]
+
+    def _wait_searching(self, rxs: list[re.Pattern[str]], searches: list[Search], deadline: Deadline,
+                        seconds: float, origin: Mark, need_all: bool) -> list[ConsoleMatch]:
+        found: dict[int, tuple[re.Match[str], int]] = {}
+        searched_to = -1  # text end covered by the last search
+        searched_at = -_INF  # when the last search started
+        next_search = 0.0  # duty-cycle limit: see below
+        while True:
+            with self._cond:
+                end = self._store.length
+                now = time.monotonic()
+                due = end != searched_to and (now >= next_search or self._ended or deadline.expired)
+                windows = {i: None if s.hit is not None else s.prepare(self._store, end)
+                           for i, s in enumerate(searches) if due and i not in found}
+            if due:
+                for i, prepared in windows.items():  # the regex runs without the lock: the reader keeps going
+                    search = searches[i]
+                    with search.lock:
+                        if search.hit is None and prepared is not None:
+                            search.hit = search.run(*prepared)
+                        if search.hit is not None:
+                            found[i] = search.hit
+                took = time.monotonic() - now
+                searched_to, searched_at = end, now
+                # A search that has to go over a long stretch again (an unbounded pattern that can span
+                # lines, over megabytes) may take milliseconds; then wait 4x as long before the next,
+                # so searching never takes more than ~20% of the time the reader needs.
+                next_search = now + 5 * took if took > 0.001 else 0.0
+            with self._cond:
+                done = len(found) == len(rxs) if need_all else bool(found)
+                if done:
+                    matches = self._matches(rxs, found, need_all)
+                    upto = max(m.end.offset for m in matches)
+                    failure = self._take_failure(upto)
+                    if failure is not None:
+                        raise failure.error(self.log_path)
+                    self._pos = Mark(upto)
+                    return matches
+                failure = self._take_failure(None)
+                if failure is not None:
+                    raise failure.error(self.log_path)
+                unsearched = self._store.length != searched_to
+                if self._ended and not unsearched:
+                    raise InfrastructureError(self._timeout_message(rxs, found, seconds, origin, ended=True))
+                if deadline.expired and (searched_at >= deadline.at or not unsearched):
+                    raise ExpectTimeout(self._timeout_message(rxs, found, seconds, origin, ended=False))
+                now = time.monotonic()
+                if unsearched:
+                    if now >= next_search or self._ended or deadline.expired:
+                        continue
+                    self._cond.wait(min(next_search, deadline.at) - now)
+                else:
+                    self._cond.wait(None if deadline.at == _INF else deadline.at - now)
+
+    def _matches(
+        self, rxs: list[re.Pattern[str]], found: dict[int, tuple[re.Match[str], int]], need_all: bool
+    ) -> list[ConsoleMatch]:
+        order = sorted(found) if need_all else [min(found, key=lambda i: (found[i][1] + found[i][0].start(), i))]
+        result = []
+        for i in order:
+            m, base = found[i]
+            result.append(
+                ConsoleMatch(
+                    pattern=rxs[i].pattern,
+                    index=i,
+                    match=m,
+                    text=self._clean(m.group(0)),
+                    end=Mark(self._map.text_to_byte(base + m.end(), self._store)),
+                    start=Mark(self._map.text_to_byte(base + m.start(), self._store)),
+                )
+            )
+        return result
+
+    def _tail(self, lines: int = _TAIL_LINES) -> list[str]:
+        chunk = bytes(self._data[-200 * lines :]).decode(self.encoding, "replace")
+        return [printable(line.rstrip("\r"))[:300] for line in chunk.split("\n")[-lines:]]
+
+    def _timeout_message(
+        self,
+        rxs: list[re.Pattern[str]],
+        found: dict[int, tuple[re.Match[str], int]],
+        seconds: float,
+        origin: Mark,
+        ended: bool,
+    ) -> str:
+        """What the user needs to see: which patterns, the console's state, its tail, the log (lock held)."""
+        names = [rx.pattern for rx in rxs]
+        if len(names) == 1:
+            wanted = repr(names[0])
+        elif found:
+            missing = [n for i, n in enumerate(names) if i not in found]
+            wanted = f"all of {names!r}; still missing {missing!r}"
+        else:
+            wanted = "any of " + repr(names)
+        where = f"console '{self.name}' ({self.transport.description})"
+        if ended:
+            head = f"{where} closed before {wanted} appeared: {self._end_reason}"
+        else:
+            head = f"{where}: {wanted} did not appear within {seconds:.1f} s"
+        got = self._total - origin.offset
+        lines = [head, f"searched from byte {origin.offset}; {got} bytes arrived after it ({self._total} in total)"]
+        if not ended and not self._connected and self._lost_at is not None:
+            lines.append(
+                f"the console is DISCONNECTED since {utc(self._lost_at)} ({self._lost_reason}); still reconnecting"
+            )
+        tail = self._tail()
+        if any(tail):
+            lines.append(f"last {len(tail)} lines of the console:")
+            lines.extend(f"  | {line}" for line in tail)
+        else:
+            lines.append("nothing was received on the console at all")
+        lines.append(f"full log: {self.log_path}" if self.log_path else "no log file (pass log_path= to keep one)")
+        return "\n".join(lines)
+
+    def not_matching(self, pattern: PatternLike, since: Mark | None = None) -> None:
+        """Assert ``pattern`` does not appear after ``since`` (default: anywhere in the session)."""
+        rx = compile_pattern(pattern)
+        origin = since if since is not None else Mark(0)
+        with self._cond:
+            if origin.offset < self._base:
+                raise self._too_old(origin, "check for absence")
+            start = self._map.byte_to_text(origin.offset, self._data)
+            hit = Search(rx, start).search(self._store, self._store.length)
+            if hit is None:
+                return
+            m, base = hit
+            at = self._map.text_to_byte(base + m.start(), self._store)
+            line = self._line_at(base + m.start(), base + m.end())
+        raise DeviceFailure(
+            f"console '{self.name}': {rx.pattern!r} appeared at byte {at} (searched from byte {origin.offset}): "
+            f"{self._clean(m.group(0))!r} in line {printable(line)!r}"
+            + (f"; log: {self.log_path}" if self.log_path else "")
+        )

@@ -1,0 +1,184 @@
+"""A long-running program on the target (``RemoteProcess``): its output, stdin, signals and end."""
+
+from __future__ import annotations
+
+import errno
+import re
+import signal as signals
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import paramiko
+
+from hil.core.command import CommandResult
+from hil.core.errors import CommandTimeout, ExpectTimeout, InfrastructureError, WaitTimeout
+from hil.links.ssh.channel import DROP_ERRORS, ChannelOutput, OutputCallback, exited, pump, status_of, tail
+from hil.links.ssh.errors import ConnectionDropped
+from hil.links.ssh.kill import signal_spec
+
+if TYPE_CHECKING:
+    from hil.links.ssh.connection import SshConnection
+
+__all__ = ["RemoteProcess"]
+
+
+class RemoteProcess:
+    """A program started by ``SshConnection.start``, running on the target.
+
+    ``pid`` is its remote pid; ``stdout``/``stderr`` are the bytes so far
+    (thread-safe; also streamed to ``on_output`` from a reader thread).
+    ``poll()`` is None while it runs, then its exit status (minus the host's
+    number of the killing signal, like ``subprocess``).  Usable as a context
+    manager: leaving it kills the program if it still runs.
+    """
+
+    def __init__(self, conn: SshConnection, chan: paramiko.Channel, transport: paramiko.Transport, command: str,
+                 on_output: OutputCallback | None, started: float) -> None:
+        self.connection = conn
+        self.command = command
+        self._chan = chan
+        self._transport = transport
+        self._started = started
+        self._out = ChannelOutput(on_output)
+        self._done = threading.Event()
+        self._result: CommandResult | None = None
+        self._error: Exception | None = None
+        self._reader = threading.Thread(target=self._read, name=f"hil-ssh-{command[:30]}", daemon=True)
+        self._reader.start()
+        with self._out.cond:
+            self._out.cond.wait_for(lambda: self._out.pid is not None or self._done.is_set(),
+                                    conn.config.connect_timeout)
+        if self._out.pid is None:
+            self.close()
+            stdout, stderr = self._out.snapshot()
+            raise InfrastructureError(f"{conn.where}: the shell starting {command!r} did not report its pid "
+                                      f"(stderr: {tail(stderr, 500)!r}, stdout: {tail(stdout, 500)!r})")
+        self.pid: int = self._out.pid
+
+    def _read(self) -> None:
+        ended = False
+        try:
+            pump(self._chan, self._out, None)
+            self._chan.status_event.wait()
+            self._out.finish()
+            status, sig = status_of(self._chan)
+            ended = exited(self._chan)
+            stdout, stderr = self._out.snapshot()
+            if not ended and not self._transport.is_active():
+                self._error = ConnectionDropped(
+                    f"SSH connection to {self.connection.where} dropped while running {self.command!r} "
+                    f"(stderr so far: {tail(stderr, 500)!r})")
+            self._result = CommandResult(self.command, status, sig, stdout, stderr,
+                                         time.monotonic() - self._started)
+        except Exception as exc:  # never lose the end of a process to a reader crash
+            self._error = exc
+        finally:
+            self._chan.close()
+            self.connection._checkin(self._transport, reusable=ended)
+            self._done.set()
+            with self._out.cond:
+                self._out.cond.notify_all()
+
+    @property
+    def stdout(self) -> bytes:
+        return self._out.snapshot()[0]
+
+    @property
+    def stderr(self) -> bytes:
+        return self._out.snapshot()[1]
+
+    def write_stdin(self, data: bytes) -> None:
+        """Send bytes to the program's stdin (BrokenPipeError once it is closed or the program ended)."""
+        try:
+            self._chan.sendall(data)
+        except DROP_ERRORS as exc:
+            raise BrokenPipeError(errno.EPIPE, f"stdin of {self.command!r} on {self.connection.where} "
+                                  f"is closed: {exc}") from exc
+
+    def close_stdin(self) -> None:
+        """Send EOF to the program's stdin."""
+        try:
+            self._chan.shutdown_write()
+        except DROP_ERRORS:
+            pass
+
+    def signal(self, sig: str | int, *, group: bool = False) -> None:
+        """Send a signal (``"TERM"``, ``"SIGUSR1"``, ``signal.SIGINT``; a bare int is the TARGET's number).
+
+        Sent with ``kill`` in a separate command; a program that already
+        ended is left alone.
+        """
+        if self._done.is_set():
+            return
+        if not self.connection.signal(self.pid, sig, group=group) and not self._done.wait(0.5):
+            raise InfrastructureError(f"could not send SIG{signal_spec(sig)} to pid {self.pid} "
+                                      f"({self.command!r}) on {self.connection.where}")
+
+    def kill(self) -> None:
+        """SIGKILL the program and its process group."""
+        self.signal("KILL", group=True)
+
+    def poll(self) -> int | None:
+        if not self._done.is_set():
+            return None
+        result = self._result
+        if result is None:
+            return -1
+        if result.exit_status is not None:
+            return result.exit_status
+        number = getattr(signals, f"SIG{result.signal}", None)
+        return -int(number) if number is not None else -1
+
+    def wait(self, timeout: float | None = None) -> CommandResult:
+        """The result once the program ends; ``WaitTimeout`` if it still runs after ``timeout`` s."""
+        if not self._done.wait(timeout):
+            raise WaitTimeout(f"{self.command!r} (pid {self.pid}) still running on {self.connection.where} "
+                               f"after {timeout} s")
+        if self._error is not None:
+            raise self._error
+        assert self._result is not None
+        return self._result
+
+    def wait_for(self, pattern: bytes | re.Pattern[bytes], stream: str = "stdout",
+                 timeout: float | None = None) -> re.Match[bytes]:
+        """Wait until ``pattern`` (bytes literal or compiled regex) appears in ``stream`` output;
+        ``ExpectTimeout`` (with the output's tail) if it does not within ``timeout`` s or the program ends."""
+        regex = pattern if isinstance(pattern, re.Pattern) else re.compile(re.escape(pattern))
+        found: list[re.Match[bytes]] = []
+
+        def seen() -> bool:
+            match = regex.search(self._out.stdout if stream == "stdout" else self._out.stderr)
+            if match:
+                found.append(match)
+            return bool(match) or self._done.is_set()
+
+        with self._out.cond:
+            self._out.cond.wait_for(seen, timeout)
+        if not found:
+            state = "ended" if self._done.is_set() else f"not seen after {timeout} s"
+            last = tail(self.stdout if stream == "stdout" else self.stderr, 500)
+            raise ExpectTimeout(f"{pattern!r} not in {stream} of {self.command!r} on {self.connection.where} "
+                               f"({state}); last output: {last!r}")
+        return found[0]
+
+    def close(self) -> None:
+        """Kill the program if it still runs and release the channel."""
+        if not self._done.is_set() and getattr(self, "pid", None) is not None:
+            try:
+                self.kill()
+                self._done.wait(2)
+            except (InfrastructureError, CommandTimeout):
+                pass
+        self._chan.close()
+        self._reader.join(timeout=2)
+
+    def __enter__(self) -> "RemoteProcess":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "running" if not self._done.is_set() else f"ended {self.poll()}"
+        return f"RemoteProcess(pid={getattr(self, 'pid', None)}, {self.command!r}, {state})"
