@@ -31,6 +31,17 @@ demo: image
 test: image
 	scripts/pytest -p no:cacheprovider $(PYTEST_ARGS)
 
+# ruff (lint and format) and mypy --strict, configured in pyproject.toml; .ci/run runs it before the tests.
+LINT_PATHS := hil tests bench conftest.py
+lint: venv
+	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VENV)/bin/ruff format --check $(LINT_PATHS)
+	$(VENV)/bin/mypy
+
+format: venv
+	$(VENV)/bin/ruff check --fix $(LINT_PATHS)
+	$(VENV)/bin/ruff format $(LINT_PATHS)
+
 unit: venv
 	scripts/pytest tests/unit $(PYTEST_ARGS)
 

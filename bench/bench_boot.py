@@ -47,8 +47,15 @@ def ssh_round_trip(image: Image, port: int) -> tuple[float, float]:
     client.get_host_keys().add(f"[127.0.0.1]:{port}", key_type, paramiko.Ed25519Key(data=base64.b64decode(key_b64)))
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
     t0 = time.monotonic()
-    client.connect("127.0.0.1", port=port, username=image.user, key_filename=str(image.client_key),
-                   look_for_keys=False, allow_agent=False, timeout=10)
+    client.connect(
+        "127.0.0.1",
+        port=port,
+        username=image.user,
+        key_filename=str(image.client_key),
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=10,
+    )
     t1 = time.monotonic()
     _, stdout, _ = client.exec_command("true")
     status = stdout.channel.recv_exit_status()
@@ -62,13 +69,16 @@ def ssh_round_trip(image: Image, port: int) -> tuple[float, float]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("-n", type=int, default=5, help="number of boots (default 5)")
-    parser.add_argument("--nic", default=ImageSpec.nic_module,
-                        help=f"NIC driver module of the image (default {ImageSpec.nic_module})")
+    parser.add_argument(
+        "--nic", default=ImageSpec.nic_module, help=f"NIC driver module of the image (default {ImageSpec.nic_module})"
+    )
     parser.add_argument("--initrd", choices=("gzip", "none"), default="gzip", help="initramfs compression")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
 
-    image = build_image(ImageSpec(nic_module=args.nic, initrd_compression=args.initrd), log=lambda m: print(m, file=sys.stderr))
+    image = build_image(
+        ImageSpec(nic_module=args.nic, initrd_compression=args.initrd), log=lambda m: print(m, file=sys.stderr)
+    )
     rows: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="hil-bench-boot-") as tmp:
         for i in range(args.n):
@@ -84,11 +94,16 @@ def main(argv: list[str] | None = None) -> int:
             finally:
                 machine.stop()
             rows.append({"marker": t_marker, "ssh": t_ssh, "login": login, "true": rtt})
-            print(f"boot {i + 1}/{args.n}: ready marker {t_marker:.2f} s, SSH banner {t_ssh:.2f} s, "
-                  f"login {login * 1000:.0f} ms, `true` {rtt * 1000:.0f} ms", file=sys.stderr)
+            print(
+                f"boot {i + 1}/{args.n}: ready marker {t_marker:.2f} s, SSH banner {t_ssh:.2f} s, "
+                f"login {login * 1000:.0f} ms, `true` {rtt * 1000:.0f} ms",
+                file=sys.stderr,
+            )
     med = {key: statistics.median(row[key] for row in rows) for key in rows[0]}
     if args.json:
-        print(json.dumps({"boots": args.n, "nic": args.nic, "initrd": args.initrd, "median": med, "runs": rows}, indent=2))
+        print(
+            json.dumps({"boots": args.n, "nic": args.nic, "initrd": args.initrd, "median": med, "runs": rows}, indent=2)
+        )
     else:
         print(f"QEMU target ({args.nic}, initrd {args.initrd}, TCG), median of {args.n} boots:")
         print(f"  boot to ready marker   {med['marker']:6.2f} s")

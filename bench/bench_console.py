@@ -36,10 +36,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import serial  # noqa: E402
+import serial
 
-from hil.links.console import Console  # noqa: E402
-from hil.links.transports import SerialTransport, TcpTransport  # noqa: E402
+from hil.links.console import Console
+from hil.links.transports import SerialTransport, TcpTransport
 
 LINE = b"%07d the quick brown fox jumps over the lazy dog 0123456789ab\n"  # 64 bytes
 

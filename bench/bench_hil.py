@@ -21,13 +21,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from hil.core.deadline import Deadline  # noqa: E402
-from hil.targets.deploy import create_deployment  # noqa: E402
-from hil.qvm import QvmConfig  # noqa: E402
-from hil.qvm.runner import QvmRunner  # noqa: E402
-from hil.targets.definition import resolve  # noqa: E402
-from hil.targets import make_target  # noqa: E402
-from hil.targets.toolchain import build_vdev  # noqa: E402
+from hil.core.deadline import Deadline
+from hil.qvm import QvmConfig
+from hil.qvm.runner import QvmRunner
+from hil.targets import make_target
+from hil.targets.definition import resolve
+from hil.targets.deploy import create_deployment
+from hil.targets.toolchain import build_vdev
 
 
 def main() -> int:
@@ -41,8 +41,9 @@ def main() -> int:
     t = time.monotonic()
     target.up(Deadline.after(300))
     print(f"target {definition.name} up in {time.monotonic() - t:.2f} s")
-    phases: dict[str, list[float]] = {k: [] for k in ("build", "folder", "deploy", "qvm run", "cleanup",
-                                                       "total", "qvm own", "overhead")}
+    phases: dict[str, list[float]] = {
+        k: [] for k in ("build", "folder", "deploy", "qvm run", "cleanup", "total", "qvm own", "overhead")
+    }
     try:
         build_vdev(ROOT / "target_vdevs" / "trace", target.toolchain())  # warm the cache
         for i in range(args.runs):
@@ -56,23 +57,33 @@ def main() -> int:
             artifacts = work / f"a{i}"
             artifacts.mkdir()
             run = QvmRunner(target, deployment, artifacts, target.console).run(
-                QvmConfig("bench").vdev(built, loc=0x2000, tick=0).dryrun(), timeout=30)
+                QvmConfig("bench").vdev(built, loc=0x2000, tick=0).dryrun(), timeout=30
+            )
             t4 = time.monotonic()
             deployment.cleanup()
             t5 = time.monotonic()
             assert run.exit_status == 0, run.explain()
             times = [line.time for line in run.log if line.time is not None]
             own = max(times) - min(times) if times else 0.0
-            for key, value in (("build", t1 - t0), ("folder", t2 - t1), ("deploy", t3 - t2),
-                               ("qvm run", t4 - t3), ("cleanup", t5 - t4), ("total", t5 - t0),
-                               ("qvm own", own), ("overhead", t5 - t0 - own)):
+            for key, value in (
+                ("build", t1 - t0),
+                ("folder", t2 - t1),
+                ("deploy", t3 - t2),
+                ("qvm run", t4 - t3),
+                ("cleanup", t5 - t4),
+                ("total", t5 - t0),
+                ("qvm own", own),
+                ("overhead", t5 - t0 - own),
+            ):
                 phases[key].append(value)
     finally:
         target.down()
     print(f"per-test phases on {definition.name}, median of {args.runs} (ms):")
     for key, values in phases.items():
-        print(f"  {key:10s} {statistics.median(values) * 1000:8.1f}   (min {min(values) * 1000:.1f}, "
-              f"max {max(values) * 1000:.1f})")
+        print(
+            f"  {key:10s} {statistics.median(values) * 1000:8.1f}   (min {min(values) * 1000:.1f}, "
+            f"max {max(values) * 1000:.1f})"
+        )
     return 0
 
 

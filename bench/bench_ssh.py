@@ -36,7 +36,7 @@ import paramiko
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from hil.links.ssh import SshConfig, SshConnection, parse_public_key  # noqa: E402
+from hil.links.ssh import SshConfig, SshConnection, parse_public_key
 
 
 def median_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
@@ -72,8 +72,15 @@ def plain_paramiko(cfg: SshConfig) -> paramiko.SSHClient:
     else:
         assert cfg.known_hosts is not None
         client.load_host_keys(str(cfg.known_hosts))
-    client.connect(cfg.host, cfg.port, cfg.user, key_filename=str(cfg.key_path) if cfg.key_path else None,
-                   look_for_keys=cfg.key_path is None, allow_agent=cfg.key_path is None, timeout=cfg.connect_timeout)
+    client.connect(
+        cfg.host,
+        cfg.port,
+        cfg.user,
+        key_filename=str(cfg.key_path) if cfg.key_path else None,
+        look_for_keys=cfg.key_path is None,
+        allow_agent=cfg.key_path is None,
+        timeout=cfg.connect_timeout,
+    )
     return client
 
 
@@ -82,21 +89,36 @@ class OpenSsh:
 
     def __init__(self, cfg: SshConfig, work: Path) -> None:
         known = work / "known_hosts"
-        known.write_text(f"{cfg.known_hosts_name} {cfg.host_key}\n" if cfg.host_key
-                         else Path(str(cfg.known_hosts)).read_text())
-        self.base = ["ssh", "-p", str(cfg.port), "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
-                     "-o", f"UserKnownHostsFile={known}", "-o", "ControlMaster=auto",
-                     "-o", f"ControlPath={work}/cm-%C", "-o", "ControlPersist=120"]
+        known.write_text(
+            f"{cfg.known_hosts_name} {cfg.host_key}\n" if cfg.host_key else Path(str(cfg.known_hosts)).read_text()
+        )
+        self.base = [
+            "ssh",
+            "-p",
+            str(cfg.port),
+            "-o",
+            "BatchMode=yes",
+            "-o",
+            "StrictHostKeyChecking=yes",
+            "-o",
+            f"UserKnownHostsFile={known}",
+            "-o",
+            "ControlMaster=auto",
+            "-o",
+            f"ControlPath={work}/cm-%C",
+            "-o",
+            "ControlPersist=120",
+        ]
         if cfg.key_path:
             self.base += ["-o", "IdentitiesOnly=yes", "-i", str(cfg.key_path)]
         self.base.append(f"{cfg.user}@{cfg.host}")
 
     def run(self, command: str, stdin: Path | None = None, stdout: Path | None = None) -> None:
         with open(stdin or os.devnull, "rb") as i, open(stdout or os.devnull, "wb") as o:
-            subprocess.run(self.base + [command], stdin=i, stdout=o, check=True)
+            subprocess.run([*self.base, command], stdin=i, stdout=o, check=True)
 
     def stop(self) -> None:
-        subprocess.run(self.base[:-1] + ["-O", "exit", self.base[-1]], capture_output=True)
+        subprocess.run([*self.base[:-1], "-O", "exit", self.base[-1]], capture_output=True)
 
 
 def main() -> int:
@@ -121,12 +143,19 @@ def main() -> int:
         from tests.support.sshd import DropbearServer
 
         server = DropbearServer(work / "sshd", window=args.window).start()
-        cfg = SshConfig(host=server.host, port=server.port, user=server.user, key_path=server.client_key,
-                        host_key=server.host_key)
+        cfg = SshConfig(
+            host=server.host, port=server.port, user=server.user, key_path=server.client_key, host_key=server.host_key
+        )
         target = f"local dropbear 127.0.0.1:{server.port} (-W {args.window or 'default'})"
     else:
-        cfg = SshConfig(host=args.host, port=args.port, user=args.user, key_path=args.key,
-                        host_key=args.host_key, known_hosts=args.known_hosts)
+        cfg = SshConfig(
+            host=args.host,
+            port=args.port,
+            user=args.user,
+            key_path=args.key,
+            host_key=args.host_key,
+            known_hosts=args.known_hosts,
+        )
         target = f"{args.user}@{args.host}:{args.port}"
 
     size = args.size_mb * 1024 * 1024
@@ -149,6 +178,7 @@ def main() -> int:
             def run() -> None:
                 _, out, _ = client.exec_command("true")
                 out.channel.recv_exit_status()
+
             return run
 
         # Interleaved, so a busy machine slows both sides alike.
@@ -177,10 +207,12 @@ def main() -> int:
         assert back.read_bytes() == local.read_bytes(), "cat get returned other bytes than put sent"
 
         if cli:
-            figures["put_openssh_cat_MBps"] = mbps(median_time(lambda: cli.run(f"cat > {remote}", stdin=local),
-                                                               args.repeats))
-            figures["get_openssh_cat_MBps"] = mbps(median_time(lambda: cli.run(f"cat {remote}", stdout=back),
-                                                               args.repeats))
+            figures["put_openssh_cat_MBps"] = mbps(
+                median_time(lambda: cli.run(f"cat > {remote}", stdin=local), args.repeats)
+            )
+            figures["get_openssh_cat_MBps"] = mbps(
+                median_time(lambda: cli.run(f"cat {remote}", stdout=back), args.repeats)
+            )
             cli.stop()
         conn.run(["rm", "-f", remote])
         cat.close()
@@ -195,18 +227,26 @@ def main() -> int:
         print(json.dumps({"target": target, "size_mb": args.size_mb, **figures}, indent=2))
         return 0
     f = figures
-    print(f"SSH transport benchmark against {target} (medians; {args.rounds} round trips, "
-          f"{args.repeats} x {args.size_mb} MB transfers)")
+    print(
+        f"SSH transport benchmark against {target} (medians; {args.rounds} round trips, "
+        f"{args.repeats} x {args.size_mb} MB transfers)"
+    )
     print(f"  connect (TCP+kex+auth)      {f['connect_ms']:8.2f} ms")
-    print(f"  command round trip (true)   {f['rt_ours_ms']:8.2f} ms   floor: paramiko exec_command "
-          f"{f['rt_paramiko_ms']:.2f} ms (with TCP_NODELAY {f['rt_paramiko_nodelay_ms']:.2f} ms)"
-          + (f", ssh ControlMaster {f['rt_openssh_cm_ms']:.2f} ms" if "rt_openssh_cm_ms" in f else ""))
-    print(f"  SFTP put                    {f['put_ours_MBps']:8.1f} MB/s floor: paramiko SFTPClient "
-          f"{f['put_paramiko_MBps']:.1f} MB/s" + (f", ssh 'cat >' {f['put_openssh_cat_MBps']:.1f} MB/s"
-                                                  if "put_openssh_cat_MBps" in f else ""))
-    print(f"  SFTP get                    {f['get_ours_MBps']:8.1f} MB/s floor: paramiko SFTPClient "
-          f"{f['get_paramiko_MBps']:.1f} MB/s" + (f", ssh cat {f['get_openssh_cat_MBps']:.1f} MB/s"
-                                                  if "get_openssh_cat_MBps" in f else ""))
+    print(
+        f"  command round trip (true)   {f['rt_ours_ms']:8.2f} ms   floor: paramiko exec_command "
+        f"{f['rt_paramiko_ms']:.2f} ms (with TCP_NODELAY {f['rt_paramiko_nodelay_ms']:.2f} ms)"
+        + (f", ssh ControlMaster {f['rt_openssh_cm_ms']:.2f} ms" if "rt_openssh_cm_ms" in f else "")
+    )
+    print(
+        f"  SFTP put                    {f['put_ours_MBps']:8.1f} MB/s floor: paramiko SFTPClient "
+        f"{f['put_paramiko_MBps']:.1f} MB/s"
+        + (f", ssh 'cat >' {f['put_openssh_cat_MBps']:.1f} MB/s" if "put_openssh_cat_MBps" in f else "")
+    )
+    print(
+        f"  SFTP get                    {f['get_ours_MBps']:8.1f} MB/s floor: paramiko SFTPClient "
+        f"{f['get_paramiko_MBps']:.1f} MB/s"
+        + (f", ssh cat {f['get_openssh_cat_MBps']:.1f} MB/s" if "get_openssh_cat_MBps" in f else "")
+    )
     print(f"  cat fallback put / get      {f['put_cat_MBps']:8.1f} / {f['get_cat_MBps']:.1f} MB/s")
     return 0
 

@@ -48,15 +48,27 @@ def main() -> int:
     section("QEMU target boot")
     run("bench/bench_boot.py", "-n", "3" if quick else "5")
     section("SSH against the public QEMU target")
-    up = subprocess.run([PY, "-m", "hil", "target", "up", "--target", "qemu", "--json"], cwd=ROOT,
-                        capture_output=True, text=True)
+    up = subprocess.run(
+        [PY, "-m", "hil", "target", "up", "--target", "qemu", "--json"], cwd=ROOT, capture_output=True, text=True
+    )
     if up.returncode != 0:
         print(up.stderr)
         return 1
     state = json.loads(up.stdout)
     try:
-        run("bench/bench_ssh.py", "--host", "127.0.0.1", "--port", str(state["ssh_port"]), "--user", "root",
-            "--key", state["client_key"], "--host-key", state["host_key_pub"])
+        run(
+            "bench/bench_ssh.py",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(state["ssh_port"]),
+            "--user",
+            "root",
+            "--key",
+            state["client_key"],
+            "--host-key",
+            state["host_key_pub"],
+        )
     finally:
         subprocess.run([PY, "-m", "hil", "target", "down", "--target", "qemu"], cwd=ROOT)
     section("per-test overhead on the QEMU target")

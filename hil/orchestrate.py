@@ -44,8 +44,14 @@ def target_up(definition: TargetDefinition, run_dir: Path, timeout: float = UP_T
         target.down()
 
 
-def run_once(definition: TargetDefinition, conf: Path, vdevs: list[Path], guest: Path | None = None,
-             timeout: float = 60.0, artifacts: Path = Path("artifacts/cli")) -> QvmResult:
+def run_once(
+    definition: TargetDefinition,
+    conf: Path,
+    vdevs: list[Path],
+    guest: Path | None = None,
+    timeout: float = 60.0,
+    artifacts: Path = Path("artifacts/cli"),
+) -> QvmResult:
     """Bring the target up, deploy ``vdevs``, run ``qvm @conf``, tear everything down."""
     for vdev in vdevs:
         if not vdev.is_file():

@@ -33,8 +33,10 @@ def _definition(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
     found = resolve(args.target, _folders(args))
     if len(found) != 1:
-        raise HilError(f"--target '{args.target}' selects {len(found)} targets ({', '.join(d.name for d in found)}); "
-                       f"name exactly one")
+        raise HilError(
+            f"--target '{args.target}' selects {len(found)} targets ({', '.join(d.name for d in found)}); "
+            f"name exactly one"
+        )
     return found[0]
 
 
@@ -44,10 +46,17 @@ def _definition(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 def cmd_image_build(args: argparse.Namespace) -> int:
     from hil.targets.qemu import public_image
 
-    image = public_image(_definition(args), force=args.force,
-                         log=lambda m: print(m, file=sys.stderr))
-    _emit(args, {"root": str(image.root), "kernel": str(image.kernel), "initrd": str(image.initrd),
-                 "spec_hash": image.spec_hash}, str(image.root))
+    image = public_image(_definition(args), force=args.force, log=lambda m: print(m, file=sys.stderr))
+    _emit(
+        args,
+        {
+            "root": str(image.root),
+            "kernel": str(image.kernel),
+            "initrd": str(image.initrd),
+            "spec_hash": image.spec_hash,
+        },
+        str(image.root),
+    )
     return EXIT_OK
 
 
@@ -55,8 +64,11 @@ def cmd_target_up(args: argparse.Namespace) -> int:
     from hil.targets.qemu import background_up
 
     state = background_up(_definition(args))
-    _emit(args, state, f"target {args.target} up: ssh port {state['ssh_port']}, "
-                       f"console {state['console_url']}, pid {state['pid']}")
+    _emit(
+        args,
+        state,
+        f"target {args.target} up: ssh port {state['ssh_port']}, console {state['console_url']}, pid {state['pid']}",
+    )
     return EXIT_OK
 
 
@@ -66,7 +78,7 @@ def _target_name(args: argparse.Namespace) -> str:
         from hil.targets.definition import load_definition
 
         return load_definition(args.target).name
-    return args.target
+    return str(args.target)
 
 
 def cmd_target_down(args: argparse.Namespace) -> int:
@@ -112,19 +124,28 @@ def cmd_vdev_build(args: argparse.Namespace) -> int:
     toolchain = Toolchain.from_definition(_definition(args))
     if args.portable:
         toolchain = toolchain.with_portable()
-    built = build_vdev([Path(s) for s in args.sources], toolchain, name=args.name,
-                       out_dir=Path(args.output) if args.output else None)
-    _emit(args, {"name": built.name, "path": str(built.path), "cached": built.cached,
-                 "command": list(built.command)}, str(built.path))
+    built = build_vdev(
+        [Path(s) for s in args.sources], toolchain, name=args.name, out_dir=Path(args.output) if args.output else None
+    )
+    _emit(
+        args,
+        {"name": built.name, "path": str(built.path), "cached": built.cached, "command": list(built.command)},
+        str(built.path),
+    )
     return EXIT_OK
 
 
 def cmd_qvm_run(args: argparse.Namespace) -> int:
     from hil.orchestrate import run_once
 
-    result = run_once(_definition(args), Path(args.conf), vdevs=[Path(v) for v in args.vdev],
-                      guest=Path(args.guest) if args.guest else None, timeout=args.timeout,
-                      artifacts=Path(args.artifacts))
+    result = run_once(
+        _definition(args),
+        Path(args.conf),
+        vdevs=[Path(v) for v in args.vdev],
+        guest=Path(args.guest) if args.guest else None,
+        timeout=args.timeout,
+        artifacts=Path(args.artifacts),
+    )
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:
@@ -166,11 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hil", description="qnx-hil: HIL tests for QNX Hypervisor vdevs")
     parser.add_argument("--version", action="version", version=f"qnx-hil {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    targets_dir_help = ("a folder of target definitions (*.toml; repeatable); default: as pytest, the "
-                        "hil_targets_dir setting, else targets/ beside the rootdir")
+    targets_dir_help = (
+        "a folder of target definitions (*.toml; repeatable); default: as pytest, the "
+        "hil_targets_dir setting, else targets/ beside the rootdir"
+    )
 
-    def add(parent: Any, name: str, func: Callable[[argparse.Namespace], int], help: str,
-            json_flag: bool = True) -> argparse.ArgumentParser:
+    def add(
+        parent: Any, name: str, func: Callable[[argparse.Namespace], int], help: str, json_flag: bool = True
+    ) -> argparse.ArgumentParser:
         p: argparse.ArgumentParser = parent.add_parser(name, help=help, description=help)
         p.set_defaults(func=func)
         if json_flag:
@@ -178,24 +202,29 @@ def build_parser() -> argparse.ArgumentParser:
         return p
 
     image = sub.add_parser("image", help="the public QEMU target's image").add_subparsers(
-        dest="sub", required=True, metavar="ACTION")
+        dest="sub", required=True, metavar="ACTION"
+    )
     p = add(image, "build", cmd_image_build, "build (or find in the cache) the QEMU target image")
     p.add_argument("--target", default="qemu", help="a qemu-kind target definition (default: qemu)")
     p.add_argument("--targets-dir", action="append", metavar="DIR", help=targets_dir_help)
     p.add_argument("--force", action="store_true", help="rebuild even when cached")
 
     target = sub.add_parser("target", help="start/stop a QEMU target in the background").add_subparsers(
-        dest="sub", required=True, metavar="ACTION")
-    for name, func, text in (("up", cmd_target_up, "boot a QEMU target and leave it running"),
-                             ("down", cmd_target_down, "stop a target started with 'hil target up'"),
-                             ("status", cmd_target_status, "is it running? pid, ports, console URL, image")):
+        dest="sub", required=True, metavar="ACTION"
+    )
+    for name, func, text in (
+        ("up", cmd_target_up, "boot a QEMU target and leave it running"),
+        ("down", cmd_target_down, "stop a target started with 'hil target up'"),
+        ("status", cmd_target_status, "is it running? pid, ports, console URL, image"),
+    ):
         p = add(target, name, func, text)
         p.add_argument("--target", default="qemu", help="target name (default: qemu)")
         if name == "up":
             p.add_argument("--targets-dir", action="append", metavar="DIR", help=targets_dir_help)
 
     sdk = sub.add_parser("sdk", help="qvmsim and its vdev headers").add_subparsers(
-        dest="sub", required=True, metavar="ACTION")
+        dest="sub", required=True, metavar="ACTION"
+    )
     add(sdk, "include", cmd_sdk_include, "print the folder holding qvm/*.h", json_flag=False)
     add(sdk, "qvm", cmd_sdk_qvm, "build the host qvmsim if needed and print its path", json_flag=False)
 
@@ -205,8 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", default="local", help="whose toolchain to use (default: local)")
     p.add_argument("--targets-dir", action="append", metavar="DIR", help=targets_dir_help)
     p.add_argument("--name", help="vdev name (default: the folder's name or the C file's stem)")
-    p.add_argument("--portable", action="store_true",
-                   help="only the names QNX documents for 8.0 (qvmsim's own names are compile errors)")
+    p.add_argument(
+        "--portable",
+        action="store_true",
+        help="only the names QNX documents for 8.0 (qvmsim's own names are compile errors)",
+    )
     p.add_argument("-o", "--output", help="copy the .so into this folder")
 
     qvm = sub.add_parser("qvm", help="run qvm on a target").add_subparsers(dest="sub", required=True, metavar="ACTION")
@@ -219,18 +251,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, default=60.0, help="seconds before the hang escalation")
     p.add_argument("--artifacts", default="artifacts/cli", help="where logs are written")
 
-    p = add(sub, "init", cmd_init, "write a new vdev project: a sample vdev, its tests, pytest settings, "
-                                   "a board template, a CI job", json_flag=False)
+    p = add(
+        sub,
+        "init",
+        cmd_init,
+        "write a new vdev project: a sample vdev, its tests, pytest settings, a board template, a CI job",
+        json_flag=False,
+    )
     p.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the project folder (default: here)")
-    p.add_argument("--ci", choices=["github", "gitlab", "jenkins"], help="also write the nightly job for this CI server")
+    p.add_argument(
+        "--ci", choices=["github", "gitlab", "jenkins"], help="also write the nightly job for this CI server"
+    )
 
-    p = add(sub, "demo", cmd_demo, "run the 'hil init' project's tests on the public QEMU target, with a report",
-            json_flag=False)
+    p = add(
+        sub,
+        "demo",
+        cmd_demo,
+        "run the 'hil init' project's tests on the public QEMU target, with a report",
+        json_flag=False,
+    )
     p.add_argument("--target", action="append", metavar="NAME|label:LABEL", help="targets (repeatable; default: qemu)")
     p.add_argument("--reports", default="reports", help="report folder (default: reports)")
 
-    p = add(sub, "nightly", cmd_nightly, "run this project's tests (as pytest would here) on every target of the "
-                                         "inventory, with a JUnit report", json_flag=False)
+    p = add(
+        sub,
+        "nightly",
+        cmd_nightly,
+        "run this project's tests (as pytest would here) on every target of the inventory, with a JUnit report",
+        json_flag=False,
+    )
     p.add_argument("--target", action="append", metavar="NAME|label:LABEL", help="select targets (repeatable)")
     p.add_argument("--targets-dir", action="append", metavar="DIR", help=targets_dir_help)
     p.add_argument("--reports", default="reports", help="report folder (default: reports)")

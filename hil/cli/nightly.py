@@ -46,9 +46,19 @@ def report_dir(reports: Path) -> Path:
 
 def pytest_command(targets: list[str], out: Path, pytest_args: list[str]) -> list[str]:
     """The pytest command line: one xdist worker per target, each bound to its target's group."""
-    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
-               "--hil-artifacts", str(out / "artifacts"), "--hil-junit", str(out / "junit.xml"),
-               "--hil-summary", str(out / "summary.txt")]
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "--hil-artifacts",
+        str(out / "artifacts"),
+        "--hil-junit",
+        str(out / "junit.xml"),
+        "--hil-summary",
+        str(out / "summary.txt"),
+    ]
     for name in targets:
         command += ["--hil-target", name]
     if len(targets) > 1:
@@ -56,8 +66,14 @@ def pytest_command(targets: list[str], out: Path, pytest_args: list[str]) -> lis
     return command + pytest_args
 
 
-def nightly(selectors: Sequence[str], reports: Path, pytest_args: Sequence[str], targets_dirs: Sequence[str] = (),
-            cwd: Path | None = None, out: Path | None = None) -> int:
+def nightly(
+    selectors: Sequence[str],
+    reports: Path,
+    pytest_args: Sequence[str],
+    targets_dirs: Sequence[str] = (),
+    cwd: Path | None = None,
+    out: Path | None = None,
+) -> int:
     """Run the project's tests in ``cwd`` over the selected targets (all of the inventory by default).
 
     ``reports`` is made absolute against the caller's folder; ``out`` is the report
@@ -77,8 +93,11 @@ def nightly(selectors: Sequence[str], reports: Path, pytest_args: Sequence[str],
                 arguments.append(definition.source if is_path else definition.name)
     out = (out or report_dir(reports.resolve())).resolve()
     command = pytest_command(arguments, out, list(pytest_args))
-    print(f"hil nightly: targets {', '.join(names)}; definitions {project.targets.describe()}; "
-          f"tests from {project.inifile or project.rootdir}; report folder {out}", flush=True)
+    print(
+        f"hil nightly: targets {', '.join(names)}; definitions {project.targets.describe()}; "
+        f"tests from {project.inifile or project.rootdir}; report folder {out}",
+        flush=True,
+    )
     (out / "command.txt").write_text(f"cd {cwd} && " + " ".join(command) + "\n")
     started = time.monotonic()
     try:
@@ -89,8 +108,11 @@ def nightly(selectors: Sequence[str], reports: Path, pytest_args: Sequence[str],
     summary = out / "summary.txt"
     if rc == PYTEST_NO_TESTS:
         where = f"testpaths in {project.inifile}" if project.inifile else f"test files under {project.rootdir}"
-        print(f"hil nightly: no tests selected (pytest exit {rc}): check the {where}, or the test arguments "
-              f"after '--' ({' '.join(pytest_args) or 'none given'})", file=sys.stderr)
+        print(
+            f"hil nightly: no tests selected (pytest exit {rc}): check the {where}, or the test arguments "
+            f"after '--' ({' '.join(pytest_args) or 'none given'})",
+            file=sys.stderr,
+        )
         return EXIT_INPUT
     if summary.exists():
         print(summary.read_text(), end="")

@@ -58,8 +58,9 @@ def render(template: str, values: dict[str, str]) -> str:
     try:
         return _Template(source.read_text(encoding="utf-8")).substitute(values)
     except (KeyError, ValueError) as exc:
-        raise SetupError(f"project template {source}: bad placeholder {exc}; known: "
-                         f"{', '.join('@@' + k for k in sorted(values))}") from None
+        raise SetupError(
+            f"project template {source}: bad placeholder {exc}; known: {', '.join('@@' + k for k in sorted(values))}"
+        ) from None
 
 
 def project_files(ci: str | None = None) -> list[ProjectFile]:
@@ -82,8 +83,10 @@ def scaffold(folder: Path, ci: str | None = None) -> list[Path]:
     files = project_files(ci)
     existing = [f.path for f in files if (folder / f.path).exists()]
     if existing:
-        raise SetupError(f"{folder} already has {', '.join(existing)}; nothing was written: move "
-                         f"{'it' if len(existing) == 1 else 'them'} aside or choose another folder")
+        raise SetupError(
+            f"{folder} already has {', '.join(existing)}; nothing was written: move "
+            f"{'it' if len(existing) == 1 else 'them'} aside or choose another folder"
+        )
     written: list[Path] = []
     for f in files:
         path = folder / f.path
@@ -92,8 +95,9 @@ def scaffold(folder: Path, ci: str | None = None) -> list[Path]:
             with open(path, "x", encoding="utf-8") as out:  # "x": never overwrite, even in a race
                 out.write(f.text)
         except OSError as exc:
-            raise SetupError(f"cannot write {path}: {exc.strerror or exc}; check the folder's "
-                             f"permissions and free space") from exc
+            raise SetupError(
+                f"cannot write {path}: {exc.strerror or exc}; check the folder's permissions and free space"
+            ) from exc
         written.append(path)
     return written
 

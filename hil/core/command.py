@@ -44,4 +44,3 @@ class CommandResult:
     @property
     def ok(self) -> bool:
         return self.exit_status == 0
-

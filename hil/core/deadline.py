@@ -16,15 +16,15 @@ class Deadline:
 
     at: float
     what: str = "operation"
-    parent: "Deadline | None" = field(default=None, repr=False, compare=False)
+    parent: Deadline | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def after(cls, seconds: float | None, what: str = "operation") -> "Deadline":
+    def after(cls, seconds: float | None, what: str = "operation") -> Deadline:
         """A deadline ``seconds`` from now (``None``: no limit)."""
         at = float("inf") if seconds is None else time.monotonic() + seconds
         return cls(at, what)
 
-    def child(self, seconds: float | None, what: str | None = None) -> "Deadline":
+    def child(self, seconds: float | None, what: str | None = None) -> Deadline:
         """A deadline for a sub-step: the earlier of ``seconds`` from now and this one."""
         mine = float("inf") if seconds is None else time.monotonic() + seconds
         return Deadline(min(mine, self.at), what or self.what, self)

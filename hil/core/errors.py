@@ -100,8 +100,11 @@ class CommandFailed(DeviceFailure):
         from hil.core.signals import signal_name  # "KILL" over SSH, "SIGKILL" locally: one spelling
 
         how = f"was killed by {signal_name(result.signal)}" if result.signal else f"exited {result.exit_status}"
-        return cls(f"command on {where} {how}: {result.command}\n--- stderr:\n{_tail(result.stderr)}"
-                   f"\n--- stdout:\n{_tail(result.stdout)}", result)
+        return cls(
+            f"command on {where} {how}: {result.command}\n--- stderr:\n{_tail(result.stderr)}"
+            f"\n--- stdout:\n{_tail(result.stdout)}",
+            result,
+        )
 
 
 class CommandTimeout(DeviceFailure):

@@ -68,10 +68,14 @@ def read_input(path: str | Path, what: str, limit: int = MAX_INPUT_BYTES, fix: s
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
-            raise ConfigError(f"cannot read {what} file: it is {_kind(st.st_mode)}, not a regular file{hint}", str(path))
+            raise ConfigError(
+                f"cannot read {what} file: it is {_kind(st.st_mode)}, not a regular file{hint}", str(path)
+            )
         if st.st_size > limit:
-            raise ConfigError(f"cannot read {what} file: it is {st.st_size} bytes, more than the {_size(limit)} allowed{hint}",
-                              str(path))
+            raise ConfigError(
+                f"cannot read {what} file: it is {st.st_size} bytes, more than the {_size(limit)} allowed{hint}",
+                str(path),
+            )
         os.set_blocking(fd, True)
         chunks: list[bytes] = []
         total = 0
@@ -96,8 +100,9 @@ def read_input_text(path: str | Path, what: str, limit: int = MAX_INPUT_BYTES, f
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{what} file is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8",
-                          str(path)) from None
+        raise ConfigError(
+            f"{what} file is not UTF-8 text (byte {exc.start}: {exc.reason}); save it as UTF-8", str(path)
+        ) from None
 
 
 # --------------------------------------------------------------------------- names as paths
@@ -127,8 +132,12 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 def check_name(name: str, what: str = "target name", source: str | None = None, key: str | None = None) -> str:
     """``name`` if it is a plain name usable as one path component; else a ``ConfigError``."""
     if not isinstance(name, str) or not _NAME.fullmatch(name) or name in (".", ".."):
-        raise ConfigError(f"{what} {name!r} is not a plain name: use 1-64 letters, digits, '_', '.', '-', "
-                          f"starting with a letter or digit (no '/')", source, key)
+        raise ConfigError(
+            f"{what} {name!r} is not a plain name: use 1-64 letters, digits, '_', '.', '-', "
+            f"starting with a letter or digit (no '/')",
+            source,
+            key,
+        )
     return name
 
 
@@ -140,8 +149,7 @@ def confined(name: str, what: str, where: str) -> str:
     if posix.is_absolute():
         raise ConfigError(f"{what} {name!r} is an absolute path; give a name relative to {where}")
     if ".." in posix.parts:
-        raise ConfigError(f"{what} {name!r} has a '..' component and would leave {where}; "
-                          f"give a name inside it")
+        raise ConfigError(f"{what} {name!r} has a '..' component and would leave {where}; give a name inside it")
     parts = [p for p in posix.parts if p != "."]
     if not parts:
         raise ConfigError(f"{what} {name!r} names the folder itself; give a file name inside {where}")

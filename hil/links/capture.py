@@ -13,7 +13,7 @@ import bisect
 import codecs
 from array import array
 from dataclasses import dataclass
-from datetime import datetime, UTC
+from datetime import UTC, datetime
 
 __all__ = ["Mark", "OffsetMap", "TextStore", "printable", "utc"]
 
@@ -121,7 +121,7 @@ class OffsetMap:
         pure = self._pure[i]
         self._text = array("q", [t]) + self._text[i + 1 :]
         self._bytes = array("q", [b]) + self._bytes[i + 1 :]
-        self._pure = [pure] + self._pure[i + 1 :]
+        self._pure = [pure, *self._pure[i + 1 :]]
         self.byte_base = b
 
     def add(self, text_len: int, byte_len: int) -> None:

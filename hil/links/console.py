@@ -45,11 +45,11 @@ from typing import Any, BinaryIO
 from hil.core.errors import InfrastructureError, SetupError, TransportClosed
 from hil.links.capture import Mark, OffsetMap, TextStore, utc
 from hil.links.expect import ConsoleMatch, Expecting
-from hil.links.failpatterns import Failure, FailPatterns, FailWatch
+from hil.links.failpatterns import FailPatterns, Failure, FailWatch
 from hil.links.regex_window import Overrun, PatternLike, Search
 from hil.links.transports import Transport, open_transport
 
-__all__ = ["Mark", "ConsoleMatch", "Failure", "Console", "PatternLike"]
+__all__ = ["Console", "ConsoleMatch", "Failure", "Mark", "PatternLike"]
 
 
 def _default_memory() -> int:
@@ -57,8 +57,9 @@ def _default_memory() -> int:
     try:
         return max(1, int(value)) << 20 if value else Console.DEFAULT_MEMORY
     except ValueError:
-        raise SetupError(f"HIL_CONSOLE_MEMORY_MB={value!r} is not a whole number of MiB; "
-                         f"set it to e.g. 32 or unset it") from None
+        raise SetupError(
+            f"HIL_CONSOLE_MEMORY_MB={value!r} is not a whole number of MiB; set it to e.g. 32 or unset it"
+        ) from None
 
 
 class Console(Expecting, FailPatterns):
@@ -176,7 +177,7 @@ class Console(Expecting, FailPatterns):
     def _close_transport(self) -> None:
         try:
             self.transport.close()
-        except Exception:  # noqa: BLE001 - closing; nothing useful to do
+        except Exception:  # noqa: BLE001, S110
             pass
 
     def __enter__(self) -> Console:
@@ -264,8 +265,10 @@ class Console(Expecting, FailPatterns):
                 finally:
                     search.lock.release()
         pinned = min((n for n in (s.needed() for s in self._active) if n >= self._store.first), default=keep_from)
-        if pinned < keep_from and self._total - self._map.text_to_byte(pinned, self._store) \
-                <= self.PIN_FACTOR * self.memory:
+        if (
+            pinned < keep_from
+            and self._total - self._map.text_to_byte(pinned, self._store) <= self.PIN_FACTOR * self.memory
+        ):
             keep_from = pinned
         cut = self._store.floor(keep_from)
         if cut <= self._store.first:
@@ -281,7 +284,8 @@ class Console(Expecting, FailPatterns):
         return SetupError(
             f"console '{self.name}': cannot {what} from byte {mark.offset}: only bytes from {self._base} on are "
             f"kept in memory (the last {self.memory >> 20 or 1} MiB: memory= or HIL_CONSOLE_MEMORY_MB); {log}. "
-            f"Take the mark (console.mark()) just before the output in question, or raise the bound")
+            f"Take the mark (console.mark()) just before the output in question, or raise the bound"
+        )
 
     def _reconnect_after(self, exc: BaseException) -> bool:
         lost_wall, lost = time.time(), time.monotonic()
@@ -370,8 +374,10 @@ class Console(Expecting, FailPatterns):
             start = max(mark.offset, self._base)
             if start > mark.offset:
                 where = f"; all of it is in {self.log_path}" if self.log_path else ""
-                note = (f"[hil: {start - mark.offset} bytes from byte {mark.offset} on are not kept in memory "
-                        f"(the last {self.memory} bytes are){where}]\n")
+                note = (
+                    f"[hil: {start - mark.offset} bytes from byte {mark.offset} on are not kept in memory "
+                    f"(the last {self.memory} bytes are){where}]\n"
+                )
             chunk = bytes(self._data[start - self._base : None if until is None else max(0, until.offset - self._base)])
         return note + chunk.decode(self.encoding, "replace")
 
@@ -379,7 +385,7 @@ class Console(Expecting, FailPatterns):
         """The whole session's text."""
         return self.since(Mark(0))
 
-    def data(self, mark: Mark = Mark(0), until: Mark | None = None) -> bytes:
+    def data(self, mark: Mark = Mark(0), until: Mark | None = None) -> bytes:  # noqa: B008
         """The raw bytes received from ``mark`` (to ``until``)."""
         with self._cond:
             if mark.offset < self._base:

@@ -49,7 +49,7 @@ class ConsoleMatch:
     match: re.Match[str]
     text: str
     end: Mark
-    start: Mark = Mark(0)
+    start: Mark = Mark(0)  # noqa: RUF009
 
 
 class Expecting:
@@ -137,13 +137,21 @@ class Expecting:
             raise InfrastructureError(
                 f"console '{self.name}': expect fell behind a flood of output: text from character {exc.needed} "
                 f"on was dropped from memory (kept from {exc.first}; bound {self.memory} bytes, "
-                f"{self.PIN_FACTOR}x for a waiting expect); full log: {self.log_path}") from None
+                f"{self.PIN_FACTOR}x for a waiting expect); full log: {self.log_path}"
+            ) from None
         finally:
             with self._cond:
                 self._active = [s for s in self._active if s not in searches]
 
-    def _wait_searching(self, rxs: list[re.Pattern[str]], searches: list[Search], deadline: Deadline,
-                        seconds: float, origin: Mark, need_all: bool) -> list[ConsoleMatch]:
+    def _wait_searching(
+        self,
+        rxs: list[re.Pattern[str]],
+        searches: list[Search],
+        deadline: Deadline,
+        seconds: float,
+        origin: Mark,
+        need_all: bool,
+    ) -> list[ConsoleMatch]:
         found: dict[int, tuple[re.Match[str], int]] = {}
         searched_to = -1  # text end covered by the last search
         searched_at = -_INF  # when the last search started
@@ -153,8 +161,11 @@ class Expecting:
                 end = self._store.length
                 now = time.monotonic()
                 due = end != searched_to and (now >= next_search or self._ended or deadline.expired)
-                windows = {i: None if s.hit is not None else s.prepare(self._store, end)
-                           for i, s in enumerate(searches) if due and i not in found}
+                windows = {
+                    i: None if s.hit is not None else s.prepare(self._store, end)
+                    for i, s in enumerate(searches)
+                    if due and i not in found
+                }
             if due:
                 for i, prepared in windows.items():  # the regex runs without the lock: the reader keeps going
                     search = searches[i]

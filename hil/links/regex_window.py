@@ -5,8 +5,8 @@ from __future__ import annotations
 import functools
 import re
 import threading
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, Protocol, Union
 
 from hil.core.errors import SetupError
@@ -96,7 +96,7 @@ def _walk(items: Any, flags: int) -> tuple[float, int, bool]:
                 aw, ab, an = _walk(alt, flags)
                 w, b, n = max(w, aw), max(b, ab), n or an
         elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
-            lo, hi, sub = av
+            _lo, hi, sub = av
             sw, sb, n = _walk(sub, flags)
             if hi == 0 or sw == 0:
                 w = 0

@@ -38,10 +38,10 @@ import serial.serialposix
 from hil.core.errors import ConfigError, InfrastructureError, TransportClosed
 
 __all__ = [
-    "Transport",
-    "TcpTransport",
     "SerialTransport",
     "SocketLikeTransport",
+    "TcpTransport",
+    "Transport",
     "open_transport",
 ]
 
@@ -339,9 +339,7 @@ class SocketLikeTransport:
         return f"SocketLikeTransport({self.description!r})"
 
 
-_URL_HELP = (
-    "use socket://HOST:PORT (raw TCP), rfc2217://HOST:PORT, loop://, or a device path such as /dev/ttyUSB0"
-)
+_URL_HELP = "use socket://HOST:PORT (raw TCP), rfc2217://HOST:PORT, loop://, or a device path such as /dev/ttyUSB0"
 
 
 def _tcp_from_url(url: str) -> TcpTransport:
@@ -362,7 +360,9 @@ def _tcp_from_url(url: str) -> TcpTransport:
         elif parts.query or parts.fragment or parts.path not in ("", "/"):
             problem = "options, paths and fragments are not supported for raw TCP"
     if problem is not None or port is None or not parts.hostname:
-        raise ConfigError(f"bad console URL {url!r}: {problem}; expected socket://HOST:PORT, e.g. socket://127.0.0.1:4555")
+        raise ConfigError(
+            f"bad console URL {url!r}: {problem}; expected socket://HOST:PORT, e.g. socket://127.0.0.1:4555"
+        )
     return TcpTransport(parts.hostname, port)
 
 

@@ -24,52 +24,102 @@ import json
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from hil.core.errors import HilError, InfrastructureError, SetupError
 from hil.core.inputs import safe_name
 from hil.orchestrate import bring_up
-from hil.targets.definition import (CONVENTIONAL_TARGETS_DIR, TARGETS_DIR_SETTING, TargetDefinition, TargetFolders,
-                               project_folders, select)
 from hil.targets import Target, make_target
+from hil.targets.definition import (
+    CONVENTIONAL_TARGETS_DIR,
+    TARGETS_DIR_SETTING,
+    TargetDefinition,
+    TargetFolders,
+    project_folders,
+    select,
+)
 
 if TYPE_CHECKING:
-    from hil.targets.deploy import Deployment
     from hil.qvm.runner import QvmRunner
+    from hil.targets.deploy import Deployment
+
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("qnx-hil", "QNX Hypervisor hardware-in-the-loop")
-    group.addoption("--hil-target", action="append", default=None, metavar="NAME|label:LABEL|PATH",
-                    help="target(s) to run HIL tests on (repeatable; default: qemu, the public QEMU target)")
-    group.addoption("--hil-targets-dir", action="append", default=None, metavar="DIR",
-                    help=f"folder(s) of target definitions (*.toml), besides the built-in local and qemu; default: "
-                         f"the {TARGETS_DIR_SETTING} setting, else {CONVENTIONAL_TARGETS_DIR}/ beside the rootdir")
-    group.addoption("--hil-artifacts", default="artifacts", metavar="DIR",
-                    help="where per-test consoles, qvm logs and target run files go (default: artifacts)")
-    parser.addini("hil_targets", type="args", default=[],
-                  help="default --hil-target selection for this project (default: qemu)")
-    parser.addini(TARGETS_DIR_SETTING, type="args", default=[],
-                  help=f"folder(s) of this project's target definitions, relative to the rootdir "
-                       f"(default: {CONVENTIONAL_TARGETS_DIR}/ there, when it exists)")
-    group.addoption("--hil-keep", action="store_true", default=False,
-                    help="keep each test's deployment folder on the target after the test")
-    group.addoption("--hil-junit", default=None, metavar="PATH",
-                    help="write a JUnit report (one testsuite per target), updated after every test")
-    group.addoption("--hil-summary", default=None, metavar="PATH",
-                    help="write a plain-text summary table (and counts.json beside it) at the end")
-    group.addoption("--hil-no-retry", action="store_true", default=False,
-                    help="do not retry a test once after an infrastructure error")
-    group.addoption("--hil-portable", action="store_true", default=None,
-                    help="build vdevs with only the names QNX documents for 8.0 (qvmsim's own names are "
-                         "compile errors), on every target; default: the hil_portable setting, else each "
-                         "target's [toolchain] portable")
-    parser.addini("hil_portable", type="bool", default=False,
-                  help="build this project's vdevs in portable mode (only QNX-documented names)")
+    group.addoption(
+        "--hil-target",
+        action="append",
+        default=None,
+        metavar="NAME|label:LABEL|PATH",
+        help="target(s) to run HIL tests on (repeatable; default: qemu, the public QEMU target)",
+    )
+    group.addoption(
+        "--hil-targets-dir",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help=f"folder(s) of target definitions (*.toml), besides the built-in local and qemu; default: "
+        f"the {TARGETS_DIR_SETTING} setting, else {CONVENTIONAL_TARGETS_DIR}/ beside the rootdir",
+    )
+    group.addoption(
+        "--hil-artifacts",
+        default="artifacts",
+        metavar="DIR",
+        help="where per-test consoles, qvm logs and target run files go (default: artifacts)",
+    )
+    parser.addini(
+        "hil_targets", type="args", default=[], help="default --hil-target selection for this project (default: qemu)"
+    )
+    parser.addini(
+        TARGETS_DIR_SETTING,
+        type="args",
+        default=[],
+        help=f"folder(s) of this project's target definitions, relative to the rootdir "
+        f"(default: {CONVENTIONAL_TARGETS_DIR}/ there, when it exists)",
+    )
+    group.addoption(
+        "--hil-keep",
+        action="store_true",
+        default=False,
+        help="keep each test's deployment folder on the target after the test",
+    )
+    group.addoption(
+        "--hil-junit",
+        default=None,
+        metavar="PATH",
+        help="write a JUnit report (one testsuite per target), updated after every test",
+    )
+    group.addoption(
+        "--hil-summary",
+        default=None,
+        metavar="PATH",
+        help="write a plain-text summary table (and counts.json beside it) at the end",
+    )
+    group.addoption(
+        "--hil-no-retry",
+        action="store_true",
+        default=False,
+        help="do not retry a test once after an infrastructure error",
+    )
+    group.addoption(
+        "--hil-portable",
+        action="store_true",
+        default=None,
+        help="build vdevs with only the names QNX documents for 8.0 (qvmsim's own names are "
+        "compile errors), on every target; default: the hil_portable setting, else each "
+        "target's [toolchain] portable",
+    )
+    parser.addini(
+        "hil_portable",
+        type="bool",
+        default=False,
+        help="build this project's vdevs in portable mode (only QNX-documented names)",
+    )
 
 
 @dataclass
@@ -131,8 +181,13 @@ _FOLDERS_KEY = pytest.StashKey[TargetFolders]()
 def target_folders(config: pytest.Config) -> TargetFolders:
     """This project's target definition folders: ``--hil-targets-dir``, else the ``hil_targets_dir``
     setting (relative to the rootdir), else ``targets/`` beside the rootdir when it exists."""
-    return project_folders(config.getoption("hil_targets_dir") or [], config.getini(TARGETS_DIR_SETTING),
-                           config.rootpath, config.inipath, config.invocation_params.dir)
+    return project_folders(
+        config.getoption("hil_targets_dir") or [],
+        config.getini(TARGETS_DIR_SETTING),
+        config.rootpath,
+        config.inipath,
+        config.invocation_params.dir,
+    )
 
 
 def _selected(config: pytest.Config, folders: TargetFolders) -> list[TargetDefinition]:
@@ -148,8 +203,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hil_kinds(*kinds): run this test only on targets of these kinds")
     # SIGTERM (a CI job cancelled) ends the run like Ctrl-C: fixtures torn down (VMs
     # stopped), the report written with the interrupted test in it.
-    if threading.current_thread() is threading.main_thread() \
-            and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
         signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     try:
         folders = target_folders(config)
@@ -160,8 +214,9 @@ def pytest_configure(config: pytest.Config) -> None:
     except HilError as exc:
         raise pytest.UsageError(f"--hil-target: {exc}") from None
     config.stash[_FOLDERS_KEY] = folders
-    config.stash[_POOL_KEY] = TargetPool(Path(config.getoption("hil_artifacts")).resolve(),
-                                         {d.name: d for d in definitions})
+    config.stash[_POOL_KEY] = TargetPool(
+        Path(config.getoption("hil_artifacts")).resolve(), {d.name: d for d in definitions}
+    )
     junit = config.getoption("hil_junit")
     if (junit or config.getoption("hil_summary")) and not hasattr(config, "workerinput"):
         from hil.pytestplugin.report import JUnitReporter
@@ -214,7 +269,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
 
     class TargetScopeScheduling(LoadScopeScheduling):  # type: ignore[misc]
         def _split_scope(self, nodeid: str) -> str:
-            params = nodeid[nodeid.rfind("[") + 1:-1] if nodeid.endswith("]") else ""
+            params = nodeid[nodeid.rfind("[") + 1 : -1] if nodeid.endswith("]") else ""
             for name in names:
                 if params == name or params.startswith(name + "-"):
                     return f"hil-target:{name}"
@@ -255,8 +310,10 @@ def hil_target(request: pytest.FixtureRequest, _hil_target_name: str) -> Target:
     pool = request.config.stash[_POOL_KEY]
     props = request.node.user_properties
     props.append(("hil.target", _hil_target_name))
-    facts = {"target.kind": pool.definitions[_hil_target_name].kind,
-             "target.arch": pool.definitions[_hil_target_name].arch}
+    facts = {
+        "target.kind": pool.definitions[_hil_target_name].kind,
+        "target.arch": pool.definitions[_hil_target_name].arch,
+    }
     props.append(("hil.target.facts", json.dumps(facts)))
     target = pool.get(_hil_target_name)
     props[-1] = ("hil.target.facts", json.dumps({**facts, **target.facts()}))
@@ -273,11 +330,13 @@ def hil_artifacts(request: pytest.FixtureRequest, _hil_target_name: str) -> Path
 
 
 @pytest.fixture
-def hil_console(hil_target: Target, hil_artifacts: Path) -> Iterator["ConsoleSlice"]:
+def hil_console(hil_target: Target, hil_artifacts: Path) -> Iterator[ConsoleSlice]:
     """This test's slice of the target's serial console, saved as ``console.log`` in its artifacts."""
     if hil_target.console is None:
-        raise SetupError(f"target '{hil_target.name}' ({hil_target.kind}) has no serial console; mark the test "
-                         f"@pytest.mark.hil_kinds(\"qemu\", \"board\") to run it only where there is one")
+        raise SetupError(
+            f"target '{hil_target.name}' ({hil_target.kind}) has no serial console; mark the test "
+            f'@pytest.mark.hil_kinds("qemu", "board") to run it only where there is one'
+        )
     yield ConsoleSlice(hil_target.console)
 
 
@@ -286,8 +345,10 @@ def hil_ssh(hil_target: Target):  # type: ignore[no-untyped-def]
     """The target's SSH connection (``hil.links.ssh.SshConnection``)."""
     ssh = getattr(hil_target, "ssh", None)
     if ssh is None:
-        raise SetupError(f"target '{hil_target.name}' ({hil_target.kind}) is not reached over SSH; mark the test "
-                         f"@pytest.mark.hil_kinds(\"qemu\", \"board\") to run it only where it is")
+        raise SetupError(
+            f"target '{hil_target.name}' ({hil_target.kind}) is not reached over SSH; mark the test "
+            f'@pytest.mark.hil_kinds("qemu", "board") to run it only where it is'
+        )
     return ssh
 
 
@@ -358,7 +419,7 @@ _INFRA_KEY = pytest.StashKey[str]()
 
 
 @pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
     infra = call.excinfo is not None and call.excinfo.errisinstance(InfrastructureError)
     if infra:
         assert call.excinfo is not None
@@ -375,19 +436,20 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         # The lab failed, or an input (a vdev that does not compile, a bad definition) is
         # wrong: the test could not run, an error of the test, never a vdev failure.
         assert call.excinfo is not None
-        report.when = "setup"  # type: ignore[assignment]
+        report.when = "setup"
         kind = "INFRASTRUCTURE ERROR" if infra else "SETUP ERROR"
         report.longrepr = f"{kind}: {call.excinfo.value}\n\n{report.longrepr}"
 
 
-def _run_phases(item: pytest.Item, nextitem: pytest.Item | None, may_retry: bool,
-                reports: list[pytest.TestReport]) -> None:
+def _run_phases(
+    item: pytest.Item, nextitem: pytest.Item | None, may_retry: bool, reports: list[pytest.TestReport]
+) -> None:
     """Setup, call, teardown, as pytest's ``runtestprotocol`` does, into ``reports``; when an
     infrastructure error calls for a retry, the teardown keeps the session's fixtures (the targets)."""
     from _pytest.runner import call_and_report, show_test_item
 
-    if hasattr(item, "_request") and not item._request:  # type: ignore[attr-defined]
-        item._initrequest()  # type: ignore[attr-defined]
+    if hasattr(item, "_request") and not item._request:  # noqa: SLF001
+        item._initrequest()  # type: ignore[attr-defined]  # noqa: SLF001
     reports.append(call_and_report(item, "setup", log=False))
     if reports[-1].passed:
         if item.config.getoption("setupshow", False):
@@ -400,9 +462,9 @@ def _run_phases(item: pytest.Item, nextitem: pytest.Item | None, may_retry: bool
     retry = may_retry and _INFRA_KEY in item.stash
     # For a retry, tear down only the test's own fixtures: everything on the parent's chain stays.
     keep = item.parent if retry else nextitem
-    reports.append(call_and_report(item, "teardown", log=False, nextitem=keep))  # type: ignore[arg-type]
+    reports.append(call_and_report(item, "teardown", log=False, nextitem=keep))
     if hasattr(item, "_request"):
-        item._request = False  # type: ignore[attr-defined]
+        item._request = False  # noqa: SLF001
         item.funcargs = None  # type: ignore[attr-defined]
 
 
@@ -412,7 +474,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
     The retry is recorded: its console slice starts with a note naming the first error.
     """
-    if "_hil_target_name" not in item.fixturenames or item.config.getoption("hil_no_retry"):
+    if "_hil_target_name" not in getattr(item, "fixturenames", ()) or item.config.getoption("hil_no_retry"):
         return None
     item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
     reports: list[pytest.TestReport] = []
@@ -446,7 +508,7 @@ class DeployedVdev:
 
 
 @pytest.fixture
-def hil_deployment(request: pytest.FixtureRequest, hil_target: Target) -> Iterator["Deployment"]:
+def hil_deployment(request: pytest.FixtureRequest, hil_target: Target) -> Iterator[Deployment]:
     """This test's private folder on the target (removed afterwards unless ``--hil-keep``)."""
     from hil.targets.deploy import create_deployment
 
@@ -459,7 +521,7 @@ def hil_deployment(request: pytest.FixtureRequest, hil_target: Target) -> Iterat
 
 
 @pytest.fixture
-def hil_vdev(request: pytest.FixtureRequest, hil_target: Target, hil_deployment: "Deployment"):  # type: ignore[no-untyped-def]
+def hil_vdev(request: pytest.FixtureRequest, hil_target: Target, hil_deployment: Deployment):  # type: ignore[no-untyped-def]
     """``hil_vdev("target_vdevs/wdog")``: build a vdev for the target and deploy it; returns its ``DeployedVdev``.
 
     Relative paths are taken from the pytest root folder.  A compile error is a
@@ -480,10 +542,8 @@ def hil_vdev(request: pytest.FixtureRequest, hil_target: Target, hil_deployment:
 
 
 @pytest.fixture
-def hil_qvm(hil_target: Target, hil_deployment: "Deployment", hil_artifacts: Path) -> "QvmRunner":
+def hil_qvm(hil_target: Target, hil_deployment: Deployment, hil_artifacts: Path) -> QvmRunner:
     """Runs qvm on the target in this test's folder: ``hil_qvm.run(config)`` / ``hil_qvm.start(config)``."""
     from hil.qvm.runner import QvmRunner
 
     return QvmRunner(hil_target, hil_deployment, hil_artifacts, hil_target.console)
-
-

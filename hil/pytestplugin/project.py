@@ -45,13 +45,19 @@ class _Probe:
     @pytest.hookimpl(tryfirst=True)
     def pytest_cmdline_main(self, config: pytest.Config) -> int:
         try:
-            folders = project_folders(config.getoption("hil_targets_dir") or [], config.getini(TARGETS_DIR_SETTING),
-                                      config.rootpath, config.inipath, config.invocation_params.dir)
+            folders = project_folders(
+                config.getoption("hil_targets_dir") or [],
+                config.getini(TARGETS_DIR_SETTING),
+                config.rootpath,
+                config.inipath,
+                config.invocation_params.dir,
+            )
         except ConfigError as exc:
             self.error = exc
             return 0
-        self.project = Project(config.invocation_params.dir, config.rootpath, config.inipath, folders,
-                               tuple(config.getini("hil_targets")))
+        self.project = Project(
+            config.invocation_params.dir, config.rootpath, config.inipath, folders, tuple(config.getini("hil_targets"))
+        )
         return 0
 
 
@@ -75,6 +81,5 @@ def find_project(args: Sequence[str] = (), cwd: Path | None = None) -> Project:
         raise probe.error
     if probe.project is None:
         text = " ".join(line.strip() for line in err.getvalue().splitlines() if line.strip())
-        raise ConfigError(f"pytest refused the configuration or arguments (exit {int(rc)}): {text}",
-                          str(cwd or old))
+        raise ConfigError(f"pytest refused the configuration or arguments (exit {int(rc)}): {text}", str(cwd or old))
     return probe.project

@@ -37,13 +37,13 @@ import subprocess
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 import pytest
-from junit_xml import TestCase, TestSuite, to_xml_report_string  # type: ignore[import-untyped]
+from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from hil.core.errors import SetupError
 
@@ -276,11 +276,14 @@ class JUnitReporter:
     controller receives every worker's reports and writes the file.
     """
 
-    def __init__(self, path: Path, max_output: int = 64 * 1024, hostname: str | None = None,
-                 host_suite: str = HOST_SUITE) -> None:
+    def __init__(
+        self, path: Path, max_output: int = 64 * 1024, hostname: str | None = None, host_suite: str = HOST_SUITE
+    ) -> None:
         if max_output < MIN_OUTPUT:
-            raise ValueError(f"JUnitReporter: max_output={max_output} is too small; "
-                             f"give at least {MIN_OUTPUT} characters (default 65536)")
+            raise ValueError(
+                f"JUnitReporter: max_output={max_output} is too small; "
+                f"give at least {MIN_OUTPUT} characters (default 65536)"
+            )
         self.path = Path(path)
         self.max_output = max_output
         self.hostname = hostname or socket.gethostname()
@@ -350,11 +353,20 @@ class JUnitReporter:
         self._collect_errors.add(report.nodeid)
         nodeid = report.nodeid or "<session>"
         details = bound_text(_clean(report.longreprtext), self.max_output)
-        self._add(CaseResult(
-            suite=self.host_suite, nodeid=nodeid, name=f"collect {nodeid}",
-            classname=f"{_module_path(nodeid)}.{self.host_suite}", outcome="error", duration=0.0,
-            message=_clean(f"collection error: {_crash_message(report)}"), details=details,
-        ), time.time(), {})
+        self._add(
+            CaseResult(
+                suite=self.host_suite,
+                nodeid=nodeid,
+                name=f"collect {nodeid}",
+                classname=f"{_module_path(nodeid)}.{self.host_suite}",
+                outcome="error",
+                duration=0.0,
+                message=_clean(f"collection error: {_crash_message(report)}"),
+                details=details,
+            ),
+            time.time(),
+            {},
+        )
         self._write_soon()
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
@@ -402,26 +414,31 @@ class JUnitReporter:
             return bound_text(_clean(_terminal_text("\n".join(logs[key]))), self.max_output, full)
 
         case = CaseResult(
-            suite=suite, nodeid=nodeid, name=_clean(name), classname=_clean(classname),
-            outcome=outcome, duration=duration, message=_clean(message),
+            suite=suite,
+            nodeid=nodeid,
+            name=_clean(name),
+            classname=_clean(classname),
+            outcome=outcome,
+            duration=duration,
+            message=_clean(message),
             details=bound_text(_clean(details), self.max_output),
             infrastructure=None if infrastructure is None else _clean(infrastructure),
-            console=log(PROP_CONSOLE, CONSOLE_LOG_NAME), qvm_log=log(PROP_QVM_LOG, QVM_LOG_NAME),
+            console=log(PROP_CONSOLE, CONSOLE_LOG_NAME),
+            qvm_log=log(PROP_QVM_LOG, QVM_LOG_NAME),
             artifacts=artifacts,
         )
         self._add(case, pending.start, self._facts(props.get(PROP_FACTS)) if target else {})
 
-    def _outcome(self, reports: dict[str, pytest.TestReport], infrastructure: str | None,
-                 interrupted: str | None) -> tuple[Outcome, str, str]:
+    def _outcome(
+        self, reports: dict[str, pytest.TestReport], infrastructure: str | None, interrupted: str | None
+    ) -> tuple[Outcome, str, str]:
         """(outcome, one-line message, details) from a test's setup/call/teardown reports."""
         setup, call, teardown = reports.get("setup"), reports.get("call"), reports.get("teardown")
         others = [r for w, r in reports.items() if w not in ("setup", "call", "teardown")]
         failed = [r for r in (setup, call, teardown, *others) if r is not None and r.failed]
-        details = "\n\n".join(f"[{r.when}]\n{r.longreprtext}" if len(failed) > 1 else r.longreprtext
-                              for r in failed)
+        details = "\n\n".join(f"[{r.when}]\n{r.longreprtext}" if len(failed) > 1 else r.longreprtext for r in failed)
         if infrastructure is not None:
-            return "error", f"infrastructure: {_one_line(infrastructure) or 'unknown cause'}", \
-                details or infrastructure
+            return "error", f"infrastructure: {_one_line(infrastructure) or 'unknown cause'}", details or infrastructure
         if others and others[-1].failed:
             return "error", _crash_message(others[-1]), details
         if setup is not None and setup.failed:
@@ -466,22 +483,35 @@ class JUnitReporter:
             properties = dict(suite.properties)
             if self.exitstatus is not None:
                 properties["pytest.exitstatus"] = str(self.exitstatus)
-            stamp = datetime.fromtimestamp(suite.started, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
-            suites.append(_SchemaSuite(
-                _clean(suite.name), [self._test_case(c) for c in suite.cases],
-                hostname=_clean(self.hostname), timestamp=stamp, properties=properties or None,
-            ))
+            stamp = datetime.fromtimestamp(suite.started, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+            suites.append(
+                _SchemaSuite(
+                    _clean(suite.name),
+                    [self._test_case(c) for c in suite.cases],
+                    hostname=_clean(self.hostname),
+                    timestamp=stamp,
+                    properties=properties or None,
+                )
+            )
         return _fix_root(to_xml_report_string(suites, prettyprint=True, encoding="utf-8"))
 
     @staticmethod
     def _test_case(case: CaseResult) -> TestCase:
-        tc = TestCase(case.name, classname=case.classname, elapsed_sec=round(case.duration, 6),
-                      stdout=case.console or None, stderr=case.qvm_log or None)
+        tc = TestCase(
+            case.name,
+            classname=case.classname,
+            elapsed_sec=round(case.duration, 6),
+            stdout=case.console or None,
+            stderr=case.qvm_log or None,
+        )
         if case.outcome == "failed":
             tc.add_failure_info(message=case.message, output=case.details or None)
         elif case.outcome == "error":
-            tc.add_error_info(message=case.message, output=case.details or None,
-                              error_type="infrastructure" if case.infrastructure is not None else None)
+            tc.add_error_info(
+                message=case.message,
+                output=case.details or None,
+                error_type="infrastructure" if case.infrastructure is not None else None,
+            )
         elif case.outcome == "skipped":
             tc.add_skipped_info(message=case.message)
         return tc
@@ -537,14 +567,15 @@ def summary_table(reporter: JUnitReporter, slowest: int = 10) -> str:
         lines.append(row(name, (c.passed, c.failed, c.errors, c.infrastructure, c.skipped, c.total)))
 
     results = reporter.results
-    ranked = sorted(results, key=lambda c: c.duration, reverse=True)[:max(slowest, 0)]
+    ranked = sorted(results, key=lambda c: c.duration, reverse=True)[: max(slowest, 0)]
     lines += ["", f"Slowest tests ({len(ranked)}):"]
     lines += [f"  {c.duration:9.2f} s  {c.suite:<{width}}  {c.nodeid}" for c in ranked] or ["  (none)"]
 
     infra = [c for c in results if c.infrastructure is not None]
     lines += ["", f"Infrastructure errors ({len(infra)}):"]
-    lines += [f"  {c.suite}  {c.nodeid}: {_one_line(c.infrastructure or '') or 'unknown cause'}"
-              for c in infra] or ["  (none)"]
+    lines += [f"  {c.suite}  {c.nodeid}: {_one_line(c.infrastructure or '') or 'unknown cause'}" for c in infra] or [
+        "  (none)"
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -575,8 +606,10 @@ def validate_junit(path: Path, xsd: Path, validator: str = "auto") -> list[str]:
             schema = _xmlschema_for(str(xsd.resolve()))
         except ImportError:
             if validator == "xmlschema":
-                raise SetupError("validate_junit: the xmlschema package is not installed; "
-                                 "pip install xmlschema (or use validator='xmllint')") from None
+                raise SetupError(
+                    "validate_junit: the xmlschema package is not installed; "
+                    "pip install xmlschema (or use validator='xmllint')"
+                ) from None
         else:
             try:
                 return [f"{path}: {e.path or '/'}: {e.reason or e.message}" for e in schema.iter_errors(str(path))]
@@ -584,10 +617,13 @@ def validate_junit(path: Path, xsd: Path, validator: str = "auto") -> list[str]:
                 return [f"{path}: not well-formed XML: {exc}"]
     xmllint = shutil.which("xmllint")
     if xmllint is None:
-        raise SetupError("validate_junit: no XML schema validator: install the xmlschema package "
-                         "(pip install xmlschema) or xmllint (apt-get install libxml2-utils)")
-    proc = subprocess.run([xmllint, "--noout", "--schema", str(xsd), str(path)],
-                          capture_output=True, text=True, check=False)
+        raise SetupError(
+            "validate_junit: no XML schema validator: install the xmlschema package "
+            "(pip install xmlschema) or xmllint (apt-get install libxml2-utils)"
+        )
+    proc = subprocess.run(
+        [xmllint, "--noout", "--schema", str(xsd), str(path)], capture_output=True, text=True, check=False
+    )
     if proc.returncode == 0:
         return []
     if proc.returncode == 5:

@@ -7,6 +7,7 @@ asserts on it.  No I/O here beyond reading ``.qvmconf`` files.
 
 from __future__ import annotations
 
+from hil.core.signals import signal_name, signal_number, split_shell_status
 from hil.qvm.config import (
     LOGGER_DESTS,
     LOGGER_FILTERS,
@@ -25,12 +26,33 @@ from hil.qvm.exitcodes import (
     ExitTable,
     decode,
 )
-from hil.core.signals import signal_name, signal_number, split_shell_status
 from hil.qvm.log import LEVELS, ConfigFault, LogLine, QvmLog, Termination, parse_line, parse_log
 from hil.qvm.result import QvmResult
 
 __all__ = [
-    "INFERRED", "LEVELS", "LOGGER_DESTS", "LOGGER_FILTERS", "SET_VARIABLES", "SIGNAL_EFFECTS", "ConfContext", "ConfOption", "ConfigFault", "Evidence", "Exit",
-    "ExitTable", "LogLine", "ParsedConf", "QvmConfig", "QvmLog", "QvmResult", "Termination", "decode",
-    "parse_line", "parse_log", "parse_qvmconf", "signal_name", "signal_number", "split_shell_status",
+    "INFERRED",
+    "LEVELS",
+    "LOGGER_DESTS",
+    "LOGGER_FILTERS",
+    "SET_VARIABLES",
+    "SIGNAL_EFFECTS",
+    "ConfContext",
+    "ConfOption",
+    "ConfigFault",
+    "Evidence",
+    "Exit",
+    "ExitTable",
+    "LogLine",
+    "ParsedConf",
+    "QvmConfig",
+    "QvmLog",
+    "QvmResult",
+    "Termination",
+    "decode",
+    "parse_line",
+    "parse_log",
+    "parse_qvmconf",
+    "signal_name",
+    "signal_number",
+    "split_shell_status",
 ]

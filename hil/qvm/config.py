@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, cast
 
 from hil.core.errors import ConfigError
 
@@ -55,9 +55,9 @@ class SetVariable:
     """A documented qvm configuration variable (``set VAR VALUE``): its type, implicit context, source."""
 
     name: str
-    type: str      # address, boolean, tristate, number, string
-    context: str   # global or vdev
-    source: str    # the QNX page that documents it
+    type: str  # address, boolean, tristate, number, string
+    context: str  # global or vdev
+    source: str  # the QNX page that documents it
 
 
 _V80 = "8.0 vm/variables.html"
@@ -65,22 +65,25 @@ _S80 = "8.0 vm/set.html (qvm set ? sample)"
 _V71 = "7.1 vm/variables.html"
 #: The variables qvmsim knows (and ``QvmConfig.set`` accepts); a real qvm may know
 #: more (platform- or vdev-defined ones: use ``option("set", VAR, VALUE)`` for those).
-SET_VARIABLES: Mapping[str, SetVariable] = {v.name: v for v in (
-    SetVariable("counter-offset", "number", "global", _V80),
-    SetVariable("debug", "boolean", "vdev", _V80),
-    SetVariable("exit-on-halt", "boolean", "global", _V80),
-    SetVariable("fdt-dump-file", "string", "global", _V80),
-    SetVariable("legacy-free", "boolean", "global", _S80),
-    SetVariable("message-block-timeout", "number", "global", _S80),
-    SetVariable("posted-interrupts", "boolean", "global", _S80),
-    SetVariable("virtual-interrupts", "boolean", "global", _S80),
-    SetVariable("grow-heap", "address", "global", _V71),
-    SetVariable("slog-buffer", "address", "global", _V71),
-    SetVariable("vdev-message-block-timeout", "number", "vdev", _V71),
-    SetVariable("gic-hwassist", "boolean", "global", _V71 + " (ARM)"),
-    SetVariable("host-paddr-gicd", "address", "global", _V71 + " (ARM)"),
-    SetVariable("host-paddr-gich", "address", "global", _V71 + " (ARM)"),
-)}
+SET_VARIABLES: Mapping[str, SetVariable] = {
+    v.name: v
+    for v in (
+        SetVariable("counter-offset", "number", "global", _V80),
+        SetVariable("debug", "boolean", "vdev", _V80),
+        SetVariable("exit-on-halt", "boolean", "global", _V80),
+        SetVariable("fdt-dump-file", "string", "global", _V80),
+        SetVariable("legacy-free", "boolean", "global", _S80),
+        SetVariable("message-block-timeout", "number", "global", _S80),
+        SetVariable("posted-interrupts", "boolean", "global", _S80),
+        SetVariable("virtual-interrupts", "boolean", "global", _S80),
+        SetVariable("grow-heap", "address", "global", _V71),
+        SetVariable("slog-buffer", "address", "global", _V71),
+        SetVariable("vdev-message-block-timeout", "number", "vdev", _V71),
+        SetVariable("gic-hwassist", "boolean", "global", _V71 + " (ARM)"),
+        SetVariable("host-paddr-gicd", "address", "global", _V71 + " (ARM)"),
+        SetVariable("host-paddr-gich", "address", "global", _V71 + " (ARM)"),
+    )
+}
 _BOOLEAN = ("on", "off", "1", "0", "yes", "no", "true", "false")
 _TRISTATE = ("on", "off", "auto")
 
@@ -88,8 +91,16 @@ _TRISTATE = ("on", "off", "auto")
 CONTEXT_OPENERS: Mapping[str, int] = {"vdev": 1, "cpu": 0, "pass": 0}
 #: VM-wide options the parser knows -> argument count (-1: until the next known option).
 GLOBAL_OPTIONS: Mapping[str, int] = {
-    "system": 1, "ram": 1, "rom": 1, "load": 1, "dump": 1, "logger": 2, "set": 2, "dryrun": 0,
-    "unsupported": 2, "safety": 1,
+    "system": 1,
+    "ram": 1,
+    "rom": 1,
+    "load": 1,
+    "dump": 1,
+    "logger": 2,
+    "set": 2,
+    "dryrun": 0,
+    "unsupported": 2,
+    "safety": 1,
 }
 #: Options qvm handles for every vdev; they never reach the vdev [doc].
 VDEV_COMMON_OPTIONS: tuple[str, ...] = ("loc", "intr", "name", "log")
@@ -239,7 +250,9 @@ def _tokenize(text: str, source: str = "<qvmconf>") -> Iterator[Token]:
             if m["hash"] is not None:
                 break
             if m["bad"] is not None:
-                raise ConfigError("unterminated '\"': a quoted word ends on its own line", f"{source}:{lineno}", line.strip())
+                raise ConfigError(
+                    "unterminated '\"': a quoted word ends on its own line", f"{source}:{lineno}", line.strip()
+                )
             word = m["q"] if m["q"] is not None else m["w"]
             yield Token(word, lineno, m.start(), m.end())
 
@@ -281,8 +294,8 @@ def parse_qvmconf(text: str, source: str = "<qvmconf>") -> ParsedConf:
             j = i + 1
             while j < len(tokens) and tokens[j].text not in _KEYWORDS:
                 j += 1
-            return tuple(tokens[i + 1:j])
-        got = tuple(tokens[i + 1:i + 1 + count])
+            return tuple(tokens[i + 1 : j])
+        got = tuple(tokens[i + 1 : i + 1 + count])
         for arg in got:
             if arg.text in _KEYWORDS and tok.text != "set":
                 raise ConfigError(f"'{tok.text}' needs {what}, got the option '{arg.text}'", where(arg), tok.text)
@@ -314,7 +327,8 @@ def parse_qvmconf(text: str, source: str = "<qvmconf>") -> ParsedConf:
                 first = options[0].name if options else contexts[0].opener
                 raise ConfigError(
                     f"'system' must be the first option (found after '{first.text}' at line {first.line})",
-                    where(tok), "system",
+                    where(tok),
+                    "system",
                 )
             got = args_of(i, GLOBAL_OPTIONS[word], _ARG_HELP.get(word, "a value"))
             _check_option(word, got, where(tok))
@@ -335,9 +349,14 @@ def parse_qvmconf(text: str, source: str = "<qvmconf>") -> ParsedConf:
 
 
 _ARG_HELP = {
-    "system": "a NAME", "ram": "a size ([start,]len, e.g. 16M)", "rom": "a size or path",
-    "load": "a path ([addr,]path)", "dump": "a directory", "logger": "FILTER[,FILTER...] DEST",
-    "set": "VAR VALUE", "unsupported": "a TYPE (instruction, reference, register) and an ACTION (abort, fail, ignore)",
+    "system": "a NAME",
+    "ram": "a size ([start,]len, e.g. 16M)",
+    "rom": "a size or path",
+    "load": "a path ([addr,]path)",
+    "dump": "a directory",
+    "logger": "FILTER[,FILTER...] DEST",
+    "set": "VAR VALUE",
+    "unsupported": "a TYPE (instruction, reference, register) and an ACTION (abort, fail, ignore)",
     "safety": "none, warn or required",
 }
 
@@ -370,20 +389,27 @@ def _check_set_value(var: SetVariable, value: str, where: str, context: str | No
     """A documented variable's value checked against its type [doc 8.0 vm/set.html]."""
     key = f"set {var.name}"
     if var.context == "vdev" and context != "vdev":
-        raise ConfigError(f"{var.name!r} is a vdev variable: set it inside a vdev context "
-                          "(after 'vdev NAME'; QvmConfig: vdev(..., variables={...}))", where, key)
+        raise ConfigError(
+            f"{var.name!r} is a vdev variable: set it inside a vdev context "
+            "(after 'vdev NAME'; QvmConfig: vdev(..., variables={...}))",
+            where,
+            key,
+        )
     ok = {
         "boolean": value.lower() in _BOOLEAN,
         "tristate": value.lower() in _TRISTATE,
-        "number": re.fullmatch(r"0x[0-9a-fA-F]{1,16}|\d+", value) is not None
-        and int(value, 0) < 1 << 64,
+        "number": re.fullmatch(r"0x[0-9a-fA-F]{1,16}|\d+", value) is not None and int(value, 0) < 1 << 64,
         "address": re.fullmatch(_SIZE, value, re.IGNORECASE) is not None,
         "string": value != "",
     }[var.type]
     if not ok:
-        allowed = {"boolean": "/".join(_BOOLEAN), "tristate": "on, off or auto",
-                   "number": "a non-negative 64-bit integer, decimal or 0x hex",
-                   "address": "a size or address like 4K, 0x1000, 0d16384", "string": "a word"}[var.type]
+        allowed = {
+            "boolean": "/".join(_BOOLEAN),
+            "tristate": "on, off or auto",
+            "number": "a non-negative 64-bit integer, decimal or 0x hex",
+            "address": "a size or address like 4K, 0x1000, 0d16384",
+            "string": "a word",
+        }[var.type]
         raise ConfigError(f"bad {var.type} value {value!r}; expected {allowed}", where, key)
 
 
@@ -394,7 +420,8 @@ def _require_filters(parts: list[str], where: str, key: str) -> None:
         raise ConfigError(
             f"unknown log filter(s) {', '.join(map(repr, bad)) or '(none given)'}; "
             f"allowed, as a comma-separated set: {', '.join(LOGGER_FILTERS)}",
-            where, key,
+            where,
+            key,
         )
 
 
@@ -447,8 +474,9 @@ def _check_token(value: str, where: str, key: str) -> str:
         raise ConfigError("empty value; give a word, or True for a bare flag", where, key)
     if any(c.isspace() for c in value):
         raise ConfigError(
-            f"value {value!r} contains whitespace; .qvmconf values are single words "
-            "(pass a list for several words)", where, key,
+            f"value {value!r} contains whitespace; .qvmconf values are single words (pass a list for several words)",
+            where,
+            key,
         )
     if "#" in value:
         raise ConfigError(f"value {value!r} contains '#', which starts a comment in .qvmconf", where, key)
@@ -485,7 +513,8 @@ def _check_name(name: str, where: str, key: str) -> str:
     if not _OPTION_NAME.match(name):
         raise ConfigError(
             f"bad option name {name!r}; use letters, digits, '_', '-', '.' (starting with a letter or '_')",
-            where, key,
+            where,
+            key,
         )
     return name
 
@@ -552,9 +581,13 @@ class QvmConfig:
             local = cfg._base.directory / path_text
             if not Path(path_text).is_absolute() and not local.resolve().is_relative_to(cfg._base.directory.resolve()):
                 tok = option.args[0]
-                raise ConfigError(f"load path {path_text!r} (column {tok.col + 1}) leaves the folder "
-                                  f"{cfg._base.directory} ('..' or a symlink); put the guest file there or "
-                                  f"give an absolute path on the target", f"{source}:{tok.line}", "load")
+                raise ConfigError(
+                    f"load path {path_text!r} (column {tok.col + 1}) leaves the folder "
+                    f"{cfg._base.directory} ('..' or a symlink); put the guest file there or "
+                    f"give an absolute path on the target",
+                    f"{source}:{tok.line}",
+                    "load",
+                )
             if not Path(path_text).is_absolute() and local.is_file():
                 cfg._files[path_text] = local.resolve()
         return cfg
@@ -572,11 +605,15 @@ class QvmConfig:
         if start is not None:
             text = _words(start, where, "start", hex_ints=True)[0] + "," + text
         if not _RAM.match(text):
-            raise ConfigError(f"bad size {text!r}; expected [start,]len with len like 16M, 0x1000000 or 1G", where, "size")
+            raise ConfigError(
+                f"bad size {text!r}; expected [start,]len with len like 16M, 0x1000000 or 1G", where, "size"
+            )
         self._globals.append(_Line(("ram", text)))
         return self
 
-    def logger(self, filters: str | Iterable[str] = "fatal,internal,error,warn,info", dest: str = "stderr") -> QvmConfig:
+    def logger(
+        self, filters: str | Iterable[str] = "fatal,internal,error,warn,info", dest: str = "stderr"
+    ) -> QvmConfig:
         """``logger FILTER[,FILTER...] DEST``: filters are a set of fatal, internal, error,
         warn (or warning), info, debug, verbose; dest is stdout, stderr, slog or none.
 
@@ -599,8 +636,9 @@ class QvmConfig:
         if pipe is not None:
             command = pipe.strip()
             if not command or '"' in command or "\n" in command:
-                raise ConfigError(f"bad pipe command {pipe!r}: give a one-line shell command without '\"'",
-                                  where, "pipe")
+                raise ConfigError(
+                    f"bad pipe command {pipe!r}: give a one-line shell command without '\"'", where, "pipe"
+                )
             self._globals.append(_Line(("dump", f'"|{command}"')))
         else:
             self._globals.append(_Line(("dump", _check_token(str(directory), where, "directory"))))
@@ -654,8 +692,9 @@ class QvmConfig:
         """A text macro: every ``${NAME}`` in the rendered config (builder values and a
         fixture's text alike) becomes ``value``.  Not qvm syntax: qvm never sees it."""
         if not _MACRO_NAME.match(name):
-            raise ConfigError(f"bad macro name {name!r}; use letters, digits and '_' (not starting with a digit)",
-                              "define", name)
+            raise ConfigError(
+                f"bad macro name {name!r}; use letters, digits and '_' (not starting with a digit)", "define", name
+            )
         self._macros[name] = _check_token(str(value), f"define {name}", "value")
         return self
 
@@ -674,10 +713,15 @@ class QvmConfig:
         if isinstance(path, Path):
             local = path.expanduser().resolve()
             if local.exists() and not local.is_file():
-                raise ConfigError(f"guest file {path} is not a regular file (a FIFO, device or folder); "
-                                  f"give a guest script file", "load", "path")
+                raise ConfigError(
+                    f"guest file {path} is not a regular file (a FIFO, device or folder); give a guest script file",
+                    "load",
+                    "path",
+                )
             if not local.is_file():
-                raise ConfigError(f"guest file {path} does not exist (a Path is a local file to deploy)", "load", "path")
+                raise ConfigError(
+                    f"guest file {path} does not exist (a Path is a local file to deploy)", "load", "path"
+                )
             key = _check_token(str(local), "load", "path")
             self._files[key] = local
             self._globals.append(_Line(("load", prefix + key), file_key=key, file_prefix=prefix))
@@ -741,10 +785,14 @@ class QvmConfig:
         if name is not None:
             lines.append(_Line(("name", _check_token(name, where, "name")), indent=True))
         if log is not None:
-            if isinstance(log, str):
+            if isinstance(cast(object, log), str):  # a common mistake: filters without a destination
                 _filters(log, where, "log")
-                raise ConfigError("the log option needs a destination (its synopsis is 'log FILTERS DEST'): "
-                                  f"give log=({log!r}, 'stderr')", where, "log")
+                raise ConfigError(
+                    "the log option needs a destination (its synopsis is 'log FILTERS DEST'): "
+                    f"give log=({log!r}, 'stderr')",
+                    where,
+                    "log",
+                )
             filters, dest = log
             lines.append(_Line(("log", _filters(filters, where, "log"), _dest(dest, where, "log")), indent=True))
         for var, value in (variables or {}).items():
@@ -795,7 +843,7 @@ class QvmConfig:
         """A copy whose local files (keys of ``files()``) render as the target paths in ``mapping``."""
         self._check_path_map(mapping)
         new = self.copy()
-        new._path_map.update(mapping)
+        new._path_map.update(mapping)  # noqa: SLF001
         return new
 
     def _check_path_map(self, mapping: Mapping[str, str]) -> None:
@@ -821,8 +869,12 @@ class QvmConfig:
             if name not in self._macros:
                 line = text.count("\n", 0, m.start()) + 1
                 known = ", ".join(sorted(self._macros)) or "none"
-                raise ConfigError(f"undefined macro ${{{name}}} (rendered line {line}); define it with "
-                                  f".define({name!r}, VALUE) (defined: {known})", source, name)
+                raise ConfigError(
+                    f"undefined macro ${{{name}}} (rendered line {line}); define it with "
+                    f".define({name!r}, VALUE) (defined: {known})",
+                    source,
+                    name,
+                )
             return self._macros[name]
 
         return _MACRO.sub(one, text)
@@ -847,7 +899,9 @@ class QvmConfig:
         if before.strip():
             out.append(before.rstrip("\n"))
         if globals_:
-            out.append(f"# added by qnx-hil (before {base.parsed.source}'s first context)" if after else "# added by qnx-hil")
+            out.append(
+                f"# added by qnx-hil (before {base.parsed.source}'s first context)" if after else "# added by qnx-hil"
+            )
             out.extend(globals_)
         if after.strip():
             out.append(after.rstrip("\n"))
@@ -898,9 +952,12 @@ def _set_value(var: str, value: str | int | bool, where: str, context: str | Non
     known = SET_VARIABLES.get(var)
     if known is None:
         names = ", ".join(SET_VARIABLES)
-        raise ConfigError(f"unknown qvm configuration variable {var!r}; documented ones: {names} "
-                          "(a board- or vdev-defined one: option('set', VAR, VALUE); text macros: define())",
-                          where, "var")
+        raise ConfigError(
+            f"unknown qvm configuration variable {var!r}; documented ones: {names} "
+            "(a board- or vdev-defined one: option('set', VAR, VALUE); text macros: define())",
+            where,
+            "var",
+        )
     if isinstance(value, bool):
         text = "on" if value else "off"
     elif isinstance(value, int):
@@ -912,7 +969,18 @@ def _set_value(var: str, value: str | int | bool, where: str, context: str | Non
 
 
 __all__ = [
-    "FILTER_ALIASES", "LOGGER_DESTS", "LOGGER_FILTERS", "SAFETY_VALUES", "SET_VARIABLES", "UNSUPPORTED_ACTIONS",
-    "UNSUPPORTED_TYPES", "ConfContext", "ConfOption", "ParsedConf", "QvmConfig", "SetVariable", "Token",
+    "FILTER_ALIASES",
+    "LOGGER_DESTS",
+    "LOGGER_FILTERS",
+    "SAFETY_VALUES",
+    "SET_VARIABLES",
+    "UNSUPPORTED_ACTIONS",
+    "UNSUPPORTED_TYPES",
+    "ConfContext",
+    "ConfOption",
+    "ParsedConf",
+    "QvmConfig",
+    "SetVariable",
+    "Token",
     "parse_qvmconf",
 ]

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from hil.core.errors import ConfigError
 
 
-
 class Evidence(enum.Enum):
     """How sure the contract is of a row: its evidence tag (the contract's "Marks")."""
 
@@ -39,20 +38,38 @@ class Exit(enum.Enum):
     ``description`` and its contract ``evidence`` tag.
     """
 
-    NORMAL = ("normal", "normal shutdown or restart request (also: the guest shut down after the power button, "
-              "SIGTERM/SIGINT)", Evidence.DOC)
-    POWER_CUT = ("power_cut", "power cut: the guest stopped as if unplugged (SIGQUIT; qvmsim: also a second "
-                 "SIGTERM/SIGINT while the guest ignores the power button)", Evidence.DOC)
-    WATCHDOG = ("watchdog", "watchdog-triggered termination (4 by the exit-code page, 3 if a bite is a SIGQUIT)", Evidence.INFERRED)
-    UNSUPPORTED = ("unsupported", "unsupported operation with action abort (e.g. 'unsupported reference abort')",
-                   Evidence.DOC)
+    NORMAL = (
+        "normal",
+        "normal shutdown or restart request (also: the guest shut down after the power button, SIGTERM/SIGINT)",
+        Evidence.DOC,
+    )
+    POWER_CUT = (
+        "power_cut",
+        "power cut: the guest stopped as if unplugged (SIGQUIT; qvmsim: also a second "
+        "SIGTERM/SIGINT while the guest ignores the power button)",
+        Evidence.DOC,
+    )
+    WATCHDOG = (
+        "watchdog",
+        "watchdog-triggered termination (4 by the exit-code page, 3 if a bite is a SIGQUIT)",
+        Evidence.INFERRED,
+    )
+    UNSUPPORTED = (
+        "unsupported",
+        "unsupported operation with action abort (e.g. 'unsupported reference abort')",
+        Evidence.DOC,
+    )
     VDEV_ERROR = ("vdev_error", "unexpected vdev error", Evidence.DOC)
     UNEXPECTED = ("unexpected", "unexpected error", Evidence.DOC)
     CUSTOM = ("custom", "user-defined: a vdev's own termination cause (GTC_CUSTOM_MIN..GTC_MAX)", Evidence.DOC)
     FATAL_BEFORE_START = ("fatal_before_start", "fatal error before the guest started", Evidence.DOC)
     FATAL_CONFIG = ("fatal_config", "fatal configuration error", Evidence.DOC)
     FATAL_AFTER_START = ("fatal_after_start", "fatal error after the guest started", Evidence.DOC)
-    KILLED_BY_SIGNAL = ("killed_by_signal", "killed by a signal: no exit status (e.g. a vdev crashed qvm)", Evidence.DOC)
+    KILLED_BY_SIGNAL = (
+        "killed_by_signal",
+        "killed by a signal: no exit status (e.g. a vdev crashed qvm)",
+        Evidence.DOC,
+    )
     HUNG = ("hung", "outlived its timeout and was stopped by the framework's escalation", Evidence.FRAMEWORK)
     UNKNOWN = ("unknown", "exit status not in this target's exit table", Evidence.FRAMEWORK)
 
@@ -98,8 +115,16 @@ INFERRED: Mapping[Exit, str] = {
 
 #: Exit reasons that have an exit status (and may be overridden per target).
 STATUS_REASONS: tuple[Exit, ...] = (
-    Exit.NORMAL, Exit.POWER_CUT, Exit.WATCHDOG, Exit.UNSUPPORTED, Exit.VDEV_ERROR,
-    Exit.UNEXPECTED, Exit.CUSTOM, Exit.FATAL_BEFORE_START, Exit.FATAL_CONFIG, Exit.FATAL_AFTER_START,
+    Exit.NORMAL,
+    Exit.POWER_CUT,
+    Exit.WATCHDOG,
+    Exit.UNSUPPORTED,
+    Exit.VDEV_ERROR,
+    Exit.UNEXPECTED,
+    Exit.CUSTOM,
+    Exit.FATAL_BEFORE_START,
+    Exit.FATAL_CONFIG,
+    Exit.FATAL_AFTER_START,
 )
 
 #: GTC_CUSTOM_MIN .. GTC_MAX, inclusive [doc].
@@ -123,7 +148,7 @@ OverrideMapping = Mapping[str, object] | Mapping[int, object] | Mapping[int | st
 
 _OVERRIDE_HELP = (
     "write either REASON = STATUS (an integer 0..255, or a list of them), e.g. watchdog = 3, "
-    "or \"STATUS\" = \"REASON\", e.g. \"3\" = \"watchdog\" (REASON \"unknown\" removes a status)"
+    'or "STATUS" = "REASON", e.g. "3" = "watchdog" (REASON "unknown" removes a status)'
 )
 
 
@@ -187,7 +212,8 @@ class ExitTable:
                 allowed = ", ".join(r.key for r in STATUS_REASONS)
                 raise ConfigError(
                     f"unknown exit reason; allowed reasons: {allowed}, or a status number; {_OVERRIDE_HELP}",
-                    source, key,
+                    source,
+                    key,
                 ) from None
             if reason not in STATUS_REASONS:
                 raise ConfigError(
@@ -281,7 +307,8 @@ def _assign(assigned: dict[int, tuple[Exit, str]], status: int, reason: Exit, so
     if previous is not None and previous[0] is not reason:
         raise ConfigError(
             f"status {status} is given two reasons: {previous[0].key} (by key '{previous[1]}') and {reason.key}",
-            source, key,
+            source,
+            key,
         )
     assigned[status] = (reason, key)
 

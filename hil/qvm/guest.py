@@ -68,7 +68,7 @@ class GuestControl(Protocol):
 class ScriptedGuest:
     """qvmsim's scripted guest: commands on qvm's stdin (see README, "Guest scripts")."""
 
-    def __init__(self, target: "Target", session: "QvmSession") -> None:
+    def __init__(self, target: Target, session: QvmSession) -> None:
         self.session = session
 
     def send(self, command: str) -> None:
@@ -97,8 +97,7 @@ class ScriptedGuest:
     def wait_irq(self, intr: str, timeout: float | None = None, wait: float = ANSWER_WAIT) -> int | None:
         name = normalize_intr(intr)
         command = f"irq wait {name}" + (f" {max(0, round(timeout * 1000))}" if timeout is not None else "")
-        m = self._ask(command, rf"(?m)^irq {re.escape(name)} (timeout )?count=(\d+)$",
-                      wait + (timeout or 0.0))
+        m = self._ask(command, rf"(?m)^irq {re.escape(name)} (timeout )?count=(\d+)$", wait + (timeout or 0.0))
         return None if m[1] else int(m[2])
 
     def irq_count(self, intr: str, wait: float = ANSWER_WAIT) -> int:
@@ -136,15 +135,18 @@ class ScriptedGuest:
 class ConsoleGuest:
     """A real guest on a board, driven through the serial console."""
 
-    def __init__(self, target: "Target", session: "QvmSession") -> None:
+    def __init__(self, target: Target, session: QvmSession) -> None:
         self.target = target
         self.commands = target.definition.guest
 
     def _command(self, key: str) -> str:
         command = getattr(self.commands, key)
         if command is None:
-            raise ConfigError(f"no guest command configured for '{key}'; set it in the [guest] table",
-                              self.target.definition.source, f"guest.{key}")
+            raise ConfigError(
+                f"no guest command configured for '{key}'; set it in the [guest] table",
+                self.target.definition.source,
+                f"guest.{key}",
+            )
         return str(command)
 
     def send(self, command: str) -> None:
@@ -165,9 +167,11 @@ class ConsoleGuest:
         time.sleep(seconds)
 
     def _unsupported(self, what: str) -> InfrastructureError:
-        return InfrastructureError(f"target '{self.target.name}': a real guest cannot be asked to {what} "
-                                   "through the console (only qvmsim's scripted guest can); "
-                                   "check the vdev's interrupt or memory from the qvm log instead")
+        return InfrastructureError(
+            f"target '{self.target.name}': a real guest cannot be asked to {what} "
+            "through the console (only qvmsim's scripted guest can); "
+            "check the vdev's interrupt or memory from the qvm log instead"
+        )
 
     def wait_irq(self, intr: str, timeout: float | None = None) -> int | None:
         raise self._unsupported(f"wait for interrupt {intr}")
@@ -192,11 +196,10 @@ class ConsoleGuest:
 
 
 #: The guest control for each ``Target.guest_control``.
-GUESTS: dict[GuestKind, type[ScriptedGuest] | type[ConsoleGuest]] = {"scripted": ScriptedGuest,
-                                                                      "console": ConsoleGuest}
+GUESTS: dict[GuestKind, type[ScriptedGuest] | type[ConsoleGuest]] = {"scripted": ScriptedGuest, "console": ConsoleGuest}
 
 
-def guest_for(target: "Target", session: "QvmSession") -> GuestControl:
+def guest_for(target: Target, session: QvmSession) -> GuestControl:
     """The guest control the target declares (``Target.guest_control``)."""
     control: GuestControl = GUESTS[target.guest_control](target, session)
     return control

@@ -39,9 +39,7 @@ BUTTON_RE = re.compile(r"\bpower button pressed(?P<again> again)? \((?P<signal>S
 #: QNX's documented last line of a dryrun (7.1 "Configuration variables" page).
 DRYRUN_RE = re.compile(r"Exiting: dryrun completed")
 #: A guest interrupt asserted (qvmsim: DEBUG from qvm, so the logger must let debug through).
-INTERRUPT_RE = re.compile(
-    r"guest interrupt (?P<intr>\S+) asserted by vdev '(?P<vdev>[^']*)' \(count (?P<count>\d+)\)"
-)
+INTERRUPT_RE = re.compile(r"guest interrupt (?P<intr>\S+) asserted by vdev '(?P<vdev>[^']*)' \(count (?P<count>\d+)\)")
 #: A configuration fault: ``<file>:<line>:`` and the offending word in quotes.
 CONFIG_FAULT_RE = re.compile(r"(?P<file>[^\s:'\"`]+):(?P<line>\d+):.*?(?P<q>['\"`])(?P<word>[^'\"`]*)(?P=q)")
 
@@ -278,9 +276,7 @@ class QvmLog(Sequence[LogLine]):
             if m is not None:
                 return m
         where = f" from {what}" if what else ""
-        raise AssertionError(
-            f"no qvm log line{where} matches {_show(pattern)}\n{self._failure_context(scope, what)}"
-        )
+        raise AssertionError(f"no qvm log line{where} matches {_show(pattern)}\n{self._failure_context(scope, what)}")
 
     def expect_none(self, pattern: Pattern, *, source: str | None = None, level: str | None = None) -> None:
         """Assert that no message (of ``source``/``level`` if given) matches ``pattern``;

@@ -136,8 +136,7 @@ class QvmResult:
             "reason_description": self.reason.description,
             "since_last_kick": self.since_last_kick,
             "termination": (
-                {"cause": term.cause, "name": term.name, "since_last_store": term.since_last_store}
-                if term else None
+                {"cause": term.cause, "name": term.name, "since_last_store": term.since_last_store} if term else None
             ),
             "config_text": self.config_text,
             "artifacts": {name: str(path) for name, path in self.artifacts.items()},

@@ -19,12 +19,12 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
-from hil.targets.deploy import Deployment, record_pid
+from hil.core.command import shell_command
 from hil.core.errors import ExpectTimeout, InfrastructureError, WaitTimeout
 from hil.core.text import tail_lines
 from hil.qvm.config import QvmConfig
@@ -32,10 +32,13 @@ from hil.qvm.exitcodes import ExitTable
 from hil.qvm.guest import GuestControl, guest_for
 from hil.qvm.log import LogLine, QvmLog, parse_log
 from hil.qvm.result import QvmResult
-from hil.targets.base import Process, Target, shell_command
+from hil.targets.base import Process, Target
+from hil.targets.deploy import Deployment, record_pid
 
 if TYPE_CHECKING:
     from hil.links.console import Console
+
+_T = TypeVar("_T")
 
 #: Grace periods of the hang escalation: (signal, seconds to wait after it).
 ESCALATION: tuple[tuple[str, float], ...] = (("TERM", 2.0), ("QUIT", 2.0), ("KILL", 5.0))
@@ -65,7 +68,7 @@ class _Output:
 class QvmSession:
     """A qvm running on a target, under the test's control."""
 
-    def __init__(self, runner: "QvmRunner", config_text: str, timeout: float) -> None:
+    def __init__(self, runner: QvmRunner, config_text: str, timeout: float) -> None:
         self.runner = runner
         self.config_text = config_text
         self.timeout = timeout
@@ -78,9 +81,11 @@ class QvmSession:
         conf = d.remote("run.qvmconf")
         libpath = shell_command([d.path])
         argv = [runner.target.qvm_command(), "@" + conf]
-        command = (f"cd {libpath} && {record_pid(argv)} && "  # pid, start time, command line: see hil.targets.deploy
-                   f"LD_LIBRARY_PATH={libpath}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}} "
-                   f"exec {shell_command(argv)}")
+        command = (
+            f"cd {libpath} && {record_pid(argv)} && "  # pid, start time, command line: see hil.targets.deploy
+            f"LD_LIBRARY_PATH={libpath}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}} "
+            f"exec {shell_command(argv)}"
+        )
         self.process: Process = runner.target.start(command, on_output=self._output.feed)
         self.guest: GuestControl = guest_for(runner.target, self)
 
@@ -117,8 +122,15 @@ class QvmSession:
 
         line = self._wait_for(found, timeout)
         if line is None:
-            raise ExpectTimeout(self._not_seen(f"no qvm log line matches /{pattern}/", timeout,
-                                               "qvm log", self._output.stderr, self._files["qvm_log"]))
+            raise ExpectTimeout(
+                self._not_seen(
+                    f"no qvm log line matches /{pattern}/",
+                    timeout,
+                    "qvm log",
+                    self._output.stderr,
+                    self._files["qvm_log"],
+                )
+            )
         return line
 
     def wait_stdout(self, pattern: str, timeout: float = 10.0, since: int = 0) -> re.Match[str]:
@@ -127,14 +139,20 @@ class QvmSession:
         ``since``: only text from that offset of ``stdout`` on (e.g. ``len(session.stdout)``
         taken before sending a command, to see only its answer)."""
         regex = re.compile(pattern)
-        match = self._wait_for(lambda: regex.search(self._output.stdout.decode("utf-8", "replace"), since),
-                               timeout)
+        match = self._wait_for(lambda: regex.search(self._output.stdout.decode("utf-8", "replace"), since), timeout)
         if match is None:
-            raise ExpectTimeout(self._not_seen(f"the guest console never matched /{pattern}/", timeout,
-                                               "guest console", self._output.stdout, self._files["guest_console"]))
+            raise ExpectTimeout(
+                self._not_seen(
+                    f"the guest console never matched /{pattern}/",
+                    timeout,
+                    "guest console",
+                    self._output.stdout,
+                    self._files["guest_console"],
+                )
+            )
         return match
 
-    def _wait_for(self, probe, timeout: float):  # type: ignore[no-untyped-def]
+    def _wait_for(self, probe: Callable[[], _T | None], timeout: float) -> _T | None:
         end = time.monotonic() + timeout
         with self._output.cond:
             while True:
@@ -193,14 +211,13 @@ class QvmSession:
         for step, (sig, grace) in enumerate(ESCALATION[first:], first):
             try:
                 self.process.signal(sig)
-            except Exception:
+            except Exception:  # noqa: BLE001, S110
                 pass
             try:
                 return self.process.wait(grace), step
             except WaitTimeout:
                 continue
-        raise InfrastructureError(
-            f"qvm (pid {self.process.pid}) on {self.runner.target.name} survived SIGKILL")
+        raise InfrastructureError(f"qvm (pid {self.process.pid}) on {self.runner.target.name} survived SIGKILL")
 
     def _collect(self, status: int | None, signal: str | None, hung: bool) -> QvmResult:
         runner = self.runner
@@ -210,12 +227,20 @@ class QvmSession:
         if runner.console is not None and self._console_mark is not None:
             console = runner.console.since(self._console_mark)
         return QvmResult.from_run(
-            exit_status=status, signal=signal, duration_s=time.monotonic() - self.started,
-            log_text=log_text, stdout=stdout, console=console, hung=hung, target=runner.target.name,
-            config_text=self.config_text, table=runner.exit_table,
-            artifacts=runner.save_artifacts(log_text, stdout, console))
+            exit_status=status,
+            signal=signal,
+            duration_s=time.monotonic() - self.started,
+            log_text=log_text,
+            stdout=stdout,
+            console=console,
+            hung=hung,
+            target=runner.target.name,
+            config_text=self.config_text,
+            table=runner.exit_table,
+            artifacts=runner.save_artifacts(log_text, stdout, console),
+        )
 
-    def __enter__(self) -> "QvmSession":
+    def __enter__(self) -> QvmSession:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -226,8 +251,7 @@ class QvmSession:
 class QvmRunner:
     """Runs qvm on one target inside one test's deployment folder."""
 
-    def __init__(self, target: Target, deployment: Deployment, artifacts: Path,
-                 console: "Console | None" = None) -> None:
+    def __init__(self, target: Target, deployment: Deployment, artifacts: Path, console: Console | None = None) -> None:
         self.target = target
         self.deployment = deployment
         self.artifacts = artifacts
@@ -238,8 +262,7 @@ class QvmRunner:
     def _deploy_config(self, config: QvmConfig | str | Path) -> str:
         if isinstance(config, (str, Path)) and not isinstance(config, QvmConfig):
             config = QvmConfig.from_file(Path(config))
-        remote_files = {name: self.deployment.put_file(Path(local))
-                        for name, local in config.files().items()}
+        remote_files = {name: self.deployment.put_file(Path(local)) for name, local in config.files().items()}
         text = config.render(path_map=remote_files)
         self._runs += 1
         local = self.artifacts / f"run{self._runs}.qvmconf"
@@ -251,8 +274,7 @@ class QvmRunner:
         """Start qvm; the session ends with ``wait()`` or when the ``with`` block exits."""
         return QvmSession(self, self._deploy_config(config), timeout)
 
-    def run(self, config: QvmConfig | str | Path, timeout: float = 60.0,
-            stdin: Sequence[str] = ()) -> QvmResult:
+    def run(self, config: QvmConfig | str | Path, timeout: float = 60.0, stdin: Sequence[str] = ()) -> QvmResult:
         """Run qvm to its end (or its timeout) and return the result."""
         session = self.start(config, timeout)
         for line in stdin:
@@ -262,9 +284,11 @@ class QvmRunner:
     def artifact_paths(self) -> dict[str, Path]:
         """The files of the latest run's qvm log, guest console and serial slice."""
         n = self._runs
-        return {"qvm_log": self.artifacts / f"run{n}.qvm.log",
-                "guest_console": self.artifacts / f"run{n}.guest.log",
-                "console": self.artifacts / f"run{n}.console.log"}
+        return {
+            "qvm_log": self.artifacts / f"run{n}.qvm.log",
+            "guest_console": self.artifacts / f"run{n}.guest.log",
+            "console": self.artifacts / f"run{n}.console.log",
+        }
 
     def save_artifacts(self, log: str, stdout: str, console: str) -> dict[str, Path]:
         """Write this run's qvm log, guest console and serial slice beside the test's other artifacts."""

@@ -20,8 +20,8 @@ from hil.core.deadline import Deadline
 from hil.targets.definition import KINDS, TargetDefinition
 
 if TYPE_CHECKING:
-    from hil.links.console import Console
     from hil.core.command import CommandResult
+    from hil.links.console import Console
     from hil.targets.toolchain import Toolchain
 
 OutputCallback = Callable[[str, bytes], None]
@@ -51,7 +51,7 @@ class Process(Protocol):
 
     def poll(self) -> int | None: ...
 
-    def wait(self, timeout: float | None) -> "CommandResult": ...
+    def wait(self, timeout: float | None) -> CommandResult: ...
 
 
 class Target(ABC):
@@ -60,7 +60,7 @@ class Target(ABC):
     kind: ClassVar[str]
     #: Which guest its qvm runs (qvmsim's scripted one unless the kind says otherwise).
     guest_control: ClassVar[GuestKind] = "scripted"
-    console: "Console | None" = None
+    console: Console | None = None
 
     def __init__(self, definition: TargetDefinition, run_dir: Path) -> None:
         self.definition = definition
@@ -85,8 +85,14 @@ class Target(ABC):
         """Release everything ``up`` took (idempotent)."""
 
     @abstractmethod
-    def run(self, command: str | Sequence[str], timeout: float | None = None, *,
-            stdin: bytes | None = None, check: bool = False) -> "CommandResult":
+    def run(
+        self,
+        command: str | Sequence[str],
+        timeout: float | None = None,
+        *,
+        stdin: bytes | None = None,
+        check: bool = False,
+    ) -> CommandResult:
         """Run a shell command to its end: ``CommandTimeout`` (killed) past ``timeout``; with ``check``,
         ``CommandFailed`` on a non-zero exit or a signal (``hil.core.errors``, on every target kind)."""
 
@@ -106,7 +112,7 @@ class Target(ABC):
         """A cheap liveness probe: can it still run a command?"""
         try:
             return self.run("true", timeout=10).exit_status == 0
-        except Exception:
+        except Exception:  # noqa: BLE001
             return False
 
     def reset(self, deadline: Deadline) -> None:
@@ -114,7 +120,7 @@ class Target(ABC):
         self.down()
         self.up(deadline)
 
-    def toolchain(self) -> "Toolchain":
+    def toolchain(self) -> Toolchain:
         """The compiler vdevs for this target are built with."""
         from hil.targets.toolchain import Toolchain
 
@@ -128,18 +134,22 @@ class Target(ABC):
         """What a report says about this target (asked once, then remembered)."""
         if self._facts is None:
             tc = self.toolchain()
-            facts = {"target.name": self.name, "target.kind": self.kind, "target.arch": self.arch,
-                     "target.labels": ",".join(self.definition.labels),
-                     "toolchain": f"{tc.cc} -V{tc.variant}" if tc.variant else tc.cc}
+            facts = {
+                "target.name": self.name,
+                "target.kind": self.kind,
+                "target.arch": self.arch,
+                "target.labels": ",".join(self.definition.labels),
+                "toolchain": f"{tc.cc} -V{tc.variant}" if tc.variant else tc.cc,
+            }
             try:
                 version = self.run(shell_command([self.qvm_command(), "-V"]), timeout=20)
                 facts["qvm.version"] = (version.stdout_text or version.stderr_text).strip().splitlines()[0]
-            except Exception as exc:  # a report must not fail for want of a version string
+            except Exception as exc:  # a report must not fail for want of a version string  # noqa: BLE001
                 facts["qvm.version"] = f"unknown ({type(exc).__name__})"
             self._facts = facts
         return dict(self._facts)
 
-    def __enter__(self) -> "Target":
+    def __enter__(self) -> Target:
         return self
 
     def __exit__(self, *exc: object) -> None:

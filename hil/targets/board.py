@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-
 import subprocess
 
-from hil.links.console import Console
 from hil.core.deadline import Deadline
 from hil.core.errors import ConfigError, InfrastructureError
-from hil.targets.lease import Lease, acquire
+from hil.links.console import Console
 from hil.links.ssh import SshConfig, SshConnection
 from hil.targets.base import register
+from hil.targets.lease import Lease, acquire
 from hil.targets.remote import RemoteTarget
 
 
@@ -29,8 +28,9 @@ class BoardTarget(RemoteTarget):
             return False
         done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=timeout)
         if done.returncode != 0:
-            raise InfrastructureError(f"power {action} of board '{self.name}' failed ({done.returncode}): "
-                                      f"{command}: {done.stderr.strip()}")
+            raise InfrastructureError(
+                f"power {action} of board '{self.name}' failed ({done.returncode}): {command}: {done.stderr.strip()}"
+            )
         return True
 
     def up(self, deadline: Deadline) -> None:
@@ -38,19 +38,22 @@ class BoardTarget(RemoteTarget):
         assert d.ssh is not None  # validated with the definition
         try:
             if d.console is not None:
-                self.console = Console.for_url(d.console.url, d.console.baud,
-                                               log_path=self.run_dir / "console.log",
-                                               name=f"{self.name} console")
+                self.console = Console.for_url(
+                    d.console.url, d.console.baud, log_path=self.run_dir / "console.log", name=f"{self.name} console"
+                )
                 self.console.start()
             mark = self.console.mark() if self.console is not None else None
-            if self.power("cycle") or self.power("on"):
-                if self.console is not None and d.power.ready_regex:
-                    self.console.expect(d.power.ready_regex, deadline.child(d.power.boot_timeout).remaining(),
-                                        since=mark)
-            config = SshConfig(host=d.ssh.host, port=d.ssh.port, user=d.ssh.user,
-                               key_path=d.ssh.key,  # type: ignore[arg-type]
-                               host_key=d.ssh.host_key, known_hosts=d.ssh.known_hosts,  # type: ignore[arg-type]
-                               connect_timeout=d.ssh.connect_timeout)
+            if (self.power("cycle") or self.power("on")) and self.console is not None and d.power.ready_regex:
+                self.console.expect(d.power.ready_regex, deadline.child(d.power.boot_timeout).remaining(), since=mark)
+            config = SshConfig(
+                host=d.ssh.host,
+                port=d.ssh.port,
+                user=d.ssh.user,
+                key_path=d.ssh.key,  # type: ignore[arg-type]
+                host_key=d.ssh.host_key,
+                known_hosts=d.ssh.known_hosts,  # type: ignore[arg-type]
+                connect_timeout=d.ssh.connect_timeout,
+            )
             self.ssh = SshConnection(config, name=self.name)
             self.ssh.connect(deadline)
             if d.lease.enabled:

@@ -164,7 +164,7 @@ class TargetDefinition:
     def matches(self, selector: str) -> bool:
         """True for ``NAME`` or ``label:LABEL`` (the kind and arch count as labels)."""
         if selector.startswith("label:"):
-            label = selector[len("label:"):]
+            label = selector[len("label:") :]
             return label in self.labels or label in (self.kind, self.arch)
         return selector == self.name
 
@@ -210,10 +210,10 @@ def _convert(value: Any, tp: Any, source: str, key: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
             raise ConfigError(f"expected a table [{key}], got {value!r}", source, key)
-        return _build(tp, value, source, key)
+        return _build(typing.cast(type, tp), value, source, key)
     if tp is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if tp in (int, float) and isinstance(value, bool) or not isinstance(value, tp):
+    if (tp in (int, float) and isinstance(value, bool)) or not isinstance(value, tp):
         raise ConfigError(f"expected {_type_name(tp)}, got {value!r}", source, key)
     return value
 
@@ -244,8 +244,10 @@ def parse_definition(data: dict[str, Any], source: str, default_name: str | None
     definition: TargetDefinition = _build(TargetDefinition, data, source)
     definition = dataclasses.replace(definition, source=source)
     check_name(definition.name, "target name", source, "name")  # it becomes a folder name
-    for key, value, low, high, what in (("ttl", definition.lease.ttl, 10, 86400, "seconds a lease lives unrenewed"),
-                                        ("wait", definition.lease.wait, 0, 86400, "seconds to wait for a busy board")):
+    for key, value, low, high, what in (
+        ("ttl", definition.lease.ttl, 10, 86400, "seconds a lease lives unrenewed"),
+        ("wait", definition.lease.wait, 0, 86400, "seconds to wait for a busy board"),
+    ):
         if not low <= value <= high:  # also refuses nan
             raise ConfigError(f"{value!r} is out of range: allowed {low} to {high} ({what})", source, f"lease.{key}")
     if definition.kind == "board":
@@ -253,10 +255,10 @@ def parse_definition(data: dict[str, Any], source: str, default_name: str | None
             raise ConfigError("a board needs an [ssh] table (host, user, key, known_hosts or host_key)", source, "ssh")
         if definition.ssh.host_key is None and definition.ssh.known_hosts is None:
             raise ConfigError(
-                "the host key must be pinned: set host_key = \"ssh-ed25519 AAAA...\" or known_hosts = PATH",
-                source, "ssh")
+                'the host key must be pinned: set host_key = "ssh-ed25519 AAAA..." or known_hosts = PATH', source, "ssh"
+            )
     if definition.toolchain.kind == "qcc" and not definition.toolchain.variant:
-        raise ConfigError("qcc needs variant, e.g. \"gcc_ntoaarch64le\"", source, "toolchain.variant")
+        raise ConfigError('qcc needs variant, e.g. "gcc_ntoaarch64le"', source, "toolchain.variant")
     return definition
 
 
@@ -284,8 +286,13 @@ class TargetFolders:
         return f"built-in + {', '.join(str(f) for f in self.folders)} ({self.origin})"
 
 
-def project_folders(option: Sequence[str], setting: Sequence[str], rootdir: Path,
-                    inifile: Path | None = None, invocation_dir: Path | None = None) -> TargetFolders:
+def project_folders(
+    option: Sequence[str],
+    setting: Sequence[str],
+    rootdir: Path,
+    inifile: Path | None = None,
+    invocation_dir: Path | None = None,
+) -> TargetFolders:
     """A project's definition folders, found as pytest finds its settings.
 
     ``option``: the ``--hil-targets-dir`` values (relative to ``invocation_dir``);
@@ -298,16 +305,21 @@ def project_folders(option: Sequence[str], setting: Sequence[str], rootdir: Path
         folders = tuple((base / f).resolve() for f in option)
         for given, folder in zip(option, folders):
             if not folder.is_dir():
-                raise ConfigError(f"--hil-targets-dir {given}: no folder {folder}; pass a folder of *.toml "
-                                  f"target definitions")
+                raise ConfigError(
+                    f"--hil-targets-dir {given}: no folder {folder}; pass a folder of *.toml target definitions"
+                )
         return TargetFolders(folders, "--hil-targets-dir")
     if setting:
         where = str(inifile) if inifile is not None else "the pytest configuration"
         folders = tuple((rootdir / f).resolve() for f in setting)
         for given, folder in zip(setting, folders):
             if not folder.is_dir():
-                raise ConfigError(f"no folder {folder} ('{given}' is relative to the rootdir {rootdir}); create it "
-                                  f"or correct the setting", where, TARGETS_DIR_SETTING)
+                raise ConfigError(
+                    f"no folder {folder} ('{given}' is relative to the rootdir {rootdir}); create it "
+                    f"or correct the setting",
+                    where,
+                    TARGETS_DIR_SETTING,
+                )
         return TargetFolders(folders, f"{TARGETS_DIR_SETTING} in {where}")
     conventional = rootdir / CONVENTIONAL_TARGETS_DIR
     if conventional.is_dir():
@@ -343,7 +355,8 @@ def resolve(selector: str, folders: Sequence[Path] = ()) -> list[TargetDefinitio
         where = ", ".join(str(f) for f in folders) if folders else "only the built-in ones"
         raise ConfigError(
             f"no target matches '{selector}'; known targets: {', '.join(sorted(known))} (definitions: {where}); "
-            f"use NAME, label:LABEL or a path to a .toml file")
+            f"use NAME, label:LABEL or a path to a .toml file"
+        )
     return found
 
 

@@ -32,9 +32,10 @@ import socket
 from dataclasses import dataclass
 from pathlib import Path
 
+from hil.core.command import shell_command
 from hil.core.errors import ConfigError, InfrastructureError
 from hil.core.inputs import confined, safe_name
-from hil.targets.base import Target, shell_command
+from hil.targets.base import Target
 
 _counter = itertools.count(1)
 _HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:40]
@@ -46,25 +47,31 @@ MIN_FREE_BYTES = 1 << 20
 # spaces and parentheses, so cut after its last ')': field 22 is then field 20).
 _START_TIME = "sed 's/.*) //' /proc/{pid}/stat 2>/dev/null | cut -d' ' -f20"
 
-_KILL_IF_OURS = r"""
+_KILL_IF_OURS = (
+    r"""
 f={pidfile}
 [ -f "$f" ] || exit 0
 pid=$(sed -n 1p "$f"); st=$(sed -n 2p "$f"); cl=$(sed -n 3p "$f")
 case "$pid" in ''|*[!0-9]*) echo "NOTOURS bad pid"; exit 0;; esac
 [ -n "$st" ] && [ -n "$cl" ] || {{ echo "NOTOURS unproven"; exit 0; }}
-now=$(""" + _START_TIME.format(pid="$pid") + r""")
+now=$("""
+    + _START_TIME.format(pid="$pid")
+    + r""")
 [ "$now" = "$st" ] || {{ echo "NOTOURS start"; exit 0; }}
 cmd=$(tr '\000' ' ' < /proc/$pid/cmdline 2>/dev/null)
 [ "$cmd" = "$cl " ] || {{ echo "NOTOURS cmdline"; exit 0; }}
 kill -KILL "$pid" 2>/dev/null && echo KILLED
 """
+)
 
 
 def record_pid(argv: list[str], pidfile: str = "qvm.pid") -> str:
     """A shell snippet recording ``$$`` (which then ``exec``s ``argv``) in ``pidfile``:
     pid, start time, command line (see the module's doc)."""
-    return (f"printf '%s\\n%s\\n%s\\n' \"$$\" \"$({_START_TIME.format(pid='$$')})\" "
-            f"{shell_command([' '.join(argv)])} > {shell_command([pidfile])}")
+    return (
+        f'printf \'%s\\n%s\\n%s\\n\' "$$" "$({_START_TIME.format(pid="$$")})" '
+        f"{shell_command([' '.join(argv)])} > {shell_command([pidfile])}"
+    )
 
 
 def _pid_alive(pid: int) -> bool:
@@ -80,8 +87,9 @@ def _pid_alive(pid: int) -> bool:
 def _free_bytes(target: Target, path: str) -> int | None:
     """Free bytes of the file system holding ``path`` on the target (``df``), ``None`` if unknown."""
     try:
-        out = target.run(f"df -Pk {shell_command([path])} 2>/dev/null || df -k {shell_command([path])}",
-                         timeout=30).stdout_text
+        out = target.run(
+            f"df -Pk {shell_command([path])} 2>/dev/null || df -k {shell_command([path])}", timeout=30
+        ).stdout_text
     except Exception:  # noqa: BLE001 - only used to explain another failure
         return None
     return _parse_df(out)
@@ -111,19 +119,25 @@ class Deployment:
 
     def _check_inside(self, remote: str, name: str) -> None:
         """Refuse a name whose folder is a symlink out of the deployment folder, or that is a symlink."""
-        rel = remote[len(self.path) + 1:]
+        rel = remote[len(self.path) + 1 :]
         parent = rel.rsplit("/", 1)[0] if "/" in rel else "."
-        script = (f"cd {shell_command([self.path])} || exit 0; root=$(pwd -P); "
-                  f"d=$(cd {shell_command([parent])} 2>/dev/null && pwd -P) || exit 0; "
-                  f"case \"$d/\" in \"$root\"/*) ;; *) echo \"ESCAPE $d\"; exit 0;; esac; "
-                  f"[ -L {shell_command([rel])} ] && echo LINK; exit 0")
+        script = (
+            f"cd {shell_command([self.path])} || exit 0; root=$(pwd -P); "
+            f"d=$(cd {shell_command([parent])} 2>/dev/null && pwd -P) || exit 0; "
+            f'case "$d/" in "$root"/*) ;; *) echo "ESCAPE $d"; exit 0;; esac; '
+            f"[ -L {shell_command([rel])} ] && echo LINK; exit 0"
+        )
         out = self.target.run(script, timeout=30).stdout_text.strip()
         if out.startswith("ESCAPE"):
-            raise ConfigError(f"deploy path {name!r} goes through a symlink to {out[7:]}, outside the deployment "
-                              f"folder {self.path} on {self.target.name}; give a name inside it")
+            raise ConfigError(
+                f"deploy path {name!r} goes through a symlink to {out[7:]}, outside the deployment "
+                f"folder {self.path} on {self.target.name}; give a name inside it"
+            )
         if out == "LINK":
-            raise ConfigError(f"deploy path {name!r} is a symlink in the deployment folder {self.path} on "
-                              f"{self.target.name}; writing would follow it out of the folder: give another name")
+            raise ConfigError(
+                f"deploy path {name!r} is a symlink in the deployment folder {self.path} on "
+                f"{self.target.name}; writing would follow it out of the folder: give another name"
+            )
 
     def put_file(self, local: Path, name: str | None = None, mode: int = 0o644) -> str:
         """Copy a host file into the folder; returns its target path."""
@@ -138,7 +152,7 @@ class Deployment:
     def _put_failed(self, local: Path, remote: str, exc: OSError) -> InfrastructureError:
         try:
             self.target.run(shell_command(["rm", "-f", remote]), timeout=30)  # no partial file left behind
-        except Exception:  # noqa: BLE001 - the report below matters more
+        except Exception:  # noqa: BLE001, S110
             pass
         try:
             needed = local.stat().st_size
@@ -149,7 +163,8 @@ class Deployment:
             return InfrastructureError(
                 f"no space left on device on {self.target.name} at {self.path} ({needed} bytes needed, {free} free) "
                 f"while deploying {local.name}: free space on the target's [qvm] workdir "
-                f"(put failed: {exc})")
+                f"(put failed: {exc})"
+            )
         return InfrastructureError(f"deploying {local} to {self.target.name}:{remote} failed: {exc}")
 
     def cleanup(self) -> None:
@@ -158,25 +173,29 @@ class Deployment:
             self.target.run(shell_command(["rm", "-rf", self.path]), timeout=30)
 
 
-def create_deployment(target: Target, test_name: str, keep: bool = False,
-                      min_free: int = MIN_FREE_BYTES) -> Deployment:
+def create_deployment(target: Target, test_name: str, keep: bool = False, min_free: int = MIN_FREE_BYTES) -> Deployment:
     """Make a fresh private folder for one test on ``target`` (its workdir must have ``min_free`` bytes free)."""
     workdir = target.definition.qvm.workdir
     name = safe_name(test_name, 60)
     path = f"{workdir}/hil-{_HOST}-{os.getpid()}-{next(_counter)}-{name}"
     q = shell_command([path])
-    result = target.run(f"mkdir -p {shell_command([workdir])} && mkdir -m 700 {q} && "
-                        f"{{ df -Pk {q} || df -k {q} || true; }} 2>/dev/null", timeout=30)  # no df answer: not checked
+    result = target.run(
+        f"mkdir -p {shell_command([workdir])} && mkdir -m 700 {q} && "
+        f"{{ df -Pk {q} || df -k {q} || true; }} 2>/dev/null",
+        timeout=30,
+    )  # no df answer: not checked
     if result.exit_status != 0:
         raise InfrastructureError(
             f"cannot create deployment folder {path} on {target.name}: {result.stderr_text.strip()} "
-            f"(check [qvm] workdir in {target.definition.source})")
+            f"(check [qvm] workdir in {target.definition.source})"
+        )
     free = _parse_df(result.stdout_text)
     if free is not None and free < min_free:
         target.run(shell_command(["rm", "-rf", path]), timeout=30)
         raise InfrastructureError(
             f"no space left on device on {target.name} at {workdir} ({min_free} bytes needed for a deployment, "
-            f"{free} free): free space there or point [qvm] workdir in {target.definition.source} elsewhere")
+            f"{free} free): free space there or point [qvm] workdir in {target.definition.source} elsewhere"
+        )
     return Deployment(target, path, keep)
 
 
@@ -192,8 +211,12 @@ def cleanup_stale(target: Target) -> list[str]:
     stale = []
     for entry in listing.stdout_text.split():
         match = re.fullmatch(r"hil-(.+)-(\d+)-\d+-.*", entry)
-        if match and match.group(1) == _HOST and not _pid_alive(int(match.group(2))) \
-                and int(match.group(2)) != os.getpid():
+        if (
+            match
+            and match.group(1) == _HOST
+            and not _pid_alive(int(match.group(2)))
+            and int(match.group(2)) != os.getpid()
+        ):
             stale.append(f"{workdir}/{entry}")
     for path in stale:
         script = _KILL_IF_OURS.format(pidfile=shell_command([f"{path}/qvm.pid"]))

@@ -27,7 +27,6 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-
 from typing import TYPE_CHECKING
 
 from hil.core.command import shell_command
@@ -63,8 +62,8 @@ rm -rf "$T"
 _RENEW = r"""
 L={lease}; now=$(date +%s)
 grep -qx 'owner='{owner} "$L/info" 2>/dev/null || {{ echo LOST; cat "$L/info" 2>/dev/null; exit 0; }}
-printf 'owner=%s\nhost=%s\npid=%s\nstart=%s\nexpiry=%s\n' {owner} {host} {pid} {start} $((now + {ttl})) > "$L/info.new" \
-  && mv "$L/info.new" "$L/info" && echo RENEWED
+printf 'owner=%s\nhost=%s\npid=%s\nstart=%s\nexpiry=%s\n' {owner} {host} {pid} {start} $((now + {ttl})) \
+  > "$L/info.new" && mv "$L/info.new" "$L/info" && echo RENEWED
 """
 
 _RELEASE = r"""
@@ -88,7 +87,7 @@ def default_owner() -> str:
 class Lease:
     """A held lease on one target; renew it with ``keep_alive()``; ``release()`` at the end."""
 
-    target: "Target"
+    target: Target
     path: str
     owner: str
     ttl: int
@@ -98,9 +97,14 @@ class Lease:
     lost: str | None = None
 
     def _fill(self, script: str) -> str:
-        return script.format(lease=shell_command([self.path]), owner=shell_command([self.owner]),
-                             host=shell_command([socket.gethostname()]), pid=os.getpid(), ttl=self.ttl,
-                             start=self.start)
+        return script.format(
+            lease=shell_command([self.path]),
+            owner=shell_command([self.owner]),
+            host=shell_command([socket.gethostname()]),
+            pid=os.getpid(),
+            ttl=self.ttl,
+            start=self.start,
+        )
 
     def renew(self) -> None:
         """Push the expiry ``ttl`` seconds ahead; notes (in ``lost``) when someone else holds it now."""
@@ -118,7 +122,7 @@ class Lease:
             while not self._stop.wait(self.ttl / 3):
                 try:
                     self.renew()
-                except Exception:  # a dropped link: the next renewal tries again
+                except Exception:  # a dropped link: the next renewal tries again  # noqa: BLE001, S110
                     pass
 
         self._thread = threading.Thread(target=loop, name=f"lease-{self.target.name}", daemon=True)
@@ -130,16 +134,23 @@ class Lease:
             self._stop.set()
         try:
             self.target.run(self._fill(_RELEASE), timeout=30)
-        except Exception:
+        except Exception:  # noqa: BLE001, S110
             pass  # it expires by itself
 
 
-def lease_path(target: "Target") -> str:
+def lease_path(target: Target) -> str:
     return f"{target.definition.qvm.workdir}.lease"
 
 
-def acquire(target: "Target", *, wait: float = 300.0, ttl: int = 90, owner: str | None = None,
-            poll: float = 2.0, on_wait: Callable[[str], None] | None = None) -> Lease:
+def acquire(
+    target: Target,
+    *,
+    wait: float = 300.0,
+    ttl: int = 90,
+    owner: str | None = None,
+    poll: float = 2.0,
+    on_wait: Callable[[str], None] | None = None,
+) -> Lease:
     """Take the target's lease, waiting up to ``wait`` seconds for its holder."""
     owner = owner or default_owner()
     path = lease_path(target)
@@ -148,9 +159,14 @@ def acquire(target: "Target", *, wait: float = 300.0, ttl: int = 90, owner: str 
     holder: dict[str, str] = {}
     parent = path.rsplit("/", 1)[0] or "/"
     while True:
-        script = _ACQUIRE.format(lease=shell_command([path]), parent=shell_command([parent]),
-                                 owner=shell_command([owner]), host=shell_command([socket.gethostname()]),
-                                 pid=os.getpid(), ttl=ttl)
+        script = _ACQUIRE.format(
+            lease=shell_command([path]),
+            parent=shell_command([parent]),
+            owner=shell_command([owner]),
+            host=shell_command([socket.gethostname()]),
+            pid=os.getpid(),
+            ttl=ttl,
+        )
         out = target.run(script, timeout=30).stdout_text
         last = out.strip().splitlines()[-1] if out.strip() else ""
         if last.startswith("ACQUIRED"):
@@ -164,19 +180,25 @@ def acquire(target: "Target", *, wait: float = 300.0, ttl: int = 90, owner: str 
         raw = holder.get("expiry", "").strip()
         if not raw.isdigit():  # garbage (or an info file being written): expired and corrupt, taken over
             if raw:
-                _log.warning("lease %s/info on %s is corrupt (expiry=%r); taking it over as expired. Its content: %r",
-                             path, target.name, raw, info_text[:500])
-            target.run(lease._fill(_TAKEOVER), timeout=30)
+                _log.warning(
+                    "lease %s/info on %s is corrupt (expiry=%r); taking it over as expired. Its content: %r",
+                    path,
+                    target.name,
+                    raw,
+                    info_text[:500],
+                )
+            target.run(lease._fill(_TAKEOVER), timeout=30)  # noqa: SLF001
             continue
         expiry = int(raw)
         if expiry < now:
-            target.run(lease._fill(_TAKEOVER), timeout=30)
+            target.run(lease._fill(_TAKEOVER), timeout=30)  # noqa: SLF001
             continue
         if time.monotonic() >= end:
             raise InfrastructureError(
                 f"target {target.name} is busy: lease {path} held by {holder.get('owner', '?')} "
                 f"since {holder.get('start', '?')} (expires {expiry - now} s from now); "
-                f"waited {wait:.0f} s")
+                f"waited {wait:.0f} s"
+            )
         if on_wait is not None:
             on_wait(f"target {target.name} busy (held by {holder.get('owner', '?')}), waiting")
         time.sleep(min(poll, max(0.0, end - time.monotonic())))

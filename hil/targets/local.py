@@ -12,10 +12,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
-from hil.core.deadline import Deadline
-from hil.core.signals import signal_name
 from hil.core.command import CommandResult, shell_command
+from hil.core.deadline import Deadline
 from hil.core.errors import CommandFailed, CommandTimeout, WaitTimeout
+from hil.core.signals import signal_name
 from hil.targets.base import OutputCallback, Target, register
 
 
@@ -37,14 +37,21 @@ class LocalProcess:
         self._on_output = on_output
         self._started = time.monotonic()
         self._popen = subprocess.Popen(
-            ["sh", "-c", command], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, start_new_session=True, cwd=cwd)
+            ["sh", "-c", command],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            cwd=cwd,
+        )
         self.pid = self._popen.pid
         self._chunks: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
         self._lock = threading.Lock()
         assert self._popen.stdout is not None and self._popen.stderr is not None
-        self._readers = [threading.Thread(target=self._pump, args=(name, stream), daemon=True)
-                         for name, stream in (("stdout", self._popen.stdout), ("stderr", self._popen.stderr))]
+        self._readers = [
+            threading.Thread(target=self._pump, args=(name, stream), daemon=True)
+            for name, stream in (("stdout", self._popen.stdout), ("stderr", self._popen.stderr))
+        ]
         for reader in self._readers:
             reader.start()
 
@@ -86,13 +93,14 @@ class LocalProcess:
         try:
             returncode = self._popen.wait(timeout)
         except subprocess.TimeoutExpired:
-            raise WaitTimeout(f"'{self.command}' (pid {self.pid}) still running on this host after {timeout} s") from None
+            raise WaitTimeout(
+                f"'{self.command}' (pid {self.pid}) still running on this host after {timeout} s"
+            ) from None
         for reader in self._readers:
             reader.join()
         self.close_stdin()
         status, sig = _status(returncode)
-        return CommandResult(self.command, status, sig, self.stdout, self.stderr,
-                             time.monotonic() - self._started)
+        return CommandResult(self.command, status, sig, self.stdout, self.stderr, time.monotonic() - self._started)
 
 
 @register
@@ -107,8 +115,14 @@ class LocalTarget(Target):
     def down(self) -> None:
         pass
 
-    def run(self, command: str | Sequence[str], timeout: float | None = None, *,
-            stdin: bytes | None = None, check: bool = False) -> CommandResult:
+    def run(
+        self,
+        command: str | Sequence[str],
+        timeout: float | None = None,
+        *,
+        stdin: bytes | None = None,
+        check: bool = False,
+    ) -> CommandResult:
         process = LocalProcess(shell_command(command), None)
         if stdin:
             process.write_stdin(stdin)
@@ -118,8 +132,7 @@ class LocalTarget(Target):
         except WaitTimeout:
             os.killpg(process.pid, signals.SIGKILL)
             partial = process.wait(None)
-            raise CommandTimeout(f"local command timed out after {timeout} s: {process.command}",
-                                 partial) from None
+            raise CommandTimeout(f"local command timed out after {timeout} s: {process.command}", partial) from None
         if check and not result.ok:
             raise CommandFailed.of(result, f"{self.name} (this host)")
         return result

@@ -14,42 +14,59 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hil.links.console import Console
 from hil.core.deadline import Deadline
 from hil.core.errors import ConfigError, InfrastructureError
-from hil.vm.image import DEFAULT_PACKAGES, Image, ImageSpec, build_image
 from hil.core.paths import cache_dir
-from hil.vm.qemu import QemuMachine, QemuOptions
+from hil.links.console import Console
 from hil.links.ssh import SshConfig, SshConnection
-from hil.targets.definition import TargetDefinition
-from hil.targets.base import register
-from hil.targets.remote import DEATH_STRINGS, RemoteTarget
 from hil.links.transports import TcpTransport
+from hil.targets.base import register
+from hil.targets.definition import TargetDefinition
+from hil.targets.remote import DEATH_STRINGS, RemoteTarget
+from hil.vm.image import DEFAULT_PACKAGES, Image, ImageSpec, build_image
+from hil.vm.qemu import QemuMachine, QemuOptions
 
 
-def public_image(definition: TargetDefinition, force: bool = False,
-                 log: Callable[[str], None] = lambda m: None) -> Image:
+def public_image(
+    definition: TargetDefinition, force: bool = False, log: Callable[[str], None] = lambda m: None
+) -> Image:
     """The image for a qemu-kind definition, with qvmsim built in as ``/usr/bin/qvm``."""
     from hil.targets.sdk import build_qvmsim
 
     q = definition.qemu
-    spec = ImageSpec(kernel_package=q.kernel_package, packages=q.packages or DEFAULT_PACKAGES,
-                     versions=dict(q.versions), nic_module=q.nic_module,
-                     initrd_compression=q.initrd_compression,
-                     extra_files=(("/usr/bin/qvm", build_qvmsim()),))
+    spec = ImageSpec(
+        kernel_package=q.kernel_package,
+        packages=q.packages or DEFAULT_PACKAGES,
+        versions=dict(q.versions),
+        nic_module=q.nic_module,
+        initrd_compression=q.initrd_compression,
+        extra_files=(("/usr/bin/qvm", build_qvmsim()),),
+    )
     return build_image(spec, force=force, log=log)
 
 
 def qemu_options(definition: TargetDefinition) -> QemuOptions:
     q = definition.qemu
-    return QemuOptions(memory_mb=q.memory_mb, cpus=q.cpus, accel=q.accel, boot_timeout=q.boot_timeout,
-                       extra_args=q.extra_args, qemu=q.qemu)
+    return QemuOptions(
+        memory_mb=q.memory_mb,
+        cpus=q.cpus,
+        accel=q.accel,
+        boot_timeout=q.boot_timeout,
+        extra_args=q.extra_args,
+        qemu=q.qemu,
+    )
 
 
 def ssh_config(image: Image, port: int) -> SshConfig:
     """SSH to a VM of ``image`` forwarded on ``port``: the image's own keys, the host key pinned."""
-    return SshConfig(host="127.0.0.1", port=port, user=image.user, key_path=image.client_key,
-                     host_key=image.host_key_pub, connect_timeout=10.0)
+    return SshConfig(
+        host="127.0.0.1",
+        port=port,
+        user=image.user,
+        key_path=image.client_key,
+        host_key=image.host_key_pub,
+        connect_timeout=10.0,
+    )
 
 
 @register
@@ -65,13 +82,17 @@ class QemuTarget(RemoteTarget):
         self.machine = QemuMachine(self.image, qemu_options(self.definition), run_dir=self.run_dir / "qemu")
         try:
             self.machine.start()
-            self.console = Console(TcpTransport("127.0.0.1", self.machine.serial_port),
-                                   log_path=self.run_dir / "console.log", name=f"{self.name} console",
-                                   fail_patterns=DEATH_STRINGS).start()
+            self.console = Console(
+                TcpTransport("127.0.0.1", self.machine.serial_port),
+                log_path=self.run_dir / "console.log",
+                name=f"{self.name} console",
+                fail_patterns=DEATH_STRINGS,
+            ).start()
             boot = deadline.child(self.definition.qemu.boot_timeout, f"booting {self.name}")
             console = self.console
-            self.machine.wait_ready(boot, console_reader=lambda marker, timeout: console.expect(
-                re.escape(marker), timeout))
+            self.machine.wait_ready(
+                boot, console_reader=lambda marker, timeout: console.expect(re.escape(marker), timeout)
+            )
             self.ssh = SshConnection(ssh_config(self.image, self.machine.ssh_port), name=self.name)
             self.ssh.connect(deadline.child(30, f"SSH to {self.name}"), retry=True)
         except BaseException:
@@ -89,8 +110,9 @@ class QemuTarget(RemoteTarget):
 
     def _checked(self, what: str, exc: Exception) -> Exception:
         if self.machine is not None and not self.machine.alive():
-            return InfrastructureError(f"QEMU of target '{self.name}' died ({what} failed: {exc}); "
-                                       f"QEMU's stderr: {self.machine.stderr_path}")
+            return InfrastructureError(
+                f"QEMU of target '{self.name}' died ({what} failed: {exc}); QEMU's stderr: {self.machine.stderr_path}"
+            )
         return exc
 
     def facts(self) -> dict[str, str]:
@@ -115,8 +137,7 @@ def _state_file(name: str) -> Path:
 def background_up(definition: TargetDefinition) -> dict[str, Any]:
     """Boot a QEMU target that outlives this process; returns (and records) its state."""
     if definition.kind != "qemu":
-        raise InfrastructureError(f"'hil target up' starts qemu targets; '{definition.name}' is a "
-                                  f"{definition.kind}")
+        raise InfrastructureError(f"'hil target up' starts qemu targets; '{definition.name}' is a {definition.kind}")
     existing = background_status(definition.name)
     if existing is not None:
         return existing
@@ -145,8 +166,9 @@ def background_status(name: str) -> dict[str, Any] | None:
     try:
         state: dict[str, Any] = json.loads(read_input_text(path, "target state", limit=1 << 20))
     except ValueError:  # a corrupt state file
-        raise ConfigError(f"corrupt state file {path}; delete it (and stop its QEMU by hand if one runs)",
-                          "--target") from None
+        raise ConfigError(
+            f"corrupt state file {path}; delete it (and stop its QEMU by hand if one runs)", "--target"
+        ) from None
     if not QemuMachine.attach(state).alive():
         path.unlink()
         return None

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hil.core.command import CommandResult
-from hil.links.console import Console
 from hil.core.errors import InfrastructureError
+from hil.links.console import Console
 from hil.links.ssh import RemoteProcess, SshConnection
 from hil.targets.base import OutputCallback, Target
 
@@ -30,8 +30,14 @@ class RemoteTarget(Target):
         """Say why an SSH operation failed when the target itself is gone (hook for subclasses)."""
         return exc
 
-    def run(self, command: str | Sequence[str], timeout: float | None = None, *,
-            stdin: bytes | None = None, check: bool = False) -> CommandResult:
+    def run(
+        self,
+        command: str | Sequence[str],
+        timeout: float | None = None,
+        *,
+        stdin: bytes | None = None,
+        check: bool = False,
+    ) -> CommandResult:
         try:
             return self._connection().run(command, timeout, stdin=stdin, check=check)
         except InfrastructureError as exc:

@@ -58,8 +58,7 @@ def qvmsim_sources() -> list[Path]:
 
 
 def _hashed_files() -> list[Path]:
-    files = [*QVMSIM_DIR.glob("*.c"), *QVMSIM_DIR.glob("*.h"), *(include_dir() / "qvm").glob("*.h"),
-             QVMSIM_FLAGS_FILE]
+    files = [*QVMSIM_DIR.glob("*.c"), *QVMSIM_DIR.glob("*.h"), *(include_dir() / "qvm").glob("*.h"), QVMSIM_FLAGS_FILE]
     return sorted(files)
 
 
@@ -84,16 +83,21 @@ def compiler_identity(cc: str, env_items: tuple[tuple[str, str], ...] = ()) -> s
     try:
         proc = subprocess.run([resolved, "--version"], env=env, capture_output=True, text=True, timeout=30)
     except (OSError, subprocess.TimeoutExpired) as exc:
-        raise SetupError(
-            f"compiler '{cc}' cannot be run ({exc}): install it or put it on PATH"
-        ) from exc
+        raise SetupError(f"compiler '{cc}' cannot be run ({exc}): install it or put it on PATH") from exc
     return f"{resolved}\n{proc.stdout}{proc.stderr}"
 
 
 def qvmsim_compile_command(cc: str, output: Path) -> list[str]:
     """The command that builds qvmsim into ``output`` (also what the Makefile does)."""
-    return [cc, *QVMSIM_CFLAGS, f"-I{include_dir()}", "-o", str(output),
-            *(str(p) for p in qvmsim_sources()), *QVMSIM_LDFLAGS]
+    return [
+        cc,
+        *QVMSIM_CFLAGS,
+        f"-I{include_dir()}",
+        "-o",
+        str(output),
+        *(str(p) for p in qvmsim_sources()),
+        *QVMSIM_LDFLAGS,
+    ]
 
 
 def build_qvmsim(cc: str = "gcc", out_dir: Path | None = None) -> Path:
@@ -124,8 +128,7 @@ def build_qvmsim(cc: str = "gcc", out_dir: Path | None = None) -> Path:
         if proc.returncode != 0:
             tmp.unlink(missing_ok=True)
             raise SetupError(
-                f"building qvmsim failed (exit {proc.returncode}):\n{proc.stderr}{proc.stdout}"
-                f"command: {' '.join(cmd)}"
+                f"building qvmsim failed (exit {proc.returncode}):\n{proc.stderr}{proc.stdout}command: {' '.join(cmd)}"
             )
         tmp.chmod(0o755)
         os.replace(tmp, exe)

@@ -58,10 +58,17 @@ class Toolchain:
     def from_definition(cls, definition: TargetDefinition) -> Toolchain:
         """The toolchain of a target definition's ``[toolchain]`` table (no target needed)."""
         tc = definition.toolchain
-        return cls(kind=tc.kind, cc=tc.cc or ("qcc" if tc.kind == "qcc" else "gcc"), variant=tc.variant,
-                   qnx_host=tc.qnx_host, qnx_target=tc.qnx_target, cflags=tc.cflags, portable=tc.portable)
+        return cls(
+            kind=tc.kind,
+            cc=tc.cc or ("qcc" if tc.kind == "qcc" else "gcc"),
+            variant=tc.variant,
+            qnx_host=tc.qnx_host,
+            qnx_target=tc.qnx_target,
+            cflags=tc.cflags,
+            portable=tc.portable,
+        )
 
-    def with_portable(self) -> "Toolchain":
+    def with_portable(self) -> Toolchain:
         """The same toolchain in portable mode."""
         return dataclasses.replace(self, portable=True)
 
@@ -117,7 +124,7 @@ def vdev_name(sources: Path | str | Sequence[Path | str], name: str | None = Non
             name = folder.resolve().name
         else:
             stem = files[0].stem
-            name = stem[len("vdev-"):] if stem.startswith("vdev-") and len(stem) > 5 else stem
+            name = stem[len("vdev-") :] if stem.startswith("vdev-") and len(stem) > 5 else stem
     if not _NAME_RE.match(name):
         raise VdevBuildError(
             f"bad vdev name '{name}': use letters, digits and _ . + - only (it becomes vdev-{name}.so)"
@@ -145,8 +152,7 @@ def _qnx_env(tc: Toolchain) -> dict[str, str]:
 def _command(tc: Toolchain, files: Sequence[Path], output: Path) -> list[str]:
     if tc.kind == "gcc":
         portable = [PORTABLE_DEFINE] if tc.portable else []
-        return [tc.cc, *GCC_FLAGS, f"-I{include_dir()}", *portable, *tc.cflags, "-o", str(output),
-                *map(str, files)]
+        return [tc.cc, *GCC_FLAGS, f"-I{include_dir()}", *portable, *tc.cflags, "-o", str(output), *map(str, files)]
     if tc.kind == "qcc":
         if not tc.variant:
             raise VdevBuildError(
@@ -185,7 +191,11 @@ def build_vdev(
     if toolchain.kind == "gcc":
         headers.extend(sorted((include_dir() / "qvm").glob("*.h")))
     key = hash_inputs(
-        toolchain.kind, identity, "\0".join(template), repr(env_items), vname,
+        toolchain.kind,
+        identity,
+        "\0".join(template),
+        repr(env_items),
+        vname,
         *[item for f in [*files, *headers] for item in (str(f), f)],
     )
     target_dir = cache_dir("vdevs", key)
@@ -200,18 +210,19 @@ def build_vdev(
         env = dict(os.environ)
         env.update(env_extra)
         try:
-            proc = subprocess.run(run_cmd, env=env, capture_output=True, text=True, timeout=300,
-                                  cwd=str(folder or files[0].parent))
+            proc = subprocess.run(
+                run_cmd, env=env, capture_output=True, text=True, timeout=300, cwd=str(folder or files[0].parent)
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             tmp.unlink(missing_ok=True)
-            raise VdevBuildError(f"vdev '{vname}': cannot run '{toolchain.cc}': {exc}\n"
-                                 f"command: {' '.join(command)}") from exc
+            raise VdevBuildError(
+                f"vdev '{vname}': cannot run '{toolchain.cc}': {exc}\ncommand: {' '.join(command)}"
+            ) from exc
         output = proc.stderr + proc.stdout
         if proc.returncode != 0 or tmp.stat().st_size == 0:
             tmp.unlink(missing_ok=True)
             raise VdevBuildError(
-                f"vdev '{vname}' failed to compile (exit {proc.returncode}):\n{output}"
-                f"command: {' '.join(command)}"
+                f"vdev '{vname}' failed to compile (exit {proc.returncode}):\n{output}command: {' '.join(command)}"
             )
         if output.strip():
             sys.stderr.write(f"vdev '{vname}': compiler warnings:\n{output}")

@@ -66,17 +66,16 @@ def read_cpio(data: bytes) -> Iterator[tuple[str, int, bytes]]:
     """(name, mode, data) of each entry of a newc cpio archive (for tests and inspection)."""
     pos = 0
     while pos + 110 <= len(data):
-        if data[pos:pos + 6] != b"070701":
+        if data[pos : pos + 6] != b"070701":
             raise ValueError(f"bad cpio header at {pos}")
-        fields = [int(data[pos + 6 + 8 * i:pos + 14 + 8 * i], 16) for i in range(13)]
+        fields = [int(data[pos + 6 + 8 * i : pos + 14 + 8 * i], 16) for i in range(13)]
         mode, size, namesize = fields[1], fields[6], fields[11]
-        name = data[pos + 110:pos + 110 + namesize - 1].decode()
+        name = data[pos + 110 : pos + 110 + namesize - 1].decode()
         pos += 110 + namesize
         pos += -pos % 4
-        body = data[pos:pos + size]
+        body = data[pos : pos + size]
         pos += size
         pos += -pos % 4
         if name == "TRAILER!!!":
             return
         yield name, mode, body
-

@@ -20,7 +20,6 @@ FIX_HINT = (
 )
 
 
-
 def apt_env() -> dict[str, str]:
     env = dict(os.environ)
     env["LC_ALL"] = "C"
@@ -36,15 +35,15 @@ def candidate_version(name: str, pinned: str | None) -> str:
     """The version apt would download (pinned or candidate), from the local index only."""
     if shutil.which("apt-cache") is None or shutil.which("apt-get") is None:
         raise SetupError("building the QEMU target image needs a Debian/Ubuntu host (apt-get, apt-cache, dpkg-deb)")
-    proc = subprocess.run(["apt-cache", "policy", name], capture_output=True, text=True, env=apt_env(),
-                          check=False)
+    proc = subprocess.run(["apt-cache", "policy", name], capture_output=True, text=True, env=apt_env(), check=False)
     found = re.search(r"^\s+Candidate:\s*(\S+)", proc.stdout, re.MULTILINE)
     if pinned is not None:
         versions = re.findall(r"^\s+(?:\*\*\*\s+)?(\S+)\s+-?\d+\s*$", proc.stdout, re.MULTILINE)
         if pinned not in versions:
             known = ", ".join(versions) or "none"
-            raise SetupError(f"Debian package '{name}' has no version '{pinned}' in the apt index "
-                             f"(known: {known}); {FIX_HINT}")
+            raise SetupError(
+                f"Debian package '{name}' has no version '{pinned}' in the apt index (known: {known}); {FIX_HINT}"
+            )
         return pinned
     if proc.returncode != 0 or not found or found.group(1) == "(none)":
         raise SetupError(f"Debian package '{name}' is not in the apt index of this host; {FIX_HINT}")
@@ -68,13 +67,20 @@ def _fetch_locked(name: str, version: str, debs: Path, log: Callable[[str], None
     if have is not None:
         return have
     log(f"apt-get download {name}={version}")
-    proc = subprocess.run(["apt-get", *apt_options(), "download", f"{name}={version}"], cwd=debs,
-                          capture_output=True, text=True, env=apt_env(), check=False)
+    proc = subprocess.run(
+        ["apt-get", *apt_options(), "download", f"{name}={version}"],
+        cwd=debs,
+        capture_output=True,
+        text=True,
+        env=apt_env(),
+        check=False,
+    )
     have = deb_path(debs, name, version)
     if proc.returncode != 0 or have is None:
         why = (proc.stderr.strip().splitlines() or ["no .deb appeared"])[-1]
-        raise SetupError(f"could not download Debian package '{name}={version}' with apt-get download: {why}; "
-                         f"{FIX_HINT}")
+        raise SetupError(
+            f"could not download Debian package '{name}={version}' with apt-get download: {why}; {FIX_HINT}"
+        )
     return have
 
 
@@ -83,8 +89,9 @@ def deb_field(deb: Path, name: str) -> str:
     return proc.stdout.strip()
 
 
-def kernel_debs(kernel_package: str, versions: Mapping[str, str], debs: Path,
-                log: Callable[[str], None]) -> list[tuple[str, str, Path]]:
+def kernel_debs(
+    kernel_package: str, versions: Mapping[str, str], debs: Path, log: Callable[[str], None]
+) -> list[tuple[str, str, Path]]:
     """The kernel package and, through Depends, the linux-image/modules packages it pulls in."""
     out: list[tuple[str, str, Path]] = []
     todo = [(kernel_package, versions.get(kernel_package))]

@@ -21,7 +21,7 @@ def elf_dynamic_info(data: bytes) -> ElfDynamicInfo:
     """PT_INTERP and DT_NEEDED of a 64-bit little-endian ELF file (static: neither)."""
     if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
         raise ValueError("not a 64-bit little-endian ELF file")
-    phoff, = struct.unpack_from("<Q", data, 0x20)
+    (phoff,) = struct.unpack_from("<Q", data, 0x20)
     phentsize, phnum = struct.unpack_from("<HH", data, 0x36)
     interp = None
     dynamic: tuple[int, int] | None = None
@@ -29,7 +29,7 @@ def elf_dynamic_info(data: bytes) -> ElfDynamicInfo:
     for i in range(phnum):
         p_type, _, p_offset, p_vaddr, _, p_filesz = struct.unpack_from("<IIQQQQ", data, phoff + i * phentsize)
         if p_type == 3:
-            interp = data[p_offset:p_offset + p_filesz].split(b"\0")[0].decode()
+            interp = data[p_offset : p_offset + p_filesz].split(b"\0")[0].decode()
         elif p_type == 2:
             dynamic = (p_offset, p_filesz)
         elif p_type == 1:
@@ -49,9 +49,8 @@ def elf_dynamic_info(data: bytes) -> ElfDynamicInfo:
             break
         if tag == 1:
             end = data.index(b"\0", strtab + value)
-            needed.append(data[strtab + value:end].decode())
+            needed.append(data[strtab + value : end].decode())
     return ElfDynamicInfo(interp, tuple(needed))
-
 
 
 def modinfo(ko: bytes, key: str) -> list[str]:
@@ -76,11 +75,11 @@ def extract_vmlinux(bzimage: bytes) -> bytes:
     starts: list[int] = []
     if bzimage[0x202:0x206] == b"HdrS":  # boot protocol header: the payload's exact offset
         setup_sects = bzimage[0x1F1] or 4
-        payload_offset, = struct.unpack_from("<I", bzimage, 0x248)
+        (payload_offset,) = struct.unpack_from("<I", bzimage, 0x248)
         starts.append((setup_sects + 1) * 512 + payload_offset)
     starts += [m.start() for m in re.finditer(re.escape(_XZ_MAGIC) + b"|" + re.escape(_GZIP_MAGIC), bzimage)]
     for start in starts:
-        head = bzimage[start:start + 6]
+        head = bzimage[start : start + 6]
         try:
             if head == _XZ_MAGIC:
                 elf = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(bzimage[start:])
@@ -101,7 +100,7 @@ def extract_vmlinux(bzimage: bytes) -> bytes:
 def _has_pvh_note(elf: bytes) -> bool:
     """True when a PT_NOTE holds XEN_ELFNOTE_PHYS32_ENTRY (type 18, owner "Xen")."""
     try:
-        phoff, = struct.unpack_from("<Q", elf, 0x20)
+        (phoff,) = struct.unpack_from("<Q", elf, 0x20)
         phentsize, phnum = struct.unpack_from("<HH", elf, 0x36)
         for i in range(phnum):
             p_type, _, p_offset, _, _, p_filesz = struct.unpack_from("<IIQQQQ", elf, phoff + i * phentsize)
@@ -110,11 +109,10 @@ def _has_pvh_note(elf: bytes) -> bool:
             pos, end = p_offset, p_offset + p_filesz
             while pos + 12 <= end:
                 namesz, descsz, ntype = struct.unpack_from("<III", elf, pos)
-                name = elf[pos + 12:pos + 12 + namesz].rstrip(b"\0")
+                name = elf[pos + 12 : pos + 12 + namesz].rstrip(b"\0")
                 if name == b"Xen" and ntype == 18:
                     return True
                 pos += 12 + (namesz + 3) // 4 * 4 + (descsz + 3) // 4 * 4
     except struct.error:
         return False
     return False
-

@@ -146,8 +146,7 @@ class Image:
         return self.kernel != self.bzimage
 
 
-def build_image(spec: ImageSpec = ImageSpec(), *, force: bool = False,
-                log: Callable[[str], None] = print) -> Image:
+def build_image(spec: ImageSpec = ImageSpec(), *, force: bool = False, log: Callable[[str], None] = print) -> Image:
     """The image for ``spec``: from the cache, or built (``force``: always rebuilt).
 
     Concurrent builds of one spec (parallel test workers) take turns on a lock
@@ -179,10 +178,11 @@ def build_image(spec: ImageSpec = ImageSpec(), *, force: bool = False,
             shutil.rmtree(work, ignore_errors=True)
             raise
     image = _load_or_fail(final)
-    log(f"image {key} built in {time.monotonic() - started:.1f} s: "
-        f"initrd {image.initrd.stat().st_size // 1024} KiB, kernel {image.kernel.name}")
+    log(
+        f"image {key} built in {time.monotonic() - started:.1f} s: "
+        f"initrd {image.initrd.stat().st_size // 1024} KiB, kernel {image.kernel.name}"
+    )
     return image
-
 
 
 # -- cache ---------------------------------------------------------------------------------------
@@ -317,21 +317,42 @@ def _link_or_copy(source: Path, dest: Path) -> None:
 def _find_kernel(staging: Path, package: str) -> Path:
     found = sorted((staging / "boot").glob("vmlinuz-*"))
     if not found:
-        raise SetupError(f"kernel package '{package}' (and the linux-image packages it depends on) holds no "
-                         f"/boot/vmlinuz-*; {FIX_HINT}")
+        raise SetupError(
+            f"kernel package '{package}' (and the linux-image packages it depends on) holds no "
+            f"/boot/vmlinuz-*; {FIX_HINT}"
+        )
     return found[-1]
 
 
 def _add_base(tree: Tree, staging: Path, spec: ImageSpec, marker: str, host_key: bytes, client_pub: str) -> None:
-    for d in ("/bin", "/sbin", "/usr/bin", "/usr/sbin", "/dev", "/proc", "/sys", "/tmp", "/run",
-              "/var/log", "/etc/dropbear", "/etc/hil", "/lib/modules"):
+    for d in (
+        "/bin",
+        "/sbin",
+        "/usr/bin",
+        "/usr/sbin",
+        "/dev",
+        "/proc",
+        "/sys",
+        "/tmp",
+        "/run",
+        "/var/log",
+        "/etc/dropbear",
+        "/etc/hil",
+        "/lib/modules",
+    ):
         tree.dir(d)
     tree.dir("/root", 0o700)
     tree.dir("/root/.ssh", 0o700)
     tree.node("/dev/console", stat.S_IFCHR | 0o600, 5, 1)
     tree.node("/dev/null", stat.S_IFCHR | 0o666, 1, 3)
-    files = {"init": ("/init", 0o755), "inittab": ("/etc/inittab", 0o644), "passwd": ("/etc/passwd", 0o644),
-             "group": ("/etc/group", 0o644), "shells": ("/etc/shells", 0o644), "profile": ("/etc/profile", 0o644)}
+    files = {
+        "init": ("/init", 0o755),
+        "inittab": ("/etc/inittab", 0o644),
+        "passwd": ("/etc/passwd", 0o644),
+        "group": ("/etc/group", 0o644),
+        "shells": ("/etc/shells", 0o644),
+        "profile": ("/etc/profile", 0o644),
+    }
     for name, (dest, mode) in files.items():
         tree.file(dest, (IMAGEFILES_DIR / name).read_bytes(), mode)
     tree.file("/etc/hil/ready", (marker + "\n").encode(), 0o644)
@@ -352,8 +373,9 @@ def _add_base(tree: Tree, staging: Path, spec: ImageSpec, marker: str, host_key:
 def _need(staging: Path, path: str, package: str) -> Path:
     host = staging / path.lstrip("/")
     if not host.exists():
-        raise SetupError(f"{path} is missing from the unpacked packages: is '{package}' in the image's packages? "
-                         f"{FIX_HINT}")
+        raise SetupError(
+            f"{path} is missing from the unpacked packages: is '{package}' in the image's packages? {FIX_HINT}"
+        )
     return host
 
 
@@ -377,8 +399,7 @@ def _copy_from(tree: Tree, staging: Path, path: str, package: str) -> str:
 def _busybox_applets(busybox: Path) -> list[str]:
     """Applet paths from the busybox binary itself (none: /init installs the links at boot)."""
     try:
-        proc = subprocess.run([str(busybox), "--list-full"], capture_output=True, text=True, timeout=10,
-                              check=False)
+        proc = subprocess.run([str(busybox), "--list-full"], capture_output=True, text=True, timeout=10, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return []
     return ["/" + line.strip() for line in proc.stdout.splitlines() if line.strip()] if proc.returncode == 0 else []
@@ -403,11 +424,13 @@ def _add_modules(tree: Tree, staging: Path, vmlinuz_name: str, nic_module: str) 
         if path is None:
             if _builtin(moddir, name):
                 return
-            raise SetupError(f"kernel module '{name}' (needed for nic_module '{nic_module}') is not in the "
-                             f"kernel packages for {release}; {FIX_HINT}")
+            raise SetupError(
+                f"kernel module '{name}' (needed for nic_module '{nic_module}') is not in the "
+                f"kernel packages for {release}; {FIX_HINT}"
+            )
         data = _decompress_module(path)
         for dep in modinfo(data, "depends"):
-            visit(dep, chain + (name,))
+            visit(dep, (*chain, name))
         order.append(name)
         tree.file(f"/lib/modules/{name}.ko", data, 0o644)
 
@@ -443,7 +466,6 @@ def _decompress_module(path: Path) -> bytes:
     raise SetupError(f"cannot decompress kernel module {path.name} (install zstd for .ko.zst modules)")
 
 
-
 # -- shared libraries ----------------------------------------------------------------------------
 
 
@@ -452,8 +474,12 @@ DLOPENED_BY_LIBC = ("libgcc_s.so.1",)
 
 def _add_libraries(tree: Tree, staging: Path) -> None:
     """Add every shared library (and the loader) the tree's ELF files need, from ``staging``."""
-    lib_dirs = [d for pattern in ("lib/*-linux-gnu", "usr/lib/*-linux-gnu", "lib64", "usr/lib64", "lib", "usr/lib")
-                for d in sorted(staging.glob(pattern)) if d.is_dir()]
+    lib_dirs = [
+        d
+        for pattern in ("lib/*-linux-gnu", "usr/lib/*-linux-gnu", "lib64", "usr/lib64", "lib", "usr/lib")
+        for d in sorted(staging.glob(pattern))
+        if d.is_dir()
+    ]
     pending = [path for path, entry in tree.entries.items() if entry.data is not None and entry.data[:4] == b"\x7fELF"]
     # glibc dlopen()s these itself (libgcc_s for pthread_exit/pthread_cancel unwinding): no
     # DT_NEEDED names them, but qvmsim's vdev threads need them.
@@ -478,12 +504,13 @@ def _add_libraries(tree: Tree, staging: Path) -> None:
                     wanted.append("/" + str((d / soname).relative_to(staging)))
                     break
             else:
-                raise SetupError(f"{path} in the image needs shared library {soname}, which no package in the "
-                                 f"image provides: add its Debian package to the image's packages")
+                raise SetupError(
+                    f"{path} in the image needs shared library {soname}, which no package in the "
+                    f"image provides: add its Debian package to the image's packages"
+                )
         for lib in wanted:
             real = _copy_from(tree, staging, lib, "libc6")
             pending.append(real)
-
 
 
 def image_contents(image: Image) -> dict[str, tuple[int, bytes]]:
@@ -492,5 +519,3 @@ def image_contents(image: Image) -> dict[str, tuple[int, bytes]]:
     if data[:2] == b"\x1f\x8b":
         data = gzip.decompress(data)
     return {"/" + name: (mode, body) for name, mode, body in read_cpio(data)}
-
-

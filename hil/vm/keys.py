@@ -22,8 +22,8 @@ def make_keys() -> tuple[str, bytes, bytes, str]:
 
 def dropbear_ed25519_key(private: bytes, public: bytes) -> bytes:
     """An Ed25519 key in dropbear's own key file format."""
+
     def string(b: bytes) -> bytes:
         return struct.pack(">I", len(b)) + b
 
     return string(b"ssh-ed25519") + string(private + public)
-

@@ -126,8 +126,8 @@ _PROBE_RESET = bytes.fromhex("ea000000f0")
 def _probe_firmware() -> bytes:
     """64 KiB of "BIOS" that enters long mode and exits QEMU through isa-debug-exit (status 85)."""
     rom = bytearray(0x10000)
-    rom[:len(_PROBE_CODE)] = _PROBE_CODE
-    rom[0xFFF0:0xFFF0 + len(_PROBE_RESET)] = _PROBE_RESET
+    rom[: len(_PROBE_CODE)] = _PROBE_CODE
+    rom[0xFFF0 : 0xFFF0 + len(_PROBE_RESET)] = _PROBE_RESET
     return bytes(rom)
 
 
@@ -156,11 +156,29 @@ def _run_kvm_probe(timeout: float, qemu: str) -> bool:
 
 def probe_accel(accel: str, firmware: str, timeout: float, qemu: str = "qemu-system-x86_64") -> bool:
     """Run ``firmware`` under ``accel``; True when it reached its debug-exit port in time."""
-    argv = [qemu, "-machine", f"pc,accel={accel}", "-cpu", _cpu_model(accel), "-nodefaults", "-no-user-config", "-display", "none",
-            "-vga", "none", "-m", "16", "-bios", firmware, "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    argv = [
+        qemu,
+        "-machine",
+        f"pc,accel={accel}",
+        "-cpu",
+        _cpu_model(accel),
+        "-nodefaults",
+        "-no-user-config",
+        "-display",
+        "none",
+        "-vga",
+        "none",
+        "-m",
+        "16",
+        "-bios",
+        firmware,
+        "-device",
+        "isa-debug-exit,iobase=0xf4,iosize=0x04",
+    ]
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
     except OSError:
         return False
     try:
@@ -185,8 +203,10 @@ def resolve_accel(accel: str, qemu: str = "qemu-system-x86_64") -> str:
         return "tcg"
     if accel == "kvm":
         if not kvm_usable(qemu=qemu):
-            raise SetupError("accel = 'kvm' but KVM does not run a guest on this host (the probe failed or "
-                             "hung): set accel = 'auto' or 'tcg' in the target definition's [qemu] section")
+            raise SetupError(
+                "accel = 'kvm' but KVM does not run a guest on this host (the probe failed or "
+                "hung): set accel = 'auto' or 'tcg' in the target definition's [qemu] section"
+            )
         return "kvm"
     if accel == "auto":
         return "kvm" if kvm_usable(qemu=qemu) else "tcg"
@@ -283,6 +303,7 @@ def _die_with_parent(parent_pid: int) -> Callable[[], None]:
         _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
         if os.getppid() != parent_pid:  # the parent died before prctl took effect
             os._exit(1)
+
     return preexec
 
 
@@ -314,8 +335,9 @@ class QemuMachine:
     once started (or attached).
     """
 
-    def __init__(self, image: Image, options: QemuOptions = QemuOptions(), *, run_dir: Path,
-                 die_with_parent: bool = True) -> None:
+    def __init__(
+        self, image: Image, options: QemuOptions = QemuOptions(), *, run_dir: Path, die_with_parent: bool = True
+    ) -> None:
         self.image = image
         self.options = options
         self.run_dir = Path(run_dir).absolute()  # it names the process (-pidfile) for attach()
@@ -346,8 +368,10 @@ class QemuMachine:
     def _nic(self) -> NicDevice:
         nic = NIC_DEVICES.get(self.image.nic_module.replace("-", "_"))
         if nic is None:
-            raise SetupError(f"image NIC module '{self.image.nic_module}' has no QEMU device here; "
-                             f"use one of: {', '.join(sorted(NIC_DEVICES))}")
+            raise SetupError(
+                f"image NIC module '{self.image.nic_module}' has no QEMU device here; "
+                f"use one of: {', '.join(sorted(NIC_DEVICES))}"
+            )
         return nic
 
     def command(self, serial_fd: int, ssh_port: int, accel: str) -> list[str]:
@@ -357,14 +381,40 @@ class QemuMachine:
         append = " ".join((KERNEL_CMDLINE, *o.kernel_args))
         qboot = _qboot(o.qemu) if nic.msi else None
         return [
-            o.qemu, "-nodefaults", "-no-user-config", "-name", f"hil-{self.image.spec_hash}",
-            "-machine", f"pc,accel={accel},acpi=off", "-cpu", _cpu_model(accel),
+            o.qemu,
+            "-nodefaults",
+            "-no-user-config",
+            "-name",
+            f"hil-{self.image.spec_hash}",
+            "-machine",
+            f"pc,accel={accel},acpi=off",
+            "-cpu",
+            _cpu_model(accel),
             *(["-bios", qboot] if qboot else []),
-            "-smp", str(o.cpus), "-m", str(o.memory_mb), "-vga", "none", "-display", "none",
-            "-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd), "-append", append,
-            "-chardev", f"socket,id=console,fd={serial_fd},server=on,wait=on", "-serial", "chardev:console",
-            "-netdev", f"user,id=net0,hostfwd=tcp:127.0.0.1:{ssh_port}-:22", "-device", f"{nic.device},netdev=net0",
-            "-pidfile", str(self.pidfile),
+            "-smp",
+            str(o.cpus),
+            "-m",
+            str(o.memory_mb),
+            "-vga",
+            "none",
+            "-display",
+            "none",
+            "-kernel",
+            str(self.image.kernel),
+            "-initrd",
+            str(self.image.initrd),
+            "-append",
+            append,
+            "-chardev",
+            f"socket,id=console,fd={serial_fd},server=on,wait=on",
+            "-serial",
+            "chardev:console",
+            "-netdev",
+            f"user,id=net0,hostfwd=tcp:127.0.0.1:{ssh_port}-:22",
+            "-device",
+            f"{nic.device},netdev=net0",
+            "-pidfile",
+            str(self.pidfile),
             *o.extra_args,
         ]
 
@@ -402,30 +452,47 @@ class QemuMachine:
         while "waiting for connection" not in self._stderr_text() and not grace.expired:
             if self._proc.poll() is not None:
                 self._release()
-                raise InfrastructureError(f"QEMU exited with status {self._proc.returncode} at start: "
-                                          f"{self._stderr_tail()} (command: {self.run_dir / 'qemu.cmdline'})")
+                raise InfrastructureError(
+                    f"QEMU exited with status {self._proc.returncode} at start: "
+                    f"{self._stderr_tail()} (command: {self.run_dir / 'qemu.cmdline'})"
+                )
             time.sleep(0.01)
 
     def _spawn(self, argv: list[str], serial_fd: int, stderr: Any) -> subprocess.Popen[bytes]:
         def launch() -> subprocess.Popen[bytes]:
             try:
                 if self.die_with_parent:
-                    return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
-                                            pass_fds=(serial_fd,), process_group=0,
-                                            preexec_fn=_die_with_parent(os.getpid()))  # noqa: PLW1509
-                return subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
-                                        pass_fds=(serial_fd,), start_new_session=True)
+                    return subprocess.Popen(
+                        argv,
+                        stdin=subprocess.DEVNULL,
+                        stdout=stderr,
+                        stderr=stderr,
+                        pass_fds=(serial_fd,),
+                        process_group=0,
+                        preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509
+                    )
+                return subprocess.Popen(
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=stderr,
+                    stderr=stderr,
+                    pass_fds=(serial_fd,),
+                    start_new_session=True,
+                )
             except OSError as exc:
-                raise SetupError(f"cannot run {argv[0]}: {exc}; install qemu-system-x86 "
-                                 f"(apt-get install --no-install-recommends qemu-system-x86)") from exc
+                raise SetupError(
+                    f"cannot run {argv[0]}: {exc}; install qemu-system-x86 "
+                    f"(apt-get install --no-install-recommends qemu-system-x86)"
+                ) from exc
 
         if self.die_with_parent:
             proc: subprocess.Popen[bytes] = _get_spawner().call(launch)
             return proc
         return launch()
 
-    def wait_ready(self, deadline: Deadline | None = None,
-                   console_reader: Callable[[str, float], object] | None = None) -> None:
+    def wait_ready(
+        self, deadline: Deadline | None = None, console_reader: Callable[[str, float], object] | None = None
+    ) -> None:
         """Wait for the ready marker on the console, then for SSH's banner on ``ssh_port``.
 
         ``deadline`` defaults to ``options.boot_timeout`` from now.
@@ -515,8 +582,9 @@ class QemuMachine:
         want = marker.encode()
         buf = b""
         try:
-            sock = socket.create_connection(("127.0.0.1", self.serial_port),
-                                            timeout=min(10.0, max(0.1, deadline.remaining())))
+            sock = socket.create_connection(
+                ("127.0.0.1", self.serial_port), timeout=min(10.0, max(0.1, deadline.remaining()))
+            )
         except OSError as exc:
             self._fail(f"cannot connect to the serial console {self.console_url}: {exc}")
         with sock:
@@ -524,8 +592,10 @@ class QemuMachine:
             while want not in buf:
                 if deadline.expired:
                     self._remember(buf)
-                    self._fail(f"the ready marker '{marker}' did not appear on the serial console "
-                               f"within the deadline ({deadline.what})")
+                    self._fail(
+                        f"the ready marker '{marker}' did not appear on the serial console "
+                        f"within the deadline ({deadline.what})"
+                    )
                 if not self.alive():
                     self._remember(buf)
                     self._fail(f"QEMU exited before the ready marker '{marker}' appeared")
@@ -538,8 +608,9 @@ class QemuMachine:
                     self._fail(f"serial console {self.console_url} failed: {exc}", settle=2.0)
                 if not data:
                     self._remember(buf)
-                    self._fail(f"serial console {self.console_url} closed before the ready marker '{marker}'",
-                               settle=2.0)
+                    self._fail(
+                        f"serial console {self.console_url} closed before the ready marker '{marker}'", settle=2.0
+                    )
                 buf = (buf + data)[-65536:]
             self._remember(buf)
 
@@ -567,8 +638,9 @@ class QemuMachine:
             if not self.alive():
                 self._fail(f"QEMU exited before SSH answered on 127.0.0.1:{self.ssh_port}")
             try:
-                with socket.create_connection(("127.0.0.1", self.ssh_port),
-                                              timeout=max(0.05, min(2.0, deadline.remaining()))) as sock:
+                with socket.create_connection(
+                    ("127.0.0.1", self.ssh_port), timeout=max(0.05, min(2.0, deadline.remaining()))
+                ) as sock:
                     sock.settimeout(max(0.05, min(3.0, deadline.remaining())))
                     banner = sock.recv(256)
                 if banner.startswith(b"SSH-"):
@@ -577,8 +649,10 @@ class QemuMachine:
             except OSError as exc:
                 last = f"{type(exc).__name__}: {exc}"
             if deadline.expired:
-                self._fail(f"SSH did not come up on 127.0.0.1:{self.ssh_port} (forwarded to the guest's port 22) "
-                           f"after the ready marker: {last}")
+                self._fail(
+                    f"SSH did not come up on 127.0.0.1:{self.ssh_port} (forwarded to the guest's port 22) "
+                    f"after the ready marker: {last}"
+                )
             time.sleep(0.05)
 
     def _remember(self, data: bytes) -> None:
@@ -618,8 +692,10 @@ class QemuMachine:
             self._reservation = None
 
     def __repr__(self) -> str:
-        return (f"QemuMachine(pid={self.pid}, ssh=127.0.0.1:{self.ssh_port}, console={self.console_url}, "
-                f"accel={self.accel_used or '?'})")
+        return (
+            f"QemuMachine(pid={self.pid}, ssh=127.0.0.1:{self.ssh_port}, console={self.console_url}, "
+            f"accel={self.accel_used or '?'})"
+        )
 
 
 def _qboot(qemu: str) -> str | None:

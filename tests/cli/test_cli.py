@@ -15,8 +15,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def hil(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hil", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "hil", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_sdk_paths() -> None:
@@ -39,7 +40,7 @@ def test_vdev_build_prints_the_so(tmp_path: Path) -> None:
 def test_vdev_build_error_is_bad_input_with_compiler_lines(tmp_path: Path) -> None:
     src = tmp_path / "broken"
     src.mkdir()
-    (src / "broken.c").write_text('#include <qvm/vdev.h>\nint f(void) { return undefined_thing; }\n')
+    (src / "broken.c").write_text("#include <qvm/vdev.h>\nint f(void) { return undefined_thing; }\n")
     done = hil("vdev", "build", str(src), "--target", "local")
     assert done.returncode == 2
     assert "broken.c:2" in done.stderr and "undefined_thing" in done.stderr
@@ -48,8 +49,9 @@ def test_vdev_build_error_is_bad_input_with_compiler_lines(tmp_path: Path) -> No
 def test_vdev_build_portable_refuses_qvmsim_names(tmp_path: Path) -> None:
     src = tmp_path / "own"
     src.mkdir()
-    (src / "own.c").write_text('#include <qvm/vdev.h>\nvoid own(void);\n'
-                               'void own(void) { vdev_logf(QL_QVM_DEBUG, NULL, "x"); }\n')
+    (src / "own.c").write_text(
+        '#include <qvm/vdev.h>\nvoid own(void);\nvoid own(void) { vdev_logf(QL_QVM_DEBUG, NULL, "x"); }\n'
+    )
     assert hil("vdev", "build", str(src), "--target", "local", "-o", str(tmp_path / "a")).returncode == 0
     done = hil("vdev", "build", str(src), "--portable", "--target", "local", "-o", str(tmp_path / "b"))
     assert done.returncode == 2
@@ -60,11 +62,26 @@ def test_vdev_build_portable_refuses_qvmsim_names(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("target", ["local", "qemu"])
 def test_qvm_run_json(tmp_path: Path, target: str) -> None:
-    built = json.loads(hil("vdev", "build", "target_vdevs/wdog", "--target", target, "-o", str(tmp_path),
-                           "--json").stdout)
-    done = hil("qvm", "run", "--target", target, "--conf", "fixtures/qvmconf/wdog-terminate.qvmconf",
-               "--vdev", built["path"], "--guest", "fixtures/guests/kick-then-starve.gs",
-               "--timeout", "20", "--artifacts", str(tmp_path / "art"), "--json")
+    built = json.loads(
+        hil("vdev", "build", "target_vdevs/wdog", "--target", target, "-o", str(tmp_path), "--json").stdout
+    )
+    done = hil(
+        "qvm",
+        "run",
+        "--target",
+        target,
+        "--conf",
+        "fixtures/qvmconf/wdog-terminate.qvmconf",
+        "--vdev",
+        built["path"],
+        "--guest",
+        "fixtures/guests/kick-then-starve.gs",
+        "--timeout",
+        "20",
+        "--artifacts",
+        str(tmp_path / "art"),
+        "--json",
+    )
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert list(result)[:7] == ["exit_status", "signal", "reason", "duration_s", "log", "stdout", "console"]
@@ -74,8 +91,16 @@ def test_qvm_run_json(tmp_path: Path, target: str) -> None:
 
 
 def test_qvm_run_bad_input_is_exit_2(tmp_path: Path) -> None:
-    done = hil("qvm", "run", "--target", "local", "--conf", "fixtures/qvmconf/wdog-terminate.qvmconf",
-               "--vdev", str(tmp_path / "missing.so"))
+    done = hil(
+        "qvm",
+        "run",
+        "--target",
+        "local",
+        "--conf",
+        "fixtures/qvmconf/wdog-terminate.qvmconf",
+        "--vdev",
+        str(tmp_path / "missing.so"),
+    )
     assert done.returncode == 2 and "missing.so" in done.stderr and "hil vdev build" in done.stderr
     done = hil("qvm", "run", "--target", "nosuch", "--conf", "x.qvmconf")
     assert done.returncode == 2 and "no target matches 'nosuch'" in done.stderr

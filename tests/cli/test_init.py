@@ -70,8 +70,10 @@ def test_init_refuses_to_overwrite_and_writes_nothing(tmp_path: Path) -> None:
     (tmp_path / "tests" / "test_mywdog.py").write_text("# mine\n")
     done = hil_cli("init", str(tmp_path), cwd=tmp_path)
     assert done.returncode == 2
-    assert done.stderr.strip() == (f"hil: error: {tmp_path} already has tests/test_mywdog.py; nothing was written: "
-                                   f"move it aside or choose another folder")
+    assert done.stderr.strip() == (
+        f"hil: error: {tmp_path} already has tests/test_mywdog.py; nothing was written: "
+        f"move it aside or choose another folder"
+    )
     assert (tmp_path / "tests" / "test_mywdog.py").read_text() == "# mine\n"
     assert sorted(p.name for p in tmp_path.rglob("*")) == ["test_mywdog.py", "tests"]
     not_a_folder = tmp_path / "file"
@@ -86,8 +88,9 @@ def test_sample_vdev_uses_only_documented_names(tmp_path: Path) -> None:
     done = hil_cli("vdev", "build", "vdevs/mywdog", "--portable", "-o", str(tmp_path / "out"), "--json", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "out" / "vdev-mywdog.so").read_bytes()[:4] == b"\x7fELF"
-    built = build_vdev([TEMPLATE_DIR / "vdevs" / "mywdog"], Toolchain(cflags=("-Werror",)).with_portable(),
-                       name="mywdog")
+    built = build_vdev(
+        [TEMPLATE_DIR / "vdevs" / "mywdog"], Toolchain(cflags=("-Werror",)).with_portable(), name="mywdog"
+    )
     assert built.path.read_bytes()[:4] == b"\x7fELF"
 
 
@@ -106,16 +109,30 @@ def test_commands_find_targets_as_pytest_does(tmp_path: Path) -> None:
     built = hil_cli("vdev", "build", "tiny.c", "--target", "bench", "-o", str(tmp_path / "out"), cwd=sub)
     assert built.returncode == 0, built.stderr
     other = hil_cli("vdev", "build", "tiny.c", "--target", "other", cwd=sub)
-    assert other.returncode == 2 and "no target matches 'other'" in other.stderr and str(tmp_path / "lab") in other.stderr
-    given = hil_cli("vdev", "build", "tiny.c", "--target", "other", "--targets-dir", "../targets",
-                    "-o", str(tmp_path / "out"), cwd=sub)
+    assert (
+        other.returncode == 2 and "no target matches 'other'" in other.stderr and str(tmp_path / "lab") in other.stderr
+    )
+    given = hil_cli(
+        "vdev",
+        "build",
+        "tiny.c",
+        "--target",
+        "other",
+        "--targets-dir",
+        "../targets",
+        "-o",
+        str(tmp_path / "out"),
+        cwd=sub,
+    )
     assert given.returncode == 0, given.stderr
 
 
 def test_missing_targets_folder_is_one_clear_line(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text('[tool.pytest.ini_options]\nhil_targets_dir = ["lab"]\n')
-    expected = (f"{tmp_path / 'pyproject.toml'}: key 'hil_targets_dir': no folder {tmp_path / 'lab'} ('lab' is "
-                f"relative to the rootdir {tmp_path}); create it or correct the setting")
+    expected = (
+        f"{tmp_path / 'pyproject.toml'}: key 'hil_targets_dir': no folder {tmp_path / 'lab'} ('lab' is "
+        f"relative to the rootdir {tmp_path}); create it or correct the setting"
+    )
     done = hil_cli("vdev", "build", "x.c", cwd=tmp_path)
     assert done.returncode == 2 and done.stderr.strip() == f"hil: error: {expected}"
     tests = run("-m", "pytest", "-p", "no:cacheprovider", cwd=tmp_path)
@@ -124,8 +141,9 @@ def test_missing_targets_folder_is_one_clear_line(tmp_path: Path) -> None:
 
 def test_nightly_with_no_tests_selected_is_bad_input(tmp_path: Path) -> None:
     assert hil_cli("init", cwd=tmp_path).returncode == 0
-    done = hil_cli("nightly", "--target", "local", "--reports", str(tmp_path / "r"), "--", "-k", "no_such_test",
-                   cwd=tmp_path)
+    done = hil_cli(
+        "nightly", "--target", "local", "--reports", str(tmp_path / "r"), "--", "-k", "no_such_test", cwd=tmp_path
+    )
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
     assert "hil nightly: no tests selected (pytest exit 5)" in done.stderr
     assert f"testpaths in {tmp_path / 'pyproject.toml'}" in done.stderr

@@ -9,7 +9,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
-TESTS = '''
+TESTS = """
 from hil.qvm import Exit, QvmConfig
 
 def test_compile_error(hil_vdev):
@@ -19,7 +19,7 @@ def test_vdev_misbehaves(hil_qvm, hil_vdev):
     trace = hil_vdev("target_vdevs/trace")
     run = hil_qvm.run(QvmConfig("vm").vdev(trace, loc=0x1c100000, fail_config="yes"), timeout=20)
     run.assert_reason(Exit.NORMAL)   # it is not: a fatal configuration error
-'''
+"""
 
 
 def test_compile_error_is_an_error_and_misbehaviour_a_failure(tmp_path: Path) -> None:
@@ -28,10 +28,30 @@ def test_compile_error_is_an_error_and_misbehaviour_a_failure(tmp_path: Path) ->
     (broken / "broken.c").write_text("#include <qvm/vdev.h>\nint broken(void) { return nope; }\n")
     (tmp_path / "test_outcomes.py").write_text(TESTS.format(broken=broken))
     junit = tmp_path / "junit.xml"
-    done = subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path / "test_outcomes.py"),
-                           "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"), "--hil-target", "local",
-                           "--hil-junit", str(junit), "--hil-artifacts", str(tmp_path / "a")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            str(tmp_path / "test_outcomes.py"),
+            "--rootdir",
+            str(ROOT),
+            "-c",
+            str(ROOT / "pyproject.toml"),
+            "--hil-target",
+            "local",
+            "--hil-junit",
+            str(junit),
+            "--hil-artifacts",
+            str(tmp_path / "a"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert "1 failed, 1 error" in done.stdout, done.stdout[-3000:]
     assert "broken.c:2:" in done.stdout and "SETUP ERROR" in done.stdout
     assert "FATAL_CONFIG" in done.stdout and "config failed" in done.stdout  # the failure shows the log
@@ -40,24 +60,44 @@ def test_compile_error_is_an_error_and_misbehaviour_a_failure(tmp_path: Path) ->
     assert cases["test_vdev_misbehaves"].find("failure") is not None
 
 
-PORTABLE_TESTS = '''
+PORTABLE_TESTS = """
 def test_qvmsim_only_name(hil_vdev):
     hil_vdev("{own}")
-'''
+"""
 
 
 def _inner(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path / "test_own.py"),
-                           "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"), "--hil-target", "local",
-                           "--hil-artifacts", str(tmp_path / "a"), *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            str(tmp_path / "test_own.py"),
+            "--rootdir",
+            str(ROOT),
+            "-c",
+            str(ROOT / "pyproject.toml"),
+            "--hil-target",
+            "local",
+            "--hil-artifacts",
+            str(tmp_path / "a"),
+            *args,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_hil_portable_makes_qvmsim_names_a_setup_error(tmp_path: Path) -> None:
     own = tmp_path / "own"
     own.mkdir()
-    (own / "own.c").write_text('#include <qvm/vdev.h>\nvoid own(void);\n'
-                               'void own(void) { qvm_fatal(QLS_INTERNAL, "x"); }\n')
+    (own / "own.c").write_text(
+        '#include <qvm/vdev.h>\nvoid own(void);\nvoid own(void) { qvm_fatal(QLS_INTERNAL, "x"); }\n'
+    )
     (tmp_path / "test_own.py").write_text(PORTABLE_TESTS.format(own=own))
     plain = _inner(tmp_path)
     assert "1 passed" in plain.stdout, plain.stdout[-3000:]

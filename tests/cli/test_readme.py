@@ -22,10 +22,29 @@ def block_after(heading: str, lang: str) -> str:
 def test_writing_a_test_example_passes_on_local(tmp_path: Path) -> None:
     test_file = tmp_path / "test_readme_example.py"
     test_file.write_text(block_after("## Writing a test", "python"))
-    done = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(test_file),
-                           "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"),
-                           "--hil-target", "local", "--hil-artifacts", str(tmp_path / "artifacts")],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            str(test_file),
+            "--rootdir",
+            str(ROOT),
+            "-c",
+            str(ROOT / "pyproject.toml"),
+            "--hil-target",
+            "local",
+            "--hil-artifacts",
+            str(tmp_path / "artifacts"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "2 passed" in done.stdout
 
@@ -41,12 +60,19 @@ def test_qvmconfig_example_renders() -> None:
 def test_cli_examples_run(tmp_path: Path) -> None:
     block = block_after("## Command line", "sh")
     lines = [line.split("#")[0].strip() for line in block.replace("\\\n", " ").splitlines()]
-    wanted = [l for l in lines if l.startswith(("hil sdk", "hil vdev build", "hil qvm run"))]
+    wanted = [ln for ln in lines if ln.startswith(("hil sdk", "hil vdev build", "hil qvm run"))]
     assert len(wanted) == 4
     env_bin = Path(sys.executable).parent
     for line in wanted:
-        done = subprocess.run(line, shell=True, cwd=ROOT, capture_output=True, text=True, timeout=300,
-                              env={"PATH": f"{env_bin}:/usr/bin:/bin", "HOME": str(Path.home())})
+        done = subprocess.run(
+            line,
+            shell=True,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            env={"PATH": f"{env_bin}:/usr/bin:/bin", "HOME": str(Path.home())},
+        )
         assert done.returncode == 0, (line, done.stderr)
 
 

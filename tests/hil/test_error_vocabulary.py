@@ -6,8 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from hil.core.errors import (CommandFailed, DeviceFailure, ExpectTimeout, HilError, InfrastructureError, SetupError,
-                             WaitTimeout)
+from hil.core.errors import (
+    CommandFailed,
+    DeviceFailure,
+    ExpectTimeout,
+    HilError,
+    InfrastructureError,
+    SetupError,
+    WaitTimeout,
+)
 from hil.core.signals import signal_name
 from tests.support.hil import TRACE_LOC, vm
 
@@ -55,5 +62,5 @@ def test_log_line_that_never_appears_is_an_expect_timeout(hil_qvm, trace) -> Non
     assert "no qvm log line matches /a line qvm never writes/" in message
     assert "ctrl GUEST_STARTING" in message  # the log's tail
     path = message.rsplit("full qvm log so far: ", 1)[1].strip()
-    assert path.endswith(".qvm.log") and "ctrl GUEST_STARTING" in open(path, encoding="utf-8").read()
+    assert path.endswith(".qvm.log") and "ctrl GUEST_STARTING" in open(path, encoding="utf-8").read()  # noqa: SIM115
     assert "full guest console so far: " in str(guest.value)

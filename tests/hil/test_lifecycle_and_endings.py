@@ -22,8 +22,11 @@ def test_sigterm_is_the_power_button(hil_qvm, trace) -> None:  # type: ignore[no
         run = session.wait(10)
     run.assert_reason(Exit.NORMAL)
     run.log.expect(r"power button")
-    steps = [m.group(1) for line in run.log.by_source("trace")
-             if (m := re.match(r"ctrl ([A-Z_]+)", line.message)) and m.group(1) != "OPTION"]
+    steps = [
+        m.group(1)
+        for line in run.log.by_source("trace")
+        if (m := re.match(r"ctrl ([A-Z_]+)", line.message)) and m.group(1) != "OPTION"
+    ]
     assert [s for s in steps if s in ORDER] == ORDER, run.log.text
 
 
@@ -68,7 +71,7 @@ def test_custom_cause_becomes_exit_status(hil_qvm, trace, cause: int) -> None:  
 def test_fatal_after_guest_started(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
     with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC), timeout=20) as session:
         session.wait_log(r"ctrl GUEST_STARTING")
-        session.guest.send(f"write {TRACE_LOC + 0x0c:#x} 4 1")
+        session.guest.send(f"write {TRACE_LOC + 0x0C:#x} 4 1")
         run = session.wait(10)
     run.assert_reason(Exit.FATAL_AFTER_START)
     assert run.exit_status == 96
@@ -87,7 +90,9 @@ def test_hung_qvm_is_stopped_by_escalation(hil_qvm, hil_target, trace) -> None: 
     assert run.hung
     run.log.expect(r"ctrl GUEST_STARTING")  # the logs so far are kept
     pid = hil_qvm.deployment.remote("qvm.pid")
-    alive = hil_target.run(f"kill -0 $(sed -n 1p {pid}) 2>/dev/null && echo alive || echo gone", timeout=10)  # line 1: the pid
+    alive = hil_target.run(
+        f"kill -0 $(sed -n 1p {pid}) 2>/dev/null && echo alive || echo gone", timeout=10
+    )  # line 1: the pid
     assert alive.stdout_text.strip() == "gone"
 
 
@@ -100,8 +105,9 @@ def test_options_by_index_and_flags(hil_qvm, trace) -> None:  # type: ignore[no-
 
 
 def test_unsupported_reference_abort(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
-    with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC).option("unsupported", "reference", "abort"),
-                       timeout=20) as session:
+    with hil_qvm.start(
+        vm().vdev(trace, loc=TRACE_LOC).option("unsupported", "reference", "abort"), timeout=20
+    ) as session:
         session.wait_log(r"ctrl GUEST_STARTING")
         session.guest.send("write 0x30000000 4 1")  # neither RAM nor a vdev
         run = session.wait(10)
@@ -133,6 +139,6 @@ def test_stop_cuts_the_power_of_a_guest_that_ignores_the_button(hil_qvm, trace) 
         session.send("print ignoring")
         session.wait_stdout(r"ignoring")
         run = session.stop()
-    run.assert_reason(Exit.POWER_CUT)   # SIGTERM, grace period, then SIGQUIT
+    run.assert_reason(Exit.POWER_CUT)  # SIGTERM, grace period, then SIGQUIT
     assert not run.hung
     run.log.expect(r"ignores the power button and keeps running")

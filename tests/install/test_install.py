@@ -47,8 +47,14 @@ class Installed:
 
     def run(self, *argv: str, cwd: Path, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         """A command from the venv's bin/ (``hil``, ``pytest``), as a user types it."""
-        return subprocess.run([str(self.venv / "bin" / argv[0]), *argv[1:]], cwd=cwd, env=self.env(),
-                              capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(
+            [str(self.venv / "bin" / argv[0]), *argv[1:]],
+            cwd=cwd,
+            env=self.env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
 
 def _run(argv: list[str], what: str, env: dict[str, str] | None = None, timeout: float = 600) -> str:
@@ -60,27 +66,41 @@ def _run(argv: list[str], what: str, env: dict[str, str] | None = None, timeout:
 def wheelhouse() -> Path:
     """Wheels of qnx-hil's dependencies (at this environment's versions) and of its build backend."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pins = sorted(f"{d.metadata['Name']}=={d.version}" for d in importlib.metadata.distributions()
-                  if d.metadata["Name"] and d.metadata["Name"].lower() not in UNPINNED)
+    pins = sorted(
+        f"{d.metadata['Name']}=={d.version}"
+        for d in importlib.metadata.distributions()
+        if d.metadata["Name"] and d.metadata["Name"].lower() not in UNPINNED
+    )
     wanted = [*project["dependencies"], BUILD_REQUIRES]
     folder = cache_dir("test-wheelhouse", hash_inputs(sys.version, *wanted, *pins))
     done = folder / ".complete"
     if not done.exists():
         constraints = folder / "constraints.txt"
         constraints.write_text("\n".join(pins) + "\n")
-        proc = subprocess.run([sys.executable, "-m", "pip", "download", "-q", "--dest", str(folder),
-                               "-c", str(constraints), *wanted], capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "-q", "--dest", str(folder), "-c", str(constraints), *wanted],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         if proc.returncode != 0:
-            raise InfrastructureError(f"filling the test wheelhouse {folder} with pip download failed "
-                                      f"(is the package index reachable?): {proc.stderr.strip()[-1500:]}")
+            raise InfrastructureError(
+                f"filling the test wheelhouse {folder} with pip download failed "
+                f"(is the package index reachable?): {proc.stderr.strip()[-1500:]}"
+            )
         done.touch()
     return folder
 
 
 def shipped_files() -> tuple[str, ...]:
     """Every file of hil/ in this checkout that is not ignored: all of it must be in the package."""
-    out = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "hil"], cwd=ROOT,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "hil"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     return tuple(sorted(p for p in out.split() if (ROOT / p).is_file()))
 
 
@@ -89,8 +109,10 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     try:
         import build  # noqa: F401 - the dev extra's PEP 517 front end
     except ImportError:
-        pytest.fail("the 'build' package is missing from this venv: install the dev extra "
-                    "(.venv/bin/pip install -e '.[dev]'; make test does it)")
+        pytest.fail(
+            "the 'build' package is missing from this venv: install the dev extra "
+            "(.venv/bin/pip install -e '.[dev]'; make test does it)"
+        )
     work = tmp_path_factory.mktemp("install")
     source = work / "source"
     packaged = shipped_files()
@@ -107,8 +129,11 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
     venv = work / "venv"
     base_python = getattr(sys, "_base_executable", sys.executable)
     _run([base_python, "-m", "venv", str(venv)], "python -m venv")
-    _run([str(venv / "bin" / "pip"), "install", "-q", "--no-index", "--find-links", str(house), str(wheel)],
-         "pip install (wheel)", {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"})
+    _run(
+        [str(venv / "bin" / "pip"), "install", "-q", "--no-index", "--find-links", str(house), str(wheel)],
+        "pip install (wheel)",
+        {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+    )
     return Installed(venv, wheel, sdist, packaged)
 
 
@@ -117,7 +142,7 @@ def test_sdist_and_wheel_ship_everything_the_tool_reads(installed: Installed, tm
     in_wheel = set(zipfile.ZipFile(installed.wheel).namelist())
     assert [p for p in installed.packaged if p not in in_wheel] == []
     top = f"qnx_hil-{hil.__version__}/"
-    in_sdist = {n[len(top):] for n in tarfile.open(installed.sdist).getnames()}
+    in_sdist = {n[len(top) :] for n in tarfile.open(installed.sdist).getnames()}  # noqa: SIM115
     assert [p for p in installed.packaged if p not in in_sdist] == []
     assert not [n for n in in_wheel if "__pycache__" in n or n.startswith(("tests/", "fixtures/", "examples/"))]
     version = installed.run("hil", "--version", cwd=tmp_path)
@@ -129,12 +154,19 @@ def test_sdist_and_wheel_ship_everything_the_tool_reads(installed: Installed, tm
 def junit_cases(reports: Path) -> set[tuple[str, str]]:
     (junit,) = reports.glob("*/junit.xml")
     root = ET.parse(junit).getroot()
-    return {(suite.get("name", ""), case.get("name", "")) for suite in root.iter("testsuite")
-            for case in suite.iter("testcase")}
+    return {
+        (suite.get("name", ""), case.get("name", ""))
+        for suite in root.iter("testsuite")
+        for case in suite.iter("testcase")
+    }
 
 
-SCAFFOLD_TESTS = {"test_bad_timeout_is_a_configuration_error", "test_bites_when_the_guest_stops_kicking",
-                  "test_no_bite_while_the_guest_kicks", "test_custom_cause_ends_the_guest"}
+SCAFFOLD_TESTS = {
+    "test_bad_timeout_is_a_configuration_error",
+    "test_bites_when_the_guest_stops_kicking",
+    "test_no_bite_while_the_guest_kicks",
+    "test_custom_cause_ends_the_guest",
+}
 
 
 def test_init_project_passes_on_local_qemu_and_nightly(installed: Installed, tmp_path: Path) -> None:

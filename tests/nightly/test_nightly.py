@@ -22,8 +22,14 @@ INFRA_SUITE = ROOT / "fixtures" / "suites" / "infra" / "test_infra.py"
 
 
 def hil(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hil", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "hil", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def only_report(reports: Path) -> Path:
@@ -33,8 +39,11 @@ def only_report(reports: Path) -> Path:
 
 def cases(junit: Path) -> dict[tuple[str, str], ET.Element]:
     root = ET.parse(junit).getroot()
-    return {(suite.get("name", ""), case.get("name", "")): case
-            for suite in root.iter("testsuite") for case in suite.iter("testcase")}
+    return {
+        (suite.get("name", ""), case.get("name", "")): case
+        for suite in root.iter("testsuite")
+        for case in suite.iter("testcase")
+    }
 
 
 def qemu_pids(run: Path) -> set[int]:
@@ -45,8 +54,9 @@ def qemu_pids(run: Path) -> set[int]:
 
 def test_two_qemu_targets_in_parallel(tmp_path: Path) -> None:
     """The demo selection on two public QEMU targets at once: one report, one suite per target."""
-    done = hil("nightly", "--target", "qemu", "--target", "qemu-b", "--reports", str(tmp_path),
-               "--", "tests/hil", "-m", "demo")
+    done = hil(
+        "nightly", "--target", "qemu", "--target", "qemu-b", "--reports", str(tmp_path), "--", "tests/hil", "-m", "demo"
+    )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     run = only_report(tmp_path)
     junit = run / "junit.xml"
@@ -92,10 +102,29 @@ def test_qemu_killed_mid_test_is_an_infrastructure_error(tmp_path: Path) -> None
 def test_interrupted_run_writes_report_and_leaves_no_qemu(tmp_path: Path, sig: signal.Signals) -> None:
     junit = tmp_path / "junit.xml"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-s", str(INFRA_SUITE), "-k", "before or slow",
-         "--hil-target", "qemu", "--hil-junit", str(junit), "--hil-artifacts", str(tmp_path / "a")],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, "HIL_SELFTEST_SLOW": "1"})
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-s",
+            str(INFRA_SUITE),
+            "-k",
+            "before or slow",
+            "--hil-target",
+            "qemu",
+            "--hil-junit",
+            str(junit),
+            "--hil-artifacts",
+            str(tmp_path / "a"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "HIL_SELFTEST_SLOW": "1"},
+    )
     assert proc.stdout is not None
     deadline = time.monotonic() + 300
     for line in proc.stdout:

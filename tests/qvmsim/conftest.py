@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from hil.targets.sdk import build_qvmsim
-from tests.support.qvmsim import (QvmProc, RunQvm, StartQvm, build_probe_vdev, build_target_vdevs, run_qvm as _run,
-                                  start_qvm as _start)
+from tests.support.qvmsim import QvmProc, RunQvm, StartQvm, build_probe_vdev, build_target_vdevs
+from tests.support.qvmsim import run_qvm as _run
+from tests.support.qvmsim import start_qvm as _start
 
 
 @pytest.fixture(scope="session")

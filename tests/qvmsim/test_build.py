@@ -10,11 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from hil.targets import sdk
 from hil.core.errors import SetupError
+from hil.targets import sdk
 from hil.targets.sdk import build_qvmsim, include_dir, qvmsim_source_hash
 from hil.targets.toolchain import BuiltVdev, Toolchain, VdevBuildError, build_vdev, vdev_name
-
 from tests.support.paths import QCC_STANDIN, REPO, TARGET_VDEVS
 
 STANDIN = QCC_STANDIN
@@ -30,7 +29,7 @@ def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def _fake_cc(tmp_path: Path, body: str) -> Path:
     cc = tmp_path / "fakecc"
-    cc.write_text("#!/bin/sh\nif [ \"$1\" = --version ]; then echo fakecc 1.0; exit 0; fi\n" + body)
+    cc.write_text('#!/bin/sh\nif [ "$1" = --version ]; then echo fakecc 1.0; exit 0; fi\n' + body)
     cc.chmod(0o755)
     return cc
 
@@ -44,24 +43,28 @@ def test_include_dir_holds_the_headers() -> None:
 def test_flags_have_one_place(tmp_path: Path) -> None:
     """flags.mk holds the flags: hil.targets.sdk reads it, the Makefile includes it, the hash covers it."""
     flags = sdk.read_flags()
-    assert sdk.QVMSIM_CFLAGS == flags["QVMSIM_CFLAGS"] + flags["QVMSIM_OPTFLAGS"]
-    assert sdk.QVMSIM_LDFLAGS == flags["QVMSIM_LDFLAGS"]
+    assert flags["QVMSIM_CFLAGS"] + flags["QVMSIM_OPTFLAGS"] == sdk.QVMSIM_CFLAGS
+    assert flags["QVMSIM_LDFLAGS"] == sdk.QVMSIM_LDFLAGS
     assert "-Werror" in sdk.QVMSIM_CFLAGS
     assert sdk.QVMSIM_FLAGS_FILE in sdk._hashed_files()
     makefile = (sdk.QVMSIM_DIR / "Makefile").read_text()
     assert "include flags.mk" in makefile and "-W" not in makefile
     if shutil.which("make") is None:
         pytest.skip("no make")
-    dry = subprocess.run(["make", "-n", "-B", "-C", str(sdk.QVMSIM_DIR), f"OUT={tmp_path / 'qvm'}"],
-                         capture_output=True, text=True, check=True).stdout.split()
+    dry = subprocess.run(
+        ["make", "-n", "-B", "-C", str(sdk.QVMSIM_DIR), f"OUT={tmp_path / 'qvm'}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
     python = sdk.qvmsim_compile_command("cc", tmp_path / "qvm")
     assert sorted(w for w in dry if w.startswith("-") and not w.startswith("-I")) == sorted(
-        w for w in python if w.startswith("-") and not w.startswith("-I"))
+        w for w in python if w.startswith("-") and not w.startswith("-I")
+    )
     assert sorted(Path(w).name for w in dry if w.endswith(".c")) == [p.name for p in sdk.qvmsim_sources()]
 
 
-def test_build_qvmsim_is_cached_and_copied(fresh_cache: Path, tmp_path: Path,
-                                           monkeypatch: pytest.MonkeyPatch) -> None:
+def test_build_qvmsim_is_cached_and_copied(fresh_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sdk, "_built", {})
     out = build_qvmsim(out_dir=tmp_path / "bin")
     assert out == tmp_path / "bin" / "qvm"
@@ -73,7 +76,7 @@ def test_build_qvmsim_is_cached_and_copied(fresh_cache: Path, tmp_path: Path,
     monkeypatch.setenv("PATH", "/nonexistent")
     assert build_qvmsim(out_dir=tmp_path / "bin") == out
     monkeypatch.setattr(sdk, "_built", {})
-    assert build_qvmsim(out_dir=tmp_path / "bin") == out      # from the cache folder
+    assert build_qvmsim(out_dir=tmp_path / "bin") == out  # from the cache folder
 
 
 def test_build_qvmsim_error_carries_compiler_output(fresh_cache: Path, tmp_path: Path) -> None:
@@ -94,7 +97,7 @@ def test_vdev_name_rules(tmp_path: Path) -> None:
     with pytest.raises(VdevBuildError, match="does not exist"):
         vdev_name(tmp_path / "nope.c")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(VdevBuildError, match="holds no .c file"):
+    with pytest.raises(VdevBuildError, match=r"holds no .c file"):
         build_vdev(tmp_path / "empty")
 
 
@@ -113,8 +116,9 @@ def test_build_vdev_caches_by_content(fresh_cache: Path, tmp_path: Path) -> None
     assert not build_vdev(src).cached
 
 
-def test_warnings_shown_not_fatal_unless_werror(fresh_cache: Path, tmp_path: Path,
-                                                capfd: pytest.CaptureFixture[str]) -> None:
+def test_warnings_shown_not_fatal_unless_werror(
+    fresh_cache: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     src = tmp_path / "warn.c"
     src.write_text(GOOD + "int vdev_w(void);\nint vdev_w(void) { int unused; return 0; }\n")
     built = build_vdev(src)
@@ -143,8 +147,9 @@ def qnx_sdp(tmp_path: Path) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize("variant", ["gcc_ntoaarch64le", "gcc_ntox86_64"])
-def test_qcc_path_with_a_standin(fresh_cache: Path, tmp_path: Path, qnx_sdp: tuple[Path, Path],
-                                 monkeypatch: pytest.MonkeyPatch, variant: str) -> None:
+def test_qcc_path_with_a_standin(
+    fresh_cache: Path, tmp_path: Path, qnx_sdp: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch, variant: str
+) -> None:
     log = tmp_path / "qcc.log"
     monkeypatch.setenv("QCC_STANDIN_LOG", str(log))
     host, target = qnx_sdp
@@ -162,11 +167,14 @@ def test_qcc_path_with_a_standin(fresh_cache: Path, tmp_path: Path, qnx_sdp: tup
 def test_qcc_path_errors(fresh_cache: Path, qnx_sdp: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch) -> None:
     host, target = qnx_sdp
     with pytest.raises(VdevBuildError, match="needs a variant"):
-        build_vdev(TARGET_VDEVS / "wdog", Toolchain(kind="qcc", cc=str(STANDIN), qnx_host=str(host),
-                                                   qnx_target=str(target)))
+        build_vdev(
+            TARGET_VDEVS / "wdog", Toolchain(kind="qcc", cc=str(STANDIN), qnx_host=str(host), qnx_target=str(target))
+        )
     with pytest.raises(VdevBuildError, match=r"(?s)unknown variant 'gcc_ntoppcbe'.*command: "):
-        build_vdev(TARGET_VDEVS / "wdog", Toolchain(kind="qcc", cc=str(STANDIN), variant="gcc_ntoppcbe",
-                                                   qnx_host=str(host), qnx_target=str(target)))
+        build_vdev(
+            TARGET_VDEVS / "wdog",
+            Toolchain(kind="qcc", cc=str(STANDIN), variant="gcc_ntoppcbe", qnx_host=str(host), qnx_target=str(target)),
+        )
     monkeypatch.delenv("QNX_HOST", raising=False)
     monkeypatch.delenv("QNX_TARGET", raising=False)
     with pytest.raises(VdevBuildError, match="QNX_HOST and QNX_TARGET"):
@@ -174,8 +182,9 @@ def test_qcc_path_errors(fresh_cache: Path, qnx_sdp: tuple[Path, Path], monkeypa
     # from the environment, as after sourcing qnxsdp-env.sh
     monkeypatch.setenv("QNX_HOST", str(host))
     monkeypatch.setenv("QNX_TARGET", str(target))
-    assert build_vdev(TARGET_VDEVS / "wdog", Toolchain(kind="qcc", cc=str(STANDIN),
-                                                      variant="gcc_ntox86_64")).path.is_file()
+    assert build_vdev(
+        TARGET_VDEVS / "wdog", Toolchain(kind="qcc", cc=str(STANDIN), variant="gcc_ntox86_64")
+    ).path.is_file()
 
 
 def test_missing_compiler(fresh_cache: Path, tmp_path: Path) -> None:
@@ -186,14 +195,33 @@ def test_missing_compiler(fresh_cache: Path, tmp_path: Path) -> None:
     assert os.environ.get("XDG_CACHE_HOME") == str(fresh_cache)
 
 
-@pytest.mark.parametrize("vdev", [TARGET_VDEVS / "wdog", TARGET_VDEVS / "trace", TARGET_VDEVS / "badabi",
-                                  REPO / "tests" / "hil" / "vdevs" / "dma80"], ids=lambda p: p.name)
-def test_vdevs_build_portable_and_with_qcc(fresh_cache: Path, tmp_path: Path, qnx_sdp: tuple[Path, Path],
-                                           vdev: Path) -> None:
+@pytest.mark.parametrize(
+    "vdev",
+    [
+        TARGET_VDEVS / "wdog",
+        TARGET_VDEVS / "trace",
+        TARGET_VDEVS / "badabi",
+        REPO / "tests" / "hil" / "vdevs" / "dma80",
+    ],
+    ids=lambda p: p.name,
+)
+def test_vdevs_build_portable_and_with_qcc(
+    fresh_cache: Path, tmp_path: Path, qnx_sdp: tuple[Path, Path], vdev: Path
+) -> None:
     """The same sources build warning-free in portable mode (gcc) and with the qcc stand-in (QNX's names only)."""
     portable = build_vdev(vdev, Toolchain(cflags=("-Werror",), portable=True), out_dir=tmp_path / "portable")
     assert "-DQVMSIM_PORTABLE" in portable.command
     host, target = qnx_sdp
-    qcc = build_vdev(vdev, Toolchain(kind="qcc", cc=str(STANDIN), variant="gcc_ntox86_64", qnx_host=str(host),
-                                     qnx_target=str(target), cflags=("-Werror",)), out_dir=tmp_path / "qcc")
+    qcc = build_vdev(
+        vdev,
+        Toolchain(
+            kind="qcc",
+            cc=str(STANDIN),
+            variant="gcc_ntox86_64",
+            qnx_host=str(host),
+            qnx_target=str(target),
+            cflags=("-Werror",),
+        ),
+        out_dir=tmp_path / "qcc",
+    )
     assert qcc.path.read_bytes()[:4] == b"\x7fELF"

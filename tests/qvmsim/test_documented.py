@@ -16,7 +16,7 @@ import pytest
 from tests.support.qvmsim import QvmProc, RunQvm, log_lines
 
 TRACE = "vdev trace loc 0x1000 tick 0\n"
-STRAY = "write 0x9000 4 1\nshutdown\n"     # one ERROR line from qvm
+STRAY = "write 0x9000 4 1\nshutdown\n"  # one ERROR line from qvm
 StartQvm = Callable[..., QvmProc]
 
 
@@ -26,9 +26,10 @@ StartQvm = Callable[..., QvmProc]
 def test_loggers_add_up_one_destination_each(run_qvm: RunQvm) -> None:
     run = run_qvm("logger error stdout\nlogger error,info stderr\n" + TRACE, script=STRAY)
     assert run.returncode == 0, run.stderr
-    assert [(l.level, l.message) for l in log_lines(run.stdout)] == [
-        ("ERROR", "guest store of 4 byte(s) at 0x9000 outside any vdev region")]
-    assert {l.level for l in run.log} == {"ERROR", "INFO"}
+    assert [(ln.level, ln.message) for ln in log_lines(run.stdout)] == [
+        ("ERROR", "guest store of 4 byte(s) at 0x9000 outside any vdev region")
+    ]
+    assert {ln.level for ln in run.log} == {"ERROR", "INFO"}
     assert run.one("outside any vdev region", level="ERROR")
 
 
@@ -46,7 +47,7 @@ def test_log_accepts_warning_and_the_rightmost_destination_wins(run_qvm: RunQvm)
     assert run.one(r"^ctrl OPTIONS_START$", source="trace", level="INFO")
     # `warn` and `warning` are one filter, in `logger` too
     run = run_qvm("logger warning,error stdout\n" + TRACE, script=STRAY)
-    assert run.returncode == 0 and [l.level for l in log_lines(run.stdout)] == ["ERROR"]
+    assert run.returncode == 0 and [ln.level for ln in log_lines(run.stdout)] == ["ERROR"]
 
 
 # --- unsupported --------------------------------------------------------------------
@@ -62,8 +63,16 @@ def test_unsupported_reference_fail_gives_the_guest_an_exception(run_qvm: RunQvm
     run = run_qvm(TRACE + "unsupported reference fail\n", script="read 0x9000 4\nwrite 0x9000 4 1\nshutdown\n")
     assert run.returncode == 0, run.stderr
     assert run.stdout == "0x9000: exception\n"
-    assert len(run.find(r"outside any vdev region: unsupported reference fail: the guest gets a CPU exception$",
-                        source="qvm", level="ERROR")) == 2
+    assert (
+        len(
+            run.find(
+                r"outside any vdev region: unsupported reference fail: the guest gets a CPU exception$",
+                source="qvm",
+                level="ERROR",
+            )
+        )
+        == 2
+    )
 
 
 def test_unsupported_reference_abort_shows_the_guest_state_and_exits_5(run_qvm: RunQvm) -> None:
@@ -94,9 +103,17 @@ def test_set_lists_its_variables(qvm_bin: Path) -> None:
     assert any(re.fullmatch(r" {4}debug +\(boolean, vdev\)", line) for line in lines)
 
 
-@pytest.mark.parametrize("setting", ["set exit-on-halt off", "set counter-offset 0xffffffffffffffff",
-                                     "set slog-buffer 0d16384", "set fdt-dump-file /tmp/fdt.dtb",
-                                     "set posted-interrupts TRUE", "set message-block-timeout 200"])
+@pytest.mark.parametrize(
+    "setting",
+    [
+        "set exit-on-halt off",
+        "set counter-offset 0xffffffffffffffff",
+        "set slog-buffer 0d16384",
+        "set fdt-dump-file /tmp/fdt.dtb",
+        "set posted-interrupts TRUE",
+        "set message-block-timeout 200",
+    ],
+)
 def test_set_documented_variables(run_qvm: RunQvm, setting: str) -> None:
     run = run_qvm(f"logger fatal,error,info,debug stderr\n{setting}\n" + TRACE, "dryrun")
     assert run.returncode == 0, run.stderr
@@ -123,13 +140,13 @@ def test_dumps_in_one_second_get_unique_names(start_qvm: StartQvm, tmp_path: Pat
     dumps.mkdir()
     now = time.time()
     taken = set()
-    for second in range(-1, 30):      # the plain name of every second qvm could pick is taken
+    for second in range(-1, 30):  # the plain name of every second qvm could pick is taken
         name = f"qvm-guest-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now + second))}.gcore"
         (dumps / name).write_text("taken\n")
         taken.add(name)
-    q = start_qvm(f"dump {dumps}\n" + TRACE)   # no `system`: the prefix is qvm-guest
+    q = start_qvm(f"dump {dumps}\n" + TRACE)  # no `system`: the prefix is qvm-guest
     q.wait_for("guest started")
-    for n in (1, 2):                  # one at a time: signals sent together may merge into one
+    for n in (1, 2):  # one at a time: signals sent together may merge into one
         q.signal(signal.SIGUSR2)
         deadline = time.monotonic() + 5
         while len(list(dumps.iterdir())) < len(taken) + n and time.monotonic() < deadline:
@@ -139,15 +156,15 @@ def test_dumps_in_one_second_get_unique_names(start_qvm: StartQvm, tmp_path: Pat
     assert run.returncode == 0, run.stderr
     new = sorted(p.name for p in dumps.iterdir() if p.name not in taken)
     assert len(new) == 2 and all(re.fullmatch(r"qvm-guest-\d{8}-\d{6}-[12]\.gcore", n) for n in new), new
-    assert all((dumps / n).read_text() == "taken\n" for n in taken)   # nothing overwritten
-    assert sorted(l.message.split()[3].rsplit("/", 1)[1] for l in run.find(r"^guest dump written: ")) == new
+    assert all((dumps / n).read_text() == "taken\n" for n in taken)  # nothing overwritten
+    assert sorted(ln.message.split()[3].rsplit("/", 1)[1] for ln in run.find(r"^guest dump written: ")) == new
 
 
 def test_no_unique_name_means_no_dump(start_qvm: StartQvm, tmp_path: Path) -> None:
     dumps = tmp_path / "dumps"
     dumps.mkdir()
     now = time.time()
-    for second in range(-1, 30):      # every name qvm could pick in the next half minute
+    for second in range(-1, 30):  # every name qvm could pick in the next half minute
         stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now + second))
         for n in ["", *(f"-{k}" for k in range(1, 10))]:
             (dumps / f"full-{stamp}{n}.gcore").write_text("taken\n")
@@ -158,8 +175,11 @@ def test_no_unique_name_means_no_dump(start_qvm: StartQvm, tmp_path: Path) -> No
     q.wait_for("no dump written")
     q.signal(signal.SIGTERM)
     run = q.finish()
-    assert run.one(r"^guest dump \(SIGUSR2\): .*/full-\d{8}-\d{6}\.gcore and its -1 to -9 variants all exist: "
-                   r"no dump written$", level="ERROR")
+    assert run.one(
+        r"^guest dump \(SIGUSR2\): .*/full-\d{8}-\d{6}\.gcore and its -1 to -9 variants all exist: "
+        r"no dump written$",
+        level="ERROR",
+    )
     assert len(list(dumps.iterdir())) == before
 
 
@@ -175,8 +195,12 @@ def test_dump_pipes_to_a_shell_command(start_qvm: StartQvm, tmp_path: Path) -> N
     q.signal(signal.SIGTERM)
     run = q.finish()
     assert run.returncode == 0, run.stderr
-    assert run.one(rf"^guest dump piped to 'cat > {re.escape(str(out))}; echo done >> {re.escape(str(out))}' "
-                   r"\(SIGUSR2\)$", source="qvm", level="INFO")
+    assert run.one(
+        rf"^guest dump piped to 'cat > {re.escape(str(out))}; echo done >> {re.escape(str(out))}' "
+        r"\(SIGUSR2\)$",
+        source="qvm",
+        level="INFO",
+    )
     text = out.read_text()
     assert text.startswith("qvmsim guest dump (text, not QNX's ELF64 core") and "system: pipey" in text
     assert "trace: ticks=" in text and text.endswith("done\n")
@@ -192,11 +216,15 @@ def test_power_button_runs_handlers_then_shuts_down(start_qvm: StartQvm) -> None
     run = q.finish()
     assert run.returncode == 0, run.stderr
     assert run.stdout == "bye\nlater\n"
-    pressed = run.one(r"^power button pressed \(SIGTERM\): VDEV_CTRL_BUTTON to every vdev, the guest is asked "
-                      r"to shut down$", source="qvm", level="INFO")
+    pressed = run.one(
+        r"^power button pressed \(SIGTERM\): VDEV_CTRL_BUTTON to every vdev, the guest is asked "
+        r"to shut down$",
+        source="qvm",
+        level="INFO",
+    )
     assert run.one(r"^guest: power button: running 3 'on button' command\(s\), then shutting down$")
     down = run.one(r"^guest shuts down \(power button\)$", source="qvm", level="INFO")
-    assert 0.19 <= down.time - pressed.time <= 1.5, (pressed, down)    # the handler's sleep, on qvmsim's clock
+    assert 0.19 <= down.time - pressed.time <= 1.5, (pressed, down)  # the handler's sleep, on qvmsim's clock
     assert run.trace_ctrls()[-2:] == ["ctrl BUTTON", "ctrl TERMINATE"]
     assert run.one(r"^guest terminated: cause=0 name=GTC_NORMAL_EXIT ")
 
@@ -236,10 +264,12 @@ def test_a_crashed_guest_cannot_react_to_the_button(start_qvm: StartQvm) -> None
 
 
 def test_on_button_syntax_errors(run_qvm: RunQvm) -> None:
-    for script, pattern in [("on button\n", r"'on button' needs a command"),
-                            ("on click print x\n", r"'on' needs 'button'"),
-                            ("on button every 10 kick\n", r"'every 10 kick' cannot be the command of 'on button'"),
-                            ("ignore button now\n", r"unexpected 'now' after 'ignore'")]:
+    for script, pattern in [
+        ("on button\n", r"'on button' needs a command"),
+        ("on click print x\n", r"'on' needs 'button'"),
+        ("on button every 10 kick\n", r"'every 10 kick' cannot be the command of 'on button'"),
+        ("ignore button now\n", r"unexpected 'now' after 'ignore'"),
+    ]:
         run = run_qvm(TRACE, script=script, timeout=5)
         assert run.returncode == 65, (script, run.stderr)
         assert run.one(r"^guest\.gs:1: " + pattern, level="FATAL")
@@ -256,11 +286,12 @@ def test_dryrun_prints_the_documented_message(run_qvm: RunQvm) -> None:
 
 
 def test_pass_and_safety_are_parsed_with_no_effect(run_qvm: RunQvm) -> None:
-    conf = ("logger fatal,error,info,debug stderr\nsafety warn\n"
-            "pass loc mem:0x80000000,0x1000,rw=0x40000000 intr gic:40\n" + TRACE)
+    conf = (
+        "logger fatal,error,info,debug stderr\nsafety warn\n"
+        "pass loc mem:0x80000000,0x1000,rw=0x40000000 intr gic:40\n" + TRACE
+    )
     run = run_qvm(conf, "dryrun")
     assert run.returncode == 0, run.stderr
     assert run.one(r"^cfg\.qvmconf:2: safety warn: accepted, no effect in qvmsim", level="DEBUG")
-    assert run.one(r"^cfg\.qvmconf:3: pass loc mem:0x80000000,0x1000,rw=0x40000000: accepted, no effect",
-                   level="DEBUG")
+    assert run.one(r"^cfg\.qvmconf:3: pass loc mem:0x80000000,0x1000,rw=0x40000000: accepted, no effect", level="DEBUG")
     assert run.one(r"^cfg\.qvmconf:3: pass intr gic:40: accepted, no effect", level="DEBUG")

@@ -31,28 +31,36 @@ def test_console_errors_are_logged_and_the_guest_goes_on(run_qvm: RunQvm) -> Non
 
 def test_end_of_stdin_is_not_a_shutdown(qvm_bin: Path, vdev_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "c.qvmconf").write_text(TRACE)
-    proc = subprocess.Popen([str(qvm_bin), "-L", str(vdev_dir), "@c.qvmconf"], cwd=tmp_path,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(qvm_bin), "-L", str(vdev_dir), "@c.qvmconf"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         time.sleep(0.3)
         assert proc.poll() is None
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=5)
+        _out, err = proc.communicate(timeout=5)
     finally:
         proc.kill()
     assert proc.returncode == 0, err
 
 
 def test_every_and_stop_jobs(run_qvm: RunQvm) -> None:
-    script = ("every 20 write 0x1000 4 1\nevery 30 write 0x1004 4 2\nsleep 105\nstop job1\n"
-              "sleep 100\nstop all\nsleep 60\nshutdown\n")
+    script = (
+        "every 20 write 0x1000 4 1\nevery 30 write 0x1004 4 2\nsleep 105\nstop job1\n"
+        "sleep 100\nstop all\nsleep 60\nshutdown\n"
+    )
     run = run_qvm(TRACE, script=script)
     assert run.returncode == 0
     first = run.find(r"^store offset 0x0 ", source="trace")
     second = run.find(r"^store offset 0x4 ", source="trace")
-    assert 4 <= len(first) <= 6, len(first)          # 105 ms / 20 ms
-    assert 6 <= len(second) <= 8, len(second)        # 205 ms / 30 ms
-    assert run.stdout == ""                          # `every` prints nothing
+    assert 4 <= len(first) <= 6, len(first)  # 105 ms / 20 ms
+    assert 6 <= len(second) <= 8, len(second)  # 205 ms / 30 ms
+    assert run.stdout == ""  # `every` prints nothing
 
 
 def test_stop_unknown_job_warns(run_qvm: RunQvm) -> None:
@@ -62,12 +70,14 @@ def test_stop_unknown_job_warns(run_qvm: RunQvm) -> None:
 
 
 def test_access_sizes(run_qvm: RunQvm) -> None:
-    run = run_qvm("vdev wdog loc 0x2000 timeout 5000\n" + TRACE,
-                  script="write 0x1000 8 0x1122334455667788\nread 0x1000 1\nwrite 0x2000 8 1\nshutdown\n")
+    run = run_qvm(
+        "vdev wdog loc 0x2000 timeout 5000\n" + TRACE,
+        script="write 0x1000 8 0x1122334455667788\nread 0x1000 1\nwrite 0x2000 8 1\nshutdown\n",
+    )
     assert run.returncode == 0
     assert run.stdout == "0x1000: 0x88\n"
     assert run.one(r"^store offset 0x0 size 8 value 0x1122334455667788$", source="trace")
-    assert not run.find("size not supported")   # wdog's acc_sizes include 8
+    assert not run.find("size not supported")  # wdog's acc_sizes include 8
 
 
 def test_kick_without_watchdog_is_an_error(run_qvm: RunQvm) -> None:
@@ -82,7 +92,7 @@ def test_console_runs_while_the_script_sleeps(start_qvm: Callable[..., QvmProc])
     q.wait_for("guest started")
     assert q.proc.stdin is not None
     q.proc.stdin.write("write 0x1000 4 9\nread 0x1000 4\n")
-    q.proc.stdin.close()                                 # EOF: not a shutdown
+    q.proc.stdin.close()  # EOF: not a shutdown
     q.wait_for_out(r"^0x1000: 0x00000009$")
     q.wait_for("end of input")
     assert q.proc.poll() is None
@@ -92,13 +102,19 @@ def test_console_runs_while_the_script_sleeps(start_qvm: Callable[..., QvmProc])
 
 def test_stdin_closed_altogether(qvm_bin: Path, vdev_dir: Path, tmp_path: Path) -> None:
     (tmp_path / "c.qvmconf").write_text(TRACE)
-    proc = subprocess.Popen([str(qvm_bin), "-L", str(vdev_dir), "@c.qvmconf"], cwd=tmp_path,
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            preexec_fn=lambda: os.close(0))
+    proc = subprocess.Popen(
+        [str(qvm_bin), "-L", str(vdev_dir), "@c.qvmconf"],
+        cwd=tmp_path,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: os.close(0),  # noqa: PLW1509
+    )
     try:
         time.sleep(0.2)
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=5)
+        _out, err = proc.communicate(timeout=5)
     finally:
         proc.kill()
     assert proc.returncode == 0, err

@@ -9,7 +9,6 @@ import pytest
 
 from hil.targets.sdk import include_dir
 from hil.targets.toolchain import Toolchain, VdevBuildError, build_vdev
-
 from tests.support.paths import REPO, TARGET_VDEVS
 
 HIL_VDEVS = REPO / "tests" / "hil" / "vdevs"
@@ -95,8 +94,12 @@ void use_register(void)
 def _compile(compiler: list[str], source: str, tmp_path: Path, name: str) -> None:
     path = tmp_path / name
     path.write_text(source)
-    proc = subprocess.run([*compiler, "-Wall", "-Wextra", "-Wpedantic", "-Werror", f"-I{include_dir()}",
-                           "-fsyntax-only", str(path)], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [*compiler, "-Wall", "-Wextra", "-Wpedantic", "-Werror", f"-I{include_dir()}", "-fsyntax-only", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""
 
@@ -109,14 +112,19 @@ def test_each_header_alone_c11_and_cxx(header: str, tmp_path: Path) -> None:
 
 
 def test_documented_api_in_use_c11_and_cxx20(tmp_path: Path) -> None:
-    src = "#include <string.h>\n" + USE + """
+    src = (
+        "#include <string.h>\n"
+        + USE
+        + """
 _Static_assert(GTC_WATCHDOG == 4, "GTC_WATCHDOG");
 _Static_assert(GTC_CUSTOM_MIN == 32 && GTC_MAX == 63, "custom range");
 _Static_assert(EOK == 0, "EOK");
 """
+    )
     _compile(["gcc", "-std=c11"], src, tmp_path, "use.c")
     cxx = src.replace("_Static_assert", "static_assert").replace(
-        "static int never_returns(void)\n{", "[[maybe_unused]] static int never_returns(void)\n{")
+        "static int never_returns(void)\n{", "[[maybe_unused]] static int never_returns(void)\n{"
+    )
     _compile(["g++", "-std=c++20"], cxx, tmp_path, "use.cc")
 
 
@@ -128,15 +136,17 @@ def test_target_vdevs_compile_warning_free(name: str, portable: bool, tmp_path: 
     assert built.path == tmp_path / f"vdev-{name}.so"
     assert ("-DQVMSIM_PORTABLE" in built.command) == portable
     nm = subprocess.run(["nm", "-D", "--undefined-only", str(built.path)], capture_output=True, text=True)
-    assert "vdev_register_factory" in nm.stdout      # the API stays undefined: qvm exports it
+    assert "vdev_register_factory" in nm.stdout  # the API stays undefined: qvm exports it
 
 
-@pytest.mark.parametrize("source", [*(TARGET_VDEVS / n / f"{n}.c" for n in ("wdog", "trace", "badabi")),
-                                    HIL_VDEVS / "dma80" / "dma80.c"], ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "source",
+    [*(TARGET_VDEVS / n / f"{n}.c" for n in ("wdog", "trace", "badabi")), HIL_VDEVS / "dma80" / "dma80.c"],
+    ids=lambda p: p.stem,
+)
 def test_vdevs_compile_as_cxx_in_portable_mode(source: Path, tmp_path: Path) -> None:
     """The same vdev sources are valid C++20 against the headers, with only documented names."""
-    _compile(["g++", "-x", "c++", "-std=gnu++20", "-DQVMSIM_PORTABLE"], source.read_text(), tmp_path,
-             source.name)
+    _compile(["g++", "-x", "c++", "-std=gnu++20", "-DQVMSIM_PORTABLE"], source.read_text(), tmp_path, source.name)
 
 
 def test_portable_mode_hides_qvmsim_names(tmp_path: Path) -> None:

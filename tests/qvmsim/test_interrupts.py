@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from hil.qvm.log import parse_log
-
 from tests.support.qvmsim import RunQvm
 
 DEBUG_LOGGER = "logger fatal,internal,error,warn,info,debug stderr\n"
@@ -42,7 +41,8 @@ def test_assertions_are_counted_logged_and_waited_for(run_qvm: RunQvm, probe_so:
     ]
     lines = run.find(r"^guest interrupt ", source="qvm", level="DEBUG")
     assert [line.message for line in lines] == [
-        f"guest interrupt gic:33 asserted by vdev 'probe' (count {n})" for n in range(1, 5)]
+        f"guest interrupt gic:33 asserted by vdev 'probe' (count {n})" for n in range(1, 5)
+    ]
     log = parse_log(run.stderr)
     assert [i.count for i in log.interrupts("GIC:0x21")] == [1, 2, 3, 4]
     assert log.interrupt_count("gic:33") == 4
@@ -68,8 +68,10 @@ def test_irq_ack_forgets_pending_assertions(run_qvm: RunQvm, probe_so: Path) -> 
 
 
 def test_vdevs_with_the_same_interrupt_share_its_count(run_qvm: RunQvm, probe_so: Path) -> None:
-    text = (f"system t\n{DEBUG_LOGGER}vdev {probe_so} loc 0x2000 intr ioapic:5 name a\n"
-            f"vdev {probe_so} loc 0x3000 intr IOAPIC:5 name b\n")
+    text = (
+        f"system t\n{DEBUG_LOGGER}vdev {probe_so} loc 0x2000 intr ioapic:5 name a\n"
+        f"vdev {probe_so} loc 0x3000 intr IOAPIC:5 name b\n"
+    )
     run = run_qvm(text, script="write 0x2000 8 1\nwrite 0x3000 8 2\nirq count ioapic:5\nshutdown\n")
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == ["irq ioapic:5 count=3"]
@@ -82,8 +84,7 @@ def test_guest_intr_signal_answers(run_qvm: RunQvm, probe_so: Path) -> None:
     assert run.returncode == 0, run.stderr
     # GIS_ISR alone: EOK ("can be signalled from an ISR": yes); GIS_NOP: EOK; ON|OFF, a NULL
     # gip, an interrupt that is not configured: EINVAL (22)
-    assert run.one(r"^intr codes ", source="probe").message == \
-        "intr codes isr=0 nop=0 both=22 null=22 unconfigured=22"
+    assert run.one(r"^intr codes ", source="probe").message == "intr codes isr=0 nop=0 both=22 null=22 unconfigured=22"
     assert not run.find(r"^guest interrupt ")
 
 
@@ -97,8 +98,10 @@ def test_wdog_action_intr_raises_the_vdev_interrupt(run_qvm: RunQvm, probe_so: P
     script = "write 0x2018 8 1\nirq wait gic:33 1000\nprint still running\nshutdown\n"
     run = run_qvm(conf(probe_so), script=script)
     assert run.returncode == 0, run.stderr
-    assert run.one(r"^watchdog bite ", source="qvm", level="INFO").message == \
-        "watchdog bite from vdev 'probe': raising interrupt gic:33"
+    assert (
+        run.one(r"^watchdog bite ", source="qvm", level="INFO").message
+        == "watchdog bite from vdev 'probe': raising interrupt gic:33"
+    )
     assert run.one(r"^bite returned$", source="probe")
     assert run.stdout.splitlines() == ["irq gic:33 count=1", "still running"]
     assert parse_log(run.stderr).interrupt_count("gic:33") == 1
@@ -111,16 +114,19 @@ def test_wdog_action_intr_without_intr_is_an_error_line(run_qvm: RunQvm, probe_s
     assert "has no 'intr' option" in line.message and "intr gic:33" in line.message
 
 
-@pytest.mark.parametrize("word,why", [
-    ("gic33", "expected PIC:NUMBER"),
-    (":33", "expected PIC:NUMBER"),
-    ("gic:", "must be a non-negative number"),
-    ("gic:x1", "must be a non-negative number"),
-    ("gic:-1", "must be a non-negative number"),
-    ("gic:0x100000000", "from 0 to 0xffffffff"),
-    ("3gic:5", "starting with a letter"),
-    ("g-ic:5", "starting with a letter"),
-])
+@pytest.mark.parametrize(
+    "word,why",
+    [
+        ("gic33", "expected PIC:NUMBER"),
+        (":33", "expected PIC:NUMBER"),
+        ("gic:", "must be a non-negative number"),
+        ("gic:x1", "must be a non-negative number"),
+        ("gic:-1", "must be a non-negative number"),
+        ("gic:0x100000000", "from 0 to 0xffffffff"),
+        ("3gic:5", "starting with a letter"),
+        ("g-ic:5", "starting with a letter"),
+    ],
+)
 def test_bad_intr_is_a_config_error(run_qvm: RunQvm, probe_so: Path, word: str, why: str) -> None:
     run = run_qvm(f"system t\nvdev {probe_so} loc 0x2000\n  intr {word}\n")
     assert run.returncode == 65, run.stderr
@@ -129,17 +135,25 @@ def test_bad_intr_is_a_config_error(run_qvm: RunQvm, probe_so: Path, word: str, 
     assert why in fatal.message
 
 
-@pytest.mark.parametrize("script,message", [
-    ("irq wait gic:99\n", "guest.gs:1: no vdev has the interrupt 'gic:99' for 'irq wait' "
-                          "(give one the option 'intr gic:99')"),
-    ("irq count gic\n", "guest.gs:1: bad interrupt 'gic' for 'irq count': expected PIC:NUMBER, "
-                        "e.g. gic:33 or ioapic:5"),
-    ("irq wait gic:33 soon\n", "guest.gs:1: bad timeout 'soon' for 'irq wait' (milliseconds)"),
-    ("irq\n", "guest.gs:1: 'irq' needs 'wait PIC:NUM [TIMEOUT_MS]', 'count PIC:NUM' or 'ack PIC:NUM'"),
-    ("every 10 irq wait gic:33\n", "guest.gs:1: 'irq wait' cannot be the command of 'every'"),
-])
-def test_bad_irq_command_in_the_script_is_a_config_error(run_qvm: RunQvm, probe_so: Path, script: str,
-                                                         message: str) -> None:
+@pytest.mark.parametrize(
+    "script,message",
+    [
+        (
+            "irq wait gic:99\n",
+            "guest.gs:1: no vdev has the interrupt 'gic:99' for 'irq wait' (give one the option 'intr gic:99')",
+        ),
+        (
+            "irq count gic\n",
+            "guest.gs:1: bad interrupt 'gic' for 'irq count': expected PIC:NUMBER, e.g. gic:33 or ioapic:5",
+        ),
+        ("irq wait gic:33 soon\n", "guest.gs:1: bad timeout 'soon' for 'irq wait' (milliseconds)"),
+        ("irq\n", "guest.gs:1: 'irq' needs 'wait PIC:NUM [TIMEOUT_MS]', 'count PIC:NUM' or 'ack PIC:NUM'"),
+        ("every 10 irq wait gic:33\n", "guest.gs:1: 'irq wait' cannot be the command of 'every'"),
+    ],
+)
+def test_bad_irq_command_in_the_script_is_a_config_error(
+    run_qvm: RunQvm, probe_so: Path, script: str, message: str
+) -> None:
     run = run_qvm(conf(probe_so), script=script)
     assert run.returncode == 65, run.stderr
     assert run.one(r"", source="qvm", level="FATAL").message == message

@@ -75,16 +75,25 @@ def test_dryrun_stops_after_guest_configured(run_qvm: RunQvm) -> None:
     run = run_qvm("vdev trace loc 0x1000\ndryrun\n", script="write 0x1000 4 1\n")
     assert run.returncode == 0, run.stderr
     # the whole startup stage runs (BOOTUP and the firmware tables too), not GUEST_STARTING
-    assert run.trace_ctrls() == ["ctrl OPTIONS_START", "ctrl OPTIONS_END", "ctrl ASSIGN",
-                                 "ctrl GUEST_CONFIGURED", "ctrl BOOTUP", *FIRMWARE_CTRL, "ctrl TERMINATE"]
+    assert run.trace_ctrls() == [
+        "ctrl OPTIONS_START",
+        "ctrl OPTIONS_END",
+        "ctrl ASSIGN",
+        "ctrl GUEST_CONFIGURED",
+        "ctrl BOOTUP",
+        *FIRMWARE_CTRL,
+        "ctrl TERMINATE",
+    ]
     assert run.one("dryrun", source="qvm")
     assert not run.find("guest terminated")
     assert run.log[-1].message == "exit status=0"
 
 
 def test_one_so_for_two_instances_each_with_its_own_state(run_qvm: RunQvm) -> None:
-    conf = ("logger fatal,internal,error,warn,info,debug stderr\n"
-            "vdev trace name first loc 0x1000 tick 0\nvdev trace name second loc 0x2000 tick 0\n")
+    conf = (
+        "logger fatal,internal,error,warn,info,debug stderr\n"
+        "vdev trace name first loc 0x1000 tick 0\nvdev trace name second loc 0x2000 tick 0\n"
+    )
     script = "write 0x1000 4 0x11\nwrite 0x2000 4 0x22\nread 0x1000 4\nread 0x2000 4\nshutdown\n"
     run = run_qvm(conf, script=script)
     assert run.returncode == 0, run.stderr
@@ -106,8 +115,16 @@ def test_vdev_search_path_ld_library_path_and_env(run_qvm: RunQvm, vdev_dir: Pat
 def test_several_files_command_line_options_and_variables(run_qvm: RunQvm, tmp_path: Path) -> None:
     # `set` is qvm's typed configuration variables, not text macros (QvmConfig.define is)
     (tmp_path / "more.qvmconf").write_text("vdev trace name tr1 loc 0x3000 set debug off\n")
-    run = run_qvm("system s1\nset exit-on-halt off\nset slog-buffer 8K\n", "@more.qvmconf", "tick", "0",
-                  "set", "counter-offset", "0", "dryrun")
+    run = run_qvm(
+        "system s1\nset exit-on-halt off\nset slog-buffer 8K\n",
+        "@more.qvmconf",
+        "tick",
+        "0",
+        "set",
+        "counter-offset",
+        "0",
+        "dryrun",
+    )
     assert run.returncode == 0, run.stderr
     assert "ctrl OPTION index=0 name=tick arg=0" in run.trace_ctrls("tr1")
 
@@ -121,8 +138,10 @@ def test_vff_mutex_vdevs_get_per_instance_state_and_timers(run_qvm: RunQvm) -> N
 
 
 def test_env_file_describes_the_running_vm(start_qvm: StartQvm, tmp_path: Path) -> None:
-    q = start_qvm("system envy\nram 0x80000000,64M\nvdev trace name t0 loc 0x1000 intr gic:33 tick 0\n",
-                  env={"QVMSIM_ENV_DIR": str(tmp_path / "devqvm")})
+    q = start_qvm(
+        "system envy\nram 0x80000000,64M\nvdev trace name t0 loc 0x1000 intr gic:33 tick 0\n",
+        env={"QVMSIM_ENV_DIR": str(tmp_path / "devqvm")},
+    )
     q.wait_for("guest started")
     env = json.loads((tmp_path / "devqvm" / "envy" / "env").read_text())
     assert env["qvmsim"] is True and env["system"] == "envy" and env["ram"] == 64 << 20

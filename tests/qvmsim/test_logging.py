@@ -5,11 +5,10 @@ from __future__ import annotations
 import re
 
 from hil.qvm.log import parse_log
-
 from tests.support.qvmsim import RunQvm, log_lines
 
 TRACE = "vdev trace loc 0x1000 tick 0\n"
-STRAY = "write 0x9000 4 1\nshutdown\n"     # one ERROR line from qvm
+STRAY = "write 0x9000 4 1\nshutdown\n"  # one ERROR line from qvm
 
 
 def test_default_is_fatal_to_info_on_stderr(run_qvm: RunQvm) -> None:
@@ -21,8 +20,9 @@ def test_default_is_fatal_to_info_on_stderr(run_qvm: RunQvm) -> None:
     # (a level), its time has microseconds
     log = parse_log(run.stderr)
     assert len(log) == len(run.stderr.splitlines())
-    assert all(line.level is not None and re.fullmatch(r"\d+\.\d{6}", line.raw.split(" ", 1)[0])
-               for line in log), log.text
+    assert all(line.level is not None and re.fullmatch(r"\d+\.\d{6}", line.raw.split(" ", 1)[0]) for line in log), (
+        log.text
+    )
 
 
 def test_filters_are_a_set_and_dest_stdout(run_qvm: RunQvm) -> None:

@@ -12,8 +12,10 @@ def test_delivered_pulse_calls_the_pulse_callback(run_qvm: RunQvm, probe_so: Pat
     conf = f"system t\nlogger fatal,internal,error,warn,info,debug stderr\nvdev {probe_so} loc 0x2000\n"
     run = run_qvm(conf, script="write 0x2048 8 1\nwrite 0x2048 8 1\nsleep 100\nshutdown\n")
     assert run.returncode == 0, run.stderr
-    assert [line.message for line in run.find(r"^pulse deliver", source="probe")] == \
-        ["pulse deliver rc=0", "pulse deliver rc=0"]
+    assert [line.message for line in run.find(r"^pulse deliver", source="probe")] == [
+        "pulse deliver rc=0",
+        "pulse deliver rc=0",
+    ]
     got = run.find(r"^pulse code=", source="probe")
     # code from vdev_pulse(); qvmsim's own thread; v_mtx held for it (VFF_MUTEX)
     assert [line.message for line in got] == ["pulse code=5 thread=qvm-pulses v_mtx=held"] * 2

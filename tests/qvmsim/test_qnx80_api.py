@@ -31,8 +31,7 @@ from hil.targets.sdk import include_dir
 
 PROBES_FILE = Path(__file__).with_name("qnx80_api.toml")
 
-HEADERS = ("qvm/vdev-core.h", "qvm/guest.h", "qvm/log.h", "qvm/wdog.h",
-           "qvm/types.h", "qvm/gasp.h", "qvm/vdev.h")
+HEADERS = ("qvm/vdev-core.h", "qvm/guest.h", "qvm/log.h", "qvm/wdog.h", "qvm/types.h", "qvm/gasp.h", "qvm/vdev.h")
 """The headers a probe may name (virtio helpers are out of scope)."""
 
 DOC_PREFIX = "https://www.qnx.com/developers/docs/8.0/"
@@ -40,8 +39,9 @@ VDEV_PREFIX = "public 8.0 vdev: "
 PROBE_KEYS = ("id", "header", "source", "fact", "code")
 NEGATIVE_KEYS = ("id", "header", "why", "code")
 
-PREAMBLE = ("#include <stdint.h>\n#include <stddef.h>\n#include <string.h>\n"
-            "#include <pthread.h>\n#include <qvm/vdev.h>\n")
+PREAMBLE = (
+    "#include <stdint.h>\n#include <stddef.h>\n#include <string.h>\n#include <pthread.h>\n#include <qvm/vdev.h>\n"
+)
 
 COMPILERS = {"c": ("gcc", "-x", "c", "-std=c11"), "c++": ("g++", "-x", "c++", "-std=c++17")}
 WARNINGS = ("-fsyntax-only", "-Wall", "-Wextra", "-Werror")
@@ -74,8 +74,7 @@ def probes(data: dict | None = None) -> list[Probe]:
 
 def negatives(data: dict | None = None) -> list[Probe]:
     data = load() if data is None else data
-    return [Probe(p["id"], p["header"], p["code"], fact=p["why"])
-            for p in data.get("portable_must_not_compile", [])]
+    return [Probe(p["id"], p["header"], p["code"], fact=p["why"]) for p in data.get("portable_must_not_compile", [])]
 
 
 def config_name(lang: str, portable: bool) -> str:
@@ -89,12 +88,14 @@ def translation_unit(items: list[Probe]) -> str:
         lines.append(f"#include <{header}>\n")
     for n, p in enumerate(items):
         body = "\n".join("        " + line if line.strip() else "" for line in p.code.splitlines())
-        lines.append(f"\n/* {p.id} */\n"
-                     f"void qnx80_probe_{n}(vdev_t *vdp, struct guest_cpu *gcp);\n"
-                     f"void qnx80_probe_{n}(vdev_t *vdp, struct guest_cpu *gcp)\n"
-                     "{\n    (void)vdp;\n    (void)gcp;\n    {\n"
-                     f"{body}\n"
-                     "    }\n}\n")
+        lines.append(
+            f"\n/* {p.id} */\n"
+            f"void qnx80_probe_{n}(vdev_t *vdp, struct guest_cpu *gcp);\n"
+            f"void qnx80_probe_{n}(vdev_t *vdp, struct guest_cpu *gcp)\n"
+            "{\n    (void)vdp;\n    (void)gcp;\n    {\n"
+            f"{body}\n"
+            "    }\n}\n"
+        )
     return "".join(lines)
 
 
@@ -128,6 +129,7 @@ def first_error(output: str) -> str:
 
 def failing_alone(items: list[Probe], lang: str, portable: bool, inc: Path | None = None) -> dict[str, str]:
     """Compile every probe in its own translation unit; return {id: first error line} of the failures."""
+
     def one(p: Probe) -> tuple[str, bool, str]:
         ok, out = compile_source(translation_unit([p]), lang, portable, inc)
         return p.id, ok, out
@@ -162,10 +164,11 @@ def test_documented_qnx80_api_compiles(lang: str, portable: bool) -> None:
     items = probes()
     failures = check(items, lang, portable)
     by_id = {p.id: p for p in items}
-    report = [f"{pid} — {by_id[pid].source if pid in by_id else '-'} — {err}"
-              for pid, err in failures.items()]
-    assert not failures, (f"{len(failures)} of {len(items)} documented QNX 8.0 identifiers fail "
-                          f"({config_name(lang, portable)}):\n" + "\n".join(report))
+    report = [f"{pid} — {by_id[pid].source if pid in by_id else '-'} — {err}" for pid, err in failures.items()]
+    assert not failures, (
+        f"{len(failures)} of {len(items)} documented QNX 8.0 identifiers fail "
+        f"({config_name(lang, portable)}):\n" + "\n".join(report)
+    )
 
 
 def test_probe_table_is_well_formed() -> None:
@@ -213,8 +216,7 @@ def test_qvmsim_only_names_are_hidden_when_portable(lang: str) -> None:
         ok, _ = compile_source(translation_unit([p]), lang, True)
         if ok:
             visible.append(f"{p.id} ({p.header}): {p.fact}")
-    assert not visible, ("qvmsim-only names still visible under -DQVMSIM_PORTABLE "
-                         f"({lang}):\n" + "\n".join(visible))
+    assert not visible, f"qvmsim-only names still visible under -DQVMSIM_PORTABLE ({lang}):\n" + "\n".join(visible)
 
 
 def table(inc: Path | None = None) -> str:
@@ -237,8 +239,7 @@ def table(inc: Path | None = None) -> str:
             continue
         ok, out = compile_source(translation_unit([BASELINE]), lang, portable, inc)
         if not ok:
-            rows.append(f"Note: the headers alone do not compile ({config_name(lang, portable)}): "
-                        f"{first_error(out)}")
+            rows.append(f"Note: the headers alone do not compile ({config_name(lang, portable)}): {first_error(out)}")
     if rows:
         rows.append("")
     rows += ["| identifier | header | source page | status |", "|---|---|---|---|"]
@@ -250,16 +251,22 @@ def table(inc: Path | None = None) -> str:
         rows.append(f"| `{p.id}` | {p.header} | {p.source} | {status} |")
     provided = sum(1 for p in items if not failed[p.id])
     rows.append("")
-    rows.append(f"{provided} of {len(items)} documented 8.0 identifiers provided "
-                f"(compiling as C11 and C++17, with and without QVMSIM_PORTABLE).")
+    rows.append(
+        f"{provided} of {len(items)} documented 8.0 identifiers provided "
+        f"(compiling as C11 and C++17, with and without QVMSIM_PORTABLE)."
+    )
     return "\n".join(rows)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", action="store_true", help="print the probe status as a markdown table")
-    parser.add_argument("--include", type=Path, default=None,
-                        help="folder holding qvm/*.h (default: qvmsim's own, hil.targets.sdk.include_dir())")
+    parser.add_argument(
+        "--include",
+        type=Path,
+        default=None,
+        help="folder holding qvm/*.h (default: qvmsim's own, hil.targets.sdk.include_dir())",
+    )
     args = parser.parse_args(argv)
     if not args.table:
         parser.print_help()

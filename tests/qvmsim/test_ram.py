@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.qvmsim import QvmProc, RunQvm
 from hil.qvm.guest import ScriptedGuest
+from tests.support.qvmsim import QvmProc, RunQvm
 
 RAM = "ram 0x80000000,64K\n"
 
@@ -34,7 +34,11 @@ def test_guest_loads_and_stores_ram_little_endian(run_qvm: RunQvm, probe_so: Pat
     run = run_qvm(conf(probe_so), script=script)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == [
-        "0x80000000: 0x11223344", "0x80000001: 0x2233", "0x8000fffc: 0x01020304", "0x80000100: 0x0000000000000000"]
+        "0x80000000: 0x11223344",
+        "0x80000001: 0x2233",
+        "0x8000fffc: 0x01020304",
+        "0x80000100: 0x0000000000000000",
+    ]
     assert run.one(r"^guest RAM ", source="qvm").message == "guest RAM 0x80000000-0x8000ffff (65536 bytes)"
     # RAM is not a vdev: no vdev saw these accesses, and they are not "stores to a vdev"
     assert "since_last_store=none" in run.one(r"^guest terminated: ").message
@@ -43,8 +47,10 @@ def test_guest_loads_and_stores_ram_little_endian(run_qvm: RunQvm, probe_so: Pat
 def test_ram_without_start_follows_the_previous_region(run_qvm: RunQvm, probe_so: Path) -> None:
     # QNX: without start_address, RAM goes right after the highest RAM already allocated
     # (the first at 0: the probe's region moves out of its way)
-    text = ("system t\nlogger fatal,internal,error,warn,info,debug stderr\nram 64K\nram 0x1000\n"
-            f"vdev {probe_so} loc 0x100000\n")
+    text = (
+        "system t\nlogger fatal,internal,error,warn,info,debug stderr\nram 64K\nram 0x1000\n"
+        f"vdev {probe_so} loc 0x100000\n"
+    )
     run = run_qvm(text, script="write 0x10000 4 7\nread 0x10000 4\nread 0x11000 4\nshutdown\n")
     assert run.returncode == 0, run.stderr
     ram = [line.message for line in run.find(r"^guest RAM ", source="qvm")]
@@ -97,8 +103,10 @@ def test_dma_round_trip_through_gasp(run_qvm: RunQvm, probe_so: Path) -> None:
         "dump 0x80001000: 88 77 66 55 44 33 22 11 00 ff ee dd cc bb aa 99",
         "0x2038: 0x0000000e",
     ]
-    assert run.one(r"^dma copied ", source="probe").message == \
-        "dma copied len=16 src=0x80000000 dst=0x80001000 vaddr_after_unmap=null"
+    assert (
+        run.one(r"^dma copied ", source="probe").message
+        == "dma copied len=16 src=0x80000000 dst=0x80001000 vaddr_after_unmap=null"
+    )
     assert run.one(r"^dma map src failed", source="probe").message == "dma map src failed errno=14"
 
 
@@ -119,36 +127,60 @@ def test_guest_cpu_access_with_null_gcp_reaches_ram(run_qvm: RunQvm, probe_so: P
     assert run.stdout.splitlines() == ["0x80000044: 0x0000002a", "goes on"]
     peeks = [line.message for line in run.find(r"^peek ", source="probe")]
     assert peeks == ["peek read rc=0 value=0x29", "peek write rc=0 value=0x2a", "peek read rc=-1 value=0x0"]
-    assert run.one(r"VRS_BUS_ERROR", source="qvm", level="ERROR").message == \
-        "vdev 'probe' answered VRS_BUS_ERROR to a guest store at 0x2040: the guest gets a bus error"
+    assert (
+        run.one(r"VRS_BUS_ERROR", source="qvm", level="ERROR").message
+        == "vdev 'probe' answered VRS_BUS_ERROR to a guest store at 0x2040: the guest gets a bus error"
+    )
 
 
-@pytest.mark.parametrize("ram,message", [
-    ("ram 0\n", "cfg.qvmconf:3: bad value '0' for option 'ram' (expected [START,]LENGTH like "
-                "0x80000000,128M or 64K; LENGTH > 0, suffixes K, M, G)"),
-    ("ram 16Q\n", "cfg.qvmconf:3: bad value '16Q' for option 'ram' (expected [START,]LENGTH like "
-                  "0x80000000,128M or 64K; LENGTH > 0, suffixes K, M, G)"),
-    ("ram x,16M\n", "cfg.qvmconf:3: bad value 'x,16M' for option 'ram' (expected [START,]LENGTH like "
-                    "0x80000000,128M or 64K; LENGTH > 0, suffixes K, M, G)"),
-    ("ram 0,64K\nram 0x8000,64K\n", "cfg.qvmconf:4: bad value '0x8000,64K' for option 'ram': region "
-                                    "0x8000-0x17fff overlaps the RAM region 0x0-0xffff"),
-    ("ram 0,1M\n", "cfg.qvmconf:4: region 0x2000-0x2fff of vdev 'probe' overlaps guest RAM 0x0-0xfffff "
-                   "(option 'ram'): move its 'loc' or the RAM"),
-])
+@pytest.mark.parametrize(
+    "ram,message",
+    [
+        (
+            "ram 0\n",
+            "cfg.qvmconf:3: bad value '0' for option 'ram' (expected [START,]LENGTH like "
+            "0x80000000,128M or 64K; LENGTH > 0, suffixes K, M, G)",
+        ),
+        (
+            "ram 16Q\n",
+            "cfg.qvmconf:3: bad value '16Q' for option 'ram' (expected [START,]LENGTH like "
+            "0x80000000,128M or 64K; LENGTH > 0, suffixes K, M, G)",
+        ),
+        (
+            "ram x,16M\n",
+            "cfg.qvmconf:3: bad value 'x,16M' for option 'ram' (expected [START,]LENGTH like "
+            "0x80000000,128M or 64K; LENGTH > 0, suffixes K, M, G)",
+        ),
+        (
+            "ram 0,64K\nram 0x8000,64K\n",
+            "cfg.qvmconf:4: bad value '0x8000,64K' for option 'ram': region "
+            "0x8000-0x17fff overlaps the RAM region 0x0-0xffff",
+        ),
+        (
+            "ram 0,1M\n",
+            "cfg.qvmconf:4: region 0x2000-0x2fff of vdev 'probe' overlaps guest RAM 0x0-0xfffff "
+            "(option 'ram'): move its 'loc' or the RAM",
+        ),
+    ],
+)
 def test_bad_ram_is_a_config_error(run_qvm: RunQvm, probe_so: Path, ram: str, message: str) -> None:
     run = run_qvm(f"system t\nlogger fatal,internal,error,warn,info stderr\n{ram}vdev {probe_so} loc 0x2000\n")
     assert run.returncode == 65, run.stderr
     assert run.one(r"", source="qvm", level="FATAL").message == message
 
 
-@pytest.mark.parametrize("script,message", [
-    ("dump 0x80000000\n", "guest.gs:1: 'dump' needs ADDR LEN"),
-    ("fill 0x80000000 4 0x100\n", "guest.gs:1: bad byte '0x100' for 'fill' (0 to 0xff)"),
-    ("dump io:0x40 4\n", "guest.gs:1: bad address 'io:0x40' for 'dump' (a guest RAM address like 0x80000000)"),
-    ("dump 0x80000000 0\n", "guest.gs:1: bad length '0' for 'dump' (1 to 65536 bytes)"),
-])
-def test_bad_fill_or_dump_in_the_script_is_a_config_error(run_qvm: RunQvm, probe_so: Path, script: str,
-                                                          message: str) -> None:
+@pytest.mark.parametrize(
+    "script,message",
+    [
+        ("dump 0x80000000\n", "guest.gs:1: 'dump' needs ADDR LEN"),
+        ("fill 0x80000000 4 0x100\n", "guest.gs:1: bad byte '0x100' for 'fill' (0 to 0xff)"),
+        ("dump io:0x40 4\n", "guest.gs:1: bad address 'io:0x40' for 'dump' (a guest RAM address like 0x80000000)"),
+        ("dump 0x80000000 0\n", "guest.gs:1: bad length '0' for 'dump' (1 to 65536 bytes)"),
+    ],
+)
+def test_bad_fill_or_dump_in_the_script_is_a_config_error(
+    run_qvm: RunQvm, probe_so: Path, script: str, message: str
+) -> None:
     run = run_qvm(conf(probe_so), script=script)
     assert run.returncode == 65, run.stderr
     assert run.one(r"", source="qvm", level="FATAL").message == message
@@ -189,7 +221,7 @@ def test_scripted_guest_api_drives_ram_and_interrupts(start_qvm: Callable[..., Q
     guest.fill(0x80000100, 20, 0x5A)
     assert guest.dump(0x80000100, 20) == b"\x5a" * 20
     assert guest.irq_count("GIC:0x21") == 0
-    guest.store(0x2000, 8, 2)                       # the probe raises gic:33 twice
+    guest.store(0x2000, 8, 2)  # the probe raises gic:33 twice
     assert guest.wait_irq("gic:33", timeout=2.0) == 2
     assert guest.wait_irq("gic:33", timeout=0.05) is None
     guest.store(0x2000, 8, 1)

@@ -12,9 +12,11 @@ import pytest
 from tests.support.qvmsim import LogLine, QvmRun, RunQvm
 
 PERIOD_NS = 20_000_000
-LATE_NS = 150_000_000       # how late an expiry may run on a loaded 2-core machine
-FIRED = re.compile(r"^timer fired n=(\d+) mode=\w+ host_notify_start=(\d+) host_current=(\d+) "
-                   r"guest_notify_start=(\d+) guest_current=(\d+)$")
+LATE_NS = 150_000_000  # how late an expiry may run on a loaded 2-core machine
+FIRED = re.compile(
+    r"^timer fired n=(\d+) mode=\w+ host_notify_start=(\d+) host_current=(\d+) "
+    r"guest_notify_start=(\d+) guest_current=(\d+)$"
+)
 ARMED = re.compile(r"^timer armed mode=\w+ now=(\d+) rc=(-?\d+)$")
 
 
@@ -33,8 +35,18 @@ def fired(run: QvmRun) -> list[tuple[LogLine, dict[str, int]]]:
         m = FIRED.match(line.message)
         assert m
         n, hns, hcur, gns, gcur = (int(x) for x in m.groups())
-        out.append((line, {"n": n, "host_notify_start": hns, "host_current": hcur,
-                           "guest_notify_start": gns, "guest_current": gcur}))
+        out.append(
+            (
+                line,
+                {
+                    "n": n,
+                    "host_notify_start": hns,
+                    "host_current": hcur,
+                    "guest_notify_start": gns,
+                    "guest_current": gcur,
+                },
+            )
+        )
     return out
 
 
@@ -65,7 +77,7 @@ def test_one_shot_timer_fires_a_period_after_it_was_armed(run_qvm: RunQvm, probe
     run = run_mode(run_qvm, probe_so, mode)
     rows = check_common(run, 5)
     arms = armed(run)
-    assert len(arms) == 5     # armed at GUEST_STARTING, then again from each callback but the last
+    assert len(arms) == 5  # armed at GUEST_STARTING, then again from each callback but the last
     for (_, armed_at), d in zip(arms, rows):
         # the wait began at the notify call: just after the vdev's own clock read
         assert 0 <= d["guest_notify_start"] - armed_at < 5_000_000, (armed_at, d)
@@ -90,8 +102,11 @@ def test_recurring_timer_does_not_drift(run_qvm: RunQvm, probe_so: Path) -> None
 def test_deadline_zero_disarms(run_qvm: RunQvm, probe_so: Path) -> None:
     # LATER (0x08): the probe's second timer, relative; 0 disarms it before it fires
     conf = f"system t\nvdev {probe_so} loc 0x2000 intr gic:40\n"
-    run = run_qvm(conf, script="write 0x2008 8 50\nwrite 0x2008 8 0\nsleep 200\nirq count gic:40\n"
-                               "write 0x2008 8 10\nirq wait gic:40 2000\nshutdown\n")
+    run = run_qvm(
+        conf,
+        script="write 0x2008 8 50\nwrite 0x2008 8 0\nsleep 200\nirq count gic:40\n"
+        "write 0x2008 8 10\nirq wait gic:40 2000\nshutdown\n",
+    )
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == ["irq gic:40 count=0", "irq gic:40 count=1"]
     assert len(run.find(r"^later raised rc=0$", source="probe")) == 1

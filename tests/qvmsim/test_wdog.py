@@ -22,15 +22,18 @@ def _bite_delay(run: QvmRun) -> float:
 LOGGER = "logger fatal,internal,error,warn,info,debug,verbose stderr\n"
 
 
-@pytest.mark.parametrize("options,effective_ms", [
-    ("timeout 250", 250),
-    ("timeout 125 flavour sp805", 250),     # sp805 counts down twice
-    ("frequency 1000", 1000),               # load written by the guest below changes it
-])
+@pytest.mark.parametrize(
+    "options,effective_ms",
+    [
+        ("timeout 250", 250),
+        ("timeout 125 flavour sp805", 250),  # sp805 counts down twice
+        ("frequency 1000", 1000),  # load written by the guest below changes it
+    ],
+)
 def test_starvation_bites_after_the_timeout_exit_4(run_qvm: RunQvm, options: str, effective_ms: int) -> None:
     script = "every 40 kick\nsleep 400\nstop job1\n"
     if options.startswith("frequency"):
-        script += "write 0x2000 4 300\n"    # load 300 ticks of 1 kHz: 300 ms
+        script += "write 0x2000 4 300\n"  # load 300 ticks of 1 kHz: 300 ms
         effective_ms = 300
     run = run_qvm(LOGGER + f"vdev wdog loc 0x2000 {options}\n", script=script)
     assert run.returncode == 4, run.stderr
@@ -83,8 +86,12 @@ def test_guest_reads_the_time_left(run_qvm: RunQvm) -> None:
 
 
 def test_fixture_files_kick_then_starve(run_qvm: RunQvm) -> None:
-    run = run_qvm(None, f"@{FIXTURES / 'qvmconf' / 'wdog-terminate.qvmconf'}",
-                  "load", str(FIXTURES / "guests" / "kick-then-starve.gs"))
+    run = run_qvm(
+        None,
+        f"@{FIXTURES / 'qvmconf' / 'wdog-terminate.qvmconf'}",
+        "load",
+        str(FIXTURES / "guests" / "kick-then-starve.gs"),
+    )
     assert run.returncode == 4, run.stderr
     assert run.stdout == "kicker stopped\n"
     since = float(run.one(r"^guest terminated: cause=4 ").message.rsplit("=", 1)[1])

@@ -6,7 +6,6 @@ import os
 from pathlib import Path
 
 from hil.pytestplugin.report import validate_junit
-
 from tests.support.paths import FIXTURES, REPO
 
 #: Looked for in this order: $HIL_JUNIT_XSD, a vendored copy, the developers' shared folder.
@@ -22,8 +21,9 @@ def junit_xsd() -> Path:
     for path in XSD_CANDIDATES:
         if path.is_file():
             return path
-    raise AssertionError("junit-10.xsd not found; looked at " + ", ".join(map(str, XSD_CANDIDATES))
-                         + " (set HIL_JUNIT_XSD to its path)")
+    raise AssertionError(
+        "junit-10.xsd not found; looked at " + ", ".join(map(str, XSD_CANDIDATES)) + " (set HIL_JUNIT_XSD to its path)"
+    )
 
 
 def assert_valid(path: Path, validator: str = "auto") -> None:

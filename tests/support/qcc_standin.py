@@ -33,8 +33,12 @@ def main() -> None:
     log = os.environ.get("QCC_STANDIN_LOG")
     if log:
         with open(log, "a") as f:
-            f.write(json.dumps({"argv": args, "QNX_HOST": os.environ.get("QNX_HOST"),
-                                "QNX_TARGET": os.environ.get("QNX_TARGET")}) + "\n")
+            f.write(
+                json.dumps(
+                    {"argv": args, "QNX_HOST": os.environ.get("QNX_HOST"), "QNX_TARGET": os.environ.get("QNX_TARGET")}
+                )
+                + "\n"
+            )
     host, target = os.environ.get("QNX_HOST"), os.environ.get("QNX_TARGET")
     if not host or not target:
         fail("QNX_HOST and QNX_TARGET must be set")

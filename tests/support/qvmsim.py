@@ -21,11 +21,22 @@ from typing import IO
 
 from hil.qvm.log import LEVELS, LogLine, QvmLog, parse_log
 from hil.targets.toolchain import Toolchain, build_vdev
-
 from tests.support.paths import QVMSIM_TEST_VDEVS, TARGET_VDEVS
 
-__all__ = ["LogLine", "QvmLog", "QvmProc", "QvmRun", "RunQvm", "StartQvm", "build_probe_vdev",
-           "build_target_vdevs", "log_lines", "qvm_env", "run_qvm", "start_qvm"]
+__all__ = [
+    "LogLine",
+    "QvmLog",
+    "QvmProc",
+    "QvmRun",
+    "RunQvm",
+    "StartQvm",
+    "build_probe_vdev",
+    "build_target_vdevs",
+    "log_lines",
+    "qvm_env",
+    "run_qvm",
+    "start_qvm",
+]
 
 #: The vdevs of target_vdevs/ the qvmsim tests load (from ``-L`` folder).
 TARGET_VDEV_NAMES = ("wdog", "trace", "badabi")
@@ -77,16 +88,20 @@ class QvmRun:
 class QvmProc:
     """A running qvm whose stderr is collected by a thread, for signal tests."""
 
-    def __init__(self, args: list[str], cwd: Path, stdin: int | None = subprocess.DEVNULL,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, args: list[str], cwd: Path, stdin: int | None = subprocess.DEVNULL, env: dict[str, str] | None = None
+    ) -> None:
         self.args = args
-        self.proc = subprocess.Popen(args, cwd=cwd, stdin=stdin, env=env, stdout=subprocess.PIPE, bufsize=1,
-                                     stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            args, cwd=cwd, stdin=stdin, env=env, stdout=subprocess.PIPE, bufsize=1, stderr=subprocess.PIPE, text=True
+        )
         self._err: list[str] = []
         self._out: list[str] = []
         self._cv = threading.Condition()
-        self._threads = [threading.Thread(target=self._pump, args=(self.proc.stderr, self._err), daemon=True),
-                         threading.Thread(target=self._pump, args=(self.proc.stdout, self._out), daemon=True)]
+        self._threads = [
+            threading.Thread(target=self._pump, args=(self.proc.stderr, self._err), daemon=True),
+            threading.Thread(target=self._pump, args=(self.proc.stdout, self._out), daemon=True),
+        ]
         for t in self._threads:
             t.start()
 
@@ -109,8 +124,9 @@ class QvmProc:
                         self._cv.wait(0.2)  # let the pump deliver the last lines
                         if any(rx.search(line) for line in self._err):
                             return
-                    raise AssertionError(f"no line matching {pattern!r} within {timeout}s "
-                                         f"(exited: {exited}):\n{''.join(self._err)}")
+                    raise AssertionError(
+                        f"no line matching {pattern!r} within {timeout}s (exited: {exited}):\n{''.join(self._err)}"
+                    )
                 self._cv.wait(min(left, 0.05))
 
     def wait_for_out(self, pattern: str, timeout: float = 5.0) -> None:
@@ -181,9 +197,18 @@ def _write_inputs(cwd: Path, conf_text: str | None, script: str | None) -> list[
     return args
 
 
-def run_qvm(qvm_bin: Path, vdev_dir: Path, cwd: Path, conf_text: str | None = None, *extra: str,
-            script: str | None = None, stdin: str | None = None, timeout: float = 10.0,
-            env: dict[str, str] | None = None, vdev_path: bool = True) -> QvmRun:
+def run_qvm(
+    qvm_bin: Path,
+    vdev_dir: Path,
+    cwd: Path,
+    conf_text: str | None = None,
+    *extra: str,
+    script: str | None = None,
+    stdin: str | None = None,
+    timeout: float = 10.0,
+    env: dict[str, str] | None = None,
+    vdev_path: bool = True,
+) -> QvmRun:
     """Run qvm in ``cwd`` to completion.
 
     ``conf_text`` goes to ``cwd/cfg.qvmconf`` (passed as ``@cfg.qvmconf``,
@@ -195,14 +220,29 @@ def run_qvm(qvm_bin: Path, vdev_dir: Path, cwd: Path, conf_text: str | None = No
         args += ["-L", str(vdev_dir)]
     args += _write_inputs(cwd, conf_text, script)
     args += list(extra)
-    proc = subprocess.run(args, cwd=cwd, input=stdin, capture_output=True, text=True,
-                          timeout=timeout, env=qvm_env(env),
-                          stdin=subprocess.DEVNULL if stdin is None else None)
+    proc = subprocess.run(
+        args,
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=qvm_env(env),
+        stdin=subprocess.DEVNULL if stdin is None else None,
+    )
     return QvmRun(proc.returncode, proc.stdout, proc.stderr, args)
 
 
-def start_qvm(qvm_bin: Path, vdev_dir: Path, cwd: Path, conf_text: str, *extra: str,
-              script: str | None = None, stdin_pipe: bool = False, env: dict[str, str] | None = None) -> QvmProc:
+def start_qvm(
+    qvm_bin: Path,
+    vdev_dir: Path,
+    cwd: Path,
+    conf_text: str,
+    *extra: str,
+    script: str | None = None,
+    stdin_pipe: bool = False,
+    env: dict[str, str] | None = None,
+) -> QvmProc:
     """Start qvm in ``cwd`` in the background (inputs as for ``run_qvm``); the caller kills it."""
     args = [str(qvm_bin), "-L", str(vdev_dir), *_write_inputs(cwd, conf_text, script), *extra]
     return QvmProc(args, cwd, stdin=subprocess.PIPE if stdin_pipe else subprocess.DEVNULL, env=qvm_env(env))

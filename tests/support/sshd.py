@@ -90,11 +90,11 @@ def free_port() -> int:
 def make_client_key(path: Path) -> str:
     """Write a fresh Ed25519 private key (OpenSSH format) to ``path``; return its public line."""
     key = ed25519.Ed25519PrivateKey.generate()
-    path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH,
-                                       serialization.NoEncryption()))
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
+    )
     path.chmod(0o600)
-    return key.public_key().public_bytes(serialization.Encoding.OpenSSH,
-                                         serialization.PublicFormat.OpenSSH).decode()
+    return key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
 
 
 def random_host_key_line() -> str:
@@ -125,7 +125,7 @@ class DropbearServer:
     log: Path = field(default_factory=Path)
     process: subprocess.Popen[bytes] | None = None
 
-    def prepare(self) -> "DropbearServer":
+    def prepare(self) -> DropbearServer:
         """Generate keys, the fake user and its home (once)."""
         missing = missing_tools()
         if missing:
@@ -137,11 +137,14 @@ class DropbearServer:
         (home / ".ssh").chmod(0o700)
         hostkey = self.root / "dropbear_ed25519_host_key"
         if not hostkey.exists():
-            subprocess.run([DROPBEARKEY, "-t", "ed25519", "-f", str(hostkey)], check=True,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        out = subprocess.run([DROPBEARKEY, "-y", "-f", str(hostkey)], check=True, capture_output=True,
-                             text=True).stdout
-        self.host_key = " ".join(next(l for l in out.splitlines() if l.startswith("ssh-")).split()[:2])
+            subprocess.run(
+                [DROPBEARKEY, "-t", "ed25519", "-f", str(hostkey)],
+                check=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        out = subprocess.run([DROPBEARKEY, "-y", "-f", str(hostkey)], check=True, capture_output=True, text=True).stdout
+        self.host_key = " ".join(next(ln for ln in out.splitlines() if ln.startswith("ssh-")).split()[:2])
         self.client_key = self.root / "client_ed25519"
         client_pub = make_client_key(self.client_key)
         options = ""
@@ -161,8 +164,11 @@ class DropbearServer:
             elif self.shell != "sh":
                 raise ValueError(f"unknown shell {self.shell!r} (sh or busybox)")
             wrapper = self.root / "forced-command.sh"
-            wrapper.write_text(FORCED_COMMAND.replace("@NOSFTP@", "" if self.sftp else "yes")
-                               .replace("@PATH@", path).replace("@SHELL@", shell))
+            wrapper.write_text(
+                FORCED_COMMAND.replace("@NOSFTP@", "" if self.sftp else "yes")
+                .replace("@PATH@", path)
+                .replace("@SHELL@", shell)
+            )
             wrapper.chmod(0o755)
             options = f'command="exec {wrapper}" '  # exec: no extra shell between dropbear and the command
         keys = home / ".ssh" / "authorized_keys"
@@ -173,22 +179,36 @@ class DropbearServer:
         self.log = self.root / "dropbear.log"
         return self
 
-    def start(self) -> "DropbearServer":
+    def start(self) -> DropbearServer:
         """Start dropbear (on ``port``, or a free one the first time) and wait until it accepts."""
         if not self.host_key:
             self.prepare()
         for _ in range(5):
             port = self.port or free_port()
-            env = dict(os.environ, LD_PRELOAD=nss_wrapper() or "",
-                       NSS_WRAPPER_PASSWD=str(self.root / "passwd"),
-                       NSS_WRAPPER_GROUP=str(self.root / "group"))
-            args = [DROPBEAR, "-F", "-E", "-s", "-r", str(self.root / "dropbear_ed25519_host_key"),
-                    "-p", f"{self.host}:{port}", "-P", str(self.root / "dropbear.pid")]
+            env = dict(
+                os.environ,
+                LD_PRELOAD=nss_wrapper() or "",
+                NSS_WRAPPER_PASSWD=str(self.root / "passwd"),
+                NSS_WRAPPER_GROUP=str(self.root / "group"),
+            )
+            args = [
+                DROPBEAR,
+                "-F",
+                "-E",
+                "-s",
+                "-r",
+                str(self.root / "dropbear_ed25519_host_key"),
+                "-p",
+                f"{self.host}:{port}",
+                "-P",
+                str(self.root / "dropbear.pid"),
+            ]
             if self.window:
                 args += ["-W", str(self.window)]
             with open(self.log, "ab") as log:
-                self.process = subprocess.Popen(args, env=env, stdout=log, stderr=log,
-                                                stdin=subprocess.DEVNULL, start_new_session=True)
+                self.process = subprocess.Popen(
+                    args, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
+                )
             if self._wait_listening(port):
                 self.port = port
                 self.known_hosts = self.root / "known_hosts"
@@ -262,7 +282,7 @@ def children_of(pid: int) -> list[int]:
             stat = (entry / "stat").read_text()
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat[stat.rindex(")") + 2 :].split()
         if int(fields[1]) == pid:
             found.append(int(entry.name))
     return found

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from hil.core.errors import ExpectTimeout, FailPatternSeen, InfrastructureError, SetupError
 from hil.links.capture import TextStore
 from hil.links.console import Console, Mark
 from hil.links.regex_window import Search
-from hil.core.errors import ExpectTimeout, FailPatternSeen, InfrastructureError, SetupError
 from hil.links.transports import SocketLikeTransport, TcpTransport, open_transport
 
 
@@ -334,6 +334,7 @@ def test_concurrent_writes_while_reading(peer: Peer, console: Console) -> None:
             conn.sendall(data)
 
     threading.Thread(target=echo, daemon=True).start()
+
     def writer(k: int) -> None:
         for i in range(200):
             console.sendline(f"w{k}-{i}")

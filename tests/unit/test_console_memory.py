@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from hil.links.console import Console, ConsoleMatch
 from hil.core.errors import SetupError
+from hil.links.console import Console, ConsoleMatch
 from hil.links.transports import open_transport
 
 ROOT = Path(__file__).resolve().parents[2]
 
-FLOOD = textwrap.dedent('''
+FLOOD = textwrap.dedent("""
     import json, socket, sys, threading, time
     from pathlib import Path
     from hil.links.console import Console
@@ -66,13 +66,14 @@ FLOOD = textwrap.dedent('''
                       "memory": console.memory, "start": m.start.offset, "text": m.text,
                       "late": late.match.group(1), "late_start": late.start.offset, "old": old,
                       "received": console.bytes_received}))
-''')
+""")
 
 
 def test_a_200_mb_flood_keeps_memory_bounded_and_expect_finds_the_marker(tmp_path: Path) -> None:
     log = tmp_path / "console.log"
-    done = subprocess.run([sys.executable, "-c", FLOOD, str(log), "200"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", FLOOD, str(log), "200"], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     r = json.loads(done.stdout)
     flood = 200 << 20
@@ -88,7 +89,7 @@ def test_a_200_mb_flood_keeps_memory_bounded_and_expect_finds_the_marker(tmp_pat
     assert str(log) in r["old"]
 
 
-def waiting_expect(console: Console, pattern: str, send) -> "ConsoleMatch":  # type: ignore[no-untyped-def]
+def waiting_expect(console: Console, pattern: str, send) -> ConsoleMatch:  # type: ignore[no-untyped-def]
     """``console.expect(pattern)`` already waiting (from the current position) while ``send()`` floods it."""
     import threading
     import time
@@ -98,12 +99,12 @@ def waiting_expect(console: Console, pattern: str, send) -> "ConsoleMatch":  # t
     def wait() -> None:
         try:
             result["m"] = console.expect(pattern, 60)
-        except Exception as exc:  # noqa: BLE001 - shown by the assertion below
+        except Exception as exc:
             result["m"] = exc
 
     waiter = threading.Thread(target=wait)
     waiter.start()
-    while not console._active and waiter.is_alive():  # noqa: SLF001 - its search is registered: it is waiting
+    while not console._active and waiter.is_alive():
         time.sleep(0.001)
     send()
     waiter.join(60)
@@ -116,8 +117,9 @@ def pair():  # type: ignore[no-untyped-def]
     import socket
 
     server = socket.create_server(("127.0.0.1", 0))
-    console = Console(open_transport(f"socket://127.0.0.1:{server.getsockname()[1]}"), reconnect=False,
-                      memory=1 << 16).start()
+    console = Console(
+        open_transport(f"socket://127.0.0.1:{server.getsockname()[1]}"), reconnect=False, memory=1 << 16
+    ).start()
     peer, _ = server.accept()
     yield console, peer
     console.close()
@@ -133,7 +135,7 @@ def test_small_bound_keeps_offsets_exact_with_multibyte_text(pair) -> None:  # t
     m = waiting_expect(console, "END-MARK", lambda: peer.sendall(blob + b"END-MARK\n"))
     assert m.start.offset == len(blob)
     assert console.bytes_received == len(blob) + 9
-    assert len(console._data) <= 4 * console.memory  # noqa: SLF001 - the bound itself
+    assert len(console._data) <= 4 * console.memory
     tail = console.since(mark)
     assert tail.startswith("[hil: ") and tail.endswith("END-MARK\n")
     after = console.mark()

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from hil.targets import deploy
-from hil.targets.deploy import cleanup_stale, create_deployment
 from hil.core.errors import ConfigError, InfrastructureError
+from hil.targets import deploy, make_target
 from hil.targets.definition import parse_definition
-from hil.targets import make_target
+from hil.targets.deploy import cleanup_stale, create_deployment
 
 
 @pytest.fixture
@@ -39,6 +37,7 @@ def test_stale_qvm_of_a_dead_run_is_killed_and_its_folder_removed(target) -> Non
     dead = subprocess.Popen(["true"])
     dead.wait()  # a pid that no longer runs: the "dead pytest" that left things behind
     from hil.targets import deploy
+
     workdir = Path(target.definition.qvm.workdir)
     stale = workdir / f"hil-{deploy._HOST}-{dead.pid}-1-test_old"
     live = workdir / f"hil-{deploy._HOST}-{os.getpid()}-99-test_mine"
@@ -68,9 +67,11 @@ def test_stale_cleanup_spares_a_process_that_reused_the_recorded_pid(target, rec
     stale.mkdir(parents=True)
     innocent = subprocess.Popen(["sleep", "60"])  # now runs under the pid the dead run recorded
     start = Path(f"/proc/{innocent.pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    lines = {"old": f"{innocent.pid}\n",  # the old format: a bare pid proves nothing
-             "start": f"{innocent.pid}\n{int(start) + 1}\nsleep 60\n",  # another process's start time
-             "cmdline": f"{innocent.pid}\n{start}\n/usr/bin/qvm @{stale}/run.qvmconf\n"}  # another command line
+    lines = {
+        "old": f"{innocent.pid}\n",  # the old format: a bare pid proves nothing
+        "start": f"{innocent.pid}\n{int(start) + 1}\nsleep 60\n",  # another process's start time
+        "cmdline": f"{innocent.pid}\n{start}\n/usr/bin/qvm @{stale}/run.qvmconf\n",
+    }  # another command line
     (stale / "qvm.pid").write_text(lines[record])
     try:
         assert cleanup_stale(target) == [str(stale)]
@@ -108,8 +109,13 @@ def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
     """A 64 KiB tmpfs as the target's workdir (needs root, as CI has)."""
     mount = tmp_path / "small"
     mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-                                           capture_output=True).returncode != 0:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)], capture_output=True
+        ).returncode
+        != 0
+    ):
         pytest.skip("needs root to mount a small tmpfs")
     try:
         yield mount
@@ -135,7 +141,7 @@ def test_full_disk_is_reported_as_such_and_checked_before_deploying(small_disk: 
     filler = small_disk / "filler"
     with pytest.raises(OSError):
         filler.write_bytes(b"\0" * (200 << 10))
-    with pytest.raises(InfrastructureError, match="no space left on device on box at .*free"):
+    with pytest.raises(InfrastructureError, match=r"no space left on device on box at .*free"):
         create_deployment(target, "test_next")
     assert [p.name for p in (small_disk / "work").iterdir()] == [Path(d.path).name]  # no half-made folder
     filler.unlink()

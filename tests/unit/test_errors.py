@@ -8,8 +8,17 @@ import pytest
 
 from hil.core import command
 from hil.core.command import CommandResult
-from hil.core.errors import (CommandFailed, CommandTimeout, DeviceFailure, ExpectTimeout, FailPatternSeen, HilError,
-                             InfrastructureError, SetupError, WaitTimeout)
+from hil.core.errors import (
+    CommandFailed,
+    CommandTimeout,
+    DeviceFailure,
+    ExpectTimeout,
+    FailPatternSeen,
+    HilError,
+    InfrastructureError,
+    SetupError,
+    WaitTimeout,
+)
 from hil.links import ssh
 from hil.targets import make_target
 from hil.targets.definition import parse_definition
@@ -45,7 +54,10 @@ def test_command_failed_says_what_where_and_how() -> None:
     result = CommandResult("make all", None, "SEGV", b"built\n", b"oops\n", 0.1)
     error = CommandFailed.of(result, "box (root@h:22)")
     assert error.result is result
-    assert str(error) == "command on box (root@h:22) was killed by SIGSEGV: make all\n--- stderr:\noops\n\n--- stdout:\nbuilt\n"
+    assert (
+        str(error)
+        == "command on box (root@h:22) was killed by SIGSEGV: make all\n--- stderr:\noops\n\n--- stdout:\nbuilt\n"
+    )
 
 
 def test_local_checked_command_raises_command_failed(local) -> None:  # type: ignore[no-untyped-def]
@@ -73,12 +85,14 @@ def test_local_command_timeout_and_process_wait_timeout(local) -> None:  # type:
 
 
 def test_plugin_counts_an_expect_timeout_as_a_failure(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(test_inner="""
+    pytester.makepyfile(
+        test_inner="""
         from hil.core.errors import ExpectTimeout, InfrastructureError
         def test_never_appeared():
             raise ExpectTimeout("'ready' did not appear within 1.0 s")
         def test_lab_failed():
             raise InfrastructureError("target unreachable")
-    """)
+    """
+    )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")  # the plugin loads by its entry point
     result.assert_outcomes(failed=1, errors=1)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from hil.vm import image as image_mod
 from hil.core.errors import SetupError
+from hil.vm import image as image_mod
 from hil.vm.cpio import Tree, read_cpio
 from hil.vm.elf import elf_dynamic_info, extract_vmlinux, modinfo
 from hil.vm.image import Image, ImageSpec, build_image
@@ -39,7 +39,7 @@ def test_cache_key_is_stable_and_covers_every_input(tmp_path: Path) -> None:
     variants = [
         ImageSpec(),
         ImageSpec(kernel_package="linux-image-cloud-amd64", extra_files=base.extra_files),
-        ImageSpec(packages=base.packages + ("strace",), extra_files=base.extra_files),
+        ImageSpec(packages=(*base.packages, "strace"), extra_files=base.extra_files),
         ImageSpec(versions={"busybox-static": "1:1.35.0-4"}, extra_files=base.extra_files),
         ImageSpec(nic_module="e1000", extra_files=base.extra_files),
         ImageSpec(initrd_compression="none", extra_files=base.extra_files),
@@ -72,8 +72,16 @@ def test_cache_hit_runs_no_tool(cache: Path, monkeypatch: pytest.MonkeyPatch) ->
     for name in ("vmlinux", "bzImage", "initrd.cpio.gz", "client_key"):
         (root / name).write_bytes(b"x")
     (root / "host_key.pub").write_text("ssh-ed25519 AAAAtest\n")
-    (root / "image.json").write_text(json.dumps({"spec_hash": spec.cache_key(), "ready_marker": "HIL-READY k",
-                                                 "kernel": "vmlinux", "nic_module": "virtio_net"}))
+    (root / "image.json").write_text(
+        json.dumps(
+            {
+                "spec_hash": spec.cache_key(),
+                "ready_marker": "HIL-READY k",
+                "kernel": "vmlinux",
+                "nic_module": "virtio_net",
+            }
+        )
+    )
 
     def no_tools(*args: object, **kwargs: object) -> None:
         raise AssertionError(f"a cache hit ran {args}")
@@ -257,13 +265,17 @@ def test_concurrent_builds_of_one_spec_build_once(cache: Path, monkeypatch: pyte
         for name in ("vmlinux", "bzImage", "initrd.cpio.gz", "client_key"):
             (out / name).write_bytes(b"x")
         (out / "host_key.pub").write_text("ssh-ed25519 AAAAtest\n")
-        (out / "image.json").write_text(json.dumps({"spec_hash": key, "ready_marker": f"HIL-READY {key}",
-                                                    "kernel": "vmlinux", "nic_module": "virtio_net"}))
+        (out / "image.json").write_text(
+            json.dumps(
+                {"spec_hash": key, "ready_marker": f"HIL-READY {key}", "kernel": "vmlinux", "nic_module": "virtio_net"}
+            )
+        )
 
     monkeypatch.setattr(image_mod, "_build", fake_build)
     results: list[Image] = []
-    threads = [threading.Thread(target=lambda: results.append(build_image(ImageSpec(), log=lambda m: None)))
-               for _ in range(3)]
+    threads = [
+        threading.Thread(target=lambda: results.append(build_image(ImageSpec(), log=lambda m: None))) for _ in range(3)
+    ]
     for t in threads:
         t.start()
     for t in threads:

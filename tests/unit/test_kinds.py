@@ -18,7 +18,10 @@ from hil.targets.toolchain import Toolchain
 def test_every_kind_has_its_class_and_declares_its_guest() -> None:
     assert sorted(TARGET_CLASSES) == sorted(KINDS)
     assert {kind: cls.guest_control for kind, cls in TARGET_CLASSES.items()} == {
-        "local": "scripted", "qemu": "scripted", "board": "console"}
+        "local": "scripted",
+        "qemu": "scripted",
+        "board": "console",
+    }
 
 
 def test_guest_control_follows_the_target_not_its_kind_name(tmp_path: Path) -> None:
@@ -29,8 +32,10 @@ def test_guest_control_follows_the_target_not_its_kind_name(tmp_path: Path) -> N
 
 
 def test_toolchain_comes_from_the_definition_without_a_target(tmp_path: Path) -> None:
-    d = parse_definition({"name": "q", "kind": "local",
-                          "toolchain": {"kind": "qcc", "variant": "gcc_ntox86_64", "cflags": ["-Werror"]}}, "t")
+    d = parse_definition(
+        {"name": "q", "kind": "local", "toolchain": {"kind": "qcc", "variant": "gcc_ntox86_64", "cflags": ["-Werror"]}},
+        "t",
+    )
     tc = Toolchain.from_definition(d)
     assert (tc.kind, tc.cc, tc.variant, tc.cflags) == ("qcc", "qcc", "gcc_ntox86_64", ("-Werror",))
     assert make_target(d, tmp_path / "run").toolchain() == tc

@@ -36,7 +36,8 @@ def layer(module: str) -> int | None:
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def imports(path: Path) -> list[tuple[str, int, bool]]:
@@ -60,8 +61,13 @@ def imports(path: Path) -> list[tuple[str, int, bool]]:
         elif isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("hil") and node.level == 0:
             for alias in node.names:  # "from hil.x import y" may import the module hil.x.y
                 sub = f"{node.module}.{alias.name}"
-                found.append((sub if (PACKAGE.parent / (sub.replace(".", "/") + ".py")).exists() else node.module,
-                              node.lineno, top))
+                found.append(
+                    (
+                        sub if (PACKAGE.parent / (sub.replace(".", "/") + ".py")).exists() else node.module,
+                        node.lineno,
+                        top,
+                    )
+                )
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
             visit(node, False)
         else:
@@ -88,14 +94,18 @@ def test_no_module_imports_a_higher_layer() -> None:
         for imported, line, _ in imports(path):
             theirs = layer(imported)
             if theirs is not None and theirs > mine:
-                upward.append(f"{path.relative_to(PACKAGE.parent)}:{line}: {name} ({LAYERS[mine]}) imports "
-                              f"{imported} ({LAYERS[theirs]})")
+                upward.append(
+                    f"{path.relative_to(PACKAGE.parent)}:{line}: {name} ({LAYERS[mine]}) imports "
+                    f"{imported} ({LAYERS[theirs]})"
+                )
     assert not upward, "upward imports:\n" + "\n".join(upward)
 
 
 def test_module_level_imports_have_no_cycle() -> None:
-    graph = {name: sorted({imp for imp, _, top in imports(path) if top and imp in MODULES and imp != name})
-             for name, path in MODULES.items()}
+    graph = {
+        name: sorted({imp for imp, _, top in imports(path) if top and imp in MODULES and imp != name})
+        for name, path in MODULES.items()
+    }
     state: dict[str, int] = {}
     stack: list[str] = []
     cycles: list[str] = []
@@ -105,7 +115,7 @@ def test_module_level_imports_have_no_cycle() -> None:
         stack.append(node)
         for nxt in graph[node]:
             if state.get(nxt) == 1:
-                cycles.append(" -> ".join([*stack[stack.index(nxt):], nxt]))
+                cycles.append(" -> ".join([*stack[stack.index(nxt) :], nxt]))
             elif nxt not in state:
                 walk(nxt)
         stack.pop()
@@ -120,8 +130,10 @@ def test_module_level_imports_have_no_cycle() -> None:
 def test_the_rules_see_a_violation(tmp_path: Path) -> None:
     """The checker itself: an upward import and a lazy one are found."""
     src = tmp_path / "m.py"
-    src.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from hil.cli import main\n"
-                   "def f():\n    import hil.qvm.runner\nfrom hil.core import errors\n")
+    src.write_text(
+        "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from hil.cli import main\n"
+        "def f():\n    import hil.qvm.runner\nfrom hil.core import errors\n"
+    )
     got = imports(src)
     assert ("hil.cli.main", 3, False) in got and ("hil.qvm.runner", 5, False) in got
     assert ("hil.core.errors", 6, True) in got

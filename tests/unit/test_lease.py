@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from hil.core.errors import InfrastructureError
-from hil.targets.lease import acquire, lease_path
-from hil.targets.definition import parse_definition
 from hil.targets import make_target
+from hil.targets.definition import parse_definition
+from hil.targets.lease import acquire, lease_path
 
 
 @pytest.fixture
@@ -76,14 +76,17 @@ print("RELEASED", flush=True)
 
 def test_contest_between_two_processes(tmp_path: Path) -> None:
     def spawn(owner: str, wait: float, hold: float) -> subprocess.Popen[str]:
-        return subprocess.Popen([sys.executable, "-c", SCRIPT, str(tmp_path / "w"), str(tmp_path / owner),
-                                 str(wait), owner, str(hold)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True)
+        return subprocess.Popen(
+            [sys.executable, "-c", SCRIPT, str(tmp_path / "w"), str(tmp_path / owner), str(wait), owner, str(hold)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
     first = spawn("first", 5, 1.5)
     assert first.stdout is not None and first.stdout.readline().strip() == "GOT"
-    waiter = spawn("second", 10, 0)      # waits for first, then gets it
-    loser = spawn("third", 0.5, 0)       # gives up while first holds it
+    waiter = spawn("second", 10, 0)  # waits for first, then gets it
+    loser = spawn("third", 0.5, 0)  # gives up while first holds it
     out, err = loser.communicate(timeout=20)
     assert loser.returncode != 0 and "held by first" in err
     out, err = waiter.communicate(timeout=20)
@@ -96,8 +99,9 @@ def test_corrupt_lease_is_taken_over_with_a_warning(target, garbage: str, caplog
     """Issue 11.7: an unparsable lease is expired-and-corrupt: taken over, a WARNING names file and content."""
     folder = Path(lease_path(target))
     folder.mkdir(parents=True)
-    (folder / "info").write_text(f"owner=crashed@host:1\nhost=host\npid=1\nstart=1\n{garbage}\n",
-                                 errors="surrogateescape")
+    (folder / "info").write_text(
+        f"owner=crashed@host:1\nhost=host\npid=1\nstart=1\n{garbage}\n", errors="surrogateescape"
+    )
     with caplog.at_level("WARNING", logger="hil.targets.lease"):
         lease = acquire(target, wait=5, owner="bob@host:2", poll=0.1)
     assert "owner=bob@host:2" in (folder / "info").read_text()

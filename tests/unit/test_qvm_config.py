@@ -33,8 +33,19 @@ def test_full_render_puts_vm_wide_options_before_contexts(tmp_path: Path) -> Non
     cfg = (
         QvmConfig("vm1")
         .ram("16M")
-        .vdev("wdog", loc=0x1000, intr=5, name="wdog0", log=("info,debug", "stdout"),
-              timeout=500, ratio=0.5, verbose=True, quiet=False, skip=None, pair=["a", 7])
+        .vdev(
+            "wdog",
+            loc=0x1000,
+            intr=5,
+            name="wdog0",
+            log=("info,debug", "stdout"),
+            timeout=500,
+            ratio=0.5,
+            verbose=True,
+            quiet=False,
+            skip=None,
+            pair=["a", 7],
+        )
         .cpu(sched=10)
         .logger(["fatal", "error", "error"], "stderr")  # after a context, still rendered VM-wide
         .ram(0x100000, start=0x80000000)
@@ -240,14 +251,14 @@ def test_parse_errors_name_file_and_line(text: str, where: str, words: list[str]
 def test_parser_contexts_comments_and_line_breaks() -> None:
     parsed = parse_qvmconf(
         "system vm # name\n"
-        "gic 3 mystery  \n"       # unknown VM-wide options are kept, not refused
+        "gic 3 mystery  \n"  # unknown VM-wide options are kept, not refused
         "ram\n  0x80000000,128M\n"
         "cpu sched 10 cpu\n"
         "vdev ser8250 hostdev >- loc 0x3f8 # console\n"
         "   intr 4 loc 0x2f8\n"
-        "load guest.txt\n"         # a known VM-wide option closes the vdev context
+        "load guest.txt\n"  # a known VM-wide option closes the vdev context
         "vdev trace name t1 vdev trace name t2\n"
-        "not_global 1\n",          # inside a context: one of its words
+        "not_global 1\n",  # inside a context: one of its words
         "fx",
     )
     assert parsed.system == "vm"
@@ -273,14 +284,15 @@ def test_parser_contexts_comments_and_line_breaks() -> None:
 
 def test_loggers_add_up_and_warning_is_accepted() -> None:
     cfg = QvmConfig().logger("error", "stderr").logger("warning,info", "slog").vdev("trace", log=("warning", "stdout"))
-    assert cfg.render() == ("logger error stderr\nlogger warning,info slog\n"
-                            "vdev trace\n    log warning stdout\n")
+    assert cfg.render() == ("logger error stderr\nlogger warning,info slog\nvdev trace\n    log warning stdout\n")
     parsed = cfg.validate()
     assert [o.values for o in parsed.all("logger")] == [("error", "stderr"), ("warning,info", "slog")]
 
 
 def test_logger_without_destination_is_a_parse_error() -> None:
-    with pytest.raises(ConfigError, match=r"f:1: key 'logger': 'logger' needs FILTER\[,FILTER...\] DEST, got end of file"):
+    with pytest.raises(
+        ConfigError, match=r"f:1: key 'logger': 'logger' needs FILTER\[,FILTER...\] DEST, got end of file"
+    ):
         parse_qvmconf("logger info\n", "f")
 
 
@@ -291,11 +303,14 @@ def test_unsupported_documented_types_and_actions(kind: str, action: str) -> Non
     assert cfg.validate().option("unsupported").values == (kind, action)  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("build,words", [
-    (lambda: QvmConfig().unsupported("memory", "fail"), ["'memory'", "instruction, reference, register"]),
-    (lambda: QvmConfig().unsupported("reference", "crash"), ["'crash'", "abort, fail, ignore"]),
-    (lambda: parse_qvmconf("unsupported reference\n", "f"), ["f:1", "needs a TYPE"]),
-])
+@pytest.mark.parametrize(
+    "build,words",
+    [
+        (lambda: QvmConfig().unsupported("memory", "fail"), ["'memory'", "instruction, reference, register"]),
+        (lambda: QvmConfig().unsupported("reference", "crash"), ["'crash'", "abort, fail, ignore"]),
+        (lambda: parse_qvmconf("unsupported reference\n", "f"), ["f:1", "needs a TYPE"]),
+    ],
+)
 def test_unsupported_bad_words(build: object, words: list[str]) -> None:
     with pytest.raises(ConfigError) as info:
         build()  # type: ignore[operator]
@@ -304,23 +319,34 @@ def test_unsupported_bad_words(build: object, words: list[str]) -> None:
 
 
 def test_set_documented_variables_are_typed() -> None:
-    cfg = (QvmConfig().set("exit-on-halt", False).set("counter-offset", 0).set("slog-buffer", 8192)
-           .set("fdt-dump-file", "/tmp/fdt.dtb").vdev("trace", variables={"debug": "off"}))
-    assert cfg.render() == ("set exit-on-halt off\nset counter-offset 0\nset slog-buffer 0x2000\n"
-                            "set fdt-dump-file /tmp/fdt.dtb\nvdev trace\n    set debug off\n")
+    cfg = (
+        QvmConfig()
+        .set("exit-on-halt", False)
+        .set("counter-offset", 0)
+        .set("slog-buffer", 8192)
+        .set("fdt-dump-file", "/tmp/fdt.dtb")
+        .vdev("trace", variables={"debug": "off"})
+    )
+    assert cfg.render() == (
+        "set exit-on-halt off\nset counter-offset 0\nset slog-buffer 0x2000\n"
+        "set fdt-dump-file /tmp/fdt.dtb\nvdev trace\n    set debug off\n"
+    )
     parsed = cfg.validate()
     assert parsed.vdevs[0].variables() == {"debug": "off"}  # `set` inside a context stays in it
-    assert [o.values for o in parsed.all("set")][0] == ("exit-on-halt", "off")
+    assert next(o.values for o in parsed.all("set")) == ("exit-on-halt", "off")
 
 
-@pytest.mark.parametrize("build,words", [
-    (lambda: QvmConfig().set("NAME", "x"), ["unknown qvm configuration variable 'NAME'", "define()"]),
-    (lambda: QvmConfig().set("exit-on-halt", "maybe"), ["bad boolean value 'maybe'", "on/off"]),
-    (lambda: QvmConfig().set("counter-offset", "-1"), ["bad number value '-1'"]),
-    (lambda: QvmConfig().set("debug", True), ["vdev variable", "vdev(..., variables"]),
-    (lambda: parse_qvmconf("set debug off\n", "f"), ["f:1", "vdev variable"]),
-    (lambda: parse_qvmconf("vdev x set exit-on-halt perhaps\n", "f"), ["f:1", "bad boolean"]),
-])
+@pytest.mark.parametrize(
+    "build,words",
+    [
+        (lambda: QvmConfig().set("NAME", "x"), ["unknown qvm configuration variable 'NAME'", "define()"]),
+        (lambda: QvmConfig().set("exit-on-halt", "maybe"), ["bad boolean value 'maybe'", "on/off"]),
+        (lambda: QvmConfig().set("counter-offset", "-1"), ["bad number value '-1'"]),
+        (lambda: QvmConfig().set("debug", True), ["vdev variable", "vdev(..., variables"]),
+        (lambda: parse_qvmconf("set debug off\n", "f"), ["f:1", "vdev variable"]),
+        (lambda: parse_qvmconf("vdev x set exit-on-halt perhaps\n", "f"), ["f:1", "bad boolean"]),
+    ],
+)
 def test_set_bad_variables_and_values(build: object, words: list[str]) -> None:
     with pytest.raises(ConfigError) as info:
         build()  # type: ignore[operator]
@@ -340,8 +366,11 @@ def test_dump_directory_and_pipe_forms() -> None:
     assert piped.render() == 'dump "|gzip >/tmp/d.gz"\n'
     assert QvmConfig().dump("|gzip >/tmp/d.gz").render() == piped.render()
     assert piped.validate().option("dump").values == ("|gzip >/tmp/d.gz",)  # type: ignore[union-attr]
-    for bad in (lambda: QvmConfig().dump(), lambda: QvmConfig().dump(pipe='echo "x"'),
-                lambda: QvmConfig().dump("/a", pipe="cat")):
+    for bad in (
+        lambda: QvmConfig().dump(),
+        lambda: QvmConfig().dump(pipe='echo "x"'),
+        lambda: QvmConfig().dump("/a", pipe="cat"),
+    ):
         with pytest.raises(ConfigError, match="dump"):
             bad()
 
@@ -352,7 +381,9 @@ def test_quoted_words_in_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"f:1: .*unterminated"):
         parse_qvmconf('dump "|gzip\n', "f")
     path = write_fixture(tmp_path, 'system "q vm"\nvdev trace\n')
-    assert QvmConfig.from_file(path).system("vm2").render() == "system vm2\nvdev trace\n"  # the quoted word is cut whole
+    assert (
+        QvmConfig.from_file(path).system("vm2").render() == "system vm2\nvdev trace\n"
+    )  # the quoted word is cut whole
 
 
 def test_pass_and_safety_are_documented_options() -> None:

@@ -7,6 +7,7 @@ import tomllib
 import pytest
 
 from hil.core.errors import ConfigError
+from hil.core.signals import signal_name, signal_number, split_shell_status
 from hil.qvm.exitcodes import (
     INFERRED,
     STATUS_REASONS,
@@ -15,7 +16,6 @@ from hil.qvm.exitcodes import (
     ExitTable,
     decode,
 )
-from hil.core.signals import signal_name, signal_number, split_shell_status
 
 
 @pytest.mark.parametrize(

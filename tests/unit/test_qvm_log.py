@@ -68,7 +68,9 @@ def test_log_sequence_and_filters() -> None:
     assert log.text.splitlines()[-1] == "a foreign line"
     assert log.sources == ("qvm", "wdog0", "trace")
     assert [ln.message for ln in log.by_source("trace")] == [
-        "control OPTIONS_START", "control GUEST_CONFIGURED", "control TERMINATE",
+        "control OPTIONS_START",
+        "control GUEST_CONFIGURED",
+        "control TERMINATE",
     ]
     assert [ln.level for ln in log.at_level("warn", "ERROR")] == ["WARN", "ERROR"]
     assert len(log.not_matching(r"^control ")) == 8
@@ -82,7 +84,9 @@ def test_find_and_find_all() -> None:
     assert found is not None and found.message == "control OPTIONS_START"
     assert log.find("no such thing") is None
     assert [ln.message.split()[-1] for ln in log.find_all(re.compile(r"^control"))] == [
-        "OPTIONS_START", "GUEST_CONFIGURED", "TERMINATE",
+        "OPTIONS_START",
+        "GUEST_CONFIGURED",
+        "TERMINATE",
     ]
     # messages are searched, not the raw prefix
     assert log.find(r"^INFO") is None

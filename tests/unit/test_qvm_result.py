@@ -29,8 +29,14 @@ CONFIG_LOG = (
 
 def test_from_run_decodes_and_takes_since_last_kick() -> None:
     result = QvmResult.from_run(
-        exit_status=4, signal=None, duration_s=0.93, log_text=WATCHDOG_LOG, stdout="guest: kick\n",
-        target="local", config_text="vdev wdog\n", artifacts={"qvm_log": Path("/tmp/a/run1.qvm.log")},
+        exit_status=4,
+        signal=None,
+        duration_s=0.93,
+        log_text=WATCHDOG_LOG,
+        stdout="guest: kick\n",
+        target="local",
+        config_text="vdev wdog\n",
+        artifacts={"qvm_log": Path("/tmp/a/run1.qvm.log")},
     )
     assert result.reason is Exit.WATCHDOG
     assert result.since_last_kick == pytest.approx(0.512)
@@ -55,8 +61,14 @@ def test_from_run_uses_the_target_table() -> None:
 
 def test_to_json_keys_and_values() -> None:
     result = QvmResult.from_run(
-        exit_status=4, signal=None, duration_s=0.93, log_text=WATCHDOG_LOG + "foreign line\n",
-        stdout="out", console="serial", target="qemu", artifacts={"qvm_log": Path("/tmp/a/log")},
+        exit_status=4,
+        signal=None,
+        duration_s=0.93,
+        log_text=WATCHDOG_LOG + "foreign line\n",
+        stdout="out",
+        console="serial",
+        target="qemu",
+        artifacts={"qvm_log": Path("/tmp/a/log")},
     )
     data = result.to_json()
     assert list(data)[:7] == ["exit_status", "signal", "reason", "duration_s", "log", "stdout", "console"]

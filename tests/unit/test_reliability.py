@@ -20,8 +20,14 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def hil(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hil", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "hil", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
@@ -35,8 +41,10 @@ def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
 # -- 8: [lease] values are range-checked ------------------------------------------------------
 
 
-@pytest.mark.parametrize(("key", "value", "allowed"), [("ttl", 0, "10 to 86400"), ("ttl", 9, "10 to 86400"),
-                                                       ("wait", -5, "0 to 86400"), ("wait", float("nan"), "0 to")])
+@pytest.mark.parametrize(
+    ("key", "value", "allowed"),
+    [("ttl", 0, "10 to 86400"), ("ttl", 9, "10 to 86400"), ("wait", -5, "0 to 86400"), ("wait", float("nan"), "0 to")],
+)
 def test_lease_values_are_range_checked(key: str, value: float, allowed: str) -> None:
     with pytest.raises(ConfigError) as info:
         parse_definition({"kind": "local", "lease": {key: value}}, "lab/box.toml", "box")
@@ -60,12 +68,22 @@ def test_special_files_as_inputs_are_refused_without_reading(tmp_path: Path, spe
         os.mkfifo(path)  # nobody writes to it: reading it would hang for ever
     vdev = tmp_path / "vdev-x.so"
     vdev.write_bytes(b"")
-    done = hil("qvm", "run", "--target", "local", "--conf", path, "--vdev", str(vdev),
-               "--artifacts", str(tmp_path / "a"), timeout=30)
+    done = hil(
+        "qvm",
+        "run",
+        "--target",
+        "local",
+        "--conf",
+        path,
+        "--vdev",
+        str(vdev),
+        "--artifacts",
+        str(tmp_path / "a"),
+        timeout=30,
+    )
     line = one_line_error(done)
     assert path in line and "not a regular file" in line
-    done = hil("vdev", "build", "target_vdevs/wdog", "--target", path if special == "fifo" else "/dev/zero",
-               timeout=30)
+    done = hil("vdev", "build", "target_vdevs/wdog", "--target", path if special == "fifo" else "/dev/zero", timeout=30)
     line = one_line_error(done)
     assert "not a regular file" in line
 

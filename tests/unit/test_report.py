@@ -8,22 +8,31 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import SimpleNamespace
 
-import pytest
 import junit_xml  # type: ignore[import-untyped]
+import pytest
 
 import hil.pytestplugin.report as report_mod
 from hil.core.errors import SetupError
 from hil.pytestplugin.report import JUnitReporter, bound_text, summary_table, validate_junit
-
 from tests.support.junit import assert_valid, junit_xsd
 
 pytest_plugins = ["pytester"]
 
 FACTS = {
-    "qemu-a": {"target.kind": "qemu", "target.arch": "x86_64", "image": "ifs-x86_64.bin",
-               "qvm.version": "qvmsim 0.1 (built 2024-05-01)", "toolchain": "gcc 12.2"},
-    "board-b": {"target.kind": "board", "target.arch": "aarch64", "board.id": "rpi4-17",
-                "qvm.version": "qvm 2.2", "toolchain": "gcc 12.2"},
+    "qemu-a": {
+        "target.kind": "qemu",
+        "target.arch": "x86_64",
+        "image": "ifs-x86_64.bin",
+        "qvm.version": "qvmsim 0.1 (built 2024-05-01)",
+        "toolchain": "gcc 12.2",
+    },
+    "board-b": {
+        "target.kind": "board",
+        "target.arch": "aarch64",
+        "board.id": "rpi4-17",
+        "qvm.version": "qvm 2.2",
+        "toolchain": "gcc 12.2",
+    },
 }
 
 # The inner sessions' conftest: what the qnx-hil plugin does, reduced to the contract
@@ -120,11 +129,22 @@ def test_outcomes_suites_and_properties(outcomes_run: tuple[pytest.RunResult, Pa
         assert suite.get("hostname") == "lab-7"
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", suite.get("timestamp", ""))
         assert props_of(suite) == {**facts, "pytest.exitstatus": "1"}
-        assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == \
-            ("7", "1", "2", "1")
+        assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == (
+            "7",
+            "1",
+            "2",
+            "1",
+        )
         cases = cases_of(suite)
-        assert set(cases) == {"test_pass", "test_fail", "test_setup_error", "test_infra", "test_skip",
-                              "test_console", "test_big_console"}
+        assert set(cases) == {
+            "test_pass",
+            "test_fail",
+            "test_setup_error",
+            "test_infra",
+            "test_skip",
+            "test_console",
+            "test_big_console",
+        }
         assert {c.get("classname") for c in cases.values()} == {f"test_outcomes.{name}"}
         assert list(cases["test_pass"]) == []
         failure = cases["test_fail"].find("failure")
@@ -183,19 +203,25 @@ def test_summary_of_a_run(outcomes_run: tuple[pytest.RunResult, Path]) -> None:
     lines = (where / "summary.txt").read_text().splitlines()
     assert lines[0].split() == ["target", "passed", "failed", "errors", "infra", "skipped", "total"]
     rows = {line.split()[0]: line.split()[1:] for line in lines[2:7] if not line.startswith("-")}
-    assert rows == {"qemu-a": ["3", "1", "2", "1", "1", "7"], "board-b": ["3", "1", "2", "1", "1", "7"],
-                    "host": ["1", "0", "1", "0", "0", "2"], "TOTAL": ["7", "2", "5", "2", "2", "16"]}
+    assert rows == {
+        "qemu-a": ["3", "1", "2", "1", "1", "7"],
+        "board-b": ["3", "1", "2", "1", "1", "7"],
+        "host": ["1", "0", "1", "0", "0", "2"],
+        "TOTAL": ["7", "2", "5", "2", "2", "16"],
+    }
     slow = lines.index("Slowest tests (3):")
     assert lines[slow + 1].split()[2:] == ["host", "test_outcomes.py::test_slow"]
     infra = lines.index("Infrastructure errors (2):")
-    assert lines[infra + 1:infra + 3] == [
+    assert lines[infra + 1 : infra + 3] == [
         f"  {t}  test_outcomes.py::test_infra[{t}]: target {t} unreachable: ssh timed out after 30 s"
-        for t in ("board-b", "qemu-a")]
+        for t in ("board-b", "qemu-a")
+    ]
 
 
 def test_keyboard_interrupt_leaves_a_valid_report(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(CONFTEST + PARAMETRIZED)
-    pytester.makepyfile(test_ctrl_c="""
+    pytester.makepyfile(
+        test_ctrl_c="""
         def test_first(target):
             pass
 
@@ -205,7 +231,8 @@ def test_keyboard_interrupt_leaves_a_valid_report(pytester: pytest.Pytester) -> 
 
         def test_never_runs():
             pass
-    """)
+    """
+    )
     # In a subprocess: pytester re-raises an in-process KeyboardInterrupt into this session.
     result = pytester.runpytest_subprocess("-p", "no:qnx_hil", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.INTERRUPTED
@@ -222,12 +249,14 @@ def test_keyboard_interrupt_leaves_a_valid_report(pytester: pytest.Pytester) -> 
     assert set(cases_of(suites["board-b"])) == {"test_first", "test_interrupted"}
 
 
-def test_xdist_workers_report_through_the_controller(pytester: pytest.Pytester,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_xdist_workers_report_through_the_controller(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     pytest.importorskip("xdist")
     monkeypatch.setenv("NO_SNAPSHOTS", "1")
     pytester.makeconftest(CONFTEST + PER_WORKER)
-    pytester.makepyfile(test_dist="""
+    pytester.makepyfile(
+        test_dist="""
         import os
 
         def test_one(target):
@@ -243,9 +272,11 @@ def test_xdist_workers_report_through_the_controller(pytester: pytest.Pytester,
         def test_worker_dies(target):
             if target == "board-b":
                 os._exit(3)
-    """)
-    result = pytester.runpytest("-p", "no:qnx_hil", "-p", "no:cacheprovider", "-p", "xdist",
-                                "-n", "2", "--dist", "each")
+    """
+    )
+    result = pytester.runpytest(
+        "-p", "no:qnx_hil", "-p", "no:cacheprovider", "-p", "xdist", "-n", "2", "--dist", "each"
+    )
     result.assert_outcomes(passed=6, failed=2)
     assert sorted(p.name for p in pytester.path.glob("junit-*.xml")) == ["junit-controller.xml"]
     report = pytester.path / "junit-controller.xml"
@@ -258,33 +289,65 @@ def test_xdist_workers_report_through_the_controller(pytester: pytest.Pytester,
         assert {c.get("classname") for c in cases.values()} == {f"test_dist.{name}"}
         assert cases["test_two"].findtext("system-out") == f"console of {name}"
         assert props_of(suites[name])["target.kind"] == FACTS[name]["target.kind"]
-    assert (cases_of(suites["board-b"])["test_two"].find("failure") is not None
-            and cases_of(suites["qemu-a"])["test_two"].find("failure") is None)
+    assert (
+        cases_of(suites["board-b"])["test_two"].find("failure") is not None
+        and cases_of(suites["qemu-a"])["test_two"].find("failure") is None
+    )
     assert len(suites["host"].findall("testcase")) == 2
     # A worker that dies in a test: that test is an error of its target, the report is complete.
     died = cases_of(suites["board-b"])["test_worker_dies"].find("error")
-    assert died is not None and died.get("message") == "worker 'gw1' crashed while running 'test_dist.py::test_worker_dies'"
+    assert (
+        died is not None
+        and died.get("message") == "worker 'gw1' crashed while running 'test_dist.py::test_worker_dies'"
+    )
     assert list(cases_of(suites["qemu-a"])["test_worker_dies"]) == []
 
 
 # ---- the pieces, without an inner session ------------------------------------------------
 
 
-def fake(nodeid: str, when: str, outcome: str = "passed", duration: float = 0.0,
-         props: list[tuple[str, object]] | None = None, longrepr: object = None) -> pytest.TestReport:
-    return pytest.TestReport(nodeid=nodeid, location=(nodeid.split("::")[0], 0, nodeid), keywords={},
-                             outcome=outcome, longrepr=longrepr, when=when,  # type: ignore[arg-type]
-                             duration=duration, user_properties=props or [])
+def fake(
+    nodeid: str,
+    when: str,
+    outcome: str = "passed",
+    duration: float = 0.0,
+    props: list[tuple[str, object]] | None = None,
+    longrepr: object = None,
+) -> pytest.TestReport:
+    return pytest.TestReport(
+        nodeid=nodeid,
+        location=(nodeid.split("::")[0], 0, nodeid),
+        keywords={},
+        outcome=outcome,
+        longrepr=longrepr,
+        when=when,  # type: ignore[arg-type]
+        duration=duration,
+        user_properties=props or [],
+    )
 
 
-def run_fake(reporter: JUnitReporter, nodeid: str, call_duration: float, target: str | None = None,
-             infra: str | None = None, call_outcome: str = "passed") -> None:
+def run_fake(
+    reporter: JUnitReporter,
+    nodeid: str,
+    call_duration: float,
+    target: str | None = None,
+    infra: str | None = None,
+    call_outcome: str = "passed",
+) -> None:
     props: list[tuple[str, object]] = [("hil.target", target)] if target else []
     if infra:
         props.append(("hil.infrastructure", infra))
     reporter.pytest_runtest_logreport(fake(nodeid, "setup", duration=0.5, props=props))
-    reporter.pytest_runtest_logreport(fake(nodeid, "call", call_outcome, call_duration, props,
-                                           longrepr="E   boom" if call_outcome == "failed" else None))
+    reporter.pytest_runtest_logreport(
+        fake(
+            nodeid,
+            "call",
+            call_outcome,
+            call_duration,
+            props,
+            longrepr="E   boom" if call_outcome == "failed" else None,
+        )
+    )
     reporter.pytest_runtest_logreport(fake(nodeid, "teardown", duration=0.25, props=props))
 
 
@@ -292,8 +355,14 @@ def test_summary_table_layout(tmp_path: Path) -> None:
     reporter = JUnitReporter(tmp_path / "r" / "junit.xml")
     run_fake(reporter, "tests/hil/test_wdt.py::test_bark[qemu]", 4.0, target="qemu")
     run_fake(reporter, "tests/hil/test_wdt.py::test_bite[qemu]", 9.0, target="qemu", call_outcome="failed")
-    run_fake(reporter, "tests/hil/test_wdt.py::test_bark[rpi4]", 1.0, target="rpi4",
-             infra="lease not obtained: held by ci@lab-2 pid 77 until 02:10Z", call_outcome="failed")
+    run_fake(
+        reporter,
+        "tests/hil/test_wdt.py::test_bark[rpi4]",
+        1.0,
+        target="rpi4",
+        infra="lease not obtained: held by ci@lab-2 pid 77 until 02:10Z",
+        call_outcome="failed",
+    )
     run_fake(reporter, "tests/unit/test_x.py::test_y", 0.0)
     assert summary_table(reporter, slowest=2) == (
         "target   passed   failed   errors    infra  skipped    total\n"
@@ -330,12 +399,19 @@ def test_same_test_id_on_two_workers_interleaved(tmp_path: Path) -> None:
         report.node = SimpleNamespace(gateway=SimpleNamespace(id=worker), workerinfo=info)  # type: ignore[attr-defined]
         return report
 
-    qemu: list[tuple[str, object]] = [("hil.target", "qemu"), ("hil.console", "bark \ud800 on qemu")]  # lone surrogate from a bad decode
+    qemu: list[tuple[str, object]] = [
+        ("hil.target", "qemu"),
+        ("hil.console", "bark \ud800 on qemu"),
+    ]  # lone surrogate from a bad decode
     rpi: list[tuple[str, object]] = [("hil.target", "rpi4")]
-    for worker, rep in [("gw0", fake(nodeid, "setup", props=qemu)), ("gw1", fake(nodeid, "setup", props=rpi)),
-                        ("gw0", fake(nodeid, "call", "failed", 1.0, qemu, "E   no bark")),
-                        ("gw1", fake(nodeid, "call", "passed", 2.0, rpi)),
-                        ("gw0", fake(nodeid, "teardown", props=qemu)), ("gw1", fake(nodeid, "teardown", props=rpi))]:
+    for worker, rep in [
+        ("gw0", fake(nodeid, "setup", props=qemu)),
+        ("gw1", fake(nodeid, "setup", props=rpi)),
+        ("gw0", fake(nodeid, "call", "failed", 1.0, qemu, "E   no bark")),
+        ("gw1", fake(nodeid, "call", "passed", 2.0, rpi)),
+        ("gw0", fake(nodeid, "teardown", props=qemu)),
+        ("gw1", fake(nodeid, "teardown", props=rpi)),
+    ]:
         reporter.pytest_runtest_logreport(on(worker, rep))
     assert {name: (c.passed, c.failed) for name, c in reporter.counts().items()} == {"qemu": (0, 1), "rpi4": (1, 0)}
     assert_valid(tmp_path / "junit.xml")
@@ -381,8 +457,9 @@ def test_validators_accept_ours_and_reject_raw_junit_xml(tmp_path: Path, validat
     # Plain junit-xml output carries `disabled` and exponent times: the schema rejects both.
     case = junit_xml.TestCase("t", classname="c", elapsed_sec=0.00001)
     raw = tmp_path / "raw.xml"
-    raw.write_text(junit_xml.to_xml_report_string([junit_xml.TestSuite("s", [case])], encoding="utf-8"),
-                   encoding="utf-8")
+    raw.write_text(
+        junit_xml.to_xml_report_string([junit_xml.TestSuite("s", [case])], encoding="utf-8"), encoding="utf-8"
+    )
     errors = validate_junit(raw, junit_xsd(), validator=validator)
     assert any("disabled" in e for e in errors), errors
     assert any("1e-05" in e for e in errors), errors

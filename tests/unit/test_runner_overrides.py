@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hil.targets.deploy import create_deployment
 from hil.qvm import Exit, QvmConfig
 from hil.qvm.runner import QvmRunner
-from hil.targets.definition import parse_definition
 from hil.targets import make_target
+from hil.targets.definition import parse_definition
+from hil.targets.deploy import create_deployment
 from hil.targets.toolchain import build_vdev
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -16,8 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_board_whose_watchdog_exits_3(tmp_path: Path) -> None:
     # A board where the bite is measured as SIGQUIT's 3: [qvm] exit_overrides = { watchdog = 3 }
-    definition = parse_definition({"kind": "local", "qvm": {"workdir": str(tmp_path / "w"),
-                                                            "exit_overrides": {"watchdog": 3}}}, "b.toml", "b")
+    definition = parse_definition(
+        {"kind": "local", "qvm": {"workdir": str(tmp_path / "w"), "exit_overrides": {"watchdog": 3}}}, "b.toml", "b"
+    )
     target = make_target(definition, tmp_path / "run")
     deployment = create_deployment(target, "t")
     trace = build_vdev(ROOT / "target_vdevs" / "trace", target.toolchain())

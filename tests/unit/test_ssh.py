@@ -14,18 +14,39 @@ import pytest
 
 from hil.core.deadline import Deadline
 from hil.core.errors import ConfigError, InfrastructureError, SetupError
-from hil.links.ssh import (AuthenticationFailed, CommandFailed, CommandTimeout, ConnectionDropped, HostKeyMismatch,
-                     HostKeyUnknown, SshConfig, SshConnection, fingerprint, parse_public_key)
-
-from tests.support.sshd import DropbearServer, busybox, free_port, make_client_key, processes_matching, random_host_key_line
+from hil.links.ssh import (
+    AuthenticationFailed,
+    CommandFailed,
+    CommandTimeout,
+    ConnectionDropped,
+    HostKeyMismatch,
+    HostKeyUnknown,
+    SshConfig,
+    SshConnection,
+    fingerprint,
+    parse_public_key,
+)
+from tests.support.sshd import (
+    DropbearServer,
+    busybox,
+    free_port,
+    make_client_key,
+    processes_matching,
+    random_host_key_line,
+)
 
 AWKWARD = "dir with 'quotes' \"and\" $HOME `x` ;&|"
 
 
 def config_for(server: DropbearServer, **overrides: object) -> SshConfig:
-    values: dict[str, object] = dict(host=server.host, port=server.port, user=server.user,
-                                     key_path=server.client_key, host_key=server.host_key,
-                                     connect_timeout=5.0)
+    values: dict[str, object] = dict(
+        host=server.host,
+        port=server.port,
+        user=server.user,
+        key_path=server.client_key,
+        host_key=server.host_key,
+        connect_timeout=5.0,
+    )
     values.update(overrides)
     return SshConfig(**values)  # type: ignore[arg-type]
 
@@ -67,8 +88,9 @@ def fresh_server(tmp_path: Path) -> Iterator[DropbearServer]:
 
 
 @pytest.fixture(scope="module", params=["dash", "busybox"])
-def conn(request: pytest.FixtureRequest, server: DropbearServer,
-         tmp_path_factory: pytest.TempPathFactory) -> Iterator[SshConnection]:
+def conn(
+    request: pytest.FixtureRequest, server: DropbearServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SshConnection]:
     """A connection to a server whose commands run in dash, or in busybox's sh and applets (the VM's)."""
     if request.param == "dash":
         with SshConnection(config_for(server), name="dut") as connection:
@@ -85,6 +107,7 @@ def conn(request: pytest.FixtureRequest, server: DropbearServer,
 
 
 # -- commands -------------------------------------------------------------------------------------------
+
 
 def test_run_reports_exit_status_stdout_and_stderr(conn: SshConnection) -> None:
     result = conn.run("echo out; echo err >&2; printf 'caf\\303\\251\\n'; exit 3")
@@ -103,8 +126,9 @@ def test_run_feeds_stdin_and_sends_eof(conn: SshConnection) -> None:
 
 def test_on_output_streams_chunks_in_arrival_order(conn: SshConnection) -> None:
     seen: list[tuple[str, bytes]] = []
-    result = conn.run("echo a; sleep 0.1; echo b >&2; sleep 0.1; echo c",
-                      on_output=lambda stream, chunk: seen.append((stream, chunk)))
+    result = conn.run(
+        "echo a; sleep 0.1; echo b >&2; sleep 0.1; echo c", on_output=lambda stream, chunk: seen.append((stream, chunk))
+    )
     assert seen == [("stdout", b"a\n"), ("stderr", b"b\n"), ("stdout", b"c\n")]
     assert result.stdout == b"a\nc\n" and result.stderr == b"b\n"
 
@@ -152,6 +176,7 @@ def test_timeout_kills_the_command_and_keeps_its_output(conn: SshConnection) -> 
 
 
 # -- long-running programs ------------------------------------------------------------------------------
+
 
 def test_start_signal_and_wait(conn: SshConnection) -> None:
     script = "trap 'echo got TERM; exit 3' TERM; echo ready; while :; do sleep 0.05; done"
@@ -220,6 +245,7 @@ def test_concurrent_commands_and_processes(conn: SshConnection) -> None:
 
 # -- host keys and authentication --------------------------------------------------------------------------
 
+
 def test_host_key_mismatch_is_refused_before_authentication(fresh_server: DropbearServer) -> None:
     wrong = random_host_key_line()
     conn = SshConnection(config_for(fresh_server, host_key=wrong), name="dut")
@@ -263,7 +289,7 @@ def test_known_hosts_file_is_honoured(fresh_server: DropbearServer, tmp_path: Pa
 def test_config_requires_a_pinned_host_key() -> None:
     with pytest.raises(ConfigError, match="host key must be pinned"):
         SshConfig(host="board")
-    with pytest.raises(ConfigError, match="host_key.*not a public key"):
+    with pytest.raises(ConfigError, match=r"host_key.*not a public key"):
         SshConfig(host="board", host_key="ssh-ed25519 not-base64!")
     with pytest.raises(ConfigError, match="port"):
         SshConfig(host="board", port=0, host_key=random_host_key_line())
@@ -296,6 +322,7 @@ def test_connect_retry_waits_for_a_booting_target(fresh_server: DropbearServer) 
 
 
 # -- reconnecting ------------------------------------------------------------------------------------------
+
 
 def test_reconnects_once_after_the_server_drops_the_connection(fresh_server: DropbearServer, tmp_path: Path) -> None:
     conn = SshConnection(config_for(fresh_server))
@@ -345,9 +372,11 @@ def test_a_process_outliving_its_connection_reports_the_drop(fresh_server: Dropb
 
 # -- files ---------------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("kind", ["sftp", "cat"])
-def test_put_and_get_roundtrip(kind: str, server: DropbearServer, nosftp_server: DropbearServer,
-                               tmp_path: Path) -> None:
+def test_put_and_get_roundtrip(
+    kind: str, server: DropbearServer, nosftp_server: DropbearServer, tmp_path: Path
+) -> None:
     srv = server if kind == "sftp" else nosftp_server
     conn = SshConnection(config_for(srv))
     remote_dir = tmp_path / AWKWARD

@@ -7,10 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from hil.core.errors import ConfigError
 from hil.cli.scaffold import project_files
-from hil.targets.definition import (BUILTIN_TARGETS, inventory, load_definition, parse_definition, project_folders,
-                               resolve)
+from hil.core.errors import ConfigError
+from hil.targets.definition import (
+    BUILTIN_TARGETS,
+    inventory,
+    load_definition,
+    parse_definition,
+    project_folders,
+    resolve,
+)
 
 FIXTURE_TARGETS = Path(__file__).resolve().parents[2] / "fixtures" / "targets"
 
@@ -67,7 +73,7 @@ def test_board_requires_pinned_host_key() -> None:
         parse_definition({"kind": "board"}, "b.toml", "b")
     with pytest.raises(ConfigError, match="must be pinned"):
         parse_definition({"kind": "board", "ssh": {"host": "h"}}, "b.toml", "b")
-    with pytest.raises(ConfigError, match="ssh.host.*required"):
+    with pytest.raises(ConfigError, match=r"ssh.host.*required"):
         parse_definition({"kind": "board", "ssh": {"port": 22}}, "b.toml", "b")
 
 
@@ -78,7 +84,7 @@ def test_selection_by_name_label_and_path(tmp_path: Path) -> None:
     assert [d.name for d in resolve("label:imx8", [tmp_path])] == ["imx"]
     assert [d.name for d in resolve("qemu", [tmp_path])] == ["qemu"]
     assert resolve(str(tmp_path / "arm.toml"))[0].name == "arm"
-    with pytest.raises(ConfigError, match="no target matches 'nosuch'.*known targets: arm, imx, local, qemu"):
+    with pytest.raises(ConfigError, match=r"no target matches 'nosuch'.*known targets: arm, imx, local, qemu"):
         resolve("nosuch", [tmp_path])
 
 

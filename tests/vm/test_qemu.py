@@ -33,8 +33,7 @@ def image() -> Image:
 
 
 @contextmanager
-def machine(image: Image, run_dir: Path, options: QemuOptions | None = None,
-            **kwargs: bool) -> Iterator[QemuMachine]:
+def machine(image: Image, run_dir: Path, options: QemuOptions | None = None, **kwargs: bool) -> Iterator[QemuMachine]:
     m = QemuMachine(image, options or QemuOptions(accel="tcg"), run_dir=run_dir, **kwargs)
     try:
         yield m
@@ -73,8 +72,17 @@ def ssh_client(image: Image, port: int, host_key: str | None = None) -> paramiko
     client = paramiko.SSHClient()
     client.get_host_keys().add(f"[127.0.0.1]:{port}", key_type, paramiko.Ed25519Key(data=base64.b64decode(key_b64)))
     client.set_missing_host_key_policy(paramiko.RejectPolicy())
-    client.connect("127.0.0.1", port=port, username=image.user, key_filename=str(image.client_key),
-                   look_for_keys=False, allow_agent=False, timeout=20, banner_timeout=20, auth_timeout=20)
+    client.connect(
+        "127.0.0.1",
+        port=port,
+        username=image.user,
+        key_filename=str(image.client_key),
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=20,
+        banner_timeout=20,
+        auth_timeout=20,
+    )
     return client
 
 
@@ -207,7 +215,7 @@ def test_two_machines_side_by_side(image: Image, tmp_path: Path) -> None:
         def ready(m: QemuMachine) -> None:
             try:
                 m.wait_ready(Deadline.after(BOOT))
-            except BaseException as exc:  # noqa: BLE001
+            except BaseException as exc:
                 errors.append(exc)
 
         threads = [threading.Thread(target=ready, args=(m,)) for m in (a, b)]
@@ -275,11 +283,18 @@ CHILD = textwrap.dedent("""
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGKILL], ids=["Ctrl-C", "SIGTERM", "SIGKILL"])
 def test_owner_killed_leaves_no_qemu(image: Image, tmp_path: Path, sig: signal.Signals) -> None:
-    child = subprocess.Popen([sys.executable, "-c", CHILD, str(image.root), str(tmp_path)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(image.root), str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         line = child.stdout.readline() if child.stdout else ""
-        assert line.strip().isdigit(), f"child did not start a machine: {line!r} {child.stderr.read() if child.stderr else ''}"
+        assert line.strip().isdigit(), (
+            f"child did not start a machine: {line!r} {child.stderr.read() if child.stderr else ''}"
+        )
         pid = int(line)
         assert qemu_pids(str(tmp_path / "qemu.pid")) == [pid]
         child.send_signal(sig)

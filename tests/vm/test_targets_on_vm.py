@@ -16,10 +16,10 @@ import pytest
 from hil.core.command import CommandTimeout
 from hil.core.deadline import Deadline
 from hil.core.errors import ConfigError, InfrastructureError
-from hil.qvm.guest import guest_for
 from hil.links.ssh import HostKeyMismatch, SshConfig, SshConnection
-from hil.targets.definition import LeaseSection, parse_definition
+from hil.qvm.guest import guest_for
 from hil.targets import BoardTarget, QemuTarget, make_target
+from hil.targets.definition import LeaseSection, parse_definition
 from tests.support.keys import STRANGER_HOST_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,9 +56,10 @@ def test_ssh_timeout_kills_the_command(vm: QemuTarget) -> None:
 def test_host_key_mismatch_is_refused(vm: QemuTarget) -> None:
     assert vm.image is not None and vm.machine is not None
     other = STRANGER_HOST_KEY
-    config = SshConfig(host="127.0.0.1", port=vm.machine.ssh_port, user="root", key_path=vm.image.client_key,
-                       host_key=other)
-    with pytest.raises(HostKeyMismatch, match="fingerprint|SHA256"):
+    config = SshConfig(
+        host="127.0.0.1", port=vm.machine.ssh_port, user="root", key_path=vm.image.client_key, host_key=other
+    )
+    with pytest.raises(HostKeyMismatch, match=r"fingerprint|SHA256"):
         SshConnection(config).connect()
 
 
@@ -86,8 +87,7 @@ def test_qemu_death_is_an_infrastructure_error(tmp_path: Path) -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hil", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run([sys.executable, "-m", "hil", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
 def test_board_kind_attached_to_a_running_vm(tmp_path: Path) -> None:
@@ -100,14 +100,23 @@ def test_board_kind_attached_to_a_running_vm(tmp_path: Path) -> None:
         state = json.loads(up.stdout)
         status = _cli("target", "status", "--target", env_name, "--json")
         assert status.returncode == 0 and json.loads(status.stdout)["pid"] == state["pid"]
-        board = parse_definition({
-            "kind": "board",
-            "ssh": {"host": "127.0.0.1", "port": state["ssh_port"], "user": "root",
-                    "key": state["client_key"], "host_key": state["host_key_pub"]},
-            "console": {"url": state["console_url"]},
-            "toolchain": {"kind": "gcc"},
-            "guest": {"start_kicking": "echo kicker-on-every-{interval_ms}-ms", "stop_kicking": "echo kicker-off"},
-        }, str(tmp_path / "board.toml"), "lab-board")
+        board = parse_definition(
+            {
+                "kind": "board",
+                "ssh": {
+                    "host": "127.0.0.1",
+                    "port": state["ssh_port"],
+                    "user": "root",
+                    "key": state["client_key"],
+                    "host_key": state["host_key_pub"],
+                },
+                "console": {"url": state["console_url"]},
+                "toolchain": {"kind": "gcc"},
+                "guest": {"start_kicking": "echo kicker-on-every-{interval_ms}-ms", "stop_kicking": "echo kicker-off"},
+            },
+            str(tmp_path / "board.toml"),
+            "lab-board",
+        )
         target = make_target(board, tmp_path / "board")
         assert isinstance(target, BoardTarget)
         target.up(Deadline.after(60))
@@ -127,7 +136,7 @@ def test_board_kind_attached_to_a_running_vm(tmp_path: Path) -> None:
                 guest.shutdown()
             # a second run wanting the same board waits for the lease, then names its holder
             rival = make_target(dataclasses.replace(board, lease=LeaseSection(wait=1.0)), tmp_path / "rival")
-            with pytest.raises(InfrastructureError, match=r"busy: lease .* held by .*:%d" % os.getpid()):
+            with pytest.raises(InfrastructureError, match=rf"busy: lease .* held by .*:{os.getpid()}"):
                 rival.up(Deadline.after(60))
         finally:
             target.down()

@@ -56,7 +56,21 @@ from hil.links.ssh.errors import AuthenticationFailed, ConnectionDropped, HostKe
 from hil.links.ssh.process import RemoteProcess
 
 __all__ = [
-    "AuthenticationFailed", "CommandFailed", "CommandResult", "CommandTimeout", "ConnectionDropped", "ExpectTimeout",
-    "HostKeyError", "HostKeyMismatch", "HostKeyUnknown", "OutputCallback", "RemoteProcess",
-    "SshConfig", "SshConnection", "WaitTimeout", "fingerprint", "parse_public_key", "shell_join",
+    "AuthenticationFailed",
+    "CommandFailed",
+    "CommandResult",
+    "CommandTimeout",
+    "ConnectionDropped",
+    "ExpectTimeout",
+    "HostKeyError",
+    "HostKeyMismatch",
+    "HostKeyUnknown",
+    "OutputCallback",
+    "RemoteProcess",
+    "SshConfig",
+    "SshConnection",
+    "WaitTimeout",
+    "fingerprint",
+    "parse_public_key",
+    "shell_join",
 ]

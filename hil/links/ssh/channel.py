@@ -12,8 +12,19 @@ from typing import IO
 import paramiko
 from paramiko.common import MSG_CHANNEL_REQUEST
 
-__all__ = ["DROP_ERRORS", "MAX_PACKET_SIZE", "OutputCallback", "WINDOW_SIZE", "ChannelOutput", "SignalingTransport",
-           "exited", "pump", "send_stdin", "status_of", "tail"]
+__all__ = [
+    "DROP_ERRORS",
+    "MAX_PACKET_SIZE",
+    "WINDOW_SIZE",
+    "ChannelOutput",
+    "OutputCallback",
+    "SignalingTransport",
+    "exited",
+    "pump",
+    "send_stdin",
+    "status_of",
+    "tail",
+]
 
 #: ``on_output(stream, chunk)``: ``stream`` is ``"stdout"`` or ``"stderr"``.
 OutputCallback = Callable[[str, bytes], None]
@@ -42,18 +53,20 @@ def _channel_request(chan: paramiko.Channel, m: paramiko.Message) -> None:
     kind = m.get_text()
     if kind == "exit-signal":
         m.get_boolean()  # want_reply: always false for exit-signal
-        chan._hil_exit_signal = m.get_text()
+        chan._hil_exit_signal = m.get_text()  # type: ignore[attr-defined]  # noqa: SLF001
         chan.status_event.set()
         return
     m.packet.seek(start)
-    paramiko.Channel._handle_request(chan, m)
+    paramiko.Channel._handle_request(chan, m)  # type: ignore[attr-defined]  # noqa: SLF001
 
 
-class SignalingTransport(paramiko.Transport):  # type: ignore[misc]
+class SignalingTransport(paramiko.Transport):
     """paramiko's transport, knowing which signal killed a remote command."""
 
-    _channel_handler_table = {**paramiko.Transport._channel_handler_table,
-                              MSG_CHANNEL_REQUEST: _channel_request}
+    _channel_handler_table = {
+        **paramiko.Transport._channel_handler_table,  # type: ignore[attr-defined]  # noqa: SLF001
+        MSG_CHANNEL_REQUEST: _channel_request,
+    }
 
 
 def _exit_signal(chan: paramiko.Channel) -> str | None:
@@ -67,8 +80,12 @@ class ChannelOutput:
     ``stdout_sink`` (if set) receives stdout instead of the buffer.
     """
 
-    def __init__(self, on_output: OutputCallback | None, stdout_sink: Callable[[bytes], object] | None = None,
-                 want_pid: bool = True) -> None:
+    def __init__(
+        self,
+        on_output: OutputCallback | None,
+        stdout_sink: Callable[[bytes], object] | None = None,
+        want_pid: bool = True,
+    ) -> None:
         self.stdout = bytearray()
         self.stderr = bytearray()
         self.cond = threading.Condition()
@@ -101,7 +118,7 @@ class ChannelOutput:
                 return b""
             rest = bytes(self._scan)  # no marker in sight: give up looking
         else:
-            rest = bytes(self._scan[:match.start()] + self._scan[match.end():])
+            rest = bytes(self._scan[: match.start()] + self._scan[match.end() :])
             with self.cond:
                 self.pid = int(match.group(1))
                 self.cond.notify_all()
@@ -137,8 +154,10 @@ def pump(chan: paramiko.Channel, out: ChannelOutput, until: float | None) -> boo
     fd = chan.fileno()
     while True:
         got = False
-        for stream, ready, recv in (("stdout", chan.recv_ready, chan.recv),
-                                    ("stderr", chan.recv_stderr_ready, chan.recv_stderr)):
+        for stream, ready, recv in (
+            ("stdout", chan.recv_ready, chan.recv),
+            ("stderr", chan.recv_stderr_ready, chan.recv_stderr),
+        ):
             while ready():
                 data = recv(_RECV_CHUNK)
                 if not data:
@@ -197,4 +216,3 @@ def exited(chan: paramiko.Channel) -> bool:
 def status_of(chan: paramiko.Channel) -> tuple[int | None, str | None]:
     status = chan.exit_status if chan.exit_status_ready() else -1
     return (None if status < 0 else status), _exit_signal(chan)
-

@@ -24,7 +24,7 @@ def parse_public_key(line: str) -> tuple[str, bytes]:
     except (binascii.Error, ValueError):
         raise ValueError(f"the key data of {line!r} is not base64") from None
     # The blob starts with its own type as an SSH string: they must agree.
-    if len(blob) < 4 or blob[4:4 + int.from_bytes(blob[:4], "big")] != kind.encode():
+    if len(blob) < 4 or blob[4 : 4 + int.from_bytes(blob[:4], "big")] != kind.encode():
         raise ValueError(f"the key data does not hold a {kind} key")
     return kind, blob
 
@@ -32,7 +32,6 @@ def parse_public_key(line: str) -> tuple[str, bytes]:
 def fingerprint(blob: bytes) -> str:
     """OpenSSH's ``SHA256:...`` fingerprint of a public key blob."""
     return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
-
 
 
 @dataclass(frozen=True)
@@ -68,15 +67,22 @@ class SshConfig:
         if not self.user:
             raise ConfigError("user must not be empty", where, "user")
         if self.host_key is None and self.known_hosts is None:
-            raise ConfigError("the host key must be pinned: set host_key = 'ssh-ed25519 AAAA...' "
-                              "(the target's public host key) or known_hosts = PATH; "
-                              "unknown host keys are never accepted", where, "host_key")
+            raise ConfigError(
+                "the host key must be pinned: set host_key = 'ssh-ed25519 AAAA...' "
+                "(the target's public host key) or known_hosts = PATH; "
+                "unknown host keys are never accepted",
+                where,
+                "host_key",
+            )
         if self.host_key is not None:
             try:
                 parse_public_key(self.host_key)
             except ValueError as exc:
-                raise ConfigError(f"host_key is not a public key line: {exc}; "
-                                  "expected e.g. 'ssh-ed25519 AAAAC3Nza...'", where, "host_key") from None
+                raise ConfigError(
+                    f"host_key is not a public key line: {exc}; expected e.g. 'ssh-ed25519 AAAAC3Nza...'",
+                    where,
+                    "host_key",
+                ) from None
         for name in ("key_path", "known_hosts"):
             value = getattr(self, name)
             if isinstance(value, str):
@@ -97,4 +103,3 @@ class SshConfig:
     def known_hosts_name(self) -> str:
         """The name this host has in a known_hosts file."""
         return self.host if self.port == 22 else f"[{self.host}]:{self.port}"
-

@@ -92,7 +92,7 @@ class SshConnection(FileTransfer):
     def __repr__(self) -> str:
         return f"SshConnection({self.where}, connected={self.connected})"
 
-    def __enter__(self) -> "SshConnection":
+    def __enter__(self) -> SshConnection:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -110,8 +110,9 @@ class SshConnection(FileTransfer):
         """
         if self.connected:
             return
-        outer = deadline or Deadline.after(self.config.connect_timeout if retry else None,
-                                           f"SSH connection to {self.name}")
+        outer = deadline or Deadline.after(
+            self.config.connect_timeout if retry else None, f"SSH connection to {self.name}"
+        )
         while True:
             attempt = outer.child(self.config.connect_timeout)
             try:
@@ -148,7 +149,7 @@ class SshConnection(FileTransfer):
                 return
             try:
                 self._sftp.close()
-            except Exception:
+            except Exception:  # noqa: BLE001, S110
                 pass
             self._sftp = self._sftp_transport = None
 
@@ -183,8 +184,7 @@ class SshConnection(FileTransfer):
         except (InfrastructureError, SetupError) as exc:
             if not dropped:
                 raise
-            raise InfrastructureError(f"SSH connection to {self.where} dropped and reconnecting failed: "
-                                      f"{exc}") from exc
+            raise InfrastructureError(f"SSH connection to {self.where} dropped and reconnecting failed: {exc}") from exc
         with self._lock:
             self._ever_connected = True
             self._busy.add(transport)
@@ -214,16 +214,20 @@ class SshConnection(FileTransfer):
         except DROP_ERRORS as exc:
             self._checkin(transport, reusable=False)
             if fresh:
-                raise InfrastructureError(f"SSH connection to {self.where} refused a session right after "
-                                          f"connecting ({what!r}): {exc or type(exc).__name__}") from exc
+                raise InfrastructureError(
+                    f"SSH connection to {self.where} refused a session right after "
+                    f"connecting ({what!r}): {exc or type(exc).__name__}"
+                ) from exc
             transport, _ = self._checkout()  # the reconnect: this one is fresh
             try:
                 chan = transport.open_session(timeout=self.config.connect_timeout)
             except DROP_ERRORS as exc2:
                 self._checkin(transport, reusable=False)
-                raise InfrastructureError(f"SSH connection to {self.where} dropped ({exc or type(exc).__name__}) "
-                                          f"and the new one refused a session too: "
-                                          f"{exc2 or type(exc2).__name__}") from exc2
+                raise InfrastructureError(
+                    f"SSH connection to {self.where} dropped ({exc or type(exc).__name__}) "
+                    f"and the new one refused a session too: "
+                    f"{exc2 or type(exc2).__name__}"
+                ) from exc2
         try:
             chan.exec_command(script)
         except DROP_ERRORS as exc:
@@ -231,10 +235,10 @@ class SshConnection(FileTransfer):
             alive = transport.is_active()
             self._checkin(transport, reusable=False)
             if alive:
-                raise InfrastructureError(f"{self.where} refused to run {what!r}: "
-                                          f"{exc or type(exc).__name__}") from exc
-            raise ConnectionDropped(f"SSH connection to {self.where} dropped while starting {what!r}: "
-                                    f"{exc or type(exc).__name__}") from exc
+                raise InfrastructureError(f"{self.where} refused to run {what!r}: {exc or type(exc).__name__}") from exc
+            raise ConnectionDropped(
+                f"SSH connection to {self.where} dropped while starting {what!r}: {exc or type(exc).__name__}"
+            ) from exc
         return chan, transport
 
     @staticmethod
@@ -251,9 +255,17 @@ class SshConnection(FileTransfer):
 
     # -- commands --
 
-    def run(self, command: str | Sequence[str], timeout: float | None = None, *, stdin: bytes | None = None,
-            on_output: OutputCallback | None = None, check: bool = False,
-            env: Mapping[str, str] | None = None, cwd: str | None = None) -> CommandResult:
+    def run(
+        self,
+        command: str | Sequence[str],
+        timeout: float | None = None,
+        *,
+        stdin: bytes | None = None,
+        on_output: OutputCallback | None = None,
+        check: bool = False,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> CommandResult:
         """Run a command to its end and return its exit status, signal and output.
 
         ``stdin`` is written to the command, then EOF (without it: EOF at
@@ -269,8 +281,15 @@ class SshConnection(FileTransfer):
             raise CommandFailed.of(result, self.where)
         return result
 
-    def _execute(self, line: str, script: str, timeout: float | None, stdin: bytes | IO[bytes] | None,
-                 on_output: OutputCallback | None, stdout_sink: Callable[[bytes], object] | None) -> CommandResult:
+    def _execute(
+        self,
+        line: str,
+        script: str,
+        timeout: float | None,
+        stdin: bytes | IO[bytes] | None,
+        on_output: OutputCallback | None,
+        stdout_sink: Callable[[bytes], object] | None,
+    ) -> CommandResult:
         started = time.monotonic()
         until = None if timeout is None else started + timeout
         chan, transport = self._exec(script, line)
@@ -292,15 +311,19 @@ class SshConnection(FileTransfer):
                 partial = CommandResult(line, None, None, stdout, stderr, time.monotonic() - started)
                 raise CommandTimeout(
                     f"command on {self.where} outlived its {timeout:g} s timeout and {killed}: {line}\n"
-                    f"--- stderr so far:\n{tail(stderr)}\n--- stdout so far:\n{tail(stdout)}", partial)
+                    f"--- stderr so far:\n{tail(stderr)}\n--- stdout so far:\n{tail(stdout)}",
+                    partial,
+                )
             out.finish()
             status, sig = status_of(chan)
             ended = exited(chan)
             if not ended and not transport.is_active():
                 stdout, stderr = out.snapshot()
-                raise ConnectionDropped(f"SSH connection to {self.where} dropped while running {line!r} "
-                                        f"(after {time.monotonic() - started:.1f} s; stderr so far: "
-                                        f"{tail(stderr, 500)!r})")
+                raise ConnectionDropped(
+                    f"SSH connection to {self.where} dropped while running {line!r} "
+                    f"(after {time.monotonic() - started:.1f} s; stderr so far: "
+                    f"{tail(stderr, 500)!r})"
+                )
             stdout, stderr = out.snapshot()
             return CommandResult(line, status, sig, stdout, stderr, time.monotonic() - started)
         finally:
@@ -314,15 +337,26 @@ class SshConnection(FileTransfer):
         if pid is None:
             return "was abandoned (its remote pid was not known yet: it may still run)"
         try:
-            self._execute(f"kill -s KILL {pid} and its descendants",
-                          self._script(kill_command("KILL", pid, True), None, None, False),
-                          self.config.connect_timeout, None, None, None)
+            self._execute(
+                f"kill -s KILL {pid} and its descendants",
+                self._script(kill_command("KILL", pid, True), None, None, False),
+                self.config.connect_timeout,
+                None,
+                None,
+                None,
+            )
         except (InfrastructureError, CommandTimeout) as exc:
             return f"could not be killed (pid {pid}: {exc})"
         return f"was killed (SIGKILL to pid {pid}, its process group and descendants)"
 
-    def start(self, command: str | Sequence[str], *, on_output: OutputCallback | None = None,
-              env: Mapping[str, str] | None = None, cwd: str | None = None) -> "RemoteProcess":
+    def start(
+        self,
+        command: str | Sequence[str],
+        *,
+        on_output: OutputCallback | None = None,
+        env: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> RemoteProcess:
         """Start a long-running program; returns once its remote pid is known.
 
         A sequence is ``exec``'d by the remote shell, so ``pid`` is the
@@ -345,4 +379,3 @@ class SshConnection(FileTransfer):
         spec = signal_spec(sig)
         result = self.run(kill_command(spec, pid, group), timeout=self.config.connect_timeout)
         return result.ok
-

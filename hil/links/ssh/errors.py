@@ -25,4 +25,3 @@ class AuthenticationFailed(SetupError):
 
 class ConnectionDropped(InfrastructureError):
     """The SSH connection died while a command was running on it."""
-

@@ -16,20 +16,22 @@ from hil.links.ssh.errors import AuthenticationFailed, HostKeyMismatch, HostKeyU
 __all__ = ["expected_keys", "load_keys", "open_transport"]
 
 
-def open_transport(cfg: SshConfig, name: str, expected: list[tuple[str, bytes]], keys: list[paramiko.PKey],
-                   deadline: Deadline) -> paramiko.Transport:
+def open_transport(
+    cfg: SshConfig, name: str, expected: list[tuple[str, bytes]], keys: list[paramiko.PKey], deadline: Deadline
+) -> paramiko.Transport:
     """A transport to ``cfg``'s host, its host key checked against ``expected`` and authenticated with ``keys``."""
     try:
         sock = socket.create_connection((cfg.host, cfg.port), timeout=max(0.01, deadline.remaining()))
     except OSError as exc:
-        raise InfrastructureError(f"cannot reach {name} over SSH at {cfg.address}: "
-                                  f"{exc.strerror or exc} (is the target up and its SSH server "
-                                  "listening? check host and port)") from exc
+        raise InfrastructureError(
+            f"cannot reach {name} over SSH at {cfg.address}: "
+            f"{exc.strerror or exc} (is the target up and its SSH server "
+            "listening? check host and port)"
+        ) from exc
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if cfg.keepalive > 0:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-        for opt, value in (("TCP_KEEPIDLE", cfg.keepalive), ("TCP_KEEPINTVL", cfg.keepalive),
-                           ("TCP_KEEPCNT", 3)):
+        for opt, value in (("TCP_KEEPIDLE", cfg.keepalive), ("TCP_KEEPINTVL", cfg.keepalive), ("TCP_KEEPCNT", 3)):
             if hasattr(socket, opt):
                 sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, opt), max(1, int(value)))
     transport = SignalingTransport(sock, default_window_size=WINDOW_SIZE, default_max_packet_size=MAX_PACKET_SIZE)
@@ -40,8 +42,9 @@ def open_transport(cfg: SshConfig, name: str, expected: list[tuple[str, bytes]],
         try:
             transport.start_client(timeout=left)
         except DROP_ERRORS as exc:
-            raise InfrastructureError(f"SSH handshake with {name} at {cfg.address} failed: "
-                                      f"{exc or type(exc).__name__}") from exc
+            raise InfrastructureError(
+                f"SSH handshake with {name} at {cfg.address} failed: {exc or type(exc).__name__}"
+            ) from exc
         _check_host_key(cfg, name, transport.get_remote_server_key(), expected)
         _authenticate(cfg, name, transport, keys)
         if cfg.keepalive > 0:
@@ -58,17 +61,21 @@ def expected_keys(cfg: SshConfig) -> list[tuple[str, bytes]]:
         return [parse_public_key(cfg.host_key)]
     assert cfg.known_hosts is not None
     if not cfg.known_hosts.is_file():
-        raise ConfigError(f"known_hosts file {cfg.known_hosts} does not exist: create it with the "
-                          f"target's host key, or pin host_key instead", f"SSH config for {cfg.host}",
-                          "known_hosts")
+        raise ConfigError(
+            f"known_hosts file {cfg.known_hosts} does not exist: create it with the "
+            f"target's host key, or pin host_key instead",
+            f"SSH config for {cfg.host}",
+            "known_hosts",
+        )
     try:
         entries = paramiko.HostKeys(str(cfg.known_hosts)).lookup(cfg.known_hosts_name)
     except (OSError, paramiko.SSHException) as exc:
-        raise ConfigError(f"cannot read known_hosts file {cfg.known_hosts}: {exc}",
-                          f"SSH config for {cfg.host}", "known_hosts") from exc
+        raise ConfigError(
+            f"cannot read known_hosts file {cfg.known_hosts}: {exc}", f"SSH config for {cfg.host}", "known_hosts"
+        ) from exc
     if not entries:
         return []
-    return [(kind, entries[kind].asbytes()) for kind in entries.keys()]
+    return [(kind, entries[kind].asbytes()) for kind in entries]
 
 
 def _prefer_key_types(transport: paramiko.Transport, kinds: list[str]) -> None:
@@ -90,24 +97,30 @@ def _check_host_key(cfg: SshConfig, name: str, offered: paramiko.PKey, expected:
     offered_desc = f"{offered.get_name()} {fingerprint(blob)}"
     if cfg.host_key is not None:
         source = "the pinned host_key"
-        fix = ("set host_key to the target's new public host key (read it on the target's console, "
-               "e.g. `dropbearkey -y -f /etc/dropbear/dropbear_ed25519_host_key` or "
-               "`cat /etc/ssh/ssh_host_ed25519_key.pub`)")
+        fix = (
+            "set host_key to the target's new public host key (read it on the target's console, "
+            "e.g. `dropbearkey -y -f /etc/dropbear/dropbear_ed25519_host_key` or "
+            "`cat /etc/ssh/ssh_host_ed25519_key.pub`)"
+        )
     else:
         source = f"known_hosts {cfg.known_hosts} ({cfg.known_hosts_name})"
-        fix = (f"remove the old entry (`ssh-keygen -R '{cfg.known_hosts_name}' -f {cfg.known_hosts}`) and "
-               "add the new key after checking its fingerprint on the target's console")
+        fix = (
+            f"remove the old entry (`ssh-keygen -R '{cfg.known_hosts_name}' -f {cfg.known_hosts}`) and "
+            "add the new key after checking its fingerprint on the target's console"
+        )
     if not expected:
         raise HostKeyUnknown(
             f"REFUSED: {name} at {cfg.address} offered host key {offered_desc}, which is not in "
             f"{source}; qnx-hil never accepts unknown host keys. Check the fingerprint on the "
             f"target's console, then add `{cfg.known_hosts_name} {offered.get_name()} "
-            f"{offered.get_base64()}` to {cfg.known_hosts}, or pin it with host_key.")
+            f"{offered.get_base64()}` to {cfg.known_hosts}, or pin it with host_key."
+        )
     wanted = ", ".join(f"{kind} {fingerprint(want)}" for kind, want in expected)
     raise HostKeyMismatch(
         f"REFUSED: the SSH host key of {name} at {cfg.address} does not match {source}: "
         f"expected {wanted}, offered {offered_desc}. Someone may be intercepting the connection, "
-        f"or the target was reinstalled (or its image rebuilt). If the change is expected, re-pin: {fix}.")
+        f"or the target was reinstalled (or its image rebuilt). If the change is expected, re-pin: {fix}."
+    )
 
 
 def load_keys(cfg: SshConfig) -> list[paramiko.PKey]:
@@ -120,9 +133,12 @@ def load_keys(cfg: SshConfig) -> list[paramiko.PKey]:
         except FileNotFoundError:
             raise ConfigError(f"private key {cfg.key_path} does not exist", where, "key_path") from None
         except paramiko.PasswordRequiredException:
-            raise ConfigError(f"private key {cfg.key_path} is encrypted: use an unencrypted key for the "
-                              "lab, or load it into ssh-agent and leave key_path unset", where,
-                              "key_path") from None
+            raise ConfigError(
+                f"private key {cfg.key_path} is encrypted: use an unencrypted key for the "
+                "lab, or load it into ssh-agent and leave key_path unset",
+                where,
+                "key_path",
+            ) from None
         except (OSError, paramiko.SSHException, ValueError) as exc:
             raise ConfigError(f"cannot load private key {cfg.key_path}: {exc}", where, "key_path") from exc
     else:
@@ -138,8 +154,9 @@ def load_keys(cfg: SshConfig) -> list[paramiko.PKey]:
                 except (OSError, paramiko.SSHException, ValueError):
                     pass
         if not keys:
-            raise ConfigError("no private key: set key_path (no ssh-agent keys and no ~/.ssh/id_* found)",
-                              where, "key_path")
+            raise ConfigError(
+                "no private key: set key_path (no ssh-agent keys and no ~/.ssh/id_* found)", where, "key_path"
+            )
     return keys
 
 
@@ -154,17 +171,21 @@ def _authenticate(cfg: SshConfig, name: str, transport: paramiko.Transport, keys
             raise AuthenticationFailed(
                 f"{cfg.user}@{cfg.address} ({name}) does not accept public keys "
                 f"(it allows: {', '.join(exc.allowed_types) or 'nothing'}); qnx-hil uses key "
-                "authentication only: authorize a key for this user on the target") from exc
+                "authentication only: authorize a key for this user on the target"
+            ) from exc
         except paramiko.AuthenticationException as exc:
             if "timeout" in str(exc).lower() or not transport.is_active():
-                raise InfrastructureError(f"SSH authentication with {name} at {cfg.address} did not "
-                                          f"complete: {exc}") from exc
+                raise InfrastructureError(
+                    f"SSH authentication with {name} at {cfg.address} did not complete: {exc}"
+                ) from exc
             causes.append(f"{key.get_name()} {key.fingerprint}")
         except DROP_ERRORS as exc:
-            raise InfrastructureError(f"SSH connection to {name} at {cfg.address} dropped while "
-                                      f"authenticating: {exc}") from exc
+            raise InfrastructureError(
+                f"SSH connection to {name} at {cfg.address} dropped while authenticating: {exc}"
+            ) from exc
     source = str(cfg.key_path) if cfg.key_path else "ssh-agent/~/.ssh keys"
     raise AuthenticationFailed(
         f"{cfg.user}@{cfg.address} ({name}) refused our key(s) from {source}: "
         f"{'; '.join(causes)}. Add the public key to ~{cfg.user}/.ssh/authorized_keys on the target, "
-        "or set key_path/user to what the target authorizes.")
+        "or set key_path/user to what the target authorizes."
+    )

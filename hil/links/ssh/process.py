@@ -33,8 +33,15 @@ class RemoteProcess:
     manager: leaving it kills the program if it still runs.
     """
 
-    def __init__(self, conn: SshConnection, chan: paramiko.Channel, transport: paramiko.Transport, command: str,
-                 on_output: OutputCallback | None, started: float) -> None:
+    def __init__(
+        self,
+        conn: SshConnection,
+        chan: paramiko.Channel,
+        transport: paramiko.Transport,
+        command: str,
+        on_output: OutputCallback | None,
+        started: float,
+    ) -> None:
         self.connection = conn
         self.command = command
         self._chan = chan
@@ -47,13 +54,16 @@ class RemoteProcess:
         self._reader = threading.Thread(target=self._read, name=f"hil-ssh-{command[:30]}", daemon=True)
         self._reader.start()
         with self._out.cond:
-            self._out.cond.wait_for(lambda: self._out.pid is not None or self._done.is_set(),
-                                    conn.config.connect_timeout)
+            self._out.cond.wait_for(
+                lambda: self._out.pid is not None or self._done.is_set(), conn.config.connect_timeout
+            )
         if self._out.pid is None:
             self.close()
             stdout, stderr = self._out.snapshot()
-            raise InfrastructureError(f"{conn.where}: the shell starting {command!r} did not report its pid "
-                                      f"(stderr: {tail(stderr, 500)!r}, stdout: {tail(stdout, 500)!r})")
+            raise InfrastructureError(
+                f"{conn.where}: the shell starting {command!r} did not report its pid "
+                f"(stderr: {tail(stderr, 500)!r}, stdout: {tail(stdout, 500)!r})"
+            )
         self.pid: int = self._out.pid
 
     def _read(self) -> None:
@@ -68,14 +78,14 @@ class RemoteProcess:
             if not ended and not self._transport.is_active():
                 self._error = ConnectionDropped(
                     f"SSH connection to {self.connection.where} dropped while running {self.command!r} "
-                    f"(stderr so far: {tail(stderr, 500)!r})")
-            self._result = CommandResult(self.command, status, sig, stdout, stderr,
-                                         time.monotonic() - self._started)
-        except Exception as exc:  # never lose the end of a process to a reader crash
+                    f"(stderr so far: {tail(stderr, 500)!r})"
+                )
+            self._result = CommandResult(self.command, status, sig, stdout, stderr, time.monotonic() - self._started)
+        except Exception as exc:  # never lose the end of a process to a reader crash  # noqa: BLE001
             self._error = exc
         finally:
             self._chan.close()
-            self.connection._checkin(self._transport, reusable=ended)
+            self.connection._checkin(self._transport, reusable=ended)  # noqa: SLF001
             self._done.set()
             with self._out.cond:
                 self._out.cond.notify_all()
@@ -93,8 +103,9 @@ class RemoteProcess:
         try:
             self._chan.sendall(data)
         except DROP_ERRORS as exc:
-            raise BrokenPipeError(errno.EPIPE, f"stdin of {self.command!r} on {self.connection.where} "
-                                  f"is closed: {exc}") from exc
+            raise BrokenPipeError(
+                errno.EPIPE, f"stdin of {self.command!r} on {self.connection.where} is closed: {exc}"
+            ) from exc
 
     def close_stdin(self) -> None:
         """Send EOF to the program's stdin."""
@@ -112,8 +123,9 @@ class RemoteProcess:
         if self._done.is_set():
             return
         if not self.connection.signal(self.pid, sig, group=group) and not self._done.wait(0.5):
-            raise InfrastructureError(f"could not send SIG{signal_spec(sig)} to pid {self.pid} "
-                                      f"({self.command!r}) on {self.connection.where}")
+            raise InfrastructureError(
+                f"could not send SIG{signal_spec(sig)} to pid {self.pid} ({self.command!r}) on {self.connection.where}"
+            )
 
     def kill(self) -> None:
         """SIGKILL the program and its process group."""
@@ -133,15 +145,17 @@ class RemoteProcess:
     def wait(self, timeout: float | None = None) -> CommandResult:
         """The result once the program ends; ``WaitTimeout`` if it still runs after ``timeout`` s."""
         if not self._done.wait(timeout):
-            raise WaitTimeout(f"{self.command!r} (pid {self.pid}) still running on {self.connection.where} "
-                               f"after {timeout} s")
+            raise WaitTimeout(
+                f"{self.command!r} (pid {self.pid}) still running on {self.connection.where} after {timeout} s"
+            )
         if self._error is not None:
             raise self._error
         assert self._result is not None
         return self._result
 
-    def wait_for(self, pattern: bytes | re.Pattern[bytes], stream: str = "stdout",
-                 timeout: float | None = None) -> re.Match[bytes]:
+    def wait_for(
+        self, pattern: bytes | re.Pattern[bytes], stream: str = "stdout", timeout: float | None = None
+    ) -> re.Match[bytes]:
         """Wait until ``pattern`` (bytes literal or compiled regex) appears in ``stream`` output;
         ``ExpectTimeout`` (with the output's tail) if it does not within ``timeout`` s or the program ends."""
         regex = pattern if isinstance(pattern, re.Pattern) else re.compile(re.escape(pattern))
@@ -158,8 +172,10 @@ class RemoteProcess:
         if not found:
             state = "ended" if self._done.is_set() else f"not seen after {timeout} s"
             last = tail(self.stdout if stream == "stdout" else self.stderr, 500)
-            raise ExpectTimeout(f"{pattern!r} not in {stream} of {self.command!r} on {self.connection.where} "
-                               f"({state}); last output: {last!r}")
+            raise ExpectTimeout(
+                f"{pattern!r} not in {stream} of {self.command!r} on {self.connection.where} "
+                f"({state}); last output: {last!r}"
+            )
         return found[0]
 
     def close(self) -> None:
@@ -173,7 +189,7 @@ class RemoteProcess:
         self._chan.close()
         self._reader.join(timeout=2)
 
-    def __enter__(self) -> "RemoteProcess":
+    def __enter__(self) -> RemoteProcess:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -47,9 +47,15 @@ class FileTransfer:
         def _checkout(self) -> tuple[paramiko.Transport, bool]: ...
         def _checkin(self, transport: paramiko.Transport, reusable: bool = True) -> None: ...
         def _drop_sftp(self, transport: paramiko.Transport | None = None) -> None: ...
-        def _execute(self, line: str, script: str, timeout: float | None, stdin: bytes | IO[bytes] | None,
-                     on_output: OutputCallback | None,
-                     stdout_sink: Callable[[bytes], object] | None) -> CommandResult: ...
+        def _execute(
+            self,
+            line: str,
+            script: str,
+            timeout: float | None,
+            stdin: bytes | IO[bytes] | None,
+            on_output: OutputCallback | None,
+            stdout_sink: Callable[[bytes], object] | None,
+        ) -> CommandResult: ...
         @staticmethod
         def _script(line: str, env: Mapping[str, str] | None, cwd: str | None, exec_: bool) -> str: ...
 
@@ -72,6 +78,7 @@ class FileTransfer:
 
     def put_bytes(self, data: bytes, remote: str, mode: int | None = None) -> None:
         """Write ``data`` to ``remote`` on the target (then ``chmod mode``)."""
+
         def by_sftp(sftp: paramiko.SFTPClient) -> None:
             sftp.putfo(io.BytesIO(data), remote, file_size=len(data), confirm=True)
             if mode is not None:
@@ -99,6 +106,7 @@ class FileTransfer:
 
     def get_bytes(self, remote: str) -> bytes:
         """The content of ``remote`` on the target."""
+
         def by_sftp(sftp: paramiko.SFTPClient) -> bytes:
             buf = io.BytesIO()
             sftp.getfo(remote, buf)
@@ -111,8 +119,9 @@ class FileTransfer:
 
         return self._transfer(f"get_bytes {remote}", remote, by_sftp, by_cat)
 
-    def _transfer(self, what: str, remote: str, by_sftp: Callable[[paramiko.SFTPClient], _T],
-                  by_cat: Callable[[], _T]) -> _T:
+    def _transfer(
+        self, what: str, remote: str, by_sftp: Callable[[paramiko.SFTPClient], _T], by_cat: Callable[[], _T]
+    ) -> _T:
         """Run a transfer by SFTP (or ``cat``); transfers are idempotent, so a drop is retried once."""
         for attempt in (1, 2):
             sftp = self._sftp_client()
@@ -132,8 +141,9 @@ class FileTransfer:
                     self._drop_sftp(transport)
                     transport.close()
             if attempt == 2:
-                raise InfrastructureError(f"SSH connection to {self.where} dropped during {what} "
-                                          f"(after reconnecting once): {cause}")
+                raise InfrastructureError(
+                    f"SSH connection to {self.where} dropped during {what} (after reconnecting once): {cause}"
+                )
         raise AssertionError("unreachable")
 
     def _sftp_client(self) -> paramiko.SFTPClient | None:
@@ -161,8 +171,9 @@ class FileTransfer:
             if transport is not None:
                 self._checkin(transport, reusable=alive and ended)
             if not alive or self.sftp_available:
-                raise InfrastructureError(f"SSH connection to {self.where} failed while opening SFTP: "
-                                          f"{exc or type(exc).__name__}") from exc
+                raise InfrastructureError(
+                    f"SSH connection to {self.where} failed while opening SFTP: {exc or type(exc).__name__}"
+                ) from exc
             self.sftp_available = False
             self.sftp_unavailable_reason = str(exc) or type(exc).__name__
             return None
@@ -172,7 +183,7 @@ class FileTransfer:
         if old is not None:
             try:
                 old.close()
-            except Exception:
+            except Exception:  # noqa: BLE001, S110
                 pass
         self._checkin(transport)
         self.sftp_available = True
@@ -192,7 +203,6 @@ class FileTransfer:
             raise _cat_error(result, self.name, remote)
 
 
-
 def _remote_error(exc: OSError, name: str, remote: str) -> OSError:
     """The same OSError subclass, naming the target and path."""
     if exc.errno is None:
@@ -207,14 +217,18 @@ def _cat_error(result: CommandResult, name: str, remote: str) -> OSError:
     """An OSError of the right subclass from what ``cat`` or the shell printed."""
     text = result.stderr_text.strip() or f"exit status {result.exit_status}"
     code = errno.EIO
-    for needle, number in (("no such file", errno.ENOENT), ("nonexistent", errno.ENOENT),
-                           ("permission denied", errno.EACCES), ("is a directory", errno.EISDIR),
-                           ("not a directory", errno.ENOTDIR), ("no space", errno.ENOSPC),
-                           ("read-only", errno.EROFS)):
+    for needle, number in (
+        ("no such file", errno.ENOENT),
+        ("nonexistent", errno.ENOENT),
+        ("permission denied", errno.EACCES),
+        ("is a directory", errno.EISDIR),
+        ("not a directory", errno.ENOTDIR),
+        ("no space", errno.ENOSPC),
+        ("read-only", errno.EROFS),
+    ):
         if needle in text.lower():
             code = number
             break
     error = OSError(code, f"{name}:{remote}: {text}")
     error.hil_remote = True  # type: ignore[attr-defined]
     return error
-

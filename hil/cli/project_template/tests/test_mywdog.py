@@ -15,7 +15,7 @@ import pytest
 
 from hil.qvm import Exit, QvmConfig
 
-LOC = 0x1C0F0000        # the vdev's registers in guest memory
+LOC = 0x1C0F0000  # the vdev's registers in guest memory
 CAUSE_REGISTER = LOC + 4
 
 
@@ -32,37 +32,37 @@ def vm() -> QvmConfig:
 
 def test_bad_timeout_is_a_configuration_error(hil_qvm, mywdog):
     run = hil_qvm.run(vm().vdev(mywdog, loc=LOC, timeout="soon"), timeout=20)
-    run.assert_reason(Exit.FATAL_CONFIG)                  # qvm_fatal(QLS_CNF, ...): exit 65
+    run.assert_reason(Exit.FATAL_CONFIG)  # qvm_fatal(QLS_CNF, ...): exit 65
     run.log.expect(r"timeout 'soon': expected a positive number", level="FATAL")
 
 
 def test_bites_when_the_guest_stops_kicking(hil_qvm, mywdog):
     with hil_qvm.start(vm().vdev(mywdog, loc=LOC, timeout=300), timeout=20) as session:
-        session.guest.kick_every(0.05)                    # the guest kicks ...
+        session.guest.kick_every(0.05)  # the guest kicks ...
         session.guest.sleep(0.3)
-        session.guest.stop_kicking()                      # ... then starves it
+        session.guest.stop_kicking()  # ... then starves it
         run = session.wait(timeout=10)
-    run.assert_reason(Exit.WATCHDOG)                      # exit 4
+    run.assert_reason(Exit.WATCHDOG)  # exit 4
     run.log.expect(r"watchdog expired", source="mywdog")
     assert run.since_last_kick is not None
-    assert abs(run.since_last_kick - 0.3) <= 0.05, run.explain()   # on time, by qvm's own clock
+    assert abs(run.since_last_kick - 0.3) <= 0.05, run.explain()  # on time, by qvm's own clock
 
 
 def test_no_bite_while_the_guest_kicks(hil_qvm, mywdog):
     with hil_qvm.start(vm().vdev(mywdog, loc=LOC, timeout=200), timeout=20) as session:
         session.guest.kick_every(0.05)
-        time.sleep(1.0)                                   # five timeouts long
+        time.sleep(1.0)  # five timeouts long
         assert session.running(), session.log.text
         run = session.stop()
     run.assert_reason(Exit.NORMAL)
     run.assert_no_log(r"watchdog expired")
 
 
-@pytest.mark.hil_kinds("local", "qemu")                   # qvmsim's scripted guest writes the register
+@pytest.mark.hil_kinds("local", "qemu")  # qvmsim's scripted guest writes the register
 def test_custom_cause_ends_the_guest(hil_qvm, mywdog):
     with hil_qvm.start(vm().vdev(mywdog, loc=LOC), timeout=20) as session:
         session.guest.send(f"write {CAUSE_REGISTER:#x} 4 5")
         run = session.wait(timeout=10)
-    run.assert_reason(Exit.CUSTOM)                        # GTC_CUSTOM_MIN + 5
+    run.assert_reason(Exit.CUSTOM)  # GTC_CUSTOM_MIN + 5
     assert run.exit_status == 32 + 5
     run.log.expect(r"custom cause 5", source="mywdog")
