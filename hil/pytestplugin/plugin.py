@@ -132,6 +132,12 @@ class TargetPool:
     broken: dict[str, str] = field(default_factory=dict)
     failures: dict[str, int] = field(default_factory=dict)
     needs_reset: set[str] = field(default_factory=set)
+    #: seconds the latest bring-up of each target took, until a test claims them (``take_setup``)
+    setup_seconds: dict[str, float] = field(default_factory=dict)
+
+    def take_setup(self, name: str) -> float:
+        """Seconds spent bringing ``name`` up since the last call (0.0 when it was already up)."""
+        return self.setup_seconds.pop(name, 0.0)
 
     def get(self, name: str) -> Target:
         """The target named ``name``, up and healthy, or an ``InfrastructureError``."""
@@ -153,8 +159,10 @@ class TargetPool:
         return target
 
     def _bring_up(self, name: str, target: Target, reset: bool) -> None:
+        started = time.monotonic()
         try:
             bring_up(target, reset=reset)
+            self.setup_seconds[name] = self.setup_seconds.get(name, 0.0) + time.monotonic() - started
         except HilError as exc:
             self.failures[name] = self.failures.get(name, 0) + 1
             target.down()
@@ -317,6 +325,9 @@ def hil_target(request: pytest.FixtureRequest, _hil_target_name: str) -> Target:
     props.append(("hil.target.facts", json.dumps(facts)))
     target = pool.get(_hil_target_name)
     props[-1] = ("hil.target.facts", json.dumps({**facts, **target.facts()}))
+    setup = pool.take_setup(_hil_target_name)
+    if setup:
+        props.append(("hil.target.setup", f"{setup:.6f}"))  # the report counts it as the target's, not the test's
     return target
 
 
@@ -406,6 +417,11 @@ def _hil_record(request: pytest.FixtureRequest) -> Iterator[None]:
         text = "".join(f"--- {p.name}\n{p.read_text(encoding='utf-8', errors='replace')}" for p in logs)
         (artifacts / "qvm.log").write_text(text, encoding="utf-8")
         props.append(("hil.qvm_log", text))
+    guests = [p for p in sorted(artifacts.glob("run*.guest.log")) if p.stat().st_size]
+    if guests:
+        text = "".join(f"--- {p.name}\n{p.read_text(encoding='utf-8', errors='replace')}" for p in guests)
+        (artifacts / "guest.log").write_text(text, encoding="utf-8")
+        props.append(("hil.guest_console", text))
     if console is not None:
         # A death string (kernel panic, ...) no expect was waiting for: the target is gone bad.
         seen = console.take_failures()

@@ -54,10 +54,22 @@ PROP_CONSOLE = "hil.console"
 PROP_QVM_LOG = "hil.qvm_log"
 PROP_ARTIFACTS = "hil.artifacts"
 PROP_INFRA = "hil.infrastructure"
+PROP_GUEST = "hil.guest_console"
+PROP_SETUP = "hil.target.setup"
 
 #: File names of the full logs in a test's artifacts folder (referenced when a slice is cut).
 CONSOLE_LOG_NAME = "console.log"
 QVM_LOG_NAME = "qvm.log"
+
+#: File name of the guest consoles (every run's qvm stdout) in a test's artifacts folder.
+GUEST_LOG_NAME = "guest.log"
+
+#: What ``<system-out>`` says when a test produced no console output at all (never left out:
+#: xunit-viewer shows a passing test without system-out as "unknown").
+NO_OUTPUT = "(no console output)"
+
+#: Suite property: seconds spent bringing the target up (VM boot, attach), not counted in any test.
+SETUP_PROPERTY = "target.setup.seconds"
 
 #: Suite of the tests that use no target.
 HOST_SUITE = "host"
@@ -119,6 +131,17 @@ class CaseResult:
     console: str = ""
     qvm_log: str = ""
     artifacts: str | None = None
+    guest_console: str = ""
+    target_setup: float = 0.0
+    start: float = 0.0
+
+    @property
+    def system_out(self) -> str:
+        """What ``<system-out>`` holds: the guest console (qvm stdout) and the serial slice, each
+        under a heading when both are there; NO_OUTPUT when there is neither."""
+        if self.guest_console and self.console:
+            return f"--- guest console (qvm stdout)\n{self.guest_console}\n--- serial console\n{self.console}"
+        return self.guest_console or self.console or NO_OUTPUT
 
 
 @dataclass
@@ -252,15 +275,30 @@ def _module_path(nodeid: str) -> str:
     return ".".join(parts) or "tests"
 
 
+def _without_target(name: str, target: str) -> str:
+    """``name`` with ``target`` taken out of its ``[...]`` parameter id (first or last part of it)."""
+    if not name.endswith("]") or "[" not in name:
+        return name
+    base, _, params = name[:-1].partition("[")
+    if params == target:
+        return base
+    if params.startswith(target + "-"):
+        return f"{base}[{params[len(target) + 1 :]}]"
+    if params.endswith("-" + target):
+        return f"{base}[{params[: -len(target) - 1]}]"
+    return name
+
+
 def _names(nodeid: str, suite: str, target: str | None) -> tuple[str, str]:
     """JUnit (classname, name) of a test: ``module[.Class].SUITE`` and the test name.
 
-    The name loses its ``[...]`` parameter when that only names the target.
+    One rule: the target is named by the classname (and the suite), never by the name: the
+    name loses the target from its ``[...]`` parameter id (``test_slow[qemu-1]`` -> ``test_slow[1]``).
     """
     parts = nodeid.split("::")
     name = parts[-1] if len(parts) > 1 else nodeid
-    if target and name.endswith(f"[{target}]"):
-        name = name[: -len(target) - 2]
+    if target:
+        name = _without_target(name, target)
     classname = ".".join([_module_path(nodeid), *parts[1:-1], suite])
     return classname, name
 
@@ -394,7 +432,7 @@ class JUnitReporter:
     def _finish(self, nodeid: str, pending: _Pending, interrupted: str | None) -> None:
         """Turn the reports of one test into a CaseResult in its target's suite."""
         props: dict[str, str] = {}
-        logs: dict[str, list[str]] = {PROP_CONSOLE: [], PROP_QVM_LOG: []}
+        logs: dict[str, list[str]] = {PROP_CONSOLE: [], PROP_QVM_LOG: [], PROP_GUEST: []}
         for name, value in pending.properties:
             if name in logs:
                 logs[name].append(str(value))
@@ -406,7 +444,12 @@ class JUnitReporter:
         artifacts = props.get(PROP_ARTIFACTS) or None
         infrastructure = props.get(PROP_INFRA)
         reports = pending.reports
-        duration = sum(r.duration for r in reports.values())
+        try:
+            target_setup = max(float(props.get(PROP_SETUP) or 0.0), 0.0)
+        except ValueError:
+            target_setup = 0.0
+        # The target's bring-up (a VM boot) is the suite's set-up time, not this test's.
+        duration = max(sum(r.duration for r in reports.values()) - target_setup, 0.0)
         outcome, message, details = self._outcome(reports, infrastructure, interrupted)
 
         def log(key: str, file_name: str) -> str:
@@ -426,6 +469,9 @@ class JUnitReporter:
             console=log(PROP_CONSOLE, CONSOLE_LOG_NAME),
             qvm_log=log(PROP_QVM_LOG, QVM_LOG_NAME),
             artifacts=artifacts,
+            guest_console=log(PROP_GUEST, GUEST_LOG_NAME),
+            target_setup=target_setup,
+            start=pending.start,
         )
         self._add(case, pending.start, self._facts(props.get(PROP_FACTS)) if target else {})
 
@@ -481,6 +527,9 @@ class JUnitReporter:
         suites = []
         for suite in self._suites.values():
             properties = dict(suite.properties)
+            setup = sum(c.target_setup for c in suite.cases)
+            if setup:
+                properties[SETUP_PROPERTY] = _fmt_time(setup)
             if self.exitstatus is not None:
                 properties["pytest.exitstatus"] = str(self.exitstatus)
             stamp = datetime.fromtimestamp(suite.started, UTC).strftime("%Y-%m-%dT%H:%M:%S")
@@ -501,7 +550,7 @@ class JUnitReporter:
             case.name,
             classname=case.classname,
             elapsed_sec=round(case.duration, 6),
-            stdout=case.console or None,
+            stdout=case.system_out,
             stderr=case.qvm_log or None,
         )
         if case.outcome == "failed":

@@ -89,7 +89,7 @@ def test_qemu_killed_mid_test_is_an_infrastructure_error(tmp_path: Path) -> None
     assert error is not None and died.find("failure") is None
     assert "QEMU" in (error.get("message") or "") and "died" in (error.get("message") or "")
     assert "retry after an infrastructure error" in (died.findtext("system-out") or "")
-    for name in ("test_before", "test_after", "test_slow[qemu-1]"):
+    for name in ("test_before", "test_after", "test_slow[1]"):
         case = found[("qemu", name)]
         assert case.find("error") is None and case.find("failure") is None, name
     assert found[("qemu", "test_vdev_misbehaves")].find("failure") is not None
@@ -137,7 +137,7 @@ def test_interrupted_run_writes_report_and_leaves_no_qemu(tmp_path: Path, sig: s
     assert validate_junit(junit, XSD) == []
     found = cases(junit)
     assert found[("qemu", "test_before")].find("error") is None
-    assert ("qemu", "test_slow[qemu-1]") in found  # the interrupted test is in the report, as an error
+    assert ("qemu", "test_slow[1]") in found  # the interrupted test is in the report, as an error
     time.sleep(0.5)
     assert not qemu_pids(tmp_path), "QEMU left running after the run was interrupted"
 

@@ -146,7 +146,9 @@ def test_outcomes_suites_and_properties(outcomes_run: tuple[pytest.RunResult, Pa
             "test_big_console",
         }
         assert {c.get("classname") for c in cases.values()} == {f"test_outcomes.{name}"}
-        assert list(cases["test_pass"]) == []
+        # every case carries system-out (xunit-viewer shows a passing case without it as "unknown")
+        assert [c.tag for c in cases["test_pass"]] == ["system-out"]
+        assert cases["test_pass"].findtext("system-out") == "(no console output)"
         failure = cases["test_fail"].find("failure")
         assert failure is not None and cases["test_fail"].find("error") is None
         assert failure.get("message", "").startswith("AssertionError: vdev answered wrong")
@@ -300,7 +302,7 @@ def test_xdist_workers_report_through_the_controller(
         died is not None
         and died.get("message") == "worker 'gw1' crashed while running 'test_dist.py::test_worker_dies'"
     )
-    assert list(cases_of(suites["qemu-a"])["test_worker_dies"]) == []
+    assert [c.tag for c in cases_of(suites["qemu-a"])["test_worker_dies"]] == ["system-out"]
 
 
 # ---- the pieces, without an inner session ------------------------------------------------
@@ -479,3 +481,48 @@ def test_no_validator_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
         validate_junit(tmp_path / "r.xml", junit_xsd())
     with pytest.raises(SetupError, match="not found"):
         validate_junit(tmp_path / "r.xml", tmp_path / "missing.xsd")
+
+
+def test_names_follow_one_rule_and_boot_is_the_targets_setup(tmp_path: Path) -> None:
+    """The target is in the classname, never in the name (wherever it stands in the id); a VM boot
+    (hil.target.setup) is the suite's set-up time, not the first test's duration."""
+    reporter = JUnitReporter(tmp_path / "junit.xml")
+    props: list[tuple[str, object]] = [("hil.target", "qemu"), ("hil.target.setup", "30.0")]
+    reporter.pytest_runtest_logreport(fake("t.py::test_a[qemu]", "setup", duration=30.5, props=props))
+    reporter.pytest_runtest_logreport(fake("t.py::test_a[qemu]", "call", "passed", 1.0, props))
+    reporter.pytest_runtest_logreport(fake("t.py::test_a[qemu]", "teardown", duration=0.5, props=props))
+    run_fake(reporter, "t.py::test_slow[qemu-1]", 1.0, target="qemu")
+    run_fake(reporter, "t.py::test_p[2-qemu]", 1.0, target="qemu")
+    run_fake(reporter, "t.py::test_q[qemux]", 1.0, target="qemu")
+    reporter.write()
+    suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite[@name='qemu']")
+    assert suite is not None
+    names = [(c.get("classname"), c.get("name")) for c in suite.iter("testcase")]
+    assert names == [
+        ("t.qemu", "test_a"),
+        ("t.qemu", "test_slow[1]"),
+        ("t.qemu", "test_p[2]"),
+        ("t.qemu", "test_q[qemux]"),
+    ]
+    assert float(suite.find("testcase[@name='test_a']").get("time", "")) == 2.0  # type: ignore[union-attr]
+    props_found = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert props_found["target.setup.seconds"] == "30.000"
+    assert_valid(tmp_path / "junit.xml")
+
+
+def test_system_out_holds_guest_and_serial_consoles(tmp_path: Path) -> None:
+    reporter = JUnitReporter(tmp_path / "junit.xml")
+    props: list[tuple[str, object]] = [
+        ("hil.target", "qemu"),
+        ("hil.guest_console", "guest says hi"),
+        ("hil.console", "serial says hi"),
+    ]
+    for when in ("setup", "call", "teardown"):
+        reporter.pytest_runtest_logreport(fake("t.py::test_a[qemu]", when, "passed", 0.1, props))
+    run_fake(reporter, "t.py::test_b[qemu]", 0.1, target="qemu")
+    reporter.write()
+    root = ET.parse(tmp_path / "junit.xml").getroot()
+    out = root.findtext("testsuite/testcase[@name='test_a']/system-out") or ""
+    assert "guest says hi" in out and "serial says hi" in out and out.index("guest") < out.index("serial")
+    assert root.findtext("testsuite/testcase[@name='test_b']/system-out") == "(no console output)"
+    assert_valid(tmp_path / "junit.xml")
