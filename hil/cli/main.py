@@ -165,7 +165,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_nightly(args: argparse.Namespace) -> int:
     from hil.cli.nightly import nightly
 
-    return nightly(args.target or [], Path(args.reports), list(args.pytest_args), args.targets_dir or [])
+    return nightly(
+        args.target or [],
+        Path(args.reports),
+        list(args.pytest_args),
+        args.targets_dir or [],
+        history=[Path(h) for h in args.history or []],
+    )
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -283,6 +289,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--target", action="append", metavar="NAME|label:LABEL", help="select targets (repeatable)")
     p.add_argument("--targets-dir", action="append", metavar="DIR", help=targets_dir_help)
     p.add_argument("--reports", default="reports", help="report folder (default: reports)")
+    p.add_argument(
+        "--history",
+        action="append",
+        metavar="DIR",
+        help="earlier report folder(s), or a folder of them, for the HTML report's trends (repeatable)",
+    )
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then arguments for pytest")
     return parser
 

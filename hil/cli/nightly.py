@@ -44,7 +44,7 @@ def report_dir(reports: Path) -> Path:
     return path
 
 
-def pytest_command(targets: list[str], out: Path, pytest_args: list[str]) -> list[str]:
+def pytest_command(targets: list[str], out: Path, pytest_args: list[str], history: Sequence[Path] = ()) -> list[str]:
     """The pytest command line: one xdist worker per target, each bound to its target's group."""
     command = [
         sys.executable,
@@ -58,6 +58,9 @@ def pytest_command(targets: list[str], out: Path, pytest_args: list[str]) -> lis
         str(out / "junit.xml"),
         "--hil-summary",
         str(out / "summary.txt"),
+        "--hil-html",
+        str(out / "report.html"),
+        *(f"--hil-history={Path(h).resolve()}" for h in history),
     ]
     for name in targets:
         command += ["--hil-target", name]
@@ -73,6 +76,7 @@ def nightly(
     targets_dirs: Sequence[str] = (),
     cwd: Path | None = None,
     out: Path | None = None,
+    history: Sequence[Path] = (),
 ) -> int:
     """Run the project's tests in ``cwd`` over the selected targets (all of the inventory by default).
 
@@ -92,7 +96,7 @@ def nightly(
                 names.append(definition.name)
                 arguments.append(definition.source if is_path else definition.name)
     out = (out or report_dir(reports.resolve())).resolve()
-    command = pytest_command(arguments, out, list(pytest_args))
+    command = pytest_command(arguments, out, list(pytest_args), history)
     print(
         f"hil nightly: targets {', '.join(names)}; definitions {project.targets.describe()}; "
         f"tests from {project.inifile or project.rootdir}; report folder {out}",
@@ -116,7 +120,8 @@ def nightly(
         return EXIT_INPUT
     if summary.exists():
         print(summary.read_text(), end="")
-    print(f"hil nightly: {elapsed:.1f} s; JUnit report {out / 'junit.xml'}; artifacts {out / 'artifacts'}")
+    html = f"; HTML report {out / 'report.html'}" if (out / "report.html").exists() else ""
+    print(f"hil nightly: {elapsed:.1f} s; JUnit report {out / 'junit.xml'}{html}; artifacts {out / 'artifacts'}")
     return _verdict(rc, out / "counts.json")
 
 

@@ -360,6 +360,17 @@ class JUnitReporter:
             out[name] = counts
         return out
 
+    def suite_properties(self) -> dict[str, dict[str, str]]:
+        """Each suite's properties (target facts, ``target.setup.seconds``), by suite name."""
+        out: dict[str, dict[str, str]] = {}
+        for name, suite in self._suites.items():
+            properties = dict(suite.properties)
+            setup = sum(c.target_setup for c in suite.cases)
+            if setup:
+                properties[SETUP_PROPERTY] = _fmt_time(setup)
+            out[name] = properties
+        return out
+
     # ---- pytest hooks -----------------------------------------------------
 
     def pytest_configure(self, config: pytest.Config) -> None:
@@ -525,11 +536,9 @@ class JUnitReporter:
     def to_xml(self) -> str:
         """The report as an XML document (schema-valid against junit-10.xsd)."""
         suites = []
+        all_properties = self.suite_properties()
         for suite in self._suites.values():
-            properties = dict(suite.properties)
-            setup = sum(c.target_setup for c in suite.cases)
-            if setup:
-                properties[SETUP_PROPERTY] = _fmt_time(setup)
+            properties = all_properties[suite.name]
             if self.exitstatus is not None:
                 properties["pytest.exitstatus"] = str(self.exitstatus)
             stamp = datetime.fromtimestamp(suite.started, UTC).strftime("%Y-%m-%dT%H:%M:%S")
