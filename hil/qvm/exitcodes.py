@@ -51,7 +51,7 @@ class Exit(enum.Enum):
     )
     WATCHDOG = (
         "watchdog",
-        "watchdog-triggered termination (4 by the exit-code page, 3 if a bite is a SIGQUIT)",
+        "watchdog-triggered termination",
         Evidence.INFERRED,
     )
     UNSUPPORTED = (

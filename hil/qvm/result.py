@@ -8,6 +8,7 @@ from pathlib import Path
 
 from hil.core.signals import signal_name
 from hil.core.text import tail_lines
+from hil.qvm.crash import Crash, parse_crash
 from hil.qvm.exitcodes import Exit, ExitTable
 from hil.qvm.log import EXCERPT_LINES, Pattern, QvmLog, excerpt, parse_log
 
@@ -26,7 +27,10 @@ class QvmResult:
     guest console), ``console`` the target's serial-console output during the
     run, ``config_text`` the .qvmconf that ran, ``since_last_kick`` the seconds
     from the guest's last store to a vdev (watchdog kick) to the termination,
-    when qvm logged it.  ``artifacts`` names files kept for the report.
+    when qvm logged it.  ``crash``: when a signal killed qvm and it wrote a crash
+    block (qvmsim does), the faulting address and the crashing thread's backtrace
+    (symbolised by the runner on the host's copy of the vdev).  ``artifacts`` names
+    files kept for the report.
     """
 
     exit_status: int | None
@@ -41,6 +45,7 @@ class QvmResult:
     config_text: str = ""
     since_last_kick: float | None = None
     artifacts: dict[str, Path] = field(default_factory=dict)
+    crash: Crash | None = None
 
     @classmethod
     def from_run(
@@ -57,6 +62,7 @@ class QvmResult:
         config_text: str = "",
         table: ExitTable | None = None,
         artifacts: dict[str, Path] | None = None,
+        crash: Crash | None = None,
     ) -> QvmResult:
         """Build a result from raw run data: decode the reason with ``table`` (the
         target's), parse the log, take ``since_last_kick`` from its termination line."""
@@ -77,11 +83,14 @@ class QvmResult:
             config_text=config_text,
             since_last_kick=term.since_last_store if term else None,
             artifacts=dict(artifacts or {}),
+            crash=crash if crash is not None else (parse_crash(log_text) if signal is not None else None),
         )
 
     # --- reporting ---
     def _status_text(self) -> str:
         if self.signal is not None:
+            if self.crash is not None:
+                return f"killed by {self.crash.headline()}"
             return f"killed by {self.signal}"
         if self.exit_status is None:
             return "no exit status"
@@ -113,6 +122,8 @@ class QvmResult:
         if severe:
             out.append(excerpt(severe, limit=10, title="earlier fatal/error lines"))
         out.append(excerpt(shown, title=title))
+        if self.crash is not None:
+            out.append(self.crash.text())
         if self.stdout.strip():
             console_tail = tail_lines(self.stdout.rstrip("\n"), CONSOLE_LINES)
             out.append("guest console (qvm stdout), last lines:")
@@ -140,6 +151,7 @@ class QvmResult:
             ),
             "config_text": self.config_text,
             "artifacts": {name: str(path) for name, path in self.artifacts.items()},
+            "crash": self.crash.to_json() if self.crash is not None else None,
         }
 
     # --- assertions ---

@@ -16,12 +16,11 @@ ends as ``Exit.POWER_CUT``, and only a qvm that needs SIGKILL is reported hung.
 
 from __future__ import annotations
 
-import json
 import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -29,11 +28,11 @@ from hil.core.command import shell_command
 from hil.core.errors import ExpectTimeout, InfrastructureError, WaitTimeout
 from hil.core.text import tail_lines
 from hil.qvm.config import QvmConfig
+from hil.qvm.crash import Crash, parse_crash, symbolize
 from hil.qvm.exitcodes import ExitTable
 from hil.qvm.guest import GuestControl, guest_for
 from hil.qvm.log import LogLine, QvmLog, parse_log
 from hil.qvm.result import QvmResult
-from hil.qvm.timeline import run_data
 from hil.targets.base import Process, Target
 from hil.targets.deploy import Deployment, record_pid
 
@@ -60,14 +59,10 @@ class _Output:
     stdout: bytearray
     stderr: bytearray
     cond: threading.Condition
-    #: (host monotonic time, stderr length) after each stderr chunk: when each log line arrived
-    arrivals: list[tuple[float, int]] = field(default_factory=list)
 
     def feed(self, stream: str, chunk: bytes) -> None:
         with self.cond:
             (self.stdout if stream == "stdout" else self.stderr).extend(chunk)
-            if stream != "stdout":
-                self.arrivals.append((time.monotonic(), len(self.stderr)))
             self.cond.notify_all()
 
 
@@ -83,8 +78,6 @@ class QvmSession:
         self._console_mark = runner.console.mark() if runner.console is not None else None
         self._files = runner.artifact_paths()  # this run's artifacts (``_collect`` writes them)
         self._result: QvmResult | None = None
-        #: what the test did to qvm, on the host's monotonic clock: (time, "signal"|"stdin", detail)
-        self.events: list[tuple[float, str, str]] = []
         d = runner.deployment
         conf = d.remote("run.qvmconf")
         libpath = shell_command([d.path])
@@ -101,12 +94,10 @@ class QvmSession:
 
     def signal(self, sig: str | int) -> None:
         """Send a signal to qvm (``"TERM"``, ``"INT"``, ``"QUIT"``, ``"USR1"``, ``"USR2"``...)."""
-        self.events.append((time.monotonic(), "signal", str(sig)))
         self.process.signal(sig)
 
     def send(self, line: str) -> None:
         """Write one line to qvm's standard input (qvmsim: the guest console)."""
-        self.events.append((time.monotonic(), "stdin", line))
         self.process.write_stdin(line.encode() + b"\n")
 
     @property
@@ -223,7 +214,6 @@ class QvmSession:
                 self.process.signal(sig)
             except Exception:  # noqa: BLE001, S110
                 pass
-            self.events.append((time.monotonic(), "signal", f"{sig} (escalation)"))
             try:
                 return self.process.wait(grace), step
             except WaitTimeout:
@@ -237,8 +227,8 @@ class QvmSession:
         console = ""
         if runner.console is not None and self._console_mark is not None:
             console = runner.console.since(self._console_mark)
-        ended = time.monotonic()
-        result = QvmResult.from_run(
+        crash = runner.crash_of(log_text) if signal is not None else None
+        return QvmResult.from_run(
             exit_status=status,
             signal=signal,
             duration_s=time.monotonic() - self.started,
@@ -249,29 +239,9 @@ class QvmSession:
             target=runner.target.name,
             config_text=self.config_text,
             table=runner.exit_table,
-            artifacts=runner.save_artifacts(log_text, stdout, console),
+            artifacts=runner.save_artifacts(log_text, stdout, console, crash),
+            crash=crash,
         )
-        self._save_timeline(result, ended)
-        return result
-
-    def _save_timeline(self, result: QvmResult, ended: float) -> None:
-        """``runN.data.json``: this run's log lines and session events on qvm's clock (the HTML report's timeline)."""
-        data = run_data(
-            log=result.log,
-            log_bytes=bytes(self._output.stderr),
-            arrivals=list(self._output.arrivals),
-            events=self.events,
-            started=self.started,
-            ended=ended,
-            config_text=self.config_text,
-            exit_status=result.exit_status,
-            signal=result.signal,
-            reason=result.reason.name,
-            duration_s=result.duration_s,
-        )
-        path = self._files["qvm_log"].with_name(self._files["qvm_log"].name.replace(".qvm.log", ".data.json"))
-        path.write_text(json.dumps(data), encoding="utf-8")
-        result.artifacts["data"] = path
 
     def __enter__(self) -> QvmSession:
         return self
@@ -323,9 +293,28 @@ class QvmRunner:
             "console": self.artifacts / f"run{n}.console.log",
         }
 
-    def save_artifacts(self, log: str, stdout: str, console: str) -> dict[str, Path]:
-        """Write this run's qvm log, guest console and serial slice beside the test's other artifacts."""
+    def save_artifacts(self, log: str, stdout: str, console: str, crash: Crash | None = None) -> dict[str, Path]:
+        """Write this run's qvm log, guest console and serial slice beside the test's other artifacts
+        (and, when qvm crashed, its symbolised backtrace as ``runN.crash.txt``)."""
         files = self.artifact_paths()
         for key, text in (("qvm_log", log), ("guest_console", stdout), ("console", console)):
             files[key].write_text(text, encoding="utf-8")
+        if crash is not None:
+            files["crash"] = self.artifacts / f"run{self._runs}.crash.txt"
+            files["crash"].write_text(crash.text() + "\n", encoding="utf-8")
         return files
+
+    def crash_of(self, log_text: str) -> Crash | None:
+        """The crash block of a qvm log, its frames symbolised on the host's copies of the deployed files
+        (on ``local`` the target's files are the host's)."""
+        crash = parse_crash(log_text)
+        if crash is None:
+            return None
+
+        def local_file(path: str) -> Path | None:
+            copy = self.deployment.local_copies.get(path)
+            if copy is None and self.target.kind == "local":
+                copy = Path(path)
+            return copy
+
+        return symbolize(crash, local_file)

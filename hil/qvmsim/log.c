@@ -239,10 +239,15 @@ void qvm_fatal(qvm_log_source_t source, char const *fmt, ...)
     va_end(ap);
     if (t_cur_vdev != NULL && t_cur_ctrl >= 0 && t_cur_vdev->qvmsim_private != NULL) {
         const struct qvmsim_vdev_private *p = t_cur_vdev->qvmsim_private;
-        if (t_cur_ctrl >= (int)VDEV_CTRL_FIRST_OPTIDX)
-            qlog(QL_QVM_ERR, "%s:%d: vdev '%s' called qvm_fatal() in option %d", p->file, p->line,
-                 vdev_source(t_cur_vdev), t_cur_ctrl - (int)VDEV_CTRL_FIRST_OPTIDX);
-        else
+        if (t_cur_ctrl >= (int)VDEV_CTRL_FIRST_OPTIDX) {
+            int idx = t_cur_ctrl - (int)VDEV_CTRL_FIRST_OPTIDX;
+            const char *name = p->factory != NULL && p->factory->option_list != NULL ? p->factory->option_list[idx] : NULL;
+            size_t pl = strlen(QVM_OPTION_NO_ARG_PREFIX);
+            if (name != NULL && strncmp(name, QVM_OPTION_NO_ARG_PREFIX, pl) == 0)
+                name += pl;
+            qlog(QL_QVM_ERR, "%s:%d: vdev '%s' called qvm_fatal() in option '%s' (index %d)", p->file, p->line,
+                 vdev_source(t_cur_vdev), name != NULL ? name : "?", idx);
+        } else
             qlog(QL_QVM_ERR, "%s:%d: vdev '%s' called qvm_fatal() in %s", p->file, p->line,
                  vdev_source(t_cur_vdev), ctrl_name((unsigned)t_cur_ctrl));
     }

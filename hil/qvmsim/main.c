@@ -620,6 +620,7 @@ int main(int argc, char **argv)
         }
     }
     g_main_thread = pthread_self();
+    crash_init();
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&handled);
     sigaddset(&handled, SIGTERM);

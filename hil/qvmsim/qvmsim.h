@@ -192,6 +192,7 @@ extern _Thread_local int t_busy;
 extern struct guest_cpu *g_timer_cpu;   /* the CPU side of timer callbacks */
 void guest_stop(void);
 void guest_init(void);
+void crash_init(void);          /* crash.c: report SIGSEGV & co. on stderr, then die of them */
 void guest_start(struct script *script);                  /* vCPU + console */
 void guest_status(void);
 int guest_button(void);         /* the power button reaches the guest (GUEST.md) */

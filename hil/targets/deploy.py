@@ -29,7 +29,7 @@ import itertools
 import os
 import re
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from hil.core.command import shell_command
@@ -111,6 +111,8 @@ class Deployment:
     target: Target
     path: str
     keep: bool = False
+    #: target path -> the host file it is a copy of (crash backtraces are symbolised on the host copy)
+    local_copies: dict[str, Path] = field(default_factory=dict)
 
     def remote(self, name: str) -> str:
         """The target path of ``name`` inside this folder (refused if it would leave it)."""
@@ -147,6 +149,7 @@ class Deployment:
             self.target.put(local, remote, mode)
         except OSError as exc:
             raise self._put_failed(local, remote, exc) from exc
+        self.local_copies[remote] = local.resolve()
         return remote
 
     def _put_failed(self, local: Path, remote: str, exc: OSError) -> InfrastructureError:

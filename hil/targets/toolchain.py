@@ -26,10 +26,11 @@ from hil.targets.definition import TargetDefinition
 from hil.targets.sdk import compiler_identity, include_dir
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.+-]+$")
-GCC_FLAGS: tuple[str, ...] = ("-std=gnu11", "-Wall", "-Wextra", "-O2", "-fPIC", "-shared")
+GCC_FLAGS: tuple[str, ...] = ("-std=gnu11", "-Wall", "-Wextra", "-O2", "-g", "-fPIC", "-shared")
 PORTABLE_DEFINE = "-DQVMSIM_PORTABLE"
 """Makes qvmsim's headers show only the names QNX documents (portable mode)."""
-QCC_FLAGS: tuple[str, ...] = ("-shared", "-fPIC", "-std=gnu11", "-Wall", "-Wextra", "-O2")
+QCC_FLAGS: tuple[str, ...] = ("-shared", "-fPIC", "-std=gnu11", "-Wall", "-Wextra", "-O2", "-g")
+"""``-g``: the debug info a crash backtrace is symbolised with (``hil.qvm.crash``)."""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@
  *                      OPTIONS_END, ASSIGN, GUEST_CONFIGURED, GUEST_STARTING, STATUS
  *   hang WHERE         block forever in: button, terminate, configured, starting
  *   timer MS           a periodic guest timer (counted, reported on STATUS)
+ *   fatal_option TEXT  the option's own callback calls qvm_fatal(QLS_CNF, TEXT) (exit 65)
  *
  * Registers (offsets from loc):
  *   0x00 RW scratch      0x04 R tick count       0x14 R timer expiries
@@ -46,9 +47,10 @@ static const char *const trace_options[] = {
     "refuse",
     "hang",
     "timer",
+    "fatal_option",
     NULL,
 };
-enum { OPT_TICK, OPT_VERBOSE, OPT_FAIL_CONFIG, OPT_REFUSE, OPT_HANG, OPT_TIMER, OPT_COUNT };
+enum { OPT_TICK, OPT_VERBOSE, OPT_FAIL_CONFIG, OPT_REFUSE, OPT_HANG, OPT_TIMER, OPT_FATAL, OPT_COUNT };
 
 struct trace {
     unsigned tick_ms;
@@ -146,6 +148,8 @@ static int trace_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
                 return EPERM;
             snprintf(t->refuse, sizeof t->refuse, "%s", arg);
             break;
+        case OPT_FATAL:
+            qvm_fatal(QLS_CNF, "fatal_option: %s", arg);
         case OPT_HANG:
             snprintf(t->hang, sizeof t->hang, "%s", arg);
             break;

@@ -56,6 +56,14 @@ def test_crashing_vdev_kills_qvm_by_sigsegv(hil_qvm, trace) -> None:  # type: ig
         run = session.wait(10)
     run.assert_reason(Exit.KILLED_BY_SIGNAL)
     assert run.signal == "SIGSEGV" and run.exit_status is None
+    # crash forensics: the faulting address and the vdev's own frame, symbolised on the host's copy
+    crash = run.crash
+    assert crash is not None and crash.signal == "SIGSEGV" and crash.address == 0, run.explain()
+    assert crash.top is not None and crash.top.function == "trace_vwrite", crash.text()
+    assert re.search(r"trace\.c:\d+$", crash.top.source or ""), crash.text()
+    assert "in trace_vwrite (trace.c:" in run.summary()
+    assert "trace_vwrite" in run.artifacts["crash"].read_text()
+    assert run.to_json()["crash"]["frames"][0]["function"] == "trace_vwrite"  # type: ignore[index]
 
 
 @pytest.mark.parametrize("cause", [32, 63])

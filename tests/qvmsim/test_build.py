@@ -108,7 +108,7 @@ def test_build_vdev_caches_by_content(fresh_cache: Path, tmp_path: Path) -> None
     assert isinstance(first, BuiltVdev)
     assert (first.name, first.cached, first.path.name) == ("foo", False, "vdev-foo.so")
     assert first.path.is_relative_to(fresh_cache / "qnx-hil" / "vdevs")
-    assert first.command[:7] == ("gcc", "-std=gnu11", "-Wall", "-Wextra", "-O2", "-fPIC", "-shared")
+    assert first.command[:8] == ("gcc", "-std=gnu11", "-Wall", "-Wextra", "-O2", "-g", "-fPIC", "-shared")
     assert f"-I{include_dir()}" in first.command
     again = build_vdev(src, out_dir=tmp_path / "out")
     assert again.cached and again.path == tmp_path / "out" / "vdev-foo.so" and again.path.is_file()

@@ -154,6 +154,15 @@ def test_fatal_in_guest_configured_still_terminates_started_vdevs(run_qvm: RunQv
     assert run.trace_ctrls("bad")[-1] == "ctrl TERMINATE"
 
 
+def test_fatal_in_an_option_names_the_option(run_qvm: RunQvm) -> None:
+    run = run_qvm("vdev trace fatal_option boom\n")
+    assert run.returncode == 65, run.stderr
+    assert run.one(r"^fatal_option: boom$", source="trace", level="FATAL")
+    assert run.one(
+        r"^cfg\.qvmconf:1: vdev 'trace' called qvm_fatal\(\) in option 'fatal_option' \(index 6\)$", source="qvm"
+    )
+
+
 def test_command_line_errors_name_cmdline(run_qvm: RunQvm) -> None:
     run = run_qvm(None, "vdev", "trace", "bogus")
     assert run.returncode == 65

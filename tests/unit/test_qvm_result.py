@@ -145,3 +145,26 @@ def test_plain_construction_and_custom_cause() -> None:
     assert result.custom_cause == 40
     assert result.artifacts == {} and result.stdout == "" and result.hung is False
     assert config_failure().custom_cause is None
+
+
+CRASH_LOG = """\
+1.000 INFO trace: crashing on purpose (store to 0x10)
+qvmsim crash: signal 11 (SIGSEGV) code 1 address 0x10 pc 0x7f0000001345 thread qvm-vcpu0
+qvmsim crash: frame #0 0x55000000900 /usr/bin/qvm+0x7900
+qvmsim crash: frame #1 0x7f0000002050 /lib/libc.so.6+0x3c050
+qvmsim crash: frame #2 0x7f0000001345 /w/vdev-trace.so+0x1345
+qvmsim crash: frame #3 0x55000001769 /usr/bin/qvm+0x8769
+qvmsim crash: map 7f0000000000-7f0000001000   r--p 00000000 fe:00 1 /w/vdev-trace.so
+qvmsim crash: end
+"""
+
+
+def test_a_crash_block_becomes_the_result_s_crash() -> None:
+    run = QvmResult.from_run(exit_status=None, signal="SEGV", duration_s=0.1, log_text=CRASH_LOG)
+    crash = run.crash
+    assert crash is not None and (crash.signal, crash.address, crash.thread) == ("SIGSEGV", 0x10, "qvm-vcpu0")
+    assert [f.offset for f in crash.frames] == [0x1345, 0x8769]  # the handler's own frames dropped
+    assert crash.maps == ("7f0000000000-7f0000001000 r--p 00000000 fe:00 1 /w/vdev-trace.so",)
+    assert "killed by SIGSEGV at address 0x10" in run.summary()
+    assert "vdev-trace.so+0x1345" in run.explain() and run.to_json()["crash"] is not None
+    assert QvmResult.from_run(exit_status=0, signal=None, duration_s=0.1, log_text=CRASH_LOG).crash is None
