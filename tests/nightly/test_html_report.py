@@ -1,0 +1,75 @@
+"""The HTML report of a real nightly (local and qemu), loaded once in headless Chromium."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+from tests.nightly.test_nightly import ROOT, cases, hil, only_report
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_nightly_html_report_loads_with_every_test_and_true_timelines(tmp_path: Path) -> None:
+    done = hil(
+        "nightly", "--target", "local", "--target", "qemu", "--reports", str(tmp_path), "--", "tests/hil", "-m", "demo"
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run = only_report(tmp_path)
+    report = run / "report.html"
+    assert f"HTML report {report}" in done.stdout  # the closing summary names it
+    html = report.read_text(encoding="utf-8")
+
+    # every test of the JUnit file is in the report, under the same suite and name
+    junit = set(cases(run / "junit.xml"))
+    shown = set(re.findall(r'<details class="test" id="t\d+" data-suite="([^"]+)" data-name="([^"]+)"', html))
+    assert junit and shown == junit
+
+    # timeline positions: every log mark sits at a timestamp of that run's qvm log, at its place on the axis
+    blocks = re.split(r'<details class="test" ', html)[1:]
+    checked = 0
+    for block in blocks:
+        folder = re.search(r"artifacts: ([^<]+)</small>", block)
+        for name, svg in re.findall(
+            r'<div class="run" data-run="(run\d+)">.*?(<svg class="timeline".*?</svg>)', block, re.S
+        ):
+            assert folder is not None
+            log = (Path(folder.group(1).strip()) / f"{name}.qvm.log").read_text()
+            stamps = {round(float(t), 6) for t in re.findall(r"^(\d+\.\d+) ", log, re.M)}
+            t0, t1 = (float(v) for v in re.search(r'data-t0="([^"]+)" data-t1="([^"]+)"', svg).groups())  # type: ignore[union-attr]
+            for cx, t, kind in re.findall(
+                r'cx="([^"]+)" cy="[^"]+" r="[^"]+" data-t="([^"]+)" data-kind="([^"]+)"', svg
+            ):
+                if kind not in ("signal", "stdin"):  # those are the session's, mapped onto qvm's clock
+                    assert round(float(t), 6) in stamps, (name, t)
+                    checked += 1
+                assert abs(float(cx) - (90 + (float(t) - t0) / (t1 - t0) * 900)) < 0.1  # cx to 0.01, times to 1 µs
+    assert checked > 0
+
+    # one load in headless Chromium: no script error, a screenshot kept with the run's artifacts
+    assert CHROMIUM, "chromium is not installed: scripts/install-host-deps installs it"
+    shot = run / "artifacts" / "report.png"
+    proc = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--window-size=1280,2400",
+            f"--screenshot={shot}",
+            report.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert "Uncaught" not in proc.stderr, proc.stderr[-3000:]
+    assert shot.is_file() and shot.stat().st_size > 10_000
+    keep = ROOT / "artifacts"
+    keep.mkdir(exist_ok=True)
+    shutil.copy(shot, keep / "html-report.png")
