@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 #: Signal numbers of the target OS.  Linux: the generic numbering (x86, ARM).
-#: QNX Neutrino: System V style numbering [inferred until checked on a board].
+#: QNX OS (Neutrino, 7.x and 8.0): [doc] the names and meanings are QNX's "Summary of signals"
+#: (https://www.qnx.com/developers/docs/8.0/com.qnx.doc.neutrino.sys_arch/topic/ipc_Signal_summary.html);
+#: the numbers are those of QNX's <signal.h> (SIGEMT/SIGDEADLK 7, SIGBUS 10, SIGSYS 12, SIGUSR1 16,
+#: SIGUSR2 17, SIGCHLD 18, ... SIGSTOP 23, SIGCONT 25), as QNX's own shutdown-message technote
+#: decodes S/C/F=11/... ("code 11 in signal.h is a SIGSEGV",
+#: https://www.qnx.com/developers/docs/8.0/com.qnx.doc.neutrino.technotes/topic/proc_dump.html) and as
+#: the QNX targets of GDB (nto-tdep: NTO_SIGBUS 10, NTO_SIGUSR1 16) and GNAT (s-osinte-qnx.ads) copy them.
 SIGNAL_NUMBERS: Mapping[str, Mapping[int, str]] = {
     "linux": {
         1: "SIGHUP",

@@ -55,7 +55,8 @@ class LogLine:
 
     ``time`` (seconds, qvmsim: CLOCK_MONOTONIC), ``level`` (one of ``LEVELS``)
     and ``source`` (``qvm`` or a vdev instance name) are None when the line's
-    format is not known; ``message`` is then the whole line.
+    format is not known; ``message`` is then the whole line.  ``origin``: where
+    qvm wrote it, ``stderr`` or ``slog2`` (read with slog2info, ``hil.qvm.slog2``).
     """
 
     raw: str
@@ -63,6 +64,7 @@ class LogLine:
     level: str | None
     source: str | None
     message: str
+    origin: str = "stderr"
 
     def as_dict(self) -> dict[str, object]:
         """``{time, level, source, message}`` for JSON output."""
@@ -212,6 +214,10 @@ class QvmLog(Sequence[LogLine]):
         return tuple(dict.fromkeys(line.source for line in self._lines if line.source is not None))
 
     # --- filters ---
+    def from_origin(self, origin: str) -> QvmLog:
+        """Lines qvm wrote to ``origin``: ``"stderr"`` or ``"slog2"``."""
+        return QvmLog(line for line in self._lines if line.origin == origin)
+
     def by_source(self, name: str) -> QvmLog:
         """Lines logged by ``name`` (``qvm`` or a vdev instance name)."""
         return QvmLog(line for line in self._lines if line.source == name)

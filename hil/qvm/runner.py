@@ -33,6 +33,9 @@ from hil.qvm.exitcodes import ExitTable
 from hil.qvm.guest import GuestControl, guest_for
 from hil.qvm.log import LogLine, QvmLog, parse_log
 from hil.qvm.result import QvmResult
+from hil.qvm.slog2 import collect as collect_slog2
+from hil.qvm.slog2 import merge as merge_slog2
+from hil.qvm.slog2 import slog2_wanted, start_snippet
 from hil.targets.base import Process, Target
 from hil.targets.deploy import Deployment, record_pid
 
@@ -79,11 +82,14 @@ class QvmSession:
         self._files = runner.artifact_paths()  # this run's artifacts (``_collect`` writes them)
         self._result: QvmResult | None = None
         d = runner.deployment
+        # qvm's slog2 log (QNX targets; a `slog` destination): the start is stamped, read at the end
+        self._slog2 = slog2_wanted(runner.target, config_text)
+        stamp = f"{start_snippet()} && " if self._slog2 else ""
         conf = d.remote("run.qvmconf")
         libpath = shell_command([d.path])
         argv = [runner.target.qvm_command(), "@" + conf]
         command = (
-            f"cd {libpath} && {record_pid(argv)} && "  # pid, start time, command line: see hil.targets.deploy
+            f"cd {libpath} && {record_pid(argv)} && {stamp}"  # pid, start time, command line: see hil.targets.deploy
             f"LD_LIBRARY_PATH={libpath}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}} "
             f"exec {shell_command(argv)}"
         )
@@ -94,7 +100,7 @@ class QvmSession:
 
     def signal(self, sig: str | int) -> None:
         """Send a signal to qvm (``"TERM"``, ``"INT"``, ``"QUIT"``, ``"USR1"``, ``"USR2"``...)."""
-        self.process.signal(sig)
+        self.process.signal(self.runner.target.os.kill_spec(sig))  # in the target OS's numbering
 
     def send(self, line: str) -> None:
         """Write one line to qvm's standard input (qvmsim: the guest console)."""
@@ -223,6 +229,7 @@ class QvmSession:
     def _collect(self, status: int | None, signal: str | None, hung: bool) -> QvmResult:
         runner = self.runner
         log_text = self._output.stderr.decode("utf-8", "replace")
+        merged, slog_files = self._read_slog2(log_text)
         stdout = self._output.stdout.decode("utf-8", "replace")
         console = ""
         if runner.console is not None and self._console_mark is not None:
@@ -238,10 +245,21 @@ class QvmSession:
             hung=hung,
             target=runner.target.name,
             config_text=self.config_text,
+            merged_log=merged,
             table=runner.exit_table,
-            artifacts=runner.save_artifacts(log_text, stdout, console, crash),
+            artifacts={**runner.save_artifacts(log_text, stdout, console, crash), **slog_files},
             crash=crash,
         )
+
+    def _read_slog2(self, log_text: str) -> tuple[QvmLog | None, dict[str, Path]]:
+        """This run's slog2 records merged with its stderr lines (``hil.qvm.slog2``), and the raw
+        ``slog2info`` text kept as ``runN.slog2info.txt``; (None, {}) when slog2 is not read."""
+        if not self._slog2:
+            return None, {}
+        capture = collect_slog2(self.runner.target, self.runner.deployment.path)
+        path = self._files["qvm_log"].with_name(self._files["qvm_log"].name.replace(".qvm.log", ".slog2info.txt"))
+        path.write_text(capture.raw, encoding="utf-8")
+        return merge_slog2(parse_log(log_text), capture.records, capture.start), {"slog2info": path}
 
     def __enter__(self) -> QvmSession:
         return self

@@ -4,13 +4,22 @@
  * on CLOCK_MONOTONIC, routed by the VM-wide `logger` options (they add up:
  * a level goes to every destination whose logger names it), or by a vdev's
  * own `log` options (each level to the rightmost `log` naming it).
+ *
+ * The `slog` destination (and internal errors, always) is qvmsim's stand-in for
+ * QNX's slog2: records appended to a buffer-set file $QVMSIM_SLOG2_DIR/qvm.<pid>
+ * (default /tmp/slog2, like slogger2's /dev/shmem/slogger2/ on QNX), one line
+ * each: "<realtime sec>.<usec>\t<slog2 severity>\t<buffer>\t<pid>\t<message>"
+ * with \\, \n and \t escaped.  The image's /usr/bin/slog2info (tools/slog2info.c)
+ * prints them in slog2info's format.
  */
 #include "qvmsim.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
-#include <syslog.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,7 +29,8 @@ struct log_route g_route = { .to = { [DEST_STDERR] = LOG_DEFAULT_FILTER } };
 static FILE *report_sink;
 
 static pthread_mutex_t log_mtx = PTHREAD_MUTEX_INITIALIZER;
-static bool slog_open;
+static int slog_fd = -1;        /* the slog2-style buffer file, opened at the first record */
+static bool slog_failed;
 
 static const char *const level_names[] = {
     "FATAL", "INTERNAL", "ERROR", "WARN", "INFO", "DEBUG", "VERBOSE",
@@ -28,9 +38,9 @@ static const char *const level_names[] = {
 static const char *const filter_words[] = {
     "fatal", "internal", "error", "warn", "info", "debug", "verbose",
 };
-static const int syslog_prio[] = {
-    LOG_CRIT, LOG_ERR, LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG, LOG_DEBUG,
-};
+/* slog2 severities (slog2.h, documented on the slogger2 page): SHUTDOWN 0, CRITICAL 1,
+ * ERROR 2, WARNING 3, NOTICE 4, INFO 5, DEBUG1 6, DEBUG2 7. */
+static const int slog2_severity[] = { 1, 2, 2, 3, 5, 6, 7 };
 
 uint64_t now_ns(void)
 {
@@ -118,6 +128,49 @@ int log_parse_filters(const char *word, unsigned *mask, const char **bad, size_t
     return 0;
 }
 
+/* One record in the slog2-style buffer (caller holds log_mtx). */
+static void slog_record(int level, const char *source, const char *msg)
+{
+    if (slog_fd < 0) {
+        if (slog_failed)
+            return;
+        const char *dir = getenv("QVMSIM_SLOG2_DIR");
+        if (dir == NULL || *dir == '\0')
+            dir = "/tmp/slog2";
+        if (mkdir(dir, 01777) == 0)
+            chmod(dir, 01777);
+        char path[4096];
+        snprintf(path, sizeof path, "%s/qvm.%ld", dir, (long)getpid());
+        slog_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (slog_fd < 0) {
+            slog_failed = true;
+            return;
+        }
+    }
+    char rec[8400];
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int n = snprintf(rec, sizeof rec, "%lld.%06ld\t%d\tqvm\t%ld\t%s %s: ", (long long)ts.tv_sec,
+                     ts.tv_nsec / 1000, slog2_severity[level], (long)getpid(), level_names[level], source);
+    if (n < 0)
+        return;
+    size_t len = (size_t)n < sizeof rec - 3 ? (size_t)n : sizeof rec - 3;
+    size_t mlen = strlen(msg);
+    while (mlen > 0 && (msg[mlen - 1] == '\n' || msg[mlen - 1] == '\r'))
+        mlen--;             /* the record's own newline ends it */
+    for (size_t i = 0; i < mlen && len < sizeof rec - 3; i++) {
+        char c = msg[i];
+        if (c == '\\' || c == '\n' || c == '\t') {
+            rec[len++] = '\\';
+            rec[len++] = c == '\n' ? 'n' : c == '\t' ? 't' : '\\';
+        } else if (c != '\r') {
+            rec[len++] = c;
+        }
+    }
+    rec[len++] = '\n';
+    write_all(slog_fd, rec, len);
+}
+
 static void emit(int level, const char *source, const struct log_route *route, const char *msg)
 {
     char line[4608];
@@ -155,14 +208,8 @@ static void emit(int level, const char *source, const struct log_route *route, c
         to_slog = true;
     if (level == QL_QVM_INTERNAL)       /* internal errors always reach slog too */
         to_slog = true;
-    if (to_slog) {
-        if (!slog_open) {
-            openlog("qvm", LOG_PID | LOG_NDELAY, LOG_DAEMON);
-            slog_open = true;
-        }
-        line[len - 1] = '\0';
-        syslog(syslog_prio[level], "%s", line);
-    }
+    if (to_slog)
+        slog_record(level, source, msg);
     pthread_mutex_unlock(&log_mtx);
 }
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 from hil.core.command import shell_command
 from hil.core.deadline import Deadline
+from hil.core.osfacts import OsFacts, os_facts
 from hil.targets.definition import KINDS, TargetDefinition
 
 if TYPE_CHECKING:
@@ -75,6 +76,12 @@ class Target(ABC):
     @property
     def arch(self) -> str:
         return self.definition.arch
+
+    @property
+    def os(self) -> OsFacts:
+        """The target OS's facts (signal numbers, crash banners, shell, slog2): ``hil.core.osfacts``,
+        from the definition's ``os`` (default by kind)."""
+        return os_facts(self.definition.target_os)
 
     @abstractmethod
     def up(self, deadline: Deadline) -> None:

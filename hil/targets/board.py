@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import subprocess
+import time
 
 from hil.core.deadline import Deadline
-from hil.core.errors import ConfigError, InfrastructureError
+from hil.core.errors import ConfigError, ExpectTimeout, InfrastructureError
 from hil.links.console import Console
 from hil.links.ssh import SshConfig, SshConnection
 from hil.targets.base import register
@@ -21,15 +22,38 @@ class BoardTarget(RemoteTarget):
     guest_control = "console"  # a real guest, driven through the serial console
     lease: Lease | None = None
 
-    def power(self, action: str, timeout: float = 60.0) -> bool:
-        """Run the ``[power] on|off|cycle`` host command; False when none is configured."""
+    def power(self, action: str, timeout: float = 0.0) -> bool:
+        """Run the ``[power] on|off|cycle`` host command; False when none is configured.
+
+        It may take ``timeout`` seconds (0: ``[power] timeout``); its output goes to ``power.log``
+        in the run's folder.  A command that fails or outlives its timeout (it is killed, with its
+        process group) is an ``InfrastructureError`` naming the step."""
         command = getattr(self.definition.power, action)
         if not command:
             return False
-        done = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=timeout)
-        if done.returncode != 0:
+        limit = timeout or self.definition.power.timeout
+        log = self.run_dir / "power.log"
+        with open(log, "ab") as out:
+            out.write(f"$ {command}   # power {action}, {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+            out.flush()
+            proc = subprocess.Popen(
+                command, shell=True, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
+            )
+            try:
+                status = proc.wait(limit)
+            except subprocess.TimeoutExpired:
+                subprocess.run(["kill", "-KILL", f"-{proc.pid}"], capture_output=True, check=False)
+                proc.wait()
+                out.write(f"# killed after {limit} s\n".encode())
+                raise InfrastructureError(
+                    f"board '{self.name}': step 'power {action}' timed out after {limit:g} s ([power] timeout in "
+                    f"{self.definition.source}): {command}; its output: {log}"
+                ) from None
+            out.write(f"# exit status {status}\n".encode())
+        if status != 0:
             raise InfrastructureError(
-                f"power {action} of board '{self.name}' failed ({done.returncode}): {command}: {done.stderr.strip()}"
+                f"board '{self.name}': step 'power {action}' failed (exit status {status}): {command}; "
+                f"its output: {log}"
             )
         return True
 
@@ -39,12 +63,24 @@ class BoardTarget(RemoteTarget):
         try:
             if d.console is not None:
                 self.console = Console.for_url(
-                    d.console.url, d.console.baud, log_path=self.run_dir / "console.log", name=f"{self.name} console"
+                    d.console.url,
+                    d.console.baud,
+                    log_path=self.run_dir / "console.log",
+                    name=f"{self.name} console",
+                    fail_patterns=self.os.crash_banners,  # QNX: procnto's Shutdown[...] banner
                 )
                 self.console.start()
             mark = self.console.mark() if self.console is not None else None
             if (self.power("cycle") or self.power("on")) and self.console is not None and d.power.ready_regex:
-                self.console.expect(d.power.ready_regex, deadline.child(d.power.boot_timeout).remaining(), since=mark)
+                boot = deadline.child(d.power.boot_timeout).remaining()
+                try:
+                    self.console.expect(d.power.ready_regex, boot, since=mark)
+                except ExpectTimeout as exc:
+                    raise InfrastructureError(
+                        f"board '{self.name}' did not come back after the power cycle: step 'wait for "
+                        f"[power] ready_regex {d.power.ready_regex!r} on the console' timed out after {boot:.0f} s "
+                        f"([power] boot_timeout); console log: {self.run_dir / 'console.log'}"
+                    ) from exc
             config = SshConfig(
                 host=d.ssh.host,
                 port=d.ssh.port,

@@ -26,6 +26,7 @@ naming the file, the key and what is allowed.  Loading uses only ``tomllib``.
 from __future__ import annotations
 
 import dataclasses
+import re
 import tomllib
 import types
 import typing
@@ -53,6 +54,11 @@ CONVENTIONAL_TARGETS_DIR = "targets"
 TARGETS_DIR_SETTING = "hil_targets_dir"
 
 
+#: Each kind's OS when a definition does not say ``os``: a board is a real QNX board; the
+#: public QEMU target and this host run Linux.
+DEFAULT_OS: dict[str, str] = {"board": "qnx", "qemu": "linux", "local": "linux"}
+
+
 @dataclass(frozen=True)
 class QemuSection:
     """How to boot the public QEMU target."""
@@ -68,6 +74,25 @@ class QemuSection:
     initrd_compression: Literal["gzip", "none"] = "gzip"
     qemu: str = "qemu-system-x86_64"
     extra_args: tuple[str, ...] = ()
+    # A user-supplied image instead of the public one (e.g. a QNX SDP licensee's mkqnximage
+    # output); setting ``image`` or ``kernel`` selects it, see ``user_image``.
+    image: str | None = None
+    kernel: str | None = None
+    initrd: str | None = None
+    append: str | None = None
+    drives: tuple[str, ...] = ()
+    machine: str | None = None
+    nic: str = "virtio-net-pci"
+    console_ready_regex: str | None = None
+    ssh_user: str = "root"
+    ssh_key: str | None = None
+    ssh_host_key: str | None = None
+    ssh_port: int = 22
+
+    @property
+    def user_image(self) -> bool:
+        """True when this definition boots the user's own image (``image`` or ``kernel`` set)."""
+        return self.image is not None or self.kernel is not None
 
 
 @dataclass(frozen=True)
@@ -100,6 +125,7 @@ class PowerSection:
     cycle: str | None = None
     ready_regex: str | None = None
     boot_timeout: float = 120.0
+    timeout: float = 60.0  # seconds each power command may take before it is an infrastructure error
 
 
 @dataclass(frozen=True)
@@ -131,6 +157,11 @@ class QvmSection:
     command: str = "qvm"
     workdir: str = "/tmp/qnx-hil"
     exit_overrides: dict[str, int | str | tuple[int, ...]] = field(default_factory=dict)
+    # qvm's slog2 log (``slog`` destination, internal messages): "auto" reads it on QNX targets
+    # always and elsewhere when the run's configuration routes a level to ``slog``.
+    slog2: Literal["auto", "always", "never"] = "auto"
+    slog2_buffer: str = "qvm"  # the buffer set name slog2info is asked for (``slog2info -b``)
+    slog2info: str = "slog2info"
 
 
 @dataclass(frozen=True)
@@ -150,6 +181,7 @@ class TargetDefinition:
     kind: Kind
     labels: tuple[str, ...] = ()
     arch: str = "x86_64"
+    os: Literal["qnx", "linux"] | None = None  # default by kind: board -> qnx, qemu and local -> linux
     description: str = ""
     qemu: QemuSection = field(default_factory=QemuSection)
     ssh: SshSection | None = None
@@ -160,6 +192,11 @@ class TargetDefinition:
     qvm: QvmSection = field(default_factory=QvmSection)
     guest: GuestSection = field(default_factory=GuestSection)
     source: str = "<built-in>"
+
+    @property
+    def target_os(self) -> str:
+        """The target's OS (``"qnx"`` or ``"linux"``): ``os``, else the kind's default."""
+        return self.os or DEFAULT_OS[self.kind]
 
     def matches(self, selector: str) -> bool:
         """True for ``NAME`` or ``label:LABEL`` (the kind and arch count as labels)."""
@@ -257,9 +294,81 @@ def parse_definition(data: dict[str, Any], source: str, default_name: str | None
             raise ConfigError(
                 'the host key must be pinned: set host_key = "ssh-ed25519 AAAA..." or known_hosts = PATH', source, "ssh"
             )
+    if definition.kind == "qemu" and definition.qemu.user_image:
+        _check_user_image(definition.qemu, source)
+    if definition.power.timeout <= 0:
+        raise ConfigError(f"{definition.power.timeout!r} must be above 0 (seconds)", source, "power.timeout")
     if definition.toolchain.kind == "qcc" and not definition.toolchain.variant:
         raise ConfigError('qcc needs variant, e.g. "gcc_ntoaarch64le"', source, "toolchain.variant")
     return definition
+
+
+def _check_user_image(q: QemuSection, source: str) -> None:
+    """A user image boots only with its SSH key and pinned host key, and files that exist."""
+    if q.ssh_key is None or q.ssh_host_key is None:
+        raise ConfigError(
+            'a user image needs ssh_key = PATH (the private key its root accepts) and ssh_host_key = "ssh-ed25519 '
+            'AAAA..." (its pinned host key)',
+            source,
+            "qemu.ssh_key" if q.ssh_key is None else "qemu.ssh_host_key",
+        )
+    base = Path(source).parent if source != "<built-in>" else Path.cwd()
+    for key in ("image", "kernel", "initrd", "ssh_key"):
+        value = getattr(q, key)
+        if value is not None and not (base / Path(value).expanduser()).is_file():
+            raise ConfigError(
+                f"no file {value} (relative to {base}); give the path of an existing file", source, f"qemu.{key}"
+            )
+    if q.initrd is not None and q.kernel is None:
+        raise ConfigError("initrd needs kernel (QEMU boots an initrd only with -kernel)", source, "qemu.initrd")
+    if q.append is not None and q.kernel is None:
+        raise ConfigError("append needs kernel (QEMU passes -append only with -kernel)", source, "qemu.append")
+    if q.console_ready_regex is not None:
+        try:
+            re.compile(q.console_ready_regex)
+        except re.error as exc:
+            raise ConfigError(f"not a valid regex: {exc}", source, "qemu.console_ready_regex") from None
+
+
+def _check_labgrid(definition: TargetDefinition, source: str) -> None:
+    """A labgrid place's NetworkService has no host key: the definition pins it, as for a board."""
+    ssh = definition.ssh
+    if ssh is None or (ssh.host_key is None and ssh.known_hosts is None):
+        raise ConfigError(
+            "a labgrid place's host key must be pinned (its NetworkService carries none): set [ssh] "
+            'host_key = "ssh-ed25519 AAAA..." or known_hosts = PATH (and key = PATH)',
+            source,
+            "ssh",
+        )
+    if definition.labgrid.place is not None and definition.labgrid.tags:
+        raise ConfigError("set place (one place) or tags (any matching place), not both", source, "labgrid")
+
+
+#: ``--hil-target labgrid:PLACE``: the place PLACE, through a ``labgrid`` definition.
+LABGRID_PREFIX = "labgrid:"
+
+
+def labgrid_place(selector: str, known: dict[str, TargetDefinition]) -> TargetDefinition:
+    """The definition for ``labgrid:PLACE``: a ``labgrid`` definition of that place, else the one
+    ``labgrid`` definition without a place or tags (the lab's: coordinator, SSH keys, toolchain)
+    applied to PLACE and named ``labgrid-PLACE``."""
+    place = selector[len(LABGRID_PREFIX) :]
+    lab = [d for d in known.values() if d.kind == "labgrid"]
+    for d in lab:
+        if d.labgrid.place == place:
+            return d
+    templates = [d for d in lab if d.labgrid.place is None and not d.labgrid.tags]
+    if len(templates) != 1:
+        found = ", ".join(f"{d.name} ({d.source})" for d in templates) or "none"
+        raise ConfigError(
+            f"--hil-target {selector}: no labgrid definition has place = {place!r}, and it needs exactly one "
+            f'labgrid definition without place or tags to apply to it (found: {found}); write one: kind = "labgrid", '
+            f"[labgrid] coordinator, [ssh] key and host_key or known_hosts"
+        )
+    name = f"labgrid-{place}"
+    check_name(name, "target name", selector, "labgrid place")
+    template = templates[0]
+    return dataclasses.replace(template, name=name, labgrid=dataclasses.replace(template.labgrid, place=place))
 
 
 def load_definition(path: Path | str) -> TargetDefinition:

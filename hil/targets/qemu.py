@@ -22,7 +22,7 @@ from hil.links.ssh import SshConfig, SshConnection
 from hil.links.transports import TcpTransport
 from hil.targets.base import register
 from hil.targets.definition import TargetDefinition
-from hil.targets.remote import DEATH_STRINGS, RemoteTarget
+from hil.targets.remote import RemoteTarget
 from hil.vm.image import DEFAULT_PACKAGES, Image, ImageSpec, build_image
 from hil.vm.qemu import QemuMachine, QemuOptions
 
@@ -31,7 +31,7 @@ def public_image(
     definition: TargetDefinition, force: bool = False, log: Callable[[str], None] = lambda m: None
 ) -> Image:
     """The image for a qemu-kind definition, with qvmsim built in as ``/usr/bin/qvm``."""
-    from hil.targets.sdk import build_qvmsim
+    from hil.targets.sdk import build_qvmsim, build_slog2info
 
     q = definition.qemu
     spec = ImageSpec(
@@ -40,7 +40,7 @@ def public_image(
         versions=dict(q.versions),
         nic_module=q.nic_module,
         initrd_compression=q.initrd_compression,
-        extra_files=(("/usr/bin/qvm", build_qvmsim()),),
+        extra_files=(("/usr/bin/qvm", build_qvmsim()), ("/usr/bin/slog2info", build_slog2info())),
     )
     return build_image(spec, force=force, log=log)
 
@@ -86,7 +86,7 @@ class QemuTarget(RemoteTarget):
                 TcpTransport("127.0.0.1", self.machine.serial_port),
                 log_path=self.run_dir / "console.log",
                 name=f"{self.name} console",
-                fail_patterns=DEATH_STRINGS,
+                fail_patterns=self.os.crash_banners,
             ).start()
             boot = deadline.child(self.definition.qemu.boot_timeout, f"booting {self.name}")
             console = self.console

@@ -100,6 +100,34 @@ def qvmsim_compile_command(cc: str, output: Path) -> list[str]:
     ]
 
 
+SLOG2INFO_SOURCE = QVMSIM_DIR / "tools" / "slog2info.c"
+"""qvmsim's stand-in for QNX's ``slog2info`` (it reads what qvmsim's ``slog`` destination writes)."""
+
+
+def build_slog2info(cc: str = "gcc") -> Path:
+    """Build qvmsim's ``slog2info`` stand-in like qvmsim (same compiler and flags), cached by the
+    hash of its source, the compiler and the flags; returns the executable's path."""
+    key = hash_inputs(SLOG2INFO_SOURCE, compiler_identity(cc), *QVMSIM_CFLAGS)
+    exe = cache_dir("qvmsim", f"slog2info-{key}") / "slog2info"
+    if exe.exists():
+        return exe
+    fd, tmp_name = tempfile.mkstemp(prefix=".slog2info-", dir=exe.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    cmd = [cc, *QVMSIM_CFLAGS, "-o", str(tmp), str(SLOG2INFO_SOURCE)]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        tmp.unlink(missing_ok=True)
+        raise SetupError(f"building slog2info: cannot run '{cc}': {exc}") from exc
+    if proc.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise SetupError(f"building slog2info failed (exit {proc.returncode}):\n{proc.stderr}{proc.stdout}")
+    tmp.chmod(0o755)
+    os.replace(tmp, exe)
+    return exe
+
+
 def build_qvmsim(cc: str = "gcc", out_dir: Path | None = None) -> Path:
     """Build the host qvmsim (``qvm``) if needed and return the executable's path.
 
