@@ -101,6 +101,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write a plain-text summary table (and counts.json beside it) at the end",
     )
     group.addoption(
+        "--hil-html",
+        default=None,
+        metavar="PATH",
+        help="write an HTML report at the end (self-contained: overview, per-test qvm timelines, plots); "
+        "a JUnit report is written beside it unless --hil-junit names one",
+    )
+    group.addoption(
+        "--hil-history",
+        action="append",
+        default=None,
+        metavar="DIR",
+        help="an earlier report folder (or a folder of them) for the HTML report's trends (repeatable)",
+    )
+    group.addoption(
         "--hil-no-retry",
         action="store_true",
         default=False,
@@ -226,10 +240,11 @@ def pytest_configure(config: pytest.Config) -> None:
         Path(config.getoption("hil_artifacts")).resolve(), {d.name: d for d in definitions}
     )
     junit = config.getoption("hil_junit")
-    if (junit or config.getoption("hil_summary")) and not hasattr(config, "workerinput"):
+    beside = config.getoption("hil_summary") or config.getoption("hil_html")
+    if (junit or beside) and not hasattr(config, "workerinput"):
         from hil.pytestplugin.report import JUnitReporter
 
-        path = Path(junit) if junit else Path(config.getoption("hil_summary")).with_name("junit.xml")
+        path = Path(junit) if junit else Path(beside).with_name("junit.xml")
         config.pluginmanager.register(JUnitReporter(path.resolve()), "hil-junit")
 
 
@@ -286,7 +301,26 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
     return TargetScopeScheduling(config, log)
 
 
+def _write_html(config: pytest.Config) -> None:
+    """The HTML report (``--hil-html``), from the JUnit reporter's results once it has written its last."""
+    html = config.getoption("hil_html", None)
+    reporter = config.pluginmanager.get_plugin("hil-junit")
+    if not html or reporter is None or hasattr(config, "workerinput"):
+        return
+    from hil.pytestplugin.html import render
+
+    path = render(
+        Path(html).resolve(),
+        reporter.results,
+        reporter.suite_properties(),
+        [Path(p) for p in config.getoption("hil_history") or []],
+        title=f"HIL run {Path(html).resolve().parent.name}",
+    )
+    print(f"\nhil: HTML report {path}", flush=True)
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
+    _write_html(config)
     pool = config.stash.get(_POOL_KEY, None)
     if pool is not None:
         pool.close()
