@@ -30,8 +30,10 @@ class GuestControl(Protocol):
     def send(self, command: str) -> None:
         """Send one guest-console command."""
 
-    def kick_every(self, seconds: float) -> None:
-        """Start kicking the watchdog every ``seconds``."""
+    def kick_every(self, seconds: float, vdev: str | None = None) -> None:
+        """Start kicking the watchdog every ``seconds``: the vdev instance named ``vdev`` (its
+        ``name``, or the vdev's own name), else qvmsim's default (the first whose name has
+        ``wdog`` or ``wdt``); returns at once."""
 
     def stop_kicking(self) -> None:
         """Stop kicking: the watchdog will starve."""
@@ -39,8 +41,15 @@ class GuestControl(Protocol):
     def shutdown(self) -> None:
         """Ask the guest to shut down."""
 
+    def wait(self, seconds: float) -> None:
+        """Block the test for ``seconds`` while qvm and its guest run on (a test-side wait)."""
+
     def sleep(self, seconds: float) -> None:
-        """Let the guest run on for ``seconds`` before the next command takes effect."""
+        """The same as ``wait``: blocks the test for ``seconds``."""
+
+    def script_sleep(self, seconds: float) -> None:
+        """Queue a guest-side pause: returns at once; the guest's next command takes effect
+        ``seconds`` later, on qvm's own clock (a board's guest: the test waits instead)."""
 
     def wait_irq(self, intr: str, timeout: float | None = None) -> int | None:
         """Wait until the guest interrupt ``intr`` (``"gic:33"``) is pending; return its count,
@@ -74,8 +83,8 @@ class ScriptedGuest:
     def send(self, command: str) -> None:
         self.session.send(command)
 
-    def kick_every(self, seconds: float) -> None:
-        self.send(f"every {max(1, round(seconds * 1000))} kick")
+    def kick_every(self, seconds: float, vdev: str | None = None) -> None:
+        self.send(f"every {max(1, round(seconds * 1000))} kick" + (f" {vdev}" if vdev else ""))
 
     def stop_kicking(self) -> None:
         self.send("stop all")
@@ -83,13 +92,20 @@ class ScriptedGuest:
     def shutdown(self) -> None:
         self.send("shutdown")
 
+    def wait(self, seconds: float) -> None:
+        time.sleep(max(0.0, seconds))
+
     def sleep(self, seconds: float) -> None:
+        self.wait(seconds)
+
+    def script_sleep(self, seconds: float) -> None:
         # Timed by qvmsim's own clock: the console stream waits, this call returns at once.
         self.send(f"sleep {max(0, round(seconds * 1000))}")
 
     # Commands with an answer wait for it on the guest console, after the
     # commands sent before them (the console stream runs in order).
     def _ask(self, command: str, pattern: str, wait: float) -> re.Match[str]:
+        __tracebackhide__ = True
         mark = len(self.session.stdout)
         self.send(command)
         return self.session.wait_stdout(pattern, timeout=wait, since=mark)
@@ -154,8 +170,9 @@ class ConsoleGuest:
             raise InfrastructureError(f"target '{self.target.name}' has no console to drive its guest")
         self.target.console.sendline(command)
 
-    def kick_every(self, seconds: float) -> None:
-        self.send(self._command("start_kicking").replace("{interval_ms}", str(round(seconds * 1000))))
+    def kick_every(self, seconds: float, vdev: str | None = None) -> None:
+        command = self._command("start_kicking").replace("{interval_ms}", str(round(seconds * 1000)))
+        self.send(command.replace("{vdev}", vdev or ""))
 
     def stop_kicking(self) -> None:
         self.send(self._command("stop_kicking"))
@@ -163,8 +180,14 @@ class ConsoleGuest:
     def shutdown(self) -> None:
         self.send(self._command("shutdown"))
 
+    def wait(self, seconds: float) -> None:
+        time.sleep(max(0.0, seconds))
+
     def sleep(self, seconds: float) -> None:
-        time.sleep(seconds)
+        self.wait(seconds)
+
+    def script_sleep(self, seconds: float) -> None:
+        self.wait(seconds)  # a real guest's console cannot queue a pause: the test waits
 
     def _unsupported(self, what: str) -> InfrastructureError:
         return InfrastructureError(

@@ -113,6 +113,9 @@ class QvmResult:
     def __str__(self) -> str:
         return self.summary()
 
+    def __repr__(self) -> str:
+        return f"<QvmResult: {self.summary()}>"
+
     def explain(self, lines: QvmLog | None = None, title: str = "qvm log") -> str:
         """The summary, the severe log lines, the log excerpt and the guest console tail."""
         out = [self.summary(), f"reason: {self.reason.name}: {self.reason.description}"]
@@ -157,6 +160,7 @@ class QvmResult:
     # --- assertions ---
     def assert_reason(self, expected: Exit | str) -> None:
         """Assert the run ended for ``expected`` (an ``Exit`` or its name)."""
+        __tracebackhide__ = True
         want = expected if isinstance(expected, Exit) else Exit.parse(expected)
         if self.reason is not want:
             raise AssertionError(
@@ -166,6 +170,7 @@ class QvmResult:
 
     def assert_exit(self, status: int) -> None:
         """Assert qvm exited with ``status`` (not killed by a signal)."""
+        __tracebackhide__ = True
         if self.exit_status != status or self.signal is not None:
             raise AssertionError(
                 f"expected qvm exit status {status}, got {self._status_text()} ({self.reason.name})\n{self.explain()}"
@@ -173,6 +178,7 @@ class QvmResult:
 
     def assert_log(self, pattern: Pattern, *, source: str | None = None, level: str | None = None) -> re.Match[str]:
         """``log.expect`` with the run's reason and status in the failure message."""
+        __tracebackhide__ = True
         try:
             return self.log.expect(pattern, source=source, level=level)
         except AssertionError as exc:
@@ -180,10 +186,34 @@ class QvmResult:
 
     def assert_no_log(self, pattern: Pattern, *, source: str | None = None, level: str | None = None) -> None:
         """Assert no log message (of ``source``/``level``) matches ``pattern``; shows the offenders."""
+        __tracebackhide__ = True
         try:
             self.log.expect_none(pattern, source=source, level=level)
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n-- run: {self.summary()}") from None
+
+    def expect_stdout(self, pattern: Pattern) -> re.Match[str]:
+        """The first match of ``pattern`` in the guest console (qvm's stdout); else an AssertionError
+        with the console's last lines and the run's summary."""
+        __tracebackhide__ = True
+        regex = pattern if isinstance(pattern, re.Pattern) else re.compile(pattern)
+        match = regex.search(self.stdout)
+        if match is None:
+            lines = tail_lines(self.stdout.rstrip("\n"), 2 * CONSOLE_LINES) if self.stdout.strip() else []
+            shown = "\n".join(f"  | {line}" for line in lines) or "  (empty)"
+            where = (
+                f"\nfull guest console: {self.artifacts['guest_console']}" if "guest_console" in self.artifacts else ""
+            )
+            raise AssertionError(
+                f"the guest console (qvm stdout) never matched /{regex.pattern}/; its last lines:\n{shown}{where}"
+                f"\n-- run: {self.summary()}"
+            )
+        return match
+
+    def assert_stdout(self, pattern: Pattern) -> re.Match[str]:
+        """The same as ``expect_stdout``."""
+        __tracebackhide__ = True
+        return self.expect_stdout(pattern)
 
     # --- conveniences ---
     @property

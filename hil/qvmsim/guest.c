@@ -416,7 +416,7 @@ static void execute(struct gcmd *c, struct after *af)
                     target = g_vdevs[i];
             }
             if (target == NULL) {
-                qlog(QL_QVM_ERR, "guest: kick: no watchdog vdev (name containing 'wdog' or 'wdt') configured");
+                qlog(QL_QVM_ERR, "guest: kick: no watchdog vdev (name containing 'wdog' or 'wdt') configured: name its instance (kick NAME)");
                 break;
             }
         }

@@ -1,0 +1,52 @@
+"""Guest controls that say what they do: a blocking test-side wait vs a queued guest-side sleep,
+kicking a named watchdog, and expectations on the guest console that show it."""
+
+from __future__ import annotations
+
+import pytest
+
+from hil.qvm import Exit
+from tests.support.hil import TRACE_LOC, WDOG_LOC, vm
+
+pytestmark = pytest.mark.hil
+
+
+def test_wait_blocks_and_script_sleep_is_queued(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+    with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC, verbose=True), timeout=20) as session:
+        session.wait_log(r"ctrl GUEST_STARTING")
+        session.guest.store(TRACE_LOC, 4, 1)
+        session.guest.wait(0.3)  # the test waits: the next store is sent 0.3 s later
+        session.guest.store(TRACE_LOC, 4, 2)
+        session.guest.script_sleep(0.3)  # returns at once; the guest pauses before the next one
+        session.guest.store(TRACE_LOC, 4, 3)
+        session.guest.store(TRACE_LOC, 4, 4)  # (a second one, sent while the guest still pauses)
+        session.wait_log(r"^store offset 0x0 size 4 value 0x4$", timeout=10)
+        run = session.stop()
+    stores = [line for line in run.log.by_source("trace") if line.message.startswith("store offset")]
+    assert len(stores) >= 4, run.explain()
+    times = [line.time for line in stores[:4]]
+    assert None not in times, run.explain()
+    # lower bounds only, on qvm's own clock (each pause lasts at least what was asked)
+    assert times[1] - times[0] >= 0.3, run.log.text  # type: ignore[operator]
+    assert times[2] - times[1] >= 0.3, run.log.text  # type: ignore[operator]
+
+
+def test_kick_every_names_its_watchdog(hil_qvm, wdog) -> None:  # type: ignore[no-untyped-def]
+    # an instance name without "wdog": only kick_every(vdev=...) finds it
+    with hil_qvm.start(vm().vdev(wdog, name="dog", loc=WDOG_LOC, timeout=300), timeout=20) as session:
+        session.guest.kick_every(0.05, vdev="dog")
+        session.guest.wait(0.8)  # more than two timeouts: a starved watchdog would have bitten
+        assert session.running(), session.log.text
+        run = session.stop()
+    run.assert_reason(Exit.NORMAL)
+    run.assert_no_log(r"watchdog expired|no watchdog vdev")
+
+
+def test_expect_stdout_shows_the_console(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+    run = hil_qvm.run(vm().vdev(trace, loc=TRACE_LOC), timeout=20, stdin=["print hello there", "shutdown"])
+    run.assert_reason(Exit.NORMAL)
+    assert run.expect_stdout(r"hello (\w+)")[1] == "there"
+    with pytest.raises(AssertionError) as failed:
+        run.assert_stdout(r"goodbye")
+    assert "hello there" in str(failed.value) and "/goodbye/" in str(failed.value)
+    assert "QvmResult(" not in repr(run) and "NORMAL" in repr(run)
