@@ -16,11 +16,12 @@ ends as ``Exit.POWER_CUT``, and only a qvm that needs SIGKILL is reported hung.
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -36,6 +37,7 @@ from hil.qvm.result import QvmResult
 from hil.qvm.slog2 import collect as collect_slog2
 from hil.qvm.slog2 import merge as merge_slog2
 from hil.qvm.slog2 import slog2_wanted, start_snippet
+from hil.qvm.timeline import run_data
 from hil.targets.base import Process, Target
 from hil.targets.deploy import Deployment, record_pid
 
@@ -62,10 +64,14 @@ class _Output:
     stdout: bytearray
     stderr: bytearray
     cond: threading.Condition
+    #: (host monotonic time, stderr length) after each stderr chunk: when each log line arrived
+    arrivals: list[tuple[float, int]] = field(default_factory=list)
 
     def feed(self, stream: str, chunk: bytes) -> None:
         with self.cond:
             (self.stdout if stream == "stdout" else self.stderr).extend(chunk)
+            if stream != "stdout":
+                self.arrivals.append((time.monotonic(), len(self.stderr)))
             self.cond.notify_all()
 
 
@@ -81,6 +87,8 @@ class QvmSession:
         self._console_mark = runner.console.mark() if runner.console is not None else None
         self._files = runner.artifact_paths()  # this run's artifacts (``_collect`` writes them)
         self._result: QvmResult | None = None
+        #: what the test did to qvm, on the host's monotonic clock: (time, "signal"|"stdin", detail)
+        self.events: list[tuple[float, str, str]] = []
         d = runner.deployment
         # qvm's slog2 log (QNX targets; a `slog` destination): the start is stamped, read at the end
         self._slog2 = slog2_wanted(runner.target, config_text)
@@ -100,10 +108,12 @@ class QvmSession:
 
     def signal(self, sig: str | int) -> None:
         """Send a signal to qvm (``"TERM"``, ``"INT"``, ``"QUIT"``, ``"USR1"``, ``"USR2"``...)."""
+        self.events.append((time.monotonic(), "signal", str(sig)))
         self.process.signal(self.runner.target.os.kill_spec(sig))  # in the target OS's numbering
 
     def send(self, line: str) -> None:
         """Write one line to qvm's standard input (qvmsim: the guest console)."""
+        self.events.append((time.monotonic(), "stdin", line))
         self.process.write_stdin(line.encode() + b"\n")
 
     @property
@@ -227,6 +237,7 @@ class QvmSession:
                 self.process.signal(sig)
             except Exception:  # noqa: BLE001, S110
                 pass
+            self.events.append((time.monotonic(), "signal", f"{sig} (escalation)"))
             try:
                 return self.process.wait(grace), step
             except WaitTimeout:
@@ -242,7 +253,8 @@ class QvmSession:
         if runner.console is not None and self._console_mark is not None:
             console = runner.console.since(self._console_mark)
         crash = runner.crash_of(log_text) if signal is not None else None
-        return QvmResult.from_run(
+        ended = time.monotonic()
+        result = QvmResult.from_run(
             exit_status=status,
             signal=signal,
             duration_s=time.monotonic() - self.started,
@@ -257,6 +269,27 @@ class QvmSession:
             artifacts={**runner.save_artifacts(log_text, stdout, console, crash), **slog_files},
             crash=crash,
         )
+        self._save_timeline(result, ended)
+        return result
+
+    def _save_timeline(self, result: QvmResult, ended: float) -> None:
+        """``runN.data.json``: this run's log lines and session events on qvm's clock (the HTML report's timeline)."""
+        data = run_data(
+            log=result.log,
+            log_bytes=bytes(self._output.stderr),
+            arrivals=list(self._output.arrivals),
+            events=self.events,
+            started=self.started,
+            ended=ended,
+            config_text=self.config_text,
+            exit_status=result.exit_status,
+            signal=result.signal,
+            reason=result.reason.name,
+            duration_s=result.duration_s,
+        )
+        path = self._files["qvm_log"].with_name(self._files["qvm_log"].name.replace(".qvm.log", ".data.json"))
+        path.write_text(json.dumps(data), encoding="utf-8")
+        result.artifacts["data"] = path
 
     def _read_slog2(self, log_text: str) -> tuple[QvmLog | None, dict[str, Path]]:
         """This run's slog2 records merged with its stderr lines (``hil.qvm.slog2``), and the raw
