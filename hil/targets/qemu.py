@@ -78,6 +78,13 @@ class QemuTarget(RemoteTarget):
     image: Image | None = None
 
     def up(self, deadline: Deadline) -> None:
+        if self.definition.qemu.user_image:  # the keys are read and checked; booting them is not there yet
+            raise ConfigError(
+                "booting a user-supplied image is not implemented yet in this version; remove [qemu] image/kernel "
+                "to boot the public image",
+                self.definition.source,
+                "qemu.image" if self.definition.qemu.image is not None else "qemu.kernel",
+            )
         self.image = public_image(self.definition)
         self.machine = QemuMachine(self.image, qemu_options(self.definition), run_dir=self.run_dir / "qemu")
         try:

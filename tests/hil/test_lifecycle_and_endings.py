@@ -123,11 +123,19 @@ def test_unsupported_reference_abort(hil_qvm, trace) -> None:  # type: ignore[no
 
 
 @pytest.mark.hil_kinds("qemu")
-def test_slog_reaches_the_serial_console(hil_qvm, hil_console, trace) -> None:  # type: ignore[no-untyped-def]
-    run = hil_qvm.run(vm().logger("fatal,error,warn,info", "slog").vdev(trace, loc=TRACE_LOC).dryrun(), timeout=20)
+def test_slog_is_read_back_with_slog2info_and_merged(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+    """The board's slog2 path end to end, on qvmsim's stand-ins: qvmsim's slog2-style buffer and
+    the image's slog2info (not QNX's): errors go to both, info only to slog."""
+    cfg = vm().logger("error", "stderr").logger("error,info", "slog").vdev(trace, loc=TRACE_LOC).dryrun()
+    run = hil_qvm.run(cfg, timeout=20)
     run.assert_reason(Exit.NORMAL)
-    assert "ctrl GUEST_CONFIGURED" not in run.log.text  # went to the system log instead
-    hil_console.expect(r"ctrl GUEST_CONFIGURED", timeout=10)
+    slog = run.log.from_origin("slog2")
+    slog.expect(r"^ctrl GUEST_CONFIGURED$", source="trace", level="INFO")  # only in slog2
+    assert run.log.from_origin("stderr").find("ctrl GUEST_CONFIGURED") is None
+    times = [line.time for line in run.log if line.time is not None]
+    assert times == sorted(times)  # one log, in time order
+    raw = run.artifacts["slog2info"].read_text()
+    assert re.search(r"^[A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d\.\d{3} +qvm\.\d+ +qvm +0 +INFO trace: ctrl", raw, re.M)
 
 
 def test_stop_presses_the_power_button_and_the_guest_shuts_down(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
