@@ -60,13 +60,15 @@ class QvmResult:
         hung: bool = False,
         target: str = "",
         config_text: str = "",
+        merged_log: QvmLog | None = None,
         table: ExitTable | None = None,
         artifacts: dict[str, Path] | None = None,
         crash: Crash | None = None,
     ) -> QvmResult:
         """Build a result from raw run data: decode the reason with ``table`` (the
-        target's), parse the log, take ``since_last_kick`` from its termination line."""
-        log = parse_log(log_text)
+        target's), parse the log (or take ``merged_log``: stderr and slog2 merged by the runner),
+        take ``since_last_kick`` from its termination line."""
+        log = merged_log if merged_log is not None else parse_log(log_text)
         term = log.termination
         if signal is not None:
             signal = signal_name(signal)  # SSH reports "SEGV", a local wait "SIGSEGV": one spelling
