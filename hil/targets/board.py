@@ -38,7 +38,7 @@ class BoardTarget(RemoteTarget):
         log = self.run_dir / "power.log"
         shown = mask_secrets(command)  # never a password in a report, a log or the CLI's output
         with open(log, "ab") as out:
-            out.write(f"$ {shown}   # power {action}, {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+            out.write(f"$ {command}   # power {action}, {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
             out.flush()
             proc = subprocess.Popen(
                 command, shell=True, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
@@ -54,12 +54,12 @@ class BoardTarget(RemoteTarget):
                 out.write(f"# killed after {limit} s\n".encode())
                 raise InfrastructureError(
                     f"board '{self.name}': step 'power {action}' timed out after {limit:g} s ([power] timeout in "
-                    f"{self.definition.source}): {shown}; its output: {log}"
+                    f"{self.definition.source}): {command}; its output: {log}"
                 ) from None
             out.write(f"# exit status {status}\n".encode())
         if status != 0:
             raise InfrastructureError(
-                f"board '{self.name}': step 'power {action}' failed (exit status {status}): {shown}; "
+                f"board '{self.name}': step 'power {action}' failed (exit status {status}): {command}; "
                 f"its output: {log}"
             )
         return True
