@@ -9,7 +9,6 @@ import time
 
 from hil.core.deadline import Deadline
 from hil.core.errors import ConfigError, ExpectTimeout, InfrastructureError
-from hil.core.text import mask_secrets
 from hil.links.console import Console
 from hil.links.ssh import SshConfig, SshConnection
 from hil.targets.base import register
@@ -36,7 +35,6 @@ class BoardTarget(RemoteTarget):
             return False
         limit = timeout or self.definition.power.timeout
         log = self.run_dir / "power.log"
-        shown = mask_secrets(command)  # never a password in a report, a log or the CLI's output
         with open(log, "ab") as out:
             out.write(f"$ {command}   # power {action}, {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
             out.flush()

@@ -330,47 +330,6 @@ def _check_user_image(q: QemuSection, source: str) -> None:
             raise ConfigError(f"not a valid regex: {exc}", source, "qemu.console_ready_regex") from None
 
 
-def _check_labgrid(definition: TargetDefinition, source: str) -> None:
-    """A labgrid place's NetworkService has no host key: the definition pins it, as for a board."""
-    ssh = definition.ssh
-    if ssh is None or (ssh.host_key is None and ssh.known_hosts is None):
-        raise ConfigError(
-            "a labgrid place's host key must be pinned (its NetworkService carries none): set [ssh] "
-            'host_key = "ssh-ed25519 AAAA..." or known_hosts = PATH (and key = PATH)',
-            source,
-            "ssh",
-        )
-    if definition.labgrid.place is not None and definition.labgrid.tags:
-        raise ConfigError("set place (one place) or tags (any matching place), not both", source, "labgrid")
-
-
-#: ``--hil-target labgrid:PLACE``: the place PLACE, through a ``labgrid`` definition.
-LABGRID_PREFIX = "labgrid:"
-
-
-def labgrid_place(selector: str, known: dict[str, TargetDefinition]) -> TargetDefinition:
-    """The definition for ``labgrid:PLACE``: a ``labgrid`` definition of that place, else the one
-    ``labgrid`` definition without a place or tags (the lab's: coordinator, SSH keys, toolchain)
-    applied to PLACE and named ``labgrid-PLACE``."""
-    place = selector[len(LABGRID_PREFIX) :]
-    lab = [d for d in known.values() if d.kind == "labgrid"]
-    for d in lab:
-        if d.labgrid.place == place:
-            return d
-    templates = [d for d in lab if d.labgrid.place is None and not d.labgrid.tags]
-    if len(templates) != 1:
-        found = ", ".join(f"{d.name} ({d.source})" for d in templates) or "none"
-        raise ConfigError(
-            f"--hil-target {selector}: no labgrid definition has place = {place!r}, and it needs exactly one "
-            f'labgrid definition without place or tags to apply to it (found: {found}); write one: kind = "labgrid", '
-            f"[labgrid] coordinator, [ssh] key and host_key or known_hosts"
-        )
-    name = f"labgrid-{place}"
-    check_name(name, "target name", selector, "labgrid place")
-    template = templates[0]
-    return dataclasses.replace(template, name=name, labgrid=dataclasses.replace(template.labgrid, place=place))
-
-
 def load_definition(path: Path | str) -> TargetDefinition:
     """Read and validate one ``*.toml`` target definition."""
     path = Path(path)
