@@ -9,7 +9,9 @@ there (its rootdir, configuration and ``testpaths``; test arguments after
 * 0: everything passed;
 * 1: a test failed (a vdev misbehaved);
 * 3: no test failed, but the infrastructure failed somewhere;
-* 2: bad input (unknown target, bad pytest arguments, no test selected).
+* 2: bad input (unknown target, bad pytest arguments, no test selected);
+* 128 + the signal (130, 143): cancelled by SIGINT or SIGTERM, which ``hil`` passes on to
+  pytest and then waits for its complete report.
 
 ``hil demo`` scaffolds the ``hil init`` project into the report folder and runs
 its tests there: the demo suite and the scaffold are one and the same.
@@ -18,8 +20,11 @@ its tests there: the demo suite and the scaffold are one and the same.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -94,7 +99,10 @@ def nightly(
         for definition in resolve(str((cwd / selector).resolve()) if is_path else selector, folders):
             if definition.name not in names:
                 names.append(definition.name)
-                arguments.append(definition.source if is_path else definition.name)
+                # a path as given; labgrid:PLACE as given (pytest derives the same definition)
+                arguments.append(
+                    definition.source if is_path else selector if selector.startswith("labgrid:") else definition.name
+                )
     out = (out or report_dir(reports.resolve())).resolve()
     command = pytest_command(arguments, out, list(pytest_args), history)
     print(
@@ -104,10 +112,7 @@ def nightly(
     )
     (out / "command.txt").write_text(f"cd {cwd} && " + " ".join(command) + "\n")
     started = time.monotonic()
-    try:
-        rc = subprocess.call(command, cwd=cwd)
-    except KeyboardInterrupt:
-        rc = 2
+    rc, cancelled = run_forwarding_signals(command, cwd)
     elapsed = time.monotonic() - started
     summary = out / "summary.txt"
     if rc == PYTEST_NO_TESTS:
@@ -122,7 +127,41 @@ def nightly(
         print(summary.read_text(), end="")
     html = f"; HTML report {out / 'report.html'}" if (out / "report.html").exists() else ""
     print(f"hil nightly: {elapsed:.1f} s; JUnit report {out / 'junit.xml'}{html}; artifacts {out / 'artifacts'}")
+    if cancelled is not None:
+        print(f"hil nightly: cancelled by {cancelled.name} (pytest exit {rc})", file=sys.stderr)
+        return 128 + int(cancelled)
     return _verdict(rc, out / "counts.json")
+
+
+def run_forwarding_signals(command: list[str], cwd: Path) -> tuple[int, signal.Signals | None]:
+    """Run pytest in a process group of its own; SIGINT and SIGTERM to ``hil`` (Ctrl-C, a cancelled
+    CI job, to ``hil`` alone or to its whole group) are passed on to that group once, and ``hil`` waits
+    for pytest to finish its report.  (pytest's exit status, the first signal forwarded or None.)"""
+    proc = subprocess.Popen(command, cwd=cwd, process_group=0)
+    received: list[signal.Signals] = []
+
+    def forward(signum: int, frame: object) -> None:
+        sig = signal.Signals(signum)
+        if not received:
+            try:
+                os.killpg(proc.pid, sig)
+            except ProcessLookupError:
+                pass
+        received.append(sig)
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
+    try:
+        while True:
+            try:
+                rc = proc.wait()
+                break
+            except KeyboardInterrupt:  # a SIGINT that arrived before the handler was set
+                forward(signal.SIGINT, None)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return rc, (received[0] if received else None)
 
 
 def _verdict(pytest_rc: int, counts_file: Path) -> int:

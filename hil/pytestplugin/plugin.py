@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import signal
-import threading
 import time
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from hil.core import cancel
 from hil.core.errors import HilError, InfrastructureError, SetupError
 from hil.core.inputs import safe_name
 from hil.orchestrate import bring_up
@@ -155,6 +154,9 @@ class TargetPool:
 
     def get(self, name: str) -> Target:
         """The target named ``name``, up and healthy, or an ``InfrastructureError``."""
+        reason = cancel.requested()
+        if reason is not None:  # never boot or reset a target for a cancelled run
+            raise cancel.Cancelled(f"cancelled by {reason}")
         if name in self.broken:
             raise InfrastructureError(f"target '{name}' is unavailable: {self.broken[name]}")
         target = self.targets.get(name)
@@ -217,16 +219,12 @@ def _selected(config: pytest.Config, folders: TargetFolders) -> list[TargetDefin
     return select(selectors, folders.folders)
 
 
-def _sigterm_as_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt(f"signal {signum}")
-
-
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hil_kinds(*kinds): run this test only on targets of these kinds")
-    # SIGTERM (a CI job cancelled) ends the run like Ctrl-C: fixtures torn down (VMs
-    # stopped), the report written with the interrupted test in it.
-    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
-        signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    # SIGTERM (a CI job cancelled) and SIGINT (Ctrl-C) cancel the run: the test under way ends
+    # as interrupted (never retried), fixtures are torn down (VMs stopped), the report is
+    # written with the interrupted test in it and pytest exits non-zero (hil.core.cancel).
+    cancel.install()
     try:
         folders = target_folders(config)
     except HilError as exc:
@@ -473,6 +471,17 @@ _INFRA_KEY = pytest.StashKey[str]()
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    cancelled = cancel.requested()
+    if cancelled is not None and call.excinfo is not None:
+        # Whatever failed while the run was being cancelled (a link whose VM was stopped, ...)
+        # is the cancellation: an error of the test, never an infrastructure error to retry.
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        report.outcome = "failed"
+        if report.when == "call":
+            report.when = "setup"
+        report.longrepr = f"CANCELLED ({cancelled}): {call.excinfo.value}\n\n{report.longrepr}"
+        return
     infra = call.excinfo is not None and call.excinfo.errisinstance(InfrastructureError)
     if infra:
         assert call.excinfo is not None
@@ -484,7 +493,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             item.config.stash[_POOL_KEY].needs_reset.add(name)
     setup = call.excinfo is not None and call.excinfo.errisinstance(SetupError)
     outcome = yield
-    report: pytest.TestReport = outcome.get_result()
+    report = outcome.get_result()
     if report.when == "call" and (infra or setup):
         # The lab failed, or an input (a vdev that does not compile, a bad definition) is
         # wrong: the test could not run, an error of the test, never a vdev failure.
@@ -521,6 +530,29 @@ def _run_phases(
         item.funcargs = None  # type: ignore[attr-defined]
 
 
+def _stop_if_cancelled(item: pytest.Item) -> None:
+    """A cancelled run (SIGTERM, SIGINT) ends here, as pytest ends on Ctrl-C: no retry, no further
+    test, the session's teardown and reports, a non-zero exit status."""
+    reason = cancel.requested()
+    if reason is not None:
+        if _INFRA_KEY in item.stash:
+            del item.stash[_INFRA_KEY]
+        raise cancel.Cancelled(f"cancelled by {reason}")
+
+
+def _interrupted_setup(item: pytest.Item, exc: KeyboardInterrupt) -> pytest.TestReport:
+    """The report of a test whose setup a cancellation cut short (pytest itself reports none)."""
+    return pytest.TestReport(
+        item.nodeid,
+        item.location,
+        {k: 1 for k in item.keywords},
+        "failed",
+        f"CANCELLED ({cancel.requested() or type(exc).__name__}) while setting up: {exc}",
+        "setup",
+        user_properties=list(item.user_properties),
+    )
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
     """Run a target test; after an infrastructure error, bring the target back and retry it once.
@@ -533,6 +565,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     reports: list[pytest.TestReport] = []
     try:
         _run_phases(item, nextitem, True, reports)
+        _stop_if_cancelled(item)
         cause = item.stash.get(_INFRA_KEY, None)
         if cause is not None:
             del item.stash[_INFRA_KEY]
@@ -540,6 +573,11 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
             item.user_properties[:] = []
             reports.clear()
             _run_phases(item, nextitem, False, reports)
+            _stop_if_cancelled(item)
+    except KeyboardInterrupt as exc:
+        if not reports:  # cancelled while setting up (bringing the target up, ...): still in the report
+            reports.append(_interrupted_setup(item, exc))
+        raise
     finally:
         # also on Ctrl-C: what ran is reported, and the reporter sees the test unfinished
         for report in reports:

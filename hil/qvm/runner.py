@@ -25,8 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from hil.core import cancel
 from hil.core.command import shell_command
-from hil.core.errors import ExpectTimeout, InfrastructureError, WaitTimeout
+from hil.core.errors import ExpectTimeout, InfrastructureError, SetupError, WaitTimeout
 from hil.core.text import tail_lines
 from hil.qvm.config import QvmConfig
 from hil.qvm.crash import Crash, parse_crash, symbolize
@@ -216,8 +217,29 @@ class QvmSession:
         except WaitTimeout:
             hung = True
             outcome, _ = self._escalate()
+        except InfrastructureError as exc:  # say what took the link down (QEMU died, ...), when known
+            raise self.runner.target.explain("waiting for qvm", exc) from exc
+        self._check_started(outcome.exit_status, outcome.signal)
         self._result = self._collect(outcome.exit_status, outcome.signal, hung)
         return self._result
+
+    def _check_started(self, status: int | None, signal: str | None) -> None:
+        """A qvm that could not even be started (the shell's 127 "not found", 126 "cannot execute": qvm
+        never uses these) is a set-up error naming the command, never a vdev's exit status."""
+        if signal is not None or status not in (126, 127):
+            return
+        stderr = self._output.stderr.decode("utf-8", "replace")
+        if not re.search(r"not found|No such file|[Pp]ermission denied|cannot execute|Exec format", stderr):
+            return
+        target = self.runner.target
+        command = target.qvm_command()
+        what = "not found" if status == 127 else "not executable"
+        last = tail_lines(stderr, 1, skip_blank=True)
+        raise SetupError(
+            f"qvm could not be started on target '{target.name}': {command!r} is {what} there (exit status "
+            f"{status}: {last[0] if last else 'no message'}); install qvm on the target or set [qvm] command "
+            f"in {target.definition.source}"
+        )
 
     def stop(self) -> QvmResult:
         """End qvm now: the power button (SIGTERM); if the guest does not shut down within
@@ -242,6 +264,8 @@ class QvmSession:
                 return self.process.wait(grace), step
             except WaitTimeout:
                 continue
+            except InfrastructureError as exc:
+                raise self.runner.target.explain(f"stopping qvm (SIG{sig})", exc) from exc
         raise InfrastructureError(f"qvm (pid {self.process.pid}) on {self.runner.target.name} survived SIGKILL")
 
     def _collect(self, status: int | None, signal: str | None, hung: bool) -> QvmResult:
@@ -304,9 +328,19 @@ class QvmSession:
     def __enter__(self) -> QvmSession:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        if self._result is None:
-            self.stop()
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        """Leaving the block ends qvm.  The one way out of a cancelled run (SIGTERM, SIGINT, or
+        anything not an ``Exception``): qvm is stopped as well as it can be, and whatever that
+        stop meets (a link already gone) never replaces the cancellation."""
+        if self._result is not None:
+            return
+        if (exc_type is not None and not issubclass(exc_type, Exception)) or cancel.requested():
+            try:
+                self.stop()
+            except Exception:  # noqa: BLE001, S110 - the cancellation is what gets reported
+                pass
+            return
+        self.stop()
 
 
 class QvmRunner:
@@ -337,10 +371,10 @@ class QvmRunner:
 
     def run(self, config: QvmConfig | str | Path, timeout: float = 60.0, stdin: Sequence[str] = ()) -> QvmResult:
         """Run qvm to its end (or its timeout) and return the result."""
-        session = self.start(config, timeout)
-        for line in stdin:
-            session.send(line)
-        return session.wait()
+        with self.start(config, timeout) as session:  # a cancelled wait leaves through __exit__
+            for line in stdin:
+                session.send(line)
+            return session.wait()
 
     def artifact_paths(self) -> dict[str, Path]:
         """The files of the latest run's qvm log, guest console and serial slice."""

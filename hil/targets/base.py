@@ -115,6 +115,11 @@ class Target(ABC):
     def get(self, remote: str, local: Path) -> None:
         """Copy a target file to the host."""
 
+    def explain(self, what: str, exc: Exception) -> Exception:
+        """The error to report for ``exc``, met while ``what``: the target's own cause when it has one
+        (a QEMU that died, a lease lost), so a link going down with it is not blamed."""
+        return exc
+
     def healthy(self) -> bool:
         """A cheap liveness probe: can it still run a command?"""
         try:

@@ -9,6 +9,7 @@ import time
 
 from hil.core.deadline import Deadline
 from hil.core.errors import ConfigError, ExpectTimeout, InfrastructureError
+from hil.core.text import mask_secrets
 from hil.links.console import Console
 from hil.links.ssh import SshConfig, SshConnection
 from hil.targets.base import register
@@ -35,8 +36,9 @@ class BoardTarget(RemoteTarget):
             return False
         limit = timeout or self.definition.power.timeout
         log = self.run_dir / "power.log"
+        shown = mask_secrets(command)  # never a password in a report, a log or the CLI's output
         with open(log, "ab") as out:
-            out.write(f"$ {command}   # power {action}, {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
+            out.write(f"$ {shown}   # power {action}, {time.strftime('%Y-%m-%d %H:%M:%S')}\n".encode())
             out.flush()
             proc = subprocess.Popen(
                 command, shell=True, stdin=subprocess.DEVNULL, stdout=out, stderr=out, start_new_session=True
@@ -52,13 +54,12 @@ class BoardTarget(RemoteTarget):
                 out.write(f"# killed after {limit} s\n".encode())
                 raise InfrastructureError(
                     f"board '{self.name}': step 'power {action}' timed out after {limit:g} s ([power] timeout in "
-                    f"{self.definition.source}): {command}; its output: {log}"
+                    f"{self.definition.source}): {shown}; its output: {log}"
                 ) from None
             out.write(f"# exit status {status}\n".encode())
         if status != 0:
             raise InfrastructureError(
-                f"board '{self.name}': step 'power {action}' failed (exit status {status}): {command}; "
-                f"its output: {log}"
+                f"board '{self.name}': step 'power {action}' failed (exit status {status}): {shown}; its output: {log}"
             )
         return True
 

@@ -287,6 +287,13 @@ def parse_definition(data: dict[str, Any], source: str, default_name: str | None
     ):
         if not low <= value <= high:  # also refuses nan
             raise ConfigError(f"{value!r} is out of range: allowed {low} to {high} ({what})", source, f"lease.{key}")
+    for key, value, low, high, what in (  # bad input, not a QEMU that fails to start (issue 11.12)
+        ("memory_mb", definition.qemu.memory_mb, 64, 1 << 20, "the VM's memory in MiB"),
+        ("cpus", definition.qemu.cpus, 1, 64, "the VM's CPUs"),
+        ("boot_timeout", definition.qemu.boot_timeout, 1, 86400, "seconds to wait for the VM to boot"),
+    ):
+        if not low <= value <= high:
+            raise ConfigError(f"{value!r} is out of range: allowed {low} to {high} ({what})", source, f"qemu.{key}")
     if definition.kind == "board":
         if definition.ssh is None:
             raise ConfigError("a board needs an [ssh] table (host, user, key, known_hosts or host_key)", source, "ssh")

@@ -144,7 +144,11 @@ def _state_file(name: str) -> Path:
 def background_up(definition: TargetDefinition) -> dict[str, Any]:
     """Boot a QEMU target that outlives this process; returns (and records) its state."""
     if definition.kind != "qemu":
-        raise InfrastructureError(f"'hil target up' starts qemu targets; '{definition.name}' is a {definition.kind}")
+        raise ConfigError(
+            f"'hil target up' starts qemu targets; '{definition.name}' is a {definition.kind} "
+            f"(name a qemu-kind definition with --target)",
+            "--target",
+        )
     existing = background_status(definition.name)
     if existing is not None:
         return existing

@@ -32,6 +32,9 @@ class RemoteTarget(Target):
         """Say why an SSH operation failed when the target itself is gone (hook for subclasses)."""
         return exc
 
+    def explain(self, what: str, exc: Exception) -> Exception:
+        return self._checked(what, exc)
+
     def run(
         self,
         command: str | Sequence[str],

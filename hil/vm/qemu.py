@@ -272,11 +272,13 @@ def _stop_owned() -> None:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
-    _stop_owned()
     previous = _previous_sigterm
     if callable(previous):
+        # The process ends its own way (pytest's cancellation tears the test down, then stops its
+        # QEMU in order, atexit at the latest): QEMU is not pulled from under a test still using it.
         previous(signum, frame)
         return
+    _stop_owned()
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
 

@@ -22,3 +22,19 @@ def pids_running(program: str, mentioning: str | Path | None = None) -> set[int]
         if mentioning is None or any(str(mentioning).encode() in a for a in argv):
             found.add(int(entry))
     return found
+
+
+def pids_mentioning(text: str | Path) -> set[int]:
+    """Pids (other than this process) whose full command line contains ``text`` (e.g. a run's own folder)."""
+    found = set()
+    needle = str(text).encode()
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if needle in cmdline:
+            found.add(int(entry))
+    return found
