@@ -223,6 +223,7 @@ GUESTS: dict[GuestKind, type[ScriptedGuest] | type[ConsoleGuest]] = {"scripted":
 
 
 def guest_for(target: Target, session: QvmSession) -> GuestControl:
-    """The guest control the target declares (``Target.guest_control``)."""
-    control: GuestControl = GUESTS[target.guest_control](target, session)
+    """The guest control the target's definition chooses (``[guest] control``), else the one its
+    kind declares (``Target.guest_control``)."""
+    control: GuestControl = GUESTS[target.definition.guest.control or target.guest_control](target, session)
     return control

@@ -3,6 +3,7 @@
 from hil.targets.base import TARGET_CLASSES, GuestKind, Process, Target, make_target, register
 from hil.targets.board import BoardTarget
 from hil.targets.definition import KINDS
+from hil.targets.labgridplace import LabgridTarget
 from hil.targets.local import LocalProcess, LocalTarget
 from hil.targets.qemu import QemuTarget
 
@@ -11,6 +12,7 @@ __all__ = [
     "TARGET_CLASSES",
     "BoardTarget",
     "GuestKind",
+    "LabgridTarget",
     "LocalProcess",
     "LocalTarget",
     "Process",

@@ -40,7 +40,7 @@ from hil.core.inputs import check_name, read_input_text
 from hil.core.paths import PACKAGE_DIR
 
 #: The target kinds: the one list of them (each has its ``Target`` class in ``hil.targets``).
-Kind = Literal["qemu", "board", "local"]
+Kind = Literal["qemu", "board", "local", "labgrid"]
 KINDS: tuple[str, ...] = get_args(Kind)
 
 #: The definitions that ship with qnx-hil: ``local`` and ``qemu``.
@@ -56,7 +56,7 @@ TARGETS_DIR_SETTING = "hil_targets_dir"
 
 #: Each kind's OS when a definition does not say ``os``: a board is a real QNX board; the
 #: public QEMU target and this host run Linux.
-DEFAULT_OS: dict[str, str] = {"board": "qnx", "qemu": "linux", "local": "linux"}
+DEFAULT_OS: dict[str, str] = {"board": "qnx", "qemu": "linux", "local": "linux", "labgrid": "qnx"}
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ class QemuSection:
 class SshSection:
     """How to reach a board over SSH; the host key is always pinned."""
 
-    host: str
+    host: str = ""  # a labgrid place's NetworkService gives it there
     port: int = 22
     user: str = "root"
     key: str | None = None
@@ -171,6 +171,19 @@ class GuestSection:
     start_kicking: str | None = None
     stop_kicking: str | None = None
     shutdown: str | None = None
+    # Which guest the target's qvm runs: "console" (a real guest, these commands) or "scripted"
+    # (qvmsim's, through qvm's stdin); default: the kind's (board and labgrid: console).
+    control: Literal["scripted", "console"] | None = None
+
+
+@dataclass(frozen=True)
+class LabgridSection:
+    """Which place of a labgrid lab a ``labgrid`` target takes (see ``hil.targets.labgridplace``)."""
+
+    coordinator: str | None = None  # HOST[:PORT]; default: $LG_COORDINATOR, else labgrid's 127.0.0.1:20408
+    place: str | None = None  # a place by name ...
+    tags: dict[str, str] = field(default_factory=dict)  # ... or any place with these tags
+    prio: int = 0  # the reservation's priority in labgrid's queue
 
 
 @dataclass(frozen=True)
@@ -191,6 +204,7 @@ class TargetDefinition:
     toolchain: ToolchainSection = field(default_factory=ToolchainSection)
     qvm: QvmSection = field(default_factory=QvmSection)
     guest: GuestSection = field(default_factory=GuestSection)
+    labgrid: LabgridSection = field(default_factory=LabgridSection)
     source: str = "<built-in>"
 
     @property
@@ -294,6 +308,10 @@ def parse_definition(data: dict[str, Any], source: str, default_name: str | None
     ):
         if not low <= value <= high:
             raise ConfigError(f"{value!r} is out of range: allowed {low} to {high} ({what})", source, f"qemu.{key}")
+    if definition.kind == "labgrid":
+        _check_labgrid(definition, source)
+    elif definition.kind == "board" and definition.ssh is not None and not definition.ssh.host:
+        raise ConfigError("required key is missing (the board's address)", source, "ssh.host")
     if definition.kind == "board":
         if definition.ssh is None:
             raise ConfigError("a board needs an [ssh] table (host, user, key, known_hosts or host_key)", source, "ssh")
@@ -335,6 +353,47 @@ def _check_user_image(q: QemuSection, source: str) -> None:
             re.compile(q.console_ready_regex)
         except re.error as exc:
             raise ConfigError(f"not a valid regex: {exc}", source, "qemu.console_ready_regex") from None
+
+
+def _check_labgrid(definition: TargetDefinition, source: str) -> None:
+    """A labgrid place's NetworkService has no host key: the definition pins it, as for a board."""
+    ssh = definition.ssh
+    if ssh is None or (ssh.host_key is None and ssh.known_hosts is None):
+        raise ConfigError(
+            "a labgrid place's host key must be pinned (its NetworkService carries none): set [ssh] "
+            'host_key = "ssh-ed25519 AAAA..." or known_hosts = PATH (and key = PATH)',
+            source,
+            "ssh",
+        )
+    if definition.labgrid.place is not None and definition.labgrid.tags:
+        raise ConfigError("set place (one place) or tags (any matching place), not both", source, "labgrid")
+
+
+#: ``--hil-target labgrid:PLACE``: the place PLACE, through a ``labgrid`` definition.
+LABGRID_PREFIX = "labgrid:"
+
+
+def labgrid_place(selector: str, known: dict[str, TargetDefinition]) -> TargetDefinition:
+    """The definition for ``labgrid:PLACE``: a ``labgrid`` definition of that place, else the one
+    ``labgrid`` definition without a place or tags (the lab's: coordinator, SSH keys, toolchain)
+    applied to PLACE and named ``labgrid-PLACE``."""
+    place = selector[len(LABGRID_PREFIX) :]
+    lab = [d for d in known.values() if d.kind == "labgrid"]
+    for d in lab:
+        if d.labgrid.place == place:
+            return d
+    templates = [d for d in lab if d.labgrid.place is None and not d.labgrid.tags]
+    if len(templates) != 1:
+        found = ", ".join(f"{d.name} ({d.source})" for d in templates) or "none"
+        raise ConfigError(
+            f"--hil-target {selector}: no labgrid definition has place = {place!r}, and it needs exactly one "
+            f'labgrid definition without place or tags to apply to it (found: {found}); write one: kind = "labgrid", '
+            f"[labgrid] coordinator, [ssh] key and host_key or known_hosts"
+        )
+    name = f"labgrid-{place}"
+    check_name(name, "target name", selector, "labgrid place")
+    template = templates[0]
+    return dataclasses.replace(template, name=name, labgrid=dataclasses.replace(template.labgrid, place=place))
 
 
 def load_definition(path: Path | str) -> TargetDefinition:
@@ -425,6 +484,8 @@ def resolve(selector: str, folders: Sequence[Path] = ()) -> list[TargetDefinitio
     if selector.endswith(".toml") or "/" in selector:
         return [load_definition(selector)]
     known = inventory(folders)
+    if selector.startswith(LABGRID_PREFIX):
+        return [labgrid_place(selector, known)]
     found = [d for d in known.values() if d.matches(selector)]
     if not found:
         where = ", ".join(str(f) for f in folders) if folders else "only the built-in ones"

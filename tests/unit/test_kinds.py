@@ -21,6 +21,7 @@ def test_every_kind_has_its_class_and_declares_its_guest() -> None:
         "local": "scripted",
         "qemu": "scripted",
         "board": "console",
+        "labgrid": "console",
     }
 
 
