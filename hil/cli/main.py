@@ -124,6 +124,8 @@ def cmd_vdev_build(args: argparse.Namespace) -> int:
     toolchain = Toolchain.from_definition(_definition(args))
     if args.portable:
         toolchain = toolchain.with_portable()
+    if args.werror:
+        toolchain = toolchain.with_werror()
     built = build_vdev(
         [Path(s) for s in args.sources], toolchain, name=args.name, out_dir=Path(args.output) if args.output else None
     )
@@ -245,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="only the names QNX documents for 8.0 (qvmsim's own names are compile errors)",
     )
+    p.add_argument("--werror", action="store_true", help="make compiler warnings errors (-Werror)")
     p.add_argument("-o", "--output", help="copy the .so into this folder")
 
     qvm = sub.add_parser("qvm", help="run qvm on a target").add_subparsers(dest="sub", required=True, metavar="ACTION")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+import warnings
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -126,6 +127,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="build vdevs with only the names QNX documents for 8.0 (qvmsim's own names are "
         "compile errors), on every target; default: the hil_portable setting, else each "
         "target's [toolchain] portable",
+    )
+    group.addoption(
+        "--hil-werror",
+        action="store_true",
+        default=False,
+        help="make every vdev compiler warning a build error (-Werror), on every target; "
+        "default: each target's [toolchain] werror",
     )
     parser.addini(
         "hil_portable",
@@ -589,6 +597,10 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 # -- vdevs and qvm ----------------------------------------------------------------------------
 
 
+class VdevWarning(UserWarning):
+    """A vdev compiled with warnings (``--hil-werror`` or ``[toolchain] werror`` make them errors)."""
+
+
 @dataclass(frozen=True)
 class DeployedVdev:
     """A vdev built for the test's target and copied into its deployment folder."""
@@ -625,7 +637,15 @@ def hil_vdev(request: pytest.FixtureRequest, hil_target: Target, hil_deployment:
         toolchain = hil_target.toolchain()
         if request.config.getoption("hil_portable") or request.config.getini("hil_portable"):
             toolchain = toolchain.with_portable()
+        if request.config.getoption("hil_werror"):
+            toolchain = toolchain.with_werror()
         built = build_vdev([Path(p) for p in paths], toolchain, name=name)
+        if built.warnings.strip():
+            # in the report (JUnit system-err, the test's artifacts) and pytest's warnings summary
+            text = f"vdev '{built.name}': compiler warnings (--hil-werror makes them errors):\n{built.warnings}"
+            request.node.user_properties.append(("hil.qvm_log", text))
+            (request.getfixturevalue("hil_artifacts") / f"vdev-{built.name}.warnings.txt").write_text(text)
+            warnings.warn(VdevWarning(text), stacklevel=2)
         remote = hil_deployment.put_file(built.path, built.path.name, 0o755)
         return DeployedVdev(built.name, remote, built.path)
 

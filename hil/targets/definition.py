@@ -148,6 +148,7 @@ class ToolchainSection:
     qnx_target: str | None = None
     cflags: tuple[str, ...] = ()
     portable: bool = False
+    werror: bool = False
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,8 @@ class Toolchain:
     ``kind`` "gcc" builds for qvmsim on a glibc host (adds ``-I`` qvmsim's
     headers); "qcc" builds for QNX with ``qcc -V<variant>`` (e.g.
     "gcc_ntoaarch64le", "gcc_ntox86_64"), QNX_HOST/QNX_TARGET in its
-    environment, headers from QNX_TARGET.  ``cflags`` are added last
-    (``-Werror`` makes warnings fatal).  ``portable`` builds with only the
+    environment, headers from QNX_TARGET.  ``cflags`` are added last.
+    ``werror`` makes every warning a build error (``-Werror``).  ``portable`` builds with only the
     names QNX documents for 8.0 (qvmsim's headers with ``-DQVMSIM_PORTABLE``),
     so a vdev that builds there uses nothing a real board lacks; with qcc the
     headers are QNX's own and the flag changes nothing.
@@ -54,6 +54,7 @@ class Toolchain:
     qnx_target: str | None = None
     cflags: tuple[str, ...] = ()
     portable: bool = False
+    werror: bool = False
 
     @classmethod
     def from_definition(cls, definition: TargetDefinition) -> Toolchain:
@@ -67,11 +68,16 @@ class Toolchain:
             qnx_target=tc.qnx_target,
             cflags=tc.cflags,
             portable=tc.portable,
+            werror=tc.werror,
         )
 
     def with_portable(self) -> Toolchain:
         """The same toolchain in portable mode."""
         return dataclasses.replace(self, portable=True)
+
+    def with_werror(self) -> Toolchain:
+        """The same toolchain with warnings as errors."""
+        return dataclasses.replace(self, werror=True)
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,8 @@ class BuiltVdev:
     sources: tuple[Path, ...]
     cached: bool
     command: tuple[str, ...]
+    warnings: str = ""
+    """The compiler's warnings (also kept for a cached build); empty when it had none."""
 
 
 class VdevBuildError(SetupError):
@@ -153,13 +161,17 @@ def _qnx_env(tc: Toolchain) -> dict[str, str]:
 def _command(tc: Toolchain, files: Sequence[Path], output: Path) -> list[str]:
     if tc.kind == "gcc":
         portable = [PORTABLE_DEFINE] if tc.portable else []
-        return [tc.cc, *GCC_FLAGS, f"-I{include_dir()}", *portable, *tc.cflags, "-o", str(output), *map(str, files)]
+        werror = ["-Werror"] if tc.werror else []
+        return [
+            tc.cc, *GCC_FLAGS, f"-I{include_dir()}", *portable, *tc.cflags, *werror, "-o", str(output), *map(str, files)
+        ]
     if tc.kind == "qcc":
         if not tc.variant:
             raise VdevBuildError(
                 "a qcc build needs a variant, e.g. Toolchain(kind='qcc', cc='qcc', variant='gcc_ntoaarch64le')"
             )
-        return [tc.cc, f"-V{tc.variant}", *QCC_FLAGS, *tc.cflags, "-o", str(output), *map(str, files)]
+        werror = ["-Werror"] if tc.werror else []
+        return [tc.cc, f"-V{tc.variant}", *QCC_FLAGS, *tc.cflags, *werror, "-o", str(output), *map(str, files)]
     raise VdevBuildError(f"unknown toolchain kind '{tc.kind}': use 'gcc' or 'qcc'")
 
 
@@ -173,7 +185,7 @@ def build_vdev(
 
     The result is cached under ``cache_dir("vdevs", <hash>)``; with ``out_dir``
     it is copied there too and ``path`` points at the copy.  Compiler warnings
-    are shown on stderr (not fatal unless the toolchain's cflags say so); a
+    are shown on stderr and kept in ``warnings`` (fatal with ``werror``); a
     failed compile raises VdevBuildError with the compiler's output.
     """
     files, folder = _expand_sources(sources)
@@ -203,6 +215,7 @@ def build_vdev(
     so = target_dir / f"vdev-{vname}.so"
     command = tuple(str(so) if a == str(placeholder) else a for a in template)
     cached = so.exists()
+    warnings_log = target_dir / f"vdev-{vname}.log"
     if not cached:
         fd, tmp_name = tempfile.mkstemp(prefix=f".vdev-{vname}-", suffix=".so", dir=target_dir)
         os.close(fd)
@@ -227,7 +240,7 @@ def build_vdev(
             )
         if output.strip():
             sys.stderr.write(f"vdev '{vname}': compiler warnings:\n{output}")
-            (target_dir / f"vdev-{vname}.log").write_text(output)
+            warnings_log.write_text(output)
         os.replace(tmp, so)
     path = so
     if out_dir is not None:
@@ -237,4 +250,5 @@ def build_vdev(
             tmp_copy = out_dir / f".{so.name}.{os.getpid()}"
             shutil.copy2(so, tmp_copy)
             os.replace(tmp_copy, path)
-    return BuiltVdev(name=vname, path=path, sources=tuple(files), cached=cached, command=command)
+    warnings = warnings_log.read_text(errors="replace") if warnings_log.is_file() else ""
+    return BuiltVdev(name=vname, path=path, sources=tuple(files), cached=cached, command=command, warnings=warnings)

@@ -104,3 +104,70 @@ def test_hil_portable_makes_qvmsim_names_a_setup_error(tmp_path: Path) -> None:
     portable = _inner(tmp_path, "--hil-portable")
     assert "1 error" in portable.stdout, portable.stdout[-3000:]
     assert "own.c:3:" in portable.stdout and "QLS_INTERNAL" in portable.stdout
+
+
+WARNED_TESTS = """
+from hil.qvm import Exit, QvmConfig
+
+def test_warned(hil_vdev):
+    hil_vdev("{warned}")
+
+def test_crash(hil_qvm, hil_vdev):
+    trace = hil_vdev("target_vdevs/trace")
+    with hil_qvm.start(QvmConfig("vm").vdev(trace, loc=0x1c100000), timeout=20) as vm:
+        vm.send("write 0x1c100010 4 0")
+        run = vm.wait(10)
+    run.assert_reason(Exit.NORMAL)   # it is not: SIGSEGV
+"""
+
+
+def _inner_warned(tmp_path: Path, name: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, ET.Element]]:
+    junit = tmp_path / f"{name}.xml"
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            str(tmp_path / "test_warned.py"),
+            "--rootdir",
+            str(ROOT),
+            "-c",
+            str(ROOT / "pyproject.toml"),
+            "--hil-target",
+            "local",
+            "--hil-junit",
+            str(junit),
+            "--hil-artifacts",
+            str(tmp_path / name),
+            *extra,
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return done, {str(c.get("name")): c for c in ET.parse(junit).getroot().iter("testcase")}
+
+
+def test_warnings_and_crashes_reach_the_report_and_werror_fails_the_build(tmp_path: Path) -> None:
+    warned = tmp_path / "warned"
+    warned.mkdir()
+    (warned / "warned.c").write_text("#include <qvm/vdev.h>\nint warned(void) { int unused; return 0; }\n")
+    (tmp_path / "test_warned.py").write_text(WARNED_TESTS.format(warned=warned))
+    done, cases = _inner_warned(tmp_path, "plain")
+    assert "1 failed, 1 passed" in done.stdout, done.stdout[-3000:]
+    # the warning: in the JUnit entry, the artifacts and pytest's warnings summary
+    assert "unused variable" in (cases["test_warned"].findtext("system-err") or "")
+    assert "VdevWarning" in done.stdout and "unused variable" in done.stdout
+    # the crash: a backtrace naming the vdev's function and source line, in the failure and JUnit
+    err = cases["test_crash"].findtext("system-err") or ""
+    assert "trace_vwrite" in err and "trace.c:" in err, err[-2000:]
+    assert "killed by SIGSEGV at address 0x0 in trace_vwrite (trace.c:" in done.stdout
+    assert "hil/qvm/result.py" not in done.stdout  # the library's own frames are hidden
+    # --hil-werror: the same vdev is a build error
+    done, cases = _inner_warned(tmp_path, "werror", "--hil-werror", "-k", "warned")
+    assert "1 error" in done.stdout and "SETUP ERROR" in done.stdout, done.stdout[-3000:]
+    assert "-Werror" in done.stdout and "unused variable" in done.stdout
+    assert cases["test_warned"].find("error") is not None
