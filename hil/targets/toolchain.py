@@ -163,7 +163,15 @@ def _command(tc: Toolchain, files: Sequence[Path], output: Path) -> list[str]:
         portable = [PORTABLE_DEFINE] if tc.portable else []
         werror = ["-Werror"] if tc.werror else []
         return [
-            tc.cc, *GCC_FLAGS, f"-I{include_dir()}", *portable, *tc.cflags, *werror, "-o", str(output), *map(str, files)
+            tc.cc,
+            *GCC_FLAGS,
+            f"-I{include_dir()}",
+            *portable,
+            *tc.cflags,
+            *werror,
+            "-o",
+            str(output),
+            *map(str, files),
         ]
     if tc.kind == "qcc":
         if not tc.variant:

@@ -121,7 +121,9 @@ def test_crash(hil_qvm, hil_vdev):
 """
 
 
-def _inner_warned(tmp_path: Path, name: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], dict[str, ET.Element]]:
+def _inner_warned(
+    tmp_path: Path, name: str, *extra: str
+) -> tuple[subprocess.CompletedProcess[str], dict[str, ET.Element]]:
     junit = tmp_path / f"{name}.xml"
     done = subprocess.run(
         [
