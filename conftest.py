@@ -11,8 +11,13 @@ pyproject.toml (``hil_targets``); override it with ``--hil-target``.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
+
+# The suite's qemu targets are private VMs: a 'hil target up' VM someone left running on this
+# machine is not attached to (tests of attaching clear this themselves).
+os.environ.setdefault("HIL_PRIVATE_VM", "1")
 
 _ROOT = str(Path(__file__).resolve().parent)
 if _ROOT not in sys.path:

@@ -3,8 +3,11 @@
     python bench/bench_hil.py [--target qemu] [--runs 20]
 
 A "test" here is what the fixtures do for one test: build the vdev (cached),
-create the private folder, deploy the .so, run qvm (a dryrun of the trace
-vdev, so qvm's own run time is a few ms), collect the result, clean up.
+create the private folder (which also removes the previous test's, deferred as the
+plugin does), deploy the .so, run qvm (a dryrun of the trace vdev, so qvm's own run
+time is a few ms; the command that starts it writes its configuration), collect the
+result, clean up (deferred: a list append).  The target is a private VM (restored
+from the image's snapshot when there is one).
 Prints medians per phase, and the overhead on top of qvm's own run time
 (qvm's first to last log timestamp, on qvmsim's clock).
 """
@@ -12,6 +15,7 @@ Prints medians per phase, and the overhead on top of qvm's own run time
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -35,6 +39,7 @@ def main() -> int:
     parser.add_argument("--target", default="qemu")
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
+    os.environ.setdefault("HIL_PRIVATE_VM", "1")  # never a 'hil target up' VM someone left running
     (definition,) = resolve(args.target)
     work = Path(tempfile.mkdtemp(prefix="bench-hil-"))
     target = make_target(definition, work / "target")
@@ -60,7 +65,7 @@ def main() -> int:
                 QvmConfig("bench").vdev(built, loc=0x2000, tick=0).dryrun(), timeout=30
             )
             t4 = time.monotonic()
-            deployment.cleanup()
+            deployment.cleanup(defer=True)
             t5 = time.monotonic()
             assert run.exit_status == 0, run.explain()
             times = [line.time for line in run.log if line.time is not None]

@@ -3,14 +3,17 @@
     python bench/run_all.py [--quick]
 
 Runs: console (pty and raw TCP, beside their floors), SSH against a running public
-QEMU target, boot of the QEMU target, per-test overhead of a HIL test on it, and the
-HIL suite's wall time on one QEMU target vs two in parallel.
+QEMU target, boot of the QEMU target (cold and restored from its snapshot, medians of
+10), ``hil target up`` wall time (the first process on a host probes KVM, the next ones
+read the remembered verdict), per-test overhead of a HIL test on it, and the HIL
+suite's wall time on one QEMU target vs two in parallel.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -35,7 +38,8 @@ def suite_wall_time(targets: list[str]) -> float:
     for t in targets:
         args += ["--target", t]
     start = time.monotonic()
-    subprocess.run([PY, *args, "--", "tests/hil", "-q"], cwd=ROOT, capture_output=True)
+    env = {**os.environ, "HIL_PRIVATE_VM": "1"}  # the suite's own VMs (restored from the snapshot)
+    subprocess.run([PY, *args, "--", "tests/hil", "-q"], cwd=ROOT, capture_output=True, env=env)
     return time.monotonic() - start
 
 
@@ -45,8 +49,15 @@ def main() -> int:
     quick = parser.parse_args().quick
     section("console: expect round trip and throughput, pty and raw TCP")
     run("bench/bench_console.py", *(["--repeats", "3"] if quick else []))
-    section("QEMU target boot")
-    run("bench/bench_boot.py", "-n", "3" if quick else "5")
+    section("QEMU target boot: cold and snapshot restore")
+    run("bench/bench_boot.py", "-n", "3" if quick else "10")
+    section("'hil target up' wall time (+ down)")
+    for _ in range(2):
+        start = time.monotonic()
+        subprocess.run([PY, "-m", "hil", "target", "up", "--target", "qemu"], cwd=ROOT, capture_output=True)
+        up = time.monotonic() - start
+        subprocess.run([PY, "-m", "hil", "target", "down", "--target", "qemu"], cwd=ROOT, capture_output=True)
+        print(f"  hil target up: {up:6.2f} s")
     section("SSH against the public QEMU target")
     up = subprocess.run(
         [PY, "-m", "hil", "target", "up", "--target", "qemu", "--json"], cwd=ROOT, capture_output=True, text=True
@@ -72,7 +83,7 @@ def main() -> int:
     finally:
         subprocess.run([PY, "-m", "hil", "target", "down", "--target", "qemu"], cwd=ROOT)
     section("per-test overhead on the QEMU target")
-    run("bench/bench_hil.py", "--runs", "10" if quick else "20")
+    run("bench/bench_hil.py", "--runs", "10")
     section("HIL suite wall time (hil nightly), one QEMU target vs two in parallel")
     one = suite_wall_time(["qemu"])
     two = suite_wall_time(["qemu", "qemu-b"])

@@ -115,6 +115,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="an earlier report folder (or a folder of them) for the HTML report's trends (repeatable)",
     )
     group.addoption(
+        "--hil-private-vm",
+        action="store_true",
+        default=False,
+        help="boot a private VM for each qemu target even when 'hil target up' left one running "
+        "(default: attach to it; also HIL_PRIVATE_VM=1)",
+    )
+    group.addoption(
         "--hil-no-retry",
         action="store_true",
         default=False,
@@ -198,6 +205,9 @@ class TargetPool:
     def release(self, name: str) -> None:
         target = self.targets.pop(name, None)
         if target is not None:
+            from hil.targets.deploy import flush_cleanups
+
+            flush_cleanups(target)  # the folders of the last tests (their clean-up was deferred)
             target.down()
 
     def close(self) -> None:
@@ -233,6 +243,12 @@ def pytest_configure(config: pytest.Config) -> None:
     # as interrupted (never retried), fixtures are torn down (VMs stopped), the report is
     # written with the interrupted test in it and pytest exits non-zero (hil.core.cancel).
     cancel.install()
+    if config.getoption("hil_private_vm", False):
+        import os
+
+        from hil.targets.qemu import PRIVATE_VM_ENV
+
+        os.environ[PRIVATE_VM_ENV] = "1"
     try:
         folders = target_folders(config)
     except HilError as exc:
@@ -618,7 +634,7 @@ def hil_deployment(request: pytest.FixtureRequest, hil_target: Target) -> Iterat
     deployment = create_deployment(hil_target, request.node.name, keep=request.config.getoption("hil_keep"))
     yield deployment
     try:
-        deployment.cleanup()
+        deployment.cleanup(defer=True)  # removed with the next test's folder command: no round trip here
     except HilError:
         pass  # the target is being reset anyway
 

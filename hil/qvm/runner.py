@@ -47,6 +47,14 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 
+#: A configuration up to this size is written by the command that starts qvm (else copied first).
+_INLINE_CONFIG_BYTES = 64 << 10
+
+
+def _inline(config_text: str) -> bool:
+    return len(config_text.encode()) <= _INLINE_CONFIG_BYTES
+
+
 #: Grace periods of the hang escalation: (signal, seconds to wait after it).
 ESCALATION: tuple[tuple[str, float], ...] = (("TERM", 2.0), ("QUIT", 2.0), ("KILL", 5.0))
 
@@ -97,8 +105,12 @@ class QvmSession:
         conf = d.remote("run.qvmconf")
         libpath = shell_command([d.path])
         argv = [runner.target.qvm_command(), "@" + conf]
+        # the configuration is written by the command that starts qvm: no round trip of its own
+        write = (
+            f"rm -f run.qvmconf && {d.write_snippet('run.qvmconf', config_text)} && " if _inline(config_text) else ""
+        )
         command = (
-            f"cd {libpath} && {record_pid(argv)} && {stamp}"  # pid, start time, command line: see hil.targets.deploy
+            f"cd {libpath} && {write}{record_pid(argv)} && {stamp}"  # pid, start time, command line: see deploy
             f"LD_LIBRARY_PATH={libpath}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}} "
             f"exec {shell_command(argv)}"
         )
@@ -362,7 +374,8 @@ class QvmRunner:
         self._runs += 1
         local = self.artifacts / f"run{self._runs}.qvmconf"
         local.write_text(text, encoding="utf-8")
-        self.deployment.put_file(local, "run.qvmconf")
+        if not _inline(text):  # else the command that starts qvm writes it
+            self.deployment.put_file(local, "run.qvmconf")
         return text
 
     def start(self, config: QvmConfig | str | Path, timeout: float = 60.0) -> QvmSession:

@@ -21,14 +21,25 @@ M free)" as an infrastructure error, removing the partial file; and every new
 folder checks the free space first (``MIN_FREE_BYTES``), so a full target is
 an infrastructure error (the target is reset) at deployment, not a string of
 mysterious test errors.
+
+Round trips are what a test pays for on a remote target (~35 ms each over SSH), so:
+a plain file name is written by one command (``cat`` from stdin, refusing a
+symlink in its place, then ``chmod``), not a check plus an SFTP transfer;
+``write_snippet`` lets the command that starts qvm write its configuration; and
+``cleanup(defer=True)`` removes the folder with the target's next deployment
+command (``flush_cleanups`` at the end of a session) instead of a round trip of
+its own.
 """
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import re
 import socket
+import threading
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +53,29 @@ _HOST = re.sub(r"[^A-Za-z0-9.]", "_", socket.gethostname())[:40]
 
 #: A new deployment folder needs at least this much free space on the target's workdir.
 MIN_FREE_BYTES = 1 << 20
+
+#: Files up to this size are written by one command (stdin to ``cat``); larger ones by ``put``.
+_INLINE_PUT_BYTES = 8 << 20
+
+#: Folders whose removal waits for the target's next deployment command (``cleanup(defer=True)``).
+_pending: weakref.WeakKeyDictionary[Target, list[str]] = weakref.WeakKeyDictionary()
+_pending_lock = threading.Lock()
+
+
+def _take_pending(target: Target) -> list[str]:
+    with _pending_lock:
+        return _pending.pop(target, [])
+
+
+def flush_cleanups(target: Target) -> None:
+    """Remove the folders whose clean-up was deferred on ``target`` (best effort)."""
+    paths = _take_pending(target)
+    if paths:
+        try:
+            target.run(shell_command(["rm", "-rf", *paths]), timeout=30)
+        except Exception:  # noqa: BLE001, S110 - a gone target has no folders left to remove
+            pass
+
 
 # Start time of process $1 (field 22 of /proc/PID/stat; the command name, field 2, may hold
 # spaces and parentheses, so cut after its last ')': field 22 is then field 20).
@@ -144,6 +178,11 @@ class Deployment:
     def put_file(self, local: Path, name: str | None = None, mode: int = 0o644) -> str:
         """Copy a host file into the folder; returns its target path."""
         remote = self.remote(name or local.name)
+        rel = remote[len(self.path) + 1 :]
+        if self._inline(rel, local):
+            self._put_inline(local, rel, remote, mode)  # one round trip
+            self.local_copies[remote] = local.resolve()
+            return remote
         self._check_inside(remote, name or local.name)
         try:
             self.target.put(local, remote, mode)
@@ -151,6 +190,43 @@ class Deployment:
             raise self._put_failed(local, remote, exc) from exc
         self.local_copies[remote] = local.resolve()
         return remote
+
+    def _inline(self, rel: str, local: Path) -> bool:
+        """Whether to write ``local`` by one command: a small file of the folder itself, on a target
+        reached over a link (on this host a copy costs no round trip)."""
+        from hil.targets.remote import RemoteTarget
+
+        return (
+            isinstance(self.target, RemoteTarget)
+            and "/" not in rel
+            and local.is_file()
+            and local.stat().st_size <= _INLINE_PUT_BYTES
+        )
+
+    def _put_inline(self, local: Path, rel: str, remote: str, mode: int) -> None:
+        """Write a file of the folder itself in one command, refusing a symlink in its place."""
+        q = shell_command([rel])
+        script = (
+            f"cd {shell_command([self.path])} || {{ cat >/dev/null; exit 1; }}; "
+            f"[ -L {q} ] && {{ cat >/dev/null; echo LINK; exit 3; }}; "
+            f"cat > {q} && chmod {mode:o} {q}"
+        )
+        result = self.target.run(script, timeout=60, stdin=local.read_bytes())
+        if result.exit_status == 0:
+            return
+        if result.exit_status == 3 and result.stdout_text.strip() == "LINK":
+            raise ConfigError(
+                f"deploy path {rel!r} is a symlink in the deployment folder {self.path} on "
+                f"{self.target.name}; writing would follow it out of the folder: give another name"
+            )
+        text = result.stderr_text.strip() or f"exit status {result.exit_status}"
+        code = errno.ENOSPC if "no space" in text.lower() else errno.EIO
+        exc = OSError(code, f"{self.target.name}:{remote}: {text}")
+        raise self._put_failed(local, remote, exc) from exc
+
+    def write_snippet(self, name: str, text: str) -> str:
+        """A shell snippet writing ``text`` to ``name`` in the folder (for a command that does more)."""
+        return f"printf '%s' {shell_command([text])} > {shell_command([self.remote(name)])}"
 
     def _put_failed(self, local: Path, remote: str, exc: OSError) -> InfrastructureError:
         try:
@@ -170,10 +246,16 @@ class Deployment:
             )
         return InfrastructureError(f"deploying {local} to {self.target.name}:{remote} failed: {exc}")
 
-    def cleanup(self) -> None:
-        """Remove the folder (unless kept)."""
-        if not self.keep:
-            self.target.run(shell_command(["rm", "-rf", self.path]), timeout=30)
+    def cleanup(self, defer: bool = False) -> None:
+        """Remove the folder (unless kept); ``defer``: with the target's next deployment command
+        (or ``flush_cleanups``), off the test's critical path."""
+        if self.keep:
+            return
+        if defer:
+            with _pending_lock:
+                _pending.setdefault(self.target, []).append(self.path)
+            return
+        self.target.run(shell_command(["rm", "-rf", self.path]), timeout=30)
 
 
 def create_deployment(target: Target, test_name: str, keep: bool = False, min_free: int = MIN_FREE_BYTES) -> Deployment:
@@ -182,8 +264,10 @@ def create_deployment(target: Target, test_name: str, keep: bool = False, min_fr
     name = safe_name(test_name, 60)
     path = f"{workdir}/hil-{_HOST}-{os.getpid()}-{next(_counter)}-{name}"
     q = shell_command([path])
+    pending = _take_pending(target)
+    remove = f"rm -rf {shell_command(pending)}; " if pending else ""  # deferred clean-ups of earlier tests
     result = target.run(
-        f"mkdir -p {shell_command([workdir])} && mkdir -m 700 {q} && "
+        f"{remove}mkdir -p {shell_command([workdir])} && mkdir -m 700 {q} && "
         f"{{ df -Pk {q} || df -k {q} || true; }} 2>/dev/null",
         timeout=30,
     )  # no df answer: not checked

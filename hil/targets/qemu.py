@@ -2,14 +2,25 @@
 
 ``hil target up`` leaves one running in the background with a state file
 (``~/.cache/qnx-hil/targets/<name>/state.json``); ``down`` stops it and
-``status`` reports it.  Under pytest each run boots its own, private VM.
+``status`` reports it.  While one runs, ``pytest --hil-target NAME`` and
+``hil qvm run --target NAME`` attach to it (tests stay apart in their private
+deployment folders) instead of booting their own VM; ``HIL_PRIVATE_VM=1``
+(``--hil-private-vm``, ``hil qvm run --private-vm``) forces a private VM.
+
+A private VM is restored from the image's snapshot when there is one (its first
+cold boot saved it, see ``hil.vm.snapshot``), and a reset after an
+infrastructure error restores it again; a snapshot that does not work is
+discarded and the VM booted cold (said once).  The restored guest's clock is set
+from the host's at once.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +35,14 @@ from hil.targets.base import register
 from hil.targets.definition import TargetDefinition
 from hil.targets.remote import RemoteTarget
 from hil.vm.image import DEFAULT_PACKAGES, Image, ImageSpec, build_image
-from hil.vm.qemu import QemuMachine, QemuOptions
+from hil.vm.qemu import QemuMachine, QemuOptions, SnapshotUnusable
+
+#: Set to 1 to never attach to a background VM of ``hil target up``: every run boots its own.
+PRIVATE_VM_ENV = "HIL_PRIVATE_VM"
+
+
+def private_vm_forced() -> bool:
+    return os.environ.get(PRIVATE_VM_ENV, "").strip().lower() in ("1", "yes", "on", "true")
 
 
 def public_image(
@@ -76,6 +94,8 @@ class QemuTarget(RemoteTarget):
     kind = "qemu"
     machine: QemuMachine | None = None
     image: Image | None = None
+    #: The ``hil target up`` VM this target attached to (its state), or None for a private VM.
+    attached: dict[str, Any] | None = None
 
     def up(self, deadline: Deadline) -> None:
         if self.definition.qemu.user_image:  # the keys are read and checked; booting them is not there yet
@@ -86,31 +106,72 @@ class QemuTarget(RemoteTarget):
                 "qemu.image" if self.definition.qemu.image is not None else "qemu.kernel",
             )
         self.image = public_image(self.definition)
-        self.machine = QemuMachine(self.image, qemu_options(self.definition), run_dir=self.run_dir / "qemu")
+        if not private_vm_forced() and self._attach(deadline):
+            return
         try:
-            self.machine.start()
-            self.console = Console(
-                TcpTransport("127.0.0.1", self.machine.serial_port),
-                log_path=self.run_dir / "console.log",
-                name=f"{self.name} console",
-                fail_patterns=self.os.crash_banners,
-            ).start()
-            boot = deadline.child(self.definition.qemu.boot_timeout, f"booting {self.name}")
-            console = self.console
-            self.machine.wait_ready(
-                boot, console_reader=lambda marker, timeout: console.expect(re.escape(marker), timeout)
-            )
+            try:
+                self._boot(deadline)
+            except SnapshotUnusable:  # said once; boot cold (and save a new snapshot)
+                self._close_links()
+                self.machine = None
+                self._boot(deadline, restore=False)
+            assert self.machine is not None and self.image is not None
             self.ssh = SshConnection(ssh_config(self.image, self.machine.ssh_port), name=self.name)
             self.ssh.connect(deadline.child(30, f"SSH to {self.name}"), retry=True)
+            if self.machine.restored:
+                _set_clock(self.ssh)
         except BaseException:
             self.down()
             raise
 
+    def _console(self, port: int) -> Console:
+        return Console(
+            TcpTransport("127.0.0.1", port),
+            log_path=self.run_dir / "console.log",
+            name=f"{self.name} console",
+            fail_patterns=self.os.crash_banners,
+        ).start()
+
+    def _boot(self, deadline: Deadline, restore: bool = True) -> None:
+        """Start the private VM (restored from the image's snapshot when ``restore`` and there is one)."""
+        assert self.image is not None
+        run_dir = self.run_dir / "qemu"
+        shutil.rmtree(run_dir, ignore_errors=True)  # a reset's new QEMU: no stale pid file or stderr
+        self.machine = QemuMachine(
+            self.image, qemu_options(self.definition), run_dir=run_dir, snapshot=True, restore=restore
+        )
+        self.machine.start()
+        self.console = console = self._console(self.machine.serial_port)
+        boot = deadline.child(self.definition.qemu.boot_timeout, f"booting {self.name}")
+        self.machine.wait_ready(boot, console_reader=lambda marker, timeout: console.expect(re.escape(marker), timeout))
+
+    def _attach(self, deadline: Deadline) -> bool:
+        """Attach to this target's ``hil target up`` VM when one runs with this image; True if done."""
+        assert self.image is not None
+        try:
+            state = background_status(self.name)
+        except ConfigError:
+            return False
+        if state is None or state.get("spec_hash") != self.image.spec_hash:
+            return False
+        try:
+            self.ssh = SshConnection(ssh_config(self.image, int(state["ssh_port"])), name=self.name)
+            self.ssh.connect(deadline.child(30, f"SSH to {self.name}"), retry=False)
+            self.console = self._console(int(state["serial_port"]))
+        except Exception:  # noqa: BLE001 - not usable: boot a private VM instead
+            self._close_links()
+            return False
+        self.attached = state
+        self.machine = QemuMachine.attach(state)
+        return True
+
     def down(self) -> None:
         self._close_links()
         if self.machine is not None:
-            self.machine.stop()
+            if self.attached is None:  # an attached VM belongs to 'hil target up'
+                self.machine.stop()
             self.machine = None
+        self.attached = None
 
     def healthy(self) -> bool:
         return self.machine is not None and self.machine.alive() and super().healthy()
@@ -128,7 +189,22 @@ class QemuTarget(RemoteTarget):
             facts["image"] = f"{self.image.root.name} ({self.definition.qemu.kernel_package})"
         if self.machine is not None:
             facts["qemu.accel"] = self.machine.accel_used
+            facts["qemu.start"] = (
+                "attached to 'hil target up'"
+                if self.attached is not None
+                else "restored from snapshot"
+                if self.machine.restored
+                else "cold boot"
+            )
         return facts
+
+
+def _set_clock(ssh: SshConnection) -> None:
+    """A restored guest's clock is the snapshot's: set it from the host's (best effort)."""
+    try:
+        ssh.run(f"date -u -s @{time.time():.0f} >/dev/null", timeout=10)
+    except Exception:  # noqa: BLE001, S110 - a stale wall clock does not stop a test
+        pass
 
 
 # -- background targets (hil target up/down/status) -------------------------------------------
@@ -154,14 +230,24 @@ def background_up(definition: TargetDefinition) -> dict[str, Any]:
         return existing
     image = public_image(definition)
     run_dir = cache_dir("targets", definition.name) / "run"
-    shutil.rmtree(run_dir, ignore_errors=True)
-    machine = QemuMachine(image, qemu_options(definition), run_dir=run_dir, die_with_parent=False)
-    machine.start()
-    try:
-        machine.wait_ready(Deadline.after(definition.qemu.boot_timeout, f"booting {definition.name}"))
-    except BaseException:
-        machine.stop()
-        raise
+    deadline = Deadline.after(definition.qemu.boot_timeout, f"booting {definition.name}")
+    for restore in (True, False):
+        shutil.rmtree(run_dir, ignore_errors=True)
+        machine = QemuMachine(
+            image, qemu_options(definition), run_dir=run_dir, die_with_parent=False, snapshot=True, restore=restore
+        )
+        machine.start()
+        try:
+            machine.wait_ready(deadline)
+            break
+        except SnapshotUnusable:
+            continue
+        except BaseException:
+            machine.stop()
+            raise
+    if machine.restored:
+        with SshConnection(ssh_config(image, machine.ssh_port), name=definition.name) as ssh:
+            _set_clock(ssh)
     state = {"name": definition.name, "running": True, **machine.state()}
     _state_file(definition.name).write_text(json.dumps(state, indent=2))
     return state

@@ -27,6 +27,7 @@ from __future__ import annotations
 import atexit
 import concurrent.futures
 import ctypes
+import json
 import os
 import queue
 import shutil
@@ -43,8 +44,11 @@ from typing import Any, Literal, NoReturn
 
 from hil.core.deadline import Deadline
 from hil.core.errors import InfrastructureError, SetupError
+from hil.core.paths import cache_dir, file_lock, hash_inputs
 from hil.core.text import tail_lines
+from hil.vm import snapshot as snapshots
 from hil.vm.image import Image, load_image
+from hil.vm.qmp import Qmp
 
 #: Kernel command line, each item measured under TCG on the stock Debian kernel:
 #: ``quiet`` (every console byte costs time; panics and the ready marker still print),
@@ -78,6 +82,10 @@ _FIRMWARE_DIRS = ("/usr/share/qemu", "/usr/local/share/qemu")
 #: How long start() waits for QEMU's "waiting for connection" note.  Our listening socket
 #: accepts from the start anyway; this only turns an early exit into a clear error.
 _START_GRACE = 5.0
+#: How long a restore may take to run and to answer SSH before the snapshot is judged unusable.
+_RESTORE_TIMEOUT = 20.0
+#: How long a first boot runs on after the ready marker before its snapshot is saved.
+_SNAPSHOT_SETTLE = 0.3
 _TAIL_LINES = 25
 
 
@@ -132,17 +140,64 @@ def _probe_firmware() -> bytes:
 
 
 def kvm_usable(timeout: float = 3.0, qemu: str = "qemu-system-x86_64") -> bool:
-    """True when KVM really runs guest code here (cached for the process).
+    """True when KVM really runs guest code here (cached for the process, and per host on disk).
 
     ``/dev/kvm`` can exist and hang: the probe runs a tiny firmware that enters
     long mode, with the CPU model a boot would use, in a killable subprocess with
-    a hard timeout.
+    a hard timeout.  The verdict is remembered in the cache folder, keyed by what
+    can change it (the host kernel, the QEMU binary, ``/dev/kvm``), so only the
+    first process on a host pays for the probe.
     """
     global _kvm_verdict
     with _kvm_lock:
         if _kvm_verdict is None:
-            _kvm_verdict = _run_kvm_probe(timeout, qemu)
+            _kvm_verdict = _remembered_kvm_verdict(timeout, qemu)
         return _kvm_verdict
+
+
+def kvm_verdict_file(qemu: str = "qemu-system-x86_64") -> Path | None:
+    """Where the KVM verdict for this host, QEMU and /dev/kvm is kept (None: no /dev/kvm to probe)."""
+    try:
+        kvm = os.stat("/dev/kvm")
+    except OSError:
+        return None
+    uname = os.uname()
+    binary = shutil.which(qemu) or qemu
+    try:
+        st = os.stat(binary)
+        qemu_id = f"{os.path.realpath(binary)}:{st.st_size}:{st.st_mtime_ns}"
+    except OSError:
+        qemu_id = binary
+    key = hash_inputs(
+        uname.release, uname.version, uname.machine, qemu_id, f"{kvm.st_rdev}:{kvm.st_mode}:{kvm.st_uid}:{kvm.st_gid}"
+    )
+    return cache_dir("probes") / f"kvm-{key}.json"
+
+
+def _remembered_kvm_verdict(timeout: float, qemu: str) -> bool:
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return False
+    path = kvm_verdict_file(qemu)
+    if path is None:
+        return False
+    try:
+        verdict = json.loads(path.read_text())["usable"]
+        if isinstance(verdict, bool):
+            return verdict
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    with file_lock(path.with_suffix(".lock")):  # parallel first processes probe once
+        try:
+            verdict = json.loads(path.read_text())["usable"]
+            if isinstance(verdict, bool):
+                return verdict
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        verdict = _run_kvm_probe(timeout, qemu)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps({"usable": verdict, "probed": time.time()}))
+        os.replace(tmp, path)
+    return verdict
 
 
 def _run_kvm_probe(timeout: float, qemu: str) -> bool:
@@ -330,6 +385,19 @@ def _reserved_port() -> socket.socket:
 # -- the machine ---------------------------------------------------------------------------------
 
 
+class SnapshotUnusable(InfrastructureError):
+    """A VM restored from a snapshot did not come up (the snapshot is discarded): boot it cold instead."""
+
+
+def _qmp_listener() -> tuple[socket.socket, str]:
+    """A listening unix socket in the abstract namespace (no path length limit, no file) for QMP."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    address = f"\0hil-qmp-{os.getpid()}-{os.urandom(6).hex()}"
+    sock.bind(address)
+    sock.listen(2)
+    return sock, address
+
+
 class QemuMachine:
     """One QEMU process running an ``Image``; see the module docstring for the wiring.
 
@@ -338,9 +406,27 @@ class QemuMachine:
     """
 
     def __init__(
-        self, image: Image, options: QemuOptions = QemuOptions(), *, run_dir: Path, die_with_parent: bool = True
+        self,
+        image: Image,
+        options: QemuOptions = QemuOptions(),
+        *,
+        run_dir: Path,
+        die_with_parent: bool = True,
+        snapshot: bool = False,
+        restore: bool = True,
     ) -> None:
+        """``snapshot``: restore the image's saved state when there is one (and ``restore``), else boot
+        cold and save it (``hil.vm.snapshot``); a restore that fails raises ``SnapshotUnusable`` from
+        ``wait_ready``."""
         self.image = image
+        self.snapshot = snapshot and snapshots.enabled()
+        self._may_restore = restore
+        #: True when this machine was restored from a snapshot rather than booted.
+        self.restored = False
+        #: True when this (cold) boot saved the snapshot.
+        self.snapshot_saved = False
+        self._snapshot: snapshots.Snapshot | None = None
+        self._qmp_address = ""
         self.options = options
         self.run_dir = Path(run_dir).absolute()  # it names the process (-pidfile) for attach()
         self.die_with_parent = die_with_parent
@@ -376,8 +462,9 @@ class QemuMachine:
             )
         return nic
 
-    def command(self, serial_fd: int, ssh_port: int, accel: str) -> list[str]:
-        """The QEMU command line for a listening serial socket ``serial_fd`` and SSH on ``ssh_port``."""
+    def command(self, serial_fd: int, ssh_port: int, accel: str, console_wait: bool = True) -> list[str]:
+        """The QEMU command line for a listening serial socket ``serial_fd`` and SSH on ``ssh_port``
+        (``console_wait``: the guest starts when the first console client connects)."""
         nic = self._nic()
         o = self.options
         append = " ".join((KERNEL_CMDLINE, *o.kernel_args))
@@ -408,7 +495,7 @@ class QemuMachine:
             "-append",
             append,
             "-chardev",
-            f"socket,id=console,fd={serial_fd},server=on,wait=on",
+            f"socket,id=console,fd={serial_fd},server=on,wait={'on' if console_wait else 'off'}",
             "-serial",
             "chardev:console",
             "-netdev",
@@ -436,22 +523,29 @@ class QemuMachine:
         self.serial_port = serial.getsockname()[1]
         self.ssh_port = self._reservation.getsockname()[1]
         argv = self.command(serial.fileno(), self.ssh_port, self.accel_used)
+        self.restored = self._plan_snapshot(argv)
+        if self.restored and self._snapshot is not None:
+            argv = self.command(serial.fileno(), self.ssh_port, self.accel_used, console_wait=False)
+            argv += ["-incoming", "exec:cat " + _sh_quote(str(self._snapshot.path))]
+        qmp, self._qmp_address = _qmp_listener()
+        argv += ["-chardev", f"socket,id=qmp,fd={qmp.fileno()},server=on,wait=off", "-mon", "chardev=qmp,mode=control"]
         (self.run_dir / "qemu.cmdline").write_text(" ".join(argv) + "\n")
         try:
             with open(self.stderr_path, "wb") as stderr:
-                self._proc = self._spawn(argv, serial.fileno(), stderr)
+                self._proc = self._spawn(argv, (serial.fileno(), qmp.fileno()), stderr)
         except BaseException:
             self._release()
             raise
         finally:
             serial.close()
+            qmp.close()
         self.pid = self._proc.pid
         if self.die_with_parent:
             with _owned_lock:
                 _owned.add(self)
             _install_handlers()
         grace = Deadline.after(_START_GRACE, "QEMU start")
-        while "waiting for connection" not in self._stderr_text() and not grace.expired:
+        while not self.restored and "waiting for connection" not in self._stderr_text() and not grace.expired:
             if self._proc.poll() is not None:
                 self._release()
                 raise InfrastructureError(
@@ -460,7 +554,22 @@ class QemuMachine:
                 )
             time.sleep(0.01)
 
-    def _spawn(self, argv: list[str], serial_fd: int, stderr: Any) -> subprocess.Popen[bytes]:
+    def _plan_snapshot(self, argv: list[str]) -> bool:
+        """Choose this start's snapshot (``self._snapshot``); True when it is to be restored."""
+        self._snapshot = None
+        if not self.snapshot or not snapshots.snapshottable(argv):
+            return False
+        key = snapshots.key_for(self.command(0, 0, self.accel_used), (str(self.pidfile),))
+        folder = self.image.root / "snapshots"
+        try:
+            folder.mkdir(exist_ok=True)
+        except OSError as exc:
+            snapshots.say_once(f"QEMU snapshots off for {self.image.root}: {exc}")
+            return False
+        self._snapshot = snapshots.Snapshot(folder, key)
+        return self._may_restore and self._snapshot.usable()
+
+    def _spawn(self, argv: list[str], fds: tuple[int, ...], stderr: Any) -> subprocess.Popen[bytes]:
         def launch() -> subprocess.Popen[bytes]:
             try:
                 if self.die_with_parent:
@@ -469,7 +578,7 @@ class QemuMachine:
                         stdin=subprocess.DEVNULL,
                         stdout=stderr,
                         stderr=stderr,
-                        pass_fds=(serial_fd,),
+                        pass_fds=fds,
                         process_group=0,
                         preexec_fn=_die_with_parent(os.getpid()),  # noqa: PLW1509
                     )
@@ -478,7 +587,7 @@ class QemuMachine:
                     stdin=subprocess.DEVNULL,
                     stdout=stderr,
                     stderr=stderr,
-                    pass_fds=(serial_fd,),
+                    pass_fds=fds,
                     start_new_session=True,
                 )
             except OSError as exc:
@@ -506,13 +615,63 @@ class QemuMachine:
         """
         if deadline is None:
             deadline = Deadline.after(self.options.boot_timeout, "QEMU boot")
+        if self.restored:
+            self._wait_restored(deadline)
+            self._release()
+            return
         marker = self.image.ready_marker
         if console_reader is None:
             self._read_console_for(marker, deadline)
         else:
             self._await_reader(console_reader, marker, deadline)
+        if self._snapshot is not None:
+            self._save_snapshot()
         self._wait_ssh(deadline)
         self._release()
+
+    def _save_snapshot(self) -> None:
+        """Save this freshly booted VM as its image's snapshot (before any SSH connection)."""
+        if self._snapshot is None or self._snapshot.usable():
+            return
+        time.sleep(_SNAPSHOT_SETTLE)  # dropbear listening, the first ARP/ping done
+        try:
+            self.snapshot_saved = self._snapshot.save(self._qmp_address)
+        except InfrastructureError as exc:
+            if not self.alive():
+                raise
+            snapshots.say_once(f"could not save a QEMU snapshot of {self.image.root}: {exc}")
+
+    def _wait_restored(self, deadline: Deadline) -> None:
+        """Wait for the incoming state to be loaded and running, then for SSH.  Anything wrong:
+        the snapshot is discarded and ``SnapshotUnusable`` raised (the caller boots cold)."""
+        snap = self._snapshot
+        assert snap is not None
+        why = ""
+        try:
+            running = deadline.child(_RESTORE_TIMEOUT, "restoring the QEMU snapshot")
+            with Qmp(self._qmp_address, timeout=max(0.1, min(10.0, running.remaining()))) as qmp:
+                while True:
+                    status = qmp.command("query-status")
+                    if status.get("running"):
+                        break
+                    if status.get("status") not in ("inmigrate", "prelaunch"):
+                        why = f"QEMU is {status.get('status')} after loading it"
+                        break
+                    if running.expired:
+                        why = "loading it did not finish in time"
+                        break
+                    time.sleep(0.005)
+        except InfrastructureError as exc:
+            why = f"QEMU failed loading it: {self._stderr_tail() if not self.alive() else exc}"
+        if not why:
+            try:
+                self._wait_ssh(deadline.child(_RESTORE_TIMEOUT, "SSH of the restored QEMU"))
+                return
+            except InfrastructureError as exc:
+                why = f"the restored VM did not answer SSH: {exc}"
+        self.stop(timeout=2.0)
+        snap.discard(why)
+        raise SnapshotUnusable(f"QEMU target (run dir {self.run_dir}): snapshot {snap.path} not usable: {why}")
 
     def alive(self) -> bool:
         """True while the QEMU process runs (an exiting one, even if not yet reaped, does not)."""
@@ -560,6 +719,7 @@ class QemuMachine:
             "client_key": str(self.image.client_key),
             "host_key_pub": self.image.host_key_pub,
             "accel": self.accel_used,
+            "restored": self.restored,
             "run_dir": str(self.run_dir),
             "stderr": str(self.stderr_path),
         }
@@ -698,6 +858,10 @@ class QemuMachine:
             f"QemuMachine(pid={self.pid}, ssh=127.0.0.1:{self.ssh_port}, console={self.console_url}, "
             f"accel={self.accel_used or '?'})"
         )
+
+
+def _sh_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\\''") + "'"
 
 
 def _qboot(qemu: str) -> str | None:

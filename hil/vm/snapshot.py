@@ -1,0 +1,177 @@
+"""Snapshot start: the booted, SSH-ready state of a QEMU VM, saved once, restored on later starts.
+
+The first cold boot of an image (for one set of QEMU options) saves the VM's state with QEMU's
+own migration (``migrate exec:cat > FILE`` over QMP) right after the ready marker, before any
+SSH connection exists, so the user-mode network holds no connection.  Later starts run QEMU
+with ``-incoming exec:cat FILE``: RAM and devices come back, the guest's dropbear keeps
+listening, and the host-forwarded SSH port, the serial socket and the QMP socket are new
+command-line arguments, so VMs restored at once from one file never share a port (and
+there is no disk to share: the image is an initramfs).
+
+The file lives beside the image (``<image>/snapshots/<key>.vmstate`` with ``<key>.json``),
+keyed by a hash of the QEMU command line with its per-run parts (ports, fds, run folder)
+blanked, and of the size and mtime of every file it names (kernel, initrd, firmware) and of
+the QEMU binary: a change of image, QEMU version, memory, CPUs, NIC, accelerator or machine
+makes another key.  A command line with a disk is never snapshotted (its state would not
+match the restored RAM).  It is written under a lock (``hil.core.paths.file_lock``), to a
+temporary name first, so parallel sessions never read half a snapshot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from hil.core.errors import InfrastructureError
+from hil.core.paths import file_lock
+from hil.vm.qmp import Qmp
+
+log = logging.getLogger("hil.vm.snapshot")
+
+#: QEMU's migration stream magic ("QEVM").
+MAGIC = b"QEVM"
+
+#: Options whose state lives outside RAM and devices: a VM with one is never snapshotted.
+_STATEFUL_OPTIONS = (
+    "-drive",
+    "-hda",
+    "-hdb",
+    "-hdc",
+    "-hdd",
+    "-cdrom",
+    "-blockdev",
+    "-pflash",
+    "-mtdblock",
+    "-sd",
+    "-virtfs",
+    "-fsdev",
+    "-loadvm",
+    "-incoming",
+)
+
+#: Set HIL_QEMU_SNAPSHOT=0 to always cold boot.
+ENV_SWITCH = "HIL_QEMU_SNAPSHOT"
+
+_said: set[str] = set()
+_said_lock = threading.Lock()
+
+
+def enabled() -> bool:
+    return os.environ.get(ENV_SWITCH, "1").strip().lower() not in ("0", "no", "off", "false")
+
+
+def say_once(message: str) -> None:
+    """Log ``message`` (a warning) once per process."""
+    with _said_lock:
+        if message in _said:
+            return
+        _said.add(message)
+    log.warning(message)
+
+
+def snapshottable(argv: list[str]) -> bool:
+    return not any(arg in _STATEFUL_OPTIONS or arg.startswith("file=") for arg in argv[1:])
+
+
+def _file_identity(path: str) -> str:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return ""
+    return f"{os.path.realpath(path)}:{st.st_size}:{st.st_mtime_ns}"
+
+
+def key_for(argv: list[str], volatile: tuple[str, ...]) -> str:
+    """The snapshot key of a QEMU command line; ``volatile``: its per-run strings (blanked)."""
+    h = hashlib.sha256()
+    binary = shutil.which(argv[0]) or argv[0]
+    h.update(_file_identity(binary).encode() + b"\0")
+    for arg in argv[1:]:
+        for word in volatile:
+            if word:
+                arg = arg.replace(word, "<run>")
+        h.update(arg.encode() + b"\0")
+        for part in arg.split(","):  # file arguments, e.g. -kernel FILE or -bios FILE
+            if part.startswith("/") and os.path.isfile(part):
+                h.update(_file_identity(part).encode() + b"\0")
+    return h.hexdigest()[:20]
+
+
+class Snapshot:
+    """The snapshot file of one key in ``folder`` (``<image>/snapshots``)."""
+
+    def __init__(self, folder: Path, key: str) -> None:
+        self.folder = folder
+        self.key = key
+        self.path = folder / f"{key}.vmstate"
+        self.meta = folder / f"{key}.json"
+
+    def _lock(self) -> Any:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return file_lock(self.folder / f".{self.key}.lock")
+
+    def usable(self) -> bool:
+        """The file exists, starts with QEMU's magic and has the size its record says."""
+        try:
+            meta = json.loads(self.meta.read_text())
+            size = self.path.stat().st_size
+            with open(self.path, "rb") as f:
+                head = f.read(4)
+        except (OSError, ValueError):
+            return False
+        return head == MAGIC and isinstance(meta, dict) and meta.get("key") == self.key and meta.get("size") == size
+
+    def discard(self, why: str) -> None:
+        """Remove a snapshot that could not be used (the next cold boot saves a new one)."""
+        with self._lock():
+            for path in (self.path, self.meta):
+                try:
+                    path.unlink()
+                except OSError:
+                    pass
+        say_once(f"QEMU snapshot {self.path} not usable ({why}): cold boot instead (a new snapshot will be saved)")
+
+    def save(self, qmp_address: str, timeout: float = 60.0) -> bool:
+        """Save the running VM (its QMP socket ``qmp_address``) here, then let it run on.
+
+        Does nothing (False) when another process saved it meanwhile; raises
+        ``InfrastructureError`` when QEMU fails to.
+        """
+        with self._lock():
+            if self.usable():
+                return False
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.key}.", suffix=".part", dir=self.folder)
+            os.close(fd)
+            try:
+                with Qmp(qmp_address, timeout=timeout) as qmp:
+                    quoted = "'" + tmp.replace("'", "'\\''") + "'"
+                    qmp.command("migrate", uri=f"exec:cat > {quoted}")
+                    end = time.monotonic() + timeout
+                    while True:
+                        status = qmp.command("query-migrate").get("status")
+                        if status in ("completed", "failed", "cancelled"):
+                            break
+                        if time.monotonic() > end:
+                            qmp.command("migrate_cancel")
+                            status = "timed out"
+                            break
+                        time.sleep(0.01)
+                    if qmp.command("query-status").get("status") != "running":
+                        qmp.command("cont")  # a completed migration leaves the source paused
+                if status != "completed":
+                    raise InfrastructureError(f"saving the QEMU snapshot {self.path} failed: migration {status}")
+                size = os.path.getsize(tmp)
+                os.replace(tmp, self.path)
+                self.meta.write_text(json.dumps({"key": self.key, "size": size, "saved": time.time()}))
+                return True
+            finally:
+                if os.path.exists(tmp):
+                    os.unlink(tmp)
