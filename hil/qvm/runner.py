@@ -107,7 +107,7 @@ class QvmSession:
         argv = [runner.target.qvm_command(), "@" + conf]
         # the configuration is written by the command that starts qvm: no round trip of its own
         write = (
-            f"rm -f run.qvmconf && {d.write_snippet('run.qvmconf', config_text)} && " if _inline(config_text) else ""
+            f"[ ! -L run.qvmconf ] && {d.write_snippet('run.qvmconf', config_text)} && " if _inline(config_text) else ""
         )
         command = (
             f"cd {libpath} && {write}{record_pid(argv)} && {stamp}"  # pid, start time, command line: see deploy
