@@ -105,7 +105,7 @@ def record_pid(argv: list[str], pidfile: str = "qvm.pid") -> str:
     # Shell builtins only (each fork and exec costs milliseconds on an emulated target): the
     # fields after the command name's last ") " are fields 3.., so field 22 is the 20th of them.
     return (
-        '{ read -r _hil_stat < /proc/$$/stat; } 2>/dev/null; set -- ${_hil_stat##*) }; '
+        "{ read -r _hil_stat < /proc/$$/stat; } 2>/dev/null; set -- ${_hil_stat##*) }; "
         f'printf \'%s\\n%s\\n%s\\n\' "$$" "${{20}}" '
         f"{shell_command([' '.join(argv)])} > {shell_command([pidfile])}"
     )
