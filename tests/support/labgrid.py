@@ -55,15 +55,18 @@ class Lab:
         log.close()
         lab.procs.append(proc)
         deadline = Deadline.after(30, "labgrid-coordinator listening")
-        while True:
-            found = re.search(rb"listening on 127\.0\.0\.1:(\d+)", (folder / "coordinator.log").read_bytes())
-            if found:
-                lab.address = f"127.0.0.1:{found.group(1).decode()}"
-                return lab
-            if proc.poll() is not None or deadline.expired:
-                lab.stop()
-                raise RuntimeError(f"labgrid-coordinator did not start: {(folder / 'coordinator.log').read_text()}")
-            time.sleep(0.1)
+        try:
+            while True:
+                found = re.search(rb"listening on 127\.0\.0\.1:(\d+)", (folder / "coordinator.log").read_bytes())
+                if found:
+                    lab.address = f"127.0.0.1:{found.group(1).decode()}"
+                    return lab
+                if proc.poll() is not None or deadline.expired:
+                    raise RuntimeError(f"labgrid-coordinator did not start: {(folder / 'coordinator.log').read_text()}")
+                time.sleep(0.1)
+        except BaseException:
+            lab.stop()
+            raise
 
     def client(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         """``labgrid-client -x COORDINATOR ARGS...``."""
