@@ -267,10 +267,11 @@ def create_deployment(target: Target, test_name: str, keep: bool = False, min_fr
     name = safe_name(test_name, 60)
     path = f"{workdir}/hil-{_HOST}-{os.getpid()}-{next(_counter)}-{name}"
     q = shell_command([path])
+    w = shell_command([workdir])
     pending = _take_pending(target)
     remove = f"rm -rf {shell_command(pending)}; " if pending else ""  # deferred clean-ups of earlier tests
     result = target.run(
-        f"{remove}mkdir -p {shell_command([workdir])} && mkdir -m 700 {q} && "
+        f"{remove}{{ [ -d {w} ] || mkdir -p {w}; }} && mkdir -m 700 {q} && "  # `[` is a builtin: no fork
         f"{{ df -Pk {q} || df -k {q} || true; }} 2>/dev/null",
         timeout=30,
     )  # no df answer: not checked
