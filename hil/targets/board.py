@@ -114,6 +114,10 @@ class BoardTarget(RemoteTarget):
             self.lease = None
         self._close_links()
 
+    def _guard(self, what: str) -> None:
+        if self.lease is not None:
+            self.lease.check(f"board '{self.name}': {what}")
+
     def _checked(self, what: str, exc: Exception) -> Exception:
         if self.lease is not None and self.lease.lost:
             return InfrastructureError(f"{self.lease.lost} ({what} failed: {exc})")

@@ -15,6 +15,13 @@ the folder at the end.  A lease whose expiry has passed is taken over, under
 a second ``mkdir`` lock so two contenders never both take it.  A busy target
 is waited for up to ``wait`` seconds, then reported as an infrastructure
 error naming the holder.
+
+A holder that stalls (a stopped process, a suspended laptop) past its expiry may have lost the
+lease to another run.  Once lost, every further operation of the board is refused:
+``Lease.check()`` is called before each one and costs nothing while the last successful renewal
+is recent (under two thirds of ``ttl`` ago, the renewer runs every third); an *overdue* lease is
+renewed there and then (one round trip), which either finds it still ours or names its new
+holder, and a lost lease raises ``InfrastructureError`` from then on.
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from hil.core.command import shell_command
@@ -95,6 +102,19 @@ class Lease:
     _stop: threading.Event | None = None
     _thread: threading.Thread | None = None
     lost: str | None = None
+    #: ``time.monotonic()`` when the last successful renewal (or the acquisition) was *sent*: the
+    #: target's expiry is at least ``ttl`` seconds after it.
+    renewed_at: float = field(default_factory=time.monotonic)
+    _inside: threading.local = field(default_factory=threading.local)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def _run(self, script: str) -> str:
+        """Run one of the lease's own scripts (never refused by ``check``: it is how we find out)."""
+        self._inside.active = True
+        try:
+            return self.target.run(script, timeout=30).stdout_text
+        finally:
+            self._inside.active = False
 
     def _fill(self, script: str) -> str:
         return script.format(
@@ -108,10 +128,48 @@ class Lease:
 
     def renew(self) -> None:
         """Push the expiry ``ttl`` seconds ahead; notes (in ``lost``) when someone else holds it now."""
-        out = self.target.run(self._fill(_RENEW), timeout=30).stdout_text
+        sent = time.monotonic()
+        out = self._run(self._fill(_RENEW))
         if out.startswith("LOST"):
             holder = _parse_info(out).get("owner", "nobody")
             self.lost = f"lease {self.path} on {self.target.name} lost (now held by {holder})"
+        elif out.strip().endswith("RENEWED"):
+            self.renewed_at = max(self.renewed_at, sent)
+
+    def overdue(self) -> float:
+        """Seconds since the last successful renewal when that is two thirds of ``ttl`` or more, else 0."""
+        age = time.monotonic() - self.renewed_at
+        return age if age >= self.ttl * 2 / 3 else 0.0
+
+    def check(self, what: str) -> None:
+        """Raise ``InfrastructureError`` naming the new holder when the lease is lost; verify an overdue one.
+
+        Local state only (the lost flag, the last renewal's time) unless the lease is overdue: then
+        one renewal round trip decides (still ours: renewed; another owner: lost)."""
+        if getattr(self._inside, "active", False):
+            return
+        if self.lost is None and self.overdue():
+            with self._lock:  # one verification at a time; the others see its outcome
+                age = self.overdue()
+                if self.lost is None and age:
+                    try:
+                        self.renew()
+                    except Exception as exc:  # noqa: BLE001
+                        raise InfrastructureError(
+                            f"lease {self.path} on {self.target.name} is overdue (last renewed {age:.0f} s ago, "
+                            f"ttl {self.ttl} s) and could not be renewed ({exc}); another run may hold the "
+                            f"target now, so {what} is refused"
+                        ) from None
+                    if self.lost is None and self.overdue():
+                        raise InfrastructureError(
+                            f"lease {self.path} on {self.target.name} is overdue (last renewed {age:.0f} s ago, "
+                            f"ttl {self.ttl} s) and its renewal failed; {what} is refused"
+                        )
+        if self.lost is not None:
+            raise InfrastructureError(
+                f"{self.lost}; {what} refused: another run uses the target now (this run's lease expired "
+                f"unrenewed, e.g. while the run was stopped)"
+            )
 
     def keep_alive(self) -> None:
         """Renew from a background thread every ``ttl / 3`` seconds until released."""
@@ -133,7 +191,7 @@ class Lease:
         if self._stop is not None:
             self._stop.set()
         try:
-            self.target.run(self._fill(_RELEASE), timeout=30)
+            self._run(self._fill(_RELEASE))
         except Exception:  # noqa: BLE001, S110
             pass  # it expires by itself
 
@@ -167,10 +225,12 @@ def acquire(
             pid=os.getpid(),
             ttl=ttl,
         )
+        sent = time.monotonic()
         out = target.run(script, timeout=30).stdout_text
         last = out.strip().splitlines()[-1] if out.strip() else ""
         if last.startswith("ACQUIRED"):
             lease.start = last.split()[1]
+            lease.renewed_at = sent
             return lease
         if not last.startswith("BUSY"):
             raise InfrastructureError(f"could not take lease {path} on {target.name}: unexpected answer {out!r}")

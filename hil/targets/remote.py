@@ -28,6 +28,9 @@ class RemoteTarget(Target):
             raise InfrastructureError(f"target '{self.name}' is not up (no SSH connection)")
         return self.ssh
 
+    def _guard(self, what: str) -> None:
+        """Refuse an operation before it starts (hook for subclasses: a board's lost lease)."""
+
     def _checked(self, what: str, exc: Exception) -> Exception:
         """Say why an SSH operation failed when the target itself is gone (hook for subclasses)."""
         return exc
@@ -43,24 +46,28 @@ class RemoteTarget(Target):
         stdin: bytes | None = None,
         check: bool = False,
     ) -> CommandResult:
+        self._guard("running a command")
         try:
             return self._connection().run(command, timeout, stdin=stdin, check=check)
         except InfrastructureError as exc:
             raise self._checked("running a command", exc) from exc
 
     def start(self, command: str | Sequence[str], *, on_output: OutputCallback | None = None) -> RemoteProcess:
+        self._guard("starting a program")
         try:
             return self._connection().start(command, on_output=on_output)
         except InfrastructureError as exc:
             raise self._checked("starting a program", exc) from exc
 
     def put(self, local: Path, remote: str, mode: int | None = None) -> None:
+        self._guard(f"copying {local.name} to the target")
         try:
             self._connection().put(local, remote, mode)
         except InfrastructureError as exc:
             raise self._checked("copying a file", exc) from exc
 
     def get(self, remote: str, local: Path) -> None:
+        self._guard(f"copying {remote} from the target")
         try:
             self._connection().get(remote, local)
         except InfrastructureError as exc:

@@ -109,3 +109,41 @@ def test_corrupt_lease_is_taken_over_with_a_warning(target, garbage: str, caplog
     if garbage.startswith("expiry=") and garbage != "expiry=":
         warning = " ".join(r.getMessage() for r in caplog.records if r.levelname == "WARNING")
         assert f"{folder}/info" in warning and garbage.split("=")[1] in warning and "corrupt" in warning
+
+
+def test_check_is_local_until_overdue_then_names_the_new_holder(target) -> None:  # type: ignore[no-untyped-def]
+    """Issue 11.2: a fresh lease is checked without a round trip; an overdue one is verified by a renewal,
+    which finds the run that took it over; from then on every check raises, naming that run."""
+    calls: list[str] = []
+    run = target.run
+
+    def counting_run(command, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(command)
+        return run(command, *args, **kwargs)
+
+    target.run = counting_run
+    lease = acquire(target, wait=1, owner="alice@host:1", ttl=1)  # renewals paused: no keep_alive
+    calls.clear()
+    lease.check("running a command")
+    assert calls == []  # fresh: local state only
+    time.sleep(2.1)
+    taker = acquire(target, wait=1, owner="bob@host:2", ttl=30)
+    calls.clear()
+    with pytest.raises(InfrastructureError, match=r"lost \(now held by bob@host:2\); running a command refused"):
+        lease.check("running a command")
+    assert len(calls) == 1  # one renewal round trip found bob
+    with pytest.raises(InfrastructureError, match="held by bob@host:2"):
+        lease.check("starting a program")
+    assert len(calls) == 1  # lost: no further round trip
+    lease.release()  # not ours: bob keeps it
+    assert "owner=bob@host:2" in Path(lease_path(target), "info").read_text()
+    taker.release()
+
+
+def test_overdue_lease_nobody_took_is_renewed_and_kept(target) -> None:  # type: ignore[no-untyped-def]
+    lease = acquire(target, wait=1, owner="alice@host:1", ttl=1)
+    time.sleep(1.2)
+    assert lease.overdue()
+    lease.check("running a command")  # still ours: renewed there and then
+    assert not lease.overdue() and lease.lost is None
+    lease.release()
