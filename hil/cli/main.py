@@ -101,6 +101,21 @@ def cmd_target_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_target_ssh(args: argparse.Namespace) -> int:
+    from hil.cli.attach import run_ssh
+
+    command = list(args.command)
+    if command[:1] == ["--"]:
+        command = command[1:]
+    return run_ssh(_definition(args), command)
+
+
+def cmd_target_console(args: argparse.Namespace) -> int:
+    from hil.cli.attach import run_console
+
+    return run_console(_definition(args))
+
+
 # -- sdk / vdev / qvm -------------------------------------------------------------------------
 
 
@@ -235,6 +250,15 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--target", default="qemu", help="target name (default: qemu)")
         if name == "up":
             p.add_argument("--targets-dir", action="append", metavar="DIR", help=targets_dir_help)
+    for name, func, text in (
+        ("ssh", cmd_target_ssh, "a shell (or -- COMMAND) on a running target: the background one, or a board"),
+        ("console", cmd_target_console, "attach this terminal to a running target's serial console (Ctrl-] ends)"),
+    ):
+        p = add(target, name, func, text, json_flag=False)
+        p.add_argument("--target", default="qemu", help="target name (default: qemu)")
+        p.add_argument("--targets-dir", action="append", metavar="DIR", help=targets_dir_help)
+        if name == "ssh":
+            p.add_argument("command", nargs=argparse.REMAINDER, help="-- then the command to run")
 
     sdk = sub.add_parser("sdk", help="qvmsim and its vdev headers").add_subparsers(
         dest="sub", required=True, metavar="ACTION"

@@ -90,6 +90,34 @@ def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "hil", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 
+def _console_through_a_pty(vm_toml: str) -> None:
+    master, slave = os.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hil", "target", "console", "--target", vm_toml],
+        cwd=ROOT,
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+    )
+    os.close(slave)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"connected to" not in seen and time.monotonic() < deadline:
+            seen += os.read(master, 4096)
+        os.write(master, b"echo console-$((6*7))\r")
+        while b"console-42" not in seen and time.monotonic() < deadline:
+            seen += os.read(master, 4096)
+        assert b"console-42" in seen, seen[-2000:]
+        os.write(master, b"\x1d")  # Ctrl-] detaches
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(master)
+
+
 def test_board_kind_attached_to_a_running_vm(tmp_path: Path) -> None:
     """`hil target up` leaves a VM running; a board definition attaches to it by its ports and keys."""
     env_name = f"board-vm-{os.getpid()}"
@@ -100,6 +128,12 @@ def test_board_kind_attached_to_a_running_vm(tmp_path: Path) -> None:
         state = json.loads(up.stdout)
         status = _cli("target", "status", "--target", env_name, "--json")
         assert status.returncode == 0 and json.loads(status.stdout)["pid"] == state["pid"]
+        # hil target ssh / console attach to it (host key pinned); the console through a pty
+        vm_toml = str(tmp_path / "vm.toml")
+        ssh = _cli("target", "ssh", "--target", vm_toml, "--", "uname", "-a")
+        assert ssh.returncode == 0 and ssh.stdout.startswith("Linux"), ssh.stderr
+        assert _cli("target", "ssh", "--target", vm_toml, "--", "exit", "3").returncode == 3
+        _console_through_a_pty(vm_toml)
         board = parse_definition(
             {
                 "kind": "board",

@@ -1,0 +1,140 @@
+"""``hil target ssh`` and ``hil target console``: attach to a running target.
+
+The background QEMU target (``hil target up``) is reached with the client key
+and the pinned host key its state records; a board with its definition's
+``[ssh]`` (key, ``host_key`` or ``known_hosts``) and ``[console]`` URL.  The
+host key is always pinned (``StrictHostKeyChecking=yes``).
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import termios
+import tty
+from pathlib import Path
+from typing import Any
+
+from hil.core.errors import ConfigError, SetupError
+from hil.targets.definition import TargetDefinition
+
+#: Ctrl-] ends ``hil target console`` (as telnet's escape).
+CONSOLE_ESCAPE = b"\x1d"
+
+
+def _background(definition: TargetDefinition) -> dict[str, Any]:
+    from hil.targets.qemu import background_status
+
+    state = background_status(definition.name)
+    if state is None:
+        raise ConfigError(
+            f"target '{definition.name}' is not running in the background; start it with "
+            f"'hil target up --target {definition.name}'",
+            "--target",
+        )
+    return state
+
+
+def ssh_argv(definition: TargetDefinition, known_hosts: Path) -> list[str]:
+    """The ``ssh`` command line reaching the target, its host key pinned (written to ``known_hosts``)."""
+    common = ["-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR"]
+    if definition.kind == "qemu":
+        state = _background(definition)
+        port = int(state["ssh_port"])
+        known_hosts.write_text(f"[127.0.0.1]:{port} {state['host_key_pub'].strip()}\n")
+        return [
+            "ssh",
+            *common,
+            "-o",
+            f"UserKnownHostsFile={known_hosts}",
+            "-i",
+            str(state["client_key"]),
+            "-p",
+            str(port),
+            f"{state['user']}@127.0.0.1",
+        ]
+    ssh = definition.ssh
+    if ssh is None:
+        raise ConfigError(f"target '{definition.name}' ({definition.kind}) is not reached over SSH", "--target")
+    host = ssh.host if ssh.port == 22 else f"[{ssh.host}]:{ssh.port}"
+    if ssh.host_key:
+        known_hosts.write_text(f"{host} {ssh.host_key.strip()}\n")
+        hosts_file = known_hosts
+    else:
+        hosts_file = Path(str(ssh.known_hosts)).expanduser()
+    argv = ["ssh", *common, "-o", f"UserKnownHostsFile={hosts_file}", "-p", str(ssh.port)]
+    if ssh.key:
+        argv += ["-i", str(Path(str(ssh.key)).expanduser())]
+    return [*argv, f"{ssh.user}@{ssh.host}"]
+
+
+def run_ssh(definition: TargetDefinition, command: list[str]) -> int:
+    """``ssh`` to the target: an interactive shell, or ``command``; its exit status."""
+    if shutil.which("ssh") is None:
+        raise SetupError("'hil target ssh' needs the ssh client (Debian: apt-get install openssh-client)")
+    with tempfile.TemporaryDirectory(prefix="hil-ssh-") as tmp:
+        argv = ssh_argv(definition, Path(tmp) / "known_hosts")
+        if command:
+            argv += ["--", *command]
+        elif sys.stdin.isatty():
+            argv.insert(1, "-t")
+        return subprocess.run(argv, check=False).returncode
+
+
+def console_url(definition: TargetDefinition) -> str:
+    """The serial console's URL: the background QEMU's, or a board's ``[console] url``."""
+    if definition.kind == "qemu":
+        return str(_background(definition)["console_url"])
+    console = getattr(definition, "console", None)
+    url = getattr(console, "url", None)
+    if not url:
+        raise ConfigError(f"target '{definition.name}' has no [console] url", "--target")
+    return str(url)
+
+
+def run_console(definition: TargetDefinition) -> int:
+    """Bridge this terminal to the target's serial console until Ctrl-] (or the console closes)."""
+    url = console_url(definition)
+    if not url.startswith("socket://"):
+        raise SetupError(
+            f"'hil target console' attaches to socket:// consoles; '{definition.name}' has {url} "
+            f"(use e.g. 'python -m serial.tools.miniterm {url}')"
+        )
+    host, _, port = url[len("socket://") :].rpartition(":")
+    try:
+        sock = socket.create_connection((host, int(port)), timeout=10)
+    except OSError as exc:
+        raise SetupError(f"cannot connect to {definition.name}'s console at {url}: {exc}") from exc
+    sys.stderr.write(f"[hil: connected to {definition.name}'s console {url}; Ctrl-] ends]\n")
+    sys.stderr.flush()
+    stdin = sys.stdin.fileno()
+    saved = termios.tcgetattr(stdin) if os.isatty(stdin) else None
+    if saved is not None:
+        tty.setraw(stdin)
+    try:
+        with sock:
+            sock.setblocking(False)
+            while True:
+                ready, _, _ = select.select([sock, stdin], [], [])
+                if sock in ready:
+                    data = sock.recv(65536)
+                    if not data:
+                        return 0
+                    os.write(sys.stdout.fileno(), data)
+                if stdin in ready:
+                    data = os.read(stdin, 4096)
+                    if not data or CONSOLE_ESCAPE in data:
+                        data = data.split(CONSOLE_ESCAPE)[0]
+                        if data:
+                            sock.sendall(data)
+                        return 0
+                    sock.sendall(data)
+    finally:
+        if saved is not None:
+            termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
+        sys.stderr.write("\r\n[hil: console detached]\r\n")
