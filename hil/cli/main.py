@@ -337,11 +337,25 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Every output option of the CLI: (attribute, option) checked by hil.core.outputs before the command runs.
+_OUTPUT_DIRS = (("output", "-o/--output"), ("artifacts", "--artifacts"), ("reports", "--reports"))
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    from hil.core.outputs import output_dir
+
+    for attr, option in _OUTPUT_DIRS:
+        value = getattr(args, attr, None)
+        if value:
+            output_dir(value, option)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "pytest_args", None) and args.pytest_args[0] == "--":
         args.pytest_args = args.pytest_args[1:]
     try:
+        _check_outputs(args)
         return int(args.func(args))
     except InfrastructureError as exc:
         print(f"hil: infrastructure error: {exc}", file=sys.stderr)

@@ -237,6 +237,24 @@ def _selected(config: pytest.Config, folders: TargetFolders) -> list[TargetDefin
     return select(selectors, folders.folders)
 
 
+def _check_outputs(config: pytest.Config) -> None:
+    """Every output option is writable before the run starts: one usage line, not a traceback at its end."""
+    from hil.core.outputs import output_dir, output_file
+
+    try:
+        output_dir(config.getoption("hil_artifacts"), "--hil-artifacts")
+        for dest, option in (
+            ("hil_junit", "--hil-junit"),
+            ("hil_summary", "--hil-summary"),
+            ("hil_html", "--hil-html"),
+        ):
+            value = config.getoption(dest)
+            if value:
+                output_file(value, option)
+    except HilError as exc:
+        raise pytest.UsageError(str(exc)) from None
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hil_kinds(*kinds): run this test only on targets of these kinds")
     # SIGTERM (a CI job cancelled) and SIGINT (Ctrl-C) cancel the run: the test under way ends
@@ -257,6 +275,7 @@ def pytest_configure(config: pytest.Config) -> None:
         definitions = _selected(config, folders)
     except HilError as exc:
         raise pytest.UsageError(f"--hil-target: {exc}") from None
+    _check_outputs(config)
     config.stash[_FOLDERS_KEY] = folders
     config.stash[_POOL_KEY] = TargetPool(
         Path(config.getoption("hil_artifacts")).resolve(), {d.name: d for d in definitions}

@@ -253,6 +253,23 @@ def background_up(definition: TargetDefinition) -> dict[str, Any]:
     return state
 
 
+#: The keys of a background target's state.json that attaching needs, with their types.
+_STATE_KEYS: dict[str, type] = {"pid": int, "ssh_port": int, "serial_port": int, "image": str, "run_dir": str}
+
+
+def _state_problem(state: object) -> str:
+    """What is wrong with the shape of a parsed state.json ('' when nothing)."""
+    if not isinstance(state, dict):
+        return f"expected a JSON object, found {type(state).__name__}"
+    for key, kind in _STATE_KEYS.items():
+        value = state.get(key)
+        if not isinstance(value, kind) or isinstance(value, bool):
+            return f"key {key!r} should be {'an integer' if kind is int else 'a string'}, found {value!r}"[:200]
+    if not Path(state["image"]).is_dir():
+        return f"its image folder {state['image']} does not exist"[:200]
+    return ""
+
+
 def background_status(name: str) -> dict[str, Any] | None:
     """The state of a background target, or ``None`` when it is not running."""
     path = _state_file(name)
@@ -266,6 +283,11 @@ def background_status(name: str) -> dict[str, Any] | None:
         raise ConfigError(
             f"corrupt state file {path}; delete it (and stop its QEMU by hand if one runs)", "--target"
         ) from None
+    problem = _state_problem(state)
+    if problem:  # parsable JSON of the wrong shape
+        raise ConfigError(
+            f"corrupt state file {path} ({problem}); delete it (and stop its QEMU by hand if one runs)", "--target"
+        )
     if not QemuMachine.attach(state).alive():
         path.unlink()
         return None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import socket
 from pathlib import Path
 
@@ -14,6 +15,11 @@ from hil.links.ssh.config import SshConfig, fingerprint, parse_public_key
 from hil.links.ssh.errors import AuthenticationFailed, HostKeyMismatch, HostKeyUnknown
 
 __all__ = ["expected_keys", "load_keys", "open_transport"]
+
+# paramiko's transport thread logs every failed handshake with its traceback (about 20 lines); with no
+# handler configured, Python's last resort prints them on stderr.  The failure reaches the caller as
+# one InfrastructureError line instead; an application that configures logging still gets the records.
+logging.getLogger("paramiko").addHandler(logging.NullHandler())
 
 
 def open_transport(
@@ -42,8 +48,11 @@ def open_transport(
         try:
             transport.start_client(timeout=left)
         except DROP_ERRORS as exc:
+            detail = " ".join(str(exc).split()) or type(exc).__name__
             raise InfrastructureError(
-                f"SSH handshake with {name} at {cfg.address} failed: {exc or type(exc).__name__}"
+                f"SSH handshake with {name} at {cfg.address} failed: {detail} (the server closed or reset the "
+                "connection before the handshake completed: is its SSH server starting, overloaded or "
+                "refusing this host?)"
             ) from exc
         _check_host_key(cfg, name, transport.get_remote_server_key(), expected)
         _authenticate(cfg, name, transport, keys)
