@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from hil.core.arch import check_elf_arch
 from hil.core.deadline import Deadline
 from hil.core.errors import SetupError
 from hil.qvm.config import QvmConfig
@@ -56,6 +57,7 @@ def run_once(
     for vdev in vdevs:
         if not vdev.is_file():
             raise SetupError(f"--vdev {vdev}: no such file (build it with 'hil vdev build')")
+        check_elf_arch(vdev, definition.arch, f"--vdev {vdev} for target '{definition.name}'")
     config = QvmConfig.from_file(conf)
     if guest is not None:
         config.load(guest)

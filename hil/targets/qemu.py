@@ -25,6 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from hil.core.arch import arch as arch_info
+from hil.core.arch import gcc_for
 from hil.core.deadline import Deadline
 from hil.core.errors import ConfigError, InfrastructureError
 from hil.core.paths import cache_dir
@@ -52,13 +54,15 @@ def public_image(
     from hil.targets.sdk import build_qvmsim, build_slog2info
 
     q = definition.qemu
+    cc = gcc_for(definition.arch)  # qvmsim cross-built for an aarch64 image (Debian's aarch64-linux-gnu-gcc)
     spec = ImageSpec(
         kernel_package=q.kernel_package,
         packages=q.packages or DEFAULT_PACKAGES,
         versions=dict(q.versions),
         nic_module=q.nic_module,
         initrd_compression=q.initrd_compression,
-        extra_files=(("/usr/bin/qvm", build_qvmsim()), ("/usr/bin/slog2info", build_slog2info())),
+        extra_files=(("/usr/bin/qvm", build_qvmsim(cc)), ("/usr/bin/slog2info", build_slog2info(cc))),
+        arch=arch_info(definition.arch).name,
     )
     return build_image(spec, force=force, log=log)
 

@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from hil.core.arch import arch as arch_info
+from hil.core.arch import check_elf_arch, gcc_for
 from hil.core.errors import SetupError
 from hil.core.paths import cache_dir, hash_inputs
 from hil.targets.definition import TargetDefinition
@@ -55,6 +57,9 @@ class Toolchain:
     cflags: tuple[str, ...] = ()
     portable: bool = False
     werror: bool = False
+    arch: str = "x86_64"
+    """The CPU architecture the vdev is built for (``hil.core.arch``): part of the cache key, and the
+    built ``.so`` is checked to be of it; the target definition's ``arch``."""
 
     @classmethod
     def from_definition(cls, definition: TargetDefinition) -> Toolchain:
@@ -62,13 +67,14 @@ class Toolchain:
         tc = definition.toolchain
         return cls(
             kind=tc.kind,
-            cc=tc.cc or ("qcc" if tc.kind == "qcc" else "gcc"),
+            cc=tc.cc or ("qcc" if tc.kind == "qcc" else gcc_for(definition.arch)),  # aarch64-linux-gnu-gcc
             variant=tc.variant,
             qnx_host=tc.qnx_host,
             qnx_target=tc.qnx_target,
             cflags=tc.cflags,
             portable=tc.portable,
             werror=tc.werror,
+            arch=arch_info(definition.arch).name,
         )
 
     def with_portable(self) -> Toolchain:
@@ -213,6 +219,7 @@ def build_vdev(
         headers.extend(sorted((include_dir() / "qvm").glob("*.h")))
     key = hash_inputs(
         toolchain.kind,
+        toolchain.arch,
         identity,
         "\0".join(template),
         repr(env_items),
@@ -250,6 +257,7 @@ def build_vdev(
             sys.stderr.write(f"vdev '{vname}': compiler warnings:\n{output}")
             warnings_log.write_text(output)
         os.replace(tmp, so)
+    check_elf_arch(so, toolchain.arch, f"vdev '{vname}' built with '{toolchain.cc}'")
     path = so
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import shutil
@@ -31,11 +32,41 @@ def apt_options() -> list[str]:
     return ["-o", "APT::Sandbox::User=root"] if os.geteuid() == 0 else []
 
 
-def candidate_version(name: str, pinned: str | None) -> str:
-    """The version apt would download (pinned or candidate), from the local index only."""
+@functools.cache
+def native_arch() -> str:
+    """dpkg's own architecture (``amd64``...), or "" without dpkg."""
+    try:
+        proc = subprocess.run(["dpkg", "--print-architecture"], capture_output=True, text=True, check=False)
+    except OSError:
+        return ""
+    return proc.stdout.strip()
+
+
+def apt_name(name: str, debian_arch: str | None) -> str:
+    """``name`` as apt names it for ``debian_arch``: ``name:arm64`` for a foreign architecture."""
+    if not debian_arch or debian_arch == native_arch():
+        return name
+    return f"{name}:{debian_arch}"
+
+
+def foreign_hint(debian_arch: str | None) -> str:
+    if not debian_arch or debian_arch == native_arch():
+        return ""
+    return (
+        f" (a {debian_arch} package: enable it once with `dpkg --add-architecture {debian_arch} && apt-get update`, "
+        f"as scripts/install-host-deps does on Debian)"
+    )
+
+
+def candidate_version(name: str, pinned: str | None, debian_arch: str | None = None) -> str:
+    """The version apt would download (pinned or candidate), from the local index only;
+    ``debian_arch``: of that architecture's package (multi-arch), default the host's."""
     if shutil.which("apt-cache") is None or shutil.which("apt-get") is None:
         raise SetupError("building the QEMU target image needs a Debian/Ubuntu host (apt-get, apt-cache, dpkg-deb)")
-    proc = subprocess.run(["apt-cache", "policy", name], capture_output=True, text=True, env=apt_env(), check=False)
+    qualified = apt_name(name, debian_arch)
+    proc = subprocess.run(
+        ["apt-cache", "policy", qualified], capture_output=True, text=True, env=apt_env(), check=False
+    )
     found = re.search(r"^\s+Candidate:\s*(\S+)", proc.stdout, re.MULTILINE)
     if pinned is not None:
         versions = re.findall(r"^\s+(?:\*\*\*\s+)?(\S+)\s+-?\d+\s*$", proc.stdout, re.MULTILINE)
@@ -46,40 +77,48 @@ def candidate_version(name: str, pinned: str | None) -> str:
             )
         return pinned
     if proc.returncode != 0 or not found or found.group(1) == "(none)":
-        raise SetupError(f"Debian package '{name}' is not in the apt index of this host; {FIX_HINT}")
+        raise SetupError(
+            f"Debian package '{qualified}' is not in the apt index of this host{foreign_hint(debian_arch)}; {FIX_HINT}"
+        )
     return found.group(1)
 
 
-def deb_path(debs: Path, name: str, version: str) -> Path | None:
+def deb_path(debs: Path, name: str, version: str, debian_arch: str | None = None) -> Path | None:
+    """The cached .deb of ``name`` at ``version``: of ``debian_arch`` (or ``all``) when given, else the
+    host's architecture or ``all`` (the cache holds several architectures' packages side by side)."""
     quoted = version.replace(":", "%3a")
-    hits = sorted(debs.glob(f"{name}_{quoted}_*.deb"))
+    wanted = (debian_arch or native_arch(), "all")
+    hits = sorted(p for p in debs.glob(f"{name}_{quoted}_*.deb") if p.name.rsplit("_", 1)[-1][:-4] in wanted)
     return hits[0] if hits else None
 
 
-def fetch(name: str, version: str, debs: Path, log: Callable[[str], None]) -> Path:
-    """The .deb of ``name`` at ``version``: from ``debs`` or fetched with apt-get download."""
+def fetch(name: str, version: str, debs: Path, log: Callable[[str], None], debian_arch: str | None = None) -> Path:
+    """The .deb of ``name`` at ``version`` (of ``debian_arch``, default the host's): from ``debs`` or
+    fetched with apt-get download."""
     with file_lock(debs / ".lock"):  # apt-get writes the .deb in place: no reader may see half of it
-        return _fetch_locked(name, version, debs, log)
+        return _fetch_locked(name, version, debs, log, debian_arch)
 
 
-def _fetch_locked(name: str, version: str, debs: Path, log: Callable[[str], None]) -> Path:
-    have = deb_path(debs, name, version)
+def _fetch_locked(name: str, version: str, debs: Path, log: Callable[[str], None], debian_arch: str | None) -> Path:
+    have = deb_path(debs, name, version, debian_arch)
     if have is not None:
         return have
-    log(f"apt-get download {name}={version}")
+    qualified = apt_name(name, debian_arch)
+    log(f"apt-get download {qualified}={version}")
     proc = subprocess.run(
-        ["apt-get", *apt_options(), "download", f"{name}={version}"],
+        ["apt-get", *apt_options(), "download", f"{qualified}={version}"],
         cwd=debs,
         capture_output=True,
         text=True,
         env=apt_env(),
         check=False,
     )
-    have = deb_path(debs, name, version)
+    have = deb_path(debs, name, version, debian_arch)
     if proc.returncode != 0 or have is None:
         why = (proc.stderr.strip().splitlines() or ["no .deb appeared"])[-1]
         raise SetupError(
-            f"could not download Debian package '{name}={version}' with apt-get download: {why}; {FIX_HINT}"
+            f"could not download Debian package '{qualified}={version}' with apt-get download: {why}"
+            f"{foreign_hint(debian_arch)}; {FIX_HINT}"
         )
     return have
 
@@ -90,9 +129,14 @@ def deb_field(deb: Path, name: str) -> str:
 
 
 def kernel_debs(
-    kernel_package: str, versions: Mapping[str, str], debs: Path, log: Callable[[str], None]
+    kernel_package: str,
+    versions: Mapping[str, str],
+    debs: Path,
+    log: Callable[[str], None],
+    debian_arch: str | None = None,
 ) -> list[tuple[str, str, Path]]:
-    """The kernel package and, through Depends, the linux-image/modules packages it pulls in."""
+    """The kernel package and, through Depends, the linux-image/modules packages it pulls in
+    (of ``debian_arch``, default the host's)."""
     out: list[tuple[str, str, Path]] = []
     todo = [(kernel_package, versions.get(kernel_package))]
     seen: set[str] = set()
@@ -101,8 +145,8 @@ def kernel_debs(
         if name in seen:
             continue
         seen.add(name)
-        version = candidate_version(name, pinned)
-        deb = fetch(name, version, debs, log)
+        version = candidate_version(name, pinned, debian_arch)
+        deb = fetch(name, version, debs, log, debian_arch)
         out.append((name, version, deb))
         for clause in deb_field(deb, "Depends").split(","):
             first = clause.split("|")[0].strip()

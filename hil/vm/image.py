@@ -1,4 +1,4 @@
-"""The public QEMU target image: a small x86_64 Linux built only from Debian packages.
+"""The public QEMU target image: a small x86_64 or aarch64 Linux built only from Debian packages.
 
 ``build_image(spec)`` fetches the packages with ``apt-get download`` (kept in
 ``cache_dir("debs")``), unpacks them with ``dpkg-deb -x`` (no maintainer scripts,
@@ -9,6 +9,8 @@ no network at run time) and assembles, in its cache folder
   through its PVH entry with QEMU's ``-kernel`` (about twice as fast under TCG
   as the bzImage through SeaBIOS); ``bzImage``: the kernel as shipped, the
   fallback where the payload cannot be decompressed here.
+  An aarch64 image (``ImageSpec.arch``) boots the arm64 package's ``Image`` as shipped
+  (uncompressed; gunzip'd if a package ships it gzip'd) on QEMU's ``virt`` machine.
 * ``initrd.cpio.gz``: a gzip'd newc cpio with busybox, dropbear, sftp-server,
   the libraries they need, the NIC driver modules and the ``/init`` from
   ``hil/vm/imagefiles`` (``initrd.cpio`` with ``initrd_compression="none"``: the
@@ -22,6 +24,10 @@ contents, so a cache hit costs no apt call and well under a second.
 This module is the recipe and the cache; the packages come from ``hil.vm.debs``,
 ELF and PVH parsing from ``hil.vm.elf``, the keys from ``hil.vm.keys`` and the
 cpio writer from ``hil.vm.cpio``.
+
+A foreign architecture's packages are downloaded with apt's multi-arch
+(``apt-get download NAME:arm64``, after ``dpkg --add-architecture arm64``) and only
+unpacked: nothing of them runs on the host.
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Literal
 
+from hil.core.arch import arch as arch_info
 from hil.core.errors import SetupError
 from hil.core.paths import PACKAGE_DIR, cache_dir, file_lock, hash_inputs
 from hil.vm.cpio import Tree, read_cpio
@@ -84,7 +91,8 @@ class ImageSpec:
     added from the unpacked packages.  ``nic_module`` is the NIC driver: the
     default ``virtio_net`` (with virtio_pci) is up at once, while QEMU's e1000
     refuses received frames for its first second after the driver enables
-    receive, which delays SSH by ~0.9 s.
+    receive, which delays SSH by ~0.9 s.  ``arch`` is the CPU architecture
+    (``hil.core.arch``): its Debian packages, kernel and serial console.
     """
 
     kernel_package: str = "linux-image-amd64"
@@ -93,21 +101,23 @@ class ImageSpec:
     nic_module: str = "virtio_net"
     extra_files: tuple[tuple[str, Path], ...] = ()
     initrd_compression: Literal["gzip", "none"] = "gzip"
+    arch: str = "x86_64"
 
     def cache_key(self) -> str:
         """Hash of this spec as given, the image files and the extra files' contents (no apt call)."""
-        described = json.dumps(
-            {
-                "format": BUILD_FORMAT,
-                "kernel_package": self.kernel_package,
-                "packages": list(self.packages),
-                "versions": dict(sorted(self.versions.items())),
-                "nic_module": self.nic_module,
-                "initrd_compression": self.initrd_compression,
-                "extra_files": [dest for dest, _ in self.extra_files],
-            },
-            sort_keys=True,
-        )
+        fields: dict[str, object] = {
+            "format": BUILD_FORMAT,
+            "kernel_package": self.kernel_package,
+            "packages": list(self.packages),
+            "versions": dict(sorted(self.versions.items())),
+            "nic_module": self.nic_module,
+            "initrd_compression": self.initrd_compression,
+            "extra_files": [dest for dest, _ in self.extra_files],
+        }
+        name = arch_info(self.arch).name
+        if name != "x86_64":  # x86_64 images keep the keys they had before there was a choice
+            fields["arch"] = name
+        described = json.dumps(fields, sort_keys=True)
         items: list[bytes | str | Path] = [described]
         items += sorted(IMAGEFILES_DIR.iterdir())
         for dest, host in self.extra_files:
@@ -139,6 +149,7 @@ class Image:
     ready_marker: str
     nic_module: str = "virtio_net"
     user: str = "root"
+    arch: str = "x86_64"
 
     @property
     def pvh(self) -> bool:
@@ -197,13 +208,14 @@ def _load(root: Path) -> Image | None:
     image = Image(
         root=root,
         kernel=root / data["kernel"],
-        bzimage=root / "bzImage",
+        bzimage=root / data.get("bzimage", "bzImage"),
         initrd=root / data.get("initrd", "initrd.cpio.gz"),
         host_key_pub=(root / "host_key.pub").read_text().strip(),
         client_key=root / "client_key",
         spec_hash=data["spec_hash"],
         ready_marker=data["ready_marker"],
         nic_module=data["nic_module"],
+        arch=data.get("arch", "x86_64"),
     )
     if not all(p.is_file() for p in (image.kernel, image.bzimage, image.initrd, image.client_key)):
         return None
@@ -227,17 +239,23 @@ def load_image(root: Path) -> Image:
 
 def _build(spec: ImageSpec, key: str, out: Path, log: Callable[[str], None]) -> None:
     debs = cache_dir("debs")
+    target = arch_info(spec.arch)
+    deb_arch = target.debian
     # Resolve every version first (local index only): a bad name fails before any download.
-    wanted = [(name, candidate_version(name, spec.versions.get(name))) for name in spec.packages]
-    kernel = kernel_debs(spec.kernel_package, spec.versions, debs, log)
-    fetched = [(name, version, fetch(name, version, debs, log)) for name, version in wanted]
+    wanted = [(name, candidate_version(name, spec.versions.get(name), deb_arch)) for name in spec.packages]
+    kernel = kernel_debs(spec.kernel_package, spec.versions, debs, log, deb_arch)
+    fetched = [(name, version, fetch(name, version, debs, log, deb_arch)) for name, version in wanted]
     with tempfile.TemporaryDirectory(prefix="unpack-", dir=out) as tmp:
         staging = Path(tmp)
         log(f"unpacking {len(kernel) + len(fetched)} packages")
         for _, _, deb in kernel + fetched:
             unpack(deb, staging)
         bzimage = _find_kernel(staging, spec.kernel_package)
-        kernel_name = _add_kernel(bzimage, out, log)
+        if target.name == "aarch64":
+            kernel_name = bzimage_name = _add_arm64_kernel(bzimage, out)
+        else:
+            kernel_name = _add_kernel(bzimage, out, log)
+            bzimage_name = "bzImage"
         host_pub, host_dropbear, client_priv, client_pub = make_keys()
         (out / "host_key.pub").write_text(host_pub + "\n")
         (out / "client_key").write_bytes(client_priv)
@@ -245,7 +263,7 @@ def _build(spec: ImageSpec, key: str, out: Path, log: Callable[[str], None]) -> 
         (out / "client_key.pub").write_text(client_pub + "\n")
         marker = f"HIL-READY {key}"
         tree = Tree()
-        _add_base(tree, staging, spec, marker, host_dropbear, client_pub)
+        _add_base(tree, staging, spec, marker, host_dropbear, client_pub, target.console)
         modules = _add_modules(tree, staging, bzimage.name, spec.nic_module)
         tree.file("/etc/hil/modules", "".join(m + "\n" for m in modules).encode(), 0o644)
         for dest, host in spec.extra_files:
@@ -265,6 +283,8 @@ def _build(spec: ImageSpec, key: str, out: Path, log: Callable[[str], None]) -> 
         "spec_hash": key,
         "ready_marker": marker,
         "kernel": kernel_name,
+        "bzimage": bzimage_name,
+        "arch": target.name,
         "nic_module": spec.nic_module,
         "initrd": initrd_name,
         "modules": modules,
@@ -301,6 +321,30 @@ def _add_kernel(bzimage: Path, out: Path, log: Callable[[str], None]) -> str:
     return "bzImage"
 
 
+#: The magic of an arm64 kernel ``Image`` (at offset 0x38 of its header).
+_ARM64_MAGIC = b"ARM\x64"
+
+
+def _add_arm64_kernel(vmlinuz: Path, out: Path) -> str:
+    """Put the arm64 kernel ``Image`` into ``out`` (kept once per kernel, hard-linked); returns its name.
+
+    Debian's arm64 ``vmlinuz`` is the uncompressed ``Image`` QEMU's ``-kernel`` boots directly;
+    a gzip'd one is decompressed once here (QEMU would do it on every boot)."""
+    data = vmlinuz.read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    if data[0x38:0x3C] != _ARM64_MAGIC:
+        raise SetupError(
+            f"{vmlinuz.name} is not an arm64 kernel Image (no 'ARM\\x64' magic at offset 0x38); {FIX_HINT}"
+        )
+    kernels = cache_dir("kernels", hash_inputs(data))
+    with file_lock(kernels / ".lock"):
+        if not (kernels / "Image").exists():
+            _write_atomic(kernels / "Image", data)
+    _link_or_copy(kernels / "Image", out / "Image")
+    return "Image"
+
+
 def _write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}")
     tmp.write_bytes(data)
@@ -324,7 +368,9 @@ def _find_kernel(staging: Path, package: str) -> Path:
     return found[-1]
 
 
-def _add_base(tree: Tree, staging: Path, spec: ImageSpec, marker: str, host_key: bytes, client_pub: str) -> None:
+def _add_base(
+    tree: Tree, staging: Path, spec: ImageSpec, marker: str, host_key: bytes, client_pub: str, console: str = "ttyS0"
+) -> None:
     for d in (
         "/bin",
         "/sbin",
@@ -354,7 +400,10 @@ def _add_base(tree: Tree, staging: Path, spec: ImageSpec, marker: str, host_key:
         "profile": ("/etc/profile", 0o644),
     }
     for name, (dest, mode) in files.items():
-        tree.file(dest, (IMAGEFILES_DIR / name).read_bytes(), mode)
+        data = (IMAGEFILES_DIR / name).read_bytes()
+        if console != "ttyS0":  # the image files name x86's serial port (syslogd, the console shell)
+            data = data.replace(b"ttyS0", console.encode())
+        tree.file(dest, data, mode)
     tree.file("/etc/hil/ready", (marker + "\n").encode(), 0o644)
     tree.file("/etc/dropbear/dropbear_ed25519_host_key", host_key, 0o600)
     tree.file("/root/.ssh/authorized_keys", (client_pub + "\n").encode(), 0o600)

@@ -47,6 +47,7 @@ from hil.core.errors import InfrastructureError, SetupError
 from hil.core.paths import cache_dir, file_lock, hash_inputs
 from hil.core.text import tail_lines
 from hil.vm import snapshot as snapshots
+from hil.vm.arm64 import arm64_command
 from hil.vm.image import Image, load_image
 from hil.vm.qmp import Qmp
 
@@ -465,6 +466,8 @@ class QemuMachine:
     def command(self, serial_fd: int, ssh_port: int, accel: str, console_wait: bool = True) -> list[str]:
         """The QEMU command line for a listening serial socket ``serial_fd`` and SSH on ``ssh_port``
         (``console_wait``: the guest starts when the first console client connects)."""
+        if self.image.arch != "x86_64":  # QEMU's virt machine (hil.vm.arm64)
+            return arm64_command(self.image, self.options, serial_fd, ssh_port, accel, console_wait, self.pidfile)
         nic = self._nic()
         o = self.options
         append = " ".join((KERNEL_CMDLINE, *o.kernel_args))

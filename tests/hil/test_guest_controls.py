@@ -15,6 +15,9 @@ def test_wait_blocks_and_script_sleep_is_queued(hil_qvm, trace) -> None:  # type
     with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC, verbose=True), timeout=20) as session:
         session.wait_log(r"ctrl GUEST_STARTING")
         session.guest.store(TRACE_LOC, 4, 1)
+        # the wait starts once the guest has made the store (on a slow target, e.g. aarch64 under TCG,
+        # the first command can take longer to arrive than the next: the bound holds from here)
+        session.wait_log(r"^store offset 0x0 size 4 value 0x1$", timeout=10)
         session.guest.wait(0.3)  # the test waits: the next store is sent 0.3 s later
         session.guest.store(TRACE_LOC, 4, 2)
         session.guest.script_sleep(0.3)  # returns at once; the guest pauses before the next one

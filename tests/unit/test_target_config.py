@@ -29,9 +29,9 @@ def write(tmp_path: Path, text: str, name: str = "t.toml") -> Path:
 
 def test_builtin_fixture_and_template_definitions_load() -> None:
     builtin = inventory()
-    assert set(builtin) == {"qemu", "local"}
+    assert set(builtin) == {"qemu", "qemu-arm64", "local"}
     assert all(Path(d.source).parent == BUILTIN_TARGETS for d in builtin.values())
-    assert set(inventory([FIXTURE_TARGETS])) == {"qemu", "local", "qemu-b"}
+    assert set(inventory([FIXTURE_TARGETS])) == {"qemu", "qemu-arm64", "local", "qemu-b"}
     (template,) = [f for f in project_files() if f.path == "targets/board.toml.example"]
     board = parse_definition(tomllib.loads(template.text), template.path)
     assert board.kind == "board" and board.ssh is not None and board.ssh.port == 22
@@ -80,11 +80,13 @@ def test_board_requires_pinned_host_key() -> None:
 def test_selection_by_name_label_and_path(tmp_path: Path) -> None:
     write(tmp_path, 'kind = "local"\nlabels = ["aarch64"]\n', "arm.toml")
     write(tmp_path, 'kind = "local"\nlabels = ["aarch64", "imx8"]\n', "imx.toml")
-    assert [d.name for d in resolve("label:aarch64", [tmp_path])] == ["arm", "imx"]
+    assert [d.name for d in resolve("label:aarch64", [tmp_path])] == ["qemu-arm64", "arm", "imx"]
     assert [d.name for d in resolve("label:imx8", [tmp_path])] == ["imx"]
     assert [d.name for d in resolve("qemu", [tmp_path])] == ["qemu"]
     assert resolve(str(tmp_path / "arm.toml"))[0].name == "arm"
-    with pytest.raises(ConfigError, match=r"no target matches 'nosuch'.*known targets: arm, imx, local, qemu"):
+    with pytest.raises(
+        ConfigError, match=r"no target matches 'nosuch'.*known targets: arm, imx, local, qemu, qemu-arm64"
+    ):
         resolve("nosuch", [tmp_path])
 
 
