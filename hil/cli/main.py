@@ -188,10 +188,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_nightly(args: argparse.Namespace) -> int:
     from hil.cli.nightly import nightly
 
+    gates = ["--hil-coverage"] if args.coverage else []  # the quality gates (hil.qvm.gates)
+    gates += [f"--hil-sanitize={args.sanitize}"] if args.sanitize else []
     return nightly(
         args.target or [],
         Path(args.reports),
-        list(args.pytest_args),
+        [*gates, *args.pytest_args],
         args.targets_dir or [],
         history=[Path(h) for h in args.history or []],
     )
@@ -333,6 +335,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help="earlier report folder(s), or a folder of them, for the HTML report's trends (repeatable)",
     )
+    p.add_argument(
+        "--coverage",
+        action="store_true",
+        help="vdev C coverage: REPORT/coverage/ (HTML, Cobertura XML), a line per vdev in the summary",
+    )
+    p.add_argument("--sanitize", metavar="address,undefined", help="build vdevs and qvm with these sanitizers")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then arguments for pytest")
     return parser
 

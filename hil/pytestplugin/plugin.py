@@ -45,6 +45,7 @@ from hil.targets.definition import (
 )
 
 if TYPE_CHECKING:
+    from hil.qvm.gates import Gates
     from hil.qvm.runner import QvmRunner
     from hil.targets.deploy import Deployment
 
@@ -141,6 +142,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="make every vdev compiler warning a build error (-Werror), on every target; "
         "default: each target's [toolchain] werror",
+    )
+    group.addoption(
+        "--hil-coverage",
+        action="store_true",
+        default=False,
+        help="build vdevs with gcc's coverage counters (local, qemu), collect them after every qvm run and "
+        "write a coverage report (HTML, Cobertura XML) merged per vdev over the session and the targets; "
+        "default: each target's [toolchain] coverage",
+    )
+    group.addoption(
+        "--hil-coverage-dir",
+        default=None,
+        metavar="DIR",
+        help="where the coverage report goes (default: coverage/ beside the artifacts folder)",
+    )
+    group.addoption(
+        "--hil-sanitize",
+        default=None,
+        metavar="address,undefined",
+        help="build the vdevs and qvm (qvmsim) with these sanitizers (ASan with leak checks, UBSan), on local "
+        "and qemu; a sanitizer report fails the test; default: each target's [toolchain] sanitize",
     )
     parser.addini(
         "hil_portable",
@@ -289,6 +311,25 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(JUnitReporter(path.resolve()), "hil-junit")
 
 
+def _coverage_report(config: pytest.Config) -> str:
+    """With --hil-coverage, on the controller: the coverage report of every run's counters (all targets);
+    returns its summary lines (one per vdev) for summary.txt."""
+    if not config.getoption("hil_coverage", False) or hasattr(config, "workerinput"):
+        return ""
+    from hil.qvm.coverage import build_report
+
+    pool = config.stash[_POOL_KEY]
+    out = Path(config.getoption("hil_coverage_dir") or pool.artifacts.parent / "coverage").resolve()
+    try:
+        report = build_report(pool.artifacts, out, config.rootpath)
+    except HilError as exc:
+        print(f"\nhil: coverage report failed: {exc}", flush=True)
+        return f"\ncoverage: report failed: {exc}\n"
+    text = report.text()
+    print(f"\n{text}", end="", flush=True)
+    return "\n" + text
+
+
 def pytest_report_header(config: pytest.Config) -> list[str]:
     pool = config.stash.get(_POOL_KEY, None)
     folders = config.stash.get(_FOLDERS_KEY, None)
@@ -300,11 +341,12 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     summary = session.config.getoption("hil_summary")
     reporter = session.config.pluginmanager.get_plugin("hil-junit")
+    coverage_lines = _coverage_report(session.config)
     if summary and reporter is not None:
         from hil.pytestplugin.report import summary_table
 
         Path(summary).parent.mkdir(parents=True, exist_ok=True)
-        Path(summary).write_text(summary_table(reporter), encoding="utf-8")
+        Path(summary).write_text(summary_table(reporter) + coverage_lines, encoding="utf-8")
         counts = {name: dataclasses.asdict(c) for name, c in reporter.counts().items()}
         Path(summary).with_name("counts.json").write_text(json.dumps(counts, indent=2), encoding="utf-8")
 
@@ -510,6 +552,7 @@ def _hil_record(request: pytest.FixtureRequest) -> Iterator[None]:
 
 _RETRIED_KEY = pytest.StashKey[str]()
 _INFRA_KEY = pytest.StashKey[str]()
+_RUNNER_KEY = pytest.StashKey["QvmRunner"]()
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -537,6 +580,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     setup = call.excinfo is not None and call.excinfo.errisinstance(SetupError)
     outcome = yield
     report = outcome.get_result()
+    if report.when == "call":
+        _sanitizer_failure(item, report)
     if report.when == "call" and (infra or setup):
         # The lab failed, or an input (a vdev that does not compile, a bad definition) is
         # wrong: the test could not run, an error of the test, never a vdev failure.
@@ -674,6 +719,9 @@ def hil_vdev(request: pytest.FixtureRequest, hil_target: Target, hil_deployment:
             toolchain = toolchain.with_portable()
         if request.config.getoption("hil_werror"):
             toolchain = toolchain.with_werror()
+        gates = _gates(request.config, hil_target)
+        if gates.active:
+            toolchain = toolchain.with_gates(gates.coverage, gates.sanitize)
         built = build_vdev([Path(p) for p in paths], toolchain, name=name)
         if built.warnings.strip():
             # in the report (JUnit system-err, the test's artifacts) and pytest's warnings summary
@@ -688,8 +736,46 @@ def hil_vdev(request: pytest.FixtureRequest, hil_target: Target, hil_deployment:
 
 
 @pytest.fixture
-def hil_qvm(hil_target: Target, hil_deployment: Deployment, hil_artifacts: Path) -> QvmRunner:
+def hil_qvm(
+    request: pytest.FixtureRequest, hil_target: Target, hil_deployment: Deployment, hil_artifacts: Path
+) -> QvmRunner:
     """Runs qvm on the target in this test's folder: ``hil_qvm.run(config)`` / ``hil_qvm.start(config)``."""
     from hil.qvm.runner import QvmRunner
 
-    return QvmRunner(hil_target, hil_deployment, hil_artifacts, hil_target.console)
+    runner = QvmRunner(
+        hil_target, hil_deployment, hil_artifacts, hil_target.console, _gates(request.config, hil_target)
+    )
+    request.node.stash[_RUNNER_KEY] = runner  # its sanitizer findings fail the test (pytest_runtest_makereport)
+    return runner
+
+
+def _sanitizers(config: pytest.Config) -> tuple[str, ...]:
+    from hil.targets.sdk import SANITIZERS
+
+    value = config.getoption("hil_sanitize", None) or ""
+    names = tuple(sorted({n.strip() for n in value.split(",") if n.strip()}))
+    bad = [n for n in names if n not in SANITIZERS]
+    if bad:
+        raise pytest.UsageError(f"--hil-sanitize: unknown sanitizer(s) {', '.join(bad)}: use {','.join(SANITIZERS)}")
+    return names
+
+
+def _gates(config: pytest.Config, target: Target) -> Gates:
+    """The quality gates of this run on ``target`` (the options with the target's [toolchain] settings)."""
+    from hil.qvm.gates import Gates
+
+    return Gates.for_target(target, bool(config.getoption("hil_coverage", False)), _sanitizers(config))
+
+
+def _sanitizer_failure(item: pytest.Item, report: pytest.TestReport) -> None:
+    """A test whose qvm runs had sanitizer reports fails with them (also in its JUnit system-err)."""
+    runner = item.stash.get(_RUNNER_KEY, None)
+    if runner is None or not runner.sanitizer_findings:
+        return
+    text = "\n\n".join(runner.sanitizer_findings)
+    report.user_properties.append(("hil.qvm_log", f"--- sanitizer reports\n{text}\n"))
+    if report.passed:
+        report.outcome = "failed"
+        report.longrepr = f"SANITIZER REPORT ({len(runner.sanitizer_findings)}):\n{text}"
+    else:
+        report.longrepr = f"{report.longrepr}\n\nSANITIZER REPORT ({len(runner.sanitizer_findings)}):\n{text}"

@@ -32,6 +32,7 @@ from hil.core.text import tail_lines
 from hil.qvm.config import QvmConfig
 from hil.qvm.crash import Crash, parse_crash, symbolize
 from hil.qvm.exitcodes import ExitTable
+from hil.qvm.gates import Gates, sanitizer_reports, symbolize_report
 from hil.qvm.guest import GuestControl, guest_for
 from hil.qvm.log import LogLine, QvmLog, parse_log
 from hil.qvm.result import QvmResult
@@ -104,14 +105,16 @@ class QvmSession:
         stamp = f"{start_snippet()} && " if self._slog2 else ""
         conf = d.remote("run.qvmconf")
         libpath = shell_command([d.path])
-        argv = [runner.target.qvm_command(), "@" + conf]
+        qvm, libdir = runner.gates.qvm_command(runner.target, d)  # the sanitizer build with --hil-sanitize
+        argv = [qvm, "@" + conf]
+        ldpath = libpath if libdir is None else f"{libpath}:{shell_command([libdir])}"
         # the configuration is written by the command that starts qvm: no round trip of its own
         write = (
             f"[ ! -L run.qvmconf ] && {d.write_snippet('run.qvmconf', config_text)} && " if _inline(config_text) else ""
         )
         command = (
             f"cd {libpath} && {write}{record_pid(argv)} && {stamp}"  # pid, start time, command line: see deploy
-            f"LD_LIBRARY_PATH={libpath}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}} "
+            f"LD_LIBRARY_PATH={ldpath}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}} {runner.gates.environment(d)}"
             f"exec {shell_command(argv)}"
         )
         self.process: Process = runner.target.start(command, on_output=self._output.feed)
@@ -306,6 +309,7 @@ class QvmSession:
             crash=crash,
         )
         self._save_timeline(result, ended)
+        runner.apply_gates(result, log_text, signal)
         return result
 
     def _save_timeline(self, result: QvmResult, ended: float) -> None:
@@ -358,13 +362,44 @@ class QvmSession:
 class QvmRunner:
     """Runs qvm on one target inside one test's deployment folder."""
 
-    def __init__(self, target: Target, deployment: Deployment, artifacts: Path, console: Console | None = None) -> None:
+    def __init__(
+        self,
+        target: Target,
+        deployment: Deployment,
+        artifacts: Path,
+        console: Console | None = None,
+        gates: Gates | None = None,
+    ) -> None:
         self.target = target
         self.deployment = deployment
         self.artifacts = artifacts
         self.console = console
         self.exit_table = exit_table_for(target)
         self._runs = 0
+        #: the quality gates (``hil.qvm.gates``): coverage counters fetched, the sanitizer qvm
+        self.gates = gates or Gates()
+        #: every sanitizer report of this runner's runs (symbolised): each one fails the test
+        self.sanitizer_findings: list[str] = []
+
+    def apply_gates(self, result: QvmResult, log_text: str, signal: str | None) -> None:
+        """After a run: fetch its coverage counters (``runN.gcov/``), keep its sanitizer reports
+        (``runN.sanitizer.txt``, ``sanitizer_findings``)."""
+        if self.gates.coverage:
+            lost = f"qvm ended by SIG{signal}: this run's coverage counters are lost" if signal else None
+            self.gates.collect_coverage(self.target, self.deployment, self.artifacts / f"run{self._runs}.gcov", lost)
+        if self.gates.sanitize:
+            reports = [symbolize_report(r, self._local_file) for r in sanitizer_reports(log_text)]
+            if reports:
+                path = self.artifacts / f"run{self._runs}.sanitizer.txt"
+                path.write_text("\n\n".join(reports) + "\n", encoding="utf-8")
+                result.artifacts["sanitizer"] = path
+                self.sanitizer_findings += [f"run{self._runs}: {r}" for r in reports]
+
+    def _local_file(self, path: str) -> Path | None:
+        copy = self.deployment.local_copies.get(path)
+        if copy is None and self.target.kind == "local":
+            copy = Path(path)
+        return copy
 
     def _deploy_config(self, config: QvmConfig | str | Path) -> str:
         if isinstance(config, (str, Path)) and not isinstance(config, QvmConfig):

@@ -296,6 +296,23 @@ static bool vdev_word(const struct tok *opt, vdev_t *v)
         parse_set(opt, v);
         return true;
     }
+    if (strcmp(w, "?") == 0) {   /* `vdev NAME ?`: the factory's options and flags, then exit 0 */
+        char line[200];
+        int n = snprintf(line, sizeof line, "vdev %s options\n", vdev_source(v));
+        write_all(STDOUT_FILENO, line, (size_t)n);
+        if (!(f->factory_flags & VFF_LOC_NO))
+            write_all(STDOUT_FILENO, "    common loc\n", 15);
+        if (!(f->factory_flags & VFF_INTR_NO))
+            write_all(STDOUT_FILENO, "    common intr\n", 16);
+        for (int i = 0; f->option_list != NULL && f->option_list[i] != NULL; i++) {
+            const char *name = f->option_list[i];
+            size_t pl = strlen(QVM_OPTION_NO_ARG_PREFIX);
+            bool flag = strncmp(name, QVM_OPTION_NO_ARG_PREFIX, pl) == 0;
+            n = snprintf(line, sizeof line, "    %s %s\n", flag ? "flag" : "option", flag ? name + pl : name);
+            write_all(STDOUT_FILENO, line, (size_t)n);
+        }
+        qvmsim_end(0);
+    }
     if (f->option_list != NULL) {
         for (int i = 0; f->option_list[i] != NULL; i++) {
             const char *name = f->option_list[i];

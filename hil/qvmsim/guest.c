@@ -159,6 +159,7 @@ static struct script *script;
 static int script_pc;
 static uint64_t script_wake;
 static struct console_item *console_head, *console_tail;
+static struct console_item *console_done;   /* run commands, kept (jobs may point into them) and reachable */
 static uint64_t console_wake;
 static struct job *jobs;
 static int njobs;
@@ -576,6 +577,8 @@ static void *vcpu_thread(void *unused)
             console_head = ci->next;
             if (console_head == NULL)
                 console_tail = NULL;
+            ci->next = console_done;
+            console_done = ci;
             c = &ci->cmd;
         } else {
             c = bj->cmd;

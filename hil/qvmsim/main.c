@@ -80,6 +80,7 @@ QVM_NORETURN static void finish(void)
     qlog(QL_QVM_INFO, "exit status=%d", status);
     fflush(stdout);
     fflush(stderr);
+    qvmsim_flush_at_exit();
     _exit(status);
 }
 
@@ -163,6 +164,7 @@ QVM_NORETURN static void proceed(bool claimed)
             qlog(QL_QVM_INFO, "exit status=%d", status);
             fflush(stdout);
             fflush(stderr);
+            qvmsim_flush_at_exit();
             _exit(status);
         }
         /* abandon the vdev callback we may be in (never returns to it) */

@@ -121,6 +121,7 @@ extern char **g_vdev_path;                           /* -L dirs + QVMSIM_VDEV_PA
 extern int g_nvdev_path;
 
 struct vdev_lib *vdev_lib_load(const char *name, const char *file, int line);
+void qvmsim_flush_at_exit(void);   /* before _exit: vdevs' coverage counters, leak check */
 vdev_t *vdev_instance_new(struct vdev_lib *lib, const char *name, const char *file, int line);
 const char *vdev_source(vdev_t const *vdp);           /* instance name for logs */
 const char *ctrl_name(unsigned ctrl);

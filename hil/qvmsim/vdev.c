@@ -9,6 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#if defined(__SANITIZE_ADDRESS__)
+#include <sanitizer/lsan_interface.h>
+#endif
 
 vdev_t **g_vdevs;
 int g_nvdevs;
@@ -42,6 +45,28 @@ static bool is_file(const char *path)
 {
     struct stat st;
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Coverage builds of a vdev (hil's --hil-coverage) carry a visible
+ * qvmsim_coverage_flush() that calls libgcov's __gcov_dump() (hidden in the
+ * .so, so not found by dlsym itself).  qvmsim ends with _exit(), which runs no
+ * destructor, so it calls each loaded vdev's flush first: the counters of every
+ * ending that reaches finish() (guest_terminate, qvm_fatal, the signals qvmsim
+ * handles) are written; a SIGKILL writes none.  In a sanitizer build of
+ * qvmsim the leak check runs here too. */
+void qvmsim_flush_at_exit(void)
+{
+    for (struct vdev_lib *l = libs; l != NULL; l = l->next) {
+        void (*flush)(void) = NULL;
+        *(void **)&flush = dlsym(l->handle, "qvmsim_coverage_flush");
+        if (flush != NULL)
+            flush();
+    }
+#if defined(__SANITIZE_ADDRESS__)
+    /* a sanitizer build (hil's --hil-sanitize): LeakSanitizer's own check runs
+     * at exit(), never at _exit(): the leaks are reported here, at qvm's end */
+    __lsan_do_recoverable_leak_check();
+#endif
 }
 
 struct vdev_lib *vdev_lib_load(const char *name, const char *file, int line)

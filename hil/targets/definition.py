@@ -149,6 +149,8 @@ class ToolchainSection:
     cflags: tuple[str, ...] = ()
     portable: bool = False
     werror: bool = False
+    coverage: bool = False  # the quality gates (--hil-coverage, --hil-sanitize): hil.qvm.gates
+    sanitize: tuple[Literal["address", "undefined"], ...] = ()
 
 
 @dataclass(frozen=True)

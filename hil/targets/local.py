@@ -152,6 +152,11 @@ class LocalTarget(Target):
         return True
 
     def qvm_command(self) -> str:
+        """The definition's ``[qvm] command`` when it sets one (a wrapper, another qvm), else this
+        host's qvmsim build."""
+        default = type(self.definition.qvm)().command
+        if self.definition.qvm.command != default:
+            return self.definition.qvm.command
         from hil.targets.sdk import build_qvmsim
 
         return str(build_qvmsim())

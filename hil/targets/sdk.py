@@ -44,7 +44,12 @@ QVMSIM_CFLAGS: tuple[str, ...] = _FLAGS["QVMSIM_CFLAGS"] + _FLAGS["QVMSIM_OPTFLA
 QVMSIM_LDFLAGS: tuple[str, ...] = _FLAGS["QVMSIM_LDFLAGS"]
 QVMSIM_EXECUTABLE = "qvm"
 
-_built: dict[tuple[str, str], Path] = {}
+SANITIZERS: tuple[str, ...] = ("address", "undefined")
+"""The sanitizers of ``--hil-sanitize``: ASan (with LeakSanitizer) and UBSan."""
+SANITIZE_FLAGS: tuple[str, ...] = ("-fno-omit-frame-pointer", "-fno-sanitize-recover=address")
+"""Added with ``-fsanitize=...`` to a sanitizer build (qvmsim's and the vdevs')."""
+
+_built: dict[tuple[str, ...], Path] = {}
 
 
 def include_dir() -> Path:
@@ -87,11 +92,14 @@ def compiler_identity(cc: str, env_items: tuple[tuple[str, str], ...] = ()) -> s
     return f"{resolved}\n{proc.stdout}{proc.stderr}"
 
 
-def qvmsim_compile_command(cc: str, output: Path) -> list[str]:
-    """The command that builds qvmsim into ``output`` (also what the Makefile does)."""
+def qvmsim_compile_command(cc: str, output: Path, sanitize: tuple[str, ...] = ()) -> list[str]:
+    """The command that builds qvmsim into ``output`` (also what the Makefile does); with
+    ``sanitize``, a sanitizer build (its runtime then comes first in the initial library list)."""
+    gates = [*SANITIZE_FLAGS, f"-fsanitize={','.join(sanitize)}"] if sanitize else []
     return [
         cc,
         *QVMSIM_CFLAGS,
+        *gates,
         f"-I{include_dir()}",
         "-o",
         str(output),
@@ -128,26 +136,28 @@ def build_slog2info(cc: str = "gcc") -> Path:
     return exe
 
 
-def build_qvmsim(cc: str = "gcc", out_dir: Path | None = None) -> Path:
+def build_qvmsim(cc: str = "gcc", out_dir: Path | None = None, sanitize: tuple[str, ...] = ()) -> Path:
     """Build the host qvmsim (``qvm``) if needed and return the executable's path.
 
     Cached under ``cache_dir("qvmsim", <hash of sources, compiler, flags>)``;
     with ``out_dir`` the executable is also copied there (``out_dir/qvm``).
     A second call in the same process costs nothing.  A compile error raises
-    SetupError carrying the compiler's output.
+    SetupError carrying the compiler's output.  ``sanitize`` (some of ``SANITIZERS``):
+    the sanitizer build, cached apart.
     """
-    memo_key = (cc, str(out_dir) if out_dir is not None else "")
+    sanitize = tuple(sorted(set(sanitize)))
+    memo_key = (cc, str(out_dir) if out_dir is not None else "", *sanitize)
     hit = _built.get(memo_key)
     if hit is not None and hit.exists():
         return hit
-    key = hash_inputs(qvmsim_source_hash(), compiler_identity(cc), *QVMSIM_CFLAGS, *QVMSIM_LDFLAGS)
+    key = hash_inputs(qvmsim_source_hash(), compiler_identity(cc), *QVMSIM_CFLAGS, *QVMSIM_LDFLAGS, *sanitize)
     target_dir = cache_dir("qvmsim", key)
     exe = target_dir / QVMSIM_EXECUTABLE
     if not exe.exists():
         fd, tmp_name = tempfile.mkstemp(prefix=".qvm-", dir=target_dir)
         os.close(fd)
         tmp = Path(tmp_name)
-        cmd = qvmsim_compile_command(cc, tmp)
+        cmd = qvmsim_compile_command(cc, tmp, sanitize)
         try:
             proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         except (OSError, subprocess.TimeoutExpired) as exc:

@@ -8,7 +8,9 @@ identity, under ``cache_dir("vdevs", <hash>)``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import json
 import os
 import re
 import shutil
@@ -23,9 +25,9 @@ from typing import Literal
 from hil.core.arch import arch as arch_info
 from hil.core.arch import check_elf_arch, gcc_for
 from hil.core.errors import SetupError
-from hil.core.paths import cache_dir, hash_inputs
+from hil.core.paths import cache_dir, file_lock, hash_inputs
 from hil.targets.definition import TargetDefinition
-from hil.targets.sdk import compiler_identity, include_dir
+from hil.targets.sdk import QVMSIM_DIR, SANITIZE_FLAGS, SANITIZERS, compiler_identity, include_dir
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.+-]+$")
 GCC_FLAGS: tuple[str, ...] = ("-std=gnu11", "-Wall", "-Wextra", "-O2", "-g", "-fPIC", "-shared")
@@ -33,6 +35,15 @@ PORTABLE_DEFINE = "-DQVMSIM_PORTABLE"
 """Makes qvmsim's headers show only the names QNX documents (portable mode)."""
 QCC_FLAGS: tuple[str, ...] = ("-shared", "-fPIC", "-std=gnu11", "-Wall", "-Wextra", "-O2", "-g")
 """``-g``: the debug info a crash backtrace is symbolised with (``hil.qvm.crash``)."""
+COVERAGE_FLAGS: tuple[str, ...] = ("-O0", "--coverage", "-fprofile-update=atomic")
+"""A coverage build (``--hil-coverage``): gcc's arc counters, thread-safe, unoptimised (exact lines)."""
+COVERAGE_FLUSH_SOURCE = QVMSIM_DIR / "tools" / "coverage_flush.c"
+"""Compiled into every coverage build: the visible ``qvmsim_coverage_flush()`` qvmsim calls before
+``_exit`` (libgcov's own ``__gcov_dump`` is hidden inside the .so)."""
+COVERAGE_DIR = "cov"
+_COVDIR_MARK = "@COVDIR@"
+"""The folder, beside the cached .so, of a coverage build's ``.gcno`` files; the ``.gcda`` files
+its runs write have the same absolute path (under ``GCOV_PREFIX`` on the target)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,8 @@ class Toolchain:
     arch: str = "x86_64"
     """The CPU architecture the vdev is built for (``hil.core.arch``): part of the cache key, and the
     built ``.so`` is checked to be of it; the target definition's ``arch``."""
+    coverage: bool = False
+    sanitize: tuple[str, ...] = ()
 
     @classmethod
     def from_definition(cls, definition: TargetDefinition) -> Toolchain:
@@ -75,6 +88,8 @@ class Toolchain:
             portable=tc.portable,
             werror=tc.werror,
             arch=arch_info(definition.arch).name,
+            coverage=tc.coverage,
+            sanitize=tuple(tc.sanitize),
         )
 
     def with_portable(self) -> Toolchain:
@@ -84,6 +99,14 @@ class Toolchain:
     def with_werror(self) -> Toolchain:
         """The same toolchain with warnings as errors."""
         return dataclasses.replace(self, werror=True)
+
+    def with_gates(self, coverage: bool = False, sanitize: Sequence[str] = ()) -> Toolchain:
+        """The same toolchain with the quality gates: gcc's coverage counters, ASan/UBSan (gcc only)."""
+        return dataclasses.replace(
+            self,
+            coverage=self.coverage or coverage,
+            sanitize=tuple(sorted({*self.sanitize, *sanitize})),
+        )
 
 
 @dataclass(frozen=True)
@@ -168,12 +191,20 @@ def _command(tc: Toolchain, files: Sequence[Path], output: Path) -> list[str]:
     if tc.kind == "gcc":
         portable = [PORTABLE_DEFINE] if tc.portable else []
         werror = ["-Werror"] if tc.werror else []
+        bad = sorted(set(tc.sanitize) - set(SANITIZERS))
+        if bad:
+            raise VdevBuildError(f"unknown sanitizer(s) {', '.join(bad)}: use {' or '.join(SANITIZERS)}")
+        gates = [*SANITIZE_FLAGS, f"-fsanitize={','.join(tc.sanitize)}"] if tc.sanitize else []
+        if tc.coverage:
+            gates += [*COVERAGE_FLAGS, "-dumpdir", _COVDIR_MARK]
+            files = [*files, COVERAGE_FLUSH_SOURCE]
         return [
             tc.cc,
             *GCC_FLAGS,
             f"-I{include_dir()}",
             *portable,
             *tc.cflags,
+            *gates,
             *werror,
             "-o",
             str(output),
@@ -185,6 +216,11 @@ def _command(tc: Toolchain, files: Sequence[Path], output: Path) -> list[str]:
                 "a qcc build needs a variant, e.g. Toolchain(kind='qcc', cc='qcc', variant='gcc_ntoaarch64le')"
             )
         werror = ["-Werror"] if tc.werror else []
+        if tc.coverage or tc.sanitize:
+            raise VdevBuildError(
+                "coverage and sanitizer builds are for qvmsim targets (gcc toolchain: local, qemu); "
+                "a qcc target builds without them"
+            )
         return [tc.cc, f"-V{tc.variant}", *QCC_FLAGS, *tc.cflags, *werror, "-o", str(output), *map(str, files)]
     raise VdevBuildError(f"unknown toolchain kind '{tc.kind}': use 'gcc' or 'qcc'")
 
@@ -228,8 +264,30 @@ def build_vdev(
     )
     target_dir = cache_dir("vdevs", key)
     so = target_dir / f"vdev-{vname}.so"
+    covdir = f"{target_dir / COVERAGE_DIR}/"
+    template = [covdir if a == _COVDIR_MARK else a for a in template]
     command = tuple(str(so) if a == str(placeholder) else a for a in template)
+    with file_lock(target_dir / ".lock") if toolchain.coverage else contextlib.nullcontext():
+        # a coverage build's .gcno files are not written atomically: one build at a time
+        return _build_locked(toolchain, files, folder, vname, env_extra, template, placeholder, so, command, out_dir)
+
+
+def _build_locked(
+    toolchain: Toolchain,
+    files: list[Path],
+    folder: Path | None,
+    vname: str,
+    env_extra: dict[str, str],
+    template: list[str],
+    placeholder: Path,
+    so: Path,
+    command: tuple[str, ...],
+    out_dir: Path | None,
+) -> BuiltVdev:
+    target_dir = so.parent
     cached = so.exists()
+    if toolchain.coverage:
+        (target_dir / COVERAGE_DIR).mkdir(exist_ok=True)
     warnings_log = target_dir / f"vdev-{vname}.log"
     if not cached:
         fd, tmp_name = tempfile.mkstemp(prefix=f".vdev-{vname}-", suffix=".so", dir=target_dir)
@@ -256,6 +314,10 @@ def build_vdev(
         if output.strip():
             sys.stderr.write(f"vdev '{vname}': compiler warnings:\n{output}")
             warnings_log.write_text(output)
+        if toolchain.coverage:  # which vdev these .gcno are of, for the coverage report (hil.qvm.coverage)
+            (target_dir / COVERAGE_DIR / "vdev.json").write_text(
+                json.dumps({"name": vname, "sources": [str(f) for f in files]})
+            )
         os.replace(tmp, so)
     check_elf_arch(so, toolchain.arch, f"vdev '{vname}' built with '{toolchain.cc}'")
     path = so

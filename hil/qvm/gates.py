@@ -1,0 +1,202 @@
+"""Quality gates of a qvm run beyond pass/fail: the vdev's C coverage and the sanitizers.
+
+``Gates(coverage, sanitize)`` is what a ``QvmRunner`` applies to every run:
+
+* **coverage** (``--hil-coverage``): the vdevs are coverage builds (``hil.targets.toolchain``);
+  qvm runs with ``GCOV_PREFIX=<deployment>/gcov``, so the ``.gcda`` counters it writes when it
+  ends (qvmsim calls each vdev's ``qvmsim_coverage_flush`` before ``_exit``: every ending that
+  reaches qvm's finish, including ``guest_terminate``, ``qvm_fatal`` and the signals qvmsim
+  handles) land in the test's private folder under the absolute path of the build's ``.gcno``
+  files on the host.  After the run they are fetched into ``runN.gcov/`` among the test's
+  artifacts (and removed from the target); a run killed by a signal writes none and leaves
+  ``runN.gcov/LOST`` saying so.  ``hil.qvm.coverage`` merges them into the report.
+* **sanitize** (``--hil-sanitize address,undefined``): qvm is qvmsim's sanitizer build (its
+  ASan runtime comes first in the initial library list, as ASan requires), on ``qemu``
+  deployed with the host's ``libasan``/``libubsan`` (and what they need) into a folder of the
+  session on the target, found through ``LD_LIBRARY_PATH``.  A sanitizer report in qvm's log
+  (ASan, LeakSanitizer at qvm's end, UBSan) is a finding: symbolised on the host where the target
+  could not (``addr2line`` on the host copies), saved as ``runN.sanitizer.txt`` and failing the test.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import shutil
+import subprocess
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hil.core.command import shell_command
+from hil.core.errors import SetupError
+from hil.core.paths import hash_inputs
+
+if TYPE_CHECKING:
+    from hil.targets.base import Target
+    from hil.targets.deploy import Deployment
+
+#: Where qvm's coverage counters go, inside the test's private folder.
+GCOV_FOLDER = "gcov"
+
+#: The sanitizer runtime's options: reports on stderr (qvm's log), UBSan with its stack, leaks checked.
+SANITIZER_ENV: dict[str, str] = {
+    "ASAN_OPTIONS": "detect_leaks=1:symbolize=1:print_summary=1:handle_segv=1",
+    "UBSAN_OPTIONS": "print_stacktrace=1:print_summary=1:symbolize=1",
+    "LSAN_OPTIONS": "print_suppressions=0",
+}
+
+#: The shared libraries a sanitizer qvm needs on a target that lacks them (Debian: gcc's runtime packages).
+SANITIZER_LIBS: tuple[str, ...] = ("libasan.so.8", "libubsan.so.1", "libstdc++.so.6", "libgcc_s.so.1")
+
+_START_RE = re.compile(
+    r"^(==\d+==ERROR: (?:AddressSanitizer|LeakSanitizer)|.*?:\d+:\d+: runtime error: )", re.MULTILINE
+)
+_SUMMARY_RE = re.compile(r"^SUMMARY: \w+Sanitizer: .*$", re.MULTILINE)
+_FRAME_RE = re.compile(r"^(?P<head>\s*#\d+ 0x[0-9a-f]+) +\((?P<path>[^()+ ]+)\+(?P<off>0x[0-9a-f]+)\)\s*$")
+
+
+@dataclass(frozen=True)
+class Gates:
+    """The gates a runner applies: coverage counters collected, sanitizer qvm and findings."""
+
+    coverage: bool = False
+    sanitize: tuple[str, ...] = ()
+
+    @property
+    def active(self) -> bool:
+        return self.coverage or bool(self.sanitize)
+
+    @classmethod
+    def for_target(cls, target: Target, coverage: bool = False, sanitize: tuple[str, ...] = ()) -> Gates:
+        """The options' gates joined with the target's own ``[toolchain] coverage/sanitize``."""
+        tc = target.toolchain()
+        return cls(tc.coverage or coverage, tuple(sorted({*tc.sanitize, *sanitize})))
+
+    # -- starting qvm ----------------------------------------------------------------------
+
+    def environment(self, deployment: Deployment) -> str:
+        """The ``NAME=value`` words put before qvm's command."""
+        words: list[str] = []
+        if self.coverage:
+            words += [f"GCOV_PREFIX={shell_command([deployment.path + '/' + GCOV_FOLDER])}", "GCOV_PREFIX_STRIP=0"]
+        if self.sanitize:
+            words += [f"{k}={v}" for k, v in SANITIZER_ENV.items()]
+        return " ".join(words) + " " if words else ""
+
+    def qvm_command(self, target: Target, deployment: Deployment) -> tuple[str, str | None]:
+        """The qvm to run (the sanitizer build when sanitizing) and the folder of its runtime libraries
+        on the target (None: the target's own)."""
+        if not self.sanitize:
+            return target.qvm_command(), None
+        from hil.targets.sdk import build_qvmsim
+
+        exe = build_qvmsim(sanitize=self.sanitize)
+        if target.kind == "local":
+            return str(exe), None
+        if target.kind != "qemu":
+            raise SetupError(f"--hil-sanitize runs qvmsim's sanitizer build: target '{target.name}' is a {target.kind}")
+        libs = [_host_lib(name) for name in SANITIZER_LIBS]
+        key = hash_inputs(exe, *libs)
+        folder = f"{target.definition.qvm.workdir}/hil-sanitizer-{key}"
+        probe = target.run(shell_command(["test", "-x", f"{folder}/qvm"]), timeout=20)
+        if probe.exit_status != 0:
+            tmp = f"{folder}.tmp"
+            target.run(shell_command(["mkdir", "-p", tmp]), timeout=20, check=True)
+            target.put(exe, f"{tmp}/qvm", 0o755)
+            for lib in libs:
+                target.put(lib, f"{tmp}/{lib.name}", 0o755)
+            target.run(f"rm -rf {shell_command([folder])} && mv {shell_command([tmp, folder])}", timeout=20, check=True)
+        deployment.local_copies[f"{folder}/qvm"] = exe
+        for lib in libs:
+            deployment.local_copies[f"{folder}/{lib.name}"] = lib
+        return f"{folder}/qvm", folder
+
+    # -- after the run ---------------------------------------------------------------------
+
+    def collect_coverage(self, target: Target, deployment: Deployment, into: Path, lost: str | None) -> int:
+        """Fetch this run's ``.gcda`` files into ``into`` (removed from the target); ``lost`` (why
+        the run wrote none, e.g. killed by SIGKILL) is noted in ``into/LOST``.  Returns the file count."""
+        into.mkdir(parents=True, exist_ok=True)
+        folder = f"{deployment.path}/{GCOV_FOLDER}"
+        count = 0
+        if target.kind == "local":
+            src = Path(folder)
+            if src.is_dir():
+                for gcda in src.rglob("*.gcda"):
+                    dest = into / gcda.relative_to(src)
+                    dest.parent.mkdir(parents=True, exist_ok=True)
+                    shutil.move(str(gcda), dest)
+                    count += 1
+                shutil.rmtree(src, ignore_errors=True)
+        else:
+            q = shell_command([folder])
+            result = target.run(f"if [ -d {q} ]; then cd {q} && tar cf - . && cd / && rm -rf {q}; fi", timeout=60)
+            if result.stdout:
+                with tarfile.open(fileobj=io.BytesIO(result.stdout)) as tar:
+                    for member in tar.getmembers():
+                        if member.isfile() and member.name.endswith(".gcda") and ".." not in member.name:
+                            tar.extract(member, into, filter="data")
+                            count += 1
+        if lost is not None or count == 0:
+            (into / "LOST").write_text((lost or "qvm wrote no coverage counters") + "\n", encoding="utf-8")
+        return count
+
+
+def _host_lib(name: str) -> Path:
+    """The host's copy of a shared library (``ldconfig``'s cache, then the usual folders)."""
+    try:
+        out = subprocess.run(["/sbin/ldconfig", "-p"], capture_output=True, text=True, timeout=20).stdout
+    except OSError:
+        out = ""
+    for line in out.splitlines():
+        if line.strip().startswith(name + " ") and "x86-64" in line:
+            return Path(line.rsplit("=>", 1)[1].strip()).resolve()
+    for folder in ("/usr/lib/x86_64-linux-gnu", "/lib/x86_64-linux-gnu", "/usr/lib64", "/usr/lib"):
+        path = Path(folder, name)
+        if path.exists():
+            return path.resolve()
+    raise SetupError(f"--hil-sanitize: {name} is not installed on this host (Debian: gcc's libasan8/libubsan1)")
+
+
+def sanitizer_reports(log_text: str) -> list[str]:
+    """The sanitizer reports in a qvm log, each from its first line to its ``SUMMARY:`` line."""
+    reports: list[str] = []
+    pos = 0
+    while True:
+        start = _START_RE.search(log_text, pos)
+        if start is None:
+            return reports
+        begin = log_text.rfind("\n", 0, start.start()) + 1
+        summary = _SUMMARY_RE.search(log_text, start.end())
+        following = _START_RE.search(log_text, start.end())
+        if summary is not None and (following is None or summary.start() < following.start()):
+            end = summary.end()
+        else:
+            end = following.start() if following is not None else len(log_text)
+        reports.append(log_text[begin:end].rstrip())
+        pos = end
+
+
+def symbolize_report(report: str, local_file: object) -> str:
+    """Frames the target could not name (``#3 0x... (/path/lib.so+0x1234)``) named with ``addr2line``
+    on the host's copy of the file (``local_file(path) -> Path | None``)."""
+    tool = shutil.which("addr2line")
+    if tool is None:
+        return report
+    lines = []
+    for line in report.splitlines():
+        m = _FRAME_RE.match(line)
+        copy = local_file(m.group("path")) if m else None  # type: ignore[operator]
+        if m and isinstance(copy, Path) and copy.exists():
+            try:
+                out = subprocess.run(
+                    [tool, "-f", "-C", "-e", str(copy), m.group("off")], capture_output=True, text=True, timeout=20
+                ).stdout.split("\n")
+            except (OSError, subprocess.TimeoutExpired):
+                out = []
+            if len(out) >= 2 and out[0] != "??":
+                line = f"{m.group('head')} in {out[0]} {out[1]} ({m.group('path')}+{m.group('off')})"
+        lines.append(line)
+    return "\n".join(lines)
