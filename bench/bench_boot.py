@@ -8,7 +8,10 @@ the image's client key) and a ``true`` round trip.  For each snapshot restore
 start -> SSH banner, then the same login and round trip.
 
     .venv/bin/python bench/bench_boot.py [-n 5] [--mode cold|restore|both] [--nic virtio_net|e1000]
-                                          [--initrd gzip|none] [--json]
+                                          [--initrd gzip|none] [--json] [--target qemu|qemu-arm64]
+
+``--target NAME``: the image and QEMU options of that qemu-kind definition (e.g. the aarch64
+``qemu-arm64``), instead of the default x86_64 spec with ``--nic``/``--initrd``.
 """
 
 from __future__ import annotations
@@ -78,16 +81,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--initrd", choices=("gzip", "none"), default="gzip", help="initramfs compression")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--mode", choices=("cold", "restore", "both"), default="both", help="what to measure")
+    parser.add_argument("--target", help="a qemu-kind target definition's image and options (e.g. qemu-arm64)")
     args = parser.parse_args(argv)
 
-    image = build_image(
-        ImageSpec(nic_module=args.nic, initrd_compression=args.initrd), log=lambda m: print(m, file=sys.stderr)
-    )
+    options = QemuOptions(accel="tcg")
+    if args.target:
+        import dataclasses
+
+        from hil.targets.definition import resolve
+        from hil.targets.qemu import public_image, qemu_options
+
+        (definition,) = resolve(args.target)
+        image = public_image(definition, log=lambda m: print(m, file=sys.stderr))
+        options = dataclasses.replace(qemu_options(definition), accel="tcg")
+        args.nic, args.initrd = f"{definition.name}: {definition.arch}", definition.qemu.initrd_compression
+    else:
+        image = build_image(
+            ImageSpec(nic_module=args.nic, initrd_compression=args.initrd), log=lambda m: print(m, file=sys.stderr)
+        )
     rows: list[dict[str, float]] = []
     restores: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="hil-bench-boot-") as tmp:
         for i in range(args.n if args.mode != "restore" else 0):
-            machine = QemuMachine(image, QemuOptions(accel="tcg"), run_dir=Path(tmp, str(i)))
+            machine = QemuMachine(image, options, run_dir=Path(tmp, str(i)))
             t0 = time.monotonic()
             machine.start()
             try:
@@ -105,12 +121,12 @@ def main(argv: list[str] | None = None) -> int:
                 file=sys.stderr,
             )
         if args.mode != "cold":
-            first = QemuMachine(image, QemuOptions(accel="tcg"), run_dir=Path(tmp, "first"), snapshot=True)
+            first = QemuMachine(image, options, run_dir=Path(tmp, "first"), snapshot=True)
             first.start()  # restores, or boots cold and saves the snapshot
             first.wait_ready(Deadline.after(120))
             first.stop()
         for i in range(args.n if args.mode != "cold" else 0):
-            machine = QemuMachine(image, QemuOptions(accel="tcg"), run_dir=Path(tmp, f"r{i}"), snapshot=True)
+            machine = QemuMachine(image, options, run_dir=Path(tmp, f"r{i}"), snapshot=True)
             t0 = time.monotonic()
             machine.start()
             try:
