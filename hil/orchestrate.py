@@ -57,7 +57,8 @@ def run_once(
     for vdev in vdevs:
         if not vdev.is_file():
             raise SetupError(f"--vdev {vdev}: no such file (build it with 'hil vdev build')")
-        check_elf_arch(vdev, definition.arch, f"--vdev {vdev} for target '{definition.name}'")
+        if definition.toolchain.kind == "gcc":  # qvmsim targets; a qcc board's arch follows its variant
+            check_elf_arch(vdev, definition.arch, f"--vdev {vdev} for target '{definition.name}'")
     config = QvmConfig.from_file(conf)
     if guest is not None:
         config.load(guest)
