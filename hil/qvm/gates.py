@@ -48,7 +48,7 @@ SANITIZER_ENV: dict[str, str] = {
 }
 
 #: The shared libraries a sanitizer qvm needs on a target that lacks them (Debian: gcc's runtime packages).
-SANITIZER_LIBS: tuple[str, ...] = ("libasan.so.8", "libubsan.so.1", "libstdc++.so.6", "libgcc_s.so.1")
+SANITIZER_LIBS: tuple[str, ...] = ("libasan.so.8", "libubsan.so.1", "libstdc++.so.6", "libgcc_s.so.1", "libm.so.6")
 
 _START_RE = re.compile(
     r"^(==\d+==ERROR: (?:AddressSanitizer|LeakSanitizer)|.*?:\d+:\d+: runtime error: )", re.MULTILINE
@@ -97,20 +97,20 @@ class Gates:
             return str(exe), None
         if target.kind != "qemu":
             raise SetupError(f"--hil-sanitize runs qvmsim's sanitizer build: target '{target.name}' is a {target.kind}")
-        libs = [_host_lib(name) for name in SANITIZER_LIBS]
-        key = hash_inputs(exe, *libs)
+        libs = {name: _host_lib(name) for name in SANITIZER_LIBS}  # by soname: what the loader looks for
+        key = hash_inputs(exe, *libs.values())
         folder = f"{target.definition.qvm.workdir}/hil-sanitizer-{key}"
         probe = target.run(shell_command(["test", "-x", f"{folder}/qvm"]), timeout=20)
         if probe.exit_status != 0:
             tmp = f"{folder}.tmp"
             target.run(shell_command(["mkdir", "-p", tmp]), timeout=20, check=True)
             target.put(exe, f"{tmp}/qvm", 0o755)
-            for lib in libs:
-                target.put(lib, f"{tmp}/{lib.name}", 0o755)
+            for name, lib in libs.items():
+                target.put(lib, f"{tmp}/{name}", 0o755)
             target.run(f"rm -rf {shell_command([folder])} && mv {shell_command([tmp, folder])}", timeout=20, check=True)
         deployment.local_copies[f"{folder}/qvm"] = exe
-        for lib in libs:
-            deployment.local_copies[f"{folder}/{lib.name}"] = lib
+        for name, lib in libs.items():
+            deployment.local_copies[f"{folder}/{name}"] = lib
         return f"{folder}/qvm", folder
 
     # -- after the run ---------------------------------------------------------------------
