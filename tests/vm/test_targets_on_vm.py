@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import select
 import subprocess
 import sys
 import time
@@ -103,11 +104,13 @@ def _console_through_a_pty(vm_toml: str) -> None:
     seen = b""
     try:
         deadline = time.monotonic() + 60
-        while b"connected to" not in seen and time.monotonic() < deadline:
-            seen += os.read(master, 4096)
-        os.write(master, b"echo console-$((6*7))\r")
-        while b"console-42" not in seen and time.monotonic() < deadline:
-            seen += os.read(master, 4096)
+        sent = 0.0
+        while b"console-42" not in seen and time.monotonic() < deadline and proc.poll() is None:
+            if b"connected to" in seen and time.monotonic() - sent > 3:  # again, until the shell answers
+                os.write(master, b"echo console-$((6*7))\r")
+                sent = time.monotonic()
+            if select.select([master], [], [], 0.5)[0]:
+                seen += os.read(master, 4096)
         assert b"console-42" in seen, seen[-2000:]
         os.write(master, b"\x1d")  # Ctrl-] detaches
         assert proc.wait(timeout=30) == 0
