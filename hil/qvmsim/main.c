@@ -29,7 +29,11 @@ bool g_unsupported_abort;
 static int wake_rd = -1;
 static sigset_t handled;        /* the signals qvm handles (blocked in every thread) */
 static char env_path[4200];     /* the VM's env file, removed at exit */
-static bool finishing;
+static atomic_bool finishing;   /* the main thread is in finish(): VDEV_CTRL_TERMINATE ... */
+static atomic_ullong finish_ns; /* ... since then (now_ns) */
+static atomic_bool running;     /* the main thread has started the guest and serves the main loop */
+static atomic_int step_vdev = -1;       /* the vdev whose set-up/teardown control the main thread is in */
+static atomic_uint step_ctrl;           /* ... and that control (for the cut-off line) */
 static pthread_mutex_t dump_mtx = PTHREAD_MUTEX_INITIALIZER;
 static const unsigned char WAKE_END = 0xff;
 
@@ -64,13 +68,17 @@ static bool claim_end(int status)
 QVM_NORETURN static void finish(void)
 {
     int status = atomic_load(&g_end_status);
-    finishing = true;
+    atomic_store(&finish_ns, now_ns());
+    atomic_store(&finishing, true);     /* from now on the signal thread bounds the teardown */
     guest_stop();
     for (int i = 0; i < g_nvdevs; i++) {
         vdev_t *v = g_vdevs[i];
         if (!v->qvmsim_private->started)
             continue;
+        atomic_store(&step_ctrl, VDEV_CTRL_TERMINATE);
+        atomic_store(&step_vdev, i);
         int rc = vd_control(v, VDEV_CTRL_TERMINATE, NULL);
+        atomic_store(&step_vdev, -1);
         if (rc != EOK)
             qlog(QL_QVM_WARN, "vdev '%s' refused VDEV_CTRL_TERMINATE: %s (errno %d): ignored",
                  vdev_source(v), strerror(rc), rc);
@@ -158,7 +166,7 @@ QVM_NORETURN static void leave_thread(void)
 QVM_NORETURN static void proceed(bool claimed)
 {
     if (pthread_equal(pthread_self(), g_main_thread)) {
-        if (finishing) {        /* asked to end again from a TERMINATE callback */
+        if (atomic_load(&finishing)) {  /* asked to end again from a TERMINATE callback */
             int status = atomic_load(&g_end_status);
             qlog(QL_QVM_WARN, "end requested while terminating: skipping the remaining VDEV_CTRL_TERMINATE");
             qlog(QL_QVM_INFO, "exit status=%d", status);
@@ -425,15 +433,83 @@ void wdog_bite(struct wdog_state *ws)
 
 /* ---- signals ------------------------------------------------------------- */
 
+/* [qvmsim] qvm ends within a bounded time whatever a vdev does in set-up or
+ * teardown (qvmsim-choices.h, BEHAVIOUR.md "Ending within a bounded time"):
+ * the signal thread, which never runs vdev code, is also the watchdog of the
+ * main thread while it is not serving the main loop. */
+static const char *sig_name(int sig)
+{
+    return sig == SIGTERM ? "SIGTERM" : sig == SIGINT ? "SIGINT" : sig == SIGQUIT ? "SIGQUIT"
+         : sig == SIGUSR1 ? "SIGUSR1" : "SIGUSR2";
+}
+
+static void describe_step(char *buf, size_t len)
+{
+    int i = atomic_load(&step_vdev);
+    if (i >= 0 && i < g_nvdevs)
+        snprintf(buf, len, "vdev '%s' has not returned from %s", vdev_source(g_vdevs[i]),
+                 ctrl_name(atomic_load(&step_ctrl)));
+    else
+        snprintf(buf, len, "qvm has not finished %s", atomic_load(&finishing) ? "terminating" : "setting up");
+}
+
+/* Ends qvm from the signal thread, without waiting for the main thread (stuck
+ * in a vdev's callback).  A normal end (0) becomes GTC_VDEV_ERROR: a vdev that
+ * had to be cut off did not shut down normally; any other status is kept. */
+QVM_NORETURN static void cut_off(const char *why)
+{
+    char step[300];
+    describe_step(step, sizeof step);
+    int status = atomic_load(&g_end_status);
+    if (status <= 0)
+        status = GTC_VDEV_ERROR;
+    qlog(QL_QVM_ERR, "%s %s: qvm exits without waiting for it", step, why);
+    qlog(QL_QVM_INFO, "exit status=%d", status);
+    if (env_path[0] != '\0')
+        unlink(env_path);
+    fflush(stdout);
+    fflush(stderr);
+    qvmsim_flush_at_exit();
+    _exit(status);
+}
+
 static void *signal_thread(void *unused)
 {
     (void)unused;
+    uint64_t setup_deadline = 0;        /* a SIGTERM/SIGINT/SIGQUIT arrived during set-up: end by then */
     for (;;) {
-        int sig;
-        if (sigwait(&handled, &sig) != 0)
-            continue;
-        unsigned char b = (unsigned char)sig;
-        write_all(g_wake_fd, (const char *)&b, 1);
+        struct timespec tick = {0, 50 * 1000 * 1000};
+        int sig = sigtimedwait(&handled, NULL, &tick);
+        uint64_t now = now_ns();
+        bool ending_sig = sig == SIGTERM || sig == SIGINT || sig == SIGQUIT;
+        if (sig > 0 && ending_sig && atomic_load(&finishing)) {
+            char why[96];
+            snprintf(why, sizeof why, "and %s asked qvm to end again", sig_name(sig));
+            cut_off(why);
+        }
+        if (sig > 0 && ending_sig && !atomic_load(&running) && setup_deadline == 0) {
+            int status = sig == SIGQUIT ? GTC_POWER_CUT : GTC_NORMAL_EXIT;
+            if (claim_end(status))
+                qlog(QL_QVM_INFO, "%s before the guest started: the guest is not started, qvm ends (exit status "
+                     "%d once set-up returns; cut off after %d ms)", sig_name(sig), status,
+                     QVMSIM_SETUP_END_GRACE_MS);
+            setup_deadline = now + (uint64_t)QVMSIM_SETUP_END_GRACE_MS * 1000000u;
+        }
+        if (sig > 0) {
+            unsigned char b = (unsigned char)sig;
+            write_all(g_wake_fd, (const char *)&b, 1);
+        }
+        if (setup_deadline != 0 && now >= setup_deadline && !atomic_load(&finishing)) {
+            char why[96];
+            snprintf(why, sizeof why, "%d ms after the signal to end", QVMSIM_SETUP_END_GRACE_MS);
+            cut_off(why);
+        }
+        uint64_t since = atomic_load(&finish_ns);
+        if (atomic_load(&finishing) && now - since >= (uint64_t)QVMSIM_TERMINATE_GRACE_MS * 1000000u) {
+            char why[96];
+            snprintf(why, sizeof why, "%d ms after qvm began terminating", QVMSIM_TERMINATE_GRACE_MS);
+            cut_off(why);
+        }
     }
     return NULL;
 }
@@ -520,7 +596,12 @@ static const char *option_name(vdev_t *v, int idx)
 
 static void setup_control_arg(vdev_t *v, unsigned ctrl, const char *arg)
 {
+    for (int i = 0; i < g_nvdevs; i++)
+        if (g_vdevs[i] == v)
+            atomic_store(&step_vdev, i);
+    atomic_store(&step_ctrl, ctrl);
     int rc = vd_control(v, ctrl, arg);
+    atomic_store(&step_vdev, -1);
     if (rc != EOK)
         cfg_fatal(v->qvmsim_private->file, v->qvmsim_private->line, "vdev '%s' refused %s: %s (errno %d)",
                   vdev_source(v), ctrl_name(ctrl), strerror(rc), rc);
@@ -691,7 +772,10 @@ int main(int argc, char **argv)
     atomic_store(&g_phase, PHASE_STARTED);
     for (int i = 0; i < g_nvdevs; i++) {
         vdev_t *v = g_vdevs[i];
+        atomic_store(&step_ctrl, VDEV_CTRL_GUEST_STARTING);
+        atomic_store(&step_vdev, i);
         int rc = vd_control(v, VDEV_CTRL_GUEST_STARTING, NULL);
+        atomic_store(&step_vdev, -1);
         if (rc != EOK) {
             qlog(QL_QVM_FATAL, "%s:%d: vdev '%s' refused VDEV_CTRL_GUEST_STARTING: %s (errno %d)",
                  v->qvmsim_private->file, v->qvmsim_private->line, vdev_source(v), strerror(rc), rc);
@@ -700,8 +784,10 @@ int main(int argc, char **argv)
     }
     check_pending_end();
     write_env();
+    atomic_store(&running, true);       /* from here a signal is the main loop's (the power button) */
     qlog(QL_QVM_INFO, "guest started (scripted guest: %s; console commands on stdin)",
          have_script ? script.path : "no script");
+    check_pending_end();        /* a signal to end that came during set-up */
     guest_start(have_script ? &script : NULL);
     main_loop();
 }

@@ -68,6 +68,27 @@
  * flattened device tree (qvmsim builds no device tree).  [qvmsim] */
 #define QVMSIM_FDT_PARENT_NODE 0
 
+/* Ending within a bounded time [qvmsim; QNX documents no such bound]: a vdev
+ * hanging in a control callback cannot keep qvm alive once it was asked to end.
+ *  - SIGTERM/SIGINT before the guest started (options, ASSIGN,
+ *    GUEST_CONFIGURED, BOOTUP, GEN_ACPI/GEN_FDT, GUEST_STARTING): the guest is
+ *    not started; qvm ends as a normal end (exit 0; SIGQUIT: GTC_POWER_CUT,
+ *    exit 3) as soon as the current control returns, with TERMINATE to the
+ *    vdevs that were set up; a control that has not returned
+ *    QVMSIM_SETUP_END_GRACE_MS after the signal is cut off;
+ *  - teardown (VDEV_CTRL_TERMINATE to every vdev, whatever ended qvm: the
+ *    power button, a fatal error, a watchdog...) still running
+ *    QVMSIM_TERMINATE_GRACE_MS after it began, or a SIGTERM/SIGINT/SIGQUIT
+ *    during it, is cut off;
+ *  - a cut-off logs ERROR "vdev 'NAME' has not returned from CTRL <why>: qvm
+ *    exits without waiting for it" and exits at once with the status already
+ *    decided; a normal end (0) becomes GTC_VDEV_ERROR (exit 6): a vdev that
+ *    had to be cut off did not shut down normally.
+ * After the guest started, a callback hanging in the main loop (e.g. BUTTON)
+ * is not cut off: SIGKILL from the caller ends qvm. */
+#define QVMSIM_SETUP_END_GRACE_MS 1000
+#define QVMSIM_TERMINATE_GRACE_MS 5000
+
 /* vdev_ref_status_t, VFF_*, QST_*, QSF_*, GIS_* and GXF_* use the [7.x]
  * values, written in the headers themselves.  QSL_NO_LOCATION is all ones
  * [inferred].  Region length when `loc` gives none: [qvmsim] */
