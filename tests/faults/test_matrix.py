@@ -1,0 +1,98 @@
+"""The fault matrix (issue 11): every fault scenario and its required outcome, in one place.
+
+Each row names the test that provokes the fault for real; the rows whose test lives elsewhere (a unit
+test, qvmsim's own tests) are listed here rather than run twice, so ``make test`` stays lean.  The test
+below fails when a row's test is renamed or removed, so the matrix cannot silently go stale.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+from tests.support.paths import REPO
+
+#: scenario -> (outcome required, the test that checks it)
+MATRIX: dict[str, tuple[str, str]] = {
+    "SIGTERM/SIGINT at boot, deploy, run, start, teardown (pytest and hil nightly, process group)": (
+        "interrupted: exit non-zero (nightly 128+signal), no retry, no further test, complete report, no process left",
+        "tests/faults/test_cancellation.py::test_cancelled_run_stops_with_complete_report",
+    ),
+    "SIGTERM to hil alone": (
+        "passed on to pytest, same interrupted outcome",
+        "tests/faults/test_cancellation.py::test_sigterm_to_hil_alone_reaches_pytest",
+    ),
+    "SIGTERM inside hil_qvm.start on the qemu target": (
+        "interrupted, VM not pulled from under the test, no retry, pytest exit 2, no QEMU left",
+        "tests/faults/test_qemu_faults.py::test_sigterm_inside_start_on_qemu_ends_the_run",
+    ),
+    "qvm missing on the target": (
+        "SetupError naming [qvm] command",
+        "tests/faults/test_qemu_faults.py::test_missing_qvm_is_a_setup_error",
+    ),
+    "QEMU killed under a running qvm": (
+        "InfrastructureError 'QEMU of target ... died'",
+        "tests/faults/test_qemu_faults.py::test_killed_qemu_is_reported_as_qemu_dying",
+    ),
+    "SSH server killed mid-test (program running, server stays down)": (
+        "InfrastructureError for the wait and the next command, naming the board",
+        "tests/faults/test_link_faults.py::test_ssh_server_killed_mid_test_is_an_infrastructure_error",
+    ),
+    "SSH connection dropped while a command runs": (
+        "ConnectionDropped (InfrastructureError), the command not re-run; the next command reconnects",
+        "tests/unit/test_ssh.py::test_a_drop_while_running_is_reported_not_retried",
+    ),
+    "SSH server resets the connection during the banner": (
+        "one-line InfrastructureError, nothing from paramiko on stderr",
+        "tests/unit/test_reliability_inputs.py::test_ssh_server_resetting_during_the_banner_is_one_line",
+    ),
+    "lease lost (holder stopped past its expiry, another run took the board)": (
+        "the holder's next operation is an InfrastructureError naming the new holder; nothing more runs",
+        "tests/faults/test_link_faults.py::test_lease_lost_while_stopped_refuses_every_further_operation",
+    ),
+    "console dropped, reconnect on (the default)": (
+        "reconnects; the gap is noted in the console log; expect goes on",
+        "tests/unit/test_console.py::test_reconnect_over_a_real_socket",
+    ),
+    "console dropped, reconnect off": (
+        "a waiting expect ends with InfrastructureError",
+        "tests/unit/test_console.py::test_no_reconnect_ends_expect_with_infrastructure_error",
+    ),
+    "target disk full": (
+        "'no space left on device' with df, no partial file, free space checked before deploying",
+        "tests/unit/test_deploy.py::test_full_disk_is_reported_as_such_and_checked_before_deploying",
+    ),
+    "PID reuse (a stale run's recorded qvm pid now belongs to a stranger)": (
+        "the stranger is spared (start time and command line must match)",
+        "tests/unit/test_deploy.py::test_stale_cleanup_spares_a_process_that_reused_the_recorded_pid",
+    ),
+    "stale qvm of a dead run": (
+        "killed, its folder removed",
+        "tests/unit/test_deploy.py::test_stale_qvm_of_a_dead_run_is_killed_and_its_folder_removed",
+    ),
+    "vdev hangs in set-up, qvm sent SIGTERM": (
+        "qvmsim cut off 1 s after the signal: ERROR line naming vdev and control, exit 6",
+        "tests/qvmsim/test_bounded_end.py::test_sigterm_while_a_vdev_hangs_in_set_up_ends_qvm",
+    ),
+    "vdev hangs in TERMINATE (after the power button / a fatal error)": (
+        "qvmsim cut off 5 s after teardown began (at once on a further SIGTERM); a fatal status is kept",
+        "tests/qvmsim/test_bounded_end.py::test_hang_in_terminate_after_the_power_button_is_cut_off",
+    ),
+}
+
+
+def _functions(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return {node.name for node in tree.body if isinstance(node, ast.FunctionDef)}
+
+
+@pytest.mark.parametrize("scenario", list(MATRIX))
+def test_every_row_names_an_existing_test(scenario: str) -> None:
+    outcome, node = MATRIX[scenario]
+    file, name = node.split("::")
+    path = REPO / file
+    assert path.is_file(), f"{scenario}: {file} is missing"
+    assert name.startswith("test_") and name in _functions(path), f"{scenario}: {node} is missing"
+    assert outcome
