@@ -331,6 +331,20 @@ def parse_definition(data: dict[str, Any], source: str, default_name: str | None
     return definition
 
 
+def definition_path(source: str, value: str) -> Path:
+    """A path a definition names: ``~`` expanded, relative to the definition file's folder."""
+    base = Path(source).parent if source != "<built-in>" else Path.cwd()
+    return (base / Path(value).expanduser()).absolute()
+
+
+def drive_file(drive: str) -> str | None:
+    """The ``file=`` of a QEMU ``-drive`` argument (``,,`` is a comma in it), or None."""
+    for part in drive.replace(",,", "\0").split(","):
+        if part.startswith("file="):
+            return part[len("file=") :].replace("\0", ",")
+    return None
+
+
 def _check_user_image(q: QemuSection, source: str) -> None:
     """A user image boots only with its SSH key and pinned host key, and files that exist."""
     if q.ssh_key is None or q.ssh_host_key is None:
@@ -341,9 +355,10 @@ def _check_user_image(q: QemuSection, source: str) -> None:
             "qemu.ssh_key" if q.ssh_key is None else "qemu.ssh_host_key",
         )
     base = Path(source).parent if source != "<built-in>" else Path.cwd()
-    for key in ("image", "kernel", "initrd", "ssh_key"):
-        value = getattr(q, key)
-        if value is not None and not (base / Path(value).expanduser()).is_file():
+    files = [(key, getattr(q, key)) for key in ("image", "kernel", "initrd", "ssh_key")]
+    files += [(f"drives[{i}]", drive_file(d)) for i, d in enumerate(q.drives)]
+    for key, value in files:
+        if value is not None and not definition_path(source, value).is_file():
             raise ConfigError(
                 f"no file {value} (relative to {base}); give the path of an existing file", source, f"qemu.{key}"
             )

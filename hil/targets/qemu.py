@@ -34,10 +34,11 @@ from hil.links.console import Console
 from hil.links.ssh import SshConfig, SshConnection
 from hil.links.transports import TcpTransport
 from hil.targets.base import register
-from hil.targets.definition import TargetDefinition
+from hil.targets.definition import TargetDefinition, definition_path, drive_file
 from hil.targets.remote import RemoteTarget
 from hil.vm.image import DEFAULT_PACKAGES, Image, ImageSpec, build_image
 from hil.vm.qemu import QemuMachine, QemuOptions, SnapshotUnusable
+from hil.vm.usermachine import UserImage, UserQemuMachine
 
 #: Set to 1 to never attach to a background VM of ``hil target up``: every run boots its own.
 PRIVATE_VM_ENV = "HIL_PRIVATE_VM"
@@ -79,6 +80,49 @@ def qemu_options(definition: TargetDefinition) -> QemuOptions:
     )
 
 
+def user_image(definition: TargetDefinition) -> UserImage:
+    """The user-supplied image a qemu-kind definition names (``[qemu] image``/``kernel``), paths made absolute."""
+    q, source = definition.qemu, definition.source
+
+    def path(value: str | None) -> Path | None:
+        return None if value is None else definition_path(source, value)
+
+    def drive(spec: str) -> str:
+        file = drive_file(spec)
+        if file is None or Path(file).is_absolute():
+            return spec
+        absolute = str(definition_path(source, file)).replace(",", ",,")
+        return spec.replace(f"file={file.replace(',', ',,')}", f"file={absolute}", 1)
+
+    return UserImage(
+        name=definition.name,
+        kernel=path(q.kernel),
+        initrd=path(q.initrd),
+        append=q.append,
+        disk=path(q.image),
+        drives=tuple(drive(d) for d in q.drives),
+        machine=q.machine,
+        nic=q.nic,
+        ready_regex=q.console_ready_regex,
+        ssh_port=q.ssh_port,
+        arch=arch_info(definition.arch).name,
+    )
+
+
+def user_ssh_config(definition: TargetDefinition, port: int) -> SshConfig:
+    """SSH to a user image's VM forwarded on ``port``: the definition's user and key, its host key pinned."""
+    q = definition.qemu
+    assert q.ssh_key is not None and q.ssh_host_key is not None  # a user image's definition has both
+    return SshConfig(
+        host="127.0.0.1",
+        port=port,
+        user=q.ssh_user,
+        key_path=definition_path(definition.source, q.ssh_key),
+        host_key=q.ssh_host_key,
+        connect_timeout=10.0,
+    )
+
+
 def ssh_config(image: Image, port: int) -> SshConfig:
     """SSH to a VM of ``image`` forwarded on ``port``: the image's own keys, the host key pinned."""
     return SshConfig(
@@ -102,13 +146,9 @@ class QemuTarget(RemoteTarget):
     attached: dict[str, Any] | None = None
 
     def up(self, deadline: Deadline) -> None:
-        if self.definition.qemu.user_image:  # the keys are read and checked; booting them is not there yet
-            raise ConfigError(
-                "booting a user-supplied image is not implemented yet in this version; remove [qemu] image/kernel "
-                "to boot the public image",
-                self.definition.source,
-                "qemu.image" if self.definition.qemu.image is not None else "qemu.kernel",
-            )
+        if self.definition.qemu.user_image:
+            self._up_user_image(deadline)
+            return
         self.image = public_image(self.definition)
         if not private_vm_forced() and self._attach(deadline):
             return
@@ -124,6 +164,25 @@ class QemuTarget(RemoteTarget):
             self.ssh.connect(deadline.child(30, f"SSH to {self.name}"), retry=True)
             if self.machine.restored:
                 _set_clock(self.ssh)
+        except BaseException:
+            self.down()
+            raise
+
+    def _up_user_image(self, deadline: Deadline) -> None:
+        """Boot the definition's own image (no image build, no snapshot, never a shared VM): wait for its
+        ``console_ready_regex`` on the console, then SSH in with its key and pinned host key."""
+        run_dir = self.run_dir / "qemu"
+        shutil.rmtree(run_dir, ignore_errors=True)  # a reset's new QEMU: no stale pid file or stderr
+        try:
+            machine = self.machine = UserQemuMachine(
+                user_image(self.definition), qemu_options(self.definition), run_dir=run_dir
+            )
+            machine.start()
+            self.console = console = self._console(machine.serial_port)
+            boot = deadline.child(self.definition.qemu.boot_timeout, f"booting {self.name}")
+            machine.wait_ready(boot, console_reader=console.expect)
+            self.ssh = SshConnection(user_ssh_config(self.definition, machine.ssh_port), name=self.name)
+            self.ssh.connect(deadline.child(30, f"SSH to {self.name}"), retry=True)
         except BaseException:
             self.down()
             raise
@@ -191,6 +250,8 @@ class QemuTarget(RemoteTarget):
         facts = super().facts()
         if self.image is not None:
             facts["image"] = f"{self.image.root.name} ({self.definition.qemu.kernel_package})"
+        elif self.definition.qemu.user_image:
+            facts["image"] = user_image(self.definition).described()
         if self.machine is not None:
             facts["qemu.accel"] = self.machine.accel_used
             facts["qemu.start"] = (
@@ -228,6 +289,13 @@ def background_up(definition: TargetDefinition) -> dict[str, Any]:
             f"'hil target up' starts qemu targets; '{definition.name}' is a {definition.kind} "
             f"(name a qemu-kind definition with --target)",
             "--target",
+        )
+    if definition.qemu.user_image:
+        raise ConfigError(
+            f"'hil target up' keeps the public image running; '{definition.name}' boots a user image "
+            "([qemu] image/kernel), which each test session boots for itself (pytest --hil-target NAME)",
+            definition.source,
+            "qemu.image" if definition.qemu.image is not None else "qemu.kernel",
         )
     existing = background_status(definition.name)
     if existing is not None:

@@ -420,6 +420,10 @@ class QemuMachine:
         cold and save it (``hil.vm.snapshot``); a restore that fails raises ``SnapshotUnusable`` from
         ``wait_ready``."""
         self.image = image
+        self._setup(options, run_dir, die_with_parent, snapshot, restore)
+
+    def _setup(self, options: QemuOptions, run_dir: Path, die_with_parent: bool, snapshot: bool, restore: bool) -> None:
+        """The state every machine starts with (``hil.vm.usermachine`` has no ``Image``)."""
         self.snapshot = snapshot and snapshots.enabled()
         self._may_restore = restore
         #: True when this machine was restored from a snapshot rather than booted.
@@ -462,6 +466,16 @@ class QemuMachine:
                 f"use one of: {', '.join(sorted(NIC_DEVICES))}"
             )
         return nic
+
+    #: The guest's SSH port that ``ssh_port`` forwards to.
+    guest_ssh_port = 22
+
+    def ready_marker(self) -> str:
+        """What ``wait_ready`` waits for on the console: the image's marker, a literal ('' waits for none)."""
+        return self.image.ready_marker
+
+    def _marker_seen(self, marker: str, console: bytes) -> bool:
+        return marker.encode() in console
 
     def command(self, serial_fd: int, ssh_port: int, accel: str, console_wait: bool = True) -> list[str]:
         """The QEMU command line for a listening serial socket ``serial_fd`` and SSH on ``ssh_port``
@@ -622,8 +636,10 @@ class QemuMachine:
             self._wait_restored(deadline)
             self._release()
             return
-        marker = self.image.ready_marker
-        if console_reader is None:
+        marker = self.ready_marker()
+        if not marker:
+            pass
+        elif console_reader is None:
             self._read_console_for(marker, deadline)
         else:
             self._await_reader(console_reader, marker, deadline)
@@ -744,7 +760,6 @@ class QemuMachine:
     # -- readiness helpers
 
     def _read_console_for(self, marker: str, deadline: Deadline) -> None:
-        want = marker.encode()
         buf = b""
         try:
             sock = socket.create_connection(
@@ -754,7 +769,7 @@ class QemuMachine:
             self._fail(f"cannot connect to the serial console {self.console_url}: {exc}")
         with sock:
             sock.settimeout(0.1)
-            while want not in buf:
+            while not self._marker_seen(marker, buf):
                 if deadline.expired:
                     self._remember(buf)
                     self._fail(
@@ -815,7 +830,8 @@ class QemuMachine:
                 last = f"{type(exc).__name__}: {exc}"
             if deadline.expired:
                 self._fail(
-                    f"SSH did not come up on 127.0.0.1:{self.ssh_port} (forwarded to the guest's port 22) "
+                    f"SSH did not come up on 127.0.0.1:{self.ssh_port} "
+                    f"(forwarded to the guest's port {self.guest_ssh_port}) "
                     f"after the ready marker: {last}"
                 )
             time.sleep(0.05)
