@@ -710,6 +710,7 @@ def hil_vdev(request: pytest.FixtureRequest, hil_target: Target, hil_deployment:
     Relative paths are taken from the pytest root folder.  A compile error is a
     ``SetupError`` showing the compiler's messages: an error of the test.
     """
+    from hil.pytestplugin.report import vdev_warnings_property
     from hil.targets.toolchain import build_vdev
 
     def build(source: str | Path, *more: str | Path, name: str | None = None) -> DeployedVdev:
@@ -727,6 +728,9 @@ def hil_vdev(request: pytest.FixtureRequest, hil_target: Target, hil_deployment:
             # in the report (JUnit system-err, the test's artifacts) and pytest's warnings summary
             text = f"vdev '{built.name}': compiler warnings (--hil-werror makes them errors):\n{built.warnings}"
             request.node.user_properties.append(("hil.qvm_log", text))
+            request.node.user_properties.append(  # summary.txt: one line per vdev with warnings
+                ("hil.vdev_warnings", vdev_warnings_property(built.name, built.warnings, request.config.rootpath))
+            )
             (request.getfixturevalue("hil_artifacts") / f"vdev-{built.name}.warnings.txt").write_text(text)
             warnings.warn(VdevWarning(text), stacklevel=2)
         remote = hil_deployment.put_file(built.path, built.path.name, 0o755)

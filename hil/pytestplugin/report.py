@@ -56,6 +56,7 @@ PROP_ARTIFACTS = "hil.artifacts"
 PROP_INFRA = "hil.infrastructure"
 PROP_GUEST = "hil.guest_console"
 PROP_SETUP = "hil.target.setup"
+PROP_VDEV_WARNINGS = "hil.vdev_warnings"
 
 #: File names of the full logs in a test's artifacts folder (referenced when a slice is cut).
 CONSOLE_LOG_NAME = "console.log"
@@ -134,6 +135,8 @@ class CaseResult:
     guest_console: str = ""
     target_setup: float = 0.0
     start: float = 0.0
+    #: the test's vdevs built with compiler warnings: ``{"vdev", "count", "first"}`` each
+    vdev_warnings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def system_out(self) -> str:
@@ -444,8 +447,16 @@ class JUnitReporter:
         """Turn the reports of one test into a CaseResult in its target's suite."""
         props: dict[str, str] = {}
         logs: dict[str, list[str]] = {PROP_CONSOLE: [], PROP_QVM_LOG: [], PROP_GUEST: []}
+        vdev_warnings: list[dict[str, Any]] = []
         for name, value in pending.properties:
-            if name in logs:
+            if name == PROP_VDEV_WARNINGS:
+                try:
+                    warned = json.loads(str(value))
+                except json.JSONDecodeError:
+                    warned = None
+                if isinstance(warned, dict) and warned.get("vdev"):
+                    vdev_warnings.append(warned)
+            elif name in logs:
                 logs[name].append(str(value))
             else:
                 props[name] = str(value)
@@ -483,6 +494,7 @@ class JUnitReporter:
             guest_console=log(PROP_GUEST, GUEST_LOG_NAME),
             target_setup=target_setup,
             start=pending.start,
+            vdev_warnings=vdev_warnings,
         )
         self._add(case, pending.start, self._facts(props.get(PROP_FACTS)) if target else {})
 
@@ -634,7 +646,47 @@ def summary_table(reporter: JUnitReporter, slowest: int = 10) -> str:
     lines += [f"  {c.suite}  {c.nodeid}: {_one_line(c.infrastructure or '') or 'unknown cause'}" for c in infra] or [
         "  (none)"
     ]
+    lines += _warning_lines(results)
     return "\n".join(lines) + "\n"
+
+
+_WARNING = re.compile(r"^(?P<file>[^\s:][^:\n]*):(?P<line>\d+):(?:\d+:)? warning: (?P<message>.*)$", re.MULTILINE)
+
+
+def vdev_warnings_property(vdev: str, text: str, root: Path | None = None) -> str:
+    """The ``hil.vdev_warnings`` value of a vdev built with compiler warnings: its name, the number of
+    warnings and the first one as ``file:line: message`` (the file relative to ``root`` when inside it)."""
+    found = list(_WARNING.finditer(text))
+    if not found:  # not gcc's form (a linker's, ...): the first line, counted as one
+        first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+        return json.dumps({"vdev": vdev, "count": 1, "first": first})
+    file = found[0]["file"]
+    if root is not None:
+        try:
+            file = str(Path(file).relative_to(root))
+        except ValueError:
+            pass
+    first = f"{file}:{found[0]['line']}: {found[0]['message'].strip()}"
+    return json.dumps({"vdev": vdev, "count": len(found), "first": first})
+
+
+def _warning_lines(results: Sequence[CaseResult]) -> list[str]:
+    """One line per vdev built with compiler warnings (any target): its count, its first warning, the targets."""
+    by_vdev: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    for case in results:
+        for warned in case.vdev_warnings:
+            entry, suites = by_vdev.setdefault(str(warned["vdev"]), (warned, []))
+            if case.suite not in suites:
+                suites.append(case.suite)
+    if not by_vdev:
+        return []
+    lines = ["", f"Vdev compiler warnings ({len(by_vdev)} vdevs):" if len(by_vdev) > 1 else "Vdev compiler warnings:"]
+    for vdev, (entry, suites) in by_vdev.items():
+        count = int(entry.get("count") or 1)
+        noun = "warning" if count == 1 else "warnings"
+        first = _one_line(str(entry.get("first") or ""))
+        lines.append(f"  vdev {vdev}: {count} {noun}, first at {first} [{', '.join(suites)}]")
+    return lines
 
 
 @lru_cache(maxsize=4)

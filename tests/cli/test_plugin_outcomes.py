@@ -158,11 +158,15 @@ def test_warnings_and_crashes_reach_the_report_and_werror_fails_the_build(tmp_pa
     warned.mkdir()
     (warned / "warned.c").write_text("#include <qvm/vdev.h>\nint warned(void) { int unused; return 0; }\n")
     (tmp_path / "test_warned.py").write_text(WARNED_TESTS.format(warned=warned))
-    done, cases = _inner_warned(tmp_path, "plain")
+    summary = tmp_path / "plain-summary" / "summary.txt"
+    done, cases = _inner_warned(tmp_path, "plain", "--hil-summary", str(summary))
     assert "1 failed, 1 passed" in done.stdout, done.stdout[-3000:]
-    # the warning: in the JUnit entry, the artifacts and pytest's warnings summary
+    # the warning: in the JUnit entry, the artifacts, pytest's warnings summary and summary.txt
     assert "unused variable" in (cases["test_warned"].findtext("system-err") or "")
     assert "VdevWarning" in done.stdout and "unused variable" in done.stdout
+    lines = [line for line in summary.read_text().splitlines() if line.startswith("  vdev warned:")]
+    assert len(lines) == 1 and " 1 warning, first at " in lines[0], summary.read_text()
+    assert f"{warned}/warned.c:2: unused variable " in lines[0] and lines[0].endswith("[local]"), lines
     # the crash: a backtrace naming the vdev's function and source line, in the failure and JUnit
     err = cases["test_crash"].findtext("system-err") or ""
     assert "trace_vwrite" in err and "trace.c:" in err, err[-2000:]

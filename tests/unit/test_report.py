@@ -526,3 +526,31 @@ def test_system_out_holds_guest_and_serial_consoles(tmp_path: Path) -> None:
     assert "guest says hi" in out and "serial says hi" in out and out.index("guest") < out.index("serial")
     assert root.findtext("testsuite/testcase[@name='test_b']/system-out") == "(no console output)"
     assert_valid(tmp_path / "junit.xml")
+
+
+def test_summary_names_each_vdev_with_compiler_warnings(tmp_path: Path) -> None:
+    from hil.pytestplugin.report import vdev_warnings_property
+
+    gcc = (
+        f"{tmp_path}/vdevs/wdog/wdog.c: In function 'wdog_vread':\n"
+        f"{tmp_path}/vdevs/wdog/wdog.c:42:9: warning: unused variable 'x' [-Wunused-variable]\n"
+        f"{tmp_path}/vdevs/wdog/wdog.c:57:1: warning: control reaches end of non-void function [-Wreturn-type]\n"
+    )
+    warned = ("hil.vdev_warnings", vdev_warnings_property("wdog", gcc, tmp_path))
+    reporter = JUnitReporter(tmp_path / "r" / "junit.xml")
+    for target in ("local", "qemu"):
+        props: list[tuple[str, object]] = [("hil.target", target), warned]
+        reporter.pytest_runtest_logreport(fake(f"t.py::test_a[{target}]", "setup", props=props))
+        reporter.pytest_runtest_logreport(fake(f"t.py::test_a[{target}]", "teardown", props=props))
+    props = [("hil.target", "local"), ("hil.vdev_warnings", vdev_warnings_property("trace", "ld: warning: odd\n"))]
+    reporter.pytest_runtest_logreport(fake("t.py::test_b[local]", "setup", props=props))
+    reporter.pytest_runtest_logreport(fake("t.py::test_b[local]", "teardown", props=props))
+    text = summary_table(reporter)
+    assert text.endswith(
+        "\nVdev compiler warnings (2 vdevs):\n"
+        "  vdev wdog: 2 warnings, first at vdevs/wdog/wdog.c:42: unused variable 'x' [-Wunused-variable]"
+        " [local, qemu]\n"
+        "  vdev trace: 1 warning, first at ld: warning: odd [local]\n"
+    ), text
+    run_fake(reporter, "t.py::test_c", 0.0)
+    assert "Vdev compiler warnings" not in summary_table(JUnitReporter(tmp_path / "s" / "junit.xml"))
