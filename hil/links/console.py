@@ -38,7 +38,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -120,6 +120,7 @@ class Console(Expecting, FailPatterns):
         self._reader: threading.Thread | None = None
         self._log: BinaryIO | None = None
         self._log_last = b"\n"
+        self._listeners: list[Callable[[bytes], None]] = []
         if isinstance(fail_patterns, (str, re.Pattern)):
             fail_patterns = [fail_patterns]
         for pattern in fail_patterns:
@@ -243,6 +244,21 @@ class Console(Expecting, FailPatterns):
             if len(self._data) > self.memory:
                 self._trim()
             self._cond.notify_all()
+        for listener in tuple(self._listeners):  # live views (pytest --hil-console-live): never the reader's end
+            try:
+                listener(data)
+            except Exception:  # noqa: BLE001, S110
+                pass
+
+    def add_listener(self, listener: Callable[[bytes], None]) -> None:
+        """Call ``listener(chunk)`` from the reader thread with every chunk received from now on
+        (after it is logged and captured); what it raises is ignored."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[bytes], None]) -> None:
+        """Stop calling ``listener`` (no error when it was not added)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
 
     @property
     def _total(self) -> int:

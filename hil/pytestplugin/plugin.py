@@ -34,6 +34,7 @@ from hil.core import cancel
 from hil.core.errors import HilError, InfrastructureError, SetupError
 from hil.core.inputs import safe_name
 from hil.orchestrate import bring_up
+from hil.pytestplugin.live import LiveView
 from hil.targets import Target, make_target
 from hil.targets.definition import (
     CONVENTIONAL_TARGETS_DIR,
@@ -164,6 +165,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="build the vdevs and qvm (qvmsim) with these sanitizers (ASan with leak checks, UBSan), on local "
         "and qemu; a sanitizer report fails the test; default: each target's [toolchain] sanitize",
     )
+    group.addoption(
+        "--hil-console-live",
+        action="store_true",
+        default=False,
+        help="stream the running test's serial console ([serial]), guest console ([guest], qvm's stdout) and "
+        "qvm log ([qvm], its stderr) to the terminal as they arrive, line by line, coloured per stream",
+    )
     parser.addini(
         "hil_portable",
         type="bool",
@@ -240,6 +248,7 @@ class TargetPool:
 _POOL_KEY = pytest.StashKey[TargetPool]()
 _TARGET_KEY = pytest.StashKey[str]()
 _FOLDERS_KEY = pytest.StashKey[TargetFolders]()
+_LIVE_KEY = pytest.StashKey[LiveView]()
 
 
 def target_folders(config: pytest.Config) -> TargetFolders:
@@ -298,6 +307,11 @@ def pytest_configure(config: pytest.Config) -> None:
     except HilError as exc:
         raise pytest.UsageError(f"--hil-target: {exc}") from None
     _check_outputs(config)
+    if config.getoption("hil_console_live", False):
+        live = LiveView.for_config(config)  # the terminal's fd, while pytest's capture is suspended
+        config.stash[_LIVE_KEY] = live
+        config.pluginmanager.register(live, "hil-live")
+        config.add_cleanup(live.close)
     config.stash[_FOLDERS_KEY] = folders
     config.stash[_POOL_KEY] = TargetPool(
         Path(config.getoption("hil_artifacts")).resolve(), {d.name: d for d in definitions}
@@ -442,6 +456,9 @@ def hil_target(request: pytest.FixtureRequest, _hil_target_name: str) -> Target:
     props.append(("hil.target.facts", json.dumps(facts)))
     target = pool.get(_hil_target_name)
     props[-1] = ("hil.target.facts", json.dumps({**facts, **target.facts()}))
+    live = request.config.stash.get(_LIVE_KEY, None)
+    if live is not None and target.console is not None:  # --hil-console-live
+        live.watch_console(target.console, "serial" if len(pool.definitions) == 1 else f"serial {_hil_target_name}")
     setup = pool.take_setup(_hil_target_name)
     if setup:
         props.append(("hil.target.setup", f"{setup:.6f}"))  # the report counts it as the target's, not the test's
@@ -750,6 +767,9 @@ def hil_qvm(
         hil_target, hil_deployment, hil_artifacts, hil_target.console, _gates(request.config, hil_target)
     )
     request.node.stash[_RUNNER_KEY] = runner  # its sanitizer findings fail the test (pytest_runtest_makereport)
+    live = request.config.stash.get(_LIVE_KEY, None)
+    if live is not None:  # --hil-console-live: qvm's stdout and stderr as they arrive
+        runner.output_tap = live.qvm_tap
     return runner
 
 

@@ -117,8 +117,17 @@ class QvmSession:
             f"LD_LIBRARY_PATH={ldpath}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}} {runner.gates.environment(d)}"
             f"exec {shell_command(argv)}"
         )
-        self.process: Process = runner.target.start(command, on_output=self._output.feed)
+        self.process: Process = runner.target.start(command, on_output=self._on_output)
         self.guest: GuestControl = guest_for(runner.target, self)
+
+    def _on_output(self, stream: str, chunk: bytes) -> None:
+        self._output.feed(stream, chunk)
+        tap = self.runner.output_tap
+        if tap is not None:  # a live view (pytest --hil-console-live): what it raises never stops the stream
+            try:
+                tap(stream, chunk)
+            except Exception:  # noqa: BLE001, S110
+                pass
 
     # -- driving qvm -------------------------------------------------------------
 
@@ -380,6 +389,8 @@ class QvmRunner:
         self.gates = gates or Gates()
         #: every sanitizer report of this runner's runs (symbolised): each one fails the test
         self.sanitizer_findings: list[str] = []
+        #: called with ("stdout"|"stderr", chunk) as each run's output arrives (a live view)
+        self.output_tap: Callable[[str, bytes], None] | None = None
 
     def apply_gates(self, result: QvmResult, log_text: str, signal: str | None) -> None:
         """After a run: fetch its coverage counters (``runN.gcov/``), keep its sanitizer reports
