@@ -7,9 +7,10 @@ CLI (``hil qvm run``) and one-shot runs alike.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hil.core.arch import check_elf_arch
 from hil.core.deadline import Deadline
@@ -20,6 +21,9 @@ from hil.qvm.runner import QvmRunner
 from hil.targets import Target, make_target
 from hil.targets.definition import TargetDefinition
 from hil.targets.deploy import create_deployment
+
+if TYPE_CHECKING:
+    from hil.qvm.sweep import SweepReport
 
 #: How long bringing a target up may take, at most (boot + SSH).
 UP_TIMEOUT = 180.0
@@ -71,3 +75,41 @@ def run_once(
             return QvmRunner(target, deployment, artifacts, target.console).run(config, timeout)
         finally:
             deployment.cleanup()
+
+
+def sweep_once(
+    definition: TargetDefinition,
+    vdev_dir: Path,
+    out: Path,
+    *,
+    base: list[str] | None = None,
+    accept: list[str] | None = None,
+    exclude: list[str] | None = None,
+    sanitize: tuple[str, ...] = (),
+    timeout: float = 8.0,
+    jobs: int = 2,
+    log: Callable[[str], None] | None = None,
+) -> SweepReport:
+    """The configuration-fault sweep (``hil.qvm.sweep``) of the vdev folder ``vdev_dir`` on a target brought
+    up for it: built with the target's toolchain (and ``sanitize``), its ``sweep.accept`` file, ``accept``
+    (``OPTION=KIND``) and ``exclude`` (option names) added; runs, findings, ``sweep.txt``/``sweep.json`` in ``out``."""
+    from hil.qvm.gates import Gates
+    from hil.qvm.sweep import default_acceptances, run_sweep
+    from hil.targets.toolchain import build_vdev
+
+    if not vdev_dir.is_dir():
+        raise SetupError(f"hil vdev sweep: {vdev_dir} is not a vdev folder (a folder of .c files)")
+    acceptances = default_acceptances(vdev_dir)
+    for spec in accept or []:
+        acceptances.add(spec)
+    for name in exclude or []:
+        acceptances.exclude[name] = "excluded on the command line"
+    out.mkdir(parents=True, exist_ok=True)
+    with target_up(definition, out / "target") as target:
+        gates = Gates.for_target(target, False, sanitize)
+        toolchain = target.toolchain().with_gates(False, gates.sanitize) if gates.sanitize else target.toolchain()
+        built = build_vdev([vdev_dir], toolchain)
+        return run_sweep(
+            target, built.path, built.name, out, base=base or [], acceptances=acceptances,
+            gates=Gates(sanitize=gates.sanitize), timeout=timeout, jobs=jobs, log=log,
+        )  # fmt: skip

@@ -152,6 +152,31 @@ def cmd_vdev_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_vdev_sweep(args: argparse.Namespace) -> int:
+    import shlex
+
+    from hil.orchestrate import sweep_once
+    from hil.targets.sdk import SANITIZERS
+
+    sanitize = tuple(sorted({n.strip() for n in (args.sanitize or "").split(",") if n.strip()}))
+    bad = [n for n in sanitize if n not in SANITIZERS]
+    if bad:
+        raise HilError(f"--sanitize: unknown sanitizer(s) {', '.join(bad)}: use {','.join(SANITIZERS)}")
+    folder = Path(args.vdev_dir)
+    out = Path(args.output) if args.output else Path("artifacts") / "sweep" / folder.resolve().name
+    report = sweep_once(
+        _definition(args), folder, out,
+        base=[w for b in args.base for w in shlex.split(b)], accept=args.accept, exclude=args.exclude,
+        sanitize=sanitize, timeout=args.timeout, jobs=args.jobs,
+    )  # fmt: skip
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(report.table(), end="")
+        print(f"sweep.txt, sweep.json and findings/*.qvmconf in {out}")
+    return EXIT_FAILED if report.findings else EXIT_OK
+
+
 def cmd_qvm_run(args: argparse.Namespace) -> int:
     from hil.orchestrate import run_once
 
@@ -281,6 +306,37 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--werror", action="store_true", help="make compiler warnings errors (-Werror)")
     p.add_argument("-o", "--output", help="copy the .so into this folder")
+
+    p = add(
+        vdev,
+        "sweep",
+        cmd_vdev_sweep,
+        "configuration-fault sweep: run every option of a vdev with bad values; exit 1 on findings",
+    )
+    p.add_argument("vdev_dir", metavar="VDEV_DIR", help="the vdev folder (its sweep.accept, if any, is read)")
+    p.add_argument("--target", default="local", help="a qvmsim target: local or qemu (default: local)")
+    p.add_argument("--targets-dir", action="append", metavar="DIR", help=targets_dir_help)
+    p.add_argument(
+        "--base",
+        action="append",
+        default=[],
+        metavar="WORDS",
+        help="the vdev's required options, e.g. 'loc 0x1c0f0000'",
+    )
+    p.add_argument(
+        "--accept",
+        action="append",
+        default=[],
+        metavar="OPTION=KIND",
+        help="a documented acceptance (exit 0 is fine; * for any)",
+    )
+    p.add_argument("--exclude", action="append", default=[], metavar="OPTION", help="leave an option out of the sweep")
+    p.add_argument(
+        "--sanitize", metavar="address,undefined", help="the vdev and qvm as sanitizer builds: a report is a finding"
+    )
+    p.add_argument("--timeout", type=float, default=8.0, help="seconds per run before it counts as a hang (default 8)")
+    p.add_argument("--jobs", type=int, default=2, help="runs at once (default 2)")
+    p.add_argument("-o", "--output", help="the report folder (default artifacts/sweep/VDEV)")
 
     qvm = sub.add_parser("qvm", help="run qvm on a target").add_subparsers(dest="sub", required=True, metavar="ACTION")
     p = add(qvm, "run", cmd_qvm_run, "deploy vdevs, run qvm @CONF on a target, report how it ended")

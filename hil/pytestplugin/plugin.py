@@ -23,7 +23,7 @@ import dataclasses
 import json
 import time
 import warnings
-from collections.abc import Generator, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -771,6 +771,48 @@ def hil_qvm(
     if live is not None:  # --hil-console-live: qvm's stdout and stderr as they arrive
         runner.output_tap = live.qvm_tap
     return runner
+
+
+@pytest.fixture
+def hil_sweep(request: pytest.FixtureRequest, hil_target: Target, hil_artifacts: Path):  # type: ignore[no-untyped-def]
+    """``hil_sweep("target_vdevs/wdog", base="loc 0x1c0f0000", accept=["tick=zero"])``: the configuration-fault
+    sweep (``hil.qvm.sweep``) of a vdev folder on this target; returns the ``SweepReport`` (``findings``,
+    ``table()``), written with its runs and ``findings/*.qvmconf`` into ``<artifacts>/sweep-NAME/``.
+    The folder's ``sweep.accept`` is read; ``--hil-sanitize`` makes sanitizer reports findings."""
+    import shlex
+
+    from hil.qvm.gates import Gates
+    from hil.qvm.sweep import SweepReport, default_acceptances, run_sweep
+    from hil.targets.toolchain import build_vdev
+
+    def sweep(
+        vdev: str | Path,
+        base: str | Sequence[str] = (),
+        accept: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        timeout: float = 8.0,
+        jobs: int = 2,
+    ) -> SweepReport:
+        folder = Path(vdev) if Path(vdev).is_absolute() else request.config.rootpath / vdev
+        gates = _gates(request.config, hil_target)
+        toolchain = hil_target.toolchain()
+        if gates.sanitize:
+            toolchain = toolchain.with_gates(False, gates.sanitize)
+        built = build_vdev([folder], toolchain)
+        acceptances = default_acceptances(folder)
+        for spec in accept:
+            acceptances.add(spec, "accepted by the test")
+        for name in exclude:
+            acceptances.exclude[name] = "excluded by the test"
+        words = shlex.split(base) if isinstance(base, str) else list(base)
+        report = run_sweep(
+            hil_target, built.path, built.name, hil_artifacts / f"sweep-{built.name}", base=words,
+            acceptances=acceptances, gates=Gates(sanitize=gates.sanitize), timeout=timeout, jobs=jobs,
+        )  # fmt: skip
+        request.node.user_properties.append(("hil.qvm_log", f"--- configuration-fault sweep\n{report.table()}"))
+        return report
+
+    return sweep
 
 
 def _sanitizers(config: pytest.Config) -> tuple[str, ...]:

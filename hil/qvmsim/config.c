@@ -209,6 +209,9 @@ static bool is_global(const char *w)
 
 static void parse_loc(const struct tok *opt, vdev_t *v)
 {
+    if (!more())
+        cfg_fatal(opt->file, opt->line, "option 'loc' of vdev '%s' needs an address ([mem:|io:]ADDR[,LEN])",
+                  vdev_source(v));
     char *a = take_arg(opt, "an address ([mem:|io:]ADDR[,LEN])");
     const char *p = a;
     unsigned type = v->v_block.qst_type;
@@ -236,6 +239,8 @@ static void parse_loc(const struct tok *opt, vdev_t *v)
 static void vdev_option(const struct tok *opt, vdev_t *v, int idx, bool flag)
 {
     struct qvmsim_vdev_private *p = v->qvmsim_private;
+    if (!flag && !more())       /* qvmsim: the line names the vdev (the sweep requires it) */
+        cfg_fatal(opt->file, opt->line, "option '%s' of vdev '%s' needs a value", opt->w, vdev_source(v));
     char *arg = flag ? NULL : take_arg(opt, "a value");
     for (int i = 0; i < p->nopts; i++) {
         if (p->opts[i].idx == idx) {          /* last repeat wins */
@@ -268,6 +273,9 @@ static bool vdev_word(const struct tok *opt, vdev_t *v)
     if (strcmp(w, "intr") == 0) {
         if (f->factory_flags & VFF_INTR_NO)
             cfg_fatal(opt->file, opt->line, "vdev '%s' takes no 'intr'", vdev_source(v));
+        if (!more())
+            cfg_fatal(opt->file, opt->line, "option 'intr' of vdev '%s' needs an interrupt PIC:NUMBER "
+                      "(e.g. gic:33 or ioapic:5)", vdev_source(v));
         char *a = take_arg(opt, "an interrupt PIC:NUMBER (e.g. gic:33 or ioapic:5)");
         char name[48];
         const char *why;

@@ -14,8 +14,11 @@
  *                      source (qvmsim: exit 64)
  *   refuse WHAT        control returns EPERM: WHAT = option (this very option),
  *                      OPTIONS_END, ASSIGN, GUEST_CONFIGURED, GUEST_STARTING, STATUS
+ *                      (any other WHAT is refused: EINVAL)
  *   hang WHERE         block forever in: button, terminate, configured, starting
- *   timer MS           a periodic guest timer (counted, reported on STATUS)
+ *                      (any other WHERE is refused: EINVAL)
+ *   timer MS           a periodic guest timer (counted, reported on STATUS; 0 = no
+ *                      timer, the default)
  *   fatal_option TEXT  the option's own callback calls qvm_fatal(QLS_CNF, TEXT) (exit 65)
  *
  * Registers (offsets from loc):
@@ -102,6 +105,21 @@ static int parse_uint(const char *s, unsigned *out)
     return 0;
 }
 
+/* `arg` is one of `words` (NULL-terminated): the values of refuse and hang. */
+static int one_of(const char *arg, const char *const *words)
+{
+    for (; arg != NULL && *words != NULL; words++) {
+        if (strcmp(arg, *words) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static const char *const refuse_values[] = {
+    "option", "OPTIONS_END", "ASSIGN", "GUEST_CONFIGURED", "GUEST_STARTING", "STATUS", NULL,
+};
+static const char *const hang_values[] = { "button", "terminate", "configured", "starting", NULL };
+
 static int refused(vdev_t *vdp, const struct trace *t, const char *what)
 {
     if (strcmp(t->refuse, what) != 0)
@@ -144,6 +162,11 @@ static int trace_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
                 return EINVAL;
             break;
         case OPT_REFUSE:
+            if (!one_of(arg, refuse_values)) {
+                vdev_logf(QL_QVM_ERR, vdp, "refuse '%.40s': expected option, OPTIONS_END, ASSIGN, "
+                          "GUEST_CONFIGURED, GUEST_STARTING or STATUS", arg ? arg : "");
+                return EINVAL;
+            }
             if (strcmp(arg, "option") == 0)
                 return EPERM;
             snprintf(t->refuse, sizeof t->refuse, "%s", arg);
@@ -151,6 +174,11 @@ static int trace_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
         case OPT_FATAL:
             qvm_fatal(QLS_CNF, "fatal_option: %s", arg);
         case OPT_HANG:
+            if (!one_of(arg, hang_values)) {
+                vdev_logf(QL_QVM_ERR, vdp, "hang '%.40s': expected button, terminate, configured or starting",
+                          arg ? arg : "");
+                return EINVAL;
+            }
             snprintf(t->hang, sizeof t->hang, "%s", arg);
             break;
         case OPT_TIMER:

@@ -23,6 +23,7 @@
  */
 #include <qvm/vdev.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -53,13 +54,17 @@ static uint64_t mono_ns(void)
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* Bounds of `timeout` (ms, about 11.5 days) and `frequency` (Hz): the period in ns never overflows. */
+#define WDOG_MAX_OPTION 1000000000ull
+
 static int parse_positive(const char *s, uint64_t *out)
 {
     char *end;
     if (s == NULL || *s < '0' || *s > '9')
         return -1;
+    errno = 0;
     unsigned long long v = strtoull(s, &end, 0);
-    if (*end != '\0' || v == 0)
+    if (*end != '\0' || v == 0 || errno == ERANGE || v > WDOG_MAX_OPTION)
         return -1;
     *out = v;
     return 0;
@@ -101,13 +106,15 @@ static int wdog_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
         break;
     case VDEV_CTRL_FIRST_OPTIDX + OPT_TIMEOUT:
         if (parse_positive(arg, &w->timeout_ms) != 0) {
-            vdev_logf(QL_QVM_ERR, vdp, "timeout '%s': expected a positive number of milliseconds", arg);
+            vdev_logf(QL_QVM_ERR, vdp, "timeout '%s': expected a positive number of milliseconds (at most %llu)", arg,
+                      WDOG_MAX_OPTION);
             return EINVAL;
         }
         break;
     case VDEV_CTRL_FIRST_OPTIDX + OPT_FREQUENCY:
         if (parse_positive(arg, &w->frequency) != 0) {
-            vdev_logf(QL_QVM_ERR, vdp, "frequency '%s': expected a positive number of Hz", arg);
+            vdev_logf(QL_QVM_ERR, vdp, "frequency '%s': expected a positive number of Hz (at most %llu)", arg,
+                      WDOG_MAX_OPTION);
             return EINVAL;
         }
         break;
@@ -144,7 +151,9 @@ static int wdog_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
             w->load = w->timeout_ms != 0 ? w->timeout_ms * w->frequency / 1000u : w->frequency;
             if (w->load == 0)
                 w->load = 1;
-            w->period_ns = w->load * 1000000000ull / w->frequency;
+            /* timeout x frequency is up to 1e18 ticks: then the period is the timeout itself */
+            w->period_ns = w->load > UINT64_MAX / 1000000000ull ? w->timeout_ms * 1000000ull
+                                                                : w->load * 1000000000ull / w->frequency;
         } else {
             w->period_ns = (w->timeout_ms != 0 ? w->timeout_ms : 1000u) * 1000000ull;
         }

@@ -44,7 +44,7 @@ CASES = [
         r"^cfg\.qvmconf:1: vdev 'trace' refused VDEV_CTRL_ASSIGN: Operation not permitted \(errno 1\)$",
         "qvm",
     ),
-    ("missing-value", "vdev trace tick\n", r"^cfg\.qvmconf:1: option 'tick' needs a value$", "qvm"),
+    ("missing-value", "vdev trace tick\n", r"^cfg\.qvmconf:1: option 'tick' of vdev 'trace' needs a value$", "qvm"),
     ("system-not-first", "ram 16M\nsystem late\n", r"^cfg\.qvmconf:2: option 'system' must come first", "qvm"),
     (
         "system-as-a-value-is-fine-but-bogus-is-not",

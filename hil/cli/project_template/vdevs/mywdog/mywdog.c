@@ -67,8 +67,8 @@ static int mywdog_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg
     case VDEV_CTRL_FIRST_OPTIDX + OPT_TIMEOUT: {
         char *end;
         unsigned long long ms = strtoull(arg, &end, 0);
-        if (*arg < '0' || *arg > '9' || *end != '\0' || ms == 0)
-            qvm_fatal(QLS_CNF, "timeout '%s': expected a positive number of milliseconds", arg);
+        if (*arg < '0' || *arg > '9' || *end != '\0' || ms == 0 || ms > 1000000000ull)  /* ns never overflow */
+            qvm_fatal(QLS_CNF, "timeout '%s': expected a positive number of milliseconds (at most 1000000000)", arg);
         w->timeout_ns = ms * 1000000ull;
         break;
     }

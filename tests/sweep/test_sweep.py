@@ -1,0 +1,93 @@
+"""The configuration-fault sweep (issue 15): hil.qvm.sweep, 'hil vdev sweep', the hil_sweep fixture.
+
+On ``local`` only (each case is a millisecond dryrun; the planted hang costs one short timeout):
+the test vdev tests/sweep/vdevs/sweepy has a planted crash (``depth 0``) and a planted hang
+(``retries -1``) that the sweep must find, and nothing else; target_vdevs/wdog and trace sweep clean.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hil.core.errors import SetupError
+from hil.qvm.sweep import Acceptances, VdevOption, cases, parse_option_list
+from hil.targets.toolchain import Toolchain, build_vdev
+
+ROOT = Path(__file__).resolve().parents[2]
+SWEEPY = ROOT / "tests" / "sweep" / "vdevs" / "sweepy"
+
+
+def test_cases_from_the_option_list() -> None:
+    listed = parse_option_list("vdev x options\n    common loc\n    option depth\n    flag quiet\n")
+    assert listed == [VdevOption("common", "loc"), VdevOption("option", "depth"), VdevOption("flag", "quiet")]
+    made = {c.id: c.words for c in cases(listed, ["loc", "0x1000"], exclude=["nothing"])}
+    assert made["depth-missing"] == ("depth",) and made["depth-negative"] == ("depth", "-1")
+    assert made["quiet-argument"] == ("quiet", "1") and made["quiet-repeat"] == ("quiet", "quiet")
+    assert made["loc-repeat"] == ("loc", "0x1000", "loc", "0x1000") and "depth-repeat" not in made
+    assert made["unknown-unknown"][0] == "sweep_no_such_option" and len(made["depth-huge"][1]) == 16384
+    assert "depth-zero" not in {c.id for c in cases(listed, exclude=["depth"])}
+
+
+def test_acceptances_file(tmp_path: Path) -> None:
+    f = tmp_path / "sweep.accept"
+    f.write_text("accept tick zero  # 0 = no thread\nexclude hang  # hangs on purpose\n")
+    acc = Acceptances.read(f)
+    assert acc.accept == {("tick", "zero"): "0 = no thread"} and acc.exclude == {"hang": "hangs on purpose"}
+    f.write_text("accept tick nonsense\n")
+    with pytest.raises(SetupError, match=r"sweep\.accept:1: .*unknown fault kind 'nonsense'"):
+        Acceptances.read(f)
+
+
+def _hil(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "hil.cli.main", *args], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_sweep_finds_the_planted_crash_and_hang(tmp_path: Path) -> None:
+    """'hil vdev sweep': exactly the two planted findings (exit 1), each kept as a .qvmconf that replays to it."""
+    out = tmp_path / "sweep"
+    done = _hil("vdev", "sweep", str(SWEEPY), "--target", "local", "--base", "loc 0x1c0f0000",
+                "--timeout", "3", "-o", str(out))  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    data = json.loads((out / "sweep.json").read_text())
+    findings = {c["case"]: c for c in data["cases"] if c["verdict"] == "FINDING"}
+    assert set(findings) == {"depth-zero", "retries-negative"}, (out / "sweep.txt").read_text()
+    assert (
+        findings["depth-zero"]["outcome"] == "SIGSEGV"
+        and "sweepy_control (sweepy.c:" in findings["depth-zero"]["detail"]
+    )
+    assert findings["retries-negative"]["outcome"] == "HUNG"
+    table = (out / "sweep.txt").read_text()
+    assert "2 findings" in table and table in done.stdout
+    # every other case ended cleanly: a configuration error naming the vdev, or qvm's documented "last wins"
+    others = [c for c in data["cases"] if c["verdict"] != "FINDING"]
+    assert all((c["verdict"] == "CLEAN" and c["outcome"] == "exit 65") or c["kind"] == "repeat" for c in others), others
+    assert sorted(p.name for p in (out / "findings").iterdir()) == ["depth-zero.qvmconf", "retries-negative.qvmconf"]
+    # replay: the kept configuration alone gives the same finding
+    vdev = build_vdev([SWEEPY], Toolchain()).path  # the build cache's copy, as the sweep built it
+    crash = _hil("qvm", "run", "--conf", str(out / "findings" / "depth-zero.qvmconf"), "--vdev", str(vdev),
+                 "--timeout", "10", "--artifacts", str(tmp_path / "replay1"), "--json")  # fmt: skip
+    assert json.loads(crash.stdout)["signal"] == "SIGSEGV", crash.stdout + crash.stderr
+    hang = _hil("qvm", "run", "--conf", str(out / "findings" / "retries-negative.qvmconf"), "--vdev", str(vdev),
+                "--timeout", "2", "--artifacts", str(tmp_path / "replay2"), "--json")  # fmt: skip
+    assert json.loads(hang.stdout)["hung"] is True, hang.stdout + hang.stderr
+
+
+@pytest.mark.hil_kinds("local")
+@pytest.mark.parametrize(
+    ("vdev", "base"), [("target_vdevs/wdog", "loc 0x1c0f0000"), ("target_vdevs/trace", "loc 0x2000")]
+)
+def test_target_vdevs_sweep_clean(hil_sweep, vdev: str, base: str) -> None:  # type: ignore[no-untyped-def]
+    """The fixture: wdog and trace end every bad configuration cleanly (trace's documented acceptances
+    are in target_vdevs/trace/sweep.accept)."""
+    report = hil_sweep(vdev, base=base, timeout=5)
+    assert report.clean, report.table()
+    assert (report.folder / "sweep.txt").read_text() == report.table()
+    kinds = {r.case.kind for r in report.results}
+    assert {"missing", "non-numeric", "negative", "zero", "overflow", "huge", "repeat", "unknown", "bad-loc"} <= kinds
