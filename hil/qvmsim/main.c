@@ -487,19 +487,28 @@ static void *signal_thread(void *unused)
             snprintf(why, sizeof why, "and %s asked qvm to end again", sig_name(sig));
             cut_off(why);
         }
-        if (sig > 0 && ending_sig && !atomic_load(&running) && setup_deadline == 0) {
+        /* Before GUEST_STARTING is dispatched the guest has not started; from then on (the
+         * documented start, qvm/qvmsim-choices.h) a signal is the main loop's power button,
+         * handled as soon as the loop runs. */
+        if (sig > 0 && ending_sig && atomic_load(&g_phase) < PHASE_STARTED && setup_deadline == 0) {
             int status = sig == SIGQUIT ? GTC_POWER_CUT : GTC_NORMAL_EXIT;
             if (claim_end(status))
                 qlog(QL_QVM_INFO, "%s before the guest started: the guest is not started, qvm ends (exit status "
                      "%d once set-up returns; cut off after %d ms)", sig_name(sig), status,
                      QVMSIM_SETUP_END_GRACE_MS);
             setup_deadline = now + (uint64_t)QVMSIM_SETUP_END_GRACE_MS * 1000000u;
+        } else if (sig > 0 && ending_sig && !atomic_load(&running) && setup_deadline == 0) {
+            /* GUEST_STARTING is under way: the button is pressed once the main loop runs, but a
+             * vdev that never returns from GUEST_STARTING is cut off like one hanging in set-up. */
+            qlog(QL_QVM_INFO, "%s while the guest is starting: handled once it runs (cut off after %d ms)",
+                 sig_name(sig), QVMSIM_SETUP_END_GRACE_MS);
+            setup_deadline = now + (uint64_t)QVMSIM_SETUP_END_GRACE_MS * 1000000u;
         }
         if (sig > 0) {
             unsigned char b = (unsigned char)sig;
             write_all(g_wake_fd, (const char *)&b, 1);
         }
-        if (setup_deadline != 0 && now >= setup_deadline && !atomic_load(&finishing)) {
+        if (setup_deadline != 0 && now >= setup_deadline && !atomic_load(&finishing) && !atomic_load(&running)) {
             char why[96];
             snprintf(why, sizeof why, "%d ms after the signal to end", QVMSIM_SETUP_END_GRACE_MS);
             cut_off(why);
