@@ -113,7 +113,7 @@ def props_of(suite: ET.Element) -> dict[str, str]:
 def outcomes_run(pytester: pytest.Pytester) -> tuple[pytest.RunResult, Path]:
     pytester.makeconftest(CONFTEST + PARAMETRIZED)
     pytester.makepyfile(test_outcomes=OUTCOMES)
-    result = pytester.runpytest("-p", "no:qnx_hil", "-p", "no:cacheprovider")
+    result = pytester.runpytest("-p", "no:qnx_hil", "-p", "no:labgrid", "-p", "no:cacheprovider")
     return result, pytester.path
 
 
@@ -236,7 +236,7 @@ def test_keyboard_interrupt_leaves_a_valid_report(pytester: pytest.Pytester) -> 
     """
     )
     # In a subprocess: pytester re-raises an in-process KeyboardInterrupt into this session.
-    result = pytester.runpytest_subprocess("-p", "no:qnx_hil", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess("-p", "no:qnx_hil", "-p", "no:labgrid", "-p", "no:cacheprovider")
     assert result.ret == pytest.ExitCode.INTERRUPTED
     report = pytester.path / "junit-controller.xml"
     assert_valid(report)
@@ -277,7 +277,7 @@ def test_xdist_workers_report_through_the_controller(
     """
     )
     result = pytester.runpytest(
-        "-p", "no:qnx_hil", "-p", "no:cacheprovider", "-p", "xdist", "-n", "2", "--dist", "each"
+        "-p", "no:qnx_hil", "-p", "no:labgrid", "-p", "no:cacheprovider", "-p", "xdist", "-n", "2", "--dist", "each"
     )
     result.assert_outcomes(passed=6, failed=2)
     assert sorted(p.name for p in pytester.path.glob("junit-*.xml")) == ["junit-controller.xml"]
