@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hil.core.errors import SetupError
+from hil.vm.qemuargs import console_net_tail
 
 if TYPE_CHECKING:
     from hil.vm.image import Image
@@ -76,15 +77,5 @@ def arm64_command(
         str(image.initrd),
         "-append",
         " ".join((ARM64_KERNEL_CMDLINE, *options.kernel_args)),
-        "-chardev",
-        f"socket,id=console,fd={serial_fd},server=on,wait={'on' if console_wait else 'off'}",
-        "-serial",
-        "chardev:console",
-        "-netdev",
-        f"user,id=net0,hostfwd=tcp:127.0.0.1:{ssh_port}-:22",
-        "-device",
-        f"{nic},netdev=net0",
-        "-pidfile",
-        str(pidfile),
-        *options.extra_args,
+        *console_net_tail(serial_fd, console_wait, ssh_port, nic, pidfile, options.extra_args),
     ]

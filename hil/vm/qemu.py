@@ -49,6 +49,7 @@ from hil.core.text import tail_lines
 from hil.vm import snapshot as snapshots
 from hil.vm.arm64 import arm64_command
 from hil.vm.image import Image, load_image
+from hil.vm.qemuargs import console_net_tail
 from hil.vm.qmp import Qmp
 
 #: Kernel command line, each item measured under TCG on the stock Debian kernel:
@@ -175,25 +176,28 @@ def kvm_verdict_file(qemu: str = "qemu-system-x86_64") -> Path | None:
     return cache_dir("probes") / f"kvm-{key}.json"
 
 
+def _remembered_verdict(path: Path) -> bool | None:
+    """The verdict stored at ``path``, or None when there is none (or it is unreadable)."""
+    try:
+        verdict = json.loads(path.read_text())["usable"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return verdict if isinstance(verdict, bool) else None
+
+
 def _remembered_kvm_verdict(timeout: float, qemu: str) -> bool:
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         return False
     path = kvm_verdict_file(qemu)
     if path is None:
         return False
-    try:
-        verdict = json.loads(path.read_text())["usable"]
-        if isinstance(verdict, bool):
-            return verdict
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
+    remembered = _remembered_verdict(path)
+    if remembered is not None:
+        return remembered
     with file_lock(path.with_suffix(".lock")):  # parallel first processes probe once
-        try:
-            verdict = json.loads(path.read_text())["usable"]
-            if isinstance(verdict, bool):
-                return verdict
-        except (OSError, ValueError, KeyError, TypeError):
-            pass
+        remembered = _remembered_verdict(path)
+        if remembered is not None:
+            return remembered
         verdict = _run_kvm_probe(timeout, qemu)
         tmp = path.with_suffix(f".{os.getpid()}.tmp")
         tmp.write_text(json.dumps({"usable": verdict, "probed": time.time()}))
@@ -511,17 +515,7 @@ class QemuMachine:
             str(self.image.initrd),
             "-append",
             append,
-            "-chardev",
-            f"socket,id=console,fd={serial_fd},server=on,wait={'on' if console_wait else 'off'}",
-            "-serial",
-            "chardev:console",
-            "-netdev",
-            f"user,id=net0,hostfwd=tcp:127.0.0.1:{ssh_port}-:22",
-            "-device",
-            f"{nic.device},netdev=net0",
-            "-pidfile",
-            str(self.pidfile),
-            *o.extra_args,
+            *console_net_tail(serial_fd, console_wait, ssh_port, nic.device, self.pidfile, o.extra_args),
         ]
 
     # -- lifecycle

@@ -25,6 +25,7 @@ from typing import Any, NoReturn
 
 from hil.core.errors import SetupError
 from hil.vm.qemu import NicDevice, QemuMachine, QemuOptions, _cpu_model
+from hil.vm.qemuargs import console_net_tail
 
 #: Disk image formats QEMU is told by the file's suffix (anything else is raw).
 DISK_FORMATS: dict[str, str] = {".qcow2": "qcow2", ".vmdk": "vmdk", ".vdi": "vdi", ".vhdx": "vhdx", ".img": "raw"}
@@ -97,17 +98,7 @@ def user_command(
         argv += ["-drive", drive]
     return [
         *argv,
-        "-chardev",
-        f"socket,id=console,fd={serial_fd},server=on,wait={'on' if console_wait else 'off'}",
-        "-serial",
-        "chardev:console",
-        "-netdev",
-        f"user,id=net0,hostfwd=tcp:127.0.0.1:{ssh_port}-:{user.ssh_port}",
-        "-device",
-        f"{nic},netdev=net0",
-        "-pidfile",
-        str(pidfile),
-        *options.extra_args,
+        *console_net_tail(serial_fd, console_wait, ssh_port, nic, pidfile, options.extra_args, user.ssh_port),
     ]
 
 
