@@ -77,7 +77,7 @@ def test_user_image_definition_errors_name_the_key(tmp_path) -> None:  # type: i
     src = str(tmp_path / "mine.toml")
     ok = parse_definition({"kind": "qemu", "os": "qnx", "qemu": {
         "image": "disk.img", "ssh_key": "disk.img", "ssh_host_key": "ssh-ed25519 AAAA"}}, src, "mine")  # fmt: skip
-    assert ok.qemu.user_image and ok.target_os == "qnx"  # booted by tests/vm/test_user_image.py
+    assert ok.qemu.user_image and ok.target_os == "qnx"  # booted by tests/vm/test_user_image_boot.py
     with pytest.raises(ConfigError, match=r"mine\.toml.*qemu\.ssh_key.*ssh_key = PATH"):
         parse_definition({"kind": "qemu", "qemu": {"image": "disk.img"}}, src, "mine")
     with pytest.raises(ConfigError, match=r"qemu\.kernel.*no file nope"):
