@@ -97,6 +97,7 @@ class Expecting:
         message), ``FailPatternSeen`` if a fail pattern appeared, and
         ``InfrastructureError`` if the console closed for good.
         """
+        __tracebackhide__ = True  # a console that never showed it is the test's failure
         rxs = compile_patterns(pattern)
         found = self._wait(rxs, timeout, since, need_all=False)
         return found[0]
@@ -108,6 +109,7 @@ class Expecting:
         since: Mark | None = None,
     ) -> list[ConsoleMatch]:
         """Wait until every pattern has appeared after ``since``, in any order; matches in pattern order."""
+        __tracebackhide__ = True  # a console that never showed it is the test's failure
         rxs = compile_patterns(patterns)
         return self._wait(rxs, timeout, since, need_all=True)
 
@@ -268,6 +270,7 @@ class Expecting:
 
     def not_matching(self, pattern: PatternLike, since: Mark | None = None) -> None:
         """Assert ``pattern`` does not appear after ``since`` (default: anywhere in the session)."""
+        __tracebackhide__ = True  # a console that never showed it is the test's failure
         rx = compile_pattern(pattern)
         origin = since if since is not None else Mark(0)
         with self._cond:

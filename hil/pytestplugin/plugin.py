@@ -46,6 +46,9 @@ from hil.targets.definition import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from hil.links.console import Console, ConsoleMatch, PatternLike
     from hil.qvm.gates import Gates
     from hil.qvm.runner import QvmRunner
     from hil.targets.deploy import Deployment
@@ -500,7 +503,7 @@ def hil_ssh(hil_target: Target):  # type: ignore[no-untyped-def]
 class ConsoleSlice:
     """The part of a session-long console that belongs to one test."""
 
-    def __init__(self, console) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, console: Console) -> None:
         self.console = console
         self.start = console.mark()
         self._next = self.start
@@ -509,13 +512,15 @@ class ConsoleSlice:
     def text(self) -> str:
         return str(self.console.since(self.start))
 
-    def expect(self, pattern, timeout: float = 10.0):  # type: ignore[no-untyped-def]
+    def expect(self, pattern: PatternLike | Sequence[PatternLike], timeout: float = 10.0) -> ConsoleMatch:
         """Wait for ``pattern`` in this test's part of the stream, after the previous match."""
+        __tracebackhide__ = True  # a console that never showed it is the test's failure
         match = self.console.expect(pattern, timeout, since=self._next)
         self._next = match.end
         return match
 
-    def not_matching(self, pattern) -> None:  # type: ignore[no-untyped-def]
+    def not_matching(self, pattern: PatternLike) -> None:
+        __tracebackhide__ = True
         self.console.not_matching(pattern, since=self.start)
 
     def sendline(self, line: str) -> None:

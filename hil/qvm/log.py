@@ -275,6 +275,7 @@ class QvmLog(Sequence[LogLine]):
         Raises ``AssertionError`` showing the pattern and a log excerpt (the last
         lines, or the lines of that source/level) when nothing matches.
         """
+        __tracebackhide__ = True  # the failure is the test's, not this library's
         rx = _compile(pattern)
         scope, what = self._scope(source, level)
         for line in scope:
@@ -287,6 +288,7 @@ class QvmLog(Sequence[LogLine]):
     def expect_none(self, pattern: Pattern, *, source: str | None = None, level: str | None = None) -> None:
         """Assert that no message (of ``source``/``level`` if given) matches ``pattern``;
         the ``AssertionError`` lists the offending lines."""
+        __tracebackhide__ = True
         scope, what = self._scope(source, level)
         hits = scope.matching(pattern)
         if hits:

@@ -118,6 +118,11 @@ def test_crash(hil_qvm, hil_vdev):
         vm.send("write 0x1c100010 4 0")
         run = vm.wait(10)
     run.assert_reason(Exit.NORMAL)   # it is not: SIGSEGV
+
+def test_log_line_missing(hil_qvm, hil_vdev):
+    trace = hil_vdev("target_vdevs/trace")
+    run = hil_qvm.run(QvmConfig("vm").vdev(trace, loc=0x1c100000).dryrun(), timeout=20)
+    run.log.expect(r"no such line")
 """
 
 
@@ -160,7 +165,7 @@ def test_warnings_and_crashes_reach_the_report_and_werror_fails_the_build(tmp_pa
     (tmp_path / "test_warned.py").write_text(WARNED_TESTS.format(warned=warned))
     summary = tmp_path / "plain-summary" / "summary.txt"
     done, cases = _inner_warned(tmp_path, "plain", "--hil-summary", str(summary))
-    assert "1 failed, 1 passed" in done.stdout, done.stdout[-3000:]
+    assert "2 failed, 1 passed" in done.stdout, done.stdout[-3000:]
     # the warning: in the JUnit entry, the artifacts, pytest's warnings summary and summary.txt
     assert "unused variable" in (cases["test_warned"].findtext("system-err") or "")
     assert "VdevWarning" in done.stdout and "unused variable" in done.stdout
@@ -172,6 +177,8 @@ def test_warnings_and_crashes_reach_the_report_and_werror_fails_the_build(tmp_pa
     assert "trace_vwrite" in err and "trace.c:" in err, err[-2000:]
     assert "killed by SIGSEGV at address 0x0 in trace_vwrite (trace.c:" in done.stdout
     assert "hil/qvm/result.py" not in done.stdout  # the library's own frames are hidden
+    assert "no qvm log line matches 'no such line'" in done.stdout
+    assert "hil/qvm/log.py" not in done.stdout  # QvmLog.expect's frame too
     # --hil-werror: the same vdev is a build error
     done, cases = _inner_warned(tmp_path, "werror", "--hil-werror", "-k", "warned")
     assert "1 error" in done.stdout and "SETUP ERROR" in done.stdout, done.stdout[-3000:]
