@@ -166,3 +166,33 @@ def test_death_string_on_the_console_is_an_infrastructure_error(tmp_path: Path) 
     error = found[("qemu", "test_kernel_panics")].find("error")
     assert error is not None and "Kernel panic" in (error.get("message") or "")
     assert found[("qemu", "test_next_one_runs")].find("error") is None
+
+
+QNX_BANNER_SUITE = """
+import time
+
+
+def test_procnto_crashes(hil_target):
+    hil_target.run("echo 'Shutdown[0,0] S/C/F=11/1/11 C/D=fe06601c/fe0fafb0' > /dev/ttyS0", timeout=30)
+    time.sleep(0.5)  # the console reader sees it; the test itself never looks
+
+
+def test_a_linux_panic_line_is_not_a_qnx_death_string(hil_target):
+    hil_target.run("echo 'Kernel panic - not syncing: only text on a QNX console' > /dev/ttyS0", timeout=30)
+    time.sleep(0.5)
+"""
+
+
+def test_qnx_shutdown_banner_is_an_infrastructure_error_on_a_qnx_target(tmp_path: Path) -> None:
+    """On a target whose OS is QNX, procnto's ``Shutdown[...]`` banner on the console is a death string."""
+    definition = tmp_path / "qemu-qnx.toml"
+    definition.write_text('name = "qemu-qnx"\nkind = "qemu"\nos = "qnx"\n')
+    suite = tmp_path / "test_qnx_banner.py"
+    suite.write_text(QNX_BANNER_SUITE)
+    done = hil("nightly", "--target", str(definition), "--reports", str(tmp_path / "r"), "--", str(suite))
+    assert done.returncode == 3, done.stdout[-3000:]
+    found = cases(only_report(tmp_path / "r") / "junit.xml")
+    error = found[("qemu-qnx", "test_procnto_crashes")].find("error")
+    assert error is not None and "Shutdown[0,0] S/C/F=11/1/11" in (error.get("message") or "")
+    other = found[("qemu-qnx", "test_a_linux_panic_line_is_not_a_qnx_death_string")]
+    assert other.find("error") is None and other.find("failure") is None
