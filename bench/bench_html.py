@@ -17,7 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hil.pytestplugin.html import render
-from hil.pytestplugin.report import CaseResult, JUnitReporter
+from hil.pytestplugin.junit import JUnitReporter
+from hil.pytestplugin.results import CaseResult
 
 
 def synthetic(n: int, root: Path, seed: int = 1) -> list[CaseResult]:

@@ -19,7 +19,6 @@ target, with the target's name in its test id.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
 import warnings
@@ -322,7 +321,7 @@ def pytest_configure(config: pytest.Config) -> None:
     junit = config.getoption("hil_junit")
     beside = config.getoption("hil_summary") or config.getoption("hil_html")
     if (junit or beside) and not hasattr(config, "workerinput"):
-        from hil.pytestplugin.report import JUnitReporter
+        from hil.pytestplugin.junit import JUnitReporter
 
         path = Path(junit) if junit else Path(beside).with_name("junit.xml")
         config.pluginmanager.register(JUnitReporter(path.resolve()), "hil-junit")
@@ -360,12 +359,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     reporter = session.config.pluginmanager.get_plugin("hil-junit")
     coverage_lines = _coverage_report(session.config)
     if summary and reporter is not None:
-        from hil.pytestplugin.report import summary_table
+        from hil.pytestplugin.summary import write_summary
 
-        Path(summary).parent.mkdir(parents=True, exist_ok=True)
-        Path(summary).write_text(summary_table(reporter) + coverage_lines, encoding="utf-8")
-        counts = {name: dataclasses.asdict(c) for name, c in reporter.counts().items()}
-        Path(summary).with_name("counts.json").write_text(json.dumps(counts, indent=2), encoding="utf-8")
+        write_summary(Path(summary), reporter, coverage_lines)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -732,7 +728,7 @@ def hil_vdev(request: pytest.FixtureRequest, hil_target: Target, hil_deployment:
     Relative paths are taken from the pytest root folder.  A compile error is a
     ``SetupError`` showing the compiler's messages: an error of the test.
     """
-    from hil.pytestplugin.report import vdev_warnings_property
+    from hil.pytestplugin.summary import vdev_warnings_property
     from hil.targets.toolchain import build_vdev
 
     def build(source: str | Path, *more: str | Path, name: str | None = None) -> DeployedVdev:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.pytestplugin.report import validate_junit
+from hil.pytestplugin.junitxml import validate_junit
 from tests.support.keys import unreachable_board
 from tests.support.procs import pids_running
 

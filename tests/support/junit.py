@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from hil.pytestplugin.report import validate_junit
+from hil.pytestplugin.junitxml import validate_junit
 from tests.support.paths import FIXTURES, REPO
 
 #: Looked for in this order: $HIL_JUNIT_XSD, a vendored copy, the developers' shared folder.

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from hil.pytestplugin.html import read_history, render
-from hil.pytestplugin.report import CaseResult, JUnitReporter
+from hil.pytestplugin.junit import JUnitReporter
+from hil.pytestplugin.results import CaseResult
 
 
 def fake(nodeid: str, when: str, outcome: str, props: list[tuple[str, object]]) -> pytest.TestReport:

@@ -11,9 +11,13 @@ from types import SimpleNamespace
 import junit_xml  # type: ignore[import-untyped]
 import pytest
 
-import hil.pytestplugin.report as report_mod
+import hil.pytestplugin.junit as junit_mod
+import hil.pytestplugin.junitxml as junitxml_mod
 from hil.core.errors import SetupError
-from hil.pytestplugin.report import JUnitReporter, bound_text, summary_table, validate_junit
+from hil.pytestplugin.junit import JUnitReporter
+from hil.pytestplugin.junitxml import validate_junit
+from hil.pytestplugin.summary import summary_table
+from hil.pytestplugin.text import bound_text
 from tests.support.junit import assert_valid, junit_xsd
 
 pytest_plugins = ["pytester"]
@@ -41,7 +45,8 @@ CONFTEST = f"""
 import json, os, shutil
 from pathlib import Path
 import pytest
-from hil.pytestplugin.report import JUnitReporter, summary_table
+from hil.pytestplugin.junit import JUnitReporter
+from hil.pytestplugin.summary import summary_table
 
 FACTS = {FACTS!r}
 MAX_OUTPUT = 4096
@@ -428,7 +433,7 @@ def test_slow_writes_are_spaced_out_and_the_end_always_writes(tmp_path: Path) ->
     reporter = JUnitReporter(tmp_path / "junit.xml")
     run_fake(reporter, "t.py::test_a", 1.0, target="qemu")
     assert len(ET.parse(reporter.path).getroot().findall("testsuite/testcase")) == 1
-    reporter._write_cost = report_mod.SLOW_WRITE * 2  # as if that write had been slow
+    reporter._write_cost = junit_mod.SLOW_WRITE * 2  # as if that write had been slow
     run_fake(reporter, "t.py::test_b", 1.0, target="qemu")
     assert len(ET.parse(reporter.path).getroot().findall("testsuite/testcase")) == 1
     reporter.pytest_sessionfinish(None, 0)  # type: ignore[arg-type]
@@ -474,7 +479,7 @@ def test_no_validator_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     def no_xmlschema(xsd: str) -> None:
         raise ImportError("xmlschema")
 
-    monkeypatch.setattr(report_mod, "_xmlschema_for", no_xmlschema)
+    monkeypatch.setattr(junitxml_mod, "_xmlschema_for", no_xmlschema)
     monkeypatch.setenv("PATH", str(tmp_path))
     (tmp_path / "r.xml").write_text("<testsuites/>")
     with pytest.raises(SetupError, match="no XML schema validator"):
@@ -529,7 +534,7 @@ def test_system_out_holds_guest_and_serial_consoles(tmp_path: Path) -> None:
 
 
 def test_summary_names_each_vdev_with_compiler_warnings(tmp_path: Path) -> None:
-    from hil.pytestplugin.report import vdev_warnings_property
+    from hil.pytestplugin.summary import vdev_warnings_property
 
     gcc = (
         f"{tmp_path}/vdevs/wdog/wdog.c: In function 'wdog_vread':\n"

@@ -1,0 +1,409 @@
+"""The JUnit report of a HIL run: a pytest plugin that turns every finished test into a case of its target's suite."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hil.pytestplugin.junitxml import fmt_time, junit_document
+from hil.pytestplugin.results import CaseResult, Counts, Outcome, Suite
+from hil.pytestplugin.text import bound_text, clean, one_line, terminal_text
+
+#: user_properties names of the contract with the qnx-hil plugin.
+PROP_TARGET = "hil.target"
+PROP_FACTS = "hil.target.facts"
+PROP_CONSOLE = "hil.console"
+PROP_QVM_LOG = "hil.qvm_log"
+PROP_ARTIFACTS = "hil.artifacts"
+PROP_INFRA = "hil.infrastructure"
+PROP_GUEST = "hil.guest_console"
+PROP_SETUP = "hil.target.setup"
+PROP_VDEV_WARNINGS = "hil.vdev_warnings"
+
+#: File names of the full logs in a test's artifacts folder (referenced when a slice is cut).
+CONSOLE_LOG_NAME = "console.log"
+QVM_LOG_NAME = "qvm.log"
+
+#: File name of the guest consoles (every run's qvm stdout) in a test's artifacts folder.
+GUEST_LOG_NAME = "guest.log"
+
+#: Suite property: seconds spent bringing the target up (VM boot, attach), not counted in any test.
+SETUP_PROPERTY = "target.setup.seconds"
+
+#: Suite of the tests that use no target.
+HOST_SUITE = "host"
+
+#: A write slower than this (seconds) makes the next incremental write wait WRITE_SHARE_GAP times as long.
+SLOW_WRITE = 0.25
+WRITE_SHARE_GAP = 9.0
+
+#: ``max_output`` below this leaves no room for the cut note plus some log.
+MIN_OUTPUT = 256
+
+
+@dataclass
+class _Pending:
+    """The reports seen so far of a test that has not finished (keyed by worker and node id)."""
+
+    start: float
+    reports: dict[str, pytest.TestReport] = field(default_factory=dict)
+    properties: list[tuple[str, object]] = field(default_factory=list)
+
+
+def _crash_message(report: pytest.TestReport | pytest.CollectReport) -> str:
+    """One line saying why ``report`` failed (the exception line when there is one)."""
+    crash = getattr(report.longrepr, "reprcrash", None)
+    message = getattr(crash, "message", None)
+    if isinstance(message, str) and message.strip():
+        return one_line(message)
+    # Not longreprtext: under xdist that starts with the worker's "[gw0] linux -- Python" line.
+    return one_line(str(report.longrepr or "")) or f"{report.when} failed"
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    """Why ``report`` was skipped (``xfail: REASON`` for expected failures)."""
+    if hasattr(report, "wasxfail"):
+        return one_line(f"xfail: {report.wasxfail}") if report.wasxfail else "xfail"
+    if isinstance(report.longrepr, tuple) and len(report.longrepr) == 3:
+        reason = str(report.longrepr[2])
+        return one_line(reason.removeprefix("Skipped: ")) or "skipped"
+    return one_line(str(report.longrepr or "")) or "skipped"
+
+
+def _worker_of(report: pytest.TestReport) -> str:
+    """The xdist worker that produced ``report`` ("" in a plain run)."""
+    node = getattr(report, "node", None)
+    gateway = getattr(node, "gateway", None)
+    return str(getattr(gateway, "id", "")) if node is not None else ""
+
+
+def _module_path(nodeid: str) -> str:
+    """Dotted module path of a node id: ``tests/hil/test_x.py::t`` -> ``tests.hil.test_x``."""
+    path = nodeid.split("::", 1)[0].removesuffix(".py")
+    parts = [p for p in re.split(r"[\\/]", path) if p not in ("", ".", "..")]
+    return ".".join(parts) or "tests"
+
+
+def _without_target(name: str, target: str) -> str:
+    """``name`` with ``target`` taken out of its ``[...]`` parameter id (first or last part of it)."""
+    if not name.endswith("]") or "[" not in name:
+        return name
+    base, _, params = name[:-1].partition("[")
+    if params == target:
+        return base
+    if params.startswith(target + "-"):
+        return f"{base}[{params[len(target) + 1 :]}]"
+    if params.endswith("-" + target):
+        return f"{base}[{params[: -len(target) - 1]}]"
+    return name
+
+
+def _names(nodeid: str, suite: str, target: str | None) -> tuple[str, str]:
+    """JUnit (classname, name) of a test: ``module[.Class].SUITE`` and the test name.
+
+    One rule: the target is named by the classname (and the suite), never by the name: the
+    name loses the target from its ``[...]`` parameter id (``test_slow[qemu-1]`` -> ``test_slow[1]``).
+    """
+    parts = nodeid.split("::")
+    name = parts[-1] if len(parts) > 1 else nodeid
+    if target:
+        name = _without_target(name, target)
+    classname = ".".join([_module_path(nodeid), *parts[1:-1], suite])
+    return classname, name
+
+
+class JUnitReporter:
+    """pytest plugin writing the JUnit report of a HIL run, one suite per target.
+
+    ``path`` is the report file (rewritten atomically after every test, see
+    ``_write_soon``; always at session start, on Ctrl-C and at session end),
+    ``max_output`` bounds each test's system-out/system-err/details in
+    characters (the tail is kept), ``hostname`` goes into every suite
+    (default: this host's name). On an xdist worker it does nothing: the
+    controller receives every worker's reports and writes the file.
+
+    The qnx-hil plugin registers it on the controller process; rewriting the
+    whole report (atomically) after each test, an interrupted or crashed run
+    always leaves a complete, schema-valid file of what ran. (Only when the
+    report grows so big that a rewrite takes over SLOW_WRITE seconds are
+    rewrites spaced out; Ctrl-C and the end of the session always write.)
+
+    Tests tell the reporter about their target through ``item.user_properties``
+    (which pytest-xdist carries from the workers to the controller):
+
+    * ``hil.target``: the target's name; the test goes to that target's suite
+      (tests without it go to the ``host`` suite);
+    * ``hil.target.facts``: a JSON object of facts about the target (kind, image,
+      qvm version, toolchain), written as that suite's ``<properties>``;
+    * ``hil.console`` / ``hil.qvm_log``: the test's serial-console slice and qvm
+      log, written (bounded, tail kept) as ``<system-out>`` / ``<system-err>``;
+    * ``hil.artifacts``: the test's artifacts folder, where the full logs are
+      (``console.log``, ``qvm.log``), named in the note that replaces a cut head;
+    * ``hil.infrastructure``: the cause, when the lab failed: the test is an
+      *error* counted as an infrastructure error, never a failure.
+    """
+
+    def __init__(
+        self, path: Path, max_output: int = 64 * 1024, hostname: str | None = None, host_suite: str = HOST_SUITE
+    ) -> None:
+        if max_output < MIN_OUTPUT:
+            raise ValueError(
+                f"JUnitReporter: max_output={max_output} is too small; "
+                f"give at least {MIN_OUTPUT} characters (default 65536)"
+            )
+        self.path = Path(path)
+        self.max_output = max_output
+        self.hostname = hostname or socket.gethostname()
+        self.host_suite = host_suite
+        self.exitstatus: int | None = None
+        self._active = True
+        self._suites: dict[str, Suite] = {}
+        self._pending: dict[tuple[str, str], _Pending] = {}
+        self._collect_errors: set[str] = set()
+        self._write_cost = 0.0
+        self._written_at = 0.0
+
+    # ---- results ----------------------------------------------------------
+
+    @property
+    def results(self) -> list[CaseResult]:
+        """Every finished test, suite by suite, in the order they finished."""
+        return [case for suite in self._suites.values() for case in suite.cases]
+
+    def counts(self) -> dict[str, Counts]:
+        """Outcome counts per suite (target name, or the host suite)."""
+        out: dict[str, Counts] = {}
+        for name, suite in self._suites.items():
+            counts = Counts()
+            for case in suite.cases:
+                if case.outcome == "passed":
+                    counts.passed += 1
+                elif case.outcome == "failed":
+                    counts.failed += 1
+                elif case.outcome == "skipped":
+                    counts.skipped += 1
+                else:
+                    counts.errors += 1
+                    if case.infrastructure is not None:
+                        counts.infrastructure += 1
+            out[name] = counts
+        return out
+
+    def suite_properties(self) -> dict[str, dict[str, str]]:
+        """Each suite's properties (target facts, ``target.setup.seconds``), by suite name."""
+        out: dict[str, dict[str, str]] = {}
+        for name, suite in self._suites.items():
+            properties = dict(suite.properties)
+            setup = sum(c.target_setup for c in suite.cases)
+            if setup:
+                properties[SETUP_PROPERTY] = fmt_time(setup)
+            out[name] = properties
+        return out
+
+    # ---- pytest hooks -----------------------------------------------------
+
+    def pytest_configure(self, config: pytest.Config) -> None:
+        self._active = not hasattr(config, "workerinput")
+
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        if self._active:
+            self.write()
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not self._active:
+            return
+        key = (_worker_of(report), report.nodeid)
+        pending = self._pending.get(key)
+        if pending is None:
+            pending = self._pending[key] = _Pending(start=getattr(report, "start", 0) or time.time())
+        pending.reports[report.when] = report
+        if report.user_properties:
+            pending.properties = list(report.user_properties)
+        if report.when in ("setup", "call"):
+            return
+        del self._pending[key]
+        self._finish(report.nodeid, pending, interrupted=None)
+        self._write_soon()
+
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        if not self._active or not report.failed or report.nodeid in self._collect_errors:
+            return
+        self._collect_errors.add(report.nodeid)
+        nodeid = report.nodeid or "<session>"
+        details = bound_text(clean(report.longreprtext), self.max_output)
+        self._add(
+            CaseResult(
+                suite=self.host_suite,
+                nodeid=nodeid,
+                name=f"collect {nodeid}",
+                classname=f"{_module_path(nodeid)}.{self.host_suite}",
+                outcome="error",
+                duration=0.0,
+                message=clean(f"collection error: {_crash_message(report)}"),
+                details=details,
+            ),
+            time.time(),
+            {},
+        )
+        self._write_soon()
+
+    def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
+        if not self._active:
+            return
+        self._flush_pending(f"{excinfo.typename}: {excinfo.value}".rstrip(": "))
+        self.write()
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if not self._active:
+            return
+        self.exitstatus = int(exitstatus)
+        self._flush_pending("session ended")
+        self.write()
+
+    # ---- building ---------------------------------------------------------
+
+    def _flush_pending(self, why: str) -> None:
+        """Record every unfinished test as an error: the run stopped under it."""
+        for (_, nodeid), pending in list(self._pending.items()):
+            self._finish(nodeid, pending, interrupted=why)
+        self._pending.clear()
+
+    def _finish(self, nodeid: str, pending: _Pending, interrupted: str | None) -> None:
+        """Turn the reports of one test into a CaseResult in its target's suite."""
+        props: dict[str, str] = {}
+        logs: dict[str, list[str]] = {PROP_CONSOLE: [], PROP_QVM_LOG: [], PROP_GUEST: []}
+        vdev_warnings: list[dict[str, Any]] = []
+        for name, value in pending.properties:
+            if name == PROP_VDEV_WARNINGS:
+                try:
+                    warned = json.loads(str(value))
+                except json.JSONDecodeError:
+                    warned = None
+                if isinstance(warned, dict) and warned.get("vdev"):
+                    vdev_warnings.append(warned)
+            elif name in logs:
+                logs[name].append(str(value))
+            else:
+                props[name] = str(value)
+        target = props.get(PROP_TARGET) or None
+        suite = target or self.host_suite
+        classname, name = _names(nodeid, suite, target)
+        artifacts = props.get(PROP_ARTIFACTS) or None
+        infrastructure = props.get(PROP_INFRA)
+        reports = pending.reports
+        try:
+            target_setup = max(float(props.get(PROP_SETUP) or 0.0), 0.0)
+        except ValueError:
+            target_setup = 0.0
+        # The target's bring-up (a VM boot) is the suite's set-up time, not this test's.
+        duration = max(sum(r.duration for r in reports.values()) - target_setup, 0.0)
+        outcome, message, details = self._outcome(reports, infrastructure, interrupted)
+
+        def log(key: str, file_name: str) -> str:
+            full = f"{artifacts}/{file_name}" if artifacts else None
+            return bound_text(clean(terminal_text("\n".join(logs[key]))), self.max_output, full)
+
+        case = CaseResult(
+            suite=suite,
+            nodeid=nodeid,
+            name=clean(name),
+            classname=clean(classname),
+            outcome=outcome,
+            duration=duration,
+            message=clean(message),
+            details=bound_text(clean(details), self.max_output),
+            infrastructure=None if infrastructure is None else clean(infrastructure),
+            console=log(PROP_CONSOLE, CONSOLE_LOG_NAME),
+            qvm_log=log(PROP_QVM_LOG, QVM_LOG_NAME),
+            artifacts=artifacts,
+            guest_console=log(PROP_GUEST, GUEST_LOG_NAME),
+            target_setup=target_setup,
+            start=pending.start,
+            vdev_warnings=vdev_warnings,
+        )
+        self._add(case, pending.start, self._facts(props.get(PROP_FACTS)) if target else {})
+
+    def _outcome(
+        self, reports: dict[str, pytest.TestReport], infrastructure: str | None, interrupted: str | None
+    ) -> tuple[Outcome, str, str]:
+        """(outcome, one-line message, details) from a test's setup/call/teardown reports."""
+        setup, call, teardown = reports.get("setup"), reports.get("call"), reports.get("teardown")
+        others = [r for w, r in reports.items() if w not in ("setup", "call", "teardown")]
+        failed = [r for r in (setup, call, teardown, *others) if r is not None and r.failed]
+        details = "\n\n".join(f"[{r.when}]\n{r.longreprtext}" if len(failed) > 1 else r.longreprtext for r in failed)
+        if infrastructure is not None:
+            return "error", f"infrastructure: {one_line(infrastructure) or 'unknown cause'}", details or infrastructure
+        if others and others[-1].failed:
+            return "error", _crash_message(others[-1]), details
+        if setup is not None and setup.failed:
+            return "error", f"error in setup: {_crash_message(setup)}", details
+        if call is not None and call.failed:
+            return "failed", _crash_message(call), details
+        if teardown is not None and teardown.failed:
+            return "error", f"error in teardown: {_crash_message(teardown)}", details
+        for report in (setup, call):
+            if report is not None and report.skipped:
+                return "skipped", _skip_reason(report), ""
+        if interrupted is not None:
+            return "error", one_line(f"interrupted: test did not finish ({interrupted})"), ""
+        return "passed", "", ""
+
+    def _facts(self, raw: str | None) -> dict[str, str]:
+        """Suite properties from the ``hil.target.facts`` JSON (kept raw when it is no object)."""
+        if not raw:
+            return {}
+        try:
+            facts = json.loads(raw)
+        except json.JSONDecodeError:
+            facts = None
+        if not isinstance(facts, dict):
+            return {PROP_FACTS: clean(raw)}
+        return {clean(str(k)): clean(v if isinstance(v, str) else json.dumps(v)) for k, v in facts.items()}
+
+    def _add(self, case: CaseResult, start: float, facts: dict[str, str]) -> None:
+        suite = self._suites.get(case.suite)
+        if suite is None:
+            suite = self._suites[case.suite] = Suite(name=case.suite, started=start)
+        suite.started = min(suite.started, start)
+        suite.properties.update(facts)
+        suite.cases.append(case)
+
+    # ---- writing ----------------------------------------------------------
+
+    def to_xml(self) -> str:
+        """The report as an XML document (schema-valid against junit-10.xsd)."""
+        return junit_document(self._suites.values(), self.suite_properties(), self.hostname, self.exitstatus)
+
+    def _write_soon(self) -> None:
+        """Write after a finished test, unless writing became a burden.
+
+        Rewriting the whole file costs about 0.1 s per 1 MB of report (mostly
+        junit-xml's invalid-character scan). Once a write takes more than
+        SLOW_WRITE seconds, the next one waits until WRITE_SHARE_GAP times that
+        has passed, so writing stays under ~10 % of the run; the exit hooks
+        always write.
+        """
+        cost = self._write_cost
+        if cost > SLOW_WRITE and time.monotonic() - self._written_at < WRITE_SHARE_GAP * cost:
+            return
+        self.write()
+
+    def write(self) -> None:
+        """Write the report now: to a temporary file next to it, then ``os.replace``."""
+        started = time.monotonic()
+        data = self.to_xml().encode("utf-8")
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_bytes(data)
+        os.replace(tmp, self.path)
+        self._written_at = time.monotonic()
+        self._write_cost = self._written_at - started

@@ -1,0 +1,101 @@
+"""The plain-text summary of a HIL run (``--hil-summary``, ``counts.json`` beside it), vdev warnings included."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from hil.pytestplugin.results import CaseResult, Counts
+from hil.pytestplugin.text import one_line
+
+if TYPE_CHECKING:
+    from hil.pytestplugin.junit import JUnitReporter
+
+
+def write_summary(path: Path, reporter: JUnitReporter, extra: str = "") -> None:
+    """Write the summary table (then ``extra``) to ``path``, and each target's counts to ``counts.json`` beside it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(summary_table(reporter) + extra, encoding="utf-8")
+    counts = {name: dataclasses.asdict(c) for name, c in reporter.counts().items()}
+    path.with_name("counts.json").write_text(json.dumps(counts, indent=2), encoding="utf-8")
+
+
+def summary_table(reporter: JUnitReporter, slowest: int = 10) -> str:
+    """The plain-text summary of a run.
+
+    A table target x passed/failed/errors/infra/skipped/total with a TOTAL row
+    ("infra" counts the errors the lab caused, which "errors" includes), the
+    ``slowest`` longest tests, and one line per infrastructure error with its cause.
+    """
+    counts = reporter.counts()
+    total = Counts()
+    for c in counts.values():
+        total.add(c)
+    columns = ("passed", "failed", "errors", "infra", "skipped", "total")
+    rows = [(name, c) for name, c in counts.items()] + [("TOTAL", total)]
+    width = max([len("target"), *(len(name) for name, _ in rows)])
+
+    def row(name: str, values: Sequence[object]) -> str:
+        return f"{name:<{width}}" + "".join(f"  {v!s:>7}" for v in values)
+
+    lines = [row("target", columns), "-" * (width + 9 * len(columns))]
+    for name, c in rows:
+        if name == "TOTAL":
+            lines.append("-" * (width + 9 * len(columns)))
+        lines.append(row(name, (c.passed, c.failed, c.errors, c.infrastructure, c.skipped, c.total)))
+
+    results = reporter.results
+    ranked = sorted(results, key=lambda c: c.duration, reverse=True)[: max(slowest, 0)]
+    lines += ["", f"Slowest tests ({len(ranked)}):"]
+    lines += [f"  {c.duration:9.2f} s  {c.suite:<{width}}  {c.nodeid}" for c in ranked] or ["  (none)"]
+
+    infra = [c for c in results if c.infrastructure is not None]
+    lines += ["", f"Infrastructure errors ({len(infra)}):"]
+    lines += [f"  {c.suite}  {c.nodeid}: {one_line(c.infrastructure or '') or 'unknown cause'}" for c in infra] or [
+        "  (none)"
+    ]
+    lines += _warning_lines(results)
+    return "\n".join(lines) + "\n"
+
+
+_WARNING = re.compile(r"^(?P<file>[^\s:][^:\n]*):(?P<line>\d+):(?:\d+:)? warning: (?P<message>.*)$", re.MULTILINE)
+
+
+def vdev_warnings_property(vdev: str, text: str, root: Path | None = None) -> str:
+    """The ``hil.vdev_warnings`` value of a vdev built with compiler warnings: its name, the number of
+    warnings and the first one as ``file:line: message`` (the file relative to ``root`` when inside it)."""
+    found = list(_WARNING.finditer(text))
+    if not found:  # not gcc's form (a linker's, ...): the first line, counted as one
+        first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+        return json.dumps({"vdev": vdev, "count": 1, "first": first})
+    file = found[0]["file"]
+    if root is not None:
+        try:
+            file = str(Path(file).relative_to(root))
+        except ValueError:
+            pass
+    first = f"{file}:{found[0]['line']}: {found[0]['message'].strip()}"
+    return json.dumps({"vdev": vdev, "count": len(found), "first": first})
+
+
+def _warning_lines(results: Sequence[CaseResult]) -> list[str]:
+    """One line per vdev built with compiler warnings (any target): its count, its first warning, the targets."""
+    by_vdev: dict[str, tuple[dict[str, Any], list[str]]] = {}
+    for case in results:
+        for warned in case.vdev_warnings:
+            entry, suites = by_vdev.setdefault(str(warned["vdev"]), (warned, []))
+            if case.suite not in suites:
+                suites.append(case.suite)
+    if not by_vdev:
+        return []
+    lines = ["", f"Vdev compiler warnings ({len(by_vdev)} vdevs):" if len(by_vdev) > 1 else "Vdev compiler warnings:"]
+    for vdev, (entry, suites) in by_vdev.items():
+        count = int(entry.get("count") or 1)
+        noun = "warning" if count == 1 else "warnings"
+        first = one_line(str(entry.get("first") or ""))
+        lines.append(f"  vdev {vdev}: {count} {noun}, first at {first} [{', '.join(suites)}]")
+    return lines
