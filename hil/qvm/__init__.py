@@ -8,16 +8,9 @@ asserts on it.  No I/O here beyond reading ``.qvmconf`` files.
 from __future__ import annotations
 
 from hil.core.signals import signal_name, signal_number, split_shell_status
-from hil.qvm.config import (
-    LOGGER_DESTS,
-    LOGGER_FILTERS,
-    SET_VARIABLES,
-    ConfContext,
-    ConfOption,
-    ParsedConf,
-    QvmConfig,
-    parse_qvmconf,
-)
+from hil.qvm.config import QvmConfig
+from hil.qvm.confparse import ConfContext, ConfOption, ParsedConf, parse_qvmconf
+from hil.qvm.confvocab import LOGGER_DESTS, LOGGER_FILTERS, SET_VARIABLES
 from hil.qvm.exitcodes import (
     INFERRED,
     SIGNAL_EFFECTS,

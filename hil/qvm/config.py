@@ -1,10 +1,7 @@
-"""``.qvmconf`` text: a builder (``QvmConfig``) and a light parser (``parse_qvmconf``).
+"""The ``.qvmconf`` builder: ``QvmConfig`` renders a qvm configuration, from scratch or from a fixture.
 
-QNX's "VM configuration syntax" (and ``hil/qvmsim/BEHAVIOUR.md``): plain text,
-``#`` comments, line breaks carry no meaning; ``vdev``, ``cpu`` and ``pass``
-open a context that takes the options after them; ``system NAME``, if
-present, comes first; a word in double quotes may hold spaces (``dump
-"|gzip >/tmp/d.gz"``).
+The syntax is QNX's (``hil.qvm.confparse`` reads it back, ``hil.qvm.confvocab``
+holds its vocabulary and value checks).
 
 Text macros are a *builder* feature, not qvm syntax: ``QvmConfig.define(NAME,
 value)`` and ``${NAME}`` anywhere in the config (a fixture's text included) are
@@ -29,86 +26,24 @@ from __future__ import annotations
 
 import copy
 import re
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, cast
 
 from hil.core.errors import ConfigError
+from hil.qvm.confparse import ParsedConf, parse_qvmconf
+from hil.qvm.confvocab import (
+    RAM_SIZE,
+    SAFETY_VALUES,
+    SET_VARIABLES,
+    check_dest,
+    check_set_value,
+    check_unsupported,
+    require_filters,
+)
 
-#: The logger filter *set* and its destinations [doc].  The logger page spells
-#: the warning filter ``warn``, the "Common vdev options" page (``log``) spells it
-#: ``warning``: both are accepted everywhere and rendered as written.
-LOGGER_FILTERS: tuple[str, ...] = ("fatal", "internal", "error", "warn", "info", "debug", "verbose")
-FILTER_ALIASES: Mapping[str, str] = {"warning": "warn"}
-LOGGER_DESTS: tuple[str, ...] = ("stdout", "stderr", "slog", "none")
-
-#: ``unsupported TYPE ACTION`` [doc 8.0 vm/unsupported.html] and the documented defaults.
-UNSUPPORTED_TYPES: Mapping[str, str] = {"instruction": "fail", "reference": "ignore", "register": "fail"}
-UNSUPPORTED_ACTIONS: tuple[str, ...] = ("abort", "fail", "ignore")
-#: ``safety none|warn|required`` [doc 7.1 vm/safety.html].
-SAFETY_VALUES: tuple[str, ...] = ("none", "warn", "required")
-
-
-@dataclass(frozen=True)
-class SetVariable:
-    """A documented qvm configuration variable (``set VAR VALUE``): its type, implicit context, source."""
-
-    name: str
-    type: str  # address, boolean, tristate, number, string
-    context: str  # global or vdev
-    source: str  # the QNX page that documents it
-
-
-_V80 = "8.0 vm/variables.html"
-_S80 = "8.0 vm/set.html (qvm set ? sample)"
-_V71 = "7.1 vm/variables.html"
-#: The variables qvmsim knows (and ``QvmConfig.set`` accepts); a real qvm may know
-#: more (platform- or vdev-defined ones: use ``option("set", VAR, VALUE)`` for those).
-SET_VARIABLES: Mapping[str, SetVariable] = {
-    v.name: v
-    for v in (
-        SetVariable("counter-offset", "number", "global", _V80),
-        SetVariable("debug", "boolean", "vdev", _V80),
-        SetVariable("exit-on-halt", "boolean", "global", _V80),
-        SetVariable("fdt-dump-file", "string", "global", _V80),
-        SetVariable("legacy-free", "boolean", "global", _S80),
-        SetVariable("message-block-timeout", "number", "global", _S80),
-        SetVariable("posted-interrupts", "boolean", "global", _S80),
-        SetVariable("virtual-interrupts", "boolean", "global", _S80),
-        SetVariable("grow-heap", "address", "global", _V71),
-        SetVariable("slog-buffer", "address", "global", _V71),
-        SetVariable("vdev-message-block-timeout", "number", "vdev", _V71),
-        SetVariable("gic-hwassist", "boolean", "global", _V71 + " (ARM)"),
-        SetVariable("host-paddr-gicd", "address", "global", _V71 + " (ARM)"),
-        SetVariable("host-paddr-gich", "address", "global", _V71 + " (ARM)"),
-    )
-}
-_BOOLEAN = ("on", "off", "1", "0", "yes", "no", "true", "false")
-_TRISTATE = ("on", "off", "auto")
-
-#: Context-opening options -> how many arguments they take (vdev NAME, cpu, pass).
-CONTEXT_OPENERS: Mapping[str, int] = {"vdev": 1, "cpu": 0, "pass": 0}
-#: VM-wide options the parser knows -> argument count (-1: until the next known option).
-GLOBAL_OPTIONS: Mapping[str, int] = {
-    "system": 1,
-    "ram": 1,
-    "rom": 1,
-    "load": 1,
-    "dump": 1,
-    "logger": 2,
-    "set": 2,
-    "dryrun": 0,
-    "unsupported": 2,
-    "safety": 1,
-}
-#: Options qvm handles for every vdev; they never reach the vdev [doc].
-VDEV_COMMON_OPTIONS: tuple[str, ...] = ("loc", "intr", "name", "log")
-
-_KEYWORDS = frozenset(CONTEXT_OPENERS) | frozenset(GLOBAL_OPTIONS)
 _OPTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]*$")
-_SIZE = r"(?:0x[0-9a-f]+|0d\d+|\d+)(?:[kmgt]b?)?"
-_RAM = re.compile(rf"^(?:{_SIZE},)?{_SIZE}$", re.IGNORECASE)
 _ADDR = re.compile(r"^(?:0x[0-9a-f]+|\d+)$", re.IGNORECASE)
 _CUT = "\x00"  # marks where a fixture's text is cut to insert VM-wide options
 _MACRO = re.compile(r"\$(\$?)\{([^}]*)\}")
@@ -124,321 +59,12 @@ class _Named(Protocol):
     def name(self) -> str: ...
 
 
-# --- parsing -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Token:
-    """A word of a .qvmconf file and where it is (1-based line, 0-based column).
-
-    A double-quoted word's ``text`` is without its quotes; ``end`` is the column
-    after the word as written (quotes included).
-    """
-
-    text: str
-    line: int
-    col: int
-    end: int = -1
-
-    @property
-    def stop(self) -> int:
-        return self.end if self.end >= 0 else self.col + len(self.text)
-
-
-@dataclass(frozen=True)
-class ConfOption:
-    """A VM-wide option: its name token and arguments; ``known`` if the parser knows its arity."""
-
-    name: Token
-    args: tuple[Token, ...]
-    known: bool = True
-
-    @property
-    def line(self) -> int:
-        return self.name.line
-
-    @property
-    def values(self) -> tuple[str, ...]:
-        return tuple(a.text for a in self.args)
-
-
-@dataclass(frozen=True)
-class ConfContext:
-    """A ``vdev NAME`` or ``cpu`` context and the words that follow it (its options)."""
-
-    kind: str
-    opener: Token
-    arg: Token | None
-    words: tuple[Token, ...]
-
-    @property
-    def line(self) -> int:
-        return self.opener.line
-
-    @property
-    def module(self) -> str | None:
-        """For a vdev: NAME, as in ``vdev-NAME.so``."""
-        return self.arg.text if self.arg else None
-
-    def option(self, name: str) -> str | None:
-        """The word after the last ``name`` in this context (the last one wins), or None."""
-        value: str | None = None
-        for here, after in zip(self.words, self.words[1:]):
-            if here.text == name:
-                value = after.text
-        return value
-
-    def has_flag(self, name: str) -> bool:
-        """True if ``name`` appears as a word of this context."""
-        return any(w.text == name for w in self.words)
-
-    @property
-    def instance_name(self) -> str | None:
-        """The ``name`` option, else the module name."""
-        return self.option("name") or self.module
-
-    def variables(self) -> dict[str, str]:
-        """``set VAR VALUE`` lines inside this context (vdev-context variables), last one wins."""
-        found: dict[str, str] = {}
-        for i, word in enumerate(self.words[:-2]):
-            if word.text == "set":
-                found[self.words[i + 1].text] = self.words[i + 2].text
-        return found
-
-
-@dataclass(frozen=True)
-class ParsedConf:
-    """A .qvmconf split into VM-wide options and contexts, comments dropped."""
-
-    source: str
-    options: tuple[ConfOption, ...]
-    contexts: tuple[ConfContext, ...]
-
-    @property
-    def system(self) -> str | None:
-        opt = self.option("system")
-        return opt.values[0] if opt else None
-
-    def option(self, name: str) -> ConfOption | None:
-        """The last VM-wide option called ``name`` (the last one wins), or None."""
-        found = [o for o in self.options if o.name.text == name]
-        return found[-1] if found else None
-
-    def all(self, name: str) -> list[ConfOption]:
-        """Every VM-wide option called ``name`` (``load`` and ``ram`` may repeat)."""
-        return [o for o in self.options if o.name.text == name]
-
-    @property
-    def vdevs(self) -> list[ConfContext]:
-        return [c for c in self.contexts if c.kind == "vdev"]
-
-    def vdev_names(self) -> list[str]:
-        """The vdev modules this config loads (NAME of ``vdev-NAME.so``), first use order, once each."""
-        return list(dict.fromkeys(c.module for c in self.vdevs if c.module))
-
-    @property
-    def first_context(self) -> Token | None:
-        return self.contexts[0].opener if self.contexts else None
-
-
-_WORD = re.compile(r'"(?P<q>[^"]*)"|(?P<w>[^\s#"]+)|(?P<hash>#)|(?P<bad>")')
-
-
-def _tokenize(text: str, source: str = "<qvmconf>") -> Iterator[Token]:
-    for lineno, line in enumerate(text.splitlines(), 1):
-        for m in _WORD.finditer(line):
-            if m["hash"] is not None:
-                break
-            if m["bad"] is not None:
-                raise ConfigError(
-                    "unterminated '\"': a quoted word ends on its own line", f"{source}:{lineno}", line.strip()
-                )
-            word = m["q"] if m["q"] is not None else m["w"]
-            yield Token(word, lineno, m.start(), m.end())
-
-
-def parse_qvmconf(text: str, source: str = "<qvmconf>") -> ParsedConf:
-    """Split ``text`` into VM-wide options and contexts, checking what the parser knows.
-
-    Errors (``ConfigError``, naming ``source:line``): ``system`` not first or
-    repeated, a known option missing its argument, a bad ``ram`` size, a bad
-    ``logger`` filter or destination.  Unknown options are kept, not refused
-    (real qvm has more than this parser knows).  A known VM-wide option found
-    inside a context is read as closing it [inferred: qvm's own rule is not
-    public in detail].
-    """
-    nul = text.find("\0")
-    if nul >= 0:  # would vanish silently on the way to qvm
-        line = text.count("\n", 0, nul) + 1
-        col = nul - text.rfind("\n", 0, nul)
-        raise ConfigError(f"NUL byte at line {line}, column {col}; a .qvmconf is text: remove it", f"{source}:{line}")
-    tokens = list(_tokenize(text, source))
-    options: list[ConfOption] = []
-    contexts: list[ConfContext] = []
-    current: tuple[str, Token, Token | None, list[Token]] | None = None
-    seen_any = False
-
-    def where(tok: Token) -> str:
-        return f"{source}:{tok.line}"
-
-    def close() -> None:
-        nonlocal current
-        if current is not None:
-            kind, opener, arg, words = current
-            contexts.append(ConfContext(kind, opener, arg, tuple(words)))
-            current = None
-
-    def args_of(i: int, count: int, what: str) -> tuple[Token, ...]:
-        tok = tokens[i]
-        if count < 0:
-            j = i + 1
-            while j < len(tokens) and tokens[j].text not in _KEYWORDS:
-                j += 1
-            return tuple(tokens[i + 1 : j])
-        got = tuple(tokens[i + 1 : i + 1 + count])
-        for arg in got:
-            if arg.text in _KEYWORDS and tok.text != "set":
-                raise ConfigError(f"'{tok.text}' needs {what}, got the option '{arg.text}'", where(arg), tok.text)
-        if len(got) < count:
-            raise ConfigError(f"'{tok.text}' needs {what}, got end of file", where(tok), tok.text)
-        return got
-
-    i = 0
-    while i < len(tokens):
-        tok = tokens[i]
-        word = tok.text
-        if word in CONTEXT_OPENERS:
-            close()
-            count = CONTEXT_OPENERS[word]
-            got = args_of(i, count, "a NAME (vdev-NAME.so)") if count else ()
-            current = (word, tok, got[0] if got else None, [])
-            i += 1 + count
-            seen_any = True
-            continue
-        if word == "set" and current is not None:
-            got = args_of(i, 2, _ARG_HELP["set"])
-            _check_option(word, got, where(tok), current[0])
-            current[3].extend((tok, *got))
-            i += 3
-            continue
-        if word in GLOBAL_OPTIONS:
-            close()
-            if word == "system" and seen_any:
-                first = options[0].name if options else contexts[0].opener
-                raise ConfigError(
-                    f"'system' must be the first option (found after '{first.text}' at line {first.line})",
-                    where(tok),
-                    "system",
-                )
-            got = args_of(i, GLOBAL_OPTIONS[word], _ARG_HELP.get(word, "a value"))
-            _check_option(word, got, where(tok))
-            options.append(ConfOption(tok, got))
-            i += 1 + len(got)
-            seen_any = True
-            continue
-        if current is not None:
-            current[3].append(tok)
-            i += 1
-            continue
-        got = args_of(i, -1, "")
-        options.append(ConfOption(tok, got, known=False))
-        i += 1 + len(got)
-        seen_any = True
-    close()
-    return ParsedConf(source, tuple(options), tuple(contexts))
-
-
-_ARG_HELP = {
-    "system": "a NAME",
-    "ram": "a size ([start,]len, e.g. 16M)",
-    "rom": "a size or path",
-    "load": "a path ([addr,]path)",
-    "dump": "a directory",
-    "logger": "FILTER[,FILTER...] DEST",
-    "set": "VAR VALUE",
-    "unsupported": "a TYPE (instruction, reference, register) and an ACTION (abort, fail, ignore)",
-    "safety": "none, warn or required",
-}
-
-
-def _check_option(word: str, args: tuple[Token, ...], where: str, context: str | None = None) -> None:
-    if any("${" in a.text for a in args):
-        return  # a builder macro: checked after render() expands it
-    if word == "ram" and not _RAM.match(args[0].text):
-        raise ConfigError(
-            f"bad size {args[0].text!r}; expected [start,]len with len like 16M, 0x1000000 or 1G", where, word
-        )
-    if word == "logger":
-        _check_logger(args[0].text, args[1].text, where, word)
-    if word == "unsupported":
-        _check_unsupported(args[0].text, args[1].text, where)
-    if word == "safety" and args[0].text not in SAFETY_VALUES:
-        raise ConfigError(f"bad value {args[0].text!r}; allowed: {', '.join(SAFETY_VALUES)}", where, word)
-    if word == "set" and args[0].text in SET_VARIABLES:
-        _check_set_value(SET_VARIABLES[args[0].text], args[1].text, where, context)
-
-
-def _check_unsupported(kind: str, action: str, where: str) -> None:
-    if kind not in UNSUPPORTED_TYPES:
-        raise ConfigError(f"bad type {kind!r}; allowed: {', '.join(UNSUPPORTED_TYPES)}", where, "unsupported")
-    if action not in UNSUPPORTED_ACTIONS:
-        raise ConfigError(f"bad action {action!r}; allowed: {', '.join(UNSUPPORTED_ACTIONS)}", where, "unsupported")
-
-
-def _check_set_value(var: SetVariable, value: str, where: str, context: str | None) -> None:
-    """A documented variable's value checked against its type [doc 8.0 vm/set.html]."""
-    key = f"set {var.name}"
-    if var.context == "vdev" and context != "vdev":
-        raise ConfigError(
-            f"{var.name!r} is a vdev variable: set it inside a vdev context "
-            "(after 'vdev NAME'; QvmConfig: vdev(..., variables={...}))",
-            where,
-            key,
-        )
-    ok = {
-        "boolean": value.lower() in _BOOLEAN,
-        "tristate": value.lower() in _TRISTATE,
-        "number": re.fullmatch(r"0x[0-9a-fA-F]{1,16}|\d+", value) is not None and int(value, 0) < 1 << 64,
-        "address": re.fullmatch(_SIZE, value, re.IGNORECASE) is not None,
-        "string": value != "",
-    }[var.type]
-    if not ok:
-        allowed = {
-            "boolean": "/".join(_BOOLEAN),
-            "tristate": "on, off or auto",
-            "number": "a non-negative 64-bit integer, decimal or 0x hex",
-            "address": "a size or address like 4K, 0x1000, 0d16384",
-            "string": "a word",
-        }[var.type]
-        raise ConfigError(f"bad {var.type} value {value!r}; expected {allowed}", where, key)
-
-
-def _require_filters(parts: list[str], where: str, key: str) -> None:
-    """The one check of a logger filter set (config files and the builder alike)."""
-    bad = [p for p in parts if p not in LOGGER_FILTERS and p not in FILTER_ALIASES]
-    if bad or not parts:
-        raise ConfigError(
-            f"unknown log filter(s) {', '.join(map(repr, bad)) or '(none given)'}; "
-            f"allowed, as a comma-separated set: {', '.join(LOGGER_FILTERS)}",
-            where,
-            key,
-        )
-
-
-def _check_logger(filters: str, dest: str, where: str, key: str) -> None:
-    _require_filters(filters.split(",") if filters else [], where, key)
-    _dest(dest, where, key)
-
-
 def _split_addr(text: str) -> tuple[str, str]:
     """``0x1000,guest.txt`` -> (``0x1000,``, ``guest.txt``); no address -> (``""``, text)."""
     head, sep, tail = text.partition(",")
     if sep and _ADDR.match(head):
         return head + sep, tail
     return "", text
-
-
-# --- building ----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -523,14 +149,8 @@ def _filters(filters: str | Iterable[str], where: str, key: str) -> str:
     """A filter set as written (``warning`` stays ``warning``: the vdev ``log`` page spells it so)."""
     parts = filters.split(",") if isinstance(filters, str) else list(filters)
     parts = [p.strip().lower() for p in parts]
-    _require_filters(parts, where, key)
+    require_filters(parts, where, key)
     return ",".join(dict.fromkeys(parts))
-
-
-def _dest(dest: str, where: str, key: str) -> str:
-    if dest not in LOGGER_DESTS:
-        raise ConfigError(f"unknown log destination {dest!r}; allowed: {', '.join(LOGGER_DESTS)}", where, key)
-    return dest
 
 
 class QvmConfig:
@@ -604,7 +224,7 @@ class QvmConfig:
         text = _words(size, where, "size")[0]
         if start is not None:
             text = _words(start, where, "start", hex_ints=True)[0] + "," + text
-        if not _RAM.match(text):
+        if not RAM_SIZE.match(text):
             raise ConfigError(
                 f"bad size {text!r}; expected [start,]len with len like 16M, 0x1000000 or 1G", where, "size"
             )
@@ -621,7 +241,9 @@ class QvmConfig:
         ``.logger("error", "stderr").logger("error,info", "slog")`` logs to both.
         Any ``logger`` replaces qvm's default (``fatal,internal,error,warn,info stderr``).
         """
-        self._globals.append(_Line(("logger", _filters(filters, "logger", "filters"), _dest(dest, "logger", "dest"))))
+        self._globals.append(
+            _Line(("logger", _filters(filters, "logger", "filters"), check_dest(dest, "logger", "dest")))
+        )
         return self
 
     def dump(self, directory: str | None = None, *, pipe: str | None = None) -> QvmConfig:
@@ -647,7 +269,7 @@ class QvmConfig:
     def unsupported(self, kind: str, action: str) -> QvmConfig:
         """``unsupported instruction|reference|register abort|fail|ignore`` [doc]; defaults
         when absent: instruction fail, reference ignore (reads give all ones), register fail."""
-        _check_unsupported(kind, action, "unsupported")
+        check_unsupported(kind, action, "unsupported")
         self._globals.append(_Line(("unsupported", kind, action)))
         return self
 
@@ -794,7 +416,7 @@ class QvmConfig:
                     "log",
                 )
             filters, dest = log
-            lines.append(_Line(("log", _filters(filters, where, "log"), _dest(dest, where, "log")), indent=True))
+            lines.append(_Line(("log", _filters(filters, where, "log"), check_dest(dest, where, "log")), indent=True))
         for var, value in (variables or {}).items():
             lines.append(_Line(("set", var, _set_value(var, value, f"{where} set {var}", "vdev")), indent=True))
         lines.extend(self._option_lines(where, options))
@@ -964,23 +586,8 @@ def _set_value(var: str, value: str | int | bool, where: str, context: str | Non
         text = hex(value) if known.type == "address" else str(value)
     else:
         text = _check_token(str(value), where, "value")
-    _check_set_value(known, text, where, context)
+    check_set_value(known, text, where, context)
     return text
 
 
-__all__ = [
-    "FILTER_ALIASES",
-    "LOGGER_DESTS",
-    "LOGGER_FILTERS",
-    "SAFETY_VALUES",
-    "SET_VARIABLES",
-    "UNSUPPORTED_ACTIONS",
-    "UNSUPPORTED_TYPES",
-    "ConfContext",
-    "ConfOption",
-    "ParsedConf",
-    "QvmConfig",
-    "SetVariable",
-    "Token",
-    "parse_qvmconf",
-]
+__all__ = ["SET_VARIABLES", "QvmConfig"]

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from hil.core.errors import ConfigError
-from hil.qvm.config import QvmConfig, parse_qvmconf
+from hil.qvm.config import QvmConfig
+from hil.qvm.confparse import parse_qvmconf
 
 
 @dataclass(frozen=True)
