@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from hil.vm.qemu import QemuOptions
 
 #: The kernel command line: the PL011 serial port is ``ttyAMA0``; ``quiet``,
-#: ``cryptomgr.notests`` and ``rodata=off`` as on x86_64 (``hil.vm.qemu.KERNEL_CMDLINE``).
+#: ``cryptomgr.notests`` and ``rodata=off`` as on x86_64 (``hil.vm.x86_64.KERNEL_CMDLINE``).
 ARM64_KERNEL_CMDLINE = "console=ttyAMA0 quiet cryptomgr.notests rodata=off"
 
 #: The CPU under TCG: cortex-a57 (ARMv8.0-A, the generation of the common QNX SoCs'

@@ -24,8 +24,10 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from hil.core.errors import SetupError
-from hil.vm.qemu import NicDevice, QemuMachine, QemuOptions, _cpu_model
+from hil.vm.accel import cpu_model
+from hil.vm.qemu import QemuMachine, QemuOptions
 from hil.vm.qemuargs import console_net_tail
+from hil.vm.x86_64 import NicDevice
 
 #: Disk image formats QEMU is told by the file's suffix (anything else is raw).
 DISK_FORMATS: dict[str, str] = {".qcow2": "qcow2", ".vmdk": "vmdk", ".vdi": "vdi", ".vhdx": "vhdx", ".img": "raw"}
@@ -77,7 +79,7 @@ def user_command(
         "-machine",
         f"{user.machine or machine},accel={accel}",
         "-cpu",
-        _cpu_model(accel),
+        cpu_model(accel),
         "-smp",
         str(options.cpus),
         "-m",

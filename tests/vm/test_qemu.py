@@ -20,8 +20,9 @@ import pytest
 
 from hil.core.deadline import Deadline
 from hil.core.errors import InfrastructureError
+from hil.vm.accel import _probe_firmware, kvm_usable, probe_accel
 from hil.vm.image import Image, ImageSpec, build_image
-from hil.vm.qemu import QemuMachine, QemuOptions, _probe_firmware, kvm_usable, probe_accel
+from hil.vm.qemu import QemuMachine, QemuOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOT = 90.0

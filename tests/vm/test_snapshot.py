@@ -22,7 +22,7 @@ from hil.core.deadline import Deadline
 from hil.targets import make_target
 from hil.targets import qemu as qemu_kind
 from hil.targets.definition import resolve
-from hil.vm import qemu as qemu_vm
+from hil.vm import accel
 from hil.vm import snapshot as snapshots
 from hil.vm.image import Image, load_image
 from hil.vm.qemu import QemuMachine, QemuOptions, SnapshotUnusable
@@ -267,14 +267,14 @@ def test_restored_target_runs_the_hil_suite(public: Image, tmp_path: Path) -> No
 def test_kvm_verdict_is_remembered_per_host(monkeypatch: pytest.MonkeyPatch) -> None:
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         pytest.skip("no /dev/kvm here: nothing is probed")
-    qemu_vm.kvm_usable()  # the first process on this host probed (or read the file)
-    path = qemu_vm.kvm_verdict_file()
+    accel.kvm_usable()  # the first process on this host probed (or read the file)
+    path = accel.kvm_verdict_file()
     assert path is not None and path.is_file()
     verdict = json.loads(path.read_text())["usable"]
-    monkeypatch.setattr(qemu_vm, "_kvm_verdict", None)  # as in a new process
+    monkeypatch.setattr(accel, "_kvm_verdict", None)  # as in a new process
 
     def no_probe(*args: object) -> bool:
         raise AssertionError("probed again")
 
-    monkeypatch.setattr(qemu_vm, "_run_kvm_probe", no_probe)
-    assert qemu_vm.kvm_usable() is verdict
+    monkeypatch.setattr(accel, "_run_kvm_probe", no_probe)
+    assert accel.kvm_usable() is verdict

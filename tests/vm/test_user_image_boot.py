@@ -14,7 +14,7 @@ from pathlib import Path
 
 from hil.targets import qemu as qemu_kind
 from hil.targets.definition import resolve
-from hil.vm.qemu import KERNEL_CMDLINE
+from hil.vm.x86_64 import KERNEL_CMDLINE
 
 ROOT = Path(__file__).resolve().parents[2]
 
