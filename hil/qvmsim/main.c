@@ -513,8 +513,13 @@ static void *signal_thread(void *unused)
             snprintf(why, sizeof why, "%d ms after the signal to end", QVMSIM_SETUP_END_GRACE_MS);
             cut_off(why);
         }
-        uint64_t since = atomic_load(&finish_ns);
-        if (atomic_load(&finishing) && now - since >= (uint64_t)QVMSIM_TERMINATE_GRACE_MS * 1000000u) {
+        /* finishing first, then its start time, then the clock: 'now' taken above may be older
+         * than a teardown that began meanwhile (an unsigned now - since would wrap) */
+        if (atomic_load(&finishing)) {
+            uint64_t since = atomic_load(&finish_ns);
+            uint64_t at = now_ns();
+            if (at - since < (uint64_t)QVMSIM_TERMINATE_GRACE_MS * 1000000u)
+                continue;
             char why[96];
             snprintf(why, sizeof why, "%d ms after qvm began terminating", QVMSIM_TERMINATE_GRACE_MS);
             cut_off(why);
