@@ -174,3 +174,7 @@ class LiveView:
             os.close(self.fd)
         except OSError:
             pass
+
+
+#: the session's live view (``--hil-console-live``), for the fixtures that feed it
+LIVE_KEY = pytest.StashKey[LiveView]()

@@ -45,8 +45,8 @@ def pytest_configure(config):
         arrive("run", block=False)  # the signal arrives in the real wait for qvm's end
         return wait(self, *args, **kwargs)
 
-    import hil.pytestplugin.plugin as plugin
-    plugin.bring_up = boot
+    import hil.pytestplugin.pool as pool
+    pool.bring_up = boot
     Deployment.put_file, Deployment.cleanup, QvmSession.wait = deploy, teardown, qvm_wait
 """
 

@@ -127,7 +127,7 @@ def test_target_names_in_definitions_are_plain_names() -> None:
 
 
 def test_safe_names_do_not_collide() -> None:
-    from hil.pytestplugin.plugin import safe_name
+    from hil.core.inputs import safe_name
 
     ids = ["test_x[a;b]", "test_x[a|b]", "test_x[a_b]", "test_x[a b]", "a" * 200, "a" * 199 + "b", "..", ".", ""]
     names = [safe_name(i) for i in ids]

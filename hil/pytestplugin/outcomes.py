@@ -1,0 +1,151 @@
+"""What a test's outcome is: infrastructure and setup errors, cancellation, sanitizer reports, one retry."""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from hil.core import cancel
+from hil.core.errors import InfrastructureError, SetupError
+from hil.pytestplugin.pool import POOL_KEY, TARGET_KEY
+from hil.pytestplugin.vdevs import RUNNER_KEY
+
+#: the cause of the infrastructure error of the test's latest attempt (it calls for a retry)
+INFRA_KEY = pytest.StashKey[str]()
+#: the cause of the infrastructure error that made the test run again
+RETRIED_KEY = pytest.StashKey[str]()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, None]:
+    cancelled = cancel.requested()
+    if cancelled is not None and call.excinfo is not None:
+        # Whatever failed while the run was being cancelled (a link whose VM was stopped, ...)
+        # is the cancellation: an error of the test, never an infrastructure error to retry.
+        outcome = yield
+        report: pytest.TestReport = outcome.get_result()
+        report.outcome = "failed"
+        if report.when == "call":
+            report.when = "setup"
+        report.longrepr = f"CANCELLED ({cancelled}): {call.excinfo.value}\n\n{report.longrepr}"
+        return
+    infra = call.excinfo is not None and call.excinfo.errisinstance(InfrastructureError)
+    if infra:
+        assert call.excinfo is not None
+        cause = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
+        item.stash[INFRA_KEY] = cause
+        item.user_properties.append(("hil.infrastructure", cause))
+        name = item.stash.get(TARGET_KEY, None)
+        if name is not None:
+            item.config.stash[POOL_KEY].needs_reset.add(name)
+    setup = call.excinfo is not None and call.excinfo.errisinstance(SetupError)
+    outcome = yield
+    report = outcome.get_result()
+    if report.when == "call":
+        _sanitizer_failure(item, report)
+    if report.when == "call" and (infra or setup):
+        # The lab failed, or an input (a vdev that does not compile, a bad definition) is
+        # wrong: the test could not run, an error of the test, never a vdev failure.
+        assert call.excinfo is not None
+        report.when = "setup"
+        kind = "INFRASTRUCTURE ERROR" if infra else "SETUP ERROR"
+        report.longrepr = f"{kind}: {call.excinfo.value}\n\n{report.longrepr}"
+
+
+def _run_phases(
+    item: pytest.Item, nextitem: pytest.Item | None, may_retry: bool, reports: list[pytest.TestReport]
+) -> None:
+    """Setup, call, teardown, as pytest's ``runtestprotocol`` does, into ``reports``; when an
+    infrastructure error calls for a retry, the teardown keeps the session's fixtures (the targets)."""
+    from _pytest.runner import call_and_report, show_test_item
+
+    if hasattr(item, "_request") and not item._request:  # noqa: SLF001
+        item._initrequest()  # type: ignore[attr-defined]  # noqa: SLF001
+    reports.append(call_and_report(item, "setup", log=False))
+    if reports[-1].passed:
+        if item.config.getoption("setupshow", False):
+            try:
+                show_test_item(item, add_space=not item.config.getoption("setuponly", False))
+            except TypeError:  # pytest < 8.4
+                show_test_item(item)  # type: ignore[call-arg]
+        if not item.config.getoption("setuponly", False):
+            reports.append(call_and_report(item, "call", log=False))
+    retry = may_retry and INFRA_KEY in item.stash
+    # For a retry, tear down only the test's own fixtures: everything on the parent's chain stays.
+    keep = item.parent if retry else nextitem
+    reports.append(call_and_report(item, "teardown", log=False, nextitem=keep))
+    if hasattr(item, "_request"):
+        item._request = False  # noqa: SLF001
+        item.funcargs = None  # type: ignore[attr-defined]
+
+
+def _stop_if_cancelled(item: pytest.Item) -> None:
+    """A cancelled run (SIGTERM, SIGINT) ends here, as pytest ends on Ctrl-C: no retry, no further
+    test, the session's teardown and reports, a non-zero exit status."""
+    reason = cancel.requested()
+    if reason is not None:
+        if INFRA_KEY in item.stash:
+            del item.stash[INFRA_KEY]
+        raise cancel.Cancelled(f"cancelled by {reason}")
+
+
+def _interrupted_setup(item: pytest.Item, exc: KeyboardInterrupt) -> pytest.TestReport:
+    """The report of a test whose setup a cancellation cut short (pytest itself reports none)."""
+    return pytest.TestReport(
+        item.nodeid,
+        item.location,
+        {k: 1 for k in item.keywords},
+        "failed",
+        f"CANCELLED ({cancel.requested() or type(exc).__name__}) while setting up: {exc}",
+        "setup",
+        user_properties=list(item.user_properties),
+    )
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    """Run a target test; after an infrastructure error, bring the target back and retry it once.
+
+    The retry is recorded: its console slice starts with a note naming the first error.
+    """
+    if "_hil_target_name" not in getattr(item, "fixturenames", ()) or item.config.getoption("hil_no_retry"):
+        return None
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    reports: list[pytest.TestReport] = []
+    try:
+        _run_phases(item, nextitem, True, reports)
+        _stop_if_cancelled(item)
+        cause = item.stash.get(INFRA_KEY, None)
+        if cause is not None:
+            del item.stash[INFRA_KEY]
+            item.stash[RETRIED_KEY] = cause
+            item.user_properties[:] = []
+            reports.clear()
+            _run_phases(item, nextitem, False, reports)
+            _stop_if_cancelled(item)
+    except KeyboardInterrupt as exc:
+        if not reports:  # cancelled while setting up (bringing the target up, ...): still in the report
+            reports.append(_interrupted_setup(item, exc))
+        raise
+    finally:
+        # also on Ctrl-C: what ran is reported, and the reporter sees the test unfinished
+        for report in reports:
+            item.ihook.pytest_runtest_logreport(report=report)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+def _sanitizer_failure(item: pytest.Item, report: pytest.TestReport) -> None:
+    """A test whose qvm runs had sanitizer reports fails with them (also in its JUnit system-err)."""
+    runner = item.stash.get(RUNNER_KEY, None)
+    if runner is None or not runner.sanitizer_findings:
+        return
+    text = "\n\n".join(runner.sanitizer_findings)
+    report.user_properties.append(("hil.qvm_log", f"--- sanitizer reports\n{text}\n"))
+    if report.passed:
+        report.outcome = "failed"
+        report.longrepr = f"SANITIZER REPORT ({len(runner.sanitizer_findings)}):\n{text}"
+    else:
+        report.longrepr = f"{report.longrepr}\n\nSANITIZER REPORT ({len(runner.sanitizer_findings)}):\n{text}"

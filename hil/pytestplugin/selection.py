@@ -1,0 +1,51 @@
+"""Which targets each test runs on: one parametrization per selected target (``hil_kinds``), one xdist scope each."""
+
+from __future__ import annotations
+
+import pytest
+
+from hil.pytestplugin.pool import POOL_KEY
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "_hil_target_name" not in metafunc.fixturenames:
+        return
+    pool = metafunc.config.stash[POOL_KEY]
+    names = list(pool.definitions)
+    marker = metafunc.definition.get_closest_marker("hil_kinds")
+    if marker is not None:
+        names = [n for n in names if pool.definitions[n].kind in marker.args]
+    metafunc.parametrize("_hil_target_name", names, ids=names, scope="session", indirect=True)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # One xdist group per target: with --dist loadgroup each worker binds to one target.
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "_hil_target_name" in callspec.params:
+            item.add_marker(pytest.mark.xdist_group(callspec.params["_hil_target_name"]))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | None:
+    """With ``--dist loadgroup``: xdist's own scope scheduler, one scope per target.
+
+    (pytest-xdist's ``xdist_group`` marks rename node ids, which pytest >= 9.2 no longer
+    allows; so the scope is read from the target in the test id instead.)
+    """
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    names = sorted(config.stash[POOL_KEY].definitions, key=len, reverse=True)
+
+    class TargetScopeScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            params = nodeid[nodeid.rfind("[") + 1 : -1] if nodeid.endswith("]") else ""
+            for name in names:
+                if params == name or params.startswith(name + "-"):
+                    return f"hil-target:{name}"
+            return str(super()._split_scope(nodeid))
+
+    return TargetScopeScheduling(config, log)

@@ -1,0 +1,152 @@
+"""The vdev and qvm fixtures: hil_deployment, hil_vdev, hil_qvm, hil_sweep, built with the run's quality gates."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from hil.core.errors import HilError
+from hil.pytestplugin.live import LIVE_KEY
+from hil.pytestplugin.options import sanitizers
+from hil.targets import Target
+
+if TYPE_CHECKING:
+    from hil.qvm.gates import Gates
+    from hil.qvm.runner import QvmRunner
+    from hil.targets.deploy import Deployment
+
+#: the test's qvm runner (``hil_qvm``), whose sanitizer findings fail the test
+RUNNER_KEY = pytest.StashKey["QvmRunner"]()
+
+
+class VdevWarning(UserWarning):
+    """A vdev compiled with warnings (``--hil-werror`` or ``[toolchain] werror`` make them errors)."""
+
+
+@dataclass(frozen=True)
+class DeployedVdev:
+    """A vdev built for the test's target and copied into its deployment folder."""
+
+    name: str
+    remote_path: str
+    local_path: Path
+
+
+@pytest.fixture
+def hil_deployment(request: pytest.FixtureRequest, hil_target: Target) -> Iterator[Deployment]:
+    """This test's private folder on the target (removed afterwards unless ``--hil-keep``)."""
+    from hil.targets.deploy import create_deployment
+
+    deployment = create_deployment(hil_target, request.node.name, keep=request.config.getoption("hil_keep"))
+    yield deployment
+    try:
+        deployment.cleanup(defer=True)  # removed with the next test's folder command: no round trip here
+    except HilError:
+        pass  # the target is being reset anyway
+
+
+@pytest.fixture
+def hil_vdev(request: pytest.FixtureRequest, hil_target: Target, hil_deployment: Deployment):  # type: ignore[no-untyped-def]
+    """``hil_vdev("target_vdevs/wdog")``: build a vdev for the target and deploy it; returns its ``DeployedVdev``.
+
+    Relative paths are taken from the pytest root folder.  A compile error is a
+    ``SetupError`` showing the compiler's messages: an error of the test.
+    """
+    from hil.pytestplugin.summary import vdev_warnings_property
+    from hil.targets.toolchain import build_vdev
+
+    def build(source: str | Path, *more: str | Path, name: str | None = None) -> DeployedVdev:
+        paths = [p if Path(p).is_absolute() else request.config.rootpath / p for p in (source, *more)]
+        toolchain = hil_target.toolchain()
+        if request.config.getoption("hil_portable") or request.config.getini("hil_portable"):
+            toolchain = toolchain.with_portable()
+        if request.config.getoption("hil_werror"):
+            toolchain = toolchain.with_werror()
+        gates = _gates(request.config, hil_target)
+        if gates.active:
+            toolchain = toolchain.with_gates(gates.coverage, gates.sanitize)
+        built = build_vdev([Path(p) for p in paths], toolchain, name=name)
+        if built.warnings.strip():
+            # in the report (JUnit system-err, the test's artifacts) and pytest's warnings summary
+            text = f"vdev '{built.name}': compiler warnings (--hil-werror makes them errors):\n{built.warnings}"
+            request.node.user_properties.append(("hil.qvm_log", text))
+            request.node.user_properties.append(  # summary.txt: one line per vdev with warnings
+                ("hil.vdev_warnings", vdev_warnings_property(built.name, built.warnings, request.config.rootpath))
+            )
+            (request.getfixturevalue("hil_artifacts") / f"vdev-{built.name}.warnings.txt").write_text(text)
+            warnings.warn(VdevWarning(text), stacklevel=2)
+        remote = hil_deployment.put_file(built.path, built.path.name, 0o755)
+        return DeployedVdev(built.name, remote, built.path)
+
+    return build
+
+
+@pytest.fixture
+def hil_qvm(
+    request: pytest.FixtureRequest, hil_target: Target, hil_deployment: Deployment, hil_artifacts: Path
+) -> QvmRunner:
+    """Runs qvm on the target in this test's folder: ``hil_qvm.run(config)`` / ``hil_qvm.start(config)``."""
+    from hil.qvm.runner import QvmRunner
+
+    runner = QvmRunner(
+        hil_target, hil_deployment, hil_artifacts, hil_target.console, _gates(request.config, hil_target)
+    )
+    request.node.stash[RUNNER_KEY] = runner  # its sanitizer findings fail the test (pytest_runtest_makereport)
+    live = request.config.stash.get(LIVE_KEY, None)
+    if live is not None:  # --hil-console-live: qvm's stdout and stderr as they arrive
+        runner.output_tap = live.qvm_tap
+    return runner
+
+
+@pytest.fixture
+def hil_sweep(request: pytest.FixtureRequest, hil_target: Target, hil_artifacts: Path):  # type: ignore[no-untyped-def]
+    """``hil_sweep("target_vdevs/wdog", base="loc 0x1c0f0000", accept=["tick=zero"])``: the configuration-fault
+    sweep (``hil.qvm.sweep``) of a vdev folder on this target; returns the ``SweepReport`` (``findings``,
+    ``table()``), written with its runs and ``findings/*.qvmconf`` into ``<artifacts>/sweep-NAME/``.
+    The folder's ``sweep.accept`` is read; ``--hil-sanitize`` makes sanitizer reports findings."""
+    import shlex
+
+    from hil.qvm.gates import Gates
+    from hil.qvm.sweep import SweepReport, default_acceptances, run_sweep
+    from hil.targets.toolchain import build_vdev
+
+    def sweep(
+        vdev: str | Path,
+        base: str | Sequence[str] = (),
+        accept: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        timeout: float = 8.0,
+        jobs: int = 2,
+    ) -> SweepReport:
+        folder = Path(vdev) if Path(vdev).is_absolute() else request.config.rootpath / vdev
+        gates = _gates(request.config, hil_target)
+        toolchain = hil_target.toolchain()
+        if gates.sanitize:
+            toolchain = toolchain.with_gates(False, gates.sanitize)
+        built = build_vdev([folder], toolchain)
+        acceptances = default_acceptances(folder)
+        for spec in accept:
+            acceptances.add(spec, "accepted by the test")
+        for name in exclude:
+            acceptances.exclude[name] = "excluded by the test"
+        words = shlex.split(base) if isinstance(base, str) else list(base)
+        report = run_sweep(
+            hil_target, built.path, built.name, hil_artifacts / f"sweep-{built.name}", base=words,
+            acceptances=acceptances, gates=Gates(sanitize=gates.sanitize), timeout=timeout, jobs=jobs,
+        )  # fmt: skip
+        request.node.user_properties.append(("hil.qvm_log", f"--- configuration-fault sweep\n{report.table()}"))
+        return report
+
+    return sweep
+
+
+def _gates(config: pytest.Config, target: Target) -> Gates:
+    """The quality gates of this run on ``target`` (the options with the target's [toolchain] settings)."""
+    from hil.qvm.gates import Gates
+
+    return Gates.for_target(target, bool(config.getoption("hil_coverage", False)), sanitizers(config))
