@@ -80,6 +80,10 @@ _FOLDERS_KEY = pytest.StashKey[TargetFolders]()
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hil_kinds(*kinds): run this test only on targets of these kinds")
+    config.addinivalue_line(
+        "markers",
+        "hil_sanitizer_expected: the test provokes sanitizer reports on purpose; they are attached, not a failure",
+    )
     # SIGTERM (a CI job cancelled) and SIGINT (Ctrl-C) cancel the run: the test under way ends
     # as interrupted (never retried), fixtures are torn down (VMs stopped), the report is
     # written with the interrupted test in it and pytest exits non-zero (hil.core.cancel).

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DTD = ROOT / "fixtures" / "cobertura" / "coverage-04.dtd"
 
 INNER = """
+import pytest
 from hil.qvm import Exit, QvmConfig
 
 V = "tests/gates/vdevs/buggy"
@@ -35,6 +36,10 @@ def test_heap_overflow(hil_qvm, hil_vdev):
 
 def test_shift(hil_qvm, hil_vdev):
     hil_qvm.run(QvmConfig("vm").vdev(hil_vdev(V), shift="33"), timeout=30, stdin=["shutdown"])
+
+@pytest.mark.hil_sanitizer_expected
+def test_deliberate_shift(hil_qvm, hil_vdev):
+    hil_qvm.run(QvmConfig("vm").vdev(hil_vdev(V), shift="34"), timeout=30, stdin=["shutdown"])
 """
 
 
@@ -62,7 +67,7 @@ def local_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.Comp
 
 def test_sanitizer_reports_fail_the_test_with_the_report_attached(local_run) -> None:  # type: ignore[no-untyped-def]
     done, out = local_run
-    assert "2 failed, 2 passed" in done.stdout, done.stdout[-4000:]
+    assert "2 failed, 3 passed" in done.stdout, done.stdout[-4000:]
     assert "FAILED" in done.stdout and "SANITIZER REPORT" in done.stdout
     cases = {c.get("name"): c for c in ET.parse(out / "junit.xml").getroot().iter("testcase")}
     for name, kind, where in (
@@ -75,6 +80,10 @@ def test_sanitizer_reports_fail_the_test_with_the_report_attached(local_run) -> 
         assert kind in err and "in buggy_control" in err and where in err, err[-2000:]  # symbolised
         (report,) = (out / "artifacts" / "local").glob(f"{name}_*/run1.sanitizer.txt")
         assert kind in report.read_text()
+    # a test that provokes the report on purpose keeps it, attached, and passes
+    on_purpose = cases["test_deliberate_shift"]
+    assert on_purpose.find("failure") is None, on_purpose.findtext("failure")
+    assert "runtime error: shift exponent 34" in (on_purpose.findtext("system-err") or "")
     for name in ("test_mode_a", "test_mode_b"):  # qvmsim itself is clean under ASan, LSan and UBSan
         assert cases[name].find("failure") is None, cases[name].findtext("failure")
 
@@ -109,7 +118,7 @@ def test_coverage_report_counts_one_more_branch(local_run, tmp_path: Path) -> No
 def test_coverage_merged_over_local_and_qemu(tmp_path: Path) -> None:
     """Both targets in one session: the sanitizer qvm runs on qemu too, and the report merges them."""
     done, out = _inner(tmp_path, "local", "qemu")
-    assert "4 failed, 4 passed" in done.stdout, done.stdout[-4000:]
+    assert "4 failed, 6 passed" in done.stdout, done.stdout[-4000:]
     summary = (out / "summary.txt").read_text()
     assert "coverage vdev buggy: " in summary and "[local, qemu]" in summary, summary
     junit = (out / "junit.xml").read_text()

@@ -49,6 +49,7 @@ def test_sigusr1_reports_status(hil_qvm, trace) -> None:  # type: ignore[no-unty
 
 
 @pytest.mark.demo
+@pytest.mark.hil_sanitizer_expected  # the null store is the point (UBSan reports it under --hil-sanitize)
 def test_crashing_vdev_kills_qvm_by_sigsegv(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
     with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC), timeout=20) as session:
         session.wait_log(r"ctrl GUEST_STARTING")
