@@ -210,12 +210,12 @@ def test_dump_pipes_to_a_shell_command(start_qvm: StartQvm, tmp_path: Path) -> N
 
 
 def test_power_button_runs_handlers_then_shuts_down(start_qvm: StartQvm) -> None:
-    q = start_qvm(TRACE, script="on button print bye\non button sleep 200\non button print later\n")
-    q.wait_for("guest started")
+    q = start_qvm(TRACE, script="on button print bye\non button sleep 200\non button print later\nprint armed\n")
+    q.wait_for_out("armed")  # the script ran its three 'on button' lines (one per step) before the press
     q.signal(signal.SIGTERM)
     run = q.finish()
     assert run.returncode == 0, run.stderr
-    assert run.stdout == "bye\nlater\n"
+    assert run.stdout == "armed\nbye\nlater\n"
     pressed = run.one(
         r"^power button pressed \(SIGTERM\): VDEV_CTRL_BUTTON to every vdev, the guest is asked "
         r"to shut down$",
@@ -230,8 +230,8 @@ def test_power_button_runs_handlers_then_shuts_down(start_qvm: StartQvm) -> None
 
 
 def test_a_guest_that_ignores_the_button_keeps_running_until_pressed_again(start_qvm: StartQvm) -> None:
-    q = start_qvm(TRACE, script="ignore button\non button print ignoring\n")
-    q.wait_for("guest started")
+    q = start_qvm(TRACE, script="ignore button\non button print ignoring\nprint armed\n")
+    q.wait_for_out("armed")
     q.signal(signal.SIGTERM)
     q.wait_for("ignores the power button and keeps running")
     q.wait_for_out("ignoring")
