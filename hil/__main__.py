@@ -1,3 +1,5 @@
+"""``python -m hil``: the ``hil`` command line."""
+
 import sys
 
 from hil.cli import main

@@ -1,0 +1,1 @@
+"""Links to a target: byte transports, the serial console and its expect, SSH."""
