@@ -13,6 +13,7 @@ import shlex
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from hil.core.errors import SetupError
@@ -119,21 +120,29 @@ def build_slog2info(cc: str = "gcc") -> Path:
     exe = cache_dir("qvmsim", f"slog2info-{key}") / "slog2info"
     if exe.exists():
         return exe
-    fd, tmp_name = tempfile.mkstemp(prefix=".slog2info-", dir=exe.parent)
+    _compile_executable("slog2info", exe, lambda out: [cc, *QVMSIM_CFLAGS, "-o", str(out), str(SLOG2INFO_SOURCE)], 120)
+    return exe
+
+
+def _compile_executable(what: str, exe: Path, command: Callable[[Path], list[str]], timeout: float) -> None:
+    """Run the compile ``command(output)`` into a temporary file beside ``exe``, then move it into place
+    (never a half-written ``exe``); a compiler that cannot run or fails is a SetupError with its output."""
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{what}-", dir=exe.parent)
     os.close(fd)
     tmp = Path(tmp_name)
-    cmd = [cc, *QVMSIM_CFLAGS, "-o", str(tmp), str(SLOG2INFO_SOURCE)]
+    cmd = command(tmp)
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired) as exc:
         tmp.unlink(missing_ok=True)
-        raise SetupError(f"building slog2info: cannot run '{cc}': {exc}") from exc
+        raise SetupError(f"building {what}: cannot run '{cmd[0]}': {exc}") from exc
     if proc.returncode != 0:
         tmp.unlink(missing_ok=True)
-        raise SetupError(f"building slog2info failed (exit {proc.returncode}):\n{proc.stderr}{proc.stdout}")
+        raise SetupError(
+            f"building {what} failed (exit {proc.returncode}):\n{proc.stderr}{proc.stdout}command: {' '.join(cmd)}"
+        )
     tmp.chmod(0o755)
     os.replace(tmp, exe)
-    return exe
 
 
 def build_qvmsim(cc: str = "gcc", out_dir: Path | None = None, sanitize: tuple[str, ...] = ()) -> Path:
@@ -154,22 +163,7 @@ def build_qvmsim(cc: str = "gcc", out_dir: Path | None = None, sanitize: tuple[s
     target_dir = cache_dir("qvmsim", key)
     exe = target_dir / QVMSIM_EXECUTABLE
     if not exe.exists():
-        fd, tmp_name = tempfile.mkstemp(prefix=".qvm-", dir=target_dir)
-        os.close(fd)
-        tmp = Path(tmp_name)
-        cmd = qvmsim_compile_command(cc, tmp, sanitize)
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            tmp.unlink(missing_ok=True)
-            raise SetupError(f"building qvmsim: cannot run '{cc}': {exc}") from exc
-        if proc.returncode != 0:
-            tmp.unlink(missing_ok=True)
-            raise SetupError(
-                f"building qvmsim failed (exit {proc.returncode}):\n{proc.stderr}{proc.stdout}command: {' '.join(cmd)}"
-            )
-        tmp.chmod(0o755)
-        os.replace(tmp, exe)
+        _compile_executable("qvmsim", exe, lambda out: qvmsim_compile_command(cc, out, sanitize), 300)
     result = exe
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
