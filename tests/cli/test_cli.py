@@ -4,20 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support.cli import hil
 from tests.support.keys import unreachable_board
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def hil(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hil", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout
-    )
 
 
 def test_sdk_paths() -> None:

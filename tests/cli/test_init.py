@@ -14,14 +14,11 @@ import hil
 from hil.cli.scaffold import CI_JOBS, COMMON, TEMPLATE_DIR
 from hil.targets.definition import load_definition
 from hil.targets.toolchain import Toolchain, build_vdev
+from tests.support.cli import hil as hil_cli
 
 
 def run(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
-
-
-def hil_cli(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return run("-m", "hil", *args, cwd=cwd, timeout=timeout)
 
 
 def test_version_has_one_source(tmp_path: Path) -> None:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.inner import run_inner_pytest
 
 TESTS = """
 from hil.qvm import Exit, QvmConfig
@@ -28,30 +27,7 @@ def test_compile_error_is_an_error_and_misbehaviour_a_failure(tmp_path: Path) ->
     (broken / "broken.c").write_text("#include <qvm/vdev.h>\nint broken(void) { return nope; }\n")
     (tmp_path / "test_outcomes.py").write_text(TESTS.format(broken=broken))
     junit = tmp_path / "junit.xml"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            str(tmp_path / "test_outcomes.py"),
-            "--rootdir",
-            str(ROOT),
-            "-c",
-            str(ROOT / "pyproject.toml"),
-            "--hil-target",
-            "local",
-            "--hil-junit",
-            str(junit),
-            "--hil-artifacts",
-            str(tmp_path / "a"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_inner_pytest(tmp_path / "test_outcomes.py", "--hil-junit", str(junit), artifacts=tmp_path / "a")
     assert "1 failed, 1 error" in done.stdout, done.stdout[-3000:]
     assert "broken.c:2:" in done.stdout and "SETUP ERROR" in done.stdout
     assert "FATAL_CONFIG" in done.stdout and "config failed" in done.stdout  # the failure shows the log
@@ -67,29 +43,7 @@ def test_qvmsim_only_name(hil_vdev):
 
 
 def _inner(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            str(tmp_path / "test_own.py"),
-            "--rootdir",
-            str(ROOT),
-            "-c",
-            str(ROOT / "pyproject.toml"),
-            "--hil-target",
-            "local",
-            "--hil-artifacts",
-            str(tmp_path / "a"),
-            *args,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    return run_inner_pytest(tmp_path / "test_own.py", *args, artifacts=tmp_path / "a")
 
 
 def test_hil_portable_makes_qvmsim_names_a_setup_error(tmp_path: Path) -> None:
@@ -130,31 +84,7 @@ def _inner_warned(
     tmp_path: Path, name: str, *extra: str
 ) -> tuple[subprocess.CompletedProcess[str], dict[str, ET.Element]]:
     junit = tmp_path / f"{name}.xml"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            str(tmp_path / "test_warned.py"),
-            "--rootdir",
-            str(ROOT),
-            "-c",
-            str(ROOT / "pyproject.toml"),
-            "--hil-target",
-            "local",
-            "--hil-junit",
-            str(junit),
-            "--hil-artifacts",
-            str(tmp_path / name),
-            *extra,
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_inner_pytest(tmp_path / "test_warned.py", "--hil-junit", str(junit), *extra, artifacts=tmp_path / name)
     return done, {str(c.get("name")): c for c in ET.parse(junit).getroot().iter("testcase")}
 
 

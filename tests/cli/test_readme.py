@@ -8,7 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.inner import run_inner_pytest
+from tests.support.paths import REPO as ROOT
+
 README = (ROOT / "README.md").read_text()
 
 
@@ -22,29 +24,7 @@ def block_after(heading: str, lang: str) -> str:
 def test_writing_a_test_example_passes_on_local(tmp_path: Path) -> None:
     test_file = tmp_path / "test_readme_example.py"
     test_file.write_text(block_after("## Writing a test", "python"))
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-q",
-            "-p",
-            "no:cacheprovider",
-            str(test_file),
-            "--rootdir",
-            str(ROOT),
-            "-c",
-            str(ROOT / "pyproject.toml"),
-            "--hil-target",
-            "local",
-            "--hil-artifacts",
-            str(tmp_path / "artifacts"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_inner_pytest(test_file, "-q", artifacts=tmp_path / "artifacts")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     assert "2 passed" in done.stdout
 

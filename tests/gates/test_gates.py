@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
 
 from hil.qvm.coverage import build_report
+from tests.support.inner import run_inner_pytest
+from tests.support.paths import REPO as ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 DTD = ROOT / "fixtures" / "cobertura" / "coverage-04.dtd"
 
 INNER = """
@@ -46,17 +46,14 @@ def test_deliberate_shift(hil_qvm, hil_vdev):
 def _inner(tmp: Path, *targets: str) -> tuple[subprocess.CompletedProcess[str], Path]:
     (tmp / "test_inner.py").write_text(INNER)
     out = tmp / "report"
-    args = [a for t in targets for a in ("--hil-target", t)]
-    done = subprocess.run(
-        [
-            sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp / "test_inner.py"),
-            "--rootdir", str(ROOT), "-c", str(ROOT / "pyproject.toml"), *args,
-            "--hil-artifacts", str(out / "artifacts"), "--hil-junit", str(out / "junit.xml"),
-            "--hil-summary", str(out / "summary.txt"),
-            "--hil-coverage", "--hil-sanitize", "address,undefined",
-        ],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+    done = run_inner_pytest(
+        tmp / "test_inner.py",
+        *("--hil-junit", str(out / "junit.xml"), "--hil-summary", str(out / "summary.txt")),
+        *("--hil-coverage", "--hil-sanitize", "address,undefined"),
+        targets=targets,
+        artifacts=out / "artifacts",
+        timeout=900,
+    )
     return done, out
 
 

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,9 +18,10 @@ import pytest
 from hil.core.deadline import Deadline
 from hil.targets import LabgridTarget, make_target
 from hil.targets.definition import select
+from tests.support.cli import hil
+from tests.support.inner import run_inner_pytest
 from tests.support.labgrid import Lab, Vm, hold_command, lab_definition, network_service, serial_port
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO as ROOT
 
 
 @dataclass
@@ -74,27 +74,11 @@ def _target(setup: LabSetup, selector: str, folder: Path, run_dir: Path) -> Labg
 
 def test_hil_suite_on_a_labgrid_place(lab: LabSetup, tmp_path: Path) -> None:
     """The HIL suite passes on ``--hil-target labgrid:vm-a``, and the place is released afterwards."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            "-p",
-            "no:cacheprovider",
-            "-q",
-            "tests/hil",
-            "--hil-target",
-            "labgrid:vm-a",
-            "--hil-targets-dir",
-            str(lab.targets),
-            "--hil-artifacts",
-            str(tmp_path / "artifacts"),
-            "--junitxml",
-            str(tmp_path / "junit.xml"),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    done = run_inner_pytest(
+        "tests/hil",
+        *("-q", "--hil-targets-dir", str(lab.targets), "--junitxml", str(tmp_path / "junit.xml")),
+        targets=("labgrid:vm-a",),
+        artifacts=tmp_path / "artifacts",
         timeout=600,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
@@ -170,26 +154,9 @@ def test_a_run_killed_with_sigkill_leaves_a_place_the_next_run_takes(lab: LabSet
 
 def test_nightly_runs_two_places_in_parallel(lab: LabSetup, tmp_path: Path) -> None:
     """``hil nightly --target labgrid:vm-a --target labgrid:vm-b``: one xdist worker per place."""
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "hil",
-            "nightly",
-            "--target",
-            "labgrid:vm-a",
-            "--target",
-            "labgrid:vm-b",
-            "--targets-dir",
-            str(lab.targets),
-            "--reports",
-            str(tmp_path / "reports"),
-            "--",
-            "tests/hil/test_error_vocabulary.py",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
+    done = hil(
+        *("nightly", "--target", "labgrid:vm-a", "--target", "labgrid:vm-b", "--targets-dir", str(lab.targets)),
+        *("--reports", str(tmp_path / "reports"), "--", "tests/hil/test_error_vocabulary.py"),
         timeout=600,
     )
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]

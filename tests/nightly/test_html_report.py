@@ -7,14 +7,18 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from tests.nightly.test_nightly import ROOT, cases, hil, only_report
+from tests.nightly.test_nightly import cases, only_report
+from tests.support.cli import hil
+from tests.support.paths import REPO as ROOT
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def test_nightly_html_report_loads_with_every_test_and_true_timelines(tmp_path: Path) -> None:
     done = hil(
-        "nightly", "--target", "local", "--target", "qemu", "--reports", str(tmp_path), "--", "tests/hil", "-m", "demo"
+        *("nightly", "--target", "local", "--target", "qemu", "--reports", str(tmp_path)),
+        *("--", "tests/hil", "-m", "demo"),
+        timeout=900,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     run = only_report(tmp_path)

@@ -13,23 +13,13 @@ from pathlib import Path
 import pytest
 
 from hil.pytestplugin.junitxml import validate_junit
+from tests.support.cli import hil
 from tests.support.keys import unreachable_board
+from tests.support.paths import REPO as ROOT
 from tests.support.procs import pids_running
 
-ROOT = Path(__file__).resolve().parents[2]
 XSD = ROOT / "fixtures" / "junit" / "junit-10.xsd"
 INFRA_SUITE = ROOT / "fixtures" / "suites" / "infra" / "test_infra.py"
-
-
-def hil(*args: str, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hil", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def only_report(reports: Path) -> Path:
@@ -55,7 +45,9 @@ def qemu_pids(run: Path) -> set[int]:
 def test_two_qemu_targets_in_parallel(tmp_path: Path) -> None:
     """The demo selection on two public QEMU targets at once: one report, one suite per target."""
     done = hil(
-        "nightly", "--target", "qemu", "--target", "qemu-b", "--reports", str(tmp_path), "--", "tests/hil", "-m", "demo"
+        *("nightly", "--target", "qemu", "--target", "qemu-b", "--reports", str(tmp_path)),
+        *("--", "tests/hil", "-m", "demo"),
+        timeout=900,
     )
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     run = only_report(tmp_path)
@@ -76,7 +68,7 @@ def test_two_qemu_targets_in_parallel(tmp_path: Path) -> None:
 
 
 def test_qemu_killed_mid_test_is_an_infrastructure_error(tmp_path: Path) -> None:
-    done = hil("nightly", "--target", "qemu", "--reports", str(tmp_path), "--", str(INFRA_SUITE))
+    done = hil("nightly", "--target", "qemu", "--reports", str(tmp_path), "--", str(INFRA_SUITE), timeout=900)
     # a failure (the misbehaving "vdev") beats an infrastructure error in the exit status
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     run = only_report(tmp_path)
@@ -144,7 +136,10 @@ def test_interrupted_run_writes_report_and_leaves_no_qemu(tmp_path: Path, sig: s
 
 def test_unreachable_target_errors_every_test_with_the_cause(tmp_path: Path) -> None:
     board = unreachable_board(tmp_path)
-    done = hil("nightly", "--target", str(board), "--reports", str(tmp_path / "r"), "--", "tests/hil", "-m", "demo")
+    done = hil(
+        *("nightly", "--target", str(board), "--reports", str(tmp_path / "r"), "--", "tests/hil", "-m", "demo"),
+        timeout=900,
+    )
     assert done.returncode == 3, done.stdout[-3000:]  # infrastructure only
     run = only_report(tmp_path / "r")
     assert validate_junit(run / "junit.xml", XSD) == []
@@ -159,7 +154,7 @@ def test_unreachable_target_errors_every_test_with_the_cause(tmp_path: Path) -> 
 
 def test_death_string_on_the_console_is_an_infrastructure_error(tmp_path: Path) -> None:
     suite = ROOT / "fixtures" / "suites" / "death" / "test_death.py"
-    done = hil("nightly", "--target", "qemu", "--reports", str(tmp_path), "--", str(suite))
+    done = hil("nightly", "--target", "qemu", "--reports", str(tmp_path), "--", str(suite), timeout=900)
     assert done.returncode == 3, done.stdout[-3000:]
     run = only_report(tmp_path)
     found = cases(run / "junit.xml")
@@ -189,7 +184,7 @@ def test_qnx_shutdown_banner_is_an_infrastructure_error_on_a_qnx_target(tmp_path
     definition.write_text('name = "qemu-qnx"\nkind = "qemu"\nos = "qnx"\n')
     suite = tmp_path / "test_qnx_banner.py"
     suite.write_text(QNX_BANNER_SUITE)
-    done = hil("nightly", "--target", str(definition), "--reports", str(tmp_path / "r"), "--", str(suite))
+    done = hil("nightly", "--target", str(definition), "--reports", str(tmp_path / "r"), "--", str(suite), timeout=900)
     assert done.returncode == 3, done.stdout[-3000:]
     found = cases(only_report(tmp_path / "r") / "junit.xml")
     error = found[("qemu-qnx", "test_procnto_crashes")].find("error")

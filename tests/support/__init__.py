@@ -10,5 +10,7 @@ conftest.py files hold fixtures only; what they and the tests share lives here:
 - ``keys``: throwaway SSH keys and an unreachable board definition
 - ``procs``: this host's processes by command line
 - ``junit``: the JUnit schema and a validity assertion
+- ``cli``: the ``hil`` command line in a child process (``hil``), a child's environment (``child_env``)
+- ``inner``: an inner pytest session in a child process, under this repository's configuration
 - ``qcc_standin.py``: an executable stand-in for QNX's qcc (run by path, see ``paths.QCC_STANDIN``)
 """

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,20 +13,8 @@ import pytest
 from hil.core.errors import ConfigError
 from hil.qvm.config import QvmConfig
 from hil.targets.definition import load_definition, parse_definition
+from tests.support.cli import hil
 from tests.support.procs import pids_running
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def hil(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hil", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def one_line_error(done: subprocess.CompletedProcess[str]) -> str:
@@ -103,17 +90,19 @@ def test_target_status_with_a_folder_as_target_touches_nothing(tmp_path: Path) -
     folder.mkdir(parents=True)
     (folder / "state.json").write_text('{"pid": 1}')
     for action in ("status", "down"):
-        line = one_line_error(hil("target", action, "--target", str(folder), env={"XDG_CACHE_HOME": str(tmp_path)}))
+        line = one_line_error(
+            hil("target", action, "--target", str(folder), env={"XDG_CACHE_HOME": str(tmp_path)}, timeout=60)
+        )
         assert str(folder) in line and "directory" in line
     assert (folder / "state.json").read_text() == '{"pid": 1}'
-    line = one_line_error(hil("target", "status", "--target", "..", env={"XDG_CACHE_HOME": str(tmp_path)}))
+    line = one_line_error(hil("target", "status", "--target", "..", env={"XDG_CACHE_HOME": str(tmp_path)}, timeout=60))
     assert "not a plain name" in line
 
 
 def test_toml_path_as_target_uses_the_definitions_name(tmp_path: Path) -> None:
     toml = tmp_path / "odd file.toml"
     toml.write_text('name = "vm9"\nkind = "qemu"\n')
-    done = hil("target", "status", "--target", str(toml), "--json", env={"XDG_CACHE_HOME": str(tmp_path)})
+    done = hil("target", "status", "--target", str(toml), "--json", env={"XDG_CACHE_HOME": str(tmp_path)}, timeout=60)
     assert done.returncode == 1 and '"name": "vm9"' in done.stdout, done.stderr
 
 

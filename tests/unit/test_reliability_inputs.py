@@ -19,6 +19,7 @@ import pytest
 
 from hil.core.errors import ConfigError
 from hil.core.outputs import output_dir, output_file
+from tests.support.cli import hil
 from tests.support.keys import STRANGER_HOST_KEY
 from tests.support.paths import REPO
 
@@ -68,7 +69,7 @@ def bad_paths(a_file: Path) -> dict[str, tuple[Path, str]]:
 )
 def test_cli_output_paths_are_one_line(a_file: Path, which: str, command: list[str], option: str) -> None:
     path, says = bad_paths(a_file)[which]
-    done = run("-m", "hil", *command, str(path))
+    done = hil(*command, str(path), timeout=120)
     line = one_line(done, 2, option, str(path), says)
     assert line.startswith("hil: error:"), line
 
@@ -98,7 +99,7 @@ def test_non_utf8_target_toml_is_one_line(tmp_path: Path) -> None:
     toml.parent.mkdir()
     toml.write_bytes(b'name = "b\xe9"\nkind = "local"\n')  # Latin-1, as an editor may save it
     for args in (["--target", str(toml)], ["--targets-dir", str(toml.parent), "--target", "box"]):
-        done = run("-m", "hil", "qvm", "run", "--conf", "x.qvmconf", *args)
+        done = hil("qvm", "run", "--conf", "x.qvmconf", *args, timeout=120)
         one_line(done, 2, str(toml), "not UTF-8", "byte 9", "save it as UTF-8")
 
 
@@ -117,7 +118,7 @@ def test_state_json_of_the_wrong_shape_is_one_line(tmp_path: Path, state: object
     path = tmp_path / "qnx-hil" / "targets" / "qemu" / "state.json"
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(state))
-    done = run("-m", "hil", "target", "status", "--target", "qemu", env={"XDG_CACHE_HOME": str(tmp_path)})
+    done = hil("target", "status", "--target", "qemu", env={"XDG_CACHE_HOME": str(tmp_path)}, timeout=120)
     one_line(done, 2, f"corrupt state file {path}", "delete it")
 
 

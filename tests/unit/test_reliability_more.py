@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,8 +10,8 @@ from hil.core.errors import ConfigError, InfrastructureError
 from hil.core.text import mask_secrets
 from hil.targets import make_target
 from hil.targets.definition import parse_definition
+from tests.support.cli import hil
 from tests.support.keys import STRANGER_HOST_KEY
-from tests.support.paths import REPO
 
 
 @pytest.mark.parametrize(
@@ -61,11 +58,7 @@ def test_qemu_values_are_range_checked(key: str, value: int) -> None:
 
 
 def test_target_up_of_a_local_target_is_bad_input(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-m", "hil", "target", "up", "--target", "local"],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
-        env={**os.environ, "XDG_CACHE_HOME": str(tmp_path)},
-    )  # fmt: skip
+    done = hil("target", "up", "--target", "local", timeout=60, env={"XDG_CACHE_HOME": str(tmp_path)})
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "starts qemu targets; 'local' is a local" in lines[0], done.stderr

@@ -8,24 +8,18 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from hil.core.arch import elf_arch_name
 from hil.targets.definition import BUILTIN_TARGETS
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.cli import hil
 
 
 def _hil(*args: str, attach: bool = False, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ)
-    if attach:
-        env.pop("HIL_PRIVATE_VM", None)  # use the 'hil target up' VM
-    return subprocess.run(
-        [sys.executable, "-m", "hil", *args], cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env
-    )
+    # attach: without HIL_PRIVATE_VM, to use the 'hil target up' VM
+    return hil(*args, timeout=timeout, env={"HIL_PRIVATE_VM": None} if attach else None)
 
 
 @pytest.fixture

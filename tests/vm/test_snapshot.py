@@ -10,8 +10,6 @@ import dataclasses
 import json
 import os
 import shutil
-import subprocess
-import sys
 import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -26,8 +24,8 @@ from hil.vm import accel
 from hil.vm import snapshot as snapshots
 from hil.vm.image import Image, load_image
 from hil.vm.qemu import QemuMachine, QemuOptions, SnapshotUnusable
+from tests.support.inner import run_inner_pytest
 
-ROOT = Path(__file__).resolve().parents[2]
 BOOT = 120.0
 
 
@@ -240,19 +238,15 @@ def test_restored_target_runs_the_hil_suite(public: Image, tmp_path: Path) -> No
     warm.up(Deadline.after(BOOT))
     warm.down()
     junit = tmp_path / "junit.xml"
-    env = {**os.environ, "HIL_PRIVATE_VM": "1"}
-    proc = subprocess.run(
-        [
-            *(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "tests/hil", "--hil-target", "qemu"),
-            *("--hil-junit", str(junit), "--hil-artifacts", str(tmp_path / "artifacts"), "-q"),
-            # a guest-clock timing test that is flaky on cold boots too (jiffies clock source), run elsewhere
-            "--deselect=tests/hil/test_guest_controls.py::test_wait_blocks_and_script_sleep_is_queued[qemu]",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    proc = run_inner_pytest(
+        "tests/hil",
+        *("--hil-junit", str(junit), "-q"),
+        # a guest-clock timing test that is flaky on cold boots too (jiffies clock source), run elsewhere
+        "--deselect=tests/hil/test_guest_controls.py::test_wait_blocks_and_script_sleep_is_queued[qemu]",
+        targets=("qemu",),
+        artifacts=tmp_path / "artifacts",
         timeout=900,
+        env={"HIL_PRIVATE_VM": "1"},
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     starts = []  # the target's facts: suite properties (or, in older reports, one JSON property)

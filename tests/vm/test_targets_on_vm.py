@@ -21,9 +21,9 @@ from hil.links.ssh import HostKeyMismatch, SshConfig, SshConnection
 from hil.qvm.guest import guest_for
 from hil.targets import BoardTarget, QemuTarget, make_target
 from hil.targets.definition import LeaseSection, parse_definition
+from tests.support.cli import hil
 from tests.support.keys import STRANGER_HOST_KEY
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import REPO as ROOT
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +87,6 @@ def test_qemu_death_is_an_infrastructure_error(tmp_path: Path) -> None:
         target.down()
 
 
-def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "hil", *args], cwd=ROOT, capture_output=True, text=True, timeout=300)
-
-
 def _console_through_a_pty(vm_toml: str) -> None:
     master, slave = os.openpty()
     proc = subprocess.Popen(
@@ -125,17 +121,17 @@ def test_board_kind_attached_to_a_running_vm(tmp_path: Path) -> None:
     """`hil target up` leaves a VM running; a board definition attaches to it by its ports and keys."""
     env_name = f"board-vm-{os.getpid()}"
     (tmp_path / "vm.toml").write_text(f'name = "{env_name}"\nkind = "qemu"\n')
-    up = _cli("target", "up", "--target", str(tmp_path / "vm.toml"), "--json")
+    up = hil("target", "up", "--target", str(tmp_path / "vm.toml"), "--json")
     assert up.returncode == 0, up.stderr
     try:
         state = json.loads(up.stdout)
-        status = _cli("target", "status", "--target", env_name, "--json")
+        status = hil("target", "status", "--target", env_name, "--json")
         assert status.returncode == 0 and json.loads(status.stdout)["pid"] == state["pid"]
         # hil target ssh / console attach to it (host key pinned); the console through a pty
         vm_toml = str(tmp_path / "vm.toml")
-        ssh = _cli("target", "ssh", "--target", vm_toml, "--", "uname", "-a")
+        ssh = hil("target", "ssh", "--target", vm_toml, "--", "uname", "-a")
         assert ssh.returncode == 0 and ssh.stdout.startswith("Linux"), ssh.stderr
-        assert _cli("target", "ssh", "--target", vm_toml, "--", "exit", "3").returncode == 3
+        assert hil("target", "ssh", "--target", vm_toml, "--", "exit", "3").returncode == 3
         _console_through_a_pty(vm_toml)
         board = parse_definition(
             {
@@ -180,6 +176,6 @@ def test_board_kind_attached_to_a_running_vm(tmp_path: Path) -> None:
         rival.up(Deadline.after(60))  # released: free again
         rival.down()
     finally:
-        down = _cli("target", "down", "--target", env_name)
+        down = hil("target", "down", "--target", env_name)
         assert down.returncode == 0, down.stderr
-    assert _cli("target", "status", "--target", env_name).returncode == 1
+    assert hil("target", "status", "--target", env_name).returncode == 1

@@ -5,18 +5,14 @@ a user's, then a few HIL tests on it through ``--hil-target path/to/definition.t
 from __future__ import annotations
 
 import json
-import os
 import re
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from hil.targets import qemu as qemu_kind
 from hil.targets.definition import resolve
 from hil.vm.x86_64 import KERNEL_CMDLINE
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.inner import run_inner_pytest
 
 #: A few HIL tests: a bite, the power button, a crash's signal, and one for qemu targets only (slog2).
 SELECTION = (
@@ -54,16 +50,13 @@ def test_user_image_path_boots_to_ssh_and_runs_the_hil_suite(tmp_path: Path) -> 
         )
     )
     junit, artifacts = tmp_path / "junit.xml", tmp_path / "artifacts"
-    proc = subprocess.run(
-        [
-            *(sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *SELECTION),
-            *("--hil-target", str(definition), "--hil-junit", str(junit), "--hil-artifacts", str(artifacts), "-q"),
-        ],
-        cwd=ROOT,
-        env={k: v for k, v in os.environ.items() if k != "HIL_PRIVATE_VM"},
-        capture_output=True,
-        text=True,
+    proc = run_inner_pytest(
+        *SELECTION,
+        *("--hil-junit", str(junit), "-q"),
+        targets=(str(definition),),
+        artifacts=artifacts,
         timeout=900,
+        env={"HIL_PRIVATE_VM": None},
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     assert re.search(r"\b4 passed\b", proc.stdout), proc.stdout[-2000:]
