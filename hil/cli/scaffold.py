@@ -8,7 +8,9 @@ server.  ``hil demo`` runs the same template: one source for both.
 
 Files are rendered with ``string.Template`` (delimiter ``@@``, e.g.
 ``@@version``); every placeholder must be known.  Nothing is overwritten: when
-a destination exists, nothing at all is written.
+a destination exists, nothing at all is written.  The project's ``.gitignore`` is
+the exception: the tool's output folders are added to it, every line already
+there kept.
 """
 
 from __future__ import annotations
@@ -76,7 +78,7 @@ def scaffold(folder: Path, ci: str | None = None) -> list[Path]:
     """Write a new project into ``folder`` (created if missing); returns the files written.
 
     Refuses (``SetupError``, nothing written) when ``folder`` is a file or any
-    of the files already exists.
+    of the files already exists.  Then adds the tool's outputs to ``.gitignore``.
     """
     if folder.exists() and not folder.is_dir():
         raise SetupError(f"{folder} is a file, not a folder; name a folder for the new project")
@@ -99,7 +101,33 @@ def scaffold(folder: Path, ci: str | None = None) -> list[Path]:
                 f"cannot write {path}: {exc.strerror or exc}; check the folder's permissions and free space"
             ) from exc
         written.append(path)
+    ignore = merge_gitignore(folder)
+    if ignore is not None:
+        written.append(ignore)
     return written
+
+
+#: What the tool writes into a project as it runs; ``hil init`` adds these to the project's ``.gitignore``.
+GITIGNORE_LINES: tuple[str, ...] = ("/artifacts/", "/reports/", "/coverage/", ".pytest_cache/")
+
+
+def merge_gitignore(folder: Path) -> Path | None:
+    """Add the lines of ``GITIGNORE_LINES`` that ``folder/.gitignore`` lacks (creating it if missing),
+    keeping every line already there; returns its path if it changed, else None."""
+    path = folder / ".gitignore"
+    try:
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        have = {line.strip() for line in text.splitlines()}
+        missing = [line for line in GITIGNORE_LINES if line not in have]
+        if not missing:
+            return None
+        lead = "" if not text or text.endswith("\n") else "\n"
+        block = "# qnx-hil's outputs (hil init)\n" + "".join(f"{line}\n" for line in missing)
+        with open(path, "a", encoding="utf-8") as out:
+            out.write(lead + ("\n" if text else "") + block)
+    except OSError as exc:
+        raise SetupError(f"cannot update {path}: {exc.strerror or exc}; check the folder's permissions") from exc
+    return path
 
 
 def ci_servers() -> Sequence[str]:

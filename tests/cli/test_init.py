@@ -32,7 +32,7 @@ def test_init_writes_a_project_whose_tests_pass_on_local(tmp_path: Path) -> None
     done = hil_cli("init", str(project), "--ci", "github", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     written = sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.is_file())
-    assert written == sorted([*COMMON.values(), CI_JOBS["github"][1]])
+    assert written == sorted([*COMMON.values(), CI_JOBS["github"][1], ".gitignore"])
     for path in written:
         text = (project / path).read_text()
         assert "@@" not in text, path
@@ -48,6 +48,13 @@ def test_init_writes_a_project_whose_tests_pass_on_local(tmp_path: Path) -> None
     assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
     assert "4 passed" in tests.stdout
     assert f"definitions: built-in + {project / 'targets'} (targets/ beside the rootdir)" in tests.stdout
+    # what the run wrote stays out of git: the project is clean after its tests ran
+    assert (project / "artifacts").is_dir()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(project)]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "-A"], check=True)
+    staged = subprocess.run([*git, "diff", "--cached", "--name-only"], check=True, capture_output=True, text=True)
+    assert sorted(staged.stdout.split()) == written
 
 
 @pytest.mark.parametrize("ci", sorted(CI_JOBS))
@@ -77,6 +84,15 @@ def test_init_refuses_to_overwrite_and_writes_nothing(tmp_path: Path) -> None:
     not_a_folder.write_text("")
     done = hil_cli("init", str(not_a_folder), cwd=tmp_path)
     assert done.returncode == 2 and "is a file, not a folder" in done.stderr
+
+
+def test_init_adds_the_outputs_to_an_existing_gitignore_keeping_its_lines(tmp_path: Path) -> None:
+    (tmp_path / ".gitignore").write_text("build/\n/artifacts/")  # the user's, without a final newline
+    done = hil_cli("init", str(tmp_path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / ".gitignore").read_text() == (
+        "build/\n/artifacts/\n\n# qnx-hil's outputs (hil init)\n/reports/\n/coverage/\n.pytest_cache/\n"
+    )
 
 
 def test_sample_vdev_uses_only_documented_names(tmp_path: Path) -> None:
