@@ -143,6 +143,21 @@ class TcpTransport:
         return f"TcpTransport({self.description!r})"
 
 
+def _is_rfc2217(url: str) -> bool:
+    return url.lower().startswith("rfc2217://")
+
+
+def _pyserial_url(url: str) -> str:
+    """The URL handed to pyserial: ``rfc2217://`` gets ``ign_set_control`` (see ``SerialTransport``)."""
+    if not _is_rfc2217(url):
+        return url
+    parts = urllib.parse.urlsplit(url)
+    if "ign_set_control" in urllib.parse.parse_qs(parts.query, keep_blank_values=True):
+        return url
+    query = f"{parts.query}&ign_set_control" if parts.query else "ign_set_control"
+    return urllib.parse.urlunsplit(parts._replace(query=query))
+
+
 class SerialTransport:
     """A pyserial port opened with ``serial.serial_for_url`` (device path or URL).
 
@@ -155,6 +170,13 @@ class SerialTransport:
     the first byte with pyserial's ``read(1)`` and then take the bytes those
     handlers already hold queued (they count them exactly, unlike ``socket://``,
     which ``open_transport`` sends to ``TcpTransport``).
+
+    ``rfc2217://`` URLs are opened with pyserial's ``ign_set_control`` option
+    (unless the URL has it already): pyserial still asks the server to raise
+    DTR and RTS but does not wait for answers, which a console never needs.  A
+    port without modem lines (ser2net on a pty, some USB adapters and terminal
+    servers) never answers, and pyserial would otherwise fail every open after
+    3 s with "timeout while waiting for option 'control'".
     """
 
     def __init__(self, url: str, baudrate: int = 115200, read_timeout: float = 0.2) -> None:
@@ -176,14 +198,18 @@ class SerialTransport:
     def open(self) -> None:
         self.close()
         try:
-            port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=self.read_timeout)
+            port = serial.serial_for_url(_pyserial_url(self.url), baudrate=self.baudrate, timeout=self.read_timeout)
         except ValueError as exc:  # pyserial: unknown protocol or bad parameter
             raise ConfigError(f"bad serial console URL {self.url!r}: {exc}") from exc
         except (OSError, serial.SerialException) as exc:
-            raise InfrastructureError(
-                f"cannot open serial console {self.url}: {exc}; is the device present "
-                "(plugged in, powered) and not held by another program (screen, minicom)?"
-            ) from exc
+            if _is_rfc2217(self.url):
+                hint = (
+                    "is the terminal server (ser2net) running, is the port right, and does it speak "
+                    "RFC 2217 there (ser2net: accepter telnet(rfc2217),tcp,PORT; raw TCP is socket://)?"
+                )
+            else:
+                hint = "is the device present (plugged in, powered) and not held by another program (screen, minicom)?"
+            raise InfrastructureError(f"cannot open serial console {self.url}: {exc}; {hint}") from exc
         fd: int | None = None
         if isinstance(port, serial.serialposix.Serial) and type(port).read is serial.serialposix.Serial.read:
             fd = port.fileno()

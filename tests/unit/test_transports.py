@@ -11,7 +11,14 @@ from collections.abc import Iterator
 import pytest
 
 from hil.core.errors import ConfigError, InfrastructureError, TransportClosed
-from hil.links.transports import SerialTransport, SocketLikeTransport, TcpTransport, Transport, open_transport
+from hil.links.transports import (
+    SerialTransport,
+    SocketLikeTransport,
+    TcpTransport,
+    Transport,
+    _pyserial_url,
+    open_transport,
+)
 
 
 def read_exactly(t: Transport, n: int, timeout: float = 5.0) -> bytes:
@@ -225,6 +232,31 @@ def test_serial_loop_url() -> None:
         t.close()
     with pytest.raises(TransportClosed):
         t.read(10, 0.05)
+
+
+@pytest.mark.parametrize(
+    ("url", "handed_to_pyserial"),
+    [
+        ("rfc2217://10.0.0.5:7000", "rfc2217://10.0.0.5:7000?ign_set_control"),
+        ("rfc2217://10.0.0.5:7000?logging=debug", "rfc2217://10.0.0.5:7000?logging=debug&ign_set_control"),
+        ("rfc2217://10.0.0.5:7000?ign_set_control", "rfc2217://10.0.0.5:7000?ign_set_control"),
+        ("loop://", "loop://"),
+        ("/dev/ttyUSB0", "/dev/ttyUSB0"),
+    ],
+)
+def test_rfc2217_does_not_wait_for_modem_line_answers(url: str, handed_to_pyserial: str) -> None:
+    """A terminal server port without modem lines never answers SET_CONTROL (DTR, RTS): pyserial must not wait."""
+    assert _pyserial_url(url) == handed_to_pyserial
+    assert open_transport(url).description == url  # messages show the URL as configured
+
+
+def test_rfc2217_refused_says_terminal_server() -> None:
+    with socket.create_server(("127.0.0.1", 0)) as s:
+        port = s.getsockname()[1]
+    t = open_transport(f"rfc2217://127.0.0.1:{port}")
+    with pytest.raises(InfrastructureError, match=r"is the terminal server \(ser2net\) running") as err:
+        t.open()
+    assert "plugged in" not in str(err.value)
 
 
 # ---------------------------------------------------------------- socket-like (paramiko Channel stand-in)
