@@ -224,6 +224,18 @@ def cmd_nightly(args: argparse.Namespace) -> int:
     )
 
 
+def cmd_host_check(args: argparse.Namespace) -> int:
+    from hil.cli.host import check
+
+    return check(args.target or [], _folders(args), as_json=args.json)
+
+
+def cmd_host_install(args: argparse.Namespace) -> int:
+    from hil.cli.host import install
+
+    return install(args.target or [], _folders(args), dry_run=args.dry_run)
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from hil.cli.scaffold import scaffold
 
@@ -352,6 +364,24 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="a qemu target boots a VM of its own even when 'hil target up' left one running (default: attach)",
     )
+
+    host = sub.add_parser("host", help="what the targets need on this host (Debian packages)").add_subparsers(
+        dest="sub", required=True, metavar="ACTION"
+    )
+    for name, func, text in (
+        ("check", cmd_host_check, "list what the selected targets need and this host lacks; exit 1 if anything"),
+        ("install", cmd_host_install, "install it with apt-get (through sudo unless root)"),
+    ):
+        p = add(host, name, func, text, json_flag=name == "check")
+        p.add_argument(
+            "--target",
+            action="append",
+            metavar="NAME|label:LABEL",
+            help="select targets (repeatable; default: every target of the inventory, as hil nightly)",
+        )
+        p.add_argument("--targets-dir", action="append", metavar="DIR", help=targets_dir_help)
+        if name == "install":
+            p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
 
     p = add(
         sub,

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from hil.cli.status import EXIT_FAILED, EXIT_INFRA, EXIT_INPUT, EXIT_OK
 from hil.pytestplugin.project import find_project
-from hil.targets.definition import inventory, resolve
+from hil.targets.definition import TargetDefinition, inventory, resolve
 
 #: pytest's exit status when no test was collected or all were deselected.
 PYTEST_NO_TESTS = 5
@@ -74,6 +74,23 @@ def pytest_command(targets: list[str], out: Path, pytest_args: list[str], histor
     return command + pytest_args
 
 
+def select_targets(selectors: Sequence[str], folders: Sequence[Path], cwd: Path) -> list[tuple[TargetDefinition, str]]:
+    """The targets ``hil nightly`` runs (also what ``hil host`` checks): each selected definition once,
+    with the ``--hil-target`` argument pytest gets for it; no selector: every target of the inventory.
+    A path (``.toml`` or with a ``/``) is relative to ``cwd``; an unknown target is a ConfigError."""
+    chosen: list[tuple[TargetDefinition, str]] = []
+    for selector in selectors or list(inventory(folders)):
+        is_path = selector.endswith(".toml") or "/" in selector
+        for definition in resolve(str((cwd / selector).resolve()) if is_path else selector, folders):
+            if all(definition.name != d.name for d, _ in chosen):
+                # a path as given; labgrid:PLACE as given (pytest derives the same definition)
+                argument = (
+                    definition.source if is_path else selector if selector.startswith("labgrid:") else definition.name
+                )
+                chosen.append((definition, argument))
+    return chosen
+
+
 def nightly(
     selectors: Sequence[str],
     reports: Path,
@@ -91,18 +108,9 @@ def nightly(
     cwd = (cwd or Path.cwd()).resolve()
     pytest_args = [*(f"--hil-targets-dir={Path(d).resolve()}" for d in targets_dirs), *pytest_args]
     project = find_project(pytest_args, cwd)
-    folders = project.targets.folders
-    names: list[str] = []
-    arguments: list[str] = []  # what pytest gets: inventory names, or the .toml path given
-    for selector in selectors or list(inventory(folders)):
-        is_path = selector.endswith(".toml") or "/" in selector
-        for definition in resolve(str((cwd / selector).resolve()) if is_path else selector, folders):
-            if definition.name not in names:
-                names.append(definition.name)
-                # a path as given; labgrid:PLACE as given (pytest derives the same definition)
-                arguments.append(
-                    definition.source if is_path else selector if selector.startswith("labgrid:") else definition.name
-                )
+    chosen = select_targets(selectors, project.targets.folders, cwd)
+    names = [definition.name for definition, _ in chosen]
+    arguments = [argument for _, argument in chosen]  # what pytest gets: inventory names, or the .toml path given
     out = (out or report_dir(reports.resolve())).resolve()
     command = pytest_command(arguments, out, list(pytest_args), history)
     print(

@@ -54,7 +54,7 @@ def foreign_hint(debian_arch: str | None) -> str:
         return ""
     return (
         f" (a {debian_arch} package: enable it once with `dpkg --add-architecture {debian_arch} && apt-get update`, "
-        f"as scripts/install-host-deps does on Debian)"
+        f"as `hil host install` does on Debian)"
     )
 
 
