@@ -65,6 +65,19 @@ def test_init_writes_the_chosen_ci_job(tmp_path: Path, ci: str) -> None:
     text = job.read_text()
     assert "hil nightly --reports reports" in text and f"qnx-hil=={hil.__version__}" in text and "@@" not in text
     assert "junit.xml" in text
+    # the host packages come from `hil host install` (the targets' own table), after pip and before the
+    # images and the run; the bootstrap apt line has only what the venv and pip need
+    steps = [
+        "pip install",
+        "hil host install",
+        "hil image build --target qemu\n",
+        "hil image build --target qemu-arm64",
+        "hil nightly",
+    ]
+    at = [text.index(step) for step in steps]
+    assert at == sorted(at), list(zip(steps, at))
+    bootstrap = next(line for line in text.splitlines() if "apt-get install" in line)
+    assert bootstrap.split("--no-install-recommends")[1].split() == ["python3-venv", "ca-certificates"]
     others = [dest for name, (_, dest) in CI_JOBS.items() if name != ci]
     assert not any((tmp_path / dest).exists() for dest in others)
 
