@@ -174,6 +174,9 @@ def test_init_project_passes_on_local_qemu_and_nightly(installed: Installed, tmp
     project.mkdir()
     init = installed.run("hil", "init", "--ci", "gitlab", cwd=project)
     assert init.returncode == 0, init.stderr
+    # the CI job's set-up step, from the installed package: this host has what every target needs
+    host = installed.run("hil", "host", "install", "--dry-run", cwd=project)
+    assert host.returncode == 0 and "nothing missing for local, qemu" in host.stdout, host.stdout + host.stderr
     for target in ("local", "qemu"):
         tests = installed.run("pytest", "-p", "no:cacheprovider", "--hil-target", target, cwd=project)
         assert tests.returncode == 0, f"{target}:\n{tests.stdout[-4000:]}{tests.stderr[-2000:]}"
