@@ -326,7 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
         "configuration-fault sweep: run every option of a vdev with bad values; exit 1 on findings",
     )
     p.add_argument("vdev_dir", metavar="VDEV_DIR", help="the vdev folder (its sweep.accept, if any, is read)")
-    p.add_argument("--target", default="local", help="a qvmsim target: local or qemu (default: local)")
+    p.add_argument(
+        "--target", default="local", help="a target running qvmsim: local, qemu, qemu-arm64, ... (default: local)"
+    )
     p.add_argument("--targets-dir", action="append", metavar="DIR", help=targets_dir_help)
     p.add_argument(
         "--base",

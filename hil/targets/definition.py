@@ -480,12 +480,12 @@ def project_folders(
 
 
 def builtin_definitions() -> dict[str, TargetDefinition]:
-    """The definitions that ship with qnx-hil (``local``, ``qemu``)."""
+    """The definitions that ship with qnx-hil (``local``, ``qemu``, ``qemu-arm64``)."""
     return {d.name: d for d in (load_definition(p) for p in sorted(BUILTIN_TARGETS.glob("*.toml")))}
 
 
 def inventory(folders: Sequence[Path] = ()) -> dict[str, TargetDefinition]:
-    """Every target definition: the built-in ``local`` and ``qemu``, then each ``*.toml`` in ``folders``
+    """Every target definition: the built-in ``local``, ``qemu`` and ``qemu-arm64``, then each ``*.toml`` in ``folders``
     (a definition of the same name replaces an earlier one)."""
     targets = builtin_definitions()
     for folder in folders:
