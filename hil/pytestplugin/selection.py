@@ -20,11 +20,23 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # One xdist group per target: with --dist loadgroup each worker binds to one target.
+    # A hil_kinds test none of whose kinds is selected is deselected (pytest would report the empty
+    # parametrization as a skip); one xdist group per target: with --dist loadgroup each worker
+    # binds to one target.
+    kept: list[pytest.Item] = []
+    unselected: list[pytest.Item] = []
     for item in items:
         callspec = getattr(item, "callspec", None)
         if callspec is not None and "_hil_target_name" in callspec.params:
-            item.add_marker(pytest.mark.xdist_group(callspec.params["_hil_target_name"]))
+            name = callspec.params["_hil_target_name"]
+            if not isinstance(name, str):  # pytest's NOTSET: no selected target has one of its kinds
+                unselected.append(item)
+                continue
+            item.add_marker(pytest.mark.xdist_group(name))
+        kept.append(item)
+    if unselected:
+        config.hook.pytest_deselected(items=unselected)
+        items[:] = kept
 
 
 @pytest.hookimpl(tryfirst=True)

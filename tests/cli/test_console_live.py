@@ -10,8 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
-
 from hil.pytestplugin.live import LiveView, wants_markup
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -143,7 +141,6 @@ def test_live_console_under_xdist_goes_through_the_workers_stderr(tmp_path: Path
     assert "1 passed" in text, text[-3000:]
 
 
-@pytest.mark.skipif(not Path("/dev/kvm").exists() and os.environ.get("HIL_LIVE_QEMU") != "1", reason="slow on TCG")
 def test_live_console_streams_the_serial_console_on_qemu(tmp_path: Path) -> None:
     raw, held = _live_run(tmp_path, SERIAL_TESTS, "qemu", r"\[serial\] live-serial-42", "--color=no")
     text = ANSI.sub("", raw)

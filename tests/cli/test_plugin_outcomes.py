@@ -114,3 +114,15 @@ def test_warnings_and_crashes_reach_the_report_and_werror_fails_the_build(tmp_pa
     assert "1 error" in done.stdout and "SETUP ERROR" in done.stdout, done.stdout[-3000:]
     assert "-Werror" in done.stdout and "unused variable" in done.stdout
     assert cases["test_warned"].find("error") is not None
+
+
+def test_a_test_for_kinds_not_selected_is_deselected_not_skipped(tmp_path: Path) -> None:
+    (tmp_path / "test_kinds.py").write_text(
+        "import pytest\n\n"
+        "@pytest.mark.hil_kinds('qemu')\n"
+        "def test_qemu_only(hil_target):\n    assert hil_target\n\n"
+        "def test_everywhere(hil_target):\n    assert hil_target\n"
+    )
+    done = run_inner_pytest(tmp_path / "test_kinds.py", "-rs", artifacts=tmp_path / "a")  # local only
+    assert done.returncode == 0, done.stdout[-3000:]
+    assert "1 passed, 1 deselected" in done.stdout and "skipped" not in done.stdout, done.stdout[-3000:]

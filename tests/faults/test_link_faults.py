@@ -18,10 +18,15 @@ from hil.core.errors import InfrastructureError
 from hil.targets import make_target
 from hil.targets.board import BoardTarget
 from hil.targets.definition import parse_definition
+from tests.support.needs import require_nothing_missing
 from tests.support.paths import REPO
 from tests.support.sshd import DropbearServer, missing_tools
 
-pytestmark = pytest.mark.skipif(bool(missing_tools()), reason=", ".join(missing_tools()))
+
+@pytest.fixture(autouse=True)
+def _ssh_server_tools() -> None:
+    require_nothing_missing(missing_tools())
+
 
 TTL = 10  # the smallest [lease] ttl allowed
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -14,6 +13,7 @@ from hil.core.errors import SetupError
 from hil.targets import sdk
 from hil.targets.sdk import build_qvmsim, include_dir, qvmsim_source_hash
 from hil.targets.toolchain import BuiltVdev, Toolchain, VdevBuildError, build_vdev, vdev_name
+from tests.support.needs import require_program
 from tests.support.paths import QCC_STANDIN, REPO, TARGET_VDEVS
 
 STANDIN = QCC_STANDIN
@@ -49,8 +49,7 @@ def test_flags_have_one_place(tmp_path: Path) -> None:
     assert sdk.QVMSIM_FLAGS_FILE in sdk._hashed_files()
     makefile = (sdk.QVMSIM_DIR / "Makefile").read_text()
     assert "include flags.mk" in makefile and "-W" not in makefile
-    if shutil.which("make") is None:
-        pytest.skip("no make")
+    require_program("make", "make")
     dry = subprocess.run(
         ["make", "-n", "-B", "-C", str(sdk.QVMSIM_DIR), f"OUT={tmp_path / 'qvm'}"],
         capture_output=True,

@@ -28,6 +28,7 @@ from pathlib import Path
 import pytest
 
 from hil.targets.sdk import include_dir
+from tests.support.needs import require_program
 
 PROBES_FILE = Path(__file__).with_name("qnx80_api.toml")
 
@@ -154,8 +155,7 @@ def check(items: list[Probe], lang: str, portable: bool, inc: Path | None = None
 
 
 def _need(lang: str) -> None:
-    if shutil.which(COMPILERS[lang][0]) is None:
-        pytest.skip(f"{COMPILERS[lang][0]} is not installed")
+    require_program(COMPILERS[lang][0], "g++" if lang == "c++" else "gcc")
 
 
 @pytest.mark.parametrize("lang,portable", CONFIGS, ids=[config_name(*c).replace(" ", "-") for c in CONFIGS])

@@ -4,7 +4,6 @@ toolchain per target architecture and the wrong-architecture refusal before depl
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -18,9 +17,9 @@ from hil.vm.arm64 import ARM64_KERNEL_CMDLINE, arm64_command
 from hil.vm.debs import deb_path
 from hil.vm.image import Image, ImageSpec
 from hil.vm.qemu import QemuOptions
+from tests.support.needs import require_program
 
 ROOT = Path(__file__).resolve().parents[2]
-CROSS = pytest.mark.skipif(shutil.which("aarch64-linux-gnu-gcc") is None, reason="needs gcc-aarch64-linux-gnu")
 
 
 def _elf_header(machine: int) -> bytes:
@@ -121,8 +120,8 @@ def test_toolchain_per_target_arch() -> None:
     assert (x86.cc, x86.arch) == ("gcc", "x86_64")
 
 
-@CROSS
 def test_vdev_built_for_arm64_is_aarch64_and_cached_apart(tmp_path: Path) -> None:
+    require_program("aarch64-linux-gnu-gcc", "gcc-aarch64-linux-gnu")
     defs = builtin_definitions()
     arm = build_vdev(ROOT / "target_vdevs" / "wdog", Toolchain.from_definition(defs["qemu-arm64"]))
     x86 = build_vdev(ROOT / "target_vdevs" / "wdog", Toolchain.from_definition(defs["qemu"]))

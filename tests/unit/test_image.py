@@ -19,6 +19,7 @@ from hil.vm.cpio import Tree, read_cpio
 from hil.vm.elf import elf_dynamic_info, extract_vmlinux, modinfo
 from hil.vm.image import Image, ImageSpec, build_image
 from hil.vm.keys import dropbear_ed25519_key, make_keys
+from tests.support.needs import require_program
 
 
 @pytest.fixture
@@ -107,8 +108,8 @@ def test_incomplete_cache_entry_is_rebuilt_not_used(cache: Path, monkeypatch: py
 # -- apt errors --------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("apt-cache") is None, reason="needs apt (a Debian/Ubuntu host)")
 def test_unknown_package_is_named_with_the_fix(cache: Path) -> None:
+    require_program("apt-cache", "apt")
     with pytest.raises(SetupError) as err:
         build_image(ImageSpec(packages=("hil-no-such-package-qnxhil",)), log=lambda m: None)
     message = str(err.value)
@@ -117,8 +118,8 @@ def test_unknown_package_is_named_with_the_fix(cache: Path) -> None:
     assert not [p for p in (cache / "images").iterdir() if p.is_dir()], "a failed build left a folder behind"
 
 
-@pytest.mark.skipif(shutil.which("apt-cache") is None, reason="needs apt (a Debian/Ubuntu host)")
 def test_unknown_pinned_version_is_named(cache: Path) -> None:
+    require_program("apt-cache", "apt")
     with pytest.raises(SetupError, match=r"'libc6' has no version '0\.0-hil'.*known:"):
         build_image(ImageSpec(packages=("libc6",), versions={"libc6": "0.0-hil"}), log=lambda m: None)
 
@@ -243,8 +244,8 @@ def test_cpio_round_trip() -> None:
     assert entries["root/.ssh"][0] == 0o040700 and entries["root"][0] == 0o040755  # parents made
 
 
-@pytest.mark.skipif(shutil.which("cpio") is None, reason="GNU cpio not installed")
 def test_cpio_is_read_by_gnu_cpio() -> None:
+    require_program("cpio", "cpio")
     listing = subprocess.run(["cpio", "-itv", "--quiet"], input=_tree().cpio(), capture_output=True, check=True)
     lines = listing.stdout.decode().splitlines()
     by_name = {line.split()[-1] if "->" not in line else line.split()[-3]: line for line in lines}

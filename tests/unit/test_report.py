@@ -259,7 +259,6 @@ def test_keyboard_interrupt_leaves_a_valid_report(pytester: pytest.Pytester) -> 
 def test_xdist_workers_report_through_the_controller(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    pytest.importorskip("xdist")
     monkeypatch.setenv("NO_SNAPSHOTS", "1")
     pytester.makeconftest(CONFTEST + PER_WORKER)
     pytester.makepyfile(

@@ -259,16 +259,18 @@ def test_restored_target_runs_the_hil_suite(public: Image, tmp_path: Path) -> No
 
 
 def test_kvm_verdict_is_remembered_per_host(monkeypatch: pytest.MonkeyPatch) -> None:
-    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
-        pytest.skip("no /dev/kvm here: nothing is probed")
+    def no_probe(*args: object) -> bool:
+        raise AssertionError("probed again")
+
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):  # nothing to probe: TCG, and no probe run
+        monkeypatch.setattr(accel, "_kvm_verdict", None)
+        monkeypatch.setattr(accel, "_run_kvm_probe", no_probe)
+        assert accel.kvm_usable() is False
+        return
     accel.kvm_usable()  # the first process on this host probed (or read the file)
     path = accel.kvm_verdict_file()
     assert path is not None and path.is_file()
     verdict = json.loads(path.read_text())["usable"]
     monkeypatch.setattr(accel, "_kvm_verdict", None)  # as in a new process
-
-    def no_probe(*args: object) -> bool:
-        raise AssertionError("probed again")
-
     monkeypatch.setattr(accel, "_run_kvm_probe", no_probe)
     assert accel.kvm_usable() is verdict
