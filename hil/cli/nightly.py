@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hil.cli.status import EXIT_FAILED, EXIT_INFRA, EXIT_INPUT, EXIT_OK
+from hil.pytestplugin.html import REPORT_NAME
 from hil.pytestplugin.project import find_project
 from hil.targets.definition import TargetDefinition, inventory, resolve
 
@@ -64,7 +65,7 @@ def pytest_command(targets: list[str], out: Path, pytest_args: list[str], histor
         "--hil-summary",
         str(out / "summary.txt"),
         "--hil-html",
-        str(out / "report.html"),
+        str(out / REPORT_NAME),
         *(f"--hil-history={Path(h).resolve()}" for h in history),
     ]
     for name in targets:
@@ -133,7 +134,7 @@ def nightly(
         return EXIT_INPUT
     if summary.exists():
         print(summary.read_text(), end="")
-    html = f"; HTML report {out / 'report.html'}" if (out / "report.html").exists() else ""
+    html = f"; HTML report {out / REPORT_NAME}" if (out / REPORT_NAME).exists() else ""
     print(f"hil nightly: {elapsed:.1f} s; JUnit report {out / 'junit.xml'}{html}; artifacts {out / 'artifacts'}")
     if cancelled is not None:
         print(f"hil nightly: cancelled by {cancelled.name} (pytest exit {rc})", file=sys.stderr)

@@ -16,7 +16,6 @@ there kept.
 from __future__ import annotations
 
 import string
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -128,8 +127,3 @@ def merge_gitignore(folder: Path) -> Path | None:
     except OSError as exc:
         raise SetupError(f"cannot update {path}: {exc.strerror or exc}; check the folder's permissions") from exc
     return path
-
-
-def ci_servers() -> Sequence[str]:
-    """The CI servers ``hil init --ci`` knows."""
-    return tuple(CI_JOBS)

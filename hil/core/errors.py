@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from hil.core.text import tail_chars
+
 if TYPE_CHECKING:
     from hil.core.command import CommandResult
 
@@ -82,11 +84,6 @@ class FailPatternSeen(DeviceFailure):
     """A registered fail pattern ("death string") appeared in a stream."""
 
 
-def _tail(data: bytes, limit: int = 2000) -> str:
-    text = data.decode("utf-8", errors="replace")
-    return text if len(text) <= limit else "..." + text[-limit:]
-
-
 class CommandFailed(DeviceFailure):
     """``run(..., check=True)``: the command exited non-zero or was killed; ``result`` holds its output."""
 
@@ -101,8 +98,8 @@ class CommandFailed(DeviceFailure):
 
         how = f"was killed by {signal_name(result.signal)}" if result.signal else f"exited {result.exit_status}"
         return cls(
-            f"command on {where} {how}: {result.command}\n--- stderr:\n{_tail(result.stderr)}"
-            f"\n--- stdout:\n{_tail(result.stdout)}",
+            f"command on {where} {how}: {result.command}\n--- stderr:\n{tail_chars(result.stderr)}"
+            f"\n--- stdout:\n{tail_chars(result.stdout)}",
             result,
         )
 

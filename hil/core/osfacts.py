@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
-from hil.core.signals import SIGNAL_NUMBERS, signal_name
+from hil.core.signals import SIGNAL_NUMBERS, signal_name, signal_number, split_shell_status
 
 __all__ = ["OS_NAMES", "OsFacts", "OsName", "os_facts"]
 
@@ -74,9 +74,9 @@ class OsFacts:
     def signal_number(self, sig: int | str) -> int:
         """This OS's number for a signal name (or number); a clear ValueError if it has none."""
         name = self.signal_name(sig)
-        for number, known in self.signals.items():
-            if known == name:
-                return number
+        number = signal_number(name, self.name)
+        if number is not None:
+            return number
         raise ValueError(
             f"{self.name} has no signal {name}; its signals: {', '.join(sorted(set(self.signals.values())))}"
         )
@@ -88,9 +88,7 @@ class OsFacts:
 
     def split_status(self, code: int) -> tuple[int | None, str | None]:
         """A shell's ``$?`` on this OS -> (exit status, signal name): 128+N is signal N here."""
-        if 128 < code <= 128 + 64 and (code - 128) in self.signals:
-            return None, self.signals[code - 128]
-        return code, None
+        return split_shell_status(code, self.name)
 
     def crash_signal(self, line: str) -> str | None:
         """The signal a crash banner names (QNX ``S/C/F=11/...`` -> ``"SIGSEGV"``), or None."""

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from hil.core.errors import ConfigError
-from hil.targets.definition import TARGETS_DIR_SETTING, TargetFolders, project_folders
+from hil.pytestplugin.options import target_folders
+from hil.targets.definition import TargetFolders
 
 
 @dataclass(frozen=True)
@@ -45,13 +46,7 @@ class _Probe:
     @pytest.hookimpl(tryfirst=True)
     def pytest_cmdline_main(self, config: pytest.Config) -> int:
         try:
-            folders = project_folders(
-                config.getoption("hil_targets_dir") or [],
-                config.getini(TARGETS_DIR_SETTING),
-                config.rootpath,
-                config.inipath,
-                config.invocation_params.dir,
-            )
+            folders = target_folders(config)
         except ConfigError as exc:
             self.error = exc
             return 0

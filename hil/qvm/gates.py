@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import re
 import shutil
@@ -144,6 +145,7 @@ class Gates:
         return count
 
 
+@functools.cache
 def _host_lib(name: str) -> Path:
     """The host's copy of a shared library (``ldconfig``'s cache, then the usual folders)."""
     try:

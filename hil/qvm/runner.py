@@ -461,11 +461,4 @@ class QvmRunner:
         crash = parse_crash(log_text)
         if crash is None:
             return None
-
-        def local_file(path: str) -> Path | None:
-            copy = self.deployment.local_copies.get(path)
-            if copy is None and self.target.kind == "local":
-                copy = Path(path)
-            return copy
-
-        return symbolize(crash, local_file)
+        return symbolize(crash, self._local_file)

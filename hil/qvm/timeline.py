@@ -67,7 +67,7 @@ def clock_offset(log: QvmLog, log_bytes: bytes, arrivals: Sequence[tuple[float, 
         ends.append(pos)  # the stderr length at which this line (with its newline) is complete
     lengths = [n for _, n in arrivals]
     best: float | None = None
-    for line, end in zip(log, ends):
+    for line, end in zip(log.from_origin("stderr"), ends):  # slog2 records are not in stderr
         if line.time is None:
             continue
         i = bisect.bisect_left(lengths, end)

@@ -106,11 +106,6 @@ void intr_set_seen(int idx, uint64_t seen)
         intrs[idx].seen = seen;
 }
 
-int intr_count_all(void)
-{
-    return nintrs;
-}
-
 /* The vdev a guest_intr_t belongs to, for the log (NULL: not a v_intr). */
 static vdev_t *owner_of(const guest_intr_t *gip)
 {

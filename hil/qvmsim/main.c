@@ -63,6 +63,19 @@ static bool claim_end(int status)
     return atomic_compare_exchange_strong(&g_end_status, &expected, status);
 }
 
+/* The one way out of qvm: remove the env file, log the exit status, flush
+ * (coverage counters included), _exit. */
+QVM_NORETURN static void exit_now(int status)
+{
+    if (env_path[0] != '\0')
+        unlink(env_path);
+    qlog(QL_QVM_INFO, "exit status=%d", status);
+    fflush(stdout);
+    fflush(stderr);
+    qvmsim_flush_at_exit();
+    _exit(status);
+}
+
 /* Main thread only: stop the guest, VDEV_CTRL_TERMINATE to every vdev that
  * was started, log the exit status, exit. */
 QVM_NORETURN static void finish(void)
@@ -83,13 +96,7 @@ QVM_NORETURN static void finish(void)
             qlog(QL_QVM_WARN, "vdev '%s' refused VDEV_CTRL_TERMINATE: %s (errno %d): ignored",
                  vdev_source(v), strerror(rc), rc);
     }
-    if (env_path[0] != '\0')
-        unlink(env_path);
-    qlog(QL_QVM_INFO, "exit status=%d", status);
-    fflush(stdout);
-    fflush(stderr);
-    qvmsim_flush_at_exit();
-    _exit(status);
+    exit_now(status);
 }
 
 /* The VM's facts as JSON in $QVMSIM_ENV_DIR/<system>/env, qvmsim's stand-in
@@ -169,11 +176,7 @@ QVM_NORETURN static void proceed(bool claimed)
         if (atomic_load(&finishing)) {  /* asked to end again from a TERMINATE callback */
             int status = atomic_load(&g_end_status);
             qlog(QL_QVM_WARN, "end requested while terminating: skipping the remaining VDEV_CTRL_TERMINATE");
-            qlog(QL_QVM_INFO, "exit status=%d", status);
-            fflush(stdout);
-            fflush(stderr);
-            qvmsim_flush_at_exit();
-            _exit(status);
+            exit_now(status);
         }
         /* abandon the vdev callback we may be in (never returns to it) */
         if (t_held_mtx != NULL) {
@@ -464,13 +467,7 @@ QVM_NORETURN static void cut_off(const char *why)
     if (status <= 0)
         status = GTC_VDEV_ERROR;
     qlog(QL_QVM_ERR, "%s %s: qvm exits without waiting for it", step, why);
-    qlog(QL_QVM_INFO, "exit status=%d", status);
-    if (env_path[0] != '\0')
-        unlink(env_path);
-    fflush(stdout);
-    fflush(stderr);
-    qvmsim_flush_at_exit();
-    _exit(status);
+    exit_now(status);
 }
 
 static void *signal_thread(void *unused)

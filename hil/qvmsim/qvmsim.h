@@ -214,7 +214,6 @@ const char *intr_name(int idx);
 uint64_t intr_count(int idx);               /* g_guest_mtx held */
 uint64_t intr_seen(int idx);                /* g_guest_mtx held */
 void intr_set_seen(int idx, uint64_t seen); /* g_guest_mtx held */
-int intr_count_all(void);                   /* number of interrupts */
 
 /* ---- guest RAM (ram.c) ------------------------------------------------ */
 /* Adds a RAM region (config.c); returns NULL or a message on overlap. */
@@ -222,7 +221,6 @@ const char *ram_add(bool has_base, uint64_t base, uint64_t size, uint64_t *place
 /* Host address of [addr, addr+len) if it lies inside one RAM region. */
 uint8_t *ram_ptr(uint64_t addr, uint64_t len);
 bool ram_overlaps(uint64_t addr, uint64_t len, uint64_t *rbase, uint64_t *rsize);
-uint64_t ram_total(void);
 void ram_allocate(void);                    /* after config: exits 64 on ENOMEM */
 
 /* ---- pulses (pulse.c) -------------------------------------------------- */

@@ -70,13 +70,6 @@ const char *ram_add(bool has_base, uint64_t base, uint64_t size, uint64_t *place
     return NULL;
 }
 
-uint64_t ram_total(void)
-{
-    uint64_t t = 0;
-    for (int i = 0; i < nregions; i++)
-        t += regions[i].size;
-    return t;
-}
 
 void ram_allocate(void)
 {

@@ -444,7 +444,7 @@ class LabgridTarget(BoardTarget):
         self._power_driver = None
         self.definition = self.lab_definition
 
-    def power(self, action: str, timeout: float = 60.0) -> bool:
+    def power(self, action: str, timeout: float = 0.0) -> bool:
         """The place's power resource through labgrid's driver, else the ``[power]`` commands."""
         if self.resources is None or self.resources.power is None:
             return super().power(action, timeout)

@@ -7,14 +7,12 @@ from pathlib import Path
 
 from hil.core.command import CommandResult
 from hil.core.errors import InfrastructureError
-from hil.core.osfacts import LINUX_CRASH_BANNERS
 from hil.links.console import Console
 from hil.links.ssh import RemoteProcess, SshConnection
 from hil.targets.base import OutputCallback, Target
 
 #: Console lines that end a test at once, whatever it is waiting for, on a Linux target; each
 #: target watches its own OS's (``Target.os.crash_banners``: QNX's ``Shutdown[...]`` banner).
-DEATH_STRINGS = LINUX_CRASH_BANNERS
 
 
 class RemoteTarget(Target):

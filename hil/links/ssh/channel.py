@@ -23,7 +23,6 @@ __all__ = [
     "pump",
     "send_stdin",
     "status_of",
-    "tail",
 ]
 
 #: ``on_output(stream, chunk)``: ``stream`` is ``"stdout"`` or ``"stderr"``.
@@ -201,11 +200,6 @@ def send_stdin(chan: paramiko.Channel, data: bytes | IO[bytes] | None, close: bo
     thread = threading.Thread(target=write, name="hil-ssh-stdin", daemon=True)
     thread.start()
     return thread
-
-
-def tail(data: bytes, limit: int = 2000) -> str:
-    text = data.decode("utf-8", errors="replace")
-    return text if len(text) <= limit else "..." + text[-limit:]
 
 
 def exited(chan: paramiko.Channel) -> bool:

@@ -20,7 +20,8 @@ import paramiko
 from hil.core.command import CommandResult, shell_command
 from hil.core.deadline import Deadline
 from hil.core.errors import CommandFailed, CommandTimeout, InfrastructureError, SetupError
-from hil.links.ssh.channel import DROP_ERRORS, ChannelOutput, OutputCallback, exited, pump, send_stdin, status_of, tail
+from hil.core.text import tail_chars
+from hil.links.ssh.channel import DROP_ERRORS, ChannelOutput, OutputCallback, exited, pump, send_stdin, status_of
 from hil.links.ssh.config import SshConfig
 from hil.links.ssh.errors import ConnectionDropped, HostKeyError
 from hil.links.ssh.handshake import expected_keys, load_keys, open_transport
@@ -311,7 +312,7 @@ class SshConnection(FileTransfer):
                 partial = CommandResult(line, None, None, stdout, stderr, time.monotonic() - started)
                 raise CommandTimeout(
                     f"command on {self.where} outlived its {timeout:g} s timeout and {killed}: {line}\n"
-                    f"--- stderr so far:\n{tail(stderr)}\n--- stdout so far:\n{tail(stdout)}",
+                    f"--- stderr so far:\n{tail_chars(stderr)}\n--- stdout so far:\n{tail_chars(stdout)}",
                     partial,
                 )
             out.finish()
@@ -322,7 +323,7 @@ class SshConnection(FileTransfer):
                 raise ConnectionDropped(
                     f"SSH connection to {self.where} dropped while running {line!r} "
                     f"(after {time.monotonic() - started:.1f} s; stderr so far: "
-                    f"{tail(stderr, 500)!r})"
+                    f"{tail_chars(stderr, 500)!r})"
                 )
             stdout, stderr = out.snapshot()
             return CommandResult(line, status, sig, stdout, stderr, time.monotonic() - started)

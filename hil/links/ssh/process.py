@@ -13,7 +13,8 @@ import paramiko
 
 from hil.core.command import CommandResult
 from hil.core.errors import CommandTimeout, ExpectTimeout, InfrastructureError, WaitTimeout
-from hil.links.ssh.channel import DROP_ERRORS, ChannelOutput, OutputCallback, exited, pump, status_of, tail
+from hil.core.text import tail_chars
+from hil.links.ssh.channel import DROP_ERRORS, ChannelOutput, OutputCallback, exited, pump, status_of
 from hil.links.ssh.errors import ConnectionDropped
 from hil.links.ssh.kill import signal_spec
 
@@ -62,7 +63,7 @@ class RemoteProcess:
             stdout, stderr = self._out.snapshot()
             raise InfrastructureError(
                 f"{conn.where}: the shell starting {command!r} did not report its pid "
-                f"(stderr: {tail(stderr, 500)!r}, stdout: {tail(stdout, 500)!r})"
+                f"(stderr: {tail_chars(stderr, 500)!r}, stdout: {tail_chars(stdout, 500)!r})"
             )
         self.pid: int = self._out.pid
 
@@ -78,7 +79,7 @@ class RemoteProcess:
             if not ended and not self._transport.is_active():
                 self._error = ConnectionDropped(
                     f"SSH connection to {self.connection.where} dropped while running {self.command!r} "
-                    f"(stderr so far: {tail(stderr, 500)!r})"
+                    f"(stderr so far: {tail_chars(stderr, 500)!r})"
                 )
             self._result = CommandResult(self.command, status, sig, stdout, stderr, time.monotonic() - self._started)
         except Exception as exc:  # never lose the end of a process to a reader crash  # noqa: BLE001
@@ -171,7 +172,7 @@ class RemoteProcess:
             self._out.cond.wait_for(seen, timeout)
         if not found:
             state = "ended" if self._done.is_set() else f"not seen after {timeout} s"
-            last = tail(self.stdout if stream == "stdout" else self.stderr, 500)
+            last = tail_chars(self.stdout if stream == "stdout" else self.stderr, 500)
             raise ExpectTimeout(
                 f"{pattern!r} not in {stream} of {self.command!r} on {self.connection.where} "
                 f"({state}); last output: {last!r}"
