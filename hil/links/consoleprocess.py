@@ -197,6 +197,14 @@ class ConsoleProcess:
                 raise self._error
         raise WaitTimeout(f"{self.command[:200]!r} (pid {self.pid}) still running on the target after {timeout} s")
 
+    def stop_polling(self) -> None:
+        """Stop reading the program's files (the link is going away); ``wait`` then reports that."""
+        self._stop.set()
+        with self._cond:
+            if self._result is None and self._error is None:
+                self._error = InfrastructureError(f"{self.shell.name}: the link closed while {self.command[:80]!r} ran")
+            self._cond.notify_all()
+
     def close(self) -> None:
         """Kill the program if it still runs and stop polling."""
         if self._result is None and self._error is None:

@@ -6,6 +6,7 @@ from hil.targets.definition import KINDS
 from hil.targets.labgridplace import LabgridTarget
 from hil.targets.local import LocalProcess, LocalTarget
 from hil.targets.qemu import QemuTarget
+from hil.targets.serialboard import SerialBoardTarget
 
 __all__ = [
     "KINDS",
@@ -17,6 +18,7 @@ __all__ = [
     "LocalTarget",
     "Process",
     "QemuTarget",
+    "SerialBoardTarget",
     "Target",
     "make_target",
     "register",

@@ -115,6 +115,12 @@ class Target(ABC):
     def get(self, remote: str, local: Path) -> None:
         """Copy a target file to the host."""
 
+    @classmethod
+    def for_definition(cls, definition: TargetDefinition) -> type[Target]:
+        """The class that runs ``definition``: this kind's, or a variant of it (a board without
+        ``[ssh]`` is a serial-only board)."""
+        return cls
+
     def explain(self, what: str, exc: Exception) -> Exception:
         """The error to report for ``exc``, met while ``what``: the target's own cause when it has one
         (a QEMU that died, a lease lost), so a link going down with it is not blamed."""
@@ -182,4 +188,4 @@ def register(cls: type[Target]) -> type[Target]:
 
 def make_target(definition: TargetDefinition, run_dir: Path) -> Target:
     """The target object for a definition (not yet up)."""
-    return TARGET_CLASSES[definition.kind](definition, run_dir)
+    return TARGET_CLASSES[definition.kind].for_definition(definition)(definition, run_dir)
