@@ -199,3 +199,57 @@ class Ser2net:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+class PtyRelay:
+    """A serial port wired to a VM's serial socket: the slave end of a pty (``device``, for ser2net's
+    ``serialdev`` connector) relayed byte for byte to ``host:port`` by a thread."""
+
+    def __init__(self, host: str, port: int) -> None:
+        import socket
+
+        self.master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        self.device = os.ttyname(self._slave)
+        self._sock = socket.create_connection((host, port), timeout=10)
+        self._sock.setblocking(False)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pty-relay", daemon=True)
+
+    def start(self) -> PtyRelay:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        sock = self._sock.fileno()
+        to_sock, to_pty = b"", b""
+        while not self._stop.is_set():
+            readers = [fd for fd, pending in ((self.master, to_sock), (sock, to_pty)) if not pending]
+            writers = [fd for fd, pending in ((sock, to_sock), (self.master, to_pty)) if pending]
+            ready_r, ready_w, _ = select.select(readers, writers, [], 0.1)
+            try:
+                if self.master in ready_r:
+                    to_sock = os.read(self.master, 65536)
+                if sock in ready_r:
+                    to_pty = os.read(sock, 65536)
+                    if not to_pty:
+                        return  # the VM's socket closed
+                if sock in ready_w:
+                    to_sock = to_sock[os.write(sock, to_sock) :]
+                if self.master in ready_w:
+                    to_pty = to_pty[os.write(self.master, to_pty) :]
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:  # EIO: nobody has the slave open right now (ser2net between clients)
+                time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self._sock.close()
+        for fd in (self.master, self._slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
