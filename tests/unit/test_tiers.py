@@ -45,9 +45,8 @@ def test_a_quick_test_is_refused_a_process(pytester: pytest.Pytester) -> None:
             pass
         """
     )
-    result = pytester.runpytest_inprocess(
-        "-p", "no:qnx_hil", "-p", "no:labgrid", "-p", "no:cacheprovider", "-p", "tests.support.tiers", "-m", "quick", "-q"
-    )  # fmt: skip
+    plugins = ("-p", "no:qnx_hil", "-p", "no:labgrid", "-p", "no:cacheprovider", "-p", "tests.support.tiers")
+    result = pytester.runpytest_inprocess(*plugins, "-m", "quick", "-q")
     result.assert_outcomes(passed=1, failed=2, deselected=1)
     result.stdout.fnmatch_lines(["*ProcessInQuickTier: a test marked @pytest.mark.quick started a process*true*"])
     # this test is quick too: the inner session's tests restored this test's guard, not the bare Popen
