@@ -162,18 +162,19 @@ class ConsoleShell:
         return False
 
     def exchange(self, body: str, timeout: float = 30.0) -> tuple[int, str]:
-        """One framed exchange under the lock, resynchronised after a timeout (then ``InfrastructureError``
-        if the shell is lost, else ``CommandTimeout``)."""
+        """One framed exchange of the link's own (a transfer, a poll) under the lock: past ``timeout`` it is
+        interrupted and the shell resynchronised, and it is an ``InfrastructureError`` either way (the link
+        failed, not the device)."""
         with self._lock:
             try:
                 return self._exchange(body, timeout)
             except ExpectTimeout:
-                if not self._resync(10):
-                    raise InfrastructureError(
-                        f"{self.name}: the shell on console '{self.console.name}' stopped answering; console log: "
-                        f"{self.console.log_path}"
-                    ) from None
-                raise CommandTimeout(f"{self.name}: no answer within {timeout:g} s to {body[:200]!r}") from None
+                back = self._resync(10)
+                raise InfrastructureError(
+                    f"{self.name}: no answer within {timeout:g} s to {body[:200]!r} "
+                    + ("(interrupted with Ctrl-C)" if back else "and the shell stopped answering")
+                    + f"; console log: {self.console.log_path}"
+                ) from None
 
     # ------------------------------------------------------------------ reading files back
 
@@ -277,7 +278,7 @@ class ConsoleShell:
     def _partial(self, command: str, started: float) -> CommandResult:
         try:
             files = self.read_files({"o": f"{self.workdir}/o", "e": f"{self.workdir}/e"}, 30)
-        except (InfrastructureError, CommandTimeout):
+        except InfrastructureError:
             files = {"o": b"", "e": b""}
         return CommandResult(command, None, "SIGINT", files["o"], files["e"], time.monotonic() - started)
 
