@@ -1,6 +1,6 @@
 """Targets: where vdevs run.  Importing this package registers every kind."""
 
-from hil.targets.base import TARGET_CLASSES, GuestKind, Process, Target, make_target, register
+from hil.targets.base import TARGET_CLASSES, GuestKind, Process, Target, make_target, register, target_class
 from hil.targets.board import BoardTarget
 from hil.targets.definition import KINDS
 from hil.targets.labgridplace import LabgridTarget
@@ -22,4 +22,5 @@ __all__ = [
     "Target",
     "make_target",
     "register",
+    "target_class",
 ]
