@@ -131,12 +131,12 @@ def octal(data: bytes) -> str:
     return "".join(f"\\{byte:03o}" for byte in data)
 
 
-def choose_codec(tools: set[str], prefer: Encoding | None = None) -> Codec:
+def choose_codec(tools: set[str], prefer: Encoding | None = None, prefer_checksum: Checksum | None = None) -> Codec:
     """The codec for a target whose shell found ``tools`` (``command -v``): base64 when it has
-    ``base64`` (unless ``prefer`` says octal), the best checksum it has."""
+    ``base64``, the best checksum it has (``prefer``/``prefer_checksum``: these instead)."""
     if prefer is not None:
         encoding: Encoding = prefer
     else:
         encoding = "base64" if "base64" in tools else "octal"
     checksum: Checksum = "md5sum" if "md5sum" in tools else "cksum" if "cksum" in tools else "size"
-    return Codec(encoding, checksum)
+    return Codec(encoding, prefer_checksum or checksum)

@@ -79,7 +79,7 @@ class ConsoleProcess:
             )
         end = time.monotonic() + 30
         while time.monotonic() < end:
-            status, text = self.shell.exchange(f"cat {d}/pid 2>/dev/null", 30)
+            status, text = self.shell.value(f"cat {d}/pid 2>/dev/null", 30)
             words = text.split()
             if words and words[0].isdigit():
                 return int(words[0])
@@ -121,7 +121,7 @@ class ConsoleProcess:
                 self._cond.notify_all()
 
     def _read_status(self) -> str | None:
-        status, text = self.shell.exchange(f"[ -f {self._q}/st ] && cat {self._q}/st", 30)
+        status, text = self.shell.value(f"cat {self._q}/st 2>/dev/null", 30)
         words = text.split()
         return words[0] if status == 0 and words and words[0].isdigit() else None
 

@@ -5,9 +5,10 @@ image) still has a shell there: QNX's ``ksh``, or a Linux ``sh``/busybox ash.
 ``ConsoleShell`` drives it as labgrid's ShellDriver does, over any
 ``hil.links.console.Console`` (a serial port, ``rfc2217://``, ``socket://``):
 
-* **attach**: Ctrl-C and Enter (a half-typed line is dropped), then
-  ``stty -echo`` and an empty ``PS1``/``PS2``, then a framed no-op until one
-  comes back (the prompt and echo are not relied upon either way);
+* **attach**: Ctrl-C and Enter (a half-typed line is dropped), then the line
+  editor off (ksh's ``emacs``/``vi`` modes redraw long lines), ``stty -echo``
+  and an empty ``PS1``/``PS2``, then a framed no-op until one comes back (the
+  prompt and echo are not relied upon either way);
 * **framing**: every exchange is one block of lines between two markers made of
   a fresh random token; the shell prints ``HILB<token>`` first and ``HILE<token>
   <status>`` last, each split in the command text (``'HILB' 'token'``) so an
@@ -47,7 +48,7 @@ from hil.core.errors import (
 )
 from hil.core.signals import split_shell_status
 from hil.links.console import Console
-from hil.links.consolecodec import Codec, Encoding, choose_codec
+from hil.links.consolecodec import Checksum, Codec, Encoding, choose_codec
 
 __all__ = ["ConsoleShell"]
 
@@ -63,8 +64,8 @@ class ConsoleShell:
     """A POSIX shell on ``console`` (started); ``workdir`` holds its files on the target.
 
     ``numbering``: the target OS's signal numbering (``"linux"``/``"qnx"``) for
-    ``$?`` of 128+N.  ``encoding``: force ``"octal"`` (printf/od) even where
-    ``base64`` exists (tests of the fallback), else chosen at ``attach``.
+    ``$?`` of 128+N.  ``encoding``/``checksum``: force ``"octal"`` (printf/od) or a
+    checksum even where better ones exist (tests of the fallbacks), else chosen at ``attach``.
     """
 
     def __init__(
@@ -75,12 +76,14 @@ class ConsoleShell:
         name: str = "console shell",
         numbering: str = "linux",
         encoding: Encoding | None = None,
+        checksum: Checksum | None = None,
     ) -> None:
         self.console = console
         self.workdir = workdir.rstrip("/") or "/"
         self.name = name
         self.numbering = numbering
         self._prefer = encoding
+        self._prefer_checksum = checksum
         self.codec = Codec()
         self.tools: set[str] = set()
         self._lock = threading.RLock()
@@ -98,7 +101,11 @@ class ConsoleShell:
             while time.monotonic() < end:
                 self.console.write(b"\x03")  # drop a half-typed line, interrupt a foreground program
                 time.sleep(0.1)
-                self.console.write(b"\n stty -echo 2>/dev/null; PS1=''; PS2=''; unset HISTFILE 2>/dev/null\n")
+                # one setting a line: a shell without one (dash has no emacs mode) drops only that line
+                self.console.write(
+                    b"\nset +o emacs 2>/dev/null\nset +o vi 2>/dev/null\nset +o gmacs 2>/dev/null\n"
+                    b"stty -echo 2>/dev/null\nPS1=''\nPS2=''\nunset HISTFILE 2>/dev/null\n"
+                )
                 try:
                     self._exchange("true", min(5.0, max(0.5, end - time.monotonic())))
                     break
@@ -110,17 +117,16 @@ class ConsoleShell:
                     f"(the console must end at a shell prompt: sh or ksh, logged in); last: {last}; console "
                     f"log: {self.console.log_path}"
                 )
-            probe = (
-                f"mkdir -p {shell_command([self.workdir])} && for t in base64 md5sum cksum od mkfifo; do "
-                f"command -v $t >/dev/null 2>&1 && printf '%s ' $t; done; echo"
-            )
-            status, text = self._exchange(probe, 30)
+            status, text = self._exchange(f"mkdir -p {shell_command([self.workdir])}", 30)
             if status != 0:
                 raise InfrastructureError(
                     f"{self.name}: cannot create its folder {self.workdir} on the target: {text.strip()[-300:]!r}"
                 )
-            self.tools = set(text.split())
-            self.codec = choose_codec(self.tools, self._prefer)
+            _, found = self.value(
+                "for t in base64 md5sum cksum od mkfifo; do command -v $t >/dev/null 2>&1 && printf '%s ' $t; done", 30
+            )
+            self.tools = set(found.split())
+            self.codec = choose_codec(self.tools, self._prefer, self._prefer_checksum)
             if self.codec.encoding == "octal" and "od" not in self.tools:
                 raise InfrastructureError(
                     f"{self.name}: the target's shell has neither base64 nor od, so nothing can be read back "
@@ -149,6 +155,17 @@ class ConsoleShell:
         begin = received.find(f"HILB{token}")
         inner = received[begin + len(f"HILB{token}") : received.rfind(f"HILE{token}")] if begin >= 0 else ""
         return int(end.match.group(1)), inner.lstrip("\r\n")
+
+    def value(self, command: str, timeout: float = 30.0) -> tuple[int, str]:
+        """(status, first line of stdout) of ``command``, marked so that an echo of the command or a
+        prompt is never taken for it."""
+        with self._lock:
+            token = self._token()
+            status, text = self.exchange(
+                f"hil_v=$({command}); hil_s=$?; printf '%s%s %s\\n' 'HILV' '{token}' \"$hil_v\"; (exit $hil_s)", timeout
+            )
+        m = re.search(rf"HILV{token} ([^\r\n]*)", text)
+        return status, m.group(1) if m else ""
 
     def _resync(self, timeout: float) -> bool:
         """After an interrupted exchange: Ctrl-C, then a framed no-op must come back."""
@@ -298,8 +315,8 @@ class ConsoleShell:
                     if chunk:
                         self.exchange("\n".join(self.codec.put_lines(chunk, part)), 60 + len(chunk) / 2000)
                 chmod = f" && chmod {mode:o} {part}" if mode is not None else ""
-                status, text = self.exchange(f"{self.codec.sum_command(part)}", 60 + len(data) / 20000)
-                if status == 0 and self.codec.matches(data, text.strip().splitlines()[-1] if text.strip() else ""):
+                status, answer = self.value(self.codec.sum_command(part), 60 + len(data) / 20000)
+                if status == 0 and self.codec.matches(data, answer):
                     status, text = self.exchange(f"true{chmod} && mv -f {part} {q}", 30)
                     if status != 0:
                         raise InfrastructureError(
