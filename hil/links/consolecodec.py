@@ -114,6 +114,15 @@ class Codec:
             return f"cksum < {path_q}"
         return f"wc -c < {path_q}"
 
+    def check_command(self, path_q: str, data: bytes) -> str:
+        """A shell condition, true when the (quoted) file ``path_q`` on the target is ``data`` by this
+        codec's checksum (compared there: no round trip)."""
+        if self.checksum == "md5sum":
+            return f'set -- $(md5sum < {path_q}) && [ "$1" = {hashlib.md5(data, usedforsecurity=False).hexdigest()} ]'
+        if self.checksum == "cksum":
+            return f'set -- $(cksum < {path_q}) && [ "$1 $2" = "{posix_cksum(data)} {len(data)}" ]'
+        return f'set -- $(wc -c < {path_q}) && [ "$1" = {len(data)} ]'
+
     def matches(self, data: bytes, answer: str) -> bool:
         """Whether the target's ``sum_command`` answer is the checksum of ``data``."""
         words = answer.split()

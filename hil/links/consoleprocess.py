@@ -13,15 +13,17 @@ program's pid is the ``sh`` that sources the command (a command ending
 in ``exec PROGRAM`` keeps it), its stdin is the FIFO ``in`` (``write_stdin``
 writes to it with ``printf``), and its stdout, stderr and exit status are files.
 A poller thread reads what the files gained, through the shell, every
-``interval`` seconds (one framed exchange: the status first, so the output read
-with it is final when it is there), hands new bytes to ``on_output`` and ends
-once the status is read.  ``signal`` is ``kill -s NAME PID``.  The status
+``interval`` seconds (one framed exchange, of shell builtins, ``tail`` and,
+only for new output, its encoding and checksum: the status first, so the output
+read with it is final when it is there), hands new bytes to ``on_output`` and
+ends once the status is read.  ``signal`` is ``kill -s NAME PID``.  The status
 ``$?`` of 128+N is signal N in the target OS's numbering.
 """
 
 from __future__ import annotations
 
 import errno
+import re
 import signal as signals
 import threading
 import time
@@ -57,60 +59,89 @@ class ConsoleProcess:
         self._error: Exception | None = None
         self._stop = threading.Event()
         self._started = time.monotonic()
-        self.pid = self._launch()
-        self._poller = threading.Thread(target=self._poll_loop, name=f"hil-console-proc-{self.pid}", daemon=True)
+        self._pid: int | None = None
+        self._launch()
+        self._poller = threading.Thread(target=self._poll_loop, name=f"hil-console-{self.folder}", daemon=True)
         self._poller.start()
 
     # ------------------------------------------------------------------ starting
 
-    def _launch(self) -> int:
-        d = self._q
-        self.shell.write_file(f"{self.folder}.cmd", self.command.encode())
-        status, text = self.shell.exchange(
-            f"rm -rf {d} && mkdir -p {d} && mv {d}.cmd {d}/cmd && cd {d} && mkfifo in && : > out && : > err && "
-            f"( (exec sleep 2147483647 > in) > /dev/null 2>&1 & echo $! > hold ) && "
-            f"( ( (exec sh -c 'echo $$ > pid; . ./cmd' < in > out 2> err); echo $? > st.tmp; mv st.tmp st; "
-            f'kill "$(cat hold)" 2>/dev/null) > /dev/null 2>&1 & ); cd /',
-            30,
-        )
-        if status != 0:
-            raise InfrastructureError(
-                f"{self.shell.name}: could not start {self.command[:200]!r}: {text.strip()[-300:]!r}"
+    def _launch(self) -> None:
+        """Write the command file and start the program: one exchange (the pid is read later)."""
+        d, data = self._q, self.command.encode()
+        big = len(data) > 32 << 10
+        for _ in range(3):
+            prepare = f"hil_w=0\nrm -rf {d}; mkdir -p {d} || hil_w=1\n"
+            if big:
+                self.shell.write_file(f"{self.folder}.cmd", data)
+                prepare += f'[ "$hil_w" = 0 ] && {{ mv {d}.cmd {d}/cmd || hil_w=1; }}\n'
+            else:
+                prepare += self.shell.write_snippet(f"{self.folder}/cmd", data) + "\n"
+            status, text = self.shell.exchange(
+                prepare + f'if [ "$hil_w" = 0 ]; then cd {d} && mkfifo in && : > out && : > err && '
+                f"( (exec sleep 2147483647 > in) > /dev/null 2>&1 & echo $! > hold ) && "
+                f"( ( (exec sh -c 'echo $$ > pid; . ./cmd' < in > out 2> err); echo $? > st.tmp; mv st.tmp st; "
+                f'kill "$(cat hold)" 2>/dev/null) > /dev/null 2>&1 & ); hil_w=$?; cd /; fi\n(exit $hil_w)',
+                30,
             )
+            if status == 0:
+                return
+            if status != 97:  # 97: the command file met noise on the console: write it again
+                break
+        raise InfrastructureError(f"{self.shell.name}: could not start {self.command[:200]!r}: {text.strip()[-300:]!r}")
+
+    @property
+    def pid(self) -> int:
+        """The program's pid on the target (read from its folder when the poller has not yet)."""
         end = time.monotonic() + 30
-        while time.monotonic() < end:
-            status, text = self.shell.value(f"cat {d}/pid 2>/dev/null", 30)
+        while self._pid is None and time.monotonic() < end:
+            _, text = self.shell.value(f"cat {self._q}/pid 2>/dev/null", 30)
             words = text.split()
             if words and words[0].isdigit():
-                return int(words[0])
-            time.sleep(0.05)
-        raise InfrastructureError(
-            f"{self.shell.name}: {self.command[:200]!r} did not report its pid within 30 s (folder {self.folder})"
-        )
+                self._pid = int(words[0])
+            else:
+                time.sleep(0.02)
+        if self._pid is None:
+            raise InfrastructureError(
+                f"{self.shell.name}: {self.command[:200]!r} did not report its pid within 30 s (folder {self.folder})"
+            )
+        return self._pid
 
     # ------------------------------------------------------------------ polling
 
-    def _poll_once(self) -> None:
-        """Read what the output files gained since the last poll and hand it on."""
-        d = self._q
-        prefix = (
-            f"if cd {d} 2>/dev/null; then tail -c +{len(self._out) + 1} out > out.c; "
-            f"tail -c +{len(self._err) + 1} err > err.c; cd /; fi; "
+    def _poll_once(self) -> str | None:
+        """One exchange: the status file (read first, so the output read with it is final when it is
+        there) and what the output files gained; hands new output on.  The status once it is read with
+        intact output, else None."""
+        d, shell = self._q, self.shell
+        token = shell.new_token()
+        body = (
+            f"hil_st=; [ -f {d}/st ] && read -r hil_st < {d}/st; "
+            f"hil_pid=; [ -f {d}/pid ] && read -r hil_pid < {d}/pid; if cd {d} 2>/dev/null; then "
+            f"tail -c +{len(self._out) + 1} out > out.c; tail -c +{len(self._err) + 1} err > err.c; "
+            f"printf '%s%s %s %s\\n' 'HILS' '{token}' \"$hil_st\" \"$hil_pid\"; {shell.emit('o', token, 'out.c')}; "
+            f"{shell.emit('e', token, 'err.c')}; cd /; fi"
         )
-        files = self.shell.read_files({"o": f"{self.folder}/out.c", "e": f"{self.folder}/err.c"}, 60, prefix=prefix)
-        for stream, data, buffer in (("stdout", files["o"], self._out), ("stderr", files["e"], self._err)):
+        _, text = shell.exchange(body, 60)
+        m = re.search(rf"HILS{token} (\d*) (\d*)", text)
+        out, err = shell.parse(text, "o", token), shell.parse(text, "e", token)
+        if m is None or out is None or err is None:
+            return None  # noise on the console: read again next time (nothing was consumed)
+        for stream, data, buffer in (("stdout", out, self._out), ("stderr", err, self._err)):
             if data:
                 with self._cond:
                     buffer.extend(data)
                     self._cond.notify_all()
                 if self._on_output is not None:
                     self._on_output(stream, data)
+        if self._pid is None and m.group(2):
+            self._pid = int(m.group(2))
+        return m.group(1) or None
 
     def _poll_loop(self) -> None:
         try:
             while not self._stop.is_set():
-                status = self._read_status()
-                self._poll_once()
+                status = self._poll_once()
                 if status is not None:
                     self._finish(status)
                     return
@@ -119,11 +150,6 @@ class ConsoleProcess:
             with self._cond:
                 self._error = exc if isinstance(exc, InfrastructureError) else InfrastructureError(str(exc))
                 self._cond.notify_all()
-
-    def _read_status(self) -> str | None:
-        status, text = self.shell.value(f"cat {self._q}/st 2>/dev/null", 30)
-        words = text.split()
-        return words[0] if status == 0 and words and words[0].isdigit() else None
 
     def _finish(self, status: str) -> None:
         code, sig = split_shell_status(int(status), self.shell.numbering)
@@ -195,7 +221,7 @@ class ConsoleProcess:
                 return self._result
             if self._error is not None:
                 raise self._error
-        raise WaitTimeout(f"{self.command[:200]!r} (pid {self.pid}) still running on the target after {timeout} s")
+        raise WaitTimeout(f"{self.command[:200]!r} (pid {self._pid}) still running on the target after {timeout} s")
 
     def stop_polling(self) -> None:
         """Stop reading the program's files (the link is going away); ``wait`` then reports that."""

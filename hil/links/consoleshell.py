@@ -136,9 +136,12 @@ class ConsoleShell:
 
     # ------------------------------------------------------------------ framing
 
-    def _token(self) -> str:
+    def new_token(self) -> str:
+        """A fresh marker token (random, and unique in this session)."""
         self._serial += 1
         return f"{secrets.token_hex(6)}{self._serial}"
+
+    _token = new_token
 
     def _exchange(self, body: str, timeout: float) -> tuple[int, str]:
         """Send ``body`` (shell lines) framed by fresh markers; (its last status, the text between the
@@ -195,15 +198,21 @@ class ConsoleShell:
 
     # ------------------------------------------------------------------ reading files back
 
-    def _emit(self, label: str, token: str, path_q: str) -> str:
-        """Shell lines printing the file ``path_q`` encoded between ``HILD<label><token>`` and its checksum."""
+    def emit(self, label: str, token: str, path_q: str) -> str:
+        """Shell lines printing the file ``path_q`` encoded between ``HILD<label><token>`` and its checksum
+        (an empty or missing file: ``HILN<label><token>`` alone, without running a program)."""
         return (
-            f"printf '%s%s\\n' 'HILD{label}' '{token}'; {self.codec.dump_command(path_q)}; "
-            f"printf '\\n%s%s %s\\n' 'HILC{label}' '{token}' \"$({self.codec.sum_command(path_q)})\""
+            f"if [ -s {path_q} ]; then printf '%s%s\\n' 'HILD{label}' '{token}'; {self.codec.dump_command(path_q)}; "
+            f"printf '\\n%s%s %s\\n' 'HILC{label}' '{token}' \"$({self.codec.sum_command(path_q)})\"; "
+            f"else printf '%s%s\\n' 'HILN{label}' '{token}'; fi"
         )
 
-    def _parse(self, text: str, label: str, token: str) -> bytes | None:
-        """The file a ``_emit`` printed into ``text``, or None when it is missing or fails its checksum."""
+    _emit = emit
+
+    def parse(self, text: str, label: str, token: str) -> bytes | None:
+        """The file an ``emit`` printed into ``text``, or None when it is missing or fails its checksum."""
+        if re.search(rf"HILN{label}{token}\r?\n", text):
+            return b""
         m = re.search(rf"HILD{label}{token}\r?\n(.*?)\r?\nHILC{label}{token} ([^\r\n]*)", text, re.DOTALL)
         if m is None:
             return None
@@ -212,6 +221,8 @@ class ConsoleShell:
         except ValueError:
             return None
         return data if self.codec.matches(data, m.group(2)) else None
+
+    _parse = parse
 
     def read_files(self, paths: dict[str, str], timeout: float = 60.0, prefix: str = "") -> dict[str, bytes]:
         """The contents of target files (``label -> path``), each checked; ``prefix``: shell lines first."""
@@ -237,13 +248,8 @@ class ConsoleShell:
 
     # ------------------------------------------------------------------ commands
 
-    def _command_file(self, command: str) -> str:
-        """``sh -c COMMAND``, or for a long command ``sh FILE`` with the command put in a file first."""
-        if len(command) <= _INLINE_COMMAND and all(len(line) < 1000 for line in command.splitlines()):
-            return f"sh -c {shell_command([command])}"
-        path = f"{self.workdir}/cmd"
-        self.write_file(path, command.encode())
-        return f"sh {shell_command([path])}"
+    def _long(self, command: str) -> bool:
+        return len(command) > _INLINE_COMMAND or any(len(line) >= 1000 for line in command.splitlines())
 
     def run(
         self,
@@ -254,21 +260,35 @@ class ConsoleShell:
         check: bool = False,
     ) -> CommandResult:
         """Run ``command`` in a fresh ``sh -c`` to its end; as ``SshConnection.run``: ``CommandTimeout``
-        (with the output so far) past ``timeout``, ``CommandFailed`` with ``check`` on a failure."""
+        (with the output so far) past ``timeout``, ``CommandFailed`` with ``check`` on a failure.
+
+        Its stdin, and a command too long for a terminal line, are written into files by the same
+        exchange (checked on the target), so a command is one round trip."""
         text = shell_command(command)
         limit = 3600.0 if timeout is None else timeout
         w = shell_command([self.workdir])
         started = time.monotonic()
+        files: list[tuple[str, bytes]] = []
+        source = "/dev/null"
+        if stdin is not None:
+            source = f"{self.workdir}/in"
+            files.append((source, stdin))
+        sh = f"sh -c {shell_command([text])}"
+        if self._long(text):
+            files.append((f"{self.workdir}/cmd", text.encode()))
+            sh = f"sh {shell_command([f'{self.workdir}/cmd'])}"
         with self._lock:
-            source = "/dev/null"
-            if stdin is not None:
-                self.write_file(f"{self.workdir}/in", stdin)
-                source = f"{self.workdir}/in"
-            sh = self._command_file(text)
+            staged = [f for f in files if len(f[1]) <= _PUT_CHUNK]
+            for path, data in files:
+                if len(data) > _PUT_CHUNK:
+                    self.write_file(path, data)
             token = self._token()
             body = (
-                f"cd / && {sh} < {shell_command([source])} > {w}/o 2> {w}/e; hil_s=$?; "
-                f"{self._emit('o', token, f'{w}/o')}; {self._emit('e', token, f'{w}/e')}; (exit $hil_s)"
+                "hil_w=0\n"
+                + "".join(self.write_snippet(path, data) + "\n" for path, data in staged)
+                + f'if [ "$hil_w" = 0 ]; then cd / && {sh} < {shell_command([source])} > {w}/o 2> {w}/e; '
+                f"hil_s=$?; {self.emit('o', token, f'{w}/o')}; {self.emit('e', token, f'{w}/e')}; "
+                f"else hil_s=$hil_w; fi; printf '%s%s %s\\n' 'HILW' '{token}' \"$hil_w\"; (exit $hil_s)"
             )
             try:
                 status, answer = self._exchange(body, limit)
@@ -282,10 +302,40 @@ class ConsoleShell:
                 raise CommandTimeout(
                     f"{self.name}: {text[:200]!r} timed out after {limit:g} s (interrupted with Ctrl-C)", partial
                 ) from None
-            out, err = self._parse(answer, "o", token), self._parse(answer, "e", token)
+            written = re.search(rf"HILW{token} (\d+)", answer)
+            if staged and (written is None or written.group(1) != "0"):  # noise in a staged file: write them apart
+                for path, data in staged:
+                    self.write_file(path, data)
+                return self._run_written(text, sh, source, limit, started, check)
+            out, err = self.parse(answer, "o", token), self.parse(answer, "e", token)
             if out is None or err is None:  # noise in the dump: read the files again
                 again = self.read_files({"o": f"{self.workdir}/o", "e": f"{self.workdir}/e"})
                 out, err = again["o"], again["e"]
+        return self._result(text, status, out, err, started, check)
+
+    def _run_written(self, text: str, sh: str, source: str, limit: float, started: float, check: bool) -> CommandResult:
+        """``run`` once its files are on the target (written apart after a staged write failed)."""
+        w = shell_command([self.workdir])
+        token = self._token()
+        body = (
+            f"cd / && {sh} < {shell_command([source])} > {w}/o 2> {w}/e; hil_s=$?; "
+            f"{self.emit('o', token, f'{w}/o')}; {self.emit('e', token, f'{w}/e')}; (exit $hil_s)"
+        )
+        try:
+            status, answer = self._exchange(body, limit)
+        except ExpectTimeout:
+            if not self._resync(10):
+                raise InfrastructureError(f"{self.name}: {text[:200]!r}: the shell did not come back") from None
+            raise CommandTimeout(
+                f"{self.name}: {text[:200]!r} timed out after {limit:g} s", self._partial(text, started)
+            ) from None
+        out, err = self.parse(answer, "o", token), self.parse(answer, "e", token)
+        if out is None or err is None:
+            again = self.read_files({"o": f"{self.workdir}/o", "e": f"{self.workdir}/e"})
+            out, err = again["o"], again["e"]
+        return self._result(text, status, out, err, started, check)
+
+    def _result(self, text: str, status: int, out: bytes, err: bytes, started: float, check: bool) -> CommandResult:
         code, sig = split_shell_status(status, self.numbering)
         result = CommandResult(text, code, sig, out, err, time.monotonic() - started)
         if check and not result.ok:
@@ -301,29 +351,47 @@ class ConsoleShell:
 
     # ------------------------------------------------------------------ files
 
+    def write_snippet(self, path: str, data: bytes, mode: int | None = None) -> str:
+        """Shell lines writing ``data`` (at most one chunk) to ``path`` within a larger exchange, when
+        ``$hil_w`` is 0: checked against the checksum on the target, then renamed into place; they leave
+        ``hil_w`` 0 (written), 97 (checksum mismatch: noise) or 1 (cannot write)."""
+        dest, part = shell_command([path]), shell_command([f"{path}.hil-part"])
+        chmod = f"chmod {mode:o} {part} && " if mode is not None else ""
+        return (
+            f'if [ "$hil_w" = 0 ]; then if : > {part}; then\n'
+            + "".join(line + "\n" for line in self.codec.put_lines(data, part))
+            + f"if {self.codec.check_command(part, data)}; then {chmod}mv -f {part} {dest} || hil_w=1; "
+            f"else rm -f {part}; hil_w=97; fi\nelse hil_w=1; fi; fi"
+        )
+
     def write_file(self, path: str, data: bytes, mode: int | None = None) -> None:
-        """Write ``data`` to ``path`` on the target: chunked, checked, then renamed into place."""
-        q = shell_command([path])
+        """Write ``data`` to ``path`` on the target: chunked, checked there, then renamed into place (one
+        exchange for a file of one chunk)."""
         part = shell_command([f"{path}.hil-part"])
         with self._lock:
             for _ in range(_TRIES):
-                status, text = self.exchange(f": > {part}", 30)
-                if status != 0:
-                    raise InfrastructureError(f"{self.name}: cannot write {path} on the target: {text.strip()[-300:]}")
-                for i in range(0, max(len(data), 1), _PUT_CHUNK):
-                    chunk = data[i : i + _PUT_CHUNK]
-                    if chunk:
-                        self.exchange("\n".join(self.codec.put_lines(chunk, part)), 60 + len(chunk) / 2000)
-                chmod = f" && chmod {mode:o} {part}" if mode is not None else ""
-                status, answer = self.value(self.codec.sum_command(part), 60 + len(data) / 20000)
-                if status == 0 and self.codec.matches(data, answer):
-                    status, text = self.exchange(f"true{chmod} && mv -f {part} {q}", 30)
-                    if status != 0:
-                        raise InfrastructureError(
-                            f"{self.name}: cannot move {path} into place on the target: {text.strip()[-300:]}"
+                if len(data) <= _PUT_CHUNK:
+                    status, text = self.exchange(f"hil_w=0\n{self.write_snippet(path, data, mode)}\n(exit $hil_w)", 60)
+                else:
+                    status, text = self.exchange(f": > {part}", 30)
+                    for i in range(0, len(data), _PUT_CHUNK):
+                        chunk = data[i : i + _PUT_CHUNK]
+                        if status == 0:
+                            status, text = self.exchange(
+                                "\n".join(self.codec.put_lines(chunk, part)), 60 + len(chunk) / 2000
+                            )
+                    if status == 0:
+                        dest = shell_command([path])
+                        chmod = f"chmod {mode:o} {part} && " if mode is not None else ""
+                        status, text = self.exchange(
+                            f"if {self.codec.check_command(part, data)}; then {chmod}mv -f {part} {dest}; "
+                            f"else rm -f {part}; (exit 97); fi",
+                            60 + len(data) / 20000,
                         )
+                if status == 0:
                     return
-            self.exchange(f"rm -f {part}", 30)
+                if status != 97:
+                    raise InfrastructureError(f"{self.name}: cannot write {path} on the target: {text.strip()[-300:]}")
             raise InfrastructureError(
                 f"{self.name}: copying {len(data)} bytes to {path} over the console failed its checksum {_TRIES} "
                 f"times; console log: {self.console.log_path}"
