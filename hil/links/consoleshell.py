@@ -22,8 +22,11 @@ image) still has a shell there: QNX's ``ksh``, or a Linux ``sh``/busybox ash.
   foreground command), then a framed no-op must come back (``CommandTimeout``
   with the output so far); if none does, it is an ``InfrastructureError``;
 * **files** (``put``/``get``): in chunks (base64 here-documents or ``printf``
-  octal lines) into ``PATH.hil-part``, checked against the target's checksum,
-  then renamed; a mismatch is retried, then an ``InfrastructureError``.
+  octal lines) into ``PATH.hil-part``, compared on the target with the checksum
+  computed here (``md5sum``, ``cksum`` or the size), then renamed; a mismatch
+  (noise) is written again, three times at most, then an ``InfrastructureError``.
+  A file of one chunk, a command's stdin and a command too long for a terminal
+  line are written by the exchange that uses them: a command is one round trip.
 
 One exchange at a time (a lock): processes (``hil.links.consoleprocess``) poll
 their files through the same shell.  The shell's own files live in ``workdir``.
@@ -141,12 +144,10 @@ class ConsoleShell:
         self._serial += 1
         return f"{secrets.token_hex(6)}{self._serial}"
 
-    _token = new_token
-
     def _exchange(self, body: str, timeout: float) -> tuple[int, str]:
         """Send ``body`` (shell lines) framed by fresh markers; (its last status, the text between the
         markers).  ``ExpectTimeout`` when the end marker does not come within ``timeout``."""
-        token = self._token()
+        token = self.new_token()
         mark = self.console.mark()
         text = f"printf '%s%s\\n' 'HILB' '{token}'\n{body}\nprintf '\\n%s%s %s\\n' 'HILE' '{token}' \"$?\"\n"
         try:
@@ -163,7 +164,7 @@ class ConsoleShell:
         """(status, first line of stdout) of ``command``, marked so that an echo of the command or a
         prompt is never taken for it."""
         with self._lock:
-            token = self._token()
+            token = self.new_token()
             status, text = self.exchange(
                 f"hil_v=$({command}); hil_s=$?; printf '%s%s %s\\n' 'HILV' '{token}' \"$hil_v\"; (exit $hil_s)", timeout
             )
@@ -207,8 +208,6 @@ class ConsoleShell:
             f"else printf '%s%s\\n' 'HILN{label}' '{token}'; fi"
         )
 
-    _emit = emit
-
     def parse(self, text: str, label: str, token: str) -> bytes | None:
         """The file an ``emit`` printed into ``text``, or None when it is missing or fails its checksum."""
         if re.search(rf"HILN{label}{token}\r?\n", text):
@@ -222,20 +221,18 @@ class ConsoleShell:
             return None
         return data if self.codec.matches(data, m.group(2)) else None
 
-    _parse = parse
-
     def read_files(self, paths: dict[str, str], timeout: float = 60.0, prefix: str = "") -> dict[str, bytes]:
         """The contents of target files (``label -> path``), each checked; ``prefix``: shell lines first."""
         with self._lock:
             wanted = dict(paths)
             got: dict[str, bytes] = {}
             for _ in range(_TRIES):
-                token = self._token()
-                body = "; ".join(self._emit(label, token, shell_command([p])) for label, p in wanted.items())
+                token = self.new_token()
+                body = "; ".join(self.emit(label, token, shell_command([p])) for label, p in wanted.items())
                 _, text = self.exchange(f"{prefix}{body}", timeout)
                 prefix = ""
                 for label in list(wanted):
-                    data = self._parse(text, label, token)
+                    data = self.parse(text, label, token)
                     if data is not None:
                         got[label] = data
                         del wanted[label]
@@ -282,7 +279,7 @@ class ConsoleShell:
             for path, data in files:
                 if len(data) > _PUT_CHUNK:
                     self.write_file(path, data)
-            token = self._token()
+            token = self.new_token()
             body = (
                 "hil_w=0\n"
                 + "".join(self.write_snippet(path, data) + "\n" for path, data in staged)
@@ -316,7 +313,7 @@ class ConsoleShell:
     def _run_written(self, text: str, sh: str, source: str, limit: float, started: float, check: bool) -> CommandResult:
         """``run`` once its files are on the target (written apart after a staged write failed)."""
         w = shell_command([self.workdir])
-        token = self._token()
+        token = self.new_token()
         body = (
             f"cd / && {sh} < {shell_command([source])} > {w}/o 2> {w}/e; hil_s=$?; "
             f"{self.emit('o', token, f'{w}/o')}; {self.emit('e', token, f'{w}/e')}; (exit $hil_s)"
