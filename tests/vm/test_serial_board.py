@@ -97,6 +97,16 @@ def test_a_command_past_its_timeout_is_interrupted_and_the_shell_goes_on(board: 
     assert board.run("echo still here", 30).stdout_text == "still here\n"
 
 
+def test_a_console_shell_that_dies_and_respawns_is_picked_up(board: SerialBoardTarget) -> None:
+    """busybox init respawns the console's shell (echo and prompt back on): the framing does not rely
+    on either, so the next command works, and a reset re-attaches."""
+    with pytest.raises(CommandTimeout):
+        board.run("kill -9 $PPID", timeout=3)  # the command's parent is the console shell
+    assert board.run("echo back", 30).stdout_text == "back\n"
+    board.reset(Deadline.after(60))
+    assert board.run("echo reset", 30).stdout_text == "reset\n"
+
+
 @pytest.mark.parametrize("encoding", ["base64", "octal"])
 def test_files_are_binary_safe_and_checked(board: SerialBoardTarget, tmp_path: Path, encoding: str) -> None:
     assert board.console is not None
