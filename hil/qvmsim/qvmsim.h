@@ -225,4 +225,25 @@ void ram_allocate(void);                    /* after config: exits 64 on ENOMEM 
 
 /* ---- pulses (pulse.c) -------------------------------------------------- */
 void pulse_start(void);
+
+/* ---- built-in vdevs (builtin.c, builtin_wdt.c, builtin_uart.c) -------- */
+/* The built-in vdev NAME (also vdev-NAME[.so]) as a vdev_lib, or NULL. */
+struct vdev_lib *builtin_lib(const char *name);
+/* Runs `reg` (which calls vdev_register_factory()) as if it were a .so's
+ * constructor loading into `lib` (vdev.c). */
+void vdev_lib_register(struct vdev_lib *lib, void (*reg)(void));
+/* true: `intr` is the factory's own option (a PIC's `intr apic`) */
+bool builtin_own_intr(const struct vdev_factory *f);
+/* CHECK_MODELLED or CHECK_ACCEPTED for a built-in instance (*what: what it is), NULL otherwise */
+const char *builtin_fate(const vdev_t *v, const char **what);
+
+/* ---- `qvm --check` (check.c) ------------------------------------------ */
+#define CHECK_MODELLED "modelled"
+#define CHECK_ACCEPTED "accepted, not modelled"
+#define CHECK_REFUSED "refused"
+extern bool g_check;
+void check_global(const char *file, int line, const char *word);
+void check_vdev(const vdev_t *v);
+void check_refused(const char *file, int line, const char *msg);
+QVM_NORETURN void check_done(void);
 #endif
