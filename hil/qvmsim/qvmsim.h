@@ -167,9 +167,30 @@ struct gcmd {
     int irq;                /* irq: the interrupt's index (intr.c) */
     bool has_timeout;       /* irq wait: TIMEOUT_MS given (in ms) */
     char *text;             /* print: text; kick: instance name or NULL */
+    struct kick_seq *kick;  /* kick: its -W/-E/-w sequence (guest_kick.c) */
     struct gcmd *sub;       /* every, on button: the command it runs */
     char *src;              /* the command as written, for logs */
 };
+
+/* ---- the guest's `kick` (guest_kick.c; GUEST.md) ------------------------ */
+/* `kick [NAME] [-E OFF:MASK[:ENABLE]]... [-W OFF:VALUE]... [-w BITS]`, as
+ * QNX's wdtkick: -E stores once (before the first kick), -W at every kick. */
+struct kick_step {
+    bool enable;            /* -E (else -W) */
+    uint64_t off;
+    uint64_t value;
+};
+struct kick_seq {
+    struct kick_step *steps;
+    int n;
+    unsigned size;          /* bytes per store (-w BITS / 8), 0 = the device's */
+    bool given;             /* -E/-W given (else the device's defaults) */
+    bool enabled;           /* the -E stores were done */
+};
+/* Parses the words after `kick` (p: the rest of the line).  Returns 0, or -1 with err set. */
+int kick_parse(const char *p, struct gcmd *c, char *err, size_t errlen);
+/* Runs one kick (vCPU thread): `store` does one guest store. */
+void kick_run(struct gcmd *c, void (*store)(unsigned space, uint64_t addr, unsigned size, uint64_t value));
 
 struct script {
     struct gcmd *cmds;
