@@ -8,8 +8,9 @@
  *    (interrupt controllers, timers, RTC, keyboard, SMMU), `shmem` (one qvm
  *    has no other guest to share with) and the virtio devices: their
  *    documented options are accepted and checked for a value, an INFO line
- *    says that qvmsim does not model them, guest accesses to a `loc` they
- *    were given read 0 and ignore stores.
+ *    says that qvmsim does not model them; a `loc` they were given is
+ *    checked but not claimed (no overlap check; guest accesses there are
+ *    unsupported references).
  *
  * Each is an ordinary struct vdev_factory registered through
  * vdev_register_factory(), as a vdev-NAME.so's constructor does
@@ -124,10 +125,17 @@ static bool user_so_exists(const char *name)
 static int inert_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
 {
     (void)arg;
+    if (ctrl == VDEV_CTRL_ASSIGN && vdp->v_block.location != QSL_NO_LOCATION) {
+        /* its `loc` is checked, not claimed: no overlap checks, the guest's accesses there are
+         * unsupported references (a board's own layout, e.g. a shmem factory page in RAM, runs) */
+        vdev_logf(QL_QVM_DEBUG, vdp, "loc %s0x%llx: checked, not claimed (not modelled)",
+                  vdp->v_block.qst_type == QST_X86_IO ? "io:" : "", (unsigned long long)vdp->v_block.location);
+        vdp->v_block.location = QSL_NO_LOCATION;
+    }
     if (ctrl == VDEV_CTRL_GUEST_CONFIGURED) {
         const struct builtin *b = find(vdp->v_factory->name);
-        vdev_logf(QL_QVM_INFO, vdp, "accepted, not modelled by qvmsim: %s; its options are checked, guest "
-                  "accesses to it read 0 and stores are ignored", b != NULL ? b->what : "a QNX vdev");
+        vdev_logf(QL_QVM_INFO, vdp, "accepted, not modelled by qvmsim: %s; its options are checked, its loc is not "
+                  "claimed", b != NULL ? b->what : "a QNX vdev");
     }
     return EOK;
 }
