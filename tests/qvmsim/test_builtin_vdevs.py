@@ -121,7 +121,8 @@ def test_ib700_written_periodically_is_not_bitten(run_qvm: RunQvm) -> None:
 
 
 def test_ib700_write_to_0x441_stops_it(run_qvm: RunQvm) -> None:
-    run = run_qvm(IB700, script="write io:0x443 1 15\nwrite io:0x441 1 0\nsleep 300\nshutdown\n")  # 15: 0 s
+    script = "write io:0x443 1 14\nsleep 100\nwrite io:0x441 1 0\nsleep 2300\nshutdown\n"  # 14: 2 s
+    run = run_qvm(IB700, script=script, timeout=15)
     assert run.returncode == 0, run.stderr
     run.one(r"^watchdog stopped by the guest", source="wdt-ib700")
     assert not run.find("biting")
