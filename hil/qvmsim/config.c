@@ -198,7 +198,7 @@ static bool is_global(const char *w)
 {
     static const char *const g[] = {
         "system", "ram", "rom", "load", "cpu", "vdev", "logger", "dump",
-        "unsupported", "set", "dryrun", "pass", "safety", NULL,
+        "unsupported", "set", "dryrun", "pass", "safety", "cmdline", NULL,
     };
     for (int i = 0; g[i]; i++) {
         if (strcmp(w, g[i]) == 0)
@@ -482,6 +482,11 @@ void config_parse(void)
         } else if (strcmp(w, "pass") == 0) {
             ctx = CTX_PASS;
             qlog(QL_QVM_DEBUG, "%s:%d: pass: accepted, no effect in qvmsim", opt->file, opt->line);
+        } else if (strcmp(w, "cmdline") == 0) {   /* [doc 8.0 vm/cmdline.html]: the guest kernel's */
+            char *v = take_arg(opt, "the guest's command line (a quoted string)");
+            qlog(QL_QVM_DEBUG, "%s:%d: cmdline \"%s\": accepted, no effect in qvmsim (the scripted guest has no "
+                 "kernel command line)", opt->file, opt->line, v);
+            free(v);
         } else if (strcmp(w, "safety") == 0) {
             char *v = take_arg(opt, "none, warn or required");
             if (strcmp(v, "none") != 0 && strcmp(v, "warn") != 0 && strcmp(v, "required") != 0)
