@@ -89,3 +89,13 @@ def test_ser8250_text_is_the_guest_console(hil_qvm) -> None:  # type: ignore[no-
     run = hil_qvm.run(_cluster(), timeout=30, stdin=stdin)
     run.assert_reason(Exit.NORMAL)
     assert run.stdout == "x86 guest says hi\n", run.explain()
+
+
+def test_production_configuration_as_the_base_of_a_vdev_test(hil_qvm, wdog) -> None:  # type: ignore[no-untyped-def]
+    # the board's file, its SP805 replaced by the vdev under test (the project's wdog example)
+    conf = QvmConfig.from_file(ARM_GUEST).replace_vdev("wdt-sp805", wdog, loc=0x1C0F0000, timeout=300)
+    run = hil_qvm.run(conf, timeout=30)
+    run.assert_reason(Exit.WATCHDOG)
+    run.log.expect(r"watchdog expired", source="wdog")
+    run.log.expect(r"^accepted, not modelled by qvmsim: ", source="gic")
+    assert "vdev wdt-sp805" not in run.config_text and "vdev gic" in run.config_text
