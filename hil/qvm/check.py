@@ -29,7 +29,9 @@ ACCEPTED = "accepted, not modelled"
 REFUSED = "refused"
 FATES: tuple[str, ...] = (MODELLED, ACCEPTED, REFUSED)
 
-_LINE = re.compile(r"^check: (?P<file>.*?):(?P<line>\d+): (?P<fate>modelled|accepted, not modelled|refused): (?P<text>.*)$")
+_LINE = re.compile(
+    r"^check: (?P<file>.*?):(?P<line>\d+): (?P<fate>modelled|accepted, not modelled|refused): (?P<text>.*)$"
+)
 
 
 @dataclass(frozen=True)
