@@ -3,6 +3,8 @@ wdt-ib700, pl011, ser8250, gic, shmem, virtio-*, ...) as qvmsim stand-ins (issue
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from hil.qvm import Exit, QvmConfig, QvmResult
@@ -99,3 +101,14 @@ def test_production_configuration_as_the_base_of_a_vdev_test(hil_qvm, wdog) -> N
     run.log.expect(r"watchdog expired", source="wdog")
     run.log.expect(r"^accepted, not modelled by qvmsim: ", source="gic")
     assert "vdev wdt-sp805" not in run.config_text and "vdev gic" in run.config_text
+
+
+def test_a_refused_configuration_is_explained_in_the_failure(hil_qvm) -> None:  # type: ignore[no-untyped-def]
+    run = hil_qvm.run(QvmConfig("refused").ram("16M").vdev("wdt-sp805", timeout=100), timeout=30)
+    with pytest.raises(AssertionError) as failure:
+        run.assert_reason(Exit.WATCHDOG)
+    assert re.search(
+        r"configuration refused at \S+:4 \('timeout 100'\): unknown option 'timeout' for vdev 'wdt-sp805' "
+        r"\('hil qvm check CONF' lists every line's fate\)",
+        str(failure.value),
+    ), str(failure.value)
