@@ -67,6 +67,17 @@ static const char *action_text(unsigned a)
     return (a & WDOG_FLAG_DUMP) ? "dump,terminate" : "terminate";
 }
 
+/* `action fiq` sends an edge on the vdev's interrupt: without `intr` there is none. */
+static int fiq_needs_intr(vdev_t *vdp, const struct wdog_state *ws)
+{
+    if ((ws->ws_action & ~(unsigned)WDOG_FLAG_DUMP) == WDOG_ACTION_INTR && vdp->v_intr.gi_id == 0) {
+        vdev_logf(QL_QVM_ERR, vdp, "action fiq sends an edge on the vdev's interrupt: give it one "
+                  "(e.g. intr gic:40)");
+        return EINVAL;
+    }
+    return EOK;
+}
+
 /* ns -> ticks of a guest timer of tps ticks per second (at least 1). */
 static uint64_t to_ticks(uint64_t tps, uint64_t ns)
 {
@@ -108,6 +119,7 @@ struct sp805 {
     bool ris;                   /* the interrupt of the first time-out, not cleared */
     bool locked;                /* WdogLock */
     uint64_t loaded_ns;         /* when the counter was last loaded (now_ns) */
+    uint64_t kicked_ns;         /* the last kick (WdogIntClr) or start, for the bite's line */
     struct guest_timer *timer;
     uint64_t tps;               /* the timer's ticks per second */
     unsigned kicks, timeouts, bites;
@@ -173,6 +185,8 @@ static int sp805_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
         w->frequency = f;
         break;
     }
+    case VDEV_CTRL_ASSIGN:          /* every option given, the common ones too */
+        return fiq_needs_intr(vdp, &w->ws);
     case VDEV_CTRL_GUEST_CONFIGURED:
         w->timer = guest_timer_create(NULL, vdp, w, &w->tps);
         if (w->timer == NULL)
@@ -225,8 +239,10 @@ static vdev_ref_status_t sp805_vwrite(vdev_t *vdp, unsigned cookie, const struct
     case SP805_CONTROL: {
         bool was = w->control & SP805_INTEN;
         w->control = v & (SP805_INTEN | SP805_RESEN);
-        if (!was && (w->control & SP805_INTEN))
+        if (!was && (w->control & SP805_INTEN)) {
+            w->kicked_ns = now_ns();
             sp805_reload(w);        /* enabling loads the counter [TRM] */
+        }
         else if (was && !(w->control & SP805_INTEN))
             sp805_reload(w);        /* disabling stops it */
         vdev_logf(QL_QVM_DEBUG, vdp, "WdogControl = 0x%x (INTEN %d, RESEN %d)", w->control,
@@ -236,6 +252,7 @@ static vdev_ref_status_t sp805_vwrite(vdev_t *vdp, unsigned cookie, const struct
     case SP805_INTCLR:
         w->ris = false;
         w->kicks++;
+        w->kicked_ns = now_ns();
         sp805_reload(w);
         vdev_logf(QL_QVM_DEBUG, vdp, "kick %u (WdogIntClr)", w->kicks);
         break;
@@ -300,8 +317,7 @@ static void sp805_timer(vdev_t *vdp, void *data, const struct guest_timer_data *
     if (w->control & SP805_RESEN) { /* the second: the reset, i.e. the bite */
         w->bites++;
         vdev_logf(QL_QVM_ERR, vdp, "watchdog expired, biting (second time-out: no kick for %" PRIu64 " ms; "
-                  "action %s)", (now - w->loaded_ns + sp805_period_ns(w)) / 1000000u,
-                  action_text(w->ws.ws_action));
+                  "action %s)", (now - w->kicked_ns) / 1000000u, action_text(w->ws.ws_action));
         wdog_bite(&w->ws);          /* does not return for terminate */
     }
     sp805_reload(w);
@@ -358,11 +374,13 @@ static int ib700_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
         if (vdp->v_block.location == QSL_NO_LOCATION) {
             vdp->v_block.qst_type = QST_X86_IO;
             vdp->v_block.location = IB700_DEFAULT_LOC;
-            vdp->v_block.length = 3;
+            vdp->v_block.length = QVMSIM_DEFAULT_IO_LENGTH;     /* as `loc io:0x441` */
         }
         break;
     case VDEV_CTRL_FIRST_OPTIDX + IB700_OPT_ACTION:
         return parse_action(vdp, arg, &w->ws.ws_action);
+    case VDEV_CTRL_ASSIGN:
+        return fiq_needs_intr(vdp, &w->ws);
     case VDEV_CTRL_GUEST_CONFIGURED:
         w->timer = guest_timer_create(NULL, vdp, w, &w->tps);
         if (w->timer == NULL)

@@ -260,3 +260,15 @@ def test_check_names_the_refusal_and_exits_65(run_qvm: RunQvm) -> None:
     run = run_qvm(ARM_GUEST + "vdev gic frobnicate 1\n", "--check")
     assert run.returncode == 65
     assert run.stdout.splitlines()[-1].endswith(": refused: unknown option 'frobnicate' for vdev 'gic'")
+
+
+def test_sp805_action_fiq_without_intr_is_a_configuration_error(run_qvm: RunQvm) -> None:
+    run = run_qvm("vdev wdt-sp805 action fiq\n")
+    assert run.returncode == 65
+    run.one(r"^action fiq sends an edge on the vdev's interrupt: give it one", source="wdt-sp805", level="ERROR")
+
+
+def test_ib700_kicked_with_wdtkicks_default_32_bit_width(run_qvm: RunQvm) -> None:
+    run = run_qvm(IB700, script="kick -W 2:14\nshutdown\n")
+    assert run.returncode == 0, run.stderr
+    run.one(r"^kick 1: time-out 2 s \(value 14\)$", source="wdt-ib700")
