@@ -179,7 +179,7 @@ struct vdev_lib *builtin_lib(const char *name)
 bool builtin_own_intr(const struct vdev_factory *f)
 {
     const struct builtin *b = f->name != NULL ? find(f->name) : NULL;
-    return b != NULL && b->own_intr && f == &loaded[b - builtins]->inert;
+    return b != NULL && b->own_intr && loaded[b - builtins] != NULL && f == &loaded[b - builtins]->inert;
 }
 
 const char *builtin_fate(const vdev_t *v, const char **what)

@@ -4,6 +4,8 @@ accepted-not-modelled platform pieces, and ``qvm --check`` (issue 24)."""
 from __future__ import annotations
 
 import re
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -272,3 +274,17 @@ def test_ib700_kicked_with_wdtkicks_default_32_bit_width(run_qvm: RunQvm) -> Non
     run = run_qvm(IB700, script="kick -W 2:14\nshutdown\n")
     assert run.returncode == 0, run.stderr
     run.one(r"^kick 1: time-out 2 s \(value 14\)$", source="wdt-ib700")
+
+
+def test_a_vdev_so_of_your_own_replaces_a_not_modelled_built_in_only(
+    run_qvm: RunQvm, vdev_dir: Path, tmp_path: Path
+) -> None:
+    own = tmp_path / "own"
+    own.mkdir()
+    shutil.copy(vdev_dir / "vdev-trace.so", own / "vdev-gic.so")  # "your own model of the gic"
+    shutil.copy(vdev_dir / "vdev-trace.so", own / "vdev-wdt-sp805.so")
+    run = run_qvm("vdev gic\nvdev wdt-sp805\n", "-L", str(own), script="shutdown\n")
+    assert run.returncode == 0, run.stderr
+    assert run.find(r"^ctrl ", source="gic")  # the .so's trace vdev answered for the gic
+    assert not run.find("accepted, not modelled", source="gic")
+    run.one(r"^built-in SP805 watchdog", source="wdt-sp805")  # a modelled built-in comes first
