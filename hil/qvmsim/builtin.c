@@ -29,11 +29,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-void builtin_register_sp805(void);
-void builtin_register_ib700(void);
-void builtin_register_pl011(void);
-void builtin_register_ser8250(void);
-
 /* One built-in vdev. */
 struct builtin {
     const char *name;

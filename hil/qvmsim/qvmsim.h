@@ -255,6 +255,11 @@ struct vdev_lib *builtin_lib(const char *name);
 void vdev_lib_register(struct vdev_lib *lib, void (*reg)(void));
 /* true: `intr` is the factory's own option (a PIC's `intr apic`) */
 bool builtin_own_intr(const struct vdev_factory *f);
+/* Each registers its factory with vdev_register_factory() (builtin_wdt.c, builtin_uart.c). */
+void builtin_register_sp805(void);
+void builtin_register_ib700(void);
+void builtin_register_pl011(void);
+void builtin_register_ser8250(void);
 /* CHECK_MODELLED or CHECK_ACCEPTED for a built-in instance (*what: what it is), NULL otherwise */
 const char *builtin_fate(const vdev_t *v, const char **what);
 

@@ -288,3 +288,11 @@ def test_a_vdev_so_of_your_own_replaces_a_not_modelled_built_in_only(
     assert run.find(r"^ctrl ", source="gic")  # the .so's trace vdev answered for the gic
     assert not run.find("accepted, not modelled", source="gic")
     run.one(r"^built-in SP805 watchdog", source="wdt-sp805")  # a modelled built-in comes first
+
+
+def test_sp805_action_dump_terminate_writes_a_dump_then_exits_4(run_qvm: RunQvm, tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    run = run_qvm("dump d\nvdev wdt-sp805 frequency 1000 action dump,terminate\n", script="write 0x1c0f0000 4 30\nkick\n")
+    assert run.returncode == 4, run.stderr
+    run.one(r"^guest dump written: d/qvm-guest-\d{8}-\d{6}\.gcore \(watchdog bite\)$")
+    assert "vdev wdt-sp805 (wdt-sp805): 0x1c0f0000,0x1000" in next((tmp_path / "d").iterdir()).read_text()
