@@ -292,7 +292,8 @@ def test_a_vdev_so_of_your_own_replaces_a_not_modelled_built_in_only(
 
 def test_sp805_action_dump_terminate_writes_a_dump_then_exits_4(run_qvm: RunQvm, tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
-    run = run_qvm("dump d\nvdev wdt-sp805 frequency 1000 action dump,terminate\n", script="write 0x1c0f0000 4 30\nkick\n")
+    conf = "dump d\nvdev wdt-sp805 frequency 1000 action dump,terminate\n"
+    run = run_qvm(conf, script="write 0x1c0f0000 4 30\nkick\n")
     assert run.returncode == 4, run.stderr
     run.one(r"^guest dump written: d/qvm-guest-\d{8}-\d{6}\.gcore \(watchdog bite\)$")
     assert "vdev wdt-sp805 (wdt-sp805): 0x1c0f0000,0x1000" in next((tmp_path / "d").iterdir()).read_text()
