@@ -198,7 +198,7 @@ static bool is_global(const char *w)
 {
     static const char *const g[] = {
         "system", "ram", "rom", "load", "cpu", "vdev", "logger", "dump",
-        "unsupported", "set", "dryrun", "pass", "safety", NULL,
+        "unsupported", "set", "dryrun", "pass", "safety", "cmdline", NULL,
     };
     for (int i = 0; g[i]; i++) {
         if (strcmp(w, g[i]) == 0)
@@ -270,7 +270,7 @@ static bool vdev_word(const struct tok *opt, vdev_t *v)
         parse_loc(opt, v);
         return true;
     }
-    if (strcmp(w, "intr") == 0) {
+    if (strcmp(w, "intr") == 0 && !builtin_own_intr(f)) {
         if (f->factory_flags & VFF_INTR_NO)
             cfg_fatal(opt->file, opt->line, "vdev '%s' takes no 'intr'", vdev_source(v));
         if (!more())
@@ -368,6 +368,8 @@ void config_parse(void)
                 cfg_fatal(opt->file, opt->line, "unknown option '%s' for vdev '%s'", w, vdev_source(cur));
             cfg_fatal(opt->file, opt->line, "unknown option '%s'", w);
         }
+        if (strcmp(w, "vdev") != 0)
+            check_global(opt->file, opt->line, w);     /* `qvm --check` (check.c) */
         if (strcmp(w, "system") == 0) {
             if (opt != &toks[0])
                 cfg_fatal(opt->file, opt->line, "option 'system' must come first (found after '%s')", toks[0].w);
@@ -418,8 +420,11 @@ void config_parse(void)
             ctx = CTX_CPU;
         } else if (strcmp(w, "vdev") == 0) {
             char *name = take_arg(opt, "a vdev name");
-            struct vdev_lib *lib = vdev_lib_load(name, opt->file, opt->line);
-            cur = vdev_instance_new(lib, name, opt->file, opt->line);
+            struct vdev_lib *lib = builtin_lib(name);   /* built-ins first (builtin.c) */
+            if (lib == NULL)
+                lib = vdev_lib_load(name, opt->file, opt->line);
+            cur = vdev_instance_new(lib, lib->path[0] == '(' ? lib->name : name, opt->file, opt->line);
+            check_vdev(cur);
             ctx = CTX_VDEV;
             free(name);
         } else if (strcmp(w, "logger") == 0) {
@@ -477,6 +482,11 @@ void config_parse(void)
         } else if (strcmp(w, "pass") == 0) {
             ctx = CTX_PASS;
             qlog(QL_QVM_DEBUG, "%s:%d: pass: accepted, no effect in qvmsim", opt->file, opt->line);
+        } else if (strcmp(w, "cmdline") == 0) {   /* [doc 8.0 vm/cmdline.html]: the guest kernel's */
+            char *v = take_arg(opt, "the guest's command line (a quoted string)");
+            qlog(QL_QVM_DEBUG, "%s:%d: cmdline \"%s\": accepted, no effect in qvmsim (the scripted guest has no "
+                 "kernel command line)", opt->file, opt->line, v);
+            free(v);
         } else if (strcmp(w, "safety") == 0) {
             char *v = take_arg(opt, "none, warn or required");
             if (strcmp(v, "none") != 0 && strcmp(v, "warn") != 0 && strcmp(v, "required") != 0)
