@@ -62,7 +62,10 @@ def test_virtio_round_trip(hil_qvm, vecho) -> None:  # type: ignore[no-untyped-d
         assert guest.wait_irq(INTR, timeout=5) == 1
         ask(session, f"virtio ack {DEV}", rf"(?m)^virtio {DEV}: isr=0x1 acked$")
         assert echo(session, "again") == "again"
-        assert ask(session, f"virtio config {DEV} 8 4", rf"(?m)^virtio {DEV} config\+0x8: (0x[0-9a-f]+)$")[1] == "0x00000002"
+        assert (
+            ask(session, f"virtio config {DEV} 8 4", rf"(?m)^virtio {DEV} config\+0x8: (0x[0-9a-f]+)$")[1]
+            == "0x00000002"
+        )
         run = session.stop()
     run.assert_reason(Exit.NORMAL)
     run.log.expect(r"driver ready", source="vecho")
@@ -88,7 +91,7 @@ BAD = [
     ([f"0 {MSG:#x} 4 1 0"], 0, r"a loop\? chain cut"),  # descriptor 0 -> 0 -> 0 ...
     ([f"0 {MSG:#x} 4 1 300"], 0, r"next 300 outside the queue"),
     ([], 40, r"available head 40 outside the queue"),
-    ([f"0 0xfff00000 4096 1 1", f"1 {REPLY:#x} 4 2 0"], 0, r"message buffer outside guest RAM"),
+    (["0 0xfff00000 4096 1 1", f"1 {REPLY:#x} 4 2 0"], 0, r"message buffer outside guest RAM"),
     ([f"0 {MSG:#x} 0xffffffff 1 1", f"1 {REPLY:#x} 4 2 0"], 0, r"message longer than max-len"),
     ([f"0 {MSG:#x} 4 1 1", "1 0xfffffff0 64 2 0"], 0, r"reply buffer outside guest RAM"),
     ([f"0 {MSG:#x} 16 4 0"], 0, r"indirect descriptors are not offered"),

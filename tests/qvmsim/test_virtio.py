@@ -30,7 +30,9 @@ def out(run_stdout: str, prefix: str = "virtio ") -> list[str]:
 
 
 def test_guest_reads_magic_version_and_device_id_at_loc(run_qvm: RunQvm) -> None:
-    script = f"read {DEV} 4\nread {LOC + 4:#x} 4\nread {LOC + 8:#x} 4\nread {LOC + 0xC:#x} 4\nvirtio probe {DEV}\nshutdown\n"
+    script = (
+        f"read {DEV} 4\nread {LOC + 4:#x} 4\nread {LOC + 8:#x} 4\nread {LOC + 0xC:#x} 4\nvirtio probe {DEV}\nshutdown\n"
+    )
     run = run_qvm(conf(), script=script)
     assert run.returncode == 0, run.stderr
     assert run.stdout.splitlines() == [
@@ -83,9 +85,7 @@ def test_queue_round_trip_with_interrupt(run_qvm: RunQvm) -> None:
 def test_chains_of_several_buffers_and_many_requests(run_qvm: RunQvm) -> None:
     # a message in two readable buffers, the reply split over two writable ones; then more
     # requests than the queue has entries (descriptors are given back and reused)
-    sends = "".join(
-        f"virtio send {DEV} 0 r:{MSG:#x}:3 w:{REPLY:#x}:3\nvirtio wait {DEV} 0 2000\n" for _ in range(6)
-    )
+    sends = "".join(f"virtio send {DEV} 0 r:{MSG:#x}:3 w:{REPLY:#x}:3\nvirtio wait {DEV} 0 2000\n" for _ in range(6))
     script = (
         driver_up(size=4)
         + f"virtio text {MSG:#x} abcdef\n"
@@ -161,7 +161,11 @@ def test_reset_returns_the_device_to_its_initial_state(run_qvm: RunQvm) -> None:
     lines = run.stdout.splitlines()
     assert f'virtio {DEV} q0: data "ONCE"' in lines
     i = lines.index(f"virtio {DEV}: reset status=0x00")
-    assert lines[i + 1 : i + 4] == [f"{LOC + 0x44:#x}: 0x00000000", f"{LOC + 0x80:#x}: 0x00000000", f"{LOC + 0x38:#x}: 0x00000040"]
+    assert lines[i + 1 : i + 4] == [
+        f"{LOC + 0x44:#x}: 0x00000000",
+        f"{LOC + 0x80:#x}: 0x00000000",
+        f"{LOC + 0x38:#x}: 0x00000040",
+    ]
     assert lines[-1] == f'virtio {DEV} q0: data "once"'
     assert len(run.find(r"^reset by the driver$", source="vecho", level="INFO")) == 3  # each init resets
     run.one(r"^notify before the queue was set up", source="vecho", level="ERROR")
@@ -173,12 +177,28 @@ BAD_CHAINS = {
     "loop": ([f"0 {MSG:#x} 4 1 0"], 0, r"descriptor chain longer than the queue \(8\): a loop\? chain cut"),
     "next-outside-queue": ([f"0 {MSG:#x} 4 1 200"], 0, r"descriptor 0: next 200 outside the queue \(size 8\)"),
     "head-outside-queue": ([], 9, r"available head 9 outside the queue \(size 8\): skipped"),
-    "buffer-outside-ram": ([f"0 0x90000000 4 1 1", f"1 {REPLY:#x} 4 2 0"], 0, r"refused: message buffer outside guest RAM"),
-    "reply-outside-ram": ([f"0 {MSG:#x} 4 1 1", "1 0x7fffff00 4096 2 0"], 0, r"refused: reply buffer outside guest RAM"),
+    "buffer-outside-ram": (
+        ["0 0x90000000 4 1 1", f"1 {REPLY:#x} 4 2 0"],
+        0,
+        r"refused: message buffer outside guest RAM",
+    ),
+    "reply-outside-ram": (
+        [f"0 {MSG:#x} 4 1 1", "1 0x7fffff00 4096 2 0"],
+        0,
+        r"refused: reply buffer outside guest RAM",
+    ),
     "huge-length": ([f"0 {MSG:#x} 0xffffffff 1 1", f"1 {REPLY:#x} 4 2 0"], 0, r"refused: message longer than max-len"),
-    "readable-after-writable": ([f"0 {REPLY:#x} 4 3 1", f"1 {MSG:#x} 4 0 0"], 0, r"refused: a device-readable buffer after"),
+    "readable-after-writable": (
+        [f"0 {REPLY:#x} 4 3 1", f"1 {MSG:#x} 4 0 0"],
+        0,
+        r"refused: a device-readable buffer after",
+    ),
     "indirect": ([f"0 {MSG:#x} 16 4 0"], 0, r"refused: indirect descriptors are not offered"),
-    "reply-too-small": ([f"0 {MSG:#x} 8 1 1", f"1 {REPLY:#x} 2 2 0"], 0, r"refused: reply room smaller than the message"),
+    "reply-too-small": (
+        [f"0 {MSG:#x} 8 1 1", f"1 {REPLY:#x} 2 2 0"],
+        0,
+        r"refused: reply room smaller than the message",
+    ),
 }
 
 
