@@ -118,6 +118,7 @@ def test_virtio_bad_descriptor_chains_do_not_crash(hil_qvm, vecho) -> None:  # t
         run.log.expect(pattern, source="vecho", level="ERROR")
 
 
+@pytest.mark.hil_kinds("local")  # as tests/sweep: the sweep's many short runs, on the local target
 def test_virtio_sample_configuration_sweep_is_clean(hil_sweep) -> None:  # type: ignore[no-untyped-def]
     report = hil_sweep("target_vdevs/vecho", base=f"loc {DEV}", timeout=5)
     assert report.clean, report.table()
