@@ -10,7 +10,8 @@
  * the specification's own names for the rings; every number comes from the
  * VIRTIO 1.x specification (OASIS, "Virtual I/O Device (VIRTIO) Version
  * 1.1/1.2"), not from a QNX header.  The VIRTIO_DT_* names for types no
- * public vdev uses are [inferred] from that pattern.
+ * public vdev uses are [inferred] from that pattern.  -DQVMSIM_PORTABLE
+ * hides the [qvmsim] helper macros.
  */
 #ifndef QVMSIM_VIRTIO_H
 #define QVMSIM_VIRTIO_H
@@ -56,10 +57,12 @@
 #define VIRTQ_AVAIL_F_NO_INTERRUPT 1u
 #define VIRTQ_USED_F_NO_NOTIFY     1u
 
-/* Alignment of the three parts of a split virtqueue (spec 2.7). */
+#ifndef QVMSIM_PORTABLE
+/* [qvmsim] Alignment of the three parts of a split virtqueue (spec 2.7). */
 #define VIRTQ_DESC_ALIGN  16u
 #define VIRTQ_AVAIL_ALIGN 2u
 #define VIRTQ_USED_ALIGN  4u
+#endif
 
 struct virtq_desc {
     uint64_t addr;      /* guest-physical address of the buffer */
@@ -87,9 +90,11 @@ struct virtq_used {
     uint16_t idx;       /* where the device puts the next entry */
 };
 
-/* Bytes of each part for a queue of `n` entries (without the event words). */
+#ifndef QVMSIM_PORTABLE
+/* [qvmsim] Bytes of each part for a queue of `n` entries (without the event words). */
 #define VIRTQ_DESC_BYTES(n)  (16u * (unsigned)(n))
 #define VIRTQ_AVAIL_BYTES(n) (4u + 2u * (unsigned)(n))
 #define VIRTQ_USED_BYTES(n)  (4u + 8u * (unsigned)(n))
+#endif
 
 #endif /* QVMSIM_VIRTIO_H */
