@@ -399,7 +399,7 @@ static int ctl(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
 
 static struct vdev_factory factory = {
     .next = NULL, .control = ctl, .vread = rd, .vwrite = wr, .pulse = NULL, .timer = NULL, .pic = NULL,
-    .option_list = NULL, .name = "virtio-thing",
+    .option_list = NULL, .name = "thing",
     .factory_flags = VFF_INTR_NONPCI | VFF_VDEV_MEM | VFF_VDEV_PCI | VFF_MUTEX | VFF_MUTEX_RECURSIVE,
     .acc_sizes = (1u << 1) | (1u << 2) | (1u << 4) | (1u << 8), .extra_space = sizeof(struct dev),
 };
@@ -422,3 +422,34 @@ def test_public_vdev_call_shapes_compile(tmp_path: Path, compiler: tuple[str, ..
         cmd.insert(1, "-DQVMSIM_PORTABLE")
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_a_vdev_in_the_public_style_that_asks_for_pci_is_driven_over_mmio(run_qvm: RunQvm, tmp_path: Path) -> None:
+    """The same source, built and loaded: VFF_VDEV_PCI with a memory `loc` is a virtio-MMIO device
+    (qvmsim has no PCI bus; VDEV_CTRL_PCI_BARS is never sent), and its queue works."""
+    src = tmp_path / "shapes.c"
+    src.write_text(PUBLIC_SHAPES)
+    so = tmp_path / "vdev-thing.so"
+    cmd = ["gcc", "-std=c11", "-Wall", "-Wextra", "-Werror", "-fPIC", "-shared", f"-I{include_dir()}"]
+    subprocess.run([*cmd, "-o", str(so), str(src)], check=True)
+    text = (
+        f"system t\nlogger fatal,internal,error,warn,info,debug stderr\nram 0x80000000,1M\nvdev {so} loc 0x1c400000\n"
+    )
+    script = (
+        "virtio probe 0x1c400000\nvirtio init 0x1c400000 all\nvirtio queue 0x1c400000 1 32 0x80000000\n"
+        "virtio queue 0x1c400000 0 16 0x80001000\nvirtio ready 0x1c400000\n"
+        "virtio send 0x1c400000 0 w:0x80010000:16\nvirtio wait 0x1c400000 0 2000\nshutdown\n"
+    )
+    run = run_qvm(text, script=script)
+    assert run.returncode == 0, run.stderr
+    assert out(run.stdout) == [
+        "virtio 0x1c400000: magic=0x74726976 version=2 device=16 vendor=0x1c05",
+        "virtio 0x1c400000: features device=0x100000003 driver=0x100000003 FEATURES_OK",
+        "virtio 0x1c400000 q1: size too big (max 16)",
+        "virtio 0x1c400000 q0: size=16 max=256 desc=0x80001000 avail=0x80001100 used=0x80001128",
+        "virtio 0x1c400000: status=0x0f",
+        "virtio 0x1c400000 q0: added head=0 descriptors=1",
+        "virtio 0x1c400000 q0: used head=0 len=0",
+        'virtio 0x1c400000 q0: data ""',
+    ]
+    assert not run.find(r"PCI_BARS")
