@@ -21,7 +21,9 @@
  * 0x8 requests answered, 0xc requests refused.
  *
  * Options (besides loc/intr/name): queue-size N (1..1024, default 64),
- * max-len BYTES (1..65536, default 4096).
+ * max-len BYTES (1..65536, default 4096), worker (a flag: requests are
+ * answered on the vdev's own thread, as most real virtio vdevs do, instead
+ * of inside the guest's notify; a reset waits for that thread to be idle).
  *
  * Written against QNX's documented vdev API and the vio.h names only: it
  * builds in portable mode (-DQVMSIM_PORTABLE), as C and as C++.
@@ -30,6 +32,7 @@
 #include <qvm/vio.h>
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -56,10 +59,17 @@ struct vecho {
     unsigned queue_size;
     unsigned max_len;
     unsigned char *msg;             /* max_len bytes: the message of one request */
+    /* `worker`: the request thread and what it shares with the vCPU */
+    bool worker;
+    bool running;                   /* the thread exists */
+    pthread_t thread;
+    pthread_mutex_t mtx;            /* the fields below and cfg's counters */
+    pthread_cond_t cv;
+    bool pending, stop, busy;
 };
 
-static const char *const vecho_options[] = { "queue-size", "max-len", NULL };
-enum { OPT_QUEUE_SIZE, OPT_MAX_LEN };
+static const char *const vecho_options[] = { "queue-size", "max-len", QVM_OPTION_NO_ARG_PREFIX "worker", NULL };
+enum { OPT_QUEUE_SIZE, OPT_MAX_LEN, OPT_WORKER };
 
 static int parse_bounded(const char *s, unsigned max, unsigned *out)
 {
@@ -175,16 +185,68 @@ static void process_queue(vdev_t *vdp, struct vecho *e)
     while ((bufid = vq_get_from_driver(vq, &first)) != VQ_INVALID_ID) {
         const char *why = "";
         long n = handle(vdp, e, vq, first, &why);
-        if (n < 0) {
+        pthread_mutex_lock(&e->mtx);
+        if (n < 0)
             e->cfg.refused++;
+        else
+            e->cfg.requests++;
+        pthread_mutex_unlock(&e->mtx);
+        if (n < 0) {
             vdev_logf(QL_QVM_ERR, vdp, "request at descriptor %u refused: %s", first, why);
             n = 0;
         } else {
-            e->cfg.requests++;
             vdev_logf(QL_QVM_DBG, vdp, "request at descriptor %u: echoed %ld byte(s)", first, n);
         }
         vq_put_to_driver(vq, bufid, (unsigned)n, true);
     }
+}
+
+/* `worker`: answers the requests each notify announces, until TERMINATE. */
+static void *worker_main(void *arg)
+{
+    vdev_t *vdp = (vdev_t *)arg;
+    struct vecho *e = (struct vecho *)vdp->v_device;
+    pthread_mutex_lock(&e->mtx);
+    for (;;) {
+        while (!e->pending && !e->stop)
+            pthread_cond_wait(&e->cv, &e->mtx);
+        if (e->stop)
+            break;
+        e->pending = false;
+        e->busy = true;
+        pthread_mutex_unlock(&e->mtx);
+        process_queue(vdp, e);
+        pthread_mutex_lock(&e->mtx);
+        e->busy = false;
+        pthread_cond_broadcast(&e->cv);
+    }
+    pthread_mutex_unlock(&e->mtx);
+    return NULL;
+}
+
+/* A notify: answer now, or wake the worker. */
+static void notified(vdev_t *vdp, struct vecho *e)
+{
+    if (!e->running) {
+        process_queue(vdp, e);
+        return;
+    }
+    pthread_mutex_lock(&e->mtx);
+    e->pending = true;
+    pthread_cond_broadcast(&e->cv);
+    pthread_mutex_unlock(&e->mtx);
+}
+
+/* A reset: the worker must not be inside the queue while it goes. */
+static void reset(struct vecho *e)
+{
+    pthread_mutex_lock(&e->mtx);
+    e->pending = false;
+    while (e->busy)
+        pthread_cond_wait(&e->cv, &e->mtx);
+    vio_reset(&e->vs);
+    e->cfg.requests = e->cfg.refused = 0;
+    pthread_mutex_unlock(&e->mtx);
 }
 
 static vdev_ref_status_t vecho_vread(vdev_t *vdp, unsigned cookie, const struct qvm_state_block *vopnd,
@@ -197,8 +259,10 @@ static vdev_ref_status_t vecho_vread(vdev_t *vdp, unsigned cookie, const struct 
         unsigned off = res & ~VIOREF_CLASS_MASK;
         unsigned char bytes[8] = { 0 };
         /* vio_read() only reports offsets inside device_config_size; check anyway */
+        pthread_mutex_lock(&e->mtx);
         if (off < sizeof e->cfg && vopnd->length <= sizeof bytes && vopnd->length <= sizeof e->cfg - off)
             memcpy(bytes, (const unsigned char *)&e->cfg + off, (size_t)vopnd->length);
+        pthread_mutex_unlock(&e->mtx);
         int rc = guest_cpu_write(gcp, GXF_NONE, oopnd, 1, bytes, (size_t)vopnd->length);
         return rc != EOK ? guest_cpu_to_vrs(rc) : VRS_NORMAL;
     }
@@ -219,7 +283,7 @@ static vdev_ref_status_t vecho_vwrite(vdev_t *vdp, unsigned cookie, const struct
     unsigned op = res & ~VIOREF_CLASS_MASK;
     switch (res & VIOREF_CLASS_MASK) {
     case VIOREF_CLASS_RESET:
-        vio_reset(&e->vs);
+        reset(e);
         vdev_logf(QL_QVM_INFO, vdp, "reset by the driver");
         break;
     case VIOREF_CLASS_STATUS:
@@ -232,7 +296,7 @@ static vdev_ref_status_t vecho_vwrite(vdev_t *vdp, unsigned cookie, const struct
         break;
     case VIOREF_CLASS_NOTIFY:
         if (op == VECHO_QUEUE)
-            process_queue(vdp, e);
+            notified(vdp, e);
         break;
     case VIOREF_CLASS_DEVCFG:
         vdev_logf(QL_QVM_DBG, vdp, "guest store to the read-only config space at +0x%x: ignored", op);
@@ -252,6 +316,8 @@ static int vecho_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
     struct vecho *e = (struct vecho *)vdp->v_device;
     switch (ctrl) {
     case VDEV_CTRL_OPTIONS_START:
+        pthread_mutex_init(&e->mtx, NULL);
+        pthread_cond_init(&e->cv, NULL);
         vdp->v_block.qst_type = QST_MEMORY;
         vdp->v_block.location = QSL_NO_LOCATION;
         e->queue_size = 64;
@@ -267,6 +333,9 @@ static int vecho_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
         return parse_bounded(arg, VECHO_MAX_QUEUE_SIZE, &e->queue_size);
     case VDEV_CTRL_FIRST_OPTIDX + OPT_MAX_LEN:
         return parse_bounded(arg, VECHO_MAX_LEN, &e->max_len);
+    case VDEV_CTRL_FIRST_OPTIDX + OPT_WORKER:
+        e->worker = true;
+        break;
     case VDEV_CTRL_OPTIONS_END: {
         e->msg = (unsigned char *)malloc(e->max_len);
         if (e->msg == NULL)
@@ -276,14 +345,31 @@ static int vecho_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
         vio_init(vdp, VIOVER_100, &e->desc, &e->vs);
         return vio_init_queue(&e->vs, VECHO_QUEUE, e->queue_size);
     }
+    case VDEV_CTRL_GUEST_CONFIGURED: {     /* vdev threads: from here on [doc] */
+        if (!e->worker)
+            break;
+        int rc = vdev_thread_create(vdp, "vecho", &e->thread, NULL, worker_main, vdp);
+        e->running = rc == EOK;
+        return rc;
+    }
     case VDEV_CTRL_GEN_FDT:
         return vio_ctrl_gen_fdt(&e->vs, "virtio_echo", (int)(uintptr_t)arg);
     case VDEV_CTRL_PCI_BARS:
         return vio_ctrl_pci_bars(&e->vs, arg);
     case VDEV_CTRL_STATUS:
+        pthread_mutex_lock(&e->mtx);
         qvm_report("requests=%u refused=%u", (unsigned)e->cfg.requests, (unsigned)e->cfg.refused);
+        pthread_mutex_unlock(&e->mtx);
         break;
     case VDEV_CTRL_TERMINATE:
+        if (e->running) {
+            pthread_mutex_lock(&e->mtx);
+            e->stop = true;
+            pthread_cond_broadcast(&e->cv);
+            pthread_mutex_unlock(&e->mtx);
+            pthread_join(e->thread, NULL);
+            e->running = false;
+        }
         free(e->msg);
         e->msg = NULL;
         break;

@@ -50,8 +50,9 @@ def echo(session, text: str) -> str:  # type: ignore[no-untyped-def]
     return m[2]  # type: ignore[no-any-return]
 
 
-def test_virtio_round_trip(hil_qvm, vecho) -> None:  # type: ignore[no-untyped-def]
-    with hil_qvm.start(vm().vdev(vecho, loc=LOC, intr=INTR), timeout=30) as session:
+@pytest.mark.parametrize("worker", [False, True], ids=["inline", "worker"])
+def test_virtio_round_trip(hil_qvm, vecho, worker: bool) -> None:  # type: ignore[no-untyped-def]
+    with hil_qvm.start(vm().vdev(vecho, loc=LOC, intr=INTR, worker=worker), timeout=30) as session:
         guest = session.guest
         # what any driver's probe reads first: the virtio-MMIO magic, version 2, the device ID
         assert guest.load(LOC, 4) == 0x74726976
@@ -98,8 +99,9 @@ BAD = [
 ]
 
 
-def test_virtio_bad_descriptor_chains_do_not_crash(hil_qvm, vecho) -> None:  # type: ignore[no-untyped-def]
-    with hil_qvm.start(vm().vdev(vecho, loc=LOC, intr=INTR), timeout=60) as session:
+@pytest.mark.parametrize("worker", [False, True], ids=["inline", "worker"])
+def test_virtio_bad_descriptor_chains_do_not_crash(hil_qvm, vecho, worker: bool) -> None:  # type: ignore[no-untyped-def]
+    with hil_qvm.start(vm().vdev(vecho, loc=LOC, intr=INTR, worker=worker), timeout=60) as session:
         bring_up(session)
         for descs, head, _ in BAD:
             for d in descs:
