@@ -292,12 +292,12 @@ static unsigned errno_class(int rc)
     return rc == -1 ? VIOREF_CLASS_BUS_ERROR : VIOREF_CLASS_ERRNO | ((unsigned)rc & 0xffffu);
 }
 
-/* The register offset of an access, or false if it is not inside the vdev's
- * region. */
+/* The offset of an access in the vdev's region (from 0x100 on: the config
+ * space), or false if it is below the region. */
 static bool reg_offset(struct vio_state_internal *vi, const struct qvm_state_block *vopnd, uint64_t *off)
 {
     uint64_t base = vi->vdp->v_block.location;
-    if (vopnd == NULL || vopnd->location < base || vopnd->location - base >= 0x1000u)
+    if (vopnd == NULL || vopnd->location < base)
         return false;
     *off = vopnd->location - base;
     return true;
@@ -559,8 +559,9 @@ unsigned vq_get_from_driver(vq_t *vq, unsigned *first)
             break;
         if (pending > vq->num) {
             qlog_from(QL_QVM_ERR, vi->vdp, "virtio: queue %u: the driver's available index %u is %u entries ahead "
-                      "of the device (queue size %u): ignored until a reset", vq->qidx, avail_idx, pending, vq->num);
-            vq->last_avail = avail_idx;     /* one report; the chains in between are lost */
+                      "of the device (queue size %u): the entries in between are skipped", vq->qidx, avail_idx,
+                      pending, vq->num);
+            vq->last_avail = avail_idx;     /* one report; the device follows the driver's index again */
             break;
         }
         unsigned h = load16(vq->avail + 4 + 2u * (vq->last_avail % vq->num));
