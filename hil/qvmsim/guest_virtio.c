@@ -27,6 +27,7 @@ enum {
     R_MAGIC = 0x000, R_VERSION = 0x004, R_DEVICE_ID = 0x008, R_VENDOR_ID = 0x00c,
     R_DEVICE_FEATURES = 0x010, R_DEVICE_FEATURES_SEL = 0x014,
     R_DRIVER_FEATURES = 0x020, R_DRIVER_FEATURES_SEL = 0x024,
+    R_LEGACY_GUEST_PAGE_SIZE = 0x028, R_LEGACY_QUEUE_ALIGN = 0x03c, R_LEGACY_QUEUE_PFN = 0x040,
     R_QUEUE_SEL = 0x030, R_QUEUE_NUM_MAX = 0x034, R_QUEUE_NUM = 0x038, R_QUEUE_READY = 0x044,
     R_QUEUE_NOTIFY = 0x050, R_INTERRUPT_STATUS = 0x060, R_INTERRUPT_ACK = 0x064, R_STATUS = 0x070,
     R_QUEUE_DESC_LOW = 0x080, R_QUEUE_DESC_HIGH = 0x084, R_QUEUE_DRIVER_LOW = 0x090,
@@ -34,6 +35,7 @@ enum {
     R_CONFIG = 0x100,
 };
 #define VIRTIO_MMIO_MAGIC 0x74726976u
+#define GV_LEGACY_PAGE 4096u        /* GuestPageSize and QueueAlign of a legacy device */
 
 #define GV_MAX_DEVICES 16
 #define GV_MAX_QUEUES 8
@@ -76,6 +78,7 @@ struct gv_queue {
 
 struct gv_device {
     bool used;
+    bool legacy;                /* virtio-MMIO version 1 (spec 4.2.4) */
     uint64_t base;
     struct gv_queue q[GV_MAX_QUEUES];
 };
@@ -358,7 +361,10 @@ static void avail_put(struct gv_queue *q, uint16_t head)
 
 static void do_init(const struct gvirtio *g)
 {
-    uint32_t lo = 0, hi = 0, st = 0;
+    uint32_t lo = 0, hi = 0, st = 0, version = 0;
+    struct gv_device *d = device(g->base);
+    rd(g->base, R_VERSION, &version);
+    bool legacy = version == 1;
     wr(g->base, R_STATUS, 0);
     wr(g->base, R_STATUS, VIRTIO_DS_ACKNOWLEDGE);
     wr(g->base, R_STATUS, VIRTIO_DS_ACKNOWLEDGE | VIRTIO_DS_DRIVER);
@@ -372,26 +378,38 @@ static void do_init(const struct gvirtio *g)
     wr(g->base, R_DRIVER_FEATURES, (uint32_t)drv);
     wr(g->base, R_DRIVER_FEATURES_SEL, 1);
     wr(g->base, R_DRIVER_FEATURES, (uint32_t)(drv >> 32));
-    wr(g->base, R_STATUS, VIRTIO_DS_ACKNOWLEDGE | VIRTIO_DS_DRIVER | VIRTIO_DS_FEATURES_OK);
-    rd(g->base, R_STATUS, &st);
-    struct gv_device *d = device(g->base);
     for (int i = 0; d != NULL && i < GV_MAX_QUEUES; i++)
         queue_forget(&d->q[i]);
+    if (d != NULL)
+        d->legacy = legacy;
+    if (legacy) {               /* no FEATURES_OK in version 1; the page size comes first */
+        wr(g->base, R_LEGACY_GUEST_PAGE_SIZE, GV_LEGACY_PAGE);
+        out("virtio 0x%" PRIx64 ": features device=0x%" PRIx64 " driver=0x%" PRIx64 " legacy", g->base, dev, drv);
+        return;
+    }
+    wr(g->base, R_STATUS, VIRTIO_DS_ACKNOWLEDGE | VIRTIO_DS_DRIVER | VIRTIO_DS_FEATURES_OK);
+    rd(g->base, R_STATUS, &st);
     out("virtio 0x%" PRIx64 ": features device=0x%" PRIx64 " driver=0x%" PRIx64 " %s", g->base, dev, drv,
         (st & VIRTIO_DS_FEATURES_OK) ? "FEATURES_OK" : "refused");
 }
 
 static void do_queue(const struct gvirtio *g)
 {
+    struct gv_device *d = device(g->base);
+    if (d == NULL)
+        return;
     unsigned size = (unsigned)g->n[0];
     uint64_t desc = g->n[1];
+    uint64_t align = d->legacy ? GV_LEGACY_PAGE : 4;    /* legacy: the used ring on a page boundary */
     uint64_t avail = desc + VIRTQ_DESC_BYTES(size);
-    uint64_t used = (avail + VIRTQ_AVAIL_BYTES(size) + 2 + 3) & ~3ull;   /* + used_event */
-    uint64_t end = used + VIRTQ_USED_BYTES(size) + 2;                     /* + avail_event */
+    uint64_t used = (avail + VIRTQ_AVAIL_BYTES(size) + 2 + align - 1) & ~(align - 1);   /* + used_event */
+    uint64_t end = used + VIRTQ_USED_BYTES(size) + 2;                                   /* + avail_event */
     uint8_t *m = ram_ptr(desc, end - desc);
-    if (m == NULL || desc % VIRTQ_DESC_ALIGN != 0) {
+    uint64_t need = d->legacy ? GV_LEGACY_PAGE : VIRTQ_DESC_ALIGN;
+    if (m == NULL || desc % need != 0) {
         qlog(QL_QVM_ERR, "guest: virtio queue: rings 0x%" PRIx64 "-0x%" PRIx64 " are %s", desc, end - 1,
-             m == NULL ? "not inside one guest RAM region (option 'ram')" : "not 16-byte aligned");
+             m == NULL ? "not inside one guest RAM region (option 'ram')"
+                       : d->legacy ? "not page-aligned (legacy device)" : "not 16-byte aligned");
         return;
     }
     uint32_t max = 0;
@@ -403,16 +421,18 @@ static void do_queue(const struct gvirtio *g)
     }
     memset(m, 0, (size_t)(end - desc));
     wr(g->base, R_QUEUE_NUM, size);
-    wr(g->base, R_QUEUE_DESC_LOW, (uint32_t)desc);
-    wr(g->base, R_QUEUE_DESC_HIGH, (uint32_t)(desc >> 32));
-    wr(g->base, R_QUEUE_DRIVER_LOW, (uint32_t)avail);
-    wr(g->base, R_QUEUE_DRIVER_HIGH, (uint32_t)(avail >> 32));
-    wr(g->base, R_QUEUE_DEVICE_LOW, (uint32_t)used);
-    wr(g->base, R_QUEUE_DEVICE_HIGH, (uint32_t)(used >> 32));
-    wr(g->base, R_QUEUE_READY, 1);
-    struct gv_device *d = device(g->base);
-    if (d == NULL)
-        return;
+    if (d->legacy) {
+        wr(g->base, R_LEGACY_QUEUE_ALIGN, GV_LEGACY_PAGE);
+        wr(g->base, R_LEGACY_QUEUE_PFN, (uint32_t)(desc / GV_LEGACY_PAGE));
+    } else {
+        wr(g->base, R_QUEUE_DESC_LOW, (uint32_t)desc);
+        wr(g->base, R_QUEUE_DESC_HIGH, (uint32_t)(desc >> 32));
+        wr(g->base, R_QUEUE_DRIVER_LOW, (uint32_t)avail);
+        wr(g->base, R_QUEUE_DRIVER_HIGH, (uint32_t)(avail >> 32));
+        wr(g->base, R_QUEUE_DEVICE_LOW, (uint32_t)used);
+        wr(g->base, R_QUEUE_DEVICE_HIGH, (uint32_t)(used >> 32));
+        wr(g->base, R_QUEUE_READY, 1);
+    }
     struct gv_queue *q = &d->q[g->q];
     queue_forget(q);
     q->set = true;

@@ -33,6 +33,9 @@
 #define MMIO_QUEUE_NUM_MAX      0x034u
 #define MMIO_QUEUE_NUM          0x038u
 #define MMIO_QUEUE_READY        0x044u
+#define MMIO_LEGACY_GUEST_PAGE_SIZE 0x028u  /* version 1 (legacy, spec 4.2.4) */
+#define MMIO_LEGACY_QUEUE_ALIGN 0x03cu
+#define MMIO_LEGACY_QUEUE_PFN   0x040u
 #define MMIO_QUEUE_NOTIFY       0x050u
 #define MMIO_INTERRUPT_STATUS   0x060u
 #define MMIO_INTERRUPT_ACK      0x064u
@@ -54,6 +57,7 @@
 
 #define MMIO_MAGIC   0x74726976u    /* "virt" */
 #define MMIO_VERSION_MODERN 2u
+#define MMIO_VERSION_LEGACY 1u
 #define QNX_VENDOR_ID 0x1C05u       /* [doc] vio_description.vendor_id default */
 
 #define ISR_USED   0x1u             /* used buffer notification          */
@@ -75,6 +79,7 @@ struct vq {
 
 struct vio_queue_regs {
     unsigned num;                   /* QueueNum                     */
+    uint32_t align, pfn;            /* legacy: QueueAlign, QueuePFN */
     bool ready;                     /* QueueReady                   */
     uint64_t desc, driver, device;  /* ring addresses               */
     bool live;                      /* vio_setup_queues() found it  */
@@ -89,6 +94,7 @@ struct vio_state_internal {
     pthread_mutex_t mtx;            /* the registers and the queues */
     uint32_t status, isr, config_gen;
     uint32_t dev_feat_sel, drv_feat_sel, queue_sel;
+    uint32_t page_size;             /* legacy: GuestPageSize */
     struct vio_queue_regs *q;       /* desc.num_queues entries      */
 };
 
@@ -142,11 +148,9 @@ void vio_init(vdev_t *vdp, enum vio_version ver, const struct vio_description *v
         all_states[n_states++] = vi;
     }
     pthread_mutex_unlock(&all_mtx);
-    if (ver == VIOVER_095)
-        qlog_from(QL_QVM_WARN, vdp, "virtio: legacy (VIOVER_095) is not modelled by qvmsim: "
-                  "the device presents virtio-MMIO version 2");
-    qlog_from(QL_QVM_DEBUG, vdp, "virtio: device type %u, %u queue(s), %u config byte(s), "
-              "features 0x%08x_%08x", vdesc->device_type, vdesc->num_queues, vdesc->device_config_size,
+    qlog_from(QL_QVM_DEBUG, vdp, "virtio: %s device type %u, %u queue(s), %u config byte(s), "
+              "features 0x%08x_%08x", ver == VIOVER_095 ? "legacy (virtio-MMIO version 1)" : "virtio-MMIO version 2",
+              vdesc->device_type, vdesc->num_queues, vdesc->device_config_size,
               vdesc->device_features[1], vdesc->device_features[0]);
 }
 
@@ -227,6 +231,7 @@ void vio_reset(struct vio_state *vsp)
     vi->status = 0;
     vi->isr = 0;
     vi->dev_feat_sel = vi->drv_feat_sel = vi->queue_sel = 0;
+    vi->page_size = 0;
     memset(vsp->driver_features, 0, sizeof vsp->driver_features);
     for (unsigned i = 0; i < vi->desc.num_queues; i++) {
         struct vio_queue_regs *q = &vi->q[i];
@@ -234,6 +239,7 @@ void vio_reset(struct vio_state *vsp)
         q->ready = false;
         q->live = false;
         q->desc = q->driver = q->device = 0;
+        q->align = q->pfn = 0;
         vsp->qinfo[i].pvq = NULL;
     }
     pthread_mutex_unlock(&vi->mtx);
@@ -315,14 +321,15 @@ static uint32_t reg_value(struct vio_state_internal *vi, uint64_t off)
     struct vio_queue_regs *q = vi->queue_sel < vi->desc.num_queues ? &vi->q[vi->queue_sel] : NULL;
     switch (off) {
     case MMIO_MAGIC_VALUE: return MMIO_MAGIC;
-    case MMIO_VERSION: return MMIO_VERSION_MODERN;
+    case MMIO_VERSION: return vi->ver == VIOVER_095 ? MMIO_VERSION_LEGACY : MMIO_VERSION_MODERN;
     case MMIO_DEVICE_ID: return vi->desc.device_type;
     case MMIO_VENDOR_ID: return vi->desc.vendor_id != 0 ? vi->desc.vendor_id : QNX_VENDOR_ID;
     case MMIO_DEVICE_FEATURES:
         return vi->dev_feat_sel < VIO_MAX_FEATURE_WORDS ? vi->desc.device_features[vi->dev_feat_sel] : 0;
     case MMIO_QUEUE_NUM_MAX: return q != NULL ? vi->vsp->qinfo[vi->queue_sel].max_size : 0;
     case MMIO_QUEUE_NUM: return q != NULL ? q->num : 0;
-    case MMIO_QUEUE_READY: return q != NULL && q->ready;
+    case MMIO_QUEUE_READY: return vi->ver != VIOVER_095 && q != NULL && q->ready;
+    case MMIO_LEGACY_QUEUE_PFN: return vi->ver == VIOVER_095 && q != NULL ? q->pfn : 0;
     case MMIO_INTERRUPT_STATUS: return vi->isr;
     case MMIO_STATUS: return vi->status;
     case MMIO_QUEUE_DESC_LOW: return q != NULL ? (uint32_t)q->desc : 0;
@@ -386,6 +393,66 @@ static void set_addr(uint64_t *a, bool high, uint32_t v)
     *a = high ? (*a & 0xffffffffull) | ((uint64_t)v << 32) : (*a & ~0xffffffffull) | v;
 }
 
+/* A store to a legacy (virtio-MMIO version 1) queue register (vi->mtx held):
+ * GuestPageSize, QueueNum, QueueAlign, QueuePFN (spec 4.2.4); the rings are
+ * contiguous from PFN * GuestPageSize, the used ring at the next QueueAlign
+ * boundary after the available ring (and its used_event word). */
+static unsigned legacy_store(struct vio_state_internal *vi, uint64_t off, uint32_t v)
+{
+    unsigned sel = vi->queue_sel;
+    struct vio_queue_regs *q = sel < vi->desc.num_queues && vi->vsp->qinfo[sel].max_size != 0 ? &vi->q[sel] : NULL;
+    if (off == MMIO_LEGACY_GUEST_PAGE_SIZE) {
+        if (v == 0 || (v & (v - 1)) != 0)
+            qlog_from(QL_QVM_ERR, vi->vdp, "virtio: legacy GuestPageSize %u refused (a power of 2): ignored", v);
+        else
+            vi->page_size = v;
+        return VIOREF_CLASS_NOP;
+    }
+    if (off != MMIO_QUEUE_NUM && off != MMIO_LEGACY_QUEUE_ALIGN && off != MMIO_LEGACY_QUEUE_PFN) {
+        qlog_from(QL_QVM_DEBUG, vi->vdp, "virtio: guest store 0x%x to register 0x%03" PRIx64 ": not a legacy "
+                  "register, ignored", v, off);
+        return VIOREF_CLASS_NOP;
+    }
+    if (q == NULL) {
+        qlog_from(QL_QVM_ERR, vi->vdp, "virtio: guest store to register 0x%03" PRIx64 " of queue %u, which the "
+                  "device does not have: ignored", off, sel);
+        return VIOREF_CLASS_NOP;
+    }
+    if (off == MMIO_LEGACY_QUEUE_PFN && v == 0) {
+        q->pfn = 0;
+        q->ready = false;
+        return VIOREF_CLASS_NOP;
+    }
+    if (q->ready) {
+        qlog_from(QL_QVM_ERR, vi->vdp, "virtio: guest store to register 0x%03" PRIx64 " of queue %u while it is "
+                  "in use: ignored", off, sel);
+        return VIOREF_CLASS_NOP;
+    }
+    if (off == MMIO_QUEUE_NUM) {
+        if (v == 0 || v > vi->vsp->qinfo[sel].max_size)
+            qlog_from(QL_QVM_ERR, vi->vdp, "virtio: queue %u size %u refused (1 to %u): ignored", sel, v,
+                      vi->vsp->qinfo[sel].max_size);
+        else
+            q->num = v;
+        return VIOREF_CLASS_NOP;
+    }
+    if (off == MMIO_LEGACY_QUEUE_ALIGN) {
+        if (v == 0 || (v & (v - 1)) != 0)
+            qlog_from(QL_QVM_ERR, vi->vdp, "virtio: queue %u QueueAlign %u refused (a power of 2): ignored", sel, v);
+        else
+            q->align = v;
+        return VIOREF_CLASS_NOP;
+    }
+    uint64_t page = vi->page_size != 0 ? vi->page_size : 4096u;
+    uint64_t align = q->align != 0 ? q->align : 4096u;
+    q->pfn = v;
+    q->desc = (uint64_t)v * page;
+    q->driver = q->desc + VIRTQ_DESC_BYTES(q->num);
+    q->device = (q->driver + VIRTQ_AVAIL_BYTES(q->num) + 2 + align - 1) & ~(align - 1);
+    q->ready = true;
+    return VIOREF_CLASS_ENABLED | sel;
+}
+
 /* A store to register `off` (vi->mtx held); returns the VIOREF class. */
 static unsigned reg_store(struct vio_state_internal *vi, uint64_t off, uint32_t v)
 {
@@ -426,7 +493,7 @@ static unsigned reg_store(struct vio_state_internal *vi, uint64_t off, uint32_t 
         }
         uint32_t old = vi->status;
         v &= 0xffu;
-        if ((v & VIRTIO_DS_FEATURES_OK) && !(old & VIRTIO_DS_FEATURES_OK)) {
+        if ((v & VIRTIO_DS_FEATURES_OK) && !(old & VIRTIO_DS_FEATURES_OK) && vi->ver != VIOVER_095) {
             const char *why = features_refused(vi);
             if (why != NULL) {
                 qlog_from(QL_QVM_WARN, vi->vdp, "virtio: FEATURES_OK refused: %s (driver 0x%08x_%08x, device "
@@ -435,7 +502,8 @@ static unsigned reg_store(struct vio_state_internal *vi, uint64_t off, uint32_t 
                 v &= ~VIRTIO_DS_FEATURES_OK;
             }
         }
-        if ((v & VIRTIO_DS_DRIVER_OK) && !(old & VIRTIO_DS_DRIVER_OK) && !(v & VIRTIO_DS_FEATURES_OK))
+        if ((v & VIRTIO_DS_DRIVER_OK) && !(old & VIRTIO_DS_DRIVER_OK) && !(v & VIRTIO_DS_FEATURES_OK) &&
+            vi->ver != VIOVER_095)
             qlog_from(QL_QVM_WARN, vi->vdp, "virtio: DRIVER_OK without FEATURES_OK");
         vi->status = v;
         uint32_t on = v & ~old;
@@ -444,6 +512,8 @@ static unsigned reg_store(struct vio_state_internal *vi, uint64_t off, uint32_t 
     default:
         break;
     }
+    if (vi->ver == VIOVER_095)
+        return legacy_store(vi, off, v);
     /* the selected queue's registers */
     bool is_queue_reg = off == MMIO_QUEUE_NUM || off == MMIO_QUEUE_READY ||
                         (off >= MMIO_QUEUE_DESC_LOW && off <= MMIO_QUEUE_DEVICE_HIGH);

@@ -23,7 +23,10 @@
  * Options (besides loc/intr/name): queue-size N (1..1024, default 64),
  * max-len BYTES (1..65536, default 4096), worker (a flag: requests are
  * answered on the vdev's own thread, as most real virtio vdevs do, instead
- * of inside the guest's notify; a reset waits for that thread to be idle).
+ * of inside the guest's notify; a reset waits for that thread to be idle),
+ * legacy (a flag: a VIRTIO 0.95 device, VIOVER_095 - virtio-MMIO version 1,
+ * without VIRTIO_F_VERSION_1 - like the `legacy` option of QNX's own
+ * virtio vdevs).
  *
  * Written against QNX's documented vdev API and the vio.h names only: it
  * builds in portable mode (-DQVMSIM_PORTABLE), as C and as C++.
@@ -61,6 +64,7 @@ struct vecho {
     unsigned char *msg;             /* max_len bytes: the message of one request */
     /* `worker`: the request thread and what it shares with the vCPU */
     bool worker;
+    bool legacy;
     bool running;                   /* the thread exists */
     pthread_t thread;
     pthread_mutex_t mtx;            /* the fields below and cfg's counters */
@@ -68,8 +72,9 @@ struct vecho {
     bool pending, stop, busy;
 };
 
-static const char *const vecho_options[] = { "queue-size", "max-len", QVM_OPTION_NO_ARG_PREFIX "worker", NULL };
-enum { OPT_QUEUE_SIZE, OPT_MAX_LEN, OPT_WORKER };
+static const char *const vecho_options[] = { "queue-size", "max-len", QVM_OPTION_NO_ARG_PREFIX "worker",
+                                             QVM_OPTION_NO_ARG_PREFIX "legacy", NULL };
+enum { OPT_QUEUE_SIZE, OPT_MAX_LEN, OPT_WORKER, OPT_LEGACY };
 
 static int parse_bounded(const char *s, unsigned max, unsigned *out)
 {
@@ -336,13 +341,17 @@ static int vecho_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
     case VDEV_CTRL_FIRST_OPTIDX + OPT_WORKER:
         e->worker = true;
         break;
+    case VDEV_CTRL_FIRST_OPTIDX + OPT_LEGACY:
+        e->legacy = true;
+        e->desc.device_features[1] &= ~VIO_F_BIT(VIRTIO_F_VERSION_1);
+        break;
     case VDEV_CTRL_OPTIONS_END: {
         e->msg = (unsigned char *)malloc(e->max_len);
         if (e->msg == NULL)
             return ENOMEM;
         e->cfg.max_len = e->max_len;
         e->cfg.queue_size = e->queue_size;
-        vio_init(vdp, VIOVER_100, &e->desc, &e->vs);
+        vio_init(vdp, e->legacy ? VIOVER_095 : VIOVER_100, &e->desc, &e->vs);
         return vio_init_queue(&e->vs, VECHO_QUEUE, e->queue_size);
     }
     case VDEV_CTRL_GUEST_CONFIGURED: {     /* vdev threads: from here on [doc] */

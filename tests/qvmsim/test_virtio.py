@@ -458,3 +458,34 @@ def test_a_vdev_in_the_public_style_that_asks_for_pci_is_driven_over_mmio(run_qv
         'virtio 0x1c400000 q0: data ""',
     ]
     assert not run.find(r"PCI_BARS")
+
+
+def test_legacy_device_is_virtio_mmio_version_1(run_qvm: RunQvm) -> None:
+    """VIOVER_095 (vecho's `legacy` flag): version 1 registers - GuestPageSize, QueueAlign, QueuePFN,
+    no FEATURES_OK - and the scripted driver speaks them after reading the version."""
+    script = (
+        f"virtio probe {DEV}\nvirtio init {DEV} all\nvirtio queue {DEV} 0 8 {RING:#x}\n"
+        + f"read {LOC + 0x40:#x} 4\nread {LOC + 0x44:#x} 4\n"  # QueuePFN; no QueueReady in version 1
+        + f"virtio ready {DEV}\nvirtio text {MSG:#x} old\n"
+        + f"virtio send {DEV} 0 r:{MSG:#x}:3 w:{REPLY:#x}:8\nirq wait gic:40 2000\nvirtio wait {DEV} 0 2000\n"
+        + f"virtio reset {DEV}\nread {LOC + 0x40:#x} 4\n"
+        + f"virtio queue {DEV} 0 8 {RING + 0x800:#x}\nshutdown\n"  # not page-aligned: refused by the driver
+    )
+    run = run_qvm(conf("legacy"), script=script)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.splitlines() == [
+        f"virtio {DEV}: magic=0x74726976 version=1 device=236 vendor=0x1c05",
+        f"virtio {DEV}: features device=0x1 driver=0x1 legacy",  # no VIRTIO_F_VERSION_1 offered
+        f"virtio {DEV} q0: size=8 max=64 desc=0x80000000 avail=0x80000080 used=0x80001000",  # used: next page
+        f"{LOC + 0x40:#x}: 0x00080000",
+        f"{LOC + 0x44:#x}: 0x00000000",
+        f"virtio {DEV}: status=0x07",
+        f"virtio {DEV} q0: added head=0 descriptors=2",
+        "irq gic:40 count=1",
+        f"virtio {DEV} q0: used head=0 len=3",
+        f'virtio {DEV} q0: data "OLD"',
+        f"virtio {DEV}: reset status=0x00",
+        f"{LOC + 0x40:#x}: 0x00000000",
+    ]
+    run.one(r"not page-aligned \(legacy device\)", source="qvm", level="ERROR")
+    run.one(r"^virtio: legacy \(virtio-MMIO version 1\) device type 236", source="vecho", level="DEBUG")

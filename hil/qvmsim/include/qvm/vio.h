@@ -28,8 +28,9 @@
  *   controls:     VDEV_CTRL_GEN_FDT -> vio_ctrl_gen_fdt(), VDEV_CTRL_PCI_BARS
  *                 -> vio_ctrl_pci_bars().
  *
- * qvmsim's transport is virtio-MMIO version 2 (VIRTIO 1.x spec 4.2.2) at the
- * vdev's `loc`; virtio-PCI is not modelled (BEHAVIOUR.md, "virtio").
+ * qvmsim's transport is virtio-MMIO at the vdev's `loc`: version 2 (VIRTIO 1.x
+ * spec 4.2.2), or version 1 for VIOVER_095 (spec 4.2.4, legacy); virtio-PCI
+ * is not modelled (BEHAVIOUR.md, "Virtio vdevs").
  * -DQVMSIM_PORTABLE hides the qvmsim-only names.
  */
 #ifndef QVM_VIO_H
@@ -57,7 +58,7 @@ extern "C" {
 
 /* The version of the VIRTIO standard the device implements. [doc] */
 enum vio_version {
-    VIOVER_095,     /* legacy (qvmsim: not modelled, presented as 1.0) */
+    VIOVER_095,     /* legacy: qvmsim presents virtio-MMIO version 1 */
     VIOVER_100,     /* VIRTIO 1.0 and later */
 };
 
