@@ -3,7 +3,7 @@
 ``start_process`` writes the command into a folder of its own under the
 shell's workdir, then starts it in the background of the console shell::
 
-    ( (exec sleep 2147483647 > in) & echo $! > hold )      # holds the stdin FIFO open (close_stdin kills it)
+    ( (exec sleep 1000000 > in) & echo $! > hold )  # holds the stdin FIFO open (11 days; close_stdin kills it)
     ( (sh -c 'echo $$ > pid; . ./cmd' < in > out 2> err; echo $? > st) & )
 
 each started from a subshell that exits at once, so the console shell has no
@@ -79,7 +79,7 @@ class ConsoleProcess:
                 prepare += self.shell.write_snippet(f"{self.folder}/cmd", data) + "\n"
             status, text = self.shell.exchange(
                 prepare + f'if [ "$hil_w" = 0 ]; then cd {d} && mkfifo in && : > out && : > err && '
-                f"( (exec sleep 2147483647 > in) > /dev/null 2>&1 & echo $! > hold ) && "
+                f"( (exec sleep 1000000 > in) > /dev/null 2>&1 & echo $! > hold ) && "
                 f"( ( (exec sh -c 'echo $$ > pid; . ./cmd' < in > out 2> err); echo $? > st.tmp; mv st.tmp st; "
                 f'kill "$(cat hold)" 2>/dev/null) > /dev/null 2>&1 & ); hil_w=$?; cd /; fi\n(exit $hil_w)',
                 30,
