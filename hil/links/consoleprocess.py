@@ -4,7 +4,7 @@
 shell's workdir, then starts it in the background of the console shell::
 
     ( (exec sleep 1000000 > in) & echo $! > hold )  # holds the stdin FIFO open (11 days; close_stdin kills it)
-    ( (sh -c 'echo $$ > pid; . ./cmd' < in > out 2> err; echo $? > st) & )
+    ( ( (exec sh -c 'echo $$ > pid; . ./cmd' < in > out 2> err); echo $? > st ) & )
 
 each started from a subshell that exits at once, so the console shell has no
 job of its own to reap (an interactive busybox ash whose background job dies of
