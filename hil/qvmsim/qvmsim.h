@@ -88,11 +88,18 @@ struct vdev_lib {
     struct vdev_lib *next;
 };
 
+/* A vdev option as configured: one of its own (idx >= 0) or a common one
+ * (VDEV_OPT_*), kept in configuration order and applied by configure()
+ * after VDEV_CTRL_OPTIONS_START. */
+enum { VDEV_OPT_LOC = -1, VDEV_OPT_INTR = -2 };
 struct vdev_opt {
-    int idx;                    /* index in option_list */
-    char *arg;                  /* NULL for a flag */
+    int idx;                    /* index in option_list, or VDEV_OPT_* */
+    char *arg;                  /* NULL for a flag; loc: as written; intr: "pic:N" */
     const char *file;
     int line;
+    int loc_type;               /* loc: QST_MEMORY, QST_X86_IO, or -1 (the vdev's own) */
+    uint64_t loc;               /* loc: address */
+    uint64_t loc_len;           /* loc: length, 0 = the vdev's own */
 };
 
 struct qvmsim_vdev_private {
@@ -108,7 +115,6 @@ struct qvmsim_vdev_private {
     int nopts;
     bool has_route;
     struct log_route route;     /* per-vdev `log` */
-    bool loc_given;
     bool started;               /* got OPTIONS_START: owed TERMINATE */
 };
 
