@@ -193,6 +193,9 @@ static int trace_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
     switch (ctrl) {
     case VDEV_CTRL_OPTIONS_START:
         vdev_logf(QL_QVM_INFO, vdp, "ctrl OPTIONS_START");
+        /* no default address: the configuration's `loc` gives it (qvm applies it after this) */
+        vdp->v_block.location = QSL_NO_LOCATION;
+        vdp->v_block.length = 0x1000;
         t->tick_ms = 50;
         t->timer = NULL;
         return EOK;

@@ -81,6 +81,9 @@ static int probe_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
     uint64_t res = 0;
     switch (ctrl) {
     case VDEV_CTRL_OPTIONS_START:
+        /* no default address: the configuration's `loc` gives it (applied after this) */
+        vdp->v_block.location = QSL_NO_LOCATION;
+        vdp->v_block.length = 0x1000;
         p->tperiod_ns = 20000000ull;
         p->tcount = 5;
         return EOK;
