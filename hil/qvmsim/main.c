@@ -799,11 +799,10 @@ int main(int argc, char **argv)
     atomic_store(&g_phase, PHASE_SETUP);
     for (int i = 0; i < g_nvdevs; i++)
         setup_control(g_vdevs[i], VDEV_CTRL_GUEST_CONFIGURED);
-    /* BOOTUP: the moment of GUEST_CONFIGURED (7.x made them one value); then
-     * the guest's firmware tables: GEN_ACPI on x86_64, GEN_FDT on aarch64
-     * (arg: the parent node, offset 0 = the root).  See qvmsim-choices.h. */
-    for (int i = 0; i < g_nvdevs; i++)
-        setup_control(g_vdevs[i], VDEV_CTRL_BOOTUP);
+    /* VDEV_CTRL_BOOTUP is VDEV_CTRL_GUEST_CONFIGURED (7.1 defines it so "for source
+     * compatibility"): one callback.  Then the guest's firmware tables: GEN_ACPI on
+     * x86_64, GEN_FDT on aarch64 (arg: the parent node, offset 0 = the root).  See
+     * qvmsim-choices.h. */
 #if QVMSIM_HOST_GEN_ACPI
     for (int i = 0; i < g_nvdevs; i++)
         setup_control(g_vdevs[i], VDEV_CTRL_GEN_ACPI);

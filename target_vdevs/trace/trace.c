@@ -254,9 +254,6 @@ static int trace_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
                       __atomic_load_n(&t->ticks, __ATOMIC_SEQ_CST));
         }
         return EOK;
-    case VDEV_CTRL_BOOTUP:
-        vdev_logf(QL_QVM_INFO, vdp, "ctrl BOOTUP");
-        return EOK;
     case VDEV_CTRL_GEN_ACPI:
         vdev_logf(QL_QVM_INFO, vdp, "ctrl GEN_ACPI");
         return EOK;

@@ -75,6 +75,9 @@ void gasp_unmap_handle(gasp_map_handle_t *h);
 int gasp_map(const vdev_t *vdp, uint64_t paddr, size_t len, gasp_map_flags_t prot,
              gasp_map_handle_t *handle);
 void *gasp_get_vaddr(const gasp_map_handle_t *handle);
+#else
+#define gasp_map _QVMSIM_NOT_PORTABLE("gasp_map is qvmsim's own, refused by portable mode: 8.0 names it without a public signature: use gasp_map_vdma() (hil/qvmsim/PORTING.md)")
+#define gasp_get_vaddr _QVMSIM_NOT_PORTABLE("gasp_get_vaddr is qvmsim's own, refused by portable mode: 8.0 names it without a public signature: use gasp_map_vdma() (hil/qvmsim/PORTING.md)")
 #endif
 
 #ifdef __cplusplus

@@ -20,17 +20,25 @@ extern "C" {
 /* Why the guest ended; becomes qvm's exit status.  System causes are
  * GTC_NORMAL_EXIT .. GTC_CUSTOM_MIN - 1, a vdev's own GTC_CUSTOM_MIN .. GTC_MAX. */
 typedef int guest_termination_cause_t;
-#define GTC_NORMAL_EXIT QVMSIM_GTC_NORMAL_EXIT
-#define GTC_CUSTOM_MIN  QVMSIM_GTC_CUSTOM_MIN
-#define GTC_MAX         QVMSIM_GTC_MAX
+#define GTC_NORMAL_EXIT _QVMSIM_GTC_NORMAL_EXIT
+#define GTC_CUSTOM_MIN  _QVMSIM_GTC_CUSTOM_MIN
+#define GTC_MAX         _QVMSIM_GTC_MAX
+/* The watchdog cause: the page "Terminating qvm process instances and guests"
+ * of QNX 8.0's Virtual Device Developer's Guide shows the watchdog vdevs'
+ * wdog_bite() calling guest_terminate(GTC_WATCHDOG). */
+#define GTC_WATCHDOG    _QVMSIM_GTC_WATCHDOG
 #ifndef QVMSIM_PORTABLE
-/* qvmsim's names for the documented exit statuses 3..7 (QNX documents the
- * statuses, not these names: a portable vdev bites with wdog_bite()). */
-#define GTC_POWER_CUT   QVMSIM_GTC_POWER_CUT
-#define GTC_WATCHDOG    QVMSIM_GTC_WATCHDOG
-#define GTC_UNSUPPORTED QVMSIM_GTC_UNSUPPORTED
-#define GTC_VDEV_ERROR  QVMSIM_GTC_VDEV_ERROR
-#define GTC_UNEXPECTED  QVMSIM_GTC_UNEXPECTED
+/* qvmsim's names for the documented exit statuses 3, 5, 6, 7 (QNX documents
+ * the statuses, not these names). */
+#define GTC_POWER_CUT   _QVMSIM_GTC_POWER_CUT
+#define GTC_UNSUPPORTED _QVMSIM_GTC_UNSUPPORTED
+#define GTC_VDEV_ERROR  _QVMSIM_GTC_VDEV_ERROR
+#define GTC_UNEXPECTED  _QVMSIM_GTC_UNEXPECTED
+#else
+#define GTC_POWER_CUT _QVMSIM_NOT_PORTABLE("GTC_POWER_CUT is qvmsim's own, refused by portable mode: QNX documents the exit status, not this name: end with guest_terminate(GTC_CUSTOM_MIN + n) or GTC_WATCHDOG (hil/qvmsim/PORTING.md)")
+#define GTC_UNSUPPORTED _QVMSIM_NOT_PORTABLE("GTC_UNSUPPORTED is qvmsim's own, refused by portable mode: QNX documents the exit status, not this name: end with guest_terminate(GTC_CUSTOM_MIN + n) or GTC_WATCHDOG (hil/qvmsim/PORTING.md)")
+#define GTC_VDEV_ERROR _QVMSIM_NOT_PORTABLE("GTC_VDEV_ERROR is qvmsim's own, refused by portable mode: QNX documents the exit status, not this name: end with guest_terminate(GTC_CUSTOM_MIN + n) or GTC_WATCHDOG (hil/qvmsim/PORTING.md)")
+#define GTC_UNEXPECTED _QVMSIM_NOT_PORTABLE("GTC_UNEXPECTED is qvmsim's own, refused by portable mode: QNX documents the exit status, not this name: end with guest_terminate(GTC_CUSTOM_MIN + n) or GTC_WATCHDOG (hil/qvmsim/PORTING.md)")
 #endif
 
 /* Ends the guest and qvm (VDEV_CTRL_TERMINATE is still delivered); from
@@ -87,7 +95,7 @@ struct guest_timer *guest_timer_create(const struct guest_cpu *gcp, const vdev_t
                                        const void *data, uint64_t *resolutionp);
 
 /* The `tdp` of guest_timer_notify() for an absolute deadline. */
-#define GUEST_TIMER_ABSOLUTE ((const struct guest_timer_data *)QVMSIM_GUEST_TIMER_ABSOLUTE)
+#define GUEST_TIMER_ABSOLUTE ((const struct guest_timer_data *)_QVMSIM_GUEST_TIMER_ABSOLUTE)
 
 /* Arms (or re-arms: replaces a pending expiry) a timer, `deadline` in ticks:
  *   tdp == NULL:                  one-shot, or the first expiry of a
