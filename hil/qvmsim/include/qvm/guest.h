@@ -15,6 +15,10 @@
 extern "C" {
 #endif
 
+/* qvm exports exactly the functions its public headers declare (it is built
+ * with -fvisibility=hidden; see hil/qvmsim/BEHAVIOUR.md) */
+#pragma GCC visibility push(default)
+
 /* ---- termination ------------------------------------------------------- */
 
 /* Why the guest ended; becomes qvm's exit status.  System causes are
@@ -114,6 +118,8 @@ int guest_timer_notify(struct guest_timer *vtp, const struct guest_timer_data *t
 /* Asserts (GIS_ON) or de-asserts (GIS_OFF) the interrupt `gip` (usually
  * &vdp->v_intr).  Returns EOK or an errno value (EINVAL: no `intr` given). */
 errno_t guest_intr_signal(guest_intr_t *gip, guest_intr_state_t gis);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -14,6 +14,10 @@
 extern "C" {
 #endif
 
+/* qvm exports exactly the functions its public headers declare (it is built
+ * with -fvisibility=hidden; see hil/qvmsim/BEHAVIOUR.md) */
+#pragma GCC visibility push(default)
+
 /* Log levels.  QNX documents the QL_QVM_* and QL_CNF_* families; the names
  * QL_QVM_INFO, QL_QVM_ERR and QL_QVM_DBG are public.  The logger filter
  * words are fatal, internal, error, warn, info, debug, verbose. */
@@ -76,6 +80,8 @@ QVM_NORETURN void qvm_fatal(qvm_log_source_t source, char const *fmt, ...)
 /* The answer to VDEV_CTRL_STATUS: one INFO line from the calling vdev
  * (SIGUSR1), or a line of the dump (SIGUSR2). */
 void qvm_report(char const *fmt, ...) QVM_PRINTF_LIKE(1, 2);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -47,6 +47,10 @@ typedef int errno_t;
 extern "C" {
 #endif
 
+/* qvm exports exactly the functions its public headers declare (it is built
+ * with -fvisibility=hidden; see hil/qvmsim/BEHAVIOUR.md) */
+#pragma GCC visibility push(default)
+
 /* ---- state blocks ------------------------------------------------------ */
 
 /* What qvm_state_block.location means (8.0: qvm_state_types_t; values [7.x]). */
@@ -118,6 +122,8 @@ struct qvm_sched_info {
     int policy;
     struct sched_param sched;
 };
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -53,6 +53,10 @@ struct _pulse {
 extern "C" {
 #endif
 
+/* qvm exports exactly the functions its public headers declare (it is built
+ * with -fvisibility=hidden; see hil/qvmsim/BEHAVIOUR.md) */
+#pragma GCC visibility push(default)
+
 /* ABI number to pass to vdev_register_factory(). */
 #define QVM_VDEV_ABI _QVMSIM_VDEV_ABI
 
@@ -200,6 +204,8 @@ int qvmsim_pulse_deliver(const struct sigevent *event);
 #define qvmsim_private _QVMSIM_NOT_PORTABLE("qvmsim_private is qvmsim's own, refused by portable mode: vdev_s has no such member in QNX 8.0 (hil/qvmsim/PORTING.md)")
 #define qvmsim_vdev_private _QVMSIM_NOT_PORTABLE("qvmsim_vdev_private is qvmsim's own, refused by portable mode: vdev_s has no such member in QNX 8.0 (hil/qvmsim/PORTING.md)")
 #endif
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -13,6 +13,10 @@
 extern "C" {
 #endif
 
+/* qvm exports exactly the functions its public headers declare (it is built
+ * with -fvisibility=hidden; see hil/qvmsim/BEHAVIOUR.md) */
+#pragma GCC visibility push(default)
+
 #define WDOG_ACTION_TERMINATE _QVMSIM_WDOG_ACTION_TERMINATE  /* end the guest: exit 4     */
 #define WDOG_ACTION_INTR      _QVMSIM_WDOG_ACTION_INTR       /* raise the vdev's interrupt
                                                                (vdp->v_intr)             */
@@ -30,6 +34,8 @@ struct wdog_state {
  * WDOG_ACTION_TERMINATE; returns after raising the interrupt for
  * WDOG_ACTION_INTR. */
 void wdog_bite(struct wdog_state *wds);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }
