@@ -37,7 +37,9 @@ def test_loc_overrides_the_default_address_set_at_options_start(run_qvm: RunQvm,
 
 
 def test_the_default_address_stays_without_loc(run_qvm: RunQvm, regfile_dir: Path) -> None:
-    run = run_qvm("system t\nvdev regfile\n", "-L", str(regfile_dir), script="write 0x1c0f8004 4 7\nread 0x1c0f8004 4\nshutdown\n")
+    run = run_qvm(
+        "system t\nvdev regfile\n", "-L", str(regfile_dir), script="write 0x1c0f8004 4 7\nread 0x1c0f8004 4\nshutdown\n"
+    )
     assert run.returncode == 0, run.stderr
     run.one(r"^region 0x1c0f8000,0x40$", source="regfile")
     assert run.stdout.splitlines() == ["0x1c0f8004: 0x00000007"]
@@ -45,8 +47,12 @@ def test_the_default_address_stays_without_loc(run_qvm: RunQvm, regfile_dir: Pat
 
 
 def test_loc_with_type_and_length_overrides_all_three(run_qvm: RunQvm, regfile_dir: Path) -> None:
-    run = run_qvm("system t\nvdev regfile loc io:0x441,4\n", "-L", str(regfile_dir), script="write io:0x441 4 9\n"
-                  "read io:0x441 4\nread 0x1c0f8000 4\nshutdown\n")
+    run = run_qvm(
+        "system t\nvdev regfile loc io:0x441,4\n",
+        "-L",
+        str(regfile_dir),
+        script="write io:0x441 4 9\nread io:0x441 4\nread 0x1c0f8000 4\nshutdown\n",
+    )
     assert run.returncode == 0, run.stderr
     run.one(r"^region 0x441,0x4$", source="regfile")
     # the I/O port reaches the vdev; its default memory address is no longer its own

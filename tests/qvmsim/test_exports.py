@@ -17,8 +17,22 @@ from tests.support.needs import require_program
 from tests.support.qvmsim import RunQvm
 
 # what the linker and the C runtime put into every executable's dynamic symbol table
-_RUNTIME = {"_IO_stdin_used", "__bss_start", "__data_start", "_edata", "_end", "_start", "data_start",
-            "_init", "_fini", "__dso_handle", "__bss_start__", "__bss_end__", "_bss_end__", "__end__"}
+_RUNTIME = {
+    "_IO_stdin_used",
+    "__bss_start",
+    "__data_start",
+    "_edata",
+    "_end",
+    "_start",
+    "data_start",
+    "_init",
+    "_fini",
+    "__dso_handle",
+    "__bss_start__",
+    "__bss_end__",
+    "_bss_end__",
+    "__end__",
+}
 
 
 def documented_functions() -> set[str]:
@@ -33,8 +47,9 @@ def documented_functions() -> set[str]:
 
 def exported(exe: Path) -> set[str]:
     """The symbols ``exe`` defines in its dynamic symbol table (readelf: any architecture)."""
-    out = subprocess.run(["readelf", "--dyn-syms", "-W", str(exe)], capture_output=True, text=True, check=True,
-                         timeout=60).stdout
+    out = subprocess.run(
+        ["readelf", "--dyn-syms", "-W", str(exe)], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
     names = set()
     for line in out.splitlines():
         cols = line.split()

@@ -43,7 +43,9 @@ def qvmsim_only_names() -> list[str]:
 
 def _compile(tmp_path: Path, body: str, lang: str = "c") -> subprocess.CompletedProcess[str]:
     src = tmp_path / ("probe.c" if lang == "c" else "probe.cc")
-    src.write_text(f"#include <qvm/vdev.h>\nvoid probe(vdev_t *vdp);\nvoid probe(vdev_t *vdp)\n{{\n(void)vdp;\n{body}\n}}\n")
+    src.write_text(
+        f"#include <qvm/vdev.h>\nvoid probe(vdev_t *vdp);\nvoid probe(vdev_t *vdp)\n{{\n(void)vdp;\n{body}\n}}\n"
+    )
     compiler = ["gcc", "-std=gnu11"] if lang == "c" else ["g++", "-std=gnu++17"]
     cmd = [*compiler, "-fsyntax-only", "-Wall", "-Werror", f"-I{include_dir()}", "-DQVMSIM_PORTABLE", str(src)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
@@ -52,9 +54,20 @@ def _compile(tmp_path: Path, body: str, lang: str = "c") -> subprocess.Completed
 def test_the_name_list_is_complete() -> None:
     names = qvmsim_only_names()
     # a sample from every kind: the values, the functions, the hidden QNX-looking names, the member
-    for expected in ("QVMSIM_GTC_WATCHDOG", "QVMSIM_CTRL_OPTIONS_START", "QVMSIM_TIMER_FREQUENCY_HZ",
-                     "qvmsim_vdev_name", "qvmsim_pulse_deliver", "qvmsim_private", "GTC_POWER_CUT",
-                     "QL_QVM_WARN", "QLS_VDEV", "QST_CPU_DATA", "gasp_map", "QVMSIM"):
+    for expected in (
+        "QVMSIM_GTC_WATCHDOG",
+        "QVMSIM_CTRL_OPTIONS_START",
+        "QVMSIM_TIMER_FREQUENCY_HZ",
+        "qvmsim_vdev_name",
+        "qvmsim_pulse_deliver",
+        "qvmsim_private",
+        "GTC_POWER_CUT",
+        "QL_QVM_WARN",
+        "QLS_VDEV",
+        "QST_CPU_DATA",
+        "gasp_map",
+        "QVMSIM",
+    ):
         assert expected in names
     assert "GTC_WATCHDOG" not in names and "QL_QVM_ERR" not in names  # documented names stay
     assert len(names) > 80
