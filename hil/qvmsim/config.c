@@ -645,6 +645,15 @@ void config_read_args(int argc, char **argv)
             add_tok(a, strlen(a), cmdline, i);
         }
     }
+    /* the guest timer's rate: a target setting ([qvm] timer_hz) passed in qvm's environment */
+    const char *hz = getenv("QVMSIM_TIMER_HZ");
+    if (hz != NULL && *hz) {
+        uint64_t v;
+        if (parse_num(hz, &v) != 0 || v == 0 || v > 10000000000ull)
+            cfg_fatal("<environment>", 0, "bad value '%s' for QVMSIM_TIMER_HZ (the guest timer's ticks per second, "
+                      "1 to 10000000000, e.g. 19200000)", hz);
+        g_timer_hz = v;
+    }
     const char *env = getenv("QVMSIM_VDEV_PATH");
     if (env != NULL && *env) {
         char *copy = xstrdup(env), *save = NULL;

@@ -785,6 +785,8 @@ int main(int argc, char **argv)
         g_route = g_cfg.route;
     qlog(QL_QVM_INFO, "qvmsim %s (clean-room stand-in for QNX qvm, not QNX): system '%s', %d vdev(s)%s",
          QVMSIM_VERSION, g_system_name ? g_system_name : "", g_nvdevs, g_cfg.dryrun ? ", dryrun" : "");
+    if (g_timer_hz != QVMSIM_TIMER_FREQUENCY_HZ)
+        qlog(QL_QVM_INFO, "guest timer: %" PRIu64 " Hz (QVMSIM_TIMER_HZ)", g_timer_hz);
     static struct script script;
     bool have_script = false;
     if (g_cfg.load_path != NULL) {

@@ -205,6 +205,8 @@ void guest_status(void);
 int guest_button(void);         /* the power button reaches the guest (GUEST.md) */
 
 /* ---- guest timers (timer.c) ----------------------------------------- */
+extern uint64_t g_timer_hz;         /* guest timer ticks per second (QVMSIM_TIMER_HZ) */
+uint64_t guest_now_ticks(void);     /* guest time: CLOCK_MONOTONIC in guest timer ticks */
 void timer_start(void);
 void timer_wake(void);
 

@@ -106,6 +106,8 @@ static int probe_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
         p->later = guest_timer_create(NULL, vdp, &p->later_data, &res);
         if (p->later == NULL)
             vdev_logf(QL_QVM_ERR, vdp, "guest_timer_create failed: errno %d", (int)res);
+        else
+            vdev_logf(QL_QVM_INFO, vdp, "later timer frequency=%" PRIu64, res);
         return EOK;
     case VDEV_CTRL_GUEST_STARTING:
         if (p->tmode == 0)
