@@ -27,7 +27,7 @@ def _delay(hil_qvm, vdev, convert: bool) -> float:  # type: ignore[no-untyped-de
     armed, fired = run.log.find(r"^armed delay="), run.log.find(r"^fired$")
     assert armed is not None and fired is not None, run.explain()
     assert armed.time is not None and fired.time is not None
-    return fired.time - armed.time
+    return float(fired.time - armed.time)
 
 
 def test_delays_are_on_time_only_when_converted_with_the_resolution(  # type: ignore[no-untyped-def]
