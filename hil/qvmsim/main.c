@@ -224,6 +224,38 @@ void guest_terminate(guest_termination_cause_t cause)
     end_guest(cause, why);
 }
 
+/* A vdev calling exit() ends qvm as qvm's own endings do: qvmsim's exits are _exit(), so this
+ * handler runs only for an exit() from vdev code.  The exit status is the
+ * vdev's; every started vdev still gets VDEV_CTRL_TERMINATE and the log ends
+ * with "exit status=N".  In the main thread the teardown runs here; in any
+ * other thread the main loop runs it while this thread waits for the process
+ * to end (an exit handler cannot leave its thread). */
+static void on_vdev_exit(int status, void *unused)
+{
+    (void)unused;
+    status &= 0xff;
+    const char *who = t_cur_vdev != NULL ? vdev_source(t_cur_vdev) : "a vdev thread";
+    bool claimed = claim_end(status);
+    qlog(QL_QVM_WARN, "%s called exit(%d): qvm ends (VDEV_CTRL_TERMINATE to every vdev, exit status %d)", who,
+         status, atomic_load(&g_end_status));
+    if (t_held_mtx != NULL) {
+        pthread_mutex_unlock(t_held_mtx);
+        t_held_mtx = NULL;
+    }
+    t_cur_vdev = NULL;
+    if (pthread_equal(pthread_self(), g_main_thread)) {
+        if (atomic_load(&finishing))            /* exit() from a TERMINATE callback */
+            exit_now(atomic_load(&g_end_status));
+        finish();
+    }
+    if (t_busy)
+        worker_leave();
+    if (claimed)
+        write_all(g_wake_fd, (const char *)&WAKE_END, 1);
+    for (;;)
+        pause();                                /* until the main thread's _exit() */
+}
+
 void start_thread(void *(*fn)(void *), const char *name, const char *what, int status)
 {
     pthread_t tid;
@@ -778,6 +810,7 @@ int main(int argc, char **argv)
     pthread_setname_np(sig_tid, "qvm-signals");
     pthread_detach(sig_tid);
 
+    on_exit(on_vdev_exit, NULL);        /* from here on, an exit() is a vdev's */
     config_read_args(argc, argv);
     config_parse();
     g_unsupported_abort = g_flags.unsupported[UNSUP_REFERENCE] == UNSUP_ABORT;
