@@ -3,8 +3,10 @@
  * CLOCK_MONOTONIC with sub-millisecond accuracy.  Deadlines are ticks of the
  * guest timer, g_timer_hz per second (QVMSIM_TIMER_HZ in qvm's environment,
  * a target's `[qvm] timer_hz`; default QVMSIM_TIMER_FREQUENCY_HZ, 1 GHz:
- * nanoseconds).  Guest time is CLOCK_MONOTONIC scaled to that rate, so a tick
- * of a 19.2 MHz timer is 52.08 ns; host_* times stay nanoseconds.
+ * nanoseconds).  qvmsim has one counter, CLOCK_MONOTONIC scaled to that rate
+ * (a tick of a 19.2 MHz timer is 52.08 ns): guest time, the host_* times of
+ * struct guest_timer_data and ClockCycles() (<sys/neutrino.h>) all read it, as
+ * an ARM board's generic timer serves both.
  *
  * The tdp handed to a callback lives in the timer itself (valid until that
  * timer's next expiry); guest_timer_notify() with it (or with a byte-for-byte
@@ -18,6 +20,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/neutrino.h>
+#include <sys/syspage.h>
 #include <time.h>
 
 /* A guest timer (struct guest_timer is opaque to vdevs). */
@@ -28,7 +32,6 @@ struct guest_timer {
     void *data;
     uint64_t due;           /* guest time (ticks) */
     uint64_t armed_at;      /* start of the wait (guest ticks): notify() time, or the previous due */
-    uint64_t armed_at_ns;   /* ... host time (ns) */
     uint64_t gen;           /* bumped on every (re)arm */
     uint64_t cb_due;        /* due time of the last expiry handed to the callback */
     struct guest_timer_data cb_td;  /* the tdp of the last callback (stable storage) */
@@ -57,6 +60,18 @@ static uint64_t ticks_to_ns(uint64_t ticks)
 uint64_t guest_now_ticks(void)
 {
     return ns_to_ticks(now_ns());
+}
+
+uint64_t ClockCycles(void)
+{
+    return guest_now_ticks();
+}
+
+const struct qtime_entry *_qvmsim_syspage_qtime(void)
+{
+    static struct qtime_entry qtime;
+    qtime.cycles_per_sec = g_timer_hz;      /* set before any vdev code runs */
+    return &qtime;
 }
 
 /* A guest CPU for timer callbacks: no access in progress. */
@@ -120,8 +135,7 @@ int guest_timer_notify(struct guest_timer *t, const struct guest_timer_data *tdp
 {
     if (!valid_timer(t))
         return EINVAL;
-    uint64_t now_host = now_ns();
-    uint64_t now = ns_to_ticks(now_host);
+    uint64_t now = guest_now_ticks();
     pthread_mutex_lock(&tmtx);
     if (!t->used) {
         pthread_mutex_unlock(&tmtx);
@@ -131,12 +145,10 @@ int guest_timer_notify(struct guest_timer *t, const struct guest_timer_data *tdp
     if (tdp == NULL) {                          /* relative to now */
         t->armed = deadline != 0;
         t->armed_at = now;
-        t->armed_at_ns = now_host;
         t->due = now + deadline;
     } else if (tdp == GUEST_TIMER_ABSOLUTE) {   /* at guest time `deadline` */
         t->armed = true;
         t->armed_at = now;
-        t->armed_at_ns = now_host;
         t->due = deadline;
     } else {                                    /* recurring: after the expiry being handled */
         uint64_t base;
@@ -146,7 +158,6 @@ int guest_timer_notify(struct guest_timer *t, const struct guest_timer_data *tdp
             base = tdp->guest_current;          /* not this timer's tdp: from its "now" */
         t->armed = deadline != 0;
         t->armed_at = base;
-        t->armed_at_ns = ticks_to_ns(base);
         t->due = base + deadline;
     }
     pthread_cond_signal(&tcv);
@@ -196,7 +207,7 @@ static void *timer_thread(void *unused)
         uint64_t gen = t->gen;
         vdev_t *vdp = t->vdp;
         void *data = t->data;
-        uint64_t due = t->due, armed_at = t->armed_at, armed_at_ns = t->armed_at_ns;
+        uint64_t due = t->due, armed_at = t->armed_at;
         pthread_mutex_unlock(&tmtx);
 
         if (!worker_enter()) {
@@ -211,9 +222,10 @@ static void *timer_thread(void *unused)
         if (!stale) {
             uint64_t cur = now_ns();
             t->cb_due = due;
-            t->cb_td.host_notify_start = armed_at_ns;
+            /* one counter: ClockCycles() (host_*) and guest time both read it */
+            t->cb_td.host_notify_start = armed_at;
             t->cb_td.guest_notify_start = armed_at;
-            t->cb_td.host_current = cur;
+            t->cb_td.host_current = ns_to_ticks(cur);
             t->cb_td.guest_current = ns_to_ticks(cur);
             t->cb_valid = true;
         }

@@ -64,7 +64,8 @@ def qvmsim_sources() -> list[Path]:
 
 
 def _hashed_files() -> list[Path]:
-    files = [*QVMSIM_DIR.glob("*.c"), *QVMSIM_DIR.glob("*.h"), *(include_dir() / "qvm").glob("*.h"), QVMSIM_FLAGS_FILE]
+    headers = [*(include_dir() / "qvm").glob("*.h"), *(include_dir() / "sys").glob("*.h")]
+    files = [*QVMSIM_DIR.glob("*.c"), *QVMSIM_DIR.glob("*.h"), *headers, QVMSIM_FLAGS_FILE]
     return sorted(files)
 
 

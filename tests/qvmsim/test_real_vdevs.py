@@ -13,7 +13,7 @@ import pytest
 
 from hil.core.errors import ConfigError
 from hil.qvm.confparse import parse_qvmconf
-from hil.targets.toolchain import Toolchain, build_vdev
+from hil.targets.toolchain import Toolchain, VdevBuildError, build_vdev
 from tests.support.qvmsim import RunQvm
 
 REAL_VDEV = r"""
@@ -180,3 +180,53 @@ def test_the_python_parser_reads_the_real_words_as_qvmsim_does(run_qvm: RunQvm) 
     # inside a vdev context the words may be the vdev's own options
     own = parse_qvmconf("vdev foo data 5 debug\n")
     assert own.option("data") is None and [w.text for w in own.vdevs[0].words] == ["data", "5", "debug"]
+
+
+NEUTRINO_VDEV = r"""
+#include <qvm/vdev.h>
+#include <sys/neutrino.h>
+#include <sys/syspage.h>
+/* the QNX calls real vdevs use for pulses and time, as on a board */
+static struct sigevent ev;
+static uint64_t armed_at;
+static int nq_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
+{
+    (void)arg;
+    if (ctrl == VDEV_CTRL_GUEST_CONFIGURED) {
+        vdev_pulse(vdp, _PULSE_CODE_MINAVAIL + 3, 10, &ev, 0);
+        vdev_logf(QL_QVM_INFO, vdp, "cycles_per_sec=%llu", (unsigned long long)SYSPAGE_ENTRY(qtime)->cycles_per_sec);
+    }
+    if (ctrl == VDEV_CTRL_GUEST_STARTING) {
+        armed_at = ClockCycles();
+        if (MsgDeliverEvent(0, &ev) == -1)
+            return EIO;
+    }
+    return EOK;
+}
+static int nq_pulse(vdev_t *vdp, const struct _pulse *pulse)
+{
+    uint64_t waited = ClockCycles() - armed_at;
+    vdev_logf(QL_QVM_INFO, vdp, "pulse code=%d after %llu ms", pulse->code,
+              (unsigned long long)(waited * 1000u / SYSPAGE_ENTRY(qtime)->cycles_per_sec));
+    guest_terminate(GTC_CUSTOM_MIN + 1);
+}
+static struct vdev_factory nq_factory = { .control = nq_control, .pulse = nq_pulse, .factory_flags = VFF_NONE };
+static void __attribute__((constructor)) nq_register(void) { vdev_register_factory(&nq_factory, QVM_VDEV_ABI); }
+"""
+
+
+@pytest.mark.parametrize("hz", [None, "19200000"])
+def test_the_qnx_calls_real_vdevs_use_for_pulses_and_time(run_qvm: RunQvm, tmp_path: Path, hz: str | None) -> None:
+    """ClockCycles(), SYSPAGE_ENTRY(qtime)->cycles_per_sec (the guest timer's rate), MsgDeliverEvent() of a
+    vdev_pulse() event, _PULSE_CODE_MINAVAIL: from <sys/neutrino.h> and <sys/syspage.h>, in portable mode."""
+    src = tmp_path / "nq.c"
+    src.write_text(NEUTRINO_VDEV)
+    built = build_vdev(src, Toolchain(portable=True, werror=True), out_dir=tmp_path / "so")
+    run = run_qvm(f"system t\nvdev {built.path}\n", env={"QVMSIM_TIMER_HZ": hz} if hz else None)
+    assert run.returncode == 33, run.stderr
+    run.one(rf"^cycles_per_sec={hz or 1000000000}$", source="nq")
+    line = run.one(r"^pulse code=3 after (\d+) ms$", source="nq")
+    assert int(line.message.split()[3]) < 1000
+    with pytest.raises(VdevBuildError, match=r"(?s)nq\.c.*channel|ChannelCreate"):
+        src.write_text(NEUTRINO_VDEV + "int nq_channel(void);\nint nq_channel(void) { return ChannelCreate(0); }\n")
+        build_vdev(src, Toolchain(portable=True, werror=True), out_dir=tmp_path / "so2")
