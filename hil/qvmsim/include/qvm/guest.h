@@ -83,7 +83,8 @@ struct guest_timer;
 
 /* Handed to the vdev's timer callback.  host_* come from the host's clock
  * (ClockCycles() on QNX), guest_* from the guest's timeline; qvmsim: both
- * are nanoseconds on CLOCK_MONOTONIC, the clock of its log timestamps. */
+ * are ticks of the guest timer (CLOCK_MONOTONIC, the clock of its log
+ * timestamps, scaled to the rate guest_timer_create() reports). */
 struct guest_timer_data {
     uint64_t host_notify_start;     /* when the wait began, host time        */
     uint64_t host_current;          /* now, host time                        */
@@ -93,8 +94,10 @@ struct guest_timer_data {
 
 /* Creates a timer whose expiries call the factory's timer callback with
  * `data`.  On success *resolutionp (if not NULL) receives the timer's clock
- * frequency (ticks per second: qvmsim 1000000000, so a tick is 1 ns); on
- * failure NULL is returned and *resolutionp receives the errno value. */
+ * frequency in ticks per second: convert with it, it is not always 1e9
+ * (qvmsim: the target's `[qvm] timer_hz`, default 1000000000; an ARM board's
+ * generic timer: tens of MHz); on failure NULL is returned and *resolutionp
+ * receives the errno value. */
 struct guest_timer *guest_timer_create(const struct guest_cpu *gcp, const vdev_t *vdp,
                                        const void *data, uint64_t *resolutionp);
 

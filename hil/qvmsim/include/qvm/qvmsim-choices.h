@@ -24,9 +24,9 @@
 
 /* VDEV_CTRL_* values.  [7.x] for OPTIONS_START 0, OPTIONS_END 1,
  * GUEST_CONFIGURED 2, TERMINATE 3, STATUS 4, GEN_ACPI 5, GEN_FDT 6, BUTTON 7,
- * PCI_BARS 9; [qvmsim] for ASSIGN, GUEST_STARTING, BOOTUP and FIRST_OPTIDX
- * (8.0 values are not public; 7.x made BOOTUP an alias of GUEST_CONFIGURED,
- * qvmsim gives it its own number so that a switch may name both). */
+ * PCI_BARS 9; [qvmsim] for ASSIGN, GUEST_STARTING and FIRST_OPTIDX (8.0 values
+ * are not public); BOOTUP is GUEST_CONFIGURED [7.1: "for source
+ * compatibility"]: one value, one callback. */
 #define _QVMSIM_CTRL_OPTIONS_START    0u
 #define _QVMSIM_CTRL_OPTIONS_END      1u
 #define _QVMSIM_CTRL_GUEST_CONFIGURED 2u
@@ -46,8 +46,9 @@
  * which names OPTIONS_END, ASSIGN and GUEST_CONFIGURED (the startup/running
  * demarcation) but does not place BOOTUP, GEN_ACPI or GEN_FDT]: each command
  * goes to every vdev in configuration order before the next command starts:
- *   OPTIONS_START, options, OPTIONS_END (per vdev), ASSIGN, GUEST_CONFIGURED,
- *   BOOTUP (the same moment: 7.x made it an alias of GUEST_CONFIGURED),
+ *   OPTIONS_START, options (the vdev's own and the common `loc`/`intr`, in
+ *   configuration order: `loc` and `intr` override what the vdev set at
+ *   OPTIONS_START), OPTIONS_END (per vdev), ASSIGN, GUEST_CONFIGURED (= BOOTUP),
  *   GEN_ACPI (x86_64 hosts) or GEN_FDT (aarch64 hosts; arg =
  *   (const char *)(uintptr_t)_QVMSIM_FDT_PARENT_NODE), then - unless `dryrun`
  *   ends qvm here - GUEST_STARTING; refusing any of them before
@@ -142,9 +143,11 @@
 #define _QVMSIM_WDOG_ACTION_MASK      0xffu
 #define _QVMSIM_WDOG_FLAG_DUMP        0x100u
 
-/* Guest timers.  [qvmsim]: the guest clock and the host clock are both
- * CLOCK_MONOTONIC in nanoseconds (the clock of qvmsim's log timestamps), so
- * guest_timer_create() reports a frequency of 1e9 ticks per second;
+/* Guest timers.  [qvmsim]: the guest clock and the host clock (ClockCycles())
+ * are CLOCK_MONOTONIC (the clock of qvmsim's log timestamps) scaled to the
+ * guest timer's rate: QVMSIM_TIMER_HZ in qvm's environment (a target's
+ * `[qvm] timer_hz`), by default _QVMSIM_TIMER_FREQUENCY_HZ, 1e9 ticks per
+ * second (nanoseconds); guest_timer_create() reports the rate;
  * GUEST_TIMER_ABSOLUTE is the tdp value 1 [inferred: 8.0 names it, its value
  * is not public]; deadline 0 with tdp NULL disarms. */
 #define _QVMSIM_TIMER_FREQUENCY_HZ 1000000000ull
@@ -168,9 +171,11 @@
  *  - configuration errors: a FATAL line from "qvm" with "<file>:<line>:" and
  *    the offending word in quotes ("<cmdline>" for command-line words, line =
  *    argv index), exit 65; the guest script's errors name the script's lines;
- *  - `loc [mem:|io:]ADDR[,LEN]`; a vdev left without loc is unreachable
- *    (DEBUG line); overlapping regions, VFF_INTR_REQ without `intr`, a `loc`
- *    for VFF_LOC_NO or an `intr` for VFF_INTR_NO are configuration errors;
+ *  - `loc [mem:|io:]ADDR[,LEN]` (no type or LEN: the vdev's own, set at
+ *    OPTIONS_START); a non-PCI vdev left without an address after ASSIGN is
+ *    unreachable (WARN line); overlapping final regions, VFF_INTR_REQ without
+ *    `intr`, a `loc` for VFF_LOC_NO or an `intr` for VFF_INTR_NO are
+ *    configuration errors;
  *  - `logger FILTERS DEST` [doc: zero to many loggers, one destination
  *    each, they add up; an explicit logger replaces the default
  *    fatal,internal,error,warn,info stderr; internal always also to slog]
