@@ -293,7 +293,10 @@
  *  - /dev/qvm/<system>/env is written as $QVMSIM_ENV_DIR/<system>/env (JSON)
  *    only when QVMSIM_ENV_DIR is set;
  *  - vdev search: -L DIRs, then $QVMSIM_VDEV_PATH, then the normal library
- *    search (LD_LIBRARY_PATH ...); `vdev PATH/vdev-x.so` loads that file.
+ *    search (LD_LIBRARY_PATH ...); `vdev vdev-x.so` is `vdev x`, `vdev
+ *    PATH/vdev-x.so` loads that file; a factory's .name = NULL becomes x;
+ *  - a vdev's exit(N) (qvmsim's own endings use _exit()): WARN line,
+ *    VDEV_CTRL_TERMINATE to every started vdev, "exit status=N", status N.
  */
 
 /* The QVMSIM_* names of the values above.  qvmsim's own headers use the
