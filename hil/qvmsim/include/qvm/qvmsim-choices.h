@@ -303,7 +303,17 @@
  * reserved _QVMSIM_* spellings, so that portable mode can refuse every
  * QVMSIM_* name: with -DQVMSIM_PORTABLE (hil vdev build --portable) each use
  * is a compile error whose message names the documented way; QVMSIM is then
- * not defined (as on a QNX board).  See hil/qvmsim/PORTING.md. */
+ * not defined (as on a QNX board).  See hil/qvmsim/PORTING.md.
+ *
+ * A public header adding names follows the same rules (tests/qvmsim/
+ * test_portable.py and test_exports.py check every header of include/qvm):
+ *  - values it needs go here as _QVMSIM_NAME (with a QVMSIM_NAME line in both
+ *    blocks below), never as a bare QVMSIM_* macro;
+ *  - a qvmsim-only name sits in `#ifndef QVMSIM_PORTABLE` and, in its `#else`,
+ *    #define NAME _QVMSIM_NOT_PORTABLE("NAME is qvmsim's own, refused by
+ *    portable mode: <the documented way> (hil/qvmsim/PORTING.md)");
+ *  - its function declarations sit between `#pragma GCC visibility
+ *    push(default)` and `pop` (qvm is built with -fvisibility=hidden). */
 #define _QVMSIM_PRAGMA(text) _Pragma(#text)
 #define _QVMSIM_NOT_PORTABLE(message) _QVMSIM_PRAGMA(GCC error message)
 #ifndef QVMSIM_PORTABLE
