@@ -325,7 +325,7 @@ static bool vdev_word(const struct tok *opt, vdev_t *v)
         parse_loc(opt, v);
         return true;
     }
-    if (strcmp(w, "intr") == 0) {
+    if (strcmp(w, "intr") == 0 && !builtin_own_intr(f)) {
         if (f->factory_flags & VFF_INTR_NO)
             cfg_fatal(opt->file, opt->line, "vdev '%s' takes no 'intr'", vdev_source(v));
         if (!more())
@@ -424,6 +424,8 @@ void config_parse(void)
                 cfg_fatal(opt->file, opt->line, "unknown option '%s' for vdev '%s'", w, vdev_source(cur));
             cfg_fatal(opt->file, opt->line, "unknown option '%s'", w);
         }
+        if (strcmp(w, "vdev") != 0)
+            check_global(opt->file, opt->line, w);     /* `qvm --check` (check.c) */
         if (strcmp(w, "system") == 0) {
             if (opt != &toks[0])
                 cfg_fatal(opt->file, opt->line, "option 'system' must come first (found after '%s')", toks[0].w);
@@ -474,8 +476,11 @@ void config_parse(void)
             ctx = CTX_CPU;
         } else if (strcmp(w, "vdev") == 0) {
             char *name = take_arg(opt, "a vdev name");
-            struct vdev_lib *lib = vdev_lib_load(name, opt->file, opt->line);
-            cur = vdev_instance_new(lib, name, opt->file, opt->line);
+            struct vdev_lib *lib = builtin_lib(name);   /* built-ins first (builtin.c) */
+            if (lib == NULL)
+                lib = vdev_lib_load(name, opt->file, opt->line);
+            cur = vdev_instance_new(lib, lib->path[0] == '(' ? lib->name : name, opt->file, opt->line);
+            check_vdev(cur);
             ctx = CTX_VDEV;
             free(name);
         } else if (strcmp(w, "logger") == 0) {

@@ -286,6 +286,11 @@ static void do_access(bool write, unsigned space, uint64_t addr, unsigned size, 
     }
 }
 
+static void kick_store(unsigned space, uint64_t addr, unsigned size, uint64_t value)
+{
+    do_access(true, space, addr, size, value);
+}
+
 static void stop_jobs(int id)
 {
     pthread_mutex_lock(&g_guest_mtx);
@@ -402,32 +407,9 @@ static void execute(struct gcmd *c, struct after *af)
     case G_STOP:
         stop_jobs(c->job);
         break;
-    case G_KICK: {
-        vdev_t *target = NULL;
-        if (c->text != NULL) {
-            target = vdev_by_name(c->text);
-            if (target == NULL) {
-                qlog(QL_QVM_ERR, "guest: kick: no vdev instance named '%s'", c->text);
-                break;
-            }
-        } else {
-            for (int i = 0; i < g_nvdevs && target == NULL; i++) {
-                const char *n = g_vdevs[i]->qvmsim_private->vdev_name;
-                if (strstr(n, "wdog") != NULL || strstr(n, "wdt") != NULL)
-                    target = g_vdevs[i];
-            }
-            if (target == NULL) {
-                qlog(QL_QVM_ERR, "guest: kick: no watchdog vdev (name containing 'wdog' or 'wdt') configured: name its instance (kick NAME)");
-                break;
-            }
-        }
-        if (target->v_block.location == QSL_NO_LOCATION) {
-            qlog(QL_QVM_ERR, "guest: kick: vdev '%s' has no 'loc'", vdev_source(target));
-            break;
-        }
-        do_access(true, target->v_block.qst_type, target->v_block.location, 4, 0);
+    case G_KICK:
+        kick_run(c, kick_store);    /* guest_kick.c */
         break;
-    }
     case G_PRINT:
         console_puts(c->text);
         break;

@@ -275,6 +275,7 @@ void cfg_fatal(const char *file, int line, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     qlog(QL_QVM_FATAL, "%s:%d: %s", file, line, msg);
+    check_refused(file, line, msg);
     qvmsim_end(QVMSIM_EXIT_FATAL_CONFIG);
 }
 
@@ -754,7 +755,8 @@ static void usage(void)
         "qvmsim: a clean-room stand-in for QNX's qvm (NOT QNX). Options and files use the\n"
         ".qvmconf syntax; vdev-NAME.so are found on -L DIRs, QVMSIM_VDEV_PATH, LD_LIBRARY_PATH.\n"
         "  -V, --version   print the version and exit\n"
-        "  -L DIR          add DIR to the vdev search path\n";
+        "  -L DIR          add DIR to the vdev search path\n"
+        "  --check         check the configuration, print each line's fate, do not start\n";
     write_all(STDOUT_FILENO, text, sizeof text - 1);
 }
 
@@ -811,6 +813,14 @@ int main(int argc, char **argv)
     pthread_detach(sig_tid);
 
     on_exit(on_vdev_exit, NULL);        /* from here on, an exit() is a vdev's */
+    int nargs = 1;                  /* --check (check.c): read and check, do not start */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--check") == 0)
+            g_check = true;
+        else
+            argv[nargs++] = argv[i];
+    }
+    argc = nargs;
     config_read_args(argc, argv);
     config_parse();
     g_unsupported_abort = g_flags.unsupported[UNSUP_REFERENCE] == UNSUP_ABORT;
@@ -830,6 +840,8 @@ int main(int argc, char **argv)
     }
 
     configure();
+    if (g_check)
+        check_done();
     ram_allocate();
     atomic_store(&g_phase, PHASE_SETUP);
     for (int i = 0; i < g_nvdevs; i++)

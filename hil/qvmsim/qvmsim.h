@@ -173,9 +173,30 @@ struct gcmd {
     int irq;                /* irq: the interrupt's index (intr.c) */
     bool has_timeout;       /* irq wait: TIMEOUT_MS given (in ms) */
     char *text;             /* print: text; kick: instance name or NULL */
+    struct kick_seq *kick;  /* kick: its -W/-E/-w sequence (guest_kick.c) */
     struct gcmd *sub;       /* every, on button: the command it runs */
     char *src;              /* the command as written, for logs */
 };
+
+/* ---- the guest's `kick` (guest_kick.c; GUEST.md) ------------------------ */
+/* `kick [NAME] [-E OFF:MASK[:ENABLE]]... [-W OFF:VALUE]... [-w BITS]`, as
+ * QNX's wdtkick: -E stores once (before the first kick), -W at every kick. */
+struct kick_step {
+    bool enable;            /* -E (else -W) */
+    uint64_t off;
+    uint64_t value;
+};
+struct kick_seq {
+    struct kick_step *steps;
+    int n;
+    unsigned size;          /* bytes per store (-w BITS / 8), 0 = the device's */
+    bool given;             /* -E/-W given (else the device's defaults) */
+    bool enabled;           /* the -E stores were done */
+};
+/* Parses the words after `kick` (p: the rest of the line).  Returns 0, or -1 with err set. */
+int kick_parse(const char *p, struct gcmd *c, char *err, size_t errlen);
+/* Runs one kick (vCPU thread): `store` does one guest store. */
+void kick_run(struct gcmd *c, void (*store)(unsigned space, uint64_t addr, unsigned size, uint64_t value));
 
 struct script {
     struct gcmd *cmds;
@@ -233,4 +254,30 @@ void ram_allocate(void);                    /* after config: exits 64 on ENOMEM 
 
 /* ---- pulses (pulse.c) -------------------------------------------------- */
 void pulse_start(void);
+
+/* ---- built-in vdevs (builtin.c, builtin_wdt.c, builtin_uart.c) -------- */
+/* The built-in vdev NAME (also vdev-NAME[.so]) as a vdev_lib, or NULL. */
+struct vdev_lib *builtin_lib(const char *name);
+/* Runs `reg` (which calls vdev_register_factory()) as if it were a .so's
+ * constructor loading into `lib` (vdev.c). */
+void vdev_lib_register(struct vdev_lib *lib, void (*reg)(void));
+/* true: `intr` is the factory's own option (a PIC's `intr apic`) */
+bool builtin_own_intr(const struct vdev_factory *f);
+/* Each registers its factory with vdev_register_factory() (builtin_wdt.c, builtin_uart.c). */
+void builtin_register_sp805(void);
+void builtin_register_ib700(void);
+void builtin_register_pl011(void);
+void builtin_register_ser8250(void);
+/* CHECK_MODELLED or CHECK_ACCEPTED for a built-in instance (*what: what it is), NULL otherwise */
+const char *builtin_fate(const vdev_t *v, const char **what);
+
+/* ---- `qvm --check` (check.c) ------------------------------------------ */
+#define CHECK_MODELLED "modelled"
+#define CHECK_ACCEPTED "accepted, not modelled"
+#define CHECK_REFUSED "refused"
+extern bool g_check;
+void check_global(const char *file, int line, const char *word);
+void check_vdev(const vdev_t *v);
+void check_refused(const char *file, int line, const char *msg);
+QVM_NORETURN void check_done(void);
 #endif

@@ -123,3 +123,23 @@ def test_unreachable_board_is_an_infrastructure_error(tmp_path: Path) -> None:
     done = hil("qvm", "run", "--target", str(board), "--conf", "fixtures/qvmconf/trace.qvmconf")
     assert done.returncode == 3, done.stderr
     assert "infrastructure error" in done.stderr and "127.0.0.1:9" in done.stderr
+
+
+def test_qvm_check_lists_each_lines_fate() -> None:
+    done = hil("qvm", "check", "fixtures/qvmconf/arm-guest-8.0.qvmconf", "--target", "qemu-arm64", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] and report["target"] == "qemu-arm64"
+    fates = {line["text"].split(":")[0]: line["fate"] for line in report["lines"]}
+    assert fates["vdev wdt-sp805"] == fates["vdev pl011"] == "modelled"
+    assert fates["vdev gic"] == fates["vdev shmem"] == fates["vdev virtio-net"] == "accepted, not modelled"
+    assert fates["pass"] == fates["cmdline"] == "accepted, not modelled"
+
+
+def test_qvm_check_refusal_is_bad_input_with_the_reason(tmp_path: Path) -> None:
+    conf = tmp_path / "board.qvmconf"
+    conf.write_text("system b\nvdev wdt-sp805\n    timeout 100\n")
+    done = hil("qvm", "check", str(conf))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "board.qvmconf:3  refused" in done.stdout
+    assert "unknown option 'timeout' for vdev 'wdt-sp805'" in done.stdout
