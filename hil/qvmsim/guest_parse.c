@@ -210,6 +210,11 @@ static int parse_cmd(const char *line, struct gcmd *c, char *err, size_t errlen,
         }
     } else if (strcmp(op, "crash") == 0) {
         c->op = G_CRASH;
+    } else if (strcmp(op, "virtio") == 0) {     /* guest_virtio.c */
+        c->op = G_VIRTIO;
+        if (gvirtio_parse(p, c, err, errlen) < 0)
+            goto fail;
+        goto ok;
     } else {
         PERR("unknown guest command '%s'", op);
     }

@@ -159,7 +159,7 @@ void start_thread(void *(*fn)(void *), const char *name, const char *what, int s
 /* ---- the guest language (guest_parse.c; GUEST.md) -------------------- */
 enum gop { G_WRITE, G_READ, G_SLEEP, G_EVERY, G_STOP, G_KICK, G_PRINT,
            G_SHUTDOWN, G_REBOOT, G_CRASH, G_FILL, G_DUMP, G_ON_BUTTON, G_IGNORE_BUTTON,
-           G_IRQ_WAIT, G_IRQ_COUNT, G_IRQ_ACK };
+           G_IRQ_WAIT, G_IRQ_COUNT, G_IRQ_ACK, G_VIRTIO };
 
 /* One parsed guest command. */
 struct gcmd {
@@ -175,6 +175,7 @@ struct gcmd {
     char *text;             /* print: text; kick: instance name or NULL */
     struct kick_seq *kick;  /* kick: its -W/-E/-w sequence (guest_kick.c) */
     struct gcmd *sub;       /* every, on button: the command it runs */
+    struct gvirtio *virtio; /* virtio: the parsed subcommand (guest_virtio.c) */
     char *src;              /* the command as written, for logs */
 };
 
@@ -224,6 +225,21 @@ void crash_init(void);          /* crash.c: report SIGSEGV & co. on stderr, then
 void guest_start(struct script *script);                  /* vCPU + console */
 void guest_status(void);
 int guest_button(void);         /* the power button reaches the guest (GUEST.md) */
+/* One guest load or store (vCPU thread): a vdev region, guest RAM, or an
+ * unsupported reference, as `read`/`write` do.  *value: the value stored,
+ * or the value loaded; `quiet`: no console line for a load.  Returns false
+ * if the access failed (no vdev or RAM there, a size the vdev refuses, a bus
+ * error or an errno from the vdev). */
+bool guest_access(bool write, unsigned space, uint64_t addr, unsigned size, uint64_t *value, bool quiet);
+/* Stopping? (a long command polls it: g_guest_mtx not held) */
+bool guest_stopping(void);
+
+/* ---- the scripted guest as a virtio driver (guest_virtio.c; GUEST.md) - */
+struct gvirtio;
+/* `virtio SUBCOMMAND ...`: `rest` is the line after the word virtio.
+ * Returns 0, or -1 with err set. */
+int gvirtio_parse(const char *rest, struct gcmd *c, char *err, size_t errlen);
+void gvirtio_run(const struct gcmd *c);         /* vCPU thread */
 
 /* ---- guest timers (timer.c) ----------------------------------------- */
 extern uint64_t g_timer_hz;         /* guest timer ticks per second (QVMSIM_TIMER_HZ) */

@@ -36,9 +36,10 @@ _RUNTIME = {
 
 
 def documented_functions() -> set[str]:
-    """Every function the public headers (include/qvm/*.h, include/sys/*.h) declare."""
+    """Every function the public headers (include/*.h, include/qvm/*.h, include/sys/*.h) declare."""
     names: set[str] = set()
-    for header in [*(include_dir() / "qvm").glob("*.h"), *(include_dir() / "sys").glob("*.h")]:
+    folders = (include_dir(), include_dir() / "qvm", include_dir() / "sys")
+    for header in [h for folder in folders for h in folder.glob("*.h")]:
         code = re.sub(r"/\*.*?\*/", " ", header.read_text(), flags=re.S)
         code = re.sub(r"^#.*?(?<!\\)$", "", code, flags=re.M | re.S)  # no preprocessor lines
         names.update(re.findall(r"(?<![\w.>])([A-Za-z_]\w*)\s*\(", code))

@@ -14,7 +14,8 @@ from hil.targets.sdk import include_dir
 from hil.targets.toolchain import Toolchain, build_vdev
 from tests.support.qvmsim import RunQvm
 
-HEADERS = sorted((include_dir() / "qvm").glob("*.h"))
+#: every public header: include/ (virtio.h, vq.h), include/qvm/, include/sys/
+HEADERS = sorted(h for folder in ("", "qvm", "sys") for h in (include_dir() / folder).glob("*.h"))
 _QVMSIM_NAME = re.compile(r"(?<![\w])(QVMSIM\w*|qvmsim_\w+)\b")
 _HIDDEN_BLOCK = re.compile(r"^#ifndef QVMSIM_PORTABLE\n(.*?)^#(?:else|endif)", re.M | re.S)
 _DEFINE = re.compile(r"^#define (\w+)", re.M)
@@ -44,7 +45,8 @@ def qvmsim_only_names() -> list[str]:
 def _compile(tmp_path: Path, body: str, lang: str = "c") -> subprocess.CompletedProcess[str]:
     src = tmp_path / ("probe.c" if lang == "c" else "probe.cc")
     src.write_text(
-        f"#include <qvm/vdev.h>\nvoid probe(vdev_t *vdp);\nvoid probe(vdev_t *vdp)\n{{\n(void)vdp;\n{body}\n}}\n"
+        "#include <qvm/vdev.h>\n#include <qvm/vio.h>\n#include <sys/neutrino.h>\n#include <sys/syspage.h>\n"
+        f"void probe(vdev_t *vdp);\nvoid probe(vdev_t *vdp)\n{{\n(void)vdp;\n{body}\n}}\n"
     )
     compiler = ["gcc", "-std=gnu11"] if lang == "c" else ["g++", "-std=gnu++17"]
     cmd = [*compiler, "-fsyntax-only", "-Wall", "-Werror", f"-I{include_dir()}", "-DQVMSIM_PORTABLE", str(src)]

@@ -306,7 +306,8 @@
  * not defined (as on a QNX board).  See hil/qvmsim/PORTING.md.
  *
  * A public header adding names follows the same rules (tests/qvmsim/
- * test_portable.py and test_exports.py check every header of include/qvm):
+ * test_portable.py and test_exports.py check every header of include/,
+ * include/qvm and include/sys):
  *  - values it needs go here as _QVMSIM_NAME (with a QVMSIM_NAME line in both
  *    blocks below), never as a bare QVMSIM_* macro;
  *  - a qvmsim-only name sits in `#ifndef QVMSIM_PORTABLE` and, in its `#else`,
