@@ -756,7 +756,8 @@ static void usage(void)
         ".qvmconf syntax; vdev-NAME.so are found on -L DIRs, QVMSIM_VDEV_PATH, LD_LIBRARY_PATH.\n"
         "  -V, --version   print the version and exit\n"
         "  -L DIR          add DIR to the vdev search path\n"
-        "  --check         check the configuration, print each line's fate, do not start\n";
+        "  --check         check the configuration, print each line's fate, do not start\n"
+        "  --vocabulary    list every configuration word qvmsim knows and exit\n";
     write_all(STDOUT_FILENO, text, sizeof text - 1);
 }
 
@@ -772,6 +773,10 @@ int main(int argc, char **argv)
         }
         if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
             usage();
+            return 0;
+        }
+        if (strcmp(argv[i], "--vocabulary") == 0) {
+            config_print_vocabulary();
             return 0;
         }
     }
