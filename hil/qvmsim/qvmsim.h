@@ -143,7 +143,7 @@ int vd_control(vdev_t *vdp, unsigned ctrl, const char *arg);
 vdev_t *vdev_at(unsigned type, uint64_t addr, unsigned size);
 vdev_t *vdev_by_name(const char *name);
 
-/* ---- lifecycle and ending (main.c) ----------------------------------- */
+/* ---- lifecycle and ending (main.c, end.c, dump.c, signals.c) -------- */
 extern pthread_t g_main_thread;
 extern atomic_int g_phase;          /* PHASE_* */
 enum { PHASE_CONFIG, PHASE_SETUP, PHASE_STARTED, PHASE_ENDING };
