@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from hil.qvm.config import QvmConfig
+from hil.qvm.confparse import parse_qvmconf
 from hil.qvm.confvocab import (
     BUILTIN_VDEVS,
     CONTEXT_OPENERS,
@@ -186,3 +188,40 @@ def test_every_listed_word_is_parsed_and_no_other(run_qvm: RunQvm, vocab: Vocabu
     refused = run_qvm("ram 16M\nnot-a-qvm-word 1\n")
     assert refused.returncode == 65
     assert "unknown option 'not-a-qvm-word'" in refused.stderr
+
+
+def test_everything_the_builder_writes_qvmsim_takes(run_qvm: RunQvm, vocab: Vocabulary, tmp_path: Path) -> None:
+    """Each word ``QvmConfig`` writes (every builder method) is in qvmsim's listing, in the right context,
+    and qvmsim accepts the whole configuration (``qvm --check``: every VM-wide line, then ``check: ok``)."""
+    conf = (
+        QvmConfig()
+        .system("vm1")
+        .ram("16M")
+        .logger("error,warn", "stderr")
+        .dump(str(tmp_path))
+        .unsupported("reference", "ignore")
+        .safety("none")
+        .set("exit-on-halt", True)
+        .cpu(sched=10)
+        .vdev("wdt-sp805", loc=0x1C0F0000, intr="gic:40", name="wd", log=("info", "stderr"), action="terminate")
+        .vdev("wdt-ib700", variables={"debug": False})
+        .pass_through("mem:0x10000000,0x1000,rw=0x10000000", intr="gic:50")
+        .dryrun()
+    )
+    text = conf.render()
+    parsed = parse_qvmconf(text)
+    top = vocab.arity("global") | vocab.arity("context")
+    assert [o.name.text for o in parsed.options if o.name.text not in top] == []
+    for ctx in parsed.contexts:
+        takes = {"cpu": vocab.arity("cpu"), "pass": vocab.arity("pass")}.get(ctx.kind, {})
+        if ctx.kind == "vdev":
+            takes = vocab.arity("vdev-common") | {"set": 2}
+            takes |= {o: 1 for n, o in vocab.rows["builtin-option"] if n == ctx.module}
+            takes |= {f: 0 for n, f in vocab.rows["builtin-flag"] if n == ctx.module}
+        words = [w.text for w in ctx.words]
+        while words:  # each word the builder wrote is one qvmsim lists for this context, with its arguments
+            assert words[0] in takes, (ctx.kind, ctx.module, words)
+            words = words[1 + takes[words[0]] :]
+    run = run_qvm(text, "--check")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.splitlines()[-1] == "check: ok"
