@@ -944,7 +944,8 @@ void config_read_args(int argc, char **argv)
             }
             add_vdev_dir(dir);
         } else if (a[0] == '-' && a[1] != '\0') {
-            cfg_fatal(cmdline, i, "unknown command-line flag '%s' (qvmsim knows -V, --version, -L DIR, -h)", a);
+            cfg_fatal(cmdline, i, "unknown command-line flag '%s' (qvmsim knows -V, --version, -L DIR, -h, --check, "
+                      "--vocabulary)", a);
         } else {
             add_tok(a, strlen(a), cmdline, i);
         }
