@@ -105,17 +105,15 @@ class QvmSession:
         stamp = f"{start_snippet()} && " if self._slog2 else ""
         conf = d.remote("run.qvmconf")
         libpath = shell_command([d.path])
-        qvm, libdir = runner.gates.qvm_command(runner.target, d)  # the sanitizer build with --hil-sanitize
+        qvm, env = runner.gates.launch(runner.target, d)  # the sanitizer build with --hil-sanitize
         argv = [qvm, "@" + conf]
-        ldpath = libpath if libdir is None else f"{libpath}:{shell_command([libdir])}"
         # the configuration is written by the command that starts qvm: no round trip of its own
         write = (
             f"[ ! -L run.qvmconf ] && {d.write_snippet('run.qvmconf', config_text)} && " if _inline(config_text) else ""
         )
         command = (
             f"cd {libpath} && {write}{record_pid(argv)} && {stamp}"  # pid, start time, command line: see deploy
-            f"LD_LIBRARY_PATH={ldpath}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}} {runner.gates.environment(d)}"
-            f"exec {shell_command(argv)}"
+            f"{env}exec {shell_command(argv)}"
         )
         self.process: Process = runner.target.start(command, on_output=self._on_output)
         self.guest: GuestControl = guest_for(runner.target, self)
