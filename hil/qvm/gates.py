@@ -219,7 +219,7 @@ def _debian_lib(name: str, arch: str, versions: tuple[tuple[str, str], ...]) -> 
         deb = fetch(package, version, cache_dir("debs"), lambda _m: None, a.debian)
     except SetupError as exc:
         raise SetupError(
-            f"--hil-sanitize on a {a.name} target needs Debian's {package}:{a.debian} for {name}: {exc}"
+            f"--hil-sanitize for an {a.name} target needs Debian's {package}:{a.debian} for {name}: {exc}"
         ) from exc
     folder = cache_dir("sanitizer-libs", f"{package}_{version.replace(':', '%3a')}_{a.debian}")
     with file_lock(folder / ".lock"):  # no session sees a half-unpacked package
