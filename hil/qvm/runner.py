@@ -232,7 +232,7 @@ class QvmSession:
         """Wait for qvm to end (escalating after ``timeout``, default the session's); the result."""
         if self._result is not None:
             return self._result
-        limit = self.timeout if timeout is None else timeout
+        limit = (self.timeout if timeout is None else timeout) + self.runner.gates.end_allowance(self.runner.target)
         hung = False
         try:
             outcome = self.process.wait(limit)
@@ -283,7 +283,7 @@ class QvmSession:
                 pass
             self.events.append((time.monotonic(), "signal", f"{sig} (escalation)"))
             try:
-                return self.process.wait(grace), step
+                return self.process.wait(grace + self.runner.gates.end_allowance(self.runner.target)), step
             except WaitTimeout:
                 continue
             except InfrastructureError as exc:
