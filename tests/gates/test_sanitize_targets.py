@@ -21,6 +21,7 @@ from hil.targets import Target
 from hil.targets.definition import builtin_definitions
 from hil.targets.deploy import Deployment
 from hil.targets.toolchain import build_vdev
+from tests.support.inner import run_inner_pytest
 from tests.support.paths import REPO
 
 BUGGY = REPO / "tests" / "gates" / "vdevs" / "buggy"
@@ -78,3 +79,29 @@ def test_what_the_host_cannot_make_is_a_setup_error_before_bring_up() -> None:
     with pytest.raises(SetupError, match=r"--hil-sanitize for an aarch64 target needs Debian's libasan8:arm64"):
         GATES.prepare(definition)
     GATES.prepare(base)  # the real one: qvm cross-built, Debian's arm64 runtime fetched
+
+
+PINNED = """name = "arm-pinned"
+kind = "qemu"
+arch = "aarch64"
+
+[qemu]
+versions = { libasan8 = "0.0-no-such-version" }
+"""
+
+
+def test_the_pool_fails_before_bringing_the_target_up(tmp_path: Path) -> None:
+    """Under ``--hil-sanitize`` the session's target pool prepares the gates first: the test is an error
+    naming the package, and no VM was booted for it."""
+    (tmp_path / "defs").mkdir()
+    (tmp_path / "defs" / "arm-pinned.toml").write_text(PINNED)
+    (tmp_path / "test_inner.py").write_text("def test_x(hil_qvm):\n    pass\n")
+    done = run_inner_pytest(
+        tmp_path / "test_inner.py",
+        *("--hil-targets-dir", str(tmp_path / "defs"), "--hil-sanitize", "address,undefined"),
+        targets=("arm-pinned",),
+        artifacts=tmp_path / "artifacts",
+    )
+    assert "1 error" in done.stdout, done.stdout[-3000:]
+    assert "SetupError: --hil-sanitize for an aarch64 target needs Debian's libasan8:arm64" in done.stdout
+    assert not (tmp_path / "artifacts" / "arm-pinned" / "target").exists()  # the VM's run folder: never made
