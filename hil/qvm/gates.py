@@ -118,10 +118,14 @@ class Gates:
     def launch(self, target: Target, deployment: Deployment) -> tuple[str, str]:
         """How every qvm of these gates is started in ``deployment``'s folder: qvm's path on the target,
         and the ``NAME=value`` words put before it (``LD_LIBRARY_PATH``: the folder, then the sanitizer
-        runtime's; the gates' ``environment``), ending in a space."""
+        runtime's; the gates' ``environment``; the target's ``[qvm]`` settings, e.g. ``timer_hz``), ending in
+        a space."""
         qvm, libdir = self.qvm_command(target, deployment)
         ldpath = shell_command([deployment.path]) + ("" if libdir is None else f":{shell_command([libdir])}")
-        return qvm, f"LD_LIBRARY_PATH={ldpath}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}} {self.environment(deployment)}"
+        settings = "".join(f"{k}={shell_command([v])} " for k, v in sorted(target.definition.qvm.environment().items()))
+        return qvm, (
+            f"LD_LIBRARY_PATH={ldpath}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}} {self.environment(deployment)}{settings}"
+        )
 
     def environment(self, deployment: Deployment) -> str:
         """The ``NAME=value`` words put before qvm's command."""
@@ -135,7 +139,7 @@ class Gates:
     def end_allowance(self, target: Target) -> float:
         """Seconds a qvm of these gates may need past its end on ``target``, beyond the usual grace: LeakSanitizer's
         check on a qemu target of an emulated architecture (``EMULATED_LEAK_CHECK``), else none."""
-        emulated = target.kind == "qemu" and not is_host(target.definition.arch)
+        emulated = target.runs_qvmsim_builds and not is_host(target.definition.arch)  # QEMU's TCG, no KVM
         return EMULATED_LEAK_CHECK if "address" in self.sanitize and emulated else 0.0
 
     def qvm_command(self, target: Target, deployment: Deployment) -> tuple[str, str | None]:
@@ -144,7 +148,7 @@ class Gates:
         if not self.sanitize:
             return target.qvm_command(), None
         exe, libs = _sanitizer_files(target.definition, self.sanitize)
-        if target.kind == "local":
+        if target.on_this_host:
             return str(exe), None
         key = hash_inputs(exe, *libs.values())
         folder = f"{target.definition.qvm.workdir}/hil-sanitizer-{key}"
@@ -169,7 +173,7 @@ class Gates:
         into.mkdir(parents=True, exist_ok=True)
         folder = f"{deployment.path}/{GCOV_FOLDER}"
         count = 0
-        if target.kind == "local":
+        if target.on_this_host:
             src = Path(folder)
             if src.is_dir():
                 for gcda in src.rglob("*.gcda"):
@@ -195,17 +199,20 @@ class Gates:
 def _sanitizer_files(definition: TargetDefinition, sanitize: tuple[str, ...]) -> tuple[Path, dict[str, Path]]:
     """The sanitizer qvm for ``definition``'s architecture and, for a qemu target, its runtime libraries
     by soname (what the loader looks for), each checked to be of that architecture."""
-    if definition.kind not in ("local", "qemu"):
+    from hil.targets import target_class
+    from hil.targets.sdk import build_qvmsim
+
+    kind = target_class(definition)
+    if not kind.runs_qvmsim_builds:
         raise SetupError(
             f"--hil-sanitize runs qvmsim's sanitizer build: target '{definition.name}' is a {definition.kind} "
             "(sanitizers are for the local and qemu targets)"
         )
-    from hil.targets.sdk import build_qvmsim
 
     arch = arch_info(definition.arch).name
     exe = build_qvmsim(gcc_for(arch), sanitize=tuple(sorted(set(sanitize))))  # aarch64-linux-gnu-gcc for arm64
     check_elf_arch(exe, arch, "qvmsim's sanitizer build (--hil-sanitize)")
-    if definition.kind == "local":
+    if kind.on_this_host:
         return exe, {}
     if is_host(arch):
         libs = {name: _host_lib(name) for name in SANITIZER_LIBS}

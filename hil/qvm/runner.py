@@ -105,7 +105,7 @@ class QvmSession:
         stamp = f"{start_snippet()} && " if self._slog2 else ""
         conf = d.remote("run.qvmconf")
         libpath = shell_command([d.path])
-        qvm, env = runner.gates.launch(runner.target, d)  # the sanitizer build with --hil-sanitize
+        qvm, env = runner.gates.launch(runner.target, d)  # the sanitizer build with --hil-sanitize; [qvm] settings
         argv = [qvm, "@" + conf]
         # the configuration is written by the command that starts qvm: no round trip of its own
         write = (
@@ -406,7 +406,7 @@ class QvmRunner:
 
     def _local_file(self, path: str) -> Path | None:
         copy = self.deployment.local_copies.get(path)
-        if copy is None and self.target.kind == "local":
+        if copy is None and self.target.on_this_host:
             copy = Path(path)
         return copy
 
