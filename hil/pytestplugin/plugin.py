@@ -40,7 +40,7 @@ from hil.pytestplugin.fixtures import (
     hil_target,
 )
 from hil.pytestplugin.live import LIVE_KEY, LiveView
-from hil.pytestplugin.options import check_outputs, pytest_addoption, selected_targets, target_folders
+from hil.pytestplugin.options import check_outputs, pytest_addoption, sanitizers, selected_targets, target_folders
 from hil.pytestplugin.outcomes import pytest_runtest_makereport, pytest_runtest_protocol
 from hil.pytestplugin.pool import POOL_KEY, TargetPool
 from hil.pytestplugin.selection import (
@@ -110,7 +110,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.add_cleanup(live.close)
     config.stash[_FOLDERS_KEY] = folders
     config.stash[POOL_KEY] = TargetPool(
-        Path(config.getoption("hil_artifacts")).resolve(), {d.name: d for d in definitions}
+        Path(config.getoption("hil_artifacts")).resolve(), {d.name: d for d in definitions}, sanitize=sanitizers(config)
     )
     junit = config.getoption("hil_junit")
     beside = config.getoption("hil_summary") or config.getoption("hil_html")
