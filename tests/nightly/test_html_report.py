@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tests.nightly.test_nightly import cases, only_report
 from tests.support.cli import hil
+from tests.support.html_report import expanded
 from tests.support.paths import REPO as ROOT
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -24,7 +25,7 @@ def test_nightly_html_report_loads_with_every_test_and_true_timelines(tmp_path: 
     run = only_report(tmp_path)
     report = run / "report.html"
     assert f"HTML report {report}" in done.stdout  # the closing summary names it
-    html = report.read_text(encoding="utf-8")
+    html = expanded(report)  # the passing tests' details (report.details/) inlined, as a browser shows them opened
 
     # every test of the JUnit file is in the report, under the same suite and name
     junit = set(cases(run / "junit.xml"))
