@@ -80,6 +80,11 @@ MATRIX: dict[str, tuple[str, str]] = {
         "qvmsim cut off 5 s after teardown began (at once on a further SIGTERM); a fatal status is kept",
         "tests/qvmsim/test_bounded_end.py::test_hang_in_terminate_after_the_power_button_is_cut_off",
     ),
+    "HTML report: history junit.xml with time='1,5' or 'nan' (or cut short), a lone surrogate in a session event": (
+        "the run's outcome unchanged (a passing night exits 0); bad entries skipped and named on the terminal and "
+        "in the report; the text shown with U+FFFD; no temporary file left (issue 22, item 13)",
+        "tests/cli/test_html_robust.py::test_bad_history_and_a_lone_surrogate_leave_a_passing_night_passing",
+    ),
 }
 
 
