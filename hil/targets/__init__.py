@@ -1,4 +1,4 @@
-"""Targets: where vdevs run.  ``make_target`` and ``TARGET_CLASSES`` from here register every kind.
+"""Targets: where vdevs run.  ``make_target`` imports the kind it makes; ``TARGET_CLASSES`` every kind.
 
 The names are imported on first use (PEP 562), so ``import hil.targets.qemu``
 or ``hil.targets.definition`` does not load every kind's libraries (paramiko,
@@ -11,9 +11,11 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from hil.targets.base import TARGET_CLASSES, GuestKind, Process, Target, make_target, register
+    from pathlib import Path
+
+    from hil.targets.base import TARGET_CLASSES, GuestKind, Process, Target, register
     from hil.targets.board import BoardTarget
-    from hil.targets.definition import KINDS
+    from hil.targets.definition import KINDS, TargetDefinition
     from hil.targets.labgridplace import LabgridTarget
     from hil.targets.local import LocalProcess, LocalTarget
     from hil.targets.qemu import QemuTarget
@@ -24,7 +26,6 @@ _HOMES = {
     "GuestKind": "base",
     "Process": "base",
     "Target": "base",
-    "make_target": "base",
     "register": "base",
     "BoardTarget": "board",
     "KINDS": "definition",
@@ -33,8 +34,8 @@ _HOMES = {
     "LocalTarget": "local",
     "QemuTarget": "qemu",
 }
-#: The modules whose import registers a kind (``hil.targets.base.register``).
-_KIND_MODULES = ("board", "labgridplace", "local", "qemu")
+#: The module whose import registers each kind (``hil.targets.base.register``).
+_KIND_MODULES = {"board": "board", "labgrid": "labgridplace", "local": "local", "qemu": "qemu"}
 
 __all__ = [
     "KINDS",
@@ -52,6 +53,14 @@ __all__ = [
 ]
 
 
+def make_target(definition: TargetDefinition, run_dir: Path) -> Target:
+    """The target object for a definition (not yet up); only its kind's module is imported."""
+    from hil.targets.base import make_target as make
+
+    importlib.import_module(f"{__name__}.{_KIND_MODULES.get(definition.kind, definition.kind)}")
+    return make(definition, run_dir)
+
+
 def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
@@ -61,8 +70,8 @@ def __getattr__(name: str) -> Any:
             if exc.name != f"{__name__}.{name}":
                 raise
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
-    if name in ("TARGET_CLASSES", "make_target"):
-        for module in _KIND_MODULES:
+    if name == "TARGET_CLASSES":
+        for module in _KIND_MODULES.values():
             importlib.import_module(f"{__name__}.{module}")
     value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
     globals()[name] = value
