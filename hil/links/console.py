@@ -384,6 +384,18 @@ class Console(Expecting, FailPatterns):
         """Send bytes (str is encoded); waits briefly for a dropped console to reconnect."""
         if isinstance(data, str):
             data = data.encode(self.encoding)
+        if not (self._started and self._connected and not self._ended):  # else no need to wait or check
+            self._wait_writable()
+        with self._write_lock:
+            try:
+                self.transport.write(data)
+            except (TransportClosed, OSError) as exc:
+                raise InfrastructureError(
+                    f"writing to console '{self.name}' ({self.transport.description}) failed: {exc}"
+                ) from exc
+
+    def _wait_writable(self) -> None:
+        """Wait briefly for a dropped console to come back; raise what stops a write."""
         with self._cond:
             if not self._started:
                 raise SetupError(f"console '{self.name}' is not started; call start() or use it in a with block")
@@ -395,13 +407,6 @@ class Console(Expecting, FailPatterns):
                     f"cannot write to console '{self.name}' ({self.transport.description}): disconnected "
                     f"for more than {self.WRITE_RECONNECT_WAIT:.0f} s ({self._lost_reason})"
                 )
-        with self._write_lock:
-            try:
-                self.transport.write(data)
-            except (TransportClosed, OSError) as exc:
-                raise InfrastructureError(
-                    f"writing to console '{self.name}' ({self.transport.description}) failed: {exc}"
-                ) from exc
 
     def sendline(self, line: str = "") -> None:
         """Send ``line`` and the newline (``newline``, default ``"\\n"``)."""
