@@ -11,6 +11,8 @@ same round (the machine may be shared):
 * ``hil vdev build --help``-free project discovery: ``hil host check --json``
   is not used (it probes the host); the project lookup is timed by
   ``hil target ssh --target NOPE`` (finds the project, then fails to resolve);
+* ``hil qvm run --target local`` of ``fixtures/qvmconf/wdog-terminate.qvmconf`` (the watchdog
+  ends the guest after 250 ms of qvm's own run);
 * with a running ``qemu`` target (``--up`` starts one in a private cache folder
   whose ``targets/`` no one else reads, and stops it at the end):
   ``hil target ssh -- true`` beside a bare ``ssh ... true`` with the same key.
@@ -92,6 +94,15 @@ def main() -> int:
     }
     tmp = Path(tempfile.mkdtemp(prefix="hil-bench-ssh-"))
     try:
+        built = subprocess.run(
+            [*HIL, "vdev", "build", str(ROOT / "target_vdevs" / "wdog"), "-o", str(tmp)], cwd=ROOT, env=env
+        )
+        if built.returncode == 0:
+            commands["hil qvm run --target local (wdog, 250 ms)"] = [
+                *HIL, "qvm", "run", "--target", "local",
+                "--conf", str(ROOT / "fixtures/qvmconf/wdog-terminate.qvmconf"),
+                "--vdev", str(tmp / "vdev-wdog.so"), "--artifacts", str(tmp / "artifacts"),
+            ]  # fmt: skip
         status = subprocess.run([*HIL, "target", "status"], cwd=ROOT, env=env, capture_output=True)
         if status.returncode == 0:
             commands["bare ssh -- true"] = bare_ssh(env, tmp)
