@@ -415,7 +415,7 @@ class QvmRunner:
 
     def _local_file(self, path: str) -> Path | None:
         copy = self.deployment.local_copies.get(path)
-        if copy is None and self.target.kind == "local":
+        if copy is None and self.target.on_this_host:
             copy = Path(path)
         return copy
 

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from hil.targets.labgridplace import LabgridTarget
     from hil.targets.local import LocalProcess, LocalTarget
     from hil.targets.qemu import QemuTarget
+    from hil.targets.serialboard import SerialBoardTarget
 
 #: Where each public name lives.
 _HOMES = {
@@ -33,6 +34,7 @@ _HOMES = {
     "LocalProcess": "local",
     "LocalTarget": "local",
     "QemuTarget": "qemu",
+    "SerialBoardTarget": "serialboard",
 }
 #: The module whose import registers each kind (``hil.targets.base.register``).
 _KIND_MODULES = {"board": "board", "labgrid": "labgridplace", "local": "local", "qemu": "qemu"}
@@ -47,18 +49,26 @@ __all__ = [
     "LocalTarget",
     "Process",
     "QemuTarget",
+    "SerialBoardTarget",
     "Target",
     "make_target",
     "register",
+    "target_class",
 ]
+
+
+def target_class(definition: TargetDefinition) -> type[Target]:
+    """The class that runs ``definition`` (``hil.targets.base.target_class``); only its kind's module
+    is imported (a variant the kind picks imports its own)."""
+    from hil.targets.base import target_class as find
+
+    importlib.import_module(f"{__name__}.{_KIND_MODULES.get(definition.kind, definition.kind)}")
+    return find(definition)
 
 
 def make_target(definition: TargetDefinition, run_dir: Path) -> Target:
     """The target object for a definition (not yet up); only its kind's module is imported."""
-    from hil.targets.base import make_target as make
-
-    importlib.import_module(f"{__name__}.{_KIND_MODULES.get(definition.kind, definition.kind)}")
-    return make(definition, run_dir)
+    return target_class(definition)(definition, run_dir)
 
 
 def __getattr__(name: str) -> Any:
@@ -71,7 +81,7 @@ def __getattr__(name: str) -> Any:
                 raise
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
     if name == "TARGET_CLASSES":
-        for module in _KIND_MODULES.values():
+        for module in (*_KIND_MODULES.values(), "serialboard"):
             importlib.import_module(f"{__name__}.{module}")
     value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
     globals()[name] = value
