@@ -95,7 +95,10 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="hil-bench-ssh-"))
     try:
         built = subprocess.run(
-            [*HIL, "vdev", "build", str(ROOT / "target_vdevs" / "wdog"), "-o", str(tmp)], cwd=ROOT, env=env
+            [*HIL, "vdev", "build", str(ROOT / "target_vdevs" / "wdog"), "-o", str(tmp)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
         )
         if built.returncode == 0:
             commands["hil qvm run --target local (wdog, 250 ms)"] = [
