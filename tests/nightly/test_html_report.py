@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 from hil.pytestplugin.html import render
+from hil.pytestplugin.junit import JUnitReporter
 from hil.pytestplugin.results import CaseResult
 from tests.nightly.test_nightly import cases, only_report
 from tests.support.cli import hil
@@ -124,6 +125,15 @@ def test_details_of_passing_tests_load_when_opened(tmp_path: Path) -> None:
     assert good is not None and 'data-loaded="1"' in good.group() and " open" in good.group()
     assert 'data-t="5.250000"' in good.group() and "ctrl GUEST_STARTING" in good.group()
     assert re.search(r'<div id="script-errors" hidden=""></div>', dom)  # no script error
+
+    # with an earlier run: the table of every test's trend loads when opened too
+    earlier = tmp_path / "reports" / "20250101T000000Z"
+    JUnitReporter(earlier / "junit.xml").write()
+    render(tmp_path / "report.html", results, {}, [earlier.parent])
+    dom = _dom(report.as_uri() + "#all-trends", tmp_path)
+    trends = re.search(r'<details id="all-trends"[^>]*>.*?</details>', dom, re.S)
+    assert trends is not None and 'data-loaded="1"' in trends.group()
+    assert trends.group().count("<tr data-key=") == 2
 
     shutil.rmtree(tmp_path / "report.details")
     dom = _dom(report.as_uri() + "#t1", tmp_path)
