@@ -25,6 +25,7 @@ target, with the target's name in its test id.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -166,13 +167,21 @@ def _write_html(config: pytest.Config) -> None:
         return
     from hil.pytestplugin.html import render
 
-    path = render(
-        Path(html).resolve(),
-        reporter.results,
-        reporter.suite_properties(),
-        [Path(p) for p in config.getoption("hil_history") or []],
-        title=f"HIL run {Path(html).resolve().parent.name}",
-    )
+    notes: list[str] = []
+    try:  # the report never fails the run: what went wrong is said, the outcome stays the tests'
+        path = render(
+            Path(html).resolve(),
+            reporter.results,
+            reporter.suite_properties(),
+            [Path(p) for p in config.getoption("hil_history") or []],
+            title=f"HIL run {Path(html).resolve().parent.name}",
+            notes=notes,
+        )
+    except Exception as exc:  # noqa: BLE001
+        print(f"\nhil: HTML report not written ({html}): {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return
+    for note in notes:
+        print(f"hil: HTML report: history entry left out: {note}", file=sys.stderr)
     print(f"\nhil: HTML report {path}", flush=True)
 
 
