@@ -23,9 +23,9 @@ def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
 
 def _folders(args: argparse.Namespace) -> tuple[Path, ...]:
     """The project's target definition folders, found as pytest finds its settings (``hil.pytestplugin.project``)."""
-    from hil.pytestplugin.project import find_project
+    from hil.pytestplugin.project import locate_project
 
-    return find_project([f"--hil-targets-dir={d}" for d in args.targets_dir or []]).targets.folders
+    return locate_project([f"--hil-targets-dir={d}" for d in args.targets_dir or []]).targets.folders
 
 
 def _definition(args: argparse.Namespace):  # type: ignore[no-untyped-def]
