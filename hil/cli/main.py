@@ -177,6 +177,15 @@ def cmd_vdev_sweep(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report.findings else EXIT_OK
 
 
+def _offset_range(text: str) -> tuple[int, int]:
+    """``--skip OFFSET[,LENGTH]`` (length 1 by default) as numbers."""
+    off, _, length = text.partition(",")
+    try:
+        return int(off, 0), int(length, 0) if length else 1
+    except ValueError:
+        raise HilError(f"--skip {text}: expected OFFSET[,LENGTH] in the vdev's region, e.g. 0x10,4") from None
+
+
 def cmd_vdev_fuzz(args: argparse.Namespace) -> int:
     import shlex
 
@@ -203,7 +212,8 @@ def cmd_vdev_fuzz(args: argparse.Namespace) -> int:
     report = fuzz_vdev(
         folder, out, base=words, base_conf=base_conf, seconds=args.time, jobs=args.jobs,
         corpus=Path(args.corpus) if args.corpus else None, hang_timeout=args.hang_timeout,
-        seed_scripts=[Path(s) for s in args.seed], progress=None if args.json else print,
+        seed_scripts=[Path(s) for s in args.seed], skip=[_offset_range(s) for s in args.skip],
+        progress=None if args.json else print,
     )  # fmt: skip
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
@@ -421,6 +431,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--hang-timeout", type=float, default=10.0, metavar="S", help="an input running longer is a hang (default 10)"
     )
     p.add_argument("--seed", action="append", default=[], metavar="GUEST_SCRIPT", help="a guest script seeding the corpus")
+    p.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="OFFSET[,LEN]",
+        help="region offsets the guest never touches (a documented fault-injection register)",
+    )
     p.add_argument("--target", default="local", help="where to fuzz: local (the only one supported)")
     p.add_argument("-o", "--output", help="the report folder (default artifacts/fuzz/VDEV)")
 

@@ -48,8 +48,9 @@ VDEV_FLAGS = (
 )  # fmt: skip
 #: A loc given when the base configuration has none (qvmsim's default region length, 0x1000).
 DEFAULT_LOC = "0x1c0f0000"
-#: libFuzzer's options for every worker (leaks are not guest-reachable memory errors: off).
-LIBFUZZER_ARGS = ("-detect_leaks=0", "-print_final_stats=1", "-max_len=1024", "-reload=1")
+#: libFuzzer's options for every worker: comparisons' distances guide it (value profile: magic values are
+#: found in seconds); leaks are not memory errors a guest can exploit: off.
+LIBFUZZER_ARGS = ("-detect_leaks=0", "-use_value_profile=1", "-print_final_stats=1", "-max_len=1024", "-reload=1")
 #: ``sleep`` after a finding's guest script, before it shuts the guest down (lets timers act).
 REPLAY_TAIL_MS = 200
 
@@ -398,14 +399,16 @@ def fuzz_vdev(
     corpus: Path | None = None,
     hang_timeout: float = 10.0,
     seed_scripts: Sequence[Path] = (),
+    skip: Sequence[tuple[int, int]] = (),
     progress: Callable[[str], None] | None = None,
     interval: float = 5.0,
 ) -> FuzzReport:
     """Fuzz the vdev folder ``vdev_dir`` for ``seconds`` with ``jobs`` libFuzzer workers sharing the corpus
     folder ``corpus`` (default ``OUT/corpus``, kept between runs); progress lines go to ``progress`` every
     ``interval`` s.  ``base``: the vdev's options (words, e.g. ``loc 0x1c0f0000 timeout 500``), or
-    ``base_conf``: a whole .qvmconf naming the vdev ``vdev NAME``.  A finding's folder also gets the
-    vdev's gcc sanitizer build its ``replay.sh`` runs."""
+    ``base_conf``: a whole .qvmconf naming the vdev ``vdev NAME``.  ``skip``: (offset, length) ranges of
+    the regions the guest never touches (documented fault-injection registers).  A finding's folder
+    also gets the vdev's gcc sanitizer build its ``replay.sh`` runs."""
     if not vdev_dir.is_dir():
         raise SetupError(f"hil vdev fuzz: {vdev_dir} is not a vdev folder (a folder of .c files)")
     if seconds <= 0 or jobs < 1:
@@ -421,6 +424,7 @@ def fuzz_vdev(
     so = build_fuzz_vdev(vdev_dir, name)
     conf = out / "fuzz.qvmconf"
     conf.write_text(base_conf.read_text() if base_conf is not None else config_text(name, base))
+    skip_env = ";".join(f"0x{off:x},0x{length:x}" for off, length in skip)
     regions = probe_regions(harness, conf.resolve(), so.parent, work)
     seeds = work / "seeds"
     seeds.mkdir()
@@ -434,6 +438,7 @@ def fuzz_vdev(
     crashes = work / "crashes"
     crashes.mkdir()
     env = _harness_env(conf.resolve(), so.parent)
+    env["QVMSIM_FUZZ_SKIP"] = skip_env
     start = time.monotonic()
     workers: list[_Worker] = []
     for i in range(jobs):

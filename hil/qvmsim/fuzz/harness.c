@@ -22,8 +22,9 @@
  *         due meanwhile fire, in order, on this thread
  *   ack:  which interrupt (1 byte, modulo the vdevs' `intr`s)
  *
- * Time is a virtual clock (now_ns() returns it in a QVMSIM_FUZZ build): an
- * input means the same thing on every run (libFuzzer's coverage feedback and
+ * Time is a virtual clock (now_ns() returns it in a QVMSIM_FUZZ build, and so
+ * does clock_gettime(CLOCK_MONOTONIC) called from vdev code, below): an input
+ * means the same thing on every run (libFuzzer's coverage feedback and
  * minimisation need that) and a watchdog timeout of seconds costs nothing.
  *
  * A clean guest-visible ending (guest_terminate, a watchdog bite, qvm_fatal,
@@ -33,13 +34,18 @@
  * callback that hangs), and qvmsim's invariants broken (checked after every
  * operation; reported as "qvmsim-fuzz: invariant broken" and abort()).
  *
+ * QVMSIM_FUZZ_SKIP="OFF,LEN;...": region offsets the guest never touches (a
+ * vdev's documented fault-injection registers: hil vdev fuzz --skip).
+ *
  * QVMSIM_FUZZ_SCRIPT=FILE: each input is also written as a guest script
  * (GUEST.md) before it runs, one command per operation - how a finding becomes
  * a `hil qvm run` replay.  QVMSIM_FUZZ_VERBOSE=1 keeps qvm's log.
  */
 #include "../qvmsim.h"
 
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <time.h>
 #include <inttypes.h>
 #include <setjmp.h>
 #include <stdlib.h>
@@ -72,6 +78,10 @@ struct region {
     uint64_t loc, len;
 };
 
+#define MAX_SKIPS 16
+
+static struct { uint64_t off, len; } skips[MAX_SKIPS];     /* QVMSIM_FUZZ_SKIP: offsets left alone */
+static int nskips;
 static vdev_t *snap;                            /* the instances as configured */
 static struct qvmsim_vdev_private *psnap;
 static struct region regions[MAX_REGIONS];
@@ -85,6 +95,23 @@ static FILE *script_out;
 static int wake_rd = -1;
 /* what the inputs did (printed at exit: hil's throughput figures) */
 static unsigned long long n_inputs, n_clean, n_ended, n_accesses, n_fires;
+
+/* The vdev's own clock: a vdev that reads CLOCK_MONOTONIC itself (a watchdog comparing its last kick
+ * with now) sees the virtual clock while its code runs on this thread (t_cur_vdev set), so time passes
+ * for it as for its timers.  Everything else (libFuzzer's own timing, other threads) reads the real one. */
+int clock_gettime(clockid_t id, struct timespec *ts)
+{
+    static int (*real)(clockid_t, struct timespec *);
+    if ((id == CLOCK_MONOTONIC || id == CLOCK_MONOTONIC_RAW || id == CLOCK_BOOTTIME) &&
+        qvmsim_fuzz_clock != 0 && t_cur_vdev != NULL) {
+        ts->tv_sec = (time_t)(qvmsim_fuzz_clock / 1000000000ull);
+        ts->tv_nsec = (long)(qvmsim_fuzz_clock % 1000000000ull);
+        return 0;
+    }
+    if (real == NULL)
+        *(void **)&real = dlsym(RTLD_NEXT, "clock_gettime");
+    return real(id, ts);
+}
 
 static void on_exit_hook(int status)
 {
@@ -166,8 +193,9 @@ static void check_invariants(const char *what)
 /* Timers due by the virtual clock fire, earliest first. */
 static void fire_due(void)
 {
-    for (int n = 0; n < MAX_FIRES && timer_fuzz_fire_one(); n++) {
-        n_fires++;
+    for (int n = 0; n < MAX_FIRES && timer_fuzz_next_due() <= qvmsim_fuzz_clock; n++) {
+        n_fires++;      /* counted before: a callback that ends the guest does not return */
+        timer_fuzz_fire_one();
         qvmsim_fuzz_check_end();
     }
 }
@@ -181,9 +209,9 @@ static void pass_time(uint64_t ms)
             break;
         if (due > qvmsim_fuzz_clock)
             qvmsim_fuzz_clock = due;
+        n_fires++;
         if (!timer_fuzz_fire_one())
             break;
-        n_fires++;
         qvmsim_fuzz_check_end();
     }
     qvmsim_fuzz_clock = until;
@@ -253,7 +281,12 @@ static void run_ops(const uint8_t *p, const uint8_t *end)
                 return;
             if (r->len < size)
                 continue;
-            uint64_t addr = r->loc + off % (r->len - size + 1);
+            uint64_t roff = off % (r->len - size + 1), addr = r->loc + roff;
+            bool skipped = false;
+            for (int k = 0; k < nskips; k++)
+                skipped = skipped || (roff < skips[k].off + skips[k].len && skips[k].off < roff + size);
+            if (skipped)
+                continue;
             const char *pre = r->space == QST_X86_IO ? "io:" : "";
             if (write)
                 script_line("write %s0x%" PRIx64 " %u 0x%" PRIx64, pre, addr, size, value);
@@ -365,6 +398,15 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
             psnap[i].has_route = true;
             memset(&psnap[i].route, 0, sizeof psnap[i].route);
         }
+    }
+    const char *skip = getenv("QVMSIM_FUZZ_SKIP");   /* "OFF,LEN;OFF,LEN" (from hil's --skip) */
+    while (skip != NULL && *skip != '\0' && nskips < MAX_SKIPS) {
+        char *end;
+        skips[nskips].off = strtoull(skip, &end, 0);
+        skips[nskips].len = *end == ',' ? strtoull(end + 1, &end, 0) : 1;
+        nskips++;
+        skip = strchr(end, ';');
+        skip = skip != NULL ? skip + 1 : NULL;
     }
     atexit(print_counts);
     const char *script = getenv("QVMSIM_FUZZ_SCRIPT");
