@@ -66,7 +66,8 @@ _STAT_RE = re.compile(r"^stat::(\w+):\s+(\d+)")
 _ACCESS_RE = re.compile(r"^qvmsim-fuzz: (\d+) inputs, (\d+) guest accesses")
 _REGION_RE = re.compile(r"^qvmsim-fuzz: region (\d+): vdev '([^']*)' at (io:)?0x([0-9a-f]+),0x([0-9a-f]+)")
 _ARTIFACT_RE = re.compile(r"Test unit written to (\S+)")
-_SUMMARY_RE = re.compile(r"^(SUMMARY: .*|==\d+==ERROR: .*)$", re.MULTILINE)
+_SUMMARY_RE = re.compile(r"^(SUMMARY: .*|==\d+== ?ERROR: .*)$", re.MULTILINE)
+_INVARIANT_RE = re.compile(r"^==\d+==ERROR: (qvmsim-fuzz: invariant broken: .*)$", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -383,6 +384,9 @@ def _kind_of(artifact: Path, report: str) -> str:
 
 
 def _summary_line(report: str) -> str:
+    invariant = _INVARIANT_RE.search(report)
+    if invariant:
+        return invariant.group(1)
     lines = _SUMMARY_RE.findall(report)
     summary = next((ln for ln in lines if ln.startswith("SUMMARY:")), None)
     return summary or (lines[0] if lines else "(no report line: see report.txt)")
