@@ -430,7 +430,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--hang-timeout", type=float, default=10.0, metavar="S", help="an input running longer is a hang (default 10)"
     )
-    p.add_argument("--seed", action="append", default=[], metavar="GUEST_SCRIPT", help="a guest script seeding the corpus")
+    p.add_argument(
+        "--seed", action="append", default=[], metavar="GUEST_SCRIPT", help="a guest script seeding the corpus"
+    )
     p.add_argument(
         "--skip",
         action="append",

@@ -171,8 +171,8 @@ def _run_compile(cmd: list[str], what: str) -> None:
         raise SetupError(f"building {what}: cannot run '{cmd[0]}': {exc}") from exc
     if proc.returncode != 0:
         hint = ""
-        if "libclang_rt.fuzzer" in proc.stderr or "fuzzer" in proc.stderr and "cannot find" in proc.stderr:
-            hint = "\nlibFuzzer is missing: install Debian's 'libclang-rt-14-dev' (the one matching clang)"
+        if "libclang_rt.fuzzer" in proc.stderr:
+            hint = "\nlibFuzzer is missing: install Debian's libclang-rt-dev (or the libclang-rt-N-dev of your clang)"
         raise SetupError(
             f"building {what} failed (exit {proc.returncode}):\n{proc.stderr}{proc.stdout}"
             f"command: {shlex.join(cmd)}{hint}"
@@ -556,7 +556,7 @@ def _save_finding(
         "# with qvmsim's sanitizer build and a gcc sanitizer build of the vdev (beside this file).\n"
         'cd "$(dirname "$0")" || exit 2\n'
         f"exec hil qvm run --target local --sanitize address,undefined --conf fuzz.qvmconf --vdev {so_note} "
-        "--guest guest.script --timeout 30 --artifacts replay \"$@\"\n"
+        '--guest guest.script --timeout 30 --artifacts replay "$@"\n'
     )
     (folder / "replay.sh").chmod(0o755)
     return Finding(kind, _summary_line(report), folder)
