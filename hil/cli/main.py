@@ -189,7 +189,7 @@ def _offset_range(text: str) -> tuple[int, int]:
 def cmd_vdev_fuzz(args: argparse.Namespace) -> int:
     import shlex
 
-    from hil.qvm.fuzz import fuzz_vdev
+    from hil.qvm.fuzz import FuzzSettings, fuzz_vdev
 
     if args.target != "local":
         raise HilError(
@@ -208,11 +208,15 @@ def cmd_vdev_fuzz(args: argparse.Namespace) -> int:
             words += shlex.split(b)
     if base_conf is not None and words:
         raise HilError("--base: give either a .qvmconf file or the vdev's option words, not both")
+    settings = FuzzSettings.read(folder) if folder.is_dir() else FuzzSettings()  # VDEV_DIR/fuzz.settings
+    if not args.base:
+        words = settings.base
+    skips = [_offset_range(s) for s in args.skip] or settings.skip
     out = Path(args.output) if args.output else Path("artifacts") / "fuzz" / folder.resolve().name
     report = fuzz_vdev(
         folder, out, base=words, base_conf=base_conf, seconds=args.time, jobs=args.jobs,
         corpus=Path(args.corpus) if args.corpus else None, hang_timeout=args.hang_timeout,
-        seed_scripts=[Path(s) for s in args.seed], skip=[_offset_range(s) for s in args.skip],
+        seed_scripts=[Path(s) for s in args.seed], skip=skips,
         progress=None if args.json else print,
     )  # fmt: skip
     if args.json:
@@ -272,13 +276,19 @@ def cmd_nightly(args: argparse.Namespace) -> int:
 
     gates = ["--hil-coverage"] if args.coverage else []  # the quality gates (hil.qvm.gates)
     gates += [f"--hil-sanitize={args.sanitize}"] if args.sanitize else []
-    return nightly(
+    rc = nightly(
         args.target or [],
         Path(args.reports),
         [*gates, *args.pytest_args],
         args.targets_dir or [],
         history=[Path(h) for h in args.history or []],
     )
+    if args.fuzz is None:
+        return rc
+    from hil.cli.fuzznightly import fuzz_each
+
+    found = fuzz_each(Path.cwd(), [Path(d) for d in args.fuzz_vdev or []], args.fuzz, Path(args.reports) / "fuzz")
+    return EXIT_FAILED if found and rc == EXIT_OK else rc
 
 
 def cmd_host_check(args: argparse.Namespace) -> int:
@@ -525,6 +535,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="vdev C coverage: REPORT/coverage/ (HTML, Cobertura XML), a line per vdev in the summary",
     )
     p.add_argument("--sanitize", metavar="address,undefined", help="build vdevs and qvm with these sanitizers")
+    p.add_argument(
+        "--fuzz",
+        type=float,
+        metavar="S",
+        help="after the tests, fuzz each vdev S seconds from the guest side (hil vdev fuzz; local): "
+        "REPORTS/fuzz/VDEV/, a finding fails the night",
+    )
+    p.add_argument(
+        "--fuzz-vdev",
+        action="append",
+        metavar="DIR",
+        help="a vdev folder to fuzz (repeatable; default: every folder of .c files in vdevs/ and target_vdevs/)",
+    )
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then arguments for pytest")
     return parser
 

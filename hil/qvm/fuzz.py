@@ -51,6 +51,8 @@ DEFAULT_LOC = "0x1c0f0000"
 #: libFuzzer's options for every worker: comparisons' distances guide it (value profile: magic values are
 #: found in seconds); leaks are not memory errors a guest can exploit: off.
 LIBFUZZER_ARGS = ("-detect_leaks=0", "-use_value_profile=1", "-print_final_stats=1", "-max_len=1024", "-reload=1")
+#: How long minimising a finding may take (libFuzzer's -minimize_crash tries until then).
+MINIMISE_SECONDS = 15
 #: ``sleep`` after a finding's guest script, before it shuts the guest down (lets timers act).
 REPLAY_TAIL_MS = 200
 
@@ -284,6 +286,44 @@ def default_seeds(regions: Sequence[Region]) -> list[bytes]:
         seeds.append(one + encode_script(["sleep 1500", f"read {r.space}0x{r.loc:x} 4"], regions))
         del i
     return seeds
+
+
+#: A vdev's own fuzz settings, beside its source: ``base WORDS...`` (its options) and ``skip OFF[,LEN]``
+#: lines (``#`` starts a comment); what ``hil vdev fuzz`` and ``hil nightly --fuzz`` use by default.
+SETTINGS_FILE = "fuzz.settings"
+
+
+@dataclass
+class FuzzSettings:
+    """``VDEV_DIR/fuzz.settings``: the base options and the skipped offsets of a vdev's fuzzing."""
+
+    base: list[str] = field(default_factory=list)
+    skip: list[tuple[int, int]] = field(default_factory=list)
+
+    @classmethod
+    def read(cls, vdev_dir: Path) -> FuzzSettings:
+        path = vdev_dir / SETTINGS_FILE
+        settings = cls()
+        if not path.is_file():
+            return settings
+        for number, raw in enumerate(path.read_text().splitlines(), 1):
+            words = raw.split("#", 1)[0].split()
+            if not words:
+                continue
+            try:
+                if words[0] == "base":
+                    settings.base += words[1:]
+                    continue
+                if words[0] == "skip" and len(words) == 2:
+                    off, _, length = words[1].partition(",")
+                    settings.skip.append((int(off, 0), int(length, 0) if length else 1))
+                    continue
+            except ValueError:
+                pass
+            raise SetupError(
+                f"{path}:{number}: expected 'base OPTION WORDS...' or 'skip OFFSET[,LENGTH]', got '{raw.strip()}'"
+            )
+        return settings
 
 
 def find_seed_scripts(vdev_dir: Path) -> list[Path]:
@@ -525,7 +565,7 @@ def _save_finding(
         if progress is not None:
             progress(f"fuzz: minimising {artifact.name}")
         subprocess.run(
-            [str(harness), "-minimize_crash=1", "-max_total_time=30", "-detect_leaks=0",
+            [str(harness), "-minimize_crash=1", f"-max_total_time={MINIMISE_SECONDS}", "-detect_leaks=0",
              f"-exact_artifact_path={minimised}", str(artifact)],
             env=env, capture_output=True, timeout=120, cwd=artifact.parent,
         )  # fmt: skip

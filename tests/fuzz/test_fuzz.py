@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from hil.qvm.fuzz import Region, config_text, encode_script
+from hil.cli.fuzznightly import fuzz_each, vdev_folders
+from hil.core.errors import SetupError
+from hil.qvm.fuzz import FuzzSettings, Region, config_text, encode_script
 from tests.support.needs import require_program
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -129,3 +131,27 @@ def test_target_vdevs_fuzz_clean(  # type: ignore[no-untyped-def]
     assert (report.out / "fuzz.txt").read_text() == report.summary()
     logged = [v for k, v in request.node.user_properties if k == "hil.qvm_log"]
     assert any(report.summary() in str(v) for v in logged)
+
+
+def test_fuzz_settings_file(tmp_path: Path) -> None:
+    """VDEV_DIR/fuzz.settings: the base options and the skipped offsets; a bad line names itself."""
+    (tmp_path / "fuzz.settings").write_text("# settings\nbase tick 0  # no thread\nbase timer 5\nskip 0x10,4\nskip 8\n")
+    settings = FuzzSettings.read(tmp_path)
+    assert settings.base == ["tick", "0", "timer", "5"] and settings.skip == [(0x10, 4), (8, 1)]
+    assert FuzzSettings.read(tmp_path / "none") == FuzzSettings()
+    (tmp_path / "fuzz.settings").write_text("skip ten\n")
+    with pytest.raises(SetupError, match=r"fuzz\.settings:1: expected .*got 'skip ten'"):
+        FuzzSettings.read(tmp_path)
+
+
+def test_nightly_fuzzes_each_vdev(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """hil nightly --fuzz: every vdev folder of target_vdevs/ with its fuzz.settings (trace's crash register
+    skipped): no finding; badabi, whose configuration never starts, is reported and left out."""
+    require_program("clang", "clang")
+    assert [p.name for p in vdev_folders(ROOT)] == ["badabi", "trace", "wdog"]
+    findings = fuzz_each(ROOT, [ROOT / "target_vdevs" / n for n in ("badabi", "trace", "wdog")], 5, tmp_path)
+    out = capsys.readouterr().out
+    assert findings == 0, out
+    assert "target_vdevs/badabi: not fuzzed: hil vdev fuzz: the configuration does not start a guest" in out
+    assert "fuzz trace:" in out and "fuzz wdog:" in out and "3 vdev(s), 0 finding(s)" in out
+    assert json.loads((tmp_path / "trace" / "fuzz.json").read_text())["execs"] > 0

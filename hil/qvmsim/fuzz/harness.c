@@ -43,6 +43,8 @@
  */
 #include "../qvmsim.h"
 
+#include <sanitizer/common_interface_defs.h>
+
 #include <dlfcn.h>
 #include <fcntl.h>
 #include <time.h>
@@ -409,6 +411,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
         skip = skip != NULL ? skip + 1 : NULL;
     }
     atexit(print_counts);
+    __sanitizer_set_death_callback(print_counts);     /* a finding's report: the counts too */
     const char *script = getenv("QVMSIM_FUZZ_SCRIPT");
     if (script != NULL && *script != '\0') {
         script_out = fopen(script, "w");
