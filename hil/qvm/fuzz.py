@@ -327,8 +327,8 @@ class FuzzSettings:
 
 
 def find_seed_scripts(vdev_dir: Path) -> list[Path]:
-    """The vdev's own guest scripts: ``*.guest`` files in its folder and below."""
-    return sorted(vdev_dir.rglob("*.guest"))
+    """The vdev's own guest scripts: ``*.guest`` and ``*.gs`` files in its folder and below."""
+    return sorted({*vdev_dir.rglob("*.guest"), *vdev_dir.rglob("*.gs")})
 
 
 # -- running -------------------------------------------------------------------------------------
