@@ -115,7 +115,7 @@ def test_bad_inputs_are_usage_errors(tmp_path: Path) -> None:
         ("target_vdevs/wdog", "timeout 500", ()),
         # trace: 'tick 0' (its thread would be joined at every input's teardown); 0x10 is its documented
         # crash-on-purpose register (target_vdevs/trace/trace.c), left alone
-        ("target_vdevs/trace", "tick 0 timer 5", ((0x10, 4),)),
+        ("target_vdevs/trace", "tick 0 timer 50", ((0x10, 4),)),
         ("hil/cli/project_template/vdevs/mywdog", "timeout 200", ()),
     ],
 )
