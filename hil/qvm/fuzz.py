@@ -414,19 +414,30 @@ class _Worker:
                 self.artifact = Path(art.group(1))
 
 
+def _artifact_kind(artifact: Path) -> str:
+    """libFuzzer's kind of a finding from its file name (``w0-timeout-<sha1>``, ``w1-crash-...``)."""
+    name = re.sub(r"^w\d+-", "", artifact.name)
+    return next((k for k in ("timeout", "oom", "slow-unit", "leak") if name.startswith(k)), "crash")
+
+
 def _kind_of(artifact: Path, report: str) -> str:
     if "qvmsim-fuzz: invariant broken" in report:
         return "invariant"
-    for prefix in ("timeout", "oom", "slow-unit", "leak"):
-        if artifact.name.startswith(prefix):
-            return prefix
-    return "crash"
+    kind = _artifact_kind(artifact)
+    return "hang" if kind == "timeout" else kind
+
+
+_FRAME_RE = re.compile(r"^\s*#\d+ 0x[0-9a-f]+ in (\S+) (\S+\.c:\d+)", re.MULTILINE)
 
 
 def _summary_line(report: str) -> str:
     invariant = _INVARIANT_RE.search(report)
     if invariant:
         return invariant.group(1)
+    timeout = re.search(r"ERROR: libFuzzer: (timeout after \d+ seconds)", report)
+    if timeout:  # where it was: the first frame with a C source line (the vdev's, or qvmsim's)
+        frame = _FRAME_RE.search(report[timeout.end() :])
+        return f"hang: {timeout.group(1)}" + (f" in {frame.group(1)} {frame.group(2)}" if frame else "")
     lines = _SUMMARY_RE.findall(report)
     summary = next((ln for ln in lines if ln.startswith("SUMMARY:")), None)
     return summary or (lines[0] if lines else "(no report line: see report.txt)")
@@ -530,7 +541,7 @@ def fuzz_vdev(
         assert w.artifact is not None
         artifact = w.artifact if w.artifact.is_absolute() else work / w.artifact
         report.findings.append(
-            _save_finding(harness, env, artifact, out / "findings" / str(n + 1), vdev_dir, conf, progress)
+            _save_finding(harness, env, artifact, out / "findings" / str(n + 1), vdev_dir, conf, hang_timeout, progress)
         )
     report.write()
     return report
@@ -555,28 +566,33 @@ def _save_finding(
     folder: Path,
     vdev_dir: Path,
     conf: Path,
+    hang_timeout: float,
     progress: Callable[[str], None] | None,
 ) -> Finding:
     """Minimise the finding's input, translate it into a guest script, keep its symbolised report."""
     folder.mkdir(parents=True, exist_ok=True)
     shutil.copy2(artifact, folder / "input.orig")
     minimised = folder / "input"
-    if not artifact.name.startswith(("timeout", "oom", "slow-unit")):
+    if _artifact_kind(artifact) == "crash":  # a hang or an oom is kept as found (each try would cost it again)
         if progress is not None:
             progress(f"fuzz: minimising {artifact.name}")
-        subprocess.run(
-            [str(harness), "-minimize_crash=1", f"-max_total_time={MINIMISE_SECONDS}", "-detect_leaks=0",
-             f"-exact_artifact_path={minimised}", str(artifact)],
-            env=env, capture_output=True, timeout=120, cwd=artifact.parent,
-        )  # fmt: skip
+        try:
+            subprocess.run(
+                [str(harness), "-minimize_crash=1", f"-max_total_time={MINIMISE_SECONDS}", "-detect_leaks=0",
+                 f"-exact_artifact_path={minimised}", str(artifact)],
+                env=env, capture_output=True, timeout=MINIMISE_SECONDS + 60, cwd=artifact.parent,
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            minimised.unlink(missing_ok=True)
     if not minimised.exists():
         shutil.copy2(artifact, minimised)
     script = folder / "guest.script"
     run_env = dict(env)
     run_env["QVMSIM_FUZZ_SCRIPT"] = str(script)
     proc = subprocess.run(
-        [str(harness), "-timeout=10", str(minimised)], env=run_env, capture_output=True, text=True, timeout=120
-    )
+        [str(harness), f"-timeout={max(1, int(hang_timeout))}", str(minimised)],
+        env=run_env, capture_output=True, text=True, timeout=hang_timeout + 120,
+    )  # fmt: skip
     report = proc.stderr
     (folder / "report.txt").write_text(report)
     kind = _kind_of(artifact, report)

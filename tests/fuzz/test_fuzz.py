@@ -155,3 +155,16 @@ def test_nightly_fuzzes_each_vdev(tmp_path: Path, capsys: pytest.CaptureFixture[
     assert "target_vdevs/badabi: not fuzzed: hil vdev fuzz: the configuration does not start a guest" in out
     assert "fuzz trace:" in out and "fuzz wdog:" in out and "3 vdev(s), 0 finding(s)" in out
     assert json.loads((tmp_path / "trace" / "fuzz.json").read_text())["execs"] > 0
+
+
+def test_hang_is_a_finding(tmp_path: Path) -> None:
+    """A vdev callback that never returns: a hang finding naming the vdev's function, with its guest store."""
+    require_program("clang", "clang")
+    out = tmp_path / "fuzz"
+    done = _hil("vdev", "fuzz", str(VDEVS / "hanger"), "--time", "120", "--hang-timeout", "2", "-o", str(out), "--json")
+    assert done.returncode == 1, done.stdout + done.stderr
+    [finding] = json.loads(done.stdout)["findings"]
+    assert finding["kind"] == "hang", finding
+    assert finding["summary"].startswith("hang: timeout after 2 seconds in hanger_vwrite ")
+    assert "hanger.c:" in finding["summary"], finding
+    assert "write 0x1c0f0004 4 0xfeedf00d" in (Path(finding["folder"]) / "guest.script").read_text()
