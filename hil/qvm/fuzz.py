@@ -122,7 +122,8 @@ class FuzzReport:
         lines = [
             f"fuzz {self.vdev}: {self.seconds:.0f} s, {self.jobs} worker(s): {self.execs} inputs "
             f"({self.execs_per_s:.0f}/s), {self.accesses} guest accesses "
-            f"({self.accesses_per_s_per_worker:.0f}/s per worker), {self.edges} edges, corpus folder {self.corpus} inputs",
+            f"({self.accesses_per_s_per_worker:.0f}/s per worker), {self.edges} edges, "
+            f"corpus folder {self.corpus} inputs",
         ]
         for r in self.regions:
             lines.append(f"  region: vdev '{r.vdev}' at {r.space}0x{r.loc:x},0x{r.length:x}")
