@@ -275,17 +275,24 @@ def encode_script(lines: Sequence[str], regions: Sequence[Region]) -> bytes:
     return bytes(out)
 
 
+#: The default seeds' register walk: 4-byte accesses at the first offsets of a region (where registers are).
+SEED_REGISTERS = 16
+
+
 def default_seeds(regions: Sequence[Region]) -> list[bytes]:
-    """Simple accesses: every size read and written at the start of each region, and time passing."""
+    """Simple accesses: every size read and written at the start of each region; 4-byte reads and writes
+    of each of its first registers; time passing."""
     seeds: list[bytes] = []
-    for i, r in enumerate(regions[:8]):
+    for r in regions[:8]:
         lines = []
         for size in (1, 2, 4, 8):
             lines += [f"read {r.space}0x{r.loc:x} {size}", f"write {r.space}0x{r.loc:x} {size} 0"]
         one = encode_script(lines, regions)
         seeds.append(one)
         seeds.append(one + encode_script(["sleep 1500", f"read {r.space}0x{r.loc:x} 4"], regions))
-        del i
+        walk = [f"{op} {r.space}0x{r.loc + 4 * k:x} 4{' 0' if op == 'write' else ''}" for op in ("read", "write")
+                for k in range(min(SEED_REGISTERS, r.length // 4))]  # fmt: skip
+        seeds.append(encode_script(walk, regions))
     return seeds
 
 

@@ -13,6 +13,7 @@ import os
 import struct
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ import pytest
 from hil.cli.fuzznightly import fuzz_each, vdev_folders
 from hil.core.errors import SetupError
 from hil.qvm.fuzz import FuzzSettings, Region, config_text, encode_script
+from tests.support.inner import run_inner_pytest
 from tests.support.needs import require_program
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -168,3 +170,38 @@ def test_hang_is_a_finding(tmp_path: Path) -> None:
     assert finding["summary"].startswith("hang: timeout after 2 seconds in hanger_vwrite ")
     assert "hanger.c:" in finding["summary"], finding
     assert "write 0x1c0f0004 4 0xfeedf00d" in (Path(finding["folder"]) / "guest.script").read_text()
+
+
+INNER = """
+import pytest
+
+@pytest.mark.hil_kinds("local")
+def test_wdog_hostile_guest(hil_fuzz):
+    report = hil_fuzz("target_vdevs/wdog", base="timeout 500", seconds=5)
+    assert not report.findings, report.summary()
+
+@pytest.mark.hil_kinds("local")
+def test_planted_hostile_guest(hil_fuzz):
+    report = hil_fuzz("tests/fuzz/vdevs/planted", base="loc 0x1c0f0000,0x100", seconds=120)
+    assert not report.findings, report.summary()
+"""
+
+
+def test_fixture_summary_in_junit(tmp_path: Path) -> None:
+    """hil_fuzz in a project's suite: the summary is in each test's JUnit <system-err>; a finding fails it."""
+    require_program("clang", "clang")
+    (tmp_path / "test_inner.py").write_text(INNER)
+    out = tmp_path / "report"
+    done = run_inner_pytest(
+        tmp_path / "test_inner.py", "--hil-junit", str(out / "junit.xml"), artifacts=out / "artifacts", timeout=600
+    )
+    assert "1 failed, 1 passed" in done.stdout, done.stdout[-4000:]
+    cases = {c.get("name"): c for c in ET.parse(out / "junit.xml").getroot().iter("testcase")}
+    clean = next(c for n, c in cases.items() if n and n.startswith("test_wdog_hostile_guest"))
+    found = next(c for n, c in cases.items() if n and n.startswith("test_planted_hostile_guest"))
+    assert clean.find("failure") is None and found.find("failure") is not None
+    clean_err = clean.findtext("system-err") or ""
+    found_err = found.findtext("system-err") or ""
+    assert "fuzz wdog: " in clean_err and "no finding" in clean_err, clean_err
+    assert "FINDING (crash): SUMMARY: AddressSanitizer: heap-buffer-overflow" in found_err, found_err
+    assert list((out / "artifacts").rglob("fuzz-planted/findings/1/replay.sh"))
