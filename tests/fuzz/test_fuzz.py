@@ -109,6 +109,10 @@ def test_bad_inputs_are_usage_errors(tmp_path: Path) -> None:
     assert nodir.returncode == 2 and "is not a vdev folder" in nodir.stderr, nodir.stderr
     skip = _hil("vdev", "fuzz", str(VDEVS / "planted"), "--skip", "zero", "-o", str(tmp_path / "d"))
     assert skip.returncode == 2 and "--skip zero" in skip.stderr, skip.stderr
+    conf = tmp_path / "x.qvmconf"
+    conf.write_text("system x\n")
+    run = _hil("qvm", "run", "--conf", str(conf), "--sanitize", "memory", "--artifacts", str(tmp_path / "e"))
+    assert run.returncode == 2 and "--sanitize: unknown sanitizer(s) memory" in run.stderr, run.stderr
 
 
 @pytest.mark.hil_kinds("local")
