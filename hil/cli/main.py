@@ -425,14 +425,18 @@ def build_parser() -> argparse.ArgumentParser:
         cmd_vdev_fuzz,
         "coverage-guided fuzzing of a vdev through its guest interface (a hostile guest); exit 1 on findings",
     )
-    p.add_argument("vdev_dir", metavar="VDEV_DIR", help="the vdev folder (its *.guest scripts seed the corpus)")
+    p.add_argument(
+        "vdev_dir",
+        metavar="VDEV_DIR",
+        help="the vdev folder (its *.guest/*.gs scripts seed the corpus; its fuzz.settings give the defaults)",
+    )
     p.add_argument(
         "--base",
         action="append",
         default=[],
         metavar="WORDS|CONF",
-        help="the vdev's options, e.g. 'loc 0x1c0f0000 timeout 500' (default loc 0x1c0f0000), "
-        "or a .qvmconf naming it 'vdev NAME'",
+        help="the vdev's options, e.g. 'loc 0x1c0f0000 timeout 500' (default: fuzz.settings' base; loc "
+        "0x1c0f0000 if none), or a .qvmconf naming it 'vdev NAME'",
     )
     p.add_argument("--time", type=float, default=60.0, metavar="S", help="seconds of fuzzing (default 60)")
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="parallel fuzzing workers (default 1)")
