@@ -99,6 +99,7 @@ static unsigned long long n_inputs, n_clean, n_ended, n_accesses, n_fires;
 /* The vdev's own clock: a vdev that reads CLOCK_MONOTONIC itself (a watchdog comparing its last kick
  * with now) sees the virtual clock while its code runs on this thread (t_cur_vdev set), so time passes
  * for it as for its timers.  Everything else (libFuzzer's own timing, other threads) reads the real one. */
+__attribute__((visibility("default")))     /* exported: the vdev's calls land here (qvmsim: -fvisibility=hidden) */
 int clock_gettime(clockid_t id, struct timespec *ts)
 {
     static int (*real)(clockid_t, struct timespec *);
