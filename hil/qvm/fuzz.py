@@ -48,6 +48,12 @@ VDEV_FLAGS = (
 )  # fmt: skip
 #: A loc given when the base configuration has none (qvmsim's default region length, 0x1000).
 DEFAULT_LOC = "0x1c0f0000"
+#: The guest RAM of the generated configuration: where a driver puts virtqueues and DMA buffers (the
+#: fuzzer writes and clears the first 64 KiB of the first RAM region).
+DEFAULT_RAM = "0x80000000,0x10000"
+#: qvmsim's sources instrumented like the vdev (their edges and comparisons guide the fuzzer too): the
+#: virtio helper library a virtio vdev is built on, and guest RAM's address checks (hints of the RAM base).
+INSTRUMENTED_CORE = ("vio.c", "ram.c")
 #: libFuzzer's options for every worker: comparisons' distances guide it (value profile: magic values are
 #: found in seconds); leaks are not memory errors a guest can exploit: off.
 LIBFUZZER_ARGS = ("-detect_leaks=0", "-use_value_profile=1", "-print_final_stats=1", "-max_len=1024", "-reload=1")
@@ -57,7 +63,7 @@ MINIMISE_SECONDS = 15
 REPLAY_TAIL_MS = 200
 
 # Op bytes of an input (harness.c): kind | size code << 3 | region << 5.
-_OP_WRITE, _OP_READ, _OP_TIME, _OP_ACK = 0, 3, 5, 6
+_OP_WRITE, _OP_READ, _OP_TIME, _OP_ACK, _OP_RAM = 0, 3, 5, 6, 7
 _SIZE_CODE = {1: 0, 2: 1, 4: 2, 8: 3}
 
 _STATUS_RE = re.compile(
@@ -66,6 +72,7 @@ _STATUS_RE = re.compile(
 )
 _STAT_RE = re.compile(r"^stat::(\w+):\s+(\d+)")
 _ACCESS_RE = re.compile(r"^qvmsim-fuzz: (\d+) inputs, (\d+) guest accesses")
+_RAM_RE = re.compile(r"^qvmsim-fuzz: ram: 0x([0-9a-f]+),0x([0-9a-f]+)")
 _REGION_RE = re.compile(r"^qvmsim-fuzz: region (\d+): vdev '([^']*)' at (io:)?0x([0-9a-f]+),0x([0-9a-f]+)")
 _ARTIFACT_RE = re.compile(r"Test unit written to (\S+)")
 _SUMMARY_RE = re.compile(r"^(SUMMARY: .*|==\d+== ?ERROR: .*)$", re.MULTILINE)
@@ -186,7 +193,7 @@ def build_harness() -> Path:
     """The fuzzing qvm (``fuzz-qvm``): qvmsim's sources + the harness, cached by their hash and clang's."""
     cc = _need_clang()
     core = [*QVMSIM_CFLAGS, *CORE_FLAGS]
-    key = hash_inputs(qvmsim_source_hash(), HARNESS_SOURCE, compiler_identity(cc), *core, "fuzz-1")
+    key = hash_inputs(qvmsim_source_hash(), HARNESS_SOURCE, compiler_identity(cc), *core, *INSTRUMENTED_CORE, "fuzz-2")
     exe = cache_dir("fuzz", f"harness-{key}") / "fuzz-qvm"
     if exe.exists():
         return exe
@@ -195,7 +202,8 @@ def build_harness() -> Path:
         objs: list[str] = []
         for src in sources:
             obj = Path(tmp) / f"{src.stem}{'-fuzz' if src == HARNESS_SOURCE else ''}.o"
-            _run_compile([cc, *core, f"-I{include_dir()}", "-c", "-o", str(obj), str(src)], "the fuzz harness")
+            cov = ["-fsanitize=fuzzer-no-link"] if src.name in INSTRUMENTED_CORE else []
+            _run_compile([cc, *core, *cov, f"-I{include_dir()}", "-c", "-o", str(obj), str(src)], "the fuzz harness")
             objs.append(str(obj))
         out = Path(tmp) / "fuzz-qvm"
         link = [cc, "-fsanitize=fuzzer,address,undefined", "-o", str(out), *objs, "-rdynamic", "-ldl", "-lpthread"]
@@ -226,20 +234,22 @@ def build_fuzz_vdev(vdev_dir: Path, name: str) -> Path:
 
 
 def config_text(name: str, base: Sequence[str]) -> str:
-    """The fuzzed guest's configuration: one ``vdev NAME`` with the base words (a default loc if none)."""
+    """The fuzzed guest's configuration: 64 KiB of guest RAM and one ``vdev NAME`` with the base words (a
+    default loc if none)."""
     words = list(base)
     if "loc" not in words:
         words = ["loc", DEFAULT_LOC, *words]
-    return f"system fuzz\nvdev {name}\n    {shlex.join(words)}\n"
+    return f"system fuzz\nram {DEFAULT_RAM}\nvdev {name}\n    {shlex.join(words)}\n"
 
 
 def _num(text: str) -> int:
     return int(text, 0)
 
 
-def encode_script(lines: Sequence[str], regions: Sequence[Region]) -> bytes:
+def encode_script(lines: Sequence[str], regions: Sequence[Region], ram: Region | None = None) -> bytes:
     """A guest script (GUEST.md) as a fuzz input: its writes, reads, kicks, sleeps and irq acks that
-    fall in the fuzzed regions (the other commands are left out)."""
+    fall in the fuzzed regions, and its writes to the fuzzed guest RAM ``ram`` (the other commands are
+    left out)."""
     out = bytearray()
     for raw in lines:
         words = raw.split("#", 1)[0].split()
@@ -262,6 +272,12 @@ def encode_script(lines: Sequence[str], regions: Sequence[Region]) -> bytes:
                 addr = _num(words[1].removeprefix("io:").removeprefix("mem:"))
                 size = _num(words[2])
                 value = _num(words[3]) if cmd == "write" else 0
+            if cmd == "write" and ram is not None and not space and ram.loc <= addr <= ram.loc + ram.length - size:
+                if size in _SIZE_CODE:
+                    out.append(_OP_RAM | _SIZE_CODE[size] << 3)
+                    out += struct.pack("<H", addr - ram.loc)
+                    out += (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+                continue
             idx = next(
                 (i for i, r in enumerate(regions) if r.space == space and r.loc <= addr < r.loc + r.length), None
             )
@@ -354,8 +370,9 @@ def _symbolizer_env() -> dict[str, str]:
     return env
 
 
-def probe_regions(harness: Path, conf: Path, vdev_path: Path, work: Path) -> list[Region]:
-    """Start the harness once with no input: the configuration must start; the regions it fuzzes."""
+def probe_regions(harness: Path, conf: Path, vdev_path: Path, work: Path) -> tuple[list[Region], Region | None]:
+    """Start the harness once with no input: the configuration must start; the regions it fuzzes and
+    the guest RAM it writes (None without a ``ram``)."""
     empty = work / "empty-input"
     empty.write_bytes(b"")
     env = _harness_env(conf, vdev_path)
@@ -367,12 +384,17 @@ def probe_regions(harness: Path, conf: Path, vdev_path: Path, work: Path) -> lis
         for m in (_REGION_RE.match(line) for line in proc.stderr.splitlines())
         if m
     ]
+    ram = next(
+        (Region("ram", "", int(m.group(1), 16), int(m.group(2), 16))
+         for m in (_RAM_RE.match(line) for line in proc.stderr.splitlines()) if m),
+        None,
+    )  # fmt: skip
     if proc.returncode != 0 or not regions:
         raise SetupError(
             f"hil vdev fuzz: the configuration does not start a guest (exit {proc.returncode}):\n"
             f"{proc.stderr[-4000:]}\nconfiguration {conf}:\n{conf.read_text()}"
         )
-    return regions
+    return regions, ram
 
 
 def _harness_env(conf: Path, vdev_path: Path) -> dict[str, str]:
@@ -488,13 +510,13 @@ def fuzz_vdev(
     conf = out / "fuzz.qvmconf"
     conf.write_text(base_conf.read_text() if base_conf is not None else config_text(name, base))
     skip_env = ";".join(f"0x{off:x},0x{length:x}" for off, length in skip)
-    regions = probe_regions(harness, conf.resolve(), so.parent, work)
+    regions, ram = probe_regions(harness, conf.resolve(), so.parent, work)
     seeds = work / "seeds"
     seeds.mkdir()
     for i, seed in enumerate(default_seeds(regions)):
         (seeds / f"simple-{i}").write_bytes(seed)
     for path in [*find_seed_scripts(vdev_dir), *seed_scripts]:
-        data = encode_script(path.read_text().splitlines(), regions)
+        data = encode_script(path.read_text().splitlines(), regions, ram)
         if data:
             (seeds / f"script-{path.stem}").write_bytes(data)
     report = FuzzReport(name, 0.0, jobs, regions=regions, out=out)

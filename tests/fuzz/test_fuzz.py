@@ -53,7 +53,13 @@ def test_guest_scripts_become_inputs() -> None:
         + bytes([6, 0])
     )  # fmt: skip
     assert data == expected  # print left out, the read outside every region left out
-    assert config_text("wdog", ["timeout", "500"]) == "system fuzz\nvdev wdog\n    loc 0x1c0f0000 timeout 500\n"
+    ram = Region("ram", "", 0x80000000, 0x10000)
+    assert encode_script(["write 0x80000010 8 0x1122", "read 0x80000010 4"], regions, ram) == (
+        bytes([7 | 3 << 3]) + struct.pack("<HQ", 0x10, 0x1122)  # a RAM store; RAM loads are left out
+    )
+    assert config_text("wdog", ["timeout", "500"]) == (
+        "system fuzz\nram 0x80000000,0x10000\nvdev wdog\n    loc 0x1c0f0000 timeout 500\n"
+    )
     assert "loc 0x2000\n" in config_text("x", ["loc", "0x2000"])
 
 

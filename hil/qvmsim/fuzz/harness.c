@@ -13,7 +13,8 @@
  * operations, and qvm's teardown (VDEV_CTRL_TERMINATE).
  *
  * An input is a sequence of operations, each an op byte then its operands:
- *   op & 7        0-2 store, 3-4 and 7 load, 5 time passes, 6 interrupt ack
+ *   op & 7        0-2 store, 3-4 load, 5 time passes, 6 interrupt ack,
+ *                 7 store to guest RAM (a load when no `ram` is configured)
  *   (op >> 3) & 3 access size 1 << n (1, 2, 4, 8 bytes)
  *   op >> 5       which vdev region (modulo their number)
  *   store: offset (2 bytes, little-endian, modulo the room in the region),
@@ -21,6 +22,9 @@
  *   time: milliseconds (2 bytes): the virtual clock advances and the timers
  *         due meanwhile fire, in order, on this thread
  *   ack:  which interrupt (1 byte, modulo the vdevs' `intr`s)
+ *   RAM store: offset (2 bytes, modulo the room in the first 64 KiB of RAM),
+ *         value (size bytes): what a driver puts there (virtqueues, DMA buffers)
+ * Those 64 KiB of guest RAM are cleared before each input.
  *
  * Time is a virtual clock (now_ns() returns it in a QVMSIM_FUZZ build, and so
  * does clock_gettime(CLOCK_MONOTONIC) called from vdev code, below): an input
@@ -63,6 +67,7 @@ void guest_fuzz_reset(void);
 uint64_t timer_fuzz_next_due(void);
 bool timer_fuzz_fire_one(void);
 void timer_fuzz_reset(void);
+bool ram_fuzz_region(int i, uint64_t *base, uint64_t *size);
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -71,6 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 #define MAX_FIRES 1000                          /* timer callbacks per operation, at most */
 #define MAX_REGIONS 8
 #define MAX_INTRS 8
+#define RAM_WINDOW 0x10000u     /* the guest RAM the fuzzer writes (and clears): the first 64 KiB */
 
 struct region {
     int vdev;               /* index in g_vdevs */
@@ -86,6 +92,7 @@ static vdev_t *snap;                            /* the instances as configured *
 static struct qvmsim_vdev_private *psnap;
 static struct region regions[MAX_REGIONS];
 static int nregions;
+static uint64_t ram_base, ram_size;              /* the first RAM region, size 0: none */
 static int intrs[MAX_INTRS];                    /* intr.c indexes of the vdevs' `intr`s */
 static int nintrs;
 static jmp_buf end_jmp;
@@ -273,6 +280,15 @@ static void run_ops(const uint8_t *p, const uint8_t *end)
             intr_set_seen(idx, intr_count(idx));
             pthread_mutex_unlock(&g_guest_mtx);
             snprintf(what, sizeof what, "irq ack %s", intr_name(idx));
+        } else if (kind == 7 && ram_size >= 8) {
+            uint64_t off = take_le(&p, end, 2, &ok);
+            uint64_t value = take_le(&p, end, size, &ok);
+            if (!ok)
+                return;
+            uint64_t addr = ram_base + off % (ram_size - size + 1);
+            script_line("write 0x%" PRIx64 " %u 0x%" PRIx64, addr, size, value);
+            guest_fuzz_access(true, QST_MEMORY, addr, size, value);
+            snprintf(what, sizeof what, "the guest's RAM store of %u byte(s) at 0x%" PRIx64, size, addr);
         } else {
             bool write = kind <= 2;
             const struct region *r = &regions[(op >> 5) % nregions];
@@ -312,6 +328,8 @@ static int run_input(const uint8_t *data, size_t size)
     guest_fuzz_reset();
     qvmsim_fuzz_reset_main();
     fresh_instances();
+    if (ram_size > 0)
+        memset(ram_ptr(ram_base, ram_size), 0, (size_t)ram_size);
     qvmsim_fuzz_clock = CLOCK_START;
     if (script_out != NULL) {
         if (ftruncate(fileno(script_out), 0) != 0 || fseek(script_out, 0, SEEK_SET) != 0)
@@ -387,6 +405,12 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                 "give it a 'loc'\n", conf);
         exit(3);
     }
+    if (ram_fuzz_region(0, &ram_base, &ram_size) && ram_size > RAM_WINDOW)
+        ram_size = RAM_WINDOW;
+    if (ram_size >= 8)
+        fprintf(stderr, "qvmsim-fuzz: ram: 0x%" PRIx64 ",0x%" PRIx64 "\n", ram_base, ram_size);
+    else
+        ram_size = 0;
     for (int r = 0; r < nregions; r++)
         fprintf(stderr, "qvmsim-fuzz: region %d: vdev '%s' at %s0x%" PRIx64 ",0x%" PRIx64 "\n", r,
                 vdev_source(g_vdevs[regions[r].vdev]), regions[r].space == QST_X86_IO ? "io:" : "",
