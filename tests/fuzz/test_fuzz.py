@@ -36,6 +36,7 @@ def _hil(*args: str, timeout: float = 400) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.quick
 def test_guest_scripts_become_inputs() -> None:
     """The seed translation: the input format of harness.c (op byte, offset, value)."""
     regions = [Region("a", "", 0x1000, 0x100), Region("b", "io:", 0x60, 8)]
@@ -146,6 +147,7 @@ def test_target_vdevs_fuzz_clean(  # type: ignore[no-untyped-def]
     assert any(report.summary() in str(v) for v in logged)
 
 
+@pytest.mark.quick
 def test_fuzz_settings_file(tmp_path: Path) -> None:
     """VDEV_DIR/fuzz.settings: the base options and the skipped offsets; a bad line names itself."""
     (tmp_path / "fuzz.settings").write_text("# settings\nbase tick 0  # no thread\nbase timer 5\nskip 0x10,4\nskip 8\n")
