@@ -180,8 +180,8 @@ def test_hang_is_a_finding(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stdout + done.stderr
     [finding] = json.loads(done.stdout)["findings"]
     assert finding["kind"] == "hang", finding
-    # libFuzzer's alarm looks every timeout/2 s: it reports 2 or 3 seconds
-    assert re.fullmatch(r"hang: timeout after [23] seconds in hanger_vwrite \S*hanger\.c:\d+", finding["summary"])
+    # libFuzzer's alarm looks every timeout/2 s (later on a loaded machine): it reports 2 seconds or more
+    assert re.fullmatch(r"hang: timeout after \d+ seconds in hanger_vwrite \S*hanger\.c:\d+", finding["summary"])
     assert "write 0x1c0f0004 4 0xfeedf00d" in (Path(finding["folder"]) / "guest.script").read_text()
 
 
