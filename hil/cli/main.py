@@ -177,6 +177,56 @@ def cmd_vdev_sweep(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report.findings else EXIT_OK
 
 
+def _offset_range(text: str) -> tuple[int, int]:
+    """``--skip OFFSET[,LENGTH]`` (length 1 by default) as numbers."""
+    off, _, length = text.partition(",")
+    try:
+        return int(off, 0), int(length, 0) if length else 1
+    except ValueError:
+        raise HilError(f"--skip {text}: expected OFFSET[,LENGTH] in the vdev's region, e.g. 0x10,4") from None
+
+
+def cmd_vdev_fuzz(args: argparse.Namespace) -> int:
+    import shlex
+
+    from hil.qvm.fuzz import FuzzSettings, fuzz_vdev
+
+    if args.target != "local":
+        raise HilError(
+            f"--target {args.target}: hil vdev fuzz runs on the local target only (the fuzzer runs qvmsim's "
+            "core in-process on this host; the QEMU targets are not supported yet)"
+        )
+    folder = Path(args.vdev_dir)
+    base_conf: Path | None = None
+    words: list[str] = []
+    for b in args.base:
+        if b.endswith(".qvmconf"):
+            if not Path(b).is_file():
+                raise HilError(f"--base {b}: no such configuration file")
+            base_conf = Path(b)
+        else:
+            words += shlex.split(b)
+    if base_conf is not None and words:
+        raise HilError("--base: give either a .qvmconf file or the vdev's option words, not both")
+    settings = FuzzSettings.read(folder) if folder.is_dir() else FuzzSettings()  # VDEV_DIR/fuzz.settings
+    if not args.base:
+        words = settings.base
+    skips = [_offset_range(s) for s in args.skip] or settings.skip
+    out = Path(args.output) if args.output else Path("artifacts") / "fuzz" / folder.resolve().name
+    report = fuzz_vdev(
+        folder, out, base=words, base_conf=base_conf, seconds=args.time, jobs=args.jobs,
+        corpus=Path(args.corpus) if args.corpus else None, hang_timeout=args.hang_timeout,
+        seed_scripts=[Path(s) for s in args.seed], skip=skips,
+        progress=None if args.json else print,
+    )  # fmt: skip
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(report.summary(), end="")
+        print(f"fuzz.txt, fuzz.json, corpus/ and findings/N/ (replay.sh) in {out}")
+    return EXIT_FAILED if report.findings else EXIT_OK
+
+
 def cmd_qvm_run(args: argparse.Namespace) -> int:
     from hil.orchestrate import run_once
 
@@ -186,6 +236,12 @@ def cmd_qvm_run(args: argparse.Namespace) -> int:
         from hil.targets.qemu import PRIVATE_VM_ENV
 
         os.environ[PRIVATE_VM_ENV] = "1"
+    from hil.targets.sdk import SANITIZERS
+
+    sanitize = tuple(sorted({n.strip() for n in (args.sanitize or "").split(",") if n.strip()}))
+    bad = [n for n in sanitize if n not in SANITIZERS]
+    if bad:
+        raise HilError(f"--sanitize: unknown sanitizer(s) {', '.join(bad)}: use {','.join(SANITIZERS)}")
     result = run_once(
         _definition(args),
         Path(args.conf),
@@ -193,11 +249,16 @@ def cmd_qvm_run(args: argparse.Namespace) -> int:
         guest=Path(args.guest) if args.guest else None,
         timeout=args.timeout,
         artifacts=Path(args.artifacts),
+        sanitize=sanitize,
     )
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:
         print(result.summary())
+        report = result.artifacts.get("sanitizer")
+        if report is not None:
+            print(f"sanitizer report ({report}):")
+            print(Path(report).read_text(encoding="utf-8", errors="replace"), end="")
     return EXIT_OK
 
 
@@ -231,13 +292,19 @@ def cmd_nightly(args: argparse.Namespace) -> int:
 
     gates = ["--hil-coverage"] if args.coverage else []  # the quality gates (hil.qvm.gates)
     gates += [f"--hil-sanitize={args.sanitize}"] if args.sanitize else []
-    return nightly(
+    rc = nightly(
         args.target or [],
         Path(args.reports),
         [*gates, *args.pytest_args],
         args.targets_dir or [],
         history=[Path(h) for h in args.history or []],
     )
+    if args.fuzz is None:
+        return rc
+    from hil.cli.fuzznightly import fuzz_each
+
+    found = fuzz_each(Path.cwd(), [Path(d) for d in args.fuzz_vdev or []], args.fuzz, Path(args.reports) / "fuzz")
+    return EXIT_FAILED if found and rc == EXIT_OK else rc
 
 
 def cmd_host_check(args: argparse.Namespace) -> int:
@@ -368,6 +435,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=2, help="runs at once (default 2)")
     p.add_argument("-o", "--output", help="the report folder (default artifacts/sweep/VDEV)")
 
+    p = add(
+        vdev,
+        "fuzz",
+        cmd_vdev_fuzz,
+        "coverage-guided fuzzing of a vdev through its guest interface (a hostile guest); exit 1 on findings",
+    )
+    p.add_argument(
+        "vdev_dir",
+        metavar="VDEV_DIR",
+        help="the vdev folder (its *.guest/*.gs scripts seed the corpus; its fuzz.settings give the defaults)",
+    )
+    p.add_argument(
+        "--base",
+        action="append",
+        default=[],
+        metavar="WORDS|CONF",
+        help="the vdev's options, e.g. 'loc 0x1c0f0000 timeout 500' (default: fuzz.settings' base; loc "
+        "0x1c0f0000 if none), or a .qvmconf naming it 'vdev NAME'",
+    )
+    p.add_argument("--time", type=float, default=60.0, metavar="S", help="seconds of fuzzing (default 60)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N", help="parallel fuzzing workers (default 1)")
+    p.add_argument("--corpus", metavar="DIR", help="the corpus folder, kept between runs (default OUT/corpus)")
+    p.add_argument(
+        "--hang-timeout", type=float, default=10.0, metavar="S", help="an input running longer is a hang (default 10)"
+    )
+    p.add_argument(
+        "--seed", action="append", default=[], metavar="GUEST_SCRIPT", help="a guest script seeding the corpus"
+    )
+    p.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="OFFSET[,LEN]",
+        help="region offsets the guest never touches (a documented fault-injection register)",
+    )
+    p.add_argument("--target", default="local", help="where to fuzz: local (the only one supported)")
+    p.add_argument("-o", "--output", help="the report folder (default artifacts/fuzz/VDEV)")
+
     qvm = sub.add_parser("qvm", help="run qvm on a target").add_subparsers(dest="sub", required=True, metavar="ACTION")
     p = add(qvm, "run", cmd_qvm_run, "deploy vdevs, run qvm @CONF on a target, report how it ended")
     p.add_argument("--target", default="local", help="target name, label:LABEL or .toml (default: local)")
@@ -377,6 +482,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guest", help="a guest script for qvmsim's scripted guest")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds before the hang escalation")
     p.add_argument("--artifacts", default="artifacts/cli", help="where logs are written")
+    p.add_argument(
+        "--sanitize",
+        metavar="address,undefined",
+        help="run qvmsim's sanitizer build (the --vdev should be a sanitizer build too): reports are printed",
+    )
     p.add_argument(
         "--private-vm",
         action="store_true",
@@ -459,6 +569,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="vdev C coverage: REPORT/coverage/ (HTML, Cobertura XML), a line per vdev in the summary",
     )
     p.add_argument("--sanitize", metavar="address,undefined", help="build vdevs and qvm with these sanitizers")
+    p.add_argument(
+        "--fuzz",
+        type=float,
+        metavar="S",
+        help="after the tests, fuzz each vdev S seconds from the guest side (hil vdev fuzz; local): "
+        "REPORTS/fuzz/VDEV/, a finding fails the night",
+    )
+    p.add_argument(
+        "--fuzz-vdev",
+        action="append",
+        metavar="DIR",
+        help="a vdev folder to fuzz (repeatable; default: every folder of .c files in vdevs/ and target_vdevs/)",
+    )
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then arguments for pytest")
     return parser
 

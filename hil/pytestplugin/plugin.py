@@ -17,6 +17,7 @@ pytest-embedded's ``target``/``dut``):
 * ``hil_vdev``: builds a vdev for the target and deploys it.
 * ``hil_qvm``: runs qvm on the target (``run``/``start``).
 * ``hil_sweep``: the configuration-fault sweep of a vdev on the target.
+* ``hil_fuzz``: coverage-guided fuzzing of a vdev through its guest interface (local target).
 
 ``--hil-target`` may be given several times (names, ``label:LABEL`` or
 ``.toml`` paths): every test that uses a target runs once per selected
@@ -49,7 +50,7 @@ from hil.pytestplugin.selection import (
     pytest_generate_tests,
     pytest_xdist_make_scheduler,
 )
-from hil.pytestplugin.vdevs import hil_deployment, hil_qvm, hil_sweep, hil_vdev
+from hil.pytestplugin.vdevs import hil_deployment, hil_fuzz, hil_qvm, hil_sweep, hil_vdev
 from hil.targets.definition import TargetFolders
 
 #: The hooks and fixtures of the plugin defined in its other modules: registered with this one.
@@ -59,6 +60,7 @@ __all__ = [
     "hil_artifacts",
     "hil_console",
     "hil_deployment",
+    "hil_fuzz",
     "hil_qvm",
     "hil_ssh",
     "hil_sweep",

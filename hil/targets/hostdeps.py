@@ -10,7 +10,8 @@ from its name:
   host's architecture, Debian's cross gcc and cross libc headers for another one, ``qcc``
   from the QNX SDP, never from apt) and ``addr2line`` (``binutils``: crash and sanitizer
   frames are named on the host);
-* ``local``: this host's ``gcc`` (qvmsim is built and run here);
+* ``local``: this host's ``gcc`` (qvmsim is built and run here), ``clang`` and its libFuzzer
+  runtime (``hil vdev fuzz`` runs here);
 * ``qemu``: its QEMU binary (``qemu-system-x86_64`` from ``qemu-system-x86``,
   ``qemu-system-aarch64`` from ``qemu-system-arm``); with the public image (no ``image`` or
   ``kernel`` of the user's) also the gcc that builds qvmsim for its arch, apt's tools and
@@ -86,6 +87,19 @@ CROSS_PACKAGES: dict[str, tuple[str, str]] = {
 #: Every target: vdev crashes and sanitizer reports are symbolised with addr2line on the host.
 ADDR2LINE = HostNeed("program", "addr2line", "binutils", "names crash and sanitizer frames (every target)")
 
+#: ``hil vdev fuzz`` (local): clang and its libFuzzer runtime (``libclang_rt.fuzzer-<arch>.a``, in
+#: ``libclang-rt-N-dev``, which clang only recommends; ``libclang-rt-dev`` is the default version's).
+CLANG = HostNeed("program", "clang", "clang", "builds the vdev fuzzer (hil vdev fuzz) on this host")
+LIBFUZZER_PACKAGE = "libclang-rt-dev"
+
+
+def libfuzzer_need(host: Arch) -> HostNeed:
+    """libFuzzer's runtime for clang on this host: the file found, else the pattern it is looked for by."""
+    pattern = f"/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-{host.name}.a"
+    found = sorted(glob.glob(pattern))
+    return HostNeed("file", found[-1] if found else pattern, LIBFUZZER_PACKAGE, "libFuzzer (hil vdev fuzz)")
+
+
 #: The public QEMU image is built from Debian packages: apt-cache policy, apt-get download, dpkg-deb -x.
 APT_TOOLS = (
     HostNeed("program", "apt-get", "apt", "downloads the QEMU image's Debian packages"),
@@ -126,6 +140,7 @@ def requirements(definition: TargetDefinition, host: Arch | None = None) -> list
     needs.append(ADDR2LINE)
     if definition.kind == "local":
         needs += compiler_needs("gcc", "builds qvmsim, which runs on this host", host)
+        needs += [CLANG, libfuzzer_need(host)]
     elif definition.kind == "qemu":
         q = definition.qemu
         if "/" in q.qemu:
@@ -149,7 +164,7 @@ def requirements(definition: TargetDefinition, host: Arch | None = None) -> list
 def packages_named(host: Arch) -> set[str]:
     """Every Debian package this table can name on a host of architecture ``host``."""
     names = {NATIVE_GCC_PACKAGE, NATIVE_LIBC[1], *QEMU_PACKAGES.values()}
-    names |= {n.package for n in (ADDR2LINE, *APT_TOOLS) if n.package}
+    names |= {n.package for n in (ADDR2LINE, CLANG, *APT_TOOLS) if n.package} | {LIBFUZZER_PACKAGE}
     for a in ARCHES.values():
         if a != host and a.name in CROSS_PACKAGES:
             names |= set(CROSS_PACKAGES[a.name])

@@ -14,8 +14,8 @@ from pathlib import Path
 from tests.support.cli import hil
 
 TARGETS = ("--target", "local", "--target", "qemu", "--target", "qemu-arm64")
-#: What the narrowed PATH keeps: apt's and dpkg's tools, the native gcc, the x86_64 QEMU.
-KEPT = ("dpkg", "dpkg-deb", "apt-get", "apt-cache", "gcc", "qemu-system-x86_64")
+#: What the narrowed PATH keeps: apt's and dpkg's tools, the native gcc, clang (hil vdev fuzz), the x86_64 QEMU.
+KEPT = ("dpkg", "dpkg-deb", "apt-get", "apt-cache", "gcc", "clang", "qemu-system-x86_64")
 SUDO = "" if os.geteuid() == 0 else "sudo "
 
 
