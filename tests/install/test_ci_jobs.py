@@ -260,9 +260,7 @@ def test_gitlab_jobs_on_fresh_runners(installed: Installed, tmp_path: Path, work
     assert lab["parallel"]["matrix"] == [{"HIL_LAB": ["example"]}] and lab["tags"] == ["qnx-lab-$HIL_LAB"]
     for runner in (ROOT_NO_SUDO, USER_WITH_SUDO):
         ws = workspace_factory(project, runner)
-        done = gitlab_run(
-            ws, doc, "qnx-hil-public", QNX_HIL_SOURCE=ws.wheel, HIL_TARGETS=PUBLIC_TARGETS_HERE
-        )
+        done = gitlab_run(ws, doc, "qnx-hil-public", QNX_HIL_SOURCE=ws.wheel, HIL_TARGETS=PUBLIC_TARGETS_HERE)
         assert_public_job_passed(ws, done, reports["junit"], reports["coverage_report"]["path"])
     # the lab job on the last runner (its example board is an SSH/serial board: no labgrid extra)
     done = gitlab_run(

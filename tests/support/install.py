@@ -129,5 +129,3 @@ def build_and_install(work: Path) -> Installed:
         {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
     )
     return Installed(venv, wheel, sdist, packaged)
-
-
