@@ -25,6 +25,8 @@ target, with the target's name in its test id.
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -49,7 +51,7 @@ from hil.pytestplugin.selection import (
     pytest_xdist_make_scheduler,
 )
 from hil.pytestplugin.vdevs import hil_deployment, hil_qvm, hil_sweep, hil_vdev
-from hil.targets.definition import TargetFolders
+from hil.targets.definition import TargetDefinition, TargetFolders
 
 #: The hooks and fixtures of the plugin defined in its other modules: registered with this one.
 __all__ = [
@@ -103,6 +105,7 @@ def pytest_configure(config: pytest.Config) -> None:
     except HilError as exc:
         raise pytest.UsageError(f"--hil-target: {exc}") from None
     check_outputs(config)
+    check_extras(config, definitions)
     if config.getoption("hil_console_live", False):
         live = LiveView.for_config(config)  # the terminal's fd, while pytest's capture is suspended
         config.stash[LIVE_KEY] = live
@@ -119,6 +122,26 @@ def pytest_configure(config: pytest.Config) -> None:
 
         path = Path(junit) if junit else Path(beside).with_name("junit.xml")
         config.pluginmanager.register(JUnitReporter(path.resolve()), "hil-junit")
+
+
+def check_extras(config: pytest.Config, definitions: Sequence[TargetDefinition]) -> None:
+    """What the options and the selected targets need from Python's side, before any test runs: gcovr
+    for coverage, labgrid for a labgrid target.  A missing one is a usage error naming the extra (it
+    was a setup error in some tests, infrastructure in the others, or a run with no coverage)."""
+    import importlib.util
+
+    wanted: list[tuple[str, str, str]] = []  # module, extra, why
+    if config.getoption("hil_coverage", False) or any(d.toolchain.coverage for d in definitions):
+        wanted.append(("gcovr", "coverage", "--hil-coverage (the coverage report is made with gcovr)"))
+    labgrid = [d.name for d in definitions if d.kind == "labgrid"]
+    if labgrid:
+        wanted.append(("labgrid", "labgrid", f"the labgrid target(s) {', '.join(labgrid)}"))
+    for module, extra, why in wanted:
+        if importlib.util.find_spec(module) is None:
+            raise pytest.UsageError(
+                f"{why} need(s) {module}, which is not installed in this Python ({sys.executable}): "
+                f"pip install 'qnx-hil[{extra}]'"
+            )
 
 
 def _coverage_report(config: pytest.Config) -> str:
