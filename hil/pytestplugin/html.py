@@ -55,9 +55,10 @@ def test_key(suite: str, classname: str, name: str) -> str:
     return f"{suite} :: {classname}.{name}"
 
 
-def read_history(folders: Iterable[Path]) -> list[HistoryRun]:
+def read_history(folders: Iterable[Path], current: Path | None = None) -> list[HistoryRun]:
     """Earlier runs from their report folders' ``junit.xml`` (oldest first, by folder name); a folder
-    given that holds report folders rather than a report is taken as all of them."""
+    given that holds report folders rather than a report is taken as all of them.  The ``current``
+    report folder is never one of them (``--history reports`` with ``--reports reports`` holds it)."""
     found: list[Path] = []
     for folder in folders:
         folder = Path(folder)
@@ -65,6 +66,8 @@ def read_history(folders: Iterable[Path]) -> list[HistoryRun]:
             found.append(folder)
         elif folder.is_dir():
             found += sorted(p for p in folder.iterdir() if (p / "junit.xml").is_file())
+    if current is not None:
+        found = [f for f in found if f.resolve() != current.resolve()]
     runs = []
     for folder in sorted(found, key=lambda p: p.name):
         run = HistoryRun(folder.name)
@@ -317,8 +320,12 @@ def render(
         lstrip_blocks=True,
     )
     env.filters["fmt_t"] = lambda t: "" if t is None else f"{t:.6f}"
-    history = read_history(history_dirs)
+    history = read_history(history_dirs, current=path.parent)
     model = build(results, properties, history, title=title, current=path.parent.name or "this run")
+    # hil_measure's values (issue 23): a table of their own, with their trend over the history
+    from hil.pytestplugin.measure import history_values, html_rows
+
+    model["measurements"] = html_rows(results, history_values(history_dirs, current=path.parent))
     html = env.get_template("report.html.j2").render(**model)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -42,6 +42,7 @@ from hil.pytestplugin.fixtures import (
     hil_target,
 )
 from hil.pytestplugin.live import LIVE_KEY, LiveView
+from hil.pytestplugin.measure import hil_measure
 from hil.pytestplugin.options import check_outputs, pytest_addoption, selected_targets, target_folders
 from hil.pytestplugin.outcomes import pytest_runtest_makereport, pytest_runtest_protocol
 from hil.pytestplugin.pool import POOL_KEY, TargetPool
@@ -60,6 +61,7 @@ __all__ = [
     "hil_artifacts",
     "hil_console",
     "hil_deployment",
+    "hil_measure",
     "hil_qvm",
     "hil_ssh",
     "hil_sweep",

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hil.pytestplugin.measure import summary_lines as measurement_lines
 from hil.pytestplugin.results import CaseResult, Counts
 from hil.pytestplugin.text import one_line
 
@@ -59,6 +60,7 @@ def summary_table(reporter: JUnitReporter, slowest: int = 10) -> str:
         "  (none)"
     ]
     lines += _warning_lines(results)
+    lines += measurement_lines(results)
     return "\n".join(lines) + "\n"
 
 
