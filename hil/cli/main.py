@@ -238,6 +238,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
 
     gates = ["--hil-coverage"] if args.coverage else []  # the quality gates (hil.qvm.gates)
     gates += [f"--hil-sanitize={args.sanitize}"] if args.sanitize else []
+    gates += [f"--hil-coverage-fail-under={v}" for v in args.coverage_fail_under or []]
     return nightly(
         args.target or [],
         Path(args.reports),
@@ -481,6 +482,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--coverage",
         action="store_true",
         help="vdev C coverage: REPORT/coverage/ (HTML, Cobertura XML), a line per vdev in the summary",
+    )
+    p.add_argument(
+        "--coverage-fail-under",
+        action="append",
+        metavar="[VDEV=]LINE%",
+        help="with --coverage: exit 1 when a vdev's line coverage is below LINE%% "
+        "(VDEV=LINE%%: that vdev's; repeatable)",
     )
     p.add_argument("--sanitize", metavar="address,undefined", help="build vdevs and qvm with these sanitizers")
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then arguments for pytest")

@@ -108,6 +108,15 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--hil-target: {exc}") from None
     check_outputs(config)
     check_extras(config, definitions)
+    if config.getoption("hil_coverage_fail_under", None):
+        from hil.qvm.coverage import CoverageThresholds
+
+        if not config.getoption("hil_coverage", False):
+            raise pytest.UsageError("--hil-coverage-fail-under needs --hil-coverage (hil nightly --coverage)")
+        try:
+            CoverageThresholds.parse(config.getoption("hil_coverage_fail_under"))
+        except HilError as exc:
+            raise pytest.UsageError(str(exc)) from None
     if config.getoption("hil_console_live", False):
         live = LiveView.for_config(config)  # the terminal's fd, while pytest's capture is suspended
         config.stash[LIVE_KEY] = live
@@ -146,12 +155,13 @@ def check_extras(config: pytest.Config, definitions: Sequence[TargetDefinition])
             )
 
 
-def _coverage_report(config: pytest.Config) -> str:
+def _coverage_report(config: pytest.Config) -> tuple[str, bool]:
     """With --hil-coverage, on the controller: the coverage report of every run's counters (all targets);
-    returns its summary lines (one per vdev) for summary.txt."""
+    returns its summary lines (one per vdev) for summary.txt, and whether a vdev is below its
+    ``--hil-coverage-fail-under`` minimum."""
     if not config.getoption("hil_coverage", False) or hasattr(config, "workerinput"):
-        return ""
-    from hil.qvm.coverage import build_report
+        return "", False
+    from hil.qvm.coverage import CoverageThresholds, build_report
 
     pool = config.stash[POOL_KEY]
     out = Path(config.getoption("hil_coverage_dir") or pool.artifacts.parent / "coverage").resolve()
@@ -159,10 +169,12 @@ def _coverage_report(config: pytest.Config) -> str:
         report = build_report(pool.artifacts, out, config.rootpath)
     except HilError as exc:
         print(f"\nhil: coverage report failed: {exc}", flush=True)
-        return f"\ncoverage: report failed: {exc}\n"
+        return f"\ncoverage: report failed: {exc}\n", False
     text = report.text()
+    below = CoverageThresholds.parse(config.getoption("hil_coverage_fail_under") or []).failures(report)
+    text += "".join(f"{line}\n" for line in below)
     print(f"\n{text}", end="", flush=True)
-    return "\n" + text
+    return "\n" + text, bool(below)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -176,7 +188,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     summary = session.config.getoption("hil_summary")
     reporter = session.config.pluginmanager.get_plugin("hil-junit")
-    coverage_lines = _coverage_report(session.config)
+    coverage_lines, below = _coverage_report(session.config)
+    if below and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a vdev below its coverage minimum fails the run
     if summary and reporter is not None:
         from hil.pytestplugin.summary import write_summary
 
