@@ -61,6 +61,10 @@ def summary_table(reporter: JUnitReporter, slowest: int = 10) -> str:
     ]
     lines += _warning_lines(results)
     lines += measurement_lines(results)
+    quarantined = [c for c in results if c.message.startswith("xfail: quarantined")]
+    if quarantined:
+        lines += ["", f"Quarantined ({len(quarantined)}; they ran, their failures do not count):"]
+        lines += [f"  {c.suite}  {c.nodeid}: {'failed' if c.outcome == 'skipped' else c.outcome}" for c in quarantined]
     return "\n".join(lines) + "\n"
 
 
