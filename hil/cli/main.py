@@ -221,6 +221,14 @@ def cmd_qvm_run(args: argparse.Namespace) -> int:
         print(json.dumps(result.to_json(), indent=2))
     else:
         print(result.summary())
+        print(f"reason: {result.reason.name}: {result.reason.description}")
+        severe = list(result.log.at_level("FATAL", "INTERNAL", "ERROR"))
+        if severe:  # the lines that explain the ending (exit 65: the configuration qvm refused, ...)
+            print(f"qvm's fatal and error lines ({len(severe)}):")
+            for line in severe[:20]:
+                print(f"  {line}")
+            if len(severe) > 20:
+                print(f"  ... {len(severe) - 20} more in {Path(args.artifacts).resolve()}")
     return EXIT_OK
 
 
