@@ -165,13 +165,20 @@ def _chart(kind: str, title: str, **config: Any) -> Any:
     )
 
 
-def _histogram(values: Sequence[float], bins: int = 12) -> list[tuple[int, float, float]]:
-    low, high = min(values), max(values)
-    width = (high - low) / bins or 1e-3
+def _histogram(
+    values: Sequence[float], bins: int = 12, span: tuple[float, float] | None = None
+) -> list[tuple[int, float, float]]:
+    """``values`` counted into ``bins`` equal bins over ``span`` (default: their own range).  Every
+    series of a chart takes the same span, so no series' bars are a sliver of the axis; a span of
+    one value is widened to +-0.5 (bars 0.03 px wide made the chart look empty)."""
+    low, high = span if span is not None else (min(values), max(values))
+    if high - low < 1e-9:
+        low, high = low - 0.5, high + 0.5
+    width = (high - low) / bins
     counts = [0] * bins
     for v in values:
-        counts[min(int((v - low) / width), bins - 1)] += 1
-    return [(n, low + i * width, low + (i + 1) * width) for i, n in enumerate(counts)]
+        counts[max(min(int((v - low) / width), bins - 1), 0)] += 1
+    return [(n, low + i * width, low + (i + 1) * width) for i, n in enumerate(counts) if n]
 
 
 def plots(cases: Sequence[dict[str, Any]], history: Sequence[HistoryRun], current: str) -> dict[str, str]:
@@ -184,8 +191,9 @@ def plots(cases: Sequence[dict[str, Any]], history: Sequence[HistoryRun], curren
                 by_target.setdefault(case["suite"], []).append(run["bite_latency_s"] * 1000.0)
     if by_target:
         chart = _chart("Histogram", "Watchdog bite latency (ms past the timeout)", x_title="ms")
+        every = [v for values in by_target.values() for v in values]
         for target, values in sorted(by_target.items()):
-            chart.add(target, _histogram(values))
+            chart.add(target, _histogram(values, span=(min(every), max(every))))
         out["latency"] = chart.render()
     durations: dict[str, list[float]] = {}
     for case in cases:
@@ -326,6 +334,8 @@ def render(
     from hil.pytestplugin.measure import history_values, html_rows
 
     model["measurements"] = html_rows(results, history_values(history_dirs, current=path.parent))
+    for case in model["cases"]:  # artifact links relative to the report: they work once it is downloaded
+        case["artifacts_link"] = os.path.relpath(case["artifacts"], path.parent) if case["artifacts"] else None
     html = env.get_template("report.html.j2").render(**model)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
