@@ -35,6 +35,8 @@ MAX_MARKS = 2000
 
 #: Timeline rows, in order (hil.qvm.timeline.KINDS, repeated here: this layer reads only its JSON).
 ROWS = ("lifecycle", "store", "interrupt", "log", "signal", "stdin", "end")
+#: Rows whose marks come from qvm's DEBUG/VERBOSE log lines (a run at the default level has none).
+VERBOSE_ROWS = ("lifecycle", "store")
 OUTCOMES = ("passed", "failed", "error", "infrastructure", "skipped")
 #: Suite properties shown as the provenance of a target.
 PROVENANCE = ("target.kind", "target.arch", "image", "qvm.version", "toolchain", "target.setup.seconds")
@@ -138,7 +140,10 @@ def timeline(run: dict[str, Any]) -> dict[str, Any]:
         mark["x"] = TIMELINE_LEFT + (mark["t"] - t0) / span * TIMELINE_WIDTH
         mark["y"] = ROWS.index(mark["kind"]) * ROW_HEIGHT + ROW_HEIGHT / 2 if mark["kind"] in ROWS else 0.0
     ticks = [{"x": TIMELINE_LEFT + i / 5 * TIMELINE_WIDTH, "label": f"+{i / 5 * span:.3f} s"} for i in range(6)]
+    # qvm logs vdev control calls at DEBUG and guest stores at VERBOSE: say so rather than leave the rows blank
+    quiet = [r for r in VERBOSE_ROWS if not any(m["kind"] == r for m in marks)]
     return {
+        "quiet_rows": quiet,
         "t0": t0,
         "t1": t0 + span,
         "marks": marks,

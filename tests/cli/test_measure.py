@@ -83,3 +83,20 @@ def test_measurements_in_junit_summary_and_html_with_limits_and_trends(tmp_path:
     # the history is r1 only: the run being written is not counted twice
     assert re.search(r"<th>trend \(r1, r2\)</th>", report)
     assert first.is_dir()
+
+
+def test_quiet_timeline_rows_say_which_log_level_fills_them(tmp_path: Path) -> None:
+    from hil.pytestplugin.html import timeline
+
+    quiet = timeline({"log": [{"t": 1.0, "kind": "log", "level": "INFO", "message": "x"}], "events": []})
+    assert quiet["quiet_rows"] == ["lifecycle", "store"]
+    full = timeline(
+        {
+            "log": [
+                {"t": 1.0, "kind": "lifecycle", "level": "DEBUG", "message": "ctrl STARTUP -> vdev 'w'"},
+                {"t": 1.1, "kind": "store", "level": "VERBOSE", "message": "guest store 0x9000/4 = 0x1"},
+            ],
+            "events": [],
+        }
+    )
+    assert full["quiet_rows"] == []
