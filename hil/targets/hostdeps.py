@@ -35,7 +35,7 @@ from hil.core.arch import arch as arch_info
 from hil.targets.definition import TargetDefinition
 from hil.targets.toolchain import Toolchain
 
-NeedKind = Literal["program", "file", "apt-arch"]
+NeedKind = Literal["program", "file", "apt-arch", "python-module"]
 
 #: Where what a definition names but apt does not provide comes from (``HostNeed.source``).
 QNX_SDP = "from the QNX SDP, never apt: set [toolchain] qnx_host (or QNX_HOST) to its host folder"
@@ -46,7 +46,8 @@ class HostNeed:
     """One thing a target needs on the host.
 
     ``kind`` ``program``: ``name`` is a command found on PATH (or a path); ``file``: ``name`` is a
-    file that must exist; ``apt-arch``: ``name`` is a Debian architecture whose packages apt must
+    file that must exist; ``python-module``: ``name`` is a module this Python must import (a pip
+    extra of qnx-hil, named by ``source``); ``apt-arch``: ``name`` is a Debian architecture whose packages apt must
     know (enabled in dpkg, its package index downloaded).  ``package``: the Debian package that
     provides it, None when apt does not (``source`` then says where it comes from).
     """
@@ -140,6 +141,13 @@ def requirements(definition: TargetDefinition, host: Arch | None = None) -> list
             needs += compiler_needs(cc, f"builds qvmsim for the {a.name} image", host)
             needs += APT_TOOLS
             needs.append(HostNeed("apt-arch", a.debian, None, f"the {a.name} image's Debian packages"))
+    if definition.kind == "labgrid":
+        needs.append(
+            HostNeed(
+                "python-module", "labgrid", None, "the labgrid target kind's client",
+                "pip install 'qnx-hil[labgrid]' in the environment that runs qnx-hil",
+            )
+        )  # fmt: skip
     unique: dict[tuple[str, str], HostNeed] = {}
     for need in needs:
         unique.setdefault((need.kind, need.name), need)
@@ -194,6 +202,10 @@ def satisfied(need: HostNeed, path: str | None = None) -> bool:
         return Path(need.name).is_file()
     if need.kind == "apt-arch":
         return apt_arch_state(need.name, path) == "ok"
+    if need.kind == "python-module":
+        import importlib.util
+
+        return importlib.util.find_spec(need.name) is not None
     search = os.pathsep.join([*need.extra_path, path if path is not None else os.environ.get("PATH", "")])
     return shutil.which(need.name, path=search) is not None
 
