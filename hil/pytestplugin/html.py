@@ -321,8 +321,10 @@ def render(
     properties: dict[str, dict[str, str]],
     history_dirs: Sequence[Path] = (),
     title: str = "HIL run",
+    coverage: Any = None,
 ) -> Path:
-    """Write the report to ``path`` (atomically) and return it."""
+    """Write the report to ``path`` (atomically) and return it.  ``coverage``: the session's
+    ``hil.qvm.coverage.CoverageReport`` (--hil-coverage), linked and summarised per vdev."""
     import jinja2
 
     env = jinja2.Environment(
@@ -339,6 +341,20 @@ def render(
     from hil.pytestplugin.measure import history_values, html_rows
 
     model["measurements"] = html_rows(results, history_values(history_dirs, current=path.parent))
+    model["coverage"] = None
+    if coverage is not None:  # each vdev's line and branch rates, and a link to gcovr's report
+        model["coverage"] = {
+            "link": os.path.relpath(Path(coverage.folder) / "index.html", path.parent),
+            "vdevs": [
+                {
+                    "name": v.name,
+                    "lines": v.rate_text(v.lines),
+                    "branches": v.rate_text(v.branches),
+                    "targets": sorted(v.targets),
+                }
+                for v in sorted(coverage.vdevs.values(), key=lambda v: v.name)
+            ],
+        }
     for case in model["cases"]:  # artifact links relative to the report: they work once it is downloaded
         case["artifacts_link"] = os.path.relpath(case["artifacts"], path.parent) if case["artifacts"] else None
     html = env.get_template("report.html.j2").render(**model)

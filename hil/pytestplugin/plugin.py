@@ -28,6 +28,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -160,6 +161,10 @@ def check_extras(config: pytest.Config, definitions: Sequence[TargetDefinition])
             )
 
 
+#: The session's coverage report (``hil.qvm.coverage.CoverageReport``), for the HTML report.
+COVERAGE_KEY = pytest.StashKey[Any]()
+
+
 def _coverage_report(config: pytest.Config) -> tuple[str, bool]:
     """With --hil-coverage, on the controller: the coverage report of every run's counters (all targets);
     returns its summary lines (one per vdev) for summary.txt, and whether a vdev is below its
@@ -175,6 +180,7 @@ def _coverage_report(config: pytest.Config) -> tuple[str, bool]:
     except HilError as exc:
         print(f"\nhil: coverage report failed: {exc}", flush=True)
         return f"\ncoverage: report failed: {exc}\n", False
+    config.stash[COVERAGE_KEY] = report
     text = report.text()
     below = CoverageThresholds.parse(config.getoption("hil_coverage_fail_under") or []).failures(report)
     text += "".join(f"{line}\n" for line in below)
@@ -216,6 +222,7 @@ def _write_html(config: pytest.Config) -> None:
         reporter.suite_properties(),
         [Path(p) for p in config.getoption("hil_history") or []],
         title=f"HIL run {Path(html).resolve().parent.name}",
+        coverage=config.stash.get(COVERAGE_KEY, None),
     )
     print(f"\nhil: HTML report {path}", flush=True)
 

@@ -39,13 +39,13 @@ class VdevCoverage:
     targets: set[str] = field(default_factory=set)
 
     @staticmethod
-    def _pct(part: tuple[int, int]) -> str:
+    def rate_text(part: tuple[int, int]) -> str:
         covered, total = part
         return f"{covered}/{total} ({100.0 * covered / total:.1f}%)" if total else "0/0 (-)"
 
     def line(self) -> str:
         return (
-            f"coverage vdev {self.name}: lines {self._pct(self.lines)}, branches {self._pct(self.branches)} "
+            f"coverage vdev {self.name}: lines {self.rate_text(self.lines)}, branches {self.rate_text(self.branches)} "
             f"[{', '.join(sorted(self.targets))}]"
         )
 

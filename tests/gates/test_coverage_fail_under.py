@@ -42,6 +42,18 @@ def test_below_the_minimum_fails_the_run_and_above_passes(project: Path, tmp_pat
     )
     rc, summary = nightly(project, tmp_path / "b", "--coverage-fail-under", f"{int(rate)}%")
     assert rc == 0 and "coverage: FAIL" not in summary, summary
+    # the HTML report links the coverage report (relative to it) and shows each vdev's rates
+    (run,) = (tmp_path / "b").iterdir()
+    report = (run / "report.html").read_text()
+    assert (
+        '<a class="coverage-report" href="coverage/index.html">' in report and (run / "coverage/index.html").is_file()
+    )
+    row = re.search(r'<tr class="coverage-vdev" data-vdev="mywdog">(.*?)</tr>', report)
+    assert row is not None
+    assert re.findall(r"<td>(.*?)</td>", row.group(1))[:2] == [
+        "mywdog",
+        re.search(r"lines (\S+ \(\S+\))", summary).group(1),
+    ]  # type: ignore[union-attr]
     # the per-vdev form wins over the general one
     rc, summary = nightly(project, tmp_path / "c", "--coverage-fail-under", "1", "--coverage-fail-under", "mywdog=99")
     assert rc == 1 and "(--hil-coverage-fail-under mywdog=99%)" in summary, summary
