@@ -163,9 +163,7 @@ def load_keys(cfg: SshConfig) -> list[paramiko.PKey]:
                 except (OSError, paramiko.SSHException, ValueError):
                     pass
         if not keys:
-            raise ConfigError(
-                "no private key: set key (no ssh-agent keys and no ~/.ssh/id_* found)", where, "key"
-            )
+            raise ConfigError("no private key: set key (no ssh-agent keys and no ~/.ssh/id_* found)", where, "key")
     return keys
 
 
