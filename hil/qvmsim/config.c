@@ -198,7 +198,7 @@ static bool is_global(const char *w)
 {
     static const char *const g[] = {
         "system", "ram", "rom", "load", "cpu", "vdev", "logger", "dump",
-        "unsupported", "set", "dryrun", "pass", "safety", NULL,
+        "unsupported", "set", "dryrun", "pass", "safety", "cmdline", NULL,
     };
     for (int i = 0; g[i]; i++) {
         if (strcmp(w, g[i]) == 0)
@@ -207,6 +207,37 @@ static bool is_global(const char *w)
     return false;
 }
 
+/* Records a parsed common option (loc, intr, name) in the instance's option
+ * list, in configuration order with its own options: configure() applies it
+ * after VDEV_CTRL_OPTIONS_START, over the defaults the vdev set there [doc:
+ * QNX 7.1 dev guide, ib700 sample: "default values that may or may not be
+ * overridden by ... the common vdev options parsed by the qvm process"; 8.0
+ * lifecycle: at VDEV_CTRL_ASSIGN "all user-specified options have been
+ * processed"].  A repeat replaces the earlier one (last repeat wins), at the
+ * earlier one's place. */
+static struct vdev_opt *common_opt(const struct tok *opt, vdev_t *v, int idx)
+{
+    struct qvmsim_vdev_private *p = v->qvmsim_private;
+    for (int i = 0; i < p->nopts; i++) {
+        if (p->opts[i].idx == idx) {
+            free(p->opts[i].arg);
+            p->opts[i].file = opt->file;
+            p->opts[i].line = opt->line;
+            return &p->opts[i];
+        }
+    }
+    p->opts = xreallocarray(p->opts, (size_t)p->nopts + 1, sizeof *p->opts);
+    struct vdev_opt *o = &p->opts[p->nopts++];
+    memset(o, 0, sizeof *o);
+    o->idx = idx;
+    o->file = opt->file;
+    o->line = opt->line;
+    return o;
+}
+
+/* `loc [mem:|io:]ADDR[,LEN]`: checked here (the error names the line),
+ * applied by configure().  Without a type the vdev's own (v_block.qst_type
+ * after OPTIONS_START) is kept; without LEN, its v_block.length. */
 static void parse_loc(const struct tok *opt, vdev_t *v)
 {
     if (!more())
@@ -214,7 +245,7 @@ static void parse_loc(const struct tok *opt, vdev_t *v)
                   vdev_source(v));
     char *a = take_arg(opt, "an address ([mem:|io:]ADDR[,LEN])");
     const char *p = a;
-    unsigned type = v->v_block.qst_type;
+    int type = -1;
     if (strncmp(p, "io:", 3) == 0) {
         type = QST_X86_IO;
         p += 3;
@@ -225,15 +256,15 @@ static void parse_loc(const struct tok *opt, vdev_t *v)
     char addr[128];
     const char *comma = strchr(p, ',');
     snprintf(addr, sizeof addr, "%.*s", comma ? (int)(comma - p) : (int)strlen(p), p);
-    uint64_t loc, len = type == QST_X86_IO ? QVMSIM_DEFAULT_IO_LENGTH : QVMSIM_DEFAULT_MEM_LENGTH;
+    uint64_t loc, len = 0;
     if (parse_num(addr, &loc) != 0 || (comma && (parse_size(comma + 1, &len) != 0 || len == 0)))
         cfg_fatal(opt->file, opt->line, "bad value '%s' for option 'loc' of vdev '%s' "
                   "(expected [mem:|io:]ADDR[,LEN], e.g. 0x1c0f0000 or io:0x441,1)", a, vdev_source(v));
-    v->v_block.qst_type = type;
-    v->v_block.location = loc;
-    v->v_block.length = len;
-    v->qvmsim_private->loc_given = true;
-    free(a);
+    struct vdev_opt *o = common_opt(opt, v, VDEV_OPT_LOC);
+    o->arg = a;
+    o->loc_type = type;
+    o->loc = loc;
+    o->loc_len = len;
 }
 
 static void vdev_option(const struct tok *opt, vdev_t *v, int idx, bool flag)
@@ -252,6 +283,7 @@ static void vdev_option(const struct tok *opt, vdev_t *v, int idx, bool flag)
         }
     }
     p->opts = xreallocarray(p->opts, (size_t)p->nopts + 1, sizeof *p->opts);
+    memset(&p->opts[p->nopts], 0, sizeof p->opts[p->nopts]);
     p->opts[p->nopts].idx = idx;
     p->opts[p->nopts].arg = arg;
     p->opts[p->nopts].file = opt->file;
@@ -270,7 +302,7 @@ static bool vdev_word(const struct tok *opt, vdev_t *v)
         parse_loc(opt, v);
         return true;
     }
-    if (strcmp(w, "intr") == 0) {
+    if (strcmp(w, "intr") == 0 && !builtin_own_intr(f)) {
         if (f->factory_flags & VFF_INTR_NO)
             cfg_fatal(opt->file, opt->line, "vdev '%s' takes no 'intr'", vdev_source(v));
         if (!more())
@@ -282,13 +314,14 @@ static bool vdev_word(const struct tok *opt, vdev_t *v)
         if (intr_parse(a, name, sizeof name, &why) != 0)
             cfg_fatal(opt->file, opt->line, "bad value '%s' for option 'intr' of vdev '%s': %s",
                       a, vdev_source(v), why);
-        free(v->qvmsim_private->intr_text);
-        v->qvmsim_private->intr_text = xstrdup(name);
-        v->v_intr.gi_id = intr_register(name);
         free(a);
+        intr_register(name);    /* known from here (a guest script's `irq wait` names it) */
+        common_opt(opt, v, VDEV_OPT_INTR)->arg = xstrdup(name);
         return true;
     }
     if (strcmp(w, "name") == 0) {
+        /* the instance's identity, not a default a vdev sets: used from here
+         * on, so that every line of the instance (OPTIONS_START's too) names it */
         free(v->qvmsim_private->inst_name);
         v->qvmsim_private->inst_name = take_arg(opt, "an instance name");
         return true;
@@ -368,6 +401,8 @@ void config_parse(void)
                 cfg_fatal(opt->file, opt->line, "unknown option '%s' for vdev '%s'", w, vdev_source(cur));
             cfg_fatal(opt->file, opt->line, "unknown option '%s'", w);
         }
+        if (strcmp(w, "vdev") != 0)
+            check_global(opt->file, opt->line, w);     /* `qvm --check` (check.c) */
         if (strcmp(w, "system") == 0) {
             if (opt != &toks[0])
                 cfg_fatal(opt->file, opt->line, "option 'system' must come first (found after '%s')", toks[0].w);
@@ -418,8 +453,11 @@ void config_parse(void)
             ctx = CTX_CPU;
         } else if (strcmp(w, "vdev") == 0) {
             char *name = take_arg(opt, "a vdev name");
-            struct vdev_lib *lib = vdev_lib_load(name, opt->file, opt->line);
-            cur = vdev_instance_new(lib, name, opt->file, opt->line);
+            struct vdev_lib *lib = builtin_lib(name);   /* built-ins first (builtin.c) */
+            if (lib == NULL)
+                lib = vdev_lib_load(name, opt->file, opt->line);
+            cur = vdev_instance_new(lib, lib->path[0] == '(' ? lib->name : name, opt->file, opt->line);
+            check_vdev(cur);
             ctx = CTX_VDEV;
             free(name);
         } else if (strcmp(w, "logger") == 0) {
@@ -477,6 +515,11 @@ void config_parse(void)
         } else if (strcmp(w, "pass") == 0) {
             ctx = CTX_PASS;
             qlog(QL_QVM_DEBUG, "%s:%d: pass: accepted, no effect in qvmsim", opt->file, opt->line);
+        } else if (strcmp(w, "cmdline") == 0) {   /* [doc 8.0 vm/cmdline.html]: the guest kernel's */
+            char *v = take_arg(opt, "the guest's command line (a quoted string)");
+            qlog(QL_QVM_DEBUG, "%s:%d: cmdline \"%s\": accepted, no effect in qvmsim (the scripted guest has no "
+                 "kernel command line)", opt->file, opt->line, v);
+            free(v);
         } else if (strcmp(w, "safety") == 0) {
             char *v = take_arg(opt, "none, warn or required");
             if (strcmp(v, "none") != 0 && strcmp(v, "warn") != 0 && strcmp(v, "required") != 0)

@@ -41,6 +41,13 @@ void vdev_register_factory(struct vdev_factory *factory, unsigned abi_version)
     loading->factories = factory;
 }
 
+void vdev_lib_register(struct vdev_lib *lib, void (*reg)(void))
+{
+    loading = lib;
+    reg();
+    loading = NULL;
+}
+
 static bool is_file(const char *path)
 {
     struct stat st;

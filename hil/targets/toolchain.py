@@ -252,6 +252,7 @@ def build_vdev(
     for d in sorted({f.parent for f in files}):
         headers.extend(sorted(d.glob("*.h")))
     if toolchain.kind == "gcc":
+        headers.extend(sorted(include_dir().glob("*.h")))  # <virtio.h>, <vq.h>
         headers.extend(sorted((include_dir() / "qvm").glob("*.h")))
     key = hash_inputs(
         toolchain.kind,

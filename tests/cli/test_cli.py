@@ -115,3 +115,24 @@ def test_qvm_run_prints_the_fatal_line_that_explains_its_ending(tmp_path: Path) 
     assert lines[1] == "reason: FATAL_CONFIG: fatal configuration error"
     assert lines[2] == "qvm's fatal and error lines (1):"
     assert " FATAL qvm: " in lines[3] and "vdev 'no-such-vdev' not found" in lines[3]
+    assert lines[4].startswith("configuration refused at ") and "'vdev no-such-vdev'" in lines[4]
+
+
+def test_qvm_check_lists_each_lines_fate() -> None:
+    done = hil("qvm", "check", "fixtures/qvmconf/arm-guest-8.0.qvmconf", "--target", "qemu-arm64", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] and report["target"] == "qemu-arm64"
+    fates = {line["text"].split(":")[0]: line["fate"] for line in report["lines"]}
+    assert fates["vdev wdt-sp805"] == fates["vdev pl011"] == "modelled"
+    assert fates["vdev gic"] == fates["vdev shmem"] == fates["vdev virtio-net"] == "accepted, not modelled"
+    assert fates["pass"] == fates["cmdline"] == "accepted, not modelled"
+
+
+def test_qvm_check_refusal_is_bad_input_with_the_reason(tmp_path: Path) -> None:
+    conf = tmp_path / "board.qvmconf"
+    conf.write_text("system b\nvdev wdt-sp805\n    timeout 100\n")
+    done = hil("qvm", "check", str(conf))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "board.qvmconf:3  refused" in done.stdout
+    assert "unknown option 'timeout' for vdev 'wdt-sp805'" in done.stdout
