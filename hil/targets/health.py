@@ -24,7 +24,7 @@ import shutil
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 from hil.core.errors import ConfigError, HilError, InfrastructureError
@@ -231,16 +231,33 @@ def _check_labgrid(d: TargetDefinition) -> list[Finding]:
                         f"no place '{wanted}' at {address} (places: {known}; [labgrid] place in {d.source})",
                     )
                 ]  # fmt: skip
-            place = places[wanted]
-            if not getattr(place, "matches", None):
-                return [Finding(d.name, "labgrid place", "infra", f"place '{wanted}' has no resources (no exporter)")]
-            return [Finding(d.name, "labgrid place", "ok", f"'{wanted}' at {address}")]
+            matched = _place_resources(coordinator, places[wanted])
+            if not matched:
+                return [
+                    Finding(
+                        d.name, "labgrid place", "infra",
+                        f"place '{wanted}' at {address} matches no exported resource (is its exporter running?)",
+                    )
+                ]  # fmt: skip
+            return [Finding(d.name, "labgrid place", "ok", f"'{wanted}' at {address}: {', '.join(matched)}")]
         tagged = [n for n, p in places.items() if all(p.tags.get(k) == v for k, v in d.labgrid.tags.items())]
         if not tagged:
             return [Finding(d.name, "labgrid place", "config", f"no place at {address} has the tags {d.labgrid.tags}")]
         return [Finding(d.name, "labgrid place", "ok", f"{', '.join(sorted(tagged))} at {address}")]
     finally:
         coordinator.close()
+
+
+def _place_resources(coordinator: Any, place: Any) -> list[str]:
+    """The available exported resources a labgrid place matches (``EXPORTER/GROUP/CLASS/NAME``)."""
+    found = []
+    for exporter, groups in coordinator.session.resources.items():
+        for group, names in groups.items():
+            for name, entry in names.items():
+                path = (exporter, group, entry.cls, name)
+                if entry.avail and place.hasmatch(path):
+                    found.append("/".join(path))
+    return sorted(found)
 
 
 def check_target(d: TargetDefinition) -> list[Finding]:
