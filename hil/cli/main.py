@@ -237,11 +237,12 @@ def cmd_qvm_run(args: argparse.Namespace) -> int:
 
 def cmd_qvm_check(args: argparse.Namespace) -> int:
     from hil.qvm.check import check_config
+    from hil.targets import target_class
 
     definition = _definition(args)
     report = check_config(Path(args.conf), vdev_dirs=[Path(d) for d in args.L])
     note = ""
-    if definition.kind == "board":
+    if not target_class(definition).runs_qvmsim_builds:  # a board's qvm is QNX's own
         note = f"note: {definition.name} runs QNX's qvm; this is qvmsim's reading of the file\n"
     if args.json:
         print(json.dumps({"target": definition.name, **report.to_json()}, indent=2))

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol, cast
 
 from hil.core.errors import ConfigError
-from hil.qvm.confparse import ConfContext, ParsedConf, parse_qvmconf
+from hil.qvm.confparse import ConfContext, ParsedConf, parse_qvmconf, vdev_module
 from hil.qvm.confvocab import (
     RAM_SIZE,
     SAFETY_VALUES,
@@ -394,13 +394,16 @@ class QvmConfig:
             raise ConfigError(f"expected a vdev NAME or a built vdev with a .name, got {vdev!r}", "vdev", "name")
         where = f"vdev {module}"
         _check_token(module, where, "NAME")
-        if module.endswith(".so") or module.startswith("vdev-"):
+        word = module
+        if module.startswith("vdev-") and module.endswith(".so") and len(module) > 8 and "/" not in module:
+            module = vdev_module(module)  # real configurations' spelling: qvm (and qvmsim) load vdev-NAME.so
+        elif module.endswith(".so") or module.startswith("vdev-"):
             bare = module.removesuffix(".so").removeprefix("vdev-")
             raise ConfigError(f"give NAME, not the file name: vdev('{bare}') loads vdev-{bare}.so", where, "NAME")
         if not isinstance(vdev, str):
             self._vdev_objects.append(vdev)
         self._vdevs.append(module)
-        lines = [_Line(("vdev", module))]
+        lines = [_Line(("vdev", word))]
         if loc is not None:
             lines.append(_Line(("loc", *_words(loc, where, "loc", hex_ints=True)), indent=True))
         if intr is not None:

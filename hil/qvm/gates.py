@@ -94,9 +94,9 @@ class Gates:
         from hil.targets.sdk import build_qvmsim
 
         exe = build_qvmsim(sanitize=self.sanitize)
-        if target.kind == "local":
+        if target.on_this_host:
             return str(exe), None
-        if target.kind != "qemu":
+        if not target.runs_qvmsim_builds:
             raise SetupError(f"--hil-sanitize runs qvmsim's sanitizer build: target '{target.name}' is a {target.kind}")
         libs = {name: _host_lib(name) for name in SANITIZER_LIBS}  # by soname: what the loader looks for
         key = hash_inputs(exe, *libs.values())
@@ -122,7 +122,7 @@ class Gates:
         into.mkdir(parents=True, exist_ok=True)
         folder = f"{deployment.path}/{GCOV_FOLDER}"
         count = 0
-        if target.kind == "local":
+        if target.on_this_host:
             src = Path(folder)
             if src.is_dir():
                 for gcda in src.rglob("*.gcda"):

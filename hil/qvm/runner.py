@@ -85,6 +85,12 @@ class _Output:
             self.cond.notify_all()
 
 
+def _qvm_settings(target: Target) -> str:
+    """``NAME=value `` words for the target's qvm settings (``[qvm] timer_hz``: qvmsim's guest timer)."""
+    words = [f"{k}={shell_command([v])}" for k, v in sorted(target.definition.qvm.environment().items())]
+    return " ".join(words) + " " if words else ""
+
+
 class QvmSession:
     """A qvm running on a target, under the test's control."""
 
@@ -115,6 +121,7 @@ class QvmSession:
         command = (
             f"cd {libpath} && {write}{record_pid(argv)} && {stamp}"  # pid, start time, command line: see deploy
             f"LD_LIBRARY_PATH={ldpath}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}} {runner.gates.environment(d)}"
+            f"{_qvm_settings(runner.target)}"
             f"exec {shell_command(argv)}"
         )
         self.process: Process = runner.target.start(command, on_output=self._on_output)
@@ -408,7 +415,7 @@ class QvmRunner:
 
     def _local_file(self, path: str) -> Path | None:
         copy = self.deployment.local_copies.get(path)
-        if copy is None and self.target.kind == "local":
+        if copy is None and self.target.on_this_host:
             copy = Path(path)
         return copy
 

@@ -50,6 +50,9 @@ static const struct {
     { "pass", CHECK_ACCEPTED, "pass: no host resources are passed through" },
     { "safety", CHECK_ACCEPTED, "safety: qvmsim has no safety variants" },
     { "cmdline", CHECK_ACCEPTED, "cmdline: the scripted guest has no kernel command line" },
+    { "initrd", CHECK_ACCEPTED, "initrd: nothing is loaded into guest memory" },
+    { "data", CHECK_ACCEPTED, "data: nothing is loaded into guest memory" },
+    { "debug", CHECK_ACCEPTED, "debug: qvmsim has no GDB server" },
 };
 
 void check_global(const char *file, int line, const char *word)

@@ -86,10 +86,33 @@ static void tokenize_file(const char *path, const char *from_file, int from_line
                 break;
             if (*p == '"') {        /* a quoted word: spaces and '#' inside [doc: dump page] */
                 char *e = strchr(p + 1, '"');
-                if (e == NULL)
-                    cfg_fatal(file, lineno, "unterminated '\"' in '%.*s' (a quoted word ends on its own line)",
-                              (int)strcspn(p, "\r\n"), p);
-                add_tok(p + 1, (size_t)(e - p - 1), file, lineno);
+                if (e != NULL) {
+                    add_tok(p + 1, (size_t)(e - p - 1), file, lineno);
+                    p = e + 1;
+                    continue;
+                }
+                /* it goes on over the next lines (real configurations write a long
+                 * `cmdline "..."` so): each line break is one space */
+                int start = lineno;
+                char *word = xstrdup(p + 1);
+                word[strcspn(word, "\r\n")] = '\0';
+                for (;;) {
+                    if (getline(&line, &cap, f) < 0)
+                        cfg_fatal(file, start, "unterminated '\"' in '%.40s...': no closing '\"' before the end "
+                                  "of the file", word);
+                    lineno++;
+                    e = strchr(line, '"');
+                    size_t add = e != NULL ? (size_t)(e - line) : strcspn(line, "\r\n");
+                    size_t have = strlen(word);
+                    word = xrealloc(word, have + 1 + add + 1);
+                    word[have] = ' ';
+                    memcpy(word + have + 1, line, add);
+                    word[have + 1 + add] = '\0';
+                    if (e != NULL)
+                        break;
+                }
+                add_tok(word, strlen(word), file, start);
+                free(word);
                 p = e + 1;
                 continue;
             }
@@ -198,7 +221,7 @@ static bool is_global(const char *w)
 {
     static const char *const g[] = {
         "system", "ram", "rom", "load", "cpu", "vdev", "logger", "dump",
-        "unsupported", "set", "dryrun", "pass", "safety", "cmdline", NULL,
+        "unsupported", "set", "dryrun", "pass", "safety", "cmdline", "initrd", "data", "debug", NULL,
     };
     for (int i = 0; g[i]; i++) {
         if (strcmp(w, g[i]) == 0)
@@ -515,11 +538,27 @@ void config_parse(void)
         } else if (strcmp(w, "pass") == 0) {
             ctx = CTX_PASS;
             qlog(QL_QVM_DEBUG, "%s:%d: pass: accepted, no effect in qvmsim", opt->file, opt->line);
-        } else if (strcmp(w, "cmdline") == 0) {   /* [doc 8.0 vm/cmdline.html]: the guest kernel's */
-            char *v = take_arg(opt, "the guest's command line (a quoted string)");
-            qlog(QL_QVM_DEBUG, "%s:%d: cmdline \"%s\": accepted, no effect in qvmsim (the scripted guest has no "
-                 "kernel command line)", opt->file, opt->line, v);
-            free(v);
+        } else if (strcmp(w, "cmdline") == 0) {
+            /* [doc 8.0 vm/cmdline.html] the guest OS's command line */
+            char *a = take_arg(opt, "the guest's command line (\"...\")");
+            qlog(QL_QVM_DEBUG, "%s:%d: cmdline \"%s\": accepted, not modelled by qvmsim (its scripted guest boots "
+                 "no kernel)", opt->file, opt->line, a);
+            free(a);
+        } else if (strcmp(w, "initrd") == 0 || strcmp(w, "data") == 0) {
+            /* [doc 8.0 vm/initrd.html, vm/data.html] `initrd load [ADDR,]PATH`, `data load [ADDR,]PATH` */
+            char *how = take_arg(opt, "'load [ADDR,]PATH'");
+            if (strcmp(how, "load") != 0)
+                cfg_fatal(opt->file, opt->line, "bad value '%s' for option '%s' (expected '%s load [ADDR,]PATH')",
+                          how, w, w);
+            char *a = take_arg(opt, "[ADDR,]PATH after 'load'");
+            qlog(QL_QVM_DEBUG, "%s:%d: %s load %s: accepted, not modelled by qvmsim (nothing is loaded into "
+                 "guest memory)", opt->file, opt->line, w, a);
+            free(how);
+            free(a);
+        } else if (strcmp(w, "debug") == 0) {
+            /* [doc 8.0 vm/debug.html] guest debugging (a GDB server in qvm) */
+            qlog(QL_QVM_DEBUG, "%s:%d: debug: accepted, not modelled by qvmsim (it has no GDB server)",
+                 opt->file, opt->line);
         } else if (strcmp(w, "safety") == 0) {
             char *v = take_arg(opt, "none, warn or required");
             if (strcmp(v, "none") != 0 && strcmp(v, "warn") != 0 && strcmp(v, "required") != 0)
@@ -654,6 +693,15 @@ void config_read_args(int argc, char **argv)
         } else {
             add_tok(a, strlen(a), cmdline, i);
         }
+    }
+    /* the guest timer's rate: a target setting ([qvm] timer_hz) passed in qvm's environment */
+    const char *hz = getenv("QVMSIM_TIMER_HZ");
+    if (hz != NULL && *hz) {
+        uint64_t v;
+        if (parse_num(hz, &v) != 0 || v == 0 || v > 10000000000ull)
+            cfg_fatal("<environment>", 0, "bad value '%s' for QVMSIM_TIMER_HZ (the guest timer's ticks per second, "
+                      "1 to 10000000000, e.g. 19200000)", hz);
+        g_timer_hz = v;
     }
     const char *env = getenv("QVMSIM_VDEV_PATH");
     if (env != NULL && *env) {

@@ -224,6 +224,38 @@ void guest_terminate(guest_termination_cause_t cause)
     end_guest(cause, why);
 }
 
+/* A vdev calling exit() ends qvm as qvm's own endings do: qvmsim's exits are _exit(), so this
+ * handler runs only for an exit() from vdev code.  The exit status is the
+ * vdev's; every started vdev still gets VDEV_CTRL_TERMINATE and the log ends
+ * with "exit status=N".  In the main thread the teardown runs here; in any
+ * other thread the main loop runs it while this thread waits for the process
+ * to end (an exit handler cannot leave its thread). */
+static void on_vdev_exit(int status, void *unused)
+{
+    (void)unused;
+    status &= 0xff;
+    const char *who = t_cur_vdev != NULL ? vdev_source(t_cur_vdev) : "a vdev thread";
+    bool claimed = claim_end(status);
+    qlog(QL_QVM_WARN, "%s called exit(%d): qvm ends (VDEV_CTRL_TERMINATE to every vdev, exit status %d)", who,
+         status, atomic_load(&g_end_status));
+    if (t_held_mtx != NULL) {
+        pthread_mutex_unlock(t_held_mtx);
+        t_held_mtx = NULL;
+    }
+    t_cur_vdev = NULL;
+    if (pthread_equal(pthread_self(), g_main_thread)) {
+        if (atomic_load(&finishing))            /* exit() from a TERMINATE callback */
+            exit_now(atomic_load(&g_end_status));
+        finish();
+    }
+    if (t_busy)
+        worker_leave();
+    if (claimed)
+        write_all(g_wake_fd, (const char *)&WAKE_END, 1);
+    for (;;)
+        pause();                                /* until the main thread's _exit() */
+}
+
 void start_thread(void *(*fn)(void *), const char *name, const char *what, int status)
 {
     pthread_t tid;
@@ -780,6 +812,7 @@ int main(int argc, char **argv)
     pthread_setname_np(sig_tid, "qvm-signals");
     pthread_detach(sig_tid);
 
+    on_exit(on_vdev_exit, NULL);        /* from here on, an exit() is a vdev's */
     int nargs = 1;                  /* --check (check.c): read and check, do not start */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--check") == 0)
@@ -795,6 +828,8 @@ int main(int argc, char **argv)
         g_route = g_cfg.route;
     qlog(QL_QVM_INFO, "qvmsim %s (clean-room stand-in for QNX qvm, not QNX): system '%s', %d vdev(s)%s",
          QVMSIM_VERSION, g_system_name ? g_system_name : "", g_nvdevs, g_cfg.dryrun ? ", dryrun" : "");
+    if (g_timer_hz != QVMSIM_TIMER_FREQUENCY_HZ)
+        qlog(QL_QVM_INFO, "guest timer: %" PRIu64 " Hz (QVMSIM_TIMER_HZ)", g_timer_hz);
     static struct script script;
     bool have_script = false;
     if (g_cfg.load_path != NULL) {
@@ -811,11 +846,10 @@ int main(int argc, char **argv)
     atomic_store(&g_phase, PHASE_SETUP);
     for (int i = 0; i < g_nvdevs; i++)
         setup_control(g_vdevs[i], VDEV_CTRL_GUEST_CONFIGURED);
-    /* BOOTUP: the moment of GUEST_CONFIGURED (7.x made them one value); then
-     * the guest's firmware tables: GEN_ACPI on x86_64, GEN_FDT on aarch64
-     * (arg: the parent node, offset 0 = the root).  See qvmsim-choices.h. */
-    for (int i = 0; i < g_nvdevs; i++)
-        setup_control(g_vdevs[i], VDEV_CTRL_BOOTUP);
+    /* VDEV_CTRL_BOOTUP is VDEV_CTRL_GUEST_CONFIGURED (7.1 defines it so "for source
+     * compatibility"): one callback.  Then the guest's firmware tables: GEN_ACPI on
+     * x86_64, GEN_FDT on aarch64 (arg: the parent node, offset 0 = the root).  See
+     * qvmsim-choices.h. */
 #if QVMSIM_HOST_GEN_ACPI
     for (int i = 0; i < g_nvdevs; i++)
         setup_control(g_vdevs[i], VDEV_CTRL_GEN_ACPI);

@@ -242,6 +242,8 @@ int gvirtio_parse(const char *rest, struct gcmd *c, char *err, size_t errlen);
 void gvirtio_run(const struct gcmd *c);         /* vCPU thread */
 
 /* ---- guest timers (timer.c) ----------------------------------------- */
+extern uint64_t g_timer_hz;         /* guest timer ticks per second (QVMSIM_TIMER_HZ) */
+uint64_t guest_now_ticks(void);     /* guest time: CLOCK_MONOTONIC in guest timer ticks */
 void timer_start(void);
 void timer_wake(void);
 

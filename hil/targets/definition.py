@@ -13,7 +13,7 @@ labels, and holds one table per concern::
     known_hosts = "~/.ssh/known_hosts"
 
     [console]
-    url = "/dev/ttyUSB0"
+    url = "/dev/ttyUSB0"            # without [ssh]: a serial-only board, reached by this console alone
 
     [toolchain]
     kind = "qcc"
@@ -165,6 +165,14 @@ class QvmSection:
     slog2: Literal["auto", "always", "never"] = "auto"
     slog2_buffer: str = "qvm"  # the buffer set name slog2info is asked for (``slog2info -b``)
     slog2info: str = "slog2info"
+    # qvmsim's guest timer rate (ticks per second; local and qemu targets): what guest_timer_create()
+    # reports and guest_timer_notify() deadlines count in.  None: qvmsim's default, 1 GHz (ns ticks).
+    # A board's guest timer runs at its hardware's rate (ARM generic timers: tens of MHz).
+    timer_hz: int | None = None
+
+    def environment(self) -> dict[str, str]:
+        """The variables qvm is started with for these settings (qvmsim's ``QVMSIM_TIMER_HZ``)."""
+        return {"QVMSIM_TIMER_HZ": str(self.timer_hz)} if self.timer_hz is not None else {}
 
 
 @dataclass(frozen=True)
@@ -311,17 +319,32 @@ def parse_definition(data: dict[str, Any], source: str, default_name: str | None
     ):
         if not low <= value <= high:
             raise ConfigError(f"{value!r} is out of range: allowed {low} to {high} ({what})", source, f"qemu.{key}")
+    if definition.qvm.timer_hz is not None:
+        if definition.kind not in ("local", "qemu"):
+            raise ConfigError(
+                f"timer_hz sets qvmsim's guest timer (local and qemu targets); a {definition.kind}'s guest timer runs "
+                "at its hardware's rate: remove the key",
+                source,
+                "qvm.timer_hz",
+            )
+        if not 1 <= definition.qvm.timer_hz <= 10_000_000_000:
+            raise ConfigError(
+                f"{definition.qvm.timer_hz!r} is out of range: allowed 1 to 10000000000 (guest timer ticks per "
+                "second, e.g. 19200000)",
+                source,
+                "qvm.timer_hz",
+            )
     if definition.kind == "labgrid":
         _check_labgrid(definition, source)
     elif definition.kind == "board" and definition.ssh is not None and not definition.ssh.host:
         raise ConfigError("required key is missing (the board's address)", source, "ssh.host")
-    if definition.kind == "board":
-        if definition.ssh is None:
-            raise ConfigError("a board needs an [ssh] table (host, user, key, known_hosts or host_key)", source, "ssh")
-        if definition.ssh.host_key is None and definition.ssh.known_hosts is None:
-            raise ConfigError(
-                'the host key must be pinned: set host_key = "ssh-ed25519 AAAA..." or known_hosts = PATH', source, "ssh"
-            )
+    ssh = definition.ssh
+    if definition.kind == "board" and ssh is None:
+        _check_serial_only(definition, source)
+    elif definition.kind == "board" and ssh is not None and ssh.host_key is None and ssh.known_hosts is None:
+        raise ConfigError(
+            'the host key must be pinned: set host_key = "ssh-ed25519 AAAA..." or known_hosts = PATH', source, "ssh"
+        )
     if definition.kind == "qemu" and definition.qemu.user_image:
         _check_user_image(definition.qemu, source)
     if definition.power.timeout <= 0:
@@ -371,6 +394,26 @@ def _check_user_image(q: QemuSection, source: str) -> None:
             re.compile(q.console_ready_regex)
         except re.error as exc:
             raise ConfigError(f"not a valid regex: {exc}", source, "qemu.console_ready_regex") from None
+
+
+def _check_serial_only(definition: TargetDefinition, source: str) -> None:
+    """A board without [ssh] is reached by its console alone: it needs one, and its guest cannot be
+    driven through it (the console carries the shell)."""
+    if definition.console is None:
+        raise ConfigError(
+            "a board needs an [ssh] table (host, user, key, known_hosts or host_key), or a [console] "
+            '(url = "/dev/ttyUSB0", "rfc2217://HOST:PORT", "socket://HOST:PORT") to be reached through its '
+            "serial console alone",
+            source,
+            "ssh",
+        )
+    if definition.guest.control == "console":
+        raise ConfigError(
+            "a board without [ssh] runs its shell on the console, so its guest cannot be driven there: set control = "
+            '"scripted" (commands through qvm\'s standard input) or add an [ssh] table',
+            source,
+            "guest.control",
+        )
 
 
 def _check_labgrid(definition: TargetDefinition, source: str) -> None:

@@ -140,10 +140,24 @@ class QemuTarget(RemoteTarget):
     """A private VM booted for this run; stopped on exit, error, Ctrl-C or SIGTERM."""
 
     kind = "qemu"
+    runs_qvmsim_builds = True  # the public image's qvm is qvmsim
     machine: QemuMachine | None = None
     image: Image | None = None
     #: The ``hil target up`` VM this target attached to (its state), or None for a private VM.
     attached: dict[str, Any] | None = None
+
+    @classmethod
+    def ssh_login(cls, definition: TargetDefinition, known_hosts: Path) -> list[str]:
+        """The ``hil target up`` VM's forwarded port, client key and pinned host key (from its state)."""
+        state = running_background(definition)
+        port = int(state["ssh_port"])
+        known_hosts.write_text(f"[127.0.0.1]:{port} {state['host_key_pub'].strip()}\n")
+        return ["-o", f"UserKnownHostsFile={known_hosts}", "-i", str(state["client_key"]), "-p", str(port),
+                f"{state['user']}@127.0.0.1"]  # fmt: skip
+
+    @classmethod
+    def console_url(cls, definition: TargetDefinition) -> str:
+        return str(running_background(definition)["console_url"])
 
     def up(self, deadline: Deadline) -> None:
         if self.definition.qemu.user_image:
@@ -363,6 +377,18 @@ def background_status(name: str) -> dict[str, Any] | None:
     if not QemuMachine.attach(state).alive():
         path.unlink()
         return None
+    return state
+
+
+def running_background(definition: TargetDefinition) -> dict[str, Any]:
+    """The state of ``definition``'s ``hil target up`` VM; a ``ConfigError`` saying how to start it."""
+    state = background_status(definition.name)
+    if state is None:
+        raise ConfigError(
+            f"target '{definition.name}' is not running in the background; start it with "
+            f"'hil target up --target {definition.name}'",
+            "--target",
+        )
     return state
 
 

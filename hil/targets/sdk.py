@@ -69,6 +69,7 @@ def _hashed_files() -> list[Path]:
         *QVMSIM_DIR.glob("*.h"),
         *include_dir().glob("*.h"),
         *(include_dir() / "qvm").glob("*.h"),
+        *(include_dir() / "sys").glob("*.h"),
         QVMSIM_FLAGS_FILE,
     ]
     return sorted(files)

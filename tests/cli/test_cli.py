@@ -29,6 +29,26 @@ def test_vdev_build_prints_the_so(tmp_path: Path) -> None:
     assert (tmp_path / "vdev-wdog.so").read_bytes()[:4] == b"\x7fELF"
 
 
+def test_vdev_build_rebuilds_after_an_edit_to_an_included_file(tmp_path: Path) -> None:
+    """``"cached": false`` once an ``#include``d ``.inc`` changed (the key covers every file the compiler read)."""
+    src = tmp_path / "inc"
+    src.mkdir()
+    (src / "inc.c").write_text(
+        '#include <qvm/vdev.h>\n#include "value.inc"\nint inc_value(void);\nint inc_value(void) { return VALUE; }\n'
+    )
+    (src / "value.inc").write_text("#define VALUE 1\n")
+
+    def build() -> bool:
+        done = hil("vdev", "build", str(src), "--target", "local", "-o", str(tmp_path / "out"), "--json")
+        assert done.returncode == 0, done.stderr
+        return bool(json.loads(done.stdout)["cached"])
+
+    assert not build()
+    assert build()
+    (src / "value.inc").write_text("#define VALUE 2\n")
+    assert not build()
+
+
 def test_vdev_build_error_is_bad_input_with_compiler_lines(tmp_path: Path) -> None:
     src = tmp_path / "broken"
     src.mkdir()

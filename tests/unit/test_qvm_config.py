@@ -101,7 +101,8 @@ def test_empty_config_renders_empty() -> None:
         (lambda: QvmConfig().vdev("trace", opt=""), ["'opt'", "empty value"]),
         (lambda: QvmConfig().vdev("trace", opt=[]), ["'opt'", "empty list"]),
         (lambda: QvmConfig().vdev("trace", opt={"a": 1}), ["'opt'", "dict"]),  # type: ignore[arg-type]
-        (lambda: QvmConfig().vdev("vdev-trace.so"), ["give NAME", "vdev('trace')"]),
+        (lambda: QvmConfig().vdev("trace.so"), ["give NAME", "vdev('trace')"]),
+        (lambda: QvmConfig().vdev("vdev-trace"), ["give NAME", "vdev('trace')"]),
         (lambda: QvmConfig().vdev("two words"), ["whitespace"]),
         (lambda: QvmConfig().vdev(object()), ["vdev NAME or a built vdev"]),  # type: ignore[arg-type]
         (lambda: QvmConfig().vdev("trace", **{"bad name": 1}), ["'bad name'", "bad option name"]),  # type: ignore[arg-type]
@@ -119,6 +120,14 @@ def test_bad_values_are_config_errors_naming_the_option(build: object, words: li
         build()  # type: ignore[operator]
     for word in words:
         assert word in str(info.value), str(info.value)
+
+
+def test_vdev_file_name_spelling_is_accepted_as_qvm_does() -> None:
+    """``vdev vdev-NAME.so`` (a spelling of real configurations) loads vdev-NAME.so, as ``vdev NAME``."""
+    cfg = QvmConfig().vdev("vdev-trace.so", loc=0x1000)
+    assert cfg.render() == "vdev vdev-trace.so\n    loc 0x1000\n"
+    assert cfg.vdev_names() == ["trace"]
+    assert parse_qvmconf(cfg.render()).vdev_names() == ["trace"]
 
 
 def test_raw_goes_where_called() -> None:

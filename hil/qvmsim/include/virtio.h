@@ -13,10 +13,12 @@
  * public vdev uses are [inferred] from that pattern.  -DQVMSIM_PORTABLE
  * hides the [qvmsim] helper macros.
  */
-#ifndef QVMSIM_VIRTIO_H
-#define QVMSIM_VIRTIO_H
+#ifndef _QVMSIM_VIRTIO_H
+#define _QVMSIM_VIRTIO_H
 
 #include <stdint.h>
+
+#include <qvm/qvmsim-choices.h>
 
 /* ---- device types (the "Device ID" of the spec, section 5) ----------- */
 #define VIRTIO_DT_NET      1u
@@ -62,6 +64,10 @@
 #define VIRTQ_DESC_ALIGN  16u
 #define VIRTQ_AVAIL_ALIGN 2u
 #define VIRTQ_USED_ALIGN  4u
+#else
+#define VIRTQ_DESC_ALIGN _QVMSIM_NOT_PORTABLE("VIRTQ_DESC_ALIGN is qvmsim's own, refused by portable mode: the virtio spec (2.7) gives the alignment; write the number (hil/qvmsim/PORTING.md)")
+#define VIRTQ_AVAIL_ALIGN _QVMSIM_NOT_PORTABLE("VIRTQ_AVAIL_ALIGN is qvmsim's own, refused by portable mode: the virtio spec (2.7) gives the alignment; write the number (hil/qvmsim/PORTING.md)")
+#define VIRTQ_USED_ALIGN _QVMSIM_NOT_PORTABLE("VIRTQ_USED_ALIGN is qvmsim's own, refused by portable mode: the virtio spec (2.7) gives the alignment; write the number (hil/qvmsim/PORTING.md)")
 #endif
 
 struct virtq_desc {
@@ -95,6 +101,10 @@ struct virtq_used {
 #define VIRTQ_DESC_BYTES(n)  (16u * (unsigned)(n))
 #define VIRTQ_AVAIL_BYTES(n) (4u + 2u * (unsigned)(n))
 #define VIRTQ_USED_BYTES(n)  (4u + 8u * (unsigned)(n))
+#else
+#define VIRTQ_DESC_BYTES _QVMSIM_NOT_PORTABLE("VIRTQ_DESC_BYTES is qvmsim's own, refused by portable mode: compute the size from the virtio spec (2.7) (hil/qvmsim/PORTING.md)")
+#define VIRTQ_AVAIL_BYTES _QVMSIM_NOT_PORTABLE("VIRTQ_AVAIL_BYTES is qvmsim's own, refused by portable mode: compute the size from the virtio spec (2.7) (hil/qvmsim/PORTING.md)")
+#define VIRTQ_USED_BYTES _QVMSIM_NOT_PORTABLE("VIRTQ_USED_BYTES is qvmsim's own, refused by portable mode: compute the size from the virtio spec (2.7) (hil/qvmsim/PORTING.md)")
 #endif
 
-#endif /* QVMSIM_VIRTIO_H */
+#endif /* _QVMSIM_VIRTIO_H */

@@ -18,8 +18,8 @@
  * nothing here dereferences a guest buffer address (map it with
  * gasp_map_vdma(), which refuses addresses outside guest RAM).
  */
-#ifndef QVMSIM_VQ_H
-#define QVMSIM_VQ_H
+#ifndef _QVMSIM_VQ_H
+#define _QVMSIM_VQ_H
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -63,10 +63,12 @@ int vq_put_to_driver(vq_t *vq, unsigned bufid, unsigned len, bool notify);
 /* [qvmsim] The number of entries the driver gave the queue. */
 unsigned qvmsim_vq_size(const vq_t *vq);
 #pragma GCC visibility pop
+#else
+#define qvmsim_vq_size _QVMSIM_NOT_PORTABLE("qvmsim_vq_size is qvmsim's own, refused by portable mode: keep the queue size the driver wrote (QueueNum) (hil/qvmsim/PORTING.md)")
 #endif
 
 #ifdef __cplusplus
 }
 #endif
 
-#endif /* QVMSIM_VQ_H */
+#endif /* _QVMSIM_VQ_H */
