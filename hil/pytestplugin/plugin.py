@@ -150,15 +150,19 @@ def check_extras(config: pytest.Config, definitions: Sequence[TargetDefinition])
     wanted: list[tuple[str, str, str]] = []  # module, extra, why
     if config.getoption("hil_coverage", False) or any(d.toolchain.coverage for d in definitions):
         wanted.append(("gcovr", "coverage", "--hil-coverage (the coverage report is made with gcovr)"))
-    labgrid = [d.name for d in definitions if d.kind == "labgrid"]
-    if labgrid:
-        wanted.append(("labgrid", "labgrid", f"the labgrid target(s) {', '.join(labgrid)}"))
     for module, extra, why in wanted:
         if importlib.util.find_spec(module) is None:
             raise pytest.UsageError(
                 f"{why} need(s) {module}, which is not installed in this Python ({sys.executable}): "
                 f"pip install 'qnx-hil[{extra}]'"
             )
+    from hil.targets.hostdeps import missing_python_modules
+
+    for m in missing_python_modules(definitions):  # the target kinds' own (labgrid: the labgrid extra)
+        raise pytest.UsageError(
+            f"the target(s) {', '.join(m.targets)} need(s) {m.need.name} ({m.need.why}), which is not "
+            f"installed in this Python ({sys.executable}): {m.need.source}"
+        )
 
 
 #: The session's coverage report (``hil.qvm.coverage.CoverageReport``), for the HTML report.

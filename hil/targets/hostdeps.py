@@ -113,6 +113,27 @@ def compiler_needs(cc: str, why: str, host: Arch) -> list[HostNeed]:
     return [HostNeed("program", cc, None, why, source="named by the definition's [toolchain] cc")]
 
 
+def python_needs(definition: TargetDefinition) -> list[HostNeed]:
+    """The Python modules (qnx-hil's pip extras) ``definition``'s kind needs in qnx-hil's own Python."""
+    if definition.kind == "labgrid":
+        return [
+            HostNeed(
+                "python-module", "labgrid", None, "the labgrid target kind's client",
+                "pip install 'qnx-hil[labgrid]' in the environment that runs qnx-hil",
+            )
+        ]  # fmt: skip
+    return []
+
+
+def missing_python_modules(definitions: Iterable[TargetDefinition]) -> list[Missing]:
+    """What ``python_needs`` names for ``definitions`` and this Python cannot import (no process started)."""
+    by_name: dict[str, tuple[HostNeed, list[str]]] = {}
+    for definition in definitions:
+        for need in python_needs(definition):
+            by_name.setdefault(need.name, (need, []))[1].append(definition.name)
+    return [Missing(need, tuple(names)) for need, names in by_name.values() if not satisfied(need)]
+
+
 def requirements(definition: TargetDefinition, host: Arch | None = None) -> list[HostNeed]:
     """What ``definition`` needs on a host of architecture ``host`` (default: this one), each once."""
     host = host or host_arch()
@@ -141,13 +162,7 @@ def requirements(definition: TargetDefinition, host: Arch | None = None) -> list
             needs += compiler_needs(cc, f"builds qvmsim for the {a.name} image", host)
             needs += APT_TOOLS
             needs.append(HostNeed("apt-arch", a.debian, None, f"the {a.name} image's Debian packages"))
-    if definition.kind == "labgrid":
-        needs.append(
-            HostNeed(
-                "python-module", "labgrid", None, "the labgrid target kind's client",
-                "pip install 'qnx-hil[labgrid]' in the environment that runs qnx-hil",
-            )
-        )  # fmt: skip
+    needs += python_needs(definition)
     unique: dict[tuple[str, str], HostNeed] = {}
     for need in needs:
         unique.setdefault((need.kind, need.name), need)

@@ -63,5 +63,5 @@ def test_a_labgrid_target_without_labgrid_is_a_usage_error(tmp_path: Path) -> No
         "labgrid", "-p", "no:labgrid", "--hil-target", str(tmp_path / "lab.toml"), "test_one.py", cwd=tmp_path
     )
     assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
-    assert "the labgrid target(s) lab need(s) labgrid, which is not installed" in done.stderr
+    assert "the target(s) lab need(s) labgrid (the labgrid target kind's client), which is not installed" in done.stderr
     assert "pip install 'qnx-hil[labgrid]'" in done.stderr
