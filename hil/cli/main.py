@@ -101,6 +101,29 @@ def cmd_target_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_target_check(args: argparse.Namespace) -> int:
+    from hil.cli.nightly import select_targets
+    from hil.targets.health import check_target
+
+    chosen = [d for d, _ in select_targets(args.target or [], _folders(args), Path.cwd().resolve())]
+    findings = [f for d in chosen for f in check_target(d)]
+    problems = [f for f in findings if f.kind != "ok"]
+    if args.json:
+        print(json.dumps([f.__dict__ for f in findings], indent=2))
+    else:
+        for f in findings:
+            if f.kind != "ok" or args.verbose:
+                print(f.line())
+        names = ", ".join(d.name for d in chosen)
+        if problems:
+            print(f"hil target check: {len(problems)} problem(s) for {names}", file=sys.stderr)
+        else:
+            print(f"hil target check: {names}: ok ({len(findings)} items checked)")
+    if any(f.kind == "config" for f in problems):
+        return EXIT_INPUT
+    return EXIT_INFRA if problems else EXIT_OK
+
+
 def cmd_target_ssh(args: argparse.Namespace) -> int:
     from hil.cli.attach import run_ssh
 
@@ -259,6 +282,17 @@ def cmd_qvm_run(args: argparse.Namespace) -> int:
         if report is not None:
             print(f"sanitizer report ({report}):")
             print(Path(report).read_text(encoding="utf-8", errors="replace"), end="")
+        print(f"reason: {result.reason.name}: {result.reason.description}")
+        severe = list(result.log.at_level("FATAL", "INTERNAL", "ERROR"))
+        if severe:  # the lines that explain the ending (exit 65: the configuration qvm refused, ...)
+            print(f"qvm's fatal and error lines ({len(severe)}):")
+            for line in severe[:20]:
+                print(f"  {line}")
+            if len(severe) > 20:
+                print(f"  ... {len(severe) - 20} more in {Path(args.artifacts).resolve()}")
+        refusal = result.refusal()
+        if refusal:
+            print(refusal)
     return EXIT_OK
 
 
@@ -292,6 +326,7 @@ def cmd_nightly(args: argparse.Namespace) -> int:
 
     gates = ["--hil-coverage"] if args.coverage else []  # the quality gates (hil.qvm.gates)
     gates += [f"--hil-sanitize={args.sanitize}"] if args.sanitize else []
+    gates += [f"--hil-coverage-fail-under={v}" for v in args.coverage_fail_under or []]
     rc = nightly(
         args.target or [],
         Path(args.reports),
@@ -320,17 +355,26 @@ def cmd_host_install(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from hil.cli.scaffold import scaffold
+    from hil.cli.scaffold import render, scaffold
 
     folder = Path(args.dir)
-    written = scaffold(folder, args.ci)
-    print(f"hil init: a new qnx-hil project in {folder.resolve()}:")
-    for path in written:
+    done = scaffold(folder, args.ci, sample=not args.no_sample, ci_only=args.ci_only)
+    print(f"hil init: qnx-hil {'CI jobs' if args.ci_only else 'project'} in {folder.resolve()}:")
+    for path in done.written:
         print(f"  {path.relative_to(folder)}")
-    where = "" if folder.resolve() == Path.cwd().resolve() else f"cd {args.dir} && "
-    print(f"next: {where}pytest --hil-target local   (then --hil-target qemu; hil nightly for every target)")
+    if done.ci_main_kept is not None:
+        print(f"{done.ci_main_kept} exists and was left as it is: add this line to it:\n  {done.include_line}")
+    if done.settings_kept is not None:
+        block = render("pyproject.toml", {"version": __version__}).split("[tool.pytest.ini_options]", 1)[1]
+        print(
+            f"{done.settings_kept} exists and was left as it is: merge these settings into its "
+            f"[tool.pytest.ini_options] table:{block.rstrip()}"
+        )
+    if not args.ci_only:
+        where = "" if folder.resolve() == Path.cwd().resolve() else f"cd {args.dir} && "
+        print(f"next: {where}pytest --hil-target local   (then --hil-target qemu; hil nightly for every target)")
     if args.ci is None:
-        print("no CI job written: run 'hil init --ci github|gitlab|jenkins' in an empty folder and copy it over")
+        print("no CI job written: run 'hil init --ci github|gitlab|jenkins --ci-only' to add one")
     return EXIT_OK
 
 
@@ -372,6 +416,22 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--target", default="qemu", help="target name (default: qemu)")
         if name == "up":
             p.add_argument("--targets-dir", action="append", metavar="DIR", help=targets_dir_help)
+    p = add(
+        target,
+        "check",
+        cmd_target_check,
+        "check target definitions before a run: files, keys, known_hosts, console, SSH login, qvm, toolchain, "
+        "labgrid place, power commands; every problem at once, one line each (exit 0 fine, 2 a definition or "
+        "file to fix, 3 something away)",
+    )
+    p.add_argument(
+        "--target",
+        action="append",
+        metavar="NAME|label:LABEL",
+        help="select targets (repeatable; default: every target of the inventory, as hil nightly)",
+    )
+    p.add_argument("--targets-dir", action="append", metavar="DIR", help=targets_dir_help)
+    p.add_argument("-v", "--verbose", action="store_true", help="also list what is fine")
     for name, func, text in (
         ("ssh", cmd_target_ssh, "a shell (or -- COMMAND) on a running target: the background one, or a board"),
         ("console", cmd_target_console, "attach this terminal to a running target's serial console (Ctrl-] ends)"),
@@ -534,8 +594,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the project folder (default: here)")
     p.add_argument(
-        "--ci", choices=["github", "gitlab", "jenkins"], help="also write the nightly job for this CI server"
+        "--ci",
+        choices=["github", "gitlab", "jenkins"],
+        help="also write the nightly jobs for this CI server: an includable file (.gitlab/qnx-hil.yml, the "
+        "reusable workflow .github/workflows/qnx-hil.yml, ci/qnx-hil.groovy) and ci/qnx-hil-job.sh; the "
+        "CI server's main file too unless the repository has one (then the line to add is printed)",
     )
+    p.add_argument("--no-sample", action="store_true", help="leave the sample vdev and its tests out")
+    p.add_argument("--ci-only", action="store_true", help="write only the CI files (with --ci)")
 
     p = add(
         sub,
@@ -567,6 +633,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--coverage",
         action="store_true",
         help="vdev C coverage: REPORT/coverage/ (HTML, Cobertura XML), a line per vdev in the summary",
+    )
+    p.add_argument(
+        "--coverage-fail-under",
+        action="append",
+        metavar="[VDEV=]LINE%",
+        help="with --coverage: exit 1 when a vdev's line coverage is below LINE%% "
+        "(VDEV=LINE%%: that vdev's; repeatable)",
     )
     p.add_argument("--sanitize", metavar="address,undefined", help="build vdevs and qvm with these sanitizers")
     p.add_argument(

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hil.pytestplugin.measure import summary_lines as measurement_lines
 from hil.pytestplugin.results import CaseResult, Counts
 from hil.pytestplugin.text import one_line
 
@@ -59,6 +60,11 @@ def summary_table(reporter: JUnitReporter, slowest: int = 10) -> str:
         "  (none)"
     ]
     lines += _warning_lines(results)
+    lines += measurement_lines(results)
+    quarantined = [c for c in results if c.message.startswith("xfail: quarantined")]
+    if quarantined:
+        lines += ["", f"Quarantined ({len(quarantined)}; they ran, their failures do not count):"]
+        lines += [f"  {c.suite}  {c.nodeid}: {'failed' if c.outcome == 'skipped' else c.outcome}" for c in quarantined]
     return "\n".join(lines) + "\n"
 
 
