@@ -30,8 +30,8 @@ def test_wait_blocks_and_script_sleep_is_queued(hil_qvm, trace) -> None:  # type
     times = [line.time for line in stores[:4]]
     assert None not in times, run.explain()
     # lower bounds only, on qvm's own clock (each pause lasts at least what was asked)
-    assert times[1] - times[0] >= 0.3, run.log.text  # type: ignore[operator]
-    assert times[2] - times[1] >= 0.3, run.log.text  # type: ignore[operator]
+    assert times[1] - times[0] >= 0.3, run.log.text
+    assert times[2] - times[1] >= 0.3, run.log.text
 
 
 def test_kick_every_names_its_watchdog(hil_qvm, wdog) -> None:  # type: ignore[no-untyped-def]

@@ -64,7 +64,7 @@ def test_crashing_vdev_kills_qvm_by_sigsegv(hil_qvm, trace) -> None:  # type: ig
     assert re.search(r"trace\.c:\d+$", crash.top.source or ""), crash.text()
     assert "in trace_vwrite (trace.c:" in run.summary()
     assert "trace_vwrite" in run.artifacts["crash"].read_text()
-    assert run.to_json()["crash"]["frames"][0]["function"] == "trace_vwrite"  # type: ignore[index]
+    assert run.to_json()["crash"]["frames"][0]["function"] == "trace_vwrite"
 
 
 @pytest.mark.parametrize("cause", [32, 63])

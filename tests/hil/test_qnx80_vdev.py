@@ -40,7 +40,10 @@ def test_timers_interrupt_and_guest_memory(hil_qvm, hil_target, dma80) -> None: 
     config = vm().vdev(dma80, loc=DMA_LOC, intr=INTR, period=20)
     with hil_qvm.start(config, timeout=30) as session:
         guest = session.guest
-        reg = lambda offset: DMA_LOC + offset  # noqa: E731
+
+        def reg(offset: int) -> int:
+            return DMA_LOC + offset
+
         # DMA: the guest fills a source buffer, programs the copy, waits for the interrupt
         guest.fill(SRC, 64, 0x5A)
         guest.store(SRC, 4, 0x11223344)

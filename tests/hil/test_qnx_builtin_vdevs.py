@@ -9,6 +9,7 @@ import pytest
 
 from hil.qvm import Exit, QvmConfig, QvmResult
 from tests.support.paths import FIXTURES
+from tests.support.qvmsim import stamp
 
 pytestmark = pytest.mark.hil
 
@@ -24,7 +25,7 @@ def _arm_guest() -> QvmConfig:
 
 
 def _times(run: QvmResult, pattern: str, source: str) -> list[float]:
-    return [line.time for line in run.log.by_source(source).find_all(pattern)]
+    return [stamp(line) for line in run.log.by_source(source).find_all(pattern)]
 
 
 def test_arm_guest_kicking_the_sp805_runs_until_it_shuts_down(hil_qvm) -> None:  # type: ignore[no-untyped-def]

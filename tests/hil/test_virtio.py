@@ -47,7 +47,7 @@ def echo(session, text: str) -> str:  # type: ignore[no-untyped-def]
     ask(session, f"virtio send {DEV} 0 r:{MSG:#x}:{len(text)} w:{REPLY:#x}:256", r"(?m)^virtio .* added head=")
     m = ask(session, f"virtio wait {DEV} 0 5000", rf'(?m)^virtio {DEV} q0: (data "(.*)"|used timeout)$')
     assert m[2] is not None, session.log.text
-    return m[2]  # type: ignore[no-any-return]
+    return m[2]
 
 
 @pytest.mark.parametrize("worker", [False, True], ids=["inline", "worker"])
