@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -106,7 +107,8 @@ def test_empty_config_renders_empty() -> None:
         (lambda: QvmConfig().vdev("two words"), ["whitespace"]),
         (lambda: QvmConfig().vdev(object()), ["vdev NAME or a built vdev"]),  # type: ignore[arg-type]
         (lambda: QvmConfig().vdev("trace", **{"bad name": 1}), ["'bad name'", "bad option name"]),  # type: ignore[arg-type]
-        (lambda: QvmConfig().vdev("trace", log="loud"), ["'log'", "'loud'", "verbose"]),
+        # a str where the API takes (level, dest): the wrong type is the bad input this case checks
+        (lambda: QvmConfig().vdev("trace", log="loud"), ["'log'", "'loud'", "verbose"]),  # type: ignore[arg-type]
         (lambda: QvmConfig().logger("info,chatty"), ["'filters'", "'chatty'", "allowed"]),
         (lambda: QvmConfig().logger("info", "file"), ["'dest'", "'file'", "slog"]),
         (lambda: QvmConfig().ram("lots"), ["ram", "'lots'", "16M"]),
@@ -377,11 +379,12 @@ def test_dump_directory_and_pipe_forms() -> None:
     assert piped.render() == 'dump "|gzip >/tmp/d.gz"\n'
     assert QvmConfig().dump("|gzip >/tmp/d.gz").render() == piped.render()
     assert piped.validate().option("dump").values == ("|gzip >/tmp/d.gz",)  # type: ignore[union-attr]
-    for bad in (
+    bad_calls: tuple[Callable[[], object], ...] = (
         lambda: QvmConfig().dump(),
         lambda: QvmConfig().dump(pipe='echo "x"'),
         lambda: QvmConfig().dump("/a", pipe="cat"),
-    ):
+    )
+    for bad in bad_calls:
         with pytest.raises(ConfigError, match="dump"):
             bad()
 

@@ -7,8 +7,9 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Literal
 
-import junit_xml  # type: ignore[import-untyped]
+import junit_xml
 import pytest
 
 import hil.pytestplugin.junit as junit_mod
@@ -312,13 +313,17 @@ def test_xdist_workers_report_through_the_controller(
 # ---- the pieces, without an inner session ------------------------------------------------
 
 
+When = Literal["setup", "call", "teardown"]
+Outcome = Literal["passed", "failed", "skipped"]
+
+
 def fake(
     nodeid: str,
-    when: str,
-    outcome: str = "passed",
+    when: When,
+    outcome: Outcome = "passed",
     duration: float = 0.0,
     props: list[tuple[str, object]] | None = None,
-    longrepr: object = None,
+    longrepr: str | None = None,
 ) -> pytest.TestReport:
     return pytest.TestReport(
         nodeid=nodeid,
@@ -326,7 +331,7 @@ def fake(
         keywords={},
         outcome=outcome,
         longrepr=longrepr,
-        when=when,  # type: ignore[arg-type]
+        when=when,
         duration=duration,
         user_properties=props or [],
     )
@@ -338,7 +343,7 @@ def run_fake(
     call_duration: float,
     target: str | None = None,
     infra: str | None = None,
-    call_outcome: str = "passed",
+    call_outcome: Outcome = "passed",
 ) -> None:
     props: list[tuple[str, object]] = [("hil.target", target)] if target else []
     if infra:
@@ -521,7 +526,8 @@ def test_system_out_holds_guest_and_serial_consoles(tmp_path: Path) -> None:
         ("hil.guest_console", "guest says hi"),
         ("hil.console", "serial says hi"),
     ]
-    for when in ("setup", "call", "teardown"):
+    whens: tuple[When, ...] = ("setup", "call", "teardown")
+    for when in whens:
         reporter.pytest_runtest_logreport(fake("t.py::test_a[qemu]", when, "passed", 0.1, props))
     run_fake(reporter, "t.py::test_b[qemu]", 0.1, target="qemu")
     reporter.write()
