@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hil.qvm import Exit
-from tests.support.hil import WDOG_LOC, vm
+from tests.support.hil import WDOG_LOC, DeployedVdev, QvmRunner, vm
 
 pytestmark = pytest.mark.hil
 
@@ -16,7 +16,7 @@ def tolerance(t: float) -> float:
 
 
 @pytest.mark.demo
-def test_watchdog_bites_when_starved(hil_qvm, wdog) -> None:  # type: ignore[no-untyped-def]
+def test_watchdog_bites_when_starved(hil_qvm: QvmRunner, wdog: DeployedVdev) -> None:
     with hil_qvm.start(vm().vdev(wdog, loc=WDOG_LOC, timeout=500), timeout=20) as session:
         session.guest.kick_every(0.1)
         session.guest.sleep(0.35)  # a few kicks ...
@@ -28,7 +28,7 @@ def test_watchdog_bites_when_starved(hil_qvm, wdog) -> None:  # type: ignore[no-
     run.log.expect(r"watchdog expired", source="wdog")
 
 
-def test_no_bite_while_kicking(hil_qvm, wdog) -> None:  # type: ignore[no-untyped-def]
+def test_no_bite_while_kicking(hil_qvm: QvmRunner, wdog: DeployedVdev) -> None:
     with hil_qvm.start(vm().vdev(wdog, loc=WDOG_LOC, timeout=200), timeout=20) as session:
         session.guest.kick_every(0.05)
         session.send("sleep 1000")
@@ -41,7 +41,7 @@ def test_no_bite_while_kicking(hil_qvm, wdog) -> None:  # type: ignore[no-untype
     run.assert_no_log(r"watchdog expired")
 
 
-def test_action_intr_does_not_terminate(hil_qvm, wdog) -> None:  # type: ignore[no-untyped-def]
+def test_action_intr_does_not_terminate(hil_qvm: QvmRunner, wdog: DeployedVdev) -> None:
     with hil_qvm.start(vm().vdev(wdog, loc=WDOG_LOC, timeout=100, action="intr"), timeout=20) as session:
         session.wait_log(r"watchdog expired", timeout=5)
         session.wait_log(r"watchdog expired", timeout=5)
@@ -51,7 +51,7 @@ def test_action_intr_does_not_terminate(hil_qvm, wdog) -> None:  # type: ignore[
     assert len(run.log.find_all(r"watchdog expired")) >= 1
 
 
-def test_sp805_counts_down_twice(hil_qvm, wdog) -> None:  # type: ignore[no-untyped-def]
+def test_sp805_counts_down_twice(hil_qvm: QvmRunner, wdog: DeployedVdev) -> None:
     run = hil_qvm.run(vm().vdev(wdog, loc=WDOG_LOC, timeout=150, flavour="sp805"), timeout=20)
     run.assert_reason(Exit.WATCHDOG)
     # never kicked: the bite comes two countdowns after the guest started
