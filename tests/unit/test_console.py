@@ -15,7 +15,7 @@ import pytest
 
 from hil.core.errors import ExpectTimeout, FailPatternSeen, InfrastructureError, SetupError
 from hil.links.capture import TextStore
-from hil.links.console import Console, Mark
+from hil.links.console import Console, ConsoleMatch, Mark
 from hil.links.regex_window import Search
 from hil.links.transports import SocketLikeTransport, TcpTransport, open_transport
 
@@ -261,7 +261,7 @@ def test_reconnect_over_a_real_socket(tmp_path: Path) -> None:
         until(lambda: not c.connected)
         with pytest.raises(ExpectTimeout, match="DISCONNECTED"):
             c.expect("second", timeout=0.1)
-        waiting: list[object] = []
+        waiting: list[ConsoleMatch] = []
         t = threading.Thread(target=lambda: waiting.append(c.expect("second life", timeout=10)))
         t.start()
         peer = Peer(port)
@@ -269,7 +269,7 @@ def test_reconnect_over_a_real_socket(tmp_path: Path) -> None:
         until(lambda: c.connected)
         peer.send("second life\n")
         t.join()
-        assert waiting and waiting[0].text == "second life"  # type: ignore[attr-defined]
+        assert waiting and waiting[0].text == "second life"
         c.sendline("after")
         assert peer.conn is not None and peer.conn.recv(100) == b"after\n"
         assert c.reconnects == 1

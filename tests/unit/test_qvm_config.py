@@ -117,9 +117,9 @@ def test_empty_config_renders_empty() -> None:
         (lambda: QvmConfig().load(Path("/no/such/guest.txt")), ["'path'", "does not exist"]),
     ],
 )
-def test_bad_values_are_config_errors_naming_the_option(build: object, words: list[str]) -> None:
+def test_bad_values_are_config_errors_naming_the_option(build: Callable[[], object], words: list[str]) -> None:
     with pytest.raises(ConfigError) as info:
-        build()  # type: ignore[operator]
+        build()
     for word in words:
         assert word in str(info.value), str(info.value)
 
@@ -324,9 +324,9 @@ def test_unsupported_documented_types_and_actions(kind: str, action: str) -> Non
         (lambda: parse_qvmconf("unsupported reference\n", "f"), ["f:1", "needs a TYPE"]),
     ],
 )
-def test_unsupported_bad_words(build: object, words: list[str]) -> None:
+def test_unsupported_bad_words(build: Callable[[], object], words: list[str]) -> None:
     with pytest.raises(ConfigError) as info:
-        build()  # type: ignore[operator]
+        build()
     for word in words:
         assert word in str(info.value), str(info.value)
 
@@ -360,9 +360,9 @@ def test_set_documented_variables_are_typed() -> None:
         (lambda: parse_qvmconf("vdev x set exit-on-halt perhaps\n", "f"), ["f:1", "bad boolean"]),
     ],
 )
-def test_set_bad_variables_and_values(build: object, words: list[str]) -> None:
+def test_set_bad_variables_and_values(build: Callable[[], object], words: list[str]) -> None:
     with pytest.raises(ConfigError) as info:
-        build()  # type: ignore[operator]
+        build()
     for word in words:
         assert word in str(info.value), str(info.value)
 
