@@ -10,8 +10,15 @@ import pytest
 
 from hil.core.errors import ConfigError
 from hil.qvm.config import QvmConfig
-from hil.qvm.confparse import parse_qvmconf
+from hil.qvm.confparse import ParsedConf, parse_qvmconf
 from tests.support.paths import FIXTURES as REPO_FIXTURES
+
+
+def option_values(parsed: ParsedConf, name: str) -> tuple[str, ...]:
+    """The values of option ``name`` of a parsed configuration, asserted present."""
+    option = parsed.option(name)
+    assert option is not None, f"no {name!r} option"
+    return option.values
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,7 @@ def test_empty_config_renders_empty() -> None:
     assert QvmConfig().render() == ""
 
 
+# (the arg-type ignores below: a value of the wrong type is the bad input those cases check)
 @pytest.mark.parametrize(
     ("build", "words"),
     [
@@ -107,7 +115,6 @@ def test_empty_config_renders_empty() -> None:
         (lambda: QvmConfig().vdev("two words"), ["whitespace"]),
         (lambda: QvmConfig().vdev(object()), ["vdev NAME or a built vdev"]),  # type: ignore[arg-type]
         (lambda: QvmConfig().vdev("trace", **{"bad name": 1}), ["'bad name'", "bad option name"]),  # type: ignore[arg-type]
-        # a str where the API takes (level, dest): the wrong type is the bad input this case checks
         (lambda: QvmConfig().vdev("trace", log="loud"), ["'log'", "'loud'", "verbose"]),  # type: ignore[arg-type]
         (lambda: QvmConfig().logger("info,chatty"), ["'filters'", "'chatty'", "allowed"]),
         (lambda: QvmConfig().logger("info", "file"), ["'dest'", "'file'", "slog"]),
@@ -313,7 +320,7 @@ def test_logger_without_destination_is_a_parse_error() -> None:
 def test_unsupported_documented_types_and_actions(kind: str, action: str) -> None:
     cfg = QvmConfig().unsupported(kind, action)
     assert cfg.render() == f"unsupported {kind} {action}\n"
-    assert cfg.validate().option("unsupported").values == (kind, action)  # type: ignore[union-attr]
+    assert option_values(cfg.validate(), "unsupported") == (kind, action)
 
 
 @pytest.mark.parametrize(
@@ -369,7 +376,7 @@ def test_set_bad_variables_and_values(build: Callable[[], object], words: list[s
 
 def test_set_unknown_variable_in_a_file_is_kept() -> None:
     # a board's qvm or a vdev may define more variables than are documented
-    assert parse_qvmconf("set my-vdev-knob 3\n").option("set").values == ("my-vdev-knob", "3")  # type: ignore[union-attr]
+    assert option_values(parse_qvmconf("set my-vdev-knob 3\n"), "set") == ("my-vdev-knob", "3")
     assert QvmConfig().option("set", "my-vdev-knob", 3).render() == "set my-vdev-knob 3\n"
 
 
@@ -378,7 +385,7 @@ def test_dump_directory_and_pipe_forms() -> None:
     piped = QvmConfig().dump(pipe="gzip >/tmp/d.gz")
     assert piped.render() == 'dump "|gzip >/tmp/d.gz"\n'
     assert QvmConfig().dump("|gzip >/tmp/d.gz").render() == piped.render()
-    assert piped.validate().option("dump").values == ("|gzip >/tmp/d.gz",)  # type: ignore[union-attr]
+    assert option_values(piped.validate(), "dump") == ("|gzip >/tmp/d.gz",)
     bad_calls: tuple[Callable[[], object], ...] = (
         lambda: QvmConfig().dump(),
         lambda: QvmConfig().dump(pipe='echo "x"'),
@@ -391,7 +398,7 @@ def test_dump_directory_and_pipe_forms() -> None:
 
 def test_quoted_words_in_files(tmp_path: Path) -> None:
     parsed = parse_qvmconf('dump "|gzip # not a comment >/x.gz" # a comment\nsystem_x 1\n')
-    assert parsed.option("dump").values == ("|gzip # not a comment >/x.gz",)  # type: ignore[union-attr]
+    assert option_values(parsed, "dump") == ("|gzip # not a comment >/x.gz",)
     with pytest.raises(ConfigError, match=r"f:1: .*unterminated"):
         parse_qvmconf('dump "|gzip\n', "f")
     path = write_fixture(tmp_path, 'system "q vm"\nvdev trace\n')
@@ -403,7 +410,7 @@ def test_quoted_words_in_files(tmp_path: Path) -> None:
 def test_pass_and_safety_are_documented_options() -> None:
     cfg = QvmConfig().safety("warn").pass_through("0x2000,0x1000,r=0x3000", intr="gic:40")
     parsed = cfg.validate()
-    assert parsed.option("safety").values == ("warn",)  # type: ignore[union-attr]
+    assert option_values(parsed, "safety") == ("warn",)
     assert parsed.contexts[0].kind == "pass" and parsed.contexts[0].option("intr") == "gic:40"
     with pytest.raises(ConfigError, match="'maybe'"):
         QvmConfig().safety("maybe")
@@ -430,7 +437,7 @@ def test_macros_are_a_builder_feature_expanded_on_render(tmp_path: Path) -> None
 
 def test_vdev_log_needs_a_destination() -> None:
     with pytest.raises(ConfigError, match=r"needs a destination.*log=\('info', 'stderr'\)"):
-        QvmConfig().vdev("trace", log="info")  # type: ignore[arg-type]
+        QvmConfig().vdev("trace", log="info")  # type: ignore[arg-type]  # a str, not (level, dest): the bad input
 
 
 def test_production_file_as_base_with_the_vdev_under_test_replaced() -> None:
