@@ -157,7 +157,7 @@ def test_bad_patterns_are_setup_errors(console: Console) -> None:
     with pytest.raises(SetupError, match=r"invalid regular expression 'a\('"):
         console.expect("a(", timeout=1)
     with pytest.raises(SetupError, match="bytes"):
-        console.expect(re.compile(b"x"), timeout=1)  # type: ignore[arg-type]
+        console.expect(re.compile(b"x"), timeout=1)  # type: ignore[arg-type]  # a bytes pattern: the bad input
     with pytest.raises(SetupError, match="empty list"):
         console.expect([], timeout=1)
 
@@ -480,7 +480,7 @@ def test_a_second_waiting_expect_takes_over_when_the_reading_one_returns(peer: P
 )
 def test_plain_text_patterns_reach_as_far_as_the_parser_says(pattern: str) -> None:
     """The plain-text shortcut of ``reach`` (no parse) gives what the parse tree gives."""
-    from re import _parser  # type: ignore[attr-defined]
+    from re import _parser  # type: ignore[attr-defined]  # private, not in typeshed: the parser reach mirrors
 
     from hil.links import regex_window
 

@@ -513,7 +513,9 @@ def test_names_follow_one_rule_and_boot_is_the_targets_setup(tmp_path: Path) -> 
         ("t.qemu", "test_p[2]"),
         ("t.qemu", "test_q[qemux]"),
     ]
-    assert float(suite.find("testcase[@name='test_a']").get("time", "")) == 2.0  # type: ignore[union-attr]
+    case_a = suite.find("testcase[@name='test_a']")
+    assert case_a is not None
+    assert float(case_a.get("time", "")) == 2.0
     props_found = {p.get("name"): p.get("value") for p in suite.iter("property")}
     assert props_found["target.setup.seconds"] == "30.000"
     assert_valid(tmp_path / "junit.xml")
