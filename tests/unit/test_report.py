@@ -407,7 +407,7 @@ def test_same_test_id_on_two_workers_interleaved(tmp_path: Path) -> None:
 
     def on(worker: str, report: pytest.TestReport) -> pytest.TestReport:
         info = {"id": worker, "sysplatform": "linux", "version_info": (3, 11, 7), "executable": "python"}
-        report.node = SimpleNamespace(gateway=SimpleNamespace(id=worker), workerinfo=info)  # type: ignore[attr-defined]
+        report.node = SimpleNamespace(gateway=SimpleNamespace(id=worker), workerinfo=info)  # type: ignore[attr-defined]  # xdist sets it
         return report
 
     qemu: list[tuple[str, object]] = [
@@ -440,7 +440,7 @@ def test_slow_writes_are_spaced_out_and_the_end_always_writes(tmp_path: Path) ->
     reporter._write_cost = junit_mod.SLOW_WRITE * 2  # as if that write had been slow
     run_fake(reporter, "t.py::test_b", 1.0, target="qemu")
     assert len(ET.parse(reporter.path).getroot().findall("testsuite/testcase")) == 1
-    reporter.pytest_sessionfinish(None, 0)  # type: ignore[arg-type]
+    reporter.pytest_sessionfinish(None, 0)  # type: ignore[arg-type]  # the hook ignores the session
     assert len(ET.parse(reporter.path).getroot().findall("testsuite/testcase")) == 2
 
 

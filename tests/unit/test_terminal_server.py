@@ -72,7 +72,7 @@ def test_banner_and_echo(board: PtyBoard, server: Ser2net, tmp_path: Path) -> No
     log = tmp_path / "console.log"
     with Console.for_url(server.url, log_path=log, name="board-serial") as c:
         if server.kind == "rfc2217":  # a pty has no modem lines: opening must not wait for DTR/RTS answers
-            port = c.transport._port  # type: ignore[attr-defined]
+            port = c.transport._port  # type: ignore[attr-defined]  # the RFC 2217 transport's pyserial port
             assert port is not None and port._ignore_set_control_answer
         attach(c)
         board.boot()
