@@ -48,7 +48,7 @@ def config_for(server: DropbearServer, **overrides: object) -> SshConfig:
         connect_timeout=5.0,
     )
     values.update(overrides)
-    return SshConfig(**values)  # type: ignore[arg-type]  # overrides of any field, some of the wrong type on purpose
+    return SshConfig(**values)  # type: ignore[arg-type]  # a dict of mixed field types (str, int, Path, float)
 
 
 def unique_sleep() -> str:
