@@ -7,6 +7,9 @@ adds all of that on top.  Three kinds:
   serial port on a loopback socket, a terminal server's raw TCP port).  pyserial's
   ``socket://`` handler reports at most one waiting byte, so a reader sized by
   ``in_waiting`` crawls at a few kB/s; owning the socket avoids that.
+* ``UnixTransport``: ``unix:///path/to/socket``, a unix socket served by this user
+  (QEMU's serial console, in a private folder: see ``hil.vm.qemuargs``); the
+  listener's peer credentials are checked (``check_peer``).
 * ``SerialTransport``: any other pyserial URL (``/dev/ttyUSB0``, ``rfc2217://``,
   ``loop://``) through ``serial.serial_for_url``.
 * ``SocketLikeTransport``: an already open object with ``recv``/``sendall``/
@@ -28,6 +31,7 @@ import importlib.util
 import os
 import select
 import socket
+import struct
 import threading
 import urllib.parse
 from typing import Any, Protocol, runtime_checkable
@@ -42,6 +46,8 @@ __all__ = [
     "SocketLikeTransport",
     "TcpTransport",
     "Transport",
+    "UnixTransport",
+    "check_peer",
     "open_transport",
 ]
 
@@ -141,6 +147,52 @@ class TcpTransport:
 
     def __repr__(self) -> str:
         return f"TcpTransport({self.description!r})"
+
+
+def peer_uid(sock: socket.socket) -> int:
+    """The uid of the process at the other end of a connected unix socket (``SO_PEERCRED``)."""
+    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", raw)
+    return int(uid)
+
+
+def check_peer(sock: socket.socket, what: str) -> None:
+    """Refuse (``InfrastructureError``) a unix socket whose listener is not a process of this user."""
+    uid = peer_uid(sock)
+    if uid != os.getuid():
+        sock.close()
+        raise InfrastructureError(
+            f"{what} is served by uid {uid}, not by this user (uid {os.getuid()}): refused, "
+            "someone else's socket is in its place"
+        )
+
+
+class UnixTransport(TcpTransport):
+    """A unix-socket connection (``unix:///path``) to a listener of this user (peer credentials checked)."""
+
+    def __init__(self, path: str, connect_timeout: float = 3.0) -> None:
+        self.path = path
+        self.connect_timeout = connect_timeout
+        self.description = f"unix://{path}"
+        self._sock: socket.socket | None = None
+
+    def open(self) -> None:
+        self.close()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.connect_timeout)
+        try:
+            sock.connect(self.path)
+        except OSError as exc:
+            sock.close()
+            raise InfrastructureError(
+                f"cannot connect to console {self.description}: {exc.strerror or exc}; is the target (QEMU) running?"
+            ) from exc
+        check_peer(sock, f"console {self.description}")
+        sock.settimeout(None)
+        self._sock = sock
+
+    def __repr__(self) -> str:
+        return f"UnixTransport({self.description!r})"
 
 
 def _is_rfc2217(url: str) -> bool:
@@ -365,7 +417,7 @@ class SocketLikeTransport:
         return f"SocketLikeTransport({self.description!r})"
 
 
-_URL_HELP = "use socket://HOST:PORT (raw TCP), rfc2217://HOST:PORT, loop://, or a device path such as /dev/ttyUSB0"
+_URL_HELP = "use socket://HOST:PORT (raw TCP), unix:///PATH (a unix socket), rfc2217://HOST:PORT, loop://, or a device path such as /dev/ttyUSB0"
 
 
 def _tcp_from_url(url: str) -> TcpTransport:
@@ -412,6 +464,11 @@ def open_transport(url: str, baudrate: int = 115200) -> Transport:
     scheme = url.split("://", 1)[0].lower()
     if scheme == "socket":
         return _tcp_from_url(url)
+    if scheme == "unix":
+        path = url.split("://", 1)[1]
+        if not path.startswith("/"):
+            raise ConfigError(f"bad console URL {url!r}: expected unix:///ABSOLUTE/PATH of a unix socket")
+        return UnixTransport(path)
     if not scheme.isidentifier() or importlib.util.find_spec(f"serial.urlhandler.protocol_{scheme}") is None:
         raise ConfigError(f"bad console URL {url!r}: unknown scheme '{scheme}://'; {_URL_HELP}")
     return SerialTransport(url, baudrate)

@@ -32,7 +32,7 @@ from hil.core.errors import ConfigError, InfrastructureError
 from hil.core.paths import cache_dir
 from hil.links.console import Console
 from hil.links.ssh import SshConfig, SshConnection
-from hil.links.transports import TcpTransport
+from hil.links.transports import open_transport
 from hil.targets.base import register
 from hil.targets.definition import TargetDefinition, definition_path, drive_file
 from hil.targets.remote import RemoteTarget
@@ -178,7 +178,7 @@ class QemuTarget(RemoteTarget):
                 user_image(self.definition), qemu_options(self.definition), run_dir=run_dir
             )
             machine.start()
-            self.console = console = self._console(machine.serial_port)
+            self.console = console = self._console(machine.console_url)
             boot = deadline.child(self.definition.qemu.boot_timeout, f"booting {self.name}")
             machine.wait_ready(boot, console_reader=console.expect)
             self.ssh = SshConnection(user_ssh_config(self.definition, machine.ssh_port), name=self.name)
@@ -187,9 +187,9 @@ class QemuTarget(RemoteTarget):
             self.down()
             raise
 
-    def _console(self, port: int) -> Console:
+    def _console(self, url: str) -> Console:
         return Console(
-            TcpTransport("127.0.0.1", port),
+            open_transport(url),
             log_path=self.run_dir / "console.log",
             name=f"{self.name} console",
             fail_patterns=self.os.crash_banners,
@@ -204,7 +204,7 @@ class QemuTarget(RemoteTarget):
             self.image, qemu_options(self.definition), run_dir=run_dir, snapshot=True, restore=restore
         )
         self.machine.start()
-        self.console = console = self._console(self.machine.serial_port)
+        self.console = console = self._console(self.machine.console_url)
         boot = deadline.child(self.definition.qemu.boot_timeout, f"booting {self.name}")
         self.machine.wait_ready(boot, console_reader=lambda marker, timeout: console.expect(re.escape(marker), timeout))
 
@@ -220,7 +220,7 @@ class QemuTarget(RemoteTarget):
         try:
             self.ssh = SshConnection(ssh_config(self.image, int(state["ssh_port"])), name=self.name)
             self.ssh.connect(deadline.child(30, f"SSH to {self.name}"), retry=False)
-            self.console = self._console(int(state["serial_port"]))
+            self.console = self._console(str(state.get("console_url") or f"socket://127.0.0.1:{state['serial_port']}"))
         except Exception:  # noqa: BLE001 - not usable: boot a private VM instead
             self._close_links()
             return False
