@@ -100,7 +100,7 @@ class Gates:
             raise SetupError(f"--hil-sanitize runs qvmsim's sanitizer build: target '{target.name}' is a {target.kind}")
         libs = {name: _host_lib(name) for name in SANITIZER_LIBS}  # by soname: what the loader looks for
         key = hash_inputs(exe, *libs.values())
-        folder = f"{target.definition.qvm.workdir}/hil-sanitizer-{key}"
+        folder = f"{target.workdir()}/hil-sanitizer-{key}"
         probe = target.run(shell_command(["test", "-x", f"{folder}/qvm"]), timeout=20)
         if probe.exit_status != 0:
             tmp = f"{folder}.tmp"

@@ -142,6 +142,11 @@ class Target(ABC):
         """The qvm executable on the target."""
         return self.definition.qvm.command
 
+    def workdir(self) -> str:
+        """The folder on the target that holds the deployment folders: the definition's ``[qvm] workdir``
+        (``hil.targets.deploy`` checks it is the target user's own and closed to others)."""
+        return self.definition.qvm.workdir
+
     def facts(self) -> dict[str, str]:
         """What a report says about this target (asked once, then remembered)."""
         if self._facts is None:

@@ -197,7 +197,7 @@ class Lease:
 
 
 def lease_path(target: Target) -> str:
-    return f"{target.definition.qvm.workdir}.lease"
+    return f"{target.workdir()}.lease"
 
 
 def acquire(

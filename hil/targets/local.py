@@ -1,4 +1,9 @@
-"""The ``local`` target: this host, no VM.  qvmsim runs here directly."""
+"""The ``local`` target: this host, no VM.  qvmsim runs here directly.
+
+Its deployment folders go to this user's private folder (``<tmp>/qnx-hil-<uid>/work``, mode 0700)
+unless the definition names a ``[qvm] workdir``: another local user can neither enter nor replace
+what a run deploys (``hil.targets.deploy`` checks any workdir before using it).
+"""
 
 from __future__ import annotations
 
@@ -150,6 +155,16 @@ class LocalTarget(Target):
 
     def healthy(self) -> bool:
         return True
+
+    def workdir(self) -> str:
+        """The definition's ``[qvm] workdir`` when it sets one, else this user's private folder
+        ``<tmp>/qnx-hil-<uid>/work`` (mode 0700, checked: ``hil.core.paths.private_dir``), never a
+        folder shared by the host's users."""
+        if self.definition.qvm.workdir != type(self.definition.qvm)().workdir:
+            return self.definition.qvm.workdir
+        from hil.core.paths import private_dir
+
+        return str(private_dir("work"))
 
     def qvm_command(self) -> str:
         """The definition's ``[qvm] command`` when it sets one (a wrapper, another qvm), else this
