@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING
 
 from hil.core.command import shell_command
 from hil.core.errors import SetupError
+from hil.core.inputs import safe_name
 from hil.qvm.config import QvmConfig
 from hil.qvm.gates import Gates
 from hil.qvm.result import QvmResult
@@ -108,6 +109,12 @@ class SweepCase:
     @property
     def id(self) -> str:
         return f"{self.option}-{self.kind}"
+
+    @property
+    def file_name(self) -> str:
+        """``id`` as one file-name component (``safe_name``): option names come from the target, and a
+        name such as ``../x`` must not put a run's files, or its clean-up, outside the sweep's folder."""
+        return safe_name(self.id, 100)
 
     def shown(self) -> str:
         """The bad words as the table shows them (a huge word shortened)."""
@@ -393,7 +400,7 @@ def run_sweep(
                     free.append(slot)
 
         def _run_case(case: SweepCase, deployment: object) -> CaseResult:
-            arts = folder / "runs" / case.id
+            arts = folder / "runs" / case.file_name
             shutil.rmtree(arts, ignore_errors=True)
             arts.mkdir(parents=True)
             runner = QvmRunner(target, deployment, arts, None, gates)  # type: ignore[arg-type]
@@ -414,7 +421,7 @@ def run_sweep(
             replay = None
             if verdict[0] == FINDING:
                 findings_dir.mkdir(exist_ok=True)
-                replay = findings_dir / f"{case.id}.qvmconf"
+                replay = findings_dir / f"{case.file_name}.qvmconf"
                 replay.write_text(text, encoding="utf-8")
                 if phase == "start":
                     shutil.copy(guest, findings_dir / GUEST_NAME)

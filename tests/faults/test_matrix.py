@@ -80,6 +80,34 @@ MATRIX: dict[str, tuple[str, str]] = {
         "qvmsim cut off 5 s after teardown began (at once on a further SIGTERM); a fatal status is kept",
         "tests/qvmsim/test_bounded_end.py::test_hang_in_terminate_after_the_power_button_is_cut_off",
     ),
+    "another local user and QEMU's QMP / serial console (issue 22.1, 22.3)": (
+        "unix sockets in a 0700 folder of the owner: nobody gets no QMP and no console shell, no abstract socket",
+        "tests/vm/test_private_channels.py::test_another_local_user_gets_no_qmp_and_no_console_shell",
+    ),
+    "a QMP or console socket served by another user in its place (issue 22.1)": (
+        "refused on its peer credentials (InfrastructureError naming the uid)",
+        "tests/vm/test_private_channels.py::test_a_socket_served_by_another_user_is_refused",
+    ),
+    "local target's default workdir (issue 22.2)": (
+        "this user's private folder <tmp>/qnx-hil-<uid>/work (0700): nobody cannot enter or replace a deployment",
+        "tests/unit/test_workdir_private.py::test_local_default_workdir_is_this_users_private_folder",
+    ),
+    "a workdir another local user made first (issue 22.2)": (
+        "SetupError naming it before anything is made in it; no stale clean-up there",
+        "tests/unit/test_workdir_private.py::test_a_workdir_another_user_made_first_is_a_setup_error",
+    ),
+    "a workdir writable by others, a symlink, or in an open parent (issue 22.2)": (
+        "SetupError naming the workdir and the definition, one line",
+        "tests/unit/test_workdir_private.py::test_a_workdir_others_can_write_is_a_setup_error",
+    ),
+    "a forged qvm.pid (another user's file or process, or not its folder's qvm) (issue 22.2)": (
+        "nothing killed; the stale folder removed",
+        "tests/unit/test_workdir_private.py::test_a_forged_qvm_pid_never_gets_a_process_killed",
+    ),
+    "sweep option names from the target with '../' (issue 22.4)": (
+        "report paths are safe names inside -o OUT; nothing outside deleted or written",
+        "tests/sweep/test_sweep.py::test_option_names_from_the_target_never_leave_the_report_folder",
+    ),
 }
 
 

@@ -91,3 +91,31 @@ def test_target_vdevs_sweep_clean(hil_sweep, vdev: str, base: str) -> None:  # t
     assert (report.folder / "sweep.txt").read_text() == report.table()
     kinds = {r.case.kind for r in report.results}
     assert {"missing", "non-numeric", "negative", "zero", "overflow", "huge", "repeat", "unknown", "bad-loc"} <= kinds
+
+
+def test_option_names_from_the_target_never_leave_the_report_folder(tmp_path: Path) -> None:
+    """Issue 22.4: a target listing an option '../../escaped' neither deletes nor writes outside -o OUT."""
+    from hil.qvm.sweep import run_sweep
+    from hil.targets import make_target
+    from hil.targets.definition import parse_definition
+    from hil.targets.sdk import build_qvmsim
+
+    wrapper = tmp_path / "qvm"  # a target whose option listing carries a hostile name
+    wrapper.write_text(
+        f'#!/bin/sh\nif [ "$1" = vdev ]; then {build_qvmsim()} "$@"; s=$?\n'
+        f'echo "    option ../../escaped"; exit $s; fi\nexec {build_qvmsim()} "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    target = make_target(parse_definition({"kind": "local", "qvm": {"command": str(wrapper)}}, "t.toml", "t"), tmp_path)
+    victim = tmp_path / "escaped-missing"  # where OUT/runs/../../escaped-missing points
+    victim.mkdir()
+    (victim / "keep.txt").write_text("precious")
+    out = tmp_path / "out" / "sweep"
+    vdev = build_vdev([SWEEPY], Toolchain()).path
+    report = run_sweep(target, vdev, "sweepy", out, base=["loc", "0x1c0f0000"], timeout=3, jobs=1)
+    assert any(r.case.option == "../../escaped" for r in report.results)
+    assert (victim / "keep.txt").read_text() == "precious" and sorted(p.name for p in victim.iterdir()) == ["keep.txt"]
+    outside = {p for p in tmp_path.rglob("*") if not p.is_relative_to(out)} - {wrapper, victim, victim / "keep.txt"}
+    assert {p for p in outside if p.name.startswith(("escaped", "..")) or p.suffix == ".qvmconf"} == set()
+    runs = [p.name for p in (out / "runs").iterdir()]
+    assert any(name.startswith("escaped-missing-") for name in runs), runs  # a safe name with a hash
