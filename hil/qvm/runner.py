@@ -48,8 +48,10 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 
-#: A configuration up to this size is written by the command that starts qvm (else copied first).
-_INLINE_CONFIG_BYTES = 64 << 10
+#: A configuration up to this size is written by the command that starts qvm; a larger one is copied
+#: into the deployment folder first (over SSH: through the copy's stdin), never put on a command line:
+#: an SSH server may drop a long command (the public image's dropbear does over ~8.4 KB).
+_INLINE_CONFIG_BYTES = 2 << 10
 
 
 def _inline(config_text: str) -> bool:
