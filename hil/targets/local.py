@@ -34,8 +34,17 @@ def _status(returncode: int) -> tuple[int | None, str | None]:
     return returncode, None
 
 
+#: With an ``on_output`` consumer, a process keeps only this much of each stream's end itself.
+STREAMED_TAIL_BYTES = 1 << 20
+
+
 class LocalProcess:
-    """A host process with the same face as an SSH ``RemoteProcess``."""
+    """A host process with the same face as an SSH ``RemoteProcess``.
+
+    With ``on_output`` every chunk goes to it and the process keeps only the last
+    ``STREAMED_TAIL_BYTES`` of each stream (``stdout``/``stderr``, the result's), so a program
+    printing gigabytes does not fill memory; without it, everything is kept.
+    """
 
     def __init__(self, command: str, on_output: OutputCallback | None, cwd: Path | None = None) -> None:
         self.command = command
@@ -63,7 +72,10 @@ class LocalProcess:
     def _pump(self, name: str, stream: IO[bytes]) -> None:
         while chunk := os.read(stream.fileno(), 65536):
             with self._lock:
-                self._chunks[name] += chunk
+                kept = self._chunks[name]
+                kept += chunk
+                if self._on_output is not None and len(kept) > 2 * STREAMED_TAIL_BYTES:
+                    del kept[: len(kept) - STREAMED_TAIL_BYTES]
             if self._on_output:
                 self._on_output(name, chunk)
         stream.close()
