@@ -89,7 +89,7 @@ def hil_vdev(request: pytest.FixtureRequest, hil_target: Target, hil_deployment:
 @pytest.fixture
 def hil_qvm(
     request: pytest.FixtureRequest, hil_target: Target, hil_deployment: Deployment, hil_artifacts: Path
-) -> QvmRunner:
+) -> Iterator[QvmRunner]:
     """Runs qvm on the target in this test's folder: ``hil_qvm.run(config)`` / ``hil_qvm.start(config)``."""
     from hil.qvm.runner import QvmRunner
 
@@ -100,7 +100,8 @@ def hil_qvm(
     live = request.config.stash.get(LIVE_KEY, None)
     if live is not None:  # --hil-console-live: qvm's stdout and stderr as they arrive
         runner.output_tap = live.qvm_tap
-    return runner
+    yield runner
+    runner.stop_all()  # a session the test left running (or a cancelled start) ends with the test
 
 
 @pytest.fixture

@@ -69,6 +69,9 @@ def exit_table_for(target: Target) -> ExitTable:
     return ExitTable.default().with_overrides(overrides, source=source) if overrides else ExitTable.default()
 
 
+#: qvmsim's log line saying the guest started: every vdev is set up and a SIGTERM is the power button.
+READY_LINE = b" qvm: guest started"
+
 #: How much of each of qvm's streams (stdout, stderr) a session keeps in memory: the last bytes, cut
 #: at a line start.  Everything goes to the run's artifact files as it arrives (``runN.guest.log``,
 #: ``runN.qvm.log``), so a qvm printing gigabytes costs disk, not memory.
@@ -144,10 +147,17 @@ class _Output:
     cond: threading.Condition
     #: (host monotonic time, stderr length) after each stderr chunk: when each log line arrived
     arrivals: list[tuple[float, int]] = field(default_factory=list)
+    #: qvmsim logged ``guest started``: from then on a SIGTERM is the power button
+    ready: bool = False
+    _carry: bytes = b""
 
     def feed(self, stream: str, chunk: bytes) -> None:
         with self.cond:
             (self.stdout if stream == "stdout" else self.stderr).add(chunk)
+            if stream != "stdout" and not self.ready:
+                seen = self._carry + chunk
+                self.ready = READY_LINE in seen
+                self._carry = seen[-len(READY_LINE) :]
             if stream != "stdout":
                 err = self.stderr
                 self.arrivals.append((time.monotonic(), err.dropped + len(err.tail)))
@@ -198,7 +208,25 @@ class QvmSession:
             for stream in (self._output.stdout, self._output.stderr):
                 stream.close()
             raise
+        runner.sessions.append(self)
         self.guest: GuestControl = guest_for(runner.target, self)
+        try:
+            self._await_ready()
+        except BaseException:  # cancelled (SIGTERM) or failed while qvm starts: it is not left running
+            try:
+                self.stop()
+            except BaseException:  # noqa: BLE001, S110 - what ended the start is what gets reported
+                pass
+            raise
+
+    def _await_ready(self) -> None:
+        """Return once qvm is ready for the power button: its guest started (qvmsim's ``guest started``
+        log line, after every vdev's set-up, BOOTUP and GUEST_STARTING), or qvm ended (a dryrun, a
+        configuration error), or the session's timeout passed (its end then reports the hang).  On a
+        QNX target (the real qvm, which prints no such line) it returns at once."""
+        if self.runner.target.os.name == "qnx":
+            return
+        self._wait_for(lambda: True if self._output.ready else None, self.timeout)
 
     def _on_output(self, stream: str, chunk: bytes) -> None:
         self._output.feed(stream, chunk)
@@ -480,6 +508,18 @@ class QvmRunner:
         self.sanitizer_findings: list[str] = []
         #: called with ("stdout"|"stderr", chunk) as each run's output arrives (a live view)
         self.output_tap: Callable[[str, bytes], None] | None = None
+        #: every session started (``stop_all`` ends those still running)
+        self.sessions: list[QvmSession] = []
+
+    def stop_all(self) -> None:
+        """Stop every session of this runner still running (a test left without ending one: its
+        fixture's teardown; a cancelled run).  What a stop meets is not raised: the qvm is ended."""
+        for session in self.sessions:
+            if session._result is None:  # noqa: SLF001
+                try:
+                    session.stop()
+                except Exception:  # noqa: BLE001, S110 - the deployment's clean-up kills what is left
+                    pass
 
     def apply_gates(self, result: QvmResult, log_text: str, signal: str | None) -> None:
         """After a run: fetch its coverage counters (``runN.gcov/``), keep its sanitizer reports

@@ -81,12 +81,22 @@ def _take_pending(target: Target) -> list[str]:
         return _pending.pop(target, [])
 
 
+def removal(paths: list[str]) -> str:
+    """The command removing deployment folders: a qvm still running from one (its ``qvm.pid``, proved
+    ours as the stale clean-up proves it) is killed first, so the record outlives the process."""
+    kills = "".join(
+        f"( {_KILL_IF_OURS.format(folder=shell_command([p]), pidfile=shell_command([f'{p}/qvm.pid']))} ) >/dev/null; "
+        for p in paths
+    )
+    return f"{kills}rm -rf {shell_command(paths)}"
+
+
 def flush_cleanups(target: Target) -> None:
     """Remove the folders whose clean-up was deferred on ``target`` (best effort)."""
     paths = _take_pending(target)
     if paths:
         try:
-            target.run(shell_command(["rm", "-rf", *paths]), timeout=30)
+            target.run(removal(paths), timeout=30)
         except Exception:  # noqa: BLE001, S110 - a gone target has no folders left to remove
             pass
 
@@ -276,7 +286,7 @@ class Deployment:
             with _pending_lock:
                 _pending.setdefault(self.target, []).append(self.path)
             return
-        self.target.run(shell_command(["rm", "-rf", self.path]), timeout=30)
+        self.target.run(removal([self.path]), timeout=30)
 
 
 #: Exit status of ``_WORKDIR_CHECK`` when the workdir is not private (its last line says why).
@@ -333,7 +343,7 @@ def create_deployment(target: Target, test_name: str, keep: bool = False, min_fr
     q = shell_command([path])
     w = shell_command([workdir])
     pending = _take_pending(target)
-    remove = f"rm -rf {shell_command(pending)}; " if pending else ""  # deferred clean-ups of earlier tests
+    remove = f"{removal(pending)}; " if pending else ""  # deferred clean-ups of earlier tests
     result = target.run(
         f"{remove}( {workdir_check(target)} ) && mkdir -m 700 {q} && "  # `[` is a builtin: no fork
         f"{{ df -Pk {q} || df -k {q} || true; }} 2>/dev/null",

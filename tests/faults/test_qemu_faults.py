@@ -71,6 +71,14 @@ def test_a_configuration_of_any_size_runs_on_qemu(vm: QemuTarget, tmp_path: Path
         assert len(runner.deployment.target.run(f"cat {runner.deployment.remote('run.qvmconf')}").stdout) > size
 
 
+def test_stop_right_after_start_is_the_power_button_on_qemu(vm: QemuTarget, tmp_path: Path) -> None:
+    """Issue 22.6: start() returns when qvm is ready, so stop() at once is the power button, 10 of 10."""
+    from tests.faults.test_start_ready import stop_right_after_start
+
+    endings = stop_right_after_start(vm, tmp_path)
+    assert endings == ["NORMAL after the power button"] * 10, endings
+
+
 def test_killed_qemu_is_reported_as_qemu_dying(vm: QemuTarget, tmp_path: Path) -> None:
     """Issue 11.16: a QEMU killed under a running qvm is 'QEMU ... died', not 'SSH connection dropped'."""
     from hil.targets.toolchain import build_vdev
