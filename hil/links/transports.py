@@ -417,7 +417,10 @@ class SocketLikeTransport:
         return f"SocketLikeTransport({self.description!r})"
 
 
-_URL_HELP = "use socket://HOST:PORT (raw TCP), unix:///PATH (a unix socket), rfc2217://HOST:PORT, loop://, or a device path such as /dev/ttyUSB0"
+_URL_HELP = (
+    "use socket://HOST:PORT (raw TCP), unix:///PATH (a unix socket), rfc2217://HOST:PORT, loop://, "
+    "or a device path such as /dev/ttyUSB0"
+)
 
 
 def _tcp_from_url(url: str) -> TcpTransport:

@@ -269,6 +269,12 @@ class QvmSession:
         with self._output.cond:
             return self._output.stdout.dropped_chars + len(self._output.stdout.text())
 
+    def stdout_since(self, mark: int) -> str:
+        """The guest console from offset ``mark`` (a ``stdout_end`` taken earlier) on, as far as it is kept."""
+        with self._output.cond:
+            out = self._output.stdout
+            return out.text()[max(0, mark - out.dropped_chars) :]
+
     def wait_log(self, pattern: str, timeout: float = 10.0) -> LogLine:
         """Wait until a qvm log line (stderr) matches ``pattern``; return it."""
         __tracebackhide__ = True

@@ -297,13 +297,13 @@ _NOT_PRIVATE = 4
 #: ``ls -ldn`` modes: ``drwxrwxrwt``, group write at index 5, others' at index 8, sticky at index 9.
 _WORKDIR_CHECK = (
     "w={workdir}; p={parent}; "
-    "{{ [ -d \"$w\" ] || [ -L \"$w\" ] || mkdir -p -m 700 \"$w\"; }} && "
-    "if [ -L \"$w\" ] || [ ! -d \"$w\" ]; then echo \"is a symlink or not a folder\"; exit 4; fi && "
-    "if [ ! -O \"$w\" ]; then set -- $(ls -ldn \"$w\"); echo \"is owned by uid $3, not by $(id -u)\"; exit 4; fi && "
-    "case $(ls -ldn \"$w\") in d????w*|d???????w*) echo \"is writable by group or others\"; exit 4;; esac && "
-    "set -- $(ls -ldn \"$p\") && "
-    "if [ ! -O \"$p\" ] && [ \"$3\" != 0 ]; then echo \"is in $p, owned by uid $3\"; exit 4; fi && "
-    "case $1 in d????????[tT]*) ;; d????w*|d???????w*) echo \"is in $p, writable by others\"; exit 4;; esac"
+    '{{ [ -d "$w" ] || [ -L "$w" ] || mkdir -p -m 700 "$w"; }} && '
+    'if [ -L "$w" ] || [ ! -d "$w" ]; then echo "is a symlink or not a folder"; exit 4; fi && '
+    'if [ ! -O "$w" ]; then set -- $(ls -ldn "$w"); echo "is owned by uid $3, not by $(id -u)"; exit 4; fi && '
+    'case $(ls -ldn "$w") in d????w*|d???????w*) echo "is writable by group or others"; exit 4;; esac && '
+    'set -- $(ls -ldn "$p") && '
+    'if [ ! -O "$p" ] && [ "$3" != 0 ]; then echo "is in $p, owned by uid $3"; exit 4; fi && '
+    'case $1 in d????????[tT]*) ;; d????w*|d???????w*) echo "is in $p, writable by others"; exit 4;; esac'
 )
 
 
@@ -341,7 +341,6 @@ def create_deployment(target: Target, test_name: str, keep: bool = False, min_fr
     name = safe_name(test_name, 60)
     path = f"{workdir}/hil-{_HOST}-{os.getpid()}-{next(_counter)}-{name}"
     q = shell_command([path])
-    w = shell_command([workdir])
     pending = _take_pending(target)
     remove = f"{removal(pending)}; " if pending else ""  # deferred clean-ups of earlier tests
     result = target.run(

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.core.errors import InfrastructureError
-from hil.vm.qemuargs import check_peer
+from hil.links.transports import check_peer
 
 
 class Qmp:

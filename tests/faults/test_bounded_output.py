@@ -43,8 +43,8 @@ def test_100_mb_per_stream_keeps_pytest_under_400_mb(tmp_path: Path) -> None:
     line = "chatty guest console line {n} ".ljust(99, ".")
     wrapper.write_text(
         "#!/bin/sh\n"  # 100 MB on each stream, then qvmsim itself
-        f"awk 'BEGIN {{ for (n = 0; n < {MB}; n++) printf \"%-99s\\n\", \"chatty guest console line \" n }}'\n"
-        f"awk 'BEGIN {{ for (n = 0; n < {MB}; n++) printf \"%-99s\\n\", \"qvm: chatty log line \" n }}' >&2\n"
+        f'awk \'BEGIN {{ for (n = 0; n < {MB}; n++) printf "%-99s\\n", "chatty guest console line " n }}\'\n'
+        f'awk \'BEGIN {{ for (n = 0; n < {MB}; n++) printf "%-99s\\n", "qvm: chatty log line " n }}\' >&2\n'
         f'exec {build_qvmsim()} "$@"\n'
     )
     assert line  # the awk lines above print this shape, 100 bytes each with the newline

@@ -49,9 +49,10 @@ def test_stale_qvm_of_a_dead_run_is_killed_and_its_folder_removed(target) -> Non
     orphan = subprocess.Popen(
         ["sh", "-c", f"cd {stale} && {deploy.record_pid(argv)} && exec {' '.join(argv)}"], stderr=subprocess.DEVNULL
     )
-    while not (stale / "qvm.pid").exists() or Path(f"/proc/{orphan.pid}/cmdline").read_bytes() != (
-        "\0".join(argv) + "\0"
-    ).encode():
+    while (
+        not (stale / "qvm.pid").exists()
+        or Path(f"/proc/{orphan.pid}/cmdline").read_bytes() != ("\0".join(argv) + "\0").encode()
+    ):
         time.sleep(0.01)
     removed = cleanup_stale(target)
     assert removed == [str(stale)]

@@ -80,8 +80,6 @@ def test_restore_comes_back_with_ssh_clock_and_console(image: Image, tmp_path: P
         assert m.restored and m.alive()
         assert ssh_run(image, m.ssh_port, "hostname").strip() == "hil-qemu"  # the image's host key, pinned
         # the console answers: busybox init's shell on ttyS0
-        import socket
-
         with m.connect_console(10) as sock:
             sock.sendall(b"\necho con$((40+2))sole\n")
             sock.settimeout(10)
