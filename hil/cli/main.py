@@ -15,6 +15,7 @@ from typing import Any
 from hil import __version__
 from hil.cli.status import EXIT_FAILED, EXIT_INFRA, EXIT_INPUT, EXIT_OK
 from hil.core.errors import HilError, InfrastructureError
+from hil.core.text import terminal_safe
 
 
 def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
@@ -172,7 +173,7 @@ def cmd_vdev_sweep(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
-        print(report.table(), end="")
+        print(terminal_safe(report.table()), end="")
         print(f"sweep.txt, sweep.json and findings/*.qvmconf in {out}")
     return EXIT_FAILED if report.findings else EXIT_OK
 
@@ -454,10 +455,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_outputs(args)
         return int(args.func(args))
     except InfrastructureError as exc:
-        print(f"hil: infrastructure error: {exc}", file=sys.stderr)
+        print(f"hil: infrastructure error: {terminal_safe(str(exc))}", file=sys.stderr)
         return EXIT_INFRA
     except HilError as exc:
-        print(f"hil: error: {exc}", file=sys.stderr)
+        print(f"hil: error: {terminal_safe(str(exc))}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
         print("hil: interrupted", file=sys.stderr)

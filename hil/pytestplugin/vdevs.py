@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from hil.core.errors import HilError
+from hil.core.text import terminal_safe
 from hil.pytestplugin.live import LIVE_KEY
 from hil.pytestplugin.options import sanitizers
 from hil.targets import Target
@@ -79,7 +80,7 @@ def hil_vdev(request: pytest.FixtureRequest, hil_target: Target, hil_deployment:
                 ("hil.vdev_warnings", vdev_warnings_property(built.name, built.warnings, request.config.rootpath))
             )
             (request.getfixturevalue("hil_artifacts") / f"vdev-{built.name}.warnings.txt").write_text(text)
-            warnings.warn(VdevWarning(text), stacklevel=2)
+            warnings.warn(VdevWarning(terminal_safe(text)), stacklevel=2)
         remote = hil_deployment.put_file(built.path, built.path.name, 0o755)
         return DeployedVdev(built.name, remote, built.path)
 

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING
 from hil.core.command import shell_command
 from hil.core.errors import SetupError
 from hil.core.inputs import safe_name
+from hil.core.text import terminal_safe
 from hil.qvm.config import QvmConfig
 from hil.qvm.gates import Gates
 from hil.qvm.result import QvmResult
@@ -277,7 +278,7 @@ class SweepReport:
 
     def write(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "sweep.txt").write_text(self.table(), encoding="utf-8")
+        (self.folder / "sweep.txt").write_text(terminal_safe(self.table()), encoding="utf-8")
         (self.folder / "sweep.json").write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
 
 

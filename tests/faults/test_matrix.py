@@ -108,6 +108,38 @@ MATRIX: dict[str, tuple[str, str]] = {
         "report paths are safe names inside -o OUT; nothing outside deleted or written",
         "tests/sweep/test_sweep.py::test_option_names_from_the_target_never_leave_the_report_folder",
     ),
+    "a 100 KB qvm configuration on qemu (issue 22.10)": (
+        "runs: copied into the deployment folder, never on the SSH command line",
+        "tests/faults/test_qemu_faults.py::test_a_configuration_of_any_size_runs_on_qemu",
+    ),
+    "100 MB of qvm output per stream (and from qvm -V) (issue 22.11)": (
+        "pytest peak RSS under 400 MB; all of it in the artifact files; junit.xml < 2 MB, report.html < 20 MB",
+        "tests/faults/test_bounded_output.py::test_100_mb_per_stream_keeps_pytest_under_400_mb",
+    ),
+    "stop() right after start() on local (issue 22.6)": (
+        "the power button 10 of 10: start() returns once qvm's guest started",
+        "tests/faults/test_start_ready.py::test_stop_right_after_start_is_the_power_button_on_local",
+    ),
+    "stop() right after start() on qemu (issue 22.6)": (
+        "the power button 10 of 10",
+        "tests/faults/test_qemu_faults.py::test_stop_right_after_start_is_the_power_button_on_qemu",
+    ),
+    "SIGTERM while hil_qvm.start waits for qvm (a vdev hangs in set-up) (issue 22.5)": (
+        "interrupted (exit 2), no qvm left",
+        "tests/faults/test_start_ready.py::test_sigterm_while_start_waits_for_a_ready_qvm_leaves_no_qvm",
+    ),
+    "a deployment folder removed under a running qvm (issue 22.5)": (
+        "its recorded qvm killed first: qvm.pid outlives the process",
+        "tests/faults/test_start_ready.py::test_a_deployment_removed_under_a_running_qvm_ends_it",
+    ),
+    "guest.store / guest.load: sent or done (issue 22.6)": (
+        "store() returns once sent, store(done=True) once done; load() once done, load(done=False) once sent",
+        "tests/hil/test_guest_controls.py::test_store_sent_or_done",
+    ),
+    "escape sequences, C1 controls and bidi overrides from the guest or a board (issue 22.12)": (
+        "removed or shown escaped on the terminal, in summary.txt and in junit.xml",
+        "tests/faults/test_terminal_text.py::test_escape_sequences_from_the_target_are_neutralised",
+    ),
 }
 
 
