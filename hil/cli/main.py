@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -153,6 +155,12 @@ def cmd_vdev_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: ``hil vdev sweep --jobs`` at most (each job is a deployment folder and a qvm at once).
+MAX_SWEEP_JOBS = 64
+#: ``hil vdev sweep --timeout`` at most, in seconds (a day).
+MAX_SWEEP_TIMEOUT = 86400.0
+
+
 def cmd_vdev_sweep(args: argparse.Namespace) -> int:
     import shlex
 
@@ -163,11 +171,22 @@ def cmd_vdev_sweep(args: argparse.Namespace) -> int:
     bad = [n for n in sanitize if n not in SANITIZERS]
     if bad:
         raise HilError(f"--sanitize: unknown sanitizer(s) {', '.join(bad)}: use {','.join(SANITIZERS)}")
+    if not math.isfinite(args.timeout) or not 0 < args.timeout <= MAX_SWEEP_TIMEOUT:
+        raise HilError(f"--timeout {args.timeout}: give the seconds per run, a number above 0 and at most "
+                       f"{MAX_SWEEP_TIMEOUT:.0f} (e.g. --timeout 8)")  # fmt: skip
+    if not 1 <= args.jobs <= MAX_SWEEP_JOBS:
+        raise HilError(f"--jobs {args.jobs}: give the runs at once, 1 to {MAX_SWEEP_JOBS} (e.g. --jobs 2)")
+    base = []
+    for words in args.base:
+        try:
+            base += shlex.split(words)
+        except ValueError as exc:
+            raise HilError(f"--base {words!r}: {exc} (quote the words as a shell would, e.g. --base 'loc 0x1000')")
     folder = Path(args.vdev_dir)
     out = Path(args.output) if args.output else Path("artifacts") / "sweep" / folder.resolve().name
     report = sweep_once(
         _definition(args), folder, out,
-        base=[w for b in args.base for w in shlex.split(b)], accept=args.accept, exclude=args.exclude,
+        base=base, accept=args.accept, exclude=args.exclude,
         sanitize=sanitize, timeout=args.timeout, jobs=args.jobs,
     )  # fmt: skip
     if args.json:
@@ -451,6 +470,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "pytest_args", None) and args.pytest_args[0] == "--":
         args.pytest_args = args.pytest_args[1:]
+    from hil.core import cancel
+
+    cancel.install()  # SIGTERM (a cancelled CI job) ends a command the way Ctrl-C does: what it started is stopped
     try:
         _check_outputs(args)
         return int(args.func(args))
@@ -461,8 +483,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"hil: error: {terminal_safe(str(exc))}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
-        print("hil: interrupted", file=sys.stderr)
-        return 130
+        why = cancel.requested() or "SIGINT"
+        print(f"hil: interrupted ({why})", file=sys.stderr)
+        return 128 + int(getattr(signal.Signals, why, signal.SIGINT))
 
 
 if __name__ == "__main__":

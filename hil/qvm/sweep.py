@@ -49,7 +49,9 @@ from hil.qvm.gates import Gates
 from hil.qvm.result import QvmResult
 
 if TYPE_CHECKING:
+    from hil.qvm.runner import QvmRunner
     from hil.targets.base import Target
+    from hil.targets.deploy import Deployment
 
 #: Fault kinds, in table order.
 KINDS: tuple[str, ...] = (
@@ -238,6 +240,8 @@ class SweepReport:
     results: list[CaseResult]
     excluded: dict[str, str]
     folder: Path
+    #: the number of cases planned when the sweep was cancelled before the end (0: it ran to the end)
+    planned: int = 0
 
     @property
     def findings(self) -> list[CaseResult]:
@@ -264,6 +268,8 @@ class SweepReport:
             f"{len(self.results)} cases, {counts[CLEAN]} clean, {counts[ACCEPTED]} accepted, {counts[FINDING]} findings"
         )
         excluded = [f"excluded: {name} ({why})" for name, why in sorted(self.excluded.items())]
+        if self.planned:
+            head += f" - INTERRUPTED: {len(self.results)} of {self.planned} cases done"
         return "\n".join([head, *lines, *excluded]) + "\n"
 
     def to_json(self) -> dict[str, object]:
@@ -272,6 +278,8 @@ class SweepReport:
             "target": self.target,
             "base": list(self.base),
             "clean": self.clean,
+            "interrupted": bool(self.planned),
+            "planned": self.planned or len(self.results),
             "excluded": self.excluded,
             "cases": [r.to_json() for r in self.results],
         }
@@ -383,62 +391,106 @@ def run_sweep(
     guest = folder / GUEST_NAME
     guest.write_text(GUEST_SCRIPT, encoding="utf-8")
     jobs = max(1, jobs)
-    deployments = [create_deployment(target, f"sweep-{vdev}-{i}") for i in range(jobs)]
+    deployments: list[Deployment] = []
     free: list[int] = list(range(jobs))
     lock = threading.Lock()
+    stopping = threading.Event()
+    runners: list[QvmRunner] = []
+    results: list[CaseResult] = []
+    todo: list[SweepCase] = []
+
+    def one(case: SweepCase) -> CaseResult:
+        with lock:
+            slot = free.pop()
+        try:
+            return _run_case(case, deployments[slot])
+        finally:
+            with lock:
+                free.append(slot)
+
+    def _run_case(case: SweepCase, deployment: Deployment) -> CaseResult:
+        if stopping.is_set():
+            raise _Stopped
+        arts = folder / "runs" / case.file_name
+        shutil.rmtree(arts, ignore_errors=True)
+        arts.mkdir(parents=True)
+        runner = QvmRunner(target, deployment, arts, None, gates)
+        with lock:
+            runners.append(runner)
+        verdict: tuple[str, str, str] | None = None
+        text = ""
+        phase = "dryrun"
+        for dry in (True, False):
+            phase = "dryrun" if dry else "start"
+            text = config_text(vdev, base, case, dry)
+            files = {} if dry else {GUEST_NAME: guest}
+            seen = len(runner.sanitizer_findings)
+            result = runner.run(_RawConfig(text, files), timeout=timeout)
+            reports = runner.sanitizer_findings[seen:]
+            verdict = classify(case, result, vdev, dry, acc.reason(case), reports)
+            if verdict is not None:
+                break
+        assert verdict is not None
+        if stopping.is_set():
+            raise _Stopped  # ended by the cancellation's kill: not a verdict
+        replay = None
+        if verdict[0] == FINDING:
+            findings_dir.mkdir(exist_ok=True)
+            replay = findings_dir / f"{case.file_name}.qvmconf"
+            replay.write_text(text, encoding="utf-8")
+            if phase == "start":
+                shutil.copy(guest, findings_dir / GUEST_NAME)
+        done = CaseResult(case, verdict[0], verdict[1], verdict[2], phase, replay)
+        with lock:
+            results.append(done)
+        if log is not None:
+            log(f"{case.id}: {done.verdict} ({done.outcome}) {done.detail}")
+        return done
+
+    pool = ThreadPoolExecutor(max_workers=jobs)
     try:
+        for i in range(jobs):
+            deployments.append(create_deployment(target, f"sweep-{vdev}-{i}"))
         for d in deployments:
             d.put_file(vdev_so, vdev_so.name, 0o755)
         todo = cases(list_options(target, deployments[0].path, vdev), base, acc.exclude)
-
-        def one(case: SweepCase) -> CaseResult:
-            with lock:
-                slot = free.pop()
+        for future in [pool.submit(one, case) for case in todo]:
+            future.result()
+    except BaseException:  # cancelled (SIGTERM, Ctrl-C) or failed: stop every qvm, keep the table of what is done
+        stopping.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        with lock:
+            running = [session for runner in runners for session in runner.sessions if session.running()]
+        for session in running:
             try:
-                return _run_case(case, deployments[slot])
-            finally:
-                with lock:
-                    free.append(slot)
-
-        def _run_case(case: SweepCase, deployment: object) -> CaseResult:
-            arts = folder / "runs" / case.file_name
-            shutil.rmtree(arts, ignore_errors=True)
-            arts.mkdir(parents=True)
-            runner = QvmRunner(target, deployment, arts, None, gates)  # type: ignore[arg-type]
-            verdict: tuple[str, str, str] | None = None
-            text = ""
-            phase = "dryrun"
-            for dry in (True, False):
-                phase = "dryrun" if dry else "start"
-                text = config_text(vdev, base, case, dry)
-                files = {} if dry else {GUEST_NAME: guest}
-                seen = len(runner.sanitizer_findings)
-                result = runner.run(_RawConfig(text, files), timeout=timeout)
-                reports = runner.sanitizer_findings[seen:]
-                verdict = classify(case, result, vdev, dry, acc.reason(case), reports)
-                if verdict is not None:
-                    break
-            assert verdict is not None
-            replay = None
-            if verdict[0] == FINDING:
-                findings_dir.mkdir(exist_ok=True)
-                replay = findings_dir / f"{case.file_name}.qvmconf"
-                replay.write_text(text, encoding="utf-8")
-                if phase == "start":
-                    shutil.copy(guest, findings_dir / GUEST_NAME)
-            done = CaseResult(case, verdict[0], verdict[1], verdict[2], phase, replay)
-            if log is not None:
-                log(f"{case.id}: {done.verdict} ({done.outcome}) {done.detail}")
-            return done
-
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(one, todo))
+                session.process.signal("KILL")
+            except Exception:  # noqa: BLE001, S110 - the deployment's clean-up kills what is left
+                pass
+        pool.shutdown(wait=True)
+        if todo:
+            _ordered(results, todo)
+            SweepReport(vdev, target.name, tuple(base), results, dict(acc.exclude), folder, len(todo)).write()
+        raise
     finally:
+        pool.shutdown(wait=True)
         for d in deployments:
-            d.cleanup()
+            try:
+                d.cleanup()
+            except Exception:  # noqa: BLE001, S110 - a clean-up never hides why the sweep ended
+                pass
+    _ordered(results, todo)
     report = SweepReport(vdev, target.name, tuple(base), results, dict(acc.exclude), folder)
     report.write()
     return report
+
+
+class _Stopped(Exception):
+    """A case not run, or not judged, because the sweep is being stopped."""
+
+
+def _ordered(results: list[CaseResult], todo: list[SweepCase]) -> None:
+    order = {case.id: i for i, case in enumerate(todo)}
+    results.sort(key=lambda r: order.get(r.case.id, len(order)))
 
 
 def default_acceptances(vdev_dir: Path | None) -> Acceptances:

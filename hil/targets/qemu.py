@@ -28,8 +28,8 @@ from typing import Any
 from hil.core.arch import arch as arch_info
 from hil.core.arch import gcc_for
 from hil.core.deadline import Deadline
-from hil.core.errors import ConfigError, InfrastructureError
-from hil.core.paths import cache_dir
+from hil.core.errors import ConfigError, InfrastructureError, SetupError
+from hil.core.paths import cache_dir, file_lock
 from hil.links.console import Console
 from hil.links.ssh import SshConfig, SshConnection
 from hil.links.transports import open_transport
@@ -297,32 +297,57 @@ def background_up(definition: TargetDefinition) -> dict[str, Any]:
             definition.source,
             "qemu.image" if definition.qemu.image is not None else "qemu.kernel",
         )
-    existing = background_status(definition.name)
-    if existing is not None:
-        return existing
+    folder = _state_file(definition.name).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    with file_lock(folder / ".up.lock"):  # a concurrent 'hil target up' waits, then finds this VM running
+        existing = background_status(definition.name)
+        if existing is not None:
+            return existing
+        return _boot_background(definition, folder)
+
+
+def _boot_background(definition: TargetDefinition, folder: Path) -> dict[str, Any]:
+    """Boot the background VM and record its state; any way out before the record is written (a
+    SIGTERM during the boot or the snapshot save, a full disk) stops the VM it started."""
     image = public_image(definition)
-    run_dir = cache_dir("targets", definition.name) / "run"
+    run_dir = folder / "run"
     deadline = Deadline.after(definition.qemu.boot_timeout, f"booting {definition.name}")
-    for restore in (True, False):
-        shutil.rmtree(run_dir, ignore_errors=True)
-        machine = QemuMachine(
-            image, qemu_options(definition), run_dir=run_dir, die_with_parent=False, snapshot=True, restore=restore
-        )
-        machine.start()
-        try:
-            machine.wait_ready(deadline)
-            break
-        except SnapshotUnusable:
-            continue
-        except BaseException:
+    machine: QemuMachine | None = None
+    try:
+        for restore in (True, False):
+            shutil.rmtree(run_dir, ignore_errors=True)
+            machine = QemuMachine(
+                image, qemu_options(definition), run_dir=run_dir, die_with_parent=False, snapshot=True, restore=restore
+            )
+            machine.start()
+            try:
+                machine.wait_ready(deadline)
+                break
+            except SnapshotUnusable:
+                continue
+        assert machine is not None
+        if machine.restored:
+            with SshConnection(ssh_config(image, machine.ssh_port), name=definition.name) as ssh:
+                _set_clock(ssh)
+        state = {"name": definition.name, "running": True, **machine.state()}
+        write_state(_state_file(definition.name), state)
+    except BaseException:
+        if machine is not None:
             machine.stop()
-            raise
-    if machine.restored:
-        with SshConnection(ssh_config(image, machine.ssh_port), name=definition.name) as ssh:
-            _set_clock(ssh)
-    state = {"name": definition.name, "running": True, **machine.state()}
-    _state_file(definition.name).write_text(json.dumps(state, indent=2))
+        raise
     return state
+
+
+def write_state(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state.json`` whole or not at all (a temporary file renamed): a full disk is a
+    ``SetupError`` naming the file, never a half-written "corrupt state"."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(state, indent=2))
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise SetupError(f"cannot write the target state {path}: {exc.strerror or exc}; free space there") from exc
 
 
 #: The keys of a background target's state.json that attaching needs, with their types.

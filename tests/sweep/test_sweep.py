@@ -119,3 +119,67 @@ def test_option_names_from_the_target_never_leave_the_report_folder(tmp_path: Pa
     assert {p for p in outside if p.name.startswith(("escaped", "..")) or p.suffix == ".qvmconf"} == set()
     runs = [p.name for p in (out / "runs").iterdir()]
     assert any(name.startswith("escaped-missing-") for name in runs), runs  # a safe name with a hash
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (["--timeout", "-5"], "--timeout -5.0: give the seconds per run"),
+        (["--timeout", "nan"], "--timeout nan"),
+        (["--timeout", "inf"], "--timeout inf"),
+        (["--jobs", "0"], "--jobs 0: give the runs at once, 1 to 64"),
+        (["--jobs", "-1"], "--jobs -1"),
+        (["--jobs", "100000"], "--jobs 100000"),
+        (["--base", "loc 'x"], "--base \"loc 'x\": No closing quotation"),
+    ],
+)
+def test_bad_sweep_options_are_one_line_errors_before_anything_runs(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
+    """Issue 22.14: exit 2, one line naming the option, nothing made (no folder, no deployment)."""
+    from tests.support.cli import hil
+
+    out = tmp_path / "out"
+    done = hil("vdev", "sweep", str(SWEEPY), "--target", "local", "-o", str(out), *args)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert done.stderr.count("\n") == 1 and says in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert not out.exists()
+
+
+def test_sigterm_to_a_sweep_stops_its_qvm_and_keeps_the_table(tmp_path: Path) -> None:
+    """Issue 22.5: SIGTERM to 'hil vdev sweep': exit 143, no qvm left, sweep.txt says INTERRUPTED with the
+    cases done so far."""
+    import os
+    import signal
+    import time
+
+    from tests.support.procs import pids_mentioning
+
+    work = tmp_path / "work"
+    toml = tmp_path / "box.toml"
+    toml.write_text(f'name = "box"\nkind = "local"\n[qvm]\nworkdir = "{work}"\n')
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hil.cli.main", "vdev", "sweep", str(SWEEPY), "--target", str(toml),
+         "--base", "loc 0x1c0f0000", "--timeout", "20", "-o", str(out)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        end = time.monotonic() + 120  # until the planted hang (retries -1) runs: a qvm is then running
+        while not any((out / "runs").glob("retries-negative*")):
+            assert proc.poll() is None and time.monotonic() < end, proc.communicate()
+            time.sleep(0.05)
+        time.sleep(1.0)
+        assert pids_mentioning(work), "no qvm running to cancel"
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert not pids_mentioning(work), "qvm was left running"
+    table = (out / "sweep.txt").read_text()
+    assert "INTERRUPTED" in table and "cases done" in table, table
+    data = json.loads((out / "sweep.json").read_text())
+    assert data["interrupted"] and 0 < len(data["cases"]) < data["planned"]
+    assert not [p for p in os.listdir(work) if p.startswith("hil-")]  # deployment folders removed
