@@ -187,7 +187,10 @@ class Acceptances:
     def read(cls, path: Path) -> Acceptances:
         """A ``sweep.accept`` file: ``accept OPTION KIND[,KIND]  # why`` and ``exclude OPTION  # why`` lines."""
         acc = cls()
-        for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        from hil.core.inputs import read_input_text
+
+        text = read_input_text(path, "sweep.accept", limit=1 << 20, fix="give a text file of accept/exclude lines")
+        for n, raw in enumerate(text.splitlines(), 1):
             text, _, why = raw.partition("#")
             words = text.split()
             if not words:
