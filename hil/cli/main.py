@@ -181,7 +181,9 @@ def cmd_vdev_sweep(args: argparse.Namespace) -> int:
         try:
             base += shlex.split(words)
         except ValueError as exc:
-            raise HilError(f"--base {words!r}: {exc} (quote the words as a shell would, e.g. --base 'loc 0x1000')")
+            raise HilError(
+                f"--base {words!r}: {exc} (quote the words as a shell would, e.g. --base 'loc 0x1000')"
+            ) from None
     folder = Path(args.vdev_dir)
     out = Path(args.output) if args.output else Path("artifacts") / "sweep" / folder.resolve().name
     report = sweep_once(

@@ -207,7 +207,8 @@ class Snapshot:
                 size = os.path.getsize(tmp)
                 digest = _sha256(Path(tmp))
                 os.replace(tmp, self.path)
-                self.meta.write_text(json.dumps({"key": self.key, "size": size, "sha256": digest, "saved": time.time()}))
+                record = {"key": self.key, "size": size, "sha256": digest, "saved": time.time()}
+                self.meta.write_text(json.dumps(record))
                 return True
             finally:
                 if os.path.exists(tmp):

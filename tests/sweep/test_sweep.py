@@ -130,12 +130,10 @@ def test_option_names_from_the_target_never_leave_the_report_folder(tmp_path: Pa
         (["--jobs", "0"], "--jobs 0: give the runs at once, 1 to 64"),
         (["--jobs", "-1"], "--jobs -1"),
         (["--jobs", "100000"], "--jobs 100000"),
-        (["--base", "loc 'x"], "--base \"loc 'x\": No closing quotation"),
+        (["--base", "loc 'x"], '--base "loc \'x": No closing quotation'),
     ],
 )
-def test_bad_sweep_options_are_one_line_errors_before_anything_runs(
-    tmp_path: Path, args: list[str], says: str
-) -> None:
+def test_bad_sweep_options_are_one_line_errors_before_anything_runs(tmp_path: Path, args: list[str], says: str) -> None:
     """Issue 22.14: exit 2, one line naming the option, nothing made (no folder, no deployment)."""
     from tests.support.cli import hil
 

@@ -56,7 +56,7 @@ def _within(seconds: float, fn: object) -> object:
 def _call(fn: object) -> object:
     try:
         return fn()  # type: ignore[operator]
-    except Exception as exc:  # noqa: BLE001 - returned to the test
+    except Exception as exc:
         return exc
 
 

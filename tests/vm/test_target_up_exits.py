@@ -105,7 +105,7 @@ def test_an_unfinished_snapshot_save_is_cleaned_up(tmp_path: Path) -> None:
     m = QemuMachine(image, QemuOptions(accel="tcg"), run_dir=tmp_path / "vm", snapshot=True)
     m.start()
     try:
-        snap = m._snapshot  # noqa: SLF001 - the key this boot saves under
+        snap = m._snapshot
         assert snap is not None and not m.restored
         stale = snap.folder / f".{snap.key}.killed.part"
         stale.write_bytes(b"QEVM" + os.urandom(1 << 20))  # what a SIGKILLed save leaves
