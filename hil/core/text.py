@@ -40,13 +40,16 @@ _SEQUENCES = re.compile(
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
-def terminal_safe(text: str) -> str:
+def terminal_safe(text: str, escape: bool = True) -> str:
     """``text`` safe to show on a terminal, in a summary or a report: escape sequences removed
     (colours, cursor moves, OSC titles and clipboard writes), every other control character shown
-    as an escape (``\\x07``, ``\\u202e``); CRLF becomes LF, tabs and newlines stay."""
+    as an escape (``\\x07``, ``\\u202e``), or dropped with ``escape=False`` (a console log in a
+    report); CRLF becomes LF, tabs and newlines stay."""
     if text.isprintable():
         return text
     text = _SEQUENCES.sub("", text.replace("\r\n", "\n"))
+    if not escape:
+        return _CONTROLS.sub("", text)
     return _CONTROLS.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
 
 

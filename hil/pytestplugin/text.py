@@ -10,8 +10,8 @@ MESSAGE_MAX = 500
 
 def terminal_text(text: str) -> str:
     """``text`` without ANSI escape sequences (colours, cursor moves) of a serial console, and every
-    other control character shown as an escape (``hil.core.text.terminal_safe``)."""
-    return terminal_safe(text)
+    other control character dropped (``hil.core.text.terminal_safe``)."""
+    return terminal_safe(text, escape=False)
 
 
 def clean(text: str) -> str:

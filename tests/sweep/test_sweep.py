@@ -181,3 +181,35 @@ def test_sigterm_to_a_sweep_stops_its_qvm_and_keeps_the_table(tmp_path: Path) ->
     data = json.loads((out / "sweep.json").read_text())
     assert data["interrupted"] and 0 < len(data["cases"]) < data["planned"]
     assert not [p for p in os.listdir(work) if p.startswith("hil-")]  # deployment folders removed
+
+
+RANGEY = ROOT / "tests" / "sweep" / "vdevs" / "rangey"
+
+
+def test_large_numbers_and_declared_range_ends_find_what_small_faults_miss(tmp_path: Path) -> None:
+    """Issue 22.15: rangey crashes for 'depth 1001' (one past its declared range 0..1000) and for a
+    'count' of 2**31 or more; the sweep finds exactly those, and judges the range's own values."""
+    from tests.support.cli import hil
+
+    out = tmp_path / "sweep"
+    done = hil("vdev", "sweep", str(RANGEY), "--target", "local", "--timeout", "5", "-o", str(out))
+    assert done.returncode == 1, done.stdout + done.stderr
+    data = json.loads((out / "sweep.json").read_text())
+    verdicts = {c["case"]: (c["verdict"], c["outcome"]) for c in data["cases"]}
+    findings = {case for case, (verdict, _) in verdicts.items() if verdict == "FINDING"}
+    assert findings == {"depth-above-range", "count-int31", "count-int63"}, (out / "sweep.txt").read_text()
+    assert verdicts["depth-above-range"][1] == "SIGSEGV"
+    assert verdicts["depth-range-min"] == ("CLEAN", "exit 0") and verdicts["depth-range-max"] == ("CLEAN", "exit 0")
+    assert verdicts["depth-zero"] == ("CLEAN", "exit 0")  # 0 is inside the declared range: it must run
+    assert verdicts["depth-below-range"] == ("CLEAN", "exit 65")  # -1: refused
+    assert verdicts["count-int32"] == ("CLEAN", "exit 0") and verdicts["count-billion"] == ("CLEAN", "exit 0")
+
+
+def test_a_bad_ranges_file_is_a_setup_error(tmp_path: Path) -> None:
+    acc = Acceptances()
+    (tmp_path / "sweep.ranges").write_text("depth 10 1\n")
+    with pytest.raises(SetupError, match=r"sweep\.ranges:1: expected 'OPTION MIN MAX'"):
+        acc.read_ranges(tmp_path / "sweep.ranges")
+    (tmp_path / "sweep.ranges").write_text("depth 0 0x10  # hex is fine\n")
+    acc.read_ranges(tmp_path / "sweep.ranges")
+    assert acc.ranges == {"depth": (0, 16)}
