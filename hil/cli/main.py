@@ -93,15 +93,17 @@ def cmd_target_down(args: argparse.Namespace) -> int:
 
 
 def cmd_target_status(args: argparse.Namespace) -> int:
-    from hil.targets.qemu import background_status
+    from hil.targets.qemu import background_status, sshd_problem
 
     name = _target_name(args)
     state = background_status(name)
     if state is None:
         _emit(args, {"name": name, "running": False}, f"target {name}: not running")
         return EXIT_FAILED
+    problem = sshd_problem(state)  # QEMU runs; its guest must answer too, or sessions cannot use it
+    state = {**state, "healthy": not problem, **({"problem": problem} if problem else {})}
     _emit(args, state, "\n".join(f"{k}: {v}" for k, v in state.items()))
-    return EXIT_OK
+    return EXIT_INFRA if problem else EXIT_OK
 
 
 def cmd_target_ssh(args: argparse.Namespace) -> int:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from hil.core import cancel
 from hil.core.command import shell_command
-from hil.core.errors import ExpectTimeout, InfrastructureError, SetupError, WaitTimeout
+from hil.core.errors import DeviceFailure, ExpectTimeout, InfrastructureError, SetupError, WaitTimeout
 from hil.core.text import tail_lines
 from hil.qvm.config import QvmConfig
 from hil.qvm.crash import Crash, parse_crash, symbolize
@@ -166,6 +166,10 @@ class _Output:
             self.cond.notify_all()
 
 
+class QvmEnded(DeviceFailure):
+    """A command for the guest found qvm already ended (the test's vdev run ended: how is said)."""
+
+
 class QvmSession:
     """A qvm running on a target, under the test's control."""
 
@@ -227,6 +231,8 @@ class QvmSession:
         if self.runner.target.os.name == "qnx":
             return
         self._wait_for(lambda: True if self._output.ready else None, self.timeout)
+        if self.process.poll() is not None:
+            self.wait()  # ended already: a qvm that could not be started is a set-up error now, not later
 
     def _on_output(self, stream: str, chunk: bytes) -> None:
         self._output.feed(stream, chunk)
@@ -245,9 +251,20 @@ class QvmSession:
         self.process.signal(self.runner.target.os.kill_spec(sig))  # in the target OS's numbering
 
     def send(self, line: str) -> None:
-        """Write one line to qvm's standard input (qvmsim: the guest console)."""
+        """Write one line to qvm's standard input (qvmsim: the guest console).  When qvm has ended, its
+        end is reported instead of a broken pipe: a qvm that could not be started is a ``SetupError``,
+        one that ended is ``QvmEnded`` saying how."""
         self.events.append((time.monotonic(), "stdin", line))
-        self.process.write_stdin(line.encode() + b"\n")
+        try:
+            self.process.write_stdin(line.encode() + b"\n")
+        except (BrokenPipeError, ValueError, OSError) as exc:
+            if self.process.poll() is None and not isinstance(exc, BrokenPipeError):
+                raise
+            result = self.wait()  # a set-up error when qvm could not be started
+            raise QvmEnded(
+                f"qvm has ended ({result.reason.name}: exit {result.exit_status}, signal {result.signal}) "
+                f"before the guest command {line!r}; see its log: {result.artifacts.get('qvm_log')}"
+            ) from exc
 
     @property
     def log(self) -> QvmLog:

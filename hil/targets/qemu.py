@@ -17,6 +17,7 @@ from the host's at once.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -30,6 +31,7 @@ from hil.core.arch import gcc_for
 from hil.core.deadline import Deadline
 from hil.core.errors import ConfigError, InfrastructureError, SetupError
 from hil.core.paths import cache_dir, file_lock
+from hil.core.text import terminal_safe
 from hil.links.console import Console
 from hil.links.ssh import SshConfig, SshConnection
 from hil.links.transports import open_transport
@@ -39,6 +41,8 @@ from hil.targets.remote import RemoteTarget
 from hil.vm.image import DEFAULT_PACKAGES, Image, ImageSpec, build_image
 from hil.vm.qemu import QemuMachine, QemuOptions, SnapshotUnusable
 from hil.vm.usermachine import UserImage, UserQemuMachine
+
+log = logging.getLogger("hil.targets.qemu")
 
 #: Set to 1 to never attach to a background VM of ``hil target up``: every run boots its own.
 PRIVATE_VM_ENV = "HIL_PRIVATE_VM"
@@ -221,8 +225,15 @@ class QemuTarget(RemoteTarget):
             self.ssh = SshConnection(ssh_config(self.image, int(state["ssh_port"])), name=self.name)
             self.ssh.connect(deadline.child(30, f"SSH to {self.name}"), retry=False)
             self.console = self._console(str(state.get("console_url") or f"socket://127.0.0.1:{state['serial_port']}"))
-        except Exception:  # noqa: BLE001 - not usable: boot a private VM instead
+            _check_console_served(self.console)
+        except Exception as exc:  # noqa: BLE001 - not usable: boot a private VM instead, saying why
             self._close_links()
+            log.warning(
+                "target %s: the 'hil target up' VM (pid %s) is not usable (%s): booting a private VM",
+                self.name,
+                state.get("pid"),
+                terminal_safe(str(exc))[:300],
+            )
             return False
         self.attached = state
         self.machine = QemuMachine.attach(state)
@@ -262,6 +273,25 @@ class QemuTarget(RemoteTarget):
                 else "cold boot"
             )
         return facts
+
+
+#: How long an attached console has to answer a newline (the image's shell prints its prompt).
+_CONSOLE_PROBE = 5.0
+
+
+def _check_console_served(console: Console) -> None:
+    """The shared VM's console answers us: QEMU serves one console client at a time, so while another
+    (``hil target console``, another tool) holds it, a new one is queued and hears nothing.  Raises
+    ``InfrastructureError`` saying so (the caller boots a private VM instead)."""
+    mark = console.mark()
+    console.sendline("")
+    try:
+        console.expect(r"# ", _CONSOLE_PROBE, since=mark)
+    except Exception as exc:
+        raise InfrastructureError(
+            f"its console {console.name} does not answer within {_CONSOLE_PROBE:.0f} s: another client "
+            f"(e.g. 'hil target console') holds it; close that client"
+        ) from exc
 
 
 def _set_clock(ssh: SshConnection) -> None:
@@ -389,6 +419,22 @@ def background_status(name: str) -> dict[str, Any] | None:
         path.unlink()
         return None
     return state
+
+
+def sshd_problem(state: dict[str, Any], timeout: float = 5.0) -> str:
+    """Why the SSH server of a background VM does not answer ('' when its banner comes): a QEMU that
+    runs is not a usable target when its guest's sshd died."""
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", int(state["ssh_port"])), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            banner = sock.recv(256)
+    except OSError as exc:
+        return f"SSH on 127.0.0.1:{state['ssh_port']} does not answer ({exc.strerror or type(exc).__name__})"
+    if not banner.startswith(b"SSH-"):
+        return f"SSH on 127.0.0.1:{state['ssh_port']} does not answer (no SSH banner: {banner[:40]!r})"
+    return ""
 
 
 def background_down(name: str) -> bool:

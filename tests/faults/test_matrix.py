@@ -140,6 +140,54 @@ MATRIX: dict[str, tuple[str, str]] = {
         "removed or shown escaped on the terminal, in summary.txt and in junit.xml",
         "tests/faults/test_terminal_text.py::test_escape_sequences_from_the_target_are_neutralised",
     ),
+    "two 'hil target up' at once (issue 22.5)": (
+        "serialised: one VM, both report it; its console refused to nobody",
+        "tests/vm/test_target_up_exits.py::test_two_target_ups_at_once_start_one_vm_whose_console_is_its_owners",
+    ),
+    "SIGTERM during 'hil target up' (issue 22.5)": (
+        "exit 143, no QEMU left, no state.json",
+        "tests/vm/test_target_up_exits.py::test_sigterm_during_target_up_leaves_no_qemu_and_no_state",
+    ),
+    "a snapshot save SIGKILLed half way; a snapshot patched after its save (issue 22.5, 22.14)": (
+        "the .part file removed by the next save; the patched one not restored (SHA-256 in its record)",
+        "tests/vm/test_target_up_exits.py::test_an_unfinished_snapshot_save_is_cleaned_up",
+    ),
+    "a client holding the shared VM's console; its sshd dead (issue 22.8, 22.9)": (
+        "a session boots a private VM, saying why; 'hil target status' exit 3 naming the problem",
+        "tests/vm/test_target_up_exits.py::test_a_held_console_or_a_dead_sshd_is_said_not_failed",
+    ),
+    "SIGTERM to 'hil vdev sweep' (issue 22.5)": (
+        "exit 143, no qvm left, the partial table written (INTERRUPTED, cases done)",
+        "tests/sweep/test_sweep.py::test_sigterm_to_a_sweep_stops_its_qvm_and_keeps_the_table",
+    ),
+    "hil vdev sweep --timeout -5|nan|inf, --jobs 0|-1|100000, --base \"loc 'x\" (issue 22.14)": (
+        "a one-line error, exit 2, nothing made",
+        "tests/sweep/test_sweep.py::test_bad_sweep_options_are_one_line_errors_before_anything_runs",
+    ),
+    "[qvm] workdir relative or with a newline (issue 22.14)": (
+        "a definition error naming qvm.workdir and the file",
+        "tests/unit/test_bad_inputs_22.py::test_a_workdir_that_is_not_an_absolute_line_is_a_definition_error",
+    ),
+    "--hil-coverage-dir=/proc/x (issue 22.14)": (
+        "a usage error before the run, no traceback",
+        "tests/unit/test_bad_inputs_22.py::test_an_unwritable_coverage_dir_is_refused_before_the_run",
+    ),
+    "sweep.accept or a snapshot record that is a FIFO (issue 22.14)": (
+        "refused at once, no hang",
+        "tests/unit/test_bad_inputs_22.py::test_sweep_accept_and_snapshot_records_are_bounded_inputs",
+    ),
+    "disk full writing state.json (issue 22.14)": (
+        "SetupError naming the file; nothing half-written",
+        "tests/unit/test_bad_inputs_22.py::test_a_full_disk_writing_the_target_state_is_a_setup_error",
+    ),
+    "a vdev crashing on large in-range numbers or one past its declared range (issue 22.15)": (
+        "found: int31/int63 and above-range findings; range ends must run",
+        "tests/sweep/test_sweep.py::test_large_numbers_and_declared_range_ends_find_what_small_faults_miss",
+    ),
+    "missing qvm on local while driving a started session (issue 22.8)": (
+        "SetupError naming [qvm] command at start, not a BrokenPipeError failure",
+        "tests/faults/test_start_ready.py::test_a_missing_qvm_on_local_is_a_setup_error_at_start",
+    ),
 }
 
 

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from hil.core.deadline import Deadline
 from hil.qvm import QvmConfig
 from hil.qvm.exitcodes import Exit
@@ -51,6 +53,8 @@ def test_stop_right_after_start_is_the_power_button_on_local(tmp_path: Path) -> 
 INNER = """
 import os
 from pathlib import Path
+
+import pytest
 
 from hil.qvm import QvmConfig
 
@@ -116,3 +120,39 @@ def test_a_deployment_removed_under_a_running_qvm_ends_it(tmp_path: Path) -> Non
         assert time.monotonic() < end, "qvm outlived its deployment folder"
         time.sleep(0.02)
     assert not Path(deployment.path).exists() and not pids_mentioning(deployment.path), pid
+
+
+def test_a_missing_qvm_on_local_is_a_setup_error_at_start(tmp_path: Path) -> None:
+    """Issue 22.8: driving a session whose qvm could not be started is a set-up error naming [qvm] command,
+    not a test failure from a broken pipe."""
+    from hil.core.errors import SetupError
+
+    definition = parse_definition({"kind": "local", "qvm": {"command": str(tmp_path / "no-qvm")}}, "t.toml", "box")
+    target = make_target(definition, tmp_path / "run")
+    deployment = create_deployment(target, "noqvm")
+    runner = QvmRunner(target, deployment, tmp_path, None)
+    try:
+        with (
+            pytest.raises(SetupError, match=r"qvm could not be started on target 'box'.*\[qvm\] command"),
+            runner.start(QvmConfig("vm"), timeout=30) as session,
+        ):
+            session.send("print hello")  # before: BrokenPipeError, a test failure
+    finally:
+        deployment.cleanup()
+
+
+def test_a_guest_command_after_qvm_ended_says_how_it_ended(tmp_path: Path) -> None:
+    from hil.qvm.runner import QvmEnded
+
+    target = make_target(parse_definition({"kind": "local"}, "t.toml", "box"), tmp_path / "run")
+    deployment = create_deployment(target, "ended")
+    runner = QvmRunner(target, deployment, tmp_path, None)
+    try:
+        with runner.start(QvmConfig("vm"), timeout=30) as session:
+            session.send("shutdown")
+            session.wait(timeout=30)
+            with pytest.raises(QvmEnded, match=r"qvm has ended \(NORMAL"):
+                for _ in range(50):  # the pipe breaks once qvm is gone
+                    session.send("print late")
+    finally:
+        deployment.cleanup()

@@ -121,3 +121,55 @@ def test_an_unfinished_snapshot_save_is_cleaned_up(tmp_path: Path) -> None:
         assert not snap.usable()
     finally:
         m.stop()
+
+
+def test_a_held_console_or_a_dead_sshd_is_said_not_failed(tmp_path: Path, caplog: object) -> None:
+    """Issue 22.8/22.9: while another client holds the 'hil target up' VM's console, a session boots a
+    private VM (saying why) instead of failing its console tests; 'hil target status' checks that the
+    VM's sshd answers (exit 3 and the problem when it does not)."""
+    import dataclasses
+    import logging
+    import socket
+
+    import pytest
+
+    from hil.targets import make_target
+    from tests.support.cli import hil
+
+    assert isinstance(caplog, pytest.LogCaptureFixture)
+    (definition,) = resolve("qemu")
+    definition = dataclasses.replace(definition, name=f"held-{os.getpid()}")
+    old = os.environ.pop(qemu_kind.PRIVATE_VM_ENV, None)
+    state = qemu_kind.background_up(definition)
+    try:
+        holder = socket.socket(socket.AF_UNIX)
+        holder.connect(state["console_path"])  # e.g. 'hil target console' left open
+        try:
+            target = make_target(definition, tmp_path / "t")
+            with caplog.at_level(logging.WARNING, logger="hil.targets.qemu"):
+                target.up(Deadline.after(BOOT))
+            try:
+                assert isinstance(target, qemu_kind.QemuTarget) and target.attached is None
+                assert "another client" in caplog.text and "booting a private VM" in caplog.text
+                assert target.console is not None
+                mark = target.console.mark()
+                target.console.sendline("echo private-$((6*7))")
+                target.console.expect("private-42", 20, since=mark)
+            finally:
+                target.down()
+        finally:
+            holder.close()
+        toml = tmp_path / "held.toml"
+        toml.write_text(f'name = "{definition.name}"\nkind = "qemu"\n')
+        assert hil("target", "status", "--target", definition.name).returncode == 0
+        kill = 'for p in /proc/[0-9]*; do [ "$(cat $p/comm 2>/dev/null)" = dropbear ] && kill ${p#/proc/}; done'
+        killed = hil("target", "ssh", "--target", str(toml), "--", kill)  # one word: the remote shell runs it
+        assert killed.returncode in (0, 255), killed.stderr
+        status = hil("target", "status", "--target", definition.name, "--json")
+        assert status.returncode == 3, status.stdout + status.stderr
+        report = json.loads(status.stdout)
+        assert report["healthy"] is False and "does not answer" in report["problem"]
+    finally:
+        qemu_kind.background_down(definition.name)
+        if old is not None:
+            os.environ[qemu_kind.PRIVATE_VM_ENV] = old
