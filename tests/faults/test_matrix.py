@@ -160,7 +160,7 @@ MATRIX: dict[str, tuple[str, str]] = {
         "exit 143, no qvm left, the partial table written (INTERRUPTED, cases done)",
         "tests/sweep/test_sweep.py::test_sigterm_to_a_sweep_stops_its_qvm_and_keeps_the_table",
     ),
-    "hil vdev sweep --timeout -5|nan|inf, --jobs 0|-1|100000, --base \"loc 'x\" (issue 22.14)": (
+    'hil vdev sweep --timeout -5|nan|inf, --jobs 0|-1|100000, --base "loc \'x" (issue 22.14)': (
         "a one-line error, exit 2, nothing made",
         "tests/sweep/test_sweep.py::test_bad_sweep_options_are_one_line_errors_before_anything_runs",
     ),
