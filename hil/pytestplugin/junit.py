@@ -49,6 +49,17 @@ WRITE_SHARE_GAP = 9.0
 MIN_OUTPUT = 256
 
 
+#: A suite property (a target fact, a label) is cut to this many characters: target text of any size
+#: (a 10 MB ``qvm -V`` line) never goes whole into every suite of the report.
+PROPERTY_MAX = 2048
+
+
+def _property(text: str, limit: int = PROPERTY_MAX) -> str:
+    """A suite property's text: XML-safe, terminal-safe, at most ``limit`` characters (a cut said)."""
+    text = terminal_text(clean(text))
+    return text if len(text) <= limit else text[: limit - 20] + f"... [{len(text)} chars]"
+
+
 @dataclass
 class _Pending:
     """The reports seen so far of a test that has not finished (keyed by worker and node id)."""
@@ -366,8 +377,8 @@ class JUnitReporter:
         except json.JSONDecodeError:
             facts = None
         if not isinstance(facts, dict):
-            return {PROP_FACTS: clean(raw)}
-        return {clean(str(k)): clean(v if isinstance(v, str) else json.dumps(v)) for k, v in facts.items()}
+            return {PROP_FACTS: _property(raw)}
+        return {_property(str(k), 200): _property(v if isinstance(v, str) else json.dumps(v)) for k, v in facts.items()}
 
     def _add(self, case: CaseResult, start: float, facts: dict[str, str]) -> None:
         suite = self._suites.get(case.suite)

@@ -84,3 +84,13 @@ def test_a_full_disk_writing_the_target_state_is_a_setup_error(small_disk: Path)
     assert not path.exists() and sorted(p.name for p in small_disk.iterdir()) == ["filler"]
     write_state(small_disk / "ok.json", {"pid": 1})
     assert json.loads((small_disk / "ok.json").read_text()) == {"pid": 1}
+
+
+def test_suite_properties_are_cut_to_a_few_kb() -> None:
+    """Issue 22.11: a target fact of any size (a 10 MB qvm -V line, labels) is cut in every suite's properties."""
+    from hil.pytestplugin.junit import PROPERTY_MAX, JUnitReporter
+
+    reporter = JUnitReporter(Path("/nonexistent/junit.xml"))
+    facts = reporter._facts(json.dumps({"qvm.version": "v" * 10_000_000, "target.labels": "a,\x1b]0;t\x07b"}))
+    assert len(facts["qvm.version"]) <= PROPERTY_MAX and facts["qvm.version"].endswith("[10000000 chars]")
+    assert facts["target.labels"] == "a,b"
