@@ -140,13 +140,9 @@ def record_pid(argv: list[str], pidfile: str = "qvm.pid") -> str:
 
 
 def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from hil.core.signals import process_alive
+
+    return process_alive(pid)
 
 
 def _free_bytes(target: Target, path: str) -> int | None:
