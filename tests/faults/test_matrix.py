@@ -188,6 +188,22 @@ MATRIX: dict[str, tuple[str, str]] = {
         "SetupError naming [qvm] command at start, not a BrokenPipeError failure",
         "tests/faults/test_start_ready.py::test_a_missing_qvm_on_local_is_a_setup_error_at_start",
     ),
+    "hil nightly with two targets (xdist) cancelled by SIGTERM (issue 22.7)": (
+        "exit 143; every started test in junit.xml once, as an error in its target's suite",
+        "tests/faults/test_nightly_xdist.py::test_a_cancelled_two_target_nightly_reports_every_started_test_once",
+    ),
+    "an xdist worker SIGKILLed under a test (issue 22.7)": (
+        "the test appears once, in its target's suite",
+        "tests/faults/test_nightly_xdist.py::test_a_sigkilled_workers_test_appears_once",
+    ),
+    "a lease held by a dead (SIGKILLed) run of this host (issue 22.14)": (
+        "taken over at once, not after its expiry",
+        "tests/unit/test_lease.py::test_a_lease_of_a_dead_run_of_this_host_is_taken_over_at_once",
+    ),
+    "a 10 MB target fact (qvm -V) or label (issue 22.11)": (
+        "each suite property cut to 2 KB, terminal-safe",
+        "tests/unit/test_bad_inputs_22.py::test_suite_properties_are_cut_to_a_few_kb",
+    ),
 }
 
 
