@@ -225,6 +225,21 @@ def cmd_qvm_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_qvm_check(args: argparse.Namespace) -> int:
+    from hil.qvm.check import check_config
+
+    definition = _definition(args)
+    report = check_config(Path(args.conf), vdev_dirs=[Path(d) for d in args.L])
+    note = ""
+    if definition.kind == "board":
+        note = f"note: {definition.name} runs QNX's qvm; this is qvmsim's reading of the file\n"
+    if args.json:
+        print(json.dumps({"target": definition.name, **report.to_json()}, indent=2))
+    else:
+        print(note + report.table(), end="")
+    return EXIT_OK if report.ok else EXIT_INPUT
+
+
 # -- demo / nightly ---------------------------------------------------------------------------
 
 
@@ -389,6 +404,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--private-vm",
         action="store_true",
         help="a qemu target boots a VM of its own even when 'hil target up' left one running (default: attach)",
+    )
+
+    p = add(
+        qvm,
+        "check",
+        cmd_qvm_check,
+        "per configuration line: modelled, accepted but not modelled, or refused (with the reason); "
+        "exit 2 on a refusal",
+    )
+    p.add_argument("conf", metavar="CONF", help="the .qvmconf file")
+    p.add_argument("--target", default="local", help="target name (default: local; qvmsim is the same on all)")
+    p.add_argument("--targets-dir", action="append", metavar="DIR", help=targets_dir_help)
+    p.add_argument(
+        "-L", action="append", default=[], metavar="DIR", help="a folder with the configuration's vdev-NAME.so files"
     )
 
     host = sub.add_parser("host", help="what the targets need on this host (Debian packages)").add_subparsers(

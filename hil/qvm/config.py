@@ -29,10 +29,10 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol, cast
+from typing import Any, Protocol, cast
 
 from hil.core.errors import ConfigError
-from hil.qvm.confparse import ParsedConf, parse_qvmconf
+from hil.qvm.confparse import ConfContext, ParsedConf, parse_qvmconf, vdev_module
 from hil.qvm.confvocab import (
     RAM_SIZE,
     SAFETY_VALUES,
@@ -174,6 +174,7 @@ class QvmConfig:
         self._path_map: dict[str, str] = {}
         self._macros: dict[str, str] = {}
         self._base: _Base | None = None
+        self._removed: list[ConfContext] = []  # the fixture's vdev contexts left out (without_vdev)
         if system is not None:
             self.system(system)
 
@@ -393,13 +394,16 @@ class QvmConfig:
             raise ConfigError(f"expected a vdev NAME or a built vdev with a .name, got {vdev!r}", "vdev", "name")
         where = f"vdev {module}"
         _check_token(module, where, "NAME")
-        if module.endswith(".so") or module.startswith("vdev-"):
+        word = module
+        if module.startswith("vdev-") and module.endswith(".so") and len(module) > 8 and "/" not in module:
+            module = vdev_module(module)  # real configurations' spelling: qvm (and qvmsim) load vdev-NAME.so
+        elif module.endswith(".so") or module.startswith("vdev-"):
             bare = module.removesuffix(".so").removeprefix("vdev-")
             raise ConfigError(f"give NAME, not the file name: vdev('{bare}') loads vdev-{bare}.so", where, "NAME")
         if not isinstance(vdev, str):
             self._vdev_objects.append(vdev)
         self._vdevs.append(module)
-        lines = [_Line(("vdev", module))]
+        lines = [_Line(("vdev", word))]
         if loc is not None:
             lines.append(_Line(("loc", *_words(loc, where, "loc", hex_ints=True)), indent=True))
         if intr is not None:
@@ -423,6 +427,28 @@ class QvmConfig:
         self._body.extend(lines)
         return self
 
+    def without_vdev(self, name: str) -> QvmConfig:
+        """Leave out the fixture's ``vdev`` contexts whose NAME or instance ``name`` is ``name``
+        (a production ``.qvmconf`` loaded with ``from_file``), e.g. to put the vdev under test
+        in their place: ``QvmConfig.from_file("board.qvmconf").without_vdev("wdt-sp805").vdev(mine)``.
+        A name the fixture does not have is an error (``ConfigError``)."""
+        if self._base is None:
+            raise ConfigError("without_vdev() needs a fixture: start from QvmConfig.from_file()", "without_vdev", name)
+        found = [c for c in self._base.parsed.vdevs if name in (c.module, c.instance_name) and c not in self._removed]
+        if not found:
+            have = ", ".join(c.instance_name or "?" for c in self._base.parsed.vdevs if c not in self._removed)
+            raise ConfigError(
+                f"{self._base.parsed.source} has no vdev {name!r} to leave out (it has: {have or 'none'})",
+                "without_vdev",
+                name,
+            )
+        self._removed.extend(found)
+        return self
+
+    def replace_vdev(self, name: str, vdev: str | _Named, /, **options: Any) -> QvmConfig:
+        """``without_vdev(name)`` then ``vdev(vdev, **options)``: the vdev under test instead of the fixture's."""
+        return self.without_vdev(name).vdev(vdev, **options)
+
     @staticmethod
     def _option_lines(where: str, options: Mapping[str, Value]) -> list[_Line]:
         lines = []
@@ -442,7 +468,7 @@ class QvmConfig:
     # --- inspection ---
     def vdev_names(self) -> list[str]:
         """Every vdev module this config loads (fixture's, then builder's), once each."""
-        base = self._base.parsed.vdev_names() if self._base else []
+        base = [c.module for c in self._base.parsed.vdevs if c.module and c not in self._removed] if self._base else []
         return list(dict.fromkeys([*base, *self._vdevs]))
 
     def vdev_objects(self) -> list[object]:
@@ -545,12 +571,20 @@ class QvmConfig:
             prefix, path_text = _split_addr(tok.text)
             if path_text in paths and path_text in self._files:
                 edits.append((tok.line, tok.col, tok.stop, prefix + paths[path_text]))
+        for context in self._removed:  # without_vdev(): the context's words, comments and line breaks kept
+            for tok in (context.opener, *([context.arg] if context.arg else []), *context.words):
+                edits.append((tok.line, tok.col, tok.stop, ""))
         first = base.parsed.first_context
         if first is not None:
             edits.append((first.line, first.col, first.col, _CUT))
         for line_no, col, end, replacement in sorted(edits, reverse=True):
             text = lines[line_no - 1]
             lines[line_no - 1] = text[:col] + replacement + text[end:]
+        for context in self._removed:  # tidy what without_vdev() left (cosmetic)
+            for tok in (context.opener, *context.words):
+                here = lines[tok.line - 1]
+                if not here.replace(_CUT, "").strip():
+                    lines[tok.line - 1] = _CUT if _CUT in here else ""
         if system is not None:  # tidy what the removal left (cosmetic)
             for tok in (system.name, *system.args):
                 idx = tok.line - 1

@@ -26,7 +26,10 @@ from hil.qvm.confvocab import (
     check_unsupported,
 )
 
-_KEYWORDS = frozenset(CONTEXT_OPENERS) | frozenset(GLOBAL_OPTIONS)
+#: VM-wide words that a vdev may also have as options of its own (qvmsim gives the vdev's own option
+#: precedence; this parser cannot know the vdev's options): inside a context they stay its words.
+_CONTEXT_MAY_OWN = frozenset({"cmdline", "initrd", "data", "debug"})
+_KEYWORDS = frozenset(CONTEXT_OPENERS) | (frozenset(GLOBAL_OPTIONS) - _CONTEXT_MAY_OWN)
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,9 @@ class ConfContext:
 
     @property
     def module(self) -> str | None:
-        """For a vdev: NAME, as in ``vdev-NAME.so``."""
-        return self.arg.text if self.arg else None
+        """For a vdev: NAME, as in ``vdev-NAME.so``; the word may be ``vdev-NAME.so`` or a path to it
+        (as qvmsim reads it: ``hil/qvmsim/BEHAVIOUR.md``)."""
+        return vdev_module(self.arg.text) if self.arg else None
 
     def option(self, name: str) -> str | None:
         """The word after the last ``name`` in this context (the last one wins), or None."""
@@ -143,20 +147,35 @@ class ParsedConf:
         return self.contexts[0].opener if self.contexts else None
 
 
-_WORD = re.compile(r'"(?P<q>[^"]*)"|(?P<w>[^\s#"]+)|(?P<hash>#)|(?P<bad>")')
+def vdev_module(word: str) -> str:
+    """NAME of a ``vdev`` word: ``NAME``, ``vdev-NAME.so`` or a path to it."""
+    base = word.rsplit("/", 1)[-1]
+    if base.startswith("vdev-") and base.endswith(".so") and len(base) > 8:
+        return base[5:-3]
+    return base
+
+
+_WORD = re.compile(r'"(?P<q>[^"]*)"|(?P<w>[^\s#"]+)|(?P<hash>#[^\n]*)|(?P<bad>")')
 
 
 def _tokenize(text: str, source: str = "<qvmconf>") -> Iterator[Token]:
-    for lineno, line in enumerate(text.splitlines(), 1):
-        for m in _WORD.finditer(line):
-            if m["hash"] is not None:
-                break
-            if m["bad"] is not None:
-                raise ConfigError(
-                    "unterminated '\"': a quoted word ends on its own line", f"{source}:{lineno}", line.strip()
-                )
-            word = m["q"] if m["q"] is not None else m["w"]
-            yield Token(word, lineno, m.start(), m.end())
+    """The words of ``text``; a quoted word may go on over several lines (real configurations write a
+    long ``cmdline "..."`` so): each line break in it is one space, as qvmsim reads it."""
+    lineno, line_start = 1, 0
+    for m in _WORD.finditer(text):
+        newlines = text.count("\n", line_start, m.start())
+        if newlines:
+            lineno += newlines
+            line_start = text.rfind("\n", 0, m.start()) + 1
+        if m["hash"] is not None:
+            continue
+        if m["bad"] is not None:
+            line = text[line_start:].split("\n", 1)[0]
+            raise ConfigError(
+                "unterminated '\"': no closing '\"' before the end of the file", f"{source}:{lineno}", line.strip()
+            )
+        word = re.sub(r"\r?\n", " ", m["q"]) if m["q"] is not None else m["w"]
+        yield Token(word, lineno, m.start() - line_start, m.end() - line_start)
 
 
 def parse_qvmconf(text: str, source: str = "<qvmconf>") -> ParsedConf:
@@ -199,7 +218,8 @@ def parse_qvmconf(text: str, source: str = "<qvmconf>") -> ParsedConf:
             return tuple(tokens[i + 1 : j])
         got = tuple(tokens[i + 1 : i + 1 + count])
         for arg in got:
-            if arg.text in _KEYWORDS and tok.text != "set":
+            own_word = tok.text in ("initrd", "data") and arg is got[0] and arg.text == "load"  # `initrd load PATH`
+            if arg.text in _KEYWORDS and tok.text != "set" and not own_word:
                 raise ConfigError(f"'{tok.text}' needs {what}, got the option '{arg.text}'", where(arg), tok.text)
         if len(got) < count:
             raise ConfigError(f"'{tok.text}' needs {what}, got end of file", where(tok), tok.text)
@@ -223,7 +243,7 @@ def parse_qvmconf(text: str, source: str = "<qvmconf>") -> ParsedConf:
             current[3].extend((tok, *got))
             i += 3
             continue
-        if word in GLOBAL_OPTIONS:
+        if word in GLOBAL_OPTIONS and not (current is not None and word in _CONTEXT_MAY_OWN):
             close()
             if word == "system" and seen_any:
                 first = options[0].name if options else contexts[0].opener
@@ -232,6 +252,9 @@ def parse_qvmconf(text: str, source: str = "<qvmconf>") -> ParsedConf:
                     where(tok),
                     "system",
                 )
+            if word in ("initrd", "data") and (i + 1 == len(tokens) or tokens[i + 1].text != "load"):
+                after = repr(tokens[i + 1].text) if i + 1 < len(tokens) else "the end of the file"
+                raise ConfigError(f"bad value {after}; expected '{word} load [ADDR,]PATH'", where(tok), word)
             got = args_of(i, GLOBAL_OPTIONS[word], _ARG_HELP.get(word, "a value"))
             _check_option(word, got, where(tok))
             options.append(ConfOption(tok, got))
@@ -252,6 +275,9 @@ def parse_qvmconf(text: str, source: str = "<qvmconf>") -> ParsedConf:
 
 _ARG_HELP = {
     "system": "a NAME",
+    "cmdline": 'the guest\'s command line ("...")',
+    "initrd": "'load [ADDR,]PATH'",
+    "data": "'load [ADDR,]PATH'",
     "ram": "a size ([start,]len, e.g. 16M)",
     "rom": "a size or path",
     "load": "a path ([addr,]path)",
@@ -280,4 +306,4 @@ def _check_option(word: str, args: tuple[Token, ...], where: str, context: str |
         check_set_value(SET_VARIABLES[args[0].text], args[1].text, where, context)
 
 
-__all__ = ["ConfContext", "ConfOption", "ParsedConf", "Token", "parse_qvmconf"]
+__all__ = ["ConfContext", "ConfOption", "ParsedConf", "Token", "parse_qvmconf", "vdev_module"]

@@ -80,6 +80,13 @@ GLOBAL_OPTIONS: Mapping[str, int] = {
     "dryrun": 0,
     "unsupported": 2,
     "safety": 1,
+    # accepted by qvmsim with a line saying it does not model them (BEHAVIOUR.md): the guest OS's
+    # command line [doc 8.0 vm/cmdline.html], `initrd load [ADDR,]PATH` and `data load [ADDR,]PATH`
+    # [doc 8.0 vm/initrd.html, vm/data.html], guest debugging [doc 8.0 vm/debug.html]
+    "cmdline": 1,
+    "initrd": 2,
+    "data": 2,
+    "debug": 0,
 }
 #: Options qvm handles for every vdev; they never reach the vdev [doc].
 VDEV_COMMON_OPTIONS: tuple[str, ...] = ("loc", "intr", "name", "log")

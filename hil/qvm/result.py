@@ -121,6 +121,9 @@ class QvmResult:
     def explain(self, lines: QvmLog | None = None, title: str = "qvm log") -> str:
         """The summary, the severe log lines, the log excerpt and the guest console tail."""
         out = [self.summary(), f"reason: {self.reason.name}: {self.reason.description}"]
+        refusal = self.refusal()
+        if refusal:
+            out.append(refusal)
         shown = lines if lines is not None else self.log
         tail = set(id(line) for line in list(shown)[-EXCERPT_LINES:])
         severe = [line for line in self.log.at_level(*_SEVERE) if id(line) not in tail]
@@ -134,6 +137,20 @@ class QvmResult:
             out.append("guest console (qvm stdout), last lines:")
             out.extend(f"  | {line}" for line in console_tail)
         return "\n".join(out)
+
+    def refusal(self) -> str:
+        """For a configuration qvm refused (FATAL_CONFIG): which line, what it says in the
+        configuration that ran, and qvm's reason, the refusal ``hil qvm check`` reports; else ""."""
+        if self.reason is not Exit.FATAL_CONFIG:
+            return ""
+        fault = self.log.config_fault
+        if fault is None:
+            return ""
+        text = self.config_text.splitlines()
+        line = text[fault.line - 1].strip() if 0 < fault.line <= len(text) else ""
+        where = f"{fault.file}:{fault.line}" + (f" ({line!r})" if line else "")
+        reason = fault.log_line.message.split(f"{fault.file}:{fault.line}: ", 1)[-1]
+        return f"configuration refused at {where}: {reason} ('hil qvm check CONF' lists every line's fate)"
 
     def to_json(self) -> dict[str, object]:
         """A JSON-ready dict: exit_status, signal, reason, duration_s, log, stdout, console first,

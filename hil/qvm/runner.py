@@ -170,6 +170,12 @@ class QvmEnded(DeviceFailure):
     """A command for the guest found qvm already ended (the test's vdev run ended: how is said)."""
 
 
+def _qvm_settings(target: Target) -> str:
+    """``NAME=value `` words for the target's qvm settings (``[qvm] timer_hz``: qvmsim's guest timer)."""
+    words = [f"{k}={shell_command([v])}" for k, v in sorted(target.definition.qvm.environment().items())]
+    return " ".join(words) + " " if words else ""
+
+
 class QvmSession:
     """A qvm running on a target, under the test's control."""
 
@@ -204,6 +210,7 @@ class QvmSession:
         command = (
             f"cd {libpath} && {write}{record_pid(argv)} && {stamp}"  # pid, start time, command line: see deploy
             f"LD_LIBRARY_PATH={ldpath}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}} {runner.gates.environment(d)}"
+            f"{_qvm_settings(runner.target)}"
             f"exec {shell_command(argv)}"
         )
         try:

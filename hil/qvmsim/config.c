@@ -86,10 +86,33 @@ static void tokenize_file(const char *path, const char *from_file, int from_line
                 break;
             if (*p == '"') {        /* a quoted word: spaces and '#' inside [doc: dump page] */
                 char *e = strchr(p + 1, '"');
-                if (e == NULL)
-                    cfg_fatal(file, lineno, "unterminated '\"' in '%.*s' (a quoted word ends on its own line)",
-                              (int)strcspn(p, "\r\n"), p);
-                add_tok(p + 1, (size_t)(e - p - 1), file, lineno);
+                if (e != NULL) {
+                    add_tok(p + 1, (size_t)(e - p - 1), file, lineno);
+                    p = e + 1;
+                    continue;
+                }
+                /* it goes on over the next lines (real configurations write a long
+                 * `cmdline "..."` so): each line break is one space */
+                int start = lineno;
+                char *word = xstrdup(p + 1);
+                word[strcspn(word, "\r\n")] = '\0';
+                for (;;) {
+                    if (getline(&line, &cap, f) < 0)
+                        cfg_fatal(file, start, "unterminated '\"' in '%.40s...': no closing '\"' before the end "
+                                  "of the file", word);
+                    lineno++;
+                    e = strchr(line, '"');
+                    size_t add = e != NULL ? (size_t)(e - line) : strcspn(line, "\r\n");
+                    size_t have = strlen(word);
+                    word = xrealloc(word, have + 1 + add + 1);
+                    word[have] = ' ';
+                    memcpy(word + have + 1, line, add);
+                    word[have + 1 + add] = '\0';
+                    if (e != NULL)
+                        break;
+                }
+                add_tok(word, strlen(word), file, start);
+                free(word);
                 p = e + 1;
                 continue;
             }
@@ -198,7 +221,7 @@ static bool is_global(const char *w)
 {
     static const char *const g[] = {
         "system", "ram", "rom", "load", "cpu", "vdev", "logger", "dump",
-        "unsupported", "set", "dryrun", "pass", "safety", NULL,
+        "unsupported", "set", "dryrun", "pass", "safety", "cmdline", "initrd", "data", "debug", NULL,
     };
     for (int i = 0; g[i]; i++) {
         if (strcmp(w, g[i]) == 0)
@@ -207,6 +230,37 @@ static bool is_global(const char *w)
     return false;
 }
 
+/* Records a parsed common option (loc, intr, name) in the instance's option
+ * list, in configuration order with its own options: configure() applies it
+ * after VDEV_CTRL_OPTIONS_START, over the defaults the vdev set there [doc:
+ * QNX 7.1 dev guide, ib700 sample: "default values that may or may not be
+ * overridden by ... the common vdev options parsed by the qvm process"; 8.0
+ * lifecycle: at VDEV_CTRL_ASSIGN "all user-specified options have been
+ * processed"].  A repeat replaces the earlier one (last repeat wins), at the
+ * earlier one's place. */
+static struct vdev_opt *common_opt(const struct tok *opt, vdev_t *v, int idx)
+{
+    struct qvmsim_vdev_private *p = v->qvmsim_private;
+    for (int i = 0; i < p->nopts; i++) {
+        if (p->opts[i].idx == idx) {
+            free(p->opts[i].arg);
+            p->opts[i].file = opt->file;
+            p->opts[i].line = opt->line;
+            return &p->opts[i];
+        }
+    }
+    p->opts = xreallocarray(p->opts, (size_t)p->nopts + 1, sizeof *p->opts);
+    struct vdev_opt *o = &p->opts[p->nopts++];
+    memset(o, 0, sizeof *o);
+    o->idx = idx;
+    o->file = opt->file;
+    o->line = opt->line;
+    return o;
+}
+
+/* `loc [mem:|io:]ADDR[,LEN]`: checked here (the error names the line),
+ * applied by configure().  Without a type the vdev's own (v_block.qst_type
+ * after OPTIONS_START) is kept; without LEN, its v_block.length. */
 static void parse_loc(const struct tok *opt, vdev_t *v)
 {
     if (!more())
@@ -214,7 +268,7 @@ static void parse_loc(const struct tok *opt, vdev_t *v)
                   vdev_source(v));
     char *a = take_arg(opt, "an address ([mem:|io:]ADDR[,LEN])");
     const char *p = a;
-    unsigned type = v->v_block.qst_type;
+    int type = -1;
     if (strncmp(p, "io:", 3) == 0) {
         type = QST_X86_IO;
         p += 3;
@@ -225,15 +279,15 @@ static void parse_loc(const struct tok *opt, vdev_t *v)
     char addr[128];
     const char *comma = strchr(p, ',');
     snprintf(addr, sizeof addr, "%.*s", comma ? (int)(comma - p) : (int)strlen(p), p);
-    uint64_t loc, len = type == QST_X86_IO ? QVMSIM_DEFAULT_IO_LENGTH : QVMSIM_DEFAULT_MEM_LENGTH;
+    uint64_t loc, len = 0;
     if (parse_num(addr, &loc) != 0 || (comma && (parse_size(comma + 1, &len) != 0 || len == 0)))
         cfg_fatal(opt->file, opt->line, "bad value '%s' for option 'loc' of vdev '%s' "
                   "(expected [mem:|io:]ADDR[,LEN], e.g. 0x1c0f0000 or io:0x441,1)", a, vdev_source(v));
-    v->v_block.qst_type = type;
-    v->v_block.location = loc;
-    v->v_block.length = len;
-    v->qvmsim_private->loc_given = true;
-    free(a);
+    struct vdev_opt *o = common_opt(opt, v, VDEV_OPT_LOC);
+    o->arg = a;
+    o->loc_type = type;
+    o->loc = loc;
+    o->loc_len = len;
 }
 
 static void vdev_option(const struct tok *opt, vdev_t *v, int idx, bool flag)
@@ -252,6 +306,7 @@ static void vdev_option(const struct tok *opt, vdev_t *v, int idx, bool flag)
         }
     }
     p->opts = xreallocarray(p->opts, (size_t)p->nopts + 1, sizeof *p->opts);
+    memset(&p->opts[p->nopts], 0, sizeof p->opts[p->nopts]);
     p->opts[p->nopts].idx = idx;
     p->opts[p->nopts].arg = arg;
     p->opts[p->nopts].file = opt->file;
@@ -270,7 +325,7 @@ static bool vdev_word(const struct tok *opt, vdev_t *v)
         parse_loc(opt, v);
         return true;
     }
-    if (strcmp(w, "intr") == 0) {
+    if (strcmp(w, "intr") == 0 && !builtin_own_intr(f)) {
         if (f->factory_flags & VFF_INTR_NO)
             cfg_fatal(opt->file, opt->line, "vdev '%s' takes no 'intr'", vdev_source(v));
         if (!more())
@@ -282,13 +337,14 @@ static bool vdev_word(const struct tok *opt, vdev_t *v)
         if (intr_parse(a, name, sizeof name, &why) != 0)
             cfg_fatal(opt->file, opt->line, "bad value '%s' for option 'intr' of vdev '%s': %s",
                       a, vdev_source(v), why);
-        free(v->qvmsim_private->intr_text);
-        v->qvmsim_private->intr_text = xstrdup(name);
-        v->v_intr.gi_id = intr_register(name);
         free(a);
+        intr_register(name);    /* known from here (a guest script's `irq wait` names it) */
+        common_opt(opt, v, VDEV_OPT_INTR)->arg = xstrdup(name);
         return true;
     }
     if (strcmp(w, "name") == 0) {
+        /* the instance's identity, not a default a vdev sets: used from here
+         * on, so that every line of the instance (OPTIONS_START's too) names it */
         free(v->qvmsim_private->inst_name);
         v->qvmsim_private->inst_name = take_arg(opt, "an instance name");
         return true;
@@ -368,6 +424,8 @@ void config_parse(void)
                 cfg_fatal(opt->file, opt->line, "unknown option '%s' for vdev '%s'", w, vdev_source(cur));
             cfg_fatal(opt->file, opt->line, "unknown option '%s'", w);
         }
+        if (strcmp(w, "vdev") != 0)
+            check_global(opt->file, opt->line, w);     /* `qvm --check` (check.c) */
         if (strcmp(w, "system") == 0) {
             if (opt != &toks[0])
                 cfg_fatal(opt->file, opt->line, "option 'system' must come first (found after '%s')", toks[0].w);
@@ -418,8 +476,11 @@ void config_parse(void)
             ctx = CTX_CPU;
         } else if (strcmp(w, "vdev") == 0) {
             char *name = take_arg(opt, "a vdev name");
-            struct vdev_lib *lib = vdev_lib_load(name, opt->file, opt->line);
-            cur = vdev_instance_new(lib, name, opt->file, opt->line);
+            struct vdev_lib *lib = builtin_lib(name);   /* built-ins first (builtin.c) */
+            if (lib == NULL)
+                lib = vdev_lib_load(name, opt->file, opt->line);
+            cur = vdev_instance_new(lib, lib->path[0] == '(' ? lib->name : name, opt->file, opt->line);
+            check_vdev(cur);
             ctx = CTX_VDEV;
             free(name);
         } else if (strcmp(w, "logger") == 0) {
@@ -477,6 +538,27 @@ void config_parse(void)
         } else if (strcmp(w, "pass") == 0) {
             ctx = CTX_PASS;
             qlog(QL_QVM_DEBUG, "%s:%d: pass: accepted, no effect in qvmsim", opt->file, opt->line);
+        } else if (strcmp(w, "cmdline") == 0) {
+            /* [doc 8.0 vm/cmdline.html] the guest OS's command line */
+            char *a = take_arg(opt, "the guest's command line (\"...\")");
+            qlog(QL_QVM_DEBUG, "%s:%d: cmdline \"%s\": accepted, not modelled by qvmsim (its scripted guest boots "
+                 "no kernel)", opt->file, opt->line, a);
+            free(a);
+        } else if (strcmp(w, "initrd") == 0 || strcmp(w, "data") == 0) {
+            /* [doc 8.0 vm/initrd.html, vm/data.html] `initrd load [ADDR,]PATH`, `data load [ADDR,]PATH` */
+            char *how = take_arg(opt, "'load [ADDR,]PATH'");
+            if (strcmp(how, "load") != 0)
+                cfg_fatal(opt->file, opt->line, "bad value '%s' for option '%s' (expected '%s load [ADDR,]PATH')",
+                          how, w, w);
+            char *a = take_arg(opt, "[ADDR,]PATH after 'load'");
+            qlog(QL_QVM_DEBUG, "%s:%d: %s load %s: accepted, not modelled by qvmsim (nothing is loaded into "
+                 "guest memory)", opt->file, opt->line, w, a);
+            free(how);
+            free(a);
+        } else if (strcmp(w, "debug") == 0) {
+            /* [doc 8.0 vm/debug.html] guest debugging (a GDB server in qvm) */
+            qlog(QL_QVM_DEBUG, "%s:%d: debug: accepted, not modelled by qvmsim (it has no GDB server)",
+                 opt->file, opt->line);
         } else if (strcmp(w, "safety") == 0) {
             char *v = take_arg(opt, "none, warn or required");
             if (strcmp(v, "none") != 0 && strcmp(v, "warn") != 0 && strcmp(v, "required") != 0)
@@ -611,6 +693,15 @@ void config_read_args(int argc, char **argv)
         } else {
             add_tok(a, strlen(a), cmdline, i);
         }
+    }
+    /* the guest timer's rate: a target setting ([qvm] timer_hz) passed in qvm's environment */
+    const char *hz = getenv("QVMSIM_TIMER_HZ");
+    if (hz != NULL && *hz) {
+        uint64_t v;
+        if (parse_num(hz, &v) != 0 || v == 0 || v > 10000000000ull)
+            cfg_fatal("<environment>", 0, "bad value '%s' for QVMSIM_TIMER_HZ (the guest timer's ticks per second, "
+                      "1 to 10000000000, e.g. 19200000)", hz);
+        g_timer_hz = v;
     }
     const char *env = getenv("QVMSIM_VDEV_PATH");
     if (env != NULL && *env) {

@@ -183,22 +183,26 @@ static const char *space_prefix(unsigned space)
     return space == QST_X86_IO ? "io:" : "";
 }
 
-static void do_access(bool write, unsigned space, uint64_t addr, unsigned size, uint64_t value)
+bool guest_access(bool write, unsigned space, uint64_t addr, unsigned size, uint64_t *value, bool quiet)
 {
+    uint64_t in = *value;
+    *value = ~0ull >> (64 - 8 * size);      /* what a failed load gives */
     vdev_t *v = vdev_at(space, addr, size);
     uint8_t *ram = v == NULL && space == QST_MEMORY ? ram_ptr(addr, size) : NULL;
     if (ram != NULL) {          /* guest RAM: no vdev involved */
         uint64_t val = 0;
         if (write) {
-            memcpy(ram, &value, size);     /* little-endian host */
-            qlog(QL_QVM_VERBOSE, "guest store 0x%" PRIx64 "/%u = 0x%" PRIx64 " -> RAM", addr, size, value);
+            memcpy(ram, &in, size);     /* little-endian host */
+            qlog(QL_QVM_VERBOSE, "guest store 0x%" PRIx64 "/%u = 0x%" PRIx64 " -> RAM", addr, size, in);
         } else {
             memcpy(&val, ram, size);
+            *value = val;
             char line[128];
             snprintf(line, sizeof line, "0x%" PRIx64 ": 0x%0*" PRIx64, addr, (int)size * 2, val);
-            console_puts(line);
+            if (!quiet)
+                console_puts(line);
         }
-        return;
+        return true;
     }
     if (v == NULL) {
         /* `unsupported reference ACTION` [doc 8.0 vm/unsupported.html] */
@@ -214,42 +218,42 @@ static void do_access(bool write, unsigned space, uint64_t addr, unsigned size, 
             qlog(QL_QVM_ERR, "guest %s of %u byte(s) at %s0x%" PRIx64 " outside any vdev region: "
                  "unsupported reference fail: the guest gets a CPU exception", write ? "store" : "load", size,
                  space_prefix(space), addr);
-            if (!write) {
+            if (!write && !quiet) {
                 char line[128];
                 snprintf(line, sizeof line, "%s0x%" PRIx64 ": exception", space_prefix(space), addr);
                 console_puts(line);
             }
-            return;
+            return false;
         }
         qlog(QL_QVM_ERR, "guest %s of %u byte(s) at %s0x%" PRIx64 " outside any vdev region",
              write ? "store" : "load", size, space_prefix(space), addr);
-        if (!write) {
+        if (!write && !quiet) {
             char line[128];
             snprintf(line, sizeof line, "%s0x%" PRIx64 ": 0x%0*" PRIx64, space_prefix(space), addr,
                      (int)size * 2, (uint64_t)~0ull >> (64 - 8 * size));
             console_puts(line);
         }
-        return;
+        return false;
     }
     struct vdev_factory *f = v->qvmsim_private->factory;
     if (f->acc_sizes != 0 && !(f->acc_sizes & (1u << size))) {
         qlog(QL_QVM_ERR, "guest %s of %u byte(s) at %s0x%" PRIx64 ": size not supported by vdev '%s' "
              "(acc_sizes 0x%x): bus error", write ? "store" : "load", size, space_prefix(space), addr,
              vdev_source(v), f->acc_sizes);
-        return;
+        return false;
     }
     struct qvm_state_block vop = { .qst_type = space, .qst_flags = 0, .location = addr, .length = size };
     struct qvm_state_block oop = { .qst_type = QST_CPUREGS, .qst_flags = 0, .location = 0, .length = size };
     vcpu.in_access = true;
     vcpu.size = size;
-    vcpu.data = write ? value : 0;
+    vcpu.data = write ? in : 0;
     vcpu.data_set = false;
     vdev_ref_status_t st = VRS_NORMAL;
     if (write) {
         atomic_store(&g_last_store_ns, now_ns());
         n_stores++;
         qlog(QL_QVM_VERBOSE, "guest store %s0x%" PRIx64 "/%u = 0x%" PRIx64 " -> vdev '%s'",
-             space_prefix(space), addr, size, value, vdev_source(v));
+             space_prefix(space), addr, size, in, vdev_source(v));
     } else {
         n_loads++;
     }
@@ -263,15 +267,18 @@ static void do_access(bool write, unsigned space, uint64_t addr, unsigned size, 
     vd_leave(v, sv, sm);
     vcpu.in_access = false;
     uint64_t result = vcpu.data;
+    bool ok = true;
     if (st == VRS_TERMINATE) {
         qlog(QL_QVM_ERR, "vdev '%s' answered VRS_TERMINATE to a guest %s at %s0x%" PRIx64,
              vdev_source(v), write ? "store" : "load", space_prefix(space), addr);
         end_guest(GTC_VDEV_ERROR, "VRS_TERMINATE");
     } else if (st == VRS_ABORT || st == VRS_BUS_ERROR) {
+        ok = false;
         qlog(QL_QVM_ERR, "vdev '%s' answered %s to a guest %s at %s0x%" PRIx64 ": the guest gets a bus error",
              vdev_source(v), st == VRS_ABORT ? "VRS_ABORT" : "VRS_BUS_ERROR",
              write ? "store" : "load", space_prefix(space), addr);
     } else if (st >= VRS_ERRNO) {
+        ok = false;
         qlog(QL_QVM_ERR, "vdev '%s' answered VRS_ERRNO+%d (%s) to a guest %s at %s0x%" PRIx64,
              vdev_source(v), st - VRS_ERRNO, strerror(st - VRS_ERRNO),
              write ? "store" : "load", space_prefix(space), addr);
@@ -279,11 +286,24 @@ static void do_access(bool write, unsigned space, uint64_t addr, unsigned size, 
     if (!write) {
         if (size < 8)
             result &= (1ull << (8 * size)) - 1;
+        *value = result;
         char line[128];
         snprintf(line, sizeof line, "%s0x%" PRIx64 ": 0x%0*" PRIx64, space_prefix(space), addr,
                  (int)size * 2, result);
-        console_puts(line);
+        if (!quiet)
+            console_puts(line);
     }
+    return ok;
+}
+
+static void do_access(bool write, unsigned space, uint64_t addr, unsigned size, uint64_t value)
+{
+    (void)guest_access(write, space, addr, size, &value, false);
+}
+
+static void kick_store(unsigned space, uint64_t addr, unsigned size, uint64_t value)
+{
+    do_access(true, space, addr, size, value);
 }
 
 static void stop_jobs(int id)
@@ -402,34 +422,14 @@ static void execute(struct gcmd *c, struct after *af)
     case G_STOP:
         stop_jobs(c->job);
         break;
-    case G_KICK: {
-        vdev_t *target = NULL;
-        if (c->text != NULL) {
-            target = vdev_by_name(c->text);
-            if (target == NULL) {
-                qlog(QL_QVM_ERR, "guest: kick: no vdev instance named '%s'", c->text);
-                break;
-            }
-        } else {
-            for (int i = 0; i < g_nvdevs && target == NULL; i++) {
-                const char *n = g_vdevs[i]->qvmsim_private->vdev_name;
-                if (strstr(n, "wdog") != NULL || strstr(n, "wdt") != NULL)
-                    target = g_vdevs[i];
-            }
-            if (target == NULL) {
-                qlog(QL_QVM_ERR, "guest: kick: no watchdog vdev (name containing 'wdog' or 'wdt') configured: name its instance (kick NAME)");
-                break;
-            }
-        }
-        if (target->v_block.location == QSL_NO_LOCATION) {
-            qlog(QL_QVM_ERR, "guest: kick: vdev '%s' has no 'loc'", vdev_source(target));
-            break;
-        }
-        do_access(true, target->v_block.qst_type, target->v_block.location, 4, 0);
+    case G_KICK:
+        kick_run(c, kick_store);    /* guest_kick.c */
         break;
-    }
     case G_PRINT:
         console_puts(c->text);
+        break;
+    case G_VIRTIO:
+        gvirtio_run(c);
         break;
     case G_ON_BUTTON: {
         /* Only this thread reads button_cmds (guest_button() reads nbutton):
@@ -483,6 +483,14 @@ static uint64_t wait_ready_at(const struct stream_wait *w, uint64_t now)
     if (intr_count(w->irq) > intr_seen(w->irq))
         return now;
     return w->deadline;
+}
+
+bool guest_stopping(void)
+{
+    pthread_mutex_lock(&g_guest_mtx);
+    bool s = g_stopping;
+    pthread_mutex_unlock(&g_guest_mtx);
+    return s;
 }
 
 static void *vcpu_thread(void *unused)

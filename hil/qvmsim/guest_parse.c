@@ -185,7 +185,9 @@ static int parse_cmd(const char *line, struct gcmd *c, char *err, size_t errlen,
         }
     } else if (strcmp(op, "kick") == 0) {
         c->op = G_KICK;
-        c->text = word(&p);
+        if (kick_parse(p, c, err, errlen) != 0)     /* guest_kick.c */
+            goto fail;
+        goto ok;
     } else if (strcmp(op, "shutdown") == 0) {
         c->op = G_SHUTDOWN;
     } else if (strcmp(op, "reboot") == 0) {
@@ -208,6 +210,11 @@ static int parse_cmd(const char *line, struct gcmd *c, char *err, size_t errlen,
         }
     } else if (strcmp(op, "crash") == 0) {
         c->op = G_CRASH;
+    } else if (strcmp(op, "virtio") == 0) {     /* guest_virtio.c */
+        c->op = G_VIRTIO;
+        if (gvirtio_parse(p, c, err, errlen) < 0)
+            goto fail;
+        goto ok;
     } else {
         PERR("unknown guest command '%s'", op);
     }

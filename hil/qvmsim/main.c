@@ -224,6 +224,38 @@ void guest_terminate(guest_termination_cause_t cause)
     end_guest(cause, why);
 }
 
+/* A vdev calling exit() ends qvm as qvm's own endings do: qvmsim's exits are _exit(), so this
+ * handler runs only for an exit() from vdev code.  The exit status is the
+ * vdev's; every started vdev still gets VDEV_CTRL_TERMINATE and the log ends
+ * with "exit status=N".  In the main thread the teardown runs here; in any
+ * other thread the main loop runs it while this thread waits for the process
+ * to end (an exit handler cannot leave its thread). */
+static void on_vdev_exit(int status, void *unused)
+{
+    (void)unused;
+    status &= 0xff;
+    const char *who = t_cur_vdev != NULL ? vdev_source(t_cur_vdev) : "a vdev thread";
+    bool claimed = claim_end(status);
+    qlog(QL_QVM_WARN, "%s called exit(%d): qvm ends (VDEV_CTRL_TERMINATE to every vdev, exit status %d)", who,
+         status, atomic_load(&g_end_status));
+    if (t_held_mtx != NULL) {
+        pthread_mutex_unlock(t_held_mtx);
+        t_held_mtx = NULL;
+    }
+    t_cur_vdev = NULL;
+    if (pthread_equal(pthread_self(), g_main_thread)) {
+        if (atomic_load(&finishing))            /* exit() from a TERMINATE callback */
+            exit_now(atomic_load(&g_end_status));
+        finish();
+    }
+    if (t_busy)
+        worker_leave();
+    if (claimed)
+        write_all(g_wake_fd, (const char *)&WAKE_END, 1);
+    for (;;)
+        pause();                                /* until the main thread's _exit() */
+}
+
 void start_thread(void *(*fn)(void *), const char *name, const char *what, int status)
 {
     pthread_t tid;
@@ -243,6 +275,7 @@ void cfg_fatal(const char *file, int line, const char *fmt, ...)
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     qlog(QL_QVM_FATAL, "%s:%d: %s", file, line, msg);
+    check_refused(file, line, msg);
     qvmsim_end(QVMSIM_EXIT_FATAL_CONFIG);
 }
 
@@ -623,6 +656,37 @@ static void setup_control(vdev_t *v, unsigned ctrl)
     setup_control_arg(v, ctrl, NULL);
 }
 
+/* A common option (loc, intr), applied over what the vdev set at
+ * VDEV_CTRL_OPTIONS_START, in configuration order with its own options. */
+static void apply_common(vdev_t *v, const struct vdev_opt *o)
+{
+    struct qvmsim_vdev_private *p = v->qvmsim_private;
+    switch (o->idx) {
+    case VDEV_OPT_LOC: {
+        unsigned type = o->loc_type >= 0 ? (unsigned)o->loc_type : v->v_block.qst_type;
+        uint64_t len = o->loc_len;
+        if (len == 0 && type == v->v_block.qst_type && v->v_block.length != 0)
+            len = v->v_block.length;        /* the vdev's own length (set at OPTIONS_START) */
+        else if (len == 0)
+            len = type == QST_X86_IO ? QVMSIM_DEFAULT_IO_LENGTH : QVMSIM_DEFAULT_MEM_LENGTH;
+        v->v_block.qst_type = (qvm_state_types_t)type;
+        v->v_block.location = o->loc;
+        v->v_block.length = len;
+        qlog(QL_QVM_DEBUG, "vdev '%s' loc %s -> %s0x%" PRIx64 ",0x%" PRIx64, vdev_source(v), o->arg,
+             type == QST_X86_IO ? "io:" : "mem:", o->loc, len);
+        break;
+    }
+    case VDEV_OPT_INTR:
+        free(p->intr_text);
+        p->intr_text = xstrdup(o->arg);
+        v->v_intr.gi_id = intr_register(o->arg);
+        qlog(QL_QVM_DEBUG, "vdev '%s' intr %s", vdev_source(v), o->arg);
+        break;
+    default:
+        break;
+    }
+}
+
 static void configure(void)
 {
     for (int i = 0; i < g_nvdevs; i++) {
@@ -632,6 +696,10 @@ static void configure(void)
         setup_control(v, VDEV_CTRL_OPTIONS_START);
         for (int k = 0; k < p->nopts; k++) {
             struct vdev_opt *o = &p->opts[k];
+            if (o->idx < 0) {
+                apply_common(v, o);
+                continue;
+            }
             qlog(QL_QVM_DEBUG, "vdev '%s' option %d '%s' = '%s'", vdev_source(v), o->idx,
                  option_name(v, o->idx), o->arg ? o->arg : "(flag)");
             int rc = vd_control(v, VDEV_CTRL_FIRST_OPTIDX + (unsigned)o->idx, o->arg);
@@ -652,8 +720,12 @@ static void configure(void)
         setup_control(v, VDEV_CTRL_ASSIGN);
         if ((ff & VFF_INTR_REQ) && v->qvmsim_private->intr_text == NULL)
             cfg_fatal(p->file, p->line, "vdev '%s' needs an 'intr' option", vdev_source(v));
-        if (v->v_block.location == QSL_NO_LOCATION && !(ff & VFF_LOC_NO))
-            qlog(QL_QVM_DEBUG, "vdev '%s' has no 'loc': the guest cannot reach it", vdev_source(v));
+        /* [doc 8.0 vdev_ref/options.html: `loc` "is mandatory for non-PCI (e.g., MMIO)
+         * devices"]; qvm's reaction to a missing one is not public: qvmsim warns
+         * (the vdev may serve timers or pulses only) - see BEHAVIOUR.md */
+        if (v->v_block.location == QSL_NO_LOCATION && !(ff & (VFF_LOC_NO | VFF_VDEV_PCI)))
+            qlog(QL_QVM_WARN, "vdev '%s' has no address after VDEV_CTRL_ASSIGN (no 'loc' option and none set "
+                 "by the vdev): the guest cannot reach it; give it e.g. 'loc 0x1c0f0000'", vdev_source(v));
         if (v->v_block.location == QSL_NO_LOCATION)
             continue;
         uint64_t rb, rs;
@@ -683,7 +755,8 @@ static void usage(void)
         "qvmsim: a clean-room stand-in for QNX's qvm (NOT QNX). Options and files use the\n"
         ".qvmconf syntax; vdev-NAME.so are found on -L DIRs, QVMSIM_VDEV_PATH, LD_LIBRARY_PATH.\n"
         "  -V, --version   print the version and exit\n"
-        "  -L DIR          add DIR to the vdev search path\n";
+        "  -L DIR          add DIR to the vdev search path\n"
+        "  --check         check the configuration, print each line's fate, do not start\n";
     write_all(STDOUT_FILENO, text, sizeof text - 1);
 }
 
@@ -739,6 +812,15 @@ int main(int argc, char **argv)
     pthread_setname_np(sig_tid, "qvm-signals");
     pthread_detach(sig_tid);
 
+    on_exit(on_vdev_exit, NULL);        /* from here on, an exit() is a vdev's */
+    int nargs = 1;                  /* --check (check.c): read and check, do not start */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--check") == 0)
+            g_check = true;
+        else
+            argv[nargs++] = argv[i];
+    }
+    argc = nargs;
     config_read_args(argc, argv);
     config_parse();
     g_unsupported_abort = g_flags.unsupported[UNSUP_REFERENCE] == UNSUP_ABORT;
@@ -746,6 +828,8 @@ int main(int argc, char **argv)
         g_route = g_cfg.route;
     qlog(QL_QVM_INFO, "qvmsim %s (clean-room stand-in for QNX qvm, not QNX): system '%s', %d vdev(s)%s",
          QVMSIM_VERSION, g_system_name ? g_system_name : "", g_nvdevs, g_cfg.dryrun ? ", dryrun" : "");
+    if (g_timer_hz != QVMSIM_TIMER_FREQUENCY_HZ)
+        qlog(QL_QVM_INFO, "guest timer: %" PRIu64 " Hz (QVMSIM_TIMER_HZ)", g_timer_hz);
     static struct script script;
     bool have_script = false;
     if (g_cfg.load_path != NULL) {
@@ -756,15 +840,16 @@ int main(int argc, char **argv)
     }
 
     configure();
+    if (g_check)
+        check_done();
     ram_allocate();
     atomic_store(&g_phase, PHASE_SETUP);
     for (int i = 0; i < g_nvdevs; i++)
         setup_control(g_vdevs[i], VDEV_CTRL_GUEST_CONFIGURED);
-    /* BOOTUP: the moment of GUEST_CONFIGURED (7.x made them one value); then
-     * the guest's firmware tables: GEN_ACPI on x86_64, GEN_FDT on aarch64
-     * (arg: the parent node, offset 0 = the root).  See qvmsim-choices.h. */
-    for (int i = 0; i < g_nvdevs; i++)
-        setup_control(g_vdevs[i], VDEV_CTRL_BOOTUP);
+    /* VDEV_CTRL_BOOTUP is VDEV_CTRL_GUEST_CONFIGURED (7.1 defines it so "for source
+     * compatibility"): one callback.  Then the guest's firmware tables: GEN_ACPI on
+     * x86_64, GEN_FDT on aarch64 (arg: the parent node, offset 0 = the root).  See
+     * qvmsim-choices.h. */
 #if QVMSIM_HOST_GEN_ACPI
     for (int i = 0; i < g_nvdevs; i++)
         setup_control(g_vdevs[i], VDEV_CTRL_GEN_ACPI);

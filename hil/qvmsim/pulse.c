@@ -18,6 +18,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/neutrino.h>
 
 #define PULSE_MAGIC 0x70756c7365716d76ull   /* "pulseqmv" */
 
@@ -147,4 +148,17 @@ void pulse_start(void)
     if (was)
         return;
     start_thread(pulse_thread, "qvm-pulses", "pulse thread", QVMSIM_EXIT_FATAL_BEFORE_START);
+}
+
+/* QNX's call for delivering an event: the pulse events of vdev_pulse() reach
+ * the vdev's pulse callback (qvmsim_pulse_deliver()); -1 and errno otherwise. */
+int MsgDeliverEvent(int rcvid, const struct sigevent *event)
+{
+    (void)rcvid;
+    int rc = qvmsim_pulse_deliver(event);
+    if (rc != EOK) {
+        errno = rc;
+        return -1;
+    }
+    return 0;
 }

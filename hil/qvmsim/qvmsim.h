@@ -88,11 +88,18 @@ struct vdev_lib {
     struct vdev_lib *next;
 };
 
+/* A vdev option as configured: one of its own (idx >= 0) or a common one
+ * (VDEV_OPT_*), kept in configuration order and applied by configure()
+ * after VDEV_CTRL_OPTIONS_START. */
+enum { VDEV_OPT_LOC = -1, VDEV_OPT_INTR = -2 };
 struct vdev_opt {
-    int idx;                    /* index in option_list */
-    char *arg;                  /* NULL for a flag */
+    int idx;                    /* index in option_list, or VDEV_OPT_* */
+    char *arg;                  /* NULL for a flag; loc: as written; intr: "pic:N" */
     const char *file;
     int line;
+    int loc_type;               /* loc: QST_MEMORY, QST_X86_IO, or -1 (the vdev's own) */
+    uint64_t loc;               /* loc: address */
+    uint64_t loc_len;           /* loc: length, 0 = the vdev's own */
 };
 
 struct qvmsim_vdev_private {
@@ -108,7 +115,6 @@ struct qvmsim_vdev_private {
     int nopts;
     bool has_route;
     struct log_route route;     /* per-vdev `log` */
-    bool loc_given;
     bool started;               /* got OPTIONS_START: owed TERMINATE */
 };
 
@@ -153,7 +159,7 @@ void start_thread(void *(*fn)(void *), const char *name, const char *what, int s
 /* ---- the guest language (guest_parse.c; GUEST.md) -------------------- */
 enum gop { G_WRITE, G_READ, G_SLEEP, G_EVERY, G_STOP, G_KICK, G_PRINT,
            G_SHUTDOWN, G_REBOOT, G_CRASH, G_FILL, G_DUMP, G_ON_BUTTON, G_IGNORE_BUTTON,
-           G_IRQ_WAIT, G_IRQ_COUNT, G_IRQ_ACK };
+           G_IRQ_WAIT, G_IRQ_COUNT, G_IRQ_ACK, G_VIRTIO };
 
 /* One parsed guest command. */
 struct gcmd {
@@ -167,9 +173,31 @@ struct gcmd {
     int irq;                /* irq: the interrupt's index (intr.c) */
     bool has_timeout;       /* irq wait: TIMEOUT_MS given (in ms) */
     char *text;             /* print: text; kick: instance name or NULL */
+    struct kick_seq *kick;  /* kick: its -W/-E/-w sequence (guest_kick.c) */
     struct gcmd *sub;       /* every, on button: the command it runs */
+    struct gvirtio *virtio; /* virtio: the parsed subcommand (guest_virtio.c) */
     char *src;              /* the command as written, for logs */
 };
+
+/* ---- the guest's `kick` (guest_kick.c; GUEST.md) ------------------------ */
+/* `kick [NAME] [-E OFF:MASK[:ENABLE]]... [-W OFF:VALUE]... [-w BITS]`, as
+ * QNX's wdtkick: -E stores once (before the first kick), -W at every kick. */
+struct kick_step {
+    bool enable;            /* -E (else -W) */
+    uint64_t off;
+    uint64_t value;
+};
+struct kick_seq {
+    struct kick_step *steps;
+    int n;
+    unsigned size;          /* bytes per store (-w BITS / 8), 0 = the device's */
+    bool given;             /* -E/-W given (else the device's defaults) */
+    bool enabled;           /* the -E stores were done */
+};
+/* Parses the words after `kick` (p: the rest of the line).  Returns 0, or -1 with err set. */
+int kick_parse(const char *p, struct gcmd *c, char *err, size_t errlen);
+/* Runs one kick (vCPU thread): `store` does one guest store. */
+void kick_run(struct gcmd *c, void (*store)(unsigned space, uint64_t addr, unsigned size, uint64_t value));
 
 struct script {
     struct gcmd *cmds;
@@ -197,8 +225,25 @@ void crash_init(void);          /* crash.c: report SIGSEGV & co. on stderr, then
 void guest_start(struct script *script);                  /* vCPU + console */
 void guest_status(void);
 int guest_button(void);         /* the power button reaches the guest (GUEST.md) */
+/* One guest load or store (vCPU thread): a vdev region, guest RAM, or an
+ * unsupported reference, as `read`/`write` do.  *value: the value stored,
+ * or the value loaded; `quiet`: no console line for a load.  Returns false
+ * if the access failed (no vdev or RAM there, a size the vdev refuses, a bus
+ * error or an errno from the vdev). */
+bool guest_access(bool write, unsigned space, uint64_t addr, unsigned size, uint64_t *value, bool quiet);
+/* Stopping? (a long command polls it: g_guest_mtx not held) */
+bool guest_stopping(void);
+
+/* ---- the scripted guest as a virtio driver (guest_virtio.c; GUEST.md) - */
+struct gvirtio;
+/* `virtio SUBCOMMAND ...`: `rest` is the line after the word virtio.
+ * Returns 0, or -1 with err set. */
+int gvirtio_parse(const char *rest, struct gcmd *c, char *err, size_t errlen);
+void gvirtio_run(const struct gcmd *c);         /* vCPU thread */
 
 /* ---- guest timers (timer.c) ----------------------------------------- */
+extern uint64_t g_timer_hz;         /* guest timer ticks per second (QVMSIM_TIMER_HZ) */
+uint64_t guest_now_ticks(void);     /* guest time: CLOCK_MONOTONIC in guest timer ticks */
 void timer_start(void);
 void timer_wake(void);
 
@@ -225,4 +270,30 @@ void ram_allocate(void);                    /* after config: exits 64 on ENOMEM 
 
 /* ---- pulses (pulse.c) -------------------------------------------------- */
 void pulse_start(void);
+
+/* ---- built-in vdevs (builtin.c, builtin_wdt.c, builtin_uart.c) -------- */
+/* The built-in vdev NAME (also vdev-NAME[.so]) as a vdev_lib, or NULL. */
+struct vdev_lib *builtin_lib(const char *name);
+/* Runs `reg` (which calls vdev_register_factory()) as if it were a .so's
+ * constructor loading into `lib` (vdev.c). */
+void vdev_lib_register(struct vdev_lib *lib, void (*reg)(void));
+/* true: `intr` is the factory's own option (a PIC's `intr apic`) */
+bool builtin_own_intr(const struct vdev_factory *f);
+/* Each registers its factory with vdev_register_factory() (builtin_wdt.c, builtin_uart.c). */
+void builtin_register_sp805(void);
+void builtin_register_ib700(void);
+void builtin_register_pl011(void);
+void builtin_register_ser8250(void);
+/* CHECK_MODELLED or CHECK_ACCEPTED for a built-in instance (*what: what it is), NULL otherwise */
+const char *builtin_fate(const vdev_t *v, const char **what);
+
+/* ---- `qvm --check` (check.c) ------------------------------------------ */
+#define CHECK_MODELLED "modelled"
+#define CHECK_ACCEPTED "accepted, not modelled"
+#define CHECK_REFUSED "refused"
+extern bool g_check;
+void check_global(const char *file, int line, const char *word);
+void check_vdev(const vdev_t *v);
+void check_refused(const char *file, int line, const char *msg);
+QVM_NORETURN void check_done(void);
 #endif

@@ -1,7 +1,12 @@
 /*
  * timer.c - guest timers: one thread dispatching every vdev timer callback on
- * CLOCK_MONOTONIC with sub-millisecond accuracy.  Deadlines are ticks of
- * QVMSIM_TIMER_FREQUENCY_HZ (1 GHz: nanoseconds).
+ * CLOCK_MONOTONIC with sub-millisecond accuracy.  Deadlines are ticks of the
+ * guest timer, g_timer_hz per second (QVMSIM_TIMER_HZ in qvm's environment,
+ * a target's `[qvm] timer_hz`; default QVMSIM_TIMER_FREQUENCY_HZ, 1 GHz:
+ * nanoseconds).  qvmsim has one counter, CLOCK_MONOTONIC scaled to that rate
+ * (a tick of a 19.2 MHz timer is 52.08 ns): guest time, the host_* times of
+ * struct guest_timer_data and ClockCycles() (<sys/neutrino.h>) all read it, as
+ * an ARM board's generic timer serves both.
  *
  * The tdp handed to a callback lives in the timer itself (valid until that
  * timer's next expiry); guest_timer_notify() with it (or with a byte-for-byte
@@ -15,6 +20,8 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/neutrino.h>
+#include <sys/syspage.h>
 #include <time.h>
 
 /* A guest timer (struct guest_timer is opaque to vdevs). */
@@ -23,8 +30,8 @@ struct guest_timer {
     bool armed;
     vdev_t *vdp;
     void *data;
-    uint64_t due;           /* CLOCK_MONOTONIC ns */
-    uint64_t armed_at;      /* start of the wait: notify() time, or the previous due */
+    uint64_t due;           /* guest time (ticks) */
+    uint64_t armed_at;      /* start of the wait (guest ticks): notify() time, or the previous due */
     uint64_t gen;           /* bumped on every (re)arm */
     uint64_t cb_due;        /* due time of the last expiry handed to the callback */
     struct guest_timer_data cb_td;  /* the tdp of the last callback (stable storage) */
@@ -36,6 +43,36 @@ static pthread_mutex_t tmtx = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t tcv;
 static bool tcv_ready;
 static bool started;
+uint64_t g_timer_hz = QVMSIM_TIMER_FREQUENCY_HZ;
+
+/* ns -> guest ticks (floor) and guest ticks -> ns (ceiling: never early). */
+static uint64_t ns_to_ticks(uint64_t ns)
+{
+    return (uint64_t)((unsigned __int128)ns * g_timer_hz / 1000000000u);
+}
+
+static uint64_t ticks_to_ns(uint64_t ticks)
+{
+    unsigned __int128 ns = ((unsigned __int128)ticks * 1000000000u + g_timer_hz - 1) / g_timer_hz;
+    return ns > UINT64_MAX ? UINT64_MAX : (uint64_t)ns;
+}
+
+uint64_t guest_now_ticks(void)
+{
+    return ns_to_ticks(now_ns());
+}
+
+uint64_t ClockCycles(void)
+{
+    return guest_now_ticks();
+}
+
+const struct qtime_entry *_qvmsim_syspage_qtime(void)
+{
+    static struct qtime_entry qtime;
+    qtime.cycles_per_sec = g_timer_hz;      /* set before any vdev code runs */
+    return &qtime;
+}
 
 /* A guest CPU for timer callbacks: no access in progress. */
 
@@ -84,7 +121,7 @@ struct guest_timer *guest_timer_create(const struct guest_cpu *gcp, const vdev_t
         return NULL;
     }
     if (resolutionp != NULL)
-        *resolutionp = QVMSIM_TIMER_FREQUENCY_HZ;
+        *resolutionp = g_timer_hz;
     return t;
 }
 
@@ -98,7 +135,7 @@ int guest_timer_notify(struct guest_timer *t, const struct guest_timer_data *tdp
 {
     if (!valid_timer(t))
         return EINVAL;
-    uint64_t now = now_ns();
+    uint64_t now = guest_now_ticks();
     pthread_mutex_lock(&tmtx);
     if (!t->used) {
         pthread_mutex_unlock(&tmtx);
@@ -156,10 +193,11 @@ static void *timer_thread(void *unused)
             continue;
         }
         uint64_t now = now_ns();
-        if (timers[next].due > now) {
+        uint64_t due_ns = ticks_to_ns(timers[next].due);
+        if (due_ns > now) {
             struct timespec ts = {
-                .tv_sec = (time_t)(timers[next].due / 1000000000ull),
-                .tv_nsec = (long)(timers[next].due % 1000000000ull),
+                .tv_sec = (time_t)(due_ns / 1000000000ull),
+                .tv_nsec = (long)(due_ns % 1000000000ull),
             };
             pthread_cond_timedwait(&tcv, &tmtx, &ts);
             continue;
@@ -184,10 +222,11 @@ static void *timer_thread(void *unused)
         if (!stale) {
             uint64_t cur = now_ns();
             t->cb_due = due;
+            /* one counter: ClockCycles() (host_*) and guest time both read it */
             t->cb_td.host_notify_start = armed_at;
             t->cb_td.guest_notify_start = armed_at;
-            t->cb_td.host_current = cur;
-            t->cb_td.guest_current = cur;
+            t->cb_td.host_current = ns_to_ticks(cur);
+            t->cb_td.guest_current = ns_to_ticks(cur);
             t->cb_valid = true;
         }
         pthread_mutex_unlock(&tmtx);

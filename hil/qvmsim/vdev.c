@@ -41,6 +41,13 @@ void vdev_register_factory(struct vdev_factory *factory, unsigned abi_version)
     loading->factories = factory;
 }
 
+void vdev_lib_register(struct vdev_lib *lib, void (*reg)(void))
+{
+    loading = lib;
+    reg();
+    loading = NULL;
+}
+
 static bool is_file(const char *path)
 {
     struct stat st;
@@ -69,8 +76,25 @@ void qvmsim_flush_at_exit(void)
 #endif
 }
 
-struct vdev_lib *vdev_lib_load(const char *name, const char *file, int line)
+/* NAME of a `vdev` word: "wdog", "vdev-wdog.so" (a spelling real configurations
+ * use: the file name, found as NAME is) or a path ".../vdev-wdog.so" (its file
+ * name's NAME).  Writes the bare NAME into buf. */
+static void bare_name(const char *word, char *buf, size_t len)
 {
+    const char *base = strrchr(word, '/') ? strrchr(word, '/') + 1 : word;
+    size_t n = strlen(base);
+    if (strncmp(base, "vdev-", 5) == 0 && n > 8 && strcmp(base + n - 3, ".so") == 0)
+        snprintf(buf, len, "%.*s", (int)(n - 8), base + 5);
+    else
+        snprintf(buf, len, "%s", base);
+}
+
+struct vdev_lib *vdev_lib_load(const char *word, const char *file, int line)
+{
+    char bare[256];
+    bare_name(word, bare, sizeof bare);
+    /* `vdev vdev-NAME.so` is `vdev NAME`; a path stays a path */
+    const char *name = strchr(word, '/') != NULL ? word : bare;
     for (struct vdev_lib *l = libs; l != NULL; l = l->next) {
         if (strcmp(l->name, name) == 0)
             return l;           /* one .so loaded once */
@@ -112,6 +136,12 @@ struct vdev_lib *vdev_lib_load(const char *name, const char *file, int line)
     if (lib->factories == NULL)
         cfg_fatal(file, line, "vdev '%s' (%s) registered no factory (no constructor calling vdev_register_factory?)",
                   name, path);
+    /* a factory registered with .name = NULL gets the vdev's name, as qvm patches it
+     * (QNX's qvmterm sample: `.name = NULL, // patched`) */
+    for (struct vdev_factory *f = lib->factories; f != NULL; f = f->next) {
+        if (f->name == NULL)
+            f->name = xstrdup(bare);
+    }
     lib->next = libs;
     libs = lib;
     qlog(QL_QVM_DEBUG, "loaded vdev '%s' from %s", name, path);
@@ -121,7 +151,8 @@ struct vdev_lib *vdev_lib_load(const char *name, const char *file, int line)
 vdev_t *vdev_instance_new(struct vdev_lib *lib, const char *name, const char *file, int line)
 {
     struct vdev_factory *f = NULL;
-    const char *base = strrchr(name, '/') ? strrchr(name, '/') + 1 : name;
+    char base[256];
+    bare_name(name, base, sizeof base);
     for (struct vdev_factory *c = lib->factories; c != NULL; c = c->next) {
         if (c->name != NULL && strcmp(c->name, base) == 0)
             f = c;
@@ -156,11 +187,6 @@ vdev_t *vdev_instance_new(struct vdev_lib *lib, const char *name, const char *fi
     p->factory = f;
     p->lib = lib;
     p->vdev_name = xstrdup(base);
-    if (strncmp(p->vdev_name, "vdev-", 5) == 0 && strlen(p->vdev_name) > 8 &&
-        strcmp(p->vdev_name + strlen(p->vdev_name) - 3, ".so") == 0) {
-        memmove(p->vdev_name, p->vdev_name + 5, strlen(p->vdev_name + 5) + 1);
-        p->vdev_name[strlen(p->vdev_name) - 3] = '\0';
-    }
     p->file = file;
     p->line = line;
     p->index = g_nvdevs;
@@ -196,8 +222,7 @@ const char *ctrl_name(unsigned ctrl)
     case VDEV_CTRL_OPTIONS_START: return "VDEV_CTRL_OPTIONS_START";
     case VDEV_CTRL_OPTIONS_END: return "VDEV_CTRL_OPTIONS_END";
     case VDEV_CTRL_ASSIGN: return "VDEV_CTRL_ASSIGN";
-    case VDEV_CTRL_GUEST_CONFIGURED: return "VDEV_CTRL_GUEST_CONFIGURED";
-    case VDEV_CTRL_BOOTUP: return "VDEV_CTRL_BOOTUP";
+    case VDEV_CTRL_GUEST_CONFIGURED: return "VDEV_CTRL_GUEST_CONFIGURED";  /* = VDEV_CTRL_BOOTUP */
     case VDEV_CTRL_GEN_ACPI: return "VDEV_CTRL_GEN_ACPI";
     case VDEV_CTRL_GEN_FDT: return "VDEV_CTRL_GEN_FDT";
     case VDEV_CTRL_PCI_BARS: return "VDEV_CTRL_PCI_BARS";

@@ -165,6 +165,14 @@ class QvmSection:
     slog2: Literal["auto", "always", "never"] = "auto"
     slog2_buffer: str = "qvm"  # the buffer set name slog2info is asked for (``slog2info -b``)
     slog2info: str = "slog2info"
+    # qvmsim's guest timer rate (ticks per second; local and qemu targets): what guest_timer_create()
+    # reports and guest_timer_notify() deadlines count in.  None: qvmsim's default, 1 GHz (ns ticks).
+    # A board's guest timer runs at its hardware's rate (ARM generic timers: tens of MHz).
+    timer_hz: int | None = None
+
+    def environment(self) -> dict[str, str]:
+        """The variables qvm is started with for these settings (qvmsim's ``QVMSIM_TIMER_HZ``)."""
+        return {"QVMSIM_TIMER_HZ": str(self.timer_hz)} if self.timer_hz is not None else {}
 
 
 @dataclass(frozen=True)
@@ -311,6 +319,21 @@ def parse_definition(data: dict[str, Any], source: str, default_name: str | None
     ):
         if not low <= value <= high:
             raise ConfigError(f"{value!r} is out of range: allowed {low} to {high} ({what})", source, f"qemu.{key}")
+    if definition.qvm.timer_hz is not None:
+        if definition.kind not in ("local", "qemu"):
+            raise ConfigError(
+                f"timer_hz sets qvmsim's guest timer (local and qemu targets); a {definition.kind}'s guest timer runs "
+                "at its hardware's rate: remove the key",
+                source,
+                "qvm.timer_hz",
+            )
+        if not 1 <= definition.qvm.timer_hz <= 10_000_000_000:
+            raise ConfigError(
+                f"{definition.qvm.timer_hz!r} is out of range: allowed 1 to 10000000000 (guest timer ticks per "
+                "second, e.g. 19200000)",
+                source,
+                "qvm.timer_hz",
+            )
     if definition.kind == "labgrid":
         _check_labgrid(definition, source)
     elif definition.kind == "board" and definition.ssh is not None and not definition.ssh.host:

@@ -64,7 +64,14 @@ def qvmsim_sources() -> list[Path]:
 
 
 def _hashed_files() -> list[Path]:
-    files = [*QVMSIM_DIR.glob("*.c"), *QVMSIM_DIR.glob("*.h"), *(include_dir() / "qvm").glob("*.h"), QVMSIM_FLAGS_FILE]
+    files = [
+        *QVMSIM_DIR.glob("*.c"),
+        *QVMSIM_DIR.glob("*.h"),
+        *include_dir().glob("*.h"),
+        *(include_dir() / "qvm").glob("*.h"),
+        *(include_dir() / "sys").glob("*.h"),
+        QVMSIM_FLAGS_FILE,
+    ]
     return sorted(files)
 
 

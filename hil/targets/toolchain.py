@@ -2,8 +2,10 @@
 
 Two toolchains: the host ``gcc`` against qvmsim's headers (``hil.targets.sdk``), and
 QNX's ``qcc -V<variant>`` against the real QNX headers of ``QNX_TARGET``.
-Builds are cached by the hash of the sources, the flags and the compiler's
-identity, under ``cache_dir("vdevs", <hash>)``.
+Builds are cached by the hash of the sources, the flags, the compiler's
+identity and the content of every file the compiler read for them (its own
+dependency output, ``-M``: included ``.h``/``.inc``/``.c`` files in any folder,
+qvmsim's or QNX's headers), under ``cache_dir("vdevs", <hash>)``.
 """
 
 from __future__ import annotations
@@ -225,6 +227,110 @@ def _command(tc: Toolchain, files: Sequence[Path], output: Path) -> list[str]:
     raise VdevBuildError(f"unknown toolchain kind '{tc.kind}': use 'gcc' or 'qcc'")
 
 
+def _dependency_command(tc: Toolchain, source: Path, depfile: Path) -> list[str]:
+    """The preprocessor-only run that lists every file compiling ``source`` reads (``-M -MF``), with the
+    flags of the build that change what is read (include folders, defines, the variant)."""
+    if tc.kind == "qcc":
+        return [
+            tc.cc,
+            f"-V{tc.variant}",
+            *QCC_FLAGS,
+            *tc.cflags,
+            "-M",
+            "-MF",
+            str(depfile),
+            "-o",
+            os.devnull,
+            str(source),
+        ]
+    portable = [PORTABLE_DEFINE] if tc.portable else []
+    gates = [*SANITIZE_FLAGS, f"-fsanitize={','.join(tc.sanitize)}"] if tc.sanitize else []
+    if tc.coverage:
+        gates += ["--coverage"]
+    return [
+        tc.cc,
+        "-std=gnu11",
+        f"-I{include_dir()}",
+        *portable,
+        *tc.cflags,
+        *gates,
+        "-M",
+        "-MF",
+        str(depfile),
+        str(source),
+    ]
+
+
+def parse_depfile(text: str, cwd: Path) -> list[Path]:
+    """The prerequisites of a make rule as the compiler writes it (``-M``): ``target: dep dep \\``
+    over continued lines, ``\\ `` an escaped space, ``$$`` a dollar; relative paths are from ``cwd``."""
+    joined = text.replace("\\\n", " ")
+    deps: list[Path] = []
+    for rule in joined.splitlines():
+        _target, sep, rest = rule.partition(": ")
+        if not sep:
+            continue
+        for word in re.findall(r"(?:\\ |[^\s])+", rest):
+            path = Path(word.replace("\\ ", " ").replace("$$", "$"))
+            deps.append(path if path.is_absolute() else cwd / path)
+    return deps
+
+
+def _scan_dependencies(
+    tc: Toolchain, files: Sequence[Path], env_extra: dict[str, str], cwd: Path, vname: str
+) -> list[Path] | None:
+    """Every file the compiler reads for ``files`` (its own dependency output), sorted, once each;
+    None when the preprocessor fails (a missing header...)."""
+    found: set[Path] = set()
+    env = dict(os.environ)
+    env.update(env_extra)
+    with tempfile.TemporaryDirectory(prefix=f"hil-deps-{vname}-") as tmp:
+        for n, source in enumerate(files):
+            depfile = Path(tmp, f"{n}.d")
+            cmd = _dependency_command(tc, source, depfile)
+            try:
+                proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, cwd=str(cwd))
+            except (OSError, subprocess.TimeoutExpired) as exc:
+                raise VdevBuildError(f"vdev '{vname}': cannot run '{tc.cc}': {exc}\ncommand: {' '.join(cmd)}") from exc
+            if proc.returncode != 0 or not depfile.is_file():
+                return None
+            found.update(p.resolve() for p in parse_depfile(depfile.read_text(errors="replace"), cwd))
+    return sorted(found)
+
+
+def _manifest(base_key: str) -> Path:
+    """Where the files the last build of ``base_key`` read are listed (JSON)."""
+    return cache_dir("vdev-deps") / f"{base_key}.json"
+
+
+def _dependency_hash(base_key: str, deps: Sequence[Path]) -> str:
+    items: list[str | Path] = [base_key]
+    for dep in deps:
+        items += [str(dep), dep if dep.is_file() else "(missing)"]
+    return hash_inputs(*items)
+
+
+def _key_with_dependencies(base_key: str, deps: Sequence[Path]) -> str:
+    """The cache key of a build: its sources, flags and compiler (``base_key``) and the content of every
+    file the compiler read (a missing one counts as missing); remembered as ``base_key``'s manifest."""
+    key = _dependency_hash(base_key, deps)
+    manifest = _manifest(base_key)
+    tmp = manifest.with_name(f".{manifest.name}.{os.getpid()}")
+    tmp.write_text(json.dumps([str(d) for d in deps]))
+    os.replace(tmp, manifest)
+    return key
+
+
+def _cached_key(base_key: str, vname: str) -> str | None:
+    """The key of a cached build of ``base_key`` whose every dependency is unchanged, else None."""
+    try:
+        deps = [Path(p) for p in json.loads(_manifest(base_key).read_text())]
+    except (OSError, ValueError):
+        return None
+    key = _dependency_hash(base_key, deps)
+    return key if (cache_dir("vdevs", key) / f"vdev-{vname}.so").exists() else None
+
+
 def build_vdev(
     sources: Path | str | Sequence[Path | str],
     toolchain: Toolchain = Toolchain(),
@@ -248,20 +354,22 @@ def build_vdev(
         identity = compiler_identity(toolchain.cc, env_items)
     except SetupError as exc:
         raise VdevBuildError(str(exc)) from exc
-    headers: list[Path] = []
-    for d in sorted({f.parent for f in files}):
-        headers.extend(sorted(d.glob("*.h")))
-    if toolchain.kind == "gcc":
-        headers.extend(sorted((include_dir() / "qvm").glob("*.h")))
-    key = hash_inputs(
+    base_key = hash_inputs(
         toolchain.kind,
         toolchain.arch,
         identity,
         "\0".join(template),
         repr(env_items),
         vname,
-        *[item for f in [*files, *headers] for item in (str(f), f)],
+        *[item for f in files for item in (str(f), f)],
     )
+    cwd = folder or files[0].parent
+    key = _cached_key(base_key, vname)
+    if key is None:
+        deps = _scan_dependencies(toolchain, files, env_extra, cwd, vname)
+        # a source the preprocessor refuses: the build below shows the compiler's own message, from a
+        # folder of its own that is never looked up again
+        key = _key_with_dependencies(base_key, deps) if deps is not None else f"unscanned-{os.urandom(8).hex()}"
     target_dir = cache_dir("vdevs", key)
     so = target_dir / f"vdev-{vname}.so"
     covdir = f"{target_dir / COVERAGE_DIR}/"

@@ -193,6 +193,9 @@ static int trace_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
     switch (ctrl) {
     case VDEV_CTRL_OPTIONS_START:
         vdev_logf(QL_QVM_INFO, vdp, "ctrl OPTIONS_START");
+        /* no default address: the configuration's `loc` gives it (qvm applies it after this) */
+        vdp->v_block.location = QSL_NO_LOCATION;
+        vdp->v_block.length = 0x1000;
         t->tick_ms = 50;
         t->timer = NULL;
         return EOK;
@@ -250,9 +253,6 @@ static int trace_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
             vdev_logf(QL_QVM_INFO, vdp, "ticker joined after %u ticks",
                       __atomic_load_n(&t->ticks, __ATOMIC_SEQ_CST));
         }
-        return EOK;
-    case VDEV_CTRL_BOOTUP:
-        vdev_logf(QL_QVM_INFO, vdp, "ctrl BOOTUP");
         return EOK;
     case VDEV_CTRL_GEN_ACPI:
         vdev_logf(QL_QVM_INFO, vdp, "ctrl GEN_ACPI");

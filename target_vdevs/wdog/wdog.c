@@ -100,6 +100,9 @@ static int wdog_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
     struct wdog *w = (struct wdog *)vdp->v_device;
     switch (ctrl) {
     case VDEV_CTRL_OPTIONS_START:
+        /* no default address: the configuration's `loc` gives it (qvm applies it after this) */
+        vdp->v_block.location = QSL_NO_LOCATION;
+        vdp->v_block.length = 0x1000;
         w->ws.ws_action = WDOG_ACTION_TERMINATE;
         w->flavour = FLAVOUR_IB700;
         w->timer = NULL;

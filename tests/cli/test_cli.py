@@ -29,6 +29,26 @@ def test_vdev_build_prints_the_so(tmp_path: Path) -> None:
     assert (tmp_path / "vdev-wdog.so").read_bytes()[:4] == b"\x7fELF"
 
 
+def test_vdev_build_rebuilds_after_an_edit_to_an_included_file(tmp_path: Path) -> None:
+    """``"cached": false`` once an ``#include``d ``.inc`` changed (the key covers every file the compiler read)."""
+    src = tmp_path / "inc"
+    src.mkdir()
+    (src / "inc.c").write_text(
+        '#include <qvm/vdev.h>\n#include "value.inc"\nint inc_value(void);\nint inc_value(void) { return VALUE; }\n'
+    )
+    (src / "value.inc").write_text("#define VALUE 1\n")
+
+    def build() -> bool:
+        done = hil("vdev", "build", str(src), "--target", "local", "-o", str(tmp_path / "out"), "--json")
+        assert done.returncode == 0, done.stderr
+        return bool(json.loads(done.stdout)["cached"])
+
+    assert not build()
+    assert build()
+    (src / "value.inc").write_text("#define VALUE 2\n")
+    assert not build()
+
+
 def test_vdev_build_error_is_bad_input_with_compiler_lines(tmp_path: Path) -> None:
     src = tmp_path / "broken"
     src.mkdir()
@@ -103,3 +123,23 @@ def test_unreachable_board_is_an_infrastructure_error(tmp_path: Path) -> None:
     done = hil("qvm", "run", "--target", str(board), "--conf", "fixtures/qvmconf/trace.qvmconf")
     assert done.returncode == 3, done.stderr
     assert "infrastructure error" in done.stderr and "127.0.0.1:9" in done.stderr
+
+
+def test_qvm_check_lists_each_lines_fate() -> None:
+    done = hil("qvm", "check", "fixtures/qvmconf/arm-guest-8.0.qvmconf", "--target", "qemu-arm64", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] and report["target"] == "qemu-arm64"
+    fates = {line["text"].split(":")[0]: line["fate"] for line in report["lines"]}
+    assert fates["vdev wdt-sp805"] == fates["vdev pl011"] == "modelled"
+    assert fates["vdev gic"] == fates["vdev shmem"] == fates["vdev virtio-net"] == "accepted, not modelled"
+    assert fates["pass"] == fates["cmdline"] == "accepted, not modelled"
+
+
+def test_qvm_check_refusal_is_bad_input_with_the_reason(tmp_path: Path) -> None:
+    conf = tmp_path / "board.qvmconf"
+    conf.write_text("system b\nvdev wdt-sp805\n    timeout 100\n")
+    done = hil("qvm", "check", str(conf))
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "board.qvmconf:3  refused" in done.stdout
+    assert "unknown option 'timeout' for vdev 'wdt-sp805'" in done.stdout

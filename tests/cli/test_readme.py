@@ -40,8 +40,9 @@ def test_qvmconfig_example_renders() -> None:
 def test_cli_examples_run(tmp_path: Path) -> None:
     block = block_after("## Command line", "sh")
     lines = [line.split("#")[0].strip() for line in block.replace("\\\n", " ").splitlines()]
-    wanted = [ln for ln in lines if ln.startswith(("hil sdk", "hil vdev build", "hil qvm run"))]
-    assert len(wanted) == 4
+    wanted = [ln for ln in lines if ln.startswith(("hil sdk", "hil vdev build", "hil qvm run", "hil qvm check"))]
+    wanted = [ln.replace(" [--target NAME] [-L DIR] [--json]", "") for ln in wanted]
+    assert len(wanted) == 5
     env_bin = Path(sys.executable).parent
     for line in wanted:
         done = subprocess.run(

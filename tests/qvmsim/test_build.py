@@ -12,7 +12,7 @@ import pytest
 from hil.core.errors import SetupError
 from hil.targets import sdk
 from hil.targets.sdk import build_qvmsim, include_dir, qvmsim_source_hash
-from hil.targets.toolchain import BuiltVdev, Toolchain, VdevBuildError, build_vdev, vdev_name
+from hil.targets.toolchain import BuiltVdev, Toolchain, VdevBuildError, build_vdev, parse_depfile, vdev_name
 from tests.support.needs import require_program
 from tests.support.paths import QCC_STANDIN, REPO, TARGET_VDEVS
 
@@ -224,3 +224,92 @@ def test_vdevs_build_portable_and_with_qcc(
         out_dir=tmp_path / "qcc",
     )
     assert qcc.path.read_bytes()[:4] == b"\x7fELF"
+
+
+INCLUDING_VDEV = """#include <qvm/vdev.h>
+#include "../shared/level.h"
+#include "table.inc"
+#include "impl/part.c"
+static int inc_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
+{
+    (void)arg;
+    if (ctrl == VDEV_CTRL_GUEST_CONFIGURED)
+        vdev_logf(QL_QVM_INFO, vdp, "values %d %d %d", LEVEL, TABLE_VALUE, part_value());
+    return EOK;
+}
+static struct vdev_factory inc_factory = { .control = inc_control, .factory_flags = VFF_NONE };
+static void __attribute__((constructor)) inc_register(void) { vdev_register_factory(&inc_factory, QVM_VDEV_ABI); }
+"""
+
+
+def _including_vdev(root: Path) -> Path:
+    """A vdev folder including a .inc beside it, a .c in a subfolder and a header of another folder."""
+    (root / "inc" / "impl").mkdir(parents=True)
+    (root / "shared").mkdir()
+    (root / "inc" / "inc.c").write_text(INCLUDING_VDEV)
+    (root / "inc" / "table.inc").write_text("#define TABLE_VALUE 1\n")
+    (root / "inc" / "impl" / "part.c").write_text("static int part_value(void) { return 1; }\n")
+    (root / "shared" / "level.h").write_text("#define LEVEL 1\n")
+    return root / "inc"
+
+
+def _values(so: Path, tmp_path: Path) -> str:
+    """What the vdev logs: "values LEVEL TABLE_VALUE part_value()" (a dryrun of the host qvmsim)."""
+    (tmp_path / "c.qvmconf").write_text(f"system t\nvdev {so}\ndryrun\n")
+    out = subprocess.run([str(build_qvmsim()), "@c.qvmconf"], cwd=tmp_path, capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return next(line.split("values ", 1)[1] for line in out.stderr.splitlines() if " values " in line)
+
+
+def test_an_edit_to_any_included_file_rebuilds(tmp_path: Path) -> None:
+    """The cache key covers every file the compiler read (its -M output): an included .inc, an
+    included .c in a subfolder, a header in another folder."""
+    vdev = _including_vdev(tmp_path)
+    first = build_vdev(vdev, out_dir=tmp_path / "out")
+    assert not first.cached and _values(first.path, tmp_path) == "1 1 1"
+    assert build_vdev(vdev, out_dir=tmp_path / "out").cached
+    for n, (edited, text) in enumerate(
+        [
+            (vdev / "table.inc", "#define TABLE_VALUE 2\n"),
+            (vdev / "impl" / "part.c", "static int part_value(void) { return 3; }\n"),
+            (tmp_path / "shared" / "level.h", "#define LEVEL 4\n"),
+        ]
+    ):
+        edited.write_text(text)
+        built = build_vdev(vdev, out_dir=tmp_path / f"out{n}")
+        assert not built.cached, f"{edited.name} edited but the build came from the cache"
+        assert build_vdev(vdev, out_dir=tmp_path / f"out{n}").cached
+    assert _values(built.path, tmp_path) == "4 2 3"
+    # back to an earlier content: that earlier build is found again
+    (tmp_path / "shared" / "level.h").write_text("#define LEVEL 1\n")
+    (vdev / "table.inc").write_text("#define TABLE_VALUE 1\n")
+    (vdev / "impl" / "part.c").write_text("static int part_value(void) { return 1; }\n")
+    assert build_vdev(vdev).cached
+
+
+def test_an_edit_to_an_included_file_rebuilds_with_qcc(
+    tmp_path: Path, qnx_sdp: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = tmp_path / "qcc.log"
+    monkeypatch.setenv("QCC_STANDIN_LOG", str(log))
+    host, target = qnx_sdp
+    tc = Toolchain(kind="qcc", cc=str(STANDIN), variant="gcc_ntox86_64", qnx_host=str(host), qnx_target=str(target))
+    vdev = _including_vdev(tmp_path / "src")
+    assert not build_vdev(vdev, tc).cached
+    assert build_vdev(vdev, tc).cached
+    (vdev / "table.inc").write_text("#define TABLE_VALUE 5\n")
+    built = build_vdev(vdev, tc)
+    assert not built.cached
+    assert "-M" in json.loads(log.read_text().splitlines()[-2])["argv"]  # the stand-in's dependency run
+    assert _values(built.path, tmp_path) == "1 5 1"
+
+
+def test_parse_depfile(tmp_path: Path) -> None:
+    text = "x.o: a.c /usr/include/stdio.h \\\n  sub/b\\ c.h x$$y.inc\nother: ignored.h\n"
+    assert parse_depfile(text, tmp_path) == [
+        tmp_path / "a.c",
+        Path("/usr/include/stdio.h"),
+        tmp_path / "sub" / "b c.h",
+        tmp_path / "x$y.inc",
+        tmp_path / "ignored.h",
+    ]

@@ -129,7 +129,7 @@ _Static_assert(EOK == 0, "EOK");
 
 
 @pytest.mark.parametrize("portable", [False, True], ids=["qvmsim", "portable"])
-@pytest.mark.parametrize("name", ["wdog", "trace", "badabi"])
+@pytest.mark.parametrize("name", ["wdog", "trace", "badabi", "vecho"])
 def test_target_vdevs_compile_warning_free(name: str, portable: bool, tmp_path: Path) -> None:
     tc = Toolchain(cflags=("-Werror", "-Wpedantic"), portable=portable)
     built = build_vdev(TARGET_VDEVS / name, tc, out_dir=tmp_path)
@@ -141,7 +141,7 @@ def test_target_vdevs_compile_warning_free(name: str, portable: bool, tmp_path: 
 
 @pytest.mark.parametrize(
     "source",
-    [*(TARGET_VDEVS / n / f"{n}.c" for n in ("wdog", "trace", "badabi")), HIL_VDEVS / "dma80" / "dma80.c"],
+    [*(TARGET_VDEVS / n / f"{n}.c" for n in ("wdog", "trace", "badabi", "vecho")), HIL_VDEVS / "dma80" / "dma80.c"],
     ids=lambda p: p.stem,
 )
 def test_vdevs_compile_as_cxx_in_portable_mode(source: Path, tmp_path: Path) -> None:

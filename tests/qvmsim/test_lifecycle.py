@@ -13,7 +13,7 @@ from tests.support.qvmsim import QvmProc, RunQvm
 
 StartQvm = Callable[..., QvmProc]
 
-# After BOOTUP qvmsim asks for the guest's firmware tables: ACPI on x86 hosts,
+# After GUEST_CONFIGURED (= BOOTUP) qvmsim asks for the guest's firmware tables: ACPI on x86 hosts,
 # a device tree (parent node 0, the root) on Arm hosts (qvmsim-choices.h).
 FIRMWARE_CTRL = {"x86_64": ["ctrl GEN_ACPI"], "aarch64": ["ctrl GEN_FDT node=0"]}.get(platform.machine(), [])
 
@@ -37,8 +37,7 @@ def test_callback_order_through_a_guest_shutdown(run_qvm: RunQvm) -> None:
         "ctrl OPTION index=1 name=verbose arg=(none)",
         "ctrl OPTIONS_END",
         "ctrl ASSIGN",
-        "ctrl GUEST_CONFIGURED",
-        "ctrl BOOTUP",
+        "ctrl GUEST_CONFIGURED",  # = VDEV_CTRL_BOOTUP (7.1): one callback
         *FIRMWARE_CTRL,
         "ctrl GUEST_STARTING",
         "ctrl TERMINATE",
@@ -74,13 +73,12 @@ def test_options_by_index_flag_and_last_repeat_wins(run_qvm: RunQvm) -> None:
 def test_dryrun_stops_after_guest_configured(run_qvm: RunQvm) -> None:
     run = run_qvm("vdev trace loc 0x1000\ndryrun\n", script="write 0x1000 4 1\n")
     assert run.returncode == 0, run.stderr
-    # the whole startup stage runs (BOOTUP and the firmware tables too), not GUEST_STARTING
+    # the whole startup stage runs (the firmware tables too), not GUEST_STARTING
     assert run.trace_ctrls() == [
         "ctrl OPTIONS_START",
         "ctrl OPTIONS_END",
         "ctrl ASSIGN",
-        "ctrl GUEST_CONFIGURED",
-        "ctrl BOOTUP",
+        "ctrl GUEST_CONFIGURED",  # = VDEV_CTRL_BOOTUP (7.1): one callback
         *FIRMWARE_CTRL,
         "ctrl TERMINATE",
     ]

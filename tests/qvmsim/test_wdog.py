@@ -48,7 +48,9 @@ def test_starvation_bites_after_the_timeout_exit_4(run_qvm: RunQvm, options: str
 
 
 def test_no_bite_while_the_guest_kicks(run_qvm: RunQvm) -> None:
-    run = run_qvm("vdev wdog loc io:0x441,1 timeout 100\n", script="every 20 write io:0x441 1 0\nsleep 600\nshutdown\n")
+    # an IB700-style guest kicks port 0x443 (0x441 would stop a real IB700: see test_builtin_vdevs.py)
+    script = "every 20 write io:0x443 1 14\nsleep 600\nshutdown\n"
+    run = run_qvm("vdev wdog loc io:0x441,3 timeout 100\n", script=script)
     assert run.returncode == 0, run.stderr
     assert not run.find("watchdog expired")
 

@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 #: The vdevs of target_vdevs/ the qvmsim tests load (from ``-L`` folder).
-TARGET_VDEV_NAMES = ("wdog", "trace", "badabi")
+TARGET_VDEV_NAMES = ("wdog", "trace", "badabi", "vecho")
 
 
 def log_lines(text: str) -> QvmLog:

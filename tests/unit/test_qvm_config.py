@@ -10,6 +10,7 @@ import pytest
 from hil.core.errors import ConfigError
 from hil.qvm.config import QvmConfig
 from hil.qvm.confparse import parse_qvmconf
+from tests.support.paths import FIXTURES as REPO_FIXTURES
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,8 @@ def test_empty_config_renders_empty() -> None:
         (lambda: QvmConfig().vdev("trace", opt=""), ["'opt'", "empty value"]),
         (lambda: QvmConfig().vdev("trace", opt=[]), ["'opt'", "empty list"]),
         (lambda: QvmConfig().vdev("trace", opt={"a": 1}), ["'opt'", "dict"]),  # type: ignore[arg-type]
-        (lambda: QvmConfig().vdev("vdev-trace.so"), ["give NAME", "vdev('trace')"]),
+        (lambda: QvmConfig().vdev("trace.so"), ["give NAME", "vdev('trace')"]),
+        (lambda: QvmConfig().vdev("vdev-trace"), ["give NAME", "vdev('trace')"]),
         (lambda: QvmConfig().vdev("two words"), ["whitespace"]),
         (lambda: QvmConfig().vdev(object()), ["vdev NAME or a built vdev"]),  # type: ignore[arg-type]
         (lambda: QvmConfig().vdev("trace", **{"bad name": 1}), ["'bad name'", "bad option name"]),  # type: ignore[arg-type]
@@ -118,6 +120,14 @@ def test_bad_values_are_config_errors_naming_the_option(build: object, words: li
         build()  # type: ignore[operator]
     for word in words:
         assert word in str(info.value), str(info.value)
+
+
+def test_vdev_file_name_spelling_is_accepted_as_qvm_does() -> None:
+    """``vdev vdev-NAME.so`` (a spelling of real configurations) loads vdev-NAME.so, as ``vdev NAME``."""
+    cfg = QvmConfig().vdev("vdev-trace.so", loc=0x1000)
+    assert cfg.render() == "vdev vdev-trace.so\n    loc 0x1000\n"
+    assert cfg.vdev_names() == ["trace"]
+    assert parse_qvmconf(cfg.render()).vdev_names() == ["trace"]
 
 
 def test_raw_goes_where_called() -> None:
@@ -418,3 +428,24 @@ def test_macros_are_a_builder_feature_expanded_on_render(tmp_path: Path) -> None
 def test_vdev_log_needs_a_destination() -> None:
     with pytest.raises(ConfigError, match=r"needs a destination.*log=\('info', 'stderr'\)"):
         QvmConfig().vdev("trace", log="info")  # type: ignore[arg-type]
+
+
+def test_production_file_as_base_with_the_vdev_under_test_replaced() -> None:
+    board = REPO_FIXTURES / "qvmconf" / "arm-guest-8.0.qvmconf"
+    cfg = QvmConfig.from_file(board).replace_vdev("wdt-sp805", "mywdog", loc=0x1C0F0000, timeout=300)
+    text = cfg.render()
+    assert "vdev wdt-sp805" not in text and "vdev mywdog\n    loc 0x1c0f0000\n    timeout 300\n" in text
+    assert "vdev gic\n    version 2\n" in text and 'cmdline "console=ttyAMA0' in text  # the rest unchanged
+    assert cfg.vdev_names() == ["gic", "pl011", "shmem", "virtio-net", "virtio-blk", "virtio-console", "mywdog"]
+    parsed = cfg.validate()
+    assert [c.module for c in parsed.vdevs][-1] == "mywdog" and len(parsed.vdevs) == 7
+
+
+def test_without_vdev_by_instance_name_and_unknown_names(tmp_path: Path) -> None:
+    path = tmp_path / "b.qvmconf"
+    path.write_text("system b\nvdev trace name t1\nvdev trace name t2\n")
+    assert QvmConfig.from_file(path).without_vdev("t1").render() == "system b\n\nvdev trace name t2\n"
+    with pytest.raises(ConfigError, match=r"has no vdev 'nope' to leave out \(it has: t1, t2\)"):
+        QvmConfig.from_file(path).without_vdev("nope")
+    with pytest.raises(ConfigError, match=r"needs a fixture"):
+        QvmConfig("x").without_vdev("t1")

@@ -16,6 +16,10 @@
 extern "C" {
 #endif
 
+/* qvm exports exactly the functions its public headers declare (it is built
+ * with -fvisibility=hidden; see hil/qvmsim/BEHAVIOUR.md) */
+#pragma GCC visibility push(default)
+
 /* Access wanted on a mapping (8.0: gasp_map_flags_t, GMF_*; [inferred]
  * values). */
 typedef unsigned gasp_map_flags_t;
@@ -75,7 +79,12 @@ void gasp_unmap_handle(gasp_map_handle_t *h);
 int gasp_map(const vdev_t *vdp, uint64_t paddr, size_t len, gasp_map_flags_t prot,
              gasp_map_handle_t *handle);
 void *gasp_get_vaddr(const gasp_map_handle_t *handle);
+#else
+#define gasp_map _QVMSIM_NOT_PORTABLE("gasp_map is qvmsim's own, refused by portable mode: 8.0 names it without a public signature: use gasp_map_vdma() (hil/qvmsim/PORTING.md)")
+#define gasp_get_vaddr _QVMSIM_NOT_PORTABLE("gasp_get_vaddr is qvmsim's own, refused by portable mode: 8.0 names it without a public signature: use gasp_map_vdma() (hil/qvmsim/PORTING.md)")
 #endif
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

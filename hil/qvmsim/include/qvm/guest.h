@@ -15,22 +15,34 @@
 extern "C" {
 #endif
 
+/* qvm exports exactly the functions its public headers declare (it is built
+ * with -fvisibility=hidden; see hil/qvmsim/BEHAVIOUR.md) */
+#pragma GCC visibility push(default)
+
 /* ---- termination ------------------------------------------------------- */
 
 /* Why the guest ended; becomes qvm's exit status.  System causes are
  * GTC_NORMAL_EXIT .. GTC_CUSTOM_MIN - 1, a vdev's own GTC_CUSTOM_MIN .. GTC_MAX. */
 typedef int guest_termination_cause_t;
-#define GTC_NORMAL_EXIT QVMSIM_GTC_NORMAL_EXIT
-#define GTC_CUSTOM_MIN  QVMSIM_GTC_CUSTOM_MIN
-#define GTC_MAX         QVMSIM_GTC_MAX
+#define GTC_NORMAL_EXIT _QVMSIM_GTC_NORMAL_EXIT
+#define GTC_CUSTOM_MIN  _QVMSIM_GTC_CUSTOM_MIN
+#define GTC_MAX         _QVMSIM_GTC_MAX
+/* The watchdog cause: the page "Terminating qvm process instances and guests"
+ * of QNX 8.0's Virtual Device Developer's Guide shows the watchdog vdevs'
+ * wdog_bite() calling guest_terminate(GTC_WATCHDOG). */
+#define GTC_WATCHDOG    _QVMSIM_GTC_WATCHDOG
 #ifndef QVMSIM_PORTABLE
-/* qvmsim's names for the documented exit statuses 3..7 (QNX documents the
- * statuses, not these names: a portable vdev bites with wdog_bite()). */
-#define GTC_POWER_CUT   QVMSIM_GTC_POWER_CUT
-#define GTC_WATCHDOG    QVMSIM_GTC_WATCHDOG
-#define GTC_UNSUPPORTED QVMSIM_GTC_UNSUPPORTED
-#define GTC_VDEV_ERROR  QVMSIM_GTC_VDEV_ERROR
-#define GTC_UNEXPECTED  QVMSIM_GTC_UNEXPECTED
+/* qvmsim's names for the documented exit statuses 3, 5, 6, 7 (QNX documents
+ * the statuses, not these names). */
+#define GTC_POWER_CUT   _QVMSIM_GTC_POWER_CUT
+#define GTC_UNSUPPORTED _QVMSIM_GTC_UNSUPPORTED
+#define GTC_VDEV_ERROR  _QVMSIM_GTC_VDEV_ERROR
+#define GTC_UNEXPECTED  _QVMSIM_GTC_UNEXPECTED
+#else
+#define GTC_POWER_CUT _QVMSIM_NOT_PORTABLE("GTC_POWER_CUT is qvmsim's own, refused by portable mode: QNX documents the exit status, not this name: end with guest_terminate(GTC_CUSTOM_MIN + n) or GTC_WATCHDOG (hil/qvmsim/PORTING.md)")
+#define GTC_UNSUPPORTED _QVMSIM_NOT_PORTABLE("GTC_UNSUPPORTED is qvmsim's own, refused by portable mode: QNX documents the exit status, not this name: end with guest_terminate(GTC_CUSTOM_MIN + n) or GTC_WATCHDOG (hil/qvmsim/PORTING.md)")
+#define GTC_VDEV_ERROR _QVMSIM_NOT_PORTABLE("GTC_VDEV_ERROR is qvmsim's own, refused by portable mode: QNX documents the exit status, not this name: end with guest_terminate(GTC_CUSTOM_MIN + n) or GTC_WATCHDOG (hil/qvmsim/PORTING.md)")
+#define GTC_UNEXPECTED _QVMSIM_NOT_PORTABLE("GTC_UNEXPECTED is qvmsim's own, refused by portable mode: QNX documents the exit status, not this name: end with guest_terminate(GTC_CUSTOM_MIN + n) or GTC_WATCHDOG (hil/qvmsim/PORTING.md)")
 #endif
 
 /* Ends the guest and qvm (VDEV_CTRL_TERMINATE is still delivered); from
@@ -71,7 +83,8 @@ struct guest_timer;
 
 /* Handed to the vdev's timer callback.  host_* come from the host's clock
  * (ClockCycles() on QNX), guest_* from the guest's timeline; qvmsim: both
- * are nanoseconds on CLOCK_MONOTONIC, the clock of its log timestamps. */
+ * are ticks of the guest timer (CLOCK_MONOTONIC, the clock of its log
+ * timestamps, scaled to the rate guest_timer_create() reports). */
 struct guest_timer_data {
     uint64_t host_notify_start;     /* when the wait began, host time        */
     uint64_t host_current;          /* now, host time                        */
@@ -81,13 +94,15 @@ struct guest_timer_data {
 
 /* Creates a timer whose expiries call the factory's timer callback with
  * `data`.  On success *resolutionp (if not NULL) receives the timer's clock
- * frequency (ticks per second: qvmsim 1000000000, so a tick is 1 ns); on
- * failure NULL is returned and *resolutionp receives the errno value. */
+ * frequency in ticks per second: convert with it, it is not always 1e9
+ * (qvmsim: the target's `[qvm] timer_hz`, default 1000000000; an ARM board's
+ * generic timer: tens of MHz); on failure NULL is returned and *resolutionp
+ * receives the errno value. */
 struct guest_timer *guest_timer_create(const struct guest_cpu *gcp, const vdev_t *vdp,
                                        const void *data, uint64_t *resolutionp);
 
 /* The `tdp` of guest_timer_notify() for an absolute deadline. */
-#define GUEST_TIMER_ABSOLUTE ((const struct guest_timer_data *)QVMSIM_GUEST_TIMER_ABSOLUTE)
+#define GUEST_TIMER_ABSOLUTE ((const struct guest_timer_data *)_QVMSIM_GUEST_TIMER_ABSOLUTE)
 
 /* Arms (or re-arms: replaces a pending expiry) a timer, `deadline` in ticks:
  *   tdp == NULL:                  one-shot, or the first expiry of a
@@ -106,6 +121,8 @@ int guest_timer_notify(struct guest_timer *vtp, const struct guest_timer_data *t
 /* Asserts (GIS_ON) or de-asserts (GIS_OFF) the interrupt `gip` (usually
  * &vdp->v_intr).  Returns EOK or an errno value (EINVAL: no `intr` given). */
 errno_t guest_intr_signal(guest_intr_t *gip, guest_intr_state_t gis);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -17,56 +17,56 @@
 #define QVM_QVMSIM_CHOICES_H
 
 /* Identity. -------------------------------------------------------------- */
-#define QVMSIM 1                    /* [qvmsim] defined only by qvmsim's headers */
-#define QVMSIM_VERSION "0.1.0"      /* [qvmsim] */
+#define _QVMSIM_VERSION "0.1.0"      /* [qvmsim] */
 
 /* ABI number a vdev passes to vdev_register_factory().  [qvmsim] */
-#define QVMSIM_VDEV_ABI 0x0800u
+#define _QVMSIM_VDEV_ABI 0x0800u
 
 /* VDEV_CTRL_* values.  [7.x] for OPTIONS_START 0, OPTIONS_END 1,
  * GUEST_CONFIGURED 2, TERMINATE 3, STATUS 4, GEN_ACPI 5, GEN_FDT 6, BUTTON 7,
- * PCI_BARS 9; [qvmsim] for ASSIGN, GUEST_STARTING, BOOTUP and FIRST_OPTIDX
- * (8.0 values are not public; 7.x made BOOTUP an alias of GUEST_CONFIGURED,
- * qvmsim gives it its own number so that a switch may name both). */
-#define QVMSIM_CTRL_OPTIONS_START    0u
-#define QVMSIM_CTRL_OPTIONS_END      1u
-#define QVMSIM_CTRL_GUEST_CONFIGURED 2u
-#define QVMSIM_CTRL_TERMINATE        3u
-#define QVMSIM_CTRL_STATUS           4u
-#define QVMSIM_CTRL_GEN_ACPI         5u
-#define QVMSIM_CTRL_GEN_FDT          6u
-#define QVMSIM_CTRL_BUTTON           7u
-#define QVMSIM_CTRL_PCI_BARS         9u
-#define QVMSIM_CTRL_ASSIGN           10u
-#define QVMSIM_CTRL_GUEST_STARTING   11u
-#define QVMSIM_CTRL_BOOTUP           12u
-#define QVMSIM_CTRL_FIRST_OPTIDX     0x100u
+ * PCI_BARS 9; [qvmsim] for ASSIGN, GUEST_STARTING and FIRST_OPTIDX (8.0 values
+ * are not public); BOOTUP is GUEST_CONFIGURED [7.1: "for source
+ * compatibility"]: one value, one callback. */
+#define _QVMSIM_CTRL_OPTIONS_START    0u
+#define _QVMSIM_CTRL_OPTIONS_END      1u
+#define _QVMSIM_CTRL_GUEST_CONFIGURED 2u
+#define _QVMSIM_CTRL_TERMINATE        3u
+#define _QVMSIM_CTRL_STATUS           4u
+#define _QVMSIM_CTRL_GEN_ACPI         5u
+#define _QVMSIM_CTRL_GEN_FDT          6u
+#define _QVMSIM_CTRL_BUTTON           7u
+#define _QVMSIM_CTRL_PCI_BARS         9u
+#define _QVMSIM_CTRL_ASSIGN           10u
+#define _QVMSIM_CTRL_GUEST_STARTING   11u
+#define _QVMSIM_CTRL_BOOTUP           _QVMSIM_CTRL_GUEST_CONFIGURED
+#define _QVMSIM_CTRL_FIRST_OPTIDX     0x100u
 
 /* When the control commands come [inferred from the lifecycle page,
  * https://www.qnx.com/developers/docs/8.0/com.qnx.doc.hypervisor.vdev.dev_guide/topic/intro/lifecycle.html,
  * which names OPTIONS_END, ASSIGN and GUEST_CONFIGURED (the startup/running
  * demarcation) but does not place BOOTUP, GEN_ACPI or GEN_FDT]: each command
  * goes to every vdev in configuration order before the next command starts:
- *   OPTIONS_START, options, OPTIONS_END (per vdev), ASSIGN, GUEST_CONFIGURED,
- *   BOOTUP (the same moment: 7.x made it an alias of GUEST_CONFIGURED),
+ *   OPTIONS_START, options (the vdev's own and the common `loc`/`intr`, in
+ *   configuration order: `loc` and `intr` override what the vdev set at
+ *   OPTIONS_START), OPTIONS_END (per vdev), ASSIGN, GUEST_CONFIGURED (= BOOTUP),
  *   GEN_ACPI (x86_64 hosts) or GEN_FDT (aarch64 hosts; arg =
- *   (const char *)(uintptr_t)QVMSIM_FDT_PARENT_NODE), then - unless `dryrun`
+ *   (const char *)(uintptr_t)_QVMSIM_FDT_PARENT_NODE), then - unless `dryrun`
  *   ends qvm here - GUEST_STARTING; refusing any of them before
  *   GUEST_STARTING is a configuration error (exit 65).
  * VDEV_CTRL_PCI_BARS is never delivered: qvmsim has no PCI bus. */
 #if defined(__x86_64__) || defined(__i386__)
-#define QVMSIM_HOST_GEN_ACPI 1
-#define QVMSIM_HOST_GEN_FDT  0
+#define _QVMSIM_HOST_GEN_ACPI 1
+#define _QVMSIM_HOST_GEN_FDT  0
 #elif defined(__aarch64__) || defined(__arm__)
-#define QVMSIM_HOST_GEN_ACPI 0
-#define QVMSIM_HOST_GEN_FDT  1
+#define _QVMSIM_HOST_GEN_ACPI 0
+#define _QVMSIM_HOST_GEN_FDT  1
 #else
-#define QVMSIM_HOST_GEN_ACPI 0
-#define QVMSIM_HOST_GEN_FDT  0
+#define _QVMSIM_HOST_GEN_ACPI 0
+#define _QVMSIM_HOST_GEN_FDT  0
 #endif
 /* The FDT parent node handed with GEN_FDT: offset 0, the root node of a
  * flattened device tree (qvmsim builds no device tree).  [qvmsim] */
-#define QVMSIM_FDT_PARENT_NODE 0
+#define _QVMSIM_FDT_PARENT_NODE 0
 
 /* Ending within a bounded time [qvmsim; QNX documents no such bound]: a vdev
  * hanging in a control callback cannot keep qvm alive once it was asked to end.
@@ -75,10 +75,10 @@
  *    not started; qvm ends as a normal end (exit 0; SIGQUIT: GTC_POWER_CUT,
  *    exit 3) as soon as the current control returns, with TERMINATE to the
  *    vdevs that were set up; a control that has not returned
- *    QVMSIM_SETUP_END_GRACE_MS after the signal is cut off;
+ *    _QVMSIM_SETUP_END_GRACE_MS after the signal is cut off;
  *  - teardown (VDEV_CTRL_TERMINATE to every vdev, whatever ended qvm: the
  *    power button, a fatal error, a watchdog...) still running
- *    QVMSIM_TERMINATE_GRACE_MS after it began, or a SIGTERM/SIGINT/SIGQUIT
+ *    _QVMSIM_TERMINATE_GRACE_MS after it began, or a SIGTERM/SIGINT/SIGQUIT
  *    during it, is cut off;
  *  - a cut-off logs ERROR "vdev 'NAME' has not returned from CTRL <why>: qvm
  *    exits without waiting for it" and exits at once with the status already
@@ -86,71 +86,73 @@
  *    had to be cut off did not shut down normally.
  * After the guest started, a callback hanging in the main loop (e.g. BUTTON)
  * is not cut off: SIGKILL from the caller ends qvm. */
-#define QVMSIM_SETUP_END_GRACE_MS 1000
-#define QVMSIM_TERMINATE_GRACE_MS 5000
+#define _QVMSIM_SETUP_END_GRACE_MS 1000
+#define _QVMSIM_TERMINATE_GRACE_MS 5000
 
 /* vdev_ref_status_t, VFF_*, QST_*, QSF_*, GIS_* and GXF_* use the [7.x]
  * values, written in the headers themselves.  QSL_NO_LOCATION is all ones
  * [inferred].  Region length when `loc` gives none: [qvmsim] */
-#define QVMSIM_DEFAULT_MEM_LENGTH 0x1000u
-#define QVMSIM_DEFAULT_IO_LENGTH  8u
+#define _QVMSIM_DEFAULT_MEM_LENGTH 0x1000u
+#define _QVMSIM_DEFAULT_IO_LENGTH  8u
 
 /* Log levels (qvm_log_level_t).  QL_QVM_INFO, QL_QVM_ERR and QL_QVM_DBG are
  * [doc] names (8.0 pages and public 8.0 code); the siblings' names are
  * [qvmsim] (hidden in portable mode); all numbers [qvmsim].  The QL_CNF_* family
  * is the same levels tagged "configuration" (bit 0x100). */
-#define QVMSIM_QL_FATAL     0
-#define QVMSIM_QL_INTERNAL  1
-#define QVMSIM_QL_ERR       2
-#define QVMSIM_QL_WARN      3
-#define QVMSIM_QL_INFO      4
-#define QVMSIM_QL_DEBUG     5
-#define QVMSIM_QL_VERBOSE   6
-#define QVMSIM_QL_CNF_FLAG  0x100
+#define _QVMSIM_QL_FATAL     0
+#define _QVMSIM_QL_INTERNAL  1
+#define _QVMSIM_QL_ERR       2
+#define _QVMSIM_QL_WARN      3
+#define _QVMSIM_QL_INFO      4
+#define _QVMSIM_QL_DEBUG     5
+#define _QVMSIM_QL_VERBOSE   6
+#define _QVMSIM_QL_CNF_FLAG  0x100
 
 /* qvm_fatal() sources.  QLS_CNF is [doc]; QLS_VDEV and QLS_INTERNAL are
  * [qvmsim] names (the other QLS_* of real qvm are not public). */
-#define QVMSIM_QLS_CNF      1u  /* the configuration is at fault -> exit 65  */
-#define QVMSIM_QLS_VDEV     2u  /* [qvmsim] a vdev's own fault -> 64 / 96    */
-#define QVMSIM_QLS_INTERNAL 3u  /* [qvmsim] qvm itself -> 64 / 96            */
+#define _QVMSIM_QLS_CNF      1u  /* the configuration is at fault -> exit 65  */
+#define _QVMSIM_QLS_VDEV     2u  /* [qvmsim] a vdev's own fault -> 64 / 96    */
+#define _QVMSIM_QLS_INTERNAL 3u  /* [qvmsim] qvm itself -> 64 / 96            */
 
 /* Guest termination causes.  GTC_WATCHDOG 4, GTC_CUSTOM_MIN 32, GTC_MAX 63 are
  * [doc]; GTC_NORMAL_EXIT = 0 is [inferred] from the exit-status table; the
  * names for 3, 5, 6, 7 are [qvmsim].  The cause becomes qvm's exit status
  * [inferred].  A cause above GTC_MAX is turned into GTC_UNEXPECTED (7) with an
  * ERROR line [qvmsim]. */
-#define QVMSIM_GTC_NORMAL_EXIT  0
-#define QVMSIM_GTC_POWER_CUT    3   /* [qvmsim] name: SIGQUIT, "unplugged"  */
-#define QVMSIM_GTC_WATCHDOG     4
-#define QVMSIM_GTC_UNSUPPORTED  5   /* [qvmsim] name: `unsupported ... abort` */
-#define QVMSIM_GTC_VDEV_ERROR   6   /* [qvmsim] name: unexpected vdev error  */
-#define QVMSIM_GTC_UNEXPECTED   7   /* [qvmsim] name: unexpected error       */
-#define QVMSIM_GTC_CUSTOM_MIN   32
-#define QVMSIM_GTC_MAX          63
+#define _QVMSIM_GTC_NORMAL_EXIT  0
+#define _QVMSIM_GTC_POWER_CUT    3   /* [qvmsim] name: SIGQUIT, "unplugged"  */
+#define _QVMSIM_GTC_WATCHDOG     4
+#define _QVMSIM_GTC_UNSUPPORTED  5   /* [qvmsim] name: `unsupported ... abort` */
+#define _QVMSIM_GTC_VDEV_ERROR   6   /* [qvmsim] name: unexpected vdev error  */
+#define _QVMSIM_GTC_UNEXPECTED   7   /* [qvmsim] name: unexpected error       */
+#define _QVMSIM_GTC_CUSTOM_MIN   32
+#define _QVMSIM_GTC_MAX          63
 
 /* Exit statuses that are not a guest termination cause.  [doc] table, with
  * [inferred] mapping: */
-#define QVMSIM_EXIT_FATAL_BEFORE_START 64   /* qvm_fatal(non-CNF) before start  */
-#define QVMSIM_EXIT_FATAL_CONFIG       65   /* qvm_fatal(QLS_CNF), any config
+#define _QVMSIM_EXIT_FATAL_BEFORE_START 64   /* qvm_fatal(non-CNF) before start  */
+#define _QVMSIM_EXIT_FATAL_CONFIG       65   /* qvm_fatal(QLS_CNF), any config
                                                error, a control refusal (errno)
                                                during setup, an ABI mismatch   */
-#define QVMSIM_EXIT_FATAL_AFTER_START  96   /* any qvm_fatal once the guest
+#define _QVMSIM_EXIT_FATAL_AFTER_START  96   /* any qvm_fatal once the guest
                                                started (GUEST_STARTING on)     */
 
 /* Watchdog bite actions (struct wdog_state.ws_action).  [qvmsim] numbers. */
-#define QVMSIM_WDOG_ACTION_TERMINATE 1u
-#define QVMSIM_WDOG_ACTION_INTR      2u
-#define QVMSIM_WDOG_ACTION_MASK      0xffu
-#define QVMSIM_WDOG_FLAG_DUMP        0x100u
+#define _QVMSIM_WDOG_ACTION_TERMINATE 1u
+#define _QVMSIM_WDOG_ACTION_INTR      2u
+#define _QVMSIM_WDOG_ACTION_MASK      0xffu
+#define _QVMSIM_WDOG_FLAG_DUMP        0x100u
 
-/* Guest timers.  [qvmsim]: the guest clock and the host clock are both
- * CLOCK_MONOTONIC in nanoseconds (the clock of qvmsim's log timestamps), so
- * guest_timer_create() reports a frequency of 1e9 ticks per second;
+/* Guest timers.  [qvmsim]: the guest clock and the host clock (ClockCycles())
+ * are CLOCK_MONOTONIC (the clock of qvmsim's log timestamps) scaled to the
+ * guest timer's rate: QVMSIM_TIMER_HZ in qvm's environment (a target's
+ * `[qvm] timer_hz`), by default _QVMSIM_TIMER_FREQUENCY_HZ, 1e9 ticks per
+ * second (nanoseconds); guest_timer_create() reports the rate;
  * GUEST_TIMER_ABSOLUTE is the tdp value 1 [inferred: 8.0 names it, its value
  * is not public]; deadline 0 with tdp NULL disarms. */
-#define QVMSIM_TIMER_FREQUENCY_HZ 1000000000ull
-#define QVMSIM_GUEST_TIMER_ABSOLUTE 1
-#define QVMSIM_MAX_TIMERS 256
+#define _QVMSIM_TIMER_FREQUENCY_HZ 1000000000ull
+#define _QVMSIM_GUEST_TIMER_ABSOLUTE 1
+#define _QVMSIM_MAX_TIMERS 256
 
 /* Other [qvmsim] choices, not visible in the API:
  *  - log line: "<sec>.<usec> <LEVEL> <source>: <message>", CLOCK_MONOTONIC,
@@ -169,9 +171,11 @@
  *  - configuration errors: a FATAL line from "qvm" with "<file>:<line>:" and
  *    the offending word in quotes ("<cmdline>" for command-line words, line =
  *    argv index), exit 65; the guest script's errors name the script's lines;
- *  - `loc [mem:|io:]ADDR[,LEN]`; a vdev left without loc is unreachable
- *    (DEBUG line); overlapping regions, VFF_INTR_REQ without `intr`, a `loc`
- *    for VFF_LOC_NO or an `intr` for VFF_INTR_NO are configuration errors;
+ *  - `loc [mem:|io:]ADDR[,LEN]` (no type or LEN: the vdev's own, set at
+ *    OPTIONS_START); a non-PCI vdev left without an address after ASSIGN is
+ *    unreachable (WARN line); overlapping final regions, VFF_INTR_REQ without
+ *    `intr`, a `loc` for VFF_LOC_NO or an `intr` for VFF_INTR_NO are
+ *    configuration errors;
  *  - `logger FILTERS DEST` [doc: zero to many loggers, one destination
  *    each, they add up; an explicit logger replaces the default
  *    fatal,internal,error,warn,info stderr; internal always also to slog]
@@ -289,7 +293,135 @@
  *  - /dev/qvm/<system>/env is written as $QVMSIM_ENV_DIR/<system>/env (JSON)
  *    only when QVMSIM_ENV_DIR is set;
  *  - vdev search: -L DIRs, then $QVMSIM_VDEV_PATH, then the normal library
- *    search (LD_LIBRARY_PATH ...); `vdev PATH/vdev-x.so` loads that file.
+ *    search (LD_LIBRARY_PATH ...); `vdev vdev-x.so` is `vdev x`, `vdev
+ *    PATH/vdev-x.so` loads that file; a factory's .name = NULL becomes x;
+ *  - a vdev's exit(N) (qvmsim's own endings use _exit()): WARN line,
+ *    VDEV_CTRL_TERMINATE to every started vdev, "exit status=N", status N.
  */
+
+/* The QVMSIM_* names of the values above.  qvmsim's own headers use the
+ * reserved _QVMSIM_* spellings, so that portable mode can refuse every
+ * QVMSIM_* name: with -DQVMSIM_PORTABLE (hil vdev build --portable) each use
+ * is a compile error whose message names the documented way; QVMSIM is then
+ * not defined (as on a QNX board).  See hil/qvmsim/PORTING.md.
+ *
+ * A public header adding names follows the same rules (tests/qvmsim/
+ * test_portable.py and test_exports.py check every header of include/,
+ * include/qvm and include/sys):
+ *  - values it needs go here as _QVMSIM_NAME (with a QVMSIM_NAME line in both
+ *    blocks below), never as a bare QVMSIM_* macro;
+ *  - a qvmsim-only name sits in `#ifndef QVMSIM_PORTABLE` and, in its `#else`,
+ *    #define NAME _QVMSIM_NOT_PORTABLE("NAME is qvmsim's own, refused by
+ *    portable mode: <the documented way> (hil/qvmsim/PORTING.md)");
+ *  - its function declarations sit between `#pragma GCC visibility
+ *    push(default)` and `pop` (qvm is built with -fvisibility=hidden). */
+#define _QVMSIM_PRAGMA(text) _Pragma(#text)
+#define _QVMSIM_NOT_PORTABLE(message) _QVMSIM_PRAGMA(GCC error message)
+#ifndef QVMSIM_PORTABLE
+#define QVMSIM 1                    /* [qvmsim] defined only by qvmsim's headers */
+#define QVMSIM_VERSION _QVMSIM_VERSION
+#define QVMSIM_VDEV_ABI _QVMSIM_VDEV_ABI
+#define QVMSIM_CTRL_OPTIONS_START _QVMSIM_CTRL_OPTIONS_START
+#define QVMSIM_CTRL_OPTIONS_END _QVMSIM_CTRL_OPTIONS_END
+#define QVMSIM_CTRL_GUEST_CONFIGURED _QVMSIM_CTRL_GUEST_CONFIGURED
+#define QVMSIM_CTRL_TERMINATE _QVMSIM_CTRL_TERMINATE
+#define QVMSIM_CTRL_STATUS _QVMSIM_CTRL_STATUS
+#define QVMSIM_CTRL_GEN_ACPI _QVMSIM_CTRL_GEN_ACPI
+#define QVMSIM_CTRL_GEN_FDT _QVMSIM_CTRL_GEN_FDT
+#define QVMSIM_CTRL_BUTTON _QVMSIM_CTRL_BUTTON
+#define QVMSIM_CTRL_PCI_BARS _QVMSIM_CTRL_PCI_BARS
+#define QVMSIM_CTRL_ASSIGN _QVMSIM_CTRL_ASSIGN
+#define QVMSIM_CTRL_GUEST_STARTING _QVMSIM_CTRL_GUEST_STARTING
+#define QVMSIM_CTRL_BOOTUP _QVMSIM_CTRL_BOOTUP
+#define QVMSIM_CTRL_FIRST_OPTIDX _QVMSIM_CTRL_FIRST_OPTIDX
+#define QVMSIM_HOST_GEN_ACPI _QVMSIM_HOST_GEN_ACPI
+#define QVMSIM_HOST_GEN_FDT _QVMSIM_HOST_GEN_FDT
+#define QVMSIM_FDT_PARENT_NODE _QVMSIM_FDT_PARENT_NODE
+#define QVMSIM_SETUP_END_GRACE_MS _QVMSIM_SETUP_END_GRACE_MS
+#define QVMSIM_TERMINATE_GRACE_MS _QVMSIM_TERMINATE_GRACE_MS
+#define QVMSIM_DEFAULT_MEM_LENGTH _QVMSIM_DEFAULT_MEM_LENGTH
+#define QVMSIM_DEFAULT_IO_LENGTH _QVMSIM_DEFAULT_IO_LENGTH
+#define QVMSIM_QL_FATAL _QVMSIM_QL_FATAL
+#define QVMSIM_QL_INTERNAL _QVMSIM_QL_INTERNAL
+#define QVMSIM_QL_ERR _QVMSIM_QL_ERR
+#define QVMSIM_QL_WARN _QVMSIM_QL_WARN
+#define QVMSIM_QL_INFO _QVMSIM_QL_INFO
+#define QVMSIM_QL_DEBUG _QVMSIM_QL_DEBUG
+#define QVMSIM_QL_VERBOSE _QVMSIM_QL_VERBOSE
+#define QVMSIM_QL_CNF_FLAG _QVMSIM_QL_CNF_FLAG
+#define QVMSIM_QLS_CNF _QVMSIM_QLS_CNF
+#define QVMSIM_QLS_VDEV _QVMSIM_QLS_VDEV
+#define QVMSIM_QLS_INTERNAL _QVMSIM_QLS_INTERNAL
+#define QVMSIM_GTC_NORMAL_EXIT _QVMSIM_GTC_NORMAL_EXIT
+#define QVMSIM_GTC_POWER_CUT _QVMSIM_GTC_POWER_CUT
+#define QVMSIM_GTC_WATCHDOG _QVMSIM_GTC_WATCHDOG
+#define QVMSIM_GTC_UNSUPPORTED _QVMSIM_GTC_UNSUPPORTED
+#define QVMSIM_GTC_VDEV_ERROR _QVMSIM_GTC_VDEV_ERROR
+#define QVMSIM_GTC_UNEXPECTED _QVMSIM_GTC_UNEXPECTED
+#define QVMSIM_GTC_CUSTOM_MIN _QVMSIM_GTC_CUSTOM_MIN
+#define QVMSIM_GTC_MAX _QVMSIM_GTC_MAX
+#define QVMSIM_EXIT_FATAL_BEFORE_START _QVMSIM_EXIT_FATAL_BEFORE_START
+#define QVMSIM_EXIT_FATAL_CONFIG _QVMSIM_EXIT_FATAL_CONFIG
+#define QVMSIM_EXIT_FATAL_AFTER_START _QVMSIM_EXIT_FATAL_AFTER_START
+#define QVMSIM_WDOG_ACTION_TERMINATE _QVMSIM_WDOG_ACTION_TERMINATE
+#define QVMSIM_WDOG_ACTION_INTR _QVMSIM_WDOG_ACTION_INTR
+#define QVMSIM_WDOG_ACTION_MASK _QVMSIM_WDOG_ACTION_MASK
+#define QVMSIM_WDOG_FLAG_DUMP _QVMSIM_WDOG_FLAG_DUMP
+#define QVMSIM_TIMER_FREQUENCY_HZ _QVMSIM_TIMER_FREQUENCY_HZ
+#define QVMSIM_GUEST_TIMER_ABSOLUTE _QVMSIM_GUEST_TIMER_ABSOLUTE
+#define QVMSIM_MAX_TIMERS _QVMSIM_MAX_TIMERS
+#else
+#define QVMSIM_VERSION _QVMSIM_NOT_PORTABLE("QVMSIM_VERSION is qvmsim's own, refused by portable mode: no QNX equivalent (hil/qvmsim/PORTING.md)")
+#define QVMSIM_VDEV_ABI _QVMSIM_NOT_PORTABLE("QVMSIM_VDEV_ABI is qvmsim's own, refused by portable mode: use QVM_VDEV_ABI (hil/qvmsim/PORTING.md)")
+#define QVMSIM_CTRL_OPTIONS_START _QVMSIM_NOT_PORTABLE("QVMSIM_CTRL_OPTIONS_START is qvmsim's own, refused by portable mode: use VDEV_CTRL_OPTIONS_START (hil/qvmsim/PORTING.md)")
+#define QVMSIM_CTRL_OPTIONS_END _QVMSIM_NOT_PORTABLE("QVMSIM_CTRL_OPTIONS_END is qvmsim's own, refused by portable mode: use VDEV_CTRL_OPTIONS_END (hil/qvmsim/PORTING.md)")
+#define QVMSIM_CTRL_GUEST_CONFIGURED _QVMSIM_NOT_PORTABLE("QVMSIM_CTRL_GUEST_CONFIGURED is qvmsim's own, refused by portable mode: use VDEV_CTRL_GUEST_CONFIGURED (hil/qvmsim/PORTING.md)")
+#define QVMSIM_CTRL_TERMINATE _QVMSIM_NOT_PORTABLE("QVMSIM_CTRL_TERMINATE is qvmsim's own, refused by portable mode: use VDEV_CTRL_TERMINATE (hil/qvmsim/PORTING.md)")
+#define QVMSIM_CTRL_STATUS _QVMSIM_NOT_PORTABLE("QVMSIM_CTRL_STATUS is qvmsim's own, refused by portable mode: use VDEV_CTRL_STATUS (hil/qvmsim/PORTING.md)")
+#define QVMSIM_CTRL_GEN_ACPI _QVMSIM_NOT_PORTABLE("QVMSIM_CTRL_GEN_ACPI is qvmsim's own, refused by portable mode: use VDEV_CTRL_GEN_ACPI (hil/qvmsim/PORTING.md)")
+#define QVMSIM_CTRL_GEN_FDT _QVMSIM_NOT_PORTABLE("QVMSIM_CTRL_GEN_FDT is qvmsim's own, refused by portable mode: use VDEV_CTRL_GEN_FDT (hil/qvmsim/PORTING.md)")
+#define QVMSIM_CTRL_BUTTON _QVMSIM_NOT_PORTABLE("QVMSIM_CTRL_BUTTON is qvmsim's own, refused by portable mode: use VDEV_CTRL_BUTTON (hil/qvmsim/PORTING.md)")
+#define QVMSIM_CTRL_PCI_BARS _QVMSIM_NOT_PORTABLE("QVMSIM_CTRL_PCI_BARS is qvmsim's own, refused by portable mode: use VDEV_CTRL_PCI_BARS (hil/qvmsim/PORTING.md)")
+#define QVMSIM_CTRL_ASSIGN _QVMSIM_NOT_PORTABLE("QVMSIM_CTRL_ASSIGN is qvmsim's own, refused by portable mode: use VDEV_CTRL_ASSIGN (hil/qvmsim/PORTING.md)")
+#define QVMSIM_CTRL_GUEST_STARTING _QVMSIM_NOT_PORTABLE("QVMSIM_CTRL_GUEST_STARTING is qvmsim's own, refused by portable mode: use VDEV_CTRL_GUEST_STARTING (hil/qvmsim/PORTING.md)")
+#define QVMSIM_CTRL_BOOTUP _QVMSIM_NOT_PORTABLE("QVMSIM_CTRL_BOOTUP is qvmsim's own, refused by portable mode: use VDEV_CTRL_BOOTUP (hil/qvmsim/PORTING.md)")
+#define QVMSIM_CTRL_FIRST_OPTIDX _QVMSIM_NOT_PORTABLE("QVMSIM_CTRL_FIRST_OPTIDX is qvmsim's own, refused by portable mode: use VDEV_CTRL_FIRST_OPTIDX (hil/qvmsim/PORTING.md)")
+#define QVMSIM_HOST_GEN_ACPI _QVMSIM_NOT_PORTABLE("QVMSIM_HOST_GEN_ACPI is qvmsim's own, refused by portable mode: test __aarch64__ / __x86_64__, or answer both VDEV_CTRL_GEN_ACPI and VDEV_CTRL_GEN_FDT (hil/qvmsim/PORTING.md)")
+#define QVMSIM_HOST_GEN_FDT _QVMSIM_NOT_PORTABLE("QVMSIM_HOST_GEN_FDT is qvmsim's own, refused by portable mode: test __aarch64__ / __x86_64__, or answer both VDEV_CTRL_GEN_ACPI and VDEV_CTRL_GEN_FDT (hil/qvmsim/PORTING.md)")
+#define QVMSIM_FDT_PARENT_NODE _QVMSIM_NOT_PORTABLE("QVMSIM_FDT_PARENT_NODE is qvmsim's own, refused by portable mode: no QNX equivalent (hil/qvmsim/PORTING.md)")
+#define QVMSIM_SETUP_END_GRACE_MS _QVMSIM_NOT_PORTABLE("QVMSIM_SETUP_END_GRACE_MS is qvmsim's own, refused by portable mode: no QNX equivalent (hil/qvmsim/PORTING.md)")
+#define QVMSIM_TERMINATE_GRACE_MS _QVMSIM_NOT_PORTABLE("QVMSIM_TERMINATE_GRACE_MS is qvmsim's own, refused by portable mode: no QNX equivalent (hil/qvmsim/PORTING.md)")
+#define QVMSIM_DEFAULT_MEM_LENGTH _QVMSIM_NOT_PORTABLE("QVMSIM_DEFAULT_MEM_LENGTH is qvmsim's own, refused by portable mode: no QNX equivalent (hil/qvmsim/PORTING.md)")
+#define QVMSIM_DEFAULT_IO_LENGTH _QVMSIM_NOT_PORTABLE("QVMSIM_DEFAULT_IO_LENGTH is qvmsim's own, refused by portable mode: no QNX equivalent (hil/qvmsim/PORTING.md)")
+#define QVMSIM_QL_FATAL _QVMSIM_NOT_PORTABLE("QVMSIM_QL_FATAL is qvmsim's own, refused by portable mode: QNX 8.0 documents only QL_QVM_ERR, QL_QVM_INFO and QL_QVM_DBG (hil/qvmsim/PORTING.md)")
+#define QVMSIM_QL_INTERNAL _QVMSIM_NOT_PORTABLE("QVMSIM_QL_INTERNAL is qvmsim's own, refused by portable mode: QNX 8.0 documents only QL_QVM_ERR, QL_QVM_INFO and QL_QVM_DBG (hil/qvmsim/PORTING.md)")
+#define QVMSIM_QL_ERR _QVMSIM_NOT_PORTABLE("QVMSIM_QL_ERR is qvmsim's own, refused by portable mode: use QL_QVM_ERR (hil/qvmsim/PORTING.md)")
+#define QVMSIM_QL_WARN _QVMSIM_NOT_PORTABLE("QVMSIM_QL_WARN is qvmsim's own, refused by portable mode: QNX 8.0 documents only QL_QVM_ERR, QL_QVM_INFO and QL_QVM_DBG (hil/qvmsim/PORTING.md)")
+#define QVMSIM_QL_INFO _QVMSIM_NOT_PORTABLE("QVMSIM_QL_INFO is qvmsim's own, refused by portable mode: use QL_QVM_INFO (hil/qvmsim/PORTING.md)")
+#define QVMSIM_QL_DEBUG _QVMSIM_NOT_PORTABLE("QVMSIM_QL_DEBUG is qvmsim's own, refused by portable mode: use QL_QVM_DBG (hil/qvmsim/PORTING.md)")
+#define QVMSIM_QL_VERBOSE _QVMSIM_NOT_PORTABLE("QVMSIM_QL_VERBOSE is qvmsim's own, refused by portable mode: QNX 8.0 documents only QL_QVM_ERR, QL_QVM_INFO and QL_QVM_DBG (hil/qvmsim/PORTING.md)")
+#define QVMSIM_QL_CNF_FLAG _QVMSIM_NOT_PORTABLE("QVMSIM_QL_CNF_FLAG is qvmsim's own, refused by portable mode: QNX 8.0 documents only QL_QVM_ERR, QL_QVM_INFO and QL_QVM_DBG (hil/qvmsim/PORTING.md)")
+#define QVMSIM_QLS_CNF _QVMSIM_NOT_PORTABLE("QVMSIM_QLS_CNF is qvmsim's own, refused by portable mode: use QLS_CNF (hil/qvmsim/PORTING.md)")
+#define QVMSIM_QLS_VDEV _QVMSIM_NOT_PORTABLE("QVMSIM_QLS_VDEV is qvmsim's own, refused by portable mode: QNX 8.0 documents only QLS_CNF (hil/qvmsim/PORTING.md)")
+#define QVMSIM_QLS_INTERNAL _QVMSIM_NOT_PORTABLE("QVMSIM_QLS_INTERNAL is qvmsim's own, refused by portable mode: QNX 8.0 documents only QLS_CNF (hil/qvmsim/PORTING.md)")
+#define QVMSIM_GTC_NORMAL_EXIT _QVMSIM_NOT_PORTABLE("QVMSIM_GTC_NORMAL_EXIT is qvmsim's own, refused by portable mode: use GTC_NORMAL_EXIT (hil/qvmsim/PORTING.md)")
+#define QVMSIM_GTC_POWER_CUT _QVMSIM_NOT_PORTABLE("QVMSIM_GTC_POWER_CUT is qvmsim's own, refused by portable mode: QNX documents the exit status, not a name: use GTC_CUSTOM_MIN + n or GTC_WATCHDOG (hil/qvmsim/PORTING.md)")
+#define QVMSIM_GTC_WATCHDOG _QVMSIM_NOT_PORTABLE("QVMSIM_GTC_WATCHDOG is qvmsim's own, refused by portable mode: use GTC_WATCHDOG (hil/qvmsim/PORTING.md)")
+#define QVMSIM_GTC_UNSUPPORTED _QVMSIM_NOT_PORTABLE("QVMSIM_GTC_UNSUPPORTED is qvmsim's own, refused by portable mode: QNX documents the exit status, not a name: use GTC_CUSTOM_MIN + n or GTC_WATCHDOG (hil/qvmsim/PORTING.md)")
+#define QVMSIM_GTC_VDEV_ERROR _QVMSIM_NOT_PORTABLE("QVMSIM_GTC_VDEV_ERROR is qvmsim's own, refused by portable mode: QNX documents the exit status, not a name: use GTC_CUSTOM_MIN + n or GTC_WATCHDOG (hil/qvmsim/PORTING.md)")
+#define QVMSIM_GTC_UNEXPECTED _QVMSIM_NOT_PORTABLE("QVMSIM_GTC_UNEXPECTED is qvmsim's own, refused by portable mode: QNX documents the exit status, not a name: use GTC_CUSTOM_MIN + n or GTC_WATCHDOG (hil/qvmsim/PORTING.md)")
+#define QVMSIM_GTC_CUSTOM_MIN _QVMSIM_NOT_PORTABLE("QVMSIM_GTC_CUSTOM_MIN is qvmsim's own, refused by portable mode: use GTC_CUSTOM_MIN (hil/qvmsim/PORTING.md)")
+#define QVMSIM_GTC_MAX _QVMSIM_NOT_PORTABLE("QVMSIM_GTC_MAX is qvmsim's own, refused by portable mode: use GTC_MAX (hil/qvmsim/PORTING.md)")
+#define QVMSIM_EXIT_FATAL_BEFORE_START _QVMSIM_NOT_PORTABLE("QVMSIM_EXIT_FATAL_BEFORE_START is qvmsim's own, refused by portable mode: qvm chooses the exit status: end with qvm_fatal() or guest_terminate() (hil/qvmsim/PORTING.md)")
+#define QVMSIM_EXIT_FATAL_CONFIG _QVMSIM_NOT_PORTABLE("QVMSIM_EXIT_FATAL_CONFIG is qvmsim's own, refused by portable mode: qvm chooses the exit status: end with qvm_fatal() or guest_terminate() (hil/qvmsim/PORTING.md)")
+#define QVMSIM_EXIT_FATAL_AFTER_START _QVMSIM_NOT_PORTABLE("QVMSIM_EXIT_FATAL_AFTER_START is qvmsim's own, refused by portable mode: qvm chooses the exit status: end with qvm_fatal() or guest_terminate() (hil/qvmsim/PORTING.md)")
+#define QVMSIM_WDOG_ACTION_TERMINATE _QVMSIM_NOT_PORTABLE("QVMSIM_WDOG_ACTION_TERMINATE is qvmsim's own, refused by portable mode: use WDOG_ACTION_TERMINATE (hil/qvmsim/PORTING.md)")
+#define QVMSIM_WDOG_ACTION_INTR _QVMSIM_NOT_PORTABLE("QVMSIM_WDOG_ACTION_INTR is qvmsim's own, refused by portable mode: use WDOG_ACTION_INTR (hil/qvmsim/PORTING.md)")
+#define QVMSIM_WDOG_ACTION_MASK _QVMSIM_NOT_PORTABLE("QVMSIM_WDOG_ACTION_MASK is qvmsim's own, refused by portable mode: compare ws_action with WDOG_ACTION_* (hil/qvmsim/PORTING.md)")
+#define QVMSIM_WDOG_FLAG_DUMP _QVMSIM_NOT_PORTABLE("QVMSIM_WDOG_FLAG_DUMP is qvmsim's own, refused by portable mode: use WDOG_FLAG_DUMP (hil/qvmsim/PORTING.md)")
+#define QVMSIM_TIMER_FREQUENCY_HZ _QVMSIM_NOT_PORTABLE("QVMSIM_TIMER_FREQUENCY_HZ is qvmsim's own, refused by portable mode: use the resolution guest_timer_create() returns (hil/qvmsim/PORTING.md)")
+#define QVMSIM_GUEST_TIMER_ABSOLUTE _QVMSIM_NOT_PORTABLE("QVMSIM_GUEST_TIMER_ABSOLUTE is qvmsim's own, refused by portable mode: use GUEST_TIMER_ABSOLUTE (hil/qvmsim/PORTING.md)")
+#define QVMSIM_MAX_TIMERS _QVMSIM_NOT_PORTABLE("QVMSIM_MAX_TIMERS is qvmsim's own, refused by portable mode: no QNX equivalent (hil/qvmsim/PORTING.md)")
+#endif
 
 #endif /* QVM_QVMSIM_CHOICES_H */

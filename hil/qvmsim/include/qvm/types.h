@@ -30,22 +30,26 @@
 
 /* errno_t: QNX's type for errno values (returned by guest_intr_signal()).
  * glibc has none; QNX's <errno.h> has it. */
-#if !defined(__QNX__) && !defined(QVMSIM_HAVE_ERRNO_T)
-#define QVMSIM_HAVE_ERRNO_T 1
+#if !defined(__QNX__) && !defined(_QVMSIM_HAVE_ERRNO_T)
+#define _QVMSIM_HAVE_ERRNO_T 1
 typedef int errno_t;
 #endif
 
 /* A qvmsim-only member keeps its place (same layout in both modes) but gets
  * a reserved name in portable mode, so portable code cannot use it. */
 #ifdef QVMSIM_PORTABLE
-#define QVMSIM_EXT(name) qvmsim_reserved_##name
+#define _QVMSIM_EXT(name) __qvmsim_##name
 #else
-#define QVMSIM_EXT(name) name
+#define _QVMSIM_EXT(name) name
 #endif
 
 #ifdef __cplusplus
 extern "C" {
 #endif
+
+/* qvm exports exactly the functions its public headers declare (it is built
+ * with -fvisibility=hidden; see hil/qvmsim/BEHAVIOUR.md) */
+#pragma GCC visibility push(default)
 
 /* ---- state blocks ------------------------------------------------------ */
 
@@ -102,8 +106,8 @@ typedef unsigned guest_intr_state_t;
  * `intr PIC:NUMBER` option).  Its contents are qvm's: use it only through
  * guest_intr_signal(). */
 typedef struct guest_intr {
-    uint64_t QVMSIM_EXT(gi_id);     /* [qvmsim] 0: none; else 1 + qvmsim's index */
-    uint64_t QVMSIM_EXT(gi_spare);
+    uint64_t _QVMSIM_EXT(gi_id);     /* [qvmsim] 0: none; else 1 + qvmsim's index */
+    uint64_t _QVMSIM_EXT(gi_spare);
 } guest_intr_t;
 
 /* Notifications a PIC vdev gets about an interrupt (8.0 type; GIN_* values
@@ -118,6 +122,8 @@ struct qvm_sched_info {
     int policy;
     struct sched_param sched;
 };
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

@@ -53,8 +53,12 @@ struct _pulse {
 extern "C" {
 #endif
 
+/* qvm exports exactly the functions its public headers declare (it is built
+ * with -fvisibility=hidden; see hil/qvmsim/BEHAVIOUR.md) */
+#pragma GCC visibility push(default)
+
 /* ABI number to pass to vdev_register_factory(). */
-#define QVM_VDEV_ABI QVMSIM_VDEV_ABI
+#define QVM_VDEV_ABI _QVMSIM_VDEV_ABI
 
 struct guest_cpu;               /* a guest CPU (opaque)                       */
 struct guest_timer_data;        /* see qvm/guest.h                            */
@@ -71,25 +75,25 @@ typedef struct vdev_s {
     guest_intr_t v_intr;                    /* its `intr` (guest_intr_signal())  */
     pthread_mutex_t v_mtx;                  /* held around callbacks: VFF_MUTEX  */
     struct qvm_sched_info v_sched;          /* scheduling of its threads         */
-    struct qvmsim_vdev_private *qvmsim_private; /* [qvmsim] not in QNX's vdev_s  */
+    struct qvmsim_vdev_private *_QVMSIM_EXT(qvmsim_private); /* [qvmsim] not in QNX's vdev_s */
 } vdev_t;
 
 /* The control commands.  Use the names: numbers differ between releases. */
 typedef unsigned vdev_ctrl_options_t;
-#define VDEV_CTRL_OPTIONS_START    QVMSIM_CTRL_OPTIONS_START
-#define VDEV_CTRL_OPTIONS_END      QVMSIM_CTRL_OPTIONS_END
-#define VDEV_CTRL_ASSIGN           QVMSIM_CTRL_ASSIGN
-#define VDEV_CTRL_GUEST_CONFIGURED QVMSIM_CTRL_GUEST_CONFIGURED
-#define VDEV_CTRL_BOOTUP           QVMSIM_CTRL_BOOTUP
-#define VDEV_CTRL_GEN_ACPI         QVMSIM_CTRL_GEN_ACPI
-#define VDEV_CTRL_GEN_FDT          QVMSIM_CTRL_GEN_FDT   /* arg: the FDT parent node, as (int)(uintptr_t) */
-#define VDEV_CTRL_PCI_BARS         QVMSIM_CTRL_PCI_BARS
-#define VDEV_CTRL_GUEST_STARTING   QVMSIM_CTRL_GUEST_STARTING
-#define VDEV_CTRL_TERMINATE        QVMSIM_CTRL_TERMINATE
-#define VDEV_CTRL_STATUS           QVMSIM_CTRL_STATUS
-#define VDEV_CTRL_BUTTON           QVMSIM_CTRL_BUTTON
+#define VDEV_CTRL_OPTIONS_START    _QVMSIM_CTRL_OPTIONS_START
+#define VDEV_CTRL_OPTIONS_END      _QVMSIM_CTRL_OPTIONS_END
+#define VDEV_CTRL_ASSIGN           _QVMSIM_CTRL_ASSIGN
+#define VDEV_CTRL_GUEST_CONFIGURED _QVMSIM_CTRL_GUEST_CONFIGURED
+#define VDEV_CTRL_BOOTUP           _QVMSIM_CTRL_BOOTUP
+#define VDEV_CTRL_GEN_ACPI         _QVMSIM_CTRL_GEN_ACPI
+#define VDEV_CTRL_GEN_FDT          _QVMSIM_CTRL_GEN_FDT   /* arg: the FDT parent node, as (int)(uintptr_t) */
+#define VDEV_CTRL_PCI_BARS         _QVMSIM_CTRL_PCI_BARS
+#define VDEV_CTRL_GUEST_STARTING   _QVMSIM_CTRL_GUEST_STARTING
+#define VDEV_CTRL_TERMINATE        _QVMSIM_CTRL_TERMINATE
+#define VDEV_CTRL_STATUS           _QVMSIM_CTRL_STATUS
+#define VDEV_CTRL_BUTTON           _QVMSIM_CTRL_BUTTON
 /* Vdev option n of option_list arrives as VDEV_CTRL_FIRST_OPTIDX + n. */
-#define VDEV_CTRL_FIRST_OPTIDX     QVMSIM_CTRL_FIRST_OPTIDX
+#define VDEV_CTRL_FIRST_OPTIDX     _QVMSIM_CTRL_FIRST_OPTIDX
 
 /* An option_list entry starting with this string is a flag without argument
  * (control() then gets arg == NULL). */
@@ -190,7 +194,18 @@ const char *qvmsim_vdev_intr(const vdev_t *vdp);
 /* Delivers an event set up by vdev_pulse(): the vdev's pulse callback runs
  * on qvmsim's pulse thread.  Returns EOK or an errno. */
 int qvmsim_pulse_deliver(const struct sigevent *event);
+#else
+#define QST_CPU_DATA _QVMSIM_NOT_PORTABLE("QST_CPU_DATA is qvmsim's own, refused by portable mode: use QST_CPUREGS (hil/qvmsim/PORTING.md)")
+#define QST_NONE _QVMSIM_NOT_PORTABLE("QST_NONE is qvmsim's own, refused by portable mode: use QST_NO_TYPE (hil/qvmsim/PORTING.md)")
+#define QVMSIM_NO_LOCATION _QVMSIM_NOT_PORTABLE("QVMSIM_NO_LOCATION is qvmsim's own, refused by portable mode: use QSL_NO_LOCATION (hil/qvmsim/PORTING.md)")
+#define qvmsim_vdev_name _QVMSIM_NOT_PORTABLE("qvmsim_vdev_name is qvmsim's own, refused by portable mode: QNX 8.0 has no call for the instance name (hil/qvmsim/PORTING.md)")
+#define qvmsim_vdev_intr _QVMSIM_NOT_PORTABLE("qvmsim_vdev_intr is qvmsim's own, refused by portable mode: use vdp->v_intr with guest_intr_signal() (hil/qvmsim/PORTING.md)")
+#define qvmsim_pulse_deliver _QVMSIM_NOT_PORTABLE("qvmsim_pulse_deliver is qvmsim's own, refused by portable mode: deliver the event with MsgDeliverEvent() as on QNX (hil/qvmsim/PORTING.md)")
+#define qvmsim_private _QVMSIM_NOT_PORTABLE("qvmsim_private is qvmsim's own, refused by portable mode: vdev_s has no such member in QNX 8.0 (hil/qvmsim/PORTING.md)")
+#define qvmsim_vdev_private _QVMSIM_NOT_PORTABLE("qvmsim_vdev_private is qvmsim's own, refused by portable mode: vdev_s has no such member in QNX 8.0 (hil/qvmsim/PORTING.md)")
 #endif
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

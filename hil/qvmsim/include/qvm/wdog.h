@@ -13,23 +13,29 @@
 extern "C" {
 #endif
 
-#define WDOG_ACTION_TERMINATE QVMSIM_WDOG_ACTION_TERMINATE  /* end the guest: exit 4     */
-#define WDOG_ACTION_INTR      QVMSIM_WDOG_ACTION_INTR       /* raise the vdev's interrupt
+/* qvm exports exactly the functions its public headers declare (it is built
+ * with -fvisibility=hidden; see hil/qvmsim/BEHAVIOUR.md) */
+#pragma GCC visibility push(default)
+
+#define WDOG_ACTION_TERMINATE _QVMSIM_WDOG_ACTION_TERMINATE  /* end the guest: exit 4     */
+#define WDOG_ACTION_INTR      _QVMSIM_WDOG_ACTION_INTR       /* raise the vdev's interrupt
                                                                (vdp->v_intr)             */
-#define WDOG_FLAG_DUMP        QVMSIM_WDOG_FLAG_DUMP         /* OR'ed in: guest dump first
+#define WDOG_FLAG_DUMP        _QVMSIM_WDOG_FLAG_DUMP         /* OR'ed in: guest dump first
                                                                (needs the VM's `dump`)   */
 
 /* The state of a watchdog; a zeroed struct with only ws_action set is valid. */
 struct wdog_state {
     unsigned ws_action;                 /* WDOG_ACTION_* | WDOG_FLAG_DUMP            */
-    unsigned QVMSIM_EXT(ws_reserved);
-    vdev_t *QVMSIM_EXT(ws_vdp);         /* [qvmsim] NULL: the vdev whose callback runs */
+    unsigned _QVMSIM_EXT(ws_reserved);
+    vdev_t *_QVMSIM_EXT(ws_vdp);         /* [qvmsim] NULL: the vdev whose callback runs */
 };
 
 /* Carries out the bite chosen by wds->ws_action.  Does not return for
  * WDOG_ACTION_TERMINATE; returns after raising the interrupt for
  * WDOG_ACTION_INTR. */
 void wdog_bite(struct wdog_state *wds);
+
+#pragma GCC visibility pop
 
 #ifdef __cplusplus
 }

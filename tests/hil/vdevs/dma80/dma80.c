@@ -86,6 +86,9 @@ static int dma80_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
     struct dma80 *d = (struct dma80 *)vdp->v_device;
     switch (ctrl) {
     case VDEV_CTRL_OPTIONS_START:
+        /* no default address: the configuration's `loc` gives it (applied after this) */
+        vdp->v_block.location = QSL_NO_LOCATION;
+        vdp->v_block.length = 0x1000;
         d->vdp = vdp;
         d->period_ms = 20;
         d->delay_ms = 1;

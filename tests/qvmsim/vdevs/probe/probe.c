@@ -81,6 +81,9 @@ static int probe_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
     uint64_t res = 0;
     switch (ctrl) {
     case VDEV_CTRL_OPTIONS_START:
+        /* no default address: the configuration's `loc` gives it (applied after this) */
+        vdp->v_block.location = QSL_NO_LOCATION;
+        vdp->v_block.length = 0x1000;
         p->tperiod_ns = 20000000ull;
         p->tcount = 5;
         return EOK;
@@ -103,6 +106,8 @@ static int probe_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
         p->later = guest_timer_create(NULL, vdp, &p->later_data, &res);
         if (p->later == NULL)
             vdev_logf(QL_QVM_ERR, vdp, "guest_timer_create failed: errno %d", (int)res);
+        else
+            vdev_logf(QL_QVM_INFO, vdp, "later timer frequency=%" PRIu64, res);
         return EOK;
     case VDEV_CTRL_GUEST_STARTING:
         if (p->tmode == 0)

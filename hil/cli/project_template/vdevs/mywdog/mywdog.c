@@ -61,6 +61,9 @@ static int mywdog_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg
     struct mywdog *w = (struct mywdog *)vdp->v_device;
     switch (ctrl) {
     case VDEV_CTRL_OPTIONS_START:
+        /* no default address: the configuration's `loc` gives it (qvm applies it after this) */
+        vdp->v_block.location = QSL_NO_LOCATION;
+        vdp->v_block.length = 0x1000;
         w->timeout_ns = 1000000000ull;
         w->ws.ws_action = WDOG_ACTION_TERMINATE;
         break;

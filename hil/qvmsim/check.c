@@ -1,0 +1,96 @@
+/*
+ * check.c - `qvm --check @FILE ...`: qvmsim reads and checks the
+ * configuration as for a run (options, vdevs and their options, regions)
+ * without starting the guest, and prints on stdout, for each configuration
+ * word that opens a line of meaning (a VM-wide option or a `vdev`), what it
+ * does with it:
+ *
+ *     check: FILE:LINE: modelled: vdev wdt-sp805: the SP805 watchdog (...)
+ *     check: FILE:LINE: accepted, not modelled: pass: no host resources ...
+ *     check: FILE:LINE: refused: unknown option 'foo' for vdev 'gic'
+ *     check: ok                     (or nothing more after a refusal)
+ *
+ * A refusal is the configuration error qvm would end with (exit 65).  `hil
+ * qvm check` runs this and reads these lines (hil/qvm/check.py), so the
+ * Python side and qvmsim cannot disagree.
+ */
+#include "qvmsim.h"
+
+#include <string.h>
+#include <unistd.h>
+
+bool g_check;
+
+static void out(const char *file, int line, const char *fate, const char *text)
+{
+    char buf[4400];
+    int n = snprintf(buf, sizeof buf, "check: %s:%d: %s: %s\n", file, line, fate, text);
+    if (n > (int)sizeof buf - 1)
+        n = (int)sizeof buf - 1;
+    write_all(STDOUT_FILENO, buf, (size_t)n);
+}
+
+/* The VM-wide words: what qvmsim does with each. */
+static const struct {
+    const char *word;
+    const char *fate;
+    const char *text;
+} globals[] = {
+    { "system", CHECK_MODELLED, "system: the VM's name (dump files, the env file)" },
+    { "ram", CHECK_MODELLED, "ram: guest RAM the scripted guest and vdevs (DMA) use" },
+    { "rom", CHECK_ACCEPTED, "rom: checked, no ROM is allocated" },
+    { "load", CHECK_MODELLED, "load: the scripted guest's script (a guest image is not run)" },
+    { "cpu", CHECK_ACCEPTED, "cpu: counted; the scripted guest is one stream of accesses, not vCPUs" },
+    { "logger", CHECK_MODELLED, "logger: log routing" },
+    { "dump", CHECK_MODELLED, "dump: guest dumps (text, not an ELF core)" },
+    { "unsupported", CHECK_MODELLED, "unsupported: 'reference' is modelled; 'instruction' and 'register' have "
+                                     "no effect (no guest instructions run)" },
+    { "set", CHECK_MODELLED, "set: checked; 'set debug' is modelled, the other variables have no effect" },
+    { "dryrun", CHECK_MODELLED, "dryrun: the VM is built and checked, the guest not started" },
+    { "pass", CHECK_ACCEPTED, "pass: no host resources are passed through" },
+    { "safety", CHECK_ACCEPTED, "safety: qvmsim has no safety variants" },
+    { "cmdline", CHECK_ACCEPTED, "cmdline: the scripted guest has no kernel command line" },
+    { "initrd", CHECK_ACCEPTED, "initrd: nothing is loaded into guest memory" },
+    { "data", CHECK_ACCEPTED, "data: nothing is loaded into guest memory" },
+    { "debug", CHECK_ACCEPTED, "debug: qvmsim has no GDB server" },
+};
+
+void check_global(const char *file, int line, const char *word)
+{
+    if (!g_check)
+        return;
+    for (size_t i = 0; i < sizeof globals / sizeof globals[0]; i++) {
+        if (strcmp(globals[i].word, word) == 0) {
+            out(file, line, globals[i].fate, globals[i].text);
+            return;
+        }
+    }
+    out(file, line, CHECK_ACCEPTED, word);
+}
+
+void check_vdev(const vdev_t *v)
+{
+    if (!g_check)
+        return;
+    const struct qvmsim_vdev_private *p = v->qvmsim_private;
+    const char *what;
+    const char *fate = builtin_fate(v, &what);
+    char text[4200];
+    if (fate != NULL)
+        snprintf(text, sizeof text, "vdev %s: built into qvmsim: %s", p->vdev_name, what);
+    else
+        snprintf(text, sizeof text, "vdev %s: %s", p->vdev_name, p->lib->path);
+    out(p->file, p->line, fate != NULL ? fate : CHECK_MODELLED, text);
+}
+
+void check_refused(const char *file, int line, const char *msg)
+{
+    if (g_check)
+        out(file, line, CHECK_REFUSED, msg);
+}
+
+void check_done(void)
+{
+    write_all(STDOUT_FILENO, "check: ok\n", 10);
+    qvmsim_end(0);
+}
