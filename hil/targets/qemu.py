@@ -40,6 +40,7 @@ from hil.targets.definition import TargetDefinition, definition_path, drive_file
 from hil.targets.remote import RemoteTarget
 from hil.vm.image import DEFAULT_PACKAGES, Image, ImageSpec, build_image
 from hil.vm.qemu import QemuMachine, QemuOptions, SnapshotUnusable
+from hil.vm.qemuargs import remove_control_dir
 from hil.vm.usermachine import UserImage, UserQemuMachine
 
 log = logging.getLogger("hil.targets.qemu")
@@ -415,8 +416,10 @@ def background_status(name: str) -> dict[str, Any] | None:
         raise ConfigError(
             f"corrupt state file {path} ({problem}); delete it (and stop its QEMU by hand if one runs)", "--target"
         )
-    if not QemuMachine.attach(state).alive():
+    machine = QemuMachine.attach(state)
+    if not machine.alive():
         path.unlink()
+        remove_control_dir(machine.control_dir)  # its sockets' folder (a QEMU that died on its own)
         return None
     return state
 
