@@ -55,6 +55,13 @@ MIN_OUTPUT = 256
 PROPERTY_MAX = 2048
 
 
+def _cut_short(case: CaseResult) -> bool:
+    """A result that says its test never finished: an xdist worker crashed under it, or the run stopped."""
+    return case.outcome in ("error", "failed") and (
+        case.message.startswith("interrupted:") or ("worker '" in case.message and "crashed" in case.message)
+    )
+
+
 def _property(text: str, limit: int = PROPERTY_MAX) -> str:
     """A suite property's text: XML-safe, terminal-safe, at most ``limit`` characters (a cut said)."""
     text = terminal_text(clean(text))
@@ -418,7 +425,8 @@ class JUnitReporter:
         suite.started = min(suite.started, start)
         suite.properties.update(facts)
         earlier = self._finished.get((case.suite, case.nodeid))
-        if earlier is not None and earlier in suite.cases:  # each test once: the later result stands
+        if earlier is not None and earlier in suite.cases and _cut_short(earlier):
+            # each test once: xdist ran a crashed worker's test again on its replacement; that result stands
             suite.cases.remove(earlier)
             case.details = bound_text(
                 clean(f"{case.details}\n[an earlier result of this test: {earlier.outcome}: {earlier.message}]"),
