@@ -23,7 +23,7 @@ from hil.qvm import QvmConfig
 
 def test_chatty(hil_qvm):
     with hil_qvm.start(QvmConfig("chatty").dryrun(), timeout=300) as session:
-        session.wait_stdout("line 99999 ", timeout=300)  # the tail is searched as it streams
+        session.wait_stdout("line 999999 ", timeout=300)  # the last line: in the kept tail
         result = session.wait(timeout=300)
     assert result.exit_status == 0, result.reason
     assert "bytes are left out here" in result.stdout and len(result.stdout) < 2_100_000
