@@ -7,6 +7,7 @@ own), so they never touch the snapshot other sessions on this machine restore fr
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -131,11 +132,18 @@ def test_corrupt_or_stale_snapshot_falls_back_to_a_cold_boot(
     data = state.read_bytes()
     record = json.loads(meta.read_text())
     try:
+        # garbage and truncated: the record updated to match (its size, its SHA-256), so only QEMU can tell
+        # (a snapshot changed behind a record it no longer matches is refused before: test_target_up_exits)
         if damage == "garbage":  # QEMU's magic kept, the device sections destroyed
-            state.write_bytes(data[:8] + os.urandom(4096) + data[8 + 4096 :])
-        elif damage == "truncated":  # the record updated to match: only QEMU can tell
-            state.write_bytes(data[: len(data) // 2])
-            meta.write_text(json.dumps({**record, "size": len(data) // 2}))
+            damaged = data[:8] + os.urandom(4096) + data[8 + 4096 :]
+            state.write_bytes(damaged)
+            meta.write_text(json.dumps({**record, "sha256": hashlib.sha256(damaged).hexdigest()}))
+        elif damage == "truncated":
+            damaged = data[: len(data) // 2]
+            state.write_bytes(damaged)
+            meta.write_text(
+                json.dumps({**record, "size": len(damaged), "sha256": hashlib.sha256(damaged).hexdigest()})
+            )
         else:  # a record of another key (another image or QEMU): never restored
             meta.write_text(json.dumps({**record, "key": "0" * 20}))
         m = QemuMachine(image, QemuOptions(accel="tcg"), run_dir=tmp_path / "a", snapshot=True)
