@@ -141,9 +141,7 @@ def test_corrupt_or_stale_snapshot_falls_back_to_a_cold_boot(
         elif damage == "truncated":
             damaged = data[: len(data) // 2]
             state.write_bytes(damaged)
-            meta.write_text(
-                json.dumps({**record, "size": len(damaged), "sha256": hashlib.sha256(damaged).hexdigest()})
-            )
+            meta.write_text(json.dumps({**record, "size": len(damaged), "sha256": hashlib.sha256(damaged).hexdigest()}))
         else:  # a record of another key (another image or QEMU): never restored
             meta.write_text(json.dumps({**record, "key": "0" * 20}))
         m = QemuMachine(image, QemuOptions(accel="tcg"), run_dir=tmp_path / "a", snapshot=True)
