@@ -58,18 +58,14 @@ def pytest_command(targets: list[str], out: Path, pytest_args: list[str], histor
         "pytest",
         "-p",
         "no:cacheprovider",
-        "--hil-artifacts",
-        str(out / "artifacts"),
-        "--hil-junit",
-        str(out / "junit.xml"),
-        "--hil-summary",
-        str(out / "summary.txt"),
-        "--hil-html",
-        str(out / REPORT_NAME),
+        f"--hil-artifacts={out / 'artifacts'}",  # OPTION=VALUE: a separate value could move pytest's rootdir
+        f"--hil-junit={out / 'junit.xml'}",
+        f"--hil-summary={out / 'summary.txt'}",
+        f"--hil-html={out / REPORT_NAME}",
         *(f"--hil-history={Path(h).resolve()}" for h in history),
     ]
     for name in targets:
-        command += ["--hil-target", name]
+        command += [f"--hil-target={name}"]
     if len(targets) > 1:
         command += ["-p", "xdist", "-n", str(len(targets)), "--dist", "loadgroup"]
     return command + pytest_args

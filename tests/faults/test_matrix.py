@@ -200,6 +200,10 @@ MATRIX: dict[str, tuple[str, str]] = {
         "taken over at once, not after its expiry",
         "tests/unit/test_lease.py::test_a_lease_of_a_dead_run_of_this_host_is_taken_over_at_once",
     ),
+    "--hil-junit PATH (space form) without a pytest.ini (issue 22.14)": (
+        "a one-line usage error naming the '=' form (which keeps the rootdir); hil nightly uses that form",
+        "tests/unit/test_bad_inputs_22.py::test_a_path_option_given_as_a_separate_word_without_an_ini_is_a_usage_error",
+    ),
     "a 10 MB target fact (qvm -V) or label (issue 22.11)": (
         "each suite property cut to 2 KB, terminal-safe",
         "tests/unit/test_bad_inputs_22.py::test_suite_properties_are_cut_to_a_few_kb",
