@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from hil.core.errors import HilError
@@ -177,7 +179,7 @@ def check_value_forms(config: pytest.Config) -> None:
     if config.inipath is not None:
         return
     args = [str(a) for a in config.invocation_params.args]
-    for option, value in zip(args, args[1:], strict=False):
+    for option, value in itertools.pairwise(args):
         if option in VALUE_OPTIONS and not value.startswith("-") and ("/" in value or "." in value):
             raise pytest.UsageError(
                 f"{option} {value}: give it as {option}={value} (with '='); without a pytest.ini, "
