@@ -204,6 +204,10 @@ MATRIX: dict[str, tuple[str, str]] = {
         "a one-line usage error naming the '=' form (which keeps the rootdir); hil nightly uses that form",
         "tests/unit/test_bad_inputs_22.py::test_a_path_option_given_as_a_separate_word_without_an_ini_is_a_usage_error",
     ),
+    "a labgrid reservation of a run SIGKILLed while queued (issue 22.14)": (
+        "cancelled by the next run of this host at once: it takes the place within its wait",
+        "tests/labgrid/test_labgrid_lab.py::test_a_killed_runs_queued_reservation_is_cancelled_by_the_next_run",
+    ),
     "a 10 MB target fact (qvm -V) or label (issue 22.11)": (
         "each suite property cut to 2 KB, terminal-safe",
         "tests/unit/test_bad_inputs_22.py::test_suite_properties_are_cut_to_a_few_kb",
