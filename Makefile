@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 HIL := $(VENV)/bin/hil
 PYTEST_ARGS ?=
 
-.PHONY: all deps venv image demo test unit hil bench dist clean distclean
+.PHONY: all deps venv image demo test quick unit hil bench dist clean distclean
 
 all: test
 
@@ -44,6 +44,17 @@ format: venv
 
 unit: venv
 	scripts/pytest tests/unit $(PYTEST_ARGS)
+
+# The quick tier: model and pure-logic tests (no processes, VMs, sshd or ser2net; tests/support/tiers.py).
+quick: venv
+	scripts/pytest -p no:cacheprovider -q -m quick tests $(PYTEST_ARGS)
+
+# HIL tests on one target, booting nothing else: make hil T=tests/hil/test_watchdog.py::test_no_bite_while_kicking
+# (TARGET=local by default: no VM; TARGET=qemu boots that one VM).
+T ?= tests/hil
+TARGET ?= local
+hil: venv
+	scripts/pytest -p no:cacheprovider $(T) --hil-target $(TARGET) $(PYTEST_ARGS)
 
 bench: image
 	$(PY) bench/run_all.py

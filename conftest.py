@@ -22,3 +22,6 @@ os.environ.setdefault("HIL_PRIVATE_VM", "1")
 _ROOT = str(Path(__file__).resolve().parent)
 if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
+
+# The quick tier's rule (``@pytest.mark.quick``: no processes), enforced while those tests run.
+pytest_plugins = ["tests.support.tiers"]

@@ -1,13 +1,18 @@
 """Size and render time of the HTML report for N synthetic tests (default 500), with 3 earlier runs.
 
 Each test has one qvm run of ~60 log lines (lifecycle, stores, interrupts, a termination),
-a few session events, a 2 KB console and a 4 KB qvm log; every tenth test fails.
-Usage: .venv/bin/python bench/bench_html.py [N]
+a few session events, a 2 KB console and a 4 KB qvm log; every tenth test fails
+(``--fail-every K``: every K-th; 0: none).  Prints the page's size, the size of its details
+folder (``report.details/``: the details of the tests that did not fail, loaded on demand)
+and the render time.
+Usage: .venv/bin/python bench/bench_html.py [N] [--fail-every K]
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import random
 import sys
 import tempfile
@@ -16,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hil.pytestplugin.html import render
+from hil.pytestplugin.html import details_dir, render
 from hil.pytestplugin.junit import JUnitReporter
 from hil.pytestplugin.results import CaseResult
 
 
-def synthetic(n: int, root: Path, seed: int = 1) -> list[CaseResult]:
+def synthetic(n: int, root: Path, seed: int = 1, fail_every: int = 10) -> list[CaseResult]:
     rng = random.Random(seed)
     results = []
     for i in range(n):
@@ -78,7 +83,7 @@ def synthetic(n: int, root: Path, seed: int = 1) -> list[CaseResult]:
             "bite_latency_s": latency,
         }
         (folder / "run1.data.json").write_text(json.dumps(run))
-        failed = i % 10 == 0
+        failed = fail_every > 0 and i % fail_every == 0
         results.append(
             CaseResult(
                 target,
@@ -106,17 +111,28 @@ def earlier(root: Path, results: list[CaseResult], k: int) -> Path:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 500
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("n", type=int, nargs="?", default=500, help="tests (default 500)")
+    parser.add_argument("--fail-every", type=int, default=10, help="every K-th test fails (0: none; default 10)")
+    args = parser.parse_args()
+    n = args.n
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        results = synthetic(n, root / "now")
+        results = synthetic(n, root / "now", fail_every=args.fail_every)
         for k in (1, 2, 3):
             earlier(root / "history", results, k)
         started = time.perf_counter()
         path = render(root / "now" / "report.html", results, {"local": {"target.kind": "local"}}, [root / "history"])
         elapsed = time.perf_counter() - started
         size = path.stat().st_size
-    print(f"html report: {n} tests (3 earlier runs): {size / 1e6:.1f} MB, rendered in {elapsed:.2f} s")
+        folder = details_dir(path)
+        details = sum(p.stat().st_size for p in folder.iterdir()) if folder.is_dir() else 0
+    failing = n // args.fail_every + (1 if n % args.fail_every else 0) if args.fail_every else 0
+    print(
+        f"html report: {n} tests ({failing} failing; 3 earlier runs): {size / 1e6:.1f} MB "
+        f"(+ {details / 1e6:.1f} MB of details loaded on demand), rendered in {elapsed:.2f} s "
+        f"(load average {os.getloadavg()[0]:.2f})"
+    )
 
 
 if __name__ == "__main__":

@@ -105,6 +105,7 @@ def sweep_once(
     for name in exclude or []:
         acceptances.exclude[name] = "excluded on the command line"
     out.mkdir(parents=True, exist_ok=True)
+    Gates.for_definition(definition, False, sanitize).prepare(definition)  # what the host cannot make: before bring-up
     with target_up(definition, out / "target") as target:
         gates = Gates.for_target(target, False, sanitize)
         toolchain = target.toolchain().with_gates(False, gates.sanitize) if gates.sanitize else target.toolchain()

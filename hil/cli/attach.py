@@ -18,60 +18,21 @@ import tempfile
 import termios
 import tty
 from pathlib import Path
-from typing import Any
 
-from hil.core.errors import ConfigError, InfrastructureError, SetupError
-from hil.links.transports import check_peer
+from hil.core.errors import InfrastructureError, SetupError
+from hil.core.peer import check_peer
+from hil.targets import target_class
 from hil.targets.definition import TargetDefinition
 
 #: Ctrl-] ends ``hil target console`` (as telnet's escape).
 CONSOLE_ESCAPE = b"\x1d"
 
 
-def _background(definition: TargetDefinition) -> dict[str, Any]:
-    from hil.targets.qemu import background_status
-
-    state = background_status(definition.name)
-    if state is None:
-        raise ConfigError(
-            f"target '{definition.name}' is not running in the background; start it with "
-            f"'hil target up --target {definition.name}'",
-            "--target",
-        )
-    return state
-
-
 def ssh_argv(definition: TargetDefinition, known_hosts: Path) -> list[str]:
-    """The ``ssh`` command line reaching the target, its host key pinned (written to ``known_hosts``)."""
+    """The ``ssh`` command line reaching the target, its host key pinned (the kind says how:
+    ``Target.ssh_login``)."""
     common = ["-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes", "-o", "LogLevel=ERROR"]
-    if definition.kind == "qemu":
-        state = _background(definition)
-        port = int(state["ssh_port"])
-        known_hosts.write_text(f"[127.0.0.1]:{port} {state['host_key_pub'].strip()}\n")
-        return [
-            "ssh",
-            *common,
-            "-o",
-            f"UserKnownHostsFile={known_hosts}",
-            "-i",
-            str(state["client_key"]),
-            "-p",
-            str(port),
-            f"{state['user']}@127.0.0.1",
-        ]
-    ssh = definition.ssh
-    if ssh is None:
-        raise ConfigError(f"target '{definition.name}' ({definition.kind}) is not reached over SSH", "--target")
-    host = ssh.host if ssh.port == 22 else f"[{ssh.host}]:{ssh.port}"
-    if ssh.host_key:
-        known_hosts.write_text(f"{host} {ssh.host_key.strip()}\n")
-        hosts_file = known_hosts
-    else:
-        hosts_file = Path(str(ssh.known_hosts)).expanduser()
-    argv = ["ssh", *common, "-o", f"UserKnownHostsFile={hosts_file}", "-p", str(ssh.port)]
-    if ssh.key:
-        argv += ["-i", str(Path(str(ssh.key)).expanduser())]
-    return [*argv, f"{ssh.user}@{ssh.host}"]
+    return ["ssh", *common, *target_class(definition).ssh_login(definition, known_hosts)]
 
 
 def run_ssh(definition: TargetDefinition, command: list[str]) -> int:
@@ -88,14 +49,8 @@ def run_ssh(definition: TargetDefinition, command: list[str]) -> int:
 
 
 def console_url(definition: TargetDefinition) -> str:
-    """The serial console's URL: the background QEMU's, or a board's ``[console] url``."""
-    if definition.kind == "qemu":
-        return str(_background(definition)["console_url"])
-    console = getattr(definition, "console", None)
-    url = getattr(console, "url", None)
-    if not url:
-        raise ConfigError(f"target '{definition.name}' has no [console] url", "--target")
-    return str(url)
+    """The serial console's URL (the kind says where: ``Target.console_url``)."""
+    return target_class(definition).console_url(definition)
 
 
 def run_console(definition: TargetDefinition) -> int:

@@ -26,9 +26,9 @@ def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
 
 def _folders(args: argparse.Namespace) -> tuple[Path, ...]:
     """The project's target definition folders, found as pytest finds its settings (``hil.pytestplugin.project``)."""
-    from hil.pytestplugin.project import find_project
+    from hil.pytestplugin.project import locate_project
 
-    return find_project([f"--hil-targets-dir={d}" for d in args.targets_dir or []]).targets.folders
+    return locate_project([f"--hil-targets-dir={d}" for d in args.targets_dir or []]).targets.folders
 
 
 def _definition(args: argparse.Namespace):  # type: ignore[no-untyped-def]
@@ -227,11 +227,12 @@ def cmd_qvm_run(args: argparse.Namespace) -> int:
 
 def cmd_qvm_check(args: argparse.Namespace) -> int:
     from hil.qvm.check import check_config
+    from hil.targets import target_class
 
     definition = _definition(args)
     report = check_config(Path(args.conf), vdev_dirs=[Path(d) for d in args.L])
     note = ""
-    if definition.kind == "board":
+    if not target_class(definition).runs_qvmsim_builds:  # a board's qvm is QNX's own
         note = f"note: {definition.name} runs QNX's qvm; this is qvmsim's reading of the file\n"
     if args.json:
         print(json.dumps({"target": definition.name, **report.to_json()}, indent=2))

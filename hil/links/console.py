@@ -9,6 +9,12 @@ A background reader thread keeps every byte of the session:
 * appended to an in-memory byte buffer and decoded incrementally into text
   (``hil.links.capture``).
 
+An ``expect`` that is waiting reads the transport itself (the reader thread
+stands aside while one waits, and reads again within ``READER_PAUSE`` after
+the last one returns): the data it waits for is received, captured, logged and
+searched in its own thread, with no hand-over between threads, so a round trip
+costs little more than the bare transport's (``bench/bench_console.py``).
+
 Waiting for output is ``hil.links.expect`` (``expect``, ``expect_all``,
 ``not_matching``); fail patterns ("death strings") are
 ``hil.links.failpatterns``.  Both are mixed into ``Console``, whose names
@@ -74,6 +80,7 @@ class Console(Expecting, FailPatterns):
 
     READ_CHUNK = 1 << 16
     READ_TIMEOUT = 0.2  # the reader's wait per read; close() interrupts it anyway
+    READER_PAUSE = 0.05  # how often the reader thread looks whether the expects that read for it are done
     WRITE_RECONNECT_WAIT = 5.0  # how long write() waits for a dropped console to come back
     DEFAULT_MEMORY = 32 << 20  # bytes of the stream kept in memory (the log file has everything)
 
@@ -97,6 +104,9 @@ class Console(Expecting, FailPatterns):
         self.reconnect = reconnect
         self._cond = threading.Condition(threading.Lock())
         self._write_lock = threading.Lock()
+        self._read_lock = threading.Lock()  # held while reading the transport and feeding what came
+        self._readers = 0  # expects waiting now: they read the transport themselves (lock: _cond)
+        self._reader_needed = False  # a waiting expect's read failed: the reader thread takes over
         self._data = bytearray()  # the stream from byte ``_base`` on
         self._base = 0
         self.memory = max(1 << 16, memory if memory is not None else _default_memory())
@@ -197,19 +207,29 @@ class Console(Expecting, FailPatterns):
         reason = "reader stopped"
         try:
             while not self._stop.is_set():
-                try:
-                    data = self.transport.read(self.READ_CHUNK, self.READ_TIMEOUT)
-                except (InfrastructureError, OSError) as exc:
-                    if self._stop.is_set():
-                        break
-                    if not self.reconnect or not getattr(self.transport, "can_reconnect", True):
-                        reason = f"{self.transport.description} closed: {exc}"
-                        break
-                    if not self._reconnect_after(exc):
-                        break
+                if self._readers and not self._reader_needed:
+                    self._stop.wait(self.READER_PAUSE)  # a waiting expect reads for itself
                     continue
-                if data:
-                    self._feed(data)
+                if not self._read_lock.acquire(timeout=self.READ_TIMEOUT):
+                    continue
+                try:
+                    try:
+                        data = self.transport.read(self.READ_CHUNK, self.READ_TIMEOUT)
+                    except (InfrastructureError, OSError) as exc:
+                        if self._stop.is_set():
+                            break
+                        if not self.reconnect or not getattr(self.transport, "can_reconnect", True):
+                            reason = f"{self.transport.description} closed: {exc}"
+                            break
+                        if not self._reconnect_after(exc):
+                            break
+                        self._reader_needed = False
+                        continue
+                    self._reader_needed = False  # the transport works: waiting expects may read again
+                    if data:
+                        self._feed(data)
+                finally:
+                    self._read_lock.release()
         except BaseException as exc:  # noqa: BLE001 - reported to every expect
             reason = f"console reader failed: {type(exc).__name__}: {exc}"
         finally:
@@ -219,6 +239,32 @@ class Console(Expecting, FailPatterns):
                 if not self._end_reason:
                     self._end_reason = "closed by close()" if self._stop.is_set() else reason
                 self._cond.notify_all()
+
+    def _await_data(self, timeout: float, seen: int) -> None:
+        """Wait up to ``timeout`` for text beyond ``seen`` (an expect's wait): read the transport in this
+        thread when no one else is, else wait for the one who is (at most ``READ_TIMEOUT`` at a time)."""
+        if (
+            timeout > 0
+            and self._connected
+            and not self._reader_needed
+            and not self._closed
+            and self._read_lock.acquire(blocking=False)
+        ):
+            try:
+                if self._connected and not self._closed:
+                    try:
+                        data = self.transport.read(self.READ_CHUNK, min(timeout, self.READ_TIMEOUT))
+                    except (InfrastructureError, OSError):
+                        data = b""
+                        self._reader_needed = True  # the reader thread reconnects or ends the console
+                    if data:
+                        self._feed(data)
+            finally:
+                self._read_lock.release()
+            return
+        with self._cond:
+            if self._store.length == seen and not self._ended:
+                self._cond.wait(min(timeout, self.READ_TIMEOUT) if timeout > 0 else 0)
 
     def _log_write(self, data: bytes) -> None:
         log = self._log
@@ -338,6 +384,18 @@ class Console(Expecting, FailPatterns):
         """Send bytes (str is encoded); waits briefly for a dropped console to reconnect."""
         if isinstance(data, str):
             data = data.encode(self.encoding)
+        if not (self._started and self._connected and not self._ended):  # else no need to wait or check
+            self._wait_writable()
+        with self._write_lock:
+            try:
+                self.transport.write(data)
+            except (TransportClosed, OSError) as exc:
+                raise InfrastructureError(
+                    f"writing to console '{self.name}' ({self.transport.description}) failed: {exc}"
+                ) from exc
+
+    def _wait_writable(self) -> None:
+        """Wait briefly for a dropped console to come back; raise what stops a write."""
         with self._cond:
             if not self._started:
                 raise SetupError(f"console '{self.name}' is not started; call start() or use it in a with block")
@@ -349,13 +407,6 @@ class Console(Expecting, FailPatterns):
                     f"cannot write to console '{self.name}' ({self.transport.description}): disconnected "
                     f"for more than {self.WRITE_RECONNECT_WAIT:.0f} s ({self._lost_reason})"
                 )
-        with self._write_lock:
-            try:
-                self.transport.write(data)
-            except (TransportClosed, OSError) as exc:
-                raise InfrastructureError(
-                    f"writing to console '{self.name}' ({self.transport.description}) failed: {exc}"
-                ) from exc
 
     def sendline(self, line: str = "") -> None:
         """Send ``line`` and the newline (``newline``, default ``"\\n"``)."""

@@ -76,6 +76,7 @@ class Expecting:
         _connected: bool
         _lost_at: float | None
         _lost_reason: str
+        _readers: int
 
         @property
         def _total(self) -> int: ...
@@ -83,6 +84,7 @@ class Expecting:
         def _take_failure(self, upto: int | None) -> Failure | None: ...
         def _clean(self, text: str) -> str: ...
         def _line_at(self, a: int, b: int) -> str: ...
+        def _await_data(self, timeout: float, seen: int) -> None: ...
 
     def expect(
         self,
@@ -133,6 +135,7 @@ class Expecting:
             for search in searches:
                 search.strict = True
             self._active.extend(searches)
+            self._readers += 1
         try:
             return self._wait_searching(rxs, searches, deadline, seconds, origin, need_all)
         except Overrun as exc:
@@ -144,6 +147,8 @@ class Expecting:
         finally:
             with self._cond:
                 self._active = [s for s in self._active if s not in searches]
+                self._readers -= 1
+                self._cond.notify_all()  # another waiting expect may read now
 
     def _wait_searching(
         self,
@@ -201,12 +206,11 @@ class Expecting:
                 if deadline.expired and (searched_at >= deadline.at or not unsearched):
                     raise ExpectTimeout(self._timeout_message(rxs, found, seconds, origin, ended=False))
                 now = time.monotonic()
-                if unsearched:
-                    if now >= next_search or self._ended or deadline.expired:
-                        continue
-                    self._cond.wait(min(next_search, deadline.at) - now)
-                else:
-                    self._cond.wait(None if deadline.at == _INF else deadline.at - now)
+                if unsearched and (now >= next_search or self._ended or deadline.expired):
+                    continue
+                seen = self._store.length
+            # more data: read by this thread when no one else is reading (no hand-over between threads)
+            self._await_data((min(next_search, deadline.at) if unsearched else deadline.at) - now, seen)
 
     def _matches(
         self, rxs: list[re.Pattern[str]], found: dict[int, tuple[re.Match[str], int]], need_all: bool

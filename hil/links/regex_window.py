@@ -127,8 +127,43 @@ def _walk(items: Any, flags: int) -> tuple[float, int, bool]:
     return width, behind, newline
 
 
+_META = frozenset(".^$*+?{}[]|()")
+_LITERAL_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "f": "\f", "v": "\v"}
+
+
+def _literal_reach(pattern: str, flags: int) -> Reach | None:
+    """The reach of a pattern that is plain text (escapes of punctuation and ``\\n`` etc. allowed), found
+    without parsing it (the common case: a prompt, a marker); ``None`` for anything else."""
+    if flags & re.VERBOSE:
+        return None
+    width = 0
+    newline = False
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "\\":
+            if i + 1 >= len(pattern):
+                return None
+            c = pattern[i + 1]
+            if c.isalnum() or c == "_":
+                if c not in _LITERAL_ESCAPES:
+                    return None  # \d, \b, \1, \x41 ...: a real regex
+                c = _LITERAL_ESCAPES[c]
+            i += 2
+        elif c in _META:
+            return None
+        else:
+            i += 1
+        width += 1
+        newline = newline or c == "\n"
+    return Reach(width, 0, newline)
+
+
 @functools.lru_cache(maxsize=512)
 def reach(pattern: str, flags: int) -> Reach:
+    literal = _literal_reach(pattern, flags)
+    if literal is not None:
+        return literal
     try:
         from re import _parser  # type: ignore[attr-defined]
 

@@ -31,7 +31,6 @@ import importlib.util
 import os
 import select
 import socket
-import struct
 import threading
 import urllib.parse
 from typing import Any, Protocol, runtime_checkable
@@ -40,6 +39,7 @@ import serial
 import serial.serialposix
 
 from hil.core.errors import ConfigError, InfrastructureError, TransportClosed
+from hil.core.peer import check_peer
 
 __all__ = [
     "SerialTransport",
@@ -147,24 +147,6 @@ class TcpTransport:
 
     def __repr__(self) -> str:
         return f"TcpTransport({self.description!r})"
-
-
-def peer_uid(sock: socket.socket) -> int:
-    """The uid of the process at the other end of a connected unix socket (``SO_PEERCRED``)."""
-    raw = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
-    _pid, uid, _gid = struct.unpack("3i", raw)
-    return int(uid)
-
-
-def check_peer(sock: socket.socket, what: str) -> None:
-    """Refuse (``InfrastructureError``) a unix socket whose listener is not a process of this user."""
-    uid = peer_uid(sock)
-    if uid != os.getuid():
-        sock.close()
-        raise InfrastructureError(
-            f"{what} is served by uid {uid}, not by this user (uid {os.getuid()}): refused, "
-            "someone else's socket is in its place"
-        )
 
 
 class UnixTransport(TcpTransport):

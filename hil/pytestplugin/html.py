@@ -13,18 +13,34 @@ by level, signals and guest-console lines sent, termination and exit) with the a
 message and the folded console and qvm log, the plots across the night (bite latency per
 target, durations per target) and, with history, pass-rate and duration trends and the
 tests whose outcome flips between runs.
+
+Scale: the tests that failed (failed, error, infrastructure) are written in full; the
+details of the others (timelines, console, qvm log) go to small script files in
+``report.details/`` beside the report, ``DETAILS_CHUNK`` tests a file, loaded by the page
+when such a test is opened (``report.html#t12`` opens one).  So a night of 5,000 tests
+is a few MB and renders in seconds (``bench/bench_html.py``).
+
+The report never fails the run: text from the target, the vdev or the session is made
+safe to render first (lone surrogates and control characters become visible
+replacements), an earlier run's entry that cannot be read (``time="1,5"``, ``nan``, a
+junit.xml that does not parse) is skipped and named in the report, and the files being
+written are removed if anything goes wrong (the caller reports the error and goes on).
 """
 
 from __future__ import annotations
 
+import html
 import json
+import math
 import os
-import xml.etree.ElementTree as ET
+import re
+import shutil
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from xml.parsers.expat import ExpatError
 
 #: Width of a timeline's drawing area (SVG user units) and its left margin for the row names.
 TIMELINE_WIDTH = 900.0
@@ -40,6 +56,39 @@ OUTCOMES = ("passed", "failed", "error", "infrastructure", "skipped")
 PROVENANCE = ("target.kind", "target.arch", "image", "qvm.version", "toolchain", "target.setup.seconds")
 
 REPORT_NAME = "report.html"
+#: Tests per details file (the details of the tests that did not fail, loaded on demand).
+DETAILS_CHUNK = 100
+#: Outcomes shown in full in the report itself.
+IN_FULL = ("failed", "error", "infrastructure")
+
+#: Characters that are not safe to render: lone surrogates (not encodable) and control characters
+#: other than tab and newline (C0, DEL, C1); they are shown as U+FFFD or as their control picture.
+_UNSAFE = re.compile(r"[\ud800-\udfff\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    c = ord(match.group())
+    if c < 0x20:
+        return chr(0x2400 + c)  # the control picture: \x1b is shown as U+241B
+    return "\u2421" if c == 0x7F else "\ufffd"
+
+
+def safe_text(text: str) -> str:
+    """``text`` with what cannot be rendered (or would be invisible) replaced by a visible stand-in."""
+    if _UNSAFE.search(text) is None:
+        return text
+    return _UNSAFE.sub(_visible, text.replace("\r\n", "\n"))
+
+
+def _safe(value: Any) -> Any:
+    """``safe_text`` applied to every string of a JSON-like value (dict keys too)."""
+    if isinstance(value, str):
+        return safe_text(value)
+    if isinstance(value, dict):
+        return {_safe(k): _safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_safe(v) for v in value]
+    return value
 
 
 @dataclass
@@ -55,9 +104,59 @@ def test_key(suite: str, classname: str, name: str) -> str:
     return f"{suite} :: {classname}.{name}"
 
 
-def read_history(folders: Iterable[Path]) -> list[HistoryRun]:
+def _junit_cases(path: Path) -> list[tuple[str, str, str, str | None, str]]:
+    """(suite, classname, name, time, outcome) of every test case of a junit.xml, read with expat
+    (the elements only: a night's junit.xml is tens of MB of logs, read three times as fast)."""
+    from xml.parsers import expat
+
+    cases: list[list[Any]] = []
+    suite = ""
+    case: list[Any] | None = None
+    rank = {"passed": 0, "skipped": 1, "error": 2, "infrastructure": 2, "failed": 3}
+
+    def start(tag: str, attrs: dict[str, str]) -> None:
+        nonlocal suite, case
+        if tag == "testsuite":
+            suite = attrs.get("name", "")
+        elif tag == "testcase":
+            case = [suite, attrs.get("classname", ""), attrs.get("name", ""), attrs.get("time"), "passed"]
+            cases.append(case)
+        elif case is not None and tag in ("failure", "error", "skipped"):
+            outcome = {"failure": "failed", "skipped": "skipped"}.get(tag, "error")
+            if outcome == "error" and attrs.get("type") == "infrastructure":
+                outcome = "infrastructure"
+            if rank[outcome] > rank[case[4]]:
+                case[4] = outcome
+
+    def end(tag: str) -> None:
+        nonlocal case
+        if tag == "testcase":
+            case = None
+
+    parser = expat.ParserCreate()
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    with open(path, "rb") as handle:
+        parser.ParseFile(handle)
+    return [(c[0], c[1], c[2], c[3], c[4]) for c in cases]
+
+
+def _seconds(value: str | None) -> float | None:
+    """A JUnit ``time`` attribute as seconds; ``None`` when it is not a finite, non-negative number."""
+    try:
+        seconds = float(value or 0.0)
+    except ValueError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def read_history(folders: Iterable[Path], notes: list[str] | None = None) -> list[HistoryRun]:
     """Earlier runs from their report folders' ``junit.xml`` (oldest first, by folder name); a folder
-    given that holds report folders rather than a report is taken as all of them."""
+    given that holds report folders rather than a report is taken as all of them.
+
+    What cannot be read is skipped, and named in ``notes``: a junit.xml that does not parse, a
+    test case whose ``time`` is not a number of seconds (``1,5``, ``nan``)."""
+    notes = [] if notes is None else notes
     found: list[Path] = []
     for folder in folders:
         folder = Path(folder)
@@ -69,23 +168,20 @@ def read_history(folders: Iterable[Path]) -> list[HistoryRun]:
     for folder in sorted(found, key=lambda p: p.name):
         run = HistoryRun(folder.name)
         try:
-            root = ET.parse(folder / "junit.xml").getroot()
-        except (ET.ParseError, OSError):
+            cases = _junit_cases(folder / "junit.xml")
+        except (ExpatError, OSError, ValueError) as exc:
+            notes.append(f"{folder / 'junit.xml'}: not read ({exc}); that run is left out")
             continue
-        for suite in root.iter("testsuite"):
-            for case in suite.iter("testcase"):
-                outcome = "passed"
-                if case.find("failure") is not None:
-                    outcome = "failed"
-                elif case.find("error") is not None:
-                    error = case.find("error")
-                    outcome = (
-                        "infrastructure" if error is not None and error.get("type") == "infrastructure" else "error"
-                    )
-                elif case.find("skipped") is not None:
-                    outcome = "skipped"
-                key = test_key(suite.get("name", ""), case.get("classname", ""), case.get("name", ""))
-                run.tests[key] = (outcome, float(case.get("time") or 0.0))
+        for suite, classname, name, time, outcome in cases:
+            key = test_key(suite, classname, name)
+            seconds = _seconds(time)
+            if seconds is None:
+                notes.append(
+                    f"{folder / 'junit.xml'}: test {key}: time={time!r} is not a number of seconds; "
+                    f"that entry is left out"
+                )
+                continue
+            run.tests[key] = (outcome, seconds)
         runs.append(run)
     return runs
 
@@ -108,42 +204,133 @@ def load_runs(artifacts: str | None) -> list[dict[str, Any]]:
         except (OSError, ValueError):
             continue
         if isinstance(data, dict):
-            data["name"] = path.name.removesuffix(".data.json")
-            out.append(data)
+            out.append(_run_data(data, safe_text(path.name.removesuffix(".data.json"))))
     return out
 
 
+def _number(value: Any) -> float | None:
+    """A finite number from run data (``None`` for anything else: a string, NaN, a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def _run_data(data: dict[str, Any], name: str) -> dict[str, Any]:
+    """A run's data with what the template reads in the types it reads, its text safe (odd entries dropped)."""
+    exit_: dict[str, Any] = data["exit"] if isinstance(data.get("exit"), dict) else {}
+    termination: dict[str, Any] | None = data["termination"] if isinstance(data.get("termination"), dict) else None
+    latency = _number(data.get("bite_latency_s"))
+    return {
+        **data,
+        "name": name,
+        "log": [e for e in data.get("log") or [] if isinstance(e, dict)] if isinstance(data.get("log"), list) else [],
+        "events": [e for e in data.get("events") or [] if isinstance(e, dict)]
+        if isinstance(data.get("events"), list)
+        else [],
+        "exit": {
+            "reason": safe_text(str(exit_.get("reason") or "unknown")),
+            "status": exit_.get("status") if isinstance(exit_.get("status"), int) else None,
+            "signal": safe_text(str(exit_["signal"])) if exit_.get("signal") else None,
+        },
+        "termination": {"name": safe_text(str(termination.get("name") or ""))} if termination else None,
+        "bite_latency_s": latency,
+        "watchdog_timeout_s": _number(data.get("watchdog_timeout_s")) or 0.0,
+        "duration_s": _number(data.get("duration_s")) or 0.0,
+    }
+
+
+_ROW_Y = {r: i * ROW_HEIGHT + ROW_HEIGHT / 2 for i, r in enumerate(ROWS)}
+
+
 def timeline(run: dict[str, Any]) -> dict[str, Any]:
-    """Drawing data of one run: the axis (t0, t1, ticks) and every mark with its x, row and time."""
-    marks: list[dict[str, Any]] = []
+    """Drawing data of one run: the axis (t0, t1, ticks) and every mark as (t, kind, level, label), its
+    text made safe; ``marks_svg`` is their markup (x from t on the axis, y from the kind's row)."""
+    marks: list[tuple[float, str, str, str]] = []
     for line in run.get("log", [])[:MAX_MARKS]:
-        if line.get("t") is None:
+        t = line.get("t")
+        if t.__class__ is not float and _number(t) is None:  # floats (nearly all) are checked below
             continue
-        label = f"{line.get('level') or ''} {line.get('source') or ''}: {line.get('message', '')}".strip()
-        marks.append(
-            {"t": line["t"], "kind": line.get("kind", "log"), "level": line.get("level") or "", "label": label}
-        )
+        level = str(line.get("level") or "")
+        label = f"{level} {line.get('source') or ''}: {line.get('message', '')}".strip()
+        marks.append((t, str(line.get("kind", "log")), level, label))
     for event in run.get("events", []):
-        marks.append(
-            {"t": event["t"], "kind": event["kind"], "level": "", "label": f"{event['kind']}: {event['detail']}"}
-        )
-    times = [m["t"] for m in marks] + [t for t in (run.get("start"), run.get("end")) if isinstance(t, int | float)]
-    t0 = min(times, default=0.0)
-    t1 = max(times, default=1.0)
+        t = event.get("t")
+        if _number(t) is None:
+            continue
+        kind = str(event.get("kind", ""))
+        marks.append((t, kind, "", f"{kind}: {event.get('detail', '')}"))
+    marks = [
+        (float(t), kind, level, label)
+        if _UNSAFE.search(f"{kind}{level}{label}") is None
+        else (float(t), safe_text(kind), safe_text(level), safe_text(label))
+        for t, kind, level, label in marks
+        if math.isfinite(t)
+    ]
+    times = [m[0] for m in marks] + [t for t in (_number(run.get("start")), _number(run.get("end"))) if t is not None]
+    t0 = float(min(times, default=0.0))
+    t1 = float(max(times, default=1.0))
     span = max(t1 - t0, 1e-3)
-    for mark in marks:
-        mark["x"] = TIMELINE_LEFT + (mark["t"] - t0) / span * TIMELINE_WIDTH
-        mark["y"] = ROWS.index(mark["kind"]) * ROW_HEIGHT + ROW_HEIGHT / 2 if mark["kind"] in ROWS else 0.0
     ticks = [{"x": TIMELINE_LEFT + i / 5 * TIMELINE_WIDTH, "label": f"+{i / 5 * span:.3f} s"} for i in range(6)]
     return {
+        "marks_svg": marks_svg(marks, t0, TIMELINE_WIDTH / span),
         "t0": t0,
         "t1": t0 + span,
         "marks": marks,
         "ticks": ticks,
-        "rows": [{"name": r, "y": i * ROW_HEIGHT + ROW_HEIGHT / 2} for i, r in enumerate(ROWS)],
+        "rows": [{"name": r, "y": y} for r, y in _ROW_Y.items()],
         "width": TIMELINE_LEFT + TIMELINE_WIDTH + 10,
         "height": len(ROWS) * ROW_HEIGHT + 20,
     }
+
+
+def marks_svg(marks: Sequence[tuple[float, str, str, str]], t0: float, scale: float) -> Any:
+    """The marks of a timeline as SVG circles, ``scale`` pixels a second from ``t0`` (markup written here:
+    many times faster than a template loop)."""
+    from markupsafe import Markup
+
+    escape = html.escape
+    parts: dict[tuple[str, str], tuple[str, str, str]] = {}
+    out = []
+    for t, kind, level, label in marks:
+        part = parts.get((kind, level))
+        if part is None:
+            k = escape(kind)
+            lvl = f" lvl-{escape(level)}" if kind == "log" else ""
+            part = parts[(kind, level)] = (
+                f'<circle class="{k}{lvl}" cx="',
+                f'" cy="{_ROW_Y.get(kind, 0.0)}" r="3.5" data-t="',
+                f'" data-kind="{k}"><title>',
+            )
+        x = TIMELINE_LEFT + (t - t0) * scale
+        out.append(f"{part[0]}{x:.2f}{part[1]}{t:.6f}{part[2]}{t:.6f} {escape(label, quote=False)}</title></circle>")
+    return Markup("".join(out))
+
+
+def trend_rows(trends: Sequence[dict[str, Any]], history: Sequence[str]) -> str:
+    """The rows of the table of every test's outcomes, pass rate and durations over the runs (markup
+    written here: thousands of rows, many times faster than a template loop)."""
+    escape = html.escape
+    names = [escape(h) for h in history]
+    rows = []
+    for tr in trends:
+        case = tr["case"]
+        cells = "".join(
+            f'<span class="cell {o or "none"}" title="{names[i]}: {o or "not run"}"></span>'
+            for i, o in enumerate(tr["outcomes"])
+        )
+        rate = "" if tr["pass_rate"] is None else f"{tr['pass_rate']:.0f} %"
+        bars = "".join(
+            f'<rect class="cell {b["outcome"]}" x="{b["x"]}" y="{21 - b["h"]}" width="10" height="{b["h"]}">'
+            f"<title>{names[i]}: {tr['durations'][i] or 0:.2f} s</title></rect>"
+            for i, b in enumerate(tr["bars"])
+            if b
+        )
+        rows.append(
+            f'<tr data-key="{escape(case["key"])}"><td>{escape(case["suite"])}</td><td>{escape(case["name"])}</td>'
+            f"<td>{cells}</td><td>{rate}</td>"
+            f'<td><svg width="{len(tr["bars"]) * 12}" height="22">{bars}</svg></td></tr>\n'
+        )
+    return "".join(rows)
 
 
 def _chart(kind: str, title: str, **config: Any) -> Any:
@@ -223,26 +410,34 @@ def build(
     current: str = "this run",
 ) -> dict[str, Any]:
     """The template's data: targets x outcomes, failures first, per-test cases with timelines, plots, trends."""
+    properties = _safe(properties)
+    title, current = safe_text(title), safe_text(current)
     cases: list[dict[str, Any]] = []
     for case in results:
         runs = load_runs(case.artifacts)
         outcome = _outcome(case)
-        cases.append(
+        text = _safe(
             {
-                "id": f"t{len(cases)}",
-                "key": test_key(case.suite, case.classname, case.name),
                 "suite": case.suite,
                 "nodeid": case.nodeid,
                 "name": case.name,
                 "classname": case.classname,
-                "outcome": outcome,
-                "duration": case.duration,
                 "message": case.message,
                 "details": case.details,
                 "console": case.system_out,
                 "qvm_log": case.qvm_log,
                 "artifacts": case.artifacts,
+            }
+        )
+        cases.append(
+            {
+                **text,
+                "id": f"t{len(cases)}",
+                "key": safe_text(test_key(case.suite, case.classname, case.name)),
+                "outcome": outcome,
+                "duration": _number(case.duration) or 0.0,
                 "runs": [{**run, "timeline": timeline(run)} for run in runs],
+                "chunk": None,  # the details file of a test shown compact (``render``)
             }
         )
     targets: dict[str, dict[str, int]] = {}
@@ -292,11 +487,46 @@ def build(
         "failures": failures,
         "cases": cases,
         "plots": plots(cases, history, current),
-        "history": [r.name for r in history] + [current],
+        "history": [safe_text(r.name) for r in history] + [current],
         "trends": trends,
         "flaky": flaky,
         "rows": ROWS,
+        "timeline_rows": [{"name": r, "y": i * ROW_HEIGHT + ROW_HEIGHT / 2} for i, r in enumerate(ROWS)],
+        "timeline_width": TIMELINE_LEFT + TIMELINE_WIDTH + 10,
     }
+
+
+def details_dir(path: Path) -> Path:
+    """Where the details of a report's tests that did not fail are: ``report.details/`` beside ``report.html``."""
+    return path.with_name(f"{path.stem}.details")
+
+
+def _details_chunks(cases: list[dict[str, Any]], folder_name: str) -> dict[str, list[dict[str, Any]]]:
+    """The tests shown compact, ``DETAILS_CHUNK`` a file (by file name); sets each one's ``chunk``
+    (its file, relative to the report)."""
+    compact = [c for c in cases if c["outcome"] not in IN_FULL]
+    chunks: dict[str, list[dict[str, Any]]] = {}
+    for i in range(0, len(compact), DETAILS_CHUNK):
+        name = f"d{i // DETAILS_CHUNK:04d}.js"
+        chunks[name] = compact[i : i + DETAILS_CHUNK]
+        for case in chunks[name]:
+            case["chunk"] = f"{folder_name}/{name}"
+    return chunks
+
+
+def _write_details(folder: Path, files: dict[str, dict[str, str]]) -> None:
+    """Each file calls ``hilDetails({element id: its body's HTML})`` when the page loads it."""
+    folder.mkdir()
+    for name, bodies in files.items():
+        text = f"hilDetails({json.dumps(bodies, ensure_ascii=False, separators=(',', ':'))});\n"
+        (folder / name).write_text(text, encoding="utf-8")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def render(
@@ -305,8 +535,11 @@ def render(
     properties: dict[str, dict[str, str]],
     history_dirs: Sequence[Path] = (),
     title: str = "HIL run",
+    notes: list[str] | None = None,
 ) -> Path:
-    """Write the report to ``path`` (atomically) and return it."""
+    """Write the report to ``path`` and the details of the tests that did not fail to
+    ``details_dir(path)`` (both replaced as a whole at the end; nothing is left behind on an
+    error) and return ``path``.  ``notes`` gets the earlier runs' entries that were left out."""
     import jinja2
 
     env = jinja2.Environment(
@@ -317,11 +550,44 @@ def render(
         lstrip_blocks=True,
     )
     env.filters["fmt_t"] = lambda t: "" if t is None else f"{t:.6f}"
-    history = read_history(history_dirs)
+    notes = [] if notes is None else notes
+    history = read_history(history_dirs, notes)
     model = build(results, properties, history, title=title, current=path.parent.name or "this run")
-    html = env.get_template("report.html.j2").render(**model)
+    model["history_notes"] = _safe(notes)
+    details = details_dir(path)
+    chunks = _details_chunks(model["cases"], details.name)
+    model["lazy"] = bool(chunks)  # the tests' details: some in report.details/
+    model["lazy_dir"] = details.name
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(html, encoding="utf-8")
-    os.replace(tmp, path)
+    tag = f"{os.getpid()}.tmp"
+    tmp, tmp_details, old_details = (
+        path.with_name(f".{path.name}.{tag}"),
+        path.with_name(f".{details.name}.{tag}"),
+        path.with_name(f".{details.name}.old.{tag}"),
+    )
+    try:
+        parts: Any = env.get_template("parts.html.j2").module
+        files = {name: {c["id"]: str(parts.test_body(c)) for c in chunk} for name, chunk in chunks.items()}
+        if model["trends"]:
+            files["trends.js"] = {"all-trends": trend_rows(model["trends"], model["history"])}
+        if files:
+            _write_details(tmp_details, files)
+        tmp.write_text(env.get_template("report.html.j2").render(**model), encoding="utf-8")
+        moved = details.is_dir() and not details.is_symlink()
+        if moved:
+            os.replace(details, old_details)  # the earlier report's details: removed once the report is in place
+        elif details.exists() or details.is_symlink():
+            details.unlink()
+        if files:
+            os.replace(tmp_details, details)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if moved:  # the earlier report stays whole
+                _remove(details)
+                os.replace(old_details, details)
+            raise
+    finally:
+        for leftover in (tmp, tmp_details, old_details):
+            _remove(leftover)
     return path

@@ -25,6 +25,7 @@ target, with the target's name in its test id.
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ from hil.pytestplugin.fixtures import (
     hil_target,
 )
 from hil.pytestplugin.live import LIVE_KEY, LiveView
-from hil.pytestplugin.options import check_outputs, pytest_addoption, selected_targets, target_folders
+from hil.pytestplugin.options import check_outputs, pytest_addoption, sanitizers, selected_targets, target_folders
 from hil.pytestplugin.outcomes import pytest_runtest_makereport, pytest_runtest_protocol
 from hil.pytestplugin.pool import POOL_KEY, TargetPool
 from hil.pytestplugin.selection import (
@@ -110,7 +111,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.add_cleanup(live.close)
     config.stash[_FOLDERS_KEY] = folders
     config.stash[POOL_KEY] = TargetPool(
-        Path(config.getoption("hil_artifacts")).resolve(), {d.name: d for d in definitions}
+        Path(config.getoption("hil_artifacts")).resolve(), {d.name: d for d in definitions}, sanitize=sanitizers(config)
     )
     junit = config.getoption("hil_junit")
     beside = config.getoption("hil_summary") or config.getoption("hil_html")
@@ -167,13 +168,21 @@ def _write_html(config: pytest.Config) -> None:
         return
     from hil.pytestplugin.html import render
 
-    path = render(
-        Path(html).resolve(),
-        reporter.results,
-        reporter.suite_properties(),
-        [Path(p) for p in config.getoption("hil_history") or []],
-        title=f"HIL run {Path(html).resolve().parent.name}",
-    )
+    notes: list[str] = []
+    try:  # the report never fails the run: what went wrong is said, the outcome stays the tests'
+        path = render(
+            Path(html).resolve(),
+            reporter.results,
+            reporter.suite_properties(),
+            [Path(p) for p in config.getoption("hil_history") or []],
+            title=f"HIL run {Path(html).resolve().parent.name}",
+            notes=notes,
+        )
+    except Exception as exc:  # noqa: BLE001
+        print(f"\nhil: HTML report not written ({html}): {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        return
+    for note in notes:
+        print(f"hil: HTML report: history entry left out: {note}", file=sys.stderr)
     print(f"\nhil: HTML report {path}", flush=True)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from hil.core import cancel
-from hil.core.errors import HilError, InfrastructureError
+from hil.core.errors import HilError, InfrastructureError, SetupError
 from hil.core.inputs import safe_name
 from hil.orchestrate import bring_up
 from hil.targets import Target, make_target
@@ -28,6 +28,10 @@ class TargetPool:
     needs_reset: set[str] = field(default_factory=set)
     #: seconds the latest bring-up of each target took, until a test claims them (``take_setup``)
     setup_seconds: dict[str, float] = field(default_factory=dict)
+    #: the session's ``--hil-sanitize``: what it needs on the host is made before a target is brought up
+    sanitize: tuple[str, ...] = ()
+    #: the set-up error of a target whose gates this host cannot make (each of its tests gets it, no retry)
+    unprepared: dict[str, SetupError] = field(default_factory=dict)
 
     def take_setup(self, name: str) -> float:
         """Seconds spent bringing ``name`` up since the last call (0.0 when it was already up)."""
@@ -47,6 +51,7 @@ class TargetPool:
                 self._bring_up(name, target, reset=True)
             return target
         if target is None:
+            self._prepare(name)
             target = make_target(self.definitions[name], self.artifacts / safe_name(name) / "target")
             self.targets[name] = target
             self._bring_up(name, target, reset=False)
@@ -54,6 +59,20 @@ class TargetPool:
 
             cleanup_stale(target)
         return target
+
+    def _prepare(self, name: str) -> None:
+        """Make on the host what the quality gates need for target ``name`` (the sanitizer qvm of its
+        architecture and runtime), before it is brought up: a SetupError that no retry fixes."""
+        from hil.qvm.gates import Gates
+
+        if name not in self.unprepared:
+            definition = self.definitions[name]
+            try:
+                Gates.for_definition(definition, False, self.sanitize).prepare(definition)
+                return
+            except SetupError as exc:
+                self.unprepared[name] = exc
+        raise self.unprepared[name]
 
     def _bring_up(self, name: str, target: Target, reset: bool) -> None:
         started = time.monotonic()

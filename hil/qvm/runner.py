@@ -170,12 +170,6 @@ class QvmEnded(DeviceFailure):
     """A command for the guest found qvm already ended (the test's vdev run ended: how is said)."""
 
 
-def _qvm_settings(target: Target) -> str:
-    """``NAME=value `` words for the target's qvm settings (``[qvm] timer_hz``: qvmsim's guest timer)."""
-    words = [f"{k}={shell_command([v])}" for k, v in sorted(target.definition.qvm.environment().items())]
-    return " ".join(words) + " " if words else ""
-
-
 class QvmSession:
     """A qvm running on a target, under the test's control."""
 
@@ -200,18 +194,15 @@ class QvmSession:
         stamp = f"{start_snippet()} && " if self._slog2 else ""
         conf = d.remote("run.qvmconf")
         libpath = shell_command([d.path])
-        qvm, libdir = runner.gates.qvm_command(runner.target, d)  # the sanitizer build with --hil-sanitize
+        qvm, env = runner.gates.launch(runner.target, d)  # the sanitizer build with --hil-sanitize; [qvm] settings
         argv = [qvm, "@" + conf]
-        ldpath = libpath if libdir is None else f"{libpath}:{shell_command([libdir])}"
         # the configuration is written by the command that starts qvm: no round trip of its own
         write = (
             f"[ ! -L run.qvmconf ] && {d.write_snippet('run.qvmconf', config_text)} && " if _inline(config_text) else ""
         )
         command = (
             f"cd {libpath} && {write}{record_pid(argv)} && {stamp}"  # pid, start time, command line: see deploy
-            f"LD_LIBRARY_PATH={ldpath}${{LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}} {runner.gates.environment(d)}"
-            f"{_qvm_settings(runner.target)}"
-            f"exec {shell_command(argv)}"
+            f"{env}exec {shell_command(argv)}"
         )
         try:
             self.process: Process = runner.target.start(command, on_output=self._on_output)
@@ -379,7 +370,7 @@ class QvmSession:
         """Wait for qvm to end (escalating after ``timeout``, default the session's); the result."""
         if self._result is not None:
             return self._result
-        limit = self.timeout if timeout is None else timeout
+        limit = (self.timeout if timeout is None else timeout) + self.runner.gates.end_allowance(self.runner.target)
         hung = False
         try:
             outcome = self.process.wait(limit)
@@ -430,7 +421,7 @@ class QvmSession:
                 pass
             self.events.append((time.monotonic(), "signal", f"{sig} (escalation)"))
             try:
-                return self.process.wait(grace), step
+                return self.process.wait(grace + self.runner.gates.end_allowance(self.runner.target)), step
             except WaitTimeout:
                 continue
             except InfrastructureError as exc:
@@ -567,7 +558,7 @@ class QvmRunner:
 
     def _local_file(self, path: str) -> Path | None:
         copy = self.deployment.local_copies.get(path)
-        if copy is None and self.target.kind == "local":
+        if copy is None and self.target.on_this_host:
             copy = Path(path)
         return copy
 

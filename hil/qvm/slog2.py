@@ -248,7 +248,7 @@ def collect(target: Target, folder: str, timeout: float = 30.0) -> Slog2Capture:
     A missing ``slog2info`` is an ``InfrastructureError`` saying how to fix it."""
     q = target.definition.qvm
     program = q.slog2info
-    if target.kind == "local" and program == "slog2info":  # this host: qvmsim's stand-in, built here
+    if target.on_this_host and program == "slog2info":  # this host: qvmsim's stand-in, built here
         from hil.targets.sdk import build_slog2info
 
         program = str(build_slog2info())

@@ -424,11 +424,12 @@ def classify(
     return FINDING, f"exit {status}", f"unexpected ending {result.reason.name}"
 
 
-def list_options(target: Target, folder: str, vdev: str) -> list[VdevOption]:
-    """``qvm vdev NAME ?`` on the target, with the vdev in ``folder`` (qvmsim targets only)."""
-    q = shell_command([folder])
+def list_options(target: Target, deployment: Deployment, vdev: str, gates: Gates | None = None) -> list[VdevOption]:
+    """``qvm vdev NAME ?`` on the target, with the vdev in ``deployment``'s folder (qvmsim targets only),
+    started as every run of ``gates`` is (``Gates.launch``: a sanitizer vdev needs the sanitizer qvm)."""
+    qvm, env = (gates or Gates()).launch(target, deployment)
     out = target.run(
-        f"cd {q} && LD_LIBRARY_PATH={q} {shell_command([target.qvm_command(), 'vdev', vdev, '?'])}", timeout=30
+        f"cd {shell_command([deployment.path])} && {env}{shell_command([qvm, 'vdev', vdev, '?'])}", timeout=30
     )
     options = parse_option_list(out.stdout_text)
     if out.exit_status != 0 or not re.search(rf"^vdev {re.escape(vdev)} options", out.stdout_text, re.MULTILINE):
@@ -526,7 +527,7 @@ def run_sweep(
             deployments.append(create_deployment(target, f"sweep-{vdev}-{i}"))
         for d in deployments:
             d.put_file(vdev_so, vdev_so.name, 0o755)
-        todo = cases(list_options(target, deployments[0].path, vdev), base, acc.exclude, acc.ranges)
+        todo = cases(list_options(target, deployments[0], vdev, gates), base, acc.exclude, acc.ranges)
         for future in [pool.submit(one, case) for case in todo]:
             future.result()
     except BaseException:  # cancelled (SIGTERM, Ctrl-C) or failed: stop every qvm, keep the table of what is done

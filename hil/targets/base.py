@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, ClassVar, Literal, Protocol
 
 from hil.core.command import shell_command
 from hil.core.deadline import Deadline
+from hil.core.errors import ConfigError
 from hil.core.osfacts import OsFacts, os_facts
 from hil.targets.definition import KINDS, TargetDefinition
 
@@ -61,6 +62,10 @@ class Target(ABC):
     kind: ClassVar[str]
     #: Which guest its qvm runs (qvmsim's scripted one unless the kind says otherwise).
     guest_control: ClassVar[GuestKind] = "scripted"
+    #: The target is this host: its paths are the host's paths, its programs may be built here.
+    on_this_host: ClassVar[bool] = False
+    #: Its qvm is qvmsim, which this package may replace by its own build (``--hil-sanitize``).
+    runs_qvmsim_builds: ClassVar[bool] = False
     console: Console | None = None
 
     def __init__(self, definition: TargetDefinition, run_dir: Path) -> None:
@@ -114,6 +119,39 @@ class Target(ABC):
     @abstractmethod
     def get(self, remote: str, local: Path) -> None:
         """Copy a target file to the host."""
+
+    @classmethod
+    def for_definition(cls, definition: TargetDefinition) -> type[Target]:
+        """The class that runs ``definition``: this kind's, or a variant of it (a board without
+        ``[ssh]`` is a serial-only board)."""
+        return cls
+
+    @classmethod
+    def ssh_login(cls, definition: TargetDefinition, known_hosts: Path) -> list[str]:
+        """``ssh`` arguments reaching a running target of this kind (``hil target ssh``): the options
+        pinning its host key (written to ``known_hosts`` when the definition gives the key itself), the
+        client key, the port and ``user@host``.  Here: the definition's ``[ssh]``."""
+        ssh = definition.ssh
+        if ssh is None:
+            raise ConfigError(f"target '{definition.name}' ({definition.kind}) is not reached over SSH", "--target")
+        host = ssh.host if ssh.port == 22 else f"[{ssh.host}]:{ssh.port}"
+        if ssh.host_key:
+            known_hosts.write_text(f"{host} {ssh.host_key.strip()}\n")
+            hosts_file = known_hosts
+        else:
+            hosts_file = Path(str(ssh.known_hosts)).expanduser()
+        argv = ["-o", f"UserKnownHostsFile={hosts_file}", "-p", str(ssh.port)]
+        if ssh.key:
+            argv += ["-i", str(Path(str(ssh.key)).expanduser())]
+        return [*argv, f"{ssh.user}@{ssh.host}"]
+
+    @classmethod
+    def console_url(cls, definition: TargetDefinition) -> str:
+        """The serial console's URL of a running target of this kind (``hil target console``): here the
+        definition's ``[console] url``."""
+        if definition.console is None or not definition.console.url:
+            raise ConfigError(f"target '{definition.name}' has no [console] url", "--target")
+        return definition.console.url
 
     def explain(self, what: str, exc: Exception) -> Exception:
         """The error to report for ``exc``, met while ``what``: the target's own cause when it has one
@@ -190,6 +228,11 @@ def register(cls: type[Target]) -> type[Target]:
     return cls
 
 
+def target_class(definition: TargetDefinition) -> type[Target]:
+    """The class that runs ``definition`` (its kind's, or the variant the kind picks for it)."""
+    return TARGET_CLASSES[definition.kind].for_definition(definition)
+
+
 def make_target(definition: TargetDefinition, run_dir: Path) -> Target:
     """The target object for a definition (not yet up)."""
-    return TARGET_CLASSES[definition.kind](definition, run_dir)
+    return target_class(definition)(definition, run_dir)

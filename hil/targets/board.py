@@ -6,13 +6,15 @@ import os
 import signal
 import subprocess
 import time
+from typing import ClassVar
 
 from hil.core.deadline import Deadline
 from hil.core.errors import ConfigError, ExpectTimeout, InfrastructureError
 from hil.core.text import mask_secrets
 from hil.links.console import Console
 from hil.links.ssh import SshConfig, SshConnection
-from hil.targets.base import register
+from hil.targets.base import GuestKind, Target, register
+from hil.targets.definition import TargetDefinition
 from hil.targets.lease import Lease, acquire
 from hil.targets.remote import RemoteTarget
 
@@ -22,7 +24,7 @@ class BoardTarget(RemoteTarget):
     """Attaches to a board: power it (if configured), watch its console, reach it over SSH."""
 
     kind = "board"
-    guest_control = "console"  # a real guest, driven through the serial console
+    guest_control: ClassVar[GuestKind] = "console"  # a real guest, driven through the serial console
     lease: Lease | None = None
 
     def power(self, action: str, timeout: float = 0.0) -> bool:
@@ -63,41 +65,20 @@ class BoardTarget(RemoteTarget):
             )
         return True
 
+    @classmethod
+    def for_definition(cls, definition: TargetDefinition) -> type[Target]:
+        """A board without ``[ssh]`` is reached only by its console: ``SerialBoardTarget``."""
+        if definition.ssh is None:
+            from hil.targets.serialboard import SerialBoardTarget
+
+            return SerialBoardTarget
+        return cls
+
     def up(self, deadline: Deadline) -> None:
         d = self.definition
-        assert d.ssh is not None  # validated with the definition
         try:
-            if d.console is not None:
-                self.console = Console.for_url(
-                    d.console.url,
-                    d.console.baud,
-                    log_path=self.run_dir / "console.log",
-                    name=f"{self.name} console",
-                    fail_patterns=self.os.crash_banners,  # QNX: procnto's Shutdown[...] banner
-                )
-                self.console.start()
-            mark = self.console.mark() if self.console is not None else None
-            if (self.power("cycle") or self.power("on")) and self.console is not None and d.power.ready_regex:
-                boot = deadline.child(d.power.boot_timeout).remaining()
-                try:
-                    self.console.expect(d.power.ready_regex, boot, since=mark)
-                except ExpectTimeout as exc:
-                    raise InfrastructureError(
-                        f"board '{self.name}' did not come back after the power cycle: step 'wait for "
-                        f"[power] ready_regex {d.power.ready_regex!r} on the console' timed out after {boot:.0f} s "
-                        f"([power] boot_timeout); console log: {self.run_dir / 'console.log'}"
-                    ) from exc
-            config = SshConfig(
-                host=d.ssh.host,
-                port=d.ssh.port,
-                user=d.ssh.user,
-                key_path=d.ssh.key,  # type: ignore[arg-type]
-                host_key=d.ssh.host_key,
-                known_hosts=d.ssh.known_hosts,  # type: ignore[arg-type]
-                connect_timeout=d.ssh.connect_timeout,
-            )
-            self.ssh = SshConnection(config, name=self.name)
-            self.ssh.connect(deadline)
+            self._power_up(deadline)
+            self._connect(deadline)
             if d.lease.enabled:
                 self.lease = acquire(self, wait=min(d.lease.wait, deadline.remaining()), ttl=d.lease.ttl)
                 self.lease.keep_alive()
@@ -107,6 +88,46 @@ class BoardTarget(RemoteTarget):
         except BaseException:
             self.down()
             raise
+
+    def _power_up(self, deadline: Deadline) -> None:
+        """Open the console (if any), switch the board on or cycle it, wait for ``[power] ready_regex``."""
+        d = self.definition
+        if d.console is not None:
+            self.console = Console.for_url(
+                d.console.url,
+                d.console.baud,
+                log_path=self.run_dir / "console.log",
+                name=f"{self.name} console",
+                fail_patterns=self.os.crash_banners,  # QNX: procnto's Shutdown[...] banner
+            )
+            self.console.start()
+        mark = self.console.mark() if self.console is not None else None
+        if (self.power("cycle") or self.power("on")) and self.console is not None and d.power.ready_regex:
+            boot = deadline.child(d.power.boot_timeout).remaining()
+            try:
+                self.console.expect(d.power.ready_regex, boot, since=mark)
+            except ExpectTimeout as exc:
+                raise InfrastructureError(
+                    f"board '{self.name}' did not come back after the power cycle: step 'wait for "
+                    f"[power] ready_regex {d.power.ready_regex!r} on the console' timed out after {boot:.0f} s "
+                    f"([power] boot_timeout); console log: {self.run_dir / 'console.log'}"
+                ) from exc
+
+    def _connect(self, deadline: Deadline) -> None:
+        """Open the link commands and files go over: SSH."""
+        d = self.definition
+        assert d.ssh is not None  # validated with the definition
+        config = SshConfig(
+            host=d.ssh.host,
+            port=d.ssh.port,
+            user=d.ssh.user,
+            key_path=d.ssh.key,  # type: ignore[arg-type]
+            host_key=d.ssh.host_key,
+            known_hosts=d.ssh.known_hosts,  # type: ignore[arg-type]
+            connect_timeout=d.ssh.connect_timeout,
+        )
+        self.ssh = SshConnection(config, name=self.name)
+        self.ssh.connect(deadline)
 
     def down(self) -> None:
         if self.lease is not None:

@@ -13,7 +13,7 @@ labels, and holds one table per concern::
     known_hosts = "~/.ssh/known_hosts"
 
     [console]
-    url = "/dev/ttyUSB0"
+    url = "/dev/ttyUSB0"            # without [ssh]: a serial-only board, reached by this console alone
 
     [toolchain]
     kind = "qcc"
@@ -338,13 +338,13 @@ def parse_definition(data: dict[str, Any], source: str, default_name: str | None
         _check_labgrid(definition, source)
     elif definition.kind == "board" and definition.ssh is not None and not definition.ssh.host:
         raise ConfigError("required key is missing (the board's address)", source, "ssh.host")
-    if definition.kind == "board":
-        if definition.ssh is None:
-            raise ConfigError("a board needs an [ssh] table (host, user, key, known_hosts or host_key)", source, "ssh")
-        if definition.ssh.host_key is None and definition.ssh.known_hosts is None:
-            raise ConfigError(
-                'the host key must be pinned: set host_key = "ssh-ed25519 AAAA..." or known_hosts = PATH', source, "ssh"
-            )
+    ssh = definition.ssh
+    if definition.kind == "board" and ssh is None:
+        _check_serial_only(definition, source)
+    elif definition.kind == "board" and ssh is not None and ssh.host_key is None and ssh.known_hosts is None:
+        raise ConfigError(
+            'the host key must be pinned: set host_key = "ssh-ed25519 AAAA..." or known_hosts = PATH', source, "ssh"
+        )
     if definition.kind == "qemu" and definition.qemu.user_image:
         _check_user_image(definition.qemu, source)
     if definition.power.timeout <= 0:
@@ -401,6 +401,26 @@ def _check_user_image(q: QemuSection, source: str) -> None:
             re.compile(q.console_ready_regex)
         except re.error as exc:
             raise ConfigError(f"not a valid regex: {exc}", source, "qemu.console_ready_regex") from None
+
+
+def _check_serial_only(definition: TargetDefinition, source: str) -> None:
+    """A board without [ssh] is reached by its console alone: it needs one, and its guest cannot be
+    driven through it (the console carries the shell)."""
+    if definition.console is None:
+        raise ConfigError(
+            "a board needs an [ssh] table (host, user, key, known_hosts or host_key), or a [console] "
+            '(url = "/dev/ttyUSB0", "rfc2217://HOST:PORT", "socket://HOST:PORT") to be reached through its '
+            "serial console alone",
+            source,
+            "ssh",
+        )
+    if definition.guest.control == "console":
+        raise ConfigError(
+            "a board without [ssh] runs its shell on the console, so its guest cannot be driven there: set control = "
+            '"scripted" (commands through qvm\'s standard input) or add an [ssh] table',
+            source,
+            "guest.control",
+        )
 
 
 def _check_labgrid(definition: TargetDefinition, source: str) -> None:

@@ -125,6 +125,8 @@ class LocalTarget(Target):
     """Runs everything on this host: the fastest target, no isolation."""
 
     kind = "local"
+    on_this_host = True  # its files are this host's
+    runs_qvmsim_builds = True  # qvmsim built here
 
     def up(self, deadline: Deadline) -> None:
         pass

@@ -24,7 +24,7 @@ import shutil
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hil.core.arch import arch as arch_info
 from hil.core.arch import gcc_for
@@ -32,9 +32,7 @@ from hil.core.deadline import Deadline
 from hil.core.errors import ConfigError, InfrastructureError, SetupError
 from hil.core.paths import cache_dir, file_lock
 from hil.core.text import terminal_safe
-from hil.links.console import Console
-from hil.links.ssh import SshConfig, SshConnection
-from hil.links.transports import open_transport
+from hil.links.ssh.config import SshConfig
 from hil.targets.base import register
 from hil.targets.definition import TargetDefinition, definition_path, drive_file
 from hil.targets.remote import RemoteTarget
@@ -44,6 +42,10 @@ from hil.vm.qemuargs import remove_control_dir
 from hil.vm.usermachine import UserImage, UserQemuMachine
 
 log = logging.getLogger("hil.targets.qemu")
+
+if TYPE_CHECKING:  # paramiko and pyserial load when a target connects, not for 'hil target status'
+    from hil.links.console import Console
+    from hil.links.ssh import SshConnection
 
 #: Set to 1 to never attach to a background VM of ``hil target up``: every run boots its own.
 PRIVATE_VM_ENV = "HIL_PRIVATE_VM"
@@ -128,6 +130,13 @@ def user_ssh_config(definition: TargetDefinition, port: int) -> SshConfig:
     )
 
 
+def _ssh(config: SshConfig, name: str) -> SshConnection:
+    """An SSH connection (paramiko is imported here, on first use)."""
+    from hil.links.ssh.connection import SshConnection
+
+    return SshConnection(config, name=name)
+
+
 def ssh_config(image: Image, port: int) -> SshConfig:
     """SSH to a VM of ``image`` forwarded on ``port``: the image's own keys, the host key pinned."""
     return SshConfig(
@@ -145,10 +154,24 @@ class QemuTarget(RemoteTarget):
     """A private VM booted for this run; stopped on exit, error, Ctrl-C or SIGTERM."""
 
     kind = "qemu"
+    runs_qvmsim_builds = True  # the public image's qvm is qvmsim
     machine: QemuMachine | None = None
     image: Image | None = None
     #: The ``hil target up`` VM this target attached to (its state), or None for a private VM.
     attached: dict[str, Any] | None = None
+
+    @classmethod
+    def ssh_login(cls, definition: TargetDefinition, known_hosts: Path) -> list[str]:
+        """The ``hil target up`` VM's forwarded port, client key and pinned host key (from its state)."""
+        state = running_background(definition)
+        port = int(state["ssh_port"])
+        known_hosts.write_text(f"[127.0.0.1]:{port} {state['host_key_pub'].strip()}\n")
+        return ["-o", f"UserKnownHostsFile={known_hosts}", "-i", str(state["client_key"]), "-p", str(port),
+                f"{state['user']}@127.0.0.1"]  # fmt: skip
+
+    @classmethod
+    def console_url(cls, definition: TargetDefinition) -> str:
+        return str(running_background(definition)["console_url"])
 
     def up(self, deadline: Deadline) -> None:
         if self.definition.qemu.user_image:
@@ -165,7 +188,7 @@ class QemuTarget(RemoteTarget):
                 self.machine = None
                 self._boot(deadline, restore=False)
             assert self.machine is not None and self.image is not None
-            self.ssh = SshConnection(ssh_config(self.image, self.machine.ssh_port), name=self.name)
+            self.ssh = _ssh(ssh_config(self.image, self.machine.ssh_port), name=self.name)
             self.ssh.connect(deadline.child(30, f"SSH to {self.name}"), retry=True)
             if self.machine.restored:
                 _set_clock(self.ssh)
@@ -186,13 +209,16 @@ class QemuTarget(RemoteTarget):
             self.console = console = self._console(machine.console_url)
             boot = deadline.child(self.definition.qemu.boot_timeout, f"booting {self.name}")
             machine.wait_ready(boot, console_reader=console.expect)
-            self.ssh = SshConnection(user_ssh_config(self.definition, machine.ssh_port), name=self.name)
+            self.ssh = _ssh(user_ssh_config(self.definition, machine.ssh_port), name=self.name)
             self.ssh.connect(deadline.child(30, f"SSH to {self.name}"), retry=True)
         except BaseException:
             self.down()
             raise
 
     def _console(self, url: str) -> Console:
+        from hil.links.console import Console
+        from hil.links.transports import open_transport
+
         return Console(
             open_transport(url),
             log_path=self.run_dir / "console.log",
@@ -223,7 +249,7 @@ class QemuTarget(RemoteTarget):
         if state is None or state.get("spec_hash") != self.image.spec_hash:
             return False
         try:
-            self.ssh = SshConnection(ssh_config(self.image, int(state["ssh_port"])), name=self.name)
+            self.ssh = _ssh(ssh_config(self.image, int(state["ssh_port"])), name=self.name)
             self.ssh.connect(deadline.child(30, f"SSH to {self.name}"), retry=False)
             self.console = self._console(str(state.get("console_url") or f"socket://127.0.0.1:{state['serial_port']}"))
             _check_console_served(self.console)
@@ -358,7 +384,7 @@ def _boot_background(definition: TargetDefinition, folder: Path) -> dict[str, An
                 continue
         assert machine is not None
         if machine.restored:
-            with SshConnection(ssh_config(image, machine.ssh_port), name=definition.name) as ssh:
+            with _ssh(ssh_config(image, machine.ssh_port), name=definition.name) as ssh:
                 _set_clock(ssh)
         state = {"name": definition.name, "running": True, **machine.state()}
         write_state(_state_file(definition.name), state)
@@ -438,6 +464,18 @@ def sshd_problem(state: dict[str, Any], timeout: float = 5.0) -> str:
     if not banner.startswith(b"SSH-"):
         return f"SSH on 127.0.0.1:{state['ssh_port']} does not answer (no SSH banner: {banner[:40]!r})"
     return ""
+
+
+def running_background(definition: TargetDefinition) -> dict[str, Any]:
+    """The state of ``definition``'s ``hil target up`` VM; a ``ConfigError`` saying how to start it."""
+    state = background_status(definition.name)
+    if state is None:
+        raise ConfigError(
+            f"target '{definition.name}' is not running in the background; start it with "
+            f"'hil target up --target {definition.name}'",
+            "--target",
+        )
+    return state
 
 
 def background_down(name: str) -> bool:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hil.core.command import CommandResult
 from hil.core.errors import InfrastructureError
-from hil.links.console import Console
-from hil.links.ssh import RemoteProcess, SshConnection
 from hil.targets.base import OutputCallback, Target
+
+if TYPE_CHECKING:  # annotations only: importing this module does not load paramiko or pyserial
+    from hil.links.console import Console
+    from hil.links.ssh import RemoteProcess, SshConnection
 
 #: Console lines that end a test at once, whatever it is waiting for, on a Linux target; each
 #: target watches its own OS's (``Target.os.crash_banners``: QNX's ``Shutdown[...]`` banner).

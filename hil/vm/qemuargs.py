@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hil.core.paths import private_dir
-from hil.links.transports import check_peer
+from hil.core.peer import check_peer
 
 
 def console_net_tail(

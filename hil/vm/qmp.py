@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from hil.core.errors import InfrastructureError
-from hil.links.transports import check_peer
+from hil.core.peer import check_peer
 
 
 class Qmp:

@@ -216,6 +216,11 @@ MATRIX: dict[str, tuple[str, str]] = {
         "vio/vq refuse them with an ERROR line naming the vdev; the vdev gives the chain back empty; qvm runs on",
         "tests/hil/test_virtio.py::test_virtio_bad_descriptor_chains_do_not_crash",
     ),
+    "HTML report: history junit.xml with time='1,5' or 'nan' (or cut short), a lone surrogate in a session event": (
+        "the run's outcome unchanged (a passing night exits 0); bad entries skipped and named on the terminal and "
+        "in the report; the text shown with U+FFFD; no temporary file left (issue 22, item 13)",
+        "tests/cli/test_html_robust.py::test_bad_history_and_a_lone_surrogate_leave_a_passing_night_passing",
+    ),
 }
 
 

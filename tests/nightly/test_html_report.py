@@ -1,14 +1,19 @@
-"""The HTML report of a real nightly (local and qemu), loaded once in headless Chromium."""
+"""The HTML report in headless Chromium: a real nightly (local and qemu) loaded once; details loaded when opened."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
 from pathlib import Path
 
+from hil.pytestplugin.html import render
+from hil.pytestplugin.junit import JUnitReporter
+from hil.pytestplugin.results import CaseResult
 from tests.nightly.test_nightly import cases, only_report
 from tests.support.cli import hil
+from tests.support.html_report import expanded
 from tests.support.paths import REPO as ROOT
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -24,7 +29,7 @@ def test_nightly_html_report_loads_with_every_test_and_true_timelines(tmp_path: 
     run = only_report(tmp_path)
     report = run / "report.html"
     assert f"HTML report {report}" in done.stdout  # the closing summary names it
-    html = report.read_text(encoding="utf-8")
+    html = expanded(report)  # the passing tests' details (report.details/) inlined, as a browser shows them opened
 
     # every test of the JUnit file is in the report, under the same suite and name
     junit = set(cases(run / "junit.xml"))
@@ -79,3 +84,57 @@ def test_nightly_html_report_loads_with_every_test_and_true_timelines(tmp_path: 
     keep = ROOT / "artifacts"
     keep.mkdir(exist_ok=True)
     shutil.copy(shot, keep / "html-report.png")
+
+
+def _dom(url: str, cwd: Path) -> str:
+    """The page's DOM once its scripts have run (headless Chromium, 5 s of virtual time for them)."""
+    assert CHROMIUM, "chromium is not installed: scripts/install-host-deps installs it"
+    done = subprocess.run(
+        [CHROMIUM, "--headless", "--disable-gpu", "--no-sandbox", "--virtual-time-budget=5000", "--dump-dom", url],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+    )
+    assert done.returncode == 0 and "</html>" in done.stdout, done.stderr[-3000:]
+    return done.stdout
+
+
+def test_details_of_passing_tests_load_when_opened(tmp_path: Path) -> None:
+    """A passing test's details are not in report.html; opening it (here: report.html#tN) loads them from
+    report.details/, and a report copied without that folder says so instead of failing."""
+    folder = tmp_path / "artifacts" / "a"
+    folder.mkdir(parents=True)
+    run = {
+        "start": 5.0,
+        "end": 6.0,
+        "log": [{"t": 5.25, "level": "INFO", "source": "wdog", "message": "ctrl GUEST_STARTING", "kind": "lifecycle"}],
+        "events": [],
+        "exit": {"status": 0, "signal": None, "reason": "NORMAL"},
+        "duration_s": 1.0,
+    }
+    (folder / "run1.data.json").write_text(json.dumps(run))
+    results = [
+        CaseResult("local", "t.py::test_bad", "test_bad", "t.local", "failed", 1.0, message="boom"),
+        CaseResult("local", "t.py::test_good", "test_good", "t.local", "passed", 1.0, artifacts=str(folder)),
+    ]
+    report = render(tmp_path / "report.html", results, {})
+    assert 'data-t="5.250000"' not in report.read_text()  # not in the page itself
+    dom = _dom(report.as_uri() + "#t1", tmp_path)
+    good = re.search(r'<details class="test" id="t1"[^>]*>.*?</details>\s*(?=<details class="test"|<script)', dom, re.S)
+    assert good is not None and 'data-loaded="1"' in good.group() and " open" in good.group()
+    assert 'data-t="5.250000"' in good.group() and "ctrl GUEST_STARTING" in good.group()
+    assert re.search(r'<div id="script-errors" hidden=""></div>', dom)  # no script error
+
+    # with an earlier run: the table of every test's trend loads when opened too
+    earlier = tmp_path / "reports" / "20250101T000000Z"
+    JUnitReporter(earlier / "junit.xml").write()
+    render(tmp_path / "report.html", results, {}, [earlier.parent])
+    dom = _dom(report.as_uri() + "#all-trends", tmp_path)
+    trends = re.search(r'<details id="all-trends"[^>]*>.*?</details>', dom, re.S)
+    assert trends is not None and 'data-loaded="1"' in trends.group()
+    assert trends.group().count("<tr data-key=") == 2
+
+    shutil.rmtree(tmp_path / "report.details")
+    dom = _dom(report.as_uri() + "#t1", tmp_path)
+    assert "The details are in report.details/d0000.js, which is missing" in dom

@@ -10,8 +10,9 @@ pair and the board is a thread of the test driving the master end:
   prompt; ``burst N`` prints ``burst_data(N)`` (every byte value, 0xFF, the
   telnet IAC, included) and then ``END-OF-BURST``.
 * ``Ser2net``: ``ser2net -n -u -c CONFIG -P PIDFILE`` in the foreground, its
-  own YAML config (one connection) in a private folder, on a fixed free port,
-  so that ``stop()`` then ``start()`` is a terminal server restart: the
+  own YAML config (one connection) in a private folder, on the free port it
+  picks at its first start (port 0, read back from /proc: no probe socket),
+  kept so that ``stop()`` then ``start()`` is a terminal server restart: the
   connection drops and the same URL works again.
 
 The slave end stays open in the test (raw mode) while ser2net opens and
@@ -32,7 +33,7 @@ import time
 import tty
 from pathlib import Path
 
-from tests.support.sshd import free_port
+from tests.support.sshd import listening_port
 
 BANNER = "U-Boot 2024.01 (hil test board)\r\nStarting kernel ...\r\nQNX 8.0.0 hil-board on ser2net\r\n"
 PROMPT = "board# "
@@ -131,7 +132,7 @@ class Ser2net:
         self.root = root
         self.device = device
         self.kind = kind
-        self.port = free_port()
+        self.port = 0  # ser2net picks a free one at the first start (read back from /proc); restarts keep it
         self.config = root / "ser2net.yaml"
         self.log = root / "ser2net.log"
         self.process: subprocess.Popen[bytes] | None = None
@@ -169,7 +170,7 @@ class Ser2net:
                 stderr=subprocess.STDOUT,
             )
         end = time.monotonic() + timeout
-        while not self._listening():
+        while not self._listening(self.process.pid):
             if self.process.poll() is not None or time.monotonic() > end:
                 self.stop()
                 raise RuntimeError(
@@ -179,14 +180,14 @@ class Ser2net:
             time.sleep(0.01)
         return self
 
-    def _listening(self) -> bool:
-        """Whether a socket listens on 127.0.0.1:port (read from /proc: a probe connection would open the port)."""
-        want = f"0100007F:{self.port:04X}"
-        try:
-            rows = Path("/proc/net/tcp").read_text().splitlines()[1:]
-        except OSError:
-            return False
-        return any(row.split()[1] == want and row.split()[3] == "0A" for row in rows)
+    def _listening(self, pid: int) -> bool:
+        """Whether ser2net listens (on ``port``, or on the port it picked for 0, which becomes ``port``);
+        read from /proc: a probe connection would open the port."""
+        found = listening_port(pid)
+        if found and (self.port == 0 or found == self.port):
+            self.port = found
+            return True
+        return False
 
     def stop(self) -> None:
         """Stop ser2net (SIGTERM, SIGKILL after 5 s): every client connection drops."""
@@ -199,3 +200,57 @@ class Ser2net:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+class PtyRelay:
+    """A serial port wired to a VM's serial socket: the slave end of a pty (``device``, for ser2net's
+    ``serialdev`` connector) relayed byte for byte to ``host:port`` by a thread."""
+
+    def __init__(self, host: str, port: int) -> None:
+        import socket
+
+        self.master, self._slave = os.openpty()
+        tty.setraw(self._slave)
+        self.device = os.ttyname(self._slave)
+        self._sock = socket.create_connection((host, port), timeout=10)
+        self._sock.setblocking(False)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="pty-relay", daemon=True)
+
+    def start(self) -> PtyRelay:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        sock = self._sock.fileno()
+        to_sock, to_pty = b"", b""
+        while not self._stop.is_set():
+            readers = [fd for fd, pending in ((self.master, to_sock), (sock, to_pty)) if not pending]
+            writers = [fd for fd, pending in ((sock, to_sock), (self.master, to_pty)) if pending]
+            ready_r, ready_w, _ = select.select(readers, writers, [], 0.1)
+            try:
+                if self.master in ready_r:
+                    to_sock = os.read(self.master, 65536)
+                if sock in ready_r:
+                    to_pty = os.read(sock, 65536)
+                    if not to_pty:
+                        return  # the VM's socket closed
+                if sock in ready_w:
+                    to_sock = to_sock[os.write(sock, to_sock) :]
+                if self.master in ready_w:
+                    to_pty = to_pty[os.write(self.master, to_pty) :]
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError:  # EIO: nobody has the slave open right now (ser2net between clients)
+                time.sleep(0.01)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self._sock.close()
+        for fd in (self.master, self._slave):
+            try:
+                os.close(fd)
+            except OSError:
+                pass

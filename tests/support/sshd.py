@@ -27,6 +27,8 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -80,11 +82,40 @@ def nss_wrapper() -> str | None:
     return next((p for p in NSS_WRAPPER_CANDIDATES if Path(p).exists()), None)
 
 
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nobody listens on right now."""
+@contextmanager
+def unused_port() -> Iterator[int]:
+    """A TCP port on 127.0.0.1 that nobody listens on while the block runs: it stays bound here (no
+    listen), so no other program can take it meanwhile and a connection to it is refused."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        yield int(s.getsockname()[1])
+
+
+def listening_port(pid: int, host: str = "127.0.0.1") -> int | None:
+    """The TCP port process ``pid`` listens on at ``host`` (read from /proc), or None yet.
+
+    Servers started on port 0 pick a free port themselves and it is read back here: no port is
+    chosen by binding and closing a probe socket (a race another program can win)."""
+    try:
+        inodes = {
+            os.readlink(f"/proc/{pid}/fd/{fd}")[len("socket:[") : -1]
+            for fd in os.listdir(f"/proc/{pid}/fd")
+            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:[")
+        }
+    except OSError:
+        return None
+    want = "".join(f"{int(part):02X}" for part in reversed(host.split(".")))
+    for table in ("/proc/net/tcp",):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            cols = row.split()
+            address, port = cols[1].split(":")
+            if cols[3] == "0A" and cols[9] in inodes and address == want:  # 0A: LISTEN
+                return int(port, 16)
+    return None
 
 
 def make_client_key(path: Path) -> str:
@@ -184,7 +215,7 @@ class DropbearServer:
         if not self.host_key:
             self.prepare()
         for _ in range(5):
-            port = self.port or free_port()
+            port = self.port or 0  # 0: dropbear picks a free port, read back from /proc once it listens
             env = dict(
                 os.environ,
                 LD_PRELOAD=nss_wrapper() or "",
@@ -209,7 +240,8 @@ class DropbearServer:
                 self.process = subprocess.Popen(
                     args, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL, start_new_session=True
                 )
-            if self._wait_listening(port):
+            port = self._wait_listening(port)
+            if port:
                 self.port = port
                 self.known_hosts = self.root / "known_hosts"
                 self.known_hosts.write_text(f"[{self.host}]:{port} {self.host_key}\n")
@@ -219,17 +251,17 @@ class DropbearServer:
                 time.sleep(0.1)  # the port may still be held by the previous instance
         raise RuntimeError(f"dropbear did not start; log:\n{self.log.read_text(errors='replace')}")
 
-    def _wait_listening(self, port: int) -> bool:
+    def _wait_listening(self, port: int) -> int:
+        """The port dropbear listens on (``port``, or the one it picked for 0) once it does; 0 if it does not."""
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline:
             if self.process is None or self.process.poll() is not None:
-                return False
-            try:
-                with socket.create_connection((self.host, port), timeout=0.5):
-                    return True
-            except OSError:
-                time.sleep(0.01)
-        return False
+                return 0
+            found = listening_port(self.process.pid, self.host)
+            if found and (port == 0 or found == port):
+                return found
+            time.sleep(0.01)
+        return 0
 
     def stop(self) -> None:
         """Stop the listener and every session it forked (with the commands they run)."""

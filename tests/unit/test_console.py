@@ -294,13 +294,14 @@ def test_no_reconnect_ends_expect_with_infrastructure_error(peer: Peer) -> None:
             c.sendline("x")
 
 
-def test_close_is_idempotent_and_fast(peer: Peer) -> None:
+def test_close_is_idempotent_and_stops_the_reader(peer: Peer) -> None:
     c = Console(TcpTransport("127.0.0.1", peer.port)).start()
     peer.accept()
-    before = time.monotonic()
+    reader = c._reader
+    assert reader is not None and reader.is_alive()
     c.close()
     c.close()
-    assert time.monotonic() - before < 1
+    assert not reader.is_alive()  # close() interrupted its blocked read and joined it (speed: bench/)
     with pytest.raises(InfrastructureError, match="close"):
         c.expect("x", timeout=1)
 
@@ -434,3 +435,59 @@ def test_timeout_holds_while_data_keeps_streaming(peer: Peer, console: Console) 
     finally:
         stop.set()
     assert 0.29 <= time.monotonic() - before < 3
+
+
+def test_a_waiting_expect_reads_the_transport_in_its_own_thread(peer: Peer, console: Console) -> None:
+    """No hand-over between threads for what an expect waits for: the expecting thread receives it."""
+    readers: list[str] = []
+    console.add_listener(lambda chunk: readers.append(threading.current_thread().name))
+    for i in range(20):
+        threading.Timer(0.02, peer.send, (f"reply {i}\n",)).start()
+        console.expect(rf"reply {i}\n", timeout=5)
+    assert readers.count(threading.current_thread().name) >= 15, readers  # the reader thread may take a few
+
+
+def test_a_second_waiting_expect_takes_over_when_the_reading_one_returns(peer: Peer, console: Console) -> None:
+    """Two threads wait; the one reading returns first; the other still receives its data promptly."""
+    got: list[str] = []
+    other = threading.Thread(target=lambda: got.append(console.expect("second", timeout=5).text))
+    other.start()
+    time.sleep(0.05)
+    peer.send("first\n")
+    console.expect("first", timeout=5)
+    threading.Timer(0.05, peer.send, ("second\n",)).start()
+    other.join(5)
+    assert got == ["second"]
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"ping 5\n",
+        "login: ",
+        r"\$ ",
+        r"a\.b",
+        "abc\n",
+        r"\\",
+        r"\#",
+        r"\d+",
+        "a|b",
+        r"\x41",
+        "[x]",
+        r"foo\b",
+        "(?<=a)b",
+    ],
+)
+def test_plain_text_patterns_reach_as_far_as_the_parser_says(pattern: str) -> None:
+    """The plain-text shortcut of ``reach`` (no parse) gives what the parse tree gives."""
+    from re import _parser  # type: ignore[attr-defined]
+
+    from hil.links import regex_window
+
+    parsed = _parser.parse(pattern, 0)
+    width, behind, newline = regex_window._walk(parsed, parsed.state.flags)
+    quick = regex_window._literal_reach(pattern, 0)
+    assert quick is None or (quick.width, quick.behind, quick.newline) == (width, behind, newline)
+    assert (quick is None) == any(c in pattern for c in "|[d(x") or pattern == r"foo\b"
+    regex_window.reach.cache_clear()
+    assert regex_window.reach(pattern, 0) == regex_window.Reach(width, behind, newline)

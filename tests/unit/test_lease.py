@@ -68,28 +68,39 @@ d = parse_definition({"kind": "local", "qvm": {"workdir": sys.argv[1]}}, "t.toml
 t = make_target(d, Path(sys.argv[2]))
 lease = acquire(t, wait=float(sys.argv[3]), owner=sys.argv[4], poll=0.2)
 print("GOT", flush=True)
-time.sleep(float(sys.argv[5]))
+if sys.argv[5] == "-":
+    sys.stdin.readline()  # hold the lease until the test says so
+else:
+    time.sleep(float(sys.argv[5]))
 lease.release()
 print("RELEASED", flush=True)
 """
 
 
 def test_contest_between_two_processes(tmp_path: Path) -> None:
-    def spawn(owner: str, wait: float, hold: float) -> subprocess.Popen[str]:
+    """Event-ordered, no wall-clock race: the first process holds the lease until the test tells it to
+    let go, so the impatient third one always meets it held, and the patient second one gets it after."""
+
+    def spawn(owner: str, wait: float, hold: str) -> subprocess.Popen[str]:
         return subprocess.Popen(
-            [sys.executable, "-c", SCRIPT, str(tmp_path / "w"), str(tmp_path / owner), str(wait), owner, str(hold)],
+            [sys.executable, "-c", SCRIPT, str(tmp_path / "w"), str(tmp_path / owner), str(wait), owner, hold],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
 
-    first = spawn("first", 5, 1.5)
-    assert first.stdout is not None and first.stdout.readline().strip() == "GOT"
-    waiter = spawn("second", 10, 0)  # waits for first, then gets it
-    loser = spawn("third", 0.5, 0)  # gives up while first holds it
-    out, err = loser.communicate(timeout=20)
-    assert loser.returncode != 0 and "held by first" in err
-    out, err = waiter.communicate(timeout=20)
+    first = spawn("first", 30, "-")
+    assert first.stdout is not None and first.stdin is not None
+    assert first.stdout.readline().strip() == "GOT"
+    waiter = spawn("second", 120, "0")  # waits for first, then gets it
+    loser = spawn("third", 0.5, "0")  # gives up while first holds it
+    out, err = loser.communicate(timeout=60)
+    assert loser.returncode != 0 and "held by first" in err and "GOT" not in out
+    first.stdin.write("release\n")
+    first.stdin.flush()
+    assert first.stdout.readline().strip() == "RELEASED"
+    out, err = waiter.communicate(timeout=120)
     assert waiter.returncode == 0 and "GOT" in out, err
     first.communicate(timeout=20)
 

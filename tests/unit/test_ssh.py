@@ -29,10 +29,10 @@ from hil.links.ssh import (
 from tests.support.sshd import (
     DropbearServer,
     busybox,
-    free_port,
     make_client_key,
     processes_matching,
     random_host_key_line,
+    unused_port,
 )
 
 AWKWARD = "dir with 'quotes' \"and\" $HOME `x` ;&|"
@@ -304,10 +304,10 @@ def test_refused_client_key_is_a_setup_error(server: DropbearServer, tmp_path: P
 
 
 def test_unreachable_target_is_an_infrastructure_error(server: DropbearServer) -> None:
-    port = free_port()
-    conn = SshConnection(config_for(server, port=port), name="board")
-    with pytest.raises(InfrastructureError, match=rf"board.*127\.0\.0\.1:{port}.*refused"):
-        conn.run("true")
+    with unused_port() as port:  # held bound (not listening) here: refused, and no one else takes it
+        conn = SshConnection(config_for(server, port=port), name="board")
+        with pytest.raises(InfrastructureError, match=rf"board.*127\.0\.0\.1:{port}.*refused"):
+            conn.run("true")
 
 
 def test_connect_retry_waits_for_a_booting_target(fresh_server: DropbearServer) -> None:

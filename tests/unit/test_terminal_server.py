@@ -70,10 +70,10 @@ def test_transport_is_the_one_for_the_url(server: Ser2net) -> None:
 
 def test_banner_and_echo(board: PtyBoard, server: Ser2net, tmp_path: Path) -> None:
     log = tmp_path / "console.log"
-    before = time.monotonic()
     with Console.for_url(server.url, log_path=log, name="board-serial") as c:
-        opened = time.monotonic() - before
-        assert opened < 2.5, f"opening {server.url} took {opened:.2f} s"  # rfc2217: no 3 s wait for DTR answers
+        if server.kind == "rfc2217":  # a pty has no modem lines: opening must not wait for DTR/RTS answers
+            port = c.transport._port  # type: ignore[attr-defined]
+            assert port is not None and port._ignore_set_control_answer
         attach(c)
         board.boot()
         m = c.expect(r"QNX [\d.]+ hil-board", timeout=10)

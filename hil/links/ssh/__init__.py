@@ -42,18 +42,50 @@ patched for exit signals; a command's channel I/O), ``handshake`` (one
 authenticated transport, the pinned host key), ``kill`` (remote signals and
 the tree kill), ``connection`` (``SshConnection``: the transport pool,
 commands), ``transfer`` (files: SFTP or ``cat``), ``process``
-(``RemoteProcess``).  The public names are importable from ``hil.links.ssh``.
+(``RemoteProcess``).  The public names are importable from ``hil.links.ssh`` (each loaded on first use).
 """
 
 from __future__ import annotations
 
-from hil.core.command import CommandResult
-from hil.core.errors import CommandFailed, CommandTimeout, ExpectTimeout, WaitTimeout
-from hil.links.ssh.channel import OutputCallback
-from hil.links.ssh.config import SshConfig, fingerprint, parse_public_key
-from hil.links.ssh.connection import SshConnection, shell_join
-from hil.links.ssh.errors import AuthenticationFailed, ConnectionDropped, HostKeyError, HostKeyMismatch, HostKeyUnknown
-from hil.links.ssh.process import RemoteProcess
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from hil.core.command import CommandResult
+    from hil.core.errors import CommandFailed, CommandTimeout, ExpectTimeout, WaitTimeout
+    from hil.links.ssh.channel import OutputCallback
+    from hil.links.ssh.config import SshConfig, fingerprint, parse_public_key
+    from hil.links.ssh.connection import SshConnection, shell_join
+    from hil.links.ssh.errors import (
+        AuthenticationFailed,
+        ConnectionDropped,
+        HostKeyError,
+        HostKeyMismatch,
+        HostKeyUnknown,
+    )
+    from hil.links.ssh.process import RemoteProcess
+
+#: Where each public name lives: imported on first use (PEP 562), so that what needs only
+#: ``SshConfig`` (the ``hil`` commands) does not load paramiko.
+_HOMES = {
+    "CommandResult": "hil.core.command",
+    "CommandFailed": "hil.core.errors",
+    "CommandTimeout": "hil.core.errors",
+    "ExpectTimeout": "hil.core.errors",
+    "WaitTimeout": "hil.core.errors",
+    "OutputCallback": "hil.links.ssh.channel",
+    "SshConfig": "hil.links.ssh.config",
+    "fingerprint": "hil.links.ssh.config",
+    "parse_public_key": "hil.links.ssh.config",
+    "SshConnection": "hil.links.ssh.connection",
+    "shell_join": "hil.links.ssh.connection",
+    "AuthenticationFailed": "hil.links.ssh.errors",
+    "ConnectionDropped": "hil.links.ssh.errors",
+    "HostKeyError": "hil.links.ssh.errors",
+    "HostKeyMismatch": "hil.links.ssh.errors",
+    "HostKeyUnknown": "hil.links.ssh.errors",
+    "RemoteProcess": "hil.links.ssh.process",
+}
 
 __all__ = [
     "AuthenticationFailed",
@@ -74,3 +106,12 @@ __all__ = [
     "parse_public_key",
     "shell_join",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
