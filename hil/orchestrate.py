@@ -56,8 +56,10 @@ def run_once(
     guest: Path | None = None,
     timeout: float = 60.0,
     artifacts: Path = Path("artifacts/cli"),
+    sanitize: tuple[str, ...] = (),
 ) -> QvmResult:
-    """Bring the target up, deploy ``vdevs``, run ``qvm @conf``, tear everything down."""
+    """Bring the target up, deploy ``vdevs``, run ``qvm @conf``, tear everything down.  ``sanitize``:
+    qvmsim's sanitizer build runs it; its sanitizer reports are in the result (``sanitizer`` artifact)."""
     for vdev in vdevs:
         if not vdev.is_file():
             raise SetupError(f"--vdev {vdev}: no such file (build it with 'hil vdev build')")
@@ -72,7 +74,12 @@ def run_once(
         try:
             for vdev in vdevs:
                 deployment.put_file(vdev, vdev.name, 0o755)
-            return QvmRunner(target, deployment, artifacts, target.console).run(config, timeout)
+            gates = None
+            if sanitize:
+                from hil.qvm.gates import Gates
+
+                gates = Gates.for_target(target, False, sanitize)
+            return QvmRunner(target, deployment, artifacts, target.console, gates).run(config, timeout)
         finally:
             deployment.cleanup()
 

@@ -106,6 +106,29 @@ def cmd_target_status(args: argparse.Namespace) -> int:
     return EXIT_INFRA if problem else EXIT_OK
 
 
+def cmd_target_check(args: argparse.Namespace) -> int:
+    from hil.cli.nightly import select_targets
+    from hil.targets.health import check_target
+
+    chosen = [d for d, _ in select_targets(args.target or [], _folders(args), Path.cwd().resolve())]
+    findings = [f for d in chosen for f in check_target(d)]
+    problems = [f for f in findings if f.kind != "ok"]
+    if args.json:
+        print(json.dumps([f.__dict__ for f in findings], indent=2))
+    else:
+        for f in findings:
+            if f.kind != "ok" or args.verbose:
+                print(f.line())
+        names = ", ".join(d.name for d in chosen)
+        if problems:
+            print(f"hil target check: {len(problems)} problem(s) for {names}", file=sys.stderr)
+        else:
+            print(f"hil target check: {names}: ok ({len(findings)} items checked)")
+    if any(f.kind == "config" for f in problems):
+        return EXIT_INPUT
+    return EXIT_INFRA if problems else EXIT_OK
+
+
 def cmd_target_ssh(args: argparse.Namespace) -> int:
     from hil.cli.attach import run_ssh
 
@@ -201,6 +224,56 @@ def cmd_vdev_sweep(args: argparse.Namespace) -> int:
     return EXIT_FAILED if report.findings else EXIT_OK
 
 
+def _offset_range(text: str) -> tuple[int, int]:
+    """``--skip OFFSET[,LENGTH]`` (length 1 by default) as numbers."""
+    off, _, length = text.partition(",")
+    try:
+        return int(off, 0), int(length, 0) if length else 1
+    except ValueError:
+        raise HilError(f"--skip {text}: expected OFFSET[,LENGTH] in the vdev's region, e.g. 0x10,4") from None
+
+
+def cmd_vdev_fuzz(args: argparse.Namespace) -> int:
+    import shlex
+
+    from hil.qvm.fuzz import FuzzSettings, fuzz_vdev
+
+    if args.target != "local":
+        raise HilError(
+            f"--target {args.target}: hil vdev fuzz runs on the local target only (the fuzzer runs qvmsim's "
+            "core in-process on this host; the QEMU targets are not supported yet)"
+        )
+    folder = Path(args.vdev_dir)
+    base_conf: Path | None = None
+    words: list[str] = []
+    for b in args.base:
+        if b.endswith(".qvmconf"):
+            if not Path(b).is_file():
+                raise HilError(f"--base {b}: no such configuration file")
+            base_conf = Path(b)
+        else:
+            words += shlex.split(b)
+    if base_conf is not None and words:
+        raise HilError("--base: give either a .qvmconf file or the vdev's option words, not both")
+    settings = FuzzSettings.read(folder) if folder.is_dir() else FuzzSettings()  # VDEV_DIR/fuzz.settings
+    if not args.base:
+        words = settings.base
+    skips = [_offset_range(s) for s in args.skip] or settings.skip
+    out = Path(args.output) if args.output else Path("artifacts") / "fuzz" / folder.resolve().name
+    report = fuzz_vdev(
+        folder, out, base=words, base_conf=base_conf, seconds=args.time, jobs=args.jobs,
+        corpus=Path(args.corpus) if args.corpus else None, hang_timeout=args.hang_timeout,
+        seed_scripts=[Path(s) for s in args.seed], skip=skips,
+        progress=None if args.json else print,
+    )  # fmt: skip
+    if args.json:
+        print(json.dumps(report.to_json(), indent=2))
+    else:
+        print(report.summary(), end="")
+        print(f"fuzz.txt, fuzz.json, corpus/ and findings/N/ (replay.sh) in {out}")
+    return EXIT_FAILED if report.findings else EXIT_OK
+
+
 def cmd_qvm_run(args: argparse.Namespace) -> int:
     from hil.orchestrate import run_once
 
@@ -210,6 +283,12 @@ def cmd_qvm_run(args: argparse.Namespace) -> int:
         from hil.targets.qemu import PRIVATE_VM_ENV
 
         os.environ[PRIVATE_VM_ENV] = "1"
+    from hil.targets.sdk import SANITIZERS
+
+    sanitize = tuple(sorted({n.strip() for n in (args.sanitize or "").split(",") if n.strip()}))
+    bad = [n for n in sanitize if n not in SANITIZERS]
+    if bad:
+        raise HilError(f"--sanitize: unknown sanitizer(s) {', '.join(bad)}: use {','.join(SANITIZERS)}")
     result = run_once(
         _definition(args),
         Path(args.conf),
@@ -217,11 +296,27 @@ def cmd_qvm_run(args: argparse.Namespace) -> int:
         guest=Path(args.guest) if args.guest else None,
         timeout=args.timeout,
         artifacts=Path(args.artifacts),
+        sanitize=sanitize,
     )
     if args.json:
         print(json.dumps(result.to_json(), indent=2))
     else:
         print(result.summary())
+        report = result.artifacts.get("sanitizer")
+        if report is not None:
+            print(f"sanitizer report ({report}):")
+            print(Path(report).read_text(encoding="utf-8", errors="replace"), end="")
+        print(f"reason: {result.reason.name}: {result.reason.description}")
+        severe = list(result.log.at_level("FATAL", "INTERNAL", "ERROR"))
+        if severe:  # the lines that explain the ending (exit 65: the configuration qvm refused, ...)
+            print(f"qvm's fatal and error lines ({len(severe)}):")
+            for line in severe[:20]:
+                print(f"  {line}")
+            if len(severe) > 20:
+                print(f"  ... {len(severe) - 20} more in {Path(args.artifacts).resolve()}")
+        refusal = result.refusal()
+        if refusal:
+            print(refusal)
     return EXIT_OK
 
 
@@ -255,13 +350,20 @@ def cmd_nightly(args: argparse.Namespace) -> int:
 
     gates = ["--hil-coverage"] if args.coverage else []  # the quality gates (hil.qvm.gates)
     gates += [f"--hil-sanitize={args.sanitize}"] if args.sanitize else []
-    return nightly(
+    gates += [f"--hil-coverage-fail-under={v}" for v in args.coverage_fail_under or []]
+    rc = nightly(
         args.target or [],
         Path(args.reports),
         [*gates, *args.pytest_args],
         args.targets_dir or [],
         history=[Path(h) for h in args.history or []],
     )
+    if args.fuzz is None:
+        return rc
+    from hil.cli.fuzznightly import fuzz_each
+
+    found = fuzz_each(Path.cwd(), [Path(d) for d in args.fuzz_vdev or []], args.fuzz, Path(args.reports) / "fuzz")
+    return EXIT_FAILED if found and rc == EXIT_OK else rc
 
 
 def cmd_host_check(args: argparse.Namespace) -> int:
@@ -277,17 +379,26 @@ def cmd_host_install(args: argparse.Namespace) -> int:
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    from hil.cli.scaffold import scaffold
+    from hil.cli.scaffold import render, scaffold
 
     folder = Path(args.dir)
-    written = scaffold(folder, args.ci)
-    print(f"hil init: a new qnx-hil project in {folder.resolve()}:")
-    for path in written:
+    done = scaffold(folder, args.ci, sample=not args.no_sample, ci_only=args.ci_only)
+    print(f"hil init: qnx-hil {'CI jobs' if args.ci_only else 'project'} in {folder.resolve()}:")
+    for path in done.written:
         print(f"  {path.relative_to(folder)}")
-    where = "" if folder.resolve() == Path.cwd().resolve() else f"cd {args.dir} && "
-    print(f"next: {where}pytest --hil-target local   (then --hil-target qemu; hil nightly for every target)")
+    if done.ci_main_kept is not None:
+        print(f"{done.ci_main_kept} exists and was left as it is: add this line to it:\n  {done.include_line}")
+    if done.settings_kept is not None:
+        block = render("pyproject.toml", {"version": __version__}).split("[tool.pytest.ini_options]", 1)[1]
+        print(
+            f"{done.settings_kept} exists and was left as it is: merge these settings into its "
+            f"[tool.pytest.ini_options] table:{block.rstrip()}"
+        )
+    if not args.ci_only:
+        where = "" if folder.resolve() == Path.cwd().resolve() else f"cd {args.dir} && "
+        print(f"next: {where}pytest --hil-target local   (then --hil-target qemu; hil nightly for every target)")
     if args.ci is None:
-        print("no CI job written: run 'hil init --ci github|gitlab|jenkins' in an empty folder and copy it over")
+        print("no CI job written: run 'hil init --ci github|gitlab|jenkins --ci-only' to add one")
     return EXIT_OK
 
 
@@ -329,6 +440,22 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--target", default="qemu", help="target name (default: qemu)")
         if name == "up":
             p.add_argument("--targets-dir", action="append", metavar="DIR", help=targets_dir_help)
+    p = add(
+        target,
+        "check",
+        cmd_target_check,
+        "check target definitions before a run: files, keys, known_hosts, console, SSH login, qvm, toolchain, "
+        "labgrid place, power commands; every problem at once, one line each (exit 0 fine, 2 a definition or "
+        "file to fix, 3 something away)",
+    )
+    p.add_argument(
+        "--target",
+        action="append",
+        metavar="NAME|label:LABEL",
+        help="select targets (repeatable; default: every target of the inventory, as hil nightly)",
+    )
+    p.add_argument("--targets-dir", action="append", metavar="DIR", help=targets_dir_help)
+    p.add_argument("-v", "--verbose", action="store_true", help="also list what is fine")
     for name, func, text in (
         ("ssh", cmd_target_ssh, "a shell (or -- COMMAND) on a running target: the background one, or a board"),
         ("console", cmd_target_console, "attach this terminal to a running target's serial console (Ctrl-] ends)"),
@@ -392,6 +519,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=2, help="runs at once (default 2)")
     p.add_argument("-o", "--output", help="the report folder (default artifacts/sweep/VDEV)")
 
+    p = add(
+        vdev,
+        "fuzz",
+        cmd_vdev_fuzz,
+        "coverage-guided fuzzing of a vdev through its guest interface (a hostile guest); exit 1 on findings",
+    )
+    p.add_argument(
+        "vdev_dir",
+        metavar="VDEV_DIR",
+        help="the vdev folder (its *.guest/*.gs scripts seed the corpus; its fuzz.settings give the defaults)",
+    )
+    p.add_argument(
+        "--base",
+        action="append",
+        default=[],
+        metavar="WORDS|CONF",
+        help="the vdev's options, e.g. 'loc 0x1c0f0000 timeout 500' (default: fuzz.settings' base; loc "
+        "0x1c0f0000 if none), or a .qvmconf naming it 'vdev NAME'",
+    )
+    p.add_argument("--time", type=float, default=60.0, metavar="S", help="seconds of fuzzing (default 60)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N", help="parallel fuzzing workers (default 1)")
+    p.add_argument("--corpus", metavar="DIR", help="the corpus folder, kept between runs (default OUT/corpus)")
+    p.add_argument(
+        "--hang-timeout", type=float, default=10.0, metavar="S", help="an input running longer is a hang (default 10)"
+    )
+    p.add_argument(
+        "--seed", action="append", default=[], metavar="GUEST_SCRIPT", help="a guest script seeding the corpus"
+    )
+    p.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="OFFSET[,LEN]",
+        help="region offsets the guest never touches (a documented fault-injection register)",
+    )
+    p.add_argument("--target", default="local", help="where to fuzz: local (the only one supported)")
+    p.add_argument("-o", "--output", help="the report folder (default artifacts/fuzz/VDEV)")
+
     qvm = sub.add_parser("qvm", help="run qvm on a target").add_subparsers(dest="sub", required=True, metavar="ACTION")
     p = add(qvm, "run", cmd_qvm_run, "deploy vdevs, run qvm @CONF on a target, report how it ended")
     p.add_argument("--target", default="local", help="target name, label:LABEL or .toml (default: local)")
@@ -401,6 +566,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--guest", help="a guest script for qvmsim's scripted guest")
     p.add_argument("--timeout", type=float, default=60.0, help="seconds before the hang escalation")
     p.add_argument("--artifacts", default="artifacts/cli", help="where logs are written")
+    p.add_argument(
+        "--sanitize",
+        metavar="address,undefined",
+        help="run qvmsim's sanitizer build (the --vdev should be a sanitizer build too): reports are printed",
+    )
     p.add_argument(
         "--private-vm",
         action="store_true",
@@ -448,8 +618,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("dir", nargs="?", default=".", metavar="DIR", help="the project folder (default: here)")
     p.add_argument(
-        "--ci", choices=["github", "gitlab", "jenkins"], help="also write the nightly job for this CI server"
+        "--ci",
+        choices=["github", "gitlab", "jenkins"],
+        help="also write the nightly jobs for this CI server: an includable file (.gitlab/qnx-hil.yml, the "
+        "reusable workflow .github/workflows/qnx-hil.yml, ci/qnx-hil.groovy) and ci/qnx-hil-job.sh; the "
+        "CI server's main file too unless the repository has one (then the line to add is printed)",
     )
+    p.add_argument("--no-sample", action="store_true", help="leave the sample vdev and its tests out")
+    p.add_argument("--ci-only", action="store_true", help="write only the CI files (with --ci)")
 
     p = add(
         sub,
@@ -482,7 +658,27 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="vdev C coverage: REPORT/coverage/ (HTML, Cobertura XML), a line per vdev in the summary",
     )
+    p.add_argument(
+        "--coverage-fail-under",
+        action="append",
+        metavar="[VDEV=]LINE%",
+        help="with --coverage: exit 1 when a vdev's line coverage is below LINE%% "
+        "(VDEV=LINE%%: that vdev's; repeatable)",
+    )
     p.add_argument("--sanitize", metavar="address,undefined", help="build vdevs and qvm with these sanitizers")
+    p.add_argument(
+        "--fuzz",
+        type=float,
+        metavar="S",
+        help="after the tests, fuzz each vdev S seconds from the guest side (hil vdev fuzz; local): "
+        "REPORTS/fuzz/VDEV/, a finding fails the night",
+    )
+    p.add_argument(
+        "--fuzz-vdev",
+        action="append",
+        metavar="DIR",
+        help="a vdev folder to fuzz (repeatable; default: every folder of .c files in vdevs/ and target_vdevs/)",
+    )
     p.add_argument("pytest_args", nargs=argparse.REMAINDER, help="-- then arguments for pytest")
     return parser
 

@@ -50,22 +50,34 @@ def report_dir(reports: Path) -> Path:
     return path
 
 
-def pytest_command(targets: list[str], out: Path, pytest_args: list[str], history: Sequence[Path] = ()) -> list[str]:
-    """The pytest command line: one xdist worker per target, each bound to its target's group."""
-    command = [
-        sys.executable,
-        "-m",
-        "pytest",
-        "-p",
-        "no:cacheprovider",
-        f"--hil-artifacts={out / 'artifacts'}",  # OPTION=VALUE: a separate value could move pytest's rootdir
+def pytest_command(
+    targets: list[str],
+    out: Path,
+    pytest_args: list[str],
+    history: Sequence[Path] = (),
+    rootdir: Path | None = None,
+    inifile: Path | None = None,
+) -> list[str]:
+    """The pytest command line: one xdist worker per target, each bound to its target's group.
+
+    The project's ``rootdir`` and configuration file are passed explicitly (``--rootdir``, ``-c``), and
+    every option takes its value with ``=``: pytest (and each xdist worker) would otherwise take a
+    report path outside the project for a test path and settle on another rootdir, losing the project's
+    settings and target definitions."""
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"]
+    if rootdir is not None:
+        command.append(f"--rootdir={rootdir}")
+    if inifile is not None:
+        command.append(f"--config-file={inifile}")
+    command += [
+        f"--hil-artifacts={out / 'artifacts'}",
         f"--hil-junit={out / 'junit.xml'}",
         f"--hil-summary={out / 'summary.txt'}",
         f"--hil-html={out / REPORT_NAME}",
         *(f"--hil-history={Path(h).resolve()}" for h in history),
     ]
     for name in targets:
-        command += [f"--hil-target={name}"]
+        command.append(f"--hil-target={name}")
     if len(targets) > 1:
         command += ["-p", "xdist", "-n", str(len(targets)), "--dist", "loadgroup"]
     return command + pytest_args
@@ -109,7 +121,7 @@ def nightly(
     names = [definition.name for definition, _ in chosen]
     arguments = [argument for _, argument in chosen]  # what pytest gets: inventory names, or the .toml path given
     out = (out or report_dir(reports.resolve())).resolve()
-    command = pytest_command(arguments, out, list(pytest_args), history)
+    command = pytest_command(arguments, out, list(pytest_args), history, project.rootdir, project.inifile)
     print(
         f"hil nightly: targets {', '.join(names)}; definitions {project.targets.describe()}; "
         f"tests from {project.inifile or project.rootdir}; report folder {out}",

@@ -51,6 +51,8 @@ MAX_MARKS = 2000
 
 #: Timeline rows, in order (hil.qvm.timeline.KINDS, repeated here: this layer reads only its JSON).
 ROWS = ("lifecycle", "store", "interrupt", "log", "signal", "stdin", "end")
+#: Rows whose marks come from qvm's DEBUG/VERBOSE log lines (a run at the default level has none).
+VERBOSE_ROWS = ("lifecycle", "store")
 OUTCOMES = ("passed", "failed", "error", "infrastructure", "skipped")
 #: Suite properties shown as the provenance of a target.
 PROVENANCE = ("target.kind", "target.arch", "image", "qvm.version", "toolchain", "target.setup.seconds")
@@ -150,12 +152,15 @@ def _seconds(value: str | None) -> float | None:
     return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
-def read_history(folders: Iterable[Path], notes: list[str] | None = None) -> list[HistoryRun]:
+def read_history(
+    folders: Iterable[Path], notes: list[str] | None = None, current: Path | None = None
+) -> list[HistoryRun]:
     """Earlier runs from their report folders' ``junit.xml`` (oldest first, by folder name); a folder
     given that holds report folders rather than a report is taken as all of them.
 
     What cannot be read is skipped, and named in ``notes``: a junit.xml that does not parse, a
-    test case whose ``time`` is not a number of seconds (``1,5``, ``nan``)."""
+    test case whose ``time`` is not a number of seconds (``1,5``, ``nan``).  The ``current``
+    report folder is never one of them (``--history reports`` with ``--reports reports`` holds it)."""
     notes = [] if notes is None else notes
     found: list[Path] = []
     for folder in folders:
@@ -164,6 +169,8 @@ def read_history(folders: Iterable[Path], notes: list[str] | None = None) -> lis
             found.append(folder)
         elif folder.is_dir():
             found += sorted(p for p in folder.iterdir() if (p / "junit.xml").is_file())
+    if current is not None:
+        found = [f for f in found if f.resolve() != current.resolve()]
     runs = []
     for folder in sorted(found, key=lambda p: p.name):
         run = HistoryRun(folder.name)
@@ -271,8 +278,11 @@ def timeline(run: dict[str, Any]) -> dict[str, Any]:
     t1 = float(max(times, default=1.0))
     span = max(t1 - t0, 1e-3)
     ticks = [{"x": TIMELINE_LEFT + i / 5 * TIMELINE_WIDTH, "label": f"+{i / 5 * span:.3f} s"} for i in range(6)]
+    # qvm logs vdev control calls at DEBUG and guest stores at VERBOSE: say so rather than leave the rows blank
+    quiet = [r for r in VERBOSE_ROWS if not any(m[1] == r for m in marks)]
     return {
         "marks_svg": marks_svg(marks, t0, TIMELINE_WIDTH / span),
+        "quiet_rows": quiet,
         "t0": t0,
         "t1": t0 + span,
         "marks": marks,
@@ -349,13 +359,20 @@ def _chart(kind: str, title: str, **config: Any) -> Any:
     )
 
 
-def _histogram(values: Sequence[float], bins: int = 12) -> list[tuple[int, float, float]]:
-    low, high = min(values), max(values)
-    width = (high - low) / bins or 1e-3
+def _histogram(
+    values: Sequence[float], bins: int = 12, span: tuple[float, float] | None = None
+) -> list[tuple[int, float, float]]:
+    """``values`` counted into ``bins`` equal bins over ``span`` (default: their own range).  Every
+    series of a chart takes the same span, so no series' bars are a sliver of the axis; a span of
+    one value is widened to +-0.5 (bars 0.03 px wide made the chart look empty)."""
+    low, high = span if span is not None else (min(values), max(values))
+    if high - low < 1e-9:
+        low, high = low - 0.5, high + 0.5
+    width = (high - low) / bins
     counts = [0] * bins
     for v in values:
-        counts[min(int((v - low) / width), bins - 1)] += 1
-    return [(n, low + i * width, low + (i + 1) * width) for i, n in enumerate(counts)]
+        counts[max(min(int((v - low) / width), bins - 1), 0)] += 1
+    return [(n, low + i * width, low + (i + 1) * width) for i, n in enumerate(counts) if n]
 
 
 def plots(cases: Sequence[dict[str, Any]], history: Sequence[HistoryRun], current: str) -> dict[str, str]:
@@ -368,8 +385,9 @@ def plots(cases: Sequence[dict[str, Any]], history: Sequence[HistoryRun], curren
                 by_target.setdefault(case["suite"], []).append(run["bite_latency_s"] * 1000.0)
     if by_target:
         chart = _chart("Histogram", "Watchdog bite latency (ms past the timeout)", x_title="ms")
+        every = [v for values in by_target.values() for v in values]
         for target, values in sorted(by_target.items()):
-            chart.add(target, _histogram(values))
+            chart.add(target, _histogram(values, span=(min(every), max(every))))
         out["latency"] = chart.render()
     durations: dict[str, list[float]] = {}
     for case in cases:
@@ -536,10 +554,13 @@ def render(
     history_dirs: Sequence[Path] = (),
     title: str = "HIL run",
     notes: list[str] | None = None,
+    coverage: Any = None,
 ) -> Path:
     """Write the report to ``path`` and the details of the tests that did not fail to
     ``details_dir(path)`` (both replaced as a whole at the end; nothing is left behind on an
-    error) and return ``path``.  ``notes`` gets the earlier runs' entries that were left out."""
+    error) and return ``path``.  ``notes`` gets the earlier runs' entries that were left out.
+    ``coverage``: the session's ``hil.qvm.coverage.CoverageReport`` (--hil-coverage), linked and
+    summarised per vdev."""
     import jinja2
 
     env = jinja2.Environment(
@@ -551,13 +572,33 @@ def render(
     )
     env.filters["fmt_t"] = lambda t: "" if t is None else f"{t:.6f}"
     notes = [] if notes is None else notes
-    history = read_history(history_dirs, notes)
+    history = read_history(history_dirs, notes, current=path.parent)
     model = build(results, properties, history, title=title, current=path.parent.name or "this run")
     model["history_notes"] = _safe(notes)
     details = details_dir(path)
     chunks = _details_chunks(model["cases"], details.name)
     model["lazy"] = bool(chunks)  # the tests' details: some in report.details/
     model["lazy_dir"] = details.name
+    # hil_measure's values (issue 23): a table of their own, with their trend over the history
+    from hil.pytestplugin.measure import history_values, html_rows
+
+    model["measurements"] = html_rows(results, history_values(history_dirs, current=path.parent))
+    model["coverage"] = None
+    if coverage is not None:  # each vdev's line and branch rates, and a link to gcovr's report
+        model["coverage"] = {
+            "link": os.path.relpath(Path(coverage.folder) / "index.html", path.parent),
+            "vdevs": [
+                {
+                    "name": v.name,
+                    "lines": v.rate_text(v.lines),
+                    "branches": v.rate_text(v.branches),
+                    "targets": sorted(v.targets),
+                }
+                for v in sorted(coverage.vdevs.values(), key=lambda v: v.name)
+            ],
+        }
+    for case in model["cases"]:  # artifact links relative to the report: they work once it is downloaded
+        case["artifacts_link"] = os.path.relpath(case["artifacts"], path.parent) if case["artifacts"] else None
     path.parent.mkdir(parents=True, exist_ok=True)
     tag = f"{os.getpid()}.tmp"
     tmp, tmp_details, old_details = (

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from hil.pytestplugin.junitxml import fmt_time, junit_document
+from hil.pytestplugin.measure import PROP_MEASUREMENT, Measurement
+from hil.pytestplugin.measure import suite_properties as measurement_properties
 from hil.pytestplugin.results import CaseResult, Counts, Outcome, Suite
 from hil.pytestplugin.text import bound_text, clean, one_line, terminal_text
 
@@ -234,6 +236,8 @@ class JUnitReporter:
         out: dict[str, dict[str, str]] = {}
         for name, suite in self._suites.items():
             properties = dict(suite.properties)
+            for case in suite.cases:
+                properties.update(measurement_properties(case.name, case.measurements))
             setup = sum(c.target_setup for c in suite.cases)
             if setup:
                 properties[SETUP_PROPERTY] = fmt_time(setup)
@@ -323,8 +327,13 @@ class JUnitReporter:
         props: dict[str, str] = {}
         logs: dict[str, list[str]] = {PROP_CONSOLE: [], PROP_QVM_LOG: [], PROP_GUEST: []}
         vdev_warnings: list[dict[str, Any]] = []
+        measurements: list[Measurement] = []
         for name, value in pending.properties:
-            if name == PROP_VDEV_WARNINGS:
+            if name == PROP_MEASUREMENT:
+                measured = Measurement.from_json(str(value))
+                if measured is not None:
+                    measurements.append(measured)
+            elif name == PROP_VDEV_WARNINGS:
                 try:
                     warned = json.loads(str(value))
                 except json.JSONDecodeError:
@@ -370,6 +379,7 @@ class JUnitReporter:
             target_setup=target_setup,
             start=pending.start,
             vdev_warnings=vdev_warnings,
+            measurements=measurements,
         )
         self._add(case, pending.start, self._facts(props.get(PROP_FACTS)) if target else {})
 

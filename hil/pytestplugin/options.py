@@ -125,6 +125,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="where the coverage report goes (default: coverage/ beside the artifacts folder)",
     )
     group.addoption(
+        "--hil-coverage-fail-under",
+        action="append",
+        default=[],
+        metavar="[VDEV=]LINE%",
+        help="with --hil-coverage: fail the run (exit 1) when a vdev's line coverage is below LINE% "
+        "(every vdev), or VDEV's is (VDEV=LINE%; repeatable, the per-vdev form wins)",
+    )
+    group.addoption(
         "--hil-sanitize",
         default=None,
         metavar="address,undefined",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Generator
 from typing import Any
 
@@ -9,6 +10,7 @@ import pytest
 
 from hil.core import cancel
 from hil.core.errors import InfrastructureError, SetupError
+from hil.core.paths import PACKAGE_DIR
 from hil.core.text import terminal_safe
 from hil.pytestplugin.pool import POOL_KEY, TARGET_KEY
 from hil.pytestplugin.vdevs import RUNNER_KEY
@@ -46,13 +48,18 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     report = outcome.get_result()
     if report.when == "call":
         _sanitizer_failure(item, report)
-    if report.when == "call" and (infra or setup):
+    if report.when in ("setup", "call") and report.failed and (infra or setup):
         # The lab failed, or an input (a vdev that does not compile, a bad definition) is
-        # wrong: the test could not run, an error of the test, never a vdev failure.
+        # wrong: the test could not run, an error of the test, never a vdev failure.  The
+        # cause first (the compiler's own lines, the infrastructure's one paragraph), then
+        # only the test's own frames: qnx-hil's are hidden (pytest --fulltrace shows them).
         assert call.excinfo is not None
         report.when = "setup"
         kind = "INFRASTRUCTURE ERROR" if infra else "SETUP ERROR"
-        report.longrepr = f"{kind}: {call.excinfo.value}\n\n{report.longrepr}"
+        if item.config.getoption("fulltrace", False):
+            report.longrepr = f"{kind}: {call.excinfo.value}\n\n{report.longrepr}"
+        else:
+            report.longrepr = cause_first(kind, call.excinfo)
     _safe_longrepr(report)
 
 
@@ -66,6 +73,28 @@ def _safe_longrepr(report: pytest.TestReport) -> None:
     safe = terminal_safe(text)
     if safe != text:
         report.longrepr = safe
+
+
+def _library_frame(path: str) -> bool:
+    """A frame of qnx-hil itself, of pytest or of pluggy (not the user's test or fixture)."""
+    return path.startswith(str(PACKAGE_DIR)) or any(
+        f"{os.sep}{name}{os.sep}" in path for name in ("_pytest", "pluggy", "paramiko")
+    )
+
+
+def cause_first(kind: str, excinfo: pytest.ExceptionInfo[BaseException]) -> str:
+    """The error's cause, then where the test was (its own frames only, one line each)."""
+    own: list[str] = []
+    for entry in excinfo.traceback:
+        if _library_frame(str(entry.path)):
+            continue
+        try:
+            statement = str(entry.statement).strip().splitlines()[0]
+        except (IndexError, OSError, ValueError):
+            statement = ""
+        own.append(f"  {entry.path}:{entry.lineno + 1}: in {entry.name}" + (f": {statement}" if statement else ""))
+    where = "\n\nwhere the test was:\n" + "\n".join(own) if own else ""
+    return f"{kind}: {excinfo.value}{where}\n(qnx-hil's own frames are hidden: pytest --fulltrace shows them)"
 
 
 def _run_phases(

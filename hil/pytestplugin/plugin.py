@@ -17,6 +17,7 @@ pytest-embedded's ``target``/``dut``):
 * ``hil_vdev``: builds a vdev for the target and deploys it.
 * ``hil_qvm``: runs qvm on the target (``run``/``start``).
 * ``hil_sweep``: the configuration-fault sweep of a vdev on the target.
+* ``hil_fuzz``: coverage-guided fuzzing of a vdev through its guest interface (local target).
 
 ``--hil-target`` may be given several times (names, ``label:LABEL`` or
 ``.toml`` paths): every test that uses a target runs once per selected
@@ -26,7 +27,9 @@ target, with the target's name in its test id.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -41,6 +44,7 @@ from hil.pytestplugin.fixtures import (
     hil_target,
 )
 from hil.pytestplugin.live import LIVE_KEY, LiveView
+from hil.pytestplugin.measure import hil_measure
 from hil.pytestplugin.options import check_outputs, pytest_addoption, sanitizers, selected_targets, target_folders
 from hil.pytestplugin.outcomes import pytest_runtest_makereport, pytest_runtest_protocol
 from hil.pytestplugin.pool import POOL_KEY, TargetPool
@@ -49,8 +53,8 @@ from hil.pytestplugin.selection import (
     pytest_generate_tests,
     pytest_xdist_make_scheduler,
 )
-from hil.pytestplugin.vdevs import hil_deployment, hil_qvm, hil_sweep, hil_vdev
-from hil.targets.definition import TargetFolders
+from hil.pytestplugin.vdevs import hil_deployment, hil_fuzz, hil_qvm, hil_sweep, hil_vdev
+from hil.targets.definition import TargetDefinition, TargetFolders
 
 #: The hooks and fixtures of the plugin defined in its other modules: registered with this one.
 __all__ = [
@@ -59,6 +63,8 @@ __all__ = [
     "hil_artifacts",
     "hil_console",
     "hil_deployment",
+    "hil_fuzz",
+    "hil_measure",
     "hil_qvm",
     "hil_ssh",
     "hil_sweep",
@@ -83,6 +89,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hil_kinds(*kinds): run this test only on targets of these kinds")
     config.addinivalue_line(
         "markers",
+        "hil_quarantine(reason): a flaky test set aside while it is fixed: it runs and is reported "
+        "(xfail: quarantined), and its failure never fails the run",
+    )
+    config.addinivalue_line(
+        "markers",
         "hil_sanitizer_expected: the test provokes sanitizer reports on purpose; they are attached, not a failure",
     )
     # SIGTERM (a CI job cancelled) and SIGINT (Ctrl-C) cancel the run: the test under way ends
@@ -104,6 +115,16 @@ def pytest_configure(config: pytest.Config) -> None:
     except HilError as exc:
         raise pytest.UsageError(f"--hil-target: {exc}") from None
     check_outputs(config)
+    check_extras(config, definitions)
+    if config.getoption("hil_coverage_fail_under", None):
+        from hil.qvm.coverage import CoverageThresholds
+
+        if not config.getoption("hil_coverage", False):
+            raise pytest.UsageError("--hil-coverage-fail-under needs --hil-coverage (hil nightly --coverage)")
+        try:
+            CoverageThresholds.parse(config.getoption("hil_coverage_fail_under"))
+        except HilError as exc:
+            raise pytest.UsageError(str(exc)) from None
     if config.getoption("hil_console_live", False):
         live = LiveView.for_config(config)  # the terminal's fd, while pytest's capture is suspended
         config.stash[LIVE_KEY] = live
@@ -123,12 +144,41 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(reporter, "hil-junit")
 
 
-def _coverage_report(config: pytest.Config) -> str:
+def check_extras(config: pytest.Config, definitions: Sequence[TargetDefinition]) -> None:
+    """What the options and the selected targets need from Python's side, before any test runs: gcovr
+    for coverage, labgrid for a labgrid target.  A missing one is a usage error naming the extra (it
+    was a setup error in some tests, infrastructure in the others, or a run with no coverage)."""
+    import importlib.util
+
+    wanted: list[tuple[str, str, str]] = []  # module, extra, why
+    if config.getoption("hil_coverage", False) or any(d.toolchain.coverage for d in definitions):
+        wanted.append(("gcovr", "coverage", "--hil-coverage (the coverage report is made with gcovr)"))
+    for module, extra, why in wanted:
+        if importlib.util.find_spec(module) is None:
+            raise pytest.UsageError(
+                f"{why} need(s) {module}, which is not installed in this Python ({sys.executable}): "
+                f"pip install 'qnx-hil[{extra}]'"
+            )
+    from hil.targets.hostdeps import missing_python_modules
+
+    for m in missing_python_modules(definitions):  # the target kinds' own (labgrid: the labgrid extra)
+        raise pytest.UsageError(
+            f"the target(s) {', '.join(m.targets)} need(s) {m.need.name} ({m.need.why}), which is not "
+            f"installed in this Python ({sys.executable}): {m.need.source}"
+        )
+
+
+#: The session's coverage report (``hil.qvm.coverage.CoverageReport``), for the HTML report.
+COVERAGE_KEY = pytest.StashKey[Any]()
+
+
+def _coverage_report(config: pytest.Config) -> tuple[str, bool]:
     """With --hil-coverage, on the controller: the coverage report of every run's counters (all targets);
-    returns its summary lines (one per vdev) for summary.txt."""
+    returns its summary lines (one per vdev) for summary.txt, and whether a vdev is below its
+    ``--hil-coverage-fail-under`` minimum."""
     if not config.getoption("hil_coverage", False) or hasattr(config, "workerinput"):
-        return ""
-    from hil.qvm.coverage import build_report
+        return "", False
+    from hil.qvm.coverage import CoverageThresholds, build_report
 
     pool = config.stash[POOL_KEY]
     out = Path(config.getoption("hil_coverage_dir") or pool.artifacts.parent / "coverage").resolve()
@@ -136,10 +186,13 @@ def _coverage_report(config: pytest.Config) -> str:
         report = build_report(pool.artifacts, out, config.rootpath)
     except HilError as exc:
         print(f"\nhil: coverage report failed: {exc}", flush=True)
-        return f"\ncoverage: report failed: {exc}\n"
+        return f"\ncoverage: report failed: {exc}\n", False
+    config.stash[COVERAGE_KEY] = report
     text = report.text()
+    below = CoverageThresholds.parse(config.getoption("hil_coverage_fail_under") or []).failures(report)
+    text += "".join(f"{line}\n" for line in below)
     print(f"\n{text}", end="", flush=True)
-    return "\n" + text
+    return "\n" + text, bool(below)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -153,7 +206,9 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     summary = session.config.getoption("hil_summary")
     reporter = session.config.pluginmanager.get_plugin("hil-junit")
-    coverage_lines = _coverage_report(session.config)
+    coverage_lines, below = _coverage_report(session.config)
+    if below and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a vdev below its coverage minimum fails the run
     if summary and reporter is not None:
         from hil.pytestplugin.summary import write_summary
 
@@ -177,6 +232,7 @@ def _write_html(config: pytest.Config) -> None:
             [Path(p) for p in config.getoption("hil_history") or []],
             title=f"HIL run {Path(html).resolve().parent.name}",
             notes=notes,
+            coverage=config.stash.get(COVERAGE_KEY, None),
         )
     except Exception as exc:  # noqa: BLE001
         print(f"\nhil: HTML report not written ({html}): {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)

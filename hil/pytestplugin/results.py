@@ -61,6 +61,8 @@ class CaseResult:
     start: float = 0.0
     #: the test's vdevs built with compiler warnings: ``{"vdev", "count", "first"}`` each
     vdev_warnings: list[dict[str, Any]] = field(default_factory=list)
+    #: the values the test recorded with ``hil_measure`` (``hil.pytestplugin.measure.Measurement``)
+    measurements: list[Any] = field(default_factory=list)
 
     @property
     def system_out(self) -> str:

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hil.core.text import terminal_safe
+from hil.pytestplugin.measure import summary_lines as measurement_lines
 from hil.pytestplugin.results import CaseResult, Counts
 from hil.pytestplugin.text import one_line
 
@@ -60,6 +61,11 @@ def summary_table(reporter: JUnitReporter, slowest: int = 10) -> str:
         "  (none)"
     ]
     lines += _warning_lines(results)
+    lines += measurement_lines(results)
+    quarantined = [c for c in results if c.message.startswith("xfail: quarantined")]
+    if quarantined:
+        lines += ["", f"Quarantined ({len(quarantined)}; they ran, their failures do not count):"]
+        lines += [f"  {c.suite}  {c.nodeid}: {'failed' if c.outcome == 'skipped' else c.outcome}" for c in quarantined]
     return terminal_safe("\n".join(lines) + "\n")  # test ids and causes carry target and vdev text
 
 

@@ -1,4 +1,5 @@
-"""The vdev and qvm fixtures: hil_deployment, hil_vdev, hil_qvm, hil_sweep, built with the run's quality gates."""
+"""The vdev and qvm fixtures: hil_deployment, hil_vdev, hil_qvm, hil_sweep (built with the run's quality
+gates), hil_fuzz."""
 
 from __future__ import annotations
 
@@ -145,6 +146,44 @@ def hil_sweep(request: pytest.FixtureRequest, hil_target: Target, hil_artifacts:
         return report
 
     return sweep
+
+
+@pytest.fixture
+def hil_fuzz(request: pytest.FixtureRequest, hil_target: Target, hil_artifacts: Path):  # type: ignore[no-untyped-def]
+    """``hil_fuzz("target_vdevs/wdog", base="timeout 500", seconds=60)``: coverage-guided fuzzing of a vdev
+    folder through its guest interface (``hil.qvm.fuzz``, as ``hil vdev fuzz``) on the local target; returns
+    the ``FuzzReport`` (``findings``, ``summary()``), written with its corpus and ``findings/N/`` (each with
+    ``replay.sh``) into ``<artifacts>/fuzz-NAME/``.  Its summary goes into the test's report (JUnit, HTML).
+    Mark the test ``@pytest.mark.hil_kinds("local")``: the fuzzer runs on this host only."""
+    import shlex
+
+    from hil.core.errors import SetupError
+    from hil.qvm.fuzz import FuzzReport, fuzz_vdev
+
+    def fuzz(
+        vdev: str | Path,
+        base: str | Sequence[str] = (),
+        seconds: float = 60.0,
+        jobs: int = 1,
+        skip: Sequence[tuple[int, int]] = (),
+        corpus: Path | None = None,
+        hang_timeout: float = 10.0,
+    ) -> FuzzReport:
+        if not hil_target.on_this_host:  # the fuzzer runs qvmsim in-process here: the local target
+            raise SetupError(
+                f"hil_fuzz runs on the local target only, not '{hil_target.name}' ({hil_target.kind}): mark the "
+                'test @pytest.mark.hil_kinds("local")'
+            )
+        folder = Path(vdev) if Path(vdev).is_absolute() else request.config.rootpath / vdev
+        words = shlex.split(base) if isinstance(base, str) else list(base)
+        report = fuzz_vdev(
+            folder, hil_artifacts / f"fuzz-{folder.resolve().name}", base=words, seconds=seconds, jobs=jobs,
+            corpus=corpus, hang_timeout=hang_timeout, skip=skip,
+        )  # fmt: skip
+        request.node.user_properties.append(("hil.qvm_log", f"--- fuzz (hil_fuzz)\n{report.summary()}"))
+        return report
+
+    return fuzz
 
 
 def _gates(config: pytest.Config, target: Target) -> Gates:

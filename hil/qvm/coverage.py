@@ -26,7 +26,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from hil.core.errors import SetupError
+from hil.core.errors import ConfigError, SetupError
 
 
 @dataclass
@@ -39,13 +39,13 @@ class VdevCoverage:
     targets: set[str] = field(default_factory=set)
 
     @staticmethod
-    def _pct(part: tuple[int, int]) -> str:
+    def rate_text(part: tuple[int, int]) -> str:
         covered, total = part
         return f"{covered}/{total} ({100.0 * covered / total:.1f}%)" if total else "0/0 (-)"
 
     def line(self) -> str:
         return (
-            f"coverage vdev {self.name}: lines {self._pct(self.lines)}, branches {self._pct(self.branches)} "
+            f"coverage vdev {self.name}: lines {self.rate_text(self.lines)}, branches {self.rate_text(self.branches)} "
             f"[{', '.join(sorted(self.targets))}]"
         )
 
@@ -163,3 +163,59 @@ def _per_vdev(
             if name in vdevs and any(line.get("count", 0) for line in entry.get("lines", [])):
                 vdevs[name].targets.add(trace.stem)
     return vdevs
+
+
+@dataclass(frozen=True)
+class CoverageThresholds:
+    """``--hil-coverage-fail-under``: a line-coverage minimum (percent) for every vdev and per vdev."""
+
+    every: float | None = None
+    per_vdev: tuple[tuple[str, float], ...] = ()
+
+    @staticmethod
+    def parse(values: list[str]) -> CoverageThresholds:
+        """``["80", "mywdog=90%"]`` -> thresholds; a bad value is a ``ConfigError`` saying the form."""
+        every: float | None = None
+        per: dict[str, float] = {}
+        for raw in values:
+            vdev, sep, number = raw.rpartition("=") if "=" in raw else ("", "", raw)
+            text = number.strip().removesuffix("%")
+            try:
+                percent = float(text)
+            except ValueError:
+                percent = -1.0
+            if not 0.0 <= percent <= 100.0 or (sep and not vdev.strip()):
+                raise ConfigError(
+                    f"--hil-coverage-fail-under {raw!r}: expected LINE% (0..100, e.g. 80 or 80%) or VDEV=LINE%",
+                    "command line",
+                )
+            if sep:
+                per[vdev.strip()] = percent
+            else:
+                every = percent
+        return CoverageThresholds(every, tuple(sorted(per.items())))
+
+    def __bool__(self) -> bool:
+        return self.every is not None or bool(self.per_vdev)
+
+    def failures(self, report: CoverageReport) -> list[str]:
+        """One line per vdev below its minimum (or named but without coverage)."""
+        per = dict(self.per_vdev)
+        out: list[str] = []
+        for name in sorted(set(report.vdevs) | set(per)):
+            minimum = per.get(name, self.every)
+            if minimum is None:
+                continue
+            vdev = report.vdevs.get(name)
+            if vdev is None:
+                out.append(f"coverage: FAIL vdev {name}: no coverage collected (minimum {minimum:g}% of lines)")
+                continue
+            covered, total = vdev.lines
+            percent = 100.0 * covered / total if total else 0.0
+            if percent < minimum:
+                option = f"{name}={minimum:g}%" if name in per else f"{minimum:g}%"
+                out.append(
+                    f"coverage: FAIL vdev {name}: lines {percent:.1f}% is below the minimum {minimum:g}% "
+                    f"(--hil-coverage-fail-under {option})"
+                )
+        return out

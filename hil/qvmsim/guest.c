@@ -742,3 +742,22 @@ void guest_status(void)
          cr ? "crashed" : "running", pc, n, active, (uint64_t)atomic_load(&n_stores),
          (uint64_t)atomic_load(&n_loads), since, g_nvdevs);
 }
+
+#ifdef QVMSIM_FUZZ
+/* ---- fuzz/harness.c: the guest's accesses, driven by the fuzzer ---------- */
+
+void guest_fuzz_access(bool write, unsigned space, uint64_t addr, unsigned size, uint64_t value)
+{
+    do_access(write, space, addr, size, value);
+}
+
+/* A fresh guest for the next input (qvm's guest_stop() of the last one undone). */
+void guest_fuzz_reset(void)
+{
+    pthread_mutex_lock(&g_guest_mtx);
+    g_stopping = false;
+    busy = 0;
+    crashed = false;
+    pthread_mutex_unlock(&g_guest_mtx);
+}
+#endif

@@ -42,8 +42,17 @@ static const char *const filter_words[] = {
  * ERROR 2, WARNING 3, NOTICE 4, INFO 5, DEBUG1 6, DEBUG2 7. */
 static const int slog2_severity[] = { 1, 2, 2, 3, 5, 6, 7 };
 
+#ifdef QVMSIM_FUZZ
+/* fuzz/harness.c (QVMSIM_FUZZ builds only): its virtual clock; 0 = the real one. */
+uint64_t qvmsim_fuzz_clock;
+#endif
+
 uint64_t now_ns(void)
 {
+#ifdef QVMSIM_FUZZ
+    if (qvmsim_fuzz_clock != 0)
+        return qvmsim_fuzz_clock;
+#endif
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
@@ -75,6 +84,10 @@ void write_all(int fd, const char *buf, size_t len)
 
 void console_puts(const char *line)
 {
+#ifdef QVMSIM_FUZZ
+    if (qvmsim_fuzz_clock != 0)     /* the fuzzed guest's console is not read */
+        return;
+#endif
     size_t len = strlen(line);
     char buf[4200];
     if (len > sizeof buf - 2)

@@ -65,8 +65,17 @@ static bool claim_end(int status)
 
 /* The one way out of qvm: remove the env file, log the exit status, flush
  * (coverage counters included), _exit. */
+#ifdef QVMSIM_FUZZ
+/* fuzz/harness.c: set while it runs one input; ends that input instead of qvm (never returns). */
+void (*qvmsim_fuzz_exit_hook)(int status);
+#endif
+
 QVM_NORETURN static void exit_now(int status)
 {
+#ifdef QVMSIM_FUZZ
+    if (qvmsim_fuzz_exit_hook != NULL)
+        qvmsim_fuzz_exit_hook(status);
+#endif
     if (env_path[0] != '\0')
         unlink(env_path);
     qlog(QL_QVM_INFO, "exit status=%d", status);
@@ -887,3 +896,57 @@ int main(int argc, char **argv)
     guest_start(have_script ? &script : NULL);
     main_loop();
 }
+
+#ifdef QVMSIM_FUZZ
+/* ---- fuzz/harness.c: one fresh guest per input -------------------------- */
+
+/* Back to "nothing has ended" before the next input's set-up. */
+void qvmsim_fuzz_reset_main(void)
+{
+    atomic_store(&finishing, false);
+    atomic_store(&running, false);
+    atomic_store(&g_end_status, -1);
+    atomic_store(&g_phase, PHASE_CONFIG);
+}
+
+/* main()'s set-up of the vdevs, from VDEV_CTRL_OPTIONS_START to GUEST_STARTING
+ * (guest RAM is allocated once, by the first call). */
+void qvmsim_fuzz_setup(void)
+{
+    static bool ram_done;
+    configure();
+    if (!ram_done) {
+        ram_allocate();
+        ram_done = true;
+    }
+    atomic_store(&g_phase, PHASE_SETUP);
+    for (int i = 0; i < g_nvdevs; i++)
+        setup_control(g_vdevs[i], VDEV_CTRL_GUEST_CONFIGURED);     /* = VDEV_CTRL_BOOTUP */
+#if QVMSIM_HOST_GEN_ACPI
+    for (int i = 0; i < g_nvdevs; i++)
+        setup_control(g_vdevs[i], VDEV_CTRL_GEN_ACPI);
+#elif QVMSIM_HOST_GEN_FDT
+    for (int i = 0; i < g_nvdevs; i++)
+        setup_control_arg(g_vdevs[i], VDEV_CTRL_GEN_FDT, (const char *)(uintptr_t)QVMSIM_FDT_PARENT_NODE);
+#endif
+    check_pending_end();
+    atomic_store(&g_phase, PHASE_STARTED);
+    for (int i = 0; i < g_nvdevs; i++) {
+        vdev_t *v = g_vdevs[i];
+        int rc = vd_control(v, VDEV_CTRL_GUEST_STARTING, NULL);
+        if (rc != EOK) {
+            qlog(QL_QVM_FATAL, "%s:%d: vdev '%s' refused VDEV_CTRL_GUEST_STARTING: %s (errno %d)",
+                 v->qvmsim_private->file, v->qvmsim_private->line, vdev_source(v), strerror(rc), rc);
+            qvmsim_end(QVMSIM_EXIT_FATAL_AFTER_START);
+        }
+    }
+    check_pending_end();
+    atomic_store(&running, true);
+}
+
+/* Something ended the guest from another thread (a vdev's own): finish here. */
+void qvmsim_fuzz_check_end(void)
+{
+    check_pending_end();
+}
+#endif

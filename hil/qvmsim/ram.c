@@ -198,3 +198,17 @@ void gasp_unmap_handle(gasp_map_handle_t *h)
     gasp_unmap((void *)(uintptr_t)h->reserved[0], (size_t)h->reserved[1], 1);
     h->reserved[2] = 0;
 }
+
+#ifdef QVMSIM_FUZZ
+/* ---- fuzz/harness.c: the guest RAM it writes and clears --------------- */
+
+/* Region i of guest RAM (allocated): its base and size; false past the last. */
+bool ram_fuzz_region(int i, uint64_t *base, uint64_t *size)
+{
+    if (i < 0 || i >= nregions || regions[i].mem == NULL)
+        return false;
+    *base = regions[i].base;
+    *size = regions[i].size;
+    return true;
+}
+#endif

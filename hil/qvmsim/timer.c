@@ -251,3 +251,64 @@ void timer_start(void)
         return;
     start_thread(timer_thread, "qvm-timers", "guest timer thread", QVMSIM_EXIT_FATAL_BEFORE_START);
 }
+
+#ifdef QVMSIM_FUZZ
+/* ---- fuzz/harness.c: timers on its virtual clock, fired on its thread --- */
+
+/* The due time (now_ns() time) of the earliest armed timer, or UINT64_MAX. */
+uint64_t timer_fuzz_next_due(void)
+{
+    uint64_t best = UINT64_MAX;
+    pthread_mutex_lock(&tmtx);
+    for (int i = 0; i < QVMSIM_MAX_TIMERS; i++) {
+        if (timers[i].used && timers[i].armed && ticks_to_ns(timers[i].due) < best)
+            best = ticks_to_ns(timers[i].due);
+    }
+    pthread_mutex_unlock(&tmtx);
+    return best;
+}
+
+/* Fires the earliest timer due at or before now_ns() as the timer thread
+ * does (its callback on this thread).  Returns false if none is due. */
+bool timer_fuzz_fire_one(void)
+{
+    pthread_mutex_lock(&tmtx);
+    int next = -1;
+    for (int i = 0; i < QVMSIM_MAX_TIMERS; i++) {
+        if (timers[i].used && timers[i].armed && (next < 0 || timers[i].due < timers[next].due))
+            next = i;
+    }
+    uint64_t now = now_ns();
+    if (next < 0 || ticks_to_ns(timers[next].due) > now) {
+        pthread_mutex_unlock(&tmtx);
+        return false;
+    }
+    struct guest_timer *t = &timers[next];
+    t->armed = false;
+    vdev_t *vdp = t->vdp;
+    void *data = t->data;
+    t->cb_due = t->due;
+    t->cb_td.host_notify_start = t->armed_at;
+    t->cb_td.guest_notify_start = t->armed_at;
+    t->cb_td.host_current = ns_to_ticks(now);
+    t->cb_td.guest_current = ns_to_ticks(now);
+    t->cb_valid = true;
+    pthread_mutex_unlock(&tmtx);
+    vdev_t *sv;
+    pthread_mutex_t *sm;
+    vd_enter(vdp, &sv, &sm);
+    if (vdp->qvmsim_private->factory->timer != NULL)
+        vdp->qvmsim_private->factory->timer(vdp, data, &t->cb_td, g_timer_cpu);
+    vd_leave(vdp, sv, sm);
+    return true;
+}
+
+/* No timers: the next input's vdevs create their own. */
+void timer_fuzz_reset(void)
+{
+    pthread_mutex_lock(&tmtx);
+    init_cv();
+    memset(timers, 0, sizeof timers);
+    pthread_mutex_unlock(&tmtx);
+}
+#endif

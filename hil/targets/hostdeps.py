@@ -10,7 +10,8 @@ from its name:
   host's architecture, Debian's cross gcc and cross libc headers for another one, ``qcc``
   from the QNX SDP, never from apt) and ``addr2line`` (``binutils``: crash and sanitizer
   frames are named on the host);
-* ``local``: this host's ``gcc`` (qvmsim is built and run here);
+* ``local``: this host's ``gcc`` (qvmsim is built and run here), ``clang`` and its libFuzzer
+  runtime (``hil vdev fuzz`` runs here);
 * ``qemu``: its QEMU binary (``qemu-system-x86_64`` from ``qemu-system-x86``,
   ``qemu-system-aarch64`` from ``qemu-system-arm``); with the public image (no ``image`` or
   ``kernel`` of the user's) also the gcc that builds qvmsim for its arch, apt's tools and
@@ -35,7 +36,7 @@ from hil.core.arch import arch as arch_info
 from hil.targets.definition import TargetDefinition
 from hil.targets.toolchain import Toolchain
 
-NeedKind = Literal["program", "file", "apt-arch"]
+NeedKind = Literal["program", "file", "apt-arch", "python-module"]
 
 #: Where what a definition names but apt does not provide comes from (``HostNeed.source``).
 QNX_SDP = "from the QNX SDP, never apt: set [toolchain] qnx_host (or QNX_HOST) to its host folder"
@@ -46,7 +47,8 @@ class HostNeed:
     """One thing a target needs on the host.
 
     ``kind`` ``program``: ``name`` is a command found on PATH (or a path); ``file``: ``name`` is a
-    file that must exist; ``apt-arch``: ``name`` is a Debian architecture whose packages apt must
+    file that must exist; ``python-module``: ``name`` is a module this Python must import (a pip
+    extra of qnx-hil, named by ``source``); ``apt-arch``: ``name`` is a Debian architecture whose packages apt must
     know (enabled in dpkg, its package index downloaded).  ``package``: the Debian package that
     provides it, None when apt does not (``source`` then says where it comes from).
     """
@@ -86,6 +88,19 @@ CROSS_PACKAGES: dict[str, tuple[str, str]] = {
 #: Every target: vdev crashes and sanitizer reports are symbolised with addr2line on the host.
 ADDR2LINE = HostNeed("program", "addr2line", "binutils", "names crash and sanitizer frames (every target)")
 
+#: ``hil vdev fuzz`` (local): clang and its libFuzzer runtime (``libclang_rt.fuzzer-<arch>.a``, in
+#: ``libclang-rt-N-dev``, which clang only recommends; ``libclang-rt-dev`` is the default version's).
+CLANG = HostNeed("program", "clang", "clang", "builds the vdev fuzzer (hil vdev fuzz) on this host")
+LIBFUZZER_PACKAGE = "libclang-rt-dev"
+
+
+def libfuzzer_need(host: Arch) -> HostNeed:
+    """libFuzzer's runtime for clang on this host: the file found, else the pattern it is looked for by."""
+    pattern = f"/usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-{host.name}.a"
+    found = sorted(glob.glob(pattern))
+    return HostNeed("file", found[-1] if found else pattern, LIBFUZZER_PACKAGE, "libFuzzer (hil vdev fuzz)")
+
+
 #: The public QEMU image is built from Debian packages: apt-cache policy, apt-get download, dpkg-deb -x.
 APT_TOOLS = (
     HostNeed("program", "apt-get", "apt", "downloads the QEMU image's Debian packages"),
@@ -112,6 +127,27 @@ def compiler_needs(cc: str, why: str, host: Arch) -> list[HostNeed]:
     return [HostNeed("program", cc, None, why, source="named by the definition's [toolchain] cc")]
 
 
+def python_needs(definition: TargetDefinition) -> list[HostNeed]:
+    """The Python modules (qnx-hil's pip extras) ``definition``'s kind needs in qnx-hil's own Python."""
+    if definition.kind == "labgrid":
+        return [
+            HostNeed(
+                "python-module", "labgrid", None, "the labgrid target kind's client",
+                "pip install 'qnx-hil[labgrid]' in the environment that runs qnx-hil",
+            )
+        ]  # fmt: skip
+    return []
+
+
+def missing_python_modules(definitions: Iterable[TargetDefinition]) -> list[Missing]:
+    """What ``python_needs`` names for ``definitions`` and this Python cannot import (no process started)."""
+    by_name: dict[str, tuple[HostNeed, list[str]]] = {}
+    for definition in definitions:
+        for need in python_needs(definition):
+            by_name.setdefault(need.name, (need, []))[1].append(definition.name)
+    return [Missing(need, tuple(names)) for need, names in by_name.values() if not satisfied(need)]
+
+
 def requirements(definition: TargetDefinition, host: Arch | None = None) -> list[HostNeed]:
     """What ``definition`` needs on a host of architecture ``host`` (default: this one), each once."""
     host = host or host_arch()
@@ -126,6 +162,7 @@ def requirements(definition: TargetDefinition, host: Arch | None = None) -> list
     needs.append(ADDR2LINE)
     if definition.kind == "local":
         needs += compiler_needs("gcc", "builds qvmsim, which runs on this host", host)
+        needs += [CLANG, libfuzzer_need(host)]
     elif definition.kind == "qemu":
         q = definition.qemu
         if "/" in q.qemu:
@@ -140,6 +177,7 @@ def requirements(definition: TargetDefinition, host: Arch | None = None) -> list
             needs += compiler_needs(cc, f"builds qvmsim for the {a.name} image", host)
             needs += APT_TOOLS
             needs.append(HostNeed("apt-arch", a.debian, None, f"the {a.name} image's Debian packages"))
+    needs += python_needs(definition)
     unique: dict[tuple[str, str], HostNeed] = {}
     for need in needs:
         unique.setdefault((need.kind, need.name), need)
@@ -149,7 +187,7 @@ def requirements(definition: TargetDefinition, host: Arch | None = None) -> list
 def packages_named(host: Arch) -> set[str]:
     """Every Debian package this table can name on a host of architecture ``host``."""
     names = {NATIVE_GCC_PACKAGE, NATIVE_LIBC[1], *QEMU_PACKAGES.values()}
-    names |= {n.package for n in (ADDR2LINE, *APT_TOOLS) if n.package}
+    names |= {n.package for n in (ADDR2LINE, CLANG, *APT_TOOLS) if n.package} | {LIBFUZZER_PACKAGE}
     for a in ARCHES.values():
         if a != host and a.name in CROSS_PACKAGES:
             names |= set(CROSS_PACKAGES[a.name])
@@ -194,6 +232,10 @@ def satisfied(need: HostNeed, path: str | None = None) -> bool:
         return Path(need.name).is_file()
     if need.kind == "apt-arch":
         return apt_arch_state(need.name, path) == "ok"
+    if need.kind == "python-module":
+        import importlib.util
+
+        return importlib.util.find_spec(need.name) is not None
     search = os.pathsep.join([*need.extra_path, path if path is not None else os.environ.get("PATH", "")])
     return shutil.which(need.name, path=search) is not None
 

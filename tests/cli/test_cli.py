@@ -125,6 +125,19 @@ def test_unreachable_board_is_an_infrastructure_error(tmp_path: Path) -> None:
     assert "infrastructure error" in done.stderr and "127.0.0.1:9" in done.stderr
 
 
+def test_qvm_run_prints_the_fatal_line_that_explains_its_ending(tmp_path: Path) -> None:
+    conf = tmp_path / "bad.qvmconf"
+    conf.write_text("system bad\nram 0x80000000,16M\ncpu\nvdev no-such-vdev\n")
+    done = hil("qvm", "run", "--target", "local", "--conf", str(conf), "--artifacts", str(tmp_path / "a"))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[0].startswith("qvm FATAL_CONFIG (exit status 65)")
+    assert lines[1] == "reason: FATAL_CONFIG: fatal configuration error"
+    assert lines[2] == "qvm's fatal and error lines (1):"
+    assert " FATAL qvm: " in lines[3] and "vdev 'no-such-vdev' not found" in lines[3]
+    assert lines[4].startswith("configuration refused at ") and "'vdev no-such-vdev'" in lines[4]
+
+
 def test_qvm_check_lists_each_lines_fate() -> None:
     done = hil("qvm", "check", "fixtures/qvmconf/arm-guest-8.0.qvmconf", "--target", "qemu-arm64", "--json")
     assert done.returncode == 0, done.stderr

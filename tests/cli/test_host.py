@@ -14,8 +14,8 @@ from pathlib import Path
 from tests.support.cli import hil
 
 TARGETS = ("--target", "local", "--target", "qemu", "--target", "qemu-arm64")
-#: What the narrowed PATH keeps: apt's and dpkg's tools, the native gcc, the x86_64 QEMU.
-KEPT = ("dpkg", "dpkg-deb", "apt-get", "apt-cache", "gcc", "qemu-system-x86_64")
+#: What the narrowed PATH keeps: apt's and dpkg's tools, the native gcc, clang (hil vdev fuzz), the x86_64 QEMU.
+KEPT = ("dpkg", "dpkg-deb", "apt-get", "apt-cache", "gcc", "clang", "qemu-system-x86_64")
 SUDO = "" if os.geteuid() == 0 else "sudo "
 
 
@@ -121,3 +121,33 @@ def test_a_qcc_board_needs_qcc_from_the_sdp_never_apt(tmp_path: Path) -> None:
     (sdp_bin / "qcc").chmod(0o755)
     done = hil("host", "check", "--targets-dir", str(folder), "--target", "imx8", cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_host_check_names_a_missing_labgrid_for_a_labgrid_target(tmp_path: Path) -> None:
+    """labgrid missing from the Python running qnx-hil: hil host check says so (it passed, then the
+    run had setup errors in some tests and infrastructure errors in the others)."""
+    import subprocess
+    import sys
+
+    (tmp_path / "lab.toml").write_text(
+        'kind = "labgrid"\n[labgrid]\nplace = "bench-1"\n[ssh]\nhost_key = "ssh-ed25519 '
+        'AAAAC3NzaC1lZDI1NTE5AAAAIB2eRgiEwB8SMcNtBmQx3klNptJNfZ8lzC4lh0X4NU7b"\n'
+    )
+    code = (
+        "import sys; sys.modules['labgrid'] = None; from hil.cli.main import main; "
+        f"sys.exit(main(['host', 'check', '--target', {str(tmp_path / 'lab.toml')!r}]))"
+    )
+    # (only qnx-hil's plugin: a venv without labgrid has no labgrid pytest plugin either)
+    env = {
+        **os.environ,
+        "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1",
+        "PYTEST_PLUGINS": "xdist.plugin,hil.pytestplugin.plugin",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert (
+        "  labgrid: pip install 'qnx-hil[labgrid]' in the environment that runs qnx-hil; "
+        "the labgrid target kind's client; needed by lab" in done.stdout
+    )

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import hil
-from hil.cli.scaffold import CI_JOBS, COMMON, TEMPLATE_DIR
+from hil.cli.scaffold import CI, CI_JOBS, COMMON, SAMPLE, TEMPLATE_DIR
 from hil.targets.definition import load_definition
 from hil.targets.toolchain import Toolchain, build_vdev
 from tests.support.cli import hil as hil_cli
@@ -32,13 +32,14 @@ def test_init_writes_a_project_whose_tests_pass_on_local(tmp_path: Path) -> None
     done = hil_cli("init", str(project), "--ci", "github", cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     written = sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.is_file())
-    assert written == sorted([*COMMON.values(), CI_JOBS["github"][1], ".gitignore"])
+    assert written == sorted([*COMMON.values(), *(dest for _, dest in CI_JOBS["github"]), ".gitignore"])
     for path in written:
         text = (project / path).read_text()
         assert "@@" not in text, path
-    assert f"qnx-hil=={hil.__version__}" in (project / ".github/workflows/hil-nightly.yml").read_text()
+    assert f'version="{hil.__version__}"' in (project / "ci/qnx-hil-job.sh").read_text()
     settings = tomllib.loads((project / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     assert settings["testpaths"] == ["tests"]
+    assert settings["hil_portable"] is True  # the sample (and the user's vdevs) only see QNX's names
     # the board template is valid once copied to a .toml name (and ignored until then)
     board = project / "targets" / "lab-board.toml"
     board.write_text((project / "targets" / "board.toml.example").read_text())
@@ -61,25 +62,55 @@ def test_init_writes_a_project_whose_tests_pass_on_local(tmp_path: Path) -> None
 def test_init_writes_the_chosen_ci_job(tmp_path: Path, ci: str) -> None:
     done = hil_cli("init", "--ci", ci, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
-    job = tmp_path / CI_JOBS[ci][1]
-    text = job.read_text()
-    assert "hil nightly --reports reports" in text and f"qnx-hil=={hil.__version__}" in text and "@@" not in text
-    assert "junit.xml" in text
-    # the host packages come from `hil host install` (the targets' own table), after pip and before the
-    # images and the run; the bootstrap apt line has only what the venv and pip need
-    steps = [
-        "pip install",
-        "hil host install",
-        "hil image build --target qemu\n",
-        "hil image build --target qemu-arm64",
-        "hil nightly",
-    ]
-    at = [text.index(step) for step in steps]
+    jobs = (tmp_path / CI[ci].jobs[1]).read_text()
+    assert "sh ci/qnx-hil-job.sh" in jobs and "@@" not in jobs
+    assert "junit" in jobs and ("coverage.xml" in jobs or "Cobertura" in jobs)
+    assert (tmp_path / CI[ci].main[1]).exists()
+    # the job script: pip, then what these targets need on the host, the images, a check, the run
+    script = "\n".join(
+        line for line in (tmp_path / "ci/qnx-hil-job.sh").read_text().splitlines() if not line.lstrip().startswith("#")
+    )
+    steps = ["pip install", "hil host install", "hil image build", "hil target check", "hil nightly --reports"]
+    at = [script.index(step) for step in steps]
     assert at == sorted(at), list(zip(steps, at))
-    bootstrap = next(line for line in text.splitlines() if "apt-get install" in line)
-    assert bootstrap.split("--no-install-recommends")[1].split() == ["python3-venv", "ca-certificates"]
-    others = [dest for name, (_, dest) in CI_JOBS.items() if name != ci]
-    assert not any((tmp_path / dest).exists() for dest in others)
+    bootstrap = next(line for line in script.splitlines() if "apt-get install" in line)
+    assert "--no-install-recommends" in bootstrap and "sudo" not in bootstrap  # $as_root: sudo only if not root
+    others = [c.main[1] for name, c in CI.items() if name != ci] + [c.jobs[1] for name, c in CI.items() if name != ci]
+    assert not any((tmp_path / dest).exists() for dest in others if dest != CI[ci].jobs[1])
+
+
+@pytest.mark.parametrize("ci", sorted(CI))
+def test_init_in_an_existing_repository_keeps_its_ci_file(tmp_path: Path, ci: str) -> None:
+    """The CI server's main file exists (every GitLab repository has .gitlab-ci.yml): it is left
+    untouched, the jobs go into the includable file, and the line to add is printed."""
+    main = tmp_path / CI[ci].main[1]
+    main.parent.mkdir(parents=True, exist_ok=True)
+    main.write_text("# the team's own pipeline\nstages: [build, test]\n")
+    (tmp_path / "pyproject.toml").write_text("[project]\nname = 'ours'\n")
+    done = hil_cli("init", "--ci", ci, "--no-sample", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert main.read_text() == "# the team's own pipeline\nstages: [build, test]\n"
+    assert (tmp_path / "pyproject.toml").read_text() == "[project]\nname = 'ours'\n"
+    assert (tmp_path / CI[ci].jobs[1]).is_file() and (tmp_path / "ci/qnx-hil-job.sh").stat().st_mode & 0o111
+    assert (
+        f"{CI[ci].main[1]} exists and was left as it is: add this line to it:\n  {CI[ci].include_line}" in done.stdout
+    )
+    assert "pyproject.toml exists and was left as it is: merge these settings" in done.stdout
+    assert "hil_portable = true" in done.stdout
+    assert not any((tmp_path / dest).exists() for dest in SAMPLE.values())
+    assert (tmp_path / "targets/board.toml.example").is_file()
+    if ci == "gitlab":
+        assert "include: '/.gitlab/qnx-hil.yml'" in done.stdout
+
+
+def test_init_ci_only_writes_only_the_ci_files(tmp_path: Path) -> None:
+    done = hil_cli("init", "--ci", "gitlab", "--ci-only", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    written = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert written == sorted([".gitlab/qnx-hil.yml", "ci/qnx-hil-job.sh", ".gitlab-ci.yml", ".gitignore"])
+    (tmp_path / "x").mkdir()
+    alone = hil_cli("init", "--ci-only", cwd=tmp_path / "x")
+    assert alone.returncode == 2 and "--ci-only needs --ci github|gitlab|jenkins" in alone.stderr
 
 
 def test_init_refuses_to_overwrite_and_writes_nothing(tmp_path: Path) -> None:
@@ -104,7 +135,8 @@ def test_init_adds_the_outputs_to_an_existing_gitignore_keeping_its_lines(tmp_pa
     done = hil_cli("init", str(tmp_path), cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / ".gitignore").read_text() == (
-        "build/\n/artifacts/\n\n# qnx-hil's outputs (hil init)\n/reports/\n/coverage/\n.pytest_cache/\n"
+        "build/\n/artifacts/\n\n# qnx-hil's outputs (hil init)\n"
+        "/reports/\n/coverage/\n.pytest_cache/\n.venv/\n/.cache/\n"
     )
 
 

@@ -126,3 +126,29 @@ def test_a_test_for_kinds_not_selected_is_deselected_not_skipped(tmp_path: Path)
     done = run_inner_pytest(tmp_path / "test_kinds.py", "-rs", artifacts=tmp_path / "a")  # local only
     assert done.returncode == 0, done.stdout[-3000:]
     assert "1 passed, 1 deselected" in done.stdout and "skipped" not in done.stdout, done.stdout[-3000:]
+
+
+def test_errors_show_the_cause_first_and_only_the_tests_own_frames(tmp_path: Path) -> None:
+    """A compile error is the compiler's lines then where the test was; an infrastructure error one
+    paragraph; qnx-hil's own frames are hidden (pytest --fulltrace shows them)."""
+    (tmp_path / "bad.c").write_text("#include <qvm/vdev.h>\nint f(void) { return undefined_thing; }\n")
+    test_file = tmp_path / "test_causes.py"
+    test_file.write_text(
+        "from hil.core.errors import InfrastructureError\n\n\n"
+        f"def test_compile(hil_vdev):\n    hil_vdev({str(tmp_path / 'bad.c')!r})\n\n\n"
+        "def test_lab(hil_target):\n"
+        "    raise InfrastructureError('board lab-1: console socket://10.0.0.1:4001 refused')\n"
+    )
+    done = run_inner_pytest(test_file, "--hil-no-retry")
+    text = done.stdout
+    compile_part = text[text.index("SETUP ERROR: vdev 'bad' failed to compile") :]
+    compile_part = compile_part[: compile_part.index("(qnx-hil's own frames are hidden")]
+    assert "error: ‘undefined_thing’ undeclared" in compile_part
+    assert f"where the test was:\n  {test_file}:5: in test_compile: hil_vdev(" in compile_part
+    assert "hil/targets/toolchain.py" not in compile_part and "_build_locked" not in compile_part
+    assert (
+        "INFRASTRUCTURE ERROR: board lab-1: console socket://10.0.0.1:4001 refused\n\nwhere the test was:\n"
+        f"  {test_file}:9: in test_lab: raise InfrastructureError(" in text
+    )
+    full = run_inner_pytest(test_file, "--hil-no-retry", "--fulltrace")
+    assert "_build_locked" in full.stdout

@@ -40,12 +40,13 @@ def test_nightly_html_report_loads_with_every_test_and_true_timelines(tmp_path: 
     blocks = re.split(r'<details class="test" ', html)[1:]
     checked = 0
     for block in blocks:
-        folder = re.search(r"artifacts: ([^<]+)</small>", block)
+        folder = re.search(r'artifacts: <a class="artifacts" href="([^"]+)/">', block)
         for name, svg in re.findall(
             r'<div class="run" data-run="(run\d+)">.*?(<svg class="timeline".*?</svg>)', block, re.S
         ):
             assert folder is not None
-            log = (Path(folder.group(1).strip()) / f"{name}.qvm.log").read_text()
+            assert not folder.group(1).startswith("/")  # relative to the report: it works once downloaded
+            log = (run / folder.group(1) / f"{name}.qvm.log").read_text()
             stamps = {round(float(t), 6) for t in re.findall(r"^(\d+\.\d+) ", log, re.M)}
             t0, t1 = (float(v) for v in re.search(r'data-t0="([^"]+)" data-t1="([^"]+)"', svg).groups())  # type: ignore[union-attr]
             for cx, t, kind in re.findall(
@@ -58,6 +59,19 @@ def test_nightly_html_report_loads_with_every_test_and_true_timelines(tmp_path: 
                 tolerance = 0.01 + 900 * 2e-6 / (t1 - t0)
                 assert abs(float(cx) - (90 + (float(t) - t0) / (t1 - t0) * 900)) < tolerance
     assert checked > 0
+
+    # the bite-latency histogram's bars are bars (one bin span for every target), not slivers
+    latency = re.search(r'<figure class="plot" id="plot-latency">(.*?)</figure>', html, re.S)
+    assert latency is not None
+    widths = [
+        float(w)
+        for w in re.findall(r'<rect[^>]*class="rect reactive tooltip-trigger"[^>]*width="([\d.]+)"', latency.group(1))
+    ]
+    widths += [
+        float(w)
+        for w in re.findall(r'<rect[^>]*width="([\d.]+)"[^>]*class="rect reactive tooltip-trigger"', latency.group(1))
+    ]
+    assert widths and min(widths) >= 2.0, widths
 
     # one load in headless Chromium: no script error, a screenshot kept with the run's artifacts
     assert CHROMIUM, "chromium is not installed: scripts/install-host-deps installs it"

@@ -191,3 +191,20 @@ def test_qnx_shutdown_banner_is_an_infrastructure_error_on_a_qnx_target(tmp_path
     assert error is not None and "Shutdown[0,0] S/C/F=11/1/11" in (error.get("message") or "")
     other = found[("qemu-qnx", "test_a_linux_panic_line_is_not_a_qnx_death_string")]
     assert other.find("error") is None and other.find("failure") is None
+
+
+def test_reports_outside_the_project_with_a_project_definition(tmp_path: Path) -> None:
+    """Reports in a folder outside the project, two targets, one the project's own definition: every
+    xdist worker gets the project's rootdir and settings (it died with "no target matches 'lab'")."""
+    project = tmp_path / "project"
+    project.mkdir()
+    assert hil("init", cwd=project).returncode == 0
+    (project / "targets" / "lab.toml").write_text('name = "lab"\nkind = "local"\n')
+    reports = tmp_path / "elsewhere" / "reports"
+    done = hil("nightly", "--reports", str(reports), "--target", "local", "--target", "lab", cwd=project, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run = only_report(reports)
+    found = cases(run / "junit.xml")
+    assert {suite for suite, _ in found} == {"local", "lab"} and len(found) == 8
+    command = (run / "command.txt").read_text()
+    assert f"--rootdir={project}" in command and f"--config-file={project / 'pyproject.toml'}" in command

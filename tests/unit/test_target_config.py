@@ -32,7 +32,7 @@ def test_builtin_fixture_and_template_definitions_load() -> None:
     assert set(builtin) == {"qemu", "qemu-arm64", "local"}
     assert all(Path(d.source).parent == BUILTIN_TARGETS for d in builtin.values())
     assert set(inventory([FIXTURE_TARGETS])) == {"qemu", "qemu-arm64", "local", "qemu-b", "local-19m2"}
-    (template,) = [f for f in project_files() if f.path == "targets/board.toml.example"]
+    (template,) = [f for f in project_files()[0] if f.path == "targets/board.toml.example"]
     board = parse_definition(tomllib.loads(template.text), template.path)
     assert board.kind == "board" and board.ssh is not None and board.ssh.port == 22
     assert board.toolchain.variant == "gcc_ntox86_64"

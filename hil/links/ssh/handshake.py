@@ -140,16 +140,16 @@ def load_keys(cfg: SshConfig) -> list[paramiko.PKey]:
         try:
             keys.append(paramiko.PKey.from_path(cfg.key_path))
         except FileNotFoundError:
-            raise ConfigError(f"private key {cfg.key_path} does not exist", where, "key_path") from None
+            raise ConfigError(f"private key {cfg.key_path} does not exist", where, "key") from None
         except paramiko.PasswordRequiredException:
             raise ConfigError(
                 f"private key {cfg.key_path} is encrypted: use an unencrypted key for the "
-                "lab, or load it into ssh-agent and leave key_path unset",
+                "lab, or load it into ssh-agent and leave key unset",
                 where,
-                "key_path",
+                "key",
             ) from None
         except (OSError, paramiko.SSHException, ValueError) as exc:
-            raise ConfigError(f"cannot load private key {cfg.key_path}: {exc}", where, "key_path") from exc
+            raise ConfigError(f"cannot load private key {cfg.key_path}: {exc}", where, "key") from exc
     else:
         try:
             keys += list(paramiko.Agent().get_keys())
@@ -163,9 +163,7 @@ def load_keys(cfg: SshConfig) -> list[paramiko.PKey]:
                 except (OSError, paramiko.SSHException, ValueError):
                     pass
         if not keys:
-            raise ConfigError(
-                "no private key: set key_path (no ssh-agent keys and no ~/.ssh/id_* found)", where, "key_path"
-            )
+            raise ConfigError("no private key: set key (no ssh-agent keys and no ~/.ssh/id_* found)", where, "key")
     return keys
 
 
