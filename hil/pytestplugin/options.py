@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
-
 import pytest
 
 from hil.core.errors import HilError
@@ -172,34 +170,10 @@ def selected_targets(config: pytest.Config, folders: TargetFolders) -> list[Targ
     return select(selectors, folders.folders)
 
 
-#: Options whose value pytest takes for a test path when it is given as a separate word, before the
-#: plugin's options are known: without an ini file that moves pytest's rootdir.
-VALUE_OPTIONS = (
-    "--hil-target", "--hil-targets-dir", "--hil-artifacts", "--hil-junit", "--hil-summary", "--hil-html",
-    "--hil-history", "--hil-coverage-dir", "--hil-sanitize",
-)  # fmt: skip
-
-
-def check_value_forms(config: pytest.Config) -> None:
-    """Without an ini file pytest finds its rootdir from the test paths, and it decides that before it
-    knows this plugin's options: ``--hil-junit out/junit.xml`` counts ``out/junit.xml`` as a test path
-    and moves the rootdir.  A usage error says so (``--hil-junit=out/junit.xml`` is not misread)."""
-    if config.inipath is not None:
-        return
-    args = [str(a) for a in config.invocation_params.args]
-    for option, value in itertools.pairwise(args):
-        if option in VALUE_OPTIONS and not value.startswith("-") and ("/" in value or "." in value):
-            raise pytest.UsageError(
-                f"{option} {value}: give it as {option}={value} (with '='); without a pytest.ini, "
-                f"pytest takes a separate {value} for a test path and moves its rootdir (now {config.rootpath})"
-            )
-
-
 def check_outputs(config: pytest.Config) -> None:
     """Every output option is writable before the run starts: one usage line, not a traceback at its end."""
     from hil.core.outputs import output_dir, output_file
 
-    check_value_forms(config)
     try:
         output_dir(config.getoption("hil_artifacts"), "--hil-artifacts")
         coverage_dir = config.getoption("hil_coverage_dir", None)

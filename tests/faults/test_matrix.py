@@ -200,10 +200,6 @@ MATRIX: dict[str, tuple[str, str]] = {
         "taken over at once, not after its expiry",
         "tests/unit/test_lease.py::test_a_lease_of_a_dead_run_of_this_host_is_taken_over_at_once",
     ),
-    "--hil-junit PATH (space form) without a pytest.ini (issue 22.14)": (
-        "a one-line usage error naming the '=' form (which keeps the rootdir); hil nightly uses that form",
-        "tests/unit/test_bad_inputs_22.py::test_a_path_option_given_as_a_separate_word_without_an_ini_is_a_usage_error",
-    ),
     "a labgrid reservation of a run SIGKILLed while queued (issue 22.14)": (
         "cancelled by the next run of this host at once: it takes the place within its wait",
         "tests/labgrid/test_labgrid_lab.py::test_a_killed_runs_queued_reservation_is_cancelled_by_the_next_run",

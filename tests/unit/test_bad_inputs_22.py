@@ -94,21 +94,3 @@ def test_suite_properties_are_cut_to_a_few_kb() -> None:
     facts = reporter._facts(json.dumps({"qvm.version": "v" * 10_000_000, "target.labels": "a,\x1b]0;t\x07b"}))
     assert len(facts["qvm.version"]) <= PROPERTY_MAX and facts["qvm.version"].endswith("[10000000 chars]")
     assert facts["target.labels"] == "a,b"
-
-
-def test_a_path_option_given_as_a_separate_word_without_an_ini_is_a_usage_error(tmp_path: Path) -> None:
-    """Issue 22.14: without a pytest.ini, '--hil-junit PATH' would move pytest's rootdir (PATH taken for a
-    test path); it is a one-line usage error naming the '=' form, which works."""
-    (tmp_path / "sub").mkdir()
-    (tmp_path / "sub" / "test_x.py").write_text("def test_x():\n    pass\n")
-    out = tmp_path.parent / f"{tmp_path.name}-out"
-    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    base = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "sub/test_x.py", "--hil-target", "local"]
-    spaced = subprocess.run(
-        [*base, "--hil-junit", str(out / "junit.xml")], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
-    assert spaced.returncode == 4 and "give it as --hil-junit=" in spaced.stderr, spaced.stdout + spaced.stderr
-    joined = subprocess.run(
-        [*base, f"--hil-junit={out / 'junit.xml'}"], cwd=tmp_path, env=env, capture_output=True, text=True
-    )
-    assert joined.returncode == 0 and f"rootdir: {tmp_path}" in joined.stdout, joined.stdout + joined.stderr
