@@ -1,9 +1,11 @@
 """The qvm configuration vocabulary: its options, logger filters, variables, and the checks of their values.
 
 What QNX documents for a ``.qvmconf`` (and ``hil/qvmsim/BEHAVIOUR.md``): the
-context openers and VM-wide options with their arity, the logger filter set and
-destinations, ``unsupported`` and ``safety`` values, and the typed ``set``
-variables (``SET_VARIABLES``).  The value checks here are the one place both the
+context openers and VM-wide options with their arity, the options of each
+context, the logger filter set and destinations, ``unsupported`` and ``safety``
+values, the typed ``set`` variables (``SET_VARIABLES``) and qvmsim's built-in
+vdevs.  qvmsim lists its own (``qvm --vocabulary``, from the tables its parser
+runs on); ``tests/qvmsim/test_vocabulary.py`` holds the two equal.  The value checks here are the one place both the
 parser (``hil.qvm.confparse``) and the builder (``hil.qvm.config``) check a value.
 """
 
@@ -88,8 +90,56 @@ GLOBAL_OPTIONS: Mapping[str, int] = {
     "data": 2,
     "debug": 0,
 }
-#: Options qvm handles for every vdev; they never reach the vdev [doc].
-VDEV_COMMON_OPTIONS: tuple[str, ...] = ("loc", "intr", "name", "log")
+#: Options qvm handles for every vdev -> argument count; they never reach the vdev [doc].
+VDEV_COMMON_ARITY: Mapping[str, int] = {"loc": 1, "intr": 1, "name": 1, "log": 2}
+VDEV_COMMON_OPTIONS: tuple[str, ...] = tuple(VDEV_COMMON_ARITY)
+#: The options of a ``cpu`` context [doc 8.0 vm/cpu.html] and of a ``pass`` context
+#: [doc 8.0 vm/pass.html] that qvmsim knows -> argument count.
+CPU_OPTIONS: Mapping[str, int] = {"sched": 1, "runmask": 1, "cluster": 1}
+PASS_OPTIONS: Mapping[str, int] = {"loc": 1, "intr": 1}
+
+
+@dataclass(frozen=True)
+class BuiltinVdev:
+    """A vdev built into qvmsim (``hil/qvmsim/BEHAVIOUR.md``, "Built-in vdevs"): a stand-in for one QNX ships.
+
+    ``modelled``: it behaves (else accepted, not modelled: its options are checked, nothing more);
+    ``options`` take a value, ``flags`` do not; ``own_intr``: ``intr`` is its own option, not the common one.
+    """
+
+    name: str
+    modelled: bool
+    options: tuple[str, ...] = ()
+    flags: tuple[str, ...] = ()
+    own_intr: bool = False
+
+
+_UART = ("batch", "delayed", "hostdev", "sched")
+#: qvmsim's built-in vdevs by name: a configuration's ``vdev NAME`` for one of them needs no
+#: ``vdev-NAME.so`` on qvmsim (QNX's qvm ships its own).
+BUILTIN_VDEVS: Mapping[str, BuiltinVdev] = {
+    b.name: b
+    for b in (
+        BuiltinVdev("wdt-sp805", True, ("action", "frequency")),
+        BuiltinVdev("wdt-ib700", True, ("action",)),
+        BuiltinVdev("pl011", True, _UART),
+        BuiltinVdev("ser8250", True, _UART),
+        BuiltinVdev("gic", False, ("version",)),
+        BuiltinVdev("ioapic", False, ("intr",), own_intr=True),
+        BuiltinVdev("pic", False, ("intr",), own_intr=True),
+        BuiltinVdev("timer8254", False),
+        BuiltinVdev("hpet", False),
+        BuiltinVdev("mc146818", False),
+        BuiltinVdev("pckeyboard", False),
+        BuiltinVdev("smmu", False),
+        BuiltinVdev("shmem", False, ("allow", "create", "deny", "sched", "subst")),
+        BuiltinVdev("virtio-net", False, ("mac", "peer", "peerfeats"), ("legacy",)),
+        BuiltinVdev("virtio-blk", False, ("delayed", "dio", "hostdev", "threads"), ("legacy",)),
+        BuiltinVdev("virtio-console", False, ("batch", "delayed", "hostdev", "sched"), ("legacy",)),
+        BuiltinVdev("virtio-entropy", False, (), ("legacy",)),
+        BuiltinVdev("virtio-input", False, (), ("legacy",)),
+    )
+}
 
 _SIZE = r"(?:0x[0-9a-f]+|0d\d+|\d+)(?:[kmgt]b?)?"
 #: ``ram [start,]len`` (sizes like 16M, 0x1000000, 1G).
@@ -155,17 +205,22 @@ def check_dest(dest: str, where: str, key: str) -> str:
 
 
 __all__ = [
+    "BUILTIN_VDEVS",
     "CONTEXT_OPENERS",
+    "CPU_OPTIONS",
     "FILTER_ALIASES",
     "GLOBAL_OPTIONS",
     "LOGGER_DESTS",
     "LOGGER_FILTERS",
+    "PASS_OPTIONS",
     "RAM_SIZE",
     "SAFETY_VALUES",
     "SET_VARIABLES",
     "UNSUPPORTED_ACTIONS",
     "UNSUPPORTED_TYPES",
+    "VDEV_COMMON_ARITY",
     "VDEV_COMMON_OPTIONS",
+    "BuiltinVdev",
     "SetVariable",
     "check_dest",
     "check_logger",

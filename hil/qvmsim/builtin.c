@@ -189,3 +189,12 @@ const char *builtin_fate(const vdev_t *v, const char **what)
     *what = NULL;
     return NULL;
 }
+
+void builtin_vocabulary(void (*emit)(const char *name, bool modelled, const struct vdev_factory *f))
+{
+    for (size_t i = 0; i < N_BUILTINS; i++) {
+        struct vdev_lib *lib = builtin_lib(builtins[i].name);
+        for (const struct vdev_factory *f = lib != NULL ? lib->factories : NULL; f != NULL; f = f->next)
+            emit(builtins[i].name, builtins[i].reg != NULL, f);
+    }
+}

@@ -8,11 +8,14 @@
 #include "qvmsim.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#define ARRAY_LEN(a) (sizeof (a) / sizeof (a)[0])
 
 struct config g_cfg;
 
@@ -217,19 +220,6 @@ static void parse_logger(const struct tok *opt, struct log_route *r, bool add)
 static bool set_is_vdev_var(const char *name);
 static void parse_set(const struct tok *opt, vdev_t *cur);
 
-static bool is_global(const char *w)
-{
-    static const char *const g[] = {
-        "system", "ram", "rom", "load", "cpu", "vdev", "logger", "dump",
-        "unsupported", "set", "dryrun", "pass", "safety", "cmdline", "initrd", "data", "debug", NULL,
-    };
-    for (int i = 0; g[i]; i++) {
-        if (strcmp(w, g[i]) == 0)
-            return true;
-    }
-    return false;
-}
-
 /* Records a parsed common option (loc, intr, name) in the instance's option
  * list, in configuration order with its own options: configure() applies it
  * after VDEV_CTRL_OPTIONS_START, over the defaults the vdev set there [doc:
@@ -314,68 +304,114 @@ static void vdev_option(const struct tok *opt, vdev_t *v, int idx, bool flag)
     p->nopts++;
 }
 
+/* ---- a vdev context's words ----------------------------------------------
+ * Each handler takes the word at toks[pos-1] as an option of vdev v (its
+ * arguments from toks[pos]); false: not taken here (the vdev's own options
+ * and the VM-wide words are tried next). */
+
+static bool vw_loc(const struct tok *opt, vdev_t *v)
+{
+    if (v->qvmsim_private->factory->factory_flags & VFF_LOC_NO)
+        cfg_fatal(opt->file, opt->line, "vdev '%s' takes no 'loc'", vdev_source(v));
+    parse_loc(opt, v);
+    return true;
+}
+
+static bool vw_intr(const struct tok *opt, vdev_t *v)
+{
+    struct vdev_factory *f = v->qvmsim_private->factory;
+    if (builtin_own_intr(f))
+        return false;           /* an inert PIC's own `intr apic` */
+    if (f->factory_flags & VFF_INTR_NO)
+        cfg_fatal(opt->file, opt->line, "vdev '%s' takes no 'intr'", vdev_source(v));
+    if (!more())
+        cfg_fatal(opt->file, opt->line, "option 'intr' of vdev '%s' needs an interrupt PIC:NUMBER "
+                  "(e.g. gic:33 or ioapic:5)", vdev_source(v));
+    char *a = take_arg(opt, "an interrupt PIC:NUMBER (e.g. gic:33 or ioapic:5)");
+    char name[48];
+    const char *why;
+    if (intr_parse(a, name, sizeof name, &why) != 0)
+        cfg_fatal(opt->file, opt->line, "bad value '%s' for option 'intr' of vdev '%s': %s",
+                  a, vdev_source(v), why);
+    free(a);
+    intr_register(name);    /* known from here (a guest script's `irq wait` names it) */
+    common_opt(opt, v, VDEV_OPT_INTR)->arg = xstrdup(name);
+    return true;
+}
+
+static bool vw_name(const struct tok *opt, vdev_t *v)
+{
+    /* the instance's identity, not a default a vdev sets: used from here
+     * on, so that every line of the instance (OPTIONS_START's too) names it */
+    free(v->qvmsim_private->inst_name);
+    v->qvmsim_private->inst_name = take_arg(opt, "an instance name");
+    return true;
+}
+
+static bool vw_log(const struct tok *opt, vdev_t *v)
+{
+    if (!v->qvmsim_private->has_route)
+        memset(&v->qvmsim_private->route, 0, sizeof v->qvmsim_private->route);
+    parse_logger(opt, &v->qvmsim_private->route, false);
+    v->qvmsim_private->has_route = true;
+    return true;
+}
+
+static bool vw_set(const struct tok *opt, vdev_t *v)
+{
+    if (!more() || !set_is_vdev_var(toks[pos].w))
+        return false;           /* a VM-wide variable: the global `set` takes it */
+    parse_set(opt, v);
+    return true;
+}
+
+/* `vdev NAME ?`: the factory's options and flags, then exit 0 */
+static bool vw_query(const struct tok *opt, vdev_t *v)
+{
+    (void)opt;
+    struct vdev_factory *f = v->qvmsim_private->factory;
+    char line[200];
+    int n = snprintf(line, sizeof line, "vdev %s options\n", vdev_source(v));
+    write_all(STDOUT_FILENO, line, (size_t)n);
+    if (!(f->factory_flags & VFF_LOC_NO))
+        write_all(STDOUT_FILENO, "    common loc\n", 15);
+    if (!(f->factory_flags & VFF_INTR_NO))
+        write_all(STDOUT_FILENO, "    common intr\n", 16);
+    for (int i = 0; f->option_list != NULL && f->option_list[i] != NULL; i++) {
+        const char *name = f->option_list[i];
+        size_t pl = strlen(QVM_OPTION_NO_ARG_PREFIX);
+        bool flag = strncmp(name, QVM_OPTION_NO_ARG_PREFIX, pl) == 0;
+        n = snprintf(line, sizeof line, "    %s %s\n", flag ? "flag" : "option", flag ? name + pl : name);
+        write_all(STDOUT_FILENO, line, (size_t)n);
+    }
+    qvmsim_end(0);
+}
+
+/* The words qvm takes in every vdev context, before the vdev's own options
+ * [doc: "Common vdev options"; `set` of a vdev variable; `?`].  `common`:
+ * a common vdev option (hil.qvm.confvocab.VDEV_COMMON_OPTIONS). */
+static const struct vdev_word {
+    const char *word;
+    int nargs;
+    bool common;
+    bool (*parse)(const struct tok *opt, vdev_t *v);
+} vdev_words[] = {
+    { "loc", 1, true, vw_loc },
+    { "intr", 1, true, vw_intr },
+    { "name", 1, true, vw_name },
+    { "log", 2, true, vw_log },
+    { "set", 2, false, vw_set },
+    { "?", 0, false, vw_query },
+};
+
 /* Tries toks[pos-1] as an option of vdev v; true if taken. */
 static bool vdev_word(const struct tok *opt, vdev_t *v)
 {
     struct vdev_factory *f = v->qvmsim_private->factory;
     const char *w = opt->w;
-    if (strcmp(w, "loc") == 0) {
-        if (f->factory_flags & VFF_LOC_NO)
-            cfg_fatal(opt->file, opt->line, "vdev '%s' takes no 'loc'", vdev_source(v));
-        parse_loc(opt, v);
-        return true;
-    }
-    if (strcmp(w, "intr") == 0 && !builtin_own_intr(f)) {
-        if (f->factory_flags & VFF_INTR_NO)
-            cfg_fatal(opt->file, opt->line, "vdev '%s' takes no 'intr'", vdev_source(v));
-        if (!more())
-            cfg_fatal(opt->file, opt->line, "option 'intr' of vdev '%s' needs an interrupt PIC:NUMBER "
-                      "(e.g. gic:33 or ioapic:5)", vdev_source(v));
-        char *a = take_arg(opt, "an interrupt PIC:NUMBER (e.g. gic:33 or ioapic:5)");
-        char name[48];
-        const char *why;
-        if (intr_parse(a, name, sizeof name, &why) != 0)
-            cfg_fatal(opt->file, opt->line, "bad value '%s' for option 'intr' of vdev '%s': %s",
-                      a, vdev_source(v), why);
-        free(a);
-        intr_register(name);    /* known from here (a guest script's `irq wait` names it) */
-        common_opt(opt, v, VDEV_OPT_INTR)->arg = xstrdup(name);
-        return true;
-    }
-    if (strcmp(w, "name") == 0) {
-        /* the instance's identity, not a default a vdev sets: used from here
-         * on, so that every line of the instance (OPTIONS_START's too) names it */
-        free(v->qvmsim_private->inst_name);
-        v->qvmsim_private->inst_name = take_arg(opt, "an instance name");
-        return true;
-    }
-    if (strcmp(w, "log") == 0) {
-        if (!v->qvmsim_private->has_route)
-            memset(&v->qvmsim_private->route, 0, sizeof v->qvmsim_private->route);
-        parse_logger(opt, &v->qvmsim_private->route, false);
-        v->qvmsim_private->has_route = true;
-        return true;
-    }
-    if (strcmp(w, "set") == 0 && more() && set_is_vdev_var(toks[pos].w)) {
-        parse_set(opt, v);
-        return true;
-    }
-    if (strcmp(w, "?") == 0) {   /* `vdev NAME ?`: the factory's options and flags, then exit 0 */
-        char line[200];
-        int n = snprintf(line, sizeof line, "vdev %s options\n", vdev_source(v));
-        write_all(STDOUT_FILENO, line, (size_t)n);
-        if (!(f->factory_flags & VFF_LOC_NO))
-            write_all(STDOUT_FILENO, "    common loc\n", 15);
-        if (!(f->factory_flags & VFF_INTR_NO))
-            write_all(STDOUT_FILENO, "    common intr\n", 16);
-        for (int i = 0; f->option_list != NULL && f->option_list[i] != NULL; i++) {
-            const char *name = f->option_list[i];
-            size_t pl = strlen(QVM_OPTION_NO_ARG_PREFIX);
-            bool flag = strncmp(name, QVM_OPTION_NO_ARG_PREFIX, pl) == 0;
-            n = snprintf(line, sizeof line, "    %s %s\n", flag ? "flag" : "option", flag ? name + pl : name);
-            write_all(STDOUT_FILENO, line, (size_t)n);
-        }
-        qvmsim_end(0);
+    for (size_t i = 0; i < ARRAY_LEN(vdev_words); i++) {
+        if (strcmp(w, vdev_words[i].word) == 0 && vdev_words[i].parse(opt, v))
+            return true;
     }
     if (f->option_list != NULL) {
         for (int i = 0; f->option_list[i] != NULL; i++) {
@@ -393,183 +429,337 @@ static bool vdev_word(const struct tok *opt, vdev_t *v)
     return false;
 }
 
+/* ---- the VM-wide words ---------------------------------------------------
+ * The parser's state between words, and one handler per word; toks[pos-1]
+ * is the word, its arguments are taken from toks[pos]. */
+
+enum ctx { CTX_NONE, CTX_VDEV, CTX_CPU, CTX_PASS };
+struct parse {
+    enum ctx ctx;               /* the context the words are in */
+    vdev_t *cur;                /* in CTX_VDEV: its instance */
+    bool logger_seen;
+};
+
+static void gw_system(struct parse *ps, const struct tok *opt)
+{
+    (void)ps;
+    if (opt != &toks[0])
+        cfg_fatal(opt->file, opt->line, "option 'system' must come first (found after '%s')", toks[0].w);
+    g_system_name = take_arg(opt, "a name");
+}
+
+static void gw_ram_rom(struct parse *ps, const struct tok *opt)
+{
+    (void)ps;
+    const char *w = opt->w;
+    char *a = take_arg(opt, "[START,]LENGTH");
+    const char *comma = strchr(a, ',');
+    uint64_t v, base = 0;
+    char start[128];
+    snprintf(start, sizeof start, "%.*s", comma ? (int)(comma - a) : 0, a);
+    if ((comma && parse_size(start, &base) != 0) || parse_size(comma ? comma + 1 : a, &v) != 0 || v == 0)
+        cfg_fatal(opt->file, opt->line, "bad value '%s' for option '%s' (expected [START,]LENGTH like "
+                  "0x80000000,128M or 64K; LENGTH > 0, suffixes K, M, G)", a, w);
+    if (w[1] == 'a') {
+        uint64_t placed;
+        const char *why = ram_add(comma != NULL, base, v, &placed);
+        if (why != NULL)
+            cfg_fatal(opt->file, opt->line, "bad value '%s' for option 'ram': %s", a, why);
+        g_cfg.ram_bytes += v;
+    }
+    free(a);
+}
+
+static void gw_load(struct parse *ps, const struct tok *opt)
+{
+    (void)ps;
+    char *a = take_arg(opt, "[ADDR,]PATH of a guest script");
+    const char *path = a;
+    const char *comma = strchr(a, ',');
+    uint64_t ignored;
+    if (comma) {
+        char addr[128];
+        snprintf(addr, sizeof addr, "%.*s", (int)(comma - a), a);
+        if (parse_num(addr, &ignored) == 0)
+            path = comma + 1;
+    }
+    char resolved[4096];
+    snprintf(resolved, sizeof resolved, "%s", path);
+    if (access(resolved, R_OK) != 0 && path[0] != '/' && opt->file[0] != '<') {
+        const char *slash = strrchr(opt->file, '/');
+        if (slash)
+            snprintf(resolved, sizeof resolved, "%.*s/%s", (int)(slash - opt->file), opt->file, path);
+    }
+    if (access(resolved, R_OK) != 0)
+        cfg_fatal(opt->file, opt->line, "guest script '%s' for option 'load' not found", path);
+    g_cfg.load_path = xstrdup(resolved);
+    g_cfg.load_file = opt->file;
+    g_cfg.load_line = opt->line;
+    free(a);
+}
+
+static void gw_cpu(struct parse *ps, const struct tok *opt)
+{
+    (void)opt;
+    g_cfg.ncpus++;
+    ps->ctx = CTX_CPU;
+}
+
+static void gw_vdev(struct parse *ps, const struct tok *opt)
+{
+    char *name = take_arg(opt, "a vdev name");
+    struct vdev_lib *lib = builtin_lib(name);   /* built-ins first (builtin.c) */
+    if (lib == NULL)
+        lib = vdev_lib_load(name, opt->file, opt->line);
+    ps->cur = vdev_instance_new(lib, lib->path[0] == '(' ? lib->name : name, opt->file, opt->line);
+    check_vdev(ps->cur);
+    ps->ctx = CTX_VDEV;
+    free(name);
+}
+
+static void gw_logger(struct parse *ps, const struct tok *opt)
+{
+    if (!ps->logger_seen)           /* an explicit logger replaces the default [doc] */
+        memset(&g_cfg.route, 0, sizeof g_cfg.route);
+    ps->logger_seen = true;
+    parse_logger(opt, &g_cfg.route, true);
+    g_cfg.route_set = true;
+    g_route = g_cfg.route;      /* applies from here on, to parsing too */
+}
+
+static void gw_dump(struct parse *ps, const struct tok *opt)
+{
+    (void)ps;
+    char *d = take_arg(opt, "a directory or \"|COMMAND\"");
+    free(g_dump_dir);
+    free(g_flags.dump_pipe);
+    g_dump_dir = NULL;
+    g_flags.dump_pipe = NULL;
+    if (d[0] == '|') {
+        if (d[1 + strspn(d + 1, " \t")] == '\0')
+            cfg_fatal(opt->file, opt->line, "option 'dump \"|\"' needs a shell command after '|' "
+                      "(e.g. dump \"|gzip >/tmp/guest.gcore.gz\")");
+        g_flags.dump_pipe = xstrdup(d + 1);
+        free(d);
+    } else {
+        struct stat st;
+        if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode))
+            cfg_fatal(opt->file, opt->line, "dump directory '%s' for option 'dump' does not exist "
+                      "(create it, or pipe the dump to a command: dump \"|COMMAND\")", d);
+        g_dump_dir = d;
+    }
+}
+
+/* `unsupported TYPE ACTION` [doc 8.0 vm/unsupported.html]: indexed by enum
+ * unsup_type and enum unsup_action; the defaults are g_flags' initial ones. */
+static const char *const unsup_types[] = { "instruction", "reference", "register" };
+static const char *const unsup_actions[] = { "abort", "fail", "ignore" };
+
+static void gw_unsupported(struct parse *ps, const struct tok *opt)
+{
+    (void)ps;
+    char *what = take_arg(opt, "a type (instruction, reference, register) and an action");
+    int t = -1, a = -1;
+    for (int i = 0; i < 3; i++)
+        t = strcmp(what, unsup_types[i]) == 0 ? i : t;
+    if (t < 0)
+        cfg_fatal(opt->file, opt->line, "bad value '%s' for option 'unsupported' "
+                  "(expected instruction, reference or register)", what);
+    char *act = take_arg(opt, "an action (abort, fail or ignore)");
+    for (int i = 0; i < 3; i++)
+        a = strcmp(act, unsup_actions[i]) == 0 ? i : a;
+    if (a < 0)
+        cfg_fatal(opt->file, opt->line, "bad value '%s' for option 'unsupported %s' "
+                  "(expected abort, fail or ignore)", act, what);
+    g_flags.unsupported[t] = a;
+    if (t != UNSUP_REFERENCE)
+        qlog(QL_QVM_DEBUG, "%s:%d: unsupported %s %s: accepted, no effect in qvmsim (the scripted guest "
+             "runs no instructions and uses no system registers)", opt->file, opt->line, what, act);
+    free(what);
+    free(act);
+}
+
+static void gw_set(struct parse *ps, const struct tok *opt)
+{
+    parse_set(opt, ps->ctx == CTX_VDEV ? ps->cur : NULL);
+}
+
+static void gw_dryrun(struct parse *ps, const struct tok *opt)
+{
+    (void)ps;
+    (void)opt;
+    g_cfg.dryrun = true;
+}
+
+static void gw_pass(struct parse *ps, const struct tok *opt)
+{
+    ps->ctx = CTX_PASS;
+    qlog(QL_QVM_DEBUG, "%s:%d: pass: accepted, no effect in qvmsim", opt->file, opt->line);
+}
+
+static void gw_cmdline(struct parse *ps, const struct tok *opt)
+{
+    (void)ps;
+    /* [doc 8.0 vm/cmdline.html] the guest OS's command line */
+    char *a = take_arg(opt, "the guest's command line (\"...\")");
+    qlog(QL_QVM_DEBUG, "%s:%d: cmdline \"%s\": accepted, not modelled by qvmsim (its scripted guest boots "
+         "no kernel)", opt->file, opt->line, a);
+    free(a);
+}
+
+static void gw_initrd_data(struct parse *ps, const struct tok *opt)
+{
+    (void)ps;
+    const char *w = opt->w;
+    /* [doc 8.0 vm/initrd.html, vm/data.html] `initrd load [ADDR,]PATH`, `data load [ADDR,]PATH` */
+    char *how = take_arg(opt, "'load [ADDR,]PATH'");
+    if (strcmp(how, "load") != 0)
+        cfg_fatal(opt->file, opt->line, "bad value '%s' for option '%s' (expected '%s load [ADDR,]PATH')",
+                  how, w, w);
+    char *a = take_arg(opt, "[ADDR,]PATH after 'load'");
+    qlog(QL_QVM_DEBUG, "%s:%d: %s load %s: accepted, not modelled by qvmsim (nothing is loaded into "
+         "guest memory)", opt->file, opt->line, w, a);
+    free(how);
+    free(a);
+}
+
+static void gw_debug(struct parse *ps, const struct tok *opt)
+{
+    (void)ps;
+    /* [doc 8.0 vm/debug.html] guest debugging (a GDB server in qvm) */
+    qlog(QL_QVM_DEBUG, "%s:%d: debug: accepted, not modelled by qvmsim (it has no GDB server)",
+         opt->file, opt->line);
+}
+
+/* `safety none|warn|required` [doc 7.1 vm/safety.html] */
+static const char *const safety_values[] = { "none", "warn", "required" };
+
+static void gw_safety(struct parse *ps, const struct tok *opt)
+{
+    (void)ps;
+    char *v = take_arg(opt, "none, warn or required");
+    bool known = false;
+    for (size_t i = 0; i < ARRAY_LEN(safety_values); i++)
+        known = known || strcmp(v, safety_values[i]) == 0;
+    if (!known)
+        cfg_fatal(opt->file, opt->line, "bad value '%s' for option 'safety' (expected none, warn or "
+                  "required)", v);
+    qlog(QL_QVM_DEBUG, "%s:%d: safety %s: accepted, no effect in qvmsim (it has no safety variants)",
+         opt->file, opt->line, v);
+    free(v);
+}
+
+/* The VM-wide words of a .qvmconf (BEHAVIOUR.md), in one table: the parser
+ * dispatches on it, `qvm --check` (check.c) prints each one's fate from it,
+ * `qvm --vocabulary` lists it, and tests/qvmsim/test_vocabulary.py compares
+ * that listing with hil.qvm.confvocab.  `nargs`: the words it takes after it
+ * (`set ?` takes one); `opens`: a context (vdev, cpu, pass) that takes the
+ * words after it; `fate` NULL: `qvm --check` reports it otherwise (a vdev). */
+static const struct global_word {
+    const char *word;
+    int nargs;
+    bool opens;
+    void (*parse)(struct parse *ps, const struct tok *opt);
+    const char *fate;
+    const char *check_text;
+} global_words[] = {
+    { "system", 1, false, gw_system, CHECK_MODELLED, "system: the VM's name (dump files, the env file)" },
+    { "ram", 1, false, gw_ram_rom, CHECK_MODELLED, "ram: guest RAM the scripted guest and vdevs (DMA) use" },
+    { "rom", 1, false, gw_ram_rom, CHECK_ACCEPTED, "rom: checked, no ROM is allocated" },
+    { "load", 1, false, gw_load, CHECK_MODELLED, "load: the scripted guest's script (a guest image is not run)" },
+    { "cpu", 0, true, gw_cpu, CHECK_ACCEPTED,
+      "cpu: counted; the scripted guest is one stream of accesses, not vCPUs" },
+    { "vdev", 1, true, gw_vdev, NULL, NULL },
+    { "logger", 2, false, gw_logger, CHECK_MODELLED, "logger: log routing" },
+    { "dump", 1, false, gw_dump, CHECK_MODELLED, "dump: guest dumps (text, not an ELF core)" },
+    { "unsupported", 2, false, gw_unsupported, CHECK_MODELLED,
+      "unsupported: 'reference' is modelled; 'instruction' and 'register' have no effect (no guest instructions "
+      "run)" },
+    { "set", 2, false, gw_set, CHECK_MODELLED,
+      "set: checked; 'set debug' is modelled, the other variables have no effect" },
+    { "dryrun", 0, false, gw_dryrun, CHECK_MODELLED, "dryrun: the VM is built and checked, the guest not started" },
+    { "pass", 0, true, gw_pass, CHECK_ACCEPTED, "pass: no host resources are passed through" },
+    { "safety", 1, false, gw_safety, CHECK_ACCEPTED, "safety: qvmsim has no safety variants" },
+    { "cmdline", 1, false, gw_cmdline, CHECK_ACCEPTED, "cmdline: the scripted guest has no kernel command line" },
+    { "initrd", 2, false, gw_initrd_data, CHECK_ACCEPTED, "initrd: nothing is loaded into guest memory" },
+    { "data", 2, false, gw_initrd_data, CHECK_ACCEPTED, "data: nothing is loaded into guest memory" },
+    { "debug", 0, false, gw_debug, CHECK_ACCEPTED, "debug: qvmsim has no GDB server" },
+};
+
+static const struct global_word *global_word(const char *w)
+{
+    for (size_t i = 0; i < ARRAY_LEN(global_words); i++) {
+        if (strcmp(w, global_words[i].word) == 0)
+            return &global_words[i];
+    }
+    return NULL;
+}
+
+/* The words of a `cpu` context [doc 8.0 vm/cpu.html]: each takes a value,
+ * accepted and dropped (the scripted guest has no vCPUs). */
+static const char *const cpu_words[] = { "sched", "runmask", "cluster" };
+
+static bool cpu_word(const struct tok *opt)
+{
+    for (size_t i = 0; i < ARRAY_LEN(cpu_words); i++) {
+        if (strcmp(opt->w, cpu_words[i]) == 0) {
+            free(take_arg(opt, "a value"));
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The words of a `pass` context [doc 8.0 vm/pass.html], and what each takes. */
+static const struct {
+    const char *word;
+    const char *what;
+} pass_words[] = {
+    { "loc", "a location ([mem:|io:]REGION,LENGTH,ACCESS[=HOST])" },
+    { "intr", "an interrupt (PIC:NUM[,u][=VECTOR])" },
+};
+
+static bool pass_word(const struct tok *opt)
+{
+    for (size_t i = 0; i < ARRAY_LEN(pass_words); i++) {
+        if (strcmp(opt->w, pass_words[i].word) == 0) {
+            char *a = take_arg(opt, pass_words[i].what);
+            qlog(QL_QVM_DEBUG, "%s:%d: pass %s %s: accepted, no effect in qvmsim (no host resources are passed "
+                 "through)", opt->file, opt->line, opt->w, a);
+            free(a);
+            return true;
+        }
+    }
+    return false;
+}
+
 void config_parse(void)
 {
-    enum { CTX_NONE, CTX_VDEV, CTX_CPU, CTX_PASS } ctx = CTX_NONE;
-    vdev_t *cur = NULL;
-    bool logger_seen = false;
+    struct parse ps = { .ctx = CTX_NONE };
     pos = 0;
     while (more()) {
         const struct tok *opt = &toks[pos++];
         const char *w = opt->w;
-        if (ctx == CTX_VDEV && vdev_word(opt, cur))
+        if (ps.ctx == CTX_VDEV && vdev_word(opt, ps.cur))
             continue;
-        if (ctx == CTX_CPU && (strcmp(w, "sched") == 0 || strcmp(w, "runmask") == 0 ||
-                               strcmp(w, "cluster") == 0)) {
-            free(take_arg(opt, "a value"));
+        if (ps.ctx == CTX_CPU && cpu_word(opt))
             continue;
-        }
-        if (ctx == CTX_PASS && (strcmp(w, "loc") == 0 || strcmp(w, "intr") == 0)) {
-            char *a = take_arg(opt, strcmp(w, "loc") == 0 ? "a location ([mem:|io:]REGION,LENGTH,ACCESS[=HOST])"
-                                                           : "an interrupt (PIC:NUM[,u][=VECTOR])");
-            qlog(QL_QVM_DEBUG, "%s:%d: pass %s %s: accepted, no effect in qvmsim (no host resources are passed "
-                 "through)", opt->file, opt->line, w, a);
-            free(a);
+        if (ps.ctx == CTX_PASS && pass_word(opt))
             continue;
-        }
-        if (!is_global(w)) {
-            if (ctx == CTX_PASS)
+        const struct global_word *g = global_word(w);
+        if (g == NULL) {
+            if (ps.ctx == CTX_PASS)
                 cfg_fatal(opt->file, opt->line, "unknown option '%s' for 'pass' (it takes loc and intr)", w);
-            if (ctx == CTX_VDEV)
-                cfg_fatal(opt->file, opt->line, "unknown option '%s' for vdev '%s'", w, vdev_source(cur));
+            if (ps.ctx == CTX_VDEV)
+                cfg_fatal(opt->file, opt->line, "unknown option '%s' for vdev '%s'", w, vdev_source(ps.cur));
             cfg_fatal(opt->file, opt->line, "unknown option '%s'", w);
         }
-        if (strcmp(w, "vdev") != 0)
-            check_global(opt->file, opt->line, w);     /* `qvm --check` (check.c) */
-        if (strcmp(w, "system") == 0) {
-            if (opt != &toks[0])
-                cfg_fatal(opt->file, opt->line, "option 'system' must come first (found after '%s')", toks[0].w);
-            g_system_name = take_arg(opt, "a name");
-        } else if (strcmp(w, "ram") == 0 || strcmp(w, "rom") == 0) {
-            char *a = take_arg(opt, "[START,]LENGTH");
-            const char *comma = strchr(a, ',');
-            uint64_t v, base = 0;
-            char start[128];
-            snprintf(start, sizeof start, "%.*s", comma ? (int)(comma - a) : 0, a);
-            if ((comma && parse_size(start, &base) != 0) || parse_size(comma ? comma + 1 : a, &v) != 0 || v == 0)
-                cfg_fatal(opt->file, opt->line, "bad value '%s' for option '%s' (expected [START,]LENGTH like "
-                          "0x80000000,128M or 64K; LENGTH > 0, suffixes K, M, G)", a, w);
-            if (w[1] == 'a') {
-                uint64_t placed;
-                const char *why = ram_add(comma != NULL, base, v, &placed);
-                if (why != NULL)
-                    cfg_fatal(opt->file, opt->line, "bad value '%s' for option 'ram': %s", a, why);
-                g_cfg.ram_bytes += v;
-            }
-            free(a);
-        } else if (strcmp(w, "load") == 0) {
-            char *a = take_arg(opt, "[ADDR,]PATH of a guest script");
-            const char *path = a;
-            const char *comma = strchr(a, ',');
-            uint64_t ignored;
-            if (comma) {
-                char addr[128];
-                snprintf(addr, sizeof addr, "%.*s", (int)(comma - a), a);
-                if (parse_num(addr, &ignored) == 0)
-                    path = comma + 1;
-            }
-            char resolved[4096];
-            snprintf(resolved, sizeof resolved, "%s", path);
-            if (access(resolved, R_OK) != 0 && path[0] != '/' && opt->file[0] != '<') {
-                const char *slash = strrchr(opt->file, '/');
-                if (slash)
-                    snprintf(resolved, sizeof resolved, "%.*s/%s", (int)(slash - opt->file), opt->file, path);
-            }
-            if (access(resolved, R_OK) != 0)
-                cfg_fatal(opt->file, opt->line, "guest script '%s' for option 'load' not found", path);
-            g_cfg.load_path = xstrdup(resolved);
-            g_cfg.load_file = opt->file;
-            g_cfg.load_line = opt->line;
-            free(a);
-        } else if (strcmp(w, "cpu") == 0) {
-            g_cfg.ncpus++;
-            ctx = CTX_CPU;
-        } else if (strcmp(w, "vdev") == 0) {
-            char *name = take_arg(opt, "a vdev name");
-            struct vdev_lib *lib = builtin_lib(name);   /* built-ins first (builtin.c) */
-            if (lib == NULL)
-                lib = vdev_lib_load(name, opt->file, opt->line);
-            cur = vdev_instance_new(lib, lib->path[0] == '(' ? lib->name : name, opt->file, opt->line);
-            check_vdev(cur);
-            ctx = CTX_VDEV;
-            free(name);
-        } else if (strcmp(w, "logger") == 0) {
-            if (!logger_seen)           /* an explicit logger replaces the default [doc] */
-                memset(&g_cfg.route, 0, sizeof g_cfg.route);
-            logger_seen = true;
-            parse_logger(opt, &g_cfg.route, true);
-            g_cfg.route_set = true;
-            g_route = g_cfg.route;      /* applies from here on, to parsing too */
-        } else if (strcmp(w, "dump") == 0) {
-            char *d = take_arg(opt, "a directory or \"|COMMAND\"");
-            free(g_dump_dir);
-            free(g_flags.dump_pipe);
-            g_dump_dir = NULL;
-            g_flags.dump_pipe = NULL;
-            if (d[0] == '|') {
-                if (d[1 + strspn(d + 1, " \t")] == '\0')
-                    cfg_fatal(opt->file, opt->line, "option 'dump \"|\"' needs a shell command after '|' "
-                              "(e.g. dump \"|gzip >/tmp/guest.gcore.gz\")");
-                g_flags.dump_pipe = xstrdup(d + 1);
-                free(d);
-            } else {
-                struct stat st;
-                if (stat(d, &st) != 0 || !S_ISDIR(st.st_mode))
-                    cfg_fatal(opt->file, opt->line, "dump directory '%s' for option 'dump' does not exist "
-                              "(create it, or pipe the dump to a command: dump \"|COMMAND\")", d);
-                g_dump_dir = d;
-            }
-        } else if (strcmp(w, "unsupported") == 0) {
-            static const char *const types[] = { "instruction", "reference", "register" };
-            static const char *const actions[] = { "abort", "fail", "ignore" };
-            char *what = take_arg(opt, "a type (instruction, reference, register) and an action");
-            int t = -1, a = -1;
-            for (int i = 0; i < 3; i++)
-                t = strcmp(what, types[i]) == 0 ? i : t;
-            if (t < 0)
-                cfg_fatal(opt->file, opt->line, "bad value '%s' for option 'unsupported' "
-                          "(expected instruction, reference or register)", what);
-            char *act = take_arg(opt, "an action (abort, fail or ignore)");
-            for (int i = 0; i < 3; i++)
-                a = strcmp(act, actions[i]) == 0 ? i : a;
-            if (a < 0)
-                cfg_fatal(opt->file, opt->line, "bad value '%s' for option 'unsupported %s' "
-                          "(expected abort, fail or ignore)", act, what);
-            g_flags.unsupported[t] = a;
-            if (t != UNSUP_REFERENCE)
-                qlog(QL_QVM_DEBUG, "%s:%d: unsupported %s %s: accepted, no effect in qvmsim (the scripted guest "
-                     "runs no instructions and uses no system registers)", opt->file, opt->line, what, act);
-            free(what);
-            free(act);
-        } else if (strcmp(w, "set") == 0) {
-            parse_set(opt, ctx == CTX_VDEV ? cur : NULL);
-        } else if (strcmp(w, "dryrun") == 0) {
-            g_cfg.dryrun = true;
-        } else if (strcmp(w, "pass") == 0) {
-            ctx = CTX_PASS;
-            qlog(QL_QVM_DEBUG, "%s:%d: pass: accepted, no effect in qvmsim", opt->file, opt->line);
-        } else if (strcmp(w, "cmdline") == 0) {
-            /* [doc 8.0 vm/cmdline.html] the guest OS's command line */
-            char *a = take_arg(opt, "the guest's command line (\"...\")");
-            qlog(QL_QVM_DEBUG, "%s:%d: cmdline \"%s\": accepted, not modelled by qvmsim (its scripted guest boots "
-                 "no kernel)", opt->file, opt->line, a);
-            free(a);
-        } else if (strcmp(w, "initrd") == 0 || strcmp(w, "data") == 0) {
-            /* [doc 8.0 vm/initrd.html, vm/data.html] `initrd load [ADDR,]PATH`, `data load [ADDR,]PATH` */
-            char *how = take_arg(opt, "'load [ADDR,]PATH'");
-            if (strcmp(how, "load") != 0)
-                cfg_fatal(opt->file, opt->line, "bad value '%s' for option '%s' (expected '%s load [ADDR,]PATH')",
-                          how, w, w);
-            char *a = take_arg(opt, "[ADDR,]PATH after 'load'");
-            qlog(QL_QVM_DEBUG, "%s:%d: %s load %s: accepted, not modelled by qvmsim (nothing is loaded into "
-                 "guest memory)", opt->file, opt->line, w, a);
-            free(how);
-            free(a);
-        } else if (strcmp(w, "debug") == 0) {
-            /* [doc 8.0 vm/debug.html] guest debugging (a GDB server in qvm) */
-            qlog(QL_QVM_DEBUG, "%s:%d: debug: accepted, not modelled by qvmsim (it has no GDB server)",
-                 opt->file, opt->line);
-        } else if (strcmp(w, "safety") == 0) {
-            char *v = take_arg(opt, "none, warn or required");
-            if (strcmp(v, "none") != 0 && strcmp(v, "warn") != 0 && strcmp(v, "required") != 0)
-                cfg_fatal(opt->file, opt->line, "bad value '%s' for option 'safety' (expected none, warn or "
-                          "required)", v);
-            qlog(QL_QVM_DEBUG, "%s:%d: safety %s: accepted, no effect in qvmsim (it has no safety variants)",
-                 opt->file, opt->line, v);
-            free(v);
-        }
+        if (g->fate != NULL)
+            check_word(opt->file, opt->line, g->fate, g->check_text);     /* `qvm --check` (check.c) */
+        g->parse(&ps, opt);
     }
 }
+
 
 static bool set_is_vdev_var(const char *name)
 {
@@ -666,6 +856,71 @@ bool config_vdev_in_status(vdev_t const *v)
     return true;
 }
 
+/* ---- `qvm --vocabulary` -------------------------------------------------- */
+
+static void vocab_line(const char *fmt, ...) QVM_PRINTF_LIKE(1, 2);
+static void vocab_line(const char *fmt, ...)
+{
+    char line[512];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line - 1, fmt, ap);
+    va_end(ap);
+    if (n > (int)sizeof line - 2)
+        n = (int)sizeof line - 2;
+    line[n++] = '\n';
+    write_all(STDOUT_FILENO, line, (size_t)n);
+}
+
+static void vocab_builtin(const char *name, bool modelled, const struct vdev_factory *f)
+{
+    vocab_line("builtin %s %s", name, modelled ? "modelled" : "accepted");
+    if (f->factory_flags & VFF_LOC_NO)
+        vocab_line("builtin-no-common %s loc", name);
+    if (f->factory_flags & VFF_INTR_NO)
+        vocab_line("builtin-no-common %s intr", name);
+    size_t pl = strlen(QVM_OPTION_NO_ARG_PREFIX);
+    for (int i = 0; f->option_list != NULL && f->option_list[i] != NULL; i++) {
+        const char *o = f->option_list[i];
+        bool flag = strncmp(o, QVM_OPTION_NO_ARG_PREFIX, pl) == 0;
+        vocab_line("builtin-%s %s %s", flag ? "flag" : "option", name, flag ? o + pl : o);
+    }
+}
+
+/* Every word of the configuration language qvmsim knows, one per line,
+ * "KIND WORD [FIELD...]" in the order of its tables (BEHAVIOUR.md, "qvm
+ * --vocabulary"): what hil.qvm.confvocab must agree with. */
+void config_print_vocabulary(void)
+{
+    vocab_line("qvmsim-vocabulary 1");
+    for (size_t i = 0; i < ARRAY_LEN(global_words); i++)
+        vocab_line("%s %s %d", global_words[i].opens ? "context" : "global", global_words[i].word,
+                   global_words[i].nargs);
+    for (size_t i = 0; i < ARRAY_LEN(cpu_words); i++)
+        vocab_line("cpu %s 1", cpu_words[i]);
+    for (size_t i = 0; i < ARRAY_LEN(pass_words); i++)
+        vocab_line("pass %s 1", pass_words[i].word);
+    for (size_t i = 0; i < ARRAY_LEN(vdev_words); i++) {
+        if (vdev_words[i].common)
+            vocab_line("vdev-common %s %d", vdev_words[i].word, vdev_words[i].nargs);
+    }
+    for (size_t i = 0; i < N_SET_VARS; i++)
+        vocab_line("set %s %s %s", set_vars[i].name, var_type_names[set_vars[i].type],
+                   set_vars[i].vdev ? "vdev" : "global");
+    for (size_t i = 0; log_filter_word(i) != NULL; i++)
+        vocab_line("logger-filter %s", log_filter_word(i));
+    vocab_line("logger-filter-alias warning warn");
+    for (size_t i = 0; log_dest_word(i) != NULL; i++)
+        vocab_line("logger-dest %s", log_dest_word(i));
+    for (size_t i = 0; i < ARRAY_LEN(unsup_types); i++)
+        vocab_line("unsupported-type %s %s", unsup_types[i], unsup_actions[g_flags.unsupported[i]]);
+    for (size_t i = 0; i < ARRAY_LEN(unsup_actions); i++)
+        vocab_line("unsupported-action %s", unsup_actions[i]);
+    for (size_t i = 0; i < ARRAY_LEN(safety_values); i++)
+        vocab_line("safety %s", safety_values[i]);
+    builtin_vocabulary(vocab_builtin);
+}
+
 /* A folder where `vdev NAME` looks for vdev-NAME.so (-L, QVMSIM_VDEV_PATH). */
 static void add_vdev_dir(const char *dir)
 {
@@ -689,7 +944,8 @@ void config_read_args(int argc, char **argv)
             }
             add_vdev_dir(dir);
         } else if (a[0] == '-' && a[1] != '\0') {
-            cfg_fatal(cmdline, i, "unknown command-line flag '%s' (qvmsim knows -V, --version, -L DIR, -h)", a);
+            cfg_fatal(cmdline, i, "unknown command-line flag '%s' (qvmsim knows -V, --version, -L DIR, -h, --check, "
+                      "--vocabulary)", a);
         } else {
             add_tok(a, strlen(a), cmdline, i);
         }

@@ -99,17 +99,28 @@ void console_puts(const char *line)
     pthread_mutex_unlock(&log_mtx);
 }
 
+/* The destinations' words, indexed by enum log_dest. */
+static const char *const dest_words[] = {
+    [DEST_NONE] = "none", [DEST_STDOUT] = "stdout", [DEST_STDERR] = "stderr", [DEST_SLOG] = "slog",
+};
+
 int log_parse_dest(const char *word)
 {
-    if (strcmp(word, "stdout") == 0)
-        return DEST_STDOUT;
-    if (strcmp(word, "stderr") == 0)
-        return DEST_STDERR;
-    if (strcmp(word, "slog") == 0)
-        return DEST_SLOG;
-    if (strcmp(word, "none") == 0)
-        return DEST_NONE;
+    for (int i = 0; i < (int)(sizeof dest_words / sizeof dest_words[0]); i++) {
+        if (strcmp(word, dest_words[i]) == 0)
+            return i;
+    }
     return -1;
+}
+
+const char *log_dest_word(size_t i)
+{
+    return i < sizeof dest_words / sizeof dest_words[0] ? dest_words[i] : NULL;
+}
+
+const char *log_filter_word(size_t i)
+{
+    return i < sizeof filter_words / sizeof filter_words[0] ? filter_words[i] : NULL;
 }
 
 /* "info,error,warn" -> mask; on error bad and badlen name the bad word.

@@ -43,6 +43,10 @@ void qlog_from(int level, vdev_t const *vdp, const char *fmt, ...) QVM_PRINTF_LI
 void qlog_v(int level, vdev_t const *vdp, const char *fmt, va_list ap);
 int log_parse_filters(const char *word, unsigned *mask, const char **bad, size_t *badlen);
 int log_parse_dest(const char *word);       /* enum log_dest or -1 */
+/* The words of the filter set (level order) and of the destinations (enum
+ * log_dest order); NULL past the last (`qvm --vocabulary`). */
+const char *log_filter_word(size_t i);
+const char *log_dest_word(size_t i);
 void write_all(int fd, const char *buf, size_t len);
 void console_puts(const char *line);         /* one line to the guest console */
 /* while sink is set, qvm_report() from the main thread writes there */
@@ -76,6 +80,8 @@ extern struct config_flags g_flags;
 bool config_vdev_in_status(vdev_t const *v);
 void config_read_args(int argc, char **argv);
 void config_parse(void);
+/* `qvm --vocabulary`: every configuration word qvmsim knows, on stdout (config.c). */
+void config_print_vocabulary(void);
 
 /* ---- vdev instances (vdev.c) ----------------------------------------- */
 struct vdev_lib {
@@ -137,7 +143,7 @@ int vd_control(vdev_t *vdp, unsigned ctrl, const char *arg);
 vdev_t *vdev_at(unsigned type, uint64_t addr, unsigned size);
 vdev_t *vdev_by_name(const char *name);
 
-/* ---- lifecycle and ending (main.c) ----------------------------------- */
+/* ---- lifecycle and ending (main.c, end.c, dump.c, signals.c) -------- */
 extern pthread_t g_main_thread;
 extern atomic_int g_phase;          /* PHASE_* */
 enum { PHASE_CONFIG, PHASE_SETUP, PHASE_STARTED, PHASE_ENDING };
@@ -286,13 +292,16 @@ void builtin_register_pl011(void);
 void builtin_register_ser8250(void);
 /* CHECK_MODELLED or CHECK_ACCEPTED for a built-in instance (*what: what it is), NULL otherwise */
 const char *builtin_fate(const vdev_t *v, const char **what);
+/* Calls emit for each built-in vdev with its factory (`qvm --vocabulary`). */
+void builtin_vocabulary(void (*emit)(const char *name, bool modelled, const struct vdev_factory *f));
 
 /* ---- `qvm --check` (check.c) ------------------------------------------ */
 #define CHECK_MODELLED "modelled"
 #define CHECK_ACCEPTED "accepted, not modelled"
 #define CHECK_REFUSED "refused"
 extern bool g_check;
-void check_global(const char *file, int line, const char *word);
+/* A VM-wide word's line: its fate and what qvmsim does with it (config.c's table). */
+void check_word(const char *file, int line, const char *fate, const char *text);
 void check_vdev(const vdev_t *v);
 void check_refused(const char *file, int line, const char *msg);
 QVM_NORETURN void check_done(void);
