@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import base64
 import json
-import socket
 import statistics
 import sys
 import tempfile
@@ -33,10 +32,10 @@ from hil.vm.image import Image, ImageSpec, build_image
 from hil.vm.qemu import QemuMachine, QemuOptions
 
 
-def read_marker(port: int, marker: bytes, timeout: float) -> None:
+def read_marker(machine: QemuMachine, marker: bytes, timeout: float) -> None:
     """Connect to the serial console (this starts the guest) and read until ``marker``."""
     buf = b""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+    with machine.connect_console(timeout) as sock:
         end = time.monotonic() + timeout
         while marker not in buf:
             sock.settimeout(max(0.01, end - time.monotonic()))
@@ -107,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.monotonic()
             machine.start()
             try:
-                read_marker(machine.serial_port, image.ready_marker.encode(), 60)
+                read_marker(machine, image.ready_marker.encode(), 60)
                 t_marker = time.monotonic() - t0
                 machine.wait_ready(Deadline.after(60), console_reader=lambda pattern, timeout: None)
                 t_ssh = time.monotonic() - t0

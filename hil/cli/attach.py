@@ -19,7 +19,8 @@ import termios
 import tty
 from pathlib import Path
 
-from hil.core.errors import SetupError
+from hil.core.errors import InfrastructureError, SetupError
+from hil.core.peer import check_peer
 from hil.targets import target_class
 from hil.targets.definition import TargetDefinition
 
@@ -55,15 +56,25 @@ def console_url(definition: TargetDefinition) -> str:
 def run_console(definition: TargetDefinition) -> int:
     """Bridge this terminal to the target's serial console until Ctrl-] (or the console closes)."""
     url = console_url(definition)
-    if not url.startswith("socket://"):
+    if not url.startswith(("socket://", "unix://")):
         raise SetupError(
-            f"'hil target console' attaches to socket:// consoles; '{definition.name}' has {url} "
+            f"'hil target console' attaches to socket:// and unix:// consoles; '{definition.name}' has {url} "
             f"(use e.g. 'python -m serial.tools.miniterm {url}')"
         )
-    host, _, port = url[len("socket://") :].rpartition(":")
     try:
-        sock = socket.create_connection((host, int(port)), timeout=10)
-    except OSError as exc:
+        if url.startswith("unix://"):  # the private console of 'hil target up' (this user's only)
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            sock.settimeout(10)
+            try:
+                sock.connect(url[len("unix://") :])
+                check_peer(sock, f"{definition.name}'s console {url}")
+            except BaseException:
+                sock.close()
+                raise
+        else:
+            host, _, port = url[len("socket://") :].rpartition(":")
+            sock = socket.create_connection((host, int(port)), timeout=10)
+    except (OSError, InfrastructureError) as exc:
         raise SetupError(f"cannot connect to {definition.name}'s console at {url}: {exc}") from exc
     sys.stderr.write(f"[hil: connected to {definition.name}'s console {url}; Ctrl-] ends]\n")
     sys.stderr.flush()

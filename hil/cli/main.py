@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 from hil import __version__
 from hil.cli.status import EXIT_FAILED, EXIT_INFRA, EXIT_INPUT, EXIT_OK
 from hil.core.errors import HilError, InfrastructureError
+from hil.core.text import terminal_safe
 
 
 def _emit(args: argparse.Namespace, data: dict[str, Any], text: str) -> None:
@@ -90,15 +93,17 @@ def cmd_target_down(args: argparse.Namespace) -> int:
 
 
 def cmd_target_status(args: argparse.Namespace) -> int:
-    from hil.targets.qemu import background_status
+    from hil.targets.qemu import background_status, sshd_problem
 
     name = _target_name(args)
     state = background_status(name)
     if state is None:
         _emit(args, {"name": name, "running": False}, f"target {name}: not running")
         return EXIT_FAILED
+    problem = sshd_problem(state)  # QEMU runs; its guest must answer too, or sessions cannot use it
+    state = {**state, "healthy": not problem, **({"problem": problem} if problem else {})}
     _emit(args, state, "\n".join(f"{k}: {v}" for k, v in state.items()))
-    return EXIT_OK
+    return EXIT_INFRA if problem else EXIT_OK
 
 
 def cmd_target_check(args: argparse.Namespace) -> int:
@@ -175,6 +180,12 @@ def cmd_vdev_build(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+#: ``hil vdev sweep --jobs`` at most (each job is a deployment folder and a qvm at once).
+MAX_SWEEP_JOBS = 64
+#: ``hil vdev sweep --timeout`` at most, in seconds (a day).
+MAX_SWEEP_TIMEOUT = 86400.0
+
+
 def cmd_vdev_sweep(args: argparse.Namespace) -> int:
     import shlex
 
@@ -185,17 +196,30 @@ def cmd_vdev_sweep(args: argparse.Namespace) -> int:
     bad = [n for n in sanitize if n not in SANITIZERS]
     if bad:
         raise HilError(f"--sanitize: unknown sanitizer(s) {', '.join(bad)}: use {','.join(SANITIZERS)}")
+    if not math.isfinite(args.timeout) or not 0 < args.timeout <= MAX_SWEEP_TIMEOUT:
+        raise HilError(f"--timeout {args.timeout}: give the seconds per run, a number above 0 and at most "
+                       f"{MAX_SWEEP_TIMEOUT:.0f} (e.g. --timeout 8)")  # fmt: skip
+    if not 1 <= args.jobs <= MAX_SWEEP_JOBS:
+        raise HilError(f"--jobs {args.jobs}: give the runs at once, 1 to {MAX_SWEEP_JOBS} (e.g. --jobs 2)")
+    base = []
+    for words in args.base:
+        try:
+            base += shlex.split(words)
+        except ValueError as exc:
+            raise HilError(
+                f"--base {words!r}: {exc} (quote the words as a shell would, e.g. --base 'loc 0x1000')"
+            ) from None
     folder = Path(args.vdev_dir)
     out = Path(args.output) if args.output else Path("artifacts") / "sweep" / folder.resolve().name
     report = sweep_once(
         _definition(args), folder, out,
-        base=[w for b in args.base for w in shlex.split(b)], accept=args.accept, exclude=args.exclude,
+        base=base, accept=args.accept, exclude=args.exclude,
         sanitize=sanitize, timeout=args.timeout, jobs=args.jobs,
     )  # fmt: skip
     if args.json:
         print(json.dumps(report.to_json(), indent=2))
     else:
-        print(report.table(), end="")
+        print(terminal_safe(report.table()), end="")
         print(f"sweep.txt, sweep.json and findings/*.qvmconf in {out}")
     return EXIT_FAILED if report.findings else EXIT_OK
 
@@ -676,18 +700,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if getattr(args, "pytest_args", None) and args.pytest_args[0] == "--":
         args.pytest_args = args.pytest_args[1:]
+    from hil.core import cancel
+
+    cancel.install()  # SIGTERM (a cancelled CI job) ends a command the way Ctrl-C does: what it started is stopped
     try:
         _check_outputs(args)
         return int(args.func(args))
     except InfrastructureError as exc:
-        print(f"hil: infrastructure error: {exc}", file=sys.stderr)
+        print(f"hil: infrastructure error: {terminal_safe(str(exc))}", file=sys.stderr)
         return EXIT_INFRA
     except HilError as exc:
-        print(f"hil: error: {exc}", file=sys.stderr)
+        print(f"hil: error: {terminal_safe(str(exc))}", file=sys.stderr)
         return EXIT_INPUT
     except KeyboardInterrupt:
-        print("hil: interrupted", file=sys.stderr)
-        return 130
+        why = cancel.requested() or "SIGINT"
+        print(f"hil: interrupted ({why})", file=sys.stderr)
+        return 128 + int(getattr(signal.Signals, why, signal.SIGINT))
 
 
 if __name__ == "__main__":

@@ -133,3 +133,21 @@ def split_shell_status(code: int, numbering: str = "linux") -> tuple[int | None,
     if 128 < code <= 128 + 31 and (code - 128) in SIGNAL_NUMBERS[numbering]:
         return None, signal_name(code - 128, numbering)
     return code, None
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` of this host runs (a zombie, dead but not yet reaped, does not)."""
+    import os
+    from pathlib import Path
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state not in ("Z", "X")

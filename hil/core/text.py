@@ -1,4 +1,11 @@
-"""Output tails: the last lines or characters of a program's output, for error messages and reports."""
+"""Text from programs for people: output tails, secrets masked, and the one terminal sanitiser.
+
+``terminal_safe`` is applied to every message, summary and report line built from target or vdev
+text (assertion and error messages, infrastructure causes, sanitizer findings, vdev warnings, the
+sweep's table): what a guest, a vdev or a board prints can never drive the reader's terminal
+(OSC 52 clipboard writes, OSC 0 titles, screen clears), hide text (C1 controls, a bare CR) or
+reorder it (Unicode bidi overrides).
+"""
 
 from __future__ import annotations
 
@@ -21,6 +28,29 @@ def tail_chars(text: str | bytes, limit: int = 2000) -> str:
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
     return text if len(text) <= limit else "..." + text[-limit:]
+
+
+#: Escape sequences (7-bit and 8-bit forms): CSI ... final, OSC ... BEL/ST, DCS/SOS/PM/APC ... ST, ESC x.
+_SEQUENCES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b[\]PX^_]|[\x9d\x90\x98\x9e\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]"
+)
+#: What is left that a terminal acts on: C0 but TAB and LF, DEL, C1, and the bidi/format controls.
+_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
+def terminal_safe(text: str, escape: bool = True) -> str:
+    """``text`` safe to show on a terminal, in a summary or a report: escape sequences removed
+    (colours, cursor moves, OSC titles and clipboard writes), every other control character shown
+    as an escape (``\\x07``, ``\\u202e``), or dropped with ``escape=False`` (a console log in a
+    report); CRLF becomes LF, tabs and newlines stay."""
+    if text.isprintable():
+        return text
+    text = _SEQUENCES.sub("", text.replace("\r\n", "\n"))
+    if not escape:
+        return _CONTROLS.sub("", text)
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m[0]):02x}" if ord(m[0]) < 0x100 else f"\\u{ord(m[0]):04x}", text)
 
 
 _SECRETS = (

@@ -7,6 +7,9 @@ adds all of that on top.  Three kinds:
   serial port on a loopback socket, a terminal server's raw TCP port).  pyserial's
   ``socket://`` handler reports at most one waiting byte, so a reader sized by
   ``in_waiting`` crawls at a few kB/s; owning the socket avoids that.
+* ``UnixTransport``: ``unix:///path/to/socket``, a unix socket served by this user
+  (QEMU's serial console, in a private folder: see ``hil.vm.qemuargs``); the
+  listener's peer credentials are checked (``check_peer``).
 * ``SerialTransport``: any other pyserial URL (``/dev/ttyUSB0``, ``rfc2217://``,
   ``loop://``) through ``serial.serial_for_url``.
 * ``SocketLikeTransport``: an already open object with ``recv``/``sendall``/
@@ -36,12 +39,15 @@ import serial
 import serial.serialposix
 
 from hil.core.errors import ConfigError, InfrastructureError, TransportClosed
+from hil.core.peer import check_peer
 
 __all__ = [
     "SerialTransport",
     "SocketLikeTransport",
     "TcpTransport",
     "Transport",
+    "UnixTransport",
+    "check_peer",
     "open_transport",
 ]
 
@@ -141,6 +147,34 @@ class TcpTransport:
 
     def __repr__(self) -> str:
         return f"TcpTransport({self.description!r})"
+
+
+class UnixTransport(TcpTransport):
+    """A unix-socket connection (``unix:///path``) to a listener of this user (peer credentials checked)."""
+
+    def __init__(self, path: str, connect_timeout: float = 3.0) -> None:
+        self.path = path
+        self.connect_timeout = connect_timeout
+        self.description = f"unix://{path}"
+        self._sock: socket.socket | None = None
+
+    def open(self) -> None:
+        self.close()
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.connect_timeout)
+        try:
+            sock.connect(self.path)
+        except OSError as exc:
+            sock.close()
+            raise InfrastructureError(
+                f"cannot connect to console {self.description}: {exc.strerror or exc}; is the target (QEMU) running?"
+            ) from exc
+        check_peer(sock, f"console {self.description}")
+        sock.settimeout(None)
+        self._sock = sock
+
+    def __repr__(self) -> str:
+        return f"UnixTransport({self.description!r})"
 
 
 def _is_rfc2217(url: str) -> bool:
@@ -365,7 +399,10 @@ class SocketLikeTransport:
         return f"SocketLikeTransport({self.description!r})"
 
 
-_URL_HELP = "use socket://HOST:PORT (raw TCP), rfc2217://HOST:PORT, loop://, or a device path such as /dev/ttyUSB0"
+_URL_HELP = (
+    "use socket://HOST:PORT (raw TCP), unix:///PATH (a unix socket), rfc2217://HOST:PORT, loop://, "
+    "or a device path such as /dev/ttyUSB0"
+)
 
 
 def _tcp_from_url(url: str) -> TcpTransport:
@@ -412,6 +449,11 @@ def open_transport(url: str, baudrate: int = 115200) -> Transport:
     scheme = url.split("://", 1)[0].lower()
     if scheme == "socket":
         return _tcp_from_url(url)
+    if scheme == "unix":
+        path = url.split("://", 1)[1]
+        if not path.startswith("/"):
+            raise ConfigError(f"bad console URL {url!r}: expected unix:///ABSOLUTE/PATH of a unix socket")
+        return UnixTransport(path)
     if not scheme.isidentifier() or importlib.util.find_spec(f"serial.urlhandler.protocol_{scheme}") is None:
         raise ConfigError(f"bad console URL {url!r}: unknown scheme '{scheme}://'; {_URL_HELP}")
     return SerialTransport(url, baudrate)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -111,6 +112,32 @@ class ConsoleSlice:
         self.console.sendline(line)
 
 
+#: How much of a test's qvm logs and guest consoles its report gets (the ends; all of it in the files).
+REPORT_TAIL_BYTES = 256 << 10
+
+
+def _joined(parts: list[Path], whole: Path) -> str:
+    """Copy ``parts`` into ``whole`` (each after a ``--- NAME`` line, streamed: no size is too big) and
+    return the report's text: the end of each part, ``REPORT_TAIL_BYTES`` in all, a cut said as such."""
+    share = max(4096, REPORT_TAIL_BYTES // len(parts))
+    shown = []
+    with open(whole, "wb") as out:
+        for part in parts:
+            out.write(f"--- {part.name}\n".encode())
+            with open(part, "rb") as f:
+                shutil.copyfileobj(f, out, 1 << 20)
+                size = f.tell()
+                f.seek(max(0, size - share))
+                tail = f.read(share)
+            if size > share:
+                cut = tail.find(b"\n")
+                tail = tail[cut + 1 :] if 0 <= cut < 4096 else tail
+                note = f"[hil: the first {size - len(tail)} bytes are left out here; all of it: {whole}]\n"
+                tail = note.encode() + tail
+            shown.append(f"--- {part.name}\n" + tail.decode("utf-8", "replace"))
+    return "".join(shown)
+
+
 @pytest.fixture(autouse=True)
 def _hil_record(request: pytest.FixtureRequest) -> Iterator[None]:
     """For every test on a target: its console slice and qvm logs, saved and attached to the report."""
@@ -137,17 +164,13 @@ def _hil_record(request: pytest.FixtureRequest) -> Iterator[None]:
         props.append(("hil.console", text))
     logs = sorted(artifacts.glob("run*.qvm.log"))
     if logs:
-        text = "".join(f"--- {p.name}\n{p.read_text(encoding='utf-8', errors='replace')}" for p in logs)
-        (artifacts / "qvm.log").write_text(text, encoding="utf-8")
-        props.append(("hil.qvm_log", text))
+        props.append(("hil.qvm_log", _joined(logs, artifacts / "qvm.log")))
     crashes = sorted(artifacts.glob("run*.crash.txt"))  # symbolised backtraces: after the log, kept by its bound
     if crashes:
         props.append(("hil.qvm_log", "".join(f"--- {p.name}\n{p.read_text(encoding='utf-8')}" for p in crashes)))
     guests = [p for p in sorted(artifacts.glob("run*.guest.log")) if p.stat().st_size]
     if guests:
-        text = "".join(f"--- {p.name}\n{p.read_text(encoding='utf-8', errors='replace')}" for p in guests)
-        (artifacts / "guest.log").write_text(text, encoding="utf-8")
-        props.append(("hil.guest_console", text))
+        props.append(("hil.guest_console", _joined(guests, artifacts / "guest.log")))
     if console is not None:
         # A death string (kernel panic, ...) no expect was waiting for: the target is gone bad.
         seen = console.take_failures()

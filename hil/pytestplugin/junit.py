@@ -7,6 +7,7 @@ import os
 import re
 import socket
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,24 @@ WRITE_SHARE_GAP = 9.0
 
 #: ``max_output`` below this leaves no room for the cut note plus some log.
 MIN_OUTPUT = 256
+
+
+#: A suite property (a target fact, a label) is cut to this many characters: target text of any size
+#: (a 10 MB ``qvm -V`` line) never goes whole into every suite of the report.
+PROPERTY_MAX = 2048
+
+
+def _cut_short(case: CaseResult) -> bool:
+    """A result that says its test never finished: an xdist worker crashed under it, or the run stopped."""
+    return case.outcome in ("error", "failed") and (
+        case.message.startswith("interrupted:") or ("worker '" in case.message and "crashed" in case.message)
+    )
+
+
+def _property(text: str, limit: int = PROPERTY_MAX) -> str:
+    """A suite property's text: XML-safe, terminal-safe, at most ``limit`` characters (a cut said)."""
+    text = terminal_text(clean(text))
+    return text if len(text) <= limit else text[: limit - 20] + f"... [{len(text)} chars]"
 
 
 @dataclass
@@ -154,7 +173,12 @@ class JUnitReporter:
     """
 
     def __init__(
-        self, path: Path, max_output: int = 64 * 1024, hostname: str | None = None, host_suite: str = HOST_SUITE
+        self,
+        path: Path,
+        max_output: int = 64 * 1024,
+        hostname: str | None = None,
+        host_suite: str = HOST_SUITE,
+        target_names: Iterable[str] = (),
     ) -> None:
         if max_output < MIN_OUTPUT:
             raise ValueError(
@@ -170,6 +194,14 @@ class JUnitReporter:
         self._suites: dict[str, Suite] = {}
         self._pending: dict[tuple[str, str], _Pending] = {}
         self._collect_errors: set[str] = set()
+        #: the run's target names: a test's suite when its reports carry none (a test cancelled or
+        #: crashed under an xdist worker), from its ``[...]`` parameter id
+        self.target_names = set(target_names)
+        #: tests started (``pytest_runtest_logstart``, forwarded by xdist from the workers) and not
+        #: finished: a cancellation reports each of them once, as interrupted
+        self._started: dict[str, float] = {}
+        #: (suite, node id) of every finished test: a second result replaces the first (each test once)
+        self._finished: dict[tuple[str, str], CaseResult] = {}
         self._write_cost = 0.0
         self._written_at = 0.0
 
@@ -221,6 +253,10 @@ class JUnitReporter:
         if self._active:
             self.write()
 
+    def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
+        if self._active:
+            self._started.setdefault(nodeid, time.time())
+
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if not self._active:
             return
@@ -234,6 +270,7 @@ class JUnitReporter:
         if report.when in ("setup", "call"):
             return
         del self._pending[key]
+        self._started.pop(report.nodeid, None)
         self._finish(report.nodeid, pending, interrupted=None)
         self._write_soon()
 
@@ -278,8 +315,12 @@ class JUnitReporter:
     def _flush_pending(self, why: str) -> None:
         """Record every unfinished test as an error: the run stopped under it."""
         for (_, nodeid), pending in list(self._pending.items()):
+            self._started.pop(nodeid, None)
             self._finish(nodeid, pending, interrupted=why)
         self._pending.clear()
+        for nodeid, start in list(self._started.items()):  # started under a worker, nothing reported yet
+            self._finish(nodeid, _Pending(start=start), interrupted=why)
+        self._started.clear()
 
     def _finish(self, nodeid: str, pending: _Pending, interrupted: str | None) -> None:
         """Turn the reports of one test into a CaseResult in its target's suite."""
@@ -303,7 +344,7 @@ class JUnitReporter:
                 logs[name].append(str(value))
             else:
                 props[name] = str(value)
-        target = props.get(PROP_TARGET) or None
+        target: str | None = props.get(PROP_TARGET) or self._target_of(nodeid)
         suite = target or self.host_suite
         classname, name = _names(nodeid, suite, target)
         artifacts = props.get(PROP_ARTIFACTS) or None
@@ -376,8 +417,16 @@ class JUnitReporter:
         except json.JSONDecodeError:
             facts = None
         if not isinstance(facts, dict):
-            return {PROP_FACTS: clean(raw)}
-        return {clean(str(k)): clean(v if isinstance(v, str) else json.dumps(v)) for k, v in facts.items()}
+            return {PROP_FACTS: _property(raw)}
+        return {_property(str(k), 200): _property(v if isinstance(v, str) else json.dumps(v)) for k, v in facts.items()}
+
+    def _target_of(self, nodeid: str) -> str | None:
+        """The target named by a test's ``[...]`` parameter id (one of ``target_names``), if any."""
+        params = nodeid.rsplit("[", 1)[1].rstrip("]") if nodeid.endswith("]") and "[" in nodeid else ""
+        for name in sorted(self.target_names, key=len, reverse=True):
+            if params == name or params.startswith(f"{name}-") or params.endswith(f"-{name}") or f"-{name}-" in params:
+                return name
+        return None
 
     def _add(self, case: CaseResult, start: float, facts: dict[str, str]) -> None:
         suite = self._suites.get(case.suite)
@@ -385,6 +434,15 @@ class JUnitReporter:
             suite = self._suites[case.suite] = Suite(name=case.suite, started=start)
         suite.started = min(suite.started, start)
         suite.properties.update(facts)
+        earlier = self._finished.get((case.suite, case.nodeid))
+        if earlier is not None and earlier in suite.cases and _cut_short(earlier):
+            # each test once: xdist ran a crashed worker's test again on its replacement; that result stands
+            suite.cases.remove(earlier)
+            case.details = bound_text(
+                clean(f"{case.details}\n[an earlier result of this test: {earlier.outcome}: {earlier.message}]"),
+                self.max_output,
+            )
+        self._finished[(case.suite, case.nodeid)] = case
         suite.cases.append(case)
 
     # ---- writing ----------------------------------------------------------

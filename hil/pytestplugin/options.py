@@ -176,6 +176,9 @@ def check_outputs(config: pytest.Config) -> None:
 
     try:
         output_dir(config.getoption("hil_artifacts"), "--hil-artifacts")
+        coverage_dir = config.getoption("hil_coverage_dir", None)
+        if coverage_dir:  # written at the very end: checked now, not after the run (its counters lost)
+            output_dir(coverage_dir, "--hil-coverage-dir")
         for dest, option in (
             ("hil_junit", "--hil-junit"),
             ("hil_summary", "--hil-summary"),

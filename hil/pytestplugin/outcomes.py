@@ -11,6 +11,7 @@ import pytest
 from hil.core import cancel
 from hil.core.errors import InfrastructureError, SetupError
 from hil.core.paths import PACKAGE_DIR
+from hil.core.text import terminal_safe
 from hil.pytestplugin.pool import POOL_KEY, TARGET_KEY
 from hil.pytestplugin.vdevs import RUNNER_KEY
 
@@ -31,7 +32,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         report.outcome = "failed"
         if report.when == "call":
             report.when = "setup"
-        report.longrepr = f"CANCELLED ({cancelled}): {call.excinfo.value}\n\n{report.longrepr}"
+        report.longrepr = terminal_safe(f"CANCELLED ({cancelled}): {call.excinfo.value}\n\n{report.longrepr}")
         return
     infra = call.excinfo is not None and call.excinfo.errisinstance(InfrastructureError)
     if infra:
@@ -59,6 +60,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.longrepr = f"{kind}: {call.excinfo.value}\n\n{report.longrepr}"
         else:
             report.longrepr = cause_first(kind, call.excinfo)
+    _safe_longrepr(report)
+
+
+def _safe_longrepr(report: pytest.TestReport) -> None:
+    """A failure's text made safe for the terminal and every report (``terminal_safe``): assertion
+    messages carry what the guest, a vdev or a board printed.  Left as pytest made it when it is
+    already safe (its colours kept)."""
+    if report.longrepr is None:
+        return
+    text = str(report.longrepr)
+    safe = terminal_safe(text)
+    if safe != text:
+        report.longrepr = safe
 
 
 def _library_frame(path: str) -> bool:

@@ -140,7 +140,8 @@ def pytest_configure(config: pytest.Config) -> None:
         from hil.pytestplugin.junit import JUnitReporter
 
         path = Path(junit) if junit else Path(beside).with_name("junit.xml")
-        config.pluginmanager.register(JUnitReporter(path.resolve()), "hil-junit")
+        reporter = JUnitReporter(path.resolve(), target_names=[d.name for d in definitions])
+        config.pluginmanager.register(reporter, "hil-junit")
 
 
 def check_extras(config: pytest.Config, definitions: Sequence[TargetDefinition]) -> None:

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hil.core.text import terminal_safe
 from hil.pytestplugin.measure import summary_lines as measurement_lines
 from hil.pytestplugin.results import CaseResult, Counts
 from hil.pytestplugin.text import one_line
@@ -65,7 +66,7 @@ def summary_table(reporter: JUnitReporter, slowest: int = 10) -> str:
     if quarantined:
         lines += ["", f"Quarantined ({len(quarantined)}; they ran, their failures do not count):"]
         lines += [f"  {c.suite}  {c.nodeid}: {'failed' if c.outcome == 'skipped' else c.outcome}" for c in quarantined]
-    return "\n".join(lines) + "\n"
+    return terminal_safe("\n".join(lines) + "\n")  # test ids and causes carry target and vdev text
 
 
 _WARNING = re.compile(r"^(?P<file>[^\s:][^:\n]*):(?P<line>\d+):(?:\d+:)? warning: (?P<message>.*)$", re.MULTILINE)

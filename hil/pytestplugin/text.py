@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import re
+from hil.core.text import terminal_safe
 
 #: A failure/error message is one line of at most this many characters.
 MESSAGE_MAX = 500
 
-_ANSI = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-_])")
-
 
 def terminal_text(text: str) -> str:
-    """``text`` without ANSI escape sequences (colours, cursor moves) of a serial console."""
-    return _ANSI.sub("", text) if "\x1b" in text else text
+    """``text`` without ANSI escape sequences (colours, cursor moves) of a serial console, and every
+    other control character dropped (``hil.core.text.terminal_safe``)."""
+    return terminal_safe(text, escape=False)
 
 
 def clean(text: str) -> str:
@@ -52,6 +51,6 @@ def one_line(text: str) -> str:
     """The first non-empty line of ``text``, at most MESSAGE_MAX characters."""
     for line in text.splitlines():
         if line.strip():
-            line = line.strip()
+            line = terminal_safe(line.strip())
             return line if len(line) <= MESSAGE_MAX else line[: MESSAGE_MAX - 3] + "..."
     return ""

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from hil.core.errors import HilError
+from hil.core.text import terminal_safe
 from hil.pytestplugin.live import LIVE_KEY
 from hil.pytestplugin.options import sanitizers
 from hil.targets import Target
@@ -80,7 +81,7 @@ def hil_vdev(request: pytest.FixtureRequest, hil_target: Target, hil_deployment:
                 ("hil.vdev_warnings", vdev_warnings_property(built.name, built.warnings, request.config.rootpath))
             )
             (request.getfixturevalue("hil_artifacts") / f"vdev-{built.name}.warnings.txt").write_text(text)
-            warnings.warn(VdevWarning(text), stacklevel=2)
+            warnings.warn(VdevWarning(terminal_safe(text)), stacklevel=2)
         remote = hil_deployment.put_file(built.path, built.path.name, 0o755)
         return DeployedVdev(built.name, remote, built.path)
 
@@ -90,7 +91,7 @@ def hil_vdev(request: pytest.FixtureRequest, hil_target: Target, hil_deployment:
 @pytest.fixture
 def hil_qvm(
     request: pytest.FixtureRequest, hil_target: Target, hil_deployment: Deployment, hil_artifacts: Path
-) -> QvmRunner:
+) -> Iterator[QvmRunner]:
     """Runs qvm on the target in this test's folder: ``hil_qvm.run(config)`` / ``hil_qvm.start(config)``."""
     from hil.qvm.runner import QvmRunner
 
@@ -101,7 +102,8 @@ def hil_qvm(
     live = request.config.stash.get(LIVE_KEY, None)
     if live is not None:  # --hil-console-live: qvm's stdout and stderr as they arrive
         runner.output_tap = live.qvm_tap
-    return runner
+    yield runner
+    runner.stop_all()  # a session the test left running (or a cancelled start) ends with the test
 
 
 @pytest.fixture

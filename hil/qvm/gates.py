@@ -151,7 +151,7 @@ class Gates:
         if target.on_this_host:
             return str(exe), None
         key = hash_inputs(exe, *libs.values())
-        folder = f"{target.definition.qvm.workdir}/hil-sanitizer-{key}"
+        folder = f"{target.workdir()}/hil-sanitizer-{key}"
         probe = target.run(shell_command(["test", "-x", f"{folder}/qvm"]), timeout=20)
         if probe.exit_status != 0:
             tmp = f"{folder}.tmp"

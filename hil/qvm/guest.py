@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol, overload
 
 from hil.core.errors import ConfigError, InfrastructureError
 from hil.qvm.log import normalize_intr
@@ -61,11 +61,23 @@ class GuestControl(Protocol):
     def irq_ack(self, intr: str) -> None:
         """Forget pending assertions of ``intr``: the next ``wait_irq`` waits for a new one."""
 
-    def store(self, addr: int, size: int, value: int) -> None:
-        """A guest store of ``size`` bytes (1, 2, 4, 8) at guest-physical ``addr`` (RAM or a vdev)."""
+    def store(self, addr: int, size: int, value: int, *, done: bool = False) -> None:
+        """A guest store of ``size`` bytes (1, 2, 4, 8) at guest-physical ``addr`` (RAM or a vdev).
 
-    def load(self, addr: int, size: int) -> int:
-        """A guest load; returns the value."""
+        ``done=False`` (the default): returns once the store is *sent* (it happens after the commands
+        sent before it, soon, while the test goes on); ``done=True``: returns once the guest has
+        *done* it (the vdev's ``vwrite`` has returned)."""
+
+    @overload
+    def load(self, addr: int, size: int, *, done: Literal[True] = ...) -> int: ...
+
+    @overload
+    def load(self, addr: int, size: int, *, done: Literal[False]) -> None: ...
+
+    def load(self, addr: int, size: int, *, done: bool = True) -> int | None:
+        """A guest load.  ``done=True`` (the default): returns the value once the guest has *done* it;
+        ``done=False``: returns ``None`` once it is *sent* (its answer, ``ADDR: 0xVALUE``, shows on
+        the guest console)."""
 
     def fill(self, addr: int, length: int, byte: int) -> None:
         """Set ``length`` bytes of guest RAM at ``addr`` to ``byte``."""
@@ -78,6 +90,7 @@ class ScriptedGuest:
     """qvmsim's scripted guest: commands on qvm's stdin (see README, "Guest scripts")."""
 
     def __init__(self, target: Target, session: QvmSession) -> None:
+        self._markers = 0  # store(done=True) markers so far
         self.session = session
 
     def send(self, command: str) -> None:
@@ -106,7 +119,7 @@ class ScriptedGuest:
     # commands sent before them (the console stream runs in order).
     def _ask(self, command: str, pattern: str, wait: float) -> re.Match[str]:
         __tracebackhide__ = True
-        mark = len(self.session.stdout)
+        mark = self.session.stdout_end
         self.send(command)
         return self.session.wait_stdout(pattern, timeout=wait, since=mark)
 
@@ -123,10 +136,23 @@ class ScriptedGuest:
     def irq_ack(self, intr: str) -> None:
         self.send(f"irq ack {normalize_intr(intr)}")
 
-    def store(self, addr: int, size: int, value: int) -> None:
+    def store(self, addr: int, size: int, value: int, *, done: bool = False, wait: float = ANSWER_WAIT) -> None:
         self.send(f"write {addr:#x} {size} {value:#x}")
+        if done:  # the console stream runs in order: the marker prints once the store has been done
+            self._markers += 1
+            marker = f"hil-store-done-{self._markers}-{addr:#x}"
+            self._ask(f"print {marker}", rf"(?m)^{re.escape(marker)}$", wait)
 
-    def load(self, addr: int, size: int, wait: float = ANSWER_WAIT) -> int:
+    @overload
+    def load(self, addr: int, size: int, wait: float = ..., *, done: Literal[True] = ...) -> int: ...
+
+    @overload
+    def load(self, addr: int, size: int, wait: float = ..., *, done: Literal[False]) -> None: ...
+
+    def load(self, addr: int, size: int, wait: float = ANSWER_WAIT, *, done: bool = True) -> int | None:
+        if not done:
+            self.send(f"read {addr:#x} {size}")
+            return None
         m = self._ask(f"read {addr:#x} {size}", rf"(?m)^{addr:#x}: 0x([0-9a-f]+)$", wait)
         return int(m[1], 16)
 
@@ -135,10 +161,10 @@ class ScriptedGuest:
 
     def dump(self, addr: int, length: int, wait: float = ANSWER_WAIT) -> bytes:
         last = addr + (length - 1) // 16 * 16
-        mark = len(self.session.stdout)
+        mark = self.session.stdout_end
         self.send(f"dump {addr:#x} {length}")
         self.session.wait_stdout(rf"(?m)^dump {last:#x}:.*$", timeout=wait, since=mark)
-        text = self.session.stdout[mark:]
+        text = self.session.stdout_since(mark)
         out = bytearray()
         for line_addr in range(addr, addr + length, 16):
             m = re.search(rf"(?m)^dump {line_addr:#x}:((?: [0-9a-f]{{2}})+)$", text)
@@ -205,10 +231,16 @@ class ConsoleGuest:
     def irq_ack(self, intr: str) -> None:
         raise self._unsupported(f"acknowledge interrupt {intr}")
 
-    def store(self, addr: int, size: int, value: int) -> None:
+    def store(self, addr: int, size: int, value: int, *, done: bool = False) -> None:
         raise self._unsupported(f"store at {addr:#x}")
 
-    def load(self, addr: int, size: int) -> int:
+    @overload
+    def load(self, addr: int, size: int, *, done: Literal[True] = ...) -> int: ...
+
+    @overload
+    def load(self, addr: int, size: int, *, done: Literal[False]) -> None: ...
+
+    def load(self, addr: int, size: int, *, done: bool = True) -> int | None:
         raise self._unsupported(f"load from {addr:#x}")
 
     def fill(self, addr: int, length: int, byte: int) -> None:

@@ -23,11 +23,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, TypeVar
 
 from hil.core import cancel
 from hil.core.command import shell_command
-from hil.core.errors import ExpectTimeout, InfrastructureError, SetupError, WaitTimeout
+from hil.core.errors import DeviceFailure, ExpectTimeout, InfrastructureError, SetupError, WaitTimeout
 from hil.core.text import tail_lines
 from hil.qvm.config import QvmConfig
 from hil.qvm.crash import Crash, parse_crash, symbolize
@@ -48,8 +48,10 @@ if TYPE_CHECKING:
 
 _T = TypeVar("_T")
 
-#: A configuration up to this size is written by the command that starts qvm (else copied first).
-_INLINE_CONFIG_BYTES = 64 << 10
+#: A configuration up to this size is written by the command that starts qvm; a larger one is copied
+#: into the deployment folder first (over SSH: through the copy's stdin), never put on a command line:
+#: an SSH server may drop a long command (the public image's dropbear does over ~8.4 KB).
+_INLINE_CONFIG_BYTES = 2 << 10
 
 
 def _inline(config_text: str) -> bool:
@@ -67,22 +69,105 @@ def exit_table_for(target: Target) -> ExitTable:
     return ExitTable.default().with_overrides(overrides, source=source) if overrides else ExitTable.default()
 
 
+#: qvmsim's log line saying the guest started: every vdev is set up and a SIGTERM is the power button.
+READY_LINE = b" qvm: guest started"
+
+#: How much of each of qvm's streams (stdout, stderr) a session keeps in memory: the last bytes, cut
+#: at a line start.  Everything goes to the run's artifact files as it arrives (``runN.guest.log``,
+#: ``runN.qvm.log``), so a qvm printing gigabytes costs disk, not memory.
+OUTPUT_TAIL_BYTES = 1 << 20
+
+
+class _Stream:
+    """One of qvm's streams: written whole to its artifact file as it arrives, its tail kept in memory."""
+
+    def __init__(self, path: Path, limit: int) -> None:
+        self.path = path
+        self.limit = limit
+        self.tail = bytearray()
+        #: bytes of the stream dropped from the front of ``tail`` (in the file only)
+        self.dropped = 0
+        #: characters (as decoded) of the dropped part: ``since`` offsets count from the stream's start
+        self.dropped_chars = 0
+        self._file: BinaryIO | None = open(path, "wb")  # noqa: SIM115 - closed by close()
+        self.error = ""
+
+    def add(self, chunk: bytes) -> None:
+        if self._file is not None:
+            try:
+                self._file.write(chunk)
+            except OSError as exc:  # a full disk loses the file, never the run
+                self.error = f"could not be written completely to {self.path}: {exc}"
+                self._close_file()
+        self.tail += chunk
+        if len(self.tail) > 2 * self.limit:  # hysteresis: each byte moved O(1) times
+            cut = len(self.tail) - self.limit
+            newline = self.tail.find(b"\n", cut)
+            cut = newline + 1 if 0 <= newline < cut + 4096 else cut
+            self.dropped_chars += len(self.tail[:cut].decode("utf-8", "replace"))
+            self.dropped += cut
+            del self.tail[:cut]
+
+    def text(self) -> str:
+        return self.tail.decode("utf-8", "replace")
+
+    def flush(self) -> None:
+        if self._file is not None:
+            try:
+                self._file.flush()
+            except OSError:
+                pass
+
+    def _close_file(self) -> None:
+        f, self._file = self._file, None
+        if f is not None:
+            try:
+                f.close()
+            except OSError:
+                pass
+
+    def close(self) -> None:
+        self.flush()
+        self._close_file()
+
+    def note(self) -> str:
+        """A line saying the text is a tail, '' when the whole stream is in memory."""
+        if not self.dropped:
+            return ""
+        return f"[hil: the first {self.dropped} bytes are left out here; all of it: {self.path}]\n"
+
+
 @dataclass
 class _Output:
-    """qvm's stdout and stderr as they stream in, with a condition to wait on."""
+    """qvm's stdout and stderr as they stream in (bounded tails, whole in their files), with a
+    condition to wait on."""
 
-    stdout: bytearray
-    stderr: bytearray
+    stdout: _Stream
+    stderr: _Stream
     cond: threading.Condition
     #: (host monotonic time, stderr length) after each stderr chunk: when each log line arrived
     arrivals: list[tuple[float, int]] = field(default_factory=list)
+    #: qvmsim logged ``guest started``: from then on a SIGTERM is the power button
+    ready: bool = False
+    _carry: bytes = b""
 
     def feed(self, stream: str, chunk: bytes) -> None:
         with self.cond:
-            (self.stdout if stream == "stdout" else self.stderr).extend(chunk)
+            (self.stdout if stream == "stdout" else self.stderr).add(chunk)
+            if stream != "stdout" and not self.ready:
+                seen = self._carry + chunk
+                self.ready = READY_LINE in seen
+                self._carry = seen[-len(READY_LINE) :]
             if stream != "stdout":
-                self.arrivals.append((time.monotonic(), len(self.stderr)))
+                err = self.stderr
+                self.arrivals.append((time.monotonic(), err.dropped + len(err.tail)))
+                if len(self.arrivals) > 20000:  # only those of the kept tail matter (the timeline)
+                    self.arrivals = [a for a in self.arrivals[-10000:] if a[1] > err.dropped]
             self.cond.notify_all()
+
+
+class QvmEnded(DeviceFailure):
+    """A command for the guest found qvm already ended (the test's vdev run ended: how is said)."""
 
 
 class QvmSession:
@@ -93,9 +178,13 @@ class QvmSession:
         self.config_text = config_text
         self.timeout = timeout
         self.started = time.monotonic()
-        self._output = _Output(bytearray(), bytearray(), threading.Condition())
         self._console_mark = runner.console.mark() if runner.console is not None else None
-        self._files = runner.artifact_paths()  # this run's artifacts (``_collect`` writes them)
+        self._files = runner.artifact_paths()  # this run's artifacts (its streams written as they arrive)
+        self._output = _Output(
+            _Stream(self._files["guest_console"], OUTPUT_TAIL_BYTES),
+            _Stream(self._files["qvm_log"], OUTPUT_TAIL_BYTES),
+            threading.Condition(),
+        )
         self._result: QvmResult | None = None
         #: what the test did to qvm, on the host's monotonic clock: (time, "signal"|"stdin", detail)
         self.events: list[tuple[float, str, str]] = []
@@ -115,8 +204,33 @@ class QvmSession:
             f"cd {libpath} && {write}{record_pid(argv)} && {stamp}"  # pid, start time, command line: see deploy
             f"{env}exec {shell_command(argv)}"
         )
-        self.process: Process = runner.target.start(command, on_output=self._on_output)
+        try:
+            self.process: Process = runner.target.start(command, on_output=self._on_output)
+        except BaseException:
+            for stream in (self._output.stdout, self._output.stderr):
+                stream.close()
+            raise
+        runner.sessions.append(self)
         self.guest: GuestControl = guest_for(runner.target, self)
+        try:
+            self._await_ready()
+        except BaseException:  # cancelled (SIGTERM) or failed while qvm starts: it is not left running
+            try:
+                self.stop()
+            except BaseException:  # noqa: BLE001, S110 - what ended the start is what gets reported
+                pass
+            raise
+
+    def _await_ready(self) -> None:
+        """Return once qvm is ready for the power button: its guest started (qvmsim's ``guest started``
+        log line, after every vdev's set-up, BOOTUP and GUEST_STARTING), or qvm ended (a dryrun, a
+        configuration error), or the session's timeout passed (its end then reports the hang).  On a
+        QNX target (the real qvm, which prints no such line) it returns at once."""
+        if self.runner.target.os.name == "qnx":
+            return
+        self._wait_for(lambda: True if self._output.ready else None, self.timeout)
+        if self.process.poll() is not None:
+            self.wait()  # ended already: a qvm that could not be started is a set-up error now, not later
 
     def _on_output(self, stream: str, chunk: bytes) -> None:
         self._output.feed(stream, chunk)
@@ -135,20 +249,46 @@ class QvmSession:
         self.process.signal(self.runner.target.os.kill_spec(sig))  # in the target OS's numbering
 
     def send(self, line: str) -> None:
-        """Write one line to qvm's standard input (qvmsim: the guest console)."""
+        """Write one line to qvm's standard input (qvmsim: the guest console).  When qvm has ended, its
+        end is reported instead of a broken pipe: a qvm that could not be started is a ``SetupError``,
+        one that ended is ``QvmEnded`` saying how."""
         self.events.append((time.monotonic(), "stdin", line))
-        self.process.write_stdin(line.encode() + b"\n")
+        try:
+            self.process.write_stdin(line.encode() + b"\n")
+        except (BrokenPipeError, ValueError, OSError) as exc:
+            if self.process.poll() is None and not isinstance(exc, BrokenPipeError):
+                raise
+            result = self.wait()  # a set-up error when qvm could not be started
+            raise QvmEnded(
+                f"qvm has ended ({result.reason.name}: exit {result.exit_status}, signal {result.signal}) "
+                f"before the guest command {line!r}; see its log: {result.artifacts.get('qvm_log')}"
+            ) from exc
 
     @property
     def log(self) -> QvmLog:
-        """qvm's log (its stderr) so far."""
+        """qvm's log (its stderr) so far: its last ``OUTPUT_TAIL_BYTES`` (all of it in ``runN.qvm.log``)."""
         with self._output.cond:
-            return parse_log(self._output.stderr.decode("utf-8", "replace"))
+            return parse_log(self._output.stderr.text())
 
     @property
     def stdout(self) -> str:
+        """The guest console (qvm's stdout) so far: all of it up to ``OUTPUT_TAIL_BYTES``, then its last
+        ``OUTPUT_TAIL_BYTES`` (all of it in ``runN.guest.log``); ``stdout_end`` is its length from the start."""
         with self._output.cond:
-            return self._output.stdout.decode("utf-8", "replace")
+            return self._output.stdout.text()
+
+    @property
+    def stdout_end(self) -> int:
+        """Characters of guest console so far, from its start (a ``since`` for ``wait_stdout`` that sees
+        only what comes next; the same as ``len(stdout)`` until the first bytes are dropped)."""
+        with self._output.cond:
+            return self._output.stdout.dropped_chars + len(self._output.stdout.text())
+
+    def stdout_since(self, mark: int) -> str:
+        """The guest console from offset ``mark`` (a ``stdout_end`` taken earlier) on, as far as it is kept."""
+        with self._output.cond:
+            out = self._output.stdout
+            return out.text()[max(0, mark - out.dropped_chars) :]
 
     def wait_log(self, pattern: str, timeout: float = 10.0) -> LogLine:
         """Wait until a qvm log line (stderr) matches ``pattern``; return it."""
@@ -156,7 +296,7 @@ class QvmSession:
         regex = re.compile(pattern)
 
         def found() -> LogLine | None:
-            for line in parse_log(self._output.stderr.decode("utf-8", "replace")):
+            for line in parse_log(self._output.stderr.text()):
                 if regex.search(line.message) or regex.search(line.raw):
                     return line
             return None
@@ -177,11 +317,13 @@ class QvmSession:
     def wait_stdout(self, pattern: str, timeout: float = 10.0, since: int = 0) -> re.Match[str]:
         """Wait until the guest console (qvm's stdout) matches ``pattern``; return the match.
 
-        ``since``: only text from that offset of ``stdout`` on (e.g. ``len(session.stdout)``
-        taken before sending a command, to see only its answer)."""
+        ``since``: only text from that offset of the guest console on, counted from its start (e.g.
+        ``session.stdout_end``, or ``len(session.stdout)`` while under ``OUTPUT_TAIL_BYTES``, taken before
+        sending a command, to see only its answer); match offsets are within the kept tail."""
         __tracebackhide__ = True
         regex = re.compile(pattern)
-        match = self._wait_for(lambda: regex.search(self._output.stdout.decode("utf-8", "replace"), since), timeout)
+        out = self._output.stdout
+        match = self._wait_for(lambda: regex.search(out.text(), max(0, since - out.dropped_chars)), timeout)
         if match is None:
             raise ExpectTimeout(
                 self._not_seen(
@@ -211,16 +353,12 @@ class QvmSession:
                     return probe()
                 self._output.cond.wait(min(left, 0.2))
 
-    def _not_seen(self, what: str, timeout: float, name: str, data: bytearray, path: Path) -> str:
-        """The message of a wait that saw nothing: the stream's tail and its file (written now with what
-        arrived so far; the session's end rewrites it whole)."""
+    def _not_seen(self, what: str, timeout: float, name: str, data: _Stream, path: Path) -> str:
+        """The message of a wait that saw nothing: the stream's tail and its file (written as it arrives)."""
         state = "qvm has exited" if self.process.poll() is not None else f"within {timeout} s"
-        try:
-            path.write_bytes(bytes(data))
-            where = f"full {name} so far: {path}"
-        except OSError as exc:
-            where = f"full {name}: could not be written to {path}: {exc}"
-        tail = "\n".join(tail_lines(bytes(data), 30))
+        data.flush()
+        where = f"full {name}: {data.error}" if data.error else f"full {name} so far: {path}"
+        tail = "\n".join(tail_lines(bytes(data.tail[-65536:]), 30))
         return f"{what} ({state}); {name} so far:\n{tail}\n{where}"
 
     def running(self) -> bool:
@@ -250,7 +388,7 @@ class QvmSession:
         never uses these) is a set-up error naming the command, never a vdev's exit status."""
         if signal is not None or status not in (126, 127):
             return
-        stderr = self._output.stderr.decode("utf-8", "replace")
+        stderr = self._output.stderr.text()
         if not re.search(r"not found|No such file|[Pp]ermission denied|cannot execute|Exec format", stderr):
             return
         target = self.runner.target
@@ -292,9 +430,11 @@ class QvmSession:
 
     def _collect(self, status: int | None, signal: str | None, hung: bool) -> QvmResult:
         runner = self.runner
-        log_text = self._output.stderr.decode("utf-8", "replace")
+        for stream in (self._output.stdout, self._output.stderr):
+            stream.close()  # every byte is in its file now
+        log_text = self._output.stderr.text()
         merged, slog_files = self._read_slog2(log_text)
-        stdout = self._output.stdout.decode("utf-8", "replace")
+        stdout = self._output.stdout.note() + self._output.stdout.text()
         console = ""
         if runner.console is not None and self._console_mark is not None:
             console = runner.console.since(self._console_mark)
@@ -312,7 +452,7 @@ class QvmSession:
             config_text=self.config_text,
             merged_log=merged,
             table=runner.exit_table,
-            artifacts={**runner.save_artifacts(log_text, stdout, console, crash), **slog_files},
+            artifacts={**runner.save_artifacts(None, None, console, crash), **slog_files},
             crash=crash,
         )
         self._save_timeline(result, ended)
@@ -323,8 +463,8 @@ class QvmSession:
         """``runN.data.json``: this run's log lines and session events on qvm's clock (the HTML report's timeline)."""
         data = run_data(
             log=result.log,
-            log_bytes=bytes(self._output.stderr),
-            arrivals=list(self._output.arrivals),
+            log_bytes=bytes(self._output.stderr.tail),
+            arrivals=[(t, n - self._output.stderr.dropped) for t, n in self._output.arrivals],
             events=self.events,
             started=self.started,
             ended=ended,
@@ -389,6 +529,18 @@ class QvmRunner:
         self.sanitizer_findings: list[str] = []
         #: called with ("stdout"|"stderr", chunk) as each run's output arrives (a live view)
         self.output_tap: Callable[[str, bytes], None] | None = None
+        #: every session started (``stop_all`` ends those still running)
+        self.sessions: list[QvmSession] = []
+
+    def stop_all(self) -> None:
+        """Stop every session of this runner still running (a test left without ending one: its
+        fixture's teardown; a cancelled run).  What a stop meets is not raised: the qvm is ended."""
+        for session in self.sessions:
+            if session._result is None:  # noqa: SLF001
+                try:
+                    session.stop()
+                except Exception:  # noqa: BLE001, S110 - the deployment's clean-up kills what is left
+                    pass
 
     def apply_gates(self, result: QvmResult, log_text: str, signal: str | None) -> None:
         """After a run: fetch its coverage counters (``runN.gcov/``), keep its sanitizer reports
@@ -442,12 +594,16 @@ class QvmRunner:
             "console": self.artifacts / f"run{n}.console.log",
         }
 
-    def save_artifacts(self, log: str, stdout: str, console: str, crash: Crash | None = None) -> dict[str, Path]:
+    def save_artifacts(
+        self, log: str | None, stdout: str | None, console: str, crash: Crash | None = None
+    ) -> dict[str, Path]:
         """Write this run's qvm log, guest console and serial slice beside the test's other artifacts
-        (and, when qvm crashed, its symbolised backtrace as ``runN.crash.txt``)."""
+        (and, when qvm crashed, its symbolised backtrace as ``runN.crash.txt``); ``None``: that file was
+        written as the stream arrived (a session's qvm log and guest console)."""
         files = self.artifact_paths()
         for key, text in (("qvm_log", log), ("guest_console", stdout), ("console", console)):
-            files[key].write_text(text, encoding="utf-8")
+            if text is not None:
+                files[key].write_text(text, encoding="utf-8")
         if crash is not None:
             files["crash"] = self.artifacts / f"run{self._runs}.crash.txt"
             files["crash"].write_text(crash.text() + "\n", encoding="utf-8")

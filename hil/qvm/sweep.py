@@ -10,7 +10,12 @@ a valid baseline (the user's required options, e.g. ``loc 0x1c0f0000``):
 * a flag: ``argument`` (a word after it), ``repeat``;
 * ``common loc``: ``missing``, ``bad-loc`` (not an address), ``zero`` (length 0), ``overflow``;
   ``common intr``: ``missing``, ``bad-intr``;
-* the vdev: ``unknown`` (an option it does not have).
+* the vdev: ``unknown`` (an option it does not have);
+* a value option, large numbers that a 64-bit parser takes: ``int31`` (2**31), ``int32`` (2**32),
+  ``int63`` (2**63-1), ``billion`` (10**9): each may run or be refused, a crash or hang is a finding;
+* an option with a declared range (a ``sweep.ranges`` file beside ``sweep.accept``: ``OPTION MIN MAX
+  # why``): ``range-min``, ``range-max`` (they must run: a refusal is a finding), ``below-range``,
+  ``above-range`` (they must be refused); every numeric case of that option is judged by the range.
 
 Each case runs first as a ``dryrun`` (options, ``GUEST_CONFIGURED``, ``BOOTUP``: milliseconds); one
 that passes the dryrun runs again with the guest started (a guest script that sleeps 50 ms, then
@@ -30,6 +35,7 @@ when it needed the guest started) to replay with ``hil qvm run --conf``.  The ta
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import shutil
@@ -42,19 +48,37 @@ from typing import TYPE_CHECKING
 
 from hil.core.command import shell_command
 from hil.core.errors import SetupError
+from hil.core.inputs import safe_name
+from hil.core.text import terminal_safe
 from hil.qvm.config import QvmConfig
 from hil.qvm.gates import Gates
 from hil.qvm.result import QvmResult
 
 if TYPE_CHECKING:
+    from hil.qvm.runner import QvmRunner
     from hil.targets.base import Target
     from hil.targets.deploy import Deployment
 
 #: Fault kinds, in table order.
 KINDS: tuple[str, ...] = (
     "missing", "argument", "non-numeric", "negative", "zero", "overflow", "huge", "repeat", "unknown",
-    "bad-loc", "bad-intr",
+    "bad-loc", "bad-intr", "int31", "int32", "int63", "billion", "range-min", "range-max", "below-range",
+    "above-range",
 )  # fmt: skip
+
+#: Large numbers a value option is tried with: in range for a 64-bit parser, each past a common width
+#: (a signed or unsigned 32-bit int, a signed 64-bit one) or simply big.  Without a declared range either
+#: ending is fine (runs, or a clean configuration error); a crash or a hang is a finding.
+_LARGE: dict[str, str] = {
+    "int31": str(2**31),
+    "int32": str(2**32),
+    "int63": str(2**63 - 1),
+    "billion": str(10**9),
+}
+
+#: What a case's run must do: be ``refused`` (a clean configuration error), ``run`` (a value inside the
+#: option's declared range), or ``either``.
+REFUSED, RUNS, EITHER = "refused", "runs", "either"
 
 #: The bad word(s) of each kind for a value option (``None``: the option is the configuration's last word).
 _VALUE_FAULTS: dict[str, str | None] = {
@@ -105,10 +129,17 @@ class SweepCase:
     option: str
     kind: str
     words: tuple[str, ...]
+    expect: str = REFUSED
 
     @property
     def id(self) -> str:
         return f"{self.option}-{self.kind}"
+
+    @property
+    def file_name(self) -> str:
+        """``id`` as one file-name component (``safe_name``): option names come from the target, and a
+        name such as ``../x`` must not put a run's files, or its clean-up, outside the sweep's folder."""
+        return safe_name(self.id, 100)
 
     def shown(self) -> str:
         """The bad words as the table shows them (a huge word shortened)."""
@@ -127,10 +158,25 @@ def _base_options(base: Sequence[str]) -> dict[str, list[str]]:
     return out
 
 
-def cases(options: Iterable[VdevOption], base: Sequence[str] = (), exclude: Iterable[str] = ()) -> list[SweepCase]:
+def _number(word: str | None) -> int | None:
+    try:
+        return None if word is None else int(word, 0)
+    except ValueError:
+        return None
+
+
+def cases(
+    options: Iterable[VdevOption],
+    base: Sequence[str] = (),
+    exclude: Iterable[str] = (),
+    ranges: Mapping[str, tuple[int, int]] | None = None,
+) -> list[SweepCase]:
     """One case per (option, fault kind) of the vdev's ``options`` (those in ``exclude`` left out);
-    ``base``: the baseline's vdev option words (``["loc", "0x1c0f0000"]``)."""
+    ``base``: the baseline's vdev option words (``["loc", "0x1c0f0000"]``); ``ranges``: an option's
+    declared valid range (``sweep.ranges``): its ends and the numbers just outside are tried too, and
+    every numeric case is judged by it (inside: it must run; outside: it must be refused)."""
     skip = set(exclude)
+    ranges = ranges or {}
     given = _base_options(base)
     flags = {o.name for o in options if o.kind == "flag"}
     out: list[SweepCase] = []
@@ -143,6 +189,19 @@ def cases(options: Iterable[VdevOption], base: Sequence[str] = (), exclude: Iter
         faults = _LOC_FAULTS if opt.name == "loc" else _INTR_FAULTS if opt.name == "intr" else _VALUE_FAULTS
         for kind, value in faults.items():
             out.append(SweepCase(opt.name, kind, (opt.name,) if value is None else (opt.name, value)))
+        if faults is _VALUE_FAULTS:
+            out += [SweepCase(opt.name, kind, (opt.name, value), EITHER) for kind, value in _LARGE.items()]
+            if opt.name in ranges:
+                low, high = ranges[opt.name]
+                ends = {"range-min": low, "range-max": high, "below-range": low - 1, "above-range": high + 1}
+                out += [SweepCase(opt.name, kind, (opt.name, str(v))) for kind, v in ends.items()]
+                judged = []
+                for case in out:
+                    v = _number(case.words[1]) if case.option == opt.name and len(case.words) == 2 else None
+                    if v is not None:
+                        case = dataclasses.replace(case, expect=RUNS if low <= v <= high else REFUSED)
+                    judged.append(case)
+                out = judged
         if opt.name in given and opt.name not in flags:
             out.append(SweepCase(opt.name, "repeat", tuple(given[opt.name]) * 2))
     if "unknown" not in skip:
@@ -157,6 +216,22 @@ class Acceptances:
 
     accept: dict[tuple[str, str], str] = field(default_factory=dict)
     exclude: dict[str, str] = field(default_factory=dict)
+    #: option -> its valid range (inclusive), from ``sweep.ranges``
+    ranges: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+    def read_ranges(self, path: Path) -> None:
+        """A ``sweep.ranges`` file: ``OPTION MIN MAX  # why`` lines (integers, decimal or ``0x``)."""
+        from hil.core.inputs import read_input_text
+
+        text = read_input_text(path, "sweep.ranges", limit=1 << 20, fix="give a text file of OPTION MIN MAX lines")
+        for n, raw in enumerate(text.splitlines(), 1):
+            words = raw.partition("#")[0].split()
+            if not words:
+                continue
+            bounds = [_number(w) for w in words[1:]]
+            if len(words) != 3 or None in bounds or bounds[0] > bounds[1]:  # type: ignore[operator]
+                raise SetupError(f"{path}:{n}: expected 'OPTION MIN MAX' with integers MIN <= MAX (then # why)")
+            self.ranges[words[0]] = (int(bounds[0]), int(bounds[1]))  # type: ignore[arg-type]
 
     def reason(self, case: SweepCase) -> str | None:
         for key in ((case.option, case.kind), (case.option, "*"), ("*", case.kind)):
@@ -178,7 +253,10 @@ class Acceptances:
     def read(cls, path: Path) -> Acceptances:
         """A ``sweep.accept`` file: ``accept OPTION KIND[,KIND]  # why`` and ``exclude OPTION  # why`` lines."""
         acc = cls()
-        for n, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        from hil.core.inputs import read_input_text
+
+        text = read_input_text(path, "sweep.accept", limit=1 << 20, fix="give a text file of accept/exclude lines")
+        for n, raw in enumerate(text.splitlines(), 1):
             text, _, why = raw.partition("#")
             words = text.split()
             if not words:
@@ -231,6 +309,8 @@ class SweepReport:
     results: list[CaseResult]
     excluded: dict[str, str]
     folder: Path
+    #: the number of cases planned when the sweep was cancelled before the end (0: it ran to the end)
+    planned: int = 0
 
     @property
     def findings(self) -> list[CaseResult]:
@@ -257,6 +337,8 @@ class SweepReport:
             f"{len(self.results)} cases, {counts[CLEAN]} clean, {counts[ACCEPTED]} accepted, {counts[FINDING]} findings"
         )
         excluded = [f"excluded: {name} ({why})" for name, why in sorted(self.excluded.items())]
+        if self.planned:
+            head += f" - INTERRUPTED: {len(self.results)} of {self.planned} cases done"
         return "\n".join([head, *lines, *excluded]) + "\n"
 
     def to_json(self) -> dict[str, object]:
@@ -265,13 +347,15 @@ class SweepReport:
             "target": self.target,
             "base": list(self.base),
             "clean": self.clean,
+            "interrupted": bool(self.planned),
+            "planned": self.planned or len(self.results),
             "excluded": self.excluded,
             "cases": [r.to_json() for r in self.results],
         }
 
     def write(self) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
-        (self.folder / "sweep.txt").write_text(self.table(), encoding="utf-8")
+        (self.folder / "sweep.txt").write_text(terminal_safe(self.table()), encoding="utf-8")
         (self.folder / "sweep.json").write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
 
 
@@ -323,11 +407,15 @@ def classify(
     if status in (64, 65):
         if _names_vdev(result, vdev):
             line = next(x for x in result.log if x.level in ("ERROR", "FATAL"))
+            if case.expect == RUNS:
+                return FINDING, f"exit {status}", "refused a value inside its declared range (sweep.ranges)"
             return CLEAN, f"exit {status}", re.sub(r"^\S+:\d+: ", "", line.message)[:120]
         return FINDING, f"exit {status}", "a configuration error without an ERROR/FATAL line naming the vdev"
     if status == 0:
         if dryrun:
             return None
+        if case.expect in (RUNS, EITHER):
+            return CLEAN, "exit 0", "a value in range: it runs" if case.expect == RUNS else "a large number: it runs"
         if case.kind == "repeat":
             return ACCEPTED, "exit 0", "a repeated option: the last wins (qvm's documented rule)"
         if accepted is not None:
@@ -377,66 +465,114 @@ def run_sweep(
     guest = folder / GUEST_NAME
     guest.write_text(GUEST_SCRIPT, encoding="utf-8")
     jobs = max(1, jobs)
-    deployments = [create_deployment(target, f"sweep-{vdev}-{i}") for i in range(jobs)]
+    deployments: list[Deployment] = []
     free: list[int] = list(range(jobs))
     lock = threading.Lock()
+    stopping = threading.Event()
+    runners: list[QvmRunner] = []
+    results: list[CaseResult] = []
+    todo: list[SweepCase] = []
+
+    def one(case: SweepCase) -> CaseResult:
+        with lock:
+            slot = free.pop()
+        try:
+            return _run_case(case, deployments[slot])
+        finally:
+            with lock:
+                free.append(slot)
+
+    def _run_case(case: SweepCase, deployment: Deployment) -> CaseResult:
+        if stopping.is_set():
+            raise _Stopped
+        arts = folder / "runs" / case.file_name
+        shutil.rmtree(arts, ignore_errors=True)
+        arts.mkdir(parents=True)
+        runner = QvmRunner(target, deployment, arts, None, gates)
+        with lock:
+            runners.append(runner)
+        verdict: tuple[str, str, str] | None = None
+        text = ""
+        phase = "dryrun"
+        for dry in (True, False):
+            phase = "dryrun" if dry else "start"
+            text = config_text(vdev, base, case, dry)
+            files = {} if dry else {GUEST_NAME: guest}
+            seen = len(runner.sanitizer_findings)
+            result = runner.run(_RawConfig(text, files), timeout=timeout)
+            reports = runner.sanitizer_findings[seen:]
+            verdict = classify(case, result, vdev, dry, acc.reason(case), reports)
+            if verdict is not None:
+                break
+        assert verdict is not None
+        if stopping.is_set():
+            raise _Stopped  # ended by the cancellation's kill: not a verdict
+        replay = None
+        if verdict[0] == FINDING:
+            findings_dir.mkdir(exist_ok=True)
+            replay = findings_dir / f"{case.file_name}.qvmconf"
+            replay.write_text(text, encoding="utf-8")
+            if phase == "start":
+                shutil.copy(guest, findings_dir / GUEST_NAME)
+        done = CaseResult(case, verdict[0], verdict[1], verdict[2], phase, replay)
+        with lock:
+            results.append(done)
+        if log is not None:
+            log(f"{case.id}: {done.verdict} ({done.outcome}) {done.detail}")
+        return done
+
+    pool = ThreadPoolExecutor(max_workers=jobs)
     try:
+        for i in range(jobs):
+            deployments.append(create_deployment(target, f"sweep-{vdev}-{i}"))
         for d in deployments:
             d.put_file(vdev_so, vdev_so.name, 0o755)
-        todo = cases(list_options(target, deployments[0], vdev, gates), base, acc.exclude)
-
-        def one(case: SweepCase) -> CaseResult:
-            with lock:
-                slot = free.pop()
+        todo = cases(list_options(target, deployments[0], vdev, gates), base, acc.exclude, acc.ranges)
+        for future in [pool.submit(one, case) for case in todo]:
+            future.result()
+    except BaseException:  # cancelled (SIGTERM, Ctrl-C) or failed: stop every qvm, keep the table of what is done
+        stopping.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        with lock:
+            running = [session for runner in runners for session in runner.sessions if session.running()]
+        for session in running:
             try:
-                return _run_case(case, deployments[slot])
-            finally:
-                with lock:
-                    free.append(slot)
-
-        def _run_case(case: SweepCase, deployment: object) -> CaseResult:
-            arts = folder / "runs" / case.id
-            shutil.rmtree(arts, ignore_errors=True)
-            arts.mkdir(parents=True)
-            runner = QvmRunner(target, deployment, arts, None, gates)  # type: ignore[arg-type]
-            verdict: tuple[str, str, str] | None = None
-            text = ""
-            phase = "dryrun"
-            for dry in (True, False):
-                phase = "dryrun" if dry else "start"
-                text = config_text(vdev, base, case, dry)
-                files = {} if dry else {GUEST_NAME: guest}
-                seen = len(runner.sanitizer_findings)
-                result = runner.run(_RawConfig(text, files), timeout=timeout)
-                reports = runner.sanitizer_findings[seen:]
-                verdict = classify(case, result, vdev, dry, acc.reason(case), reports)
-                if verdict is not None:
-                    break
-            assert verdict is not None
-            replay = None
-            if verdict[0] == FINDING:
-                findings_dir.mkdir(exist_ok=True)
-                replay = findings_dir / f"{case.id}.qvmconf"
-                replay.write_text(text, encoding="utf-8")
-                if phase == "start":
-                    shutil.copy(guest, findings_dir / GUEST_NAME)
-            done = CaseResult(case, verdict[0], verdict[1], verdict[2], phase, replay)
-            if log is not None:
-                log(f"{case.id}: {done.verdict} ({done.outcome}) {done.detail}")
-            return done
-
-        with ThreadPoolExecutor(max_workers=jobs) as pool:
-            results = list(pool.map(one, todo))
+                session.process.signal("KILL")
+            except Exception:  # noqa: BLE001, S110 - the deployment's clean-up kills what is left
+                pass
+        pool.shutdown(wait=True)
+        if todo:
+            _ordered(results, todo)
+            SweepReport(vdev, target.name, tuple(base), results, dict(acc.exclude), folder, len(todo)).write()
+        raise
     finally:
+        pool.shutdown(wait=True)
         for d in deployments:
-            d.cleanup()
+            try:
+                d.cleanup()
+            except Exception:  # noqa: BLE001, S110 - a clean-up never hides why the sweep ended
+                pass
+    _ordered(results, todo)
     report = SweepReport(vdev, target.name, tuple(base), results, dict(acc.exclude), folder)
     report.write()
     return report
 
 
+class _Stopped(Exception):
+    """A case not run, or not judged, because the sweep is being stopped."""
+
+
+def _ordered(results: list[CaseResult], todo: list[SweepCase]) -> None:
+    order = {case.id: i for i, case in enumerate(todo)}
+    results.sort(key=lambda r: order.get(r.case.id, len(order)))
+
+
 def default_acceptances(vdev_dir: Path | None) -> Acceptances:
-    """The vdev folder's ``sweep.accept`` file, if it has one."""
-    if vdev_dir is not None and vdev_dir.is_dir() and (vdev_dir / "sweep.accept").is_file():
-        return Acceptances.read(vdev_dir / "sweep.accept")
-    return Acceptances()
+    """The vdev folder's ``sweep.accept`` file and its ``sweep.ranges`` file (an option's valid range),
+    if it has them."""
+    acc = Acceptances()
+    if vdev_dir is not None and vdev_dir.is_dir() and (vdev_dir / "sweep.accept").exists():
+        acc = Acceptances.read(vdev_dir / "sweep.accept")
+    if vdev_dir is not None and vdev_dir.is_dir() and (vdev_dir / "sweep.ranges").exists():
+        acc.read_ranges(vdev_dir / "sweep.ranges")
+    return acc

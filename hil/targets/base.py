@@ -180,6 +180,11 @@ class Target(ABC):
         """The qvm executable on the target."""
         return self.definition.qvm.command
 
+    def workdir(self) -> str:
+        """The folder on the target that holds the deployment folders: the definition's ``[qvm] workdir``
+        (``hil.targets.deploy`` checks it is the target user's own and closed to others)."""
+        return self.definition.qvm.workdir
+
     def facts(self) -> dict[str, str]:
         """What a report says about this target (asked once, then remembered)."""
         if self._facts is None:
@@ -192,8 +197,13 @@ class Target(ABC):
                 "toolchain": f"{tc.cc} -V{tc.variant}" if tc.variant else tc.cc,
             }
             try:
-                version = self.run(shell_command([self.qvm_command(), "-V"]), timeout=20)
-                facts["qvm.version"] = (version.stdout_text or version.stderr_text).strip().splitlines()[0]
+                # the first 4 KB only, cut on the target: a qvm that prints megabytes costs nothing here
+                version = self.run(
+                    f"{{ {shell_command([self.qvm_command(), '-V'])}; }} 2>&1 | dd bs=4096 count=1 2>/dev/null",
+                    timeout=20,
+                )
+                first = (version.stdout_text.strip().splitlines() or [""])[0]
+                facts["qvm.version"] = first if len(first) <= 200 else first[:200] + "..."
             except Exception as exc:  # a report must not fail for want of a version string  # noqa: BLE001
                 facts["qvm.version"] = f"unknown ({type(exc).__name__})"
             self._facts = facts

@@ -349,6 +349,13 @@ def parse_definition(data: dict[str, Any], source: str, default_name: str | None
         _check_user_image(definition.qemu, source)
     if definition.power.timeout <= 0:
         raise ConfigError(f"{definition.power.timeout!r} must be above 0 (seconds)", source, "power.timeout")
+    workdir = definition.qvm.workdir
+    if not workdir.startswith("/") or any(c in workdir for c in "\n\r\0") or "/../" in f"{workdir}/":
+        raise ConfigError(  # a path on the target: never relative to wherever a command runs
+            f"{workdir!r} must be an absolute path on one line without '..' (e.g. /tmp/qnx-hil-ci)",
+            source,
+            "qvm.workdir",
+        )
     if definition.toolchain.kind == "qcc" and not definition.toolchain.variant:
         raise ConfigError('qcc needs variant, e.g. "gcc_ntoaarch64le"', source, "toolchain.variant")
     return definition

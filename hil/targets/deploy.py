@@ -6,12 +6,26 @@ the test unless ``--hil-keep``.  Files are put only inside it: a name that is
 absolute, has a ``..`` component or goes through a symlink out of the folder
 is refused.
 
+The workdir must be the target user's own: made mode 0700 when missing, and
+before each folder is made in it (in the same command, ``_WORKDIR_CHECK``) it
+must be a real folder (not a symlink) owned by that user and not writable by
+group or others, in a parent owned by that user or root and not writable by
+others unless sticky (``/tmp``).  Anything else is a ``SetupError`` naming it:
+in a folder another user can write, that user could swap a new deployment
+folder for a symlink or replace a ``vdev-*.so`` before qvm loads it.  A
+deployment folder is made by ``mkdir`` (which never follows a link and fails
+when the name exists), so once the workdir is proved private nothing else can
+enter or replace it.
+
 Folders left by a dead run of this host (its pytest process is gone) are
-cleaned up at session start.  The qvm such a run started recorded itself in
+cleaned up at session start, in a workdir that passes the same check, and
+only folders (not links) owned by the target user.  The qvm such a run started recorded itself in
 ``qvm.pid`` (``record_pid``): its pid, its start time (field 22 of
 ``/proc/PID/stat``) and its command line.  The clean-up kills that pid only
-when the process running under it now has the same start time *and* command
-line (``_KILL_IF_OURS``: busybox/ksh shell, no bash-isms); where that cannot be
+when ``qvm.pid`` is a file of the target user (not a link), the recorded
+command line names that deployment folder's configuration, the process runs
+as the target user and has the same start time *and* command line now
+(``_KILL_IF_OURS``: busybox/ksh shell, no bash-isms); where that cannot be
 proved (no ``/proc``, as on QNX, or an old one-line ``qvm.pid``) it is "not
 ours" and left alone, so a reused pid never gets an innocent process killed.
 
@@ -44,7 +58,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hil.core.command import shell_command
-from hil.core.errors import ConfigError, InfrastructureError
+from hil.core.errors import ConfigError, InfrastructureError, SetupError
 from hil.core.inputs import confined, safe_name
 from hil.targets.base import Target
 
@@ -67,12 +81,22 @@ def _take_pending(target: Target) -> list[str]:
         return _pending.pop(target, [])
 
 
+def removal(paths: list[str]) -> str:
+    """The command removing deployment folders: a qvm still running from one (its ``qvm.pid``, proved
+    ours as the stale clean-up proves it) is killed first, so the record outlives the process."""
+    kills = "".join(
+        f"( {_KILL_IF_OURS.format(folder=shell_command([p]), pidfile=shell_command([f'{p}/qvm.pid']))} ) >/dev/null; "
+        for p in paths
+    )
+    return f"{kills}rm -rf {shell_command(paths)}"
+
+
 def flush_cleanups(target: Target) -> None:
     """Remove the folders whose clean-up was deferred on ``target`` (best effort)."""
     paths = _take_pending(target)
     if paths:
         try:
-            target.run(shell_command(["rm", "-rf", *paths]), timeout=30)
+            target.run(removal(paths), timeout=30)
         except Exception:  # noqa: BLE001, S110 - a gone target has no folders left to remove
             pass
 
@@ -83,11 +107,15 @@ _START_TIME = "sed 's/.*) //' /proc/{pid}/stat 2>/dev/null | cut -d' ' -f20"
 
 _KILL_IF_OURS = (
     r"""
-f={pidfile}
+d={folder}; f={pidfile}
+[ -d "$d" ] && [ ! -L "$d" ] && [ -O "$d" ] || {{ echo "NOTOURS folder"; exit 0; }}
 [ -f "$f" ] || exit 0
+[ ! -L "$f" ] && [ -O "$f" ] || {{ echo "NOTOURS pidfile"; exit 0; }}
 pid=$(sed -n 1p "$f"); st=$(sed -n 2p "$f"); cl=$(sed -n 3p "$f")
 case "$pid" in ''|*[!0-9]*) echo "NOTOURS bad pid"; exit 0;; esac
 [ -n "$st" ] && [ -n "$cl" ] || {{ echo "NOTOURS unproven"; exit 0; }}
+case "$cl" in *"@$d/"*) ;; *) echo "NOTOURS not this folder's"; exit 0;; esac
+[ -O /proc/$pid ] || {{ echo "NOTOURS owner"; exit 0; }}
 now=$("""
     + _START_TIME.format(pid="$pid")
     + r""")
@@ -112,13 +140,9 @@ def record_pid(argv: list[str], pidfile: str = "qvm.pid") -> str:
 
 
 def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    from hil.core.signals import process_alive
+
+    return process_alive(pid)
 
 
 def _free_bytes(target: Target, path: str) -> int | None:
@@ -258,23 +282,70 @@ class Deployment:
             with _pending_lock:
                 _pending.setdefault(self.target, []).append(self.path)
             return
-        self.target.run(shell_command(["rm", "-rf", self.path]), timeout=30)
+        self.target.run(removal([self.path]), timeout=30)
+
+
+#: Exit status of ``_WORKDIR_CHECK`` when the workdir is not private (its last line says why).
+_NOT_PRIVATE = 4
+
+#: The workdir (made 0700 when missing) must be a folder of the target user, not writable by group or
+#: others, in a parent of that user or root not writable by others unless sticky; else exit 4 saying why.
+#: ``ls -ldn`` modes: ``drwxrwxrwt``, group write at index 5, others' at index 8, sticky at index 9.
+_WORKDIR_CHECK = (
+    "w={workdir}; p={parent}; "
+    '{{ [ -d "$w" ] || [ -L "$w" ] || mkdir -p -m 700 "$w"; }} && '
+    'if [ -L "$w" ] || [ ! -d "$w" ]; then echo "is a symlink or not a folder"; exit 4; fi && '
+    'if [ ! -O "$w" ]; then set -- $(ls -ldn "$w"); echo "is owned by uid $3, not by $(id -u)"; exit 4; fi && '
+    'case $(ls -ldn "$w") in d????w*|d???????w*) echo "is writable by group or others"; exit 4;; esac && '
+    'set -- $(ls -ldn "$p") && '
+    'if [ ! -O "$p" ] && [ "$3" != 0 ]; then echo "is in $p, owned by uid $3"; exit 4; fi && '
+    'case $1 in d????????[tT]*) ;; d????w*|d???????w*) echo "is in $p, writable by others"; exit 4;; esac'
+)
+
+
+def workdir_check(target: Target) -> str:
+    """The shell command proving ``target``'s workdir private (see ``_WORKDIR_CHECK``)."""
+    workdir = target.workdir()
+    return _WORKDIR_CHECK.format(
+        workdir=shell_command([workdir]), parent=shell_command([os.path.dirname(workdir.rstrip("/")) or "/"])
+    )
+
+
+def _not_private(target: Target, result_text: str) -> SetupError:
+    why = result_text.strip().splitlines()[-1] if result_text.strip() else "is not private"
+    return SetupError(
+        f"the workdir {target.workdir()} on {target.name} {why}: another user could replace what a run "
+        f"deploys there; use a folder of your own that only you can write ([qvm] workdir in "
+        f"{target.definition.source})"
+    )
+
+
+def _check_workdir_form(target: Target) -> None:
+    """A workdir is an absolute path on one line (a relative or multi-line one is a set-up error)."""
+    workdir = target.workdir()
+    if not workdir.startswith("/") or any(c in workdir for c in "\n\r\0") or "/../" in f"{workdir}/":
+        raise ConfigError(
+            f"[qvm] workdir {workdir!r} of target {target.name} must be an absolute path on one line "
+            f"without '..'; fix it in {target.definition.source}"
+        )
 
 
 def create_deployment(target: Target, test_name: str, keep: bool = False, min_free: int = MIN_FREE_BYTES) -> Deployment:
     """Make a fresh private folder for one test on ``target`` (its workdir must have ``min_free`` bytes free)."""
-    workdir = target.definition.qvm.workdir
+    _check_workdir_form(target)
+    workdir = target.workdir()
     name = safe_name(test_name, 60)
     path = f"{workdir}/hil-{_HOST}-{os.getpid()}-{next(_counter)}-{name}"
     q = shell_command([path])
-    w = shell_command([workdir])
     pending = _take_pending(target)
-    remove = f"rm -rf {shell_command(pending)}; " if pending else ""  # deferred clean-ups of earlier tests
+    remove = f"{removal(pending)}; " if pending else ""  # deferred clean-ups of earlier tests
     result = target.run(
-        f"{remove}{{ [ -d {w} ] || mkdir -p {w}; }} && mkdir -m 700 {q} && "  # `[` is a builtin: no fork
+        f"{remove}( {workdir_check(target)} ) && mkdir -m 700 {q} && "  # `[` is a builtin: no fork
         f"{{ df -Pk {q} || df -k {q} || true; }} 2>/dev/null",
         timeout=30,
     )  # no df answer: not checked
+    if result.exit_status == _NOT_PRIVATE:
+        raise _not_private(target, result.stdout_text)
     if result.exit_status != 0:
         raise InfrastructureError(
             f"cannot create deployment folder {path} on {target.name}: {result.stderr_text.strip()} "
@@ -297,8 +368,13 @@ def cleanup_stale(target: Target) -> list[str]:
     left alone (another run may be using the target; leases arbitrate that).
     A recorded qvm is killed only if it is provably still that qvm (see the module's doc).
     """
-    workdir = target.definition.qvm.workdir
-    listing = target.run(f"ls -1 {shell_command([workdir])} 2>/dev/null", timeout=30)
+    _check_workdir_form(target)
+    workdir = target.workdir()
+    listing = target.run(
+        f"( {workdir_check(target)} ) || exit $?; ls -1 {shell_command([workdir])} 2>/dev/null", timeout=30
+    )
+    if listing.exit_status == _NOT_PRIVATE:
+        raise _not_private(target, listing.stdout_text)
     stale = []
     for entry in listing.stdout_text.split():
         match = re.fullmatch(r"hil-(.+)-(\d+)-\d+-.*", entry)
@@ -310,6 +386,6 @@ def cleanup_stale(target: Target) -> list[str]:
         ):
             stale.append(f"{workdir}/{entry}")
     for path in stale:
-        script = _KILL_IF_OURS.format(pidfile=shell_command([f"{path}/qvm.pid"]))
+        script = _KILL_IF_OURS.format(folder=shell_command([path]), pidfile=shell_command([f"{path}/qvm.pid"]))
         target.run(f"( {script} ); rm -rf {shell_command([path])}", timeout=30)
     return stale

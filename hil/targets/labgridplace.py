@@ -94,13 +94,9 @@ def stale_on_this_host(holder: str | None) -> bool:
     pid_text = rest.rpartition("+hil")[2]
     if host != os.environ.get("LG_HOSTNAME", socket.gethostname()) or not pid_text.isdigit():
         return False
-    try:
-        os.kill(int(pid_text), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return False
+    from hil.core.signals import process_alive
+
+    return not process_alive(int(pid_text))  # a zombie (dead, not yet reaped) is gone too
 
 
 def coordinator_address(definition: TargetDefinition) -> str:
@@ -353,6 +349,9 @@ def take_place(definition: TargetDefinition, held: Held, wait: float) -> PlaceRe
                     for r in c.reservations():
                         if r.owner == holder:
                             c.cancel(r.token)
+            for r in c.reservations():  # a killed run's reservation (waiting, or allocated, never acquired)
+                if r.token != held.token and stale_on_this_host(r.owner):
+                    c.cancel(r.token)
             if time.monotonic() >= end:
                 holders = "; ".join(f"'{n}' held by {c.holder(n)}" for n in candidates)
                 raise InfrastructureError(

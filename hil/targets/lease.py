@@ -66,6 +66,15 @@ esac
 rm -rf "$T"
 """
 
+#: Take over a lease whose holder is a dead process of this host (its owner line unchanged since seen).
+_TAKEOVER_DEAD = r"""
+L={lease}; T="$L.takeover"
+mkdir "$T" 2>/dev/null || {{ echo CONTENDED; exit 0; }}
+date +%s > "$T/at"
+if grep -qx 'owner='{{dead}} "$L/info" 2>/dev/null; then rm -rf "$L"; echo TAKEN; else echo CHANGED; fi
+rm -rf "$T"
+"""
+
 _RENEW = r"""
 L={lease}; now=$(date +%s)
 grep -qx 'owner='{owner} "$L/info" 2>/dev/null || {{ echo LOST; cat "$L/info" 2>/dev/null; exit 0; }}
@@ -84,6 +93,14 @@ _log = logging.getLogger("hil.targets.lease")
 
 def _parse_info(text: str) -> dict[str, str]:
     return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def _holder_dead_here(holder: dict[str, str]) -> bool:
+    """The lease's holder is a process of this host that no longer runs (a zombie counts as gone)."""
+    from hil.core.signals import process_alive
+
+    pid = holder.get("pid", "")
+    return holder.get("host") == socket.gethostname() and pid.isdigit() and not process_alive(int(pid))
 
 
 def default_owner() -> str:
@@ -197,7 +214,7 @@ class Lease:
 
 
 def lease_path(target: Target) -> str:
-    return f"{target.definition.qvm.workdir}.lease"
+    return f"{target.workdir()}.lease"
 
 
 def acquire(
@@ -252,6 +269,11 @@ def acquire(
         expiry = int(raw)
         if expiry < now:
             target.run(lease._fill(_TAKEOVER), timeout=30)  # noqa: SLF001
+            continue
+        if _holder_dead_here(holder):  # a run of this host that died (SIGKILL): no need to wait for the expiry
+            _log.info("lease %s on %s: its holder %s is gone; taking it over", path, target.name, holder.get("owner"))
+            dead = shell_command([holder.get("owner", "")])
+            target.run(lease._fill(_TAKEOVER_DEAD).replace("{dead}", dead), timeout=30)  # noqa: SLF001
             continue
         if time.monotonic() >= end:
             raise InfrastructureError(

@@ -1,4 +1,9 @@
-"""The ``local`` target: this host, no VM.  qvmsim runs here directly."""
+"""The ``local`` target: this host, no VM.  qvmsim runs here directly.
+
+Its deployment folders go to this user's private folder (``<tmp>/qnx-hil-<uid>/work``, mode 0700)
+unless the definition names a ``[qvm] workdir``: another local user can neither enter nor replace
+what a run deploys (``hil.targets.deploy`` checks any workdir before using it).
+"""
 
 from __future__ import annotations
 
@@ -29,8 +34,17 @@ def _status(returncode: int) -> tuple[int | None, str | None]:
     return returncode, None
 
 
+#: With an ``on_output`` consumer, a process keeps only this much of each stream's end itself.
+STREAMED_TAIL_BYTES = 1 << 20
+
+
 class LocalProcess:
-    """A host process with the same face as an SSH ``RemoteProcess``."""
+    """A host process with the same face as an SSH ``RemoteProcess``.
+
+    With ``on_output`` every chunk goes to it and the process keeps only the last
+    ``STREAMED_TAIL_BYTES`` of each stream (``stdout``/``stderr``, the result's), so a program
+    printing gigabytes does not fill memory; without it, everything is kept.
+    """
 
     def __init__(self, command: str, on_output: OutputCallback | None, cwd: Path | None = None) -> None:
         self.command = command
@@ -58,7 +72,10 @@ class LocalProcess:
     def _pump(self, name: str, stream: IO[bytes]) -> None:
         while chunk := os.read(stream.fileno(), 65536):
             with self._lock:
-                self._chunks[name] += chunk
+                kept = self._chunks[name]
+                kept += chunk
+                if self._on_output is not None and len(kept) > 2 * STREAMED_TAIL_BYTES:
+                    del kept[: len(kept) - STREAMED_TAIL_BYTES]
             if self._on_output:
                 self._on_output(name, chunk)
         stream.close()
@@ -152,6 +169,16 @@ class LocalTarget(Target):
 
     def healthy(self) -> bool:
         return True
+
+    def workdir(self) -> str:
+        """The definition's ``[qvm] workdir`` when it sets one, else this user's private folder
+        ``<tmp>/qnx-hil-<uid>/work`` (mode 0700, checked: ``hil.core.paths.private_dir``), never a
+        folder shared by the host's users."""
+        if self.definition.qvm.workdir != type(self.definition.qvm)().workdir:
+            return self.definition.qvm.workdir
+        from hil.core.paths import private_dir
+
+        return str(private_dir("work"))
 
     def qvm_command(self) -> str:
         """The definition's ``[qvm] command`` when it sets one (a wrapper, another qvm), else this

@@ -17,6 +17,7 @@ from the host's at once.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -28,15 +29,19 @@ from typing import TYPE_CHECKING, Any
 from hil.core.arch import arch as arch_info
 from hil.core.arch import gcc_for
 from hil.core.deadline import Deadline
-from hil.core.errors import ConfigError, InfrastructureError
-from hil.core.paths import cache_dir
+from hil.core.errors import ConfigError, InfrastructureError, SetupError
+from hil.core.paths import cache_dir, file_lock
+from hil.core.text import terminal_safe
 from hil.links.ssh.config import SshConfig
 from hil.targets.base import register
 from hil.targets.definition import TargetDefinition, definition_path, drive_file
 from hil.targets.remote import RemoteTarget
 from hil.vm.image import DEFAULT_PACKAGES, Image, ImageSpec, build_image
 from hil.vm.qemu import QemuMachine, QemuOptions, SnapshotUnusable
+from hil.vm.qemuargs import remove_control_dir
 from hil.vm.usermachine import UserImage, UserQemuMachine
+
+log = logging.getLogger("hil.targets.qemu")
 
 if TYPE_CHECKING:  # paramiko and pyserial load when a target connects, not for 'hil target status'
     from hil.links.console import Console
@@ -201,7 +206,7 @@ class QemuTarget(RemoteTarget):
                 user_image(self.definition), qemu_options(self.definition), run_dir=run_dir
             )
             machine.start()
-            self.console = console = self._console(machine.serial_port)
+            self.console = console = self._console(machine.console_url)
             boot = deadline.child(self.definition.qemu.boot_timeout, f"booting {self.name}")
             machine.wait_ready(boot, console_reader=console.expect)
             self.ssh = _ssh(user_ssh_config(self.definition, machine.ssh_port), name=self.name)
@@ -210,12 +215,12 @@ class QemuTarget(RemoteTarget):
             self.down()
             raise
 
-    def _console(self, port: int) -> Console:
+    def _console(self, url: str) -> Console:
         from hil.links.console import Console
-        from hil.links.transports import TcpTransport
+        from hil.links.transports import open_transport
 
         return Console(
-            TcpTransport("127.0.0.1", port),
+            open_transport(url),
             log_path=self.run_dir / "console.log",
             name=f"{self.name} console",
             fail_patterns=self.os.crash_banners,
@@ -230,7 +235,7 @@ class QemuTarget(RemoteTarget):
             self.image, qemu_options(self.definition), run_dir=run_dir, snapshot=True, restore=restore
         )
         self.machine.start()
-        self.console = console = self._console(self.machine.serial_port)
+        self.console = console = self._console(self.machine.console_url)
         boot = deadline.child(self.definition.qemu.boot_timeout, f"booting {self.name}")
         self.machine.wait_ready(boot, console_reader=lambda marker, timeout: console.expect(re.escape(marker), timeout))
 
@@ -246,9 +251,16 @@ class QemuTarget(RemoteTarget):
         try:
             self.ssh = _ssh(ssh_config(self.image, int(state["ssh_port"])), name=self.name)
             self.ssh.connect(deadline.child(30, f"SSH to {self.name}"), retry=False)
-            self.console = self._console(int(state["serial_port"]))
-        except Exception:  # noqa: BLE001 - not usable: boot a private VM instead
+            self.console = self._console(str(state.get("console_url") or f"socket://127.0.0.1:{state['serial_port']}"))
+            _check_console_served(self.console)
+        except Exception as exc:  # noqa: BLE001 - not usable: boot a private VM instead, saying why
             self._close_links()
+            log.warning(
+                "target %s: the 'hil target up' VM (pid %s) is not usable (%s): booting a private VM",
+                self.name,
+                state.get("pid"),
+                terminal_safe(str(exc))[:300],
+            )
             return False
         self.attached = state
         self.machine = QemuMachine.attach(state)
@@ -290,6 +302,25 @@ class QemuTarget(RemoteTarget):
         return facts
 
 
+#: How long an attached console has to answer a newline (the image's shell prints its prompt).
+_CONSOLE_PROBE = 5.0
+
+
+def _check_console_served(console: Console) -> None:
+    """The shared VM's console answers us: QEMU serves one console client at a time, so while another
+    (``hil target console``, another tool) holds it, a new one is queued and hears nothing.  Raises
+    ``InfrastructureError`` saying so (the caller boots a private VM instead)."""
+    mark = console.mark()
+    console.sendline("")
+    try:
+        console.expect(r"# ", _CONSOLE_PROBE, since=mark)
+    except Exception as exc:
+        raise InfrastructureError(
+            f"its console {console.name} does not answer within {_CONSOLE_PROBE:.0f} s: another client "
+            f"(e.g. 'hil target console') holds it; close that client"
+        ) from exc
+
+
 def _set_clock(ssh: SshConnection) -> None:
     """A restored guest's clock is the snapshot's: set it from the host's (best effort)."""
     try:
@@ -323,32 +354,57 @@ def background_up(definition: TargetDefinition) -> dict[str, Any]:
             definition.source,
             "qemu.image" if definition.qemu.image is not None else "qemu.kernel",
         )
-    existing = background_status(definition.name)
-    if existing is not None:
-        return existing
+    folder = _state_file(definition.name).parent
+    folder.mkdir(parents=True, exist_ok=True)
+    with file_lock(folder / ".up.lock"):  # a concurrent 'hil target up' waits, then finds this VM running
+        existing = background_status(definition.name)
+        if existing is not None:
+            return existing
+        return _boot_background(definition, folder)
+
+
+def _boot_background(definition: TargetDefinition, folder: Path) -> dict[str, Any]:
+    """Boot the background VM and record its state; any way out before the record is written (a
+    SIGTERM during the boot or the snapshot save, a full disk) stops the VM it started."""
     image = public_image(definition)
-    run_dir = cache_dir("targets", definition.name) / "run"
+    run_dir = folder / "run"
     deadline = Deadline.after(definition.qemu.boot_timeout, f"booting {definition.name}")
-    for restore in (True, False):
-        shutil.rmtree(run_dir, ignore_errors=True)
-        machine = QemuMachine(
-            image, qemu_options(definition), run_dir=run_dir, die_with_parent=False, snapshot=True, restore=restore
-        )
-        machine.start()
-        try:
-            machine.wait_ready(deadline)
-            break
-        except SnapshotUnusable:
-            continue
-        except BaseException:
+    machine: QemuMachine | None = None
+    try:
+        for restore in (True, False):
+            shutil.rmtree(run_dir, ignore_errors=True)
+            machine = QemuMachine(
+                image, qemu_options(definition), run_dir=run_dir, die_with_parent=False, snapshot=True, restore=restore
+            )
+            machine.start()
+            try:
+                machine.wait_ready(deadline)
+                break
+            except SnapshotUnusable:
+                continue
+        assert machine is not None
+        if machine.restored:
+            with _ssh(ssh_config(image, machine.ssh_port), name=definition.name) as ssh:
+                _set_clock(ssh)
+        state = {"name": definition.name, "running": True, **machine.state()}
+        write_state(_state_file(definition.name), state)
+    except BaseException:
+        if machine is not None:
             machine.stop()
-            raise
-    if machine.restored:
-        with _ssh(ssh_config(image, machine.ssh_port), name=definition.name) as ssh:
-            _set_clock(ssh)
-    state = {"name": definition.name, "running": True, **machine.state()}
-    _state_file(definition.name).write_text(json.dumps(state, indent=2))
+        raise
     return state
+
+
+def write_state(path: Path, state: dict[str, Any]) -> None:
+    """Write ``state.json`` whole or not at all (a temporary file renamed): a full disk is a
+    ``SetupError`` naming the file, never a half-written "corrupt state"."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_text(json.dumps(state, indent=2))
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise SetupError(f"cannot write the target state {path}: {exc.strerror or exc}; free space there") from exc
 
 
 #: The keys of a background target's state.json that attaching needs, with their types.
@@ -386,10 +442,28 @@ def background_status(name: str) -> dict[str, Any] | None:
         raise ConfigError(
             f"corrupt state file {path} ({problem}); delete it (and stop its QEMU by hand if one runs)", "--target"
         )
-    if not QemuMachine.attach(state).alive():
+    machine = QemuMachine.attach(state)
+    if not machine.alive():
         path.unlink()
+        remove_control_dir(machine.control_dir)  # its sockets' folder (a QEMU that died on its own)
         return None
     return state
+
+
+def sshd_problem(state: dict[str, Any], timeout: float = 5.0) -> str:
+    """Why the SSH server of a background VM does not answer ('' when its banner comes): a QEMU that
+    runs is not a usable target when its guest's sshd died."""
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", int(state["ssh_port"])), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            banner = sock.recv(256)
+    except OSError as exc:
+        return f"SSH on 127.0.0.1:{state['ssh_port']} does not answer ({exc.strerror or type(exc).__name__})"
+    if not banner.startswith(b"SSH-"):
+        return f"SSH on 127.0.0.1:{state['ssh_port']} does not answer (no SSH banner: {banner[:40]!r})"
+    return ""
 
 
 def running_background(definition: TargetDefinition) -> dict[str, Any]:

@@ -19,6 +19,7 @@ from typing import NoReturn
 from hil.core.deadline import Deadline
 from hil.core.errors import InfrastructureError
 from hil.core.text import tail_lines
+from hil.vm.qemuargs import connect_unix
 
 _TAIL_LINES = 25
 
@@ -29,6 +30,7 @@ class BootWaits:
     pid: int
     ssh_port: int
     serial_port: int
+    console_path: str
     run_dir: Path
     #: The guest's SSH port that ``ssh_port`` forwards to.
     guest_ssh_port: int
@@ -41,7 +43,16 @@ class BootWaits:
 
     @property
     def console_url(self) -> str:
+        """``unix:///...`` (a private unix socket) or ``socket://127.0.0.1:PORT`` (``console_tcp``)."""
+        if self.console_path:
+            return f"unix://{self.console_path}"
         return f"socket://127.0.0.1:{self.serial_port}"
+
+    def connect_console(self, timeout: float) -> socket.socket:
+        """A raw connection to the serial console (the first one starts a waiting guest)."""
+        if self.console_path:
+            return connect_unix(self.console_path, timeout, f"console {self.console_url}")
+        return socket.create_connection(("127.0.0.1", self.serial_port), timeout=timeout)
 
     @property
     def stderr_path(self) -> Path:
@@ -53,10 +64,8 @@ class BootWaits:
     def _read_console_for(self, marker: str, deadline: Deadline) -> None:
         buf = b""
         try:
-            sock = socket.create_connection(
-                ("127.0.0.1", self.serial_port), timeout=min(10.0, max(0.1, deadline.remaining()))
-            )
-        except OSError as exc:
+            sock = self.connect_console(min(10.0, max(0.1, deadline.remaining())))
+        except (OSError, InfrastructureError) as exc:
             self._fail(f"cannot connect to the serial console {self.console_url}: {exc}")
         with sock:
             sock.settimeout(0.1)

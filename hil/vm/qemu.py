@@ -2,11 +2,14 @@
 
 One ``QemuMachine`` is one ``qemu-system-x86_64`` process:
 
-* the serial port is a loopback TCP server (``socket://127.0.0.1:PORT``).  We
-  bind and listen on it ourselves and hand the listening socket to QEMU
-  (``-chardev socket,fd=N,server=on,wait=on``): no port race, and QEMU does not
+* the serial port is a unix socket (``unix://<tmp>/qnx-hil-<uid>/vm/<random>/console``)
+  in a folder only this user can enter, beside QMP's (``hil.vm.qemuargs``: no
+  other local user reaches the guest's root shell or QEMU's monitor).  We bind
+  and listen on it ourselves and hand the listening socket to QEMU
+  (``-chardev socket,fd=N,server=on,wait=on``): no race, and QEMU does not
   start the guest before the first console client connects, so no boot output
-  is lost;
+  is lost.  ``console_tcp=True`` puts it on a loopback TCP port instead
+  (``socket://127.0.0.1:PORT``), for a console exported on purpose (a lab);
 * SSH is forwarded from a loopback port (``-netdev user,hostfwd=...``).  The port
   is held by a bound, non-listening ``SO_REUSEADDR`` socket until SSH answers, so
   no other process can take it between our choice and QEMU's bind
@@ -40,7 +43,14 @@ from hil.vm.accel import resolve_accel
 from hil.vm.arm64 import arm64_command
 from hil.vm.bootwait import BootWaits
 from hil.vm.image import Image, load_image
-from hil.vm.qemuargs import listening_socket, qmp_listener, reserved_port
+from hil.vm.qemuargs import (
+    control_dir,
+    listening_socket,
+    qmp_listener,
+    remove_control_dir,
+    reserved_port,
+    unix_listener,
+)
 from hil.vm.qemuproc import disown, is_our_qemu, own, spawn, stop_pid
 from hil.vm.qmp import Qmp
 from hil.vm.x86_64 import NIC_DEVICES, NicDevice, x86_64_command
@@ -88,15 +98,30 @@ class QemuMachine(BootWaits):
         die_with_parent: bool = True,
         snapshot: bool = False,
         restore: bool = True,
+        console_tcp: bool = False,
     ) -> None:
         """``snapshot``: restore the image's saved state when there is one (and ``restore``), else boot
         cold and save it (``hil.vm.snapshot``); a restore that fails raises ``SnapshotUnusable`` from
-        ``wait_ready``."""
+        ``wait_ready``.  ``console_tcp``: the console on a loopback TCP port, reachable by every local
+        user (for a console exported on purpose), instead of a private unix socket."""
         self.image = image
-        self._setup(options, run_dir, die_with_parent, snapshot, restore)
+        self._setup(options, run_dir, die_with_parent, snapshot, restore, console_tcp)
 
-    def _setup(self, options: QemuOptions, run_dir: Path, die_with_parent: bool, snapshot: bool, restore: bool) -> None:
+    def _setup(
+        self,
+        options: QemuOptions,
+        run_dir: Path,
+        die_with_parent: bool,
+        snapshot: bool,
+        restore: bool,
+        console_tcp: bool = False,
+    ) -> None:
         """The state every machine starts with (``hil.vm.usermachine`` has no ``Image``)."""
+        self.console_tcp = console_tcp
+        #: The private folder of this QEMU's control sockets (``hil.vm.qemuargs.control_dir``).
+        self.control_dir: Path | None = None
+        #: The serial console's unix socket ('' for a ``console_tcp`` machine).
+        self.console_path = ""
         self.snapshot = snapshot and snapshots.enabled()
         self._may_restore = restore
         #: True when this machine was restored from a snapshot rather than booted.
@@ -159,16 +184,21 @@ class QemuMachine(BootWaits):
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self._nic()
         self.accel_used = resolve_accel(self.options.accel, self.options.qemu)
-        serial = listening_socket()
+        self.control_dir = control_dir()
+        if self.console_tcp:
+            serial = listening_socket()
+            self.serial_port = serial.getsockname()[1]
+        else:
+            serial = unix_listener(self.control_dir / "console")
+            self.console_path = str(self.control_dir / "console")
         self._reservation = reserved_port()
-        self.serial_port = serial.getsockname()[1]
         self.ssh_port = self._reservation.getsockname()[1]
         argv = self.command(serial.fileno(), self.ssh_port, self.accel_used)
         self.restored = self._plan_snapshot(argv)
         if self.restored and self._snapshot is not None:
             argv = self.command(serial.fileno(), self.ssh_port, self.accel_used, console_wait=False)
             argv += ["-incoming", "exec:cat " + _sh_quote(str(self._snapshot.path))]
-        qmp, self._qmp_address = qmp_listener()
+        qmp, self._qmp_address = qmp_listener(self.control_dir)
         argv += ["-chardev", f"socket,id=qmp,fd={qmp.fileno()},server=on,wait=off", "-mon", "chardev=qmp,mode=control"]
         (self.run_dir / "qemu.cmdline").write_text(" ".join(argv) + "\n")
         try:
@@ -176,6 +206,7 @@ class QemuMachine(BootWaits):
                 self._proc = spawn(argv, (serial.fileno(), qmp.fileno()), stderr, self.die_with_parent)
         except BaseException:
             self._release()
+            remove_control_dir(self.control_dir)
             raise
         finally:
             serial.close()
@@ -187,6 +218,7 @@ class QemuMachine(BootWaits):
         while not self.restored and "waiting for connection" not in self._stderr_text() and not grace.expired:
             if self._proc.poll() is not None:
                 self._release()
+                remove_control_dir(self.control_dir)
                 raise InfrastructureError(
                     f"QEMU exited with status {self._proc.returncode} at start: "
                     f"{self._stderr_tail()} (command: {self.run_dir / 'qemu.cmdline'})"
@@ -300,8 +332,10 @@ class QemuMachine(BootWaits):
                 except subprocess.TimeoutExpired:
                     self._proc.kill()
                     self._proc.wait(10.0)
-            return
-        stop_pid(self.pid, self.pidfile, timeout)
+        else:
+            stop_pid(self.pid, self.pidfile, timeout)
+        if not self.alive():
+            remove_control_dir(self.control_dir)
 
     def state(self) -> dict[str, Any]:
         """What another process needs to find, reach and stop this machine (JSON-able)."""
@@ -310,6 +344,8 @@ class QemuMachine(BootWaits):
             "ssh_port": self.ssh_port,
             "serial_port": self.serial_port,
             "console_url": self.console_url,
+            "console_path": self.console_path,
+            "control_dir": str(self.control_dir or ""),
             "image": str(self.image.root),
             "spec_hash": self.image.spec_hash,
             "ready_marker": self.image.ready_marker,
@@ -330,6 +366,8 @@ class QemuMachine(BootWaits):
             machine.pid = int(state["pid"])
             machine.ssh_port = int(state["ssh_port"])
             machine.serial_port = int(state["serial_port"])
+            machine.console_path = str(state.get("console_path", ""))
+            machine.control_dir = Path(state["control_dir"]) if state.get("control_dir") else None
             machine.accel_used = str(state.get("accel", ""))
         except (KeyError, TypeError, ValueError) as exc:
             raise SetupError(f"QEMU target state is incomplete or invalid ({exc!r}): {state}") from exc

@@ -1,16 +1,30 @@
 """The QEMU wiring every machine of ours shares: the host sockets, and the command-line pieces naming them.
 
-The serial console is a loopback socket we listen on and hand to QEMU, SSH is
-forwarded from a loopback port we hold until QEMU binds it, QMP is an abstract
-unix socket; the command line names them and the pid file.
+QEMU's control channels are reachable by their owner only.  QMP (which can run
+commands as QEMU's user: ``migrate exec:``) and the serial console (a root shell
+on the public image) are unix sockets we bind and listen on ourselves, in a
+folder of mode 0700 of this user (``control_dir``: ``<tmp>/qnx-hil-<uid>/vm/<random>``,
+checked by ``hil.core.paths.private_dir``), and hand to QEMU as inherited
+descriptors; a client checks the listener's peer credentials (``check_peer``).
+Another local user cannot enter the folder, so can neither connect nor put a
+socket of its own in their place; the abstract namespace (no permissions, names
+listed in ``/proc/net/unix``) is not used.  A console on a loopback TCP port
+(``listening_socket``) is only made on request (``console_tcp``: a console exported
+to a lab on purpose).  SSH is forwarded from a loopback port we hold until QEMU
+binds it; the command line names them and the pid file.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+
+from hil.core.paths import private_dir
+from hil.core.peer import check_peer
 
 
 def console_net_tail(
@@ -54,10 +68,49 @@ def reserved_port() -> socket.socket:
     return sock
 
 
-def qmp_listener() -> tuple[socket.socket, str]:
-    """A listening unix socket in the abstract namespace (no path length limit, no file) for QMP."""
+def control_dir() -> Path:
+    """A new folder (mode 0700) for one QEMU's control sockets, in this user's private folder."""
+    return Path(tempfile.mkdtemp(prefix="", dir=private_dir("vm")))
+
+
+def remove_control_dir(folder: Path | None) -> None:
+    """Remove a ``control_dir`` (its sockets), only when it is one of ours: in ``private_dir("vm")``."""
+    if folder is None or folder.parent != private_dir("vm") or folder.is_symlink():
+        return
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def unix_listener(path: Path) -> socket.socket:
+    """A listening unix socket at ``path`` (in a ``control_dir``; replaced if a stale one is there)."""
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    address = f"\0hil-qmp-{os.getpid()}-{os.urandom(6).hex()}"
-    sock.bind(address)
-    sock.listen(2)
-    return sock, address
+    try:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        sock.bind(str(path))
+        os.chmod(path, 0o600)
+        sock.listen(4)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def qmp_listener(folder: Path) -> tuple[socket.socket, str]:
+    """A listening unix socket ``folder/qmp`` for QMP (``folder``: a ``control_dir``), and its path."""
+    path = folder / "qmp"
+    return unix_listener(path), str(path)
+
+
+def connect_unix(path: str | Path, timeout: float, what: str) -> socket.socket:
+    """A connection to our unix socket ``path``, its listener's credentials checked (``check_peer``)."""
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.settimeout(timeout)
+    try:
+        sock.connect(str(path))
+    except BaseException:
+        sock.close()
+        raise
+    check_peer(sock, what)
+    return sock

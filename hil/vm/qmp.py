@@ -1,5 +1,8 @@
 """A minimal QMP client (QEMU's JSON monitor protocol) over a unix socket.
 
+The socket is a path in a private folder of ours (``hil.vm.qemuargs.control_dir``); the
+listener's peer credentials are checked before a word is sent (``check_peer``).
+
 Only what the snapshot start needs: the greeting, ``qmp_capabilities``, commands
 and their answers (events are skipped).
 """
@@ -13,26 +16,28 @@ from pathlib import Path
 from typing import Any
 
 from hil.core.errors import InfrastructureError
+from hil.core.peer import check_peer
 
 
 class Qmp:
     """One QMP connection; ``command(name, **args)`` returns the ``return`` value or raises."""
 
     def __init__(self, path: Path | str, timeout: float = 10.0) -> None:
-        """``path``: the socket's file, or an abstract address (a str starting with NUL)."""
+        """``path``: the socket's file (served by this user's QEMU: another user's is refused)."""
         self.path = path
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.settimeout(timeout)
         end = time.monotonic() + timeout
         while True:
             try:
-                self._sock.connect(path if isinstance(path, str) else str(path))
+                self._sock.connect(str(path))
                 break
             except (FileNotFoundError, ConnectionRefusedError) as exc:
                 if time.monotonic() > end:
                     self._sock.close()
                     raise InfrastructureError(f"QMP socket {path} did not answer: {exc}") from exc
                 time.sleep(0.01)
+        check_peer(self._sock, f"QMP socket {path}")
         self._buf = b""
         self._read()  # the greeting
         self.command("qmp_capabilities")

@@ -14,7 +14,9 @@ blanked, and of the size and mtime of every file it names (kernel, initrd, firmw
 the QEMU binary: a change of image, QEMU version, memory, CPUs, NIC, accelerator or machine
 makes another key.  A command line with a disk is never snapshotted (its state would not
 match the restored RAM).  It is written under a lock (``hil.core.paths.file_lock``), to a
-temporary name first, so parallel sessions never read half a snapshot.
+temporary name first, so parallel sessions never read half a snapshot; a save that never
+finished (SIGKILL) leaves a ``.part`` file that the next save removes.  The record holds the
+file's SHA-256: a snapshot changed after it was saved is discarded, never restored.
 """
 
 from __future__ import annotations
@@ -89,6 +91,17 @@ def _file_identity(path: str) -> str:
     return f"{os.path.realpath(path)}:{st.st_size}:{st.st_mtime_ns}"
 
 
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError:
+        return ""
+    return h.hexdigest()
+
+
 def key_for(argv: list[str], volatile: tuple[str, ...]) -> str:
     """The snapshot key of a QEMU command line; ``volatile``: its per-run strings (blanked)."""
     h = hashlib.sha256()
@@ -119,15 +132,37 @@ class Snapshot:
         return file_lock(self.folder / f".{self.key}.lock")
 
     def usable(self) -> bool:
-        """The file exists, starts with QEMU's magic and has the size its record says."""
+        """The file exists, starts with QEMU's magic and has the size and SHA-256 its record says (a
+        snapshot changed after it was saved is not restored).  The record is read as a bounded input
+        (a FIFO or a device in its place is refused, not read)."""
+        from hil.core.errors import ConfigError
+        from hil.core.inputs import read_input_text
+
         try:
-            meta = json.loads(self.meta.read_text())
+            meta = json.loads(read_input_text(self.meta, "snapshot record", limit=64 << 10))
+            if not os.path.isfile(self.path):
+                return False
             size = self.path.stat().st_size
             with open(self.path, "rb") as f:
                 head = f.read(4)
-        except (OSError, ValueError):
+        except (OSError, ValueError, ConfigError):
             return False
-        return head == MAGIC and isinstance(meta, dict) and meta.get("key") == self.key and meta.get("size") == size
+        return (
+            head == MAGIC
+            and isinstance(meta, dict)
+            and meta.get("key") == self.key
+            and meta.get("size") == size
+            and meta.get("sha256") == _sha256(self.path)
+        )
+
+    def _remove_stale_parts(self) -> None:
+        """Remove ``.part`` files of saves that never finished (a SIGKILLed save): the lock is held, so
+        no save of this key is under way."""
+        for part in self.folder.glob(f".{self.key}.*.part"):
+            try:
+                part.unlink()
+            except OSError:
+                pass
 
     def discard(self, why: str) -> None:
         """Remove a snapshot that could not be used (the next cold boot saves a new one)."""
@@ -146,6 +181,7 @@ class Snapshot:
         ``InfrastructureError`` when QEMU fails to.
         """
         with self._lock():
+            self._remove_stale_parts()
             if self.usable():
                 return False
             fd, tmp = tempfile.mkstemp(prefix=f".{self.key}.", suffix=".part", dir=self.folder)
@@ -169,8 +205,10 @@ class Snapshot:
                 if status != "completed":
                     raise InfrastructureError(f"saving the QEMU snapshot {self.path} failed: migration {status}")
                 size = os.path.getsize(tmp)
+                digest = _sha256(Path(tmp))
                 os.replace(tmp, self.path)
-                self.meta.write_text(json.dumps({"key": self.key, "size": size, "saved": time.time()}))
+                record = {"key": self.key, "size": size, "sha256": digest, "saved": time.time()}
+                self.meta.write_text(json.dumps(record))
                 return True
             finally:
                 if os.path.exists(tmp):

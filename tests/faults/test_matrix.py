@@ -80,6 +80,134 @@ MATRIX: dict[str, tuple[str, str]] = {
         "qvmsim cut off 5 s after teardown began (at once on a further SIGTERM); a fatal status is kept",
         "tests/qvmsim/test_bounded_end.py::test_hang_in_terminate_after_the_power_button_is_cut_off",
     ),
+    "another local user and QEMU's QMP / serial console (issue 22.1, 22.3)": (
+        "unix sockets in a 0700 folder of the owner: nobody gets no QMP and no console shell, no abstract socket",
+        "tests/vm/test_private_channels.py::test_another_local_user_gets_no_qmp_and_no_console_shell",
+    ),
+    "a QMP or console socket served by another user in its place (issue 22.1)": (
+        "refused on its peer credentials (InfrastructureError naming the uid)",
+        "tests/vm/test_private_channels.py::test_a_socket_served_by_another_user_is_refused",
+    ),
+    "local target's default workdir (issue 22.2)": (
+        "this user's private folder <tmp>/qnx-hil-<uid>/work (0700): nobody cannot enter or replace a deployment",
+        "tests/unit/test_workdir_private.py::test_local_default_workdir_is_this_users_private_folder",
+    ),
+    "a workdir another local user made first (issue 22.2)": (
+        "SetupError naming it before anything is made in it; no stale clean-up there",
+        "tests/unit/test_workdir_private.py::test_a_workdir_another_user_made_first_is_a_setup_error",
+    ),
+    "a workdir writable by others, a symlink, or in an open parent (issue 22.2)": (
+        "SetupError naming the workdir and the definition, one line",
+        "tests/unit/test_workdir_private.py::test_a_workdir_others_can_write_is_a_setup_error",
+    ),
+    "a forged qvm.pid (another user's file or process, or not its folder's qvm) (issue 22.2)": (
+        "nothing killed; the stale folder removed",
+        "tests/unit/test_workdir_private.py::test_a_forged_qvm_pid_never_gets_a_process_killed",
+    ),
+    "sweep option names from the target with '../' (issue 22.4)": (
+        "report paths are safe names inside -o OUT; nothing outside deleted or written",
+        "tests/sweep/test_sweep.py::test_option_names_from_the_target_never_leave_the_report_folder",
+    ),
+    "a 100 KB qvm configuration on qemu (issue 22.10)": (
+        "runs: copied into the deployment folder, never on the SSH command line",
+        "tests/faults/test_qemu_faults.py::test_a_configuration_of_any_size_runs_on_qemu",
+    ),
+    "100 MB of qvm output per stream (and from qvm -V) (issue 22.11)": (
+        "pytest peak RSS under 400 MB; all of it in the artifact files; junit.xml < 2 MB, report.html < 20 MB",
+        "tests/faults/test_bounded_output.py::test_100_mb_per_stream_keeps_pytest_under_400_mb",
+    ),
+    "stop() right after start() on local (issue 22.6)": (
+        "the power button 10 of 10: start() returns once qvm's guest started",
+        "tests/faults/test_start_ready.py::test_stop_right_after_start_is_the_power_button_on_local",
+    ),
+    "stop() right after start() on qemu (issue 22.6)": (
+        "the power button 10 of 10",
+        "tests/faults/test_qemu_faults.py::test_stop_right_after_start_is_the_power_button_on_qemu",
+    ),
+    "SIGTERM while hil_qvm.start waits for qvm (a vdev hangs in set-up) (issue 22.5)": (
+        "interrupted (exit 2), no qvm left",
+        "tests/faults/test_start_ready.py::test_sigterm_while_start_waits_for_a_ready_qvm_leaves_no_qvm",
+    ),
+    "a deployment folder removed under a running qvm (issue 22.5)": (
+        "its recorded qvm killed first: qvm.pid outlives the process",
+        "tests/faults/test_start_ready.py::test_a_deployment_removed_under_a_running_qvm_ends_it",
+    ),
+    "guest.store / guest.load: sent or done (issue 22.6)": (
+        "store() returns once sent, store(done=True) once done; load() once done, load(done=False) once sent",
+        "tests/hil/test_guest_controls.py::test_store_sent_or_done",
+    ),
+    "escape sequences, C1 controls and bidi overrides from the guest or a board (issue 22.12)": (
+        "removed or shown escaped on the terminal, in summary.txt and in junit.xml",
+        "tests/faults/test_terminal_text.py::test_escape_sequences_from_the_target_are_neutralised",
+    ),
+    "two 'hil target up' at once (issue 22.5)": (
+        "serialised: one VM, both report it; its console refused to nobody",
+        "tests/vm/test_target_up_exits.py::test_two_target_ups_at_once_start_one_vm_whose_console_is_its_owners",
+    ),
+    "SIGTERM during 'hil target up' (issue 22.5)": (
+        "exit 143, no QEMU left, no state.json",
+        "tests/vm/test_target_up_exits.py::test_sigterm_during_target_up_leaves_no_qemu_and_no_state",
+    ),
+    "a snapshot save SIGKILLed half way; a snapshot patched after its save (issue 22.5, 22.14)": (
+        "the .part file removed by the next save; the patched one not restored (SHA-256 in its record)",
+        "tests/vm/test_target_up_exits.py::test_an_unfinished_snapshot_save_is_cleaned_up",
+    ),
+    "a client holding the shared VM's console; its sshd dead (issue 22.8, 22.9)": (
+        "a session boots a private VM, saying why; 'hil target status' exit 3 naming the problem",
+        "tests/vm/test_target_up_exits.py::test_a_held_console_or_a_dead_sshd_is_said_not_failed",
+    ),
+    "SIGTERM to 'hil vdev sweep' (issue 22.5)": (
+        "exit 143, no qvm left, the partial table written (INTERRUPTED, cases done)",
+        "tests/sweep/test_sweep.py::test_sigterm_to_a_sweep_stops_its_qvm_and_keeps_the_table",
+    ),
+    'hil vdev sweep --timeout -5|nan|inf, --jobs 0|-1|100000, --base "loc \'x" (issue 22.14)': (
+        "a one-line error, exit 2, nothing made",
+        "tests/sweep/test_sweep.py::test_bad_sweep_options_are_one_line_errors_before_anything_runs",
+    ),
+    "[qvm] workdir relative or with a newline (issue 22.14)": (
+        "a definition error naming qvm.workdir and the file",
+        "tests/unit/test_bad_inputs_22.py::test_a_workdir_that_is_not_an_absolute_line_is_a_definition_error",
+    ),
+    "--hil-coverage-dir=/proc/x (issue 22.14)": (
+        "a usage error before the run, no traceback",
+        "tests/unit/test_bad_inputs_22.py::test_an_unwritable_coverage_dir_is_refused_before_the_run",
+    ),
+    "sweep.accept or a snapshot record that is a FIFO (issue 22.14)": (
+        "refused at once, no hang",
+        "tests/unit/test_bad_inputs_22.py::test_sweep_accept_and_snapshot_records_are_bounded_inputs",
+    ),
+    "disk full writing state.json (issue 22.14)": (
+        "SetupError naming the file; nothing half-written",
+        "tests/unit/test_bad_inputs_22.py::test_a_full_disk_writing_the_target_state_is_a_setup_error",
+    ),
+    "a vdev crashing on large in-range numbers or one past its declared range (issue 22.15)": (
+        "found: int31/int63 and above-range findings; range ends must run",
+        "tests/sweep/test_sweep.py::test_large_numbers_and_declared_range_ends_find_what_small_faults_miss",
+    ),
+    "missing qvm on local while driving a started session (issue 22.8)": (
+        "SetupError naming [qvm] command at start, not a BrokenPipeError failure",
+        "tests/faults/test_start_ready.py::test_a_missing_qvm_on_local_is_a_setup_error_at_start",
+    ),
+    "hil nightly with two targets (xdist) cancelled by SIGTERM (issue 22.7)": (
+        "exit 143; every started test in junit.xml once, as an error in its target's suite",
+        "tests/faults/test_nightly_xdist.py::test_a_cancelled_two_target_nightly_reports_every_started_test_once",
+    ),
+    "an xdist worker SIGKILLed under a test (issue 22.7)": (
+        "the test appears once, in its target's suite",
+        "tests/faults/test_nightly_xdist.py::test_a_sigkilled_workers_test_appears_once",
+    ),
+    "a lease held by a dead (SIGKILLed) run of this host (issue 22.14)": (
+        "taken over at once, not after its expiry",
+        "tests/unit/test_lease.py::test_a_lease_of_a_dead_run_of_this_host_is_taken_over_at_once",
+    ),
+    "a labgrid reservation of a run SIGKILLed while queued (issue 22.14)": (
+        "cancelled by the next run of this host at once: it takes the place within its wait",
+        "tests/labgrid/test_labgrid_lab.py::test_a_killed_runs_queued_reservation_is_cancelled_by_the_next_run",
+    ),
+    "a 10 MB target fact (qvm -V) or label (issue 22.11)": (
+        "each suite property cut to 2 KB, terminal-safe",
+        "tests/unit/test_bad_inputs_22.py::test_suite_properties_are_cut_to_a_few_kb",
+    ),
     "hostile virtio driver: descriptor loops, indices outside the queue, buffers outside guest RAM": (
         "vio/vq refuse them with an ERROR line naming the vdev; the vdev gives the chain back empty; qvm runs on",
         "tests/hil/test_virtio.py::test_virtio_bad_descriptor_chains_do_not_crash",

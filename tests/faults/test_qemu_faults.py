@@ -58,6 +58,27 @@ def test_missing_qvm_is_a_setup_error(vm: QemuTarget, tmp_path: Path) -> None:
     assert "'qvm-missing' is not found there (exit status 127" in message and "[qvm] command" in message, message
 
 
+def test_a_configuration_of_any_size_runs_on_qemu(vm: QemuTarget, tmp_path: Path) -> None:
+    """Issue 22.10: a 100 KB configuration (comments) runs on the VM: it is written into the deployment
+    folder, not onto the SSH command line (the image's dropbear drops a command over ~8.4 KB)."""
+    for size in (9_000, 30_000, 100_000):
+        padding = "".join(f"# padding line {i} of a configuration that is long on purpose\n" for i in range(size // 60))
+        config = QvmConfig("vm").raw(padding).dryrun()
+        (tmp_path / str(size)).mkdir()
+        runner = QvmRunner(vm, create_deployment(vm, f"big{size}"), tmp_path / str(size), vm.console)
+        result = runner.run(config, timeout=60)
+        assert result.exit_status == 0, (size, result.reason, result.stderr[-500:])
+        assert len(runner.deployment.target.run(f"cat {runner.deployment.remote('run.qvmconf')}").stdout) > size
+
+
+def test_stop_right_after_start_is_the_power_button_on_qemu(vm: QemuTarget, tmp_path: Path) -> None:
+    """Issue 22.6: start() returns when qvm is ready, so stop() at once is the power button, 10 of 10."""
+    from tests.faults.test_start_ready import stop_right_after_start
+
+    endings = stop_right_after_start(vm, tmp_path)
+    assert endings == ["NORMAL after the power button"] * 10, endings
+
+
 def test_killed_qemu_is_reported_as_qemu_dying(vm: QemuTarget, tmp_path: Path) -> None:
     """Issue 11.16: a QEMU killed under a running qvm is 'QEMU ... died', not 'SSH connection dropped'."""
     from hil.targets.toolchain import build_vdev

@@ -54,3 +54,25 @@ def test_expect_stdout_shows_the_console(hil_qvm: QvmRunner, trace: DeployedVdev
         run.assert_stdout(r"goodbye")
     assert "hello there" in str(failed.value) and "/goodbye/" in str(failed.value)
     assert "QvmResult(" not in repr(run) and "NORMAL" in repr(run)
+
+
+def test_store_sent_or_done(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+    """Issue 22.6: ``store()`` returns once the store is sent; ``store(done=True)`` once the guest has done
+    it (the vdev saw it); ``load()`` returns its value once done, ``load(done=False)`` once sent."""
+    import time
+
+    with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC, verbose=True), timeout=30) as session:
+        session.guest.script_sleep(2.0)  # the guest pauses: what is sent now is done 2 s from now
+        sent = time.monotonic()
+        session.guest.store(TRACE_LOC, 4, 5)
+        returned_sent = time.monotonic() - sent
+        session.guest.store(TRACE_LOC, 4, 6, done=True)
+        returned_done = time.monotonic() - sent
+        # done: the vdev has seen both stores by now (its log lines may still be on their way)
+        session.wait_log(r"^store offset 0x0 size 4 value 0x6$", timeout=10)
+        assert returned_done >= 2.0 > returned_sent, (returned_sent, returned_done)
+        assert session.guest.load(TRACE_LOC, 4, done=False) is None
+        assert isinstance(session.guest.load(TRACE_LOC, 4), int)
+        run = session.stop()
+    stores = [line.message for line in run.log.by_source("trace") if line.message.startswith("store offset")]
+    assert stores[:2] == ["store offset 0x0 size 4 value 0x5", "store offset 0x0 size 4 value 0x6"], run.explain()

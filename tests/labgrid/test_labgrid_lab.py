@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -166,4 +167,35 @@ def test_nightly_runs_two_places_in_parallel(lab: LabSetup, tmp_path: Path) -> N
     assert set(counts) == {"labgrid-vm-a", "labgrid-vm-b"}, counts
     assert all(c["passed"] > 0 and c["failed"] == 0 and c["errors"] == 0 for c in counts.values()), counts
     lab.assert_free("vm-a")
+    lab.assert_free("vm-b")
+
+
+def test_a_killed_runs_queued_reservation_is_cancelled_by_the_next_run(lab: LabSetup, tmp_path: Path) -> None:
+    """Issue 22.14: a run SIGKILLed while queued leaves its reservation (labgrid allocates the place to it
+    once free, and keeps it until it expires unpolled); the next run of this host cancels it at once."""
+    holder = subprocess.Popen(
+        hold_command(lab.targets, "labgrid:vm-b", 8, "/tmp/labgrid-holder"), cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().startswith("HELD")
+        queued = subprocess.Popen(
+            hold_command(lab.targets, "labgrid:vm-b", 1, "/tmp/labgrid-queued"), cwd=ROOT, stdout=subprocess.PIPE
+        )
+        end = time.monotonic() + 60
+        while f"+hil{queued.pid}" not in lab.lab.client("reservations").stdout:
+            assert time.monotonic() < end and queued.poll() is None
+            time.sleep(0.2)
+        os.kill(queued.pid, signal.SIGKILL)  # killed while its reservation waits in labgrid's queue
+        queued.wait(30)
+        holder.communicate(timeout=60)  # the holder lets go: labgrid allocates the place to the dead run
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+    patient = lab_definition(tmp_path / "patient", lab.lab.address, lab.vm, wait=30).parent
+    target = _target(lab, "labgrid:vm-b", patient, tmp_path / "next")
+    target.up(Deadline.after(120))  # before: busy until the dead run's reservation expired (60 s unpolled)
+    try:
+        assert target.place == "vm-b"
+    finally:
+        target.down()
     lab.assert_free("vm-b")

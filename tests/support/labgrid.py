@@ -136,7 +136,7 @@ class Vm:
     def boot(cls, run_dir: Path) -> Vm:
         definition = parse_definition({"kind": "qemu"}, "<test>", "lab-vm")
         image = public_image(definition)
-        machine = QemuMachine(image, qemu_options(definition), run_dir=run_dir)
+        machine = QemuMachine(image, qemu_options(definition), run_dir=run_dir, console_tcp=True)  # exported to the lab
         machine.start()
         try:
             machine.wait_ready(Deadline.after(180, "booting the lab VM"))  # reads the console, then lets go

@@ -46,8 +46,14 @@ def test_stale_qvm_of_a_dead_run_is_killed_and_its_folder_removed(target: Target
     for folder in (stale, live, other_host):
         folder.mkdir(parents=True)
     # the qvm it left running, recorded as the runner records it (pid, start time, command line)
-    orphan = subprocess.Popen(["sh", "-c", f"cd {stale} && {deploy.record_pid(['sleep', '60'])} && exec sleep 60"])
-    while not (stale / "qvm.pid").exists() or Path(f"/proc/{orphan.pid}/cmdline").read_bytes() != b"sleep\x0060\x00":
+    argv = ["tail", "-F", f"@{stale}/run.qvmconf"]  # like qvm's: it names the folder's configuration
+    orphan = subprocess.Popen(
+        ["sh", "-c", f"cd {stale} && {deploy.record_pid(argv)} && exec {' '.join(argv)}"], stderr=subprocess.DEVNULL
+    )
+    while (
+        not (stale / "qvm.pid").exists()
+        or Path(f"/proc/{orphan.pid}/cmdline").read_bytes() != ("\0".join(argv) + "\0").encode()
+    ):
         time.sleep(0.01)
     removed = cleanup_stale(target)
     assert removed == [str(stale)]

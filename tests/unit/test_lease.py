@@ -165,3 +165,23 @@ def test_overdue_lease_nobody_took_is_renewed_and_kept(target: Target) -> None:
     lease.check("running a command")  # still ours: renewed there and then
     assert not lease.overdue() and lease.lost is None
     lease.release()
+
+
+def test_a_lease_of_a_dead_run_of_this_host_is_taken_over_at_once(target) -> None:  # type: ignore[no-untyped-def]
+    """Issue 22.7/22.14: a SIGKILLed run's lease (this host, its pid gone) does not make the next run wait."""
+    import socket
+
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    folder = Path(lease_path(target))
+    folder.mkdir(parents=True)
+    owner = f"ci@{socket.gethostname()}:{dead.pid}"
+    expiry = int(time.time()) + 3600
+    (folder / "info").write_text(
+        f"owner={owner}\nhost={socket.gethostname()}\npid={dead.pid}\nstart=1\nexpiry={expiry}\n"
+    )
+    started = time.monotonic()
+    lease = acquire(target, wait=0, owner="next@here:1")
+    assert time.monotonic() - started < 10
+    assert "owner=next@here:1" in (folder / "info").read_text()
+    lease.release()

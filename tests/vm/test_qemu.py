@@ -107,7 +107,7 @@ def test_boot_to_marker_and_ssh(image: Image, tmp_path: Path) -> None:
     with machine(image, tmp_path) as m:
         m.start()
         assert m.alive() and m.accel_used == "tcg"
-        assert m.console_url == f"socket://127.0.0.1:{m.serial_port}"
+        assert m.console_url == f"unix://{m.console_path}" and m.serial_port == 0  # a private unix socket
         m.wait_ready(Deadline.after(BOOT))
         assert ssh_banner(m.ssh_port).startswith(b"SSH-2.0-dropbear")
         client = ssh_client(image, m.ssh_port)
@@ -125,7 +125,7 @@ def test_boot_to_marker_and_ssh(image: Image, tmp_path: Path) -> None:
                 assert f.read() == payload
             sftp.close()
             # syslog goes to the serial console (qvmsim's slog output lands there)
-            with socket.create_connection(("127.0.0.1", m.serial_port), timeout=10) as console:
+            with m.connect_console(10) as console:
                 console.sendall(b"\n")
                 expect(console, b"hil-qemu# ")  # QEMU has taken the connection: nothing is dropped now
                 assert run(client, "logger -t hil-test syslog-to-$((6 * 7))")[0] == 0
@@ -161,7 +161,7 @@ def test_console_reader_is_used_and_its_failure_reported(image: Image, tmp_path:
     def reader(pattern: str, timeout: float) -> None:
         calls.append((pattern, timeout))
         buf = b""
-        with socket.create_connection(("127.0.0.1", m.serial_port), timeout=timeout) as sock:
+        with m.connect_console(timeout) as sock:
             while pattern.encode() not in buf:
                 buf += sock.recv(65536)
 
@@ -210,8 +210,7 @@ def test_two_machines_side_by_side(image: Image, tmp_path: Path) -> None:
     with machine(image, tmp_path / "a") as a, machine(image, tmp_path / "b") as b:
         a.start()
         b.start()
-        ports = {a.ssh_port, a.serial_port, b.ssh_port, b.serial_port}
-        assert len(ports) == 4
+        assert a.ssh_port != b.ssh_port and a.console_path != b.console_path
         errors: list[BaseException] = []
 
         def ready(m: QemuMachine) -> None:
@@ -249,7 +248,7 @@ def test_attach_from_state_stops_a_background_machine(image: Image, tmp_path: Pa
         m.start()
         m.wait_ready(Deadline.after(BOOT))
         state = m.state()
-        assert {state["pid"], state["ssh_port"], state["serial_port"]} == {m.pid, m.ssh_port, m.serial_port}
+        assert (state["pid"], state["ssh_port"], state["console_path"]) == (m.pid, m.ssh_port, m.console_path)
         assert state["console_url"] == m.console_url and state["image"] == str(image.root)
         other = QemuMachine.attach(state)
         assert other.alive() and other.ssh_port == m.ssh_port

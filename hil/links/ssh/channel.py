@@ -76,7 +76,8 @@ class ChannelOutput:
     """A command's stdout and stderr as they arrive, with the pid marker taken out of stderr.
 
     Thread-safe; ``cond`` is notified at every chunk and when the pid is known.
-    ``stdout_sink`` (if set) receives stdout instead of the buffer.
+    ``stdout_sink`` (if set) receives stdout instead of the buffer.  ``keep``: only the last
+    ``keep`` bytes of each stream are kept (the rest went to ``on_output``); None keeps all.
     """
 
     def __init__(
@@ -84,7 +85,9 @@ class ChannelOutput:
         on_output: OutputCallback | None,
         stdout_sink: Callable[[bytes], object] | None = None,
         want_pid: bool = True,
+        keep: int | None = None,
     ) -> None:
+        self.keep = keep
         self.stdout = bytearray()
         self.stderr = bytearray()
         self.cond = threading.Condition()
@@ -102,7 +105,10 @@ class ChannelOutput:
             self.stdout_sink(chunk)
         else:
             with self.cond:
-                (self.stdout if stream == "stdout" else self.stderr).extend(chunk)
+                kept = self.stdout if stream == "stdout" else self.stderr
+                kept.extend(chunk)
+                if self.keep is not None and len(kept) > 2 * self.keep:
+                    del kept[: len(kept) - self.keep]
                 self.cond.notify_all()
         if self.on_output is not None:
             self.on_output(stream, chunk)

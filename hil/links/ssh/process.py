@@ -24,6 +24,10 @@ if TYPE_CHECKING:
 __all__ = ["RemoteProcess"]
 
 
+#: With an ``on_output`` consumer, a process keeps only this much of each stream's end itself.
+STREAMED_TAIL_BYTES = 1 << 20
+
+
 class RemoteProcess:
     """A program started by ``SshConnection.start``, running on the target.
 
@@ -48,7 +52,8 @@ class RemoteProcess:
         self._chan = chan
         self._transport = transport
         self._started = started
-        self._out = ChannelOutput(on_output)
+        # streamed to on_output: only the ends kept here (a program printing gigabytes fills no memory)
+        self._out = ChannelOutput(on_output, keep=STREAMED_TAIL_BYTES if on_output is not None else None)
         self._done = threading.Event()
         self._result: CommandResult | None = None
         self._error: Exception | None = None

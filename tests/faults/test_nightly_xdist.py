@@ -1,0 +1,98 @@
+"""``hil nightly`` with two targets (pytest-xdist workers): a cancellation writes every started test once,
+as interrupted in its target's suite; a SIGKILLed worker's test appears once (issue 22.7)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.support.paths import REPO
+
+INNER = """
+import os, time
+from pathlib import Path
+from hil.qvm import QvmConfig
+
+def test_victim(hil_qvm, hil_target):
+    mark = Path(os.environ["HIL_FAULT_MARK"] + "-" + hil_target.name)
+    if mark.exists():
+        return  # xdist runs a crashed worker's test again on its replacement: it passes at once then
+    mark.write_text(str(os.getpid()))
+    with hil_qvm.start(QvmConfig("vm"), timeout=120) as s:
+        s.wait_stdout("never", timeout=100)
+
+def test_after(hil_target):
+    pass
+"""
+
+
+def _nightly(tmp_path: Path) -> subprocess.Popen[str]:
+    (tmp_path / "test_inner.py").write_text(INNER)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    for box in ("boxa", "boxb"):
+        (tmp_path / f"{box}.toml").write_text(
+            f'name = "{box}"\nkind = "local"\n[qvm]\nworkdir = "{tmp_path / ("w" + box)}"\n'
+        )
+    env = {**os.environ, "HIL_FAULT_MARK": str(tmp_path / "mark")}
+    env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    return subprocess.Popen(
+        [sys.executable, "-m", "hil", "nightly", "--target", "boxa.toml", "--target", "boxb.toml",
+         "--reports", str(tmp_path / "r"), "--", "test_inner.py"],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True,
+    )  # fmt: skip
+
+
+def _marks(tmp_path: Path, proc: subprocess.Popen[str]) -> dict[str, int]:
+    end = time.monotonic() + 120
+    while len(list(tmp_path.glob("mark-*"))) < 2:
+        if proc.poll() is not None or time.monotonic() > end:
+            pytest.fail(f"the inner run did not start both victims: {proc.communicate()[0][-3000:]}")
+        time.sleep(0.05)
+    time.sleep(0.5)
+    return {p.name.removeprefix("mark-"): int(p.read_text()) for p in tmp_path.glob("mark-*")}
+
+
+def _cases(tmp_path: Path) -> list[tuple[str, str, str]]:
+    (junit,) = (tmp_path / "r").glob("*/junit.xml")
+    out = []
+    for case in ET.parse(junit).getroot().iter("testcase"):
+        outcome = next((c.tag for c in case if c.tag in ("failure", "error", "skipped")), "passed")
+        out.append((case.get("classname", ""), case.get("name", ""), outcome))
+    return sorted(out)
+
+
+def test_a_cancelled_two_target_nightly_reports_every_started_test_once(tmp_path: Path) -> None:
+    proc = _nightly(tmp_path)
+    _marks(tmp_path, proc)
+    os.killpg(proc.pid, signal.SIGTERM)  # as a CI server cancels a job
+    output = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 128 + signal.SIGTERM, output[-3000:]
+    assert _cases(tmp_path) == [
+        ("test_inner.boxa", "test_victim", "error"),
+        ("test_inner.boxb", "test_victim", "error"),
+    ], output[-3000:]
+
+
+def test_a_sigkilled_workers_test_appears_once(tmp_path: Path) -> None:
+    proc = _nightly(tmp_path)
+    workers = _marks(tmp_path, proc)
+    os.kill(workers["boxa"], signal.SIGKILL)  # the worker running boxa's victim dies
+    os.kill(workers["boxb"], signal.SIGKILL)
+    output = proc.communicate(timeout=300)[0]
+    cases = _cases(tmp_path)
+    victims = [c for c in cases if c[1] == "test_victim"]
+    assert sorted(c[0] for c in victims) == ["test_inner.boxa", "test_inner.boxb"], (cases, output[-3000:])
+    # each once: the crash, or the result of xdist's run of it on the replacement worker (which stands)
+    assert len(cases) == len(set((c[0], c[1]) for c in cases)), cases
+    from tests.support.procs import pids_mentioning
+
+    left = pids_mentioning(tmp_path / "wboxa") | pids_mentioning(tmp_path / "wboxb")
+    for pid in left:  # a SIGKILLed worker cannot stop its qvm: the next session's stale clean-up does
+        os.kill(pid, signal.SIGKILL)

@@ -1,0 +1,158 @@
+"""``start()`` returns when qvm is ready: ``stop()`` right after it is the power button (issue 22.6), and
+every way out of a start stops the qvm it started (issue 22.5)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hil.core.deadline import Deadline
+from hil.qvm import QvmConfig
+from hil.qvm.exitcodes import Exit
+from hil.qvm.runner import QvmRunner
+from hil.targets import make_target
+from hil.targets.base import Target
+from hil.targets.definition import parse_definition
+from hil.targets.deploy import create_deployment
+from hil.targets.toolchain import build_vdev
+from tests.support.paths import REPO, TARGET_VDEVS
+from tests.support.procs import pids_mentioning
+
+
+def stop_right_after_start(target: Target, tmp_path: Path, times: int = 10) -> list[str]:
+    """``times`` sessions of a configuration with a vdev, each stopped at once: how each ended."""
+    deployment = create_deployment(target, "power")
+    wdog = build_vdev([TARGET_VDEVS / "wdog"], target.toolchain())
+    deployment.put_file(wdog.path, wdog.path.name, 0o755)
+    config = QvmConfig("vm").vdev(wdog, loc=0x1C0F0000, timeout=5000)
+    runner = QvmRunner(target, deployment, tmp_path, None)
+    endings = []
+    try:
+        for _ in range(times):
+            result = runner.start(config, timeout=60).stop()
+            pressed = any("power button pressed" in line.raw for line in result.log)
+            endings.append(f"{result.reason.name}{' after the power button' if pressed else ''}")
+    finally:
+        deployment.cleanup()
+    return endings
+
+
+def test_stop_right_after_start_is_the_power_button_on_local(tmp_path: Path) -> None:
+    target = make_target(parse_definition({"kind": "local"}, "t.toml", "box"), tmp_path / "run")
+    target.up(Deadline.after(10))
+    endings = stop_right_after_start(target, tmp_path)
+    assert endings == [f"{Exit.NORMAL.name} after the power button"] * 10, endings
+
+
+INNER = """
+import os
+from pathlib import Path
+
+import pytest
+
+from hil.qvm import QvmConfig
+
+
+def test_victim(hil_qvm, hil_vdev):
+    trace = hil_vdev({trace!r})
+    config = QvmConfig("vm").vdev(trace, loc=0x2000, hang="configured")  # start() waits for a ready guest
+    Path(os.environ["HIL_FAULT_MARK"]).write_text("start")
+    with hil_qvm.start(config, timeout=120):
+        pass
+"""
+
+
+def test_sigterm_while_start_waits_for_a_ready_qvm_leaves_no_qvm(tmp_path: Path) -> None:
+    """Issue 22.5: SIGTERM to pytest alone while ``hil_qvm.start`` waits for qvm (a vdev hangs in its
+    set-up): the run is interrupted (exit 2) and no qvm is left running."""
+    (tmp_path / "test_inner.py").write_text(INNER.format(trace=str(TARGET_VDEVS / "trace")))
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    toml = tmp_path / "box.toml"
+    toml.write_text(f'name = "box"\nkind = "local"\n[qvm]\nworkdir = "{tmp_path / "work"}"\n')
+    env = {**os.environ, "HIL_FAULT_MARK": str(tmp_path / "mark")}
+    env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path / "test_inner.py"),
+         "--hil-target", str(toml), "--hil-artifacts", str(tmp_path / "out")],
+        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        end = time.monotonic() + 120
+        while not pids_mentioning(tmp_path / "work") or not list((tmp_path / "work").glob("*/qvm.pid")):
+            assert proc.poll() is None and time.monotonic() < end, proc.communicate()[0][-3000:]
+            time.sleep(0.02)
+        time.sleep(0.5)  # qvm is hanging in GUEST_CONFIGURED, start() waits
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=120)[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 2, output[-3000:]
+    left = pids_mentioning(tmp_path / "work")
+    assert not left, [_cmdline(p) for p in left]
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def test_a_deployment_removed_under_a_running_qvm_ends_it(tmp_path: Path) -> None:
+    """Issue 22.5: a qvm still running when its deployment folder is removed (a session never ended)
+    is killed first: qvm.pid outlives the process, no qvm is orphaned with its record gone."""
+    target = make_target(parse_definition({"kind": "local"}, "t.toml", "box"), tmp_path / "run")
+    deployment = create_deployment(target, "orphan")
+    runner = QvmRunner(target, deployment, tmp_path, None)
+    session = runner.start(QvmConfig("vm"), timeout=60)  # ready, and never stopped
+    pid = session.process.pid
+    assert session.running()
+    deployment.cleanup()
+    end = time.monotonic() + 10
+    while session.running():
+        assert time.monotonic() < end, "qvm outlived its deployment folder"
+        time.sleep(0.02)
+    assert not Path(deployment.path).exists() and not pids_mentioning(deployment.path), pid
+
+
+def test_a_missing_qvm_on_local_is_a_setup_error_at_start(tmp_path: Path) -> None:
+    """Issue 22.8: driving a session whose qvm could not be started is a set-up error naming [qvm] command,
+    not a test failure from a broken pipe."""
+    from hil.core.errors import SetupError
+
+    definition = parse_definition({"kind": "local", "qvm": {"command": str(tmp_path / "no-qvm")}}, "t.toml", "box")
+    target = make_target(definition, tmp_path / "run")
+    deployment = create_deployment(target, "noqvm")
+    runner = QvmRunner(target, deployment, tmp_path, None)
+    try:
+        with (
+            pytest.raises(SetupError, match=r"qvm could not be started on target 'box'.*\[qvm\] command"),
+            runner.start(QvmConfig("vm"), timeout=30) as session,
+        ):
+            session.send("print hello")  # before: BrokenPipeError, a test failure
+    finally:
+        deployment.cleanup()
+
+
+def test_a_guest_command_after_qvm_ended_says_how_it_ended(tmp_path: Path) -> None:
+    from hil.qvm.runner import QvmEnded
+
+    target = make_target(parse_definition({"kind": "local"}, "t.toml", "box"), tmp_path / "run")
+    deployment = create_deployment(target, "ended")
+    runner = QvmRunner(target, deployment, tmp_path, None)
+    try:
+        with runner.start(QvmConfig("vm"), timeout=30) as session:
+            session.send("shutdown")
+            session.wait(timeout=30)
+            with pytest.raises(QvmEnded, match=r"qvm has ended \(NORMAL"):
+                for _ in range(50):  # the pipe breaks once qvm is gone
+                    session.send("print late")
+    finally:
+        deployment.cleanup()
