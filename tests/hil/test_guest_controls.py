@@ -56,7 +56,7 @@ def test_expect_stdout_shows_the_console(hil_qvm: QvmRunner, trace: DeployedVdev
     assert "QvmResult(" not in repr(run) and "NORMAL" in repr(run)
 
 
-def test_store_sent_or_done(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+def test_store_sent_or_done(hil_qvm: QvmRunner, trace: DeployedVdev) -> None:
     """Issue 22.6: ``store()`` returns once the store is sent; ``store(done=True)`` once the guest has done
     it (the vdev saw it); ``load()`` returns its value once done, ``load(done=False)`` once sent."""
     import time

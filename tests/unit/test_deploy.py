@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -112,7 +113,7 @@ def test_deploy_paths_stay_inside_the_private_folder(target: Target, tmp_path: P
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
+def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 64 KiB tmpfs as the target's workdir (needs root, as CI has)."""
     mount = tmp_path / "small"
     mount.mkdir()

@@ -167,7 +167,7 @@ def test_overdue_lease_nobody_took_is_renewed_and_kept(target: Target) -> None:
     lease.release()
 
 
-def test_a_lease_of_a_dead_run_of_this_host_is_taken_over_at_once(target) -> None:  # type: ignore[no-untyped-def]
+def test_a_lease_of_a_dead_run_of_this_host_is_taken_over_at_once(target: Target) -> None:
     """Issue 22.7/22.14: a SIGKILLed run's lease (this host, its pid gone) does not make the next run wait."""
     import socket
 
