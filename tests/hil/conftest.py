@@ -1,5 +1,5 @@
 """The HIL suite: every test here runs once per selected target (``--hil-target``).
-Its addresses and base VM are in tests.support.hil."""
+Its addresses, base VM and fixture types (QvmRunner, DeployedVdev, VdevBuilder, ...) are in tests.support.hil."""
 
 from __future__ import annotations
 
