@@ -101,5 +101,5 @@ def test_the_pool_fails_before_bringing_the_target_up(tmp_path: Path) -> None:
         artifacts=tmp_path / "artifacts",
     )
     assert "1 error" in done.stdout, done.stdout[-3000:]
-    assert "SetupError: --hil-sanitize for an aarch64 target needs Debian's libasan8:arm64" in done.stdout
+    assert "SETUP ERROR: --hil-sanitize for an aarch64 target needs Debian's libasan8:arm64" in done.stdout
     assert not (tmp_path / "artifacts" / "arm-pinned" / "target").exists()  # the VM's run folder: never made
