@@ -172,7 +172,9 @@ def main() -> int:
         figures["connect_ms"] = (time.perf_counter() - t0) * 1e3
         plain = plain_paramiko(cfg)
         tight = plain_paramiko(cfg)  # the same with Nagle off: the tightest floor
-        tight.get_transport().sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        tight_transport = tight.get_transport()
+        assert tight_transport is not None and isinstance(tight_transport.sock, socket.socket)
+        tight_transport.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
         def exec_true(client: paramiko.SSHClient) -> Callable[[], None]:
             def run() -> None:

@@ -55,9 +55,9 @@ def main() -> int:
     for _ in range(2):
         start = time.monotonic()
         subprocess.run([PY, "-m", "hil", "target", "up", "--target", "qemu"], cwd=ROOT, capture_output=True)
-        up = time.monotonic() - start
+        up_s = time.monotonic() - start
         subprocess.run([PY, "-m", "hil", "target", "down", "--target", "qemu"], cwd=ROOT, capture_output=True)
-        print(f"  hil target up: {up:6.2f} s")
+        print(f"  hil target up: {up_s:6.2f} s")
     section("SSH against the public QEMU target")
     up = subprocess.run(
         [PY, "-m", "hil", "target", "up", "--target", "qemu", "--json"], cwd=ROOT, capture_output=True, text=True

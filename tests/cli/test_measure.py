@@ -65,8 +65,9 @@ def test_measurements_in_junit_summary_and_html_with_limits_and_trends(tmp_path:
     assert props["measurement.test_irq_latency.ticks"] == "ticks = 1000, no limits: pass"
     assert props["measurement.test_tick_count_out_of_limits.tick_count"] == ("tick_count = 97, limits [100, 110]: FAIL")
     failure = next(c for c in suite.iter("testcase") if c.get("name") == "test_tick_count_out_of_limits")
-    assert failure.find("failure") is not None
-    assert "outside its limits [100, 110]" in (failure.find("failure").get("message") or "")  # type: ignore[union-attr]
+    failed = failure.find("failure")
+    assert failed is not None
+    assert "outside its limits [100, 110]" in (failed.get("message") or "")
     summary = (out / "summary.txt").read_text()
     assert "Measurements (3):" in summary
     assert (

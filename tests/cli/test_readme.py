@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hil.qvm import QvmConfig
 from tests.support.inner import run_inner_pytest
 from tests.support.paths import REPO as ROOT
 
@@ -33,7 +34,9 @@ def test_qvmconfig_example_renders() -> None:
     code = block_after("### `QvmConfig`", "python")
     scope: dict[str, object] = {}
     exec("from pathlib import Path\nfrom hil.qvm import QvmConfig\nwdog = 'wdog'\n" + code, scope)
-    text = scope["cfg"].render()  # type: ignore[attr-defined]
+    cfg = scope["cfg"]
+    assert isinstance(cfg, QvmConfig), cfg
+    text = cfg.render()
     assert text.startswith("system wdogdemo") and "dryrun" in text  # the last example: a fixture + additions
 
 

@@ -67,7 +67,7 @@ def test_a_configuration_of_any_size_runs_on_qemu(vm: QemuTarget, tmp_path: Path
         (tmp_path / str(size)).mkdir()
         runner = QvmRunner(vm, create_deployment(vm, f"big{size}"), tmp_path / str(size), vm.console)
         result = runner.run(config, timeout=60)
-        assert result.exit_status == 0, (size, result.reason, result.stderr[-500:])
+        assert result.exit_status == 0, (size, result.reason, result.log.text[-500:])
         assert len(runner.deployment.target.run(f"cat {runner.deployment.remote('run.qvmconf')}").stdout) > size
 
 

@@ -15,13 +15,14 @@ import struct
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from hil.cli.fuzznightly import fuzz_each, vdev_folders
 from hil.core.errors import SetupError
-from hil.qvm.fuzz import FuzzSettings, Region, config_text, encode_script
+from hil.qvm.fuzz import FuzzReport, FuzzSettings, Region, config_text, encode_script
 from tests.support.inner import run_inner_pytest
 from tests.support.needs import require_program
 
@@ -133,8 +134,12 @@ def test_bad_inputs_are_usage_errors(tmp_path: Path) -> None:
         ("hil/cli/project_template/vdevs/mywdog", "timeout 200", ()),
     ],
 )
-def test_target_vdevs_fuzz_clean(  # type: ignore[no-untyped-def]
-    hil_fuzz, request: pytest.FixtureRequest, vdev: str, base: str, skip: tuple[tuple[int, int], ...]
+def test_target_vdevs_fuzz_clean(
+    hil_fuzz: Callable[..., FuzzReport],
+    request: pytest.FixtureRequest,
+    vdev: str,
+    base: str,
+    skip: tuple[tuple[int, int], ...],
 ) -> None:
     """The fixture: the target vdevs and the hil init sample fuzz clean (watchdog bites are clean endings);
     the summary goes into the test's report."""

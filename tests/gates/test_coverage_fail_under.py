@@ -50,10 +50,9 @@ def test_below_the_minimum_fails_the_run_and_above_passes(project: Path, tmp_pat
     )
     row = re.search(r'<tr class="coverage-vdev" data-vdev="mywdog">(.*?)</tr>', report)
     assert row is not None
-    assert re.findall(r"<td>(.*?)</td>", row.group(1))[:2] == [
-        "mywdog",
-        re.search(r"lines (\S+ \(\S+\))", summary).group(1),
-    ]  # type: ignore[union-attr]
+    lines = re.search(r"lines (\S+ \(\S+\))", summary)
+    assert lines is not None, summary
+    assert re.findall(r"<td>(.*?)</td>", row.group(1))[:2] == ["mywdog", lines.group(1)]
     # the per-vdev form wins over the general one
     rc, summary = nightly(project, tmp_path / "c", "--coverage-fail-under", "1", "--coverage-fail-under", "mywdog=99")
     assert rc == 1 and "(--hil-coverage-fail-under mywdog=99%)" in summary, summary

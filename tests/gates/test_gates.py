@@ -42,8 +42,11 @@ def test_deliberate_shift(hil_qvm, hil_vdev):
     hil_qvm.run(QvmConfig("vm").vdev(hil_vdev(V), shift="34"), timeout=30, stdin=["shutdown"])
 """
 
+#: an inner pytest run (its completed process) and its output folder (junit.xml, summary.txt, artifacts/)
+InnerRun = tuple[subprocess.CompletedProcess[str], Path]
 
-def _inner(tmp: Path, *targets: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+
+def _inner(tmp: Path, *targets: str) -> InnerRun:
     (tmp / "test_inner.py").write_text(INNER)
     out = tmp / "report"
     done = run_inner_pytest(
@@ -58,11 +61,11 @@ def _inner(tmp: Path, *targets: str) -> tuple[subprocess.CompletedProcess[str], 
 
 
 @pytest.fixture(scope="module")
-def local_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+def local_run(tmp_path_factory: pytest.TempPathFactory) -> InnerRun:
     return _inner(tmp_path_factory.mktemp("gates"), "local")
 
 
-def test_sanitizer_reports_fail_the_test_with_the_report_attached(local_run) -> None:  # type: ignore[no-untyped-def]
+def test_sanitizer_reports_fail_the_test_with_the_report_attached(local_run: InnerRun) -> None:
     done, out = local_run
     assert "2 failed, 3 passed" in done.stdout, done.stdout[-4000:]
     assert "FAILED" in done.stdout and "SANITIZER REPORT" in done.stdout
@@ -85,7 +88,7 @@ def test_sanitizer_reports_fail_the_test_with_the_report_attached(local_run) -> 
         assert cases[name].find("failure") is None, cases[name].findtext("failure")
 
 
-def test_coverage_report_counts_one_more_branch(local_run, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_coverage_report_counts_one_more_branch(local_run: InnerRun, tmp_path: Path) -> None:
     _, out = local_run
     cov = out / "coverage"
     summary = (out / "summary.txt").read_text()

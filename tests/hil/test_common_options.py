@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from hil.qvm import Exit
-from tests.support.hil import TRACE_LOC, vm
+from tests.support.hil import TRACE_LOC, DeployedVdev, QvmRunner, VdevBuilder, vm
 
 pytestmark = pytest.mark.hil
 
@@ -16,13 +16,13 @@ LOC_A, LOC_B = 0x1C300000, 0x1C310000
 
 
 @pytest.fixture
-def regfile(hil_vdev):  # type: ignore[no-untyped-def]
+def regfile(hil_vdev: VdevBuilder) -> DeployedVdev:
     """The register-file vdev that sets a default address at OPTIONS_START."""
     return hil_vdev("tests/hil/vdevs/regfile")
 
 
-def test_loc_beats_the_default_address_and_two_instances_run_side_by_side(  # type: ignore[no-untyped-def]
-    hil_qvm, regfile, trace
+def test_loc_beats_the_default_address_and_two_instances_run_side_by_side(
+    hil_qvm: QvmRunner, regfile: DeployedVdev, trace: DeployedVdev
 ) -> None:
     config = (
         vm()

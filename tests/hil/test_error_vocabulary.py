@@ -16,12 +16,12 @@ from hil.core.errors import (
     WaitTimeout,
 )
 from hil.core.signals import signal_name
-from tests.support.hil import TRACE_LOC, vm
+from tests.support.hil import TRACE_LOC, DeployedVdev, QvmRunner, Target, vm
 
 pytestmark = pytest.mark.hil
 
 
-def test_checked_command_failure_is_command_failed(hil_target) -> None:  # type: ignore[no-untyped-def]
+def test_checked_command_failure_is_command_failed(hil_target: Target) -> None:
     command = "echo to-stdout; echo to-stderr >&2; exit 3"
     with pytest.raises(CommandFailed) as info:
         hil_target.run(command, timeout=30, check=True)
@@ -35,7 +35,7 @@ def test_checked_command_failure_is_command_failed(hil_target) -> None:  # type:
     assert hil_target.run("exit 3", timeout=30).exit_status == 3  # without check: the result, no error
 
 
-def test_process_wait_that_runs_out_is_a_wait_timeout(hil_target) -> None:  # type: ignore[no-untyped-def]
+def test_process_wait_that_runs_out_is_a_wait_timeout(hil_target: Target) -> None:
     process = hil_target.start("echo started; exec sleep 30")
     try:
         with pytest.raises(WaitTimeout, match="still running") as info:
@@ -47,7 +47,7 @@ def test_process_wait_that_runs_out_is_a_wait_timeout(hil_target) -> None:  # ty
     assert signal_name(process.wait(10).signal or "") == "SIGKILL"
 
 
-def test_log_line_that_never_appears_is_an_expect_timeout(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+def test_log_line_that_never_appears_is_an_expect_timeout(hil_qvm: QvmRunner, trace: DeployedVdev) -> None:
     with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC), timeout=20) as session:
         session.wait_log(r"ctrl GUEST_STARTING")
         with pytest.raises(ExpectTimeout) as info:

@@ -6,12 +6,12 @@ from __future__ import annotations
 import pytest
 
 from hil.qvm import Exit
-from tests.support.hil import TRACE_LOC, WDOG_LOC, vm
+from tests.support.hil import TRACE_LOC, WDOG_LOC, DeployedVdev, QvmRunner, vm
 
 pytestmark = pytest.mark.hil
 
 
-def test_wait_blocks_and_script_sleep_is_queued(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+def test_wait_blocks_and_script_sleep_is_queued(hil_qvm: QvmRunner, trace: DeployedVdev) -> None:
     with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC, verbose=True), timeout=20) as session:
         session.wait_log(r"ctrl GUEST_STARTING")
         session.guest.store(TRACE_LOC, 4, 1)
@@ -29,12 +29,13 @@ def test_wait_blocks_and_script_sleep_is_queued(hil_qvm, trace) -> None:  # type
     assert len(stores) >= 4, run.explain()
     times = [line.time for line in stores[:4]]
     assert None not in times, run.explain()
+    seconds = [t for t in times if t is not None]  # all of them (asserted above), as floats
     # lower bounds only, on qvm's own clock (each pause lasts at least what was asked)
-    assert times[1] - times[0] >= 0.3, run.log.text  # type: ignore[operator]
-    assert times[2] - times[1] >= 0.3, run.log.text  # type: ignore[operator]
+    assert seconds[1] - seconds[0] >= 0.3, run.log.text
+    assert seconds[2] - seconds[1] >= 0.3, run.log.text
 
 
-def test_kick_every_names_its_watchdog(hil_qvm, wdog) -> None:  # type: ignore[no-untyped-def]
+def test_kick_every_names_its_watchdog(hil_qvm: QvmRunner, wdog: DeployedVdev) -> None:
     # an instance name without "wdog": only kick_every(vdev=...) finds it
     with hil_qvm.start(vm().vdev(wdog, name="dog", loc=WDOG_LOC, timeout=300), timeout=20) as session:
         session.guest.kick_every(0.05, vdev="dog")
@@ -45,7 +46,7 @@ def test_kick_every_names_its_watchdog(hil_qvm, wdog) -> None:  # type: ignore[n
     run.assert_no_log(r"watchdog expired|no watchdog vdev")
 
 
-def test_expect_stdout_shows_the_console(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+def test_expect_stdout_shows_the_console(hil_qvm: QvmRunner, trace: DeployedVdev) -> None:
     run = hil_qvm.run(vm().vdev(trace, loc=TRACE_LOC), timeout=20, stdin=["print hello there", "shutdown"])
     run.assert_reason(Exit.NORMAL)
     assert run.expect_stdout(r"hello (\w+)")[1] == "there"
@@ -55,7 +56,7 @@ def test_expect_stdout_shows_the_console(hil_qvm, trace) -> None:  # type: ignor
     assert "QvmResult(" not in repr(run) and "NORMAL" in repr(run)
 
 
-def test_store_sent_or_done(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+def test_store_sent_or_done(hil_qvm: QvmRunner, trace: DeployedVdev) -> None:
     """Issue 22.6: ``store()`` returns once the store is sent; ``store(done=True)`` once the guest has done
     it (the vdev saw it); ``load()`` returns its value once done, ``load(done=False)`` once sent."""
     import time

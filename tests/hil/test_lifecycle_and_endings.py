@@ -7,7 +7,7 @@ import re
 import pytest
 
 from hil.qvm import Exit
-from tests.support.hil import TRACE_LOC, vm
+from tests.support.hil import TRACE_LOC, DeployedVdev, QvmRunner, Target, vm
 
 pytestmark = pytest.mark.hil
 
@@ -15,7 +15,7 @@ ORDER = ["OPTIONS_START", "OPTIONS_END", "ASSIGN", "GUEST_CONFIGURED", "GUEST_ST
 
 
 @pytest.mark.demo
-def test_sigterm_is_the_power_button(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+def test_sigterm_is_the_power_button(hil_qvm: QvmRunner, trace: DeployedVdev) -> None:
     with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC), timeout=20) as session:
         session.wait_log(r"ctrl GUEST_STARTING")
         session.signal("TERM")
@@ -30,7 +30,7 @@ def test_sigterm_is_the_power_button(hil_qvm, trace) -> None:  # type: ignore[no
     assert [s for s in steps if s in ORDER] == ORDER, run.log.text
 
 
-def test_sigquit_is_a_power_cut(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+def test_sigquit_is_a_power_cut(hil_qvm: QvmRunner, trace: DeployedVdev) -> None:
     with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC), timeout=20) as session:
         session.wait_log(r"ctrl GUEST_STARTING")
         session.signal("QUIT")
@@ -38,7 +38,7 @@ def test_sigquit_is_a_power_cut(hil_qvm, trace) -> None:  # type: ignore[no-unty
     run.assert_reason(Exit.POWER_CUT)
 
 
-def test_sigusr1_reports_status(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+def test_sigusr1_reports_status(hil_qvm: QvmRunner, trace: DeployedVdev) -> None:
     with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC, tick=10), timeout=20) as session:
         session.wait_log(r"ctrl GUEST_STARTING")
         session.signal("USR1")
@@ -50,7 +50,7 @@ def test_sigusr1_reports_status(hil_qvm, trace) -> None:  # type: ignore[no-unty
 
 @pytest.mark.demo
 @pytest.mark.hil_sanitizer_expected  # the null store is the point (UBSan reports it under --hil-sanitize)
-def test_crashing_vdev_kills_qvm_by_sigsegv(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+def test_crashing_vdev_kills_qvm_by_sigsegv(hil_qvm: QvmRunner, trace: DeployedVdev) -> None:
     with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC), timeout=20) as session:
         session.wait_log(r"ctrl GUEST_STARTING")
         session.guest.send(f"write {TRACE_LOC + 0x10:#x} 4 0")
@@ -64,11 +64,13 @@ def test_crashing_vdev_kills_qvm_by_sigsegv(hil_qvm, trace) -> None:  # type: ig
     assert re.search(r"trace\.c:\d+$", crash.top.source or ""), crash.text()
     assert "in trace_vwrite (trace.c:" in run.summary()
     assert "trace_vwrite" in run.artifacts["crash"].read_text()
-    assert run.to_json()["crash"]["frames"][0]["function"] == "trace_vwrite"  # type: ignore[index]
+    crash_json = run.to_json()["crash"]
+    assert isinstance(crash_json, dict), crash_json
+    assert crash_json["frames"][0]["function"] == "trace_vwrite"
 
 
 @pytest.mark.parametrize("cause", [32, 63])
-def test_custom_cause_becomes_exit_status(hil_qvm, trace, cause: int) -> None:  # type: ignore[no-untyped-def]
+def test_custom_cause_becomes_exit_status(hil_qvm: QvmRunner, trace: DeployedVdev, cause: int) -> None:
     with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC), timeout=20) as session:
         session.wait_log(r"ctrl GUEST_STARTING")
         session.guest.send(f"write {TRACE_LOC + 0x08:#x} 4 {cause}")
@@ -77,7 +79,7 @@ def test_custom_cause_becomes_exit_status(hil_qvm, trace, cause: int) -> None:  
     assert run.exit_status == cause
 
 
-def test_fatal_after_guest_started(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+def test_fatal_after_guest_started(hil_qvm: QvmRunner, trace: DeployedVdev) -> None:
     with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC), timeout=20) as session:
         session.wait_log(r"ctrl GUEST_STARTING")
         session.guest.send(f"write {TRACE_LOC + 0x0C:#x} 4 1")
@@ -86,14 +88,14 @@ def test_fatal_after_guest_started(hil_qvm, trace) -> None:  # type: ignore[no-u
     assert run.exit_status == 96
 
 
-def test_dryrun_stops_after_guest_configured(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+def test_dryrun_stops_after_guest_configured(hil_qvm: QvmRunner, trace: DeployedVdev) -> None:
     run = hil_qvm.run(vm().vdev(trace, loc=TRACE_LOC).dryrun(), timeout=20)
     run.assert_reason(Exit.NORMAL)
     run.log.expect(r"ctrl GUEST_CONFIGURED")
     run.assert_no_log(r"ctrl GUEST_STARTING")
 
 
-def test_hung_qvm_is_stopped_by_escalation(hil_qvm, hil_target, trace) -> None:  # type: ignore[no-untyped-def]
+def test_hung_qvm_is_stopped_by_escalation(hil_qvm: QvmRunner, hil_target: Target, trace: DeployedVdev) -> None:
     run = hil_qvm.run(vm().vdev(trace, loc=TRACE_LOC, hang="button"), timeout=1.0)
     run.assert_reason(Exit.HUNG)
     assert run.hung
@@ -105,7 +107,7 @@ def test_hung_qvm_is_stopped_by_escalation(hil_qvm, hil_target, trace) -> None: 
     assert alive.stdout_text.strip() == "gone"
 
 
-def test_options_by_index_and_flags(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+def test_options_by_index_and_flags(hil_qvm: QvmRunner, trace: DeployedVdev) -> None:
     run = hil_qvm.run(vm().vdev(trace, loc=TRACE_LOC, tick=7, verbose=True).dryrun(), timeout=20)
     run.assert_reason(Exit.NORMAL)
     run.log.expect(r"ctrl OPTION index=0 name=tick arg=7", source="trace")
@@ -113,7 +115,7 @@ def test_options_by_index_and_flags(hil_qvm, trace) -> None:  # type: ignore[no-
     run.log.expect_none(r"name=loc")  # common options are qvm's own
 
 
-def test_unsupported_reference_abort(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+def test_unsupported_reference_abort(hil_qvm: QvmRunner, trace: DeployedVdev) -> None:
     with hil_qvm.start(
         vm().vdev(trace, loc=TRACE_LOC).option("unsupported", "reference", "abort"), timeout=20
     ) as session:
@@ -124,7 +126,7 @@ def test_unsupported_reference_abort(hil_qvm, trace) -> None:  # type: ignore[no
 
 
 @pytest.mark.hil_kinds("qemu")
-def test_slog_is_read_back_with_slog2info_and_merged(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+def test_slog_is_read_back_with_slog2info_and_merged(hil_qvm: QvmRunner, trace: DeployedVdev) -> None:
     """The board's slog2 path end to end, on qvmsim's stand-ins: qvmsim's slog2-style buffer and
     the image's slog2info (not QNX's): errors go to both, info only to slog."""
     cfg = vm().logger("error", "stderr").logger("error,info", "slog").vdev(trace, loc=TRACE_LOC).dryrun()
@@ -139,7 +141,7 @@ def test_slog_is_read_back_with_slog2info_and_merged(hil_qvm, trace) -> None:  #
     assert re.search(r"^[A-Z][a-z]{2} +\d+ \d\d:\d\d:\d\d\.\d{3} +qvm\.\d+ +qvm +0 +INFO trace: ctrl", raw, re.M)
 
 
-def test_stop_presses_the_power_button_and_the_guest_shuts_down(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+def test_stop_presses_the_power_button_and_the_guest_shuts_down(hil_qvm: QvmRunner, trace: DeployedVdev) -> None:
     with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC), timeout=20) as session:
         session.wait_log(r"ctrl GUEST_STARTING")
         run = session.stop()
@@ -149,7 +151,7 @@ def test_stop_presses_the_power_button_and_the_guest_shuts_down(hil_qvm, trace) 
 
 
 @pytest.mark.hil_kinds("local", "qemu")  # qvmsim's scripted guest: `ignore button`
-def test_stop_cuts_the_power_of_a_guest_that_ignores_the_button(hil_qvm, trace) -> None:  # type: ignore[no-untyped-def]
+def test_stop_cuts_the_power_of_a_guest_that_ignores_the_button(hil_qvm: QvmRunner, trace: DeployedVdev) -> None:
     with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC), timeout=20) as session:
         session.wait_log(r"ctrl GUEST_STARTING")
         session.send("ignore button")

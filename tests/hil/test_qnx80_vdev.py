@@ -13,8 +13,8 @@ import re
 
 import pytest
 
-from hil.qvm import Exit
-from tests.support.hil import vm
+from hil.qvm import Exit, QvmResult
+from tests.support.hil import DeployedVdev, QvmRunner, Target, VdevBuilder, vm
 
 pytestmark = pytest.mark.hil
 
@@ -26,21 +26,24 @@ RD_COPIES, RD_RECURRING, RD_ABSOLUTE, RD_RELATIVE, RD_NO_DRIFT = (0x00, 0x04, 0x
 
 
 @pytest.fixture
-def dma80(hil_vdev):  # type: ignore[no-untyped-def]
+def dma80(hil_vdev: VdevBuilder) -> DeployedVdev:
     """The documentation-only vdev, built for this target and deployed."""
     return hil_vdev("tests/hil/vdevs/dma80")
 
 
-def _number(run, pattern: str) -> int:  # type: ignore[no-untyped-def]
+def _number(run: QvmResult, pattern: str) -> int:
     m = run.log.expect(pattern, source="dma80")
     return int(m[1])
 
 
-def test_timers_interrupt_and_guest_memory(hil_qvm, hil_target, dma80) -> None:  # type: ignore[no-untyped-def]
+def test_timers_interrupt_and_guest_memory(hil_qvm: QvmRunner, hil_target: Target, dma80: DeployedVdev) -> None:
     config = vm().vdev(dma80, loc=DMA_LOC, intr=INTR, period=20)
     with hil_qvm.start(config, timeout=30) as session:
         guest = session.guest
-        reg = lambda offset: DMA_LOC + offset  # noqa: E731
+
+        def reg(offset: int) -> int:
+            return DMA_LOC + offset
+
         # DMA: the guest fills a source buffer, programs the copy, waits for the interrupt
         guest.fill(SRC, 64, 0x5A)
         guest.store(SRC, 4, 0x11223344)
@@ -84,7 +87,7 @@ def test_timers_interrupt_and_guest_memory(hil_qvm, hil_target, dma80) -> None: 
     assert abs(line.time - fired / hz) < 0.05, run.explain()
 
 
-def test_a_copy_outside_guest_ram_is_refused_by_gasp(hil_qvm, dma80) -> None:  # type: ignore[no-untyped-def]
+def test_a_copy_outside_guest_ram_is_refused_by_gasp(hil_qvm: QvmRunner, dma80: DeployedVdev) -> None:
     with hil_qvm.start(vm().vdev(dma80, loc=DMA_LOC, intr=INTR), timeout=30) as session:
         guest = session.guest
         guest.store(DMA_LOC + REG_SRC, 4, 0x30000000)  # not RAM

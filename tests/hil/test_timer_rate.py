@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from hil.qvm import Exit
-from tests.support.hil import vm
+from tests.support.hil import DeployedVdev, QvmRunner, Target, VdevBuilder, vm
 
 pytestmark = pytest.mark.hil
 
@@ -17,7 +17,7 @@ DELAY_MS = 20
 TOLERANCE_S = 0.030  # qvmsim's own timestamps; generous for a loaded host
 
 
-def _delay(hil_qvm, vdev, convert: bool) -> float:  # type: ignore[no-untyped-def]
+def _delay(hil_qvm: QvmRunner, vdev: DeployedVdev, convert: bool) -> float:
     """Seconds between the vdev's "armed" and "fired" lines (qvm's own log clock)."""
     with hil_qvm.start(vm().vdev(vdev, loc=LOC, delay=DELAY_MS, convert=convert), timeout=30) as session:
         session.guest.store(LOC, 4, 1)
@@ -30,8 +30,8 @@ def _delay(hil_qvm, vdev, convert: bool) -> float:  # type: ignore[no-untyped-de
     return float(fired.time - armed.time)
 
 
-def test_delays_are_on_time_only_when_converted_with_the_resolution(  # type: ignore[no-untyped-def]
-    hil_qvm, hil_target, hil_vdev
+def test_delays_are_on_time_only_when_converted_with_the_resolution(
+    hil_qvm: QvmRunner, hil_target: Target, hil_vdev: VdevBuilder
 ) -> None:
     vdev = hil_vdev("tests/hil/vdevs/ticks")
     hz = hil_target.definition.qvm.timer_hz or 1_000_000_000

@@ -10,7 +10,7 @@ import re
 import pytest
 
 from hil.qvm import Exit
-from tests.support.hil import vm
+from tests.support.hil import DeployedVdev, QvmRunner, QvmSession, Sweep, VdevBuilder, vm
 
 pytestmark = pytest.mark.hil
 
@@ -21,19 +21,19 @@ RING, MSG, REPLY = 0x100000, 0x200000, 0x300000  # guest RAM
 
 
 @pytest.fixture
-def vecho(hil_vdev):  # type: ignore[no-untyped-def]
+def vecho(hil_vdev: VdevBuilder) -> DeployedVdev:
     """The sample virtio vdev, built for this target and deployed."""
     return hil_vdev("target_vdevs/vecho")
 
 
-def ask(session, command: str, pattern: str, timeout: float = 10.0) -> re.Match[str]:  # type: ignore[no-untyped-def]
+def ask(session: QvmSession, command: str, pattern: str, timeout: float = 10.0) -> re.Match[str]:
     """Send a guest command and wait for its answer on the guest console."""
     mark = len(session.stdout)
     session.send(command)
-    return session.wait_stdout(pattern, timeout=timeout, since=mark)  # type: ignore[no-any-return]
+    return session.wait_stdout(pattern, timeout=timeout, since=mark)
 
 
-def bring_up(session, features: str = "") -> str:  # type: ignore[no-untyped-def]
+def bring_up(session: QvmSession, features: str = "") -> str:
     """Initialise the device as a driver does; returns the feature answer."""
     m = ask(session, f"virtio init {DEV} {features}".rstrip(), rf"(?m)^virtio {DEV}: features (.*)$")
     ask(session, f"virtio queue {DEV} 0 16 {RING:#x}", rf"(?m)^virtio {DEV} q0: size=16 ")
@@ -41,17 +41,17 @@ def bring_up(session, features: str = "") -> str:  # type: ignore[no-untyped-def
     return m[1]
 
 
-def echo(session, text: str) -> str:  # type: ignore[no-untyped-def]
+def echo(session: QvmSession, text: str) -> str:
     """One request through the queue; returns the reply's text."""
     session.send(f"virtio text {MSG:#x} {text}")
     ask(session, f"virtio send {DEV} 0 r:{MSG:#x}:{len(text)} w:{REPLY:#x}:256", r"(?m)^virtio .* added head=")
     m = ask(session, f"virtio wait {DEV} 0 5000", rf'(?m)^virtio {DEV} q0: (data "(.*)"|used timeout)$')
     assert m[2] is not None, session.log.text
-    return m[2]  # type: ignore[no-any-return]
+    return m[2]
 
 
 @pytest.mark.parametrize("worker", [False, True], ids=["inline", "worker"])
-def test_virtio_round_trip(hil_qvm, vecho, worker: bool) -> None:  # type: ignore[no-untyped-def]
+def test_virtio_round_trip(hil_qvm: QvmRunner, vecho: DeployedVdev, worker: bool) -> None:
     with hil_qvm.start(vm().vdev(vecho, loc=LOC, intr=INTR, worker=worker), timeout=30) as session:
         guest = session.guest
         # what any driver's probe reads first: the virtio-MMIO magic, version 2, the device ID
@@ -73,7 +73,7 @@ def test_virtio_round_trip(hil_qvm, vecho, worker: bool) -> None:  # type: ignor
     run.log.expect_none(r".", source="vecho", level="ERROR")
 
 
-def test_virtio_features_and_reset(hil_qvm, vecho) -> None:  # type: ignore[no-untyped-def]
+def test_virtio_features_and_reset(hil_qvm: QvmRunner, vecho: DeployedVdev) -> None:
     with hil_qvm.start(vm().vdev(vecho, loc=LOC, intr=INTR), timeout=30) as session:
         assert bring_up(session, "all") == "device=0x100000001 driver=0x100000001 FEATURES_OK"
         assert echo(session, "upper") == "UPPER"  # the negotiated feature changes what the device does
@@ -100,7 +100,7 @@ BAD = [
 
 
 @pytest.mark.parametrize("worker", [False, True], ids=["inline", "worker"])
-def test_virtio_bad_descriptor_chains_do_not_crash(hil_qvm, vecho, worker: bool) -> None:  # type: ignore[no-untyped-def]
+def test_virtio_bad_descriptor_chains_do_not_crash(hil_qvm: QvmRunner, vecho: DeployedVdev, worker: bool) -> None:
     with hil_qvm.start(vm().vdev(vecho, loc=LOC, intr=INTR, worker=worker), timeout=60) as session:
         bring_up(session)
         for descs, head, _ in BAD:
@@ -121,6 +121,6 @@ def test_virtio_bad_descriptor_chains_do_not_crash(hil_qvm, vecho, worker: bool)
 
 
 @pytest.mark.hil_kinds("local")  # as tests/sweep: the sweep's many short runs, on the local target
-def test_virtio_sample_configuration_sweep_is_clean(hil_sweep) -> None:  # type: ignore[no-untyped-def]
+def test_virtio_sample_configuration_sweep_is_clean(hil_sweep: Sweep) -> None:
     report = hil_sweep("target_vdevs/vecho", base=f"loc {DEV}", timeout=5)
     assert report.clean, report.table()

@@ -48,7 +48,9 @@ def test_nightly_html_report_loads_with_every_test_and_true_timelines(tmp_path: 
             assert not folder.group(1).startswith("/")  # relative to the report: it works once downloaded
             log = (run / folder.group(1) / f"{name}.qvm.log").read_text()
             stamps = {round(float(t), 6) for t in re.findall(r"^(\d+\.\d+) ", log, re.M)}
-            t0, t1 = (float(v) for v in re.search(r'data-t0="([^"]+)" data-t1="([^"]+)"', svg).groups())  # type: ignore[union-attr]
+            span = re.search(r'data-t0="([^"]+)" data-t1="([^"]+)"', svg)
+            assert span is not None, svg
+            t0, t1 = (float(v) for v in span.groups())
             for cx, t, kind in re.findall(
                 r'cx="([^"]+)" cy="[^"]+" r="[^"]+" data-t="([^"]+)" data-kind="([^"]+)"', svg
             ):

@@ -61,7 +61,8 @@ def test_two_qemu_targets_in_parallel(tmp_path: Path) -> None:
     root = ET.parse(junit).getroot()
     for suite in root.iter("testsuite"):
         props = {p.get("name"): p.get("value") for p in suite.iter("property")}
-        assert props["target.kind"] == "qemu" and props["qvm.version"].startswith("qvmsim")
+        version = props["qvm.version"]
+        assert props["target.kind"] == "qemu" and version is not None and version.startswith("qvmsim")
     summary = (run / "summary.txt").read_text()
     assert "qemu-b" in summary and "Infrastructure errors (0)" in summary
     assert "-n" in (run / "command.txt").read_text()  # really through pytest-xdist

@@ -46,8 +46,14 @@ def start_qvm(qvm_bin: Path, vdev_dir: Path, tmp_path: Path) -> Iterator[StartQv
     """Start qvm in the background: ``start_qvm(conf_text, *extra, script=...)`` -> QvmProc; killed at teardown."""
     procs: list[QvmProc] = []
 
-    def start(*args: object, **kwargs: object) -> QvmProc:
-        p = _start(qvm_bin, vdev_dir, tmp_path, *args, **kwargs)  # type: ignore[arg-type]
+    def start(
+        conf_text: str,
+        *extra: str,
+        script: str | None = None,
+        stdin_pipe: bool = False,
+        env: dict[str, str] | None = None,
+    ) -> QvmProc:
+        p = _start(qvm_bin, vdev_dir, tmp_path, conf_text, *extra, script=script, stdin_pipe=stdin_pipe, env=env)
         procs.append(p)
         return p
 

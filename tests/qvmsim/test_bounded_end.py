@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.support.qvmsim import QvmProc, QvmRun, RunQvm
+from tests.support.qvmsim import QvmProc, QvmRun, RunQvm, stamp
 
 TRACE = "system demo\nvdev trace loc 0x1000 tick 5\n"
 StartQvm = Callable[..., QvmProc]
@@ -24,7 +24,7 @@ def cut_off(run: QvmRun, ctrl: str, why: str) -> float:
     line = run.one(rf"^vdev 'trace' has not returned from VDEV_CTRL_{ctrl} {why}: qvm exits without waiting for it$",
                    source="qvm", level="ERROR")  # fmt: skip
     assert run.log[-1].message == f"exit status={run.returncode}", run.stderr
-    return line.time
+    return stamp(line)
 
 
 @pytest.mark.parametrize("where", ["configured", "starting"])
@@ -40,7 +40,7 @@ def test_sigterm_while_a_vdev_hangs_in_set_up_ends_qvm(start_qvm: StartQvm, wher
         "configured": r"^SIGTERM before the guest started: the guest is not started, qvm ends",
         "starting": r"^SIGTERM while the guest is starting: handled once it runs",
     }[where]
-    asked = run.one(said, source="qvm").time
+    asked = stamp(run.one(said, source="qvm"))
     ended = cut_off(run, ctrl, "1000 ms after the signal to end")
     assert SETUP_GRACE - 0.05 <= ended - asked <= SETUP_GRACE + 2.0, run.stderr
     assert not run.find(r"^guest started", source="qvm")
@@ -61,7 +61,7 @@ def test_hang_in_terminate_after_the_power_button_is_cut_off(start_qvm: StartQvm
     q.signal(signal.SIGTERM)
     run = q.finish(timeout=20)
     assert run.returncode == VDEV_ERROR, run.stderr
-    began = run.one(r"^ctrl TERMINATE$", source="trace").time
+    began = stamp(run.one(r"^ctrl TERMINATE$", source="trace"))
     ended = cut_off(run, "TERMINATE", "5000 ms after qvm began terminating")
     assert TERMINATE_GRACE - 0.05 <= ended - began <= TERMINATE_GRACE + 3.0, run.stderr
 
@@ -81,6 +81,6 @@ def test_sigterm_during_a_hung_teardown_ends_qvm_at_once(start_qvm: StartQvm) ->
     q.signal(signal.SIGTERM)  # asked again while terminating
     run = q.finish(timeout=20)
     assert run.returncode == VDEV_ERROR, run.stderr
-    hung = run.one(r"^hanging forever in TERMINATE", source="trace").time
+    hung = stamp(run.one(r"^hanging forever in TERMINATE", source="trace"))
     ended = cut_off(run, "TERMINATE", "and SIGTERM asked qvm to end again")
     assert ended - hung < TERMINATE_GRACE - 1.0, run.stderr  # well before the teardown bound

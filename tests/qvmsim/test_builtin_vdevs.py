@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.qvmsim import QvmRun, RunQvm
+from tests.support.qvmsim import QvmRun, RunQvm, stamp
 
 LOGGER = "logger fatal,internal,error,warn,info,debug,verbose stderr\n"
 
@@ -31,13 +31,13 @@ pass loc mem:0x10000000,0x1000,rw=0x10000000
 
 
 def _kicks(run: QvmRun, source: str) -> list[float]:
-    return [line.time for line in run.find(r"^kick \d+", source=source, level="DEBUG")]
+    return [stamp(line) for line in run.find(r"^kick \d+", source=source, level="DEBUG")]
 
 
 def _bite(run: QvmRun, source: str) -> float:
     bites = run.find(r"^watchdog expired, biting", source=source, level="ERROR")
     assert len(bites) == 1, run.stderr
-    return bites[0].time
+    return stamp(bites[0])
 
 
 # --- wdt-sp805 ----------------------------------------------------------------------------------
@@ -58,7 +58,7 @@ def test_sp805_starved_bites_on_the_second_time_out_exit_4(run_qvm: RunQvm) -> N
     run = run_qvm(ARM_GUEST + LOGGER, script=script)
     assert run.returncode == 4, run.stderr
     last_kick = _kicks(run, "wdt-sp805")[-1]
-    first = run.one(r"^first time-out: interrupt raised", source="wdt-sp805").time
+    first = stamp(run.one(r"^first time-out: interrupt raised", source="wdt-sp805"))
     assert abs((first - last_kick) - 0.100) <= 0.030, run.stderr  # LOAD 100 at 1 kHz: 100 ms
     assert abs((_bite(run, "wdt-sp805") - last_kick) - 0.200) <= 0.040, run.stderr  # counts down twice
     run.one(r"^guest terminated: cause=4 name=GTC_WATCHDOG ", source="qvm")

@@ -24,6 +24,7 @@ import tempfile
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -63,17 +64,17 @@ BASELINE = Probe("(headers alone)", "qvm/vdev.h", "(void)0;")
 """An empty probe: it fails only if the headers themselves do not compile."""
 
 
-def load(path: Path = PROBES_FILE) -> dict:
+def load(path: Path = PROBES_FILE) -> dict[str, Any]:
     with path.open("rb") as f:
         return tomllib.load(f)
 
 
-def probes(data: dict | None = None) -> list[Probe]:
+def probes(data: dict[str, Any] | None = None) -> list[Probe]:
     data = load() if data is None else data
     return [Probe(p["id"], p["header"], p["code"], p["source"], p["fact"]) for p in data.get("probe", [])]
 
 
-def negatives(data: dict | None = None) -> list[Probe]:
+def negatives(data: dict[str, Any] | None = None) -> list[Probe]:
     data = load() if data is None else data
     return [Probe(p["id"], p["header"], p["code"], fact=p["why"]) for p in data.get("portable_must_not_compile", [])]
 

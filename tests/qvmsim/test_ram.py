@@ -197,6 +197,14 @@ class _Session:
         with self.proc._cv:
             return "".join(self.proc._out)
 
+    @property
+    def stdout_end(self) -> int:
+        """Characters of guest console so far (a QvmProc keeps all of it: nothing is dropped)."""
+        return len(self.stdout)
+
+    def stdout_since(self, mark: int) -> str:
+        return self.stdout[mark:]
+
     def send(self, line: str) -> None:
         assert self.proc.proc.stdin is not None
         self.proc.proc.stdin.write(line + "\n")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.qvmsim import LogLine, QvmRun, RunQvm
+from tests.support.qvmsim import LogLine, QvmRun, RunQvm, stamp
 
 PERIOD_NS = 20_000_000
 LATE_NS = 150_000_000  # how late an expiry may run on a loaded 2-core machine
@@ -67,7 +67,7 @@ def check_common(run: QvmRun, count: int) -> list[dict[str, int]]:
     for line, d in rows:
         assert d["host_notify_start"] == d["guest_notify_start"]
         assert d["host_current"] == d["guest_current"]
-        logged_ns = round(line.time * 1e9)
+        logged_ns = round(stamp(line) * 1e9)
         assert -1_000 <= logged_ns - d["guest_current"] < LATE_NS, (line, d)
     return [d for _, d in rows]
 

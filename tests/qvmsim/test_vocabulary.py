@@ -43,6 +43,10 @@ class Vocabulary:
     def arity(self, kind: str) -> dict[str, int]:
         return {word: int(n) for word, n in self.rows[kind]}
 
+    def pairs(self, kind: str) -> dict[str, str]:
+        """KIND's two-word rows as {first: second} (a row of another length is a ValueError)."""
+        return {word: value for word, value in self.rows[kind]}
+
     def words(self, kind: str) -> list[str]:
         return [row[0] for row in self.rows[kind]]
 
@@ -105,9 +109,9 @@ def test_set_variables_agree(vocab: Vocabulary) -> None:
 
 def test_value_words_agree(vocab: Vocabulary) -> None:
     assert vocab.words("logger-filter") == list(LOGGER_FILTERS)
-    assert dict(vocab.rows["logger-filter-alias"]) == dict(FILTER_ALIASES)  # type: ignore[arg-type]
+    assert vocab.pairs("logger-filter-alias") == dict(FILTER_ALIASES)
     assert set(vocab.words("logger-dest")) == set(LOGGER_DESTS)
-    assert dict(vocab.rows["unsupported-type"]) == dict(UNSUPPORTED_TYPES)  # type: ignore[arg-type]
+    assert vocab.pairs("unsupported-type") == dict(UNSUPPORTED_TYPES)
     assert vocab.words("unsupported-action") == list(UNSUPPORTED_ACTIONS)
     assert vocab.words("safety") == list(SAFETY_VALUES)
 

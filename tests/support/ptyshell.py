@@ -82,8 +82,9 @@ class PtyShell:
                 self._relay(client)
 
     def _relay(self, client: socket.socket) -> None:
+        watched: list[int | socket.socket] = [self.master, client]
         while not self._stop.is_set():
-            ready, _, _ = select.select([self.master, client], [], [], 0.1)
+            ready, _, _ = select.select(watched, [], [], 0.1)
             try:
                 if self.master in ready:
                     data = os.read(self.master, 65536)

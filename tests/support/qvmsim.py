@@ -35,11 +35,18 @@ __all__ = [
     "log_lines",
     "qvm_env",
     "run_qvm",
+    "stamp",
     "start_qvm",
 ]
 
 #: The vdevs of target_vdevs/ the qvmsim tests load (from ``-L`` folder).
 TARGET_VDEV_NAMES = ("wdog", "trace", "badabi", "vecho")
+
+
+def stamp(line: LogLine) -> float:
+    """``line.time``, asserted present: qvmsim stamps every line it writes (seconds, CLOCK_MONOTONIC)."""
+    assert line.time is not None, f"log line without a timestamp: {line.raw!r}"
+    return line.time
 
 
 def log_lines(text: str) -> QvmLog:

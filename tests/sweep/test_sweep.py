@@ -17,6 +17,7 @@ import pytest
 from hil.core.errors import SetupError
 from hil.qvm.sweep import Acceptances, VdevOption, cases, parse_option_list
 from hil.targets.toolchain import Toolchain, build_vdev
+from tests.support.hil import Sweep
 
 ROOT = Path(__file__).resolve().parents[2]
 SWEEPY = ROOT / "tests" / "sweep" / "vdevs" / "sweepy"
@@ -83,7 +84,7 @@ def test_sweep_finds_the_planted_crash_and_hang(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("vdev", "base"), [("target_vdevs/wdog", "loc 0x1c0f0000"), ("target_vdevs/trace", "loc 0x2000")]
 )
-def test_target_vdevs_sweep_clean(hil_sweep, vdev: str, base: str) -> None:  # type: ignore[no-untyped-def]
+def test_target_vdevs_sweep_clean(hil_sweep: Sweep, vdev: str, base: str) -> None:
     """The fixture: wdog and trace end every bad configuration cleanly (trace's documented acceptances
     are in target_vdevs/trace/sweep.accept)."""
     report = hil_sweep(vdev, base=base, timeout=5)

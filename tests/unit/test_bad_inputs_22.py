@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -44,7 +45,7 @@ def _fifo(tmp_path: Path, name: str) -> Path:
     return path
 
 
-def _within(seconds: float, fn: object) -> object:
+def _within(seconds: float, fn: Callable[[], object]) -> object:
     out: list[object] = []
     thread = threading.Thread(target=lambda: out.append(_call(fn)), daemon=True)
     thread.start()
@@ -53,9 +54,9 @@ def _within(seconds: float, fn: object) -> object:
     return out[0]
 
 
-def _call(fn: object) -> object:
+def _call(fn: Callable[[], object]) -> object:
     try:
-        return fn()  # type: ignore[operator]
+        return fn()
     except Exception as exc:
         return exc
 

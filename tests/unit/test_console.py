@@ -15,7 +15,7 @@ import pytest
 
 from hil.core.errors import ExpectTimeout, FailPatternSeen, InfrastructureError, SetupError
 from hil.links.capture import TextStore
-from hil.links.console import Console, Mark
+from hil.links.console import Console, ConsoleMatch, Mark
 from hil.links.regex_window import Search
 from hil.links.transports import SocketLikeTransport, TcpTransport, open_transport
 
@@ -157,7 +157,7 @@ def test_bad_patterns_are_setup_errors(console: Console) -> None:
     with pytest.raises(SetupError, match=r"invalid regular expression 'a\('"):
         console.expect("a(", timeout=1)
     with pytest.raises(SetupError, match="bytes"):
-        console.expect(re.compile(b"x"), timeout=1)  # type: ignore[arg-type]
+        console.expect(re.compile(b"x"), timeout=1)  # type: ignore[arg-type]  # a bytes pattern: the bad input
     with pytest.raises(SetupError, match="empty list"):
         console.expect([], timeout=1)
 
@@ -261,7 +261,7 @@ def test_reconnect_over_a_real_socket(tmp_path: Path) -> None:
         until(lambda: not c.connected)
         with pytest.raises(ExpectTimeout, match="DISCONNECTED"):
             c.expect("second", timeout=0.1)
-        waiting: list[object] = []
+        waiting: list[ConsoleMatch] = []
         t = threading.Thread(target=lambda: waiting.append(c.expect("second life", timeout=10)))
         t.start()
         peer = Peer(port)
@@ -269,7 +269,7 @@ def test_reconnect_over_a_real_socket(tmp_path: Path) -> None:
         until(lambda: c.connected)
         peer.send("second life\n")
         t.join()
-        assert waiting and waiting[0].text == "second life"  # type: ignore[attr-defined]
+        assert waiting and waiting[0].text == "second life"
         c.sendline("after")
         assert peer.conn is not None and peer.conn.recv(100) == b"after\n"
         assert c.reconnects == 1
@@ -480,7 +480,7 @@ def test_a_second_waiting_expect_takes_over_when_the_reading_one_returns(peer: P
 )
 def test_plain_text_patterns_reach_as_far_as_the_parser_says(pattern: str) -> None:
     """The plain-text shortcut of ``reach`` (no parse) gives what the parse tree gives."""
-    from re import _parser  # type: ignore[attr-defined]
+    from re import _parser  # type: ignore[attr-defined]  # private, not in typeshed: the parser reach mirrors
 
     from hil.links import regex_window
 

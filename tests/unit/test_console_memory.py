@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -89,7 +91,7 @@ def test_a_200_mb_flood_keeps_memory_bounded_and_expect_finds_the_marker(tmp_pat
     assert str(log) in r["old"]
 
 
-def waiting_expect(console: Console, pattern: str, send) -> ConsoleMatch:  # type: ignore[no-untyped-def]
+def waiting_expect(console: Console, pattern: str, send: Callable[[], object]) -> ConsoleMatch:
     """``console.expect(pattern)`` already waiting (from the current position) while ``send()`` floods it."""
     import threading
     import time
@@ -108,14 +110,13 @@ def waiting_expect(console: Console, pattern: str, send) -> ConsoleMatch:  # typ
         time.sleep(0.001)
     send()
     waiter.join(60)
-    assert isinstance(result.get("m"), ConsoleMatch), result
-    return result["m"]  # type: ignore[return-value]
+    match = result.get("m")
+    assert isinstance(match, ConsoleMatch), result
+    return match
 
 
 @pytest.fixture
-def pair():  # type: ignore[no-untyped-def]
-    import socket
-
+def pair() -> Iterator[tuple[Console, socket.socket]]:
     server = socket.create_server(("127.0.0.1", 0))
     console = Console(
         open_transport(f"socket://127.0.0.1:{server.getsockname()[1]}"), reconnect=False, memory=1 << 16
@@ -127,7 +128,7 @@ def pair():  # type: ignore[no-untyped-def]
     server.close()
 
 
-def test_small_bound_keeps_offsets_exact_with_multibyte_text(pair) -> None:  # type: ignore[no-untyped-def]
+def test_small_bound_keeps_offsets_exact_with_multibyte_text(pair: tuple[Console, socket.socket]) -> None:
     console, peer = pair
     line = "é€ line of text 😀\n".encode()
     blob = line * 20000  # ~560 KB, far over the 64 KiB bound
@@ -147,7 +148,7 @@ def test_small_bound_keeps_offsets_exact_with_multibyte_text(pair) -> None:  # t
         console.data(mark)
 
 
-def test_memory_bound_from_the_environment(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_memory_bound_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HIL_CONSOLE_MEMORY_MB", "5")
     assert Console(open_transport("loop://")).memory == 5 << 20
     monkeypatch.setenv("HIL_CONSOLE_MEMORY_MB", "lots")
@@ -155,7 +156,7 @@ def test_memory_bound_from_the_environment(monkeypatch) -> None:  # type: ignore
         Console(open_transport("loop://"))
 
 
-def test_marker_in_the_middle_of_a_flood_is_found_by_a_waiting_expect(pair) -> None:  # type: ignore[no-untyped-def]
+def test_marker_in_the_middle_of_a_flood_is_found_by_a_waiting_expect(pair: tuple[Console, socket.socket]) -> None:
     console, peer = pair
     filler = b"noise " * 1000 + b"\n"
     before = filler * 300  # ~1.8 MB before the marker, far over the 64 KiB bound

@@ -19,6 +19,7 @@ import pytest
 
 from hil.core.errors import CommandTimeout
 from hil.links.console import Console
+from hil.links.consolecodec import Checksum, Encoding
 from hil.links.consoleprocess import ConsoleProcess
 from hil.links.consoleshell import ConsoleShell
 from hil.links.transports import TcpTransport
@@ -64,8 +65,8 @@ def test_timeout_interrupts_and_the_shell_goes_on(shell: ConsoleShell) -> None:
 
 
 @pytest.mark.parametrize(("encoding", "checksum"), [("base64", "md5sum"), ("octal", "cksum"), ("octal", "size")])
-def test_files(shell: ConsoleShell, tmp_path: Path, encoding: str, checksum: str) -> None:
-    link = ConsoleShell(shell.console, shell.workdir, encoding=encoding, checksum=checksum)  # type: ignore[arg-type]
+def test_files(shell: ConsoleShell, tmp_path: Path, encoding: Encoding, checksum: Checksum) -> None:
+    link = ConsoleShell(shell.console, shell.workdir, encoding=encoding, checksum=checksum)
     link.attach(20)
     assert (link.codec.encoding, link.codec.checksum) == (encoding, checksum)
     data = os.urandom(20_000) + bytes(range(256))

@@ -5,23 +5,25 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from hil.core.errors import ConfigError, InfrastructureError
 from hil.targets import deploy, make_target
+from hil.targets.base import Target
 from hil.targets.definition import parse_definition
 from hil.targets.deploy import cleanup_stale, create_deployment
 
 
 @pytest.fixture
-def target(tmp_path: Path):  # type: ignore[no-untyped-def]
+def target(tmp_path: Path) -> Target:
     definition = parse_definition({"kind": "local", "qvm": {"workdir": str(tmp_path / "work")}}, "t.toml", "box")
     return make_target(definition, tmp_path / "run")
 
 
-def test_private_folder_removed_unless_kept(target, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_private_folder_removed_unless_kept(target: Target, tmp_path: Path) -> None:
     d = create_deployment(target, "test_x[local]")
     assert oct(Path(d.path).stat().st_mode & 0o777) == "0o700"
     (tmp_path / "f").write_text("x")
@@ -33,7 +35,7 @@ def test_private_folder_removed_unless_kept(target, tmp_path: Path) -> None:  # 
     assert Path(kept.path).exists()
 
 
-def test_stale_qvm_of_a_dead_run_is_killed_and_its_folder_removed(target) -> None:  # type: ignore[no-untyped-def]
+def test_stale_qvm_of_a_dead_run_is_killed_and_its_folder_removed(target: Target) -> None:
     dead = subprocess.Popen(["true"])
     dead.wait()  # a pid that no longer runs: the "dead pytest" that left things behind
     from hil.targets import deploy
@@ -67,7 +69,7 @@ def _dead_pid() -> int:
 
 
 @pytest.mark.parametrize("record", ["old", "start", "cmdline"])
-def test_stale_cleanup_spares_a_process_that_reused_the_recorded_pid(target, record: str) -> None:  # type: ignore[no-untyped-def]
+def test_stale_cleanup_spares_a_process_that_reused_the_recorded_pid(target: Target, record: str) -> None:
     """Issue 11.4: a reused pid in a stale qvm.pid must not get an innocent process killed."""
     stale = Path(target.definition.qvm.workdir) / f"hil-{deploy._HOST}-{_dead_pid()}-1-test_old"
     stale.mkdir(parents=True)
@@ -88,7 +90,7 @@ def test_stale_cleanup_spares_a_process_that_reused_the_recorded_pid(target, rec
         innocent.wait()
 
 
-def test_deploy_paths_stay_inside_the_private_folder(target, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_deploy_paths_stay_inside_the_private_folder(target: Target, tmp_path: Path) -> None:
     """Issue 11.15: absolute names, '..' and symlinks out of the folder are refused before anything is written."""
     d = create_deployment(target, "test_confined")
     src = tmp_path / "f"
@@ -111,7 +113,7 @@ def test_deploy_paths_stay_inside_the_private_folder(target, tmp_path: Path) -> 
 
 
 @pytest.fixture
-def small_disk(tmp_path: Path):  # type: ignore[no-untyped-def]
+def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 64 KiB tmpfs as the target's workdir (needs root, as CI has)."""
     mount = tmp_path / "small"
     mount.mkdir()

@@ -21,13 +21,14 @@ from hil.core.errors import (
 )
 from hil.links import ssh
 from hil.targets import make_target
+from hil.targets.base import Target
 from hil.targets.definition import parse_definition
 
 pytest_plugins = ["pytester"]
 
 
 @pytest.fixture
-def local(tmp_path: Path):  # type: ignore[no-untyped-def]
+def local(tmp_path: Path) -> Target:
     definition = parse_definition({"kind": "local", "qvm": {"workdir": str(tmp_path / "work")}}, "t.toml", "box")
     return make_target(definition, tmp_path / "run")
 
@@ -60,7 +61,7 @@ def test_command_failed_says_what_where_and_how() -> None:
     )
 
 
-def test_local_checked_command_raises_command_failed(local) -> None:  # type: ignore[no-untyped-def]
+def test_local_checked_command_raises_command_failed(local: Target) -> None:
     with pytest.raises(CommandFailed, match=r"(?s)command on box \(this host\) exited 2: .*--- stderr:\nno\n") as info:
         local.run("echo yes; echo no >&2; exit 2", check=True)
     assert info.value.result.exit_status == 2 and info.value.result.stdout == b"yes\n"
@@ -69,7 +70,7 @@ def test_local_checked_command_raises_command_failed(local) -> None:  # type: ig
     assert local.run("exit 2").exit_status == 2
 
 
-def test_local_command_timeout_and_process_wait_timeout(local) -> None:  # type: ignore[no-untyped-def]
+def test_local_command_timeout_and_process_wait_timeout(local: Target) -> None:
     with pytest.raises(CommandTimeout) as info:
         local.run("echo early; exec sleep 30", timeout=0.3)
     assert info.value.partial is not None and info.value.partial.stdout == b"early\n"

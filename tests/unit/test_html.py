@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
@@ -13,15 +14,18 @@ from hil.pytestplugin.junit import JUnitReporter
 from hil.pytestplugin.results import CaseResult
 from tests.support.html_report import expanded
 
+When = Literal["setup", "call", "teardown"]
+Outcome = Literal["passed", "failed", "skipped"]
 
-def fake(nodeid: str, when: str, outcome: str, props: list[tuple[str, object]]) -> pytest.TestReport:
+
+def fake(nodeid: str, when: When, outcome: Outcome, props: list[tuple[str, object]]) -> pytest.TestReport:
     return pytest.TestReport(
         nodeid=nodeid,
         location=(nodeid, 0, nodeid),
         keywords={},
-        outcome=outcome,  # type: ignore[arg-type]
+        outcome=outcome,
         longrepr="E   boom" if outcome == "failed" else None,
-        when=when,  # type: ignore[arg-type]
+        when=when,
         duration=0.5,
         user_properties=props,
     )
@@ -33,8 +37,9 @@ def earlier_run(folder: Path, failing: set[str]) -> Path:
     for name in ("test_a", "test_b"):
         props: list[tuple[str, object]] = [("hil.target", "local")]
         nodeid = f"tests/t.py::{name}[local]"
-        for when in ("setup", "call", "teardown"):
-            outcome = "failed" if when == "call" and name in failing else "passed"
+        whens: tuple[When, ...] = ("setup", "call", "teardown")
+        for when in whens:
+            outcome: Outcome = "failed" if when == "call" and name in failing else "passed"
             reporter.pytest_runtest_logreport(fake(nodeid, when, outcome, props))
     reporter.write()
     return folder

@@ -87,8 +87,8 @@ def test_cache_hit_runs_no_tool(cache: Path, monkeypatch: pytest.MonkeyPatch) ->
     def no_tools(*args: object, **kwargs: object) -> None:
         raise AssertionError(f"a cache hit ran {args}")
 
-    monkeypatch.setattr(image_mod.subprocess, "run", no_tools)
-    monkeypatch.setattr(image_mod.subprocess, "Popen", no_tools)
+    monkeypatch.setattr("hil.vm.image.subprocess.run", no_tools)
+    monkeypatch.setattr("hil.vm.image.subprocess.Popen", no_tools)
     image = build_image(spec, log=lambda m: None)
     assert isinstance(image, Image)
     assert (image.root, image.kernel, image.initrd) == (root, root / "vmlinux", root / "initrd.cpio.gz")

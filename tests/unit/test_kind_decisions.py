@@ -68,6 +68,7 @@ def decisions(path: Path) -> list[tuple[int, str]]:
             names |= {n.attr for n in classes if isinstance(n, ast.Attribute)}
             hit = bool(names & TARGET_CLASS_NAMES)
         if hit:
+            assert isinstance(node, ast.expr)  # a Compare or a Call: an expression, which has a line
             found.append((node.lineno, lines[node.lineno - 1].strip()))
     return found
 

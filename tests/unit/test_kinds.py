@@ -27,6 +27,7 @@ def test_every_kind_has_its_class_and_declares_its_guest() -> None:
 
 def test_guest_control_follows_the_target_not_its_kind_name(tmp_path: Path) -> None:
     target = make_target(builtin_definitions()["local"], tmp_path / "run")
+    # (arg-type: no session is needed to choose the guest control; misc: the ClassVar is set on purpose)
     assert isinstance(guest_for(target, None), ScriptedGuest)  # type: ignore[arg-type]
     target.guest_control = "console"  # type: ignore[misc]
     assert isinstance(guest_for(target, None), ConsoleGuest)  # type: ignore[arg-type]

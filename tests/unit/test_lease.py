@@ -5,23 +5,26 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from hil.core.command import CommandResult
 from hil.core.errors import InfrastructureError
 from hil.targets import make_target
+from hil.targets.base import Target
 from hil.targets.definition import parse_definition
 from hil.targets.lease import acquire, lease_path
 
 
 @pytest.fixture
-def target(tmp_path: Path):  # type: ignore[no-untyped-def]
+def target(tmp_path: Path) -> Target:
     definition = parse_definition({"kind": "local", "qvm": {"workdir": str(tmp_path / "work")}}, "t.toml", "box")
     return make_target(definition, tmp_path / "run")
 
 
-def test_acquire_release(target) -> None:  # type: ignore[no-untyped-def]
+def test_acquire_release(target: Target) -> None:
     lease = acquire(target, wait=1, owner="alice@host:1")
     info = Path(lease_path(target), "info").read_text()
     assert "owner=alice@host:1" in info and "expiry=" in info
@@ -29,7 +32,7 @@ def test_acquire_release(target) -> None:  # type: ignore[no-untyped-def]
     assert not Path(lease_path(target)).exists()
 
 
-def test_busy_target_names_holder(target) -> None:  # type: ignore[no-untyped-def]
+def test_busy_target_names_holder(target: Target) -> None:
     held = acquire(target, wait=1, owner="alice@host:1", ttl=60)
     with pytest.raises(InfrastructureError, match=r"busy: lease .* held by alice@host:1.*waited 1 s"):
         acquire(target, wait=1, owner="bob@host:2", poll=0.2)
@@ -37,7 +40,7 @@ def test_busy_target_names_holder(target) -> None:  # type: ignore[no-untyped-de
     acquire(target, wait=1, owner="bob@host:2").release()
 
 
-def test_expired_lease_is_taken_over(target) -> None:  # type: ignore[no-untyped-def]
+def test_expired_lease_is_taken_over(target: Target) -> None:
     stale = acquire(target, wait=1, owner="crashed@host:1", ttl=1)
     time.sleep(2.1)
     fresh = acquire(target, wait=1, owner="bob@host:2", ttl=30)
@@ -49,7 +52,7 @@ def test_expired_lease_is_taken_over(target) -> None:  # type: ignore[no-untyped
     fresh.release()
 
 
-def test_renewal_keeps_lease_alive(target) -> None:  # type: ignore[no-untyped-def]
+def test_renewal_keeps_lease_alive(target: Target) -> None:
     lease = acquire(target, wait=1, owner="alice@host:1", ttl=3)
     lease.keep_alive()
     time.sleep(4)
@@ -106,7 +109,9 @@ def test_contest_between_two_processes(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("garbage", ["expiry=soon", "expiry=", "expiry=12x", "\x00\xff junk"])
-def test_corrupt_lease_is_taken_over_with_a_warning(target, garbage: str, caplog) -> None:  # type: ignore[no-untyped-def]
+def test_corrupt_lease_is_taken_over_with_a_warning(
+    target: Target, garbage: str, caplog: pytest.LogCaptureFixture
+) -> None:
     """Issue 11.7: an unparsable lease is expired-and-corrupt: taken over, a WARNING names file and content."""
     folder = Path(lease_path(target))
     folder.mkdir(parents=True)
@@ -122,17 +127,19 @@ def test_corrupt_lease_is_taken_over_with_a_warning(target, garbage: str, caplog
         assert f"{folder}/info" in warning and garbage.split("=")[1] in warning and "corrupt" in warning
 
 
-def test_check_is_local_until_overdue_then_names_the_new_holder(target) -> None:  # type: ignore[no-untyped-def]
+def test_check_is_local_until_overdue_then_names_the_new_holder(target: Target) -> None:
     """Issue 11.2: a fresh lease is checked without a round trip; an overdue one is verified by a renewal,
     which finds the run that took it over; from then on every check raises, naming that run."""
-    calls: list[str] = []
+    calls: list[str | Sequence[str]] = []
     run = target.run
 
-    def counting_run(command, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def counting_run(
+        command: str | Sequence[str], timeout: float | None = None, *, stdin: bytes | None = None, check: bool = False
+    ) -> CommandResult:
         calls.append(command)
-        return run(command, *args, **kwargs)
+        return run(command, timeout, stdin=stdin, check=check)
 
-    target.run = counting_run
+    target.run = counting_run  # type: ignore[method-assign]  # this target's round trips, counted
     lease = acquire(target, wait=1, owner="alice@host:1", ttl=1)  # renewals paused: no keep_alive
     calls.clear()
     lease.check("running a command")
@@ -151,7 +158,7 @@ def test_check_is_local_until_overdue_then_names_the_new_holder(target) -> None:
     taker.release()
 
 
-def test_overdue_lease_nobody_took_is_renewed_and_kept(target) -> None:  # type: ignore[no-untyped-def]
+def test_overdue_lease_nobody_took_is_renewed_and_kept(target: Target) -> None:
     lease = acquire(target, wait=1, owner="alice@host:1", ttl=1)
     time.sleep(1.2)
     assert lease.overdue()
@@ -160,7 +167,7 @@ def test_overdue_lease_nobody_took_is_renewed_and_kept(target) -> None:  # type:
     lease.release()
 
 
-def test_a_lease_of_a_dead_run_of_this_host_is_taken_over_at_once(target) -> None:  # type: ignore[no-untyped-def]
+def test_a_lease_of_a_dead_run_of_this_host_is_taken_over_at_once(target: Target) -> None:
     """Issue 22.7/22.14: a SIGKILLed run's lease (this host, its pid gone) does not make the next run wait."""
     import socket
 

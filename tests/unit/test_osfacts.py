@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 import pytest
 
@@ -71,7 +72,7 @@ def test_os_defaults_by_kind_and_can_be_set() -> None:
         load(os="vxworks")
 
 
-def test_user_image_definition_errors_name_the_key(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_user_image_definition_errors_name_the_key(tmp_path: Path) -> None:
     disk = tmp_path / "disk.img"
     disk.write_bytes(b"\0" * 512)
     src = str(tmp_path / "mine.toml")

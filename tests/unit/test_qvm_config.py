@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -9,8 +10,15 @@ import pytest
 
 from hil.core.errors import ConfigError
 from hil.qvm.config import QvmConfig
-from hil.qvm.confparse import parse_qvmconf
+from hil.qvm.confparse import ParsedConf, parse_qvmconf
 from tests.support.paths import FIXTURES as REPO_FIXTURES
+
+
+def option_values(parsed: ParsedConf, name: str) -> tuple[str, ...]:
+    """The values of option ``name`` of a parsed configuration, asserted present."""
+    option = parsed.option(name)
+    assert option is not None, f"no {name!r} option"
+    return option.values
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,7 @@ def test_empty_config_renders_empty() -> None:
     assert QvmConfig().render() == ""
 
 
+# (the arg-type ignores below: a value of the wrong type is the bad input those cases check)
 @pytest.mark.parametrize(
     ("build", "words"),
     [
@@ -106,7 +115,7 @@ def test_empty_config_renders_empty() -> None:
         (lambda: QvmConfig().vdev("two words"), ["whitespace"]),
         (lambda: QvmConfig().vdev(object()), ["vdev NAME or a built vdev"]),  # type: ignore[arg-type]
         (lambda: QvmConfig().vdev("trace", **{"bad name": 1}), ["'bad name'", "bad option name"]),  # type: ignore[arg-type]
-        (lambda: QvmConfig().vdev("trace", log="loud"), ["'log'", "'loud'", "verbose"]),
+        (lambda: QvmConfig().vdev("trace", log="loud"), ["'log'", "'loud'", "verbose"]),  # type: ignore[arg-type]
         (lambda: QvmConfig().logger("info,chatty"), ["'filters'", "'chatty'", "allowed"]),
         (lambda: QvmConfig().logger("info", "file"), ["'dest'", "'file'", "slog"]),
         (lambda: QvmConfig().ram("lots"), ["ram", "'lots'", "16M"]),
@@ -115,9 +124,9 @@ def test_empty_config_renders_empty() -> None:
         (lambda: QvmConfig().load(Path("/no/such/guest.txt")), ["'path'", "does not exist"]),
     ],
 )
-def test_bad_values_are_config_errors_naming_the_option(build: object, words: list[str]) -> None:
+def test_bad_values_are_config_errors_naming_the_option(build: Callable[[], object], words: list[str]) -> None:
     with pytest.raises(ConfigError) as info:
-        build()  # type: ignore[operator]
+        build()
     for word in words:
         assert word in str(info.value), str(info.value)
 
@@ -311,7 +320,7 @@ def test_logger_without_destination_is_a_parse_error() -> None:
 def test_unsupported_documented_types_and_actions(kind: str, action: str) -> None:
     cfg = QvmConfig().unsupported(kind, action)
     assert cfg.render() == f"unsupported {kind} {action}\n"
-    assert cfg.validate().option("unsupported").values == (kind, action)  # type: ignore[union-attr]
+    assert option_values(cfg.validate(), "unsupported") == (kind, action)
 
 
 @pytest.mark.parametrize(
@@ -322,9 +331,9 @@ def test_unsupported_documented_types_and_actions(kind: str, action: str) -> Non
         (lambda: parse_qvmconf("unsupported reference\n", "f"), ["f:1", "needs a TYPE"]),
     ],
 )
-def test_unsupported_bad_words(build: object, words: list[str]) -> None:
+def test_unsupported_bad_words(build: Callable[[], object], words: list[str]) -> None:
     with pytest.raises(ConfigError) as info:
-        build()  # type: ignore[operator]
+        build()
     for word in words:
         assert word in str(info.value), str(info.value)
 
@@ -358,16 +367,16 @@ def test_set_documented_variables_are_typed() -> None:
         (lambda: parse_qvmconf("vdev x set exit-on-halt perhaps\n", "f"), ["f:1", "bad boolean"]),
     ],
 )
-def test_set_bad_variables_and_values(build: object, words: list[str]) -> None:
+def test_set_bad_variables_and_values(build: Callable[[], object], words: list[str]) -> None:
     with pytest.raises(ConfigError) as info:
-        build()  # type: ignore[operator]
+        build()
     for word in words:
         assert word in str(info.value), str(info.value)
 
 
 def test_set_unknown_variable_in_a_file_is_kept() -> None:
     # a board's qvm or a vdev may define more variables than are documented
-    assert parse_qvmconf("set my-vdev-knob 3\n").option("set").values == ("my-vdev-knob", "3")  # type: ignore[union-attr]
+    assert option_values(parse_qvmconf("set my-vdev-knob 3\n"), "set") == ("my-vdev-knob", "3")
     assert QvmConfig().option("set", "my-vdev-knob", 3).render() == "set my-vdev-knob 3\n"
 
 
@@ -376,19 +385,20 @@ def test_dump_directory_and_pipe_forms() -> None:
     piped = QvmConfig().dump(pipe="gzip >/tmp/d.gz")
     assert piped.render() == 'dump "|gzip >/tmp/d.gz"\n'
     assert QvmConfig().dump("|gzip >/tmp/d.gz").render() == piped.render()
-    assert piped.validate().option("dump").values == ("|gzip >/tmp/d.gz",)  # type: ignore[union-attr]
-    for bad in (
+    assert option_values(piped.validate(), "dump") == ("|gzip >/tmp/d.gz",)
+    bad_calls: tuple[Callable[[], object], ...] = (
         lambda: QvmConfig().dump(),
         lambda: QvmConfig().dump(pipe='echo "x"'),
         lambda: QvmConfig().dump("/a", pipe="cat"),
-    ):
+    )
+    for bad in bad_calls:
         with pytest.raises(ConfigError, match="dump"):
             bad()
 
 
 def test_quoted_words_in_files(tmp_path: Path) -> None:
     parsed = parse_qvmconf('dump "|gzip # not a comment >/x.gz" # a comment\nsystem_x 1\n')
-    assert parsed.option("dump").values == ("|gzip # not a comment >/x.gz",)  # type: ignore[union-attr]
+    assert option_values(parsed, "dump") == ("|gzip # not a comment >/x.gz",)
     with pytest.raises(ConfigError, match=r"f:1: .*unterminated"):
         parse_qvmconf('dump "|gzip\n', "f")
     path = write_fixture(tmp_path, 'system "q vm"\nvdev trace\n')
@@ -400,7 +410,7 @@ def test_quoted_words_in_files(tmp_path: Path) -> None:
 def test_pass_and_safety_are_documented_options() -> None:
     cfg = QvmConfig().safety("warn").pass_through("0x2000,0x1000,r=0x3000", intr="gic:40")
     parsed = cfg.validate()
-    assert parsed.option("safety").values == ("warn",)  # type: ignore[union-attr]
+    assert option_values(parsed, "safety") == ("warn",)
     assert parsed.contexts[0].kind == "pass" and parsed.contexts[0].option("intr") == "gic:40"
     with pytest.raises(ConfigError, match="'maybe'"):
         QvmConfig().safety("maybe")
@@ -427,7 +437,7 @@ def test_macros_are_a_builder_feature_expanded_on_render(tmp_path: Path) -> None
 
 def test_vdev_log_needs_a_destination() -> None:
     with pytest.raises(ConfigError, match=r"needs a destination.*log=\('info', 'stderr'\)"):
-        QvmConfig().vdev("trace", log="info")  # type: ignore[arg-type]
+        QvmConfig().vdev("trace", log="info")  # type: ignore[arg-type]  # a str, not (level, dest): the bad input
 
 
 def test_production_file_as_base_with_the_vdev_under_test_replaced() -> None:

@@ -9,6 +9,7 @@ import pytest
 from hil.core.errors import ConfigError, InfrastructureError
 from hil.core.text import mask_secrets
 from hil.targets import make_target
+from hil.targets.board import BoardTarget
 from hil.targets.definition import parse_definition
 from tests.support.cli import hil
 from tests.support.keys import STRANGER_HOST_KEY
@@ -45,8 +46,9 @@ def test_power_failure_message_masks_the_password(tmp_path: Path) -> None:
         "b",
     )
     board = make_target(definition, tmp_path)
+    assert isinstance(board, BoardTarget), board
     with pytest.raises(InfrastructureError) as info:
-        board.power("cycle")  # type: ignore[attr-defined]
+        board.power("cycle")
     assert "exit status 7" in str(info.value) and "admin:***" in str(info.value)
     assert "secret" not in str(info.value) and "secret" not in (tmp_path / "power.log").read_text()
 

@@ -7,8 +7,9 @@ import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Literal
 
-import junit_xml  # type: ignore[import-untyped]
+import junit_xml
 import pytest
 
 import hil.pytestplugin.junit as junit_mod
@@ -312,13 +313,17 @@ def test_xdist_workers_report_through_the_controller(
 # ---- the pieces, without an inner session ------------------------------------------------
 
 
+When = Literal["setup", "call", "teardown"]
+Outcome = Literal["passed", "failed", "skipped"]
+
+
 def fake(
     nodeid: str,
-    when: str,
-    outcome: str = "passed",
+    when: When,
+    outcome: Outcome = "passed",
     duration: float = 0.0,
     props: list[tuple[str, object]] | None = None,
-    longrepr: object = None,
+    longrepr: str | None = None,
 ) -> pytest.TestReport:
     return pytest.TestReport(
         nodeid=nodeid,
@@ -326,7 +331,7 @@ def fake(
         keywords={},
         outcome=outcome,
         longrepr=longrepr,
-        when=when,  # type: ignore[arg-type]
+        when=when,
         duration=duration,
         user_properties=props or [],
     )
@@ -338,7 +343,7 @@ def run_fake(
     call_duration: float,
     target: str | None = None,
     infra: str | None = None,
-    call_outcome: str = "passed",
+    call_outcome: Outcome = "passed",
 ) -> None:
     props: list[tuple[str, object]] = [("hil.target", target)] if target else []
     if infra:
@@ -402,7 +407,7 @@ def test_same_test_id_on_two_workers_interleaved(tmp_path: Path) -> None:
 
     def on(worker: str, report: pytest.TestReport) -> pytest.TestReport:
         info = {"id": worker, "sysplatform": "linux", "version_info": (3, 11, 7), "executable": "python"}
-        report.node = SimpleNamespace(gateway=SimpleNamespace(id=worker), workerinfo=info)  # type: ignore[attr-defined]
+        report.node = SimpleNamespace(gateway=SimpleNamespace(id=worker), workerinfo=info)  # type: ignore[attr-defined]  # xdist sets it
         return report
 
     qemu: list[tuple[str, object]] = [
@@ -435,7 +440,7 @@ def test_slow_writes_are_spaced_out_and_the_end_always_writes(tmp_path: Path) ->
     reporter._write_cost = junit_mod.SLOW_WRITE * 2  # as if that write had been slow
     run_fake(reporter, "t.py::test_b", 1.0, target="qemu")
     assert len(ET.parse(reporter.path).getroot().findall("testsuite/testcase")) == 1
-    reporter.pytest_sessionfinish(None, 0)  # type: ignore[arg-type]
+    reporter.pytest_sessionfinish(None, 0)  # type: ignore[arg-type]  # the hook ignores the session
     assert len(ET.parse(reporter.path).getroot().findall("testsuite/testcase")) == 2
 
 
@@ -508,7 +513,9 @@ def test_names_follow_one_rule_and_boot_is_the_targets_setup(tmp_path: Path) -> 
         ("t.qemu", "test_p[2]"),
         ("t.qemu", "test_q[qemux]"),
     ]
-    assert float(suite.find("testcase[@name='test_a']").get("time", "")) == 2.0  # type: ignore[union-attr]
+    case_a = suite.find("testcase[@name='test_a']")
+    assert case_a is not None
+    assert float(case_a.get("time", "")) == 2.0
     props_found = {p.get("name"): p.get("value") for p in suite.iter("property")}
     assert props_found["target.setup.seconds"] == "30.000"
     assert_valid(tmp_path / "junit.xml")
@@ -521,7 +528,8 @@ def test_system_out_holds_guest_and_serial_consoles(tmp_path: Path) -> None:
         ("hil.guest_console", "guest says hi"),
         ("hil.console", "serial says hi"),
     ]
-    for when in ("setup", "call", "teardown"):
+    whens: tuple[When, ...] = ("setup", "call", "teardown")
+    for when in whens:
         reporter.pytest_runtest_logreport(fake("t.py::test_a[qemu]", when, "passed", 0.1, props))
     run_fake(reporter, "t.py::test_b[qemu]", 0.1, target="qemu")
     reporter.write()

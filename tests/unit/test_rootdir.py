@@ -216,7 +216,7 @@ def test_the_option_table_is_pytests_own() -> None:
         specs = []
         for action in parser.optparser._actions:
             if action.option_strings:
-                suffix = {0: "", None: "=", "?": "?"}[action.nargs]  # type: ignore[index]
+                suffix = {0: "", None: "=", "?": "?"}[action.nargs]
                 specs.append("|".join(action.option_strings) + suffix)
         if specs:
             actual[name] = " ".join(specs)

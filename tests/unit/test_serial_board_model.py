@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hil.core.errors import ConfigError
-from hil.links.consolecodec import Codec, choose_codec, octal, posix_cksum
+from hil.links.consolecodec import Codec, Encoding, choose_codec, octal, posix_cksum
 from hil.targets import BoardTarget, SerialBoardTarget, make_target
 from hil.targets.definition import parse_definition
 
@@ -45,9 +45,9 @@ def test_posix_cksum_matches_the_standards_crc() -> None:
 
 
 @pytest.mark.parametrize("encoding", ["base64", "octal"])
-def test_put_lines_encode_every_byte_in_short_lines(encoding: str) -> None:
+def test_put_lines_encode_every_byte_in_short_lines(encoding: Encoding) -> None:
     data = bytes(range(256)) * 40
-    lines = Codec(encoding, "md5sum").put_lines(data, "'/tmp/f'")  # type: ignore[arg-type]
+    lines = Codec(encoding, "md5sum").put_lines(data, "'/tmp/f'")
     assert all(len(line) < 1000 for line in lines)
     if encoding == "base64":
         assert lines[0].startswith("base64 -d >> '/tmp/f' <<") and lines[-1] == "HIL_B64_END"

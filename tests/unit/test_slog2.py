@@ -79,7 +79,8 @@ def test_merge_in_time_order_without_repeating_a_line_logged_to_both() -> None:
         ("slog2", "late"),  # 0.882 s after
         ("stderr", "exit status=0"),
     ]
-    assert abs(merged[2].time - 100.33) < 1e-6  # type: ignore[operator]
+    register_dump = merged[2].time
+    assert register_dump is not None and abs(register_dump - 100.33) < 1e-6
     assert merged.from_origin("slog2").text.startswith("Mar 04 10:15:02.450")
     merged.expect(r"late", source="qvm", level="WARN")
     # no stderr at all (logger ... slog only): the records, times from the run's start

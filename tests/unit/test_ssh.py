@@ -7,7 +7,7 @@ import random
 import stat
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -48,7 +48,7 @@ def config_for(server: DropbearServer, **overrides: object) -> SshConfig:
         connect_timeout=5.0,
     )
     values.update(overrides)
-    return SshConfig(**values)  # type: ignore[arg-type]
+    return SshConfig(**values)  # type: ignore[arg-type]  # a dict of mixed field types (str, int, Path, float)
 
 
 def unique_sleep() -> str:
@@ -56,13 +56,13 @@ def unique_sleep() -> str:
     return f"{random.randint(30, 39)}.{random.randint(10**6, 10**7 - 1)}"
 
 
-def wait_until(predicate: object, timeout: float = 3.0) -> bool:
+def wait_until(predicate: Callable[[], object], timeout: float = 3.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return True
         time.sleep(0.02)
-    return bool(predicate())  # type: ignore[operator]
+    return bool(predicate())
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from hil.core.errors import ExpectTimeout, InfrastructureError
-from hil.links.console import Console
+from hil.links.console import Console, ConsoleMatch
 from hil.links.transports import SerialTransport, TcpTransport, open_transport
 from tests.support.ser2net import BANNER, END_OF_BURST, KINDS, PROMPT, PtyBoard, Ser2net, burst_data
 
@@ -72,7 +72,7 @@ def test_banner_and_echo(board: PtyBoard, server: Ser2net, tmp_path: Path) -> No
     log = tmp_path / "console.log"
     with Console.for_url(server.url, log_path=log, name="board-serial") as c:
         if server.kind == "rfc2217":  # a pty has no modem lines: opening must not wait for DTR/RTS answers
-            port = c.transport._port  # type: ignore[attr-defined]
+            port = c.transport._port  # type: ignore[attr-defined]  # the RFC 2217 transport's pyserial port
             assert port is not None and port._ignore_set_control_answer
         attach(c)
         board.boot()
@@ -115,14 +115,14 @@ def test_ser2net_restart_reconnects(server: Ser2net, tmp_path: Path) -> None:
         until(lambda: not c.connected)
         with pytest.raises(ExpectTimeout, match="DISCONNECTED"):
             c.expect("second", timeout=0.1)
-        waiting: list[object] = []
+        waiting: list[ConsoleMatch] = []
         t = threading.Thread(target=lambda: waiting.append(c.expect(r"second life\r\n", timeout=15)))
         t.start()
         server.start()
         until(lambda: c.connected, timeout=15)
         c.sendline("second life")  # the board echoes it through the new connection
         t.join()
-        assert waiting and waiting[0].text == "second life\r\n"  # type: ignore[attr-defined]
+        assert waiting and waiting[0].text == "second life\r\n"
         attach(c)
         assert c.reconnects == 1
         assert "[hil" not in c.text()  # the note is in the log only

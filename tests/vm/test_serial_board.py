@@ -25,6 +25,7 @@ import pytest
 from hil.core.deadline import Deadline
 from hil.core.errors import CommandTimeout
 from hil.links.console import Console
+from hil.links.consolecodec import Encoding
 from hil.links.consoleshell import ConsoleShell
 from hil.links.transports import TcpTransport
 from hil.targets import SerialBoardTarget, make_target
@@ -108,9 +109,9 @@ def test_a_console_shell_that_dies_and_respawns_is_picked_up(board: SerialBoardT
 
 
 @pytest.mark.parametrize("encoding", ["base64", "octal"])
-def test_files_are_binary_safe_and_checked(board: SerialBoardTarget, tmp_path: Path, encoding: str) -> None:
+def test_files_are_binary_safe_and_checked(board: SerialBoardTarget, tmp_path: Path, encoding: Encoding) -> None:
     assert board.console is not None
-    shell = ConsoleShell(board.console, "/tmp/hil-console-test", encoding=encoding)  # type: ignore[arg-type]
+    shell = ConsoleShell(board.console, "/tmp/hil-console-test", encoding=encoding)
     shell.attach(30)
     assert shell.codec.encoding == encoding
     data = os.urandom(40_000) + bytes(range(256)) * 4

@@ -192,11 +192,13 @@ def test_target_falls_back_by_itself_and_reset_restores(
     assert isinstance(target, qemu_kind.QemuTarget)
     try:
         target.up(Deadline.after(BOOT))
-        assert target.machine is not None and not target.machine.restored
+        booted = target.machine
+        assert booted is not None and not booted.restored
         assert target.facts()["qemu.start"] == "cold boot"
         assert target.run("echo ok", timeout=30).stdout_text.strip() == "ok"
         target.reset(Deadline.after(BOOT))  # as after an infrastructure error
-        assert target.machine is not None and target.machine.restored
+        restored = target.machine  # (a fresh read: mypy would keep the narrowing from before reset())
+        assert restored is not None and restored.restored
         assert target.run("echo ok", timeout=30).stdout_text.strip() == "ok"
         guest_time = int(target.run("date +%s", timeout=30).stdout_text)
         import time

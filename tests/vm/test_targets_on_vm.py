@@ -160,7 +160,7 @@ def test_board_kind_attached_to_a_running_vm(tmp_path: Path) -> None:
             target.console.sendline("echo board-$((6*7))")
             target.console.expect("board-42", 10, since=mark)
             # a board's guest is driven through its console, with the definition's commands
-            guest = guest_for(target, None)  # type: ignore[arg-type]
+            guest = guest_for(target, None)  # type: ignore[arg-type]  # no qvm session: the board drives its guest itself
             guest.kick_every(0.25)
             target.console.expect(r"kicker-on-every-250-ms", 10)
             guest.stop_kicking()
