@@ -42,8 +42,14 @@ pytestmark = pytest.mark.filterwarnings(r"ignore:set(Daemon|Name)\(\) is depreca
 def vm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[QemuMachine]:
     """A private public-image VM whose sshd has been stopped through its console."""
     (definition,) = resolve("qemu")
+    # The board's console as a lab's terminal server has it: a loopback TCP port (QEMU's own console
+    # is a private unix socket unless asked for TCP).
     machine = QemuMachine(
-        public_image(definition), qemu_options(definition), run_dir=tmp_path_factory.mktemp("vm"), snapshot=True
+        public_image(definition),
+        qemu_options(definition),
+        run_dir=tmp_path_factory.mktemp("vm"),
+        snapshot=True,
+        console_tcp=True,
     )
     machine.start()
     try:
