@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Next whitespace-separated word of *p (NULL at end); *p advances. */
-static char *word(const char **p)
+/* Next whitespace-separated word of *p (NULL at end; a copy the caller frees); *p advances. */
+char *guest_word(const char **p)
 {
     const char *s = *p;
     while (*s && isspace((unsigned char)*s))
@@ -32,10 +32,10 @@ static char *word(const char **p)
  * one is missing (the words taken are still the caller's to free). */
 static int take_args(const char **p, char **a1, char **a2, char **a3)
 {
-    *a1 = word(p);
-    *a2 = word(p);
+    *a1 = guest_word(p);
+    *a2 = guest_word(p);
     if (a3 != NULL)
-        *a3 = word(p);
+        *a3 = guest_word(p);
     return *a1 == NULL || *a2 == NULL || (a3 != NULL && *a3 == NULL) ? -1 : 0;
 }
 
@@ -92,7 +92,7 @@ static int parse_cmd(const char *line, struct gcmd *c, char *err, size_t errlen,
     const char *p = buf;
     char *op = NULL, *a1 = NULL, *a2 = NULL, *a3 = NULL, *extra = NULL;
     int result = -1;            /* until the command is complete */
-    op = word(&p);
+    op = guest_word(&p);
     if (op == NULL || op[0] == '#') {
         free(op);
         free(buf);
@@ -128,7 +128,7 @@ static int parse_cmd(const char *line, struct gcmd *c, char *err, size_t errlen,
         if (nested)
             PERR("'%s' cannot be the command of 'every'", op);
         c->op = every ? G_EVERY : G_SLEEP;
-        a1 = word(&p);
+        a1 = guest_word(&p);
         if (a1 == NULL || parse_u64(a1, &c->ms) != 0 || (every && c->ms == 0))
             PERR("bad milliseconds '%s' for '%s'", a1 ? a1 : "", op);
         if (every && parse_sub(p, c, err, errlen, true, "'every' needs a command after the period") < 0)
@@ -147,8 +147,8 @@ static int parse_cmd(const char *line, struct gcmd *c, char *err, size_t errlen,
         if (fill && (parse_u64(a3, &c->value) != 0 || c->value > 0xff))
             PERR("bad byte '%s' for 'fill' (0 to 0xff)", a3);
     } else if (strcmp(op, "irq") == 0) {
-        a1 = word(&p);
-        a2 = word(&p);
+        a1 = guest_word(&p);
+        a2 = guest_word(&p);
         if (a1 == NULL || a2 == NULL ||
             (strcmp(a1, "wait") != 0 && strcmp(a1, "count") != 0 && strcmp(a1, "ack") != 0))
             PERR("'irq' needs 'wait PIC:NUM [TIMEOUT_MS]', 'count PIC:NUM' or 'ack PIC:NUM'");
@@ -163,7 +163,7 @@ static int parse_cmd(const char *line, struct gcmd *c, char *err, size_t errlen,
         if (c->irq < 0)
             PERR("no vdev has the interrupt '%s' for 'irq %s' (give one the option 'intr %s')", a2, a1, name);
         if (c->op == G_IRQ_WAIT) {
-            a3 = word(&p);
+            a3 = guest_word(&p);
             if (a3 != NULL) {
                 if (parse_u64(a3, &c->ms) != 0)
                     PERR("bad timeout '%s' for 'irq wait' (milliseconds)", a3);
@@ -172,7 +172,7 @@ static int parse_cmd(const char *line, struct gcmd *c, char *err, size_t errlen,
         }
     } else if (strcmp(op, "stop") == 0) {
         c->op = G_STOP;
-        a1 = word(&p);
+        a1 = guest_word(&p);
         if (a1 == NULL)
             PERR("'stop' needs a job name (job1, job2, ...) or 'all'");
         if (strcmp(a1, "all") == 0) {
@@ -194,7 +194,7 @@ static int parse_cmd(const char *line, struct gcmd *c, char *err, size_t errlen,
         c->op = G_REBOOT;
     } else if (strcmp(op, "on") == 0 || strcmp(op, "ignore") == 0) {
         bool on = op[0] == 'o';
-        a1 = word(&p);
+        a1 = guest_word(&p);
         if (a1 == NULL || strcmp(a1, "button") != 0)
             PERR("'%s' needs 'button' (%s)", op, on ? "on button COMMAND" : "ignore button");
         if (nested)
@@ -218,7 +218,7 @@ static int parse_cmd(const char *line, struct gcmd *c, char *err, size_t errlen,
     } else {
         PERR("unknown guest command '%s'", op);
     }
-    extra = word(&p);
+    extra = guest_word(&p);
     if (extra != NULL && c->op != G_EVERY)
         PERR("unexpected '%s' after '%s'", extra, op);
 ok:

@@ -87,22 +87,6 @@ static struct gv_device devices[GV_MAX_DEVICES];   /* vCPU thread only */
 
 /* ---- parsing ------------------------------------------------------------ */
 
-static char *next_word(const char **p)
-{
-    const char *s = *p;
-    while (*s && isspace((unsigned char)*s))
-        s++;
-    if (*s == '\0') {
-        *p = s;
-        return NULL;
-    }
-    const char *e = s;
-    while (*e && !isspace((unsigned char)*e))
-        e++;
-    *p = e;
-    return xstrndup(s, (size_t)(e - s));
-}
-
 static int num(const char *w, uint64_t *out)
 {
     if (w == NULL || *w == '\0' || *w == '-')
@@ -166,7 +150,7 @@ static const struct gv_syntax syntax[] = {
 int gvirtio_parse(const char *rest, struct gcmd *c, char *err, size_t errlen)
 {
     const char *p = rest;
-    char *w = next_word(&p), *a = NULL, *extra = NULL;
+    char *w = guest_word(&p), *a = NULL, *extra = NULL;
     struct gvirtio *g = xcalloc(1, sizeof *g);
     const struct gv_syntax *s = NULL;
     for (size_t i = 0; w != NULL && i < sizeof syntax / sizeof syntax[0]; i++)
@@ -177,7 +161,7 @@ int gvirtio_parse(const char *rest, struct gcmd *c, char *err, size_t errlen)
              "status, ack, reset, desc, avail or text (GUEST.md)%s%s%s", w ? "; not '" : "", w ? w : "",
              w ? "'" : "");
     g->sub = s->sub;
-    a = next_word(&p);
+    a = guest_word(&p);
     if (num(a, &g->base) != 0)
         GERR("'%s': bad or missing address '%s'", s->usage, a ? a : "");
     if (g->sub == GV_TEXT) {
@@ -190,7 +174,7 @@ int gvirtio_parse(const char *rest, struct gcmd *c, char *err, size_t errlen)
     }
     for (int i = 0; i < s->nnums; i++) {
         free(a);
-        a = next_word(&p);
+        a = guest_word(&p);
         uint64_t v;
         if (num(a, &v) != 0)
             GERR("'%s': bad or missing number '%s'", s->usage, a ? a : "");
@@ -212,7 +196,7 @@ int gvirtio_parse(const char *rest, struct gcmd *c, char *err, size_t errlen)
         GERR("'%s': HEAD is 16 bits", s->usage);
     if (g->sub == GV_INIT || g->sub == GV_WAIT) {
         free(a);
-        a = next_word(&p);
+        a = guest_word(&p);
         if (a != NULL && g->sub == GV_INIT && strcmp(a, "all") == 0) {
             g->all = true;
         } else if (a != NULL) {
@@ -226,7 +210,7 @@ int gvirtio_parse(const char *rest, struct gcmd *c, char *err, size_t errlen)
     if (g->sub == GV_ADD || g->sub == GV_SEND) {
         for (;;) {
             free(a);
-            a = next_word(&p);
+            a = guest_word(&p);
             if (a == NULL)
                 break;
             if (g->nbufs == GV_MAX_BUFS)
@@ -239,7 +223,7 @@ int gvirtio_parse(const char *rest, struct gcmd *c, char *err, size_t errlen)
         if (g->nbufs == 0)
             GERR("'%s': no buffer", s->usage);
     }
-    extra = next_word(&p);
+    extra = guest_word(&p);
     if (extra != NULL)
         GERR("'%s': unexpected '%s'", s->usage, extra);
 ok:

@@ -163,6 +163,7 @@ void qvmsim_dump(const char *why);
 void start_thread(void *(*fn)(void *), const char *name, const char *what, int status);
 
 /* ---- the guest language (guest_parse.c; GUEST.md) -------------------- */
+char *guest_word(const char **p);   /* next whitespace-separated word (a copy), NULL at end */
 enum gop { G_WRITE, G_READ, G_SLEEP, G_EVERY, G_STOP, G_KICK, G_PRINT,
            G_SHUTDOWN, G_REBOOT, G_CRASH, G_FILL, G_DUMP, G_ON_BUTTON, G_IGNORE_BUTTON,
            G_IRQ_WAIT, G_IRQ_COUNT, G_IRQ_ACK, G_VIRTIO };
