@@ -1,4 +1,4 @@
-"""A vdev written from QNX 8.0's documentation alone (``tests/hil/vdevs/dma80``) behaves on every target.
+"""A vdev written from QNX 8.0's documentation alone (``target_vdevs/dma80``) behaves on every target.
 
 It uses guest timers in all three modes (relative, ``GUEST_TIMER_ABSOLUTE``,
 recurring from the callback's ``tdp``), a guest interrupt
@@ -28,7 +28,7 @@ RD_COPIES, RD_RECURRING, RD_ABSOLUTE, RD_RELATIVE, RD_NO_DRIFT = (0x00, 0x04, 0x
 @pytest.fixture
 def dma80(hil_vdev: VdevBuilder) -> DeployedVdev:
     """The documentation-only vdev, built for this target and deployed."""
-    return hil_vdev("tests/hil/vdevs/dma80")
+    return hil_vdev("target_vdevs/dma80")
 
 
 def _number(run: QvmResult, pattern: str) -> int:

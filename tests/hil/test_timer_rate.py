@@ -33,7 +33,7 @@ def _delay(hil_qvm: QvmRunner, vdev: DeployedVdev, convert: bool) -> float:
 def test_delays_are_on_time_only_when_converted_with_the_resolution(
     hil_qvm: QvmRunner, hil_target: Target, hil_vdev: VdevBuilder
 ) -> None:
-    vdev = hil_vdev("tests/hil/vdevs/ticks")
+    vdev = hil_vdev("target_vdevs/ticks")
     hz = hil_target.definition.qvm.timer_hz or 1_000_000_000
     converted = _delay(hil_qvm, vdev, convert=True)
     assert abs(converted - DELAY_MS / 1000) < TOLERANCE_S, f"converted delay took {converted:.3f} s at {hz} Hz"
