@@ -11,7 +11,6 @@ from hil.targets.sdk import include_dir
 from hil.targets.toolchain import Toolchain, VdevBuildError, build_vdev
 from tests.support.paths import FAULTY_VDEVS, TARGET_VDEVS
 
-
 HEADERS = sorted(p.name for p in (include_dir() / "qvm").glob("*.h"))
 
 USE = r"""
