@@ -1,4 +1,5 @@
-"""The watchdog vdev: bites on starvation within 10% (+20 ms), never while kicked."""
+"""The watchdog vdev: bites on starvation on time (never early; late only by the host's scheduling:
+``tests.support.qvmsim.on_time``), never while kicked."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.paths import FIXTURES
-from tests.support.qvmsim import QvmRun, RunQvm, stamp
+from tests.support.qvmsim import LATE_S, QvmRun, RunQvm, gaps, on_time, stamp
 
 
 def _bite_delay(run: QvmRun) -> float:
@@ -37,11 +38,9 @@ def test_starvation_bites_after_the_timeout_exit_4(run_qvm: RunQvm, options: str
         effective_ms = 300
     run = run_qvm(LOGGER + f"vdev wdog loc 0x2000 {options}\n", script=script)
     assert run.returncode == 4, run.stderr
-    delay_ms = _bite_delay(run) * 1000
-    assert abs(delay_ms - effective_ms) <= 0.1 * effective_ms + 20, (delay_ms, run.stderr)
+    assert on_time(_bite_delay(run), effective_ms / 1000), run.stderr
     term = run.one(r"^guest terminated: cause=4 name=GTC_WATCHDOG since_last_store=(\d+\.\d{6})$")
-    since_ms = float(term.message.rsplit("=", 1)[1]) * 1000
-    assert abs(since_ms - effective_ms) <= 0.1 * effective_ms + 20, (since_ms, run.stderr)
+    assert on_time(float(term.message.rsplit("=", 1)[1]), effective_ms / 1000), run.stderr
     # the kicks kept it quiet (a single bite, after them) for longer than the timeout
     kicks = run.find(r"^kick \d+$", source="wdog")
     assert stamp(kicks[-1]) - stamp(kicks[0]) >= 0.3, run.stderr
@@ -50,9 +49,12 @@ def test_starvation_bites_after_the_timeout_exit_4(run_qvm: RunQvm, options: str
 def test_no_bite_while_the_guest_kicks(run_qvm: RunQvm) -> None:
     # an IB700-style guest kicks port 0x443 (0x441 would stop a real IB700: see test_builtin_vdevs.py)
     script = "every 20 write io:0x443 1 14\nsleep 600\nshutdown\n"
-    run = run_qvm("vdev wdog loc io:0x441,3 timeout 100\n", script=script)
-    assert run.returncode == 0, run.stderr
-    assert not run.find("watchdog expired")
+    run = run_qvm(LOGGER + "vdev wdog loc io:0x441,3 timeout 100\n", script=script)
+    stores = [stamp(x) for x in run.find(r"^guest store ", source="qvm", level="VERBOSE")]
+    assert len(stores) >= 2, run.stderr
+    if max(gaps(stores)) < 0.100:  # kicked within every timeout (a loaded host can starve the guest)
+        assert run.returncode == 0, run.stderr
+        assert not run.find("watchdog expired")
 
 
 def test_guest_crash_starves_the_watchdog(run_qvm: RunQvm) -> None:
@@ -60,15 +62,19 @@ def test_guest_crash_starves_the_watchdog(run_qvm: RunQvm) -> None:
     assert run.returncode == 4
     crash = run.one("^guest crashed")
     assert stamp(run.find(r"^guest store ")[-1]) < stamp(crash)
-    assert 0.08 <= _bite_delay(run) <= 0.13
+    assert on_time(_bite_delay(run), 0.100), run.stderr
 
 
 def test_action_intr_raises_the_interrupt_and_does_not_terminate(run_qvm: RunQvm) -> None:
     run = run_qvm("vdev wdog loc 0x2000 timeout 100 action intr intr gic:40\n", script="sleep 350\nshutdown\n")
     assert run.returncode == 0, run.stderr
-    bites = run.find("^watchdog expired, biting", source="wdog")
-    assert len(bites) == 3
-    assert len(run.find(r"^watchdog bite from vdev 'wdog': raising interrupt gic:40$", source="qvm")) == 3
+    bites = [stamp(x) for x in run.find("^watchdog expired, biting", source="wdog")]
+    # every 100 ms of qvm's clock in the 350 ms (never more often; fewer only when the host ran it late)
+    assert 1 <= len(bites) <= 3 and min(gaps(bites), default=1.0) >= 0.100 - 0.002, run.stderr
+    if max(gaps(bites), default=0.0) < 0.150:
+        assert len(bites) == 3, run.stderr
+    raised = run.find(r"^watchdog bite from vdev 'wdog': raising interrupt gic:40$", source="qvm")
+    assert len(raised) == len(bites)
     assert not run.find("cause=4")
 
 
@@ -84,7 +90,7 @@ def test_guest_reads_the_time_left(run_qvm: RunQvm) -> None:
     run = run_qvm("vdev wdog loc 0x2000 timeout 1000\n", script="kick\nread 0x2000 4\nshutdown\n")
     assert run.returncode == 0
     left = int(run.stdout.split(": ")[1], 16)
-    assert 900 <= left <= 1000
+    assert 1000 - LATE_S * 1000 <= left <= 1000  # read a moment after the kick
 
 
 def test_fixture_files_kick_then_starve(run_qvm: RunQvm) -> None:
@@ -97,4 +103,4 @@ def test_fixture_files_kick_then_starve(run_qvm: RunQvm) -> None:
     assert run.returncode == 4, run.stderr
     assert run.stdout == "kicker stopped\n"
     since = float(run.one(r"^guest terminated: cause=4 ").message.rsplit("=", 1)[1])
-    assert abs(since - 0.25) <= 0.025 + 0.02
+    assert on_time(since, 0.25), run.stderr
