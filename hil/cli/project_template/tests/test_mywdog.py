@@ -45,9 +45,10 @@ def test_bites_when_the_guest_stops_kicking(hil_qvm, mywdog):
     run.assert_reason(Exit.WATCHDOG)  # exit 4
     run.log.expect(r"watchdog expired", source="mywdog")
     # on time, by qvm's own clock: never before the 300 ms; late only by the host's scheduling
-    # (a shared CI machine under load delays qvm's timer by tens of ms: keep that bound generous)
+    # (a shared CI machine under load delays qvm's timer, at times by tenths of a second: keep that
+    # bound generous; a unit error, ten times the timeout, still fails)
     assert run.since_last_kick is not None
-    assert 0.3 - 0.002 <= run.since_last_kick <= 0.3 + 0.25, run.explain()
+    assert 0.3 - 0.002 <= run.since_last_kick <= 0.3 + 0.5, run.explain()
 
 
 def test_no_bite_while_the_guest_kicks(hil_qvm, mywdog):
