@@ -15,7 +15,7 @@ import pytest
 
 from hil.qvm import Exit, QvmResult
 from tests.support.hil import DeployedVdev, QvmRunner, Target, VdevBuilder, vm
-from tests.support.qvmsim import LATE_S
+from tests.support.timing import LATE_S
 
 pytestmark = pytest.mark.hil
 

@@ -9,7 +9,7 @@ import pytest
 
 from hil.qvm import Exit
 from tests.support.hil import DeployedVdev, QvmRunner, Target, VdevBuilder, vm
-from tests.support.qvmsim import on_time
+from tests.support.timing import on_time
 
 pytestmark = pytest.mark.hil
 

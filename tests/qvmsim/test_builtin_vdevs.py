@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.qvmsim import QvmRun, RunQvm, on_time, stamp
+from tests.support.qvmsim import QvmRun, RunQvm, stamp
+from tests.support.timing import on_time
 
 LOGGER = "logger fatal,internal,error,warn,info,debug,verbose stderr\n"
 

@@ -9,7 +9,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.support.qvmsim import CLOCK_SLACK_S, QvmProc, RunQvm, gaps, stamp
+from tests.support.qvmsim import QvmProc, RunQvm, stamp
+from tests.support.timing import CLOCK_SLACK_S, gaps
 
 TRACE = "vdev trace loc 0x1000 tick 0 verbose\n"
 

@@ -8,7 +8,6 @@ other stderr text (a crash message, a guest's raw output) is left out.
 
 from __future__ import annotations
 
-import itertools
 import os
 import re
 import signal
@@ -25,8 +24,6 @@ from hil.targets.toolchain import Toolchain, build_vdev
 from tests.support.paths import FAULTY_VDEVS, TARGET_VDEVS
 
 __all__ = [
-    "CLOCK_SLACK_S",
-    "LATE_S",
     "LogLine",
     "QvmLog",
     "QvmProc",
@@ -35,9 +32,7 @@ __all__ = [
     "StartQvm",
     "build_probe_vdev",
     "build_target_vdevs",
-    "gaps",
     "log_lines",
-    "on_time",
     "qvm_env",
     "run_qvm",
     "stamp",
@@ -51,27 +46,6 @@ TARGET_VDEV_DIRS = (
     FAULTY_VDEVS / "badabi",
     TARGET_VDEVS / "vecho",
 )
-
-
-#: How much later than asked qvmsim may act on a loaded host: its timer and guest threads wait for a
-#: CPU (a busy loop on one core beside a parallel suite: tens of ms typically, 0.39 s seen once at
-#: load 10 on 2 cores).  Never earlier.  A tenfold unit error on a 100 ms timer is still caught.
-LATE_S = 0.5
-#: A vdev (or qvmsim) reads its clock a moment before the log line's stamp is taken: a delay measured
-#: between two log lines may come out this much short of what was asked.
-CLOCK_SLACK_S = 0.002
-
-
-def on_time(delay: float, expected: float) -> bool:
-    """``delay`` (seconds between two of qvmsim's own timestamps) is ``expected``: not early (beyond
-    ``CLOCK_SLACK_S``), and late by at most ``LATE_S`` (the host's scheduling, not the model)."""
-    return expected - CLOCK_SLACK_S <= delay <= expected + LATE_S
-
-
-def gaps(times: list[float]) -> list[float]:
-    """The times between consecutive ``times`` (sorted): how long a periodic guest job really went
-    between two runs (on a loaded host, at times longer than its period; never shorter: no burst)."""
-    return [b - a for a, b in itertools.pairwise(sorted(times))]
 
 
 def stamp(line: LogLine) -> float:
