@@ -50,8 +50,8 @@ from hil.vm.qemuargs import (
     reserved_port,
     unix_listener,
 )
-from hil.vm.qemuproc import disown, is_our_qemu, own, spawn, stop_pid
 from hil.vm.qemuoptions import QemuOptions
+from hil.vm.qemuproc import disown, is_our_qemu, own, spawn, stop_pid
 from hil.vm.qmp import Qmp
 from hil.vm.x86_64 import NIC_DEVICES, NicDevice, x86_64_command
 

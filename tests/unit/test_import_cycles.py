@@ -15,6 +15,7 @@ the named file counts.
 from __future__ import annotations
 
 import ast
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -138,7 +139,7 @@ def one_cycle(graph: dict[str, dict[str, int]], group: list[str]) -> list[str]:
 def describe(graph: dict[str, dict[str, int]], cycle: list[str]) -> str:
     """``hil/a.py:12 imports hil.b`` for each step of ``cycle``."""
     steps = []
-    for here, there in zip(cycle, cycle[1:], strict=False):
+    for here, there in itertools.pairwise(cycle):
         steps.append(f"  {here.replace('.', '/')}.py:{graph[here][there]} imports {there}")
     return "\n".join(steps)
 
