@@ -44,7 +44,8 @@ the tree kill), ``pool`` (``TransportPool``: the transports, one per running
 command; ``Session``), ``commands`` (``CommandRunner``: a command's script,
 start, end or timeout), ``transfer`` (``FileTransfer``: SFTP or ``cat``),
 ``process`` (``RemoteProcess``), and ``connection`` (``SshConnection``, which
-owns a pool, a command runner and a file transfer and delegates to them).  The public names are importable from ``hil.links.ssh`` (each loaded on first use).
+owns a pool, a command runner and a file transfer and delegates to them).
+The public names are importable from ``hil.links.ssh`` (each loaded on first use).
 """
 
 from __future__ import annotations
