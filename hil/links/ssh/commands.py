@@ -16,21 +16,29 @@ from typing import IO
 from hil.core.command import CommandResult
 from hil.core.errors import CommandTimeout, InfrastructureError
 from hil.core.text import tail_chars
-from hil.links.ssh.channel import DROP_ERRORS, ChannelOutput, OutputCallback, exited, pump, send_stdin, status_of
+from hil.links.ssh.channel import (
+    DROP_ERRORS,
+    PID_MARKER,
+    ChannelOutput,
+    OutputCallback,
+    exited,
+    pump,
+    send_stdin,
+    status_of,
+)
 from hil.links.ssh.errors import ConnectionDropped
 from hil.links.ssh.kill import kill_command
 from hil.links.ssh.pool import Session, TransportPool
 
 __all__ = ["CommandRunner", "command_script"]
 
-_PID_MARKER = "__HIL_PID__="
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 def command_script(line: str, env: Mapping[str, str] | None = None, cwd: str | None = None, exec_: bool = False) -> str:
     """The remote script running ``line``: report the shell's pid, export ``env``, enter ``cwd``
     (``exec_``: replace the shell by the program, so the pid is the program's)."""
-    parts = ["echo " + _PID_MARKER + "$$ >&2"]
+    parts = ["echo " + PID_MARKER + "$$ >&2"]
     for key, value in (env or {}).items():
         if not _ENV_NAME.fullmatch(key):
             raise ValueError(f"bad environment variable name {key!r}")
