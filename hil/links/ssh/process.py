@@ -40,8 +40,9 @@ STREAMED_TAIL_BYTES = 1 << 20
 class RemoteProcess:
     """A program started by ``SshConnection.start``, running on the target.
 
-    ``session`` is its channel, on a transport of its own until it ends;
-    ``connection`` sends its signals.  ``pid`` is its remote pid; ``stdout``/``stderr`` are the bytes so far
+    Its ``Session`` (a channel on a transport of its own) is given back to the
+    pool when it ends; ``connection`` (a ``ProcessOwner``) sends its signals.
+    ``pid`` is its remote pid; ``stdout``/``stderr`` are the bytes so far
     (thread-safe; also streamed to ``on_output`` from a reader thread).
     ``poll()`` is None while it runs, then its exit status (minus the host's
     number of the killing signal, like ``subprocess``).  Usable as a context
