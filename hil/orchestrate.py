@@ -17,13 +17,13 @@ from hil.core.deadline import Deadline
 from hil.core.errors import SetupError
 from hil.qvm.config import QvmConfig
 from hil.qvm.result import QvmResult
-from hil.qvm.runner import QvmRunner
+from hil.qvmrun.runner import QvmRunner
 from hil.targets import Target, make_target
 from hil.targets.definition import TargetDefinition
 from hil.targets.deploy import create_deployment
 
 if TYPE_CHECKING:
-    from hil.qvm.sweep import SweepReport
+    from hil.qvmrun.sweep import SweepReport
 
 #: How long bringing a target up may take, at most (boot + SSH).
 UP_TIMEOUT = 180.0
@@ -76,7 +76,7 @@ def run_once(
                 deployment.put_file(vdev, vdev.name, 0o755)
             gates = None
             if sanitize:
-                from hil.qvm.gates import Gates
+                from hil.qvmrun.gates import Gates
 
                 gates = Gates.for_target(target, False, sanitize)
             return QvmRunner(target, deployment, artifacts, target.console, gates).run(config, timeout)
@@ -97,11 +97,11 @@ def sweep_once(
     jobs: int = 2,
     log: Callable[[str], None] | None = None,
 ) -> SweepReport:
-    """The configuration-fault sweep (``hil.qvm.sweep``) of the vdev folder ``vdev_dir`` on a target brought
+    """The configuration-fault sweep (``hil.qvmrun.sweep``) of the vdev folder ``vdev_dir`` on a target brought
     up for it: built with the target's toolchain (and ``sanitize``), its ``sweep.accept`` file, ``accept``
     (``OPTION=KIND``) and ``exclude`` (option names) added; runs, findings, ``sweep.txt``/``sweep.json`` in ``out``."""
-    from hil.qvm.gates import Gates
-    from hil.qvm.sweep import default_acceptances, run_sweep
+    from hil.qvmrun.gates import Gates
+    from hil.qvmrun.sweep import default_acceptances, run_sweep
     from hil.targets.toolchain import build_vdev
 
     if not vdev_dir.is_dir():

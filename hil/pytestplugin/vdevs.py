@@ -18,8 +18,8 @@ from hil.pytestplugin.options import sanitizers
 from hil.targets import Target
 
 if TYPE_CHECKING:
-    from hil.qvm.gates import Gates
-    from hil.qvm.runner import QvmRunner
+    from hil.qvmrun.gates import Gates
+    from hil.qvmrun.runner import QvmRunner
     from hil.targets.deploy import Deployment
 
 #: the test's qvm runner (``hil_qvm``), whose sanitizer findings fail the test
@@ -93,7 +93,7 @@ def hil_qvm(
     request: pytest.FixtureRequest, hil_target: Target, hil_deployment: Deployment, hil_artifacts: Path
 ) -> Iterator[QvmRunner]:
     """Runs qvm on the target in this test's folder: ``hil_qvm.run(config)`` / ``hil_qvm.start(config)``."""
-    from hil.qvm.runner import QvmRunner
+    from hil.qvmrun.runner import QvmRunner
 
     runner = QvmRunner(
         hil_target, hil_deployment, hil_artifacts, hil_target.console, _gates(request.config, hil_target)
@@ -109,13 +109,13 @@ def hil_qvm(
 @pytest.fixture
 def hil_sweep(request: pytest.FixtureRequest, hil_target: Target, hil_artifacts: Path):  # type: ignore[no-untyped-def]
     """``hil_sweep("target_vdevs/wdog", base="loc 0x1c0f0000", accept=["tick=zero"])``: the configuration-fault
-    sweep (``hil.qvm.sweep``) of a vdev folder on this target; returns the ``SweepReport`` (``findings``,
+    sweep (``hil.qvmrun.sweep``) of a vdev folder on this target; returns the ``SweepReport`` (``findings``,
     ``table()``), written with its runs and ``findings/*.qvmconf`` into ``<artifacts>/sweep-NAME/``.
     The folder's ``sweep.accept`` is read; ``--hil-sanitize`` makes sanitizer reports findings."""
     import shlex
 
-    from hil.qvm.gates import Gates
-    from hil.qvm.sweep import SweepReport, default_acceptances, run_sweep
+    from hil.qvmrun.gates import Gates
+    from hil.qvmrun.sweep import SweepReport, default_acceptances, run_sweep
     from hil.targets.toolchain import build_vdev
 
     def sweep(
@@ -151,14 +151,14 @@ def hil_sweep(request: pytest.FixtureRequest, hil_target: Target, hil_artifacts:
 @pytest.fixture
 def hil_fuzz(request: pytest.FixtureRequest, hil_target: Target, hil_artifacts: Path):  # type: ignore[no-untyped-def]
     """``hil_fuzz("target_vdevs/wdog", base="timeout 500", seconds=60)``: coverage-guided fuzzing of a vdev
-    folder through its guest interface (``hil.qvm.fuzz``, as ``hil vdev fuzz``) on the local target; returns
+    folder through its guest interface (``hil.qvmrun.fuzz``, as ``hil vdev fuzz``) on the local target; returns
     the ``FuzzReport`` (``findings``, ``summary()``), written with its corpus and ``findings/N/`` (each with
     ``replay.sh``) into ``<artifacts>/fuzz-NAME/``.  Its summary goes into the test's report (JUnit, HTML).
     Mark the test ``@pytest.mark.hil_kinds("local")``: the fuzzer runs on this host only."""
     import shlex
 
     from hil.core.errors import SetupError
-    from hil.qvm.fuzz import FuzzReport, fuzz_vdev
+    from hil.qvmrun.fuzz import FuzzReport, fuzz_vdev
 
     def fuzz(
         vdev: str | Path,
@@ -188,6 +188,6 @@ def hil_fuzz(request: pytest.FixtureRequest, hil_target: Target, hil_artifacts: 
 
 def _gates(config: pytest.Config, target: Target) -> Gates:
     """The quality gates of this run on ``target`` (the options with the target's [toolchain] settings)."""
-    from hil.qvm.gates import Gates
+    from hil.qvmrun.gates import Gates
 
     return Gates.for_target(target, bool(config.getoption("hil_coverage", False)), sanitizers(config))

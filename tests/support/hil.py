@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from hil.pytestplugin.vdevs import DeployedVdev
 from hil.qvm import QvmConfig
-from hil.qvm.runner import QvmRunner, QvmSession
-from hil.qvm.sweep import SweepReport
+from hil.qvmrun.runner import QvmRunner, QvmSession
+from hil.qvmrun.sweep import SweepReport
 from hil.targets.base import Target
 
 __all__ = ["TRACE_LOC", "WDOG_LOC", "DeployedVdev", "QvmRunner", "QvmSession", "Sweep", "Target", "VdevBuilder", "vm"]

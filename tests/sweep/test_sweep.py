@@ -1,4 +1,4 @@
-"""The configuration-fault sweep (issue 15): hil.qvm.sweep, 'hil vdev sweep', the hil_sweep fixture.
+"""The configuration-fault sweep (issue 15): hil.qvmrun.sweep, 'hil vdev sweep', the hil_sweep fixture.
 
 On ``local`` only (each case is a millisecond dryrun; the planted hang costs one short timeout):
 the test vdev tests/sweep/vdevs/sweepy has a planted crash (``depth 0``) and a planted hang
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from hil.core.errors import SetupError
-from hil.qvm.sweep import Acceptances, VdevOption, cases, parse_option_list
+from hil.qvmrun.sweep import Acceptances, VdevOption, cases, parse_option_list
 from hil.targets.toolchain import Toolchain, build_vdev
 from tests.support.hil import Sweep
 
@@ -96,7 +96,7 @@ def test_target_vdevs_sweep_clean(hil_sweep: Sweep, vdev: str, base: str) -> Non
 
 def test_option_names_from_the_target_never_leave_the_report_folder(tmp_path: Path) -> None:
     """Issue 22.4: a target listing an option '../../escaped' neither deletes nor writes outside -o OUT."""
-    from hil.qvm.sweep import run_sweep
+    from hil.qvmrun.sweep import run_sweep
     from hil.targets import make_target
     from hil.targets.definition import parse_definition
     from hil.targets.sdk import build_qvmsim

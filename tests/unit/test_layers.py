@@ -1,7 +1,7 @@
 """The package's layers: a module never imports a higher layer, and module-level imports have no cycle.
 
-Layers, lowest first (README, "Architecture"): ``hil.core`` < ``hil.links`` <
-``hil.vm`` < ``hil.targets`` < ``hil.qvm`` < ``hil.orchestrate`` <
+Layers, lowest first (README, "Architecture"): ``hil.core`` < ``hil.qvm`` <
+``hil.links`` < ``hil.vm`` < ``hil.targets`` < ``hil.qvmrun`` < ``hil.orchestrate`` <
 ``hil.pytestplugin`` < ``hil.cli``.  Every import counts for the layer rule,
 also those inside functions and under ``TYPE_CHECKING``; module-level imports
 (outside ``TYPE_CHECKING``) must also form no cycle.
@@ -15,7 +15,7 @@ from pathlib import Path
 import hil
 
 PACKAGE = Path(hil.__file__).resolve().parent
-LAYERS = ("core", "links", "vm", "targets", "qvm", "orchestrate", "pytestplugin", "cli")
+LAYERS = ("core", "qvm", "links", "vm", "targets", "qvmrun", "orchestrate", "pytestplugin", "cli")
 
 
 def module_name(path: Path) -> str:
@@ -132,9 +132,9 @@ def test_the_rules_see_a_violation(tmp_path: Path) -> None:
     src = tmp_path / "m.py"
     src.write_text(
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from hil.cli import main\n"
-        "def f():\n    import hil.qvm.runner\nfrom hil.core import errors\n"
+        "def f():\n    import hil.qvmrun.runner\nfrom hil.core import errors\n"
     )
     got = imports(src)
-    assert ("hil.cli.main", 3, False) in got and ("hil.qvm.runner", 5, False) in got
+    assert ("hil.cli.main", 3, False) in got and ("hil.qvmrun.runner", 5, False) in got
     assert ("hil.core.errors", 6, True) in got
     assert layer("hil.cli.main") == LAYERS.index("cli") and layer("hil.core.errors") == 0

@@ -9,7 +9,7 @@
   handles) land in the test's private folder under the absolute path of the build's ``.gcno``
   files on the host.  After the run they are fetched into ``runN.gcov/`` among the test's
   artifacts (and removed from the target); a run killed by a signal writes none and leaves
-  ``runN.gcov/LOST`` saying so.  ``hil.qvm.coverage`` merges them into the report.
+  ``runN.gcov/LOST`` saying so.  ``hil.qvmrun.coverage`` merges them into the report.
 * **sanitize** (``--hil-sanitize address,undefined``): qvm is qvmsim's sanitizer build (its
   ASan runtime comes first in the initial library list, as ASan requires), built for the target's
   architecture (``aarch64-linux-gnu-gcc`` for ``qemu-arm64``); on ``qemu`` deployed with its

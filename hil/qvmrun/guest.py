@@ -20,7 +20,7 @@ from hil.qvm.log import normalize_intr
 ANSWER_WAIT = 10.0
 
 if TYPE_CHECKING:
-    from hil.qvm.runner import QvmSession
+    from hil.qvmrun.runner import QvmSession
     from hil.targets.base import GuestKind, Target
 
 

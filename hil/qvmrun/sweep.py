@@ -51,11 +51,11 @@ from hil.core.errors import SetupError
 from hil.core.inputs import safe_name
 from hil.core.text import terminal_safe
 from hil.qvm.config import QvmConfig
-from hil.qvm.gates import Gates
 from hil.qvm.result import QvmResult
+from hil.qvmrun.gates import Gates
 
 if TYPE_CHECKING:
-    from hil.qvm.runner import QvmRunner
+    from hil.qvmrun.runner import QvmRunner
     from hil.targets.base import Target
     from hil.targets.deploy import Deployment
 
@@ -454,7 +454,7 @@ def run_sweep(
     log: Callable[[str], None] | None = None,
 ) -> SweepReport:
     """Sweep vdev ``vdev`` (the built ``vdev_so``) on ``target``; runs, findings and the table go to ``folder``."""
-    from hil.qvm.runner import QvmRunner
+    from hil.qvmrun.runner import QvmRunner
     from hil.targets.deploy import create_deployment
 
     acc = acceptances or Acceptances()
