@@ -20,8 +20,25 @@ from hil.qvm.log import normalize_intr
 ANSWER_WAIT = 10.0
 
 if TYPE_CHECKING:
-    from hil.qvmrun.runner import QvmSession
     from hil.targets.base import GuestKind, Target
+
+
+class QvmChannel(Protocol):
+    """What a guest control needs of the running qvm (``hil.qvmrun.runner.QvmSession`` is one): its
+    stdin and its guest console.  A protocol, so this module does not import the runner that uses it."""
+
+    def send(self, line: str) -> None:
+        """A line on qvm's stdin."""
+
+    @property
+    def stdout_end(self) -> int:
+        """Characters of guest console so far, from its start."""
+
+    def stdout_since(self, mark: int) -> str:
+        """The guest console from offset ``mark`` on."""
+
+    def wait_stdout(self, pattern: str, timeout: float = 10.0, since: int = 0) -> re.Match[str]:
+        """Wait until the guest console (from ``since`` on) matches ``pattern``."""
 
 
 class GuestControl(Protocol):
@@ -89,7 +106,7 @@ class GuestControl(Protocol):
 class ScriptedGuest:
     """qvmsim's scripted guest: commands on qvm's stdin (see README, "Guest scripts")."""
 
-    def __init__(self, target: Target, session: QvmSession) -> None:
+    def __init__(self, target: Target, session: QvmChannel) -> None:
         self._markers = 0  # store(done=True) markers so far
         self.session = session
 
@@ -177,7 +194,7 @@ class ScriptedGuest:
 class ConsoleGuest:
     """A real guest on a board, driven through the serial console."""
 
-    def __init__(self, target: Target, session: QvmSession) -> None:
+    def __init__(self, target: Target, session: QvmChannel) -> None:
         self.target = target
         self.commands = target.definition.guest
 
@@ -254,7 +271,7 @@ class ConsoleGuest:
 GUESTS: dict[GuestKind, type[ScriptedGuest] | type[ConsoleGuest]] = {"scripted": ScriptedGuest, "console": ConsoleGuest}
 
 
-def guest_for(target: Target, session: QvmSession) -> GuestControl:
+def guest_for(target: Target, session: QvmChannel) -> GuestControl:
     """The guest control the target's definition chooses (``[guest] control``), else the one its
     kind declares (``Target.guest_control``)."""
     control: GuestControl = GUESTS[target.definition.guest.control or target.guest_control](target, session)

@@ -30,16 +30,17 @@ from hil.core.command import shell_command
 from hil.core.errors import DeviceFailure, ExpectTimeout, InfrastructureError, SetupError, WaitTimeout
 from hil.core.text import tail_lines
 from hil.qvm.config import QvmConfig
-from hil.qvm.crash import Crash, parse_crash, symbolize
+from hil.qvm.crash import Crash, parse_crash
 from hil.qvm.exitcodes import ExitTable
 from hil.qvm.log import LogLine, QvmLog, parse_log
 from hil.qvm.result import QvmResult
 from hil.qvm.timeline import run_data
-from hil.qvmrun.gates import Gates, sanitizer_reports, symbolize_report
+from hil.qvmrun.gates import Gates, sanitizer_reports
 from hil.qvmrun.guest import GuestControl, guest_for
 from hil.qvmrun.slog2 import collect as collect_slog2
 from hil.qvmrun.slog2 import merge as merge_slog2
 from hil.qvmrun.slog2 import slog2_wanted, start_snippet
+from hil.qvmrun.symbols import symbolize, symbolize_report
 from hil.targets.base import Process, Target
 from hil.targets.deploy import Deployment, record_pid
 
