@@ -101,23 +101,12 @@ def sweep_once(
     up for it: built with the target's toolchain (and ``sanitize``), its ``sweep.accept`` file, ``accept``
     (``OPTION=KIND``) and ``exclude`` (option names) added; runs, findings, ``sweep.txt``/``sweep.json`` in ``out``."""
     from hil.qvmrun.gates import Gates
-    from hil.qvmrun.sweep import default_acceptances, run_sweep
-    from hil.targets.toolchain import build_vdev
+    from hil.qvmrun.sweep import folder_acceptances, sweep_folder
 
-    if not vdev_dir.is_dir():
-        raise SetupError(f"hil vdev sweep: {vdev_dir} is not a vdev folder (a folder of .c files)")
-    acceptances = default_acceptances(vdev_dir)
-    for spec in accept or []:
-        acceptances.add(spec)
-    for name in exclude or []:
-        acceptances.exclude[name] = "excluded on the command line"
+    acceptances = folder_acceptances(vdev_dir, accept or [], exclude or [], what="hil vdev sweep")
     out.mkdir(parents=True, exist_ok=True)
     Gates.for_definition(definition, False, sanitize).prepare(definition)  # what the host cannot make: before bring-up
     with target_up(definition, out / "target") as target:
-        gates = Gates.for_target(target, False, sanitize)
-        toolchain = target.toolchain().with_gates(False, gates.sanitize) if gates.sanitize else target.toolchain()
-        built = build_vdev([vdev_dir], toolchain)
-        return run_sweep(
-            target, built.path, built.name, out, base=base or [], acceptances=acceptances,
-            gates=Gates(sanitize=gates.sanitize), timeout=timeout, jobs=jobs, log=log,
-        )  # fmt: skip
+        return sweep_folder(
+            target, vdev_dir, out, acceptances, base=base or [], sanitize=sanitize, timeout=timeout, jobs=jobs, log=log
+        )

@@ -114,9 +114,8 @@ def hil_sweep(request: pytest.FixtureRequest, hil_target: Target, hil_artifacts:
     The folder's ``sweep.accept`` is read; ``--hil-sanitize`` makes sanitizer reports findings."""
     import shlex
 
-    from hil.qvmrun.gates import Gates
-    from hil.qvmrun.sweep import SweepReport, default_acceptances, run_sweep
-    from hil.targets.toolchain import build_vdev
+    from hil.qvmrun.sweep import SweepReport, folder_acceptances, sweep_folder
+    from hil.targets.toolchain import vdev_name
 
     def sweep(
         vdev: str | Path,
@@ -127,20 +126,11 @@ def hil_sweep(request: pytest.FixtureRequest, hil_target: Target, hil_artifacts:
         jobs: int = 2,
     ) -> SweepReport:
         folder = Path(vdev) if Path(vdev).is_absolute() else request.config.rootpath / vdev
-        gates = _gates(request.config, hil_target)
-        toolchain = hil_target.toolchain()
-        if gates.sanitize:
-            toolchain = toolchain.with_gates(False, gates.sanitize)
-        built = build_vdev([folder], toolchain)
-        acceptances = default_acceptances(folder)
-        for spec in accept:
-            acceptances.add(spec, "accepted by the test")
-        for name in exclude:
-            acceptances.exclude[name] = "excluded by the test"
+        acceptances = folder_acceptances(folder, accept, exclude, by="by the test", what="hil_sweep")
         words = shlex.split(base) if isinstance(base, str) else list(base)
-        report = run_sweep(
-            hil_target, built.path, built.name, hil_artifacts / f"sweep-{built.name}", base=words,
-            acceptances=acceptances, gates=Gates(sanitize=gates.sanitize), timeout=timeout, jobs=jobs,
+        report = sweep_folder(
+            hil_target, folder, hil_artifacts / f"sweep-{vdev_name(folder)}", acceptances, base=words,
+            sanitize=sanitizers(request.config), timeout=timeout, jobs=jobs,
         )  # fmt: skip
         request.node.user_properties.append(("hil.qvm_log", f"--- configuration-fault sweep\n{report.table()}"))
         return report

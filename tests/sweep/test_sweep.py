@@ -214,3 +214,16 @@ def test_a_bad_ranges_file_is_a_setup_error(tmp_path: Path) -> None:
     (tmp_path / "sweep.ranges").write_text("depth 0 0x10  # hex is fine\n")
     acc.read_ranges(tmp_path / "sweep.ranges")
     assert acc.ranges == {"depth": (0, 16)}
+
+
+def test_folder_acceptances_are_the_one_set_up(tmp_path: Path) -> None:
+    """'hil vdev sweep' and hil_sweep read a folder's acceptances through one function: its file, then
+    the caller's own accepts and excludes, said as whose; not a folder is a set-up error naming the caller."""
+    from hil.qvmrun.sweep import folder_acceptances
+
+    (tmp_path / "sweep.accept").write_text("accept tick zero  # 0 = no thread\n")
+    acc = folder_acceptances(tmp_path, ["depth=negative"], ["hang"], by="by the test")
+    assert acc.accept == {("tick", "zero"): "0 = no thread", ("depth", "negative"): "accepted by the test"}
+    assert acc.exclude == {"hang": "excluded by the test"}
+    with pytest.raises(SetupError, match=r"^hil_sweep: .*nowhere is not a vdev folder"):
+        folder_acceptances(tmp_path / "nowhere", what="hil_sweep")
