@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from typing import TYPE_CHECKING, Literal, Protocol, overload
 
 from hil.core.errors import ConfigError, InfrastructureError
@@ -41,6 +42,15 @@ class QvmChannel(Protocol):
         """Wait until the guest console (from ``since`` on) matches ``pattern``."""
 
 
+def _sleep_is_deprecated() -> None:
+    warnings.warn(
+        "GuestControl.sleep() is deprecated: use guest.wait(seconds) (the same: blocks the test; "
+        "guest.script_sleep(seconds) queues a pause in the guest instead)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+
+
 class GuestControl(Protocol):
     """What a test can ask of the guest."""
 
@@ -62,7 +72,7 @@ class GuestControl(Protocol):
         """Block the test for ``seconds`` while qvm and its guest run on (a test-side wait)."""
 
     def sleep(self, seconds: float) -> None:
-        """The same as ``wait``: blocks the test for ``seconds``."""
+        """Deprecated: ``wait`` (one name per thing; a DeprecationWarning says so)."""
 
     def script_sleep(self, seconds: float) -> None:
         """Queue a guest-side pause: returns at once; the guest's next command takes effect
@@ -126,6 +136,7 @@ class ScriptedGuest:
         time.sleep(max(0.0, seconds))
 
     def sleep(self, seconds: float) -> None:
+        _sleep_is_deprecated()
         self.wait(seconds)
 
     def script_sleep(self, seconds: float) -> None:
@@ -227,6 +238,7 @@ class ConsoleGuest:
         time.sleep(max(0.0, seconds))
 
     def sleep(self, seconds: float) -> None:
+        _sleep_is_deprecated()
         self.wait(seconds)
 
     def script_sleep(self, seconds: float) -> None:

@@ -20,6 +20,7 @@ import json
 import re
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -338,8 +339,13 @@ class QvmSession:
         return match
 
     def expect_stdout(self, pattern: str, timeout: float = 10.0, since: int = 0) -> re.Match[str]:
-        """The same as ``wait_stdout``: blocks until the guest console matches, or fails with its tail."""
+        """Deprecated: ``wait_stdout`` (one name per thing; a DeprecationWarning says so)."""
         __tracebackhide__ = True
+        warnings.warn(
+            "QvmSession.expect_stdout() is deprecated: use session.wait_stdout(pattern, timeout, since)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return self.wait_stdout(pattern, timeout, since)
 
     def _wait_for(self, probe: Callable[[], _T | None], timeout: float) -> _T | None:
