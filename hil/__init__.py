@@ -15,12 +15,13 @@ Each is imported on first use (PEP 562), so ``import hil`` (every ``hil`` comman
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
-
 __version__ = "0.1.0"
 
+#: ``typing.TYPE_CHECKING`` without importing ``typing`` (type checkers treat the name as true).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
+    from typing import Any
+
     from hil.core.command import CommandResult
     from hil.core.errors import (
         CommandFailed,
@@ -144,6 +145,8 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'hil' has no attribute {name!r}")
+    import importlib
+
     value = getattr(importlib.import_module(home), name)
     globals()[name] = value  # the next lookup is a plain attribute
     return value
