@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hil.qvm import Exit
+from hil import Exit
 from tests.support.hil import WDOG_LOC, DeployedVdev, QvmRunner, vm
 from tests.support.timing import on_time
 
@@ -16,7 +16,7 @@ pytestmark = pytest.mark.hil
 def test_watchdog_bites_when_starved(hil_qvm: QvmRunner, wdog: DeployedVdev) -> None:
     with hil_qvm.start(vm().vdev(wdog, loc=WDOG_LOC, timeout=500), timeout=20) as session:
         session.guest.kick_every(0.1)
-        session.guest.sleep(0.35)  # a few kicks ...
+        session.guest.wait(0.35)  # a few kicks ...
         session.guest.stop_kicking()  # ... then starvation
         run = session.wait(timeout=10)
     run.assert_reason(Exit.WATCHDOG)
