@@ -189,7 +189,7 @@ class Search:
     ``start`` only.
     """
 
-    def __init__(self, rx: re.Pattern[str], start: int, max_lookback: int | None = None) -> None:
+    def __init__(self, rx: re.Pattern[str], start: int, max_lookback: int | None = None, strict: bool = False) -> None:
         self.rx = rx
         self.start = start  # the searched string begins here (``^``, ``\A``)
         self.floor = start  # no match starts before this
@@ -197,7 +197,7 @@ class Search:
         self.last_newline = -1
         self.reach = reach(rx.pattern, rx.flags)
         self.max_lookback = max_lookback
-        self.strict = False  # expect: text it still needs must not have been dropped
+        self.strict = strict  # expect: text it still needs must not have been dropped
         self.hit: tuple[re.Match[str], int] | None = None  # found (by the waiting expect or by the reader)
         self.lock = threading.Lock()  # held while a search runs: by the expect's thread or the reader's
 

@@ -297,7 +297,7 @@ def test_no_reconnect_ends_expect_with_infrastructure_error(peer: Peer) -> None:
 def test_close_is_idempotent_and_stops_the_reader(peer: Peer) -> None:
     c = Console(TcpTransport("127.0.0.1", peer.port)).start()
     peer.accept()
-    reader = c._reader
+    reader = c.reader.thread
     assert reader is not None and reader.is_alive()
     c.close()
     c.close()
@@ -313,7 +313,7 @@ def test_close_stops_reconnecting() -> None:
     peer.close()
     until(lambda: not c.connected)
     c.close()
-    assert c._reader is not None and not c._reader.is_alive()
+    assert c.reader.thread is not None and not c.reader.thread.is_alive()
 
 
 def test_start_failure_and_unstarted_use() -> None:
