@@ -27,6 +27,7 @@ __all__ = ["ConsoleMatch", "Expecter", "PatternLike"]
 
 _INF = float("inf")
 _TAIL_LINES = 20
+_SMALL_WINDOW = 1 << 14  # a search window up to this many characters is searched with the lock held
 
 
 @dataclass
@@ -96,8 +97,10 @@ class Expecter:
         need_all: bool,
     ) -> list[ConsoleMatch]:
         capture = self.capture
-        deadline = timeout if isinstance(timeout, Deadline) else Deadline.after(timeout, "expect")
-        seconds = timeout.remaining() if isinstance(timeout, Deadline) else timeout
+        if isinstance(timeout, Deadline):
+            deadline, seconds = timeout.at, timeout.remaining()
+        else:
+            deadline, seconds = time.monotonic() + timeout, timeout
         with capture.cond:
             if not capture.started:
                 raise SetupError(f"console '{capture.name}' is not started; call start() or use it in a with block")
@@ -127,7 +130,7 @@ class Expecter:
         self,
         rxs: list[re.Pattern[str]],
         searches: list[Search],
-        deadline: Deadline,
+        deadline: float,
         seconds: float,
         origin: Mark,
         need_all: bool,
@@ -140,53 +143,82 @@ class Expecter:
         searched_at = -_INF  # when the last search started
         next_search = 0.0  # duty-cycle limit: see below
         while True:
+            large: list[tuple[Search, int, tuple[str, int, int]]] = []
             with cond:
                 end = store.length
                 now = time.monotonic()
-                due = end != searched_to and (now >= next_search or capture.ended or deadline.expired)
-                if due:
-                    windows = [
-                        (i, None if s.hit is not None else s.prepare(store, end))
-                        for i, s in enumerate(searches)
-                        if i not in found
-                    ]
-            if due:
-                for i, prepared in windows:  # the regex runs without the lock: the reader keeps going
-                    search = searches[i]
+                if end != searched_to and (now >= next_search or capture.ended or now >= deadline):
+                    for i, search in enumerate(searches):
+                        if i in found:
+                            continue
+                        if search.hit is None:
+                            prepared = search.prepare(store, end)
+                            if prepared is not None:
+                                if len(prepared[0]) > _SMALL_WINDOW:
+                                    large.append((search, i, prepared))
+                                    continue
+                                search.hit = search.run(*prepared)  # small: here (no trim runs meanwhile)
+                        if search.hit is not None:
+                            found[i] = search.hit
+                    searched_to, searched_at = end, now
+                    next_search = 0.0
+                if not large:
+                    verdict = self._verdict(rxs, found, need_all, seconds, origin, searched_to, searched_at, deadline)
+                    if verdict is not None:
+                        return verdict
+                    now = time.monotonic()
+                    unsearched = store.length != searched_to
+                    if not unsearched or not (now >= next_search or capture.ended or now >= deadline):
+                        seen = store.length
+                        # more data: read by this thread when no one else is (no hand-over between threads)
+                        wait = (min(next_search, deadline) if unsearched else deadline) - now
+                    else:
+                        continue
+            if large:
+                for search, i, prepared in large:  # the regex runs without the lock: the reader keeps going
                     with search.lock:
-                        if search.hit is None and prepared is not None:
+                        if search.hit is None:
                             search.hit = search.run(*prepared)
                         if search.hit is not None:
                             found[i] = search.hit
                 took = time.monotonic() - now
-                searched_to, searched_at = end, now
                 # A search that has to go over a long stretch again (an unbounded pattern that can span
                 # lines, over megabytes) may take milliseconds; then wait 4x as long before the next,
                 # so searching never takes more than ~20% of the time the reader needs.
                 next_search = now + 5 * took if took > 0.001 else 0.0
-            with cond:
-                if len(found) == len(rxs) if need_all else found:
-                    matches = self._matches(rxs, found, need_all)
-                    upto = max(m.end.offset for m in matches)
-                    failure = self.watchers.take_one(upto)
-                    if failure is not None:
-                        raise failure.error(capture.log_path)
-                    self.position = Mark(upto)
-                    return matches
-                failure = self.watchers.take_one(None)
-                if failure is not None:
-                    raise failure.error(capture.log_path)
-                unsearched = store.length != searched_to
-                if capture.ended and not unsearched:
-                    raise InfrastructureError(self._timeout_message(rxs, found, seconds, origin, ended=True))
-                if deadline.expired and (searched_at >= deadline.at or not unsearched):
-                    raise ExpectTimeout(self._timeout_message(rxs, found, seconds, origin, ended=False))
-                now = time.monotonic()
-                if unsearched and (now >= next_search or capture.ended or deadline.expired):
-                    continue
-                seen = store.length
-            # more data: read by this thread when no one else is reading (no hand-over between threads)
-            self.reader.await_data((min(next_search, deadline.at) if unsearched else deadline.at) - now, seen)
+                continue
+            self.reader.await_data(wait, seen)
+
+    def _verdict(
+        self,
+        rxs: list[re.Pattern[str]],
+        found: dict[int, tuple[re.Match[str], int]],
+        need_all: bool,
+        seconds: float,
+        origin: Mark,
+        searched_to: int,
+        searched_at: float,
+        deadline: float,
+    ) -> list[ConsoleMatch] | None:
+        """The matches when the wait is over, what it raises when it failed, ``None`` to go on (lock held)."""
+        capture = self.capture
+        if len(found) == len(rxs) if need_all else found:
+            matches = self._matches(rxs, found, need_all)
+            upto = max(m.end.offset for m in matches)
+            failure = self.watchers.take_one(upto)
+            if failure is not None:
+                raise failure.error(capture.log_path)
+            self.position = Mark(upto)
+            return matches
+        failure = self.watchers.take_one(None)
+        if failure is not None:
+            raise failure.error(capture.log_path)
+        unsearched = capture.store.length != searched_to
+        if capture.ended and not unsearched:
+            raise InfrastructureError(self._timeout_message(rxs, found, seconds, origin, ended=True))
+        if time.monotonic() >= deadline and (searched_at >= deadline or not unsearched):
+            raise ExpectTimeout(self._timeout_message(rxs, found, seconds, origin, ended=False))
+        return None
 
     def _matches(
         self, rxs: list[re.Pattern[str]], found: dict[int, tuple[re.Match[str], int]], need_all: bool

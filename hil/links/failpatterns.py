@@ -55,7 +55,6 @@ class FailWatchers:
         self._watches: dict[str, FailWatch] = {}
         self._failures: list[Failure] = []
         self._reported: set[int] = set()
-        capture.watchers.append(self._scan)
 
     def add(self, pattern: PatternLike, since: Mark | None = None) -> None:
         """Fail on ``pattern`` wherever it appears from ``since`` (default: the session start)."""
@@ -64,6 +63,8 @@ class FailWatchers:
         with capture.cond:
             if rx.pattern in self._watches:
                 return
+            if self._scan not in capture.watchers:  # called by the capture once there is a pattern to watch
+                capture.watchers.append(self._scan)
             start = capture.byte_to_text(max(since.offset, capture.base)) if since else capture.store.first
             self._watches[rx.pattern] = FailWatch(rx, Search(rx, start, max_lookback=self.FAIL_LOOKBACK))
             self._scan()

@@ -127,36 +127,21 @@ def _walk(items: Any, flags: int) -> tuple[float, int, bool]:
     return width, behind, newline
 
 
-_META = frozenset(".^$*+?{}[]|()")
-_LITERAL_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "f": "\f", "v": "\v"}
+#: Plain text: characters that are not metacharacters, escaped punctuation, and ``\\n \\t \\r \\f \\v``.
+_PLAIN = re.compile(r"(?:[^\\.^$*+?{}\[\]|()]|\\[^0-9A-Za-z_]|\\[ntrfv])*", re.DOTALL)
+#: One unit of plain text: an escape (its character in group 1) or a character.
+_UNIT = re.compile(r"\\(.)|[^\\]", re.DOTALL)
 
 
 def _literal_reach(pattern: str, flags: int) -> Reach | None:
     """The reach of a pattern that is plain text (escapes of punctuation and ``\\n`` etc. allowed), found
     without parsing it (the common case: a prompt, a marker); ``None`` for anything else."""
-    if flags & re.VERBOSE:
+    if flags & re.VERBOSE or _PLAIN.fullmatch(pattern) is None:
         return None
-    width = 0
-    newline = False
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\":
-            if i + 1 >= len(pattern):
-                return None
-            c = pattern[i + 1]
-            if c.isalnum() or c == "_":
-                if c not in _LITERAL_ESCAPES:
-                    return None  # \d, \b, \1, \x41 ...: a real regex
-                c = _LITERAL_ESCAPES[c]
-            i += 2
-        elif c in _META:
-            return None
-        else:
-            i += 1
-        width += 1
-        newline = newline or c == "\n"
-    return Reach(width, 0, newline)
+    if "\\" not in pattern:
+        return Reach(len(pattern), 0, "\n" in pattern)
+    units = _UNIT.findall(pattern)  # "" for a plain character, the escaped character for an escape
+    return Reach(len(units), 0, "\n" in pattern or "n" in units)
 
 
 @functools.lru_cache(maxsize=512)
