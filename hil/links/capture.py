@@ -90,6 +90,15 @@ class _Pieces(Generic[AnyStr]):
         """How many items are held in memory (whole blocks: from ``floor(first)`` on)."""
         return self.length - (self._block_starts[0] if self._blocks else self.first)
 
+    def piece_at(self, t: int) -> tuple[AnyStr, int]:
+        """The piece (sealed block or open piece) holding position ``t`` (``first <= t < length``) and its start."""
+        open_start = self._open_starts[0] if self._open else self.length
+        if t >= open_start:
+            j = bisect.bisect_right(self._open_starts, t) - 1
+            return self._open[j], self._open_starts[j]
+        i = bisect.bisect_right(self._block_starts, t) - 1
+        return self._blocks[i], self._block_starts[i]
+
     def slice(self, a: int, b: int | None = None) -> AnyStr:
         """``items[a:b]``, copying only the pieces that overlap it (nothing before ``first``)."""
         b = self.length if b is None else min(b, self.length)
@@ -329,7 +338,7 @@ class Capture:
                 try:
                     prepared = search.prepare(self.store, self.store.length)
                     if prepared is not None and search.hit is None:
-                        search.hit = search.run(*prepared)
+                        search.hit = search.run(prepared)
                 except Overrun:
                     pass  # already too late: its expect says so
                 finally:

@@ -21,7 +21,7 @@ from hil.core.errors import DeviceFailure, ExpectTimeout, InfrastructureError, S
 from hil.links.capture import Capture, Mark, printable, utc
 from hil.links.failpatterns import FailWatchers
 from hil.links.reader import Reader
-from hil.links.regex_window import Overrun, PatternLike, Search, compile_pattern, compile_patterns
+from hil.links.regex_window import Overrun, PatternLike, Search, Window, compile_pattern, compile_patterns
 
 __all__ = ["ConsoleMatch", "Expecter", "PatternLike"]
 
@@ -140,10 +140,12 @@ class Expecter:
         store = capture.store
         found: dict[int, tuple[re.Match[str], int]] = {}
         searched_to = -1  # text end covered by the last search
+        if searches[0].start == store.length and not any(rx.search("") for rx in rxs):
+            searched_to = store.length  # nothing to search yet (sendline, then expect): read first
         searched_at = -_INF  # when the last search started
         next_search = 0.0  # duty-cycle limit: see below
         while True:
-            large: list[tuple[Search, int, tuple[str, int, int]]] = []
+            large: list[tuple[Search, int, Window]] = []
             with cond:
                 end = store.length
                 now = time.monotonic()
@@ -154,10 +156,10 @@ class Expecter:
                         if search.hit is None:
                             prepared = search.prepare(store, end)
                             if prepared is not None:
-                                if len(prepared[0]) > _SMALL_WINDOW:
+                                if prepared.size > _SMALL_WINDOW:
                                     large.append((search, i, prepared))
                                     continue
-                                search.hit = search.run(*prepared)  # small: here (no trim runs meanwhile)
+                                search.hit = search.run(prepared)  # small: here (no trim runs meanwhile)
                         if search.hit is not None:
                             found[i] = search.hit
                     searched_to, searched_at = end, now
@@ -178,7 +180,7 @@ class Expecter:
                 for search, i, prepared in large:  # the regex runs without the lock: the reader keeps going
                     with search.lock:
                         if search.hit is None:
-                            search.hit = search.run(*prepared)
+                            search.hit = search.run(prepared)
                         if search.hit is not None:
                             found[i] = search.hit
                 took = time.monotonic() - now
@@ -224,7 +226,12 @@ class Expecter:
         self, rxs: list[re.Pattern[str]], found: dict[int, tuple[re.Match[str], int]], need_all: bool
     ) -> list[ConsoleMatch]:
         capture = self.capture
-        order = sorted(found) if need_all else [min(found, key=lambda i: (found[i][1] + found[i][0].start(), i))]
+        if len(found) == 1:
+            order = list(found)
+        elif need_all:
+            order = sorted(found)
+        else:
+            order = [min(found, key=lambda i: (found[i][1] + found[i][0].start(), i))]
         result = []
         for i in order:
             m, base = found[i]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hil.core.errors import ExpectTimeout, FailPatternSeen, InfrastructureError, SetupError
+from hil.links import regex_window
 from hil.links.capture import TextStore
 from hil.links.console import Console, ConsoleMatch, Mark
 from hil.links.regex_window import Search
@@ -388,8 +389,12 @@ def test_console_over_a_socket_like_channel() -> None:
 # ---------------------------------------------------------------- incremental search == full search
 
 
+@pytest.mark.parametrize("in_place", [True, False])
 @pytest.mark.parametrize("seed", range(4))
-def test_incremental_search_equals_a_full_search(seed: int) -> None:
+def test_incremental_search_equals_a_full_search(seed: int, in_place: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Searching the new text where it lies (plus the copied overlap before it) finds what a full search finds;
+    ``in_place``: every window is searched so (short texts here), else every window is copied."""
+    monkeypatch.setattr(regex_window, "_IN_PLACE", 0 if in_place else 1 << 30)
     patterns = [
         r"foo", r"a(?=bc)", r"(?<=xy)z\b", r"^ab", r"(?m)^ab", r"b.*c", r"\s+d", r"[^\n]+e$",
         r"(?s)a.*?z", r"(x|yz){2,3}", r"\bq\w*", r"(a)\1", r"o\n\w", r"(?<!a)b+c", r"c$", r"\Ax",
@@ -481,8 +486,6 @@ def test_a_second_waiting_expect_takes_over_when_the_reading_one_returns(peer: P
 def test_plain_text_patterns_reach_as_far_as_the_parser_says(pattern: str) -> None:
     """The plain-text shortcut of ``reach`` (no parse) gives what the parse tree gives."""
     from re import _parser  # type: ignore[attr-defined]  # private, not in typeshed: the parser reach mirrors
-
-    from hil.links import regex_window
 
     parsed = _parser.parse(pattern, 0)
     width, behind, newline = regex_window._walk(parsed, parsed.state.flags)
