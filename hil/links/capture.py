@@ -112,17 +112,23 @@ class _Pieces(Generic[AnyStr]):
             first = self._block_starts[i]
             k = bisect.bisect_left(self._block_starts, b, lo=i + 1)
             parts = self._blocks[i:k]
+            last = self._block_starts[k - 1]
             if b > open_start:
-                parts.extend(self._open[: bisect.bisect_left(self._open_starts, b)])
+                m = bisect.bisect_left(self._open_starts, b)
+                parts.extend(self._open[:m])
+                last = self._open_starts[m - 1]
         else:
             j = bisect.bisect_right(self._open_starts, a) - 1
             first = self._open_starts[j]
-            parts = self._open[j : bisect.bisect_left(self._open_starts, b)]
+            m = bisect.bisect_left(self._open_starts, b)
+            parts = self._open[j:m]
+            last = self._open_starts[m - 1]
         if len(parts) == 1:
             whole: AnyStr = parts[0][a - first : b - first]
             return whole
         parts[0] = parts[0][a - first :]
-        joined: AnyStr = self._empty.join(parts)[: b - a]
+        parts[-1] = parts[-1][: b - last]  # only what is asked for is copied
+        joined: AnyStr = self._empty.join(parts)
         return joined
 
 

@@ -494,3 +494,25 @@ def test_plain_text_patterns_reach_as_far_as_the_parser_says(pattern: str) -> No
     assert (quick is None) == any(c in pattern for c in "|[d(x") or pattern == r"foo\b"
     regex_window.reach.cache_clear()
     assert regex_window.reach(pattern, 0) == regex_window.Reach(width, behind, newline)
+
+
+def test_store_slices_and_pieces_are_the_text() -> None:
+    """``TextStore.slice`` (which copies only what is asked for) and ``piece_at`` agree with the plain text,
+    across seals and drops."""
+    rng = random.Random(1)
+    for _ in range(3000):
+        store = TextStore()
+        store.SEAL = rng.choice([1, 3, 16, 1 << 16])
+        text = ""
+        for _ in range(rng.randint(0, 30)):
+            piece = "".join(rng.choice("abcdef") for _ in range(rng.randint(0, 7)))
+            store.append(piece)
+            text += piece
+        if text and rng.random() < 0.3:
+            store.drop_before(store.floor(rng.randint(0, len(text))))
+        for _ in range(20):
+            a, b = rng.randint(0, len(text)), rng.randint(0, len(text) + 3)
+            assert store.slice(a, b) == text[max(a, store.first) : b]
+            if store.first <= a < len(text):
+                piece, at = store.piece_at(a)
+                assert text[at : at + len(piece)] == piece and at <= a < at + len(piece)
