@@ -76,6 +76,9 @@ class Transport(Protocol):
 
 
 _buffers = threading.local()
+#: The most a read of a tty asks for: a tty never holds more than a few KiB, and asking for more costs an
+#: allocation of that size per read.
+_TTY_READ = 1 << 16
 
 
 def _buffer(size: int) -> memoryview:
@@ -298,8 +301,7 @@ class SerialTransport:
         if any(end != fd for end, _ in ready):
             raise TransportClosed(f"serial console {self.url} was closed")
         try:
-            buffer = _buffer(max_bytes)
-            data = bytes(buffer[: os.readv(fd, [buffer])])
+            data = os.read(fd, min(max_bytes, _TTY_READ))
         except BlockingIOError:
             return b""
         if not data:
