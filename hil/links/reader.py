@@ -39,6 +39,8 @@ class Reader:
         self.capture = capture
         self.reconnect = reconnect
         self.thread: threading.Thread | None = None
+        # at most a quarter of what the capture keeps, so that a chunk (a block of the store) never holds much more
+        self.chunk = min(self.READ_CHUNK, max(1 << 12, capture.memory // 4))
         self._stop = threading.Event()
         self._write_lock = threading.Lock()  # also held while reopening the transport
         self._read_lock = threading.Lock()  # held while reading the transport and feeding what came
@@ -94,7 +96,7 @@ class Reader:
                     continue
                 try:
                     try:
-                        data = self.transport.read(self.READ_CHUNK, self.READ_TIMEOUT)
+                        data = self.transport.read(self.chunk, self.READ_TIMEOUT)
                     except (InfrastructureError, OSError) as exc:
                         if self._stop.is_set():
                             break
@@ -181,7 +183,7 @@ class Reader:
             try:
                 if capture.connected and not self._stop.is_set():
                     try:
-                        data = self.transport.read(self.READ_CHUNK, min(timeout, self.READ_TIMEOUT))
+                        data = self.transport.read(self.chunk, min(timeout, self.READ_TIMEOUT))
                     except (InfrastructureError, OSError):
                         data = b""
                         with self._turn:
