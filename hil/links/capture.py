@@ -253,6 +253,7 @@ class Capture:
         self.store = TextStore()
         self.map = OffsetMap(encoding)
         self._decoder = codecs.getincrementaldecoder(encoding)(errors="surrogateescape")
+        self._pending = 0  # bytes of a partial character the decoder holds
         self.pins: list[Search] = []  # searches of waiting expects: what they still need is kept
         self.watchers: list[Callable[[], None]] = []  # called (lock held) after new text: fail patterns
         self.listeners: list[Callable[[bytes], None]] = []
@@ -304,8 +305,9 @@ class Capture:
             self.data.append(data)
             total = self.data.length
             text = self._decoder.decode(data)
-            pending = len(self._decoder.getstate()[0])
-            self.map.add(len(text), total - pending - self.map.byte_end)
+            if self._pending or len(text) != len(data):  # else one character a byte, nothing left pending
+                self._pending = len(self._decoder.getstate()[0])
+            self.map.add(len(text), total - self._pending - self.map.byte_end)
             if text:
                 self.store.append(text)
                 for watcher in self.watchers:

@@ -110,7 +110,7 @@ class Expecter:
             start = capture.byte_to_text(origin.offset)
             searches = [Search(rx, start, max_lookback=capture.memory // 2, strict=True) for rx in rxs]
             capture.pins.extend(searches)
-        self.reader.enter()
+            self.reader.enter()
         try:
             return self._wait_searching(rxs, searches, deadline, seconds, origin, need_all)
         except Overrun as exc:
@@ -120,8 +120,8 @@ class Expecter:
                 f"{capture.PIN_FACTOR}x for a waiting expect); full log: {capture.log_path}"
             ) from None
         finally:
-            self.reader.leave()
             with capture.cond:
+                self.reader.leave()
                 for search in searches:
                     capture.pins.remove(search)
                 capture.notify()  # another waiting expect may read now

@@ -45,7 +45,7 @@ class Reader:
         self._write_lock = threading.Lock()  # also held while reopening the transport
         self._read_lock = threading.Lock()  # held while reading the transport and feeding what came
         self._turn = threading.Condition(threading.Lock())  # the thread waits here while expects read
-        self._expects = 0  # expects waiting now: they read the transport themselves (lock: _turn)
+        self._expects = 0  # expects waiting now: they read the transport themselves (lock: capture.cond)
         self._needed = False  # a waiting expect's read failed: the thread takes over
         self._left_at = -self.READER_PAUSE  # when the last waiting expect returned
 
@@ -164,16 +164,16 @@ class Reader:
     # ------------------------------------------------------------------ for waiting expects
 
     def enter(self) -> None:
-        """An expect starts waiting: it reads the transport itself from now on."""
-        with self._turn:
-            self._expects += 1
+        """An expect starts waiting: it reads the transport itself from now on (the capture's lock held: it
+        guards the count; the thread only looks at it)."""
+        self._expects += 1
 
     def leave(self) -> None:
-        """An expect stops waiting; ``READER_PAUSE`` after the last one, the thread reads again."""
-        with self._turn:
-            self._expects -= 1
-            if not self._expects:
-                self._left_at = time.monotonic()
+        """An expect stops waiting; ``READER_PAUSE`` after the last one, the thread reads again (the capture's
+        lock held)."""
+        self._expects -= 1
+        if not self._expects:
+            self._left_at = time.monotonic()
 
     def await_data(self, timeout: float, seen: int) -> None:
         """Wait up to ``timeout`` for text beyond ``seen`` (an expect's wait): read the transport in this
