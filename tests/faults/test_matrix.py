@@ -229,6 +229,11 @@ MATRIX: dict[str, tuple[str, str]] = {
         "'No space left on device', the new DIR and the parents init made removed; a retry works",
         "tests/cli/test_init.py::test_init_out_of_space_leaves_nothing_behind",
     ),
+    "--hil-junit PATH (space form, PATH existing outside the project) (issue 22.14)": (
+        "the project's rootdir and pytest.ini as with --hil-junit=PATH, run after run; a usage error (exit 4) "
+        "naming the '=' form when pytest already applied another file's addopts",
+        "tests/unit/test_bad_inputs_22.py::test_hil_junit_as_a_separate_word_keeps_the_rootdir",
+    ),
 }
 
 
