@@ -234,6 +234,10 @@ MATRIX: dict[str, tuple[str, str]] = {
         "naming the '=' form when pytest already applied another file's addopts",
         "tests/unit/test_bad_inputs_22.py::test_hil_junit_as_a_separate_word_keeps_the_rootdir",
     ),
+    "SIGTERM inside hil_qvm.start the moment qvm was launched (issue 22.5)": (
+        "interrupted (exit 2), the qvm stopped by the fixture's teardown, not orphaned with its qvm.pid removed",
+        "tests/faults/test_start_ready.py::test_sigterm_the_moment_start_launched_qvm_leaves_no_qvm",
+    ),
 }
 
 
