@@ -203,3 +203,32 @@ def test_a_guest_command_after_qvm_ended_says_how_it_ended(tmp_path: Path) -> No
                     session.send("print late")
     finally:
         deployment.cleanup()
+
+
+def test_a_missing_sanitizer_qvm_is_named_not_the_plain_one(tmp_path: Path) -> None:
+    """The set-up error of a qvm that could not be started names the qvm that was started: the sanitizer build
+    (``--hil-sanitize``) when it was, not the target's plain ``[qvm] command``."""
+    from dataclasses import dataclass
+
+    from hil.core.errors import SetupError
+    from hil.qvm.gates import Gates
+    from hil.targets.deploy import Deployment
+
+    missing = tmp_path / "hil-sanitizer-k" / "qvm"
+
+    @dataclass(frozen=True)
+    class GoneSanitizerQvm(Gates):  # the sanitizer build's file vanished from under the run
+        def qvm_command(self, target: Target, deployment: Deployment) -> tuple[str, str | None]:
+            return str(missing), None
+
+    target = make_target(parse_definition({"kind": "local"}, "t.toml", "box"), tmp_path / "run")
+    deployment = create_deployment(target, "nosan")
+    runner = QvmRunner(target, deployment, tmp_path, None, gates=GoneSanitizerQvm(sanitize=("address",)))
+    try:
+        with pytest.raises(SetupError) as caught, runner.start(QvmConfig("vm"), timeout=30) as session:
+            session.wait(timeout=30)
+    finally:
+        deployment.cleanup()
+    message = str(caught.value)
+    assert message.startswith("the sanitizer build of qvm (address) could not be started on target 'box'"), message
+    assert repr(str(missing)) in message and target.qvm_command() not in message, message
