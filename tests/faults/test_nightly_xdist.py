@@ -99,3 +99,28 @@ def test_a_sigkilled_workers_test_appears_once(tmp_path: Path) -> None:
     left = pids_mentioning(tmp_path / "wboxa") | pids_mentioning(tmp_path / "wboxb")
     for pid in left:  # a SIGKILLed worker cannot stop its qvm: the next session's stale clean-up does
         os.kill(pid, signal.SIGKILL)
+
+
+def test_a_nightly_cancelled_as_pytest_starts_still_leaves_a_junit_report(tmp_path: Path) -> None:
+    """Issue 22.7: SIGTERM to a two-target nightly the moment its pytest process exists (before pytest has set
+    up its handler or started a test; sent when the process appears, not after a sleep): exit 143, and the
+    junit.xml the nightly names exists, is valid and says why it holds no test; nothing left running."""
+    from tests.support.procs import pids_mentioning
+
+    proc = _nightly(tmp_path)
+    reports = tmp_path / "r"
+    end = time.monotonic() + 120
+    while not [p for p in pids_mentioning(reports) if p != proc.pid]:  # pytest, started with --hil-junit=<r>/...
+        assert proc.poll() is None and time.monotonic() < end, proc.communicate()[0][-3000:]
+        time.sleep(0.005)
+    os.killpg(proc.pid, signal.SIGTERM)
+    output = proc.communicate(timeout=120)[0]
+    assert proc.returncode == 128 + signal.SIGTERM, output[-3000:]
+    (junit,) = reports.glob("*/junit.xml")
+    assert f"JUnit report {junit}" in output, output[-3000:]
+    root = ET.parse(junit).getroot()
+    assert root.tag == "testsuites" and not list(root.iter("testcase")), junit.read_text()
+    if root.get("tests") == "0" and root.find("testsuite/system-err") is not None:  # cancelled before pytest wrote it
+        assert "cancelled by SIGTERM before pytest started a test" in junit.read_text()
+    time.sleep(0.3)
+    assert not pids_mentioning(tmp_path), [Path(f"/proc/{p}/cmdline").read_bytes() for p in pids_mentioning(tmp_path)]
