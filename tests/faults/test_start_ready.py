@@ -103,7 +103,7 @@ import os
 import signal
 from pathlib import Path
 
-import hil.qvm.runner as runner_module
+import hil.qvmrun.runner as runner_module
 from hil.qvm import QvmConfig
 
 
@@ -211,7 +211,7 @@ def test_a_missing_sanitizer_qvm_is_named_not_the_plain_one(tmp_path: Path) -> N
     from dataclasses import dataclass
 
     from hil.core.errors import SetupError
-    from hil.qvm.gates import Gates
+    from hil.qvmrun.gates import Gates
     from hil.targets.deploy import Deployment
 
     missing = tmp_path / "hil-sanitizer-k" / "qvm"
