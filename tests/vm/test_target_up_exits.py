@@ -105,7 +105,7 @@ def _private_cache(tmp_path: Path) -> tuple[Path, Path]:
     mine = xdg / "qnx-hil"
     (mine / "images").mkdir(parents=True)
     subprocess.run(["cp", "-al", str(public.root), str(mine / "images" / public.root.name)], check=True)
-    shutil.rmtree(mine / "images" / public.root.name / "snapshots")
+    shutil.rmtree(mine / "images" / public.root.name / "snapshots", ignore_errors=True)
     subprocess.run(["cp", "-al", str(cache_dir("qvmsim")), str(mine / "qvmsim")], check=True)
     return xdg, mine / "images" / public.root.name / "snapshots"
 
