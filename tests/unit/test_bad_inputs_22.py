@@ -67,6 +67,11 @@ def test_sweep_accept_and_snapshot_records_are_bounded_inputs(tmp_path: Path) ->
 
     accept = _within(10, lambda: Acceptances.read(_fifo(tmp_path, "sweep.accept")))
     assert isinstance(accept, ConfigError) and "FIFO" in str(accept)
+    zeros = tmp_path / "zeros"
+    zeros.mkdir()
+    (zeros / "sweep.accept").symlink_to("/dev/zero")  # would fill memory if read
+    device = _within(10, lambda: Acceptances.read(zeros / "sweep.accept"))
+    assert isinstance(device, ConfigError) and "character device" in str(device)
     folder = tmp_path / "snapshots"
     folder.mkdir()
     snap = Snapshot(folder, "k")
