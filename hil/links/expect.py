@@ -209,12 +209,12 @@ class Expecter:
             upto = max(m.end.offset for m in matches)
             failure = self.watchers.take_one(upto)
             if failure is not None:
-                raise failure.error(capture.log_path)
+                raise self.watchers.whole(failure).error(capture.log_path)
             self.position = Mark(upto)
             return matches
         failure = self.watchers.take_one(None)
         if failure is not None:
-            raise failure.error(capture.log_path)
+            raise self.watchers.whole(failure).error(capture.log_path)
         unsearched = capture.store.length != searched_to
         if capture.ended and not unsearched:
             raise InfrastructureError(self._timeout_message(rxs, found, seconds, origin, ended=True))

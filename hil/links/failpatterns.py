@@ -9,7 +9,8 @@ expect, or by the plugin's after-test check (``take``).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hil.core.errors import FailPatternSeen
@@ -28,6 +29,10 @@ class Failure:
     start: Mark
     end: Mark
     console: str = "console"
+    #: where the hit lies in the capture's text, and whether its line had ended when it was seen
+    text_start: int = 0
+    text_end: int = 0
+    line_complete: bool = True
 
     def __str__(self) -> str:
         return f"{self.console}: fail pattern {self.pattern!r} seen at byte {self.start.offset}: {self.line!r}"
@@ -101,8 +106,35 @@ class FailWatchers:
                         start=Mark(capture.text_to_byte(a)),
                         end=Mark(capture.text_to_byte(b)),
                         console=capture.name,
+                        text_start=a,
+                        text_end=b,
+                        line_complete=self._line_ended(b),
                     )
                 )
+
+    def _line_ended(self, b: int) -> bool:
+        """Whether the line holding text offset ``b`` has ended in what the capture holds (lock held)."""
+        store = self.capture.store
+        return "\n" in store.slice(max(store.first, b), min(store.length, b + 500))
+
+    #: how long a raised failure waits for the rest of its line (a hit at the end of what has arrived:
+    #: ``S/C/F=11/1/1`` of ``S/C/F=11/1/11``, the last digit in the next read)
+    LINE_GRACE = 0.25
+
+    def whole(self, failure: Failure) -> Failure:
+        """``failure`` with its whole line: waits up to ``LINE_GRACE`` for the line's end when it had not
+        arrived yet (lock held; the wait releases it)."""
+        if failure.line_complete:
+            return failure
+        capture = self.capture
+        until = time.monotonic() + self.LINE_GRACE
+        while not self._line_ended(failure.text_end) and not capture.ended:
+            left = until - time.monotonic()
+            if left <= 0:
+                break
+            capture.wait(left)
+        a = max(capture.store.first, failure.text_start)
+        return replace(failure, line=capture.line_at(a, max(a, failure.text_end)), line_complete=True)
 
     @property
     def failures(self) -> list[Failure]:
@@ -119,7 +151,7 @@ class FailWatchers:
         with self.capture.cond:
             fresh = [f for i, f in enumerate(self._failures) if i not in self._reported]
             self._reported.update(range(len(self._failures)))
-            return fresh
+            return [self.whole(f) for f in fresh]
 
     def take_one(self, upto: int | None) -> Failure | None:
         """The first unreported failure ending at or before byte ``upto`` (any if None); marks it reported

@@ -186,6 +186,25 @@ def test_unbounded_fail_pattern_split_across_chunks(peer: Peer, console: Console
     assert [f.line for f in console.take_failures()] == ["BUG: scheduling_while_atomic oops"]
 
 
+def test_a_fail_pattern_hit_at_the_end_of_a_read_is_reported_with_its_whole_line(peer: Peer, console: Console) -> None:
+    # QNX's shutdown banner, its last digit in the next read: the hit `S/C/F=11/1/1` is seen first; the
+    # failure raised (and taken) names the whole line once it has arrived, not the cut one.
+    console.add_fail_pattern(r"Shutdown\[\d+(?:,\d+)?\] S/C/F=\d+/\d+/\d+")
+    feed(peer, console, "booting\nShutdown[0,0] S/C/F=11/1/1")
+    threading.Timer(0.05, peer.send, args=("1\n",)).start()
+    with pytest.raises(FailPatternSeen) as err:
+        console.expect("never printed", timeout=20)
+    assert "'Shutdown[0,0] S/C/F=11/1/11'" in str(err.value), str(err.value)
+    assert console.failures[0].line == "Shutdown[0,0] S/C/F=11/1/1"  # as first seen; the raised one is whole
+
+
+def test_a_fail_pattern_line_that_never_ends_is_reported_as_it_is(peer: Peer, console: Console) -> None:
+    console.add_fail_pattern(r"S/C/F=\d+")
+    feed(peer, console, "S/C/F=11")
+    [failure] = console.take_failures()  # waits its grace for the line's end, then names what there is
+    assert failure.line == "S/C/F=11"
+
+
 def test_fail_pattern_interrupts_a_waiting_expect(peer: Peer, console: Console) -> None:
     console.add_fail_pattern("QVM FATAL")
     threading.Timer(0.05, peer.send, args=("starting\nQVM FATAL: vdev ser8250 fault\n",)).start()
