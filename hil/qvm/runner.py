@@ -211,6 +211,8 @@ class QvmSession:
                 stream.close()
             raise
         runner.sessions.append(self)
+        # qvm's end wakes every wait at once (a dryrun, a refused configuration end before "guest started")
+        threading.Thread(target=self._notify_end, name="hil-qvm-end", daemon=True).start()
         self.guest: GuestControl = guest_for(runner.target, self)
         try:
             self._await_ready()
@@ -231,6 +233,14 @@ class QvmSession:
         self._wait_for(lambda: True if self._output.ready else None, self.timeout)
         if self.process.poll() is not None:
             self.wait()  # ended already: a qvm that could not be started is a set-up error now, not later
+
+    def _notify_end(self) -> None:
+        try:
+            self.process.wait(None)
+        except BaseException:  # noqa: BLE001, S110 - whoever waits for the end meets the error itself
+            pass
+        with self._output.cond:
+            self._output.cond.notify_all()
 
     def _on_output(self, stream: str, chunk: bytes) -> None:
         self._output.feed(stream, chunk)
