@@ -111,7 +111,7 @@ d={folder}; f={pidfile}
 [ -d "$d" ] && [ ! -L "$d" ] && [ -O "$d" ] || {{ echo "NOTOURS folder"; exit 0; }}
 [ -f "$f" ] || exit 0
 [ ! -L "$f" ] && [ -O "$f" ] || {{ echo "NOTOURS pidfile"; exit 0; }}
-pid=$(sed -n 1p "$f"); st=$(sed -n 2p "$f"); cl=$(sed -n 3p "$f")
+pid=; st=; cl=; {{ IFS= read -r pid; IFS= read -r st; IFS= read -r cl; }} < "$f"
 case "$pid" in ''|*[!0-9]*) echo "NOTOURS bad pid"; exit 0;; esac
 [ -n "$st" ] && [ -n "$cl" ] || {{ echo "NOTOURS unproven"; exit 0; }}
 case "$cl" in *"@$d/"*) ;; *) echo "NOTOURS not this folder's"; exit 0;; esac
