@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from hil.core.command import CommandResult
 from hil.core.errors import InfrastructureError
@@ -23,6 +23,13 @@ class RemoteTarget(Target):
 
     ssh: SshConnection | None = None
     console: Console | None = None
+    lazy_deployments: ClassVar[bool] = True  # each operation below makes the waiting folders first
+
+    def _made(self) -> None:
+        """Make the deployment folders waiting for this target's next command (``hil.targets.deploy``)."""
+        from hil.targets.deploy import flush_setups
+
+        flush_setups(self)
 
     def _connection(self) -> SshConnection:
         if self.ssh is None:
@@ -49,6 +56,7 @@ class RemoteTarget(Target):
     ) -> CommandResult:
         self._guard("running a command")
         try:
+            self._made()
             return self._connection().run(command, timeout, stdin=stdin, check=check)
         except InfrastructureError as exc:
             raise self._checked("running a command", exc) from exc
@@ -56,6 +64,7 @@ class RemoteTarget(Target):
     def start(self, command: str | Sequence[str], *, on_output: OutputCallback | None = None) -> RemoteProcess:
         self._guard("starting a program")
         try:
+            self._made()
             return self._connection().start(command, on_output=on_output)
         except InfrastructureError as exc:
             raise self._checked("starting a program", exc) from exc
@@ -63,6 +72,7 @@ class RemoteTarget(Target):
     def put(self, local: Path, remote: str, mode: int | None = None) -> None:
         self._guard(f"copying {local.name} to the target")
         try:
+            self._made()
             self._connection().put(local, remote, mode)
         except InfrastructureError as exc:
             raise self._checked("copying a file", exc) from exc
@@ -70,11 +80,15 @@ class RemoteTarget(Target):
     def get(self, remote: str, local: Path) -> None:
         self._guard(f"copying {remote} from the target")
         try:
+            self._made()
             self._connection().get(remote, local)
         except InfrastructureError as exc:
             raise self._checked("copying a file", exc) from exc
 
     def _close_links(self) -> None:
+        from hil.targets.deploy import forget_target
+
+        forget_target(self)  # its vdev cache and unmade folders go with the link
         if self.ssh is not None:
             self.ssh.close()
             self.ssh = None

@@ -36,6 +36,7 @@ class SerialBoardTarget(BoardTarget):
     """A board reached only through its serial console (``BoardTarget.for_definition`` picks it)."""
 
     guest_control: ClassVar[GuestKind] = "scripted"
+    lazy_deployments: ClassVar[bool] = False  # its operations below are the console shell's
     shell: ConsoleShell | None = None
     _processes: list[ConsoleProcess] | None = None
 
