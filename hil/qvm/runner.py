@@ -41,7 +41,7 @@ from hil.qvm.slog2 import merge as merge_slog2
 from hil.qvm.slog2 import slog2_wanted, start_snippet
 from hil.qvm.timeline import run_data
 from hil.targets.base import Process, Target
-from hil.targets.deploy import Deployment, record_pid
+from hil.targets.deploy import Deployment, record_pid, setup_failure
 
 if TYPE_CHECKING:
     from hil.links.console import Console
@@ -200,8 +200,9 @@ class QvmSession:
         write = (
             f"[ ! -L run.qvmconf ] && {d.write_snippet('run.qvmconf', config_text)} && " if _inline(config_text) else ""
         )
+        setup = d.take_setup()  # the folder and its files, when not made yet: one exchange with qvm's start
         command = (
-            f"cd {libpath} && {write}{record_pid(argv)} && {stamp}"  # pid, start time, command line: see deploy
+            f"{setup}cd {libpath} && {write}{record_pid(argv)} && {stamp}"  # pid, start time, command line: see deploy
             f"{env}exec {shell_command(argv)}"
         )
         try:
@@ -395,7 +396,11 @@ class QvmSession:
 
     def _check_started(self, status: int | None, signal: str | None) -> None:
         """A qvm that could not even be started (the shell's 127 "not found", 126 "cannot execute": qvm
-        never uses these) is a set-up error naming the command, never a vdev's exit status."""
+        never uses these) is a set-up error naming the command, never a vdev's exit status; so is a
+        deployment folder the start command could not make (``hil.targets.deploy.setup_failure``)."""
+        failure = setup_failure(self.runner.target, status, self._output.stderr.text())
+        if signal is None and failure is not None:
+            raise failure
         if signal is not None or status not in (126, 127):
             return
         stderr = self._output.stderr.text()
