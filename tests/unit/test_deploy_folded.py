@@ -203,3 +203,18 @@ def test_a_full_disk_is_reported_at_the_folded_set_up(server: DropbearServer, sm
         assert not any(p.name.endswith(("test_next", "test_then")) for p in (small_disk / "work").iterdir())
     finally:
         board.down()
+
+
+def test_a_qvm_left_running_is_killed_with_its_folder_by_the_next_set_up(
+    board: BoardTarget, trace: BuiltVdev, tmp_path: Path
+) -> None:
+    d = create_deployment(board, "test_left")
+    d.put_file(trace.path, trace.path.name, 0o755)
+    (tmp_path / "a").mkdir()
+    session = QvmRunner(board, d, tmp_path / "a").start(QvmConfig("t").vdev(trace, loc=0x2000, tick=0), timeout=60)
+    assert session.running()
+    d.cleanup(defer=True)  # the test ended without stopping it
+    create_deployment(board, "test_next")
+    board.run("true")  # the next test's folder: the deferred removal (qvm.pid proved ours) goes first
+    result = session.wait(20)
+    assert result.signal == "SIGKILL" and not Path(d.path).exists()
