@@ -116,10 +116,10 @@ def main() -> int:
             f"max {max(values) * 1000:.1f})"
         )
     for how, pick in (("medians", statistics.median), ("fastest", min)):
-        total, direct, floor = (pick(phases[k]) * 1000 for k in ("total", "qvm direct", "floor"))
+        total, alone, floor = (pick(phases[k]) * 1000 for k in ("total", "qvm direct", "floor"))
         print(
-            f"overhead on top of qvm's own run ({how}): {total - (direct - floor):.1f} ms = test {total:.1f} - "
-            f"(qvm direct {direct:.1f} - floor {floor:.1f}); the floor, one SSH round trip: {floor:.1f} ms"
+            f"overhead on top of qvm's own run ({how}): {total - (alone - floor):.1f} ms = test {total:.1f} - "
+            f"(qvm direct {alone:.1f} - floor {floor:.1f}); the floor, one SSH round trip: {floor:.1f} ms"
         )
     return 0
 
