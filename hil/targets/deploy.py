@@ -84,6 +84,9 @@ _unmade: weakref.WeakKeyDictionary[Target, list[Deployment]] = weakref.WeakKeyDi
 #: The files in each target's vdev cache (``_cache_folder``): ``<sha256>-<mode>`` names.
 _cached: weakref.WeakKeyDictionary[Target, set[str]] = weakref.WeakKeyDictionary()
 
+#: Seconds a thread waits for another's command making a deployment folder it needs.
+_SETUP_WAIT = 120.0
+
 #: Exit status of a command whose deployment set-up failed (its stderr's ``SETUP_MARKER`` line says how).
 SETUP_FAILED = 125
 SETUP_MARKER = "__HIL_SETUP__="
@@ -114,11 +117,15 @@ def flush_setups(target: Target) -> None:
     with _pending_lock:
         waiting = _unmade.pop(target, [])
     scripts = [s for s in (d.take_setup() for d in waiting) if s]
-    if scripts:
-        result = target.run("".join(scripts) + "true", timeout=60)
-        failure = setup_failure(target, result.exit_status, result.stderr_text)
-        if failure is not None:
-            raise failure
+    try:
+        if scripts:
+            result = target.run("".join(scripts) + "true", timeout=60)
+            failure = setup_failure(target, result.exit_status, result.stderr_text)
+            if failure is not None:
+                raise failure
+    finally:
+        for deployment in waiting:
+            deployment.setup_done()
 
 
 def removal(paths: list[str]) -> str:
@@ -223,22 +230,45 @@ class Deployment:
     #: what makes the folder on the target and copies files into it, not run yet (None: made)
     _setup: list[str] | None = field(default=None, repr=False)
     _min_free: int = field(default=MIN_FREE_BYTES, repr=False)
+    #: set once the command that took the set-up has run it (other threads wait for it: ``take_setup``)
+    _making: threading.Event | None = field(default=None, repr=False)
 
     def take_setup(self) -> str:
         """The shell commands that make this folder and its files ('' when made), each ending in ``;``;
-        from now on they are the caller's to run (a failure: exit ``SETUP_FAILED`` with a
-        ``SETUP_MARKER`` line on stderr, see ``setup_failure``).  Deferred removals of earlier
-        folders go first."""
+        from now on they are the caller's to run, who calls ``setup_done`` once they ran (a failure:
+        exit ``SETUP_FAILED`` with a ``SETUP_MARKER`` line on stderr, see ``setup_failure``).  Deferred
+        removals of earlier folders go first.  While another thread's command makes the folder, this
+        waits for it (a thread must not start qvm in a folder that is not there yet)."""
         with _pending_lock:
             steps, self._setup = self._setup, None
-            if steps is None:
-                return ""
+            making = self._making
+            if steps is not None:
+                self._making = threading.Event()
+        if steps is None:
+            if making is not None:
+                making.wait(_SETUP_WAIT)
+            return ""
+        with _pending_lock:
             waiting = _unmade.get(self.target, [])
             if self in waiting:
                 waiting.remove(self)
             pending = _take_pending(self.target)
         remove = f"{removal(pending)}; " if pending else ""
         return remove + _make_folder(self.target, self.path, self._min_free) + "".join(steps)
+
+    def setup_done(self) -> None:
+        """The set-up taken with ``take_setup`` has run (or failed): threads waiting for it go on."""
+        with _pending_lock:
+            making = self._making
+        if making is not None:
+            making.set()
+
+    def _await_made(self) -> None:
+        """Wait while another thread's command makes this folder."""
+        with _pending_lock:
+            making = self._making if self._setup is None else None
+        if making is not None:
+            making.wait(_SETUP_WAIT)
 
     def _run_setup(self, script: str, stdin: bytes | None = None) -> None:
         result = self.target.run(script + "true", timeout=60, stdin=stdin)
@@ -326,6 +356,7 @@ class Deployment:
                 self._setup.append(copy)
                 return
         if hit:
+            self._await_made()
             self._run_setup(copy)
             return
         part = shell_command([f"{cache}/.{key}.part"])
@@ -340,6 +371,8 @@ class Deployment:
             self._run_setup(self.take_setup() + fill + copy, stdin=data)
         except OSError as exc:
             raise self._put_failed(local, f"{self.path}/{rel}", exc) from exc
+        finally:
+            self.setup_done()
         with _pending_lock:
             _cached.setdefault(self.target, set()).add(key)
 

@@ -218,3 +218,35 @@ def test_a_qvm_left_running_is_killed_with_its_folder_by_the_next_set_up(
     board.run("true")  # the next test's folder: the deferred removal (qvm.pid proved ours) goes first
     result = session.wait(20)
     assert result.signal == "SIGKILL" and not Path(d.path).exists()
+
+
+def test_a_folder_another_thread_is_making_is_waited_for(
+    board: BoardTarget, trace: BuiltVdev, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two threads on one target (a sweep's jobs): one's command makes the other's folder; the other's qvm
+    start waits for that command instead of starting qvm in a folder that is not there yet."""
+    import threading
+    import time
+
+    warm = create_deployment(board, "test_warm")
+    warm.put_file(trace.path, trace.path.name, 0o755)
+    d = create_deployment(board, "test_raced")
+    d.put_file(trace.path, trace.path.name, 0o755)  # cached: waits with the folder
+    ssh = board.ssh
+    assert ssh is not None
+    original = ssh.run
+    taken = threading.Event()
+
+    def slow(command: Any, *args: Any, **kwargs: Any) -> Any:
+        if d.path in str(command):  # the other thread's flush makes d's folder, slowly
+            taken.set()
+            time.sleep(1.0)
+        return original(command, *args, **kwargs)
+
+    monkeypatch.setattr(ssh, "run", slow)
+    other = threading.Thread(target=lambda: board.run("true"))
+    other.start()
+    assert taken.wait(10)
+    (tmp_path / "a").mkdir()
+    QvmRunner(board, d, tmp_path / "a").run(dryrun(trace), timeout=30).assert_reason("NORMAL")
+    other.join(10)
