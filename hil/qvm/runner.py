@@ -208,6 +208,7 @@ class QvmSession:
         try:
             self.process: Process = runner.target.start(command, on_output=self._on_output)
         except BaseException:
+            d.setup_done()
             for stream in (self._output.stdout, self._output.stderr):
                 stream.close()
             raise
@@ -223,6 +224,8 @@ class QvmSession:
             except BaseException:  # noqa: BLE001, S110 - what ended the start is what gets reported
                 pass
             raise
+        finally:
+            d.setup_done()  # the folder is made (or its set-up failed): other threads may use it
 
     def _await_ready(self) -> None:
         """Return once qvm is ready for the power button: its guest started (qvmsim's ``guest started``
