@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
 from hil.core.command import CommandResult
 from hil.core.errors import InfrastructureError
@@ -16,6 +16,24 @@ if TYPE_CHECKING:  # annotations only: importing this module does not load param
 
 #: Console lines that end a test at once, whatever it is waiting for, on a Linux target; each
 #: target watches its own OS's (``Target.os.crash_banners``: QNX's ``Shutdown[...]`` banner).
+
+
+class CommandLink(Protocol):
+    """What a remote target's commands and files go over: SSH (``SshConnection``), or a shell on its
+    console (``hil.links.consoleshell.ConsoleShell``, a serial-only board)."""
+
+    def run(
+        self,
+        command: str | Sequence[str],
+        timeout: float | None = None,
+        *,
+        stdin: bytes | None = None,
+        check: bool = False,
+    ) -> CommandResult: ...
+
+    def put(self, local: Path, remote: str, mode: int | None = None) -> None: ...
+
+    def get(self, remote: str, local: Path) -> None: ...
 
 
 class RemoteTarget(Target):
@@ -35,6 +53,10 @@ class RemoteTarget(Target):
         if self.ssh is None:
             raise InfrastructureError(f"target '{self.name}' is not up (no SSH connection)")
         return self.ssh
+
+    def _link(self) -> CommandLink:
+        """The link ``run``, ``put`` and ``get`` go over: SSH here (a serial-only board: its console's shell)."""
+        return self._connection()
 
     def _guard(self, what: str) -> None:
         """Refuse an operation before it starts (hook for subclasses: a board's lost lease)."""
@@ -57,7 +79,7 @@ class RemoteTarget(Target):
         self._guard("running a command")
         try:
             self._made()
-            return self._connection().run(command, timeout, stdin=stdin, check=check)
+            return self._link().run(command, timeout, stdin=stdin, check=check)
         except InfrastructureError as exc:
             raise self._checked("running a command", exc) from exc
 
@@ -73,7 +95,7 @@ class RemoteTarget(Target):
         self._guard(f"copying {local.name} to the target")
         try:
             self._made()
-            self._connection().put(local, remote, mode)
+            self._link().put(local, remote, mode)
         except InfrastructureError as exc:
             raise self._checked("copying a file", exc) from exc
 
@@ -81,7 +103,7 @@ class RemoteTarget(Target):
         self._guard(f"copying {remote} from the target")
         try:
             self._made()
-            self._connection().get(remote, local)
+            self._link().get(remote, local)
         except InfrastructureError as exc:
             raise self._checked("copying a file", exc) from exc
 
