@@ -117,7 +117,7 @@ def pytest_configure(config: pytest.Config) -> None:
     check_outputs(config)
     check_extras(config, definitions)
     if config.getoption("hil_coverage_fail_under", None):
-        from hil.qvm.coverage import CoverageThresholds
+        from hil.qvmrun.coverage import CoverageThresholds
 
         if not config.getoption("hil_coverage", False):
             raise pytest.UsageError("--hil-coverage-fail-under needs --hil-coverage (hil nightly --coverage)")
@@ -168,7 +168,7 @@ def check_extras(config: pytest.Config, definitions: Sequence[TargetDefinition])
         )
 
 
-#: The session's coverage report (``hil.qvm.coverage.CoverageReport``), for the HTML report.
+#: The session's coverage report (``hil.qvmrun.coverage.CoverageReport``), for the HTML report.
 COVERAGE_KEY = pytest.StashKey[Any]()
 
 
@@ -178,7 +178,7 @@ def _coverage_report(config: pytest.Config) -> tuple[str, bool]:
     ``--hil-coverage-fail-under`` minimum."""
     if not config.getoption("hil_coverage", False) or hasattr(config, "workerinput"):
         return "", False
-    from hil.qvm.coverage import CoverageThresholds, build_report
+    from hil.qvmrun.coverage import CoverageThresholds, build_report
 
     pool = config.stash[POOL_KEY]
     out = Path(config.getoption("hil_coverage_dir") or pool.artifacts.parent / "coverage").resolve()
