@@ -69,6 +69,9 @@ class Target(ABC):
     #: A deployment folder is made by the next command that reaches the target (``hil.targets.deploy``):
     #: its operations make the folders waiting for it first (``flush_setups``).
     lazy_deployments: ClassVar[bool] = False
+    #: Reached over a link (SSH, a console's shell): a small file is written by one command, from this
+    #: run's vdev cache on the target when there (``hil.targets.deploy``), not copied by a transfer.
+    reached_over_link: ClassVar[bool] = False
     console: Console | None = None
 
     def __init__(self, definition: TargetDefinition, run_dir: Path) -> None:

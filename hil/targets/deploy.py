@@ -327,10 +327,8 @@ class Deployment:
     def _inline(self, rel: str, local: Path) -> bool:
         """Whether to write ``local`` by one command: a small file of the folder itself, on a target
         reached over a link (on this host a copy costs no round trip)."""
-        from hil.targets.remote import RemoteTarget
-
         return (
-            isinstance(self.target, RemoteTarget)
+            self.target.reached_over_link
             and "/" not in rel
             and local.is_file()
             and local.stat().st_size <= _INLINE_PUT_BYTES

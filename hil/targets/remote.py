@@ -42,6 +42,7 @@ class RemoteTarget(Target):
     ssh: SshConnection | None = None
     console: Console | None = None
     lazy_deployments: ClassVar[bool] = True  # each operation below makes the waiting folders first
+    reached_over_link: ClassVar[bool] = True
 
     def _made(self) -> None:
         """Make the deployment folders waiting for this target's next command (``hil.targets.deploy``)."""

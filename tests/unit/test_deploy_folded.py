@@ -17,7 +17,7 @@ import pytest
 from hil.core.deadline import Deadline
 from hil.core.errors import ConfigError, InfrastructureError, SetupError
 from hil.qvm import QvmConfig
-from hil.qvm.runner import QvmRunner
+from hil.qvmrun.runner import QvmRunner
 from hil.targets import deploy, make_target
 from hil.targets.board import BoardTarget
 from hil.targets.definition import parse_definition
