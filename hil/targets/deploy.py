@@ -104,11 +104,10 @@ def _cache_folder(target: Target) -> str:
 
 
 def forget_target(target: Target) -> None:
-    """``target`` went down: its vdev cache and the folders not made yet are gone with it."""
+    """``target`` went down: its vdev cache is gone with it (a folder not made yet is made on the target
+    that comes back; a copy from the old cache then fails as an infrastructure error, never a test's)."""
     with _pending_lock:
         _cached.pop(target, None)
-        for deployment in _unmade.pop(target, []):
-            deployment._setup = None  # noqa: SLF001
 
 
 def flush_setups(target: Target) -> None:
@@ -116,15 +115,16 @@ def flush_setups(target: Target) -> None:
     whatever reaches the target next sees them (``RemoteTarget`` calls this before every operation)."""
     with _pending_lock:
         waiting = _unmade.pop(target, [])
-    scripts = [s for s in (d.take_setup() for d in waiting) if s]
+    taken = [(d, d.take_setup()) for d in waiting]  # one another thread took is waited for (''): not ours
+    ours = [d for d, script in taken if script]
     try:
-        if scripts:
-            result = target.run("".join(scripts) + "true", timeout=60)
+        if ours:
+            result = target.run("".join(script for _, script in taken) + "true", timeout=60)
             failure = setup_failure(target, result.exit_status, result.stderr_text)
             if failure is not None:
                 raise failure
     finally:
-        for deployment in waiting:
+        for deployment in ours:
             deployment.setup_done()
 
 
