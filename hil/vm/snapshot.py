@@ -30,6 +30,7 @@ import logging
 import os
 import secrets
 import shutil
+import tempfile
 import threading
 import time
 from pathlib import Path
