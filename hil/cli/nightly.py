@@ -3,8 +3,9 @@
 ``hil nightly`` runs pytest in the current folder, exactly as ``pytest`` would
 there (its rootdir, configuration and ``testpaths``; test arguments after
 ``--``), with pytest-xdist, one worker per selected target, writes
-``<reports>/<UTC timestamp>/`` with ``junit.xml``, per-test artifacts and
-``summary.txt``, streams pytest's progress, and exits:
+``<reports>/<UTC timestamp>/`` with per-test artifacts and every report of the
+writers' table (``hil.pytestplugin.writers``: ``junit.xml``, ``summary.txt``,
+``report.html``, ``results.jsonl``), streams pytest's progress, and exits:
 
 * 0: everything passed;
 * 1: a test failed (a vdev misbehaved);
@@ -30,8 +31,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hil.cli.status import EXIT_FAILED, EXIT_INFRA, EXIT_INPUT, EXIT_OK
-from hil.pytestplugin.html import REPORT_NAME
 from hil.pytestplugin.project import find_project
+from hil.pytestplugin.writers import WRITERS, writer
 from hil.targets.definition import TargetDefinition, inventory, resolve
 
 #: pytest's exit status when no test was collected or all were deselected.
@@ -71,9 +72,7 @@ def pytest_command(
         command.append(f"--config-file={inifile}")
     command += [
         f"--hil-artifacts={out / 'artifacts'}",
-        f"--hil-junit={out / 'junit.xml'}",
-        f"--hil-summary={out / 'summary.txt'}",
-        f"--hil-html={out / REPORT_NAME}",
+        *(f"{w.option}={out / w.file_name}" for w in WRITERS),  # every report of the writers' table
         *(f"--hil-history={Path(h).resolve()}" for h in history),
     ]
     for name in targets:
@@ -131,7 +130,7 @@ def nightly(
     started = time.monotonic()
     rc, cancelled = run_forwarding_signals(command, cwd)
     elapsed = time.monotonic() - started
-    summary = out / "summary.txt"
+    summary = out / writer("summary").file_name
     if rc == PYTEST_NO_TESTS:
         where = f"testpaths in {project.inifile}" if project.inifile else f"test files under {project.rootdir}"
         print(
@@ -142,12 +141,14 @@ def nightly(
         return EXIT_INPUT
     if summary.exists():
         print(summary.read_text(), end="")
-    html = f"; HTML report {out / REPORT_NAME}" if (out / REPORT_NAME).exists() else ""
-    print(f"hil nightly: {elapsed:.1f} s; JUnit report {out / 'junit.xml'}{html}; artifacts {out / 'artifacts'}")
+    written = "".join(f"; {w.label} {out / w.file_name}" for w in WRITERS if (out / w.file_name).exists())
+    print(f"hil nightly: {elapsed:.1f} s{written}; artifacts {out / 'artifacts'}")
     if cancelled is not None:
         print(f"hil nightly: cancelled by {cancelled.name} (pytest exit {rc})", file=sys.stderr)
         return 128 + int(cancelled)
-    return _verdict(rc, out / "counts.json")
+    from hil.pytestplugin.summary import COUNTS_NAME
+
+    return _verdict(rc, summary.with_name(COUNTS_NAME))
 
 
 def run_forwarding_signals(command: list[str], cwd: Path) -> tuple[int, signal.Signals | None]:

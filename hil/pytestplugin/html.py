@@ -1,6 +1,6 @@
-"""The HTML report of a HIL run: one self-contained static file (``report.html`` beside ``junit.xml``).
+"""The HTML writer: the report of a HIL run as one self-contained static file (``report.html`` beside ``junit.xml``).
 
-Made from data, not from markup strings: the reporter's finished tests (``CaseResult``),
+Made from data, not from markup strings: the record's finished tests (``CaseResult``),
 the suites' properties (target kind, image, qvm version, toolchain) and each run's
 ``runN.data.json`` (written by the qvm runner: log lines and session events on qvm's
 clock, termination, exit, bite latency), rendered by a Jinja2 template shipped with the
@@ -39,8 +39,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.parsers.expat import ExpatError
+
+if TYPE_CHECKING:
+    from hil.pytestplugin.results import RunRecord
+    from hil.pytestplugin.writers import WriterOptions
 
 #: Width of a timeline's drawing area (SVG user units) and its left margin for the row names.
 TIMELINE_WIDTH = 900.0
@@ -632,3 +636,19 @@ def render(
         for leftover in (tmp, tmp_details, old_details):
             _remove(leftover)
     return path
+
+
+def write(record: RunRecord, path: Path, options: WriterOptions) -> None:
+    """Write the record's HTML report to ``path`` (``render``), with the trends of ``options.history``;
+    the earlier runs' entries left out go to ``options.notes``."""
+    notes: list[str] = []
+    render(
+        path,
+        record.results,
+        record.suite_properties(),
+        options.history,
+        title=f"HIL run {path.resolve().parent.name}",
+        notes=notes,
+        coverage=record.coverage,
+    )
+    options.notes.extend(f"history entry left out: {note}" for note in notes)

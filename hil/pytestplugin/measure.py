@@ -23,8 +23,10 @@ from typing import Any
 
 import pytest
 
-#: The user_properties name a measurement travels under (a JSON object), from the test to the reporter.
-PROP_MEASUREMENT = "hil.measurement"
+from hil.pytestplugin import reportkeys
+
+#: The user_properties name a measurement travels under (a JSON object), from the test to the recorder.
+PROP_MEASUREMENT = reportkeys.MEASUREMENT
 #: The prefix of a measurement's suite property in junit.xml: ``measurement.<test name>.<measurement name>``.
 SUITE_PREFIX = "measurement."
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
