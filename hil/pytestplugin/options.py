@@ -57,7 +57,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     from hil.pytestplugin.writers import WRITERS
 
     for writer in WRITERS:  # --hil-junit, --hil-summary, --hil-html, ...: one per report writer
-        group.addoption(writer.option, default=None, metavar="PATH", help=writer.help)
+        group.addoption(writer.option, default=None, metavar="PATH", help=writer.help.replace("%", "%%"))
     group.addoption(
         "--hil-history",
         action="append",
@@ -112,8 +112,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         metavar="[VDEV=]LINE%",
-        help="with --hil-coverage: fail the run (exit 1) when a vdev's line coverage is below LINE% "
-        "(every vdev), or VDEV's is (VDEV=LINE%; repeatable, the per-vdev form wins)",
+        help="with --hil-coverage: fail the run (exit 1) when a vdev's line coverage is below LINE%% "
+        "(every vdev), or VDEV's is (VDEV=LINE%%; repeatable, the per-vdev form wins)",
     )
     group.addoption(
         "--hil-sanitize",
