@@ -128,7 +128,11 @@ def test_a_writer_registered_in_the_table_is_written_by_hil_nightly(tmp_path: Pa
 
 
 #: The modules that choose, name and run the writers: they read the table and name no format.
-READERS = ("hil/pytestplugin/plugin.py", "hil/pytestplugin/options.py", "hil/pytestplugin/reporting.py")
+READERS: tuple[str, ...] = (
+    "hil/pytestplugin/plugin.py",
+    "hil/pytestplugin/options.py",
+    "hil/pytestplugin/reporting.py",
+)
 READERS += ("hil/pytestplugin/recorder.py", "hil/cli/nightly.py")
 
 
