@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -19,24 +20,8 @@ from tests.support.cli import child_env
 from tests.support.inner import run_inner_pytest
 from tests.support.paths import REPO
 
-#: The extra writer: one module, its ``write`` and its one table entry (``register``).
-TAP_WRITER = '''
-from hil.pytestplugin.writers import Writer, register
-
-
-def write(record, path, options):
-    """The run in the Test Anything Protocol: a plan, then ``ok``/``not ok`` per test (skips as directives)."""
-    cases = record.results
-    lines = [f"1..{len(cases)}"]
-    for n, case in enumerate(cases, start=1):
-        verdict = "ok" if case.outcome in ("passed", "skipped") else "not ok"
-        skip = f" # SKIP {case.message}" if case.outcome == "skipped" else ""
-        lines.append(f"{verdict} {n} - {case.suite} {case.name}{skip}")
-    path.write_text("\\n".join(lines) + "\\n")
-
-
-register(Writer("tap", __name__, "results.tap", "TAP report", "write the run as TAP at the end"))
-'''
+#: The extra writer, as README.md shows it: one module, its ``write`` and its one table entry (``register``).
+TAP_WRITER = re.search(r"```python\n(# tap_writer\.py.*?)```", (REPO / "README.md").read_text(), re.S)
 
 TESTS = """
 import pytest
@@ -59,7 +44,8 @@ def _project(tmp_path: Path) -> tuple[Path, dict[str, str | None]]:
     """A project folder with the tests, and an environment that finds the TAP writer's module."""
     plugins = tmp_path / "plugins"
     plugins.mkdir()
-    (plugins / "tap_writer.py").write_text(TAP_WRITER)
+    assert TAP_WRITER is not None, "README.md: no tap_writer.py example under Nightly CI"
+    (plugins / "tap_writer.py").write_text(TAP_WRITER.group(1))
     project = tmp_path / "project"
     project.mkdir()
     (project / "pytest.ini").write_text("[pytest]\n")
@@ -71,7 +57,7 @@ def _project(tmp_path: Path) -> tuple[Path, dict[str, str | None]]:
 def _tap(path: Path) -> list[str]:
     lines = path.read_text().splitlines()
     assert lines[0] == "1..3", lines
-    return sorted(line.split(" - ", 1)[1].split(" # ")[0] + (" skip" if "# SKIP" in line else "") for line in lines[1:])
+    return sorted(line.split(" ", 1)[0] + " " + line.split(" - ", 1)[1] for line in lines[1:])
 
 
 def test_a_writer_registered_in_the_table_is_written_by_a_pytest_run(tmp_path: Path) -> None:
@@ -85,9 +71,9 @@ def test_a_writer_registered_in_the_table_is_written_by_a_pytest_run(tmp_path: P
     )
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     assert _tap(out / "run.tap") == [
-        "host test_fails",
-        "host test_skipped skip",
-        "local test_on_the_target",
+        "not host test_fails",
+        "ok host test_skipped",
+        "ok local test_on_the_target",
     ]
     assert f"hil: TAP report {out / 'run.tap'}" in done.stdout
     assert "--hil-tap=PATH" in run_inner_pytest(project / "test_three.py", "-p", "tap_writer", "--help", env=env).stdout
@@ -120,7 +106,7 @@ def test_a_writer_registered_in_the_table_is_written_by_hil_nightly(tmp_path: Pa
     assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-3000:]
     (run,) = [p for p in reports.iterdir() if p.is_dir()]
     assert f"--hil-tap={run / 'results.tap'}" in (run / "command.txt").read_text()
-    assert _tap(run / "results.tap")[2] == "local test_on_the_target"
+    assert _tap(run / "results.tap")[2] == "ok local test_on_the_target"
     assert f"TAP report {run / 'results.tap'}" in done.stdout  # hil nightly's closing line names it
     for writer in WRITERS:  # and every built-in report is there too
         assert (run / writer.file_name).is_file(), writer
