@@ -174,7 +174,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
             reports.append(_interrupted_setup(item, exc))
         raise
     finally:
-        # also on Ctrl-C: what ran is reported, and the reporter sees the test unfinished
+        # also on Ctrl-C: what ran is reported, and the recorder sees the test unfinished
         for report in reports:
             item.ihook.pytest_runtest_logreport(report=report)
     item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)

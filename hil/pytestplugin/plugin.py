@@ -2,8 +2,9 @@
 
 The hooks and fixtures live in their own modules (``options``, ``selection``,
 ``fixtures``, ``vdevs``, ``outcomes``) and are registered with this one; it
-sets up the session (target pool, live view, JUnit reporter) and writes the
-end-of-run outputs (summary, coverage, HTML report).
+sets up the session (target pool, live view, the run's recorder and the report
+files of the writers' table that the options ask for) and makes the coverage
+report at the end; the recorder's listener writes the reports.
 
 Fixtures (all prefixed ``hil_`` so they never clash with labgrid's or
 pytest-embedded's ``target``/``dut``):

@@ -84,7 +84,6 @@ class ReportFiles:
             out.writer.load()(record, out.path, self.options)
             for note in notes[told:]:
                 print(f"hil: {out.writer.label}: {note}", file=sys.stderr)
-            del notes[told:]
         except Exception as exc:  # noqa: BLE001 - a report never fails the run
             if final or not out.failed:
                 print(
@@ -95,6 +94,7 @@ class ReportFiles:
             out.failed = True
             return False
         finally:
+            del notes[told:]  # each writer's own, said once
             out.written_at = time.monotonic()
             out.cost = out.written_at - started
         return True
