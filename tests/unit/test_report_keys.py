@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import ast
 
+import pytest
+
 from hil.pytestplugin import reportkeys
 from tests.support.paths import REPO
+
+pytestmark = pytest.mark.quick  # no process: reads and writes files only
 
 HIL = REPO / "hil"
 KEYS_MODULE = HIL / "pytestplugin" / "reportkeys.py"

@@ -14,6 +14,8 @@ from hil.pytestplugin.reporting import ReportFiles, chosen_outputs
 from hil.pytestplugin.results import RunRecord
 from hil.pytestplugin.writers import Writer, WriterOptions, register, writer
 
+pytestmark = pytest.mark.quick  # no process: reads and writes files only
+
 #: A writer whose write fails (a full disk).
 BROKEN = """
 def write(record, path, options):
