@@ -236,7 +236,7 @@ def _offset_range(text: str) -> tuple[int, int]:
 def cmd_vdev_fuzz(args: argparse.Namespace) -> int:
     import shlex
 
-    from hil.qvm.fuzz import FuzzSettings, fuzz_vdev
+    from hil.qvmrun.fuzz import FuzzSettings, fuzz_vdev
 
     if args.target != "local":
         raise HilError(
@@ -321,7 +321,7 @@ def cmd_qvm_run(args: argparse.Namespace) -> int:
 
 
 def cmd_qvm_check(args: argparse.Namespace) -> int:
-    from hil.qvm.check import check_config
+    from hil.qvmrun.check import check_config
     from hil.targets import target_class
 
     definition = _definition(args)
@@ -348,7 +348,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_nightly(args: argparse.Namespace) -> int:
     from hil.cli.nightly import nightly
 
-    gates = ["--hil-coverage"] if args.coverage else []  # the quality gates (hil.qvm.gates)
+    gates = ["--hil-coverage"] if args.coverage else []  # the quality gates (hil.qvmrun.gates)
     gates += [f"--hil-sanitize={args.sanitize}"] if args.sanitize else []
     gates += [f"--hil-coverage-fail-under={v}" for v in args.coverage_fail_under or []]
     rc = nightly(

@@ -117,7 +117,7 @@ def pytest_configure(config: pytest.Config) -> None:
     check_outputs(config)
     check_extras(config, definitions)
     if config.getoption("hil_coverage_fail_under", None):
-        from hil.qvm.coverage import CoverageThresholds
+        from hil.qvmrun.coverage import CoverageThresholds
 
         if not config.getoption("hil_coverage", False):
             raise pytest.UsageError("--hil-coverage-fail-under needs --hil-coverage (hil nightly --coverage)")
@@ -190,7 +190,7 @@ def _coverage_report(config: pytest.Config) -> bool:
     is below its ``--hil-coverage-fail-under`` minimum."""
     if not config.getoption("hil_coverage", False) or hasattr(config, "workerinput"):
         return False
-    from hil.qvm.coverage import CoverageThresholds, build_report
+    from hil.qvmrun.coverage import CoverageThresholds, build_report
 
     pool = config.stash[POOL_KEY]
     out = Path(config.getoption("hil_coverage_dir") or pool.artifacts.parent / "coverage").resolve()

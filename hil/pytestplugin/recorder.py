@@ -208,7 +208,7 @@ class RunRecorder:
         return self.record().counts()
 
     def add_coverage(self, report: Any, text: str) -> None:
-        """The session's coverage report (``hil.qvm.coverage.CoverageReport``) and its summary lines."""
+        """The session's coverage report (``hil.qvmrun.coverage.CoverageReport``) and its summary lines."""
         self._record.coverage = report
         self._record.coverage_text = text
         self._event("coverage", one_line(text))

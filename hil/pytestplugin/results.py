@@ -125,7 +125,7 @@ class RunRecord:
     events: list[SessionEvent] = field(default_factory=list)
     exitstatus: int | None = None
     final: bool = False
-    #: the session's ``hil.qvm.coverage.CoverageReport`` (--hil-coverage), or None
+    #: the session's ``hil.qvmrun.coverage.CoverageReport`` (--hil-coverage), or None
     coverage: Any = None
     #: its summary lines (one per vdev, and those below their minimum), for summary.txt
     coverage_text: str = ""

@@ -15,7 +15,7 @@ import pytest
 from hil.core.deadline import Deadline
 from hil.qvm import QvmConfig
 from hil.qvm.exitcodes import Exit
-from hil.qvm.runner import QvmRunner
+from hil.qvmrun.runner import QvmRunner
 from hil.targets import make_target
 from hil.targets.base import Target
 from hil.targets.definition import parse_definition
@@ -142,7 +142,7 @@ def test_a_missing_qvm_on_local_is_a_setup_error_at_start(tmp_path: Path) -> Non
 
 
 def test_a_guest_command_after_qvm_ended_says_how_it_ended(tmp_path: Path) -> None:
-    from hil.qvm.runner import QvmEnded
+    from hil.qvmrun.runner import QvmEnded
 
     target = make_target(parse_definition({"kind": "local"}, "t.toml", "box"), tmp_path / "run")
     deployment = create_deployment(target, "ended")

@@ -62,7 +62,7 @@ def _call(fn: Callable[[], object]) -> object:
 
 
 def test_sweep_accept_and_snapshot_records_are_bounded_inputs(tmp_path: Path) -> None:
-    from hil.qvm.sweep import Acceptances
+    from hil.qvmrun.sweep import Acceptances
     from hil.vm.snapshot import Snapshot
 
     accept = _within(10, lambda: Acceptances.read(_fifo(tmp_path, "sweep.accept")))
