@@ -165,32 +165,22 @@ def read_history(
     What cannot be read is skipped, and named in ``notes``: a junit.xml that does not parse, a
     test case whose ``time`` is not a number of seconds (``1,5``, ``nan``).  The ``current``
     report folder is never one of them (``--history reports`` with ``--reports reports`` holds it)."""
+    from hil.pytestplugin.junitxml import earlier_reports
+
     notes = [] if notes is None else notes
-    found: list[Path] = []
-    for folder in folders:
-        folder = Path(folder)
-        if (folder / "junit.xml").is_file():
-            found.append(folder)
-        elif folder.is_dir():
-            found += sorted(p for p in folder.iterdir() if (p / "junit.xml").is_file())
-    if current is not None:
-        found = [f for f in found if f.resolve() != current.resolve()]
     runs = []
-    for folder in sorted(found, key=lambda p: p.name):
-        run = HistoryRun(folder.name)
+    for junit in earlier_reports(folders, current):
+        run = HistoryRun(junit.parent.name)
         try:
-            cases = _junit_cases(folder / "junit.xml")
+            cases = _junit_cases(junit)
         except (ExpatError, OSError, ValueError) as exc:
-            notes.append(f"{folder / 'junit.xml'}: not read ({exc}); that run is left out")
+            notes.append(f"{junit}: not read ({exc}); that run is left out")
             continue
         for suite, classname, name, time, outcome in cases:
             key = test_key(suite, classname, name)
             seconds = _seconds(time)
             if seconds is None:
-                notes.append(
-                    f"{folder / 'junit.xml'}: test {key}: time={time!r} is not a number of seconds; "
-                    f"that entry is left out"
-                )
+                notes.append(f"{junit}: test {key}: time={time!r} is not a number of seconds; that entry is left out")
                 continue
             run.tests[key] = (outcome, seconds)
         runs.append(run)

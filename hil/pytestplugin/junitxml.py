@@ -23,7 +23,7 @@ from hil.pytestplugin.writers import replace_file
 if TYPE_CHECKING:
     from hil.pytestplugin.writers import WriterOptions
 
-__all__ = ["fmt_time", "junit_document", "to_xml", "validate_junit", "write"]
+__all__ = ["earlier_reports", "fmt_time", "junit_document", "to_xml", "validate_junit", "write"]
 
 
 class _SchemaSuite(TestSuite):  # type: ignore[misc]
@@ -83,6 +83,24 @@ def to_xml(record: RunRecord) -> str:
 def write(record: RunRecord, path: Path, options: WriterOptions) -> None:
     """Write the record's JUnit report to ``path`` (atomically: a temporary file, then ``os.replace``)."""
     replace_file(path, to_xml(record).encode("utf-8"))
+
+
+def earlier_reports(folders: Iterable[Path], current: Path | None = None) -> list[Path]:
+    """The JUnit reports of earlier runs (``--hil-history``): each folder's own (``junit.xml``, the writers'
+    table's name for it), or those of the report folders a folder holds; oldest first (by folder name).
+    The ``current`` report folder is never one of them (``--history reports`` with ``--reports reports``)."""
+    from hil.pytestplugin.writers import writer
+
+    name = writer("junit").file_name
+    found: list[Path] = []
+    for folder in map(Path, folders):
+        if (folder / name).is_file():
+            found.append(folder)
+        elif folder.is_dir():
+            found += sorted(p for p in folder.iterdir() if (p / name).is_file())
+    if current is not None:
+        found = [f for f in found if f.resolve() != Path(current).resolve()]
+    return [folder / name for folder in sorted(found, key=lambda p: p.name)]
 
 
 def _test_case(case: CaseResult) -> TestCase:

@@ -168,20 +168,13 @@ def history_values(folders: Sequence[Any], current: Any = None) -> list[tuple[st
     """Each earlier report folder's measurements (oldest first, as ``html.read_history`` orders them):
     (folder name, {``<suite> :: <test>.<measurement>``: value}), from junit.xml's suite properties."""
     import xml.etree.ElementTree as ET
-    from pathlib import Path
 
-    found: list[Path] = []
-    for folder in map(Path, folders):
-        if (folder / "junit.xml").is_file():
-            found.append(folder)
-        elif folder.is_dir():
-            found += sorted(p for p in folder.iterdir() if (p / "junit.xml").is_file())
-    if current is not None:
-        found = [f for f in found if f.resolve() != Path(current).resolve()]
+    from hil.pytestplugin.junitxml import earlier_reports
+
     runs: list[tuple[str, dict[str, float]]] = []
-    for folder in sorted(found, key=lambda p: p.name):
+    for junit in earlier_reports(folders, current):
         try:
-            root = ET.parse(folder / "junit.xml").getroot()
+            root = ET.parse(junit).getroot()
         except (ET.ParseError, OSError):
             continue
         values: dict[str, float] = {}
@@ -190,7 +183,7 @@ def history_values(folders: Sequence[Any], current: Any = None) -> list[tuple[st
                 parsed = parse_suite_property(prop.get("name", ""), prop.get("value", ""))
                 if parsed is not None:
                     values[f"{suite.get('name', '')} :: {parsed[0]}"] = parsed[1]
-        runs.append((folder.name, values))
+        runs.append((junit.parent.name, values))
     return runs
 
 
