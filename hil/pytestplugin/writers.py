@@ -11,8 +11,9 @@ Its entry in ``WRITERS`` gives it everything else:
 * the writers written beside it when their own option is not given (``beside``).
 
 So a new format (TAP, a dashboard feed) is one module and one entry here; a writer
-kept outside qnx-hil registers itself with ``register`` from a pytest plugin module
-loaded with ``-p MODULE`` (pytest imports those before it asks plugins for options).
+kept outside qnx-hil registers itself with ``register_writer`` (``from hil import Writer,
+register_writer``) from a pytest plugin module loaded with ``-p MODULE`` (pytest imports
+those before it asks plugins for options).
 """
 
 from __future__ import annotations
@@ -109,7 +110,7 @@ WRITERS: list[Writer] = [
 ]
 
 
-def register(writer: Writer) -> Writer:
+def register_writer(writer: Writer) -> Writer:
     """Add ``writer`` to the table (replacing one of the same name) and return it."""
     if not writer.name or not all(c.isalnum() or c == "-" for c in writer.name):
         raise ValueError(f"report writer name {writer.name!r}: use letters, digits and '-' (it makes --hil-NAME)")

@@ -20,7 +20,7 @@ from tests.support.cli import child_env
 from tests.support.inner import run_inner_pytest
 from tests.support.paths import REPO
 
-#: The extra writer, as README.md shows it: one module, its ``write`` and its one table entry (``register``).
+#: The extra writer, as README.md shows it: one module, its ``write`` and its one table entry (``register_writer``).
 TAP_WRITER = re.search(r"```python\n(# tap_writer\.py.*?)```", (REPO / "README.md").read_text(), re.S)
 
 TESTS = """

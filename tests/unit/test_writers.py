@@ -12,7 +12,8 @@ from hil.pytestplugin import writers
 from hil.pytestplugin.recorder import RunRecorder
 from hil.pytestplugin.reporting import ReportFiles, chosen_outputs
 from hil.pytestplugin.results import RunRecord
-from hil.pytestplugin.writers import Writer, WriterOptions, register, writer
+from hil.pytestplugin.writers import Writer, WriterOptions, writer
+from hil.pytestplugin.writers import register_writer as register
 
 pytestmark = pytest.mark.quick  # no process: reads and writes files only
 
@@ -26,7 +27,7 @@ def write(record, path, options):
 
 @pytest.fixture
 def table() -> Iterator[list[Writer]]:
-    """The writers' table, restored after the test (``register`` changes it in place)."""
+    """The writers' table, restored after the test (``register_writer`` changes it in place)."""
     saved = list(writers.WRITERS)
     yield writers.WRITERS
     writers.WRITERS[:] = saved
