@@ -24,11 +24,13 @@ from typing import Any
 import pytest
 
 from hil.pytestplugin import reportkeys
+from hil.pytestplugin.results import MEASUREMENT_PREFIX
 
 #: The user_properties name a measurement travels under (a JSON object), from the test to the recorder.
 PROP_MEASUREMENT = reportkeys.MEASUREMENT
-#: The prefix of a measurement's suite property in junit.xml: ``measurement.<test name>.<measurement name>``.
-SUITE_PREFIX = "measurement."
+#: The prefix of a measurement's suite property in junit.xml: ``measurement.<test name>.<measurement name>``
+#: (the record makes them: ``RunRecord.suite_properties``).
+SUITE_PREFIX = MEASUREMENT_PREFIX
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _VALUE = re.compile(r"^(?P<value>\S+)(?: (?P<unit>[^\[(]\S*))?")
 
@@ -133,11 +135,6 @@ class MeasureRecorder:
 def hil_measure(request: pytest.FixtureRequest) -> MeasureRecorder:
     """Record named values with a unit and limits: ``hil_measure("irq_latency_us", v, unit="us", low=0, high=50)``."""
     return MeasureRecorder(request.node)
-
-
-def suite_properties(case_name: str, measurements: Sequence[Measurement]) -> dict[str, str]:
-    """The junit.xml suite properties of one test's measurements."""
-    return {f"{SUITE_PREFIX}{case_name}.{m.name}": m.text() for m in measurements}
 
 
 def parse_suite_property(name: str, value: str) -> tuple[str, float] | None:

@@ -18,6 +18,8 @@ Outcome = Literal["passed", "failed", "error", "skipped"]
 
 #: Suite property: seconds spent bringing the target up (VM boot, attach), not counted in any test.
 SETUP_PROPERTY = "target.setup.seconds"
+#: The prefix of a measurement's suite property: ``measurement.<test name>.<measurement name>`` (its ``text()``).
+MEASUREMENT_PREFIX = "measurement."
 
 
 def fmt_time(seconds: float) -> str:
@@ -156,13 +158,11 @@ class RunRecord:
 
     def suite_properties(self) -> dict[str, dict[str, str]]:
         """Each suite's properties (target facts, measurements, ``target.setup.seconds``), by suite name."""
-        from hil.pytestplugin.measure import suite_properties as measurement_properties
-
         out: dict[str, dict[str, str]] = {}
         for suite in self.suites:
             properties = dict(suite.properties)
-            for case in suite.cases:
-                properties.update(measurement_properties(case.name, case.measurements))
+            for case in suite.cases:  # junit-10.xsd has no properties per test case
+                properties.update({f"{MEASUREMENT_PREFIX}{case.name}.{m.name}": m.text() for m in case.measurements})
             setup = sum(c.target_setup for c in suite.cases)
             if setup:
                 properties[SETUP_PROPERTY] = fmt_time(setup)

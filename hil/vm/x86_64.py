@@ -20,7 +20,7 @@ from hil.vm.qemuargs import console_net_tail
 
 if TYPE_CHECKING:
     from hil.vm.image import Image
-    from hil.vm.qemu import QemuOptions
+    from hil.vm.qemuoptions import QemuOptions
 
 #: Kernel command line, each item measured under TCG on the stock Debian kernel:
 #: ``quiet`` (every console byte costs time; panics and the ready marker still print),
