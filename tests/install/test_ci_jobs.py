@@ -118,11 +118,16 @@ def path_without_sudo(folder: Path) -> str:
 
 
 def seed_image_cache(project: Path) -> None:
-    """What the CI's cache: restores: the QEMU images (built once here by the other tests)."""
+    """What the CI's cache: restores: the QEMU images (built once here by the other tests).
+
+    A build under way in the shared cache (``.build-*`` folders, ``*.part`` files: another process
+    building an image or saving a snapshot) is not part of what a CI cache would hold: skipped, so
+    the copy does not race with it."""
     shared = cache_dir()
+    in_progress = shutil.ignore_patterns(".build-*", "*.part", ".tmp*")
     for part in ("images", "kernels", "debs"):
         if (shared / part).is_dir():
-            shutil.copytree(shared / part, project / ".cache" / "qnx-hil" / part, symlinks=True)
+            shutil.copytree(shared / part, project / ".cache" / "qnx-hil" / part, symlinks=True, ignore=in_progress)
 
 
 @pytest.fixture
