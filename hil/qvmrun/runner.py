@@ -197,6 +197,7 @@ class QvmSession:
         conf = d.remote("run.qvmconf")
         libpath = shell_command([d.path])
         qvm, env = runner.gates.launch(runner.target, d)  # the sanitizer build with --hil-sanitize; [qvm] settings
+        self.qvm = qvm  #: the qvm started (the target's, or the sanitizer build of qvmsim)
         argv = [qvm, "@" + conf]
         # the configuration is written by the command that starts qvm: no round trip of its own
         write = (
@@ -399,13 +400,17 @@ class QvmSession:
         if not re.search(r"not found|No such file|[Pp]ermission denied|cannot execute|Exec format", stderr):
             return
         target = self.runner.target
-        command = target.qvm_command()
         what = "not found" if status == 127 else "not executable"
         last = tail_lines(stderr, 1, skip_blank=True)
+        if self.qvm != target.qvm_command():  # the sanitizer build (--hil-sanitize) was started
+            fix = f"it is built and copied by the run: remove {self.qvm!r} and its folder to rebuild it"
+            which = f"the sanitizer build of qvm ({', '.join(self.runner.gates.sanitize)})"
+        else:
+            fix = f"install qvm on the target or set [qvm] command in {target.definition.source}"
+            which = "qvm"
         raise SetupError(
-            f"qvm could not be started on target '{target.name}': {command!r} is {what} there (exit status "
-            f"{status}: {last[0] if last else 'no message'}); install qvm on the target or set [qvm] command "
-            f"in {target.definition.source}"
+            f"{which} could not be started on target '{target.name}': {self.qvm!r} is {what} there (exit status "
+            f"{status}: {last[0] if last else 'no message'}); {fix}"
         )
 
     def stop(self) -> QvmResult:
