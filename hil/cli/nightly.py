@@ -174,21 +174,29 @@ def run_forwarding_signals(command: list[str], cwd: Path) -> tuple[int, signal.S
     """Run pytest in a process group of its own; SIGINT and SIGTERM to ``hil`` (Ctrl-C, a cancelled
     CI job, to ``hil`` alone or to its whole group) are passed on to that group once, and ``hil`` waits
     for pytest to finish its report.  (pytest's exit status, the first signal forwarded or None.)"""
-    proc = subprocess.Popen(command, cwd=cwd, process_group=0)
     received: list[signal.Signals] = []
+    proc: subprocess.Popen[bytes] | None = None
 
     def forward(signum: int, frame: object) -> None:
         sig = signal.Signals(signum)
-        if not received:
+        if not received and proc is not None:
             try:
                 os.killpg(proc.pid, sig)
             except ProcessLookupError:
                 pass
         received.append(sig)
 
+    # the handlers first: a signal the moment pytest starts (before a handler was set) would otherwise end
+    # hil alone, leaving pytest running with no report named
     main = threading.current_thread() is threading.main_thread()
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
     try:
+        proc = subprocess.Popen(command, cwd=cwd, process_group=0)
+        if received:  # arrived while pytest was being started: passed on now
+            try:
+                os.killpg(proc.pid, received[0])
+            except ProcessLookupError:
+                pass
         while True:
             try:
                 rc = proc.wait()
