@@ -17,20 +17,24 @@ from pathlib import Path
 import pytest
 
 import hil
+from hil.links.capture import Capture
+from hil.links.console import Console
+from hil.links.expect import Expecter
+from hil.links.failpatterns import FailWatchers
+from hil.links.reader import Reader
 from hil.links.ssh import SshConnection
 from hil.links.ssh.commands import CommandRunner
 from hil.links.ssh.pool import TransportPool
 from hil.links.ssh.transfer import FileTransfer
+from hil.links.transports import open_transport
 
 pytestmark = pytest.mark.quick
 
 PACKAGE = Path(hil.__file__).resolve().parent
 
 #: Mixins known to exist and being recomposed on another branch (file, class).  One that is gone passes
-#: too (the entry is then stale: delete it).  Both are halves of ``hil.links.console.Console``, recomposed
-#: by branch s27con (issue 26: a capture object that expect and fail-pattern watchers take); the
-#: coordinator drops these entries when that branch merges.
-KNOWN_MIXINS = frozenset({("hil/links/expect.py", "Expecting"), ("hil/links/failpatterns.py", "FailPatterns")})
+#: too (the entry is then stale: delete it).
+KNOWN_MIXINS: frozenset[tuple[str, str]] = frozenset()
 
 
 def host_declaring_classes(root: Path) -> list[tuple[str, str, int]]:
@@ -69,3 +73,20 @@ def test_ssh_connection_owns_its_collaborators() -> None:
     assert SshConnection.__mro__ == (SshConnection, object)
     for part in (TransportPool, CommandRunner, FileTransfer):
         assert part.__mro__ == (part, object), part
+
+
+def test_console_owns_its_collaborators() -> None:
+    """``Console`` is a class of its own that owns a capture, a reader, fail-pattern watchers and an expect
+    engine; the watchers and the expect engine take the capture as their collaborator (no shared private state)."""
+    assert Console.__mro__ == (Console, object)
+    for part in (Capture, Reader, FailWatchers, Expecter):
+        assert part.__mro__ == (part, object), part
+    console = Console(open_transport("loop://"), fail_patterns=["panic"])
+    assert console.reader.capture is console.capture
+    assert console.watchers.capture is console.capture
+    assert (console.expecter.capture, console.expecter.reader, console.expecter.watchers) == (
+        console.capture,
+        console.reader,
+        console.watchers,
+    )
+    assert console.capture.watchers, "the fail-pattern watchers are called by the capture as text arrives"
