@@ -49,11 +49,14 @@ CONFTEST = f"""
 import json, os, shutil
 from pathlib import Path
 import pytest
+import hil.pytestplugin.reporting as reporting
 from hil.pytestplugin.recorder import RunRecorder
 from hil.pytestplugin.reporting import ReportFiles
 from hil.pytestplugin.summary import summary_table
 from hil.pytestplugin.writers import writer
 
+# a write after every test, however slow the machine (spacing slow writes out has its own test)
+reporting.SLOW_WRITE = float("inf")
 FACTS = {FACTS!r}
 MAX_OUTPUT = 4096
 
