@@ -54,16 +54,21 @@ class ReportFiles:
     Rewriting a live file costs about 0.1 s per 1 MB of report (mostly junit-xml's
     invalid-character scan); once a write takes more than SLOW_WRITE seconds, the next one after
     a finished test waits until WRITE_SHARE_GAP times that has passed, so writing stays under ~10 %
-    of the run; the start, Ctrl-C and the end always write.  ``echo``: name each file written at the
-    end on stdout (``hil: HTML report PATH``).
+    of the run; the start, Ctrl-C and the end always write (``slow_write``: that threshold).  ``echo``:
+    name each file written at the end on stdout (``hil: HTML report PATH``).
     """
 
     def __init__(
-        self, outputs: Sequence[tuple[Writer, Path]], options: WriterOptions | None = None, echo: bool = True
+        self,
+        outputs: Sequence[tuple[Writer, Path]],
+        options: WriterOptions | None = None,
+        echo: bool = True,
+        slow_write: float = SLOW_WRITE,
     ) -> None:
         self.outputs = [_Output(writer, Path(path)) for writer, path in outputs]
         self.options = options or WriterOptions()
         self.echo = echo
+        self.slow_write = slow_write
 
     def __call__(self, record: RunRecord, change: Change) -> None:
         if change == "finish":
@@ -74,7 +79,7 @@ class ReportFiles:
                 self._write(out, record)
 
     def _busy(self, out: _Output) -> bool:
-        return out.cost > SLOW_WRITE and time.monotonic() - out.written_at < WRITE_SHARE_GAP * out.cost
+        return out.cost > self.slow_write and time.monotonic() - out.written_at < WRITE_SHARE_GAP * out.cost
 
     def _write(self, out: _Output, record: RunRecord, final: bool = False) -> bool:
         started = time.monotonic()

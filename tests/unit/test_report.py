@@ -49,14 +49,11 @@ CONFTEST = f"""
 import json, os, shutil
 from pathlib import Path
 import pytest
-import hil.pytestplugin.reporting as reporting
 from hil.pytestplugin.recorder import RunRecorder
 from hil.pytestplugin.reporting import ReportFiles
 from hil.pytestplugin.summary import summary_table
 from hil.pytestplugin.writers import writer
 
-# a write after every test, however slow the machine (spacing slow writes out has its own test)
-reporting.SLOW_WRITE = float("inf")
 FACTS = {FACTS!r}
 MAX_OUTPUT = 4096
 
@@ -77,7 +74,8 @@ class Snapshots:
 def pytest_configure(config):
     role = config.workerinput["workerid"] if hasattr(config, "workerinput") else "controller"
     path = config.rootpath / f"junit-{{role}}.xml"
-    files = ReportFiles([(writer("junit"), path)], echo=False)
+    # a write after every test, however loaded the machine (spacing slow writes out has its own test)
+    files = ReportFiles([(writer("junit"), path)], echo=False, slow_write=float("inf"))
     recorder = RunRecorder(max_output=MAX_OUTPUT, hostname="lab-7", listeners=[files])
     config.pluginmanager.register(recorder, "hil-recorder")
     if role == "controller" and not os.environ.get("NO_SNAPSHOTS"):
