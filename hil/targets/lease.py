@@ -143,8 +143,9 @@ class Lease:
             start=self.start,
         )
 
-    def renew(self) -> None:
-        """Push the expiry ``ttl`` seconds ahead; notes (in ``lost``) when someone else holds it now."""
+    def renew(self) -> bool:
+        """Push the expiry ``ttl`` seconds ahead; notes (in ``lost``) when someone else holds it now.
+        True when the target confirmed the renewal."""
         sent = time.monotonic()
         out = self._run(self._fill(_RENEW))
         if out.startswith("LOST"):
@@ -152,6 +153,8 @@ class Lease:
             self.lost = f"lease {self.path} on {self.target.name} lost (now held by {holder})"
         elif out.strip().endswith("RENEWED"):
             self.renewed_at = max(self.renewed_at, sent)
+            return True
+        return False
 
     def overdue(self) -> float:
         """Seconds since the last successful renewal when that is two thirds of ``ttl`` or more, else 0."""
@@ -170,14 +173,15 @@ class Lease:
                 age = self.overdue()
                 if self.lost is None and age:
                     try:
-                        self.renew()
+                        renewed = self.renew()
                     except Exception as exc:  # noqa: BLE001
                         raise InfrastructureError(
                             f"lease {self.path} on {self.target.name} is overdue (last renewed {age:.0f} s ago, "
                             f"ttl {self.ttl} s) and could not be renewed ({exc}); another run may hold the "
                             f"target now, so {what} is refused"
                         ) from None
-                    if self.lost is None and self.overdue():
+                    # not "overdue again": a slow round trip (a loaded host) that renewed is a renewal
+                    if self.lost is None and not renewed:
                         raise InfrastructureError(
                             f"lease {self.path} on {self.target.name} is overdue (last renewed {age:.0f} s ago, "
                             f"ttl {self.ttl} s) and its renewal failed; {what} is refused"

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 from hil.pytestplugin.junitxml import validate_junit
-from tests.support.inner import run_inner_pytest
+from tests.support.inner import run_reported
 from tests.support.paths import FIXTURES
 
 SUITE = """
@@ -34,20 +34,10 @@ def test_bad_limits_are_an_error_of_the_test(hil_target, hil_measure):
 
 
 def run(tmp_path: Path, name: str, latency: str, *history: Path) -> tuple[Path, str]:
-    test_file = tmp_path / "test_measured.py"
-    test_file.write_text(SUITE)
-    out = tmp_path / name
-    done = run_inner_pytest(
-        test_file,
-        f"--hil-junit={out / 'junit.xml'}",
-        f"--hil-summary={out / 'summary.txt'}",
-        f"--hil-html={out / 'report.html'}",
-        *(f"--hil-history={h}" for h in history),
-        artifacts=out / "artifacts",
-        env={"LATENCY": latency},
-    )
-    assert done.returncode == 1, done.stdout[-3000:] + done.stderr[-2000:]
-    return out, done.stdout
+    history_args = (f"--hil-history={h}" for h in history)
+    done = run_reported(SUITE, tmp_path / "test_measured.py", tmp_path / name, *history_args, env={"LATENCY": latency})
+    assert done.returncode == 1, done.text[-5000:]
+    return done.out, done.process.stdout
 
 
 def test_measurements_in_junit_summary_and_html_with_limits_and_trends(tmp_path: Path) -> None:

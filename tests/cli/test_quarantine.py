@@ -7,7 +7,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
-from tests.support.inner import run_inner_pytest
+from tests.support.inner import run_inner_pytest, run_reported
 
 SUITE = """
 import os
@@ -26,19 +26,8 @@ def test_steady(hil_target):
 
 
 def run(tmp_path: Path, name: str, flaky: str, *args: str) -> tuple[int, Path, str]:
-    test_file = tmp_path / "test_q.py"
-    test_file.write_text(SUITE)
-    out = tmp_path / name
-    done = run_inner_pytest(
-        test_file,
-        f"--hil-junit={out / 'junit.xml'}",
-        f"--hil-summary={out / 'summary.txt'}",
-        f"--hil-html={out / 'report.html'}",
-        *args,
-        artifacts=out / "artifacts",
-        env={"FLAKY": flaky},
-    )
-    return done.returncode, out, done.stdout + done.stderr
+    done = run_reported(SUITE, tmp_path / "test_q.py", tmp_path / name, *args, env={"FLAKY": flaky})
+    return done.returncode, done.out, done.text
 
 
 def test_a_quarantined_failure_runs_is_reported_and_never_fails_the_run(tmp_path: Path) -> None:

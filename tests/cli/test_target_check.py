@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import json
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli import hil
+from tests.support.ports import ClosedPort, held_unused_ports
 from tests.support.sshd import DropbearServer
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@pytest.fixture
+def closed_port() -> Iterator[ClosedPort]:
+    """Loopback ports nobody listens on, held bound until the test ends (no bind-then-close race)."""
+    with held_unused_ports() as make:
+        yield make
 
 
 @pytest.fixture
@@ -29,7 +29,7 @@ def sshd(tmp_path: Path) -> Iterator[DropbearServer]:
         srv.stop()
 
 
-def test_a_board_with_four_problems_gets_all_four_in_one_run(tmp_path: Path) -> None:
+def test_a_board_with_four_problems_gets_all_four_in_one_run(tmp_path: Path, closed_port: ClosedPort) -> None:
     """The template's board, edited the way a first try goes: no key, no known_hosts, the console and
     SSH away, no qcc here.  Every problem in one run; the missing files make it a usage error (exit 2)."""
     assert hil("init", cwd=tmp_path).returncode == 0
@@ -59,7 +59,9 @@ def test_a_board_with_four_problems_gets_all_four_in_one_run(tmp_path: Path) -> 
     assert "hil target check: 5 problem(s) for example-board" in done.stderr
 
 
-def test_a_board_only_away_is_infrastructure_and_a_reachable_one_is_fine(tmp_path: Path, sshd: DropbearServer) -> None:
+def test_a_board_only_away_is_infrastructure_and_a_reachable_one_is_fine(
+    tmp_path: Path, sshd: DropbearServer, closed_port: ClosedPort
+) -> None:
     targets = tmp_path / "targets"
     targets.mkdir()
     common = 'kind = "board"\n[toolchain]\nkind = "gcc"\n[qvm]\ncommand = "sh"\n'

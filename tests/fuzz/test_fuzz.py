@@ -1,8 +1,8 @@
 """A hostile guest (issue 28): hil.qvmrun.fuzz, 'hil vdev fuzz', the hil_fuzz fixture.
 
-On ``local`` (libFuzzer runs qvmsim's core in-process on this host).  tests/fuzz/vdevs/planted has one
+On ``local`` (libFuzzer runs qvmsim's core in-process on this host).  target_vdevs/faulty/planted has one
 planted bug reachable only after the guest writes a 32-bit key to one register and then an
-out-of-range index to another; tests/fuzz/vdevs/mover breaks one of qvm's invariants on request.
+out-of-range index to another; target_vdevs/faulty/mover breaks one of qvm's invariants on request.
 The target vdevs and the ``hil init`` sample fuzz clean.
 """
 
@@ -27,7 +27,7 @@ from tests.support.inner import run_inner_pytest
 from tests.support.needs import require_program
 
 ROOT = Path(__file__).resolve().parents[2]
-VDEVS = ROOT / "tests" / "fuzz" / "vdevs"
+VDEVS = ROOT / "target_vdevs" / "faulty"
 PLANTED_KEY = 0x5EC0DE42
 
 
@@ -110,7 +110,7 @@ def test_bad_inputs_are_usage_errors(tmp_path: Path) -> None:
     """What cannot be fuzzed says why (exit 2): another target, a configuration that does not start, no loc."""
     other = _hil("vdev", "fuzz", str(VDEVS / "planted"), "--target", "qemu", "-o", str(tmp_path / "a"))
     assert other.returncode == 2 and "local target only" in other.stderr, other.stderr
-    badabi = _hil("vdev", "fuzz", str(ROOT / "target_vdevs" / "badabi"), "--time", "5", "-o", str(tmp_path / "b"))
+    badabi = _hil("vdev", "fuzz", str(VDEVS / "badabi"), "--time", "5", "-o", str(tmp_path / "b"))
     assert badabi.returncode == 2 and "does not start a guest" in badabi.stderr, badabi.stderr
     assert "ABI" in badabi.stderr  # qvm's own FATAL line is shown
     nodir = _hil("vdev", "fuzz", str(tmp_path / "nothing"), "-o", str(tmp_path / "c"))
@@ -165,14 +165,16 @@ def test_fuzz_settings_file(tmp_path: Path) -> None:
 
 
 def test_nightly_fuzzes_each_vdev(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """hil nightly --fuzz: every vdev folder of target_vdevs/ with its fuzz.settings (trace's crash register
-    skipped): no finding; badabi, whose configuration never starts, is reported and left out."""
+    """hil nightly --fuzz: every vdev folder directly under target_vdevs/ with its fuzz.settings (trace's
+    crash register skipped): no finding; the planted-fault vdevs of target_vdevs/faulty/ are not found
+    by default; badabi named, whose configuration never starts, is reported and left out."""
     require_program("clang", "clang")
-    assert {"badabi", "trace", "wdog"} <= {p.name for p in vdev_folders(ROOT)}
-    findings = fuzz_each(ROOT, [ROOT / "target_vdevs" / n for n in ("badabi", "trace", "wdog")], 5, tmp_path)
+    found = {p.name for p in vdev_folders(ROOT)}
+    assert {"trace", "wdog", "vecho"} <= found and not found & {p.name for p in VDEVS.iterdir()}
+    findings = fuzz_each(ROOT, [VDEVS / "badabi", *(ROOT / "target_vdevs" / n for n in ("trace", "wdog"))], 5, tmp_path)
     out = capsys.readouterr().out
     assert findings == 0, out
-    assert "target_vdevs/badabi: not fuzzed: hil vdev fuzz: the configuration does not start a guest" in out
+    assert "target_vdevs/faulty/badabi: not fuzzed: hil vdev fuzz: the configuration does not start a guest" in out
     assert "fuzz trace:" in out and "fuzz wdog:" in out and "3 vdev(s), 0 finding(s)" in out
     assert json.loads((tmp_path / "trace" / "fuzz.json").read_text())["execs"] > 0
 
@@ -200,7 +202,7 @@ def test_wdog_hostile_guest(hil_fuzz):
 
 @pytest.mark.hil_kinds("local")
 def test_planted_hostile_guest(hil_fuzz):
-    report = hil_fuzz("tests/fuzz/vdevs/planted", base="loc 0x1c0f0000,0x100", seconds=120)
+    report = hil_fuzz("target_vdevs/faulty/planted", base="loc 0x1c0f0000,0x100", seconds=120)
     assert not report.findings, report.summary()
 """
 

@@ -1,6 +1,6 @@
 """Quality gates beyond pass/fail (issue 15): vdev C coverage and the sanitizers.
 
-One inner pytest session per target set runs a deliberately buggy vdev (tests/gates/vdevs/buggy)
+One inner pytest session per target set runs a deliberately buggy vdev (target_vdevs/faulty/buggy)
 with --hil-coverage --hil-sanitize address,undefined; its report folder is then examined.
 """
 
@@ -23,7 +23,7 @@ INNER = """
 import pytest
 from hil.qvm import Exit, QvmConfig
 
-V = "tests/gates/vdevs/buggy"
+V = "target_vdevs/faulty/buggy"
 
 def test_mode_a(hil_qvm, hil_vdev):
     hil_qvm.run(QvmConfig("vm").vdev(hil_vdev(V), mode="a"), timeout=30, stdin=["shutdown"]).assert_reason(Exit.NORMAL)
@@ -112,7 +112,7 @@ def test_coverage_report_counts_one_more_branch(local_run: InnerRun, tmp_path: P
         buggy = report.vdevs["buggy"]
         counts.append((buggy.lines[0], buggy.branches[0]))
     assert counts[1][0] > counts[0][0] and counts[1][1] > counts[0][1], counts
-    assert 'filename="tests/gates/vdevs/buggy/buggy.c"' in (cov / "coverage.xml").read_text()
+    assert 'filename="target_vdevs/faulty/buggy/buggy.c"' in (cov / "coverage.xml").read_text()
 
 
 def test_coverage_merged_over_local_and_qemu(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 and its runtime are of the target's architecture, and every qvm the tool starts (a test's run, the
 configuration-fault sweep's option listing) is that qvm with the same environment.
 
-The deliberately buggy vdev (tests/gates/vdevs/buggy) is built with ASan and UBSan for the target.
+The deliberately buggy vdev (target_vdevs/faulty/buggy) is built with ASan and UBSan for the target.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from hil.targets.definition import builtin_definitions
 from hil.targets.deploy import Deployment
 from hil.targets.toolchain import build_vdev
 from tests.support.inner import run_inner_pytest
-from tests.support.paths import REPO
+from tests.support.paths import FAULTY_VDEVS
 
-BUGGY = REPO / "tests" / "gates" / "vdevs" / "buggy"
+BUGGY = FAULTY_VDEVS / "buggy"
 GATES = Gates(sanitize=("address", "undefined"))
 
 

@@ -18,7 +18,7 @@ LOC_A, LOC_B = 0x1C300000, 0x1C310000
 @pytest.fixture
 def regfile(hil_vdev: VdevBuilder) -> DeployedVdev:
     """The register-file vdev that sets a default address at OPTIONS_START."""
-    return hil_vdev("tests/hil/vdevs/regfile")
+    return hil_vdev("target_vdevs/regfile")
 
 
 def test_loc_beats_the_default_address_and_two_instances_run_side_by_side(

@@ -39,7 +39,7 @@ def test_missing_vdev(hil_qvm: QvmRunner) -> None:
 
 
 def test_abi_mismatch(hil_qvm: QvmRunner, hil_vdev: VdevBuilder) -> None:
-    badabi = hil_vdev("target_vdevs/badabi")
+    badabi = hil_vdev("target_vdevs/faulty/badabi")
     run = hil_qvm.run(vm().vdev(badabi, loc=TRACE_LOC), timeout=20)
     run.assert_reason(Exit.FATAL_CONFIG)
     run.log.expect(r"(?i)abi")

@@ -1,4 +1,4 @@
-"""A vdev written from QNX 8.0's documentation alone (``tests/hil/vdevs/dma80``) behaves on every target.
+"""A vdev written from QNX 8.0's documentation alone (``target_vdevs/dma80``) behaves on every target.
 
 It uses guest timers in all three modes (relative, ``GUEST_TIMER_ABSOLUTE``,
 recurring from the callback's ``tdp``), a guest interrupt
@@ -15,6 +15,7 @@ import pytest
 
 from hil import Exit, QvmResult
 from tests.support.hil import DeployedVdev, QvmRunner, Target, VdevBuilder, vm
+from tests.support.timing import LATE_S
 
 pytestmark = pytest.mark.hil
 
@@ -28,7 +29,7 @@ RD_COPIES, RD_RECURRING, RD_ABSOLUTE, RD_RELATIVE, RD_NO_DRIFT = (0x00, 0x04, 0x
 @pytest.fixture
 def dma80(hil_vdev: VdevBuilder) -> DeployedVdev:
     """The documentation-only vdev, built for this target and deployed."""
-    return hil_vdev("tests/hil/vdevs/dma80")
+    return hil_vdev("target_vdevs/dma80")
 
 
 def _number(run: QvmResult, pattern: str) -> int:
@@ -72,15 +73,15 @@ def test_timers_interrupt_and_guest_memory(hil_qvm: QvmRunner, hil_target: Targe
     run.assert_reason(Exit.NORMAL)
     run.log.expect(r"copied 64 bytes 0x100000 -> 0x200000", source="dma80")
     run.log.expect_none(r"cannot map|guest_intr_signal: error", source="dma80")
-    # the relative timer waited its 5 ms (guest time, ns), within a generous tolerance
+    # the relative timer waited its 5 ms (guest time, ns): never early, late only by the host's load
     waited_us = _number(run, r"relative timer fired: waited (\d+) us")
-    assert 5000 <= waited_us <= 5000 + 50_000, run.explain()
+    assert 5000 <= waited_us <= 5000 + LATE_S * 1e6, run.explain()
     # the absolute timer fired at (not before) the guest time it was armed for
     armed = _number(run, r"absolute timer armed for guest time (\d+)")
     fired = _number(run, r"absolute timer fired at guest time (\d+)")
     hz = hil_target.definition.qvm.timer_hz or 1_000_000_000  # guest time counts in the timer's ticks
     assert armed > 0.030 * hz, run.explain()  # armed from a real expiry's guest time
-    assert 0 <= fired - armed <= 0.050 * hz, run.explain()
+    assert 0 <= fired - armed <= LATE_S * hz, run.explain()
     # qvmsim's guest time is its log clock at the timer's rate: the firing line's timestamp matches
     line = run.log.find(r"absolute timer fired")
     assert line is not None and line.time is not None

@@ -24,7 +24,6 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 from collections.abc import Iterator
@@ -37,6 +36,7 @@ import yaml
 
 from hil.core.paths import cache_dir
 from tests.support.install import Installed, wheelhouse
+from tests.support.ports import ClosedPort, held_unused_ports
 
 CI_USER = "hilci"
 PUBLIC_TARGETS_HERE = "local qemu"
@@ -167,13 +167,14 @@ def init_project(installed: Installed, folder: Path, ci: str) -> Path:
     return folder
 
 
-def closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+@pytest.fixture
+def closed_port() -> Iterator[ClosedPort]:
+    """Loopback ports nobody listens on, held bound until the test ends (no bind-then-close race)."""
+    with held_unused_ports() as make:
+        yield make
 
 
-def add_away_board(project: Path) -> None:
+def add_away_board(project: Path, closed_port: ClosedPort) -> None:
     """The template's board, labelled example, with its console and SSH away; its key and known_hosts
     exist; the runner's QNX SDP is a stand-in qcc under .sdp (QNX_HOST)."""
     port, console = closed_port(), closed_port()
@@ -254,9 +255,11 @@ def matrix_first(entry: dict[str, Any]) -> dict[str, str]:
     return {k: str(v[0] if isinstance(v, list) else v) for k, v in entry.items()}
 
 
-def test_gitlab_jobs_on_fresh_runners(installed: Installed, tmp_path: Path, workspace_factory: Any) -> None:
+def test_gitlab_jobs_on_fresh_runners(
+    installed: Installed, tmp_path: Path, workspace_factory: Any, closed_port: ClosedPort
+) -> None:
     project = init_project(installed, tmp_path / "repo", "gitlab")
-    add_away_board(project)
+    add_away_board(project, closed_port)
     doc = yaml.safe_load((project / ".gitlab" / "qnx-hil.yml").read_text())
     assert yaml.safe_load((project / ".gitlab-ci.yml").read_text()) == {"include": "/.gitlab/qnx-hil.yml"}
     base = gitlab_job(doc, ".qnx-hil")
@@ -301,9 +304,11 @@ def github_run(ws: Workspace, doc: dict[str, Any], name: str, **overrides: str) 
     return ws.run(steps[0]["run"], env)
 
 
-def test_github_jobs_on_a_fresh_runner(installed: Installed, tmp_path: Path, workspace_factory: Any) -> None:
+def test_github_jobs_on_a_fresh_runner(
+    installed: Installed, tmp_path: Path, workspace_factory: Any, closed_port: ClosedPort
+) -> None:
     project = init_project(installed, tmp_path / "repo", "github")
-    add_away_board(project)
+    add_away_board(project, closed_port)
     doc = yaml.safe_load((project / ".github" / "workflows" / "qnx-hil.yml").read_text())
     doc["on"] = doc.pop(True, doc.get("on"))  # YAML 1.1 reads the key `on` as true
     caller = yaml.safe_load((project / ".github" / "workflows" / "hil-nightly.yml").read_text())
@@ -352,9 +357,11 @@ def jenkins_run(ws: Workspace, job: dict[str, str], **overrides: str) -> subproc
     return ws.run("sh ci/qnx-hil-job.sh", env)
 
 
-def test_jenkins_jobs_on_a_fresh_agent(installed: Installed, tmp_path: Path, workspace_factory: Any) -> None:
+def test_jenkins_jobs_on_a_fresh_agent(
+    installed: Installed, tmp_path: Path, workspace_factory: Any, closed_port: ClosedPort
+) -> None:
     project = init_project(installed, tmp_path / "repo", "jenkins")
-    add_away_board(project)
+    add_away_board(project, closed_port)
     groovy = (project / "ci" / "qnx-hil.groovy").read_text()
     assert "load('ci/qnx-hil.groovy').run()" in (project / "Jenkinsfile").read_text()
     assert "sh(script: 'sh ci/qnx-hil-job.sh', returnStatus: true)" in groovy

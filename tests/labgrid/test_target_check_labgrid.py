@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import socket
 from pathlib import Path
 
 from tests.support.cli import hil
 from tests.support.keys import STRANGER_HOST_KEY
 from tests.support.labgrid import Lab, network_service
+from tests.support.ports import unused_port
 
 
 def definition(folder: Path, coordinator: str, place: str) -> None:
@@ -41,11 +41,9 @@ def test_labgrid_places_checked_at_the_coordinator(tmp_path: Path) -> None:
     finally:
         lab.stop()
     # the coordinator gone: away (infrastructure)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    gone = tmp_path / "gone"
-    definition(gone, f"127.0.0.1:{port}", "bench-1")
-    done = hil("target", "check", "--targets-dir", str(gone), "--target", "bench-1", cwd=tmp_path)
+    with unused_port() as port:  # held bound, not listening: refused, and nobody else takes it meanwhile
+        gone = tmp_path / "gone"
+        definition(gone, f"127.0.0.1:{port}", "bench-1")
+        done = hil("target", "check", "--targets-dir", str(gone), "--target", "bench-1", cwd=tmp_path)
     assert done.returncode == 3, done.stdout + done.stderr
     assert f"AWAY    bench-1: labgrid coordinator: 127.0.0.1:{port} does not accept a connection" in done.stdout

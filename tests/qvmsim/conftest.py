@@ -23,13 +23,13 @@ def qvm_bin() -> Path:
 
 @pytest.fixture(scope="session")
 def vdev_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A folder holding vdev-wdog.so, vdev-trace.so and vdev-badabi.so built from target_vdevs/."""
+    """A folder holding vdev-wdog.so, vdev-trace.so and vdev-badabi.so, vdev-vecho.so built from target_vdevs/."""
     return build_target_vdevs(tmp_path_factory.mktemp("vdevs"))
 
 
 @pytest.fixture(scope="session")
 def probe_so(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """vdev-probe.so (tests/qvmsim/vdevs/probe): timers, interrupts, guest RAM, pulses.
+    """vdev-probe.so (target_vdevs/probe): timers, interrupts, guest RAM, pulses.
     Load it with ``vdev {probe_so}``: its instance is named ``probe``."""
     return build_probe_vdev(tmp_path_factory.mktemp("probe"))
 

@@ -14,7 +14,7 @@ from hil.targets import sdk
 from hil.targets.sdk import build_qvmsim, include_dir, qvmsim_source_hash
 from hil.targets.toolchain import BuiltVdev, Toolchain, VdevBuildError, build_vdev, parse_depfile, vdev_name
 from tests.support.needs import require_program
-from tests.support.paths import QCC_STANDIN, REPO, TARGET_VDEVS
+from tests.support.paths import FAULTY_VDEVS, QCC_STANDIN, TARGET_VDEVS
 
 STANDIN = QCC_STANDIN
 GOOD = "#include <qvm/vdev.h>\nint vdev_good(void);\nint vdev_good(void) { return EOK; }\n"
@@ -199,8 +199,8 @@ def test_missing_compiler(fresh_cache: Path, tmp_path: Path) -> None:
     [
         TARGET_VDEVS / "wdog",
         TARGET_VDEVS / "trace",
-        TARGET_VDEVS / "badabi",
-        REPO / "tests" / "hil" / "vdevs" / "dma80",
+        FAULTY_VDEVS / "badabi",
+        TARGET_VDEVS / "dma80",
     ],
     ids=lambda p: p.name,
 )

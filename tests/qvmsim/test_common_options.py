@@ -2,7 +2,7 @@
 over the defaults a vdev sets there (the way QNX's own samples are written), in configuration order
 with the vdev's own options; the overlap check runs on the final regions.
 
-``regfile`` (tests/hil/vdevs/regfile) sets a default address at OPTIONS_START, as QNX's ib700
+``regfile`` (target_vdevs/regfile) sets a default address at OPTIONS_START, as QNX's ib700
 sample does; ``trace`` and ``wdog`` set ``QSL_NO_LOCATION`` there.
 """
 
@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from hil.targets.toolchain import build_vdev
-from tests.support.paths import REPO
+from tests.support.paths import TARGET_VDEVS
 from tests.support.qvmsim import RunQvm
 
-REGFILE = REPO / "tests" / "hil" / "vdevs" / "regfile"
+REGFILE = TARGET_VDEVS / "regfile"
 
 
 @pytest.fixture(scope="module")

@@ -14,6 +14,7 @@ import pytest
 from hil.targets.sdk import build_qvmsim, include_dir
 from hil.targets.toolchain import build_vdev
 from tests.support.needs import require_program
+from tests.support.paths import TARGET_VDEVS
 from tests.support.qvmsim import RunQvm
 
 # what the linker and the C runtime put into every executable's dynamic symbol table
@@ -83,22 +84,7 @@ def test_qvm_exports_only_the_documented_api(cc: str, package: str) -> None:
     assert "now_ns" not in names and "g_cfg" not in names
 
 
-OWN_HELPER_VDEV = r"""
-#include <qvm/vdev.h>
-#include <stdint.h>
-/* not static: a name qvmsim also uses internally */
-uint64_t now_ns(void);
-uint64_t now_ns(void) { return 7; }
-static int own_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
-{
-    (void)arg;
-    if (ctrl == VDEV_CTRL_GUEST_CONFIGURED)
-        vdev_logf(QL_QVM_INFO, vdp, "now_ns() = %llu", (unsigned long long)now_ns());
-    return EOK;
-}
-static struct vdev_factory own_factory = { .control = own_control, .factory_flags = VFF_NONE };
-static void __attribute__((constructor)) own_register(void) { vdev_register_factory(&own_factory, QVM_VDEV_ABI); }
-"""
+OWN_HELPER_VDEV = (TARGET_VDEVS / "own" / "own.c").read_text()
 
 
 def test_a_vdev_helper_named_like_an_internal_is_its_own(run_qvm: RunQvm, tmp_path: Path) -> None:

@@ -9,9 +9,7 @@ import pytest
 
 from hil.targets.sdk import include_dir
 from hil.targets.toolchain import Toolchain, VdevBuildError, build_vdev
-from tests.support.paths import REPO, TARGET_VDEVS
-
-HIL_VDEVS = REPO / "tests" / "hil" / "vdevs"
+from tests.support.paths import FAULTY_VDEVS, TARGET_VDEVS
 
 HEADERS = sorted(p.name for p in (include_dir() / "qvm").glob("*.h"))
 
@@ -129,11 +127,15 @@ _Static_assert(EOK == 0, "EOK");
 
 
 @pytest.mark.parametrize("portable", [False, True], ids=["qvmsim", "portable"])
-@pytest.mark.parametrize("name", ["wdog", "trace", "badabi", "vecho"])
-def test_target_vdevs_compile_warning_free(name: str, portable: bool, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "folder",
+    [TARGET_VDEVS / "wdog", TARGET_VDEVS / "trace", FAULTY_VDEVS / "badabi", TARGET_VDEVS / "vecho"],
+    ids=lambda p: p.name,
+)
+def test_target_vdevs_compile_warning_free(folder: Path, portable: bool, tmp_path: Path) -> None:
     tc = Toolchain(cflags=("-Werror", "-Wpedantic"), portable=portable)
-    built = build_vdev(TARGET_VDEVS / name, tc, out_dir=tmp_path)
-    assert built.path == tmp_path / f"vdev-{name}.so"
+    built = build_vdev(folder, tc, out_dir=tmp_path)
+    assert built.path == tmp_path / f"vdev-{folder.name}.so"
     assert ("-DQVMSIM_PORTABLE" in built.command) == portable
     nm = subprocess.run(["nm", "-D", "--undefined-only", str(built.path)], capture_output=True, text=True)
     assert "vdev_register_factory" in nm.stdout  # the API stays undefined: qvm exports it
@@ -141,7 +143,7 @@ def test_target_vdevs_compile_warning_free(name: str, portable: bool, tmp_path: 
 
 @pytest.mark.parametrize(
     "source",
-    [*(TARGET_VDEVS / n / f"{n}.c" for n in ("wdog", "trace", "badabi", "vecho")), HIL_VDEVS / "dma80" / "dma80.c"],
+    [*(TARGET_VDEVS / n / f"{n}.c" for n in ("wdog", "trace", "vecho", "dma80")), FAULTY_VDEVS / "badabi" / "badabi.c"],
     ids=lambda p: p.stem,
 )
 def test_vdevs_compile_as_cxx_in_portable_mode(source: Path, tmp_path: Path) -> None:

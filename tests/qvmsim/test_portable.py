@@ -12,6 +12,7 @@ import pytest
 
 from hil.targets.sdk import include_dir
 from hil.targets.toolchain import Toolchain, build_vdev
+from tests.support.paths import TARGET_VDEVS
 from tests.support.qvmsim import RunQvm
 
 #: every public header: include/ (virtio.h, vq.h), include/qvm/, include/sys/
@@ -91,26 +92,7 @@ def test_qvmsim_is_not_defined_in_portable_mode(tmp_path: Path) -> None:
     assert out.returncode == 0, out.stderr
 
 
-WATCHDOG_VDEV = r"""
-#include <qvm/vdev.h>
-/* as on QNX 8.0's page "Terminating qvm process instances and guests": a watchdog bite
- * once the guest has started ends the guest with guest_terminate(GTC_WATCHDOG) */
-static vdev_ref_status_t bite_vwrite(vdev_t *vdp, unsigned cookie, const struct qvm_state_block *vopnd,
-                                     const struct qvm_state_block *oopnd, struct guest_cpu *gcp)
-{
-    (void)vdp; (void)cookie; (void)vopnd; (void)oopnd; (void)gcp;
-    guest_terminate(GTC_WATCHDOG);
-}
-static struct vdev_factory bite_factory = {
-    .vwrite = bite_vwrite,
-    .factory_flags = VFF_MUTEX,
-    .extra_space = 0,
-};
-static void __attribute__((constructor)) bite_register(void)
-{
-    vdev_register_factory(&bite_factory, QVM_VDEV_ABI);
-}
-"""
+WATCHDOG_VDEV = (TARGET_VDEVS / "bite" / "bite.c").read_text()
 
 
 def test_guest_terminate_gtc_watchdog_builds_portable_and_exits_4(run_qvm: RunQvm, tmp_path: Path) -> None:

@@ -14,56 +14,10 @@ import pytest
 from hil.core.errors import ConfigError
 from hil.qvm.confparse import parse_qvmconf
 from hil.targets.toolchain import Toolchain, VdevBuildError, build_vdev
+from tests.support.paths import TARGET_VDEVS
 from tests.support.qvmsim import RunQvm
 
-REAL_VDEV = r"""
-#include <qvm/vdev.h>
-#include <stdlib.h>
-static const char *const real_options[] = { "0exit_at_configured", NULL };
-static int exit_at_configured;
-static unsigned configured;
-static int real_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
-{
-    (void)arg;
-    switch (ctrl) {
-    case VDEV_CTRL_OPTIONS_START:
-        vdp->v_block.location = QSL_NO_LOCATION;
-        break;
-    case VDEV_CTRL_FIRST_OPTIDX:
-        exit_at_configured = 1;
-        break;
-    case VDEV_CTRL_ASSIGN:
-        vdev_logf(QL_QVM_INFO, vdp, "factory name=%s", vdp->v_factory->name ? vdp->v_factory->name : "(null)");
-        break;
-    case VDEV_CTRL_TERMINATE:
-        vdev_logf(QL_QVM_INFO, vdp, "terminate");
-        break;
-    default:
-        /* real vdevs test both names: one callback, one line */
-        if (ctrl == VDEV_CTRL_GUEST_CONFIGURED || ctrl == VDEV_CTRL_BOOTUP) {
-            vdev_logf(QL_QVM_INFO, vdp, "configured %u", ++configured);
-            if (exit_at_configured)
-                exit(12);
-        }
-        break;
-    }
-    return EOK;
-}
-static vdev_ref_status_t real_vwrite(vdev_t *vdp, unsigned cookie, const struct qvm_state_block *vopnd,
-                                     const struct qvm_state_block *oopnd, struct guest_cpu *gcp)
-{
-    uint32_t value = 0;
-    (void)vdp; (void)cookie; (void)vopnd;
-    guest_cpu_read(gcp, GXF_NONE, oopnd, 1, &value, sizeof value);
-    exit((int)value);
-}
-static struct vdev_factory real_factory = {
-    .control = real_control, .vwrite = real_vwrite, .option_list = real_options,
-    .name = NULL, /* patched */
-    .factory_flags = VFF_MUTEX,
-};
-static void __attribute__((constructor)) real_register(void) { vdev_register_factory(&real_factory, QVM_VDEV_ABI); }
-"""
+REAL_VDEV = (TARGET_VDEVS / "real" / "real.c").read_text()
 
 
 @pytest.fixture(scope="module")
@@ -182,37 +136,7 @@ def test_the_python_parser_reads_the_real_words_as_qvmsim_does(run_qvm: RunQvm) 
     assert own.option("data") is None and [w.text for w in own.vdevs[0].words] == ["data", "5", "debug"]
 
 
-NEUTRINO_VDEV = r"""
-#include <qvm/vdev.h>
-#include <sys/neutrino.h>
-#include <sys/syspage.h>
-/* the QNX calls real vdevs use for pulses and time, as on a board */
-static struct sigevent ev;
-static uint64_t armed_at;
-static int nq_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
-{
-    (void)arg;
-    if (ctrl == VDEV_CTRL_GUEST_CONFIGURED) {
-        vdev_pulse(vdp, _PULSE_CODE_MINAVAIL + 3, 10, &ev, 0);
-        vdev_logf(QL_QVM_INFO, vdp, "cycles_per_sec=%llu", (unsigned long long)SYSPAGE_ENTRY(qtime)->cycles_per_sec);
-    }
-    if (ctrl == VDEV_CTRL_GUEST_STARTING) {
-        armed_at = ClockCycles();
-        if (MsgDeliverEvent(0, &ev) == -1)
-            return EIO;
-    }
-    return EOK;
-}
-static int nq_pulse(vdev_t *vdp, const struct _pulse *pulse)
-{
-    uint64_t waited = ClockCycles() - armed_at;
-    vdev_logf(QL_QVM_INFO, vdp, "pulse code=%d after %llu ms", pulse->code,
-              (unsigned long long)(waited * 1000u / SYSPAGE_ENTRY(qtime)->cycles_per_sec));
-    guest_terminate(GTC_CUSTOM_MIN + 1);
-}
-static struct vdev_factory nq_factory = { .control = nq_control, .pulse = nq_pulse, .factory_flags = VFF_NONE };
-static void __attribute__((constructor)) nq_register(void) { vdev_register_factory(&nq_factory, QVM_VDEV_ABI); }
-"""
+NEUTRINO_VDEV = (TARGET_VDEVS / "nq" / "nq.c").read_text()
 
 
 @pytest.mark.parametrize("hz", [None, "19200000"])

@@ -1,4 +1,5 @@
-"""The watchdog vdev: bites on starvation within 10% (+20 ms), never while kicked."""
+"""The watchdog vdev: bites on starvation on time (never early; late only by the host's scheduling:
+``tests.support.qvmsim.on_time``), never while kicked."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import pytest
 
 from tests.support.paths import FIXTURES
 from tests.support.qvmsim import QvmRun, RunQvm, stamp
+from tests.support.timing import LATE_S, gaps, on_time
 
 
 def _bite_delay(run: QvmRun) -> float:
@@ -32,27 +34,35 @@ LOGGER = "logger fatal,internal,error,warn,info,debug,verbose stderr\n"
 )
 def test_starvation_bites_after_the_timeout_exit_4(run_qvm: RunQvm, options: str, effective_ms: int) -> None:
     script = "every 40 kick\nsleep 400\nstop job1\n"
+    initial_ms = effective_ms
     if options.startswith("frequency"):
         script += "write 0x2000 4 300\n"  # load 300 ticks of 1 kHz: 300 ms
         effective_ms = 300
     run = run_qvm(LOGGER + f"vdev wdog loc 0x2000 {options}\n", script=script)
     assert run.returncode == 4, run.stderr
-    delay_ms = _bite_delay(run) * 1000
-    assert abs(delay_ms - effective_ms) <= 0.1 * effective_ms + 20, (delay_ms, run.stderr)
+    if not run.find(r"^guest store ", source="qvm", level="VERBOSE"):
+        # a loaded host ran no guest command before the first timeout (seen at load 13): the vdev
+        # bit a timeout after the guest started, as it must
+        bite = stamp(run.one(r"^watchdog expired, biting", source="wdog"))
+        assert on_time(bite - stamp(run.one(r"^guest started", source="qvm")), initial_ms / 1000), run.stderr
+        return
+    assert on_time(_bite_delay(run), effective_ms / 1000), run.stderr
     term = run.one(r"^guest terminated: cause=4 name=GTC_WATCHDOG since_last_store=(\d+\.\d{6})$")
-    since_ms = float(term.message.rsplit("=", 1)[1]) * 1000
-    assert abs(since_ms - effective_ms) <= 0.1 * effective_ms + 20, (since_ms, run.stderr)
-    # the kicks kept it quiet (a single bite, after them) for longer than the timeout
-    kicks = run.find(r"^kick \d+$", source="wdog")
-    assert stamp(kicks[-1]) - stamp(kicks[0]) >= 0.3, run.stderr
+    assert on_time(float(term.message.rsplit("=", 1)[1]), effective_ms / 1000), run.stderr
+    # the kicks kept it quiet (a single bite, after them: _bite_delay) while they came
+    assert len(run.find(r"^kick \d+$", source="wdog")) >= 2, run.stderr
 
 
 def test_no_bite_while_the_guest_kicks(run_qvm: RunQvm) -> None:
     # an IB700-style guest kicks port 0x443 (0x441 would stop a real IB700: see test_builtin_vdevs.py)
     script = "every 20 write io:0x443 1 14\nsleep 600\nshutdown\n"
-    run = run_qvm("vdev wdog loc io:0x441,3 timeout 100\n", script=script)
-    assert run.returncode == 0, run.stderr
-    assert not run.find("watchdog expired")
+    run = run_qvm(LOGGER + "vdev wdog loc io:0x441,3 timeout 100\n", script=script)
+    stores = [stamp(x) for x in run.find(r"^guest store ", source="qvm", level="VERBOSE")]
+    assert len(stores) >= 2, run.stderr
+    for bite in run.find("watchdog expired"):  # only after 100 ms without a kick (a loaded host may starve it)
+        assert stamp(bite) - max(t for t in stores if t < stamp(bite)) >= 0.100, run.stderr
+    if not run.find("watchdog expired"):
+        assert run.returncode == 0, run.stderr
 
 
 def test_guest_crash_starves_the_watchdog(run_qvm: RunQvm) -> None:
@@ -60,15 +70,20 @@ def test_guest_crash_starves_the_watchdog(run_qvm: RunQvm) -> None:
     assert run.returncode == 4
     crash = run.one("^guest crashed")
     assert stamp(run.find(r"^guest store ")[-1]) < stamp(crash)
-    assert 0.08 <= _bite_delay(run) <= 0.13
+    assert on_time(_bite_delay(run), 0.100), run.stderr
 
 
 def test_action_intr_raises_the_interrupt_and_does_not_terminate(run_qvm: RunQvm) -> None:
     run = run_qvm("vdev wdog loc 0x2000 timeout 100 action intr intr gic:40\n", script="sleep 350\nshutdown\n")
     assert run.returncode == 0, run.stderr
-    bites = run.find("^watchdog expired, biting", source="wdog")
-    assert len(bites) == 3
-    assert len(run.find(r"^watchdog bite from vdev 'wdog': raising interrupt gic:40$", source="qvm")) == 3
+    bites = [stamp(x) for x in run.find("^watchdog expired, biting", source="wdog")]
+    # every 100 ms of qvm's clock until the shutdown (never more often; fewer only when the host ran it late)
+    started = stamp(run.one(r"^guest started", source="qvm"))
+    shutdown = stamp(run.one(r"^guest requested shutdown$", source="qvm"))  # 350 ms later, or later when loaded
+    assert 1 <= len(bites) <= (shutdown - started) / 0.100, run.stderr
+    assert bites[0] - started >= 0.100 - 0.002 and min(gaps(bites), default=1.0) >= 0.100 - 0.002, run.stderr
+    raised = run.find(r"^watchdog bite from vdev 'wdog': raising interrupt gic:40$", source="qvm")
+    assert len(raised) == len(bites)
     assert not run.find("cause=4")
 
 
@@ -84,7 +99,7 @@ def test_guest_reads_the_time_left(run_qvm: RunQvm) -> None:
     run = run_qvm("vdev wdog loc 0x2000 timeout 1000\n", script="kick\nread 0x2000 4\nshutdown\n")
     assert run.returncode == 0
     left = int(run.stdout.split(": ")[1], 16)
-    assert 900 <= left <= 1000
+    assert 1000 - LATE_S * 1000 <= left <= 1000  # read a moment after the kick
 
 
 def test_fixture_files_kick_then_starve(run_qvm: RunQvm) -> None:
@@ -97,4 +112,4 @@ def test_fixture_files_kick_then_starve(run_qvm: RunQvm) -> None:
     assert run.returncode == 4, run.stderr
     assert run.stdout == "kicker stopped\n"
     since = float(run.one(r"^guest terminated: cause=4 ").message.rsplit("=", 1)[1])
-    assert abs(since - 0.25) <= 0.025 + 0.02
+    assert on_time(since, 0.25), run.stderr

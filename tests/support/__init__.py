@@ -7,6 +7,8 @@ conftest.py files hold fixtures only; what they and the tests share lives here:
 - ``qvmsim``: running qvmsim (QvmRun, QvmProc, run/start helpers), parsed with ``hil.qvm.log``
 - ``hil``: the HIL suite's guest addresses and base VM
 - ``sshd``: a loopback dropbear SSH server
+- ``timing``: timing assertions on qvm's own timestamps that hold on a loaded host (``on_time``)
+- ``ports``: loopback ports without a bind-then-close race (``unused_port``, ``listening_port``)
 - ``keys``: throwaway SSH keys and an unreachable board definition
 - ``procs``: this host's processes by command line
 - ``junit``: the JUnit schema and a validity assertion

@@ -21,7 +21,7 @@ from typing import IO
 
 from hil.qvm.log import LEVELS, LogLine, QvmLog, parse_log
 from hil.targets.toolchain import Toolchain, build_vdev
-from tests.support.paths import QVMSIM_TEST_VDEVS, TARGET_VDEVS
+from tests.support.paths import FAULTY_VDEVS, TARGET_VDEVS
 
 __all__ = [
     "LogLine",
@@ -39,8 +39,13 @@ __all__ = [
     "start_qvm",
 ]
 
-#: The vdevs of target_vdevs/ the qvmsim tests load (from ``-L`` folder).
-TARGET_VDEV_NAMES = ("wdog", "trace", "badabi", "vecho")
+#: The vdevs the qvmsim tests load by name (from a ``-L`` folder).
+TARGET_VDEV_DIRS = (
+    TARGET_VDEVS / "wdog",
+    TARGET_VDEVS / "trace",
+    FAULTY_VDEVS / "badabi",
+    TARGET_VDEVS / "vecho",
+)
 
 
 def stamp(line: LogLine) -> float:
@@ -174,15 +179,15 @@ StartQvm = Callable[..., QvmProc]
 
 
 def build_target_vdevs(out: Path) -> Path:
-    """Build vdev-wdog.so, vdev-trace.so and vdev-badabi.so from target_vdevs/ into ``out``."""
-    for name in TARGET_VDEV_NAMES:
-        build_vdev(TARGET_VDEVS / name, out_dir=out)
+    """Build vdev-wdog.so, vdev-trace.so, vdev-badabi.so and vdev-vecho.so (target_vdevs/) into ``out``."""
+    for folder in TARGET_VDEV_DIRS:
+        build_vdev(folder, out_dir=out)
     return out
 
 
 def build_probe_vdev(out: Path) -> Path:
-    """vdev-probe.so (tests/qvmsim/vdevs/probe), warnings as errors, into ``out``; its path."""
-    return build_vdev(QVMSIM_TEST_VDEVS / "probe", Toolchain(cflags=("-Werror",)), out_dir=out).path
+    """vdev-probe.so (target_vdevs/probe), warnings as errors, into ``out``; its path."""
+    return build_vdev(TARGET_VDEVS / "probe", Toolchain(cflags=("-Werror",)), out_dir=out).path
 
 
 def qvm_env(env: dict[str, str] | None = None) -> dict[str, str]:

@@ -33,7 +33,7 @@ import time
 import tty
 from pathlib import Path
 
-from tests.support.sshd import listening_port
+from tests.support.ports import listening_port
 
 BANNER = "U-Boot 2024.01 (hil test board)\r\nStarting kernel ...\r\nQNX 8.0.0 hil-board on ser2net\r\n"
 PROMPT = "board# "

@@ -24,16 +24,15 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from tests.support.ports import listening_port
 
 DROPBEAR = "dropbear"
 DROPBEARKEY = "dropbearkey"
@@ -80,42 +79,6 @@ def busybox() -> str | None:
 def nss_wrapper() -> str | None:
     """Path of libnss_wrapper.so, or None."""
     return next((p for p in NSS_WRAPPER_CANDIDATES if Path(p).exists()), None)
-
-
-@contextmanager
-def unused_port() -> Iterator[int]:
-    """A TCP port on 127.0.0.1 that nobody listens on while the block runs: it stays bound here (no
-    listen), so no other program can take it meanwhile and a connection to it is refused."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        yield int(s.getsockname()[1])
-
-
-def listening_port(pid: int, host: str = "127.0.0.1") -> int | None:
-    """The TCP port process ``pid`` listens on at ``host`` (read from /proc), or None yet.
-
-    Servers started on port 0 pick a free port themselves and it is read back here: no port is
-    chosen by binding and closing a probe socket (a race another program can win)."""
-    try:
-        inodes = {
-            os.readlink(f"/proc/{pid}/fd/{fd}")[len("socket:[") : -1]
-            for fd in os.listdir(f"/proc/{pid}/fd")
-            if os.readlink(f"/proc/{pid}/fd/{fd}").startswith("socket:[")
-        }
-    except OSError:
-        return None
-    want = "".join(f"{int(part):02X}" for part in reversed(host.split(".")))
-    for table in ("/proc/net/tcp",):
-        try:
-            rows = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            cols = row.split()
-            address, port = cols[1].split(":")
-            if cols[3] == "0A" and cols[9] in inodes and address == want:  # 0A: LISTEN
-                return int(port, 16)
-    return None
 
 
 def make_client_key(path: Path) -> str:

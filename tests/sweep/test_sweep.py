@@ -1,7 +1,7 @@
 """The configuration-fault sweep (issue 15): hil.qvmrun.sweep, 'hil vdev sweep', the hil_sweep fixture.
 
 On ``local`` only (each case is a millisecond dryrun; the planted hang costs one short timeout):
-the test vdev tests/sweep/vdevs/sweepy has a planted crash (``depth 0``) and a planted hang
+the test vdev target_vdevs/faulty/sweepy has a planted crash (``depth 0``) and a planted hang
 (``retries -1``) that the sweep must find, and nothing else; target_vdevs/wdog and trace sweep clean.
 """
 
@@ -20,7 +20,7 @@ from hil.targets.toolchain import Toolchain, build_vdev
 from tests.support.hil import Sweep
 
 ROOT = Path(__file__).resolve().parents[2]
-SWEEPY = ROOT / "tests" / "sweep" / "vdevs" / "sweepy"
+SWEEPY = ROOT / "target_vdevs" / "faulty" / "sweepy"
 
 
 def test_cases_from_the_option_list() -> None:
@@ -184,7 +184,7 @@ def test_sigterm_to_a_sweep_stops_its_qvm_and_keeps_the_table(tmp_path: Path) ->
     assert not [p for p in os.listdir(work) if p.startswith("hil-")]  # deployment folders removed
 
 
-RANGEY = ROOT / "tests" / "sweep" / "vdevs" / "rangey"
+RANGEY = ROOT / "target_vdevs" / "faulty" / "rangey"
 
 
 def test_large_numbers_and_declared_range_ends_find_what_small_faults_miss(tmp_path: Path) -> None:

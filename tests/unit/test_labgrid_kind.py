@@ -20,6 +20,7 @@ from hil.targets.labgridplace import (
     stale_on_this_host,
     take_place,
 )
+from tests.support.ports import unused_port
 
 PINNED = {"key": "/k", "host_key": "ssh-ed25519 AAAA"}
 
@@ -107,14 +108,14 @@ def test_a_holder_of_this_host_whose_process_is_gone_is_stale() -> None:
 
 
 def test_a_coordinator_that_does_not_answer_is_an_infrastructure_error(tmp_path: Path) -> None:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]  # closed again: nobody listens there
-    d = parse_definition(
-        {"kind": "labgrid", "ssh": PINNED, "labgrid": {"place": "imx8-3", "coordinator": f"127.0.0.1:{port}"}}, "x", "l"
-    )
-    with pytest.raises(InfrastructureError, match=rf"labgrid coordinator 127\.0\.0\.1:{port}.*place 'imx8-3'"):
-        take_place(d, Held(f"127.0.0.1:{port}", run_owner()), wait=1)
+    with unused_port() as port:  # held bound, not listening: refused, and nobody else takes it meanwhile
+        d = parse_definition(
+            {"kind": "labgrid", "ssh": PINNED, "labgrid": {"place": "imx8-3", "coordinator": f"127.0.0.1:{port}"}},
+            "x",
+            "l",
+        )
+        with pytest.raises(InfrastructureError, match=rf"labgrid coordinator 127\.0\.0\.1:{port}.*place 'imx8-3'"):
+            take_place(d, Held(f"127.0.0.1:{port}", run_owner()), wait=1)
 
 
 def test_without_labgrid_the_kind_says_how_to_install_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

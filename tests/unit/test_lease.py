@@ -162,8 +162,9 @@ def test_overdue_lease_nobody_took_is_renewed_and_kept(target: Target) -> None:
     lease = acquire(target, wait=1, owner="alice@host:1", ttl=1)
     time.sleep(1.2)
     assert lease.overdue()
-    lease.check("running a command")  # still ours: renewed there and then
-    assert not lease.overdue() and lease.lost is None
+    before = lease.renewed_at
+    lease.check("running a command")  # still ours: renewed there and then (however slow the round trip)
+    assert lease.renewed_at > before and lease.lost is None
     lease.release()
 
 

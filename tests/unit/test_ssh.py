@@ -26,13 +26,13 @@ from hil.links.ssh import (
     fingerprint,
     parse_public_key,
 )
+from tests.support.ports import unused_port
 from tests.support.sshd import (
     DropbearServer,
     busybox,
     make_client_key,
     processes_matching,
     random_host_key_line,
-    unused_port,
 )
 
 AWKWARD = "dir with 'quotes' \"and\" $HOME `x` ;&|"

@@ -68,9 +68,10 @@ static vdev_ref_status_t ticks_vwrite(vdev_t *vdp, unsigned cookie, const struct
     (void)gcp;
     uint64_t deadline = t->convert ? t->delay_ms * t->resolution / 1000u     /* ticks */
                                    : t->delay_ms * 1000000u;                  /* ns, wrongly */
-    guest_timer_notify(t->timer, NULL, deadline);
+    /* logged before arming: the line's stamp never comes after the timer started (a lower bound) */
     vdev_logf(QL_QVM_INFO, vdp, "armed delay=%llu ms deadline=%llu", (unsigned long long)t->delay_ms,
               (unsigned long long)deadline);
+    guest_timer_notify(t->timer, NULL, deadline);
     return VRS_NORMAL;
 }
 
