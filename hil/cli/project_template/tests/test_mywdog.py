@@ -46,10 +46,10 @@ def test_bites_when_the_guest_stops_kicking(hil_qvm: QvmRunner, mywdog: Deployed
     run.assert_reason(Exit.WATCHDOG)  # exit 4
     run.log.expect(r"watchdog expired", source="mywdog")
     # on time, by qvm's own clock: never before the 300 ms; late only by the host's scheduling
-    # (a shared CI machine under load delays qvm's timer, at times by tenths of a second: keep that
-    # bound generous; a unit error, ten times the timeout, still fails)
+    # (10% + 20 ms, plus a quarter second for a shared CI machine under load, which delays qvm's timer;
+    # a vdev arming twice its timeout, or a unit error, still fails)
     assert run.since_last_kick is not None
-    assert 0.3 - 0.002 <= run.since_last_kick <= 0.3 + 0.5, run.explain()
+    assert 0.3 - 0.002 <= run.since_last_kick <= 0.3 * 1.1 + 0.02 + 0.25, run.explain()
 
 
 def test_no_bite_while_the_guest_kicks(hil_qvm: QvmRunner, mywdog: DeployedVdev) -> None:
