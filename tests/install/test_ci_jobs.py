@@ -35,7 +35,7 @@ from typing import Any
 import pytest
 import yaml
 
-from hil.core.paths import cache_dir
+from hil.core.paths import cache_dir, file_lock
 from tests.support.install import Installed, wheelhouse
 
 CI_USER = "hilci"
@@ -98,14 +98,15 @@ def ensure_ci_user() -> None:
         pytest.fail("this test creates the CI user 'hilci' and runs jobs as root: run it as root")
     if shutil.which("sudo") is None:
         pytest.fail("sudo is missing: apt-get install sudo (scripts/install-host-deps installs it)")
-    try:
-        pwd.getpwnam(CI_USER)
-    except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", CI_USER], check=True)
-    sudoers = Path(f"/etc/sudoers.d/{CI_USER}")
-    if not sudoers.exists():
-        sudoers.write_text(f"{CI_USER} ALL=(ALL) NOPASSWD: ALL\n")
-        sudoers.chmod(0o440)
+    with file_lock(cache_dir() / "test-ci-user.lock"):  # two xdist workers may get here at once
+        try:
+            pwd.getpwnam(CI_USER)
+        except KeyError:
+            subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", CI_USER], check=True)
+        sudoers = Path(f"/etc/sudoers.d/{CI_USER}")
+        if not sudoers.exists():
+            sudoers.write_text(f"{CI_USER} ALL=(ALL) NOPASSWD: ALL\n")
+            sudoers.chmod(0o440)
 
 
 def path_without_sudo(folder: Path) -> str:
