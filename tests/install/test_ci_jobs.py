@@ -36,6 +36,8 @@ import pytest
 import yaml
 
 from hil.core.paths import cache_dir, file_lock
+from hil.targets import qemu as qemu_kind
+from hil.targets.definition import resolve
 from tests.support.install import Installed, wheelhouse
 
 CI_USER = "hilci"
@@ -119,11 +121,20 @@ def path_without_sudo(folder: Path) -> str:
 
 
 def seed_image_cache(project: Path) -> None:
-    """What the CI's cache: restores: the QEMU images (built once here by the other tests)."""
+    """What the CI's cache: restores: the QEMU image of the public targets run here (with its saved
+    snapshot), the kernels and the packages, as a previous run of the job left them (built once
+    here by the other tests).  Only those: this host's cache holds every image anyone built on it,
+    and images being built by other sessions (``.build-*``)."""
     shared = cache_dir()
-    for part in ("images", "kernels", "debs"):
+    mine = project / ".cache" / "qnx-hil"
+    for part in ("kernels", "debs"):
         if (shared / part).is_dir():
-            shutil.copytree(shared / part, project / ".cache" / "qnx-hil" / part, symlinks=True)
+            shutil.copytree(shared / part, mine / part, symlinks=True)
+    for name in PUBLIC_TARGETS_HERE.split():
+        (definition,) = resolve(name)
+        if definition.kind == "qemu":
+            image = qemu_kind.public_image(definition).root
+            shutil.copytree(image, mine / "images" / image.name, symlinks=True, ignore=shutil.ignore_patterns("*.part"))
 
 
 @pytest.fixture

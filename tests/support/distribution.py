@@ -32,11 +32,96 @@ VM_TARGETS: dict[str, int] = {"qemu": 1, "qemu-arm64": 1}
 #: The targets this repository's suite runs on (pyproject.toml's hil_targets, and the fixtures').
 LOCAL_TARGETS = ("local-19m2", "local")
 
-#: Modules whose tests are independent of each other and long: one group per test.
-SPLIT_MODULES: frozenset[str] = frozenset()
+#: Modules whose tests are independent of each other and long: one group per test (their
+#: module-scoped fixtures, if any, are cheap: made once per group).
+SPLIT_MODULES: frozenset[str] = frozenset(
+    {
+        "tests/install/test_ci_jobs.py",
+        "tests/install/test_install.py",
+        "tests/vm/test_qemu.py",
+        "tests/vm/test_arm64.py",
+        "tests/vm/test_target_up_exits.py",
+        "tests/fuzz/test_fuzz.py",
+        "tests/nightly/test_nightly.py",
+        "tests/nightly/test_html_report.py",
+        "tests/faults/test_nightly_xdist.py",
+    }
+)
 
-#: Seconds a group took in a serial run here (keys: a group's name as ``group_of`` gives it).
-COST: dict[str, float] = {}
+#: Seconds a group took here (the groups of 5 s and more; keys: a group's name as ``group_of``
+#: gives it): ``python -m tests.support.distribution JUNIT.xml`` prints this table from a run's
+#: JUnit report (``make test PYTEST_ARGS=--junitxml=JUNIT.xml``).
+COST: dict[str, float] = {
+    "tests/install/test_ci_jobs.py::test_github_jobs_on_a_fresh_runner": 135,
+    "tests/labgrid/test_labgrid_lab.py": 124,
+    "tests/install/test_ci_jobs.py::test_jenkins_jobs_on_a_fresh_agent": 113,
+    "tests/vm/test_snapshot.py": 95,
+    "vm:qemu-arm64": 92,
+    "tests/vm/test_qemu.py::test_two_machines_side_by_side": 91,
+    "tests/fuzz/test_fuzz.py::test_fixture_summary_in_junit": 78,
+    "tests/install/test_ci_jobs.py::test_gitlab_jobs_on_fresh_runners": 200,  # estimated: failed early there
+    "tests/vm/test_serial_board.py": 69,
+    "tests/fuzz/test_fuzz.py[local-19m2]": 64,
+    "tests/fuzz/test_fuzz.py[local]": 64,
+    "tests/vm/test_user_image_boot.py": 60,
+    "vm:qemu": 55,
+    "tests/faults/test_cancellation.py": 45,
+    "tests/sweep/test_sweep.py": 40,
+    "tests/fuzz/test_fuzz.py::test_planted_bug_found_minimised_and_replayed": 30,
+    "tests/gates/test_coverage_fail_under.py": 29,
+    "tests/qvmsim/test_build.py": 27,
+    "tests/gates/test_gates.py": 26,
+    "tests/nightly/test_nightly.py::test_two_qemu_targets_in_parallel": 25,
+    "tests/nightly/test_html_report.py::test_nightly_html_report_loads_with_every_test_and_true_timelines": 24,
+    "tests/faults/test_nightly_xdist.py::test_a_sigkilled_workers_test_appears_once": 21,
+    "tests/unit/test_console_shell.py": 21,
+    "tests/vm/test_qemu.py::test_missing_marker_names_it_with_console_lines": 20,
+    "tests/install/test_install.py::test_init_project_passes_on_local_qemu_and_nightly": 19,
+    "tests/faults/test_nightly_xdist.py::test_a_cancelled_two_target_nightly_reports_every_started_test_once": 19,
+    "tests/fuzz/test_fuzz.py::test_broken_invariant_is_a_finding": 19,
+    "tests/unit/test_reliability_inputs.py": 16,
+    "tests/unit/test_lease.py": 15,
+    "tests/cli/test_readme.py": 15,
+    "tests/unit/test_image.py": 13,
+    "tests/unit/test_terminal_server.py": 13,
+    "tests/qvmsim/test_bounded_end.py": 13,
+    "tests/labgrid/test_target_check_labgrid.py": 13,
+    "tests/fuzz/test_fuzz.py::test_nightly_fuzzes_each_vdev": 12,
+    "tests/vm/test_targets_on_vm.py": 12,
+    "tests/faults/test_link_faults.py": 12,
+    "tests/sweep/test_sweep.py[local-19m2]": 12,
+    "tests/nightly/test_nightly.py::test_death_string_on_the_console_is_an_infrastructure_error": 11,
+    "tests/nightly/test_nightly.py::test_qnx_shutdown_banner_is_an_infrastructure_error_on_a_qnx_target": 11,
+    "tests/nightly/test_nightly.py::test_qemu_killed_mid_test_is_an_infrastructure_error": 11,
+    "tests/unit/test_report.py": 11,
+    "tests/nightly/test_nightly.py::test_reports_outside_the_project_with_a_project_definition": 10,
+    "tests/vm/test_arm64.py::test_qemu_arm64_up_build_refuse_and_run": 10,
+    "tests/qvmsim/test_builtin_vdevs.py": 10,
+    "tests/hil/test_qnx_builtin_vdevs.py[local-19m2]": 10,
+    "tests/hil/test_qnx_builtin_vdevs.py[local]": 10,
+    "tests/sweep/test_sweep.py[local]": 10,
+    "tests/gates/test_sanitize_targets.py": 9,
+    "tests/nightly/test_nightly.py::test_unreachable_target_errors_every_test_with_the_cause": 9,
+    "tests/qvmsim/test_portable.py": 9,
+    "tests/fuzz/test_fuzz.py::test_hang_is_a_finding": 9,
+    "tests/vm/test_qemu.py::test_console_reader_is_used_and_its_failure_reported": 9,
+    "tests/vm/test_target_up_exits.py::test_a_held_console_or_a_dead_sshd_is_said_not_failed": 9,
+    "tests/cli/test_plugin_outcomes.py": 9,
+    "tests/vm/test_arm64.py::test_nightly_selects_the_arm64_target_by_label": 9,
+    "tests/hil/test_lifecycle_and_endings.py[local-19m2]": 9,
+    "tests/nightly/test_html_report.py::test_details_of_passing_tests_load_when_opened": 8,
+    "tests/hil/test_lifecycle_and_endings.py[local]": 8,
+    "tests/vm/test_qemu.py::test_host_key_is_pinned": 8,
+    "tests/cli/test_init.py": 7,
+    "tests/faults/test_qemu_faults.py": 7,
+    "tests/cli/test_console_live.py": 7,
+    "tests/unit/test_rootdir.py": 7,
+    "tests/nightly/test_nightly.py::test_interrupted_run_writes_report_and_leaves_no_qemu[15]": 6,
+    "tests/nightly/test_nightly.py::test_interrupted_run_writes_report_and_leaves_no_qemu[2]": 6,
+    "tests/install/test_install.py::test_demo_passes": 6,
+    "tests/vm/test_qemu.py::test_boot_to_marker_and_ssh": 6,
+    "tests/unit/test_ssh.py": 5,
+}
 #: A group not in COST: this many seconds a test.
 SECONDS_PER_TEST = 0.5
 
@@ -216,3 +301,25 @@ class SuiteScheduling:
             for node in self.held:
                 if not node.shutting_down and self._pending(node) < MIN_PENDING:
                     node.shutdown()  # runs its last test and ends
+
+
+def costs_from_junit(path: str, at_least: float = 5.0) -> dict[str, float]:
+    """The seconds each group took in the run that wrote the JUnit report ``path`` (pytest's own
+    ``--junitxml``: a test case's time is its set-up, call and tear-down)."""
+    import xml.etree.ElementTree as ET
+
+    seconds: dict[str, float] = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        nodeid = case.get("classname", "").replace(".", "/") + ".py::" + case.get("name", "")
+        group = group_of(nodeid)
+        seconds[group] = seconds.get(group, 0.0) + float(case.get("time") or 0)
+    return {g: round(t) for g, t in sorted(seconds.items(), key=lambda i: -i[1]) if t >= at_least}
+
+
+if __name__ == "__main__":
+    import sys
+
+    if len(sys.argv) != 2:
+        sys.exit("usage: python -m tests.support.distribution JUNIT.xml  (prints the COST table)")
+    for group, seconds in costs_from_junit(sys.argv[1]).items():
+        print(f"    {group!r}: {seconds},")
