@@ -52,14 +52,17 @@ SPLIT_MODULES: frozenset[str] = frozenset(
 #: gives it): ``python -m tests.support.distribution JUNIT.xml`` prints this table from a run's
 #: JUnit report (``make test PYTEST_ARGS=--junitxml=JUNIT.xml``).
 COST: dict[str, float] = {
-    "tests/install/test_ci_jobs.py::test_github_jobs_on_a_fresh_runner": 135,
+    "tests/install/test_ci_jobs.py::test_gitlab_public_then_lab_job_on_a_runner_user_with_sudo": 160,
+    "tests/install/test_ci_jobs.py::test_gitlab_public_job_on_a_root_runner": 110,
+    "tests/install/test_ci_jobs.py::test_github_public_job_in_a_root_container": 110,
+    "tests/install/test_ci_jobs.py::test_jenkins_public_job_on_an_agent_with_sudo": 110,
+    "tests/install/test_ci_jobs.py::test_github_lab_job_on_a_self_hosted_runner": 40,
+    "tests/install/test_ci_jobs.py::test_jenkins_lab_job_on_a_root_agent": 40,
     "tests/labgrid/test_labgrid_lab.py": 124,
-    "tests/install/test_ci_jobs.py::test_jenkins_jobs_on_a_fresh_agent": 113,
     "tests/vm/test_snapshot.py": 95,
     "vm:qemu-arm64": 92,
     "tests/vm/test_qemu.py::test_two_machines_side_by_side": 91,
     "tests/fuzz/test_fuzz.py::test_fixture_summary_in_junit": 78,
-    "tests/install/test_ci_jobs.py::test_gitlab_jobs_on_fresh_runners": 200,  # estimated: failed early there
     "tests/vm/test_serial_board.py": 69,
     "tests/fuzz/test_fuzz.py[local-19m2]": 64,
     "tests/fuzz/test_fuzz.py[local]": 64,
