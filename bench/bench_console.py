@@ -18,7 +18,11 @@ a throughput of at least 0.9x.  The floor does the same workload with nothing bu
 regex: ``serial.Serial`` reading ``in_waiting or 1`` bytes on the pty, a plain
 ``socket`` reading 64 KiB at a time on TCP, matching each chunk (with a small
 overlap) as it arrives.  ``hil.links.console.Console`` also writes every byte to a log
-file and keeps it all in memory while doing so.
+file and keeps the last 32 MiB (bytes and text) in memory while doing so.
+
+The figures move with the machine's load (the floor's TCP throughput ranges from 70 to 420 MB/s
+on the 2-core development machine, shared); run it 5 times or more and take medians, with
+``uptime`` beside each run.
 """
 
 from __future__ import annotations

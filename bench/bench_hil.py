@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from hil.core.deadline import Deadline
 from hil.qvm import QvmConfig
-from hil.qvm.runner import QvmRunner
+from hil.qvmrun.runner import QvmRunner
 from hil.targets import make_target
 from hil.targets.definition import resolve
 from hil.targets.deploy import create_deployment

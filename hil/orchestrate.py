@@ -17,13 +17,13 @@ from hil.core.deadline import Deadline
 from hil.core.errors import SetupError
 from hil.qvm.config import QvmConfig
 from hil.qvm.result import QvmResult
-from hil.qvm.runner import QvmRunner
+from hil.qvmrun.runner import QvmRunner
 from hil.targets import Target, make_target
 from hil.targets.definition import TargetDefinition
 from hil.targets.deploy import create_deployment
 
 if TYPE_CHECKING:
-    from hil.qvm.sweep import SweepReport
+    from hil.qvmrun.sweep import SweepReport
 
 #: How long bringing a target up may take, at most (boot + SSH).
 UP_TIMEOUT = 180.0
@@ -76,7 +76,7 @@ def run_once(
                 deployment.put_file(vdev, vdev.name, 0o755)
             gates = None
             if sanitize:
-                from hil.qvm.gates import Gates
+                from hil.qvmrun.gates import Gates
 
                 gates = Gates.for_target(target, False, sanitize)
             return QvmRunner(target, deployment, artifacts, target.console, gates).run(config, timeout)
@@ -97,27 +97,16 @@ def sweep_once(
     jobs: int = 2,
     log: Callable[[str], None] | None = None,
 ) -> SweepReport:
-    """The configuration-fault sweep (``hil.qvm.sweep``) of the vdev folder ``vdev_dir`` on a target brought
+    """The configuration-fault sweep (``hil.qvmrun.sweep``) of the vdev folder ``vdev_dir`` on a target brought
     up for it: built with the target's toolchain (and ``sanitize``), its ``sweep.accept`` file, ``accept``
     (``OPTION=KIND``) and ``exclude`` (option names) added; runs, findings, ``sweep.txt``/``sweep.json`` in ``out``."""
-    from hil.qvm.gates import Gates
-    from hil.qvm.sweep import default_acceptances, run_sweep
-    from hil.targets.toolchain import build_vdev
+    from hil.qvmrun.gates import Gates
+    from hil.qvmrun.sweep import folder_acceptances, sweep_folder
 
-    if not vdev_dir.is_dir():
-        raise SetupError(f"hil vdev sweep: {vdev_dir} is not a vdev folder (a folder of .c files)")
-    acceptances = default_acceptances(vdev_dir)
-    for spec in accept or []:
-        acceptances.add(spec)
-    for name in exclude or []:
-        acceptances.exclude[name] = "excluded on the command line"
+    acceptances = folder_acceptances(vdev_dir, accept or [], exclude or [], what="hil vdev sweep")
     out.mkdir(parents=True, exist_ok=True)
     Gates.for_definition(definition, False, sanitize).prepare(definition)  # what the host cannot make: before bring-up
     with target_up(definition, out / "target") as target:
-        gates = Gates.for_target(target, False, sanitize)
-        toolchain = target.toolchain().with_gates(False, gates.sanitize) if gates.sanitize else target.toolchain()
-        built = build_vdev([vdev_dir], toolchain)
-        return run_sweep(
-            target, built.path, built.name, out, base=base or [], acceptances=acceptances,
-            gates=Gates(sanitize=gates.sanitize), timeout=timeout, jobs=jobs, log=log,
-        )  # fmt: skip
+        return sweep_folder(
+            target, vdev_dir, out, acceptances, base=base or [], sanitize=sanitize, timeout=timeout, jobs=jobs, log=log
+        )

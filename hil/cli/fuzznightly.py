@@ -25,7 +25,7 @@ def fuzz_each(project: Path, folders: Sequence[Path], seconds: float, out: Path)
     """Fuzz each vdev folder (``folders``, default ``vdev_folders(project)``) ``seconds`` with its
     ``fuzz.settings``; a summary line each; returns how many findings there were.  A vdev whose
     configuration does not start a guest (e.g. one made to be refused) is reported and skipped."""
-    from hil.qvm.fuzz import FuzzSettings, fuzz_vdev
+    from hil.qvmrun.fuzz import FuzzSettings, fuzz_vdev
 
     chosen = list(folders) or vdev_folders(project)
     if not chosen:

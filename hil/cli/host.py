@@ -129,10 +129,10 @@ def _json(found: Sequence[Missing]) -> list[dict[str, Any]]:
     ]
 
 
-def check(selectors: Sequence[str], folders: Sequence[Path], as_json: bool = False) -> int:
+def check(selectors: Sequence[str], folders: Sequence[Path], as_json: bool = False, fuzzing: bool = False) -> int:
     definitions = _selected(selectors, folders)
     names = [d.name for d in definitions]
-    found = missing(definitions)
+    found = missing(definitions, fuzzing=fuzzing)
     p = plan(found)
     lines = step_lines(p, is_root(), noninteractive=False)
     if as_json:
@@ -166,10 +166,10 @@ def check(selectors: Sequence[str], folders: Sequence[Path], as_json: bool = Fal
     return EXIT_FAILED
 
 
-def install(selectors: Sequence[str], folders: Sequence[Path], dry_run: bool = False) -> int:
+def install(selectors: Sequence[str], folders: Sequence[Path], dry_run: bool = False, fuzzing: bool = False) -> int:
     definitions = _selected(selectors, folders)
     names = [d.name for d in definitions]
-    found = missing(definitions)
+    found = missing(definitions, fuzzing=fuzzing)
     if not found:
         print(f"hil host install: nothing missing for {', '.join(names)}")
         return EXIT_OK
@@ -201,7 +201,7 @@ def install(selectors: Sequence[str], folders: Sequence[Path], dry_run: bool = F
         print(f"hil host install: by hand: {m.need.label}: {how}; needed by {', '.join(m.targets)}", file=sys.stderr)
     if dry_run:
         return EXIT_OK
-    still = missing(definitions)
+    still = missing(definitions, fuzzing=fuzzing)
     if still:
         left = ", ".join(m.need.label for m in still)
         print(f"hil host install: still missing: {left} (hil host check says more)", file=sys.stderr)

@@ -236,7 +236,7 @@ def _offset_range(text: str) -> tuple[int, int]:
 def cmd_vdev_fuzz(args: argparse.Namespace) -> int:
     import shlex
 
-    from hil.qvm.fuzz import FuzzSettings, fuzz_vdev
+    from hil.qvmrun.fuzz import FuzzSettings, fuzz_vdev
 
     if args.target != "local":
         raise HilError(
@@ -321,7 +321,7 @@ def cmd_qvm_run(args: argparse.Namespace) -> int:
 
 
 def cmd_qvm_check(args: argparse.Namespace) -> int:
-    from hil.qvm.check import check_config
+    from hil.qvmrun.check import check_config
     from hil.targets import target_class
 
     definition = _definition(args)
@@ -348,7 +348,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def cmd_nightly(args: argparse.Namespace) -> int:
     from hil.cli.nightly import nightly
 
-    gates = ["--hil-coverage"] if args.coverage else []  # the quality gates (hil.qvm.gates)
+    gates = ["--hil-coverage"] if args.coverage else []  # the quality gates (hil.qvmrun.gates)
     gates += [f"--hil-sanitize={args.sanitize}"] if args.sanitize else []
     gates += [f"--hil-coverage-fail-under={v}" for v in args.coverage_fail_under or []]
     rc = nightly(
@@ -369,13 +369,13 @@ def cmd_nightly(args: argparse.Namespace) -> int:
 def cmd_host_check(args: argparse.Namespace) -> int:
     from hil.cli.host import check
 
-    return check(args.target or [], _folders(args), as_json=args.json)
+    return check(args.target or [], _folders(args), as_json=args.json, fuzzing=args.fuzz)
 
 
 def cmd_host_install(args: argparse.Namespace) -> int:
     from hil.cli.host import install
 
-    return install(args.target or [], _folders(args), dry_run=args.dry_run)
+    return install(args.target or [], _folders(args), dry_run=args.dry_run, fuzzing=args.fuzz)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -606,6 +606,9 @@ def build_parser() -> argparse.ArgumentParser:
             help="select targets (repeatable; default: every target of the inventory, as hil nightly)",
         )
         p.add_argument("--targets-dir", action="append", metavar="DIR", help=targets_dir_help)
+        p.add_argument(
+            "--fuzz", action="store_true", help="also what hil vdev fuzz needs (clang and libFuzzer, local targets)"
+        )
         if name == "install":
             p.add_argument("--dry-run", action="store_true", help="print the commands, run nothing")
 

@@ -1,4 +1,9 @@
-"""The outcome of a command run on a target, whatever ran it (SSH, a local shell)."""
+"""The outcome of a command run on a target, whatever ran it (SSH, a local shell), and the one quoting rule.
+
+This module depends on nothing else of ``hil``: the errors about a command
+(``CommandFailed``, ``CommandTimeout``) live with the rest of the failure
+vocabulary in ``hil.core.errors``, which imports ``CommandResult`` from here.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +11,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from hil.core.errors import CommandFailed, CommandTimeout
-
-__all__ = ["CommandFailed", "CommandResult", "CommandTimeout", "shell_command"]
+__all__ = ["CommandResult", "shell_command"]
 
 
 def shell_command(command: str | Sequence[str]) -> str:

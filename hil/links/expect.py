@@ -12,26 +12,22 @@ yet (the console's reader searches it on its behalf before dropping it).
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 from hil.core.deadline import Deadline
 from hil.core.errors import DeviceFailure, ExpectTimeout, InfrastructureError, SetupError
-from hil.links.capture import Mark, OffsetMap, TextStore, printable, utc
-from hil.links.regex_window import Overrun, PatternLike, Search, compile_pattern, compile_patterns
+from hil.links.capture import Capture, Mark, printable, utc
+from hil.links.failpatterns import FailWatchers
+from hil.links.reader import Reader
+from hil.links.regex_window import Overrun, PatternLike, Search, Window, compile_pattern, compile_patterns
 
-if TYPE_CHECKING:
-    from hil.links.failpatterns import Failure
-    from hil.links.transports import Transport
-
-__all__ = ["ConsoleMatch", "Expecting", "PatternLike"]
+__all__ = ["ConsoleMatch", "Expecter", "PatternLike"]
 
 _INF = float("inf")
 _TAIL_LINES = 20
+_SMALL_WINDOW = 1 << 14  # a search window up to this many characters is searched with the lock held
 
 
 @dataclass
@@ -52,39 +48,17 @@ class ConsoleMatch:
     start: Mark = Mark(0)  # noqa: RUF009
 
 
-class Expecting:
-    """The expect half of ``hil.links.console.Console`` (a mixin: the console holds the state)."""
+class Expecter:
+    """Waits for patterns in a ``Capture``, reading through its ``Reader``; raises what ``FailWatchers`` saw.
 
-    PIN_FACTOR = 2  # a waiting expect keeps unsearched text up to this many times ``memory``
+    Holds the position the next ``expect`` searches from by default (``position``).
+    """
 
-    if TYPE_CHECKING:  # provided by Console
-        name: str
-        transport: Transport
-        encoding: str
-        log_path: Path | None
-        memory: int
-        _cond: threading.Condition
-        _data: bytearray
-        _base: int
-        _store: TextStore
-        _map: OffsetMap
-        _active: list[Search]
-        _pos: Mark
-        _started: bool
-        _ended: bool
-        _end_reason: str
-        _connected: bool
-        _lost_at: float | None
-        _lost_reason: str
-        _readers: int
-
-        @property
-        def _total(self) -> int: ...
-        def _too_old(self, mark: Mark, what: str) -> SetupError: ...
-        def _take_failure(self, upto: int | None) -> Failure | None: ...
-        def _clean(self, text: str) -> str: ...
-        def _line_at(self, a: int, b: int) -> str: ...
-        def _await_data(self, timeout: float, seen: int) -> None: ...
+    def __init__(self, capture: Capture, reader: Reader, watchers: FailWatchers) -> None:
+        self.capture = capture
+        self.reader = reader
+        self.watchers = watchers
+        self.position = Mark(0)
 
     def expect(
         self,
@@ -122,100 +96,142 @@ class Expecting:
         since: Mark | None,
         need_all: bool,
     ) -> list[ConsoleMatch]:
-        deadline = timeout if isinstance(timeout, Deadline) else Deadline.after(timeout, "expect")
-        seconds = timeout.remaining() if isinstance(timeout, Deadline) else timeout
-        with self._cond:
-            if not self._started:
-                raise SetupError(f"console '{self.name}' is not started; call start() or use it in a with block")
-            origin = since if since is not None else self._pos
-            if origin.offset < self._base:
-                raise self._too_old(origin, "expect")
-            start = self._map.byte_to_text(origin.offset, self._data)
-            searches = [Search(rx, start, max_lookback=self.memory // 2) for rx in rxs]
-            for search in searches:
-                search.strict = True
-            self._active.extend(searches)
-            self._readers += 1
+        capture = self.capture
+        if isinstance(timeout, Deadline):
+            deadline, seconds = timeout.at, timeout.remaining()
+        else:
+            deadline, seconds = time.monotonic() + timeout, timeout
+        with capture.cond:
+            if not capture.started:
+                raise SetupError(f"console '{capture.name}' is not started; call start() or use it in a with block")
+            origin = since if since is not None else self.position
+            if origin.offset < capture.base:
+                raise capture.too_old(origin, "expect")
+            start = capture.byte_to_text(origin.offset)
+            searches = [Search(rx, start, max_lookback=capture.memory // 2, strict=True) for rx in rxs]
+            capture.pins.extend(searches)
+            self.reader.enter()
         try:
             return self._wait_searching(rxs, searches, deadline, seconds, origin, need_all)
         except Overrun as exc:
             raise InfrastructureError(
-                f"console '{self.name}': expect fell behind a flood of output: text from character {exc.needed} "
-                f"on was dropped from memory (kept from {exc.first}; bound {self.memory} bytes, "
-                f"{self.PIN_FACTOR}x for a waiting expect); full log: {self.log_path}"
+                f"console '{capture.name}': expect fell behind a flood of output: text from character "
+                f"{exc.needed} on was dropped from memory (kept from {exc.first}; bound {capture.memory} bytes, "
+                f"{capture.PIN_FACTOR}x for a waiting expect); full log: {capture.log_path}"
             ) from None
         finally:
-            with self._cond:
-                self._active = [s for s in self._active if s not in searches]
-                self._readers -= 1
-                self._cond.notify_all()  # another waiting expect may read now
+            with capture.cond:
+                self.reader.leave()
+                for search in searches:
+                    capture.pins.remove(search)
+                capture.notify()  # another waiting expect may read now
 
     def _wait_searching(
         self,
         rxs: list[re.Pattern[str]],
         searches: list[Search],
-        deadline: Deadline,
+        deadline: float,
         seconds: float,
         origin: Mark,
         need_all: bool,
     ) -> list[ConsoleMatch]:
+        capture = self.capture
+        cond = capture.cond
+        store = capture.store
         found: dict[int, tuple[re.Match[str], int]] = {}
         searched_to = -1  # text end covered by the last search
+        if searches[0].start == store.length and not any(rx.search("") for rx in rxs):
+            searched_to = store.length  # nothing to search yet (sendline, then expect): read first
         searched_at = -_INF  # when the last search started
         next_search = 0.0  # duty-cycle limit: see below
         while True:
-            with self._cond:
-                end = self._store.length
+            large: list[tuple[Search, int, Window]] = []
+            with cond:
+                end = store.length
                 now = time.monotonic()
-                due = end != searched_to and (now >= next_search or self._ended or deadline.expired)
-                windows = {
-                    i: None if s.hit is not None else s.prepare(self._store, end)
-                    for i, s in enumerate(searches)
-                    if due and i not in found
-                }
-            if due:
-                for i, prepared in windows.items():  # the regex runs without the lock: the reader keeps going
-                    search = searches[i]
+                if end != searched_to and (now >= next_search or capture.ended or now >= deadline):
+                    for i, search in enumerate(searches):
+                        if i in found:
+                            continue
+                        if search.hit is None:
+                            prepared = search.prepare(store, end)
+                            if prepared is not None:
+                                if prepared.size > _SMALL_WINDOW:
+                                    large.append((search, i, prepared))
+                                    continue
+                                search.hit = search.run(prepared)  # small: here (no trim runs meanwhile)
+                        if search.hit is not None:
+                            found[i] = search.hit
+                    searched_to, searched_at = end, now
+                    next_search = 0.0
+                if not large:
+                    verdict = self._verdict(rxs, found, need_all, seconds, origin, searched_to, searched_at, deadline)
+                    if verdict is not None:
+                        return verdict
+                    now = time.monotonic()
+                    unsearched = store.length != searched_to
+                    if not unsearched or not (now >= next_search or capture.ended or now >= deadline):
+                        seen = store.length
+                        # more data: read by this thread when no one else is (no hand-over between threads)
+                        wait = (min(next_search, deadline) if unsearched else deadline) - now
+                    else:
+                        continue
+            if large:
+                for search, i, prepared in large:  # the regex runs without the lock: the reader keeps going
                     with search.lock:
-                        if search.hit is None and prepared is not None:
-                            search.hit = search.run(*prepared)
+                        if search.hit is None:
+                            search.hit = search.run(prepared)
                         if search.hit is not None:
                             found[i] = search.hit
                 took = time.monotonic() - now
-                searched_to, searched_at = end, now
                 # A search that has to go over a long stretch again (an unbounded pattern that can span
                 # lines, over megabytes) may take milliseconds; then wait 4x as long before the next,
                 # so searching never takes more than ~20% of the time the reader needs.
                 next_search = now + 5 * took if took > 0.001 else 0.0
-            with self._cond:
-                done = len(found) == len(rxs) if need_all else bool(found)
-                if done:
-                    matches = self._matches(rxs, found, need_all)
-                    upto = max(m.end.offset for m in matches)
-                    failure = self._take_failure(upto)
-                    if failure is not None:
-                        raise failure.error(self.log_path)
-                    self._pos = Mark(upto)
-                    return matches
-                failure = self._take_failure(None)
-                if failure is not None:
-                    raise failure.error(self.log_path)
-                unsearched = self._store.length != searched_to
-                if self._ended and not unsearched:
-                    raise InfrastructureError(self._timeout_message(rxs, found, seconds, origin, ended=True))
-                if deadline.expired and (searched_at >= deadline.at or not unsearched):
-                    raise ExpectTimeout(self._timeout_message(rxs, found, seconds, origin, ended=False))
-                now = time.monotonic()
-                if unsearched and (now >= next_search or self._ended or deadline.expired):
-                    continue
-                seen = self._store.length
-            # more data: read by this thread when no one else is reading (no hand-over between threads)
-            self._await_data((min(next_search, deadline.at) if unsearched else deadline.at) - now, seen)
+                continue
+            self.reader.await_data(wait, seen)
+
+    def _verdict(
+        self,
+        rxs: list[re.Pattern[str]],
+        found: dict[int, tuple[re.Match[str], int]],
+        need_all: bool,
+        seconds: float,
+        origin: Mark,
+        searched_to: int,
+        searched_at: float,
+        deadline: float,
+    ) -> list[ConsoleMatch] | None:
+        """The matches when the wait is over, what it raises when it failed, ``None`` to go on (lock held)."""
+        capture = self.capture
+        if len(found) == len(rxs) if need_all else found:
+            matches = self._matches(rxs, found, need_all)
+            upto = max(m.end.offset for m in matches)
+            failure = self.watchers.take_one(upto)
+            if failure is not None:
+                raise self.watchers.whole(failure).error(capture.log_path)
+            self.position = Mark(upto)
+            return matches
+        failure = self.watchers.take_one(None)
+        if failure is not None:
+            raise self.watchers.whole(failure).error(capture.log_path)
+        unsearched = capture.store.length != searched_to
+        if capture.ended and not unsearched:
+            raise InfrastructureError(self._timeout_message(rxs, found, seconds, origin, ended=True))
+        if time.monotonic() >= deadline and (searched_at >= deadline or not unsearched):
+            raise ExpectTimeout(self._timeout_message(rxs, found, seconds, origin, ended=False))
+        return None
 
     def _matches(
         self, rxs: list[re.Pattern[str]], found: dict[int, tuple[re.Match[str], int]], need_all: bool
     ) -> list[ConsoleMatch]:
-        order = sorted(found) if need_all else [min(found, key=lambda i: (found[i][1] + found[i][0].start(), i))]
+        capture = self.capture
+        if len(found) == 1:
+            order = list(found)
+        elif need_all:
+            order = sorted(found)
+        else:
+            order = [min(found, key=lambda i: (found[i][1] + found[i][0].start(), i))]
         result = []
         for i in order:
             m, base = found[i]
@@ -224,16 +240,12 @@ class Expecting:
                     pattern=rxs[i].pattern,
                     index=i,
                     match=m,
-                    text=self._clean(m.group(0)),
-                    end=Mark(self._map.text_to_byte(base + m.end(), self._store)),
-                    start=Mark(self._map.text_to_byte(base + m.start(), self._store)),
+                    text=capture.clean(m.group(0)),
+                    end=Mark(capture.text_to_byte(base + m.end())),
+                    start=Mark(capture.text_to_byte(base + m.start())),
                 )
             )
         return result
-
-    def _tail(self, lines: int = _TAIL_LINES) -> list[str]:
-        chunk = bytes(self._data[-200 * lines :]).decode(self.encoding, "replace")
-        return [printable(line.rstrip("\r"))[:300] for line in chunk.split("\n")[-lines:]]
 
     def _timeout_message(
         self,
@@ -244,6 +256,7 @@ class Expecting:
         ended: bool,
     ) -> str:
         """What the user needs to see: which patterns, the console's state, its tail, the log (lock held)."""
+        capture = self.capture
         names = [rx.pattern for rx in rxs]
         if len(names) == 1:
             wanted = repr(names[0])
@@ -252,43 +265,45 @@ class Expecting:
             wanted = f"all of {names!r}; still missing {missing!r}"
         else:
             wanted = "any of " + repr(names)
-        where = f"console '{self.name}' ({self.transport.description})"
+        where = f"console '{capture.name}' ({self.reader.transport.description})"
         if ended:
-            head = f"{where} closed before {wanted} appeared: {self._end_reason}"
+            head = f"{where} closed before {wanted} appeared: {capture.end_reason}"
         else:
             head = f"{where}: {wanted} did not appear within {seconds:.1f} s"
-        got = self._total - origin.offset
-        lines = [head, f"searched from byte {origin.offset}; {got} bytes arrived after it ({self._total} in total)"]
-        if not ended and not self._connected and self._lost_at is not None:
+        got = capture.total - origin.offset
+        lines = [head, f"searched from byte {origin.offset}; {got} bytes arrived after it ({capture.total} in total)"]
+        if not ended and not capture.connected and capture.lost_at is not None:
             lines.append(
-                f"the console is DISCONNECTED since {utc(self._lost_at)} ({self._lost_reason}); still reconnecting"
+                f"the console is DISCONNECTED since {utc(capture.lost_at)} ({capture.lost_reason}); still reconnecting"
             )
-        tail = self._tail()
+        tail = capture.tail(_TAIL_LINES)
         if any(tail):
             lines.append(f"last {len(tail)} lines of the console:")
             lines.extend(f"  | {line}" for line in tail)
         else:
             lines.append("nothing was received on the console at all")
-        lines.append(f"full log: {self.log_path}" if self.log_path else "no log file (pass log_path= to keep one)")
+        log_path = capture.log_path
+        lines.append(f"full log: {log_path}" if log_path else "no log file (pass log_path= to keep one)")
         return "\n".join(lines)
 
     def not_matching(self, pattern: PatternLike, since: Mark | None = None) -> None:
         """Assert ``pattern`` does not appear after ``since`` (default: anywhere in the session)."""
         __tracebackhide__ = True  # a console that never showed it is the test's failure
+        capture = self.capture
         rx = compile_pattern(pattern)
         origin = since if since is not None else Mark(0)
-        with self._cond:
-            if origin.offset < self._base:
-                raise self._too_old(origin, "check for absence")
-            start = self._map.byte_to_text(origin.offset, self._data)
-            hit = Search(rx, start).search(self._store, self._store.length)
+        with capture.cond:
+            if origin.offset < capture.base:
+                raise capture.too_old(origin, "check for absence")
+            start = capture.byte_to_text(origin.offset)
+            hit = Search(rx, start).search(capture.store, capture.store.length)
             if hit is None:
                 return
             m, base = hit
-            at = self._map.text_to_byte(base + m.start(), self._store)
-            line = self._line_at(base + m.start(), base + m.end())
+            at = capture.text_to_byte(base + m.start())
+            line = capture.line_at(base + m.start(), base + m.end())
         raise DeviceFailure(
-            f"console '{self.name}': {rx.pattern!r} appeared at byte {at} (searched from byte {origin.offset}): "
-            f"{self._clean(m.group(0))!r} in line {printable(line)!r}"
-            + (f"; log: {self.log_path}" if self.log_path else "")
+            f"console '{capture.name}': {rx.pattern!r} appeared at byte {at} (searched from byte {origin.offset}): "
+            f"{capture.clean(m.group(0))!r} in line {printable(line)!r}"
+            + (f"; log: {capture.log_path}" if capture.log_path else "")
         )

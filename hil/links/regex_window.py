@@ -7,11 +7,21 @@ import re
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, Union
+from typing import Any, NamedTuple, Protocol, Union
 
 from hil.core.errors import SetupError
 
-__all__ = ["Overrun", "PatternLike", "Reach", "Search", "TextSource", "compile_pattern", "compile_patterns", "reach"]
+__all__ = [
+    "Overrun",
+    "PatternLike",
+    "Reach",
+    "Search",
+    "TextSource",
+    "Window",
+    "compile_pattern",
+    "compile_patterns",
+    "reach",
+]
 
 PatternLike = Union[str, "re.Pattern[str]"]
 
@@ -25,6 +35,32 @@ class TextSource(Protocol):
     length: int
 
     def slice(self, a: int, b: int | None = None) -> str: ...
+
+    def piece_at(self, t: int) -> tuple[str, int]:
+        """The stored piece holding position ``t`` and where it starts (nothing copied)."""
+        ...
+
+
+#: A window longer than this is searched in place (``Search.prepare``); shorter ones are copied.
+_IN_PLACE = 1 << 12
+
+
+class Window(NamedTuple):
+    """What ``Search.run`` searches: ``text[pos:endpos]`` (``text`` starts at text position ``base``), after
+    ``head[head_pos:]`` (starting at ``head_base``), whose matches count only if they start before ``until``."""
+
+    text: str
+    base: int
+    pos: int
+    endpos: int
+    head: str = ""
+    head_base: int = 0
+    head_pos: int = 0
+    until: int = 0
+
+    @property
+    def size(self) -> int:
+        return self.endpos - self.pos + len(self.head)
 
 
 @dataclass(frozen=True)
@@ -127,36 +163,21 @@ def _walk(items: Any, flags: int) -> tuple[float, int, bool]:
     return width, behind, newline
 
 
-_META = frozenset(".^$*+?{}[]|()")
-_LITERAL_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "f": "\f", "v": "\v"}
+#: Plain text: characters that are not metacharacters, escaped punctuation, and ``\\n \\t \\r \\f \\v``.
+_PLAIN = re.compile(r"(?:[^\\.^$*+?{}\[\]|()]|\\[^0-9A-Za-z_]|\\[ntrfv])*", re.DOTALL)
+#: One unit of plain text: an escape (its character in group 1) or a character.
+_UNIT = re.compile(r"\\(.)|[^\\]", re.DOTALL)
 
 
 def _literal_reach(pattern: str, flags: int) -> Reach | None:
     """The reach of a pattern that is plain text (escapes of punctuation and ``\\n`` etc. allowed), found
     without parsing it (the common case: a prompt, a marker); ``None`` for anything else."""
-    if flags & re.VERBOSE:
+    if flags & re.VERBOSE or _PLAIN.fullmatch(pattern) is None:
         return None
-    width = 0
-    newline = False
-    i = 0
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\":
-            if i + 1 >= len(pattern):
-                return None
-            c = pattern[i + 1]
-            if c.isalnum() or c == "_":
-                if c not in _LITERAL_ESCAPES:
-                    return None  # \d, \b, \1, \x41 ...: a real regex
-                c = _LITERAL_ESCAPES[c]
-            i += 2
-        elif c in _META:
-            return None
-        else:
-            i += 1
-        width += 1
-        newline = newline or c == "\n"
-    return Reach(width, 0, newline)
+    if "\\" not in pattern:
+        return Reach(len(pattern), 0, "\n" in pattern)
+    units = _UNIT.findall(pattern)  # "" for a plain character, the escaped character for an escape
+    return Reach(len(units), 0, "\n" in pattern or "n" in units)
 
 
 @functools.lru_cache(maxsize=512)
@@ -189,7 +210,7 @@ class Search:
     ``start`` only.
     """
 
-    def __init__(self, rx: re.Pattern[str], start: int, max_lookback: int | None = None) -> None:
+    def __init__(self, rx: re.Pattern[str], start: int, max_lookback: int | None = None, strict: bool = False) -> None:
         self.rx = rx
         self.start = start  # the searched string begins here (``^``, ``\A``)
         self.floor = start  # no match starts before this
@@ -197,7 +218,7 @@ class Search:
         self.last_newline = -1
         self.reach = reach(rx.pattern, rx.flags)
         self.max_lookback = max_lookback
-        self.strict = False  # expect: text it still needs must not have been dropped
+        self.strict = strict  # expect: text it still needs must not have been dropped
         self.hit: tuple[re.Match[str], int] | None = None  # found (by the waiting expect or by the reader)
         self.lock = threading.Lock()  # held while a search runs: by the expect's thread or the reader's
 
@@ -222,10 +243,13 @@ class Search:
         resume = self._resume()
         return self.start if resume == self.start else max(self.start, resume - self.reach.behind - 1)
 
-    def prepare(self, store: TextSource, end: int) -> tuple[str, int, int] | None:
-        """The window to search up to ``end`` as (text, base, pos); ``None`` if nothing new (lock held).
+    def prepare(self, store: TextSource, end: int) -> Window | None:
+        """The window to search up to ``end``; ``None`` if nothing new (lock held).
 
-        Text dropped from memory (before ``store.first``) is skipped, or ``Overrun`` if ``strict``."""
+        For a pattern of bounded width, the new text is searched where it lies (one piece of the store, not
+        copied) and only the stretch where a match could start before that piece (its overlap with the text
+        searched before) is copied.  Text dropped from memory (before ``store.first``) is skipped, or
+        ``Overrun`` if ``strict``."""
         if self.scanned is not None and self.scanned >= end:
             return None
         resume = self._resume()
@@ -234,24 +258,38 @@ class Search:
             if self.strict:
                 raise Overrun(base, store.first)
             base, resume = store.first, max(resume, store.first)
-        return store.slice(base, end), base, resume - base
+        width = self.reach.width
+        if width != _INF and base > self.start and end - base > _IN_PLACE:
+            piece, p0 = store.piece_at(end - 1)
+            split = max(p0 + self.reach.behind + 1, resume)  # matches from here on: searched in the piece
+            if split < end:
+                head = store.slice(base, min(end, split + int(width) + 2)) if split > resume else ""
+                return Window(piece, p0, split - p0, end - p0, head, base, resume - base, split)
+        text = store.slice(base, end)
+        return Window(text, base, resume - base, len(text))
 
-    def run(self, window: str, base: int, pos: int) -> tuple[re.Match[str], int] | None:
+    def run(self, window: Window) -> tuple[re.Match[str], int] | None:
         """Search a prepared window (no lock needed); (match, base) or ``None``."""
-        m = self.rx.search(window, pos)
+        rx = self.rx
+        if window.head:  # a match starting before ``until`` examines nothing beyond the head
+            m = rx.search(window.head, window.head_pos)
+            if m is not None and window.head_base + m.start() < window.until:
+                return m, window.head_base
+        text, base = window.text, window.base
+        m = rx.search(text, window.pos, window.endpos)
         if m is not None:
             return m, base
         old = self.scanned if self.scanned is not None else self.floor
-        nl = window.rfind("\n", max(0, old - base))
+        nl = text.rfind("\n", max(0, old - base), window.endpos)
         if nl >= 0:
             self.last_newline = max(self.last_newline, base + nl)
-        self.scanned = max(old, base + len(window))  # never back: the reader may have searched further
+        self.scanned = max(old, base + window.endpos)  # never back: the reader may have searched further
         return None
 
     def search(self, store: TextSource, end: int) -> tuple[re.Match[str], int] | None:
         """``prepare`` and ``run`` in one (lock held)."""
         prepared = self.prepare(store, end)
-        return None if prepared is None else self.run(*prepared)
+        return None if prepared is None else self.run(prepared)
 
     def restart_after(self, end: int) -> None:
         """Continue past a match ending at ``end`` (fail patterns report every hit)."""

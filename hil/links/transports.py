@@ -75,6 +75,23 @@ class Transport(Protocol):
         ...
 
 
+_buffers = threading.local()
+#: The most a read of a tty asks for: a tty never holds more than a few KiB, and asking for more costs an
+#: allocation of that size per read.
+_TTY_READ = 1 << 16
+
+
+def _buffer(size: int) -> memoryview:
+    """This thread's read buffer of ``size`` bytes: reads go into it and only what came is copied out.
+
+    ``recv(n)``/``os.read(n)`` allocate ``n`` bytes for every read and shrink them after; at 256 KiB that is
+    an ``mmap`` and page faults per read (about 20 us on a round trip: ``bench/bench_console.py``)."""
+    buffer: memoryview | None = getattr(_buffers, "view", None)
+    if buffer is None or len(buffer) != size:
+        buffer = _buffers.view = memoryview(bytearray(size))
+    return buffer
+
+
 def _wait_readable(fds: list[Any], timeout: float) -> list[Any]:
     """``select`` for reading; returns the ready subset (empty on timeout)."""
     ready, _, _ = select.select(fds, [], [], max(0.0, timeout))
@@ -96,6 +113,7 @@ class TcpTransport:
         shown = f"[{host}]" if ":" in host else host
         self.description = f"socket://{shown}:{port}"
         self._sock: socket.socket | None = None
+        self._poll: select.poll | None = None
 
     def open(self) -> None:
         self.close()
@@ -108,7 +126,12 @@ class TcpTransport:
             ) from exc
         sock.settimeout(None)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        self._sock = sock
+        self._use(sock)
+
+    def _use(self, sock: socket.socket) -> None:
+        poll = select.poll()  # cheaper than select() per read (the round trip: bench/bench_console.py)
+        poll.register(sock, select.POLLIN)
+        self._sock, self._poll = sock, poll
 
     def _live(self) -> socket.socket:
         sock = self._sock
@@ -117,11 +140,14 @@ class TcpTransport:
         return sock
 
     def read(self, max_bytes: int, timeout: float) -> bytes:
-        sock = self._live()
+        sock, poll = self._sock, self._poll
+        if sock is None or poll is None:
+            raise TransportClosed(f"console {self.description} is not connected")
         try:
-            if not _wait_readable([sock], timeout):
+            if not poll.poll(max(0.0, timeout) * 1000):
                 return b""
-            data = sock.recv(max_bytes)
+            buffer = _buffer(max_bytes)
+            data = bytes(buffer[: sock.recv_into(buffer, max_bytes)])
         except (OSError, ValueError) as exc:  # ValueError: closed by another thread (fileno -1)
             raise TransportClosed(f"console {self.description} failed: {exc}") from exc
         if not data:
@@ -136,7 +162,7 @@ class TcpTransport:
             raise TransportClosed(f"writing to console {self.description} failed: {exc}") from exc
 
     def close(self) -> None:
-        sock, self._sock = self._sock, None
+        sock, self._sock, self._poll = self._sock, None, None
         if sock is None:
             return
         try:
@@ -157,6 +183,7 @@ class UnixTransport(TcpTransport):
         self.connect_timeout = connect_timeout
         self.description = f"unix://{path}"
         self._sock: socket.socket | None = None
+        self._poll: select.poll | None = None
 
     def open(self) -> None:
         self.close()
@@ -171,7 +198,7 @@ class UnixTransport(TcpTransport):
             ) from exc
         check_peer(sock, f"console {self.description}")
         sock.settimeout(None)
-        self._sock = sock
+        self._use(sock)
 
     def __repr__(self) -> str:
         return f"UnixTransport({self.description!r})"
@@ -227,6 +254,7 @@ class SerialTransport:
         self._fd: int | None = None
         self._wake_r: int | None = None
         self._wake_w: int | None = None
+        self._poll: select.poll | None = None
         self._lock = threading.Lock()  # held by read() while it uses the descriptor
 
     def open(self) -> None:
@@ -248,29 +276,32 @@ class SerialTransport:
         if isinstance(port, serial.serialposix.Serial) and type(port).read is serial.serialposix.Serial.read:
             fd = port.fileno()
         wake_r, wake_w = os.pipe()
+        poll = select.poll()  # cheaper than select() per read (the round trip: bench/bench_console.py)
+        for end in (fd, wake_r) if fd is not None else (wake_r,):
+            poll.register(end, select.POLLIN)
         with self._lock:
-            self._port, self._fd, self._wake_r, self._wake_w = port, fd, wake_r, wake_w
+            self._port, self._fd, self._wake_r, self._wake_w, self._poll = port, fd, wake_r, wake_w, poll
 
     def read(self, max_bytes: int, timeout: float) -> bytes:
         with self._lock:
-            port, fd, wake_r = self._port, self._fd, self._wake_r
-            if port is None or wake_r is None:
+            port, fd, wake_r, poll = self._port, self._fd, self._wake_r, self._poll
+            if port is None or wake_r is None or poll is None:
                 raise TransportClosed(f"serial console {self.url} is not open")
             try:
                 if fd is not None:
-                    return self._read_fd(fd, wake_r, max_bytes, timeout)
+                    return self._read_fd(fd, poll, max_bytes, timeout)
                 return self._read_port(port, max_bytes, timeout)
             except (OSError, serial.SerialException) as exc:
                 raise TransportClosed(f"serial console {self.url} failed: {exc}") from exc
 
-    def _read_fd(self, fd: int, wake_r: int, max_bytes: int, timeout: float) -> bytes:
-        ready = _wait_readable([fd, wake_r], timeout)
-        if wake_r in ready:
-            raise TransportClosed(f"serial console {self.url} was closed")
+    def _read_fd(self, fd: int, poll: select.poll, max_bytes: int, timeout: float) -> bytes:
+        ready = poll.poll(max(0.0, timeout) * 1000)
         if not ready:
             return b""
+        if any(end != fd for end, _ in ready):
+            raise TransportClosed(f"serial console {self.url} was closed")
         try:
-            data = os.read(fd, max_bytes)
+            data = os.read(fd, min(max_bytes, _TTY_READ))
         except BlockingIOError:
             return b""
         if not data:
@@ -309,7 +340,7 @@ class SerialTransport:
             except (OSError, serial.SerialException):
                 pass
         with self._lock:
-            port, self._port, self._fd = self._port, None, None
+            port, self._port, self._fd, self._poll = self._port, None, None, None
             pipes = (self._wake_r, self._wake_w)
             self._wake_r = self._wake_w = None
             if port is not None:

@@ -20,6 +20,7 @@ from hil.targets import Target
 
 if TYPE_CHECKING:
     from hil.links.console import Console, ConsoleMatch, PatternLike
+    from hil.links.ssh import SshConnection
 
 
 @pytest.fixture(scope="session")
@@ -74,9 +75,9 @@ def hil_console(hil_target: Target, hil_artifacts: Path) -> Iterator[ConsoleSlic
 
 
 @pytest.fixture
-def hil_ssh(hil_target: Target):  # type: ignore[no-untyped-def]
+def hil_ssh(hil_target: Target) -> SshConnection:
     """The target's SSH connection (``hil.links.ssh.SshConnection``)."""
-    ssh = getattr(hil_target, "ssh", None)
+    ssh: SshConnection | None = getattr(hil_target, "ssh", None)
     if ssh is None:
         raise SetupError(
             f"target '{hil_target.name}' ({hil_target.kind}) is not reached over SSH; mark the test "

@@ -559,7 +559,7 @@ def render(
     """Write the report to ``path`` and the details of the tests that did not fail to
     ``details_dir(path)`` (both replaced as a whole at the end; nothing is left behind on an
     error) and return ``path``.  ``notes`` gets the earlier runs' entries that were left out.
-    ``coverage``: the session's ``hil.qvm.coverage.CoverageReport`` (--hil-coverage), linked and
+    ``coverage``: the session's ``hil.qvmrun.coverage.CoverageReport`` (--hil-coverage), linked and
     summarised per vdev."""
     import jinja2
 

@@ -12,6 +12,10 @@ stdout is the channel to the controller (execnet points fd 1 at /dev/null), they
 the worker's stderr, which it inherits from the controller, prefixed with the worker's id
 (``[gw0 guest] ``).
 
+A line is shown up to ``LINE_LIMIT`` bytes, then a note of how many bytes of it were left out
+(``[hil: ... more bytes of this line in the console log]``): a target printing megabytes without a
+newline costs the view linear work and bounded memory (the whole line is in the console's log file).
+
 Colour follows pytest's rules: ``--color=yes``/``no`` decide; else ``PY_COLORS``
 (``1``/``0``), then ``NO_COLOR``, then ``FORCE_COLOR``, then whether the descriptor is
 a terminal (and ``TERM`` is not ``dumb``).
@@ -37,6 +41,8 @@ COLOURS = {"serial": "36", "guest": "32", "qvm": "33"}
 _CONTROLS = re.compile(
     r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])?|[\x00-\x08\x0a-\x1f\x7f]"
 )
+#: The most bytes of one line the view shows (and keeps while the line is unfinished).
+LINE_LIMIT = 4096
 #: qvm's streams and their names in the live view.
 QVM_STREAMS = {"stdout": "guest", "stderr": "qvm"}
 
@@ -58,6 +64,31 @@ def wants_markup(color: str, fd: int, environ: dict[str, str] | None = None) -> 
         return False
 
 
+class _Partial:
+    """A stream's unfinished line: its first ``LINE_LIMIT`` bytes and how many more there were."""
+
+    __slots__ = ("dropped", "head")
+
+    def __init__(self) -> None:
+        self.head = bytearray()
+        self.dropped = 0
+
+    def add(self, piece: bytes) -> None:
+        room = LINE_LIMIT - len(self.head)
+        if room > 0:
+            self.head += piece[:room]
+        self.dropped += max(0, len(piece) - max(0, room))
+
+    def take(self) -> tuple[bytes, int]:
+        line = (bytes(self.head), self.dropped)
+        self.head.clear()
+        self.dropped = 0
+        return line
+
+    def __bool__(self) -> bool:
+        return bool(self.head) or self.dropped > 0
+
+
 class LiveView:
     """Writes whole lines of named streams to a file descriptor as they arrive (thread-safe).
 
@@ -73,7 +104,7 @@ class LiveView:
         self.terminal = terminal
         self._checked = False  # whether this test's first line checked pytest's writer
         self._lock = threading.Lock()
-        self._partial: dict[str, bytearray] = {}
+        self._partial: dict[str, _Partial] = {}
         self._consoles: weakref.WeakSet[Console] = weakref.WeakSet()
         self._broken = False
         self._config: pytest.Config | None = None
@@ -104,40 +135,47 @@ class LiveView:
         self.feed(QVM_STREAMS.get(stream, stream), chunk)
 
     def feed(self, name: str, chunk: bytes) -> None:
-        """Add ``chunk`` to stream ``name``; write its complete lines now."""
+        """Add ``chunk`` to stream ``name``; write its complete lines now (each bounded: ``LINE_LIMIT``).
+
+        Only ``chunk`` is looked at (never what came before it), so the work is linear in the stream."""
         with self._lock:
-            buffer = self._partial.setdefault(name, bytearray())
-            buffer += chunk
-            end = buffer.rfind(b"\n")
-            if end < 0:
-                return
-            lines = bytes(buffer[:end]).split(b"\n")
-            del buffer[: end + 1]
-            self._write(name, lines)
+            partial = self._partial.get(name)
+            if partial is None:
+                partial = self._partial[name] = _Partial()
+            pieces = chunk.split(b"\n")
+            lines = []
+            for piece in pieces[:-1]:
+                partial.add(piece)
+                lines.append(partial.take())
+            partial.add(pieces[-1])
+            if lines:
+                self._write(name, lines)
 
     def flush(self) -> None:
         """Write what is left of every stream's last, unfinished line."""
         with self._lock:
-            for name, buffer in self._partial.items():
-                if buffer:
-                    self._write(name, [bytes(buffer)])
-                    buffer.clear()
+            for name, partial in self._partial.items():
+                if partial:
+                    self._write(name, [partial.take()])
 
     # -- writing ---------------------------------------------------------------------------
 
-    def format(self, name: str, line: bytes) -> str:
+    def format(self, name: str, line: bytes, dropped: int = 0) -> str:
+        """One line as shown: controls removed, prefixed, coloured; ``dropped``: bytes of it left out."""
         text = _CONTROLS.sub("", line.decode("utf-8", "replace"))
+        if dropped:
+            text += f" [hil: {dropped} more bytes of this line in the console log]"
         prefix = f"[{self.tag}{name}]"
         if not self.markup:
             return f"{prefix} {text}\n"
         colour = COLOURS.get(name.split(" ")[0], "35")
         return f"\x1b[1;{colour}m{prefix}\x1b[22m {text}\x1b[0m\n"
 
-    def _write(self, name: str, lines: list[bytes]) -> None:
+    def _write(self, name: str, lines: list[tuple[bytes, int]]) -> None:
         """(lock held)"""
         if self._broken:
             return
-        data = "".join(self.format(name, line) for line in lines)
+        data = "".join(self.format(name, line, dropped) for line, dropped in lines)
         if not self._checked:
             self._checked = True
             data = self._after_pytest() + data

@@ -201,3 +201,83 @@ def sanitizers(config: pytest.Config) -> tuple[str, ...]:
     if bad:
         raise pytest.UsageError(f"--hil-sanitize: unknown sanitizer(s) {', '.join(bad)}: use {','.join(SANITIZERS)}")
     return names
+
+
+#: pytest settings whose effect a run has taken by the time the plugin loads (they cannot be taken back).
+_TAKEN_EARLY = ("addopts", "pythonpath", "required_plugins", "minversion")  # as rootdir._TAKEN_EARLY
+
+
+def keep_rootdir(early_config: pytest.Config, parser: pytest.Parser, args: list[str]) -> None:
+    """The rootdir and configuration file pytest would take with every option written ``--hil-X=VALUE``.
+
+    pytest finds its rootdir and configuration file before it loads this plugin, so in ``--hil-junit
+    PATH`` (a separate word) it takes PATH for a test path: once PATH exists (the second run), a PATH
+    outside the project moves the rootdir to a common parent and can leave the project's ``pytest.ini``
+    unread.  Called once the plugin's options are known (``pytest_load_initial_conftests``, before any
+    conftest loads): the rootdir is found again from the real test paths and, when it differs, the run
+    takes that one.  When pytest already acted on the configuration file it found (its ``addopts``,
+    ``pythonpath``, ...), that cannot be undone: a usage error says to write ``--hil-X=VALUE``.
+    """
+    import copy
+    import inspect
+    import itertools
+    import os
+    import shlex
+
+    from _pytest.config import findpaths
+
+    given = [*shlex.split(os.environ.get("PYTEST_ADDOPTS", "")), *map(str, early_config.invocation_params.args)]
+    try:
+        ns = parser.parse_known_args(given)
+    except pytest.UsageError:
+        return  # pytest says what is wrong with the arguments
+    kwargs = {
+        "inifile": ns.inifilename,
+        "args": ns.file_or_dir,
+        "rootdir_cmd_arg": ns.rootdir or None,
+        "invocation_dir": early_config.invocation_params.dir,
+        "override_ini": ns.override_ini,
+    }
+    wanted = inspect.signature(findpaths.determine_setup).parameters
+    rootpath, inipath, inicfg, *_ = findpaths.determine_setup(**{k: v for k, v in kwargs.items() if k in wanted})
+    if (rootpath, inipath) == (early_config.rootpath, early_config.inipath):
+        return
+    old = getattr(early_config, "_inicfg", None)
+    helpers = {
+        "pythonpath": "_configure_python_path",
+        "required_plugins": "_validate_plugins",
+        "minversion": "_checkversion",
+    }
+    undoable = (
+        old is None
+        or any(name in old for name in _TAKEN_EARLY)  # pytest acted on the wrong file
+        or not all(hasattr(early_config, a) for a in ("_rootpath", "_inipath", "_inicache"))
+        or any(name in inicfg and not hasattr(early_config, helpers[name]) for name in helpers)
+    )
+    if undoable:
+        spaced = [f"{a} {b}" for a, b in itertools.pairwise(given) if a.startswith("--hil-") and b in args]
+        raise pytest.UsageError(
+            f"{', '.join(spaced) or 'a --hil- option given as two words'}: pytest took the value for a test path and "
+            f"chose rootdir {early_config.rootpath} (configuration file {early_config.inipath}) instead of "
+            f"{rootpath} ({inipath}); write it with '=' (e.g. --hil-junit=PATH)"
+        )
+    known = early_config.known_args_namespace
+    auto_cut = str(early_config.inipath.parent if early_config.inipath is not None else early_config.rootpath)
+    # pytest has no public way to set these (checked above that they exist)
+    early_config._rootpath = rootpath  # noqa: SLF001
+    early_config._inipath = inipath  # noqa: SLF001
+    early_config._inicfg = inicfg  # noqa: SLF001
+    early_config._inicache.clear()  # noqa: SLF001
+    extra = getattr(getattr(early_config, "_parser", None), "extra_info", None)
+    if isinstance(extra, dict):
+        extra.update(rootdir=str(rootpath), inifile=str(inipath))
+    addopts = early_config.getini("addopts") if "addopts" in inicfg else []
+    if addopts:  # as pytest applies the file's addopts: before the arguments
+        args[:] = [*addopts, *args]
+        early_config.pluginmanager.consider_preparse(args, exclude_only=False)
+    early_config.known_args_namespace = parser.parse_known_args(args, namespace=copy.copy(early_config.option))
+    if ns.confcutdir is None and str(known.confcutdir) == auto_cut:
+        early_config.known_args_namespace.confcutdir = str(inipath.parent if inipath is not None else rootpath)
+    for name, helper in helpers.items():
+        if name in inicfg:
+            getattr(early_config, helper)()

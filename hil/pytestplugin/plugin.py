@@ -27,7 +27,7 @@ target, with the target's name in its test id.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +45,14 @@ from hil.pytestplugin.fixtures import (
 )
 from hil.pytestplugin.live import LIVE_KEY, LiveView
 from hil.pytestplugin.measure import hil_measure
-from hil.pytestplugin.options import check_outputs, pytest_addoption, sanitizers, selected_targets, target_folders
+from hil.pytestplugin.options import (
+    check_outputs,
+    keep_rootdir,
+    pytest_addoption,
+    sanitizers,
+    selected_targets,
+    target_folders,
+)
 from hil.pytestplugin.outcomes import pytest_runtest_makereport, pytest_runtest_protocol
 from hil.pytestplugin.pool import POOL_KEY, TargetPool
 from hil.pytestplugin.selection import (
@@ -74,6 +81,7 @@ __all__ = [
     "pytest_collection_modifyitems",
     "pytest_configure",
     "pytest_generate_tests",
+    "pytest_load_initial_conftests",
     "pytest_report_header",
     "pytest_runtest_makereport",
     "pytest_runtest_protocol",
@@ -83,6 +91,15 @@ __all__ = [
 ]
 
 _FOLDERS_KEY = pytest.StashKey[TargetFolders]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_load_initial_conftests(
+    early_config: pytest.Config, parser: pytest.Parser, args: list[str]
+) -> Generator[None, None, None]:
+    """Before any conftest loads: the rootdir as ``--hil-X=VALUE`` gives it, also for ``--hil-X VALUE``."""
+    keep_rootdir(early_config, parser, args)
+    return (yield)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -117,7 +134,7 @@ def pytest_configure(config: pytest.Config) -> None:
     check_outputs(config)
     check_extras(config, definitions)
     if config.getoption("hil_coverage_fail_under", None):
-        from hil.qvm.coverage import CoverageThresholds
+        from hil.qvmrun.coverage import CoverageThresholds
 
         if not config.getoption("hil_coverage", False):
             raise pytest.UsageError("--hil-coverage-fail-under needs --hil-coverage (hil nightly --coverage)")
@@ -168,7 +185,7 @@ def check_extras(config: pytest.Config, definitions: Sequence[TargetDefinition])
         )
 
 
-#: The session's coverage report (``hil.qvm.coverage.CoverageReport``), for the HTML report.
+#: The session's coverage report (``hil.qvmrun.coverage.CoverageReport``), for the HTML report.
 COVERAGE_KEY = pytest.StashKey[Any]()
 
 
@@ -178,7 +195,7 @@ def _coverage_report(config: pytest.Config) -> tuple[str, bool]:
     ``--hil-coverage-fail-under`` minimum."""
     if not config.getoption("hil_coverage", False) or hasattr(config, "workerinput"):
         return "", False
-    from hil.qvm.coverage import CoverageThresholds, build_report
+    from hil.qvmrun.coverage import CoverageThresholds, build_report
 
     pool = config.stash[POOL_KEY]
     out = Path(config.getoption("hil_coverage_dir") or pool.artifacts.parent / "coverage").resolve()

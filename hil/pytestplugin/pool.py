@@ -63,7 +63,7 @@ class TargetPool:
     def _prepare(self, name: str) -> None:
         """Make on the host what the quality gates need for target ``name`` (the sanitizer qvm of its
         architecture and runtime), before it is brought up: a SetupError that no retry fixes."""
-        from hil.qvm.gates import Gates
+        from hil.qvmrun.gates import Gates
 
         if name not in self.unprepared:
             definition = self.definitions[name]

@@ -9,7 +9,12 @@ configuration costs (every installed plugin imported, assertion rewriting):
    built-in options only (``BUILTIN_OPTIONS``, less the plugins a ``-p no:NAME``
    argument blocks), as pytest parses them before any plugin is loaded: an
    unknown option is a flag, so the value of ``--some-plugin-option VALUE``
-   counts as a path argument, exactly as in pytest.
+   counts as a path argument, exactly as in pytest.  This plugin's own options
+   (``HIL_VALUE_OPTIONS``) are the exception: the plugin finds the rootdir again
+   once they are known (``options.keep_rootdir``), so ``--hil-junit PATH`` and
+   ``--hil-junit=PATH`` give the same rootdir; when pytest had already acted on
+   the configuration file the value led it to (its ``addopts``, ...), the
+   plugin refuses the run and so does this.
 2. The configuration file: ``-c/--config-file``, else the first of
    ``pytest.toml``, ``.pytest.toml``, ``pytest.ini``, ``.pytest.ini``,
    ``pyproject.toml`` (with ``[tool.pytest]`` or ``[tool.pytest.ini_options]``),
@@ -41,7 +46,7 @@ from typing import Any, NoReturn
 
 from hil.core.errors import ConfigError
 
-__all__ = ["BUILTIN_OPTIONS", "CONFIG_NAMES", "PytestSetup", "pytest_setup"]
+__all__ = ["BUILTIN_OPTIONS", "CONFIG_NAMES", "HIL_VALUE_OPTIONS", "PytestSetup", "pytest_setup"]
 
 #: pytest's built-in plugins (``_pytest.config.default_plugins``) that add options, and their options:
 #: ``-a|--long`` aliases; ``=`` takes a value, ``?`` an optional value, else a flag.
@@ -77,8 +82,13 @@ BUILTIN_OPTIONS: dict[str, str] = {
 }
 #: Plugins a ``-p no:`` cannot block (``_pytest.config.essential_plugins``).
 ESSENTIAL_PLUGINS = frozenset({"mark", "main", "runner", "fixtures", "helpconfig"})
-#: The options of this plugin that say where the project's targets are (known once plugins load).
-HIL_OPTIONS = "--hil-targets-dir="
+#: This plugin's options that take a value (``tests/unit/test_rootdir.py`` checks them against the plugin).
+HIL_VALUE_OPTIONS = (
+    "--hil-target= --hil-targets-dir= --hil-artifacts= --hil-junit= --hil-summary= --hil-html= --hil-history= "
+    "--hil-coverage-dir= --hil-coverage-fail-under= --hil-sanitize="
+)
+#: Settings pytest acts on before the plugin loads (``options._TAKEN_EARLY``).
+_TAKEN_EARLY = ("addopts", "pythonpath", "required_plugins", "minversion")
 #: The destinations read from the parsed options (pytest's names for them).
 _DESTS = {"-c": "inifilename", "--rootdir": "rootdir", "-o": "override_ini", "--hil-targets-dir": "hil_targets_dir"}
 _APPEND = frozenset({"-o", "-p", "-W", "--ignore", "--ignore-glob", "--deselect", "--doctest-glob", "--log-disable"})
@@ -417,11 +427,20 @@ def pytest_setup(
     everything = [*shlex.split(env.get("PYTEST_ADDOPTS", "")), *given]
     everything = [f"@{cwd / a[1:]}" if a.startswith("@") else a for a in everything]  # argparse reads @FILE
     blocked = _blocked(given)
-    first = _parse_known(_parser(blocked), list(everything))
+    naive = _parse_known(_parser(blocked), list(everything))  # as pytest, before plugins load
+    first = _parse_known(_parser(blocked, HIL_VALUE_OPTIONS), list(everything))  # as the plugin finds it again
     rootdir, inifile, settings = _determine(cwd, first.inifilename, first.file_or_dir, first.rootdir or None)
+    if naive.file_or_dir != first.file_or_dir:
+        took = _determine(cwd, naive.inifilename, naive.file_or_dir, naive.rootdir or None)
+        if (took[0], took[1]) != (rootdir, inifile) and any(name in took[2] for name in _TAKEN_EARLY):
+            raise ConfigError(
+                f"pytest took a --hil- option's separate value for a test path and chose rootdir {took[0]} "
+                f"(configuration file {took[1]}) instead of {rootdir} ({inifile}); write it with '=' "
+                "(e.g. --hil-junit=PATH)"
+            )
     settings.update(_overrides(first.override_ini))
     setup = PytestSetup(cwd, rootdir, inifile, settings, first)
     final = [*setup.getini_args("addopts"), *everything]
-    second = _parse_known(_parser(blocked, HIL_OPTIONS), final)
+    second = _parse_known(_parser(blocked, HIL_VALUE_OPTIONS), final)
     settings.update(_overrides(second.override_ini))
     return PytestSetup(cwd, rootdir, inifile, settings, second)

@@ -7,7 +7,7 @@ import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import pytest
 
@@ -18,8 +18,10 @@ from hil.pytestplugin.options import sanitizers
 from hil.targets import Target
 
 if TYPE_CHECKING:
-    from hil.qvm.gates import Gates
-    from hil.qvm.runner import QvmRunner
+    from hil.qvmrun.fuzz import FuzzReport
+    from hil.qvmrun.gates import Gates
+    from hil.qvmrun.runner import QvmRunner
+    from hil.qvmrun.sweep import SweepReport
     from hil.targets.deploy import Deployment
 
 #: the test's qvm runner (``hil_qvm``), whose sanitizer findings fail the test
@@ -39,6 +41,44 @@ class DeployedVdev:
     local_path: Path
 
 
+class VdevBuilder(Protocol):
+    """The ``hil_vdev`` fixture: ``hil_vdev("target_vdevs/wdog")`` builds the vdev (a folder, or C files)
+    for the test's target and deploys it."""
+
+    def __call__(self, source: str | Path, *more: str | Path, name: str | None = None) -> DeployedVdev: ...
+
+
+class Sweeper(Protocol):
+    """The ``hil_sweep`` fixture: ``hil_sweep("target_vdevs/wdog", base="loc 0x1c0f0000")``, the
+    configuration-fault sweep of a vdev folder on the test's target."""
+
+    def __call__(
+        self,
+        vdev: str | Path,
+        base: str | Sequence[str] = (),
+        accept: Sequence[str] = (),
+        exclude: Sequence[str] = (),
+        timeout: float = 8.0,
+        jobs: int = 2,
+    ) -> SweepReport: ...
+
+
+class Fuzzer(Protocol):
+    """The ``hil_fuzz`` fixture: ``hil_fuzz("target_vdevs/wdog", base="timeout 500", seconds=60)``,
+    coverage-guided fuzzing of a vdev folder through its guest interface (the local target)."""
+
+    def __call__(
+        self,
+        vdev: str | Path,
+        base: str | Sequence[str] = (),
+        seconds: float = 60.0,
+        jobs: int = 1,
+        skip: Sequence[tuple[int, int]] = (),
+        corpus: Path | None = None,
+        hang_timeout: float = 10.0,
+    ) -> FuzzReport: ...
+
+
 @pytest.fixture
 def hil_deployment(request: pytest.FixtureRequest, hil_target: Target) -> Iterator[Deployment]:
     """This test's private folder on the target (removed afterwards unless ``--hil-keep``)."""
@@ -53,7 +93,7 @@ def hil_deployment(request: pytest.FixtureRequest, hil_target: Target) -> Iterat
 
 
 @pytest.fixture
-def hil_vdev(request: pytest.FixtureRequest, hil_target: Target, hil_deployment: Deployment):  # type: ignore[no-untyped-def]
+def hil_vdev(request: pytest.FixtureRequest, hil_target: Target, hil_deployment: Deployment) -> VdevBuilder:
     """``hil_vdev("target_vdevs/wdog")``: build a vdev for the target and deploy it; returns its ``DeployedVdev``.
 
     Relative paths are taken from the pytest root folder.  A compile error is a
@@ -93,7 +133,7 @@ def hil_qvm(
     request: pytest.FixtureRequest, hil_target: Target, hil_deployment: Deployment, hil_artifacts: Path
 ) -> Iterator[QvmRunner]:
     """Runs qvm on the target in this test's folder: ``hil_qvm.run(config)`` / ``hil_qvm.start(config)``."""
-    from hil.qvm.runner import QvmRunner
+    from hil.qvmrun.runner import QvmRunner
 
     runner = QvmRunner(
         hil_target, hil_deployment, hil_artifacts, hil_target.console, _gates(request.config, hil_target)
@@ -107,16 +147,15 @@ def hil_qvm(
 
 
 @pytest.fixture
-def hil_sweep(request: pytest.FixtureRequest, hil_target: Target, hil_artifacts: Path):  # type: ignore[no-untyped-def]
+def hil_sweep(request: pytest.FixtureRequest, hil_target: Target, hil_artifacts: Path) -> Sweeper:
     """``hil_sweep("target_vdevs/wdog", base="loc 0x1c0f0000", accept=["tick=zero"])``: the configuration-fault
-    sweep (``hil.qvm.sweep``) of a vdev folder on this target; returns the ``SweepReport`` (``findings``,
+    sweep (``hil.qvmrun.sweep``) of a vdev folder on this target; returns the ``SweepReport`` (``findings``,
     ``table()``), written with its runs and ``findings/*.qvmconf`` into ``<artifacts>/sweep-NAME/``.
     The folder's ``sweep.accept`` is read; ``--hil-sanitize`` makes sanitizer reports findings."""
     import shlex
 
-    from hil.qvm.gates import Gates
-    from hil.qvm.sweep import SweepReport, default_acceptances, run_sweep
-    from hil.targets.toolchain import build_vdev
+    from hil.qvmrun.sweep import folder_acceptances, sweep_folder
+    from hil.targets.toolchain import vdev_name
 
     def sweep(
         vdev: str | Path,
@@ -127,20 +166,11 @@ def hil_sweep(request: pytest.FixtureRequest, hil_target: Target, hil_artifacts:
         jobs: int = 2,
     ) -> SweepReport:
         folder = Path(vdev) if Path(vdev).is_absolute() else request.config.rootpath / vdev
-        gates = _gates(request.config, hil_target)
-        toolchain = hil_target.toolchain()
-        if gates.sanitize:
-            toolchain = toolchain.with_gates(False, gates.sanitize)
-        built = build_vdev([folder], toolchain)
-        acceptances = default_acceptances(folder)
-        for spec in accept:
-            acceptances.add(spec, "accepted by the test")
-        for name in exclude:
-            acceptances.exclude[name] = "excluded by the test"
+        acceptances = folder_acceptances(folder, accept, exclude, by="by the test", what="hil_sweep")
         words = shlex.split(base) if isinstance(base, str) else list(base)
-        report = run_sweep(
-            hil_target, built.path, built.name, hil_artifacts / f"sweep-{built.name}", base=words,
-            acceptances=acceptances, gates=Gates(sanitize=gates.sanitize), timeout=timeout, jobs=jobs,
+        report = sweep_folder(
+            hil_target, folder, hil_artifacts / f"sweep-{vdev_name(folder)}", acceptances, base=words,
+            sanitize=sanitizers(request.config), timeout=timeout, jobs=jobs,
         )  # fmt: skip
         request.node.user_properties.append(("hil.qvm_log", f"--- configuration-fault sweep\n{report.table()}"))
         return report
@@ -149,16 +179,16 @@ def hil_sweep(request: pytest.FixtureRequest, hil_target: Target, hil_artifacts:
 
 
 @pytest.fixture
-def hil_fuzz(request: pytest.FixtureRequest, hil_target: Target, hil_artifacts: Path):  # type: ignore[no-untyped-def]
+def hil_fuzz(request: pytest.FixtureRequest, hil_target: Target, hil_artifacts: Path) -> Fuzzer:
     """``hil_fuzz("target_vdevs/wdog", base="timeout 500", seconds=60)``: coverage-guided fuzzing of a vdev
-    folder through its guest interface (``hil.qvm.fuzz``, as ``hil vdev fuzz``) on the local target; returns
+    folder through its guest interface (``hil.qvmrun.fuzz``, as ``hil vdev fuzz``) on the local target; returns
     the ``FuzzReport`` (``findings``, ``summary()``), written with its corpus and ``findings/N/`` (each with
     ``replay.sh``) into ``<artifacts>/fuzz-NAME/``.  Its summary goes into the test's report (JUnit, HTML).
     Mark the test ``@pytest.mark.hil_kinds("local")``: the fuzzer runs on this host only."""
     import shlex
 
     from hil.core.errors import SetupError
-    from hil.qvm.fuzz import FuzzReport, fuzz_vdev
+    from hil.qvmrun.fuzz import fuzz_vdev
 
     def fuzz(
         vdev: str | Path,
@@ -188,6 +218,6 @@ def hil_fuzz(request: pytest.FixtureRequest, hil_target: Target, hil_artifacts: 
 
 def _gates(config: pytest.Config, target: Target) -> Gates:
     """The quality gates of this run on ``target`` (the options with the target's [toolchain] settings)."""
-    from hil.qvm.gates import Gates
+    from hil.qvmrun.gates import Gates
 
     return Gates.for_target(target, bool(config.getoption("hil_coverage", False)), sanitizers(config))

@@ -2,7 +2,9 @@
 
 ``QvmConfig`` renders ``.qvmconf`` text, ``QvmLog`` parses qvm's log,
 ``Exit``/``ExitTable`` decode how it ended, ``QvmResult`` holds one run and
-asserts on it.  No I/O here beyond reading ``.qvmconf`` files.
+asserts on it.  No I/O here beyond reading ``.qvmconf`` files: this layer imports
+only ``hil.core`` (``tests/unit/test_layers.py``); running qvm on a target is
+``hil.qvmrun``.
 """
 
 from __future__ import annotations

@@ -5,20 +5,17 @@ signal, a block of ``qvmsim crash: ...`` lines to its stderr (the qvm log): the
 signal, the faulting address, the program counter, the thread, the raw frames
 (each with the file it falls in and its offset from that file's load base) and
 the ``/proc/self/maps`` lines of the loaded vdevs.  ``parse_crash`` reads that
-block; ``symbolize`` names the frames' functions and source lines with
-``addr2line`` on the host's own copy of each file (the vdev ``.so`` that was
-deployed: vdevs are built with ``-g``).
+block (pure: no I/O); ``hil.qvmrun.symbols.symbolize`` names the frames'
+functions and source lines with ``addr2line`` on the host's own copy of each
+file (the vdev ``.so`` that was deployed: vdevs are built with ``-g``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
-import shutil
-import subprocess
-from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import PurePosixPath
 
 _PREFIX = "qvmsim crash: "
 _HEAD_RE = re.compile(
@@ -40,7 +37,7 @@ class Frame:
     source: str | None = None
 
     def text(self) -> str:
-        where = f"{Path(self.path).name}+{self.offset:#x}" if self.path and self.offset is not None else "?"
+        where = f"{PurePosixPath(self.path).name}+{self.offset:#x}" if self.path and self.offset is not None else "?"
         out = f"{self.address:#x} in {self.function or '??'} ({where})"
         return out + (f" at {self.source}" if self.source else "")
 
@@ -72,7 +69,7 @@ class Crash:
         if top is not None and top.function:
             out += f" in {top.function}"
             if top.source:
-                out += f" ({Path(top.source.split(':')[0]).name}:{top.source.rsplit(':', 1)[-1]})"
+                out += f" ({PurePosixPath(top.source.split(':')[0]).name}:{top.source.rsplit(':', 1)[-1]})"
         return out
 
     def text(self) -> str:
@@ -124,48 +121,3 @@ def parse_crash(log_text: str) -> Crash | None:
     if faulting is not None:
         frames = frames[faulting:]
     return Crash(head["sig"], int(head["addr"], 16), pc, head["thread"], tuple(frames), tuple(maps))
-
-
-def _addr2line(path: Path, offsets: list[int]) -> list[tuple[str, str]] | None:
-    tool = shutil.which("addr2line")
-    if tool is None or not offsets:
-        return None
-    try:
-        proc = subprocess.run(
-            [tool, "-f", "-C", "-e", str(path), *(f"{o:#x}" for o in offsets)],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    lines = proc.stdout.splitlines()
-    if proc.returncode != 0 or len(lines) != 2 * len(offsets):
-        return None
-    return [(lines[2 * i], lines[2 * i + 1].split(" (discriminator")[0]) for i in range(len(offsets))]
-
-
-def symbolize(crash: Crash, local_file: Callable[[str], Path | None]) -> Crash:
-    """Name each frame's function and ``file:line`` with addr2line, on ``local_file(path)``: the host's
-    copy of a target file (None: left raw).  A return address is looked up one byte back (the call)."""
-    frames = list(crash.frames)
-    by_file: dict[Path, list[int]] = {}
-    for i, frame in enumerate(frames):
-        if frame.path is None or frame.offset is None:
-            continue
-        local = local_file(frame.path)
-        if local is not None and local.is_file():
-            by_file.setdefault(local, []).append(i)
-    for local, indexes in by_file.items():
-        offsets = [frames[i].offset - (1 if i > 0 else 0) for i in indexes]  # type: ignore[operator]
-        names = _addr2line(local, offsets)
-        if names is None:
-            continue
-        for i, (function, source) in zip(indexes, names, strict=True):
-            frames[i] = dataclasses.replace(
-                frames[i],
-                function=None if function == "??" else function,
-                source=None if source.startswith("??") else source,
-            )
-    return dataclasses.replace(crash, frames=tuple(frames))

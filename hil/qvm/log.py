@@ -56,7 +56,7 @@ class LogLine:
     ``time`` (seconds, qvmsim: CLOCK_MONOTONIC), ``level`` (one of ``LEVELS``)
     and ``source`` (``qvm`` or a vdev instance name) are None when the line's
     format is not known; ``message`` is then the whole line.  ``origin``: where
-    qvm wrote it, ``stderr`` or ``slog2`` (read with slog2info, ``hil.qvm.slog2``).
+    qvm wrote it, ``stderr`` or ``slog2`` (read with slog2info, ``hil.qvmrun.slog2``).
     """
 
     raw: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -211,7 +212,7 @@ class QvmResult:
         except AssertionError as exc:
             raise AssertionError(f"{exc}\n-- run: {self.summary()}") from None
 
-    def expect_stdout(self, pattern: Pattern) -> re.Match[str]:
+    def assert_stdout(self, pattern: Pattern) -> re.Match[str]:
         """The first match of ``pattern`` in the guest console (qvm's stdout); else an AssertionError
         with the console's last lines and the run's summary."""
         __tracebackhide__ = True
@@ -229,10 +230,15 @@ class QvmResult:
             )
         return match
 
-    def assert_stdout(self, pattern: Pattern) -> re.Match[str]:
-        """The same as ``expect_stdout``."""
+    def expect_stdout(self, pattern: Pattern) -> re.Match[str]:
+        """Deprecated: ``assert_stdout`` (one name per thing; a DeprecationWarning says so)."""
         __tracebackhide__ = True
-        return self.expect_stdout(pattern)
+        warnings.warn(
+            "QvmResult.expect_stdout() is deprecated: use run.assert_stdout(pattern) (the same check)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self.assert_stdout(pattern)
 
     # --- conveniences ---
     @property

@@ -85,6 +85,45 @@ static uint64_t to_ticks(uint64_t tps, uint64_t ns)
     return t != 0 ? t : 1;
 }
 
+/* The guest timer each watchdog counts its time-out on. */
+struct wdt_timer {
+    struct guest_timer *timer;
+    uint64_t tps;               /* the timer's ticks per second */
+};
+
+/* VDEV_CTRL_GUEST_CONFIGURED: the timer (its callback gets `data`); none is a fatal configuration error. */
+static void wdt_timer_create(struct wdt_timer *t, vdev_t *vdp, void *data)
+{
+    t->timer = guest_timer_create(NULL, vdp, data, &t->tps);
+    if (t->timer == NULL)
+        qvm_fatal(QLS_CNF, "cannot create the watchdog timer (error %llu)", (unsigned long long)t->tps);
+    if (t->tps == 0)
+        t->tps = 1000000000ull;
+}
+
+/* Fire the timer in `ns` nanoseconds (at least one tick from now). */
+static void wdt_timer_in(struct wdt_timer *t, uint64_t ns)
+{
+    guest_timer_notify(t->timer, NULL, to_ticks(t->tps, ns));
+}
+
+/* Stop the timer (a no-op before it exists). */
+static void wdt_timer_stop(struct wdt_timer *t)
+{
+    if (t->timer != NULL)
+        guest_timer_notify(t->timer, NULL, 0);
+}
+
+/* In a timer callback: the time-out due at `due` (ns) is still ahead (the watchdog was kicked or reloaded
+ * meanwhile): the timer is set again for it and true returned. */
+static bool wdt_not_due(struct wdt_timer *t, uint64_t due, uint64_t now)
+{
+    if (due <= now + 500000u)
+        return false;
+    wdt_timer_in(t, due - now);
+    return true;
+}
+
 static uint32_t store_value(const struct qvm_state_block *oopnd, struct guest_cpu *gcp)
 {
     uint64_t v = 0;
@@ -120,8 +159,7 @@ struct sp805 {
     bool locked;                /* WdogLock */
     uint64_t loaded_ns;         /* when the counter was last loaded (now_ns) */
     uint64_t kicked_ns;         /* the last kick (WdogIntClr) or start, for the bite's line */
-    struct guest_timer *timer;
-    uint64_t tps;               /* the timer's ticks per second */
+    struct wdt_timer wt;
     unsigned kicks, timeouts, bites;
 };
 
@@ -141,12 +179,12 @@ static uint64_t sp805_period_ns(const struct sp805 *w)
 static void sp805_reload(struct sp805 *w)
 {
     w->loaded_ns = now_ns();
-    if (w->timer == NULL)
+    if (w->wt.timer == NULL)
         return;
     if (w->control & SP805_INTEN)
-        guest_timer_notify(w->timer, NULL, to_ticks(w->tps, sp805_period_ns(w)));
+        wdt_timer_in(&w->wt, sp805_period_ns(w));
     else
-        guest_timer_notify(w->timer, NULL, 0);
+        wdt_timer_stop(&w->wt);
 }
 
 static uint32_t sp805_value(const struct sp805 *w)
@@ -188,11 +226,7 @@ static int sp805_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
     case VDEV_CTRL_ASSIGN:          /* every option given, the common ones too */
         return fiq_needs_intr(vdp, &w->ws);
     case VDEV_CTRL_GUEST_CONFIGURED:
-        w->timer = guest_timer_create(NULL, vdp, w, &w->tps);
-        if (w->timer == NULL)
-            qvm_fatal(QLS_CNF, "cannot create the watchdog timer (error %llu)", (unsigned long long)w->tps);
-        if (w->tps == 0)
-            w->tps = 1000000000ull;
+        wdt_timer_create(&w->wt, vdp, w);
         vdev_logf(QL_QVM_INFO, vdp, "built-in SP805 watchdog at 0x%" PRIx64 ": frequency %" PRIu64 " Hz, "
                   "action %s; stopped until the guest sets INTEN in WdogControl (0x008)",
                   vdp->v_block.location, w->frequency, action_text(w->ws.ws_action));
@@ -203,8 +237,7 @@ static int sp805_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
                    w->bites, action_text(w->ws.ws_action));
         break;
     case VDEV_CTRL_TERMINATE:
-        if (w->timer != NULL)
-            guest_timer_notify(w->timer, NULL, 0);
+        wdt_timer_stop(&w->wt);
         break;
     default:
         break;
@@ -299,10 +332,8 @@ static void sp805_timer(vdev_t *vdp, void *data, const struct guest_timer_data *
     if (!(w->control & SP805_INTEN))
         return;
     uint64_t now = now_ns(), due = w->loaded_ns + sp805_period_ns(w);
-    if (due > now + 500000u) {      /* reloaded meanwhile */
-        guest_timer_notify(w->timer, NULL, to_ticks(w->tps, due - now));
+    if (wdt_not_due(&w->wt, due, now))     /* reloaded meanwhile */
         return;
-    }
     w->timeouts++;
     if (!w->ris) {                  /* the first count-down: the interrupt */
         w->ris = true;
@@ -350,8 +381,7 @@ struct ib700 {
     bool running;
     uint64_t timeout_ns;
     uint64_t started_ns;
-    struct guest_timer *timer;
-    uint64_t tps;
+    struct wdt_timer wt;
     unsigned kicks, bites;
 };
 
@@ -382,11 +412,7 @@ static int ib700_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
     case VDEV_CTRL_ASSIGN:
         return fiq_needs_intr(vdp, &w->ws);
     case VDEV_CTRL_GUEST_CONFIGURED:
-        w->timer = guest_timer_create(NULL, vdp, w, &w->tps);
-        if (w->timer == NULL)
-            qvm_fatal(QLS_CNF, "cannot create the watchdog timer (error %llu)", (unsigned long long)w->tps);
-        if (w->tps == 0)
-            w->tps = 1000000000ull;
+        wdt_timer_create(&w->wt, vdp, w);
         vdev_logf(QL_QVM_INFO, vdp, "built-in IB700 watchdog at %s0x%" PRIx64 ": action %s; stopped until the guest "
                   "writes a time-out index to base+2 (0x443)", vdp->v_block.qst_type == QST_X86_IO ? "io:" : "",
                   vdp->v_block.location, action_text(w->ws.ws_action));
@@ -396,8 +422,7 @@ static int ib700_control(vdev_t *vdp, vdev_ctrl_options_t ctrl, const char *arg)
                    w->timeout_ns / 1000000u, w->kicks, w->bites, action_text(w->ws.ws_action));
         break;
     case VDEV_CTRL_TERMINATE:
-        if (w->timer != NULL)
-            guest_timer_notify(w->timer, NULL, 0);
+        wdt_timer_stop(&w->wt);
         break;
     default:
         break;
@@ -417,12 +442,12 @@ static vdev_ref_status_t ib700_vwrite(vdev_t *vdp, unsigned cookie, const struct
         w->started_ns = now_ns();
         w->running = true;
         w->kicks++;
-        guest_timer_notify(w->timer, NULL, to_ticks(w->tps, w->timeout_ns));
+        wdt_timer_in(&w->wt, w->timeout_ns);
         vdev_logf(QL_QVM_DEBUG, vdp, "kick %u: time-out %" PRIu64 " s (value %u)", w->kicks,
                   ib700_seconds(v), v & 0xFu);
     } else if (off == IB700_STOP) {
         w->running = false;
-        guest_timer_notify(w->timer, NULL, 0);
+        wdt_timer_stop(&w->wt);
         vdev_logf(QL_QVM_INFO, vdp, "watchdog stopped by the guest (write to base+0, 0x441)");
     } else {
         vdev_logf(QL_QVM_DEBUG, vdp, "write 0x%x at offset 0x%" PRIx64 ": not a watchdog port: ignored", v, off);
@@ -438,16 +463,14 @@ static void ib700_timer(vdev_t *vdp, void *data, const struct guest_timer_data *
     if (!w->running)
         return;
     uint64_t now = now_ns(), due = w->started_ns + w->timeout_ns;
-    if (due > now + 500000u) {
-        guest_timer_notify(w->timer, NULL, to_ticks(w->tps, due - now));
+    if (wdt_not_due(&w->wt, due, now))     /* kicked meanwhile */
         return;
-    }
     w->bites++;
     vdev_logf(QL_QVM_ERR, vdp, "watchdog expired, biting (no write to 0x443 for %" PRIu64 " ms; action %s)",
               (now - w->started_ns) / 1000000u, action_text(w->ws.ws_action));
     wdog_bite(&w->ws);              /* does not return for terminate */
     w->started_ns = now_ns();
-    guest_timer_notify(w->timer, NULL, to_ticks(w->tps, w->timeout_ns));
+    wdt_timer_in(&w->wt, w->timeout_ns);
 }
 
 static struct vdev_factory ib700_factory = {

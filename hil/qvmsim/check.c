@@ -11,7 +11,7 @@
  *     check: ok                     (or nothing more after a refusal)
  *
  * A refusal is the configuration error qvm would end with (exit 65).  `hil
- * qvm check` runs this and reads these lines (hil/qvm/check.py), so the
+ * qvm check` runs this and reads these lines (hil/qvmrun/check.py), so the
  * Python side and qvmsim cannot disagree.
  */
 #include "qvmsim.h"

@@ -347,28 +347,60 @@ static uint32_t reg_value(struct vio_state_internal *vi, uint64_t off)
     }
 }
 
+/* How a guest access (a load, or a `store`) at vopnd is served, before its register is read or written. */
+enum access { ACCESS_REGISTER, ACCESS_ANSWERED, ACCESS_BEYOND_CONFIG };
+
+/* ACCESS_REGISTER (*vip, *off set): an aligned 4-byte access to a register.  ACCESS_ANSWERED (*res set): no
+ * such state or offset (EINVAL), the device configuration (DEVCFG: the vdev serves it), a register accessed
+ * with another size or alignment (a bus error, logged).  ACCESS_BEYOND_CONFIG (logged): past the
+ * configuration's bytes: a load reads 0, a store is ignored. */
+static enum access classify_access(struct vio_state *vsp, const struct qvm_state_block *vopnd, bool store,
+                                   struct vio_state_internal **vip, uint64_t *off, unsigned *res)
+{
+    struct vio_state_internal *vi = state_of(vsp);
+    *vip = vi;
+    if (vi == NULL || !reg_offset(vi, vopnd, off)) {
+        *res = VIOREF_CLASS_ERRNO | EINVAL;
+        return ACCESS_ANSWERED;
+    }
+    uint64_t len = vopnd->length;
+    const char *what = store ? "store" : "load";
+    if (*off >= MMIO_CONFIG) {
+        if (in_config(vi, *off, len)) {
+            *res = VIOREF_CLASS_DEVCFG | (unsigned)(*off - MMIO_CONFIG);
+            return ACCESS_ANSWERED;
+        }
+        qlog_from(QL_QVM_DEBUG, vi->vdp, "virtio: guest %s of %" PRIu64 " byte(s) at config+0x%" PRIx64
+                  " beyond the %u config byte(s): %s", what, len, *off - MMIO_CONFIG, vi->desc.device_config_size,
+                  store ? "ignored" : "reads 0");
+        return ACCESS_BEYOND_CONFIG;
+    }
+    if (len != 4 || *off % 4 != 0) {
+        qlog_from(QL_QVM_ERR, vi->vdp, "virtio: guest %s of %" PRIu64 " byte(s) at register 0x%03" PRIx64
+                  ": virtio-MMIO registers take aligned 4-byte accesses: bus error", what, len, *off);
+        *res = VIOREF_CLASS_BUS_ERROR;
+        return ACCESS_ANSWERED;
+    }
+    return ACCESS_REGISTER;
+}
+
 unsigned vio_read(struct vio_state *vsp, unsigned cookie, const struct qvm_state_block *vopnd,
                   const struct qvm_state_block *oopnd, struct guest_cpu *gcp)
 {
     (void)cookie;
-    struct vio_state_internal *vi = state_of(vsp);
+    struct vio_state_internal *vi;
     uint64_t off;
-    if (vi == NULL || !reg_offset(vi, vopnd, &off))
-        return VIOREF_CLASS_ERRNO | EINVAL;
-    uint64_t len = vopnd->length;
-    if (off >= MMIO_CONFIG) {
-        if (in_config(vi, off, len))
-            return VIOREF_CLASS_DEVCFG | (unsigned)(off - MMIO_CONFIG);
-        qlog_from(QL_QVM_DEBUG, vi->vdp, "virtio: guest load of %" PRIu64 " byte(s) at config+0x%" PRIx64
-                  " beyond the %u config byte(s): reads 0", len, off - MMIO_CONFIG, vi->desc.device_config_size);
+    unsigned res = VIOREF_CLASS_NOP;
+    switch (classify_access(vsp, vopnd, false, &vi, &off, &res)) {
+    case ACCESS_ANSWERED:
+        return res;
+    case ACCESS_BEYOND_CONFIG: {
         uint64_t zero = 0;
-        int rc = guest_cpu_write(gcp, GXF_NONE, oopnd, 1, &zero, len <= 8 ? len : 8);
+        int rc = guest_cpu_write(gcp, GXF_NONE, oopnd, 1, &zero, vopnd->length <= 8 ? vopnd->length : 8);
         return rc == EOK ? VIOREF_CLASS_NOP : errno_class(rc);
     }
-    if (len != 4 || off % 4 != 0) {
-        qlog_from(QL_QVM_ERR, vi->vdp, "virtio: guest load of %" PRIu64 " byte(s) at register 0x%03" PRIx64
-                  ": virtio-MMIO registers take aligned 4-byte accesses: bus error", len, off);
-        return VIOREF_CLASS_BUS_ERROR;
+    case ACCESS_REGISTER:
+        break;
     }
     pthread_mutex_lock(&vi->mtx);
     uint32_t v = reg_value(vi, off);
@@ -563,22 +595,16 @@ unsigned vio_write(struct vio_state *vsp, unsigned cookie, const struct qvm_stat
                    const struct qvm_state_block *oopnd, struct guest_cpu *gcp)
 {
     (void)cookie;
-    struct vio_state_internal *vi = state_of(vsp);
+    struct vio_state_internal *vi;
     uint64_t off;
-    if (vi == NULL || !reg_offset(vi, vopnd, &off))
-        return VIOREF_CLASS_ERRNO | EINVAL;
-    uint64_t len = vopnd->length;
-    if (off >= MMIO_CONFIG) {
-        if (in_config(vi, off, len))
-            return VIOREF_CLASS_DEVCFG | (unsigned)(off - MMIO_CONFIG);
-        qlog_from(QL_QVM_DEBUG, vi->vdp, "virtio: guest store of %" PRIu64 " byte(s) at config+0x%" PRIx64
-                  " beyond the %u config byte(s): ignored", len, off - MMIO_CONFIG, vi->desc.device_config_size);
+    unsigned answer = VIOREF_CLASS_NOP;
+    switch (classify_access(vsp, vopnd, true, &vi, &off, &answer)) {
+    case ACCESS_ANSWERED:
+        return answer;
+    case ACCESS_BEYOND_CONFIG:
         return VIOREF_CLASS_NOP;
-    }
-    if (len != 4 || off % 4 != 0) {
-        qlog_from(QL_QVM_ERR, vi->vdp, "virtio: guest store of %" PRIu64 " byte(s) at register 0x%03" PRIx64
-                  ": virtio-MMIO registers take aligned 4-byte accesses: bus error", len, off);
-        return VIOREF_CLASS_BUS_ERROR;
+    case ACCESS_REGISTER:
+        break;
     }
     uint32_t v = 0;
     int rc = guest_cpu_read(gcp, GXF_NONE, oopnd, 1, &v, 4);

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 
 OutputCallback = Callable[[str, bytes], None]
 
-#: How the guest of a qvm on a target is driven (``hil.qvm.guest``): qvmsim's
+#: How the guest of a qvm on a target is driven (``hil.qvmrun.guest``): qvmsim's
 #: scripted guest through qvm's standard input, or a real guest through the
 #: serial console with the definition's ``[guest]`` commands.
 GuestKind = Literal["scripted", "console"]

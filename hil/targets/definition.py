@@ -149,7 +149,7 @@ class ToolchainSection:
     cflags: tuple[str, ...] = ()
     portable: bool = False
     werror: bool = False
-    coverage: bool = False  # the quality gates (--hil-coverage, --hil-sanitize): hil.qvm.gates
+    coverage: bool = False  # the quality gates (--hil-coverage, --hil-sanitize): hil.qvmrun.gates
     sanitize: tuple[Literal["address", "undefined"], ...] = ()
 
 

@@ -10,8 +10,9 @@ from its name:
   host's architecture, Debian's cross gcc and cross libc headers for another one, ``qcc``
   from the QNX SDP, never from apt) and ``addr2line`` (``binutils``: crash and sanitizer
   frames are named on the host);
-* ``local``: this host's ``gcc`` (qvmsim is built and run here), ``clang`` and its libFuzzer
-  runtime (``hil vdev fuzz`` runs here);
+* ``local``: this host's ``gcc`` (qvmsim is built and run here); when fuzzing is asked for
+  (``hil host check|install --fuzz``), also ``clang`` and its libFuzzer runtime (``hil vdev fuzz``
+  runs here): a team that does not fuzz is not made to install clang;
 * ``qemu``: its QEMU binary (``qemu-system-x86_64`` from ``qemu-system-x86``,
   ``qemu-system-aarch64`` from ``qemu-system-arm``); with the public image (no ``image`` or
   ``kernel`` of the user's) also the gcc that builds qvmsim for its arch, apt's tools and
@@ -148,8 +149,9 @@ def missing_python_modules(definitions: Iterable[TargetDefinition]) -> list[Miss
     return [Missing(need, tuple(names)) for need, names in by_name.values() if not satisfied(need)]
 
 
-def requirements(definition: TargetDefinition, host: Arch | None = None) -> list[HostNeed]:
-    """What ``definition`` needs on a host of architecture ``host`` (default: this one), each once."""
+def requirements(definition: TargetDefinition, host: Arch | None = None, fuzzing: bool = False) -> list[HostNeed]:
+    """What ``definition`` needs on a host of architecture ``host`` (default: this one), each once;
+    with ``fuzzing``, also what ``hil vdev fuzz`` needs for it."""
     host = host or host_arch()
     toolchain = Toolchain.from_definition(definition)
     needs: list[HostNeed] = []
@@ -162,7 +164,8 @@ def requirements(definition: TargetDefinition, host: Arch | None = None) -> list
     needs.append(ADDR2LINE)
     if definition.kind == "local":
         needs += compiler_needs("gcc", "builds qvmsim, which runs on this host", host)
-        needs += [CLANG, libfuzzer_need(host)]
+        if fuzzing:
+            needs += [CLANG, libfuzzer_need(host)]
     elif definition.kind == "qemu":
         q = definition.qemu
         if "/" in q.qemu:
@@ -248,11 +251,12 @@ class Missing:
     targets: tuple[str, ...]
 
 
-def missing(definitions: Iterable[TargetDefinition], path: str | None = None) -> list[Missing]:
-    """What the ``definitions`` need and this host lacks, each once with every target needing it."""
+def missing(definitions: Iterable[TargetDefinition], path: str | None = None, fuzzing: bool = False) -> list[Missing]:
+    """What the ``definitions`` need (with ``fuzzing``: also for ``hil vdev fuzz``) and this host lacks,
+    each once with every target needing it."""
     by_key: dict[tuple[str, str], tuple[HostNeed, list[str]]] = {}
     for definition in definitions:
-        for need in requirements(definition):
+        for need in requirements(definition, fuzzing=fuzzing):
             entry = by_key.setdefault((need.kind, need.name), (need, []))
             if definition.name not in entry[1]:
                 entry[1].append(definition.name)

@@ -422,7 +422,7 @@ def _build_locked(
         if output.strip():
             sys.stderr.write(f"vdev '{vname}': compiler warnings:\n{output}")
             warnings_log.write_text(output)
-        if toolchain.coverage:  # which vdev these .gcno are of, for the coverage report (hil.qvm.coverage)
+        if toolchain.coverage:  # which vdev these .gcno are of, for the coverage report (hil.qvmrun.coverage)
             (target_dir / COVERAGE_DIR / "vdev.json").write_text(
                 json.dumps({"name": vname, "sources": [str(f) for f in files]})
             )

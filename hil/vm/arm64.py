@@ -20,7 +20,7 @@ from hil.vm.qemuargs import console_net_tail
 
 if TYPE_CHECKING:
     from hil.vm.image import Image
-    from hil.vm.qemu import QemuOptions
+    from hil.vm.qemuoptions import QemuOptions
 
 #: The kernel command line: the PL011 serial port is ``ttyAMA0``; ``quiet``,
 #: ``cryptomgr.notests`` and ``rodata=off`` as on x86_64 (``hil.vm.x86_64.KERNEL_CMDLINE``).

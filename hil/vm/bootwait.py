@@ -78,7 +78,7 @@ class BootWaits:
                     )
                 if not self.alive():
                     self._remember(buf)
-                    self._fail(f"QEMU exited before the ready marker '{marker}' appeared")
+                    self._fail(f"QEMU exited before the ready marker '{marker}' appeared", settle=2.0)
                 try:
                     data = sock.recv(65536)
                 except TimeoutError:
@@ -108,7 +108,7 @@ class BootWaits:
         while thread.is_alive():
             thread.join(0.05)
             if thread.is_alive() and not self.alive():
-                self._fail(f"QEMU exited before the ready marker '{marker}' appeared")
+                self._fail(f"QEMU exited before the ready marker '{marker}' appeared", settle=2.0)
         if outcome:
             self._fail(f"the ready marker '{marker}' did not appear on the serial console: {outcome[0]}")
 

@@ -32,9 +32,8 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from hil.core.deadline import Deadline
 from hil.core.errors import InfrastructureError, SetupError
@@ -51,9 +50,12 @@ from hil.vm.qemuargs import (
     reserved_port,
     unix_listener,
 )
+from hil.vm.qemuoptions import QemuOptions
 from hil.vm.qemuproc import disown, is_our_qemu, own, spawn, stop_pid
 from hil.vm.qmp import Qmp
 from hil.vm.x86_64 import NIC_DEVICES, NicDevice, x86_64_command
+
+__all__ = ["QemuMachine", "QemuOptions", "SnapshotUnusable"]
 
 #: How long start() waits for QEMU's "waiting for connection" note.  Our listening socket
 #: accepts from the start anyway; this only turns an early exit into a clear error.
@@ -62,20 +64,6 @@ _START_GRACE = 5.0
 _RESTORE_TIMEOUT = 20.0
 #: How long a first boot runs on after the ready marker before its snapshot is saved.
 _SNAPSHOT_SETTLE = 0.3
-
-
-@dataclass(frozen=True)
-class QemuOptions:
-    """How to run QEMU: size, accelerator ("auto": KVM only where a probe proves it boots),
-    ``boot_timeout`` (wait_ready's default deadline), extra QEMU and kernel arguments."""
-
-    memory_mb: int = 256
-    cpus: int = 1
-    accel: Literal["auto", "tcg", "kvm"] = "auto"
-    boot_timeout: float = 60.0
-    extra_args: tuple[str, ...] = ()
-    qemu: str = "qemu-system-x86_64"
-    kernel_args: tuple[str, ...] = ()
 
 
 class SnapshotUnusable(InfrastructureError):

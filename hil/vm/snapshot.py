@@ -25,8 +25,8 @@ import hashlib
 import json
 import logging
 import os
+import secrets
 import shutil
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -118,6 +118,40 @@ def key_for(argv: list[str], volatile: tuple[str, ...]) -> str:
     return h.hexdigest()[:20]
 
 
+def _named_by_a_process(needle: bytes) -> bool:
+    """Whether a process's command line holds ``needle``."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if needle in f.read():
+                        return True
+            except OSError:
+                continue
+    return False
+
+
+def _remove_part(tmp: str, wait: float = 2.0) -> None:
+    """Remove a save's ``.part`` file ``tmp`` (a save cancelled or failed; a completed one has renamed it).
+    QEMU's writer (``sh -c "test -e TMP && exec cat > TMP"``, started by the migrate command) may not have
+    opened it yet (a SIGTERM right after the migrate command): once it is removed, a writer not yet started
+    finds it gone and makes nothing; one between its test and its open names it on its command line, so until
+    no process does (at most ``wait`` seconds) it is removed again."""
+    end = time.monotonic() + wait
+    while True:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if not _named_by_a_process(tmp.encode()) or time.monotonic() > end:
+            break
+        time.sleep(0.01)
+    try:
+        os.unlink(tmp)
+    except OSError:
+        pass
+
+
 class Snapshot:
     """The snapshot file of one key in ``folder`` (``<image>/snapshots``)."""
 
@@ -184,12 +218,14 @@ class Snapshot:
             self._remove_stale_parts()
             if self.usable():
                 return False
-            fd, tmp = tempfile.mkstemp(prefix=f".{self.key}.", suffix=".part", dir=self.folder)
-            os.close(fd)
+            # the name is chosen before the file exists, so the clean-up below covers every moment after it is made
+            tmp = str(self.folder / f".{self.key}.{secrets.token_hex(6)}.part")
             try:
+                os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
                 with Qmp(qmp_address, timeout=timeout) as qmp:
                     quoted = "'" + tmp.replace("'", "'\\''") + "'"
-                    qmp.command("migrate", uri=f"exec:cat > {quoted}")
+                    # the writer makes no file once the save gave it up (removed it): see _remove_part
+                    qmp.command("migrate", uri=f"exec:test -e {quoted} && exec cat > {quoted}")
                     end = time.monotonic() + timeout
                     while True:
                         status = qmp.command("query-migrate").get("status")
@@ -211,5 +247,4 @@ class Snapshot:
                 self.meta.write_text(json.dumps(record))
                 return True
             finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
+                _remove_part(tmp)

@@ -10,7 +10,7 @@ import sys
 import time
 from pathlib import Path
 
-from hil.pytestplugin.live import LiveView, wants_markup
+from hil.pytestplugin.live import LINE_LIMIT, LiveView, wants_markup
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -182,3 +182,31 @@ def test_colour_follows_pytest_rules() -> None:
     finally:
         os.close(read)
         os.close(write)
+
+
+def test_a_long_line_without_newline_is_shown_bounded_and_costs_linear_work() -> None:
+    """10 MB without a newline (then a newline and a short line): the view keeps at most LINE_LIMIT bytes of
+    the unfinished line at any time (the work per chunk is bounded by the chunk and the limit, not by the line
+    so far) and shows the line cut, sanitised, with how much was left out."""
+    read, write = os.pipe()
+    view = LiveView(write, markup=False)
+    controls = b"\x1b]52;c;aGVsbG8=\x07\x1b[2J"  # a clipboard write and a clear screen
+    chunk = controls + b"x" * (64 * 1024 - len(controls))
+    total = 0
+    out = bytearray()
+    while total < 10_000_000:
+        view.feed("serial", chunk)
+        total += len(chunk)
+        partial = view._partial["serial"]  # what the view holds is the behaviour under test
+        assert len(partial.head) <= LINE_LIMIT
+        assert partial.dropped == total - len(partial.head)
+    view.feed("serial", b"\r\nnext line\n")
+    view.close()
+    with os.fdopen(read, "rb") as pipe:
+        out += pipe.read()
+    text = out.decode()
+    lines = text.split("\n")
+    assert lines[-1] == "" and lines[1] == "[serial] next line" and len(lines) == 3
+    shown, note = lines[0].split(" [hil: ")
+    assert shown == "[serial] " + "x" * (LINE_LIMIT - len(controls))  # the controls removed, the line cut
+    assert note == f"{total + 1 - LINE_LIMIT} more bytes of this line in the console log]"  # + its "\r"

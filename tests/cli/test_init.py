@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import subprocess
 import sys
 import tomllib
@@ -15,6 +16,7 @@ from hil.cli.scaffold import CI, CI_JOBS, COMMON, SAMPLE, TEMPLATE_DIR
 from hil.targets.definition import load_definition
 from hil.targets.toolchain import Toolchain, build_vdev
 from tests.support.cli import hil as hil_cli
+from tests.unit.test_deploy import small_disk  # noqa: F401 - a fixture
 
 
 def run(*args: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess[str]:
@@ -205,3 +207,59 @@ def test_nightly_with_no_tests_selected_is_bad_input(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stdout[-2000:] + done.stderr[-2000:]
     assert "hil nightly: no tests selected (pytest exit 5)" in done.stderr
     assert f"testpaths in {tmp_path / 'pyproject.toml'}" in done.stderr
+
+
+def _tree(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    ("link", "args"),
+    [("vdevs", ()), ("tests", ()), (".github", ("--ci", "github")), (".gitignore", ()), ("ci", ("--ci", "gitlab"))],
+)
+def test_init_never_follows_a_link_out_of_the_folder(tmp_path: Path, link: str, args: tuple[str, ...]) -> None:
+    """Issue 22.14: a sub-folder (or ``.gitignore``) of DIR that is a symbolic link out of DIR is refused with a
+    clear error; nothing is written, in DIR or where the link points."""
+    project, outside = tmp_path / "project", tmp_path / "outside"
+    project.mkdir()
+    outside.mkdir()
+    target = outside / "ignored" if link == ".gitignore" else outside
+    if link == ".gitignore":
+        target.write_text("theirs\n")
+    (project / link).symlink_to(target)
+    done = hil_cli("init", str(project), *args, cwd=tmp_path, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    line = f"hil: error: {project / link} is a symbolic link (to {target}); hil init writes only inside {project}"
+    assert done.stderr.startswith(line) and "nothing was written" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1
+    assert _tree(outside) == (["ignored"] if link == ".gitignore" else [])
+    assert target.read_text() == "theirs\n" if link == ".gitignore" else True
+    assert _tree(project) == [link]
+
+
+def test_a_failed_init_leaves_the_folder_as_it_was(tmp_path: Path) -> None:
+    """Issue 22.14: ``hil init`` failing part way (here at the end: ``.gitignore`` is a FIFO, read as a bounded
+    input, so nothing hangs) removes every file and folder it made: DIR is as it was."""
+    project = tmp_path / "project"
+    (project / "vdevs").mkdir(parents=True)
+    (project / "vdevs" / "mine.c").write_text("/* mine */\n")
+    os.mkfifo(project / ".gitignore")
+    before = _tree(project)
+    done = hil_cli("init", str(project), "--ci", "gitlab", cwd=tmp_path, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert ".gitignore" in done.stderr and "FIFO" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert _tree(project) == before and (project / "vdevs" / "mine.c").read_text() == "/* mine */\n"
+
+
+def test_init_out_of_space_leaves_nothing_behind(small_disk: Path) -> None:  # noqa: F811
+    """Issue 22.14: a disk that fills while ``hil init`` writes: a one-line error; the new DIR (and its parent
+    that init made) are gone again, so a retry after freeing space starts clean."""
+    (small_disk / "filler").write_bytes(b"x" * (56 << 10))
+    project = small_disk / "new" / "project"
+    done = hil_cli("init", str(project), "--ci", "jenkins", cwd=small_disk, timeout=60)
+    assert done.returncode == 2, done.stdout + done.stderr
+    assert "No space left on device" in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert _tree(small_disk) == ["filler"]
+    (small_disk / "filler").unlink()
+    again = hil_cli("init", str(project), "--ci", "jenkins", cwd=small_disk, timeout=60)
+    assert again.returncode == 0, again.stderr

@@ -24,7 +24,7 @@ def arrive(phase, block=True):
 
 def pytest_configure(config):
     from hil import orchestrate
-    from hil.qvm.runner import QvmSession
+    from hil.qvmrun.runner import QvmSession
     from hil.targets.deploy import Deployment
 
     bring_up, put_file, cleanup, wait = orchestrate.bring_up, Deployment.put_file, Deployment.cleanup, QvmSession.wait

@@ -217,6 +217,35 @@ MATRIX: dict[str, tuple[str, str]] = {
         "in the report; the text shown with U+FFFD; no temporary file left (issue 22, item 13)",
         "tests/cli/test_html_robust.py::test_bad_history_and_a_lone_surrogate_leave_a_passing_night_passing",
     ),
+    "hil init DIR with a sub-folder or .gitignore that is a symbolic link out of DIR (issue 22.14)": (
+        "refused, one line naming the link, exit 2; nothing written in DIR or where the link points",
+        "tests/cli/test_init.py::test_init_never_follows_a_link_out_of_the_folder",
+    ),
+    "hil init failing part way (.gitignore a FIFO, disk full) (issue 22.14)": (
+        "one line, exit 2, no hang; every file and folder it made removed: DIR as it was",
+        "tests/cli/test_init.py::test_a_failed_init_leaves_the_folder_as_it_was",
+    ),
+    "hil init on a disk that fills (issue 22.14)": (
+        "'No space left on device', the new DIR and the parents init made removed; a retry works",
+        "tests/cli/test_init.py::test_init_out_of_space_leaves_nothing_behind",
+    ),
+    "--hil-junit PATH (space form, PATH existing outside the project) (issue 22.14)": (
+        "the project's rootdir and pytest.ini as with --hil-junit=PATH, run after run; a usage error (exit 4) "
+        "naming the '=' form when pytest already applied another file's addopts",
+        "tests/unit/test_bad_inputs_22.py::test_hil_junit_as_a_separate_word_keeps_the_rootdir",
+    ),
+    "SIGTERM inside hil_qvm.start the moment qvm was launched (issue 22.5)": (
+        "interrupted (exit 2), the qvm stopped by the fixture's teardown, not orphaned with its qvm.pid removed",
+        "tests/faults/test_start_ready.py::test_sigterm_the_moment_start_launched_qvm_leaves_no_qvm",
+    ),
+    "SIGTERM to 'hil target up' while it saves the snapshot (issue 22.5)": (
+        "exit 143, no QEMU left, no state.json, no .part file (QEMU's writer may make it after the save's unlink)",
+        "tests/vm/test_target_up_exits.py::test_sigterm_during_the_snapshot_save_of_target_up_leaves_no_qemu",
+    ),
+    "hil nightly (two targets) cancelled the moment its pytest starts (issue 22.7)": (
+        "exit 143; the junit.xml it names exists and is valid (no test, saying it was cancelled); nothing left",
+        "tests/faults/test_nightly_xdist.py::test_a_nightly_cancelled_as_pytest_starts_still_leaves_a_junit_report",
+    ),
 }
 
 

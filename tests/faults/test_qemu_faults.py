@@ -14,7 +14,7 @@ import pytest
 from hil.core.deadline import Deadline
 from hil.core.errors import InfrastructureError, SetupError
 from hil.qvm import QvmConfig
-from hil.qvm.runner import QvmRunner
+from hil.qvmrun.runner import QvmRunner
 from hil.targets import QemuTarget, make_target
 from hil.targets.definition import parse_definition
 from hil.targets.deploy import create_deployment

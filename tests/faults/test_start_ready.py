@@ -15,7 +15,7 @@ import pytest
 from hil.core.deadline import Deadline
 from hil.qvm import QvmConfig
 from hil.qvm.exitcodes import Exit
-from hil.qvm.runner import QvmRunner
+from hil.qvmrun.runner import QvmRunner
 from hil.targets import make_target
 from hil.targets.base import Target
 from hil.targets.definition import parse_definition
@@ -98,6 +98,53 @@ def test_sigterm_while_start_waits_for_a_ready_qvm_leaves_no_qvm(tmp_path: Path)
     assert not left, [_cmdline(p) for p in left]
 
 
+INNER_LAUNCHED = """
+import os
+import signal
+from pathlib import Path
+
+import hil.qvmrun.runner as runner_module
+from hil.qvm import QvmConfig
+
+
+def test_victim(hil_qvm, monkeypatch):
+    real = runner_module.guest_for
+
+    def signalled(target, session):  # inside start(), the moment qvm's process exists
+        Path(os.environ["HIL_FAULT_MARK"]).write_text(str(session.process.pid))
+        os.kill(os.getpid(), signal.SIGTERM)  # the handler raises here, in start()
+        return real(target, session)
+
+    monkeypatch.setattr(runner_module, "guest_for", signalled)
+    with hil_qvm.start(QvmConfig("vm"), timeout=60) as session:
+        session.wait_stdout("never", timeout=60)
+"""
+
+
+def test_sigterm_the_moment_start_launched_qvm_leaves_no_qvm(tmp_path: Path) -> None:
+    """Issue 22.5: SIGTERM to pytest inside ``hil_qvm.start`` right after qvm's process was launched (delivered
+    at that moment by a hook in the inner test, not after a sleep): interrupted (exit 2), the qvm stopped, not
+    orphaned with its deployment folder (and its ``qvm.pid``) removed.  The old start raised out of the session's
+    set-up with nobody left to stop the qvm."""
+    (tmp_path / "test_inner.py").write_text(INNER_LAUNCHED)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    toml = tmp_path / "box.toml"
+    toml.write_text(f'name = "box"\nkind = "local"\n[qvm]\nworkdir = "{tmp_path / "work"}"\n')
+    env = {**os.environ, "HIL_FAULT_MARK": str(tmp_path / "mark")}
+    env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path / "test_inner.py"),
+         "--hil-target", str(toml), "--hil-artifacts", str(tmp_path / "out")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    qvm = int((tmp_path / "mark").read_text())  # the hook ran: the signal came inside start()
+    left = pids_mentioning(tmp_path / "work")
+    for pid in left:  # do not leave it running for the next test
+        os.kill(pid, signal.SIGKILL)
+    assert done.returncode == 2, done.stdout[-3000:] + done.stderr[-2000:]
+    assert not left, (qvm, [_cmdline(p) for p in left])
+
+
 def _cmdline(pid: int) -> bytes:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -142,7 +189,7 @@ def test_a_missing_qvm_on_local_is_a_setup_error_at_start(tmp_path: Path) -> Non
 
 
 def test_a_guest_command_after_qvm_ended_says_how_it_ended(tmp_path: Path) -> None:
-    from hil.qvm.runner import QvmEnded
+    from hil.qvmrun.runner import QvmEnded
 
     target = make_target(parse_definition({"kind": "local"}, "t.toml", "box"), tmp_path / "run")
     deployment = create_deployment(target, "ended")
@@ -156,3 +203,32 @@ def test_a_guest_command_after_qvm_ended_says_how_it_ended(tmp_path: Path) -> No
                     session.send("print late")
     finally:
         deployment.cleanup()
+
+
+def test_a_missing_sanitizer_qvm_is_named_not_the_plain_one(tmp_path: Path) -> None:
+    """The set-up error of a qvm that could not be started names the qvm that was started: the sanitizer build
+    (``--hil-sanitize``) when it was, not the target's plain ``[qvm] command``."""
+    from dataclasses import dataclass
+
+    from hil.core.errors import SetupError
+    from hil.qvmrun.gates import Gates
+    from hil.targets.deploy import Deployment
+
+    missing = tmp_path / "hil-sanitizer-k" / "qvm"
+
+    @dataclass(frozen=True)
+    class GoneSanitizerQvm(Gates):  # the sanitizer build's file vanished from under the run
+        def qvm_command(self, target: Target, deployment: Deployment) -> tuple[str, str | None]:
+            return str(missing), None
+
+    target = make_target(parse_definition({"kind": "local"}, "t.toml", "box"), tmp_path / "run")
+    deployment = create_deployment(target, "nosan")
+    runner = QvmRunner(target, deployment, tmp_path, None, gates=GoneSanitizerQvm(sanitize=("address",)))
+    try:
+        with pytest.raises(SetupError) as caught, runner.start(QvmConfig("vm"), timeout=30) as session:
+            session.wait(timeout=30)
+    finally:
+        deployment.cleanup()
+    message = str(caught.value)
+    assert message.startswith("the sanitizer build of qvm (address) could not be started on target 'box'"), message
+    assert repr(str(missing)) in message and target.qvm_command() not in message, message

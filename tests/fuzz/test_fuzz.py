@@ -1,4 +1,4 @@
-"""A hostile guest (issue 28): hil.qvm.fuzz, 'hil vdev fuzz', the hil_fuzz fixture.
+"""A hostile guest (issue 28): hil.qvmrun.fuzz, 'hil vdev fuzz', the hil_fuzz fixture.
 
 On ``local`` (libFuzzer runs qvmsim's core in-process on this host).  tests/fuzz/vdevs/planted has one
 planted bug reachable only after the guest writes a 32-bit key to one register and then an
@@ -22,7 +22,7 @@ import pytest
 
 from hil.cli.fuzznightly import fuzz_each, vdev_folders
 from hil.core.errors import SetupError
-from hil.qvm.fuzz import FuzzReport, FuzzSettings, Region, config_text, encode_script
+from hil.qvmrun.fuzz import FuzzReport, FuzzSettings, Region, config_text, encode_script
 from tests.support.inner import run_inner_pytest
 from tests.support.needs import require_program
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.qvm.coverage import build_report
+from hil.qvmrun.coverage import build_report
 from tests.support.inner import run_inner_pytest
 from tests.support.paths import REPO as ROOT
 

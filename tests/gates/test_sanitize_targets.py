@@ -14,9 +14,9 @@ import pytest
 
 from hil.core.errors import SetupError
 from hil.qvm import Exit, QvmConfig
-from hil.qvm.gates import Gates
-from hil.qvm.runner import QvmRunner
-from hil.qvm.sweep import FINDING, Acceptances, run_sweep
+from hil.qvmrun.gates import Gates
+from hil.qvmrun.runner import QvmRunner
+from hil.qvmrun.sweep import FINDING, Acceptances, run_sweep
 from hil.targets import Target
 from hil.targets.definition import builtin_definitions
 from hil.targets.deploy import Deployment

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.qvm import Exit, QvmConfig
+from hil import Exit, QvmConfig
 from tests.support.hil import TRACE_LOC, DeployedVdev, QvmRunner, VdevBuilder, vm
 
 pytestmark = pytest.mark.hil

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from hil.core.errors import (
+from hil import (
     CommandFailed,
     DeviceFailure,
     ExpectTimeout,
@@ -14,8 +14,8 @@ from hil.core.errors import (
     InfrastructureError,
     SetupError,
     WaitTimeout,
+    signal_name,
 )
-from hil.core.signals import signal_name
 from tests.support.hil import TRACE_LOC, DeployedVdev, QvmRunner, Target, vm
 
 pytestmark = pytest.mark.hil

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hil.qvm import Exit
+from hil import Exit
 from tests.support.hil import TRACE_LOC, WDOG_LOC, DeployedVdev, QvmRunner, vm
 
 pytestmark = pytest.mark.hil
@@ -46,14 +46,32 @@ def test_kick_every_names_its_watchdog(hil_qvm: QvmRunner, wdog: DeployedVdev) -
     run.assert_no_log(r"watchdog expired|no watchdog vdev")
 
 
-def test_expect_stdout_shows_the_console(hil_qvm: QvmRunner, trace: DeployedVdev) -> None:
+def test_assert_stdout_shows_the_console(hil_qvm: QvmRunner, trace: DeployedVdev) -> None:
     run = hil_qvm.run(vm().vdev(trace, loc=TRACE_LOC), timeout=20, stdin=["print hello there", "shutdown"])
     run.assert_reason(Exit.NORMAL)
-    assert run.expect_stdout(r"hello (\w+)")[1] == "there"
+    assert run.assert_stdout(r"hello (\w+)")[1] == "there"
     with pytest.raises(AssertionError) as failed:
         run.assert_stdout(r"goodbye")
     assert "hello there" in str(failed.value) and "/goodbye/" in str(failed.value)
     assert "QvmResult(" not in repr(run) and "NORMAL" in repr(run)
+
+
+def test_the_duplicate_names_warn_and_still_work(hil_qvm: QvmRunner, trace: DeployedVdev) -> None:
+    """One name per thing: ``guest.sleep`` (use ``guest.wait``), ``session.expect_stdout`` (use
+    ``wait_stdout``) and ``run.expect_stdout`` (use ``assert_stdout``) still work, with a
+    DeprecationWarning naming the replacement, pointing at the caller's line."""
+    with hil_qvm.start(vm().vdev(trace, loc=TRACE_LOC), timeout=20) as session:
+        session.guest.send("print hello there")
+        with pytest.warns(DeprecationWarning, match=r"use session\.wait_stdout\(") as seen:
+            assert session.expect_stdout(r"hello (\w+)", timeout=10)[1] == "there"
+        assert seen[0].filename == __file__
+        with pytest.warns(DeprecationWarning, match=r"use guest\.wait\(seconds\)") as seen:
+            session.guest.sleep(0.01)
+        assert seen[0].filename == __file__
+        run = session.stop()
+    with pytest.warns(DeprecationWarning, match=r"use run\.assert_stdout\(pattern\)") as seen:
+        assert run.expect_stdout(r"hello (\w+)")[1] == "there"
+    assert seen[0].filename == __file__
 
 
 def test_store_sent_or_done(hil_qvm: QvmRunner, trace: DeployedVdev) -> None:

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from hil.qvm import Exit
+from hil import Exit
 from tests.support.hil import TRACE_LOC, DeployedVdev, QvmRunner, Target, vm
 
 pytestmark = pytest.mark.hil

@@ -13,7 +13,7 @@ import re
 
 import pytest
 
-from hil.qvm import Exit, QvmResult
+from hil import Exit, QvmResult
 from tests.support.hil import DeployedVdev, QvmRunner, Target, VdevBuilder, vm
 
 pytestmark = pytest.mark.hil

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from hil.qvm import Exit, QvmConfig, QvmResult
+from hil import Exit, QvmConfig, QvmResult
 from tests.support.hil import DeployedVdev, QvmRunner
 from tests.support.paths import FIXTURES
 from tests.support.qvmsim import stamp

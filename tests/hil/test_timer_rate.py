@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from hil.qvm import Exit
+from hil import Exit
 from tests.support.hil import DeployedVdev, QvmRunner, Target, VdevBuilder, vm
 
 pytestmark = pytest.mark.hil

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from hil.qvm import Exit
+from hil import Exit
 from tests.support.hil import DeployedVdev, QvmRunner, QvmSession, Sweep, VdevBuilder, vm
 
 pytestmark = pytest.mark.hil

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hil.qvm import Exit
+from hil import Exit
 from tests.support.hil import WDOG_LOC, DeployedVdev, QvmRunner, vm
 
 pytestmark = pytest.mark.hil
@@ -19,7 +19,7 @@ def tolerance(t: float) -> float:
 def test_watchdog_bites_when_starved(hil_qvm: QvmRunner, wdog: DeployedVdev) -> None:
     with hil_qvm.start(vm().vdev(wdog, loc=WDOG_LOC, timeout=500), timeout=20) as session:
         session.guest.kick_every(0.1)
-        session.guest.sleep(0.35)  # a few kicks ...
+        session.guest.wait(0.35)  # a few kicks ...
         session.guest.stop_kicking()  # ... then starvation
         run = session.wait(timeout=10)
     run.assert_reason(Exit.WATCHDOG)

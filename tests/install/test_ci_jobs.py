@@ -123,18 +123,22 @@ def path_without_sudo(folder: Path) -> str:
 def seed_image_cache(project: Path) -> None:
     """What the CI's cache: restores: the QEMU image of the public targets run here (with its saved
     snapshot), the kernels and the packages, as a previous run of the job left them (built once
-    here by the other tests).  Only those: this host's cache holds every image anyone built on it,
-    and images being built by other sessions (``.build-*``)."""
+    here by the other tests).  Only those: this host's cache holds every image anyone built on it.
+
+    A build under way in the shared cache (``.build-*`` folders, ``*.part`` files: another process
+    building an image or saving a snapshot) is not part of what a CI cache would hold: skipped, so
+    the copy does not race with it."""
     shared = cache_dir()
     mine = project / ".cache" / "qnx-hil"
+    in_progress = shutil.ignore_patterns(".build-*", "*.part", ".tmp*")
     for part in ("kernels", "debs"):
         if (shared / part).is_dir():
-            shutil.copytree(shared / part, mine / part, symlinks=True)
+            shutil.copytree(shared / part, mine / part, symlinks=True, ignore=in_progress)
     for name in PUBLIC_TARGETS_HERE.split():
         (definition,) = resolve(name)
         if definition.kind == "qemu":
             image = qemu_kind.public_image(definition).root
-            shutil.copytree(image, mine / "images" / image.name, symlinks=True, ignore=shutil.ignore_patterns("*.part"))
+            shutil.copytree(image, mine / "images" / image.name, symlinks=True, ignore=in_progress)
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from hil.qvm.guest import ScriptedGuest
+from hil.qvmrun.guest import ScriptedGuest
 from tests.support.qvmsim import QvmProc, RunQvm
 
 RAM = "ram 0x80000000,64K\n"

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from hil.pytestplugin.vdevs import DeployedVdev
-from hil.qvm import QvmConfig
-from hil.qvm.runner import QvmRunner, QvmSession
-from hil.qvm.sweep import SweepReport
-from hil.targets.base import Target
+from hil import DeployedVdev, QvmConfig, QvmRunner, QvmSession, Sweeper, Target, VdevBuilder
 
 __all__ = ["TRACE_LOC", "WDOG_LOC", "DeployedVdev", "QvmRunner", "QvmSession", "Sweep", "Target", "VdevBuilder", "vm"]
 
-#: ``hil_vdev(source, *more, name=None)``: builds and deploys a vdev (hil.pytestplugin.vdevs.hil_vdev).
-VdevBuilder = Callable[..., DeployedVdev]
-#: ``hil_sweep(vdev, base=..., accept=..., ...)``: the configuration-fault sweep (hil.pytestplugin.vdevs.hil_sweep).
-Sweep = Callable[..., SweepReport]
+#: ``hil_sweep(vdev, base=..., accept=..., ...)``: the configuration-fault sweep (``hil.Sweeper``).
+Sweep = Sweeper
 
 TRACE_LOC = 0x1C100000  # above the suite's 16M of guest RAM
 WDOG_LOC = 0x1C0F0000

@@ -1,4 +1,4 @@
-"""The configuration-fault sweep (issue 15): hil.qvm.sweep, 'hil vdev sweep', the hil_sweep fixture.
+"""The configuration-fault sweep (issue 15): hil.qvmrun.sweep, 'hil vdev sweep', the hil_sweep fixture.
 
 On ``local`` only (each case is a millisecond dryrun; the planted hang costs one short timeout):
 the test vdev tests/sweep/vdevs/sweepy has a planted crash (``depth 0``) and a planted hang
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from hil.core.errors import SetupError
-from hil.qvm.sweep import Acceptances, VdevOption, cases, parse_option_list
+from hil.qvmrun.sweep import Acceptances, VdevOption, cases, parse_option_list
 from hil.targets.toolchain import Toolchain, build_vdev
 from tests.support.hil import Sweep
 
@@ -96,7 +96,7 @@ def test_target_vdevs_sweep_clean(hil_sweep: Sweep, vdev: str, base: str) -> Non
 
 def test_option_names_from_the_target_never_leave_the_report_folder(tmp_path: Path) -> None:
     """Issue 22.4: a target listing an option '../../escaped' neither deletes nor writes outside -o OUT."""
-    from hil.qvm.sweep import run_sweep
+    from hil.qvmrun.sweep import run_sweep
     from hil.targets import make_target
     from hil.targets.definition import parse_definition
     from hil.targets.sdk import build_qvmsim
@@ -214,3 +214,16 @@ def test_a_bad_ranges_file_is_a_setup_error(tmp_path: Path) -> None:
     (tmp_path / "sweep.ranges").write_text("depth 0 0x10  # hex is fine\n")
     acc.read_ranges(tmp_path / "sweep.ranges")
     assert acc.ranges == {"depth": (0, 16)}
+
+
+def test_folder_acceptances_are_the_one_set_up(tmp_path: Path) -> None:
+    """'hil vdev sweep' and hil_sweep read a folder's acceptances through one function: its file, then
+    the caller's own accepts and excludes, said as whose; not a folder is a set-up error naming the caller."""
+    from hil.qvmrun.sweep import folder_acceptances
+
+    (tmp_path / "sweep.accept").write_text("accept tick zero  # 0 = no thread\n")
+    acc = folder_acceptances(tmp_path, ["depth=negative"], ["hang"], by="by the test")
+    assert acc.accept == {("tick", "zero"): "0 = no thread", ("depth", "negative"): "accepted by the test"}
+    assert acc.exclude == {"hang": "excluded by the test"}
+    with pytest.raises(SetupError, match=r"^hil_sweep: .*nowhere is not a vdev folder"):
+        folder_acceptances(tmp_path / "nowhere", what="hil_sweep")

@@ -62,11 +62,16 @@ def _call(fn: Callable[[], object]) -> object:
 
 
 def test_sweep_accept_and_snapshot_records_are_bounded_inputs(tmp_path: Path) -> None:
-    from hil.qvm.sweep import Acceptances
+    from hil.qvmrun.sweep import Acceptances
     from hil.vm.snapshot import Snapshot
 
     accept = _within(10, lambda: Acceptances.read(_fifo(tmp_path, "sweep.accept")))
     assert isinstance(accept, ConfigError) and "FIFO" in str(accept)
+    zeros = tmp_path / "zeros"
+    zeros.mkdir()
+    (zeros / "sweep.accept").symlink_to("/dev/zero")  # would fill memory if read
+    device = _within(10, lambda: Acceptances.read(zeros / "sweep.accept"))
+    assert isinstance(device, ConfigError) and "character device" in str(device)
     folder = tmp_path / "snapshots"
     folder.mkdir()
     snap = Snapshot(folder, "k")
@@ -95,3 +100,44 @@ def test_suite_properties_are_cut_to_a_few_kb() -> None:
     facts = reporter._facts(json.dumps({"qvm.version": "v" * 10_000_000, "target.labels": "a,\x1b]0;t\x07b"}))
     assert len(facts["qvm.version"]) <= PROPERTY_MAX and facts["qvm.version"].endswith("[10000000 chars]")
     assert facts["target.labels"] == "a,b"
+
+
+def _header(done: subprocess.CompletedProcess[str]) -> list[str]:
+    return [line for line in done.stdout.splitlines() if line.startswith(("rootdir:", "configfile:"))]
+
+
+def test_hil_junit_as_a_separate_word_keeps_the_rootdir(tmp_path: Path) -> None:
+    """Issue 22.14: pytest takes the value of ``--hil-junit PATH`` for a test path (it finds its rootdir before it
+    loads the plugin): once PATH exists, a PATH outside the project moved the rootdir to a common parent and the
+    project's pytest.ini went unread.  Both forms now give the project's rootdir and configuration file, run
+    after run; when pytest had already taken another file's addopts, a one-line usage error says to use '='."""
+    project, out = tmp_path / "project", tmp_path / "out"
+    (project / "tests").mkdir(parents=True)
+    out.mkdir()
+    (project / "pytest.ini").write_text("[pytest]\ntestpaths = tests\naddopts = -v\n")
+    (project / "tests" / "test_x.py").write_text("def test_x():\n    pass\n")
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    env.pop("PYTEST_ADDOPTS", None)
+    junit = out / "junit.xml"
+    base = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--hil-target", "local"]
+    runs = {}
+    for form in ("joined", "spaced", "spaced again", "joined again"):  # the first run makes junit.xml
+        option = [f"--hil-junit={junit}"] if form.startswith("joined") else ["--hil-junit", str(junit)]
+        done = subprocess.run([*base, *option], cwd=project, env=env, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, (form, done.stdout[-2000:], done.stderr[-2000:])
+        assert "tests/test_x.py::test_x PASSED" in done.stdout, (form, done.stdout[-2000:])  # pytest.ini's -v
+        runs[form] = _header(done)
+    assert junit.is_file()
+    expected = [f"rootdir: {project}", "configfile: pytest.ini"]
+    assert runs == {form: expected for form in runs}
+    (tmp_path / "pytest.ini").write_text("[pytest]\naddopts = -q\n")  # pytest would take this file and its addopts
+    done = subprocess.run(
+        [*base, "--hil-junit", str(junit)], cwd=project, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 4, done.stdout[-2000:] + done.stderr[-2000:]
+    assert f"--hil-junit {junit}: pytest took the value for a test path" in done.stderr, done.stderr
+    assert "write it with '=' (e.g. --hil-junit=PATH)" in done.stderr and "Traceback" not in done.stderr
+    joined = subprocess.run(
+        [*base, f"--hil-junit={junit}"], cwd=project, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert joined.returncode == 0 and _header(joined) == expected, joined.stdout[-2000:]

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from hil.core.errors import ExpectTimeout, FailPatternSeen, InfrastructureError, SetupError
+from hil.links import regex_window
 from hil.links.capture import TextStore
 from hil.links.console import Console, ConsoleMatch, Mark
 from hil.links.regex_window import Search
@@ -185,6 +186,25 @@ def test_unbounded_fail_pattern_split_across_chunks(peer: Peer, console: Console
     assert [f.line for f in console.take_failures()] == ["BUG: scheduling_while_atomic oops"]
 
 
+def test_a_fail_pattern_hit_at_the_end_of_a_read_is_reported_with_its_whole_line(peer: Peer, console: Console) -> None:
+    # QNX's shutdown banner, its last digit in the next read: the hit `S/C/F=11/1/1` is seen first; the
+    # failure raised (and taken) names the whole line once it has arrived, not the cut one.
+    console.add_fail_pattern(r"Shutdown\[\d+(?:,\d+)?\] S/C/F=\d+/\d+/\d+")
+    feed(peer, console, "booting\nShutdown[0,0] S/C/F=11/1/1")
+    threading.Timer(0.05, peer.send, args=("1\n",)).start()
+    with pytest.raises(FailPatternSeen) as err:
+        console.expect("never printed", timeout=20)
+    assert "'Shutdown[0,0] S/C/F=11/1/11'" in str(err.value), str(err.value)
+    assert console.failures[0].line == "Shutdown[0,0] S/C/F=11/1/1"  # as first seen; the raised one is whole
+
+
+def test_a_fail_pattern_line_that_never_ends_is_reported_as_it_is(peer: Peer, console: Console) -> None:
+    console.add_fail_pattern(r"S/C/F=\d+")
+    feed(peer, console, "S/C/F=11")
+    [failure] = console.take_failures()  # waits its grace for the line's end, then names what there is
+    assert failure.line == "S/C/F=11"
+
+
 def test_fail_pattern_interrupts_a_waiting_expect(peer: Peer, console: Console) -> None:
     console.add_fail_pattern("QVM FATAL")
     threading.Timer(0.05, peer.send, args=("starting\nQVM FATAL: vdev ser8250 fault\n",)).start()
@@ -297,7 +317,7 @@ def test_no_reconnect_ends_expect_with_infrastructure_error(peer: Peer) -> None:
 def test_close_is_idempotent_and_stops_the_reader(peer: Peer) -> None:
     c = Console(TcpTransport("127.0.0.1", peer.port)).start()
     peer.accept()
-    reader = c._reader
+    reader = c.reader.thread
     assert reader is not None and reader.is_alive()
     c.close()
     c.close()
@@ -313,7 +333,7 @@ def test_close_stops_reconnecting() -> None:
     peer.close()
     until(lambda: not c.connected)
     c.close()
-    assert c._reader is not None and not c._reader.is_alive()
+    assert c.reader.thread is not None and not c.reader.thread.is_alive()
 
 
 def test_start_failure_and_unstarted_use() -> None:
@@ -388,8 +408,12 @@ def test_console_over_a_socket_like_channel() -> None:
 # ---------------------------------------------------------------- incremental search == full search
 
 
+@pytest.mark.parametrize("in_place", [True, False])
 @pytest.mark.parametrize("seed", range(4))
-def test_incremental_search_equals_a_full_search(seed: int) -> None:
+def test_incremental_search_equals_a_full_search(seed: int, in_place: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Searching the new text where it lies (plus the copied overlap before it) finds what a full search finds;
+    ``in_place``: every window is searched so (short texts here), else every window is copied."""
+    monkeypatch.setattr(regex_window, "_IN_PLACE", 0 if in_place else 1 << 30)
     patterns = [
         r"foo", r"a(?=bc)", r"(?<=xy)z\b", r"^ab", r"(?m)^ab", r"b.*c", r"\s+d", r"[^\n]+e$",
         r"(?s)a.*?z", r"(x|yz){2,3}", r"\bq\w*", r"(a)\1", r"o\n\w", r"(?<!a)b+c", r"c$", r"\Ax",
@@ -482,8 +506,6 @@ def test_plain_text_patterns_reach_as_far_as_the_parser_says(pattern: str) -> No
     """The plain-text shortcut of ``reach`` (no parse) gives what the parse tree gives."""
     from re import _parser  # type: ignore[attr-defined]  # private, not in typeshed: the parser reach mirrors
 
-    from hil.links import regex_window
-
     parsed = _parser.parse(pattern, 0)
     width, behind, newline = regex_window._walk(parsed, parsed.state.flags)
     quick = regex_window._literal_reach(pattern, 0)
@@ -491,3 +513,25 @@ def test_plain_text_patterns_reach_as_far_as_the_parser_says(pattern: str) -> No
     assert (quick is None) == any(c in pattern for c in "|[d(x") or pattern == r"foo\b"
     regex_window.reach.cache_clear()
     assert regex_window.reach(pattern, 0) == regex_window.Reach(width, behind, newline)
+
+
+def test_store_slices_and_pieces_are_the_text() -> None:
+    """``TextStore.slice`` (which copies only what is asked for) and ``piece_at`` agree with the plain text,
+    across seals and drops."""
+    rng = random.Random(1)
+    for _ in range(3000):
+        store = TextStore()
+        store.SEAL = rng.choice([1, 3, 16, 1 << 16])
+        text = ""
+        for _ in range(rng.randint(0, 30)):
+            piece = "".join(rng.choice("abcdef") for _ in range(rng.randint(0, 7)))
+            store.append(piece)
+            text += piece
+        if text and rng.random() < 0.3:
+            store.drop_before(store.floor(rng.randint(0, len(text))))
+        for _ in range(20):
+            a, b = rng.randint(0, len(text)), rng.randint(0, len(text) + 3)
+            assert store.slice(a, b) == text[max(a, store.first) : b]
+            if store.first <= a < len(text):
+                piece, at = store.piece_at(a)
+                assert text[at : at + len(piece)] == piece and at <= a < at + len(piece)

@@ -41,7 +41,7 @@ FLOOD = textwrap.dedent("""
     waiting = {}
     t = threading.Thread(target=lambda: waiting.setdefault("m", console.expect(r"MARKER-(\\d+)", 300)))
     t.start()
-    while not console._active:  # the expect is waiting before the flood starts
+    while not console.capture.pins:  # the expect is waiting before the flood starts
         time.sleep(0.001)
     def write():
         for _ in range(total // len(chunk)):
@@ -106,7 +106,7 @@ def waiting_expect(console: Console, pattern: str, send: Callable[[], object]) -
 
     waiter = threading.Thread(target=wait)
     waiter.start()
-    while not console._active and waiter.is_alive():
+    while not console.capture.pins and waiter.is_alive():
         time.sleep(0.001)
     send()
     waiter.join(60)
@@ -136,7 +136,7 @@ def test_small_bound_keeps_offsets_exact_with_multibyte_text(pair: tuple[Console
     m = waiting_expect(console, "END-MARK", lambda: peer.sendall(blob + b"END-MARK\n"))
     assert m.start.offset == len(blob)
     assert console.bytes_received == len(blob) + 9
-    assert len(console._data) <= 4 * console.memory
+    assert console.capture.data.held() <= 4 * console.memory
     tail = console.since(mark)
     assert tail.startswith("[hil: ") and tail.endswith("END-MARK\n")
     after = console.mark()

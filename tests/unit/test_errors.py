@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from hil.core import command
 from hil.core.command import CommandResult
 from hil.core.errors import (
     CommandFailed,
@@ -47,7 +46,7 @@ def test_wait_timeout_is_still_a_timeout_error() -> None:
 
 
 def test_one_class_per_name_wherever_it_is_imported_from() -> None:
-    assert command.CommandTimeout is CommandTimeout and ssh.CommandTimeout is CommandTimeout
+    assert ssh.CommandTimeout is CommandTimeout
     assert ssh.CommandFailed is CommandFailed and ssh.ExpectTimeout is ExpectTimeout and ssh.WaitTimeout is WaitTimeout
 
 

@@ -41,10 +41,13 @@ def table(definition_toml: str, host: Arch = AMD64) -> dict[str, HostNeed]:
 def test_builtins_need_what_their_definitions_say() -> None:
     builtin = builtin_definitions()
     local = {n.name: n.package for n in requirements(builtin["local"], AMD64)}
-    fuzzer = [name for name, package in local.items() if package == "libclang-rt-dev"]  # the file found, or its pattern
+    assert local == {"gcc": "gcc", "/usr/include/stdio.h": "libc6-dev", "addr2line": "binutils"}  # no fuzzing asked
+    fuzzing = {n.name: n.package for n in requirements(builtin["local"], AMD64, fuzzing=True)}
+    fuzzer = [name for name, package in fuzzing.items() if package == "libclang-rt-dev"]  # the file, or its pattern
     assert len(fuzzer) == 1 and fuzzer[0].startswith("/usr/lib/llvm-") and "libclang_rt.fuzzer-x86_64.a" in fuzzer[0]
-    del local[fuzzer[0]]
-    assert local == {"gcc": "gcc", "/usr/include/stdio.h": "libc6-dev", "addr2line": "binutils", "clang": "clang"}
+    del fuzzing[fuzzer[0]]
+    assert fuzzing == {**local, "clang": "clang"}
+    assert "clang" not in {n.name for n in requirements(builtin["qemu"], AMD64, fuzzing=True)}  # fuzzing runs on local
     qemu = {n.name: n.package for n in requirements(builtin["qemu"], AMD64)}
     assert qemu["qemu-system-x86_64"] == "qemu-system-x86" and qemu["dpkg-deb"] == "dpkg"
     assert qemu["amd64"] is None  # the apt index of amd64: apt-get update, no package
@@ -94,3 +97,17 @@ def test_ubuntu_is_told_from_os_release(tmp_path: Path) -> None:
         release.write_text(text)
         assert ubuntu_like(release) is expected
     assert ubuntu_like(tmp_path / "none") is False
+
+
+def test_clang_is_missing_only_when_fuzzing_is_asked_for(tmp_path: Path) -> None:
+    """Issue 22: a host without clang serves the local target (hil host check exit 0 for it); ``--fuzz`` asks
+    for clang and libFuzzer too (what ``hil vdev fuzz`` needs)."""
+    from hil.targets.hostdeps import missing
+
+    local = builtin_definitions()["local"]
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    plain = {m.need.name for m in missing([local], path=str(empty))}
+    fuzzing = {m.need.name for m in missing([local], path=str(empty), fuzzing=True)}
+    assert "gcc" in plain and "clang" not in plain  # the PATH has nothing: gcc is missing, clang not asked for
+    assert fuzzing - plain >= {"clang"}

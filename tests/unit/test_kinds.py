@@ -9,7 +9,7 @@ import pytest
 
 from hil.core.errors import InfrastructureError
 from hil.orchestrate import UP_TIMEOUT, bring_up, target_up
-from hil.qvm.guest import ConsoleGuest, ScriptedGuest, guest_for
+from hil.qvmrun.guest import ConsoleGuest, ScriptedGuest, guest_for
 from hil.targets import KINDS, TARGET_CLASSES, make_target
 from hil.targets.definition import builtin_definitions, parse_definition
 from hil.targets.toolchain import Toolchain

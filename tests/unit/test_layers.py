@@ -1,7 +1,7 @@
 """The package's layers: a module never imports a higher layer, and module-level imports have no cycle.
 
-Layers, lowest first (README, "Architecture"): ``hil.core`` < ``hil.links`` <
-``hil.vm`` < ``hil.targets`` < ``hil.qvm`` < ``hil.orchestrate`` <
+Layers, lowest first (README, "Architecture"): ``hil.core`` < ``hil.qvm`` <
+``hil.links`` < ``hil.vm`` < ``hil.targets`` < ``hil.qvmrun`` < ``hil.orchestrate`` <
 ``hil.pytestplugin`` < ``hil.cli``.  Every import counts for the layer rule,
 also those inside functions and under ``TYPE_CHECKING``; module-level imports
 (outside ``TYPE_CHECKING``) must also form no cycle.
@@ -15,7 +15,7 @@ from pathlib import Path
 import hil
 
 PACKAGE = Path(hil.__file__).resolve().parent
-LAYERS = ("core", "links", "vm", "targets", "qvm", "orchestrate", "pytestplugin", "cli")
+LAYERS = ("core", "qvm", "links", "vm", "targets", "qvmrun", "orchestrate", "pytestplugin", "cli")
 
 
 def module_name(path: Path) -> str:
@@ -132,9 +132,48 @@ def test_the_rules_see_a_violation(tmp_path: Path) -> None:
     src = tmp_path / "m.py"
     src.write_text(
         "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from hil.cli import main\n"
-        "def f():\n    import hil.qvm.runner\nfrom hil.core import errors\n"
+        "def f():\n    import hil.qvmrun.runner\nfrom hil.core import errors\n"
     )
     got = imports(src)
-    assert ("hil.cli.main", 3, False) in got and ("hil.qvm.runner", 5, False) in got
+    assert ("hil.cli.main", 3, False) in got and ("hil.qvmrun.runner", 5, False) in got
     assert ("hil.core.errors", 6, True) in got
     assert layer("hil.cli.main") == LAYERS.index("cli") and layer("hil.core.errors") == 0
+
+
+#: What the qvm model (``hil.qvm``) may not import: it computes, it does not run or reach anything.
+RUNNING = ("subprocess", "socket", "threading", "multiprocessing", "asyncio", "signal", "select", "shutil")
+
+
+def _all_imports(path: Path) -> list[tuple[str, int]]:
+    """Every import of ``path`` (``hil`` or not), also inside functions and under ``TYPE_CHECKING``."""
+    found: list[tuple[str, int]] = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.extend((a.name, node.lineno) for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.module, node.lineno))
+    return found
+
+
+def test_the_qvm_model_is_pure() -> None:
+    """``hil.qvm`` is the pure model of a qvm run: it imports only ``hil.core`` and itself (not even
+    lazily or for typing) and nothing that runs processes or opens connections; the running side
+    is ``hil.qvmrun``."""
+    model = {name: path for name, path in MODULES.items() if name == "hil.qvm" or name.startswith("hil.qvm.")}
+    assert {"hil.qvm.config", "hil.qvm.log", "hil.qvm.exitcodes", "hil.qvm.result", "hil.qvm.timeline"} <= set(model)
+    impure = [
+        f"{path.relative_to(PACKAGE.parent)}:{line}: imports {imported}"
+        for name, path in model.items()
+        for imported, line in _all_imports(path)
+        if (imported.startswith("hil.") and imported.split(".")[1] not in ("core", "qvm"))
+        or imported.split(".")[0] in RUNNING
+    ]
+    assert not impure, "the qvm model imports the running side:\n" + "\n".join(impure)
+
+
+def test_the_guest_controls_do_not_import_the_runner() -> None:
+    """``qvmrun.guest`` drives a ``QvmChannel`` (a protocol): the runner imports it, never the reverse,
+    not even for typing (the file-level cycle ``guest`` <-> ``runner``)."""
+    guest = [imp for imp, _ in _all_imports(MODULES["hil.qvmrun.guest"])]
+    assert not [imp for imp in guest if imp.startswith("hil.qvmrun.runner")], guest
+    assert "hil.qvmrun.guest" in {imp for imp, _ in _all_imports(MODULES["hil.qvmrun.runner"])}

@@ -21,7 +21,7 @@ import pytest
 
 from hil.core.errors import HilError
 from hil.pytestplugin.project import locate_project
-from hil.pytestplugin.rootdir import BUILTIN_OPTIONS, CONFIG_NAMES, pytest_setup
+from hil.pytestplugin.rootdir import BUILTIN_OPTIONS, CONFIG_NAMES, HIL_VALUE_OPTIONS, pytest_setup
 from tests.support.paths import REPO
 
 
@@ -109,10 +109,22 @@ CASES = [
         {"pytest.ini": "[pytest]\naddopts = -o hil_targets_dir=lab2\nhil_targets_dir = lab\n", "lab/": "", "lab2/": ""},
     ),
     Case(
-        "a plugin option's value counts as a path before plugins load (pytest's own quirk)",
+        "a --hil- option's separate value is no path: the plugin finds the rootdir again (issue 22.14)",
         {"a/pytest.ini": "[pytest]\n", "a/lab/": "", "b/pytest.ini": "[pytest]\n"},
         "b",
         ("--hil-targets-dir", "../a/lab"),
+    ),
+    Case(
+        "--hil-junit PATH outside a project without a configuration file",
+        {"p/tests/": "", "out/junit.xml": ""},
+        "p",
+        ("--hil-junit", "../out/junit.xml"),
+    ),
+    Case(
+        "--hil-junit PATH led pytest to another file's addopts: refused",
+        {"pytest.ini": "[pytest]\naddopts = -q\n", "p/pytest.ini": "[pytest]\n", "out/junit.xml": ""},
+        "p",
+        ("--hil-junit", "../out/junit.xml"),
     ),
     Case(
         "--hil-targets-dir= relative to the invocation folder",
@@ -188,9 +200,11 @@ def test_the_quick_locator_agrees_with_pytest_on_every_layout(tmp_path: Path, mo
     by_name = {c.name: a for c, a in zip(CASES, pytest_answers)}
     assert by_name["pytest.ini beats pyproject.toml"]["inifile"].endswith("pytest.ini")
     assert by_name["-c missing file"].keys() == {"error"}
-    assert by_name["a plugin option's value counts as a path before plugins load (pytest's own quirk)"][
+    assert by_name["a --hil- option's separate value is no path: the plugin finds the rootdir again (issue 22.14)"][
         "rootdir"
-    ].endswith("/a")
+    ].endswith("/b")
+    assert by_name["--hil-junit PATH outside a project without a configuration file"]["rootdir"].endswith("/p")
+    assert "write it with '='" in by_name["--hil-junit PATH led pytest to another file's addopts: refused"]["error"]
 
 
 def test_missing_folder_errors_name_the_same_place(tmp_path: Path) -> None:
@@ -221,6 +235,23 @@ def test_the_option_table_is_pytests_own() -> None:
         if specs:
             actual[name] = " ".join(specs)
     assert actual == BUILTIN_OPTIONS
+
+
+def test_the_plugins_value_options_are_listed() -> None:
+    """``HIL_VALUE_OPTIONS`` names every option of the plugin that takes a value (the rootdir is found again
+    without their values)."""
+    from _pytest.config.argparsing import Parser
+
+    from hil.pytestplugin.options import pytest_addoption
+
+    parser = Parser(_ispytest=True)
+    pytest_addoption(parser)
+    taking = {
+        "|".join(action.option_strings) + "="
+        for action in parser.optparser._actions
+        if action.option_strings and action.nargs != 0
+    }
+    assert taking == set(HIL_VALUE_OPTIONS.split())
 
 
 def test_config_names_are_pytests_own() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hil.qvm import Exit, QvmConfig
-from hil.qvm.runner import QvmRunner
+from hil.qvmrun.runner import QvmRunner
 from hil.targets import make_target
 from hil.targets.definition import parse_definition
 from hil.targets.deploy import create_deployment

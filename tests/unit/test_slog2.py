@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from hil.qvm.log import parse_log
-from hil.qvm.slog2 import merge, parse_slog2info, window
+from hil.qvmrun.slog2 import merge, parse_slog2info, window
 
 # slog2info's documented output: date and time (ms), <buffer set>.<pid>, buffer name (a trailing
 # '*' on some), the code, the message; further lines of a message on lines of their own.

@@ -95,6 +95,53 @@ def test_sigterm_during_target_up_leaves_no_qemu_and_no_state(tmp_path: Path) ->
     shutil.rmtree(cache_dir("targets") / name, ignore_errors=True)
 
 
+def _private_cache(tmp_path: Path) -> tuple[Path, Path]:
+    """A cache folder of this test's own (``XDG_CACHE_HOME``) holding the public qemu image without its
+    snapshots (hard links: no copy), and qvmsim's build: a ``hil target up`` there boots cold and saves a
+    snapshot into it, never into the shared cache.  Returns (XDG_CACHE_HOME, the image's snapshot folder)."""
+    (definition,) = resolve("qemu")
+    public = qemu_kind.public_image(definition)
+    xdg = tmp_path / "xdg"
+    mine = xdg / "qnx-hil"
+    (mine / "images").mkdir(parents=True)
+    subprocess.run(["cp", "-al", str(public.root), str(mine / "images" / public.root.name)], check=True)
+    shutil.rmtree(mine / "images" / public.root.name / "snapshots", ignore_errors=True)
+    subprocess.run(["cp", "-al", str(cache_dir("qvmsim")), str(mine / "qvmsim")], check=True)
+    return xdg, mine / "images" / public.root.name / "snapshots"
+
+
+def test_sigterm_during_the_snapshot_save_of_target_up_leaves_no_qemu(tmp_path: Path) -> None:
+    """Issue 22.5: SIGTERM to 'hil target up' while it saves the VM's snapshot (sent when the save's .part file
+    appears, not after a sleep): exit 143, no QEMU left, no state.json, no .part file."""
+    xdg, snapshots = _private_cache(tmp_path)
+    name = f"up-saving-{os.getpid()}"
+    toml = _definition(tmp_path, name)
+    env = child_env({"XDG_CACHE_HOME": str(xdg), "HIL_QEMU_SNAPSHOT": None})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "hil", "target", "up", "--target", str(toml)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+    )  # fmt: skip
+    targets = xdg / "qnx-hil" / "targets" / name
+    try:
+        end = time.monotonic() + BOOT
+        while not list(snapshots.glob("*.part")):
+            assert proc.poll() is None and time.monotonic() < end, proc.communicate()
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    qemus = {p for p in pids_mentioning(targets / "run") if b"qemu" in _cmd(p)}
+    for pid in qemus:
+        os.kill(pid, signal.SIGKILL)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "interrupted (SIGTERM)" in err
+    assert not qemus, "QEMU was left running"
+    assert not (targets / "state.json").exists()
+    assert not list(snapshots.glob("*.part")), str([(p.name, p.stat().st_size) for p in snapshots.iterdir()])
+
+
 def test_an_unfinished_snapshot_save_is_cleaned_up(tmp_path: Path) -> None:
     """A save SIGKILLed half way leaves ``.KEY.*.part``: the next save (under the key's lock) removes it."""
     (definition,) = resolve("qemu")

@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from hil.core.command import CommandTimeout
 from hil.core.deadline import Deadline
-from hil.core.errors import ConfigError, InfrastructureError
+from hil.core.errors import CommandTimeout, ConfigError, InfrastructureError
 from hil.links.ssh import HostKeyMismatch, SshConfig, SshConnection
-from hil.qvm.guest import guest_for
+from hil.qvmrun.guest import guest_for
 from hil.targets import BoardTarget, QemuTarget, make_target
 from hil.targets.definition import LeaseSection, parse_definition
 from tests.support.cli import hil

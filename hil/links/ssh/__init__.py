@@ -40,9 +40,12 @@ The package, one concern a module: ``config`` (``SshConfig``, public keys),
 ``errors`` (what SSH adds to ``hil.core.errors``), ``channel`` (paramiko
 patched for exit signals; a command's channel I/O), ``handshake`` (one
 authenticated transport, the pinned host key), ``kill`` (remote signals and
-the tree kill), ``connection`` (``SshConnection``: the transport pool,
-commands), ``transfer`` (files: SFTP or ``cat``), ``process``
-(``RemoteProcess``).  The public names are importable from ``hil.links.ssh`` (each loaded on first use).
+the tree kill), ``pool`` (``TransportPool``: the transports, one per running
+command; ``Session``), ``commands`` (``CommandRunner``: a command's script,
+start, end or timeout), ``transfer`` (``FileTransfer``: SFTP or ``cat``),
+``process`` (``RemoteProcess``), and ``connection`` (``SshConnection``, which
+owns a pool, a command runner and a file transfer and delegates to them).
+The public names are importable from ``hil.links.ssh`` (each loaded on first use).
 """
 
 from __future__ import annotations

@@ -15,6 +15,7 @@ from paramiko.common import MSG_CHANNEL_REQUEST
 __all__ = [
     "DROP_ERRORS",
     "MAX_PACKET_SIZE",
+    "PID_MARKER",
     "WINDOW_SIZE",
     "ChannelOutput",
     "OutputCallback",
@@ -37,10 +38,11 @@ _RECV_CHUNK = 1024 * 1024
 #: stdin up to this size is written inline; larger stdin by a writer thread
 #: (so a command that answers while reading cannot deadlock us).
 _INLINE_STDIN = 16 * 1024
-#: Connections kept open for reuse beyond the one in use (more are closed when given back).
 
-_PID_MARKER = b"__HIL_PID__="
-_PID_LINE = re.compile(rb"__HIL_PID__=(\d+)\r?\n")
+#: What a command's script prints on stderr first, followed by the remote shell's pid and a newline
+#: (``hil.links.ssh.commands.command_script``); ``ChannelOutput`` takes the line out of stderr.
+PID_MARKER = "__HIL_PID__="
+_PID_LINE = re.compile(re.escape(PID_MARKER).encode() + rb"(\d+)\r?\n")
 
 #: What a dropped or dead connection raises in paramiko.
 DROP_ERRORS = (paramiko.SSHException, EOFError, OSError)

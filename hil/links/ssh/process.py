@@ -7,9 +7,7 @@ import re
 import signal as signals
 import threading
 import time
-from typing import TYPE_CHECKING
-
-import paramiko
+from typing import Protocol
 
 from hil.core.command import CommandResult
 from hil.core.errors import CommandTimeout, ExpectTimeout, InfrastructureError, WaitTimeout
@@ -17,11 +15,22 @@ from hil.core.text import tail_chars
 from hil.links.ssh.channel import DROP_ERRORS, ChannelOutput, OutputCallback, exited, pump, status_of
 from hil.links.ssh.errors import ConnectionDropped
 from hil.links.ssh.kill import signal_spec
+from hil.links.ssh.pool import Session
 
-if TYPE_CHECKING:
-    from hil.links.ssh.connection import SshConnection
+__all__ = ["ProcessOwner", "RemoteProcess"]
 
-__all__ = ["RemoteProcess"]
+
+class ProcessOwner(Protocol):
+    """What a ``RemoteProcess`` asks of the connection that started it (``SshConnection`` is one)."""
+
+    @property
+    def where(self) -> str:
+        """``name (user@host:port)`` for messages."""
+        ...
+
+    def signal(self, pid: int, sig: str | int = "TERM", *, group: bool = False) -> bool:
+        """Send ``sig`` to a remote pid (or its group); False if there is no such process."""
+        ...
 
 
 #: With an ``on_output`` consumer, a process keeps only this much of each stream's end itself.
@@ -31,6 +40,8 @@ STREAMED_TAIL_BYTES = 1 << 20
 class RemoteProcess:
     """A program started by ``SshConnection.start``, running on the target.
 
+    Its ``Session`` (a channel on a transport of its own) is given back to the
+    pool when it ends; ``connection`` (a ``ProcessOwner``) sends its signals.
     ``pid`` is its remote pid; ``stdout``/``stderr`` are the bytes so far
     (thread-safe; also streamed to ``on_output`` from a reader thread).
     ``poll()`` is None while it runs, then its exit status (minus the host's
@@ -40,17 +51,16 @@ class RemoteProcess:
 
     def __init__(
         self,
-        conn: SshConnection,
-        chan: paramiko.Channel,
-        transport: paramiko.Transport,
+        conn: ProcessOwner,
+        session: Session,
         command: str,
         on_output: OutputCallback | None,
         started: float,
     ) -> None:
         self.connection = conn
         self.command = command
-        self._chan = chan
-        self._transport = transport
+        self._session = session
+        self._chan = session.channel
         self._started = started
         # streamed to on_output: only the ends kept here (a program printing gigabytes fills no memory)
         self._out = ChannelOutput(on_output, keep=STREAMED_TAIL_BYTES if on_output is not None else None)
@@ -61,7 +71,7 @@ class RemoteProcess:
         self._reader.start()
         with self._out.cond:
             self._out.cond.wait_for(
-                lambda: self._out.pid is not None or self._done.is_set(), conn.config.connect_timeout
+                lambda: self._out.pid is not None or self._done.is_set(), session.pool.config.connect_timeout
             )
         if self._out.pid is None:
             self.close()
@@ -81,7 +91,7 @@ class RemoteProcess:
             status, sig = status_of(self._chan)
             ended = exited(self._chan)
             stdout, stderr = self._out.snapshot()
-            if not ended and not self._transport.is_active():
+            if not ended and not self._session.transport.is_active():
                 self._error = ConnectionDropped(
                     f"SSH connection to {self.connection.where} dropped while running {self.command!r} "
                     f"(stderr so far: {tail_chars(stderr, 500)!r})"
@@ -90,8 +100,7 @@ class RemoteProcess:
         except Exception as exc:  # never lose the end of a process to a reader crash  # noqa: BLE001
             self._error = exc
         finally:
-            self._chan.close()
-            self.connection._checkin(self._transport, reusable=ended)  # noqa: SLF001
+            self._session.release(reusable=ended)
             self._done.set()
             with self._out.cond:
                 self._out.cond.notify_all()

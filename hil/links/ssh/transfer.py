@@ -8,19 +8,18 @@ import os
 import shlex
 import tempfile
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, TypeVar
+from typing import IO, TypeVar
 
 import paramiko
 
 from hil.core.command import CommandResult
 from hil.core.errors import InfrastructureError
-from hil.links.ssh.channel import OutputCallback, exited
+from hil.links.ssh.channel import exited
+from hil.links.ssh.commands import CommandRunner, command_script
 from hil.links.ssh.errors import ConnectionDropped
-
-if TYPE_CHECKING:
-    from hil.links.ssh.config import SshConfig
+from hil.links.ssh.pool import TransportPool
 
 __all__ = ["FileTransfer"]
 
@@ -31,33 +30,34 @@ _SFTP_REQUEST_TIMEOUT = 60.0
 
 
 class FileTransfer:
-    """The file half of ``hil.links.ssh.SshConnection`` (a mixin: the connection holds the state)."""
+    """Files to and from the host of ``pool``: by SFTP on one shared channel, or ``cat`` run by ``commands``.
 
-    if TYPE_CHECKING:  # provided by SshConnection
-        config: SshConfig
-        name: str
-        sftp_available: bool | None
-        sftp_unavailable_reason: str | None
-        _sftp: paramiko.SFTPClient | None
-        _sftp_transport: paramiko.Transport | None
-        _sftp_lock: threading.Lock
+    Thread-safe.  ``sftp_available`` is ``None`` until the first transfer,
+    then whether the target has SFTP (if not, transfers stream through
+    ``cat``); the answer is kept across reconnects.  The SFTP client is opened
+    on a transport checked out of the pool alone (see ``hil.links.ssh.pool``),
+    then shared; ``forget_sftp`` drops it when its transport is closed.
+    """
 
-        @property
-        def where(self) -> str: ...
-        def _checkout(self) -> tuple[paramiko.Transport, bool]: ...
-        def _checkin(self, transport: paramiko.Transport, reusable: bool = True) -> None: ...
-        def _drop_sftp(self, transport: paramiko.Transport | None = None) -> None: ...
-        def _execute(
-            self,
-            line: str,
-            script: str,
-            timeout: float | None,
-            stdin: bytes | IO[bytes] | None,
-            on_output: OutputCallback | None,
-            stdout_sink: Callable[[bytes], object] | None,
-        ) -> CommandResult: ...
-        @staticmethod
-        def _script(line: str, env: Mapping[str, str] | None, cwd: str | None, exec_: bool) -> str: ...
+    def __init__(self, pool: TransportPool, commands: CommandRunner) -> None:
+        self.pool = pool
+        self.commands = commands
+        self.sftp_available: bool | None = None
+        self.sftp_unavailable_reason: str | None = None
+        self._sftp: paramiko.SFTPClient | None = None
+        self._sftp_transport: paramiko.Transport | None = None
+        self._sftp_lock = threading.Lock()
+
+    def forget_sftp(self, transport: paramiko.Transport | None = None) -> None:
+        """Forget the cached SFTP client (only if it lives on ``transport``, when given)."""
+        with self._sftp_lock:
+            if self._sftp is None or (transport is not None and self._sftp_transport is not transport):
+                return
+            try:
+                self._sftp.close()
+            except Exception:  # noqa: BLE001, S110
+                pass
+            self._sftp = self._sftp_transport = None
 
     def put(self, local: Path, remote: str, mode: int | None = None) -> None:
         """Copy a host file to ``remote`` on the target (then ``chmod mode``)."""
@@ -135,14 +135,14 @@ class FileTransfer:
                     raise  # already says where
                 alive = sftp is None or (transport is not None and transport.is_active())
                 if alive and isinstance(exc, OSError) and not isinstance(exc, (TimeoutError, ConnectionError)):
-                    raise _remote_error(exc, self.name, remote) from None  # the target said no
+                    raise _remote_error(exc, self.pool.name, remote) from None  # the target said no
                 cause = exc or type(exc).__name__
                 if transport is not None:
-                    self._drop_sftp(transport)
+                    self.forget_sftp(transport)
                     transport.close()
             if attempt == 2:
                 raise InfrastructureError(
-                    f"SSH connection to {self.where} dropped during {what} (after reconnecting once): {cause}"
+                    f"SSH connection to {self.pool.where} dropped during {what} (after reconnecting once): {cause}"
                 )
         raise AssertionError("unreachable")
 
@@ -154,14 +154,14 @@ class FileTransfer:
             if self._sftp is not None and self._sftp_transport is not None and self._sftp_transport.is_active():
                 return self._sftp
         # Open the SFTP channel on a transport we hold alone (see the class doc), then share it.
-        chan, transport = None, None
+        chan, transport, timeout = None, None, self.pool.config.connect_timeout
         try:
-            transport, _ = self._checkout()
-            chan = transport.open_session(timeout=self.config.connect_timeout)
-            chan.settimeout(self.config.connect_timeout)
+            transport, _ = self.pool.checkout()
+            chan = transport.open_session(timeout=timeout)
+            chan.settimeout(timeout)
             chan.invoke_subsystem("sftp")
             client = paramiko.SFTPClient(chan)
-            chan.settimeout(max(_SFTP_REQUEST_TIMEOUT, 3 * self.config.connect_timeout))
+            chan.settimeout(max(_SFTP_REQUEST_TIMEOUT, 3 * timeout))
         except (paramiko.SSHException, EOFError, OSError) as exc:
             ended = False
             if chan is not None:  # e.g. sftp-server not found: wait for the end of that shell
@@ -169,10 +169,10 @@ class FileTransfer:
                 chan.close()
             alive = transport is not None and transport.is_active()
             if transport is not None:
-                self._checkin(transport, reusable=alive and ended)
+                self.pool.checkin(transport, reusable=alive and ended)
             if not alive or self.sftp_available:
                 raise InfrastructureError(
-                    f"SSH connection to {self.where} failed while opening SFTP: {exc or type(exc).__name__}"
+                    f"SSH connection to {self.pool.where} failed while opening SFTP: {exc or type(exc).__name__}"
                 ) from exc
             self.sftp_available = False
             self.sftp_unavailable_reason = str(exc) or type(exc).__name__
@@ -185,22 +185,22 @@ class FileTransfer:
                 old.close()
             except Exception:  # noqa: BLE001, S110
                 pass
-        self._checkin(transport)
+        self.pool.checkin(transport)
         self.sftp_available = True
         return client
 
     def _cat_put(self, data: bytes | IO[bytes], remote: str, mode: int | None) -> None:
         path = shlex.quote(remote)
         line = f"cat > {path}" + (f" && chmod {mode:o} {path}" if mode is not None else "")
-        result = self._execute(line, self._script(line, None, None, False), None, data, None, None)
+        result = self.commands.execute(line, command_script(line), None, data)
         if not result.ok:
-            raise _cat_error(result, self.name, remote)
+            raise _cat_error(result, self.pool.name, remote)
 
     def _cat_get(self, remote: str, sink: Callable[[bytes], object]) -> None:
         line = f"cat {shlex.quote(remote)}"
-        result = self._execute(line, self._script(line, None, None, False), None, None, None, sink)
+        result = self.commands.execute(line, command_script(line), stdout_sink=sink)
         if not result.ok:
-            raise _cat_error(result, self.name, remote)
+            raise _cat_error(result, self.pool.name, remote)
 
 
 def _remote_error(exc: OSError, name: str, remote: str) -> OSError:

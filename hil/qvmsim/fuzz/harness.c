@@ -2,7 +2,7 @@
  * fuzz/harness.c - a hostile guest: libFuzzer drives a vdev through qvmsim's
  * own guest paths (README "Fuzzing a vdev from the guest side").
  *
- * Built by hil (hil/qvm/fuzz.py) with clang, together with every qvmsim .c
+ * Built by hil (hil/qvmrun/fuzz.py) with clang, together with every qvmsim .c
  * file compiled with -DQVMSIM_FUZZ -Dmain=qvmsim_main and
  * -fsanitize=fuzzer,address,undefined; the vdev under test is a .so built with
  * -fsanitize=fuzzer-no-link,address,undefined, so its edges and comparisons

@@ -5,7 +5,7 @@
  * ($QVMSIM_SLOG2_DIR or /tmp/slog2, one file <buffer set>.<pid>, one record a
  * line: "<realtime sec>.<usec> TAB <severity> TAB <buffer> TAB <pid> TAB <message>"
  * with \\, \n and \t escaped) and prints them, oldest first, in slog2info's
- * format, which qnx-hil parses on real QNX boards (hil/qvm/slog2.py):
+ * format, which qnx-hil parses on real QNX boards (hil/qvmrun/slog2.py):
  *
  *   Jan 01 00:00:04.284    qvm.123456                qvm   0  INFO qvm: text
  *

@@ -4,7 +4,8 @@ Every test runs once on each selected target: ``pytest --hil-target local``
 (qvmsim on this host, no VM), ``--hil-target qemu`` (the public QEMU target) or
 a board of yours (targets/*.toml).  The fixtures come from qnx-hil's pytest
 plugin: ``hil_vdev`` builds a vdev for the target and deploys it, ``hil_qvm``
-runs qvm there and hands back how it ended.
+runs qvm there and hands back how it ended; their types (and everything else a
+test needs) are importable from ``hil``.
 """
 
 from __future__ import annotations
@@ -13,14 +14,14 @@ import time
 
 import pytest
 
-from hil.qvm import Exit, QvmConfig
+from hil import DeployedVdev, Exit, QvmConfig, QvmRunner, VdevBuilder
 
 LOC = 0x1C0F0000  # the vdev's registers in guest memory
 CAUSE_REGISTER = LOC + 4
 
 
 @pytest.fixture
-def mywdog(hil_vdev):
+def mywdog(hil_vdev: VdevBuilder) -> DeployedVdev:
     """The vdev, built with the target's toolchain (cached) and copied to the target."""
     return hil_vdev("vdevs/mywdog")
 
@@ -30,16 +31,16 @@ def vm() -> QvmConfig:
     return QvmConfig("sample").ram("16M")
 
 
-def test_bad_timeout_is_a_configuration_error(hil_qvm, mywdog):
+def test_bad_timeout_is_a_configuration_error(hil_qvm: QvmRunner, mywdog: DeployedVdev) -> None:
     run = hil_qvm.run(vm().vdev(mywdog, loc=LOC, timeout="soon"), timeout=20)
     run.assert_reason(Exit.FATAL_CONFIG)  # qvm_fatal(QLS_CNF, ...): exit 65
     run.log.expect(r"timeout 'soon': expected a positive number", level="FATAL")
 
 
-def test_bites_when_the_guest_stops_kicking(hil_qvm, mywdog):
+def test_bites_when_the_guest_stops_kicking(hil_qvm: QvmRunner, mywdog: DeployedVdev) -> None:
     with hil_qvm.start(vm().vdev(mywdog, loc=LOC, timeout=300), timeout=20) as session:
         session.guest.kick_every(0.05)  # the guest kicks ...
-        session.guest.sleep(0.3)
+        session.guest.wait(0.3)
         session.guest.stop_kicking()  # ... then starves it
         run = session.wait(timeout=10)
     run.assert_reason(Exit.WATCHDOG)  # exit 4
@@ -48,7 +49,7 @@ def test_bites_when_the_guest_stops_kicking(hil_qvm, mywdog):
     assert abs(run.since_last_kick - 0.3) <= 0.05, run.explain()  # on time, by qvm's own clock
 
 
-def test_no_bite_while_the_guest_kicks(hil_qvm, mywdog):
+def test_no_bite_while_the_guest_kicks(hil_qvm: QvmRunner, mywdog: DeployedVdev) -> None:
     with hil_qvm.start(vm().vdev(mywdog, loc=LOC, timeout=200), timeout=20) as session:
         session.guest.kick_every(0.05)
         time.sleep(1.0)  # five timeouts long
@@ -59,7 +60,7 @@ def test_no_bite_while_the_guest_kicks(hil_qvm, mywdog):
 
 
 @pytest.mark.hil_kinds("local", "qemu")  # qvmsim's scripted guest writes the register
-def test_custom_cause_ends_the_guest(hil_qvm, mywdog):
+def test_custom_cause_ends_the_guest(hil_qvm: QvmRunner, mywdog: DeployedVdev) -> None:
     with hil_qvm.start(vm().vdev(mywdog, loc=LOC), timeout=20) as session:
         session.guest.send(f"write {CAUSE_REGISTER:#x} 4 5")
         run = session.wait(timeout=10)

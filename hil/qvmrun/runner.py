@@ -20,6 +20,7 @@ import json
 import re
 import threading
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,16 +31,17 @@ from hil.core.command import shell_command
 from hil.core.errors import DeviceFailure, ExpectTimeout, InfrastructureError, SetupError, WaitTimeout
 from hil.core.text import tail_lines
 from hil.qvm.config import QvmConfig
-from hil.qvm.crash import Crash, parse_crash, symbolize
+from hil.qvm.crash import Crash, parse_crash
 from hil.qvm.exitcodes import ExitTable
-from hil.qvm.gates import Gates, sanitizer_reports, symbolize_report
-from hil.qvm.guest import GuestControl, guest_for
 from hil.qvm.log import LogLine, QvmLog, parse_log
 from hil.qvm.result import QvmResult
-from hil.qvm.slog2 import collect as collect_slog2
-from hil.qvm.slog2 import merge as merge_slog2
-from hil.qvm.slog2 import slog2_wanted, start_snippet
 from hil.qvm.timeline import run_data
+from hil.qvmrun.gates import Gates, sanitizer_reports
+from hil.qvmrun.guest import GuestControl, guest_for
+from hil.qvmrun.slog2 import collect as collect_slog2
+from hil.qvmrun.slog2 import merge as merge_slog2
+from hil.qvmrun.slog2 import slog2_wanted, start_snippet
+from hil.qvmrun.symbols import symbolize, symbolize_report
 from hil.targets.base import Process, Target
 from hil.targets.deploy import Deployment, record_pid
 
@@ -195,6 +197,7 @@ class QvmSession:
         conf = d.remote("run.qvmconf")
         libpath = shell_command([d.path])
         qvm, env = runner.gates.launch(runner.target, d)  # the sanitizer build with --hil-sanitize; [qvm] settings
+        self.qvm = qvm  #: the qvm started (the target's, or the sanitizer build of qvmsim)
         argv = [qvm, "@" + conf]
         # the configuration is written by the command that starts qvm: no round trip of its own
         write = (
@@ -337,8 +340,13 @@ class QvmSession:
         return match
 
     def expect_stdout(self, pattern: str, timeout: float = 10.0, since: int = 0) -> re.Match[str]:
-        """The same as ``wait_stdout``: blocks until the guest console matches, or fails with its tail."""
+        """Deprecated: ``wait_stdout`` (one name per thing; a DeprecationWarning says so)."""
         __tracebackhide__ = True
+        warnings.warn(
+            "QvmSession.expect_stdout() is deprecated: use session.wait_stdout(pattern, timeout, since)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
         return self.wait_stdout(pattern, timeout, since)
 
     def _wait_for(self, probe: Callable[[], _T | None], timeout: float) -> _T | None:
@@ -392,13 +400,17 @@ class QvmSession:
         if not re.search(r"not found|No such file|[Pp]ermission denied|cannot execute|Exec format", stderr):
             return
         target = self.runner.target
-        command = target.qvm_command()
         what = "not found" if status == 127 else "not executable"
         last = tail_lines(stderr, 1, skip_blank=True)
+        if self.qvm != target.qvm_command():  # the sanitizer build (--hil-sanitize) was started
+            fix = f"it is built and copied by the run: remove {self.qvm!r} and its folder to rebuild it"
+            which = f"the sanitizer build of qvm ({', '.join(self.runner.gates.sanitize)})"
+        else:
+            fix = f"install qvm on the target or set [qvm] command in {target.definition.source}"
+            which = "qvm"
         raise SetupError(
-            f"qvm could not be started on target '{target.name}': {command!r} is {what} there (exit status "
-            f"{status}: {last[0] if last else 'no message'}); install qvm on the target or set [qvm] command "
-            f"in {target.definition.source}"
+            f"{which} could not be started on target '{target.name}': {self.qvm!r} is {what} there (exit status "
+            f"{status}: {last[0] if last else 'no message'}); {fix}"
         )
 
     def stop(self) -> QvmResult:
@@ -479,7 +491,7 @@ class QvmSession:
         result.artifacts["data"] = path
 
     def _read_slog2(self, log_text: str) -> tuple[QvmLog | None, dict[str, Path]]:
-        """This run's slog2 records merged with its stderr lines (``hil.qvm.slog2``), and the raw
+        """This run's slog2 records merged with its stderr lines (``hil.qvmrun.slog2``), and the raw
         ``slog2info`` text kept as ``runN.slog2info.txt``; (None, {}) when slog2 is not read."""
         if not self._slog2:
             return None, {}
@@ -523,7 +535,7 @@ class QvmRunner:
         self.console = console
         self.exit_table = exit_table_for(target)
         self._runs = 0
-        #: the quality gates (``hil.qvm.gates``): coverage counters fetched, the sanitizer qvm
+        #: the quality gates (``hil.qvmrun.gates``): coverage counters fetched, the sanitizer qvm
         self.gates = gates or Gates()
         #: every sanitizer report of this runner's runs (symbolised): each one fails the test
         self.sanitizer_findings: list[str] = []

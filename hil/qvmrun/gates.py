@@ -9,7 +9,7 @@
   handles) land in the test's private folder under the absolute path of the build's ``.gcno``
   files on the host.  After the run they are fetched into ``runN.gcov/`` among the test's
   artifacts (and removed from the target); a run killed by a signal writes none and leaves
-  ``runN.gcov/LOST`` saying so.  ``hil.qvm.coverage`` merges them into the report.
+  ``runN.gcov/LOST`` saying so.  ``hil.qvmrun.coverage`` merges them into the report.
 * **sanitize** (``--hil-sanitize address,undefined``): qvm is qvmsim's sanitizer build (its
   ASan runtime comes first in the initial library list, as ASan requires), built for the target's
   architecture (``aarch64-linux-gnu-gcc`` for ``qemu-arm64``); on ``qemu`` deployed with its
@@ -79,7 +79,6 @@ _START_RE = re.compile(
     r"^(==\d+==ERROR: (?:AddressSanitizer|LeakSanitizer)|.*?:\d+:\d+: runtime error: )", re.MULTILINE
 )
 _SUMMARY_RE = re.compile(r"^SUMMARY: \w+Sanitizer: .*$", re.MULTILINE)
-_FRAME_RE = re.compile(r"^(?P<head>\s*#\d+ 0x[0-9a-f]+) +\((?P<path>[^()+ ]+)\+(?P<off>0x[0-9a-f]+)\)\s*$")
 
 
 @dataclass(frozen=True)
@@ -295,26 +294,3 @@ def sanitizer_reports(log_text: str) -> list[str]:
             end = following.start() if following is not None else len(log_text)
         reports.append(log_text[begin:end].rstrip())
         pos = end
-
-
-def symbolize_report(report: str, local_file: object) -> str:
-    """Frames the target could not name (``#3 0x... (/path/lib.so+0x1234)``) named with ``addr2line``
-    on the host's copy of the file (``local_file(path) -> Path | None``)."""
-    tool = shutil.which("addr2line")
-    if tool is None:
-        return report
-    lines = []
-    for line in report.splitlines():
-        m = _FRAME_RE.match(line)
-        copy = local_file(m.group("path")) if m else None  # type: ignore[operator]
-        if m and isinstance(copy, Path) and copy.exists():
-            try:
-                out = subprocess.run(
-                    [tool, "-f", "-C", "-e", str(copy), m.group("off")], capture_output=True, text=True, timeout=20
-                ).stdout.split("\n")
-            except (OSError, subprocess.TimeoutExpired):
-                out = []
-            if len(out) >= 2 and out[0] != "??":
-                line = f"{m.group('head')} in {out[0]} {out[1]} ({m.group('path')}+{m.group('off')})"
-        lines.append(line)
-    return "\n".join(lines)

@@ -51,11 +51,11 @@ from hil.core.errors import SetupError
 from hil.core.inputs import safe_name
 from hil.core.text import terminal_safe
 from hil.qvm.config import QvmConfig
-from hil.qvm.gates import Gates
 from hil.qvm.result import QvmResult
+from hil.qvmrun.gates import Gates
 
 if TYPE_CHECKING:
-    from hil.qvm.runner import QvmRunner
+    from hil.qvmrun.runner import QvmRunner
     from hil.targets.base import Target
     from hil.targets.deploy import Deployment
 
@@ -454,7 +454,7 @@ def run_sweep(
     log: Callable[[str], None] | None = None,
 ) -> SweepReport:
     """Sweep vdev ``vdev`` (the built ``vdev_so``) on ``target``; runs, findings and the table go to ``folder``."""
-    from hil.qvm.runner import QvmRunner
+    from hil.qvmrun.runner import QvmRunner
     from hil.targets.deploy import create_deployment
 
     acc = acceptances or Acceptances()
@@ -576,3 +576,49 @@ def default_acceptances(vdev_dir: Path | None) -> Acceptances:
     if vdev_dir is not None and vdev_dir.is_dir() and (vdev_dir / "sweep.ranges").exists():
         acc.read_ranges(vdev_dir / "sweep.ranges")
     return acc
+
+
+def folder_acceptances(
+    vdev_dir: Path, accept: Iterable[str] = (), exclude: Iterable[str] = (), *, by: str = "on the command line",
+    what: str = "sweep",
+) -> Acceptances:  # fmt: skip
+    """The sweep's acceptances for the vdev folder ``vdev_dir``: its ``sweep.accept``/``sweep.ranges`` files,
+    with ``accept`` (``OPTION=KIND``: "accepted ``by``") and ``exclude`` (option names: "excluded ``by``")
+    added.  A ``SetupError`` (``what``: who asks) when ``vdev_dir`` is not a folder.  Read before a target is
+    brought up for the sweep (``hil vdev sweep``), so a bad ``--accept`` costs no boot."""
+    if not vdev_dir.is_dir():
+        raise SetupError(f"{what}: {vdev_dir} is not a vdev folder (a folder of .c files)")
+    acceptances = default_acceptances(vdev_dir)
+    for spec in accept:
+        acceptances.add(spec, f"accepted {by}")
+    for name in exclude:
+        acceptances.exclude[name] = f"excluded {by}"
+    return acceptances
+
+
+def sweep_folder(
+    target: Target,
+    vdev_dir: Path,
+    out: Path,
+    acceptances: Acceptances,
+    *,
+    base: Sequence[str] = (),
+    sanitize: tuple[str, ...] = (),
+    timeout: float = 8.0,
+    jobs: int = 2,
+    log: Callable[[str], None] | None = None,
+) -> SweepReport:
+    """The configuration-fault sweep of the vdev folder ``vdev_dir`` on ``target`` (up): the vdev built with
+    the target's toolchain and the sanitizers of ``sanitize`` and its ``[toolchain] sanitize`` (whose
+    reports are then findings), swept with ``acceptances`` (``folder_acceptances``); runs, findings,
+    ``sweep.txt``/``sweep.json`` in ``out``.  The one set-up of ``hil vdev sweep`` (``orchestrate.sweep_once``)
+    and the ``hil_sweep`` fixture."""
+    from hil.targets.toolchain import build_vdev
+
+    gates = Gates.for_target(target, False, sanitize)
+    toolchain = target.toolchain().with_gates(False, gates.sanitize) if gates.sanitize else target.toolchain()
+    built = build_vdev([vdev_dir], toolchain)
+    return run_sweep(
+        target, built.path, built.name, out, base=base, acceptances=acceptances,
+        gates=Gates(sanitize=gates.sanitize), timeout=timeout, jobs=jobs, log=log,
+    )  # fmt: skip

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import time
+import warnings
 from typing import TYPE_CHECKING, Literal, Protocol, overload
 
 from hil.core.errors import ConfigError, InfrastructureError
@@ -20,8 +21,34 @@ from hil.qvm.log import normalize_intr
 ANSWER_WAIT = 10.0
 
 if TYPE_CHECKING:
-    from hil.qvm.runner import QvmSession
     from hil.targets.base import GuestKind, Target
+
+
+class QvmChannel(Protocol):
+    """What a guest control needs of the running qvm (``hil.qvmrun.runner.QvmSession`` is one): its
+    stdin and its guest console.  A protocol, so this module does not import the runner that uses it."""
+
+    def send(self, line: str) -> None:
+        """A line on qvm's stdin."""
+
+    @property
+    def stdout_end(self) -> int:
+        """Characters of guest console so far, from its start."""
+
+    def stdout_since(self, mark: int) -> str:
+        """The guest console from offset ``mark`` on."""
+
+    def wait_stdout(self, pattern: str, timeout: float = 10.0, since: int = 0) -> re.Match[str]:
+        """Wait until the guest console (from ``since`` on) matches ``pattern``."""
+
+
+def _sleep_is_deprecated() -> None:
+    warnings.warn(
+        "GuestControl.sleep() is deprecated: use guest.wait(seconds) (the same: blocks the test; "
+        "guest.script_sleep(seconds) queues a pause in the guest instead)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
 
 
 class GuestControl(Protocol):
@@ -45,7 +72,7 @@ class GuestControl(Protocol):
         """Block the test for ``seconds`` while qvm and its guest run on (a test-side wait)."""
 
     def sleep(self, seconds: float) -> None:
-        """The same as ``wait``: blocks the test for ``seconds``."""
+        """Deprecated: ``wait`` (one name per thing; a DeprecationWarning says so)."""
 
     def script_sleep(self, seconds: float) -> None:
         """Queue a guest-side pause: returns at once; the guest's next command takes effect
@@ -89,7 +116,7 @@ class GuestControl(Protocol):
 class ScriptedGuest:
     """qvmsim's scripted guest: commands on qvm's stdin (see README, "Guest scripts")."""
 
-    def __init__(self, target: Target, session: QvmSession) -> None:
+    def __init__(self, target: Target, session: QvmChannel) -> None:
         self._markers = 0  # store(done=True) markers so far
         self.session = session
 
@@ -109,6 +136,7 @@ class ScriptedGuest:
         time.sleep(max(0.0, seconds))
 
     def sleep(self, seconds: float) -> None:
+        _sleep_is_deprecated()
         self.wait(seconds)
 
     def script_sleep(self, seconds: float) -> None:
@@ -177,7 +205,7 @@ class ScriptedGuest:
 class ConsoleGuest:
     """A real guest on a board, driven through the serial console."""
 
-    def __init__(self, target: Target, session: QvmSession) -> None:
+    def __init__(self, target: Target, session: QvmChannel) -> None:
         self.target = target
         self.commands = target.definition.guest
 
@@ -210,6 +238,7 @@ class ConsoleGuest:
         time.sleep(max(0.0, seconds))
 
     def sleep(self, seconds: float) -> None:
+        _sleep_is_deprecated()
         self.wait(seconds)
 
     def script_sleep(self, seconds: float) -> None:
@@ -254,7 +283,7 @@ class ConsoleGuest:
 GUESTS: dict[GuestKind, type[ScriptedGuest] | type[ConsoleGuest]] = {"scripted": ScriptedGuest, "console": ConsoleGuest}
 
 
-def guest_for(target: Target, session: QvmSession) -> GuestControl:
+def guest_for(target: Target, session: QvmChannel) -> GuestControl:
     """The guest control the target's definition chooses (``[guest] control``), else the one its
     kind declares (``Target.guest_control``)."""
     control: GuestControl = GUESTS[target.definition.guest.control or target.guest_control](target, session)

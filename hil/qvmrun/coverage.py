@@ -1,6 +1,6 @@
 """The coverage report of a session: every qvm run's vdev counters, merged per vdev and over targets.
 
-Each run's ``.gcda`` files are in ``<artifacts>/<target>/<test>/runN.gcov/`` (``hil.qvm.gates``),
+Each run's ``.gcda`` files are in ``<artifacts>/<target>/<test>/runN.gcov/`` (``hil.qvmrun.gates``),
 under the absolute host path of the coverage build's ``.gcno`` files (kept in the vdev build
 cache, with ``vdev.json`` naming the vdev and its sources).  ``build_report`` pairs each ``.gcda``
 with its ``.gcno`` in a scratch folder, has **gcovr** (a kept coverage library, run as
