@@ -22,8 +22,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from hil.pytestplugin.html import details_dir, render
-from hil.pytestplugin.junit import JUnitReporter
+from hil.pytestplugin.recorder import RunRecorder
 from hil.pytestplugin.results import CaseResult
+from hil.pytestplugin.writers import WriterOptions, writer
 
 
 def synthetic(n: int, root: Path, seed: int = 1, fail_every: int = 10) -> list[CaseResult]:
@@ -103,10 +104,10 @@ def synthetic(n: int, root: Path, seed: int = 1, fail_every: int = 10) -> list[C
 
 
 def earlier(root: Path, results: list[CaseResult], k: int) -> Path:
-    reporter = JUnitReporter(root / f"2025010{k}T000000Z" / "junit.xml")
+    reporter = RunRecorder()
     for case in results:
         reporter._add(case, 0.0, {})
-    reporter.write()
+    writer("junit").load()(reporter.record(), root / f"2025010{k}T000000Z" / "junit.xml", WriterOptions())
     return root
 
 

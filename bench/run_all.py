@@ -4,9 +4,9 @@
 
 Runs: console (pty and raw TCP, beside their floors), SSH against a running public
 QEMU target, boot of the QEMU target (cold and restored from its snapshot, medians of
-10), ``hil target up`` wall time (the first process on a host probes KVM, the next ones
-read the remembered verdict), per-test overhead of a HIL test on it, and the HIL
-suite's wall time on one QEMU target vs two in parallel.
+10), ``hil target up`` from the saved state step by step, per-test overhead of a HIL
+test on it beside its floor, how cost grows (tests, console volume, parallel targets),
+and the HIL suite's wall time on one QEMU target vs two in parallel.
 """
 
 from __future__ import annotations
@@ -51,13 +51,8 @@ def main() -> int:
     run("bench/bench_console.py", *(["--repeats", "3"] if quick else []))
     section("QEMU target boot: cold and snapshot restore")
     run("bench/bench_boot.py", "-n", "3" if quick else "10")
-    section("'hil target up' wall time (+ down)")
-    for _ in range(2):
-        start = time.monotonic()
-        subprocess.run([PY, "-m", "hil", "target", "up", "--target", "qemu"], cwd=ROOT, capture_output=True)
-        up_s = time.monotonic() - start
-        subprocess.run([PY, "-m", "hil", "target", "down", "--target", "qemu"], cwd=ROOT, capture_output=True)
-        print(f"  hil target up: {up_s:6.2f} s")
+    section("'hil target up' from the saved state, step by step (a private definition name)")
+    run("bench/bench_up.py", "-n", "3" if quick else "5")
     section("SSH against the public QEMU target")
     up = subprocess.run(
         [PY, "-m", "hil", "target", "up", "--target", "qemu", "--json"], cwd=ROOT, capture_output=True, text=True
@@ -82,8 +77,11 @@ def main() -> int:
         )
     finally:
         subprocess.run([PY, "-m", "hil", "target", "down", "--target", "qemu"], cwd=ROOT)
-    section("per-test overhead on the QEMU target")
-    run("bench/bench_hil.py", "--runs", "10")
+    section("per-test overhead on the QEMU target, beside its floor")
+    run("bench/bench_hil.py", "--runs", "10" if quick else "30")
+    section("how cost grows: number of tests, console volume, parallel targets")
+    fewer = ["-n", "10", "100", "--volume-tests", "3", "--parallel-tests", "20"]
+    run("bench/bench_scale.py", *(fewer if quick else []))
     section("HIL suite wall time (hil nightly), one QEMU target vs two in parallel")
     one = suite_wall_time(["qemu"])
     two = suite_wall_time(["qemu", "qemu-b"])

@@ -9,7 +9,8 @@ the qvm model (``QvmConfig``, ``Exit``, ``QvmResult``, ``QvmLog``, ...), the run
 of the pytest fixtures (``hil_target``: ``Target``, ``hil_vdev``: ``VdevBuilder`` returning a
 ``DeployedVdev``, ``hil_qvm``: ``QvmRunner``, ``hil_sweep``: ``Sweeper``, ``hil_fuzz``:
 ``Fuzzer``, ``hil_console``: ``ConsoleSlice``, ``hil_ssh``: ``SshConnection``,
-``hil_deployment``: ``Deployment``, ``hil_measure``: ``MeasureRecorder``) and the errors.
+``hil_deployment``: ``Deployment``, ``hil_measure``: ``MeasureRecorder``), a report writer's
+names (``Writer``, ``register_writer``, the ``RunRecord`` it writes) and the errors.
 Each is imported on first use (PEP 562), so ``import hil`` (every ``hil`` command) stays cheap.
 """
 
@@ -41,7 +42,9 @@ if TYPE_CHECKING:
     from hil.links.ssh import SshConnection
     from hil.pytestplugin.fixtures import ConsoleSlice
     from hil.pytestplugin.measure import Measurement, MeasureRecorder
+    from hil.pytestplugin.results import CaseResult, RunRecord
     from hil.pytestplugin.vdevs import DeployedVdev, Fuzzer, Sweeper, VdevBuilder
+    from hil.pytestplugin.writers import Writer, WriterOptions, register_writer
     from hil.qvm.config import QvmConfig
     from hil.qvm.crash import Crash
     from hil.qvm.exitcodes import Exit, ExitTable
@@ -84,6 +87,12 @@ _HOMES = {
     "CommandResult": "hil.core.command",
     "MeasureRecorder": "hil.pytestplugin.measure",
     "Measurement": "hil.pytestplugin.measure",
+    # a report writer of your own (hil.pytestplugin.writers)
+    "Writer": "hil.pytestplugin.writers",
+    "WriterOptions": "hil.pytestplugin.writers",
+    "register_writer": "hil.pytestplugin.writers",
+    "RunRecord": "hil.pytestplugin.results",
+    "CaseResult": "hil.pytestplugin.results",
     # the errors
     "HilError": "hil.core.errors",
     "InfrastructureError": "hil.core.errors",
@@ -101,6 +110,7 @@ _HOMES = {
 }
 
 __all__ = [
+    "CaseResult",
     "CommandFailed",
     "CommandResult",
     "CommandTimeout",
@@ -129,6 +139,7 @@ __all__ = [
     "QvmResult",
     "QvmRunner",
     "QvmSession",
+    "RunRecord",
     "SetupError",
     "SshConnection",
     "SweepReport",
@@ -137,6 +148,9 @@ __all__ = [
     "TransportClosed",
     "VdevBuilder",
     "WaitTimeout",
+    "Writer",
+    "WriterOptions",
+    "register_writer",
     "signal_name",
 ]
 

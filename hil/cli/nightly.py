@@ -3,8 +3,9 @@
 ``hil nightly`` runs pytest in the current folder, exactly as ``pytest`` would
 there (its rootdir, configuration and ``testpaths``; test arguments after
 ``--``), with pytest-xdist, one worker per selected target, writes
-``<reports>/<UTC timestamp>/`` with ``junit.xml``, per-test artifacts and
-``summary.txt``, streams pytest's progress, and exits:
+``<reports>/<UTC timestamp>/`` with per-test artifacts and every report of the
+writers' table (``hil.pytestplugin.writers``: ``junit.xml``, ``summary.txt``,
+``report.html``, ``results.jsonl``), streams pytest's progress, and exits:
 
 * 0: everything passed;
 * 1: a test failed (a vdev misbehaved);
@@ -30,8 +31,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hil.cli.status import EXIT_FAILED, EXIT_INFRA, EXIT_INPUT, EXIT_OK
-from hil.pytestplugin.html import REPORT_NAME
 from hil.pytestplugin.project import find_project
+from hil.pytestplugin.writers import WRITERS, writer
 from hil.targets.definition import TargetDefinition, inventory, resolve
 
 #: pytest's exit status when no test was collected or all were deselected.
@@ -71,9 +72,7 @@ def pytest_command(
         command.append(f"--config-file={inifile}")
     command += [
         f"--hil-artifacts={out / 'artifacts'}",
-        f"--hil-junit={out / 'junit.xml'}",
-        f"--hil-summary={out / 'summary.txt'}",
-        f"--hil-html={out / REPORT_NAME}",
+        *(f"{w.option}={out / w.file_name}" for w in WRITERS),  # every report of the writers' table
         *(f"--hil-history={Path(h).resolve()}" for h in history),
     ]
     for name in targets:
@@ -131,7 +130,7 @@ def nightly(
     started = time.monotonic()
     rc, cancelled = run_forwarding_signals(command, cwd)
     elapsed = time.monotonic() - started
-    summary = out / "summary.txt"
+    summary = out / writer("summary").file_name
     if rc == PYTEST_NO_TESTS:
         where = f"testpaths in {project.inifile}" if project.inifile else f"test files under {project.rootdir}"
         print(
@@ -142,14 +141,17 @@ def nightly(
         return EXIT_INPUT
     if summary.exists():
         print(summary.read_text(), end="")
-    if cancelled is not None and not (out / "junit.xml").exists():
-        write_cancelled_junit(out / "junit.xml", cancelled)
-    html = f"; HTML report {out / REPORT_NAME}" if (out / REPORT_NAME).exists() else ""
-    print(f"hil nightly: {elapsed:.1f} s; JUnit report {out / 'junit.xml'}{html}; artifacts {out / 'artifacts'}")
+    junit = out / writer("junit").file_name
+    if cancelled is not None and not junit.exists():
+        write_cancelled_junit(junit, cancelled)
+    written = "".join(f"; {w.label} {out / w.file_name}" for w in WRITERS if (out / w.file_name).exists())
+    print(f"hil nightly: {elapsed:.1f} s{written}; artifacts {out / 'artifacts'}")
     if cancelled is not None:
         print(f"hil nightly: cancelled by {cancelled.name} (pytest exit {rc})", file=sys.stderr)
         return 128 + int(cancelled)
-    return _verdict(rc, out / "counts.json")
+    from hil.pytestplugin.summary import COUNTS_NAME
+
+    return _verdict(rc, summary.with_name(COUNTS_NAME))
 
 
 def write_cancelled_junit(path: Path, cancelled: signal.Signals) -> None:
@@ -172,21 +174,29 @@ def run_forwarding_signals(command: list[str], cwd: Path) -> tuple[int, signal.S
     """Run pytest in a process group of its own; SIGINT and SIGTERM to ``hil`` (Ctrl-C, a cancelled
     CI job, to ``hil`` alone or to its whole group) are passed on to that group once, and ``hil`` waits
     for pytest to finish its report.  (pytest's exit status, the first signal forwarded or None.)"""
-    proc = subprocess.Popen(command, cwd=cwd, process_group=0)
     received: list[signal.Signals] = []
+    proc: subprocess.Popen[bytes] | None = None
 
     def forward(signum: int, frame: object) -> None:
         sig = signal.Signals(signum)
-        if not received:
+        if not received and proc is not None:
             try:
                 os.killpg(proc.pid, sig)
             except ProcessLookupError:
                 pass
         received.append(sig)
 
+    # the handlers first: a signal the moment pytest starts (before a handler was set) would otherwise end
+    # hil alone, leaving pytest running with no report named
     main = threading.current_thread() is threading.main_thread()
     previous = {s: signal.signal(s, forward) for s in (signal.SIGINT, signal.SIGTERM)} if main else {}
     try:
+        proc = subprocess.Popen(command, cwd=cwd, process_group=0)
+        if received:  # arrived while pytest was being started: passed on now
+            try:
+                os.killpg(proc.pid, received[0])
+            except ProcessLookupError:
+                pass
         while True:
             try:
                 rc = proc.wait()

@@ -13,6 +13,7 @@ import pytest
 
 from hil.core.errors import InfrastructureError, SetupError
 from hil.core.inputs import safe_name
+from hil.pytestplugin import reportkeys
 from hil.pytestplugin.live import LIVE_KEY
 from hil.pytestplugin.outcomes import RETRIED_KEY
 from hil.pytestplugin.pool import POOL_KEY, TARGET_KEY
@@ -37,20 +38,20 @@ def hil_target(request: pytest.FixtureRequest, _hil_target_name: str) -> Target:
     request.node.stash[TARGET_KEY] = _hil_target_name
     pool = request.config.stash[POOL_KEY]
     props = request.node.user_properties
-    props.append(("hil.target", _hil_target_name))
+    props.append((reportkeys.TARGET, _hil_target_name))
     facts = {
         "target.kind": pool.definitions[_hil_target_name].kind,
         "target.arch": pool.definitions[_hil_target_name].arch,
     }
-    props.append(("hil.target.facts", json.dumps(facts)))
+    props.append((reportkeys.TARGET_FACTS, json.dumps(facts)))
     target = pool.get(_hil_target_name)
-    props[-1] = ("hil.target.facts", json.dumps({**facts, **target.facts()}))
+    props[-1] = (reportkeys.TARGET_FACTS, json.dumps({**facts, **target.facts()}))
     live = request.config.stash.get(LIVE_KEY, None)
     if live is not None and target.console is not None:  # --hil-console-live
         live.watch_console(target.console, "serial" if len(pool.definitions) == 1 else f"serial {_hil_target_name}")
     setup = pool.take_setup(_hil_target_name)
     if setup:
-        props.append(("hil.target.setup", f"{setup:.6f}"))  # the report counts it as the target's, not the test's
+        props.append((reportkeys.TARGET_SETUP, f"{setup:.6f}"))  # the report counts it as the target's, not the test's
     return target
 
 
@@ -153,7 +154,7 @@ def _hil_record(request: pytest.FixtureRequest) -> Iterator[None]:
     start = console.mark() if console is not None else None
     yield
     props = request.node.user_properties
-    props.append(("hil.artifacts", str(artifacts)))
+    props.append((reportkeys.ARTIFACTS, str(artifacts)))
     target = pool.targets.get(name)
     console = target.console if target is not None else None
     if console is not None:
@@ -162,16 +163,16 @@ def _hil_record(request: pytest.FixtureRequest) -> Iterator[None]:
         if retried:
             text = f"[hil: this is the retry after an infrastructure error: {retried}]\n" + text
         (artifacts / "console.log").write_text(text, encoding="utf-8")
-        props.append(("hil.console", text))
+        props.append((reportkeys.CONSOLE, text))
     logs = sorted(artifacts.glob("run*.qvm.log"))
     if logs:
-        props.append(("hil.qvm_log", _joined(logs, artifacts / "qvm.log")))
+        props.append((reportkeys.QVM_LOG, _joined(logs, artifacts / "qvm.log")))
     crashes = sorted(artifacts.glob("run*.crash.txt"))  # symbolised backtraces: after the log, kept by its bound
     if crashes:
-        props.append(("hil.qvm_log", "".join(f"--- {p.name}\n{p.read_text(encoding='utf-8')}" for p in crashes)))
+        props.append((reportkeys.QVM_LOG, "".join(f"--- {p.name}\n{p.read_text(encoding='utf-8')}" for p in crashes)))
     guests = [p for p in sorted(artifacts.glob("run*.guest.log")) if p.stat().st_size]
     if guests:
-        props.append(("hil.guest_console", _joined(guests, artifacts / "guest.log")))
+        props.append((reportkeys.GUEST_CONSOLE, _joined(guests, artifacts / "guest.log")))
     if console is not None:
         # A death string (kernel panic, ...) no expect was waiting for: the target is gone bad.
         seen = console.take_failures()

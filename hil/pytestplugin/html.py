@@ -1,6 +1,6 @@
-"""The HTML report of a HIL run: one self-contained static file (``report.html`` beside ``junit.xml``).
+"""The HTML writer: the report of a HIL run as one self-contained static file (``report.html`` beside ``junit.xml``).
 
-Made from data, not from markup strings: the reporter's finished tests (``CaseResult``),
+Made from data, not from markup strings: the record's finished tests (``CaseResult``),
 the suites' properties (target kind, image, qvm version, toolchain) and each run's
 ``runN.data.json`` (written by the qvm runner: log lines and session events on qvm's
 clock, termination, exit, bite latency), rendered by a Jinja2 template shipped with the
@@ -39,8 +39,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from xml.parsers.expat import ExpatError
+
+if TYPE_CHECKING:
+    from hil.pytestplugin.results import RunRecord
+    from hil.pytestplugin.writers import WriterOptions
 
 #: Width of a timeline's drawing area (SVG user units) and its left margin for the row names.
 TIMELINE_WIDTH = 900.0
@@ -161,32 +165,22 @@ def read_history(
     What cannot be read is skipped, and named in ``notes``: a junit.xml that does not parse, a
     test case whose ``time`` is not a number of seconds (``1,5``, ``nan``).  The ``current``
     report folder is never one of them (``--history reports`` with ``--reports reports`` holds it)."""
+    from hil.pytestplugin.junitxml import earlier_reports
+
     notes = [] if notes is None else notes
-    found: list[Path] = []
-    for folder in folders:
-        folder = Path(folder)
-        if (folder / "junit.xml").is_file():
-            found.append(folder)
-        elif folder.is_dir():
-            found += sorted(p for p in folder.iterdir() if (p / "junit.xml").is_file())
-    if current is not None:
-        found = [f for f in found if f.resolve() != current.resolve()]
     runs = []
-    for folder in sorted(found, key=lambda p: p.name):
-        run = HistoryRun(folder.name)
+    for junit in earlier_reports(folders, current):
+        run = HistoryRun(junit.parent.name)
         try:
-            cases = _junit_cases(folder / "junit.xml")
+            cases = _junit_cases(junit)
         except (ExpatError, OSError, ValueError) as exc:
-            notes.append(f"{folder / 'junit.xml'}: not read ({exc}); that run is left out")
+            notes.append(f"{junit}: not read ({exc}); that run is left out")
             continue
         for suite, classname, name, time, outcome in cases:
             key = test_key(suite, classname, name)
             seconds = _seconds(time)
             if seconds is None:
-                notes.append(
-                    f"{folder / 'junit.xml'}: test {key}: time={time!r} is not a number of seconds; "
-                    f"that entry is left out"
-                )
+                notes.append(f"{junit}: test {key}: time={time!r} is not a number of seconds; that entry is left out")
                 continue
             run.tests[key] = (outcome, seconds)
         runs.append(run)
@@ -632,3 +626,19 @@ def render(
         for leftover in (tmp, tmp_details, old_details):
             _remove(leftover)
     return path
+
+
+def write(record: RunRecord, path: Path, options: WriterOptions) -> None:
+    """Write the record's HTML report to ``path`` (``render``), with the trends of ``options.history``;
+    the earlier runs' entries left out go to ``options.notes``."""
+    notes: list[str] = []
+    render(
+        path,
+        record.results,
+        record.suite_properties(),
+        options.history,
+        title=f"HIL run {path.resolve().parent.name}",
+        notes=notes,
+        coverage=record.coverage,
+    )
+    options.notes.extend(f"history entry left out: {note}" for note in notes)

@@ -1,4 +1,6 @@
-"""The JUnit XML format: a run's suites as a document valid against junit-10.xsd, and checking a report against it."""
+"""The JUnit XML writer: a run's record as a document valid against junit-10.xsd (one testsuite per target),
+and checking a report against that schema.  Its entry in ``hil.pytestplugin.writers`` makes it ``live``:
+rewritten atomically after every finished test, so an interrupted run always leaves a complete file."""
 
 from __future__ import annotations
 
@@ -9,13 +11,19 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from junit_xml import TestCase, TestSuite, to_xml_report_string
 
 from hil.core.errors import SetupError
-from hil.pytestplugin.results import CaseResult, Suite
+from hil.pytestplugin.results import CaseResult, RunRecord, Suite, fmt_time
 from hil.pytestplugin.text import clean
+from hil.pytestplugin.writers import replace_file
+
+if TYPE_CHECKING:
+    from hil.pytestplugin.writers import WriterOptions
+
+__all__ = ["earlier_reports", "fmt_time", "junit_document", "to_xml", "validate_junit", "write"]
 
 
 class _SchemaSuite(TestSuite):  # type: ignore[misc]
@@ -30,11 +38,6 @@ class _SchemaSuite(TestSuite):  # type: ignore[misc]
         element.attrib.pop("disabled", None)
         element.set("time", fmt_time(float(element.get("time") or 0)))
         return element
-
-
-def fmt_time(seconds: float) -> str:
-    """A duration in the SUREFIRE_TIME format (plain decimal, never ``1e-05``)."""
-    return f"{max(seconds, 0.0):.3f}"
 
 
 _ROOT_TAG = re.compile(r"<testsuites\b[^>]*>")
@@ -70,6 +73,34 @@ def junit_document(
             )
         )
     return _fix_root(to_xml_report_string(elements, prettyprint=True, encoding="utf-8"))
+
+
+def to_xml(record: RunRecord) -> str:
+    """The record as a JUnit XML document (schema-valid against junit-10.xsd)."""
+    return junit_document(record.suites, record.suite_properties(), record.hostname, record.exitstatus)
+
+
+def write(record: RunRecord, path: Path, options: WriterOptions) -> None:
+    """Write the record's JUnit report to ``path`` (atomically: a temporary file, then ``os.replace``)."""
+    replace_file(path, to_xml(record).encode("utf-8"))
+
+
+def earlier_reports(folders: Iterable[Path], current: Path | None = None) -> list[Path]:
+    """The JUnit reports of earlier runs (``--hil-history``): each folder's own (``junit.xml``, the writers'
+    table's name for it), or those of the report folders a folder holds; oldest first (by folder name).
+    The ``current`` report folder is never one of them (``--history reports`` with ``--reports reports``)."""
+    from hil.pytestplugin.writers import writer
+
+    name = writer("junit").file_name
+    found: list[Path] = []
+    for folder in map(Path, folders):
+        if (folder / name).is_file():
+            found.append(folder)
+        elif folder.is_dir():
+            found += sorted(p for p in folder.iterdir() if (p / name).is_file())
+    if current is not None:
+        found = [f for f in found if f.resolve() != Path(current).resolve()]
+    return [folder / name for folder in sorted(found, key=lambda p: p.name)]
 
 
 def _test_case(case: CaseResult) -> TestCase:

@@ -23,10 +23,14 @@ from typing import Any
 
 import pytest
 
-#: The user_properties name a measurement travels under (a JSON object), from the test to the reporter.
-PROP_MEASUREMENT = "hil.measurement"
-#: The prefix of a measurement's suite property in junit.xml: ``measurement.<test name>.<measurement name>``.
-SUITE_PREFIX = "measurement."
+from hil.pytestplugin import reportkeys
+from hil.pytestplugin.results import MEASUREMENT_PREFIX
+
+#: The user_properties name a measurement travels under (a JSON object), from the test to the recorder.
+PROP_MEASUREMENT = reportkeys.MEASUREMENT
+#: The prefix of a measurement's suite property in junit.xml: ``measurement.<test name>.<measurement name>``
+#: (the record makes them: ``RunRecord.suite_properties``).
+SUITE_PREFIX = MEASUREMENT_PREFIX
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 _VALUE = re.compile(r"^(?P<value>\S+)(?: (?P<unit>[^\[(]\S*))?")
 
@@ -133,11 +137,6 @@ def hil_measure(request: pytest.FixtureRequest) -> MeasureRecorder:
     return MeasureRecorder(request.node)
 
 
-def suite_properties(case_name: str, measurements: Sequence[Measurement]) -> dict[str, str]:
-    """The junit.xml suite properties of one test's measurements."""
-    return {f"{SUITE_PREFIX}{case_name}.{m.name}": m.text() for m in measurements}
-
-
 def parse_suite_property(name: str, value: str) -> tuple[str, float] | None:
     """(``<test>.<measurement>``, value) of a measurement suite property, else None."""
     if not name.startswith(SUITE_PREFIX):
@@ -166,20 +165,13 @@ def history_values(folders: Sequence[Any], current: Any = None) -> list[tuple[st
     """Each earlier report folder's measurements (oldest first, as ``html.read_history`` orders them):
     (folder name, {``<suite> :: <test>.<measurement>``: value}), from junit.xml's suite properties."""
     import xml.etree.ElementTree as ET
-    from pathlib import Path
 
-    found: list[Path] = []
-    for folder in map(Path, folders):
-        if (folder / "junit.xml").is_file():
-            found.append(folder)
-        elif folder.is_dir():
-            found += sorted(p for p in folder.iterdir() if (p / "junit.xml").is_file())
-    if current is not None:
-        found = [f for f in found if f.resolve() != Path(current).resolve()]
+    from hil.pytestplugin.junitxml import earlier_reports
+
     runs: list[tuple[str, dict[str, float]]] = []
-    for folder in sorted(found, key=lambda p: p.name):
+    for junit in earlier_reports(folders, current):
         try:
-            root = ET.parse(folder / "junit.xml").getroot()
+            root = ET.parse(junit).getroot()
         except (ET.ParseError, OSError):
             continue
         values: dict[str, float] = {}
@@ -188,7 +180,7 @@ def history_values(folders: Sequence[Any], current: Any = None) -> list[tuple[st
                 parsed = parse_suite_property(prop.get("name", ""), prop.get("value", ""))
                 if parsed is not None:
                     values[f"{suite.get('name', '')} :: {parsed[0]}"] = parsed[1]
-        runs.append((folder.name, values))
+        runs.append((junit.parent.name, values))
     return runs
 
 

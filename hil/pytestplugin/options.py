@@ -54,25 +54,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=False,
         help="keep each test's deployment folder on the target after the test",
     )
-    group.addoption(
-        "--hil-junit",
-        default=None,
-        metavar="PATH",
-        help="write a JUnit report (one testsuite per target), updated after every test",
-    )
-    group.addoption(
-        "--hil-summary",
-        default=None,
-        metavar="PATH",
-        help="write a plain-text summary table (and counts.json beside it) at the end",
-    )
-    group.addoption(
-        "--hil-html",
-        default=None,
-        metavar="PATH",
-        help="write an HTML report at the end (self-contained: overview, per-test qvm timelines, plots); "
-        "a JUnit report is written beside it unless --hil-junit names one",
-    )
+    from hil.pytestplugin.writers import WRITERS
+
+    for writer in WRITERS:  # --hil-junit, --hil-summary, --hil-html, ...: one per report writer
+        group.addoption(writer.option, default=None, metavar="PATH", help=writer.help.replace("%", "%%"))
     group.addoption(
         "--hil-history",
         action="append",
@@ -127,8 +112,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="append",
         default=[],
         metavar="[VDEV=]LINE%",
-        help="with --hil-coverage: fail the run (exit 1) when a vdev's line coverage is below LINE% "
-        "(every vdev), or VDEV's is (VDEV=LINE%; repeatable, the per-vdev form wins)",
+        help="with --hil-coverage: fail the run (exit 1) when a vdev's line coverage is below LINE%% "
+        "(every vdev), or VDEV's is (VDEV=LINE%%; repeatable, the per-vdev form wins)",
     )
     group.addoption(
         "--hil-sanitize",
@@ -179,14 +164,12 @@ def check_outputs(config: pytest.Config) -> None:
         coverage_dir = config.getoption("hil_coverage_dir", None)
         if coverage_dir:  # written at the very end: checked now, not after the run (its counters lost)
             output_dir(coverage_dir, "--hil-coverage-dir")
-        for dest, option in (
-            ("hil_junit", "--hil-junit"),
-            ("hil_summary", "--hil-summary"),
-            ("hil_html", "--hil-html"),
-        ):
-            value = config.getoption(dest)
+        from hil.pytestplugin.writers import WRITERS
+
+        for writer in WRITERS:
+            value = config.getoption(writer.dest, None)
             if value:
-                output_file(value, option)
+                output_file(value, writer.option)
     except HilError as exc:
         raise pytest.UsageError(str(exc)) from None
 

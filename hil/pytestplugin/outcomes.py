@@ -12,6 +12,7 @@ from hil.core import cancel
 from hil.core.errors import InfrastructureError, SetupError
 from hil.core.paths import PACKAGE_DIR
 from hil.core.text import terminal_safe
+from hil.pytestplugin import reportkeys
 from hil.pytestplugin.pool import POOL_KEY, TARGET_KEY
 from hil.pytestplugin.vdevs import RUNNER_KEY
 
@@ -39,7 +40,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         assert call.excinfo is not None
         cause = f"{type(call.excinfo.value).__name__}: {call.excinfo.value}"
         item.stash[INFRA_KEY] = cause
-        item.user_properties.append(("hil.infrastructure", cause))
+        item.user_properties.append((reportkeys.INFRASTRUCTURE, cause))
         name = item.stash.get(TARGET_KEY, None)
         if name is not None:
             item.config.stash[POOL_KEY].needs_reset.add(name)
@@ -173,7 +174,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
             reports.append(_interrupted_setup(item, exc))
         raise
     finally:
-        # also on Ctrl-C: what ran is reported, and the reporter sees the test unfinished
+        # also on Ctrl-C: what ran is reported, and the recorder sees the test unfinished
         for report in reports:
             item.ihook.pytest_runtest_logreport(report=report)
     item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
@@ -190,10 +191,10 @@ def _sanitizer_failure(item: pytest.Item, report: pytest.TestReport) -> None:
     if runner is None or not runner.sanitizer_findings:
         return
     text = "\n\n".join(runner.sanitizer_findings)
-    report.user_properties.append(("hil.qvm_log", f"--- sanitizer reports\n{text}\n"))
+    report.user_properties.append((reportkeys.QVM_LOG, f"--- sanitizer reports\n{text}\n"))
     if item.get_closest_marker("hil_sanitizer_expected") is not None:
         # the test provokes what the sanitizers report (a deliberate crash): kept, not a failure
-        report.user_properties.append(("hil.sanitizer_expected", str(len(runner.sanitizer_findings))))
+        report.user_properties.append((reportkeys.SANITIZER_EXPECTED, str(len(runner.sanitizer_findings))))
         return
     if report.passed:
         report.outcome = "failed"

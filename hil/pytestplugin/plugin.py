@@ -2,8 +2,9 @@
 
 The hooks and fixtures live in their own modules (``options``, ``selection``,
 ``fixtures``, ``vdevs``, ``outcomes``) and are registered with this one; it
-sets up the session (target pool, live view, JUnit reporter) and writes the
-end-of-run outputs (summary, coverage, HTML report).
+sets up the session (target pool, live view, the run's recorder and the report
+files of the writers' table that the options ask for) and makes the coverage
+report at the end; the recorder's listener writes the reports.
 
 Fixtures (all prefixed ``hil_`` so they never clash with labgrid's or
 pytest-embedded's ``target``/``dut``):
@@ -29,7 +30,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Generator, Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -151,14 +151,26 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[POOL_KEY] = TargetPool(
         Path(config.getoption("hil_artifacts")).resolve(), {d.name: d for d in definitions}, sanitize=sanitizers(config)
     )
-    junit = config.getoption("hil_junit")
-    beside = config.getoption("hil_summary") or config.getoption("hil_html")
-    if (junit or beside) and not hasattr(config, "workerinput"):
-        from hil.pytestplugin.junit import JUnitReporter
+    _start_recording(config, definitions)
 
-        path = Path(junit) if junit else Path(beside).with_name("junit.xml")
-        reporter = JUnitReporter(path.resolve(), target_names=[d.name for d in definitions])
-        config.pluginmanager.register(reporter, "hil-junit")
+
+def _start_recording(config: pytest.Config, definitions: Sequence[TargetDefinition]) -> None:
+    """On the controller, when a report is asked for: the run's recorder, and the report files it feeds
+    (each writer of the table whose ``--hil-NAME`` option is given, and those written beside them)."""
+    if hasattr(config, "workerinput"):
+        return
+    from hil.pytestplugin.reporting import ReportFiles, chosen_outputs
+    from hil.pytestplugin.writers import WRITERS, WriterOptions
+
+    outputs = chosen_outputs({w.name: config.getoption(w.dest, None) for w in WRITERS})
+    if not outputs:
+        return
+    from hil.pytestplugin.recorder import RunRecorder
+
+    history = tuple(Path(p) for p in config.getoption("hil_history") or [])
+    files = ReportFiles(outputs, WriterOptions(history=history))
+    recorder = RunRecorder(target_names=[d.name for d in definitions], listeners=[files])
+    config.pluginmanager.register(recorder, RECORDER_PLUGIN)
 
 
 def check_extras(config: pytest.Config, definitions: Sequence[TargetDefinition]) -> None:
@@ -185,16 +197,16 @@ def check_extras(config: pytest.Config, definitions: Sequence[TargetDefinition])
         )
 
 
-#: The session's coverage report (``hil.qvmrun.coverage.CoverageReport``), for the HTML report.
-COVERAGE_KEY = pytest.StashKey[Any]()
+#: The name the run's recorder (``hil.pytestplugin.recorder.RunRecorder``) is registered under.
+RECORDER_PLUGIN = "hil-recorder"
 
 
-def _coverage_report(config: pytest.Config) -> tuple[str, bool]:
-    """With --hil-coverage, on the controller: the coverage report of every run's counters (all targets);
-    returns its summary lines (one per vdev) for summary.txt, and whether a vdev is below its
-    ``--hil-coverage-fail-under`` minimum."""
+def _coverage_report(config: pytest.Config) -> bool:
+    """With --hil-coverage, on the controller: the coverage report of every run's counters (all targets),
+    given to the recorder with its summary lines (one per vdev) for the reports; returns whether a vdev
+    is below its ``--hil-coverage-fail-under`` minimum."""
     if not config.getoption("hil_coverage", False) or hasattr(config, "workerinput"):
-        return "", False
+        return False
     from hil.qvmrun.coverage import CoverageThresholds, build_report
 
     pool = config.stash[POOL_KEY]
@@ -203,13 +215,18 @@ def _coverage_report(config: pytest.Config) -> tuple[str, bool]:
         report = build_report(pool.artifacts, out, config.rootpath)
     except HilError as exc:
         print(f"\nhil: coverage report failed: {exc}", flush=True)
-        return f"\ncoverage: report failed: {exc}\n", False
-    config.stash[COVERAGE_KEY] = report
+        recorder = config.pluginmanager.get_plugin(RECORDER_PLUGIN)
+        if recorder is not None:
+            recorder.add_coverage(None, f"\ncoverage: report failed: {exc}\n")
+        return False
     text = report.text()
     below = CoverageThresholds.parse(config.getoption("hil_coverage_fail_under") or []).failures(report)
     text += "".join(f"{line}\n" for line in below)
     print(f"\n{text}", end="", flush=True)
-    return "\n" + text, bool(below)
+    recorder = config.pluginmanager.get_plugin(RECORDER_PLUGIN)
+    if recorder is not None:  # for the reports: summary.txt's lines, the HTML report's table and link
+        recorder.add_coverage(report, "\n" + text)
+    return bool(below)
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:
@@ -221,46 +238,13 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    summary = session.config.getoption("hil_summary")
-    reporter = session.config.pluginmanager.get_plugin("hil-junit")
-    coverage_lines, below = _coverage_report(session.config)
+    # before the recorder's own (trylast) sessionfinish: the reports are written with the coverage in them
+    below = _coverage_report(session.config)
     if below and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED  # a vdev below its coverage minimum fails the run
-    if summary and reporter is not None:
-        from hil.pytestplugin.summary import write_summary
-
-        write_summary(Path(summary), reporter, coverage_lines)
-
-
-def _write_html(config: pytest.Config) -> None:
-    """The HTML report (``--hil-html``), from the JUnit reporter's results once it has written its last."""
-    html = config.getoption("hil_html", None)
-    reporter = config.pluginmanager.get_plugin("hil-junit")
-    if not html or reporter is None or hasattr(config, "workerinput"):
-        return
-    from hil.pytestplugin.html import render
-
-    notes: list[str] = []
-    try:  # the report never fails the run: what went wrong is said, the outcome stays the tests'
-        path = render(
-            Path(html).resolve(),
-            reporter.results,
-            reporter.suite_properties(),
-            [Path(p) for p in config.getoption("hil_history") or []],
-            title=f"HIL run {Path(html).resolve().parent.name}",
-            notes=notes,
-            coverage=config.stash.get(COVERAGE_KEY, None),
-        )
-    except Exception as exc:  # noqa: BLE001
-        print(f"\nhil: HTML report not written ({html}): {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
-        return
-    for note in notes:
-        print(f"hil: HTML report: history entry left out: {note}", file=sys.stderr)
-    print(f"\nhil: HTML report {path}", flush=True)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    _write_html(config)
     pool = config.stash.get(POOL_KEY, None)
     if pool is not None:
         pool.close()

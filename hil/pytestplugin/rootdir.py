@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from hil.core.errors import ConfigError
+from hil.pytestplugin.writers import WRITERS
 
 __all__ = ["BUILTIN_OPTIONS", "CONFIG_NAMES", "HIL_VALUE_OPTIONS", "PytestSetup", "pytest_setup"]
 
@@ -83,9 +84,12 @@ BUILTIN_OPTIONS: dict[str, str] = {
 #: Plugins a ``-p no:`` cannot block (``_pytest.config.essential_plugins``).
 ESSENTIAL_PLUGINS = frozenset({"mark", "main", "runner", "fixtures", "helpconfig"})
 #: This plugin's options that take a value (``tests/unit/test_rootdir.py`` checks them against the plugin).
-HIL_VALUE_OPTIONS = (
-    "--hil-target= --hil-targets-dir= --hil-artifacts= --hil-junit= --hil-summary= --hil-html= --hil-history= "
-    "--hil-coverage-dir= --hil-coverage-fail-under= --hil-sanitize="
+HIL_VALUE_OPTIONS = " ".join(
+    [
+        "--hil-target= --hil-targets-dir= --hil-artifacts= --hil-history= --hil-coverage-dir= "
+        "--hil-coverage-fail-under= --hil-sanitize=",
+        *(f"{w.option}=" for w in WRITERS),  # --hil-junit=, --hil-summary=, ...: the report writers' table
+    ]
 )
 #: Settings pytest acts on before the plugin loads (``options._TAKEN_EARLY``).
 _TAKEN_EARLY = ("addopts", "pythonpath", "required_plugins", "minversion")

@@ -1,4 +1,5 @@
-"""The plain-text summary of a HIL run (``--hil-summary``, ``counts.json`` beside it), vdev warnings included."""
+"""The summary writer: the plain-text summary of a HIL run (``--hil-summary``, ``counts.json`` beside it), vdev
+warnings, measurements and coverage included."""
 
 from __future__ import annotations
 
@@ -11,29 +12,33 @@ from typing import TYPE_CHECKING, Any
 
 from hil.core.text import terminal_safe
 from hil.pytestplugin.measure import summary_lines as measurement_lines
-from hil.pytestplugin.results import CaseResult, Counts
+from hil.pytestplugin.results import CaseResult, Counts, RunRecord
 from hil.pytestplugin.text import one_line
+from hil.pytestplugin.writers import replace_file
 
 if TYPE_CHECKING:
-    from hil.pytestplugin.junit import JUnitReporter
+    from hil.pytestplugin.writers import WriterOptions
+
+#: The file beside the summary with each target's outcome counts (``hil nightly`` takes its verdict from it).
+COUNTS_NAME = "counts.json"
 
 
-def write_summary(path: Path, reporter: JUnitReporter, extra: str = "") -> None:
-    """Write the summary table (then ``extra``) to ``path``, and each target's counts to ``counts.json`` beside it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(summary_table(reporter) + extra, encoding="utf-8")
-    counts = {name: dataclasses.asdict(c) for name, c in reporter.counts().items()}
-    path.with_name("counts.json").write_text(json.dumps(counts, indent=2), encoding="utf-8")
+def write(record: RunRecord, path: Path, options: WriterOptions) -> None:
+    """Write the summary table (then the coverage lines) to ``path``, and each target's counts to
+    ``counts.json`` beside it."""
+    replace_file(path, (summary_table(record) + record.coverage_text).encode("utf-8"))
+    counts = {name: dataclasses.asdict(c) for name, c in record.counts().items()}
+    replace_file(path.with_name(COUNTS_NAME), json.dumps(counts, indent=2).encode("utf-8"))
 
 
-def summary_table(reporter: JUnitReporter, slowest: int = 10) -> str:
+def summary_table(record: RunRecord, slowest: int = 10) -> str:
     """The plain-text summary of a run.
 
     A table target x passed/failed/errors/infra/skipped/total with a TOTAL row
     ("infra" counts the errors the lab caused, which "errors" includes), the
     ``slowest`` longest tests, and one line per infrastructure error with its cause.
     """
-    counts = reporter.counts()
+    counts = record.counts()
     total = Counts()
     for c in counts.values():
         total.add(c)
@@ -50,7 +55,7 @@ def summary_table(reporter: JUnitReporter, slowest: int = 10) -> str:
             lines.append("-" * (width + 9 * len(columns)))
         lines.append(row(name, (c.passed, c.failed, c.errors, c.infrastructure, c.skipped, c.total)))
 
-    results = reporter.results
+    results = record.results
     ranked = sorted(results, key=lambda c: c.duration, reverse=True)[: max(slowest, 0)]
     lines += ["", f"Slowest tests ({len(ranked)}):"]
     lines += [f"  {c.duration:9.2f} s  {c.suite:<{width}}  {c.nodeid}" for c in ranked] or ["  (none)"]

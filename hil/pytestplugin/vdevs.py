@@ -13,6 +13,7 @@ import pytest
 
 from hil.core.errors import HilError
 from hil.core.text import terminal_safe
+from hil.pytestplugin import reportkeys
 from hil.pytestplugin.live import LIVE_KEY
 from hil.pytestplugin.options import sanitizers
 from hil.targets import Target
@@ -116,9 +117,9 @@ def hil_vdev(request: pytest.FixtureRequest, hil_target: Target, hil_deployment:
         if built.warnings.strip():
             # in the report (JUnit system-err, the test's artifacts) and pytest's warnings summary
             text = f"vdev '{built.name}': compiler warnings (--hil-werror makes them errors):\n{built.warnings}"
-            request.node.user_properties.append(("hil.qvm_log", text))
+            request.node.user_properties.append((reportkeys.QVM_LOG, text))
             request.node.user_properties.append(  # summary.txt: one line per vdev with warnings
-                ("hil.vdev_warnings", vdev_warnings_property(built.name, built.warnings, request.config.rootpath))
+                (reportkeys.VDEV_WARNINGS, vdev_warnings_property(built.name, built.warnings, request.config.rootpath))
             )
             (request.getfixturevalue("hil_artifacts") / f"vdev-{built.name}.warnings.txt").write_text(text)
             warnings.warn(VdevWarning(terminal_safe(text)), stacklevel=2)
@@ -172,7 +173,7 @@ def hil_sweep(request: pytest.FixtureRequest, hil_target: Target, hil_artifacts:
             hil_target, folder, hil_artifacts / f"sweep-{vdev_name(folder)}", acceptances, base=words,
             sanitize=sanitizers(request.config), timeout=timeout, jobs=jobs,
         )  # fmt: skip
-        request.node.user_properties.append(("hil.qvm_log", f"--- configuration-fault sweep\n{report.table()}"))
+        request.node.user_properties.append((reportkeys.QVM_LOG, f"--- configuration-fault sweep\n{report.table()}"))
         return report
 
     return sweep
@@ -210,7 +211,7 @@ def hil_fuzz(request: pytest.FixtureRequest, hil_target: Target, hil_artifacts: 
             folder, hil_artifacts / f"fuzz-{folder.resolve().name}", base=words, seconds=seconds, jobs=jobs,
             corpus=corpus, hang_timeout=hang_timeout, skip=skip,
         )  # fmt: skip
-        request.node.user_properties.append(("hil.qvm_log", f"--- fuzz (hil_fuzz)\n{report.summary()}"))
+        request.node.user_properties.append((reportkeys.QVM_LOG, f"--- fuzz (hil_fuzz)\n{report.summary()}"))
         return report
 
     return fuzz

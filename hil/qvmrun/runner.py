@@ -43,7 +43,7 @@ from hil.qvmrun.slog2 import merge as merge_slog2
 from hil.qvmrun.slog2 import slog2_wanted, start_snippet
 from hil.qvmrun.symbols import symbolize, symbolize_report
 from hil.targets.base import Process, Target
-from hil.targets.deploy import Deployment, record_pid
+from hil.targets.deploy import Deployment, record_pid, setup_failure
 
 if TYPE_CHECKING:
     from hil.links.console import Console
@@ -203,17 +203,21 @@ class QvmSession:
         write = (
             f"[ ! -L run.qvmconf ] && {d.write_snippet('run.qvmconf', config_text)} && " if _inline(config_text) else ""
         )
+        setup = d.take_setup()  # the folder and its files, when not made yet: one exchange with qvm's start
         command = (
-            f"cd {libpath} && {write}{record_pid(argv)} && {stamp}"  # pid, start time, command line: see deploy
+            f"{setup}cd {libpath} && {write}{record_pid(argv)} && {stamp}"  # pid, start time, command line: see deploy
             f"{env}exec {shell_command(argv)}"
         )
         try:
             self.process: Process = runner.target.start(command, on_output=self._on_output)
         except BaseException:
+            d.setup_done()
             for stream in (self._output.stdout, self._output.stderr):
                 stream.close()
             raise
         runner.sessions.append(self)
+        # qvm's end wakes every wait at once (a dryrun, a refused configuration end before "guest started")
+        threading.Thread(target=self._notify_end, name="hil-qvm-end", daemon=True).start()
         self.guest: GuestControl = guest_for(runner.target, self)
         try:
             self._await_ready()
@@ -223,6 +227,8 @@ class QvmSession:
             except BaseException:  # noqa: BLE001, S110 - what ended the start is what gets reported
                 pass
             raise
+        finally:
+            d.setup_done()  # the folder is made (or its set-up failed): other threads may use it
 
     def _await_ready(self) -> None:
         """Return once qvm is ready for the power button: its guest started (qvmsim's ``guest started``
@@ -234,6 +240,14 @@ class QvmSession:
         self._wait_for(lambda: True if self._output.ready else None, self.timeout)
         if self.process.poll() is not None:
             self.wait()  # ended already: a qvm that could not be started is a set-up error now, not later
+
+    def _notify_end(self) -> None:
+        try:
+            self.process.wait(None)
+        except BaseException:  # noqa: BLE001, S110 - whoever waits for the end meets the error itself
+            pass
+        with self._output.cond:
+            self._output.cond.notify_all()
 
     def _on_output(self, stream: str, chunk: bytes) -> None:
         self._output.feed(stream, chunk)
@@ -393,7 +407,11 @@ class QvmSession:
 
     def _check_started(self, status: int | None, signal: str | None) -> None:
         """A qvm that could not even be started (the shell's 127 "not found", 126 "cannot execute": qvm
-        never uses these) is a set-up error naming the command, never a vdev's exit status."""
+        never uses these) is a set-up error naming the command, never a vdev's exit status; so is a
+        deployment folder the start command could not make (``hil.targets.deploy.setup_failure``)."""
+        failure = setup_failure(self.runner.target, status, self._output.stderr.text())
+        if signal is None and failure is not None:
+            raise failure
         if signal is not None or status not in (126, 127):
             return
         stderr = self._output.stderr.text()

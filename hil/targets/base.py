@@ -66,6 +66,12 @@ class Target(ABC):
     on_this_host: ClassVar[bool] = False
     #: Its qvm is qvmsim, which this package may replace by its own build (``--hil-sanitize``).
     runs_qvmsim_builds: ClassVar[bool] = False
+    #: A deployment folder is made by the next command that reaches the target (``hil.targets.deploy``):
+    #: its operations make the folders waiting for it first (``flush_setups``).
+    lazy_deployments: ClassVar[bool] = False
+    #: Reached over a link (SSH, a console's shell): a small file is written by one command, from this
+    #: run's vdev cache on the target when there (``hil.targets.deploy``), not copied by a transfer.
+    reached_over_link: ClassVar[bool] = False
     console: Console | None = None
 
     def __init__(self, definition: TargetDefinition, run_dir: Path) -> None:

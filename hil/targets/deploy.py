@@ -48,6 +48,7 @@ its own.
 from __future__ import annotations
 
 import errno
+import hashlib
 import itertools
 import os
 import re
@@ -73,7 +74,22 @@ _INLINE_PUT_BYTES = 8 << 20
 
 #: Folders whose removal waits for the target's next deployment command (``cleanup(defer=True)``).
 _pending: weakref.WeakKeyDictionary[Target, list[str]] = weakref.WeakKeyDictionary()
-_pending_lock = threading.Lock()
+_pending_lock = threading.RLock()
+
+
+#: Deployments of a target reached over a link whose folder is not made yet: the next command that
+#: reaches the target makes them first (``flush_setups``), or the command starting qvm does (``take_setup``).
+_unmade: weakref.WeakKeyDictionary[Target, list[Deployment]] = weakref.WeakKeyDictionary()
+
+#: The files in each target's vdev cache (``_cache_folder``): ``<sha256>-<mode>`` names.
+_cached: weakref.WeakKeyDictionary[Target, set[str]] = weakref.WeakKeyDictionary()
+
+#: Seconds a thread waits for another's command making a deployment folder it needs.
+_SETUP_WAIT = 120.0
+
+#: Exit status of a command whose deployment set-up failed (its stderr's ``SETUP_MARKER`` line says how).
+SETUP_FAILED = 125
+SETUP_MARKER = "__HIL_SETUP__="
 
 
 def _take_pending(target: Target) -> list[str]:
@@ -81,19 +97,52 @@ def _take_pending(target: Target) -> list[str]:
         return _pending.pop(target, [])
 
 
+def _cache_folder(target: Target) -> str:
+    """This run's vdev cache on ``target``: files deployed once, copied from there by later tests
+    (named like a deployment folder of this run: a dead run's is removed by ``cleanup_stale``)."""
+    return f"{target.workdir()}/hil-{_HOST}-{os.getpid()}-0-cache"
+
+
+def forget_target(target: Target) -> None:
+    """``target`` went down: its vdev cache is gone with it (a folder not made yet is made on the target
+    that comes back; a copy from the old cache then fails as an infrastructure error, never a test's)."""
+    with _pending_lock:
+        _cached.pop(target, None)
+
+
+def flush_setups(target: Target) -> None:
+    """Make the folders (and their files) that deployments on ``target`` are waiting for, in one command:
+    whatever reaches the target next sees them (``RemoteTarget`` calls this before every operation)."""
+    with _pending_lock:
+        waiting = _unmade.pop(target, [])
+    taken = [(d, d.take_setup()) for d in waiting]  # one another thread took is waited for (''): not ours
+    ours = [d for d, script in taken if script]
+    try:
+        if ours:
+            result = target.run("".join(script for _, script in taken) + "true", timeout=60)
+            failure = setup_failure(target, result.exit_status, result.stderr_text)
+            if failure is not None:
+                raise failure
+    finally:
+        for deployment in ours:
+            deployment.setup_done()
+
+
 def removal(paths: list[str]) -> str:
     """The command removing deployment folders: a qvm still running from one (its ``qvm.pid``, proved
     ours as the stale clean-up proves it) is killed first, so the record outlives the process."""
-    kills = "".join(
-        f"( {_KILL_IF_OURS.format(folder=shell_command([p]), pidfile=shell_command([f'{p}/qvm.pid']))} ) >/dev/null; "
-        for p in paths
-    )
-    return f"{kills}rm -rf {shell_command(paths)}"
+    # a shell function, not a subshell per folder: each fork costs milliseconds on an emulated target
+    kill = _KILL_IF_OURS.format(folder='"$1"', pidfile='"$2"').replace("exit 0", "return 0")
+    kills = "".join(f"_hil_kill {shell_command([p, f'{p}/qvm.pid'])} >/dev/null; " for p in paths)
+    return f"_hil_kill() {{ {kill}}}; {kills}rm -rf {shell_command(paths)}"
 
 
 def flush_cleanups(target: Target) -> None:
     """Remove the folders whose clean-up was deferred on ``target`` (best effort)."""
     paths = _take_pending(target)
+    with _pending_lock:
+        if _cached.pop(target, None) is not None:
+            paths.append(_cache_folder(target))
     if paths:
         try:
             target.run(removal(paths), timeout=30)
@@ -111,7 +160,7 @@ d={folder}; f={pidfile}
 [ -d "$d" ] && [ ! -L "$d" ] && [ -O "$d" ] || {{ echo "NOTOURS folder"; exit 0; }}
 [ -f "$f" ] || exit 0
 [ ! -L "$f" ] && [ -O "$f" ] || {{ echo "NOTOURS pidfile"; exit 0; }}
-pid=$(sed -n 1p "$f"); st=$(sed -n 2p "$f"); cl=$(sed -n 3p "$f")
+pid=; st=; cl=; {{ IFS= read -r pid; IFS= read -r st; IFS= read -r cl; }} < "$f"
 case "$pid" in ''|*[!0-9]*) echo "NOTOURS bad pid"; exit 0;; esac
 [ -n "$st" ] && [ -n "$cl" ] || {{ echo "NOTOURS unproven"; exit 0; }}
 case "$cl" in *"@$d/"*) ;; *) echo "NOTOURS not this folder's"; exit 0;; esac
@@ -167,13 +216,70 @@ def _parse_df(out: str) -> int | None:
 
 @dataclass
 class Deployment:
-    """A private folder on a target and the files put there."""
+    """A private folder on a target and the files put there.
+
+    On a target reached over a link the folder is made by the next command that reaches the target
+    (the one starting qvm: ``take_setup``; any other: ``flush_setups``), with the copies of files
+    already in this run's vdev cache: one exchange for folder, deployment and qvm's start."""
 
     target: Target
     path: str
     keep: bool = False
     #: target path -> the host file it is a copy of (crash backtraces are symbolised on the host copy)
     local_copies: dict[str, Path] = field(default_factory=dict)
+    #: what makes the folder on the target and copies files into it, not run yet (None: made)
+    _setup: list[str] | None = field(default=None, repr=False)
+    _min_free: int = field(default=MIN_FREE_BYTES, repr=False)
+    #: set once the command that took the set-up has run it (other threads wait for it: ``take_setup``)
+    _making: threading.Event | None = field(default=None, repr=False)
+
+    def take_setup(self) -> str:
+        """The shell commands that make this folder and its files ('' when made), each ending in ``;``;
+        from now on they are the caller's to run, who calls ``setup_done`` once they ran (a failure:
+        exit ``SETUP_FAILED`` with a ``SETUP_MARKER`` line on stderr, see ``setup_failure``).  Deferred
+        removals of earlier folders go first.  While another thread's command makes the folder, this
+        waits for it (a thread must not start qvm in a folder that is not there yet)."""
+        with _pending_lock:
+            steps, self._setup = self._setup, None
+            making = self._making
+            if steps is not None:
+                self._making = threading.Event()
+        if steps is None:
+            if making is not None:
+                making.wait(_SETUP_WAIT)
+            return ""
+        with _pending_lock:
+            waiting = _unmade.get(self.target, [])
+            if self in waiting:
+                waiting.remove(self)
+            pending = _take_pending(self.target)
+        remove = f"{removal(pending)}; " if pending else ""
+        return remove + _make_folder(self.target, self.path, self._min_free) + "".join(steps)
+
+    def setup_done(self) -> None:
+        """The set-up taken with ``take_setup`` has run (or failed): threads waiting for it go on."""
+        with _pending_lock:
+            making = self._making
+        if making is not None:
+            making.set()
+
+    def _await_made(self) -> None:
+        """Wait while another thread's command makes this folder."""
+        with _pending_lock:
+            making = self._making if self._setup is None else None
+        if making is not None:
+            making.wait(_SETUP_WAIT)
+
+    def _run_setup(self, script: str, stdin: bytes | None = None) -> None:
+        result = self.target.run(script + "true", timeout=60, stdin=stdin)
+        failure = setup_failure(self.target, result.exit_status, result.stderr_text)
+        if failure is not None:
+            raise failure
+        if result.exit_status != 0:
+            raise InfrastructureError(
+                f"deploying to {self.path} on {self.target.name} failed (exit status {result.exit_status}): "
+                f"{result.stderr_text.strip()[-500:]}"
+            )
 
     def remote(self, name: str) -> str:
         """The target path of ``name`` inside this folder (refused if it would leave it)."""
@@ -207,7 +313,7 @@ class Deployment:
         remote = self.remote(name or local.name)
         rel = remote[len(self.path) + 1 :]
         if self._inline(rel, local):
-            self._put_inline(local, rel, remote, mode)  # one round trip
+            self._put_cached(local, rel, mode)  # no round trip when cached and the folder not made yet
             self.local_copies[remote] = local.resolve()
             return remote
         self._check_inside(remote, name or local.name)
@@ -221,14 +327,52 @@ class Deployment:
     def _inline(self, rel: str, local: Path) -> bool:
         """Whether to write ``local`` by one command: a small file of the folder itself, on a target
         reached over a link (on this host a copy costs no round trip)."""
-        from hil.targets.remote import RemoteTarget
-
         return (
-            isinstance(self.target, RemoteTarget)
+            self.target.reached_over_link
             and "/" not in rel
             and local.is_file()
             and local.stat().st_size <= _INLINE_PUT_BYTES
         )
+
+    def _put_cached(self, local: Path, rel: str, mode: int) -> None:
+        """Put a file of the folder itself as a copy from this run's vdev cache on the target (by content
+        and mode): queued with the folder's set-up while it is not made, else one command; a file not
+        in the cache yet goes there first, through the command's stdin (one round trip)."""
+        data = local.read_bytes()
+        key = f"{hashlib.sha256(data).hexdigest()}-{mode:o}"
+        cache = _cache_folder(self.target)
+        q = shell_command([f"{self.path}/{rel}"])
+        tag = shell_command([rel])
+        fails = f">&2; exit {SETUP_FAILED}; }}; "
+        copy = (
+            f"[ -L {q} ] && {{ echo {SETUP_MARKER}link:{tag} {fails}"
+            f"cp -p {shell_command([f'{cache}/{key}'])} {q} || {{ echo {SETUP_MARKER}copy:{tag} {fails}"
+        )
+        with _pending_lock:
+            hit = key in _cached.get(self.target, set())
+            if hit and self._setup is not None:
+                self._setup.append(copy)
+                return
+        if hit:
+            self._await_made()
+            self._run_setup(copy)
+            return
+        part = shell_command([f"{cache}/.{key}.part"])
+        fail = f"{{ rm -f {part}; echo {SETUP_MARKER}put:{tag} >&2; exit {SETUP_FAILED}; }}"
+        fill = (
+            f'c={shell_command([cache])}; {{ [ -d "$c" ] && [ ! -L "$c" ] && [ -O "$c" ]; }} || '
+            f'mkdir -m 700 "$c" || {{ cat >/dev/null; {fail[2:]}; '
+            f"cat > {part} || {fail}; "
+            f"chmod {mode:o} {part} && mv -f {part} {shell_command([f'{cache}/{key}'])} || {fail}; "
+        )
+        try:
+            self._run_setup(self.take_setup() + fill + copy, stdin=data)
+        except OSError as exc:
+            raise self._put_failed(local, f"{self.path}/{rel}", exc) from exc
+        finally:
+            self.setup_done()
+        with _pending_lock:
+            _cached.setdefault(self.target, set()).add(key)
 
     def _put_inline(self, local: Path, rel: str, remote: str, mode: int) -> None:
         """Write a file of the folder itself in one command, refusing a symlink in its place."""
@@ -276,6 +420,13 @@ class Deployment:
     def cleanup(self, defer: bool = False) -> None:
         """Remove the folder (unless kept); ``defer``: with the target's next deployment command
         (or ``flush_cleanups``), off the test's critical path."""
+        with _pending_lock:
+            if self._setup is not None:  # never made: nothing on the target to remove or keep
+                self._setup = None
+                waiting = _unmade.get(self.target, [])
+                if self in waiting:
+                    waiting.remove(self)
+                return
         if self.keep:
             return
         if defer:
@@ -336,6 +487,11 @@ def create_deployment(target: Target, test_name: str, keep: bool = False, min_fr
     workdir = target.workdir()
     name = safe_name(test_name, 60)
     path = f"{workdir}/hil-{_HOST}-{os.getpid()}-{next(_counter)}-{name}"
+    if target.lazy_deployments:  # made by the next command that reaches the target (see Deployment)
+        deployment = Deployment(target, path, keep, _setup=[], _min_free=min_free)
+        with _pending_lock:
+            _unmade.setdefault(target, []).append(deployment)
+        return deployment
     q = shell_command([path])
     pending = _take_pending(target)
     remove = f"{removal(pending)}; " if pending else ""  # deferred clean-ups of earlier tests
@@ -359,6 +515,65 @@ def create_deployment(target: Target, test_name: str, keep: bool = False, min_fr
             f"{free} free): free space there or point [qvm] workdir in {target.definition.source} elsewhere"
         )
     return Deployment(target, path, keep)
+
+
+def _make_folder(target: Target, path: str, min_free: int) -> str:
+    """Shell commands making the deployment folder ``path`` (mode 0700, by ``mkdir``, which never follows
+    a link) after proving the workdir private, and checking its free space (``min_free`` bytes): each
+    failure exits ``SETUP_FAILED`` with a ``SETUP_MARKER`` line saying which (see ``setup_failure``)."""
+    q = shell_command([path])
+    fail = f"echo {SETUP_MARKER}{{what}} >&2; exit {SETUP_FAILED}"
+    return (
+        # the check as a function (its exits returns), not a subshell: a fork less on the test's path
+        f"_hil_wd() {{ {workdir_check(target).replace('exit 4', 'return 4')}; }}; "
+        f"_hil_wd >&2 || {{ {fail.format(what='workdir:$?')}; }}; "
+        f"mkdir -m 700 {q} || {{ {fail.format(what='mkdir:$?')}; }}; "
+        # the free space: the number before the first "N%" (or "-") after the header, as _parse_df reads it
+        f"set -- $(df -Pk {q} 2>/dev/null || df -k {q} 2>/dev/null); _hil_p=; _hil_f=; "
+        f"for _hil_w; do case $_hil_w in *[0-9]%|-) case $_hil_p in ''|*[!0-9]*) ;; "
+        f'*) [ -n "$_hil_f" ] || _hil_f=$_hil_p;; esac;; esac; _hil_p=$_hil_w; done; '
+        f'[ -z "$_hil_f" ] || [ $((_hil_f * 1024)) -ge {min_free} ] || '
+        f"{{ rm -rf {q}; {fail.format(what=f'space:$_hil_f:{min_free}')}; }}; "
+    )
+
+
+def setup_failure(target: Target, status: int | None, stderr: str) -> Exception | None:
+    """The error of a command whose deployment set-up failed (``SETUP_FAILED`` and a ``SETUP_MARKER``
+    line on its stderr), or None when it did not."""
+    if status != SETUP_FAILED or SETUP_MARKER not in stderr:
+        return None
+    before, _, after = stderr.rpartition(SETUP_MARKER)
+    what, _, detail = after.splitlines()[0].strip().partition(":") if after.strip() else ("", "", "")
+    said = before.strip()
+    workdir = target.workdir()
+    where = f"the deployment folder {detail!r} in {workdir} on {target.name}"
+    if what == "workdir" and detail == str(_NOT_PRIVATE):
+        return _not_private(target, said)
+    if what in ("workdir", "mkdir"):
+        return InfrastructureError(
+            f"cannot create a deployment folder in {workdir} on {target.name}: {said or f'exit status {detail}'} "
+            f"(check [qvm] workdir in {target.definition.source})"
+        )
+    if what == "space":
+        free, _, needed = detail.partition(":")
+        return InfrastructureError(
+            f"no space left on device on {target.name} at {workdir} ({needed} bytes needed for a deployment, "
+            f"{int(free) * 1024 if free.isdigit() else free} free): free space there or point [qvm] workdir in "
+            f"{target.definition.source} elsewhere"
+        )
+    if what == "link":
+        return ConfigError(
+            f"deploy path {detail!r} is a symlink in the deployment folder on {target.name}; "
+            f"writing would follow it out of the folder: give another name"
+        )
+    if what == "put":
+        code = errno.ENOSPC if "no space" in said.lower() else errno.EIO
+        return OSError(code, f"{target.name}: writing {detail} failed: {said or 'no message'}")
+    if what == "copy":
+        with _pending_lock:
+            _cached.pop(target, None)  # the cache is not what we think: refilled by the next put
+        return InfrastructureError(f"copying {where} from this run's vdev cache failed: {said or 'no message'}")
+    return InfrastructureError(f"deployment set-up on {target.name} failed: {stderr.strip()[-500:]}")
 
 
 def cleanup_stale(target: Target) -> list[str]:

@@ -17,10 +17,8 @@ input (``[guest] control = "scripted"``, the default here).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import ClassVar
 
-from hil.core.command import CommandResult
 from hil.core.deadline import Deadline
 from hil.core.errors import InfrastructureError, SetupError
 from hil.links.consoleprocess import ConsoleProcess
@@ -36,6 +34,7 @@ class SerialBoardTarget(BoardTarget):
     """A board reached only through its serial console (``BoardTarget.for_definition`` picks it)."""
 
     guest_control: ClassVar[GuestKind] = "scripted"
+    lazy_deployments: ClassVar[bool] = False  # its start (below) makes no waiting folder
     shell: ConsoleShell | None = None
     _processes: list[ConsoleProcess] | None = None
 
@@ -49,23 +48,10 @@ class SerialBoardTarget(BoardTarget):
         self.shell.attach(min(ATTACH_TIMEOUT, max(1.0, deadline.remaining())))
 
     def _link(self) -> ConsoleShell:
+        """Commands and files (``run``, ``put``, ``get``: ``RemoteTarget``'s) go over the console's shell."""
         if self.shell is None or not self.shell.attached:
             raise InfrastructureError(f"target '{self.name}' is not up (no shell on its console)")
         return self.shell
-
-    def run(
-        self,
-        command: str | Sequence[str],
-        timeout: float | None = None,
-        *,
-        stdin: bytes | None = None,
-        check: bool = False,
-    ) -> CommandResult:
-        self._guard("running a command")
-        try:
-            return self._link().run(command, timeout, stdin=stdin, check=check)
-        except InfrastructureError as exc:
-            raise self._checked("running a command", exc) from exc
 
     def start(self, command: str | Sequence[str], *, on_output: OutputCallback | None = None) -> ConsoleProcess:  # type: ignore[override]
         from hil.core.command import shell_command
@@ -79,20 +65,6 @@ class SerialBoardTarget(BoardTarget):
             self._processes = []
         self._processes = [p for p in self._processes if p.poll() is None] + [process]
         return process
-
-    def put(self, local: Path, remote: str, mode: int | None = None) -> None:
-        self._guard(f"copying {local.name} to the target")
-        try:
-            self._link().put(local, remote, mode)
-        except InfrastructureError as exc:
-            raise self._checked("copying a file", exc) from exc
-
-    def get(self, remote: str, local: Path) -> None:
-        self._guard(f"copying {remote} from the target")
-        try:
-            self._link().get(remote, local)
-        except InfrastructureError as exc:
-            raise self._checked("copying a file", exc) from exc
 
     def _close_links(self) -> None:
         for process in self._processes or ():

@@ -16,7 +16,10 @@ makes another key.  A command line with a disk is never snapshotted (its state w
 match the restored RAM).  It is written under a lock (``hil.core.paths.file_lock``), to a
 temporary name first, so parallel sessions never read half a snapshot; a save that never
 finished (SIGKILL) leaves a ``.part`` file that the next save removes.  The record holds the
-file's SHA-256: a snapshot changed after it was saved is discarded, never restored.
+file's SHA-256: a snapshot changed after it was saved is discarded, never restored.  Hashing the
+file (~70 MB) costs 0.2 s or more on every start, so a start that checked it records the file's
+identity then (inode, size, mtime, ctime: any write changes mtime and ctime) in ``<key>.verified``;
+a later start whose file still has that identity trusts the check instead of hashing again.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ import logging
 import os
 import secrets
 import shutil
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -160,6 +164,7 @@ class Snapshot:
         self.key = key
         self.path = folder / f"{key}.vmstate"
         self.meta = folder / f"{key}.json"
+        self.verified = folder / f"{key}.verified"
 
     def _lock(self) -> Any:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -176,18 +181,41 @@ class Snapshot:
             meta = json.loads(read_input_text(self.meta, "snapshot record", limit=64 << 10))
             if not os.path.isfile(self.path):
                 return False
-            size = self.path.stat().st_size
+            st = self.path.stat()
             with open(self.path, "rb") as f:
                 head = f.read(4)
         except (OSError, ValueError, ConfigError):
             return False
-        return (
-            head == MAGIC
-            and isinstance(meta, dict)
-            and meta.get("key") == self.key
-            and meta.get("size") == size
-            and meta.get("sha256") == _sha256(self.path)
-        )
+        if head != MAGIC or not isinstance(meta, dict) or meta.get("key") != self.key or meta.get("size") != st.st_size:
+            return False
+        identity = f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{meta.get('sha256')}"
+        try:
+            if self.verified.read_text() == identity:
+                return True  # hashed by an earlier start, unchanged since
+        except (OSError, ValueError):
+            pass
+        if meta.get("sha256") != _sha256(self.path):
+            return False
+        self._remember_verified(identity)
+        return True
+
+    def _remember_verified(self, identity: str) -> None:
+        """Record that the file with ``identity`` matched its SHA-256 (best effort, written whole)."""
+        fd, tmp = -1, ""
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{self.key}.", suffix=".verified", dir=self.folder)
+            os.write(fd, identity.encode())
+            os.close(fd)
+            fd = -1
+            os.replace(tmp, self.verified)
+        except OSError:
+            if fd >= 0:
+                os.close(fd)
+            if tmp:
+                try:
+                    os.unlink(tmp)
+                except OSError:
+                    pass
 
     def _remove_stale_parts(self) -> None:
         """Remove ``.part`` files of saves that never finished (a SIGKILLed save): the lock is held, so
@@ -201,7 +229,7 @@ class Snapshot:
     def discard(self, why: str) -> None:
         """Remove a snapshot that could not be used (the next cold boot saves a new one)."""
         with self._lock():
-            for path in (self.path, self.meta):
+            for path in (self.path, self.meta, self.verified):
                 try:
                     path.unlink()
                 except OSError:

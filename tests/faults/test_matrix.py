@@ -217,6 +217,11 @@ MATRIX: dict[str, tuple[str, str]] = {
         "in the report; the text shown with U+FFFD; no temporary file left (issue 22, item 13)",
         "tests/cli/test_html_robust.py::test_bad_history_and_a_lone_surrogate_leave_a_passing_night_passing",
     ),
+    "a report writer fails (disk full, a folder where its file goes; JUnit, summary, HTML, JSON lines or another)": (
+        "said on stderr (hil: LABEL not written (PATH): ...), the other reports still written, the tests' outcome "
+        "and exit status unchanged (issue 26)",
+        "tests/unit/test_writers.py::test_a_failing_writer_is_said_and_the_others_still_write",
+    ),
     "hil init DIR with a sub-folder or .gitignore that is a symbolic link out of DIR (issue 22.14)": (
         "refused, one line naming the link, exit 2; nothing written in DIR or where the link points",
         "tests/cli/test_init.py::test_init_never_follows_a_link_out_of_the_folder",

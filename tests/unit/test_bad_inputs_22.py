@@ -94,9 +94,9 @@ def test_a_full_disk_writing_the_target_state_is_a_setup_error(small_disk: Path)
 
 def test_suite_properties_are_cut_to_a_few_kb() -> None:
     """Issue 22.11: a target fact of any size (a 10 MB qvm -V line, labels) is cut in every suite's properties."""
-    from hil.pytestplugin.junit import PROPERTY_MAX, JUnitReporter
+    from hil.pytestplugin.recorder import PROPERTY_MAX, RunRecorder
 
-    reporter = JUnitReporter(Path("/nonexistent/junit.xml"))
+    reporter = RunRecorder()
     facts = reporter._facts(json.dumps({"qvm.version": "v" * 10_000_000, "target.labels": "a,\x1b]0;t\x07b"}))
     assert len(facts["qvm.version"]) <= PROPERTY_MAX and facts["qvm.version"].endswith("[10000000 chars]")
     assert facts["target.labels"] == "a,b"

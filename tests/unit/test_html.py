@@ -10,8 +10,9 @@ from typing import Literal
 import pytest
 
 from hil.pytestplugin.html import read_history, render
-from hil.pytestplugin.junit import JUnitReporter
+from hil.pytestplugin.recorder import RunRecorder
 from hil.pytestplugin.results import CaseResult
+from hil.pytestplugin.writers import WriterOptions, writer
 from tests.support.html_report import expanded
 
 When = Literal["setup", "call", "teardown"]
@@ -33,7 +34,7 @@ def fake(nodeid: str, when: When, outcome: Outcome, props: list[tuple[str, objec
 
 def earlier_run(folder: Path, failing: set[str]) -> Path:
     """A report folder with junit.xml: test_a and test_b on target 'local', those in ``failing`` failed."""
-    reporter = JUnitReporter(folder / "junit.xml")
+    reporter = RunRecorder()
     for name in ("test_a", "test_b"):
         props: list[tuple[str, object]] = [("hil.target", "local")]
         nodeid = f"tests/t.py::{name}[local]"
@@ -41,7 +42,7 @@ def earlier_run(folder: Path, failing: set[str]) -> Path:
         for when in whens:
             outcome: Outcome = "failed" if when == "call" and name in failing else "passed"
             reporter.pytest_runtest_logreport(fake(nodeid, when, outcome, props))
-    reporter.write()
+    writer("junit").load()(reporter.record(), folder / "junit.xml", WriterOptions())
     return folder
 
 

@@ -1,4 +1,5 @@
-"""JUnit reports: real inner pytest sessions (pytester) report into a file checked against junit-10.xsd."""
+"""The recorder and the JUnit and summary writers: real inner pytest sessions (pytester) record a run, the JUnit
+writer writes it into a file checked against junit-10.xsd."""
 
 from __future__ import annotations
 
@@ -12,13 +13,15 @@ from typing import Literal
 import junit_xml
 import pytest
 
-import hil.pytestplugin.junit as junit_mod
 import hil.pytestplugin.junitxml as junitxml_mod
+import hil.pytestplugin.reporting as reporting_mod
 from hil.core.errors import SetupError
-from hil.pytestplugin.junit import JUnitReporter
 from hil.pytestplugin.junitxml import validate_junit
+from hil.pytestplugin.recorder import RunRecorder
+from hil.pytestplugin.reporting import ReportFiles
 from hil.pytestplugin.summary import summary_table
 from hil.pytestplugin.text import bound_text
+from hil.pytestplugin.writers import WriterOptions, writer
 from tests.support.junit import assert_valid, junit_xsd
 
 pytest_plugins = ["pytester"]
@@ -46,32 +49,37 @@ CONFTEST = f"""
 import json, os, shutil
 from pathlib import Path
 import pytest
-from hil.pytestplugin.junit import JUnitReporter
+from hil.pytestplugin.recorder import RunRecorder
+from hil.pytestplugin.reporting import ReportFiles
 from hil.pytestplugin.summary import summary_table
+from hil.pytestplugin.writers import writer
 
 FACTS = {FACTS!r}
 MAX_OUTPUT = 4096
 
 class Snapshots:
-    def __init__(self, reporter):
-        self.reporter, self.n = reporter, 0
+    def __init__(self, recorder, path):
+        self.recorder, self.path, self.n = recorder, path, 0
 
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report):
         if report.when == "teardown":
             self.n += 1
-            shutil.copy(self.reporter.path, self.reporter.path.parent / f"snap-{{self.n:03d}}.xml")
+            shutil.copy(self.path, self.path.parent / f"snap-{{self.n:03d}}.xml")
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session):
-        (self.reporter.path.parent / "summary.txt").write_text(summary_table(self.reporter, slowest=3))
+        (self.path.parent / "summary.txt").write_text(summary_table(self.recorder.record(), slowest=3))
 
 def pytest_configure(config):
     role = config.workerinput["workerid"] if hasattr(config, "workerinput") else "controller"
-    reporter = JUnitReporter(config.rootpath / f"junit-{{role}}.xml", max_output=MAX_OUTPUT, hostname="lab-7")
-    config.pluginmanager.register(reporter, "hil-junit")
+    path = config.rootpath / f"junit-{{role}}.xml"
+    # a write after every test, however loaded the machine (spacing slow writes out has its own test)
+    files = ReportFiles([(writer("junit"), path)], echo=False, slow_write=float("inf"))
+    recorder = RunRecorder(max_output=MAX_OUTPUT, hostname="lab-7", listeners=[files])
+    config.pluginmanager.register(recorder, "hil-recorder")
     if role == "controller" and not os.environ.get("NO_SNAPSHOTS"):
-        config.pluginmanager.register(Snapshots(reporter), "snapshots")
+        config.pluginmanager.register(Snapshots(recorder, path), "snapshots")
 
 def bind(request, name):
     props = request.node.user_properties
@@ -337,8 +345,18 @@ def fake(
     )
 
 
+def junit_recorder(path: Path) -> RunRecorder:
+    """A recorder whose JUnit report (``path``) is rewritten after every finished test, as in a run."""
+    return RunRecorder(listeners=[ReportFiles([(writer("junit"), path)], echo=False)])
+
+
+def write_junit(recorder: RunRecorder, path: Path) -> None:
+    """The JUnit writer, writing the recorder's record now."""
+    writer("junit").load()(recorder.record(), path, WriterOptions())
+
+
 def run_fake(
-    reporter: JUnitReporter,
+    reporter: RunRecorder,
     nodeid: str,
     call_duration: float,
     target: str | None = None,
@@ -363,7 +381,7 @@ def run_fake(
 
 
 def test_summary_table_layout(tmp_path: Path) -> None:
-    reporter = JUnitReporter(tmp_path / "r" / "junit.xml")
+    reporter = junit_recorder(tmp_path / "r" / "junit.xml")
     run_fake(reporter, "tests/hil/test_wdt.py::test_bark[qemu]", 4.0, target="qemu")
     run_fake(reporter, "tests/hil/test_wdt.py::test_bite[qemu]", 9.0, target="qemu", call_outcome="failed")
     run_fake(
@@ -375,7 +393,7 @@ def test_summary_table_layout(tmp_path: Path) -> None:
         call_outcome="failed",
     )
     run_fake(reporter, "tests/unit/test_x.py::test_y", 0.0)
-    assert summary_table(reporter, slowest=2) == (
+    assert summary_table(reporter.record(), slowest=2) == (
         "target   passed   failed   errors    infra  skipped    total\n"
         "------------------------------------------------------------\n"
         "qemu          1        1        0        0        0        2\n"
@@ -402,7 +420,7 @@ def test_summary_table_layout(tmp_path: Path) -> None:
 
 
 def test_same_test_id_on_two_workers_interleaved(tmp_path: Path) -> None:
-    reporter = JUnitReporter(tmp_path / "junit.xml")
+    reporter = junit_recorder(tmp_path / "junit.xml")
     nodeid = "tests/hil/test_wdt.py::test_bark"
 
     def on(worker: str, report: pytest.TestReport) -> pytest.TestReport:
@@ -434,14 +452,16 @@ def test_same_test_id_on_two_workers_interleaved(tmp_path: Path) -> None:
 
 
 def test_slow_writes_are_spaced_out_and_the_end_always_writes(tmp_path: Path) -> None:
-    reporter = JUnitReporter(tmp_path / "junit.xml")
+    path = tmp_path / "junit.xml"
+    files = ReportFiles([(writer("junit"), path)], echo=False)
+    reporter = RunRecorder(listeners=[files])
     run_fake(reporter, "t.py::test_a", 1.0, target="qemu")
-    assert len(ET.parse(reporter.path).getroot().findall("testsuite/testcase")) == 1
-    reporter._write_cost = junit_mod.SLOW_WRITE * 2  # as if that write had been slow
+    assert len(ET.parse(path).getroot().findall("testsuite/testcase")) == 1
+    files.outputs[0].cost = reporting_mod.SLOW_WRITE * 2  # as if that write had been slow
     run_fake(reporter, "t.py::test_b", 1.0, target="qemu")
-    assert len(ET.parse(reporter.path).getroot().findall("testsuite/testcase")) == 1
+    assert len(ET.parse(path).getroot().findall("testsuite/testcase")) == 1
     reporter.pytest_sessionfinish(None, 0)  # type: ignore[arg-type]  # the hook ignores the session
-    assert len(ET.parse(reporter.path).getroot().findall("testsuite/testcase")) == 2
+    assert len(ET.parse(path).getroot().findall("testsuite/testcase")) == 2
 
 
 def test_bound_text_keeps_the_tail_within_the_limit() -> None:
@@ -454,16 +474,16 @@ def test_bound_text_keeps_the_tail_within_the_limit() -> None:
     assert note == f"[... {cut} bytes cut; full log: a/console.log]"
     assert bound_text("x" * 1000, 300).startswith("[... 7")
     with pytest.raises(ValueError, match="max_output=100 is too small"):
-        JUnitReporter(Path("j.xml"), max_output=100)
+        RunRecorder(max_output=100)
 
 
 @pytest.mark.parametrize("validator", ["xmlschema", "xmllint"])
 def test_validators_accept_ours_and_reject_raw_junit_xml(tmp_path: Path, validator: str) -> None:
     if validator == "xmllint":  # installed by scripts/install-host-deps: its absence is a set-up defect
         assert any(Path(d, "xmllint").exists() for d in os.get_exec_path()), "apt-get install libxml2-utils"
-    reporter = JUnitReporter(tmp_path / "ours.xml")
+    reporter = RunRecorder()
     run_fake(reporter, "t.py::test_a", 0.00001, target="qemu")
-    reporter.write()
+    write_junit(reporter, tmp_path / "ours.xml")
     assert_valid(tmp_path / "ours.xml", validator=validator)
     # Plain junit-xml output carries `disabled` and exponent times: the schema rejects both.
     case = junit_xml.TestCase("t", classname="c", elapsed_sec=0.00001)
@@ -495,7 +515,7 @@ def test_no_validator_raises(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
 def test_names_follow_one_rule_and_boot_is_the_targets_setup(tmp_path: Path) -> None:
     """The target is in the classname, never in the name (wherever it stands in the id); a VM boot
     (hil.target.setup) is the suite's set-up time, not the first test's duration."""
-    reporter = JUnitReporter(tmp_path / "junit.xml")
+    reporter = junit_recorder(tmp_path / "junit.xml")
     props: list[tuple[str, object]] = [("hil.target", "qemu"), ("hil.target.setup", "30.0")]
     reporter.pytest_runtest_logreport(fake("t.py::test_a[qemu]", "setup", duration=30.5, props=props))
     reporter.pytest_runtest_logreport(fake("t.py::test_a[qemu]", "call", "passed", 1.0, props))
@@ -503,7 +523,7 @@ def test_names_follow_one_rule_and_boot_is_the_targets_setup(tmp_path: Path) -> 
     run_fake(reporter, "t.py::test_slow[qemu-1]", 1.0, target="qemu")
     run_fake(reporter, "t.py::test_p[2-qemu]", 1.0, target="qemu")
     run_fake(reporter, "t.py::test_q[qemux]", 1.0, target="qemu")
-    reporter.write()
+    write_junit(reporter, tmp_path / "junit.xml")
     suite = ET.parse(tmp_path / "junit.xml").getroot().find("testsuite[@name='qemu']")
     assert suite is not None
     names = [(c.get("classname"), c.get("name")) for c in suite.iter("testcase")]
@@ -522,7 +542,7 @@ def test_names_follow_one_rule_and_boot_is_the_targets_setup(tmp_path: Path) -> 
 
 
 def test_system_out_holds_guest_and_serial_consoles(tmp_path: Path) -> None:
-    reporter = JUnitReporter(tmp_path / "junit.xml")
+    reporter = junit_recorder(tmp_path / "junit.xml")
     props: list[tuple[str, object]] = [
         ("hil.target", "qemu"),
         ("hil.guest_console", "guest says hi"),
@@ -532,7 +552,7 @@ def test_system_out_holds_guest_and_serial_consoles(tmp_path: Path) -> None:
     for when in whens:
         reporter.pytest_runtest_logreport(fake("t.py::test_a[qemu]", when, "passed", 0.1, props))
     run_fake(reporter, "t.py::test_b[qemu]", 0.1, target="qemu")
-    reporter.write()
+    write_junit(reporter, tmp_path / "junit.xml")
     root = ET.parse(tmp_path / "junit.xml").getroot()
     out = root.findtext("testsuite/testcase[@name='test_a']/system-out") or ""
     assert "guest says hi" in out and "serial says hi" in out and out.index("guest") < out.index("serial")
@@ -549,7 +569,7 @@ def test_summary_names_each_vdev_with_compiler_warnings(tmp_path: Path) -> None:
         f"{tmp_path}/vdevs/wdog/wdog.c:57:1: warning: control reaches end of non-void function [-Wreturn-type]\n"
     )
     warned = ("hil.vdev_warnings", vdev_warnings_property("wdog", gcc, tmp_path))
-    reporter = JUnitReporter(tmp_path / "r" / "junit.xml")
+    reporter = junit_recorder(tmp_path / "r" / "junit.xml")
     for target in ("local", "qemu"):
         props: list[tuple[str, object]] = [("hil.target", target), warned]
         reporter.pytest_runtest_logreport(fake(f"t.py::test_a[{target}]", "setup", props=props))
@@ -557,7 +577,7 @@ def test_summary_names_each_vdev_with_compiler_warnings(tmp_path: Path) -> None:
     props = [("hil.target", "local"), ("hil.vdev_warnings", vdev_warnings_property("trace", "ld: warning: odd\n"))]
     reporter.pytest_runtest_logreport(fake("t.py::test_b[local]", "setup", props=props))
     reporter.pytest_runtest_logreport(fake("t.py::test_b[local]", "teardown", props=props))
-    text = summary_table(reporter)
+    text = summary_table(reporter.record())
     assert text.endswith(
         "\nVdev compiler warnings (2 vdevs):\n"
         "  vdev wdog: 2 warnings, first at vdevs/wdog/wdog.c:42: unused variable 'x' [-Wunused-variable]"
@@ -565,4 +585,4 @@ def test_summary_names_each_vdev_with_compiler_warnings(tmp_path: Path) -> None:
         "  vdev trace: 1 warning, first at ld: warning: odd [local]\n"
     ), text
     run_fake(reporter, "t.py::test_c", 0.0)
-    assert "Vdev compiler warnings" not in summary_table(JUnitReporter(tmp_path / "s" / "junit.xml"))
+    assert "Vdev compiler warnings" not in summary_table(RunRecorder().record())

@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import threading
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -221,6 +222,8 @@ def test_pytest_and_qvm_run_attach_to_a_target_up_vm(tmp_path: Path, monkeypatch
             assert isinstance(target, qemu_kind.QemuTarget) and target.attached is not None
             assert target.facts()["qemu.start"] == "attached to 'hil target up'"
             assert target.run("echo hi", timeout=30).stdout_text.strip() == "hi"
+            # 'hil target up' set the restored guest's clock from the host's (over its console, no SSH login)
+            assert abs(int(target.run("date -u +%s", timeout=30).stdout_text) - time.time()) < 30
         finally:
             target.down()
         assert qemu_kind.background_status(definition.name) is not None  # still running

@@ -1,35 +1,26 @@
-"""The JUnit report of a HIL run: a pytest plugin that turns every finished test into a case of its target's suite."""
+"""The recorder of a HIL run: a pytest plugin that turns every finished test into a result of its target's suite.
+
+It collects, and writes nothing: the run's record (``hil.pytestplugin.results.RunRecord``:
+suites, results, properties, artifacts, session events) goes to its listeners after every
+change, and the report writers (``hil.pytestplugin.writers``) make files of it.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
-from hil.pytestplugin.junitxml import fmt_time, junit_document
-from hil.pytestplugin.measure import PROP_MEASUREMENT, Measurement
-from hil.pytestplugin.measure import suite_properties as measurement_properties
-from hil.pytestplugin.results import CaseResult, Counts, Outcome, Suite
+from hil.pytestplugin import reportkeys
+from hil.pytestplugin.measure import Measurement
+from hil.pytestplugin.results import CaseResult, Counts, EventKind, Outcome, RunRecord, SessionEvent, Suite
 from hil.pytestplugin.text import bound_text, clean, one_line, terminal_text
-
-#: user_properties names of the contract with the qnx-hil plugin.
-PROP_TARGET = "hil.target"
-PROP_FACTS = "hil.target.facts"
-PROP_CONSOLE = "hil.console"
-PROP_QVM_LOG = "hil.qvm_log"
-PROP_ARTIFACTS = "hil.artifacts"
-PROP_INFRA = "hil.infrastructure"
-PROP_GUEST = "hil.guest_console"
-PROP_SETUP = "hil.target.setup"
-PROP_VDEV_WARNINGS = "hil.vdev_warnings"
 
 #: File names of the full logs in a test's artifacts folder (referenced when a slice is cut).
 CONSOLE_LOG_NAME = "console.log"
@@ -38,15 +29,8 @@ QVM_LOG_NAME = "qvm.log"
 #: File name of the guest consoles (every run's qvm stdout) in a test's artifacts folder.
 GUEST_LOG_NAME = "guest.log"
 
-#: Suite property: seconds spent bringing the target up (VM boot, attach), not counted in any test.
-SETUP_PROPERTY = "target.setup.seconds"
-
 #: Suite of the tests that use no target.
 HOST_SUITE = "host"
-
-#: A write slower than this (seconds) makes the next incremental write wait WRITE_SHARE_GAP times as long.
-SLOW_WRITE = 0.25
-WRITE_SHARE_GAP = 9.0
 
 #: ``max_output`` below this leaves no room for the cut note plus some log.
 MIN_OUTPUT = 256
@@ -55,6 +39,12 @@ MIN_OUTPUT = 256
 #: A suite property (a target fact, a label) is cut to this many characters: target text of any size
 #: (a 10 MB ``qvm -V`` line) never goes whole into every suite of the report.
 PROPERTY_MAX = 2048
+
+#: What changed in the record, as its listeners are told: the session started, a test finished (or
+#: failed to collect), the run was interrupted, the session finished (the record is complete).
+Change = Literal["start", "test", "interrupted", "finish"]
+#: Called with the record after every change.
+Listener = Callable[[RunRecord, Change], None]
 
 
 def _cut_short(case: CaseResult) -> bool:
@@ -141,108 +131,95 @@ def _names(nodeid: str, suite: str, target: str | None) -> tuple[str, str]:
     return classname, name
 
 
-class JUnitReporter:
-    """pytest plugin writing the JUnit report of a HIL run, one suite per target.
+class RunRecorder:
+    """pytest plugin recording a HIL run: one suite per target, each finished test once.
 
-    ``path`` is the report file (rewritten atomically after every test, see
-    ``_write_soon``; always at session start, on Ctrl-C and at session end),
-    ``max_output`` bounds each test's system-out/system-err/details in
-    characters (the tail is kept), ``hostname`` goes into every suite
-    (default: this host's name). On an xdist worker it does nothing: the
-    controller receives every worker's reports and writes the file.
+    ``max_output`` bounds each test's console, qvm log and details in
+    characters (the tail is kept), ``hostname`` goes into the record
+    (default: this host's name), ``target_names`` are the run's targets (a
+    test's suite when its reports carry none: a test cancelled or crashed
+    under an xdist worker, from its ``[...]`` parameter id).  On an xdist
+    worker it does nothing: the controller receives every worker's reports
+    (``pytest_runtest_logreport``, with their ``user_properties``) and records them.
 
-    The qnx-hil plugin registers it on the controller process; rewriting the
-    whole report (atomically) after each test, an interrupted or crashed run
-    always leaves a complete, schema-valid file of what ran. (Only when the
-    report grows so big that a rewrite takes over SLOW_WRITE seconds are
-    rewrites spaced out; Ctrl-C and the end of the session always write.)
+    After every change (the session started, a test finished, the run was
+    interrupted, the session finished) each listener is called with the
+    record (``RunRecord``) and what changed.
 
-    Tests tell the reporter about their target through ``item.user_properties``
-    (which pytest-xdist carries from the workers to the controller):
+    Tests tell the recorder about themselves through ``item.user_properties``
+    under the keys of ``hil.pytestplugin.reportkeys``:
 
     * ``hil.target``: the target's name; the test goes to that target's suite
       (tests without it go to the ``host`` suite);
     * ``hil.target.facts``: a JSON object of facts about the target (kind, image,
-      qvm version, toolchain), written as that suite's ``<properties>``;
-    * ``hil.console`` / ``hil.qvm_log``: the test's serial-console slice and qvm
-      log, written (bounded, tail kept) as ``<system-out>`` / ``<system-err>``;
+      qvm version, toolchain), that suite's properties;
+    * ``hil.console`` / ``hil.qvm_log`` / ``hil.guest_console``: the test's
+      serial-console slice, qvm log and guest consoles (bounded, tail kept);
     * ``hil.artifacts``: the test's artifacts folder, where the full logs are
       (``console.log``, ``qvm.log``), named in the note that replaces a cut head;
     * ``hil.infrastructure``: the cause, when the lab failed: the test is an
-      *error* counted as an infrastructure error, never a failure.
+      *error* counted as an infrastructure error, never a failure;
+    * ``hil.target.setup``, ``hil.vdev_warnings``, ``hil.measurement``: the
+      target's bring-up time, vdev compiler warnings, ``hil_measure`` values.
     """
 
     def __init__(
         self,
-        path: Path,
         max_output: int = 64 * 1024,
         hostname: str | None = None,
         host_suite: str = HOST_SUITE,
         target_names: Iterable[str] = (),
+        listeners: Iterable[Listener] = (),
     ) -> None:
         if max_output < MIN_OUTPUT:
             raise ValueError(
-                f"JUnitReporter: max_output={max_output} is too small; "
+                f"RunRecorder: max_output={max_output} is too small; "
                 f"give at least {MIN_OUTPUT} characters (default 65536)"
             )
-        self.path = Path(path)
         self.max_output = max_output
-        self.hostname = hostname or socket.gethostname()
         self.host_suite = host_suite
-        self.exitstatus: int | None = None
+        self.listeners: list[Listener] = list(listeners)
         self._active = True
+        self._record = RunRecord(hostname=hostname or socket.gethostname(), started=time.time())
         self._suites: dict[str, Suite] = {}
         self._pending: dict[tuple[str, str], _Pending] = {}
         self._collect_errors: set[str] = set()
-        #: the run's target names: a test's suite when its reports carry none (a test cancelled or
-        #: crashed under an xdist worker), from its ``[...]`` parameter id
         self.target_names = set(target_names)
         #: tests started (``pytest_runtest_logstart``, forwarded by xdist from the workers) and not
         #: finished: a cancellation reports each of them once, as interrupted
         self._started: dict[str, float] = {}
         #: (suite, node id) of every finished test: a second result replaces the first (each test once)
         self._finished: dict[tuple[str, str], CaseResult] = {}
-        self._write_cost = 0.0
-        self._written_at = 0.0
 
-    # ---- results ----------------------------------------------------------
+    # ---- the record -------------------------------------------------------
+
+    def record(self) -> RunRecord:
+        """The run so far (the recorder's own record: read it, never change it)."""
+        self._record.suites = list(self._suites.values())
+        return self._record
 
     @property
     def results(self) -> list[CaseResult]:
         """Every finished test, suite by suite, in the order they finished."""
-        return [case for suite in self._suites.values() for case in suite.cases]
+        return self.record().results
 
     def counts(self) -> dict[str, Counts]:
         """Outcome counts per suite (target name, or the host suite)."""
-        out: dict[str, Counts] = {}
-        for name, suite in self._suites.items():
-            counts = Counts()
-            for case in suite.cases:
-                if case.outcome == "passed":
-                    counts.passed += 1
-                elif case.outcome == "failed":
-                    counts.failed += 1
-                elif case.outcome == "skipped":
-                    counts.skipped += 1
-                else:
-                    counts.errors += 1
-                    if case.infrastructure is not None:
-                        counts.infrastructure += 1
-            out[name] = counts
-        return out
+        return self.record().counts()
 
-    def suite_properties(self) -> dict[str, dict[str, str]]:
-        """Each suite's properties (target facts, ``target.setup.seconds``), by suite name."""
-        out: dict[str, dict[str, str]] = {}
-        for name, suite in self._suites.items():
-            properties = dict(suite.properties)
-            for case in suite.cases:
-                properties.update(measurement_properties(case.name, case.measurements))
-            setup = sum(c.target_setup for c in suite.cases)
-            if setup:
-                properties[SETUP_PROPERTY] = fmt_time(setup)
-            out[name] = properties
-        return out
+    def add_coverage(self, report: Any, text: str) -> None:
+        """The session's coverage report (``hil.qvmrun.coverage.CoverageReport``) and its summary lines."""
+        self._record.coverage = report
+        self._record.coverage_text = text
+        self._event("coverage", one_line(text))
+
+    def _event(self, kind: EventKind, detail: str = "") -> None:
+        self._record.events.append(SessionEvent(kind, time.time(), clean(detail)))
+
+    def _changed(self, change: Change) -> None:
+        record = self.record()
+        for listener in self.listeners:
+            listener(record, change)
 
     # ---- pytest hooks -----------------------------------------------------
 
@@ -251,7 +228,9 @@ class JUnitReporter:
 
     def pytest_sessionstart(self, session: pytest.Session) -> None:
         if self._active:
-            self.write()
+            self._record.started = time.time()
+            self._event("start")
+            self._changed("start")
 
     def pytest_runtest_logstart(self, nodeid: str, location: object) -> None:
         if self._active:
@@ -272,7 +251,7 @@ class JUnitReporter:
         del self._pending[key]
         self._started.pop(report.nodeid, None)
         self._finish(report.nodeid, pending, interrupted=None)
-        self._write_soon()
+        self._changed("test")
 
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
         if not self._active or not report.failed or report.nodeid in self._collect_errors:
@@ -280,6 +259,8 @@ class JUnitReporter:
         self._collect_errors.add(report.nodeid)
         nodeid = report.nodeid or "<session>"
         details = bound_text(clean(report.longreprtext), self.max_output)
+        message = clean(f"collection error: {_crash_message(report)}")
+        self._event("collection-error", f"{nodeid}: {message}")
         self._add(
             CaseResult(
                 suite=self.host_suite,
@@ -288,27 +269,31 @@ class JUnitReporter:
                 classname=f"{_module_path(nodeid)}.{self.host_suite}",
                 outcome="error",
                 duration=0.0,
-                message=clean(f"collection error: {_crash_message(report)}"),
+                message=message,
                 details=details,
             ),
             time.time(),
             {},
         )
-        self._write_soon()
+        self._changed("test")
 
     def pytest_keyboard_interrupt(self, excinfo: pytest.ExceptionInfo[BaseException]) -> None:
         if not self._active:
             return
-        self._flush_pending(f"{excinfo.typename}: {excinfo.value}".rstrip(": "))
-        self.write()
+        why = f"{excinfo.typename}: {excinfo.value}".rstrip(": ")
+        self._event("interrupted", one_line(why))
+        self._flush_pending(why)
+        self._changed("interrupted")
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
         if not self._active:
             return
-        self.exitstatus = int(exitstatus)
+        self._record.exitstatus = int(exitstatus)
         self._flush_pending("session ended")
-        self.write()
+        self._event("finish", f"exit status {int(exitstatus)}")
+        self._record.final = True
+        self._changed("finish")
 
     # ---- building ---------------------------------------------------------
 
@@ -325,15 +310,15 @@ class JUnitReporter:
     def _finish(self, nodeid: str, pending: _Pending, interrupted: str | None) -> None:
         """Turn the reports of one test into a CaseResult in its target's suite."""
         props: dict[str, str] = {}
-        logs: dict[str, list[str]] = {PROP_CONSOLE: [], PROP_QVM_LOG: [], PROP_GUEST: []}
+        logs: dict[str, list[str]] = {key: [] for key in reportkeys.LOGS}
         vdev_warnings: list[dict[str, Any]] = []
         measurements: list[Measurement] = []
         for name, value in pending.properties:
-            if name == PROP_MEASUREMENT:
+            if name == reportkeys.MEASUREMENT:
                 measured = Measurement.from_json(str(value))
                 if measured is not None:
                     measurements.append(measured)
-            elif name == PROP_VDEV_WARNINGS:
+            elif name == reportkeys.VDEV_WARNINGS:
                 try:
                     warned = json.loads(str(value))
                 except json.JSONDecodeError:
@@ -344,14 +329,14 @@ class JUnitReporter:
                 logs[name].append(str(value))
             else:
                 props[name] = str(value)
-        target: str | None = props.get(PROP_TARGET) or self._target_of(nodeid)
+        target: str | None = props.get(reportkeys.TARGET) or self._target_of(nodeid)
         suite = target or self.host_suite
         classname, name = _names(nodeid, suite, target)
-        artifacts = props.get(PROP_ARTIFACTS) or None
-        infrastructure = props.get(PROP_INFRA)
+        artifacts = props.get(reportkeys.ARTIFACTS) or None
+        infrastructure = props.get(reportkeys.INFRASTRUCTURE)
         reports = pending.reports
         try:
-            target_setup = max(float(props.get(PROP_SETUP) or 0.0), 0.0)
+            target_setup = max(float(props.get(reportkeys.TARGET_SETUP) or 0.0), 0.0)
         except ValueError:
             target_setup = 0.0
         # The target's bring-up (a VM boot) is the suite's set-up time, not this test's.
@@ -372,16 +357,16 @@ class JUnitReporter:
             message=clean(message),
             details=bound_text(clean(details), self.max_output),
             infrastructure=None if infrastructure is None else clean(infrastructure),
-            console=log(PROP_CONSOLE, CONSOLE_LOG_NAME),
-            qvm_log=log(PROP_QVM_LOG, QVM_LOG_NAME),
+            console=log(reportkeys.CONSOLE, CONSOLE_LOG_NAME),
+            qvm_log=log(reportkeys.QVM_LOG, QVM_LOG_NAME),
             artifacts=artifacts,
-            guest_console=log(PROP_GUEST, GUEST_LOG_NAME),
+            guest_console=log(reportkeys.GUEST_CONSOLE, GUEST_LOG_NAME),
             target_setup=target_setup,
             start=pending.start,
             vdev_warnings=vdev_warnings,
             measurements=measurements,
         )
-        self._add(case, pending.start, self._facts(props.get(PROP_FACTS)) if target else {})
+        self._add(case, pending.start, self._facts(props.get(reportkeys.TARGET_FACTS)) if target else {})
 
     def _outcome(
         self, reports: dict[str, pytest.TestReport], infrastructure: str | None, interrupted: str | None
@@ -417,7 +402,7 @@ class JUnitReporter:
         except json.JSONDecodeError:
             facts = None
         if not isinstance(facts, dict):
-            return {PROP_FACTS: _property(raw)}
+            return {reportkeys.TARGET_FACTS: _property(raw)}
         return {_property(str(k), 200): _property(v if isinstance(v, str) else json.dumps(v)) for k, v in facts.items()}
 
     def _target_of(self, nodeid: str) -> str | None:
@@ -444,34 +429,3 @@ class JUnitReporter:
             )
         self._finished[(case.suite, case.nodeid)] = case
         suite.cases.append(case)
-
-    # ---- writing ----------------------------------------------------------
-
-    def to_xml(self) -> str:
-        """The report as an XML document (schema-valid against junit-10.xsd)."""
-        return junit_document(self._suites.values(), self.suite_properties(), self.hostname, self.exitstatus)
-
-    def _write_soon(self) -> None:
-        """Write after a finished test, unless writing became a burden.
-
-        Rewriting the whole file costs about 0.1 s per 1 MB of report (mostly
-        junit-xml's invalid-character scan). Once a write takes more than
-        SLOW_WRITE seconds, the next one waits until WRITE_SHARE_GAP times that
-        has passed, so writing stays under ~10 % of the run; the exit hooks
-        always write.
-        """
-        cost = self._write_cost
-        if cost > SLOW_WRITE and time.monotonic() - self._written_at < WRITE_SHARE_GAP * cost:
-            return
-        self.write()
-
-    def write(self) -> None:
-        """Write the report now: to a temporary file next to it, then ``os.replace``."""
-        started = time.monotonic()
-        data = self.to_xml().encode("utf-8")
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-        tmp.write_bytes(data)
-        os.replace(tmp, self.path)
-        self._written_at = time.monotonic()
-        self._write_cost = self._written_at - started
