@@ -27,9 +27,13 @@ image: venv
 demo: image
 	$(HIL) demo
 
-# The whole suite: unit tests, qvmsim, the QEMU VM, and the HIL suite on local and qemu.
+# The whole suite: unit tests, qvmsim, the QEMU VMs, and the HIL suite on its four targets, on
+# JOBS pytest-xdist workers grouped and ordered by tests/support/distribution.py (a VM target's
+# tests on one worker, the long groups first).  JOBS=0: one process, no xdist.
+JOBS ?= 4
+XDIST = $(if $(filter 0,$(JOBS)),,-n $(JOBS) --dist loadgroup --suite-schedule)
 test: image
-	scripts/pytest -p no:cacheprovider $(PYTEST_ARGS)
+	scripts/pytest -p no:cacheprovider $(XDIST) $(PYTEST_ARGS)
 
 # ruff (lint and format) and mypy --strict, configured in pyproject.toml; .ci/run runs it before the tests.
 LINT_PATHS := hil tests bench conftest.py

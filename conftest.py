@@ -24,4 +24,4 @@ if _ROOT not in sys.path:
     sys.path.insert(0, _ROOT)
 
 # The quick tier's rule (``@pytest.mark.quick``: no processes), enforced while those tests run.
-pytest_plugins = ["tests.support.tiers"]
+pytest_plugins = ["tests.support.tiers", "tests.support.distribution"]

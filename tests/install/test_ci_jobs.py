@@ -34,7 +34,9 @@ from typing import Any
 import pytest
 import yaml
 
-from hil.core.paths import cache_dir
+from hil.core.paths import cache_dir, file_lock
+from hil.targets import qemu as qemu_kind
+from hil.targets.definition import resolve
 from tests.support.install import Installed, wheelhouse
 from tests.support.ports import ClosedPort, held_unused_ports
 
@@ -98,14 +100,15 @@ def ensure_ci_user() -> None:
         pytest.fail("this test creates the CI user 'hilci' and runs jobs as root: run it as root")
     if shutil.which("sudo") is None:
         pytest.fail("sudo is missing: apt-get install sudo (scripts/install-host-deps installs it)")
-    try:
-        pwd.getpwnam(CI_USER)
-    except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", CI_USER], check=True)
-    sudoers = Path(f"/etc/sudoers.d/{CI_USER}")
-    if not sudoers.exists():
-        sudoers.write_text(f"{CI_USER} ALL=(ALL) NOPASSWD: ALL\n")
-        sudoers.chmod(0o440)
+    with file_lock(cache_dir() / "test-ci-user.lock"):  # two xdist workers may get here at once
+        try:
+            pwd.getpwnam(CI_USER)
+        except KeyError:
+            subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", CI_USER], check=True)
+        sudoers = Path(f"/etc/sudoers.d/{CI_USER}")
+        if not sudoers.exists():
+            sudoers.write_text(f"{CI_USER} ALL=(ALL) NOPASSWD: ALL\n")
+            sudoers.chmod(0o440)
 
 
 def path_without_sudo(folder: Path) -> str:
@@ -118,16 +121,24 @@ def path_without_sudo(folder: Path) -> str:
 
 
 def seed_image_cache(project: Path) -> None:
-    """What the CI's cache: restores: the QEMU images (built once here by the other tests).
+    """What the CI's cache: restores: the QEMU image of the public targets run here (with its saved
+    snapshot), the kernels and the packages, as a previous run of the job left them (built once
+    here by the other tests).  Only those: this host's cache holds every image anyone built on it.
 
     A build under way in the shared cache (``.build-*`` folders, ``*.part`` files: another process
     building an image or saving a snapshot) is not part of what a CI cache would hold: skipped, so
     the copy does not race with it."""
     shared = cache_dir()
+    mine = project / ".cache" / "qnx-hil"
     in_progress = shutil.ignore_patterns(".build-*", "*.part", ".tmp*")
-    for part in ("images", "kernels", "debs"):
+    for part in ("kernels", "debs"):
         if (shared / part).is_dir():
-            shutil.copytree(shared / part, project / ".cache" / "qnx-hil" / part, symlinks=True, ignore=in_progress)
+            shutil.copytree(shared / part, mine / part, symlinks=True, ignore=in_progress)
+    for name in PUBLIC_TARGETS_HERE.split():
+        (definition,) = resolve(name)
+        if definition.kind == "qemu":
+            image = qemu_kind.public_image(definition).root
+            shutil.copytree(image, mine / "images" / image.name, symlinks=True, ignore=in_progress)
 
 
 @pytest.fixture
@@ -255,26 +266,47 @@ def matrix_first(entry: dict[str, Any]) -> dict[str, str]:
     return {k: str(v[0] if isinstance(v, list) else v) for k, v in entry.items()}
 
 
-def test_gitlab_jobs_on_fresh_runners(
-    installed: Installed, tmp_path: Path, workspace_factory: Any, closed_port: ClosedPort
-) -> None:
-    project = init_project(installed, tmp_path / "repo", "gitlab")
+def gitlab_project(installed: Installed, folder: Path, closed_port: ClosedPort) -> tuple[Path, dict[str, Any]]:
+    """``hil init --ci gitlab`` with the away board, and its CI file parsed."""
+    project = init_project(installed, folder, "gitlab")
     add_away_board(project, closed_port)
-    doc = yaml.safe_load((project / ".gitlab" / "qnx-hil.yml").read_text())
+    return project, yaml.safe_load((project / ".gitlab" / "qnx-hil.yml").read_text())
+
+
+def test_gitlab_ci_file(installed: Installed, tmp_path: Path, closed_port: ClosedPort) -> None:
+    project, doc = gitlab_project(installed, tmp_path / "repo", closed_port)
     assert yaml.safe_load((project / ".gitlab-ci.yml").read_text()) == {"include": "/.gitlab/qnx-hil.yml"}
     base = gitlab_job(doc, ".qnx-hil")
     assert re.fullmatch(r"debian:(bookworm|trixie|1[2-9])\S*", base["image"])  # Python >= 3.11
     assert base["allow_failure"] == {"exit_codes": [3]}
     assert base["variables"]["XDG_CACHE_HOME"] == "$CI_PROJECT_DIR/.cache" and base["cache"]["paths"] == [".cache/"]
-    reports = base["artifacts"]["reports"]
     public, lab = gitlab_job(doc, "qnx-hil-public"), gitlab_job(doc, "qnx-hil-lab")
     assert public["variables"]["HIL_TARGETS"] == "local qemu qemu-arm64"
     assert lab["parallel"]["matrix"] == [{"HIL_LAB": ["example"]}] and lab["tags"] == ["qnx-lab-$HIL_LAB"]
-    for runner in (ROOT_NO_SUDO, USER_WITH_SUDO):
-        ws = workspace_factory(project, runner)
-        done = gitlab_run(ws, doc, "qnx-hil-public", QNX_HIL_SOURCE=ws.wheel, HIL_TARGETS=PUBLIC_TARGETS_HERE)
-        assert_public_job_passed(ws, done, reports["junit"], reports["coverage_report"]["path"])
-    # the lab job on the last runner (its example board is an SSH/serial board: no labgrid extra)
+
+
+# The jobs on each kind of fresh runner: one test each (they run side by side under xdist).
+
+
+def test_gitlab_public_job_on_a_root_runner(
+    installed: Installed, tmp_path: Path, workspace_factory: Any, closed_port: ClosedPort
+) -> None:
+    project, doc = gitlab_project(installed, tmp_path / "repo", closed_port)
+    reports = gitlab_job(doc, ".qnx-hil")["artifacts"]["reports"]
+    ws = workspace_factory(project, ROOT_NO_SUDO)
+    done = gitlab_run(ws, doc, "qnx-hil-public", QNX_HIL_SOURCE=ws.wheel, HIL_TARGETS=PUBLIC_TARGETS_HERE)
+    assert_public_job_passed(ws, done, reports["junit"], reports["coverage_report"]["path"])
+
+
+def test_gitlab_public_then_lab_job_on_a_runner_user_with_sudo(
+    installed: Installed, tmp_path: Path, workspace_factory: Any, closed_port: ClosedPort
+) -> None:
+    project, doc = gitlab_project(installed, tmp_path / "repo", closed_port)
+    reports = gitlab_job(doc, ".qnx-hil")["artifacts"]["reports"]
+    ws = workspace_factory(project, USER_WITH_SUDO)
+    done = gitlab_run(ws, doc, "qnx-hil-public", QNX_HIL_SOURCE=ws.wheel, HIL_TARGETS=PUBLIC_TARGETS_HERE)
+    assert_public_job_passed(ws, done, reports["junit"], reports["coverage_report"]["path"])
+    # the lab job on the same runner (its example board is an SSH/serial board: no labgrid extra)
     done = gitlab_run(
         ws, doc, "qnx-hil-lab", QNX_HIL_SOURCE=ws.wheel, QNX_HIL_EXTRAS="", QNX_HOST=str(ws.project / ".sdp")
     )
@@ -304,22 +336,38 @@ def github_run(ws: Workspace, doc: dict[str, Any], name: str, **overrides: str) 
     return ws.run(steps[0]["run"], env)
 
 
-def test_github_jobs_on_a_fresh_runner(
-    installed: Installed, tmp_path: Path, workspace_factory: Any, closed_port: ClosedPort
-) -> None:
-    project = init_project(installed, tmp_path / "repo", "github")
+def github_project(installed: Installed, folder: Path, closed_port: ClosedPort) -> tuple[Path, dict[str, Any]]:
+    """``hil init --ci github`` with the away board, and its reusable workflow parsed."""
+    project = init_project(installed, folder, "github")
     add_away_board(project, closed_port)
     doc = yaml.safe_load((project / ".github" / "workflows" / "qnx-hil.yml").read_text())
     doc["on"] = doc.pop(True, doc.get("on"))  # YAML 1.1 reads the key `on` as true
+    return project, doc
+
+
+def test_github_workflows(installed: Installed, tmp_path: Path, closed_port: ClosedPort) -> None:
+    project, doc = github_project(installed, tmp_path / "repo", closed_port)
     caller = yaml.safe_load((project / ".github" / "workflows" / "hil-nightly.yml").read_text())
     assert caller["jobs"]["qnx-hil"]["uses"] == "./.github/workflows/qnx-hil.yml"
     public, lab = doc["jobs"]["public"], doc["jobs"]["lab"]
     assert public["container"].startswith("debian:") and public["env"]["HIL_TARGETS"] == "local qemu qemu-arm64"
     assert "qnx-lab-${{ matrix.lab }}" in lab["runs-on"] and lab["strategy"]["matrix"]["lab"] == ["example"]
     assert any(s.get("uses", "").startswith("actions/cache@") for s in public["steps"])
+
+
+def test_github_public_job_in_a_root_container(
+    installed: Installed, tmp_path: Path, workspace_factory: Any, closed_port: ClosedPort
+) -> None:
+    project, doc = github_project(installed, tmp_path / "repo", closed_port)
     ws = workspace_factory(project, ROOT_NO_SUDO)  # the container job: root, no sudo
     done = github_run(ws, doc, "public", QNX_HIL_SOURCE=ws.wheel, HIL_TARGETS=PUBLIC_TARGETS_HERE)
     assert_public_job_passed(ws, done, "reports/*/junit.xml", "reports/*/coverage/coverage.xml")
+
+
+def test_github_lab_job_on_a_self_hosted_runner(
+    installed: Installed, tmp_path: Path, workspace_factory: Any, closed_port: ClosedPort
+) -> None:
+    project, doc = github_project(installed, tmp_path / "repo", closed_port)
     lab_ws = workspace_factory(project, USER_WITH_SUDO)  # a self-hosted runner's user
     done = github_run(
         lab_ws, doc, "lab", QNX_HIL_SOURCE=lab_ws.wheel, QNX_HIL_EXTRAS="", QNX_HOST=str(lab_ws.project / ".sdp")
@@ -357,22 +405,39 @@ def jenkins_run(ws: Workspace, job: dict[str, str], **overrides: str) -> subproc
     return ws.run("sh ci/qnx-hil-job.sh", env)
 
 
-def test_jenkins_jobs_on_a_fresh_agent(
-    installed: Installed, tmp_path: Path, workspace_factory: Any, closed_port: ClosedPort
-) -> None:
-    project = init_project(installed, tmp_path / "repo", "jenkins")
+def jenkins_project(
+    installed: Installed, folder: Path, closed_port: ClosedPort
+) -> tuple[Path, dict[str, dict[str, str]]]:
+    """``hil init --ci jenkins`` with the away board, and the table of jobs of its groovy file."""
+    project = init_project(installed, folder, "jenkins")
     add_away_board(project, closed_port)
+    return project, jenkins_jobs((project / "ci" / "qnx-hil.groovy").read_text())
+
+
+def test_jenkins_pipeline(installed: Installed, tmp_path: Path, closed_port: ClosedPort) -> None:
+    project, jobs = jenkins_project(installed, tmp_path / "repo", closed_port)
     groovy = (project / "ci" / "qnx-hil.groovy").read_text()
     assert "load('ci/qnx-hil.groovy').run()" in (project / "Jenkinsfile").read_text()
     assert "sh(script: 'sh ci/qnx-hil-job.sh', returnStatus: true)" in groovy
     assert "if (rc == 3) {\n" in groovy and "unstable(" in groovy and "recordCoverage(" in groovy
     for variable in ("QNX_HIL_SOURCE", "HIL_TARGETS", "QNX_HIL_EXTRAS", "HIL_CHECK", "HIL_NIGHTLY_ARGS"):
         assert f'"{variable}=${{' in groovy, variable
-    jobs = jenkins_jobs(groovy)
     assert set(jobs) == {"public", "lab-example"} and jobs["public"]["targets"] == "local qemu qemu-arm64"
+
+
+def test_jenkins_public_job_on_an_agent_with_sudo(
+    installed: Installed, tmp_path: Path, workspace_factory: Any, closed_port: ClosedPort
+) -> None:
+    project, jobs = jenkins_project(installed, tmp_path / "repo", closed_port)
     ws = workspace_factory(project, USER_WITH_SUDO)  # an agent's user (jenkins) with sudo
     done = jenkins_run(ws, jobs["public"], QNX_HIL_SOURCE=ws.wheel, HIL_TARGETS=PUBLIC_TARGETS_HERE)
     assert_public_job_passed(ws, done, "reports/*/junit.xml", "reports/*/coverage/coverage.xml")
+
+
+def test_jenkins_lab_job_on_a_root_agent(
+    installed: Installed, tmp_path: Path, workspace_factory: Any, closed_port: ClosedPort
+) -> None:
+    project, jobs = jenkins_project(installed, tmp_path / "repo", closed_port)
     lab_ws = workspace_factory(project, ROOT_NO_SUDO)
     done = jenkins_run(
         lab_ws, jobs["lab-example"], QNX_HIL_SOURCE=lab_ws.wheel, QNX_HIL_EXTRAS="",

@@ -9,6 +9,7 @@ with ``--no-index``.  The QEMU image and qvmsim come from the same cache as ever
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import shutil
 import subprocess
@@ -17,8 +18,11 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from hil.core.errors import InfrastructureError
-from hil.core.paths import cache_dir, hash_inputs
+from hil.core.paths import cache_dir, file_lock, hash_inputs
+from tests.support.shared import run_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_REQUIRES = "setuptools>=77"
@@ -69,22 +73,28 @@ def wheelhouse() -> Path:
     wanted = [*project["dependencies"], *project["optional-dependencies"]["coverage"], BUILD_REQUIRES]
     folder = cache_dir("test-wheelhouse", hash_inputs(sys.version, *wanted, *pins))
     done = folder / ".complete"
-    if not done.exists():
-        constraints = folder / "constraints.txt"
-        constraints.write_text("\n".join(pins) + "\n")
-        proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "-q", "--dest", str(folder), "-c", str(constraints), *wanted],
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
-        if proc.returncode != 0:
-            raise InfrastructureError(
-                f"filling the test wheelhouse {folder} with pip download failed "
-                f"(is the package index reachable?): {proc.stderr.strip()[-1500:]}"
-            )
-        done.touch()
+    with file_lock(folder.parent / f"{folder.name}.lock"):  # xdist workers and other sessions: one fills it
+        if not done.exists():
+            _fill_wheelhouse(folder, pins, wanted)
+            done.touch()
     return folder
+
+
+def _fill_wheelhouse(folder: Path, pins: list[str], wanted: list[str]) -> None:
+    """``pip download`` of ``wanted`` at the ``pins`` into ``folder``."""
+    constraints = folder / "constraints.txt"
+    constraints.write_text("\n".join(pins) + "\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "-q", "--dest", str(folder), "-c", str(constraints), *wanted],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if proc.returncode != 0:
+        raise InfrastructureError(
+            f"filling the test wheelhouse {folder} with pip download failed "
+            f"(is the package index reachable?): {proc.stderr.strip()[-1500:]}"
+        )
 
 
 def shipped_files() -> tuple[str, ...]:
@@ -129,3 +139,25 @@ def build_and_install(work: Path) -> Installed:
         {**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
     )
     return Installed(venv, wheel, sdist, packaged)
+
+
+def installed_once(tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    """``build_and_install``, once per run: the run's xdist workers share one build (a file lock;
+    the first builds, the others read what it made)."""
+    folder = run_folder(tmp_path_factory, "install")
+    record = folder / "installed.json"
+    with file_lock(folder.parent / "install.lock"):
+        if record.exists():
+            fields = json.loads(record.read_text())
+            return Installed(
+                Path(fields["venv"]), Path(fields["wheel"]), Path(fields["sdist"]), tuple(fields["packaged"])
+            )
+        made = build_and_install(folder)
+        fields = {
+            "venv": str(made.venv),
+            "wheel": str(made.wheel),
+            "sdist": str(made.sdist),
+            "packaged": list(made.packaged),
+        }
+        record.write_text(json.dumps(fields))
+        return made
