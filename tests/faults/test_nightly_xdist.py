@@ -83,22 +83,31 @@ def test_a_cancelled_two_target_nightly_reports_every_started_test_once(tmp_path
 
 
 def test_a_sigkilled_workers_test_appears_once(tmp_path: Path) -> None:
-    proc = _nightly(tmp_path)
-    workers = _marks(tmp_path, proc)
-    os.kill(workers["boxa"], signal.SIGKILL)  # the worker running boxa's victim dies
-    os.kill(workers["boxb"], signal.SIGKILL)
-    output = proc.communicate(timeout=300)[0]
-    cases = _cases(tmp_path)
-    victims = [c for c in cases if c[1] == "test_victim"]
-    # each once, in its target's suite (never a second report in a "host" suite): the crash, or the result of
-    # xdist's run of it on the replacement worker (which stands)
-    assert sorted(c[0] for c in victims) == ["test_inner.boxa", "test_inner.boxb"], (cases, output[-3000:])
-    assert len(cases) == len(set((c[0], c[1]) for c in cases)) == 4, cases
     from tests.support.procs import pids_mentioning
 
-    left = pids_mentioning(tmp_path / "wboxa") | pids_mentioning(tmp_path / "wboxb")
-    for pid in left:  # a SIGKILLed worker cannot stop its qvm: the next session's stale clean-up does
-        os.kill(pid, signal.SIGKILL)
+    proc = _nightly(tmp_path)
+    try:
+        workers = _marks(tmp_path, proc)
+        os.kill(workers["boxa"], signal.SIGKILL)  # the worker running boxa's victim dies
+        os.kill(workers["boxb"], signal.SIGKILL)
+        output = proc.communicate(timeout=300)[0]
+        cases = _cases(tmp_path)
+        victims = [c for c in cases if c[1] == "test_victim"]
+        # each once, in its target's suite (never a second report in a "host" suite): the crash, or the result of
+        # xdist's run of it on the replacement worker (which stands)
+        assert sorted(c[0] for c in victims) == ["test_inner.boxa", "test_inner.boxb"], (cases, output[-3000:])
+        assert len(cases) == len(set((c[0], c[1]) for c in cases)) == 4, cases
+    finally:
+        # a SIGKILLed worker cannot stop its qvm (the next session's stale clean-up does): this test's, passed
+        # or failed, are stopped here
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.communicate()
+        for pid in pids_mentioning(tmp_path / "wboxa") | pids_mentioning(tmp_path / "wboxb"):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
 
 def test_a_nightly_cancelled_as_pytest_starts_still_leaves_a_junit_report(tmp_path: Path) -> None:
