@@ -37,7 +37,13 @@ _HOMES = {
     "SerialBoardTarget": "serialboard",
 }
 #: The module whose import registers each kind (``hil.targets.base.register``).
-_KIND_MODULES = {"board": "board", "labgrid": "labgridplace", "local": "local", "qemu": "qemu"}
+#: The modules of each kind: the kind's own, then the variants it picks from (each registers itself with it).
+_KIND_MODULES: dict[str, tuple[str, ...]] = {
+    "board": ("board", "serialboard"),
+    "labgrid": ("labgridplace",),
+    "local": ("local",),
+    "qemu": ("qemu",),
+}
 
 __all__ = [
     "KINDS",
@@ -62,7 +68,8 @@ def target_class(definition: TargetDefinition) -> type[Target]:
     is imported (a variant the kind picks imports its own)."""
     from hil.targets.base import target_class as find
 
-    importlib.import_module(f"{__name__}.{_KIND_MODULES.get(definition.kind, definition.kind)}")
+    for module in _KIND_MODULES.get(definition.kind, (definition.kind,)):
+        importlib.import_module(f"{__name__}.{module}")
     return find(definition)
 
 
@@ -81,8 +88,9 @@ def __getattr__(name: str) -> Any:
                 raise
             raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
     if name == "TARGET_CLASSES":
-        for module in (*_KIND_MODULES.values(), "serialboard"):
-            importlib.import_module(f"{__name__}.{module}")
+        for modules in _KIND_MODULES.values():
+            for module in modules:
+                importlib.import_module(f"{__name__}.{module}")
     value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
     globals()[name] = value
     return value

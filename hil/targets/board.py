@@ -65,13 +65,20 @@ class BoardTarget(RemoteTarget):
             )
         return True
 
+    #: The variant for a board without ``[ssh]`` (reached only by its console): set by
+    #: ``hil.targets.serialboard`` when it is imported (``hil.targets`` imports it with this kind).
+    serial_only: ClassVar[type[Target] | None] = None
+
     @classmethod
     def for_definition(cls, definition: TargetDefinition) -> type[Target]:
         """A board without ``[ssh]`` is reached only by its console: ``SerialBoardTarget``."""
         if definition.ssh is None:
-            from hil.targets.serialboard import SerialBoardTarget
-
-            return SerialBoardTarget
+            if BoardTarget.serial_only is None:
+                raise ConfigError(
+                    f"board '{definition.name}' has no [ssh]: a serial-only board needs hil.targets.serialboard "
+                    "(make targets with hil.targets.make_target, which imports it)"
+                )
+            return BoardTarget.serial_only
         return cls
 
     def up(self, deadline: Deadline) -> None:

@@ -74,3 +74,6 @@ class SerialBoardTarget(BoardTarget):
             self.shell.close()
             self.shell = None
         super()._close_links()
+
+
+BoardTarget.serial_only = SerialBoardTarget

@@ -28,11 +28,10 @@ pytestmark = pytest.mark.quick
 PACKAGE = Path(hil.__file__).resolve().parent
 
 #: Cycles known to exist and not yet broken, by the set of their files.  A listed cycle that is gone
-#: passes too (the entry is then stale: delete it).  (hil/qvm/guest <-> runner went with the hil.qvmrun split.)
-#: - hil/targets/board.py <-> hil/targets/serialboard.py: the board kind picks its serial-only subclass
-#:   (``BoardTarget.for_definition`` imports it in a function).  Found by this test, not yet broken
-#:   (outside branch s26cyc's files): a variant registered with its kind would point the dependency one way.
-KNOWN_CYCLES: tuple[frozenset[str], ...] = (frozenset({"hil.targets.board", "hil.targets.serialboard"}),)
+#: passes too (the entry is then stale: delete it).  None now: hil/qvm/guest <-> runner went with the
+#: hil.qvmrun split; hil/targets/board <-> serialboard with the serial-only variant registering itself
+#: with its kind (``BoardTarget.serial_only``).
+KNOWN_CYCLES: tuple[frozenset[str], ...] = ()
 
 
 def module_name(path: Path, root: Path) -> str:
