@@ -12,12 +12,20 @@ pyproject.toml (``hil_targets``); override it with ``--hil-target``.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
 # The suite's qemu targets are private VMs: a 'hil target up' VM someone left running on this
 # machine is not attached to (tests of attaching clear this themselves).
 os.environ.setdefault("HIL_PRIVATE_VM", "1")
+
+# Started as a background job of a non-interactive shell (`make test &` in a script, some CI wrappers),
+# this process inherits SIGINT ignored, and so would every process the suite starts: its Ctrl-C tests
+# (a cancelled run, an interrupted shell on a console) need the default.  Set here, before xdist starts
+# its workers, so they and every inner pytest, shell and qvm start with SIGINT as a terminal gives it.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 _ROOT = str(Path(__file__).resolve().parent)
 if _ROOT not in sys.path:
