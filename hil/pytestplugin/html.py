@@ -99,10 +99,12 @@ def _safe(value: Any) -> Any:
 
 @dataclass
 class HistoryRun:
-    """One earlier report folder: its name and, per test key, (outcome, duration)."""
+    """One earlier report folder: its name, per test key (outcome, duration), and its measurements
+    (``<suite> :: <test>.<measurement>``: value, from the suites' properties)."""
 
     name: str
     tests: dict[str, tuple[str, float]] = field(default_factory=dict)
+    measurements: dict[str, float] = field(default_factory=dict)
 
 
 def test_key(suite: str, classname: str, name: str) -> str:
@@ -110,10 +112,15 @@ def test_key(suite: str, classname: str, name: str) -> str:
     return f"{suite} :: {classname}.{name}"
 
 
-def _junit_cases(path: Path) -> list[tuple[str, str, str, str | None, str]]:
+def _junit_cases(
+    path: Path, measurements: dict[str, float] | None = None
+) -> list[tuple[str, str, str, str | None, str]]:
     """(suite, classname, name, time, outcome) of every test case of a junit.xml, read with expat
-    (the elements only: a night's junit.xml is tens of MB of logs, read three times as fast)."""
+    (the elements only: a night's junit.xml is tens of MB of logs, read three times as fast); the
+    measurements among its properties go into ``measurements`` in the same pass."""
     from xml.parsers import expat
+
+    from hil.pytestplugin.measure import parse_suite_property
 
     cases: list[list[Any]] = []
     suite = ""
@@ -133,6 +140,10 @@ def _junit_cases(path: Path) -> list[tuple[str, str, str, str | None, str]]:
                 outcome = "infrastructure"
             if rank[outcome] > rank[case[4]]:
                 case[4] = outcome
+        elif tag == "property" and measurements is not None:
+            parsed = parse_suite_property(attrs.get("name", ""), attrs.get("value", ""))
+            if parsed is not None:
+                measurements[f"{suite} :: {parsed[0]}"] = parsed[1]
 
     def end(tag: str) -> None:
         nonlocal case
@@ -172,7 +183,7 @@ def read_history(
     for junit in earlier_reports(folders, current):
         run = HistoryRun(junit.parent.name)
         try:
-            cases = _junit_cases(junit)
+            cases = _junit_cases(junit, run.measurements)
         except (ExpatError, OSError, ValueError) as exc:
             notes.append(f"{junit}: not read ({exc}); that run is left out")
             continue
@@ -574,9 +585,9 @@ def render(
     model["lazy"] = bool(chunks)  # the tests' details: some in report.details/
     model["lazy_dir"] = details.name
     # hil_measure's values (issue 23): a table of their own, with their trend over the history
-    from hil.pytestplugin.measure import history_values, html_rows
+    from hil.pytestplugin.measure import html_rows
 
-    model["measurements"] = html_rows(results, history_values(history_dirs, current=path.parent))
+    model["measurements"] = html_rows(results, [(run.name, run.measurements) for run in history])
     model["coverage"] = None
     if coverage is not None:  # each vdev's line and branch rates, and a link to gcovr's report
         model["coverage"] = {

@@ -161,49 +161,6 @@ def summary_lines(results: Sequence[Any]) -> list[str]:
     return lines
 
 
-def history_values(folders: Sequence[Any], current: Any = None) -> list[tuple[str, dict[str, float]]]:
-    """Each earlier report folder's measurements (oldest first, as ``html.read_history`` orders them):
-    (folder name, {``<suite> :: <test>.<measurement>``: value}), from junit.xml's suite properties."""
-    from hil.pytestplugin.junitxml import earlier_reports
-
-    runs: list[tuple[str, dict[str, float]]] = []
-    for junit in earlier_reports(folders, current):
-        try:
-            values = _junit_measurements(junit)
-        except (ValueError, OSError):
-            continue
-        runs.append((junit.parent.name, values))
-    return runs
-
-
-def _junit_measurements(path: Any) -> dict[str, float]:
-    """The measurements among a junit.xml's properties, read with expat (elements only: a night's
-    junit.xml is tens of MB of logs; building its element tree took 0.8 s a file for 5,000 tests)."""
-    from xml.parsers import expat
-
-    values: dict[str, float] = {}
-    suite = ""
-
-    def start(tag: str, attrs: dict[str, str]) -> None:
-        nonlocal suite
-        if tag == "testsuite":
-            suite = attrs.get("name", "")
-        elif tag == "property":
-            parsed = parse_suite_property(attrs.get("name", ""), attrs.get("value", ""))
-            if parsed is not None:
-                values[f"{suite} :: {parsed[0]}"] = parsed[1]
-
-    parser = expat.ParserCreate()
-    parser.StartElementHandler = start
-    parser.buffer_text = False
-    try:
-        with open(path, "rb") as f:
-            parser.ParseFile(f)
-    except expat.ExpatError as exc:
-        raise ValueError(str(exc)) from exc
-    return values
-
-
 def html_rows(results: Sequence[Any], history: Sequence[tuple[str, dict[str, float]]]) -> list[dict[str, Any]]:
     """The HTML report's measurements table: one row per measurement with its trend over ``history``."""
     rows: list[dict[str, Any]] = []
