@@ -72,4 +72,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object | 
                     return f"hil-target:{name}"
             return str(super()._split_scope(nodeid))
 
+        def _reschedule(self, node: object) -> None:
+            # Two workers crashed (SIGKILL, the OOM killer): when one replacement has collected, xdist 3.8
+            # reschedules every node, the other replacement too before its collection is in, and its
+            # LoadScopeScheduling fails with KeyError (an INTERNALERROR: the rest of the night unrun).  A
+            # node without its collection is scheduled once it has sent it (xdist calls schedule() again).
+            if node in self.registered_collections:
+                super()._reschedule(node)
+
     return TargetScopeScheduling(config, log)

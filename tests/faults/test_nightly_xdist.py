@@ -96,7 +96,7 @@ def test_a_sigkilled_workers_test_appears_once(tmp_path: Path) -> None:
         # each once, in its target's suite (never a second report in a "host" suite): the crash, or the result of
         # xdist's run of it on the replacement worker (which stands)
         assert sorted(c[0] for c in victims) == ["test_inner.boxa", "test_inner.boxb"], (cases, output[-3000:])
-        assert len(cases) == len(set((c[0], c[1]) for c in cases)) == 4, cases
+        assert len(cases) == len(set((c[0], c[1]) for c in cases)) == 4, (cases, output[-3000:])
     finally:
         # a SIGKILLed worker cannot stop its qvm (the next session's stale clean-up does): this test's, passed
         # or failed, are stopped here

@@ -111,6 +111,7 @@ QUICK_MODULES: dict[str, frozenset[str]] = {
     ),
     "tests/unit/test_slog2.py": frozenset(),
     "tests/unit/test_target_config.py": frozenset(),
+    "tests/unit/test_target_scheduler.py": frozenset(),
     "tests/unit/test_transports.py": frozenset(),
     "tests/unit/test_user_image.py": frozenset(),
     "tests/faults/test_matrix.py": frozenset(),
