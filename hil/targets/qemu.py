@@ -422,13 +422,14 @@ def _boot_background(definition: TargetDefinition, folder: Path) -> dict[str, An
             )
             machine.start()
             try:
-                machine.wait_ready(deadline)
+                # a restored guest's clock is set on its console while its SSH is checked (no SSH login here:
+                # 'hil target up' stays quick)
+                restored = machine
+                machine.wait_ready(deadline, once_restored=lambda: _set_clock_by_console(restored))
                 break
             except SnapshotUnusable:
                 continue
         assert machine is not None
-        if machine.restored:
-            _set_clock_by_console(machine)  # no SSH login here: 'hil target up' stays quick
         state = {"name": definition.name, "running": True, **machine.state()}
         write_state(_state_file(definition.name), state)
     except BaseException:

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -229,7 +230,10 @@ class QemuMachine(BootWaits):
         return self._may_restore and self._snapshot.usable()
 
     def wait_ready(
-        self, deadline: Deadline | None = None, console_reader: Callable[[str, float], object] | None = None
+        self,
+        deadline: Deadline | None = None,
+        console_reader: Callable[[str, float], object] | None = None,
+        once_restored: Callable[[], object] | None = None,
     ) -> None:
         """Wait for the ready marker on the console, then for SSH's banner on ``ssh_port``.
 
@@ -239,11 +243,14 @@ class QemuMachine(BootWaits):
         marker on a console the caller owns; it must raise when the timeout passes.
         Without it the serial port is read here and closed again.  Raises
         ``InfrastructureError`` naming what did not come up, with the last console lines.
+
+        ``once_restored()`` (best effort, must not raise; e.g. setting the restored guest's clock on its
+        console) runs in a thread of its own while SSH's banner is awaited, when the state was restored.
         """
         if deadline is None:
             deadline = Deadline.after(self.options.boot_timeout, "QEMU boot")
         if self.restored:
-            self._wait_restored(deadline)
+            self._wait_restored(deadline, once_restored)
             self._release()
             return
         marker = self.ready_marker()
@@ -270,9 +277,10 @@ class QemuMachine(BootWaits):
                 raise
             snapshots.say_once(f"could not save a QEMU snapshot of {self.image.root}: {exc}")
 
-    def _wait_restored(self, deadline: Deadline) -> None:
-        """Wait for the incoming state to be loaded and running, then for SSH.  Anything wrong:
-        the snapshot is discarded and ``SnapshotUnusable`` raised (the caller boots cold)."""
+    def _wait_restored(self, deadline: Deadline, alongside: Callable[[], object] | None = None) -> None:
+        """Wait for the incoming state to be loaded and running, then for SSH (``alongside()`` meanwhile, in a
+        thread).  Anything wrong: the snapshot is discarded and ``SnapshotUnusable`` raised (the caller boots
+        cold)."""
         snap = self._snapshot
         assert snap is not None
         why = ""
@@ -293,11 +301,17 @@ class QemuMachine(BootWaits):
         except InfrastructureError as exc:
             why = f"QEMU failed loading it: {self._stderr_tail() if not self.alive() else exc}"
         if not why:
+            helper = threading.Thread(target=alongside, name="hil-once-restored", daemon=True) if alongside else None
+            if helper is not None:
+                helper.start()
             try:
                 self._wait_ssh(deadline.child(_RESTORE_TIMEOUT, "SSH of the restored QEMU"))
                 return
             except InfrastructureError as exc:
                 why = f"the restored VM did not answer SSH: {exc}"
+            finally:
+                if helper is not None:
+                    helper.join(max(0.0, deadline.remaining()))
         self.stop(timeout=2.0)
         snap.discard(why)
         raise SnapshotUnusable(f"QEMU target (run dir {self.run_dir}): snapshot {snap.path} not usable: {why}")
