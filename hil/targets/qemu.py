@@ -16,6 +16,7 @@ from the host's at once.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -424,8 +425,7 @@ def _boot_background(definition: TargetDefinition, folder: Path) -> dict[str, An
             try:
                 # a restored guest's clock is set on its console while its SSH is checked (no SSH login here:
                 # 'hil target up' stays quick)
-                restored = machine
-                machine.wait_ready(deadline, once_restored=lambda: _set_clock_by_console(restored))
+                machine.wait_ready(deadline, once_restored=functools.partial(_set_clock_by_console, machine))
                 break
             except SnapshotUnusable:
                 continue
