@@ -133,6 +133,20 @@ def test_on_output_streams_chunks_in_arrival_order(conn: SshConnection) -> None:
     assert result.stdout == b"a\nc\n" and result.stderr == b"b\n"
 
 
+def test_on_output_keeps_arrival_order_when_the_consumer_falls_behind(conn: SshConnection) -> None:
+    """A slow consumer (or a loaded host) reads late: stdout and stderr have both arrived by then, in separate
+    buffers; they are still handed on in the order they came (stdout's first, interleaved, never grouped)."""
+    seen: list[tuple[str, bytes]] = []
+
+    def slow(stream: str, chunk: bytes) -> None:
+        if not seen:
+            time.sleep(1.0)  # everything below arrives meanwhile
+        seen.append((stream, chunk))
+
+    conn.run("echo a; sleep 0.1; echo b >&2; sleep 0.1; echo c; sleep 0.1; echo d >&2", on_output=slow)
+    assert seen == [("stdout", b"a\n"), ("stderr", b"b\n"), ("stdout", b"c\n"), ("stderr", b"d\n")]
+
+
 def test_sequence_arguments_are_quoted(conn: SshConnection) -> None:
     args = ["a b", "it's", '"dq"', "$HOME", "`id`", "$(id)", "*", "", "-n", "x;y&&z|w", "new\nline", "\\"]
     result = conn.run(["printf", "%s\\0", *args], check=True)

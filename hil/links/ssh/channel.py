@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import collections
 import re
 import select
 import threading
 import time
 from collections.abc import Callable
-from typing import IO
+from typing import IO, Any
 
 import paramiko
-from paramiko.common import MSG_CHANNEL_REQUEST
+from paramiko.common import MSG_CHANNEL_DATA, MSG_CHANNEL_EXTENDED_DATA, MSG_CHANNEL_REQUEST
 
 __all__ = [
     "DROP_ERRORS",
@@ -21,6 +22,7 @@ __all__ = [
     "OutputCallback",
     "SignalingTransport",
     "exited",
+    "keep_arrival_order",
     "pump",
     "send_stdin",
     "status_of",
@@ -61,12 +63,51 @@ def _channel_request(chan: paramiko.Channel, m: paramiko.Message) -> None:
     paramiko.Channel._handle_request(chan, m)  # type: ignore[attr-defined]  # noqa: SLF001
 
 
+def keep_arrival_order(chan: paramiko.Channel) -> None:
+    """From now on (before its command starts) ``chan`` notes which stream each data message was for, in
+    arrival order, so that ``pump`` hands stdout and stderr on in that order however late it reads
+    (paramiko keeps the two streams in separate buffers)."""
+    chan._hil_order = collections.deque()  # type: ignore[attr-defined]  # noqa: SLF001
+
+
+def _arrival(chan: paramiko.Channel, m: paramiko.Message, stream: str) -> None:
+    """Note a data message's stream and size on a channel that keeps the arrival order (called in paramiko's
+    transport thread before the data is put in its buffer; the message is left unread)."""
+    order: collections.deque[list[Any]] | None = getattr(chan, "_hil_order", None)
+    if order is None:
+        return
+    start = m.packet.tell()
+    if stream == "stderr":
+        if m.get_int() != 1:  # only extended data of type 1 (stderr) is kept by paramiko
+            m.packet.seek(start)
+            return
+        if chan.combine_stderr:
+            stream = "stdout"  # paramiko puts it in the stdout buffer
+    size = m.get_int()  # the length of the data that follows
+    m.packet.seek(start)
+    if size:
+        order.append([stream, size])
+
+
+def _channel_data(chan: paramiko.Channel, m: paramiko.Message) -> None:
+    _arrival(chan, m, "stdout")
+    paramiko.Channel._feed(chan, m)  # type: ignore[attr-defined]  # noqa: SLF001
+
+
+def _channel_extended_data(chan: paramiko.Channel, m: paramiko.Message) -> None:
+    _arrival(chan, m, "stderr")
+    paramiko.Channel._feed_extended(chan, m)  # type: ignore[attr-defined]  # noqa: SLF001
+
+
 class SignalingTransport(paramiko.Transport):
-    """paramiko's transport, knowing which signal killed a remote command."""
+    """paramiko's transport, knowing which signal killed a remote command, and the order in which a
+    command's stdout and stderr arrived (``keep_arrival_order``)."""
 
     _channel_handler_table = {
         **paramiko.Transport._channel_handler_table,  # type: ignore[attr-defined]  # noqa: SLF001
         MSG_CHANNEL_REQUEST: _channel_request,
+        MSG_CHANNEL_DATA: _channel_data,
+        MSG_CHANNEL_EXTENDED_DATA: _channel_extended_data,
     }
 
 
@@ -151,7 +192,8 @@ _PUMP_BACKSTOP = 0.5
 
 
 def pump(chan: paramiko.Channel, out: ChannelOutput, until: float | None) -> bool:
-    """Move output from ``chan`` to ``out`` until EOF (True) or monotonic time ``until`` (False).
+    """Move output from ``chan`` to ``out`` until EOF (True) or monotonic time ``until`` (False); in the order
+    it arrived across stdout and stderr when the channel keeps it (``keep_arrival_order``).
 
     paramiko wakes ``select`` on ``chan.fileno()`` through one pipe shared by
     stdout and stderr, whose set/clear can race across threads (a read that
@@ -159,26 +201,57 @@ def pump(chan: paramiko.Channel, out: ChannelOutput, until: float | None) -> boo
     so both buffers are checked again after any read, before sleeping.
     """
     fd = chan.fileno()
+    order: collections.deque[list[Any]] | None = getattr(chan, "_hil_order", None)
     while True:
-        got = False
-        for stream, ready, recv in (
-            ("stdout", chan.recv_ready, chan.recv),
-            ("stderr", chan.recv_stderr_ready, chan.recv_stderr),
-        ):
-            while ready():
-                data = recv(_RECV_CHUNK)
-                if not data:
-                    break
-                out.feed(stream, data)
-                got = True
-        if got:
+        if _pump_in_order(chan, out, order) if order is not None else _pump_any(chan, out):
             continue
         if chan.eof_received or chan.closed:
+            # all data came before the EOF; what no note names (none expected) is not left behind
+            if order is not None and _pump_any(chan, out):
+                continue
             return True
         wait = _PUMP_BACKSTOP if until is None else min(_PUMP_BACKSTOP, until - time.monotonic())
         if wait <= 0:
             return False
         select.select([fd], [], [], wait)
+
+
+def _pump_any(chan: paramiko.Channel, out: ChannelOutput) -> bool:
+    """Read whatever both buffers hold, stdout first (True if anything was read)."""
+    got = False
+    for stream, ready, recv in (
+        ("stdout", chan.recv_ready, chan.recv),
+        ("stderr", chan.recv_stderr_ready, chan.recv_stderr),
+    ):
+        while ready():
+            data = recv(_RECV_CHUNK)
+            if not data:
+                break
+            out.feed(stream, data)
+            got = True
+    return got
+
+
+def _pump_in_order(chan: paramiko.Channel, out: ChannelOutput, order: collections.deque[list[Any]]) -> bool:
+    """Read what the arrival notes of ``order`` name, stream by stream in their order (True if anything was read).
+    A note comes a moment before its data: a note whose data is not in yet ends the round."""
+    got = False
+    while order:
+        note = order[0]
+        stream, size = note
+        ready, recv = (chan.recv_ready, chan.recv) if stream == "stdout" else (chan.recv_stderr_ready, chan.recv_stderr)
+        if not ready():
+            break
+        data = recv(min(size, _RECV_CHUNK))
+        if not data:
+            break
+        if len(data) >= size:
+            order.popleft()
+        else:
+            note[1] = size - len(data)
+        out.feed(stream, data)
+        got = True
+    return got
 
 
 def send_stdin(chan: paramiko.Channel, data: bytes | IO[bytes] | None, close: bool = True) -> threading.Thread | None:

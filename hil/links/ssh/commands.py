@@ -22,6 +22,7 @@ from hil.links.ssh.channel import (
     ChannelOutput,
     OutputCallback,
     exited,
+    keep_arrival_order,
     pump,
     send_stdin,
     status_of,
@@ -81,6 +82,7 @@ class CommandRunner:
                     f"and the new one refused a session too: "
                     f"{exc2 or type(exc2).__name__}"
                 ) from exc2
+        keep_arrival_order(chan)  # stdout and stderr handed on as they came
         try:
             chan.exec_command(script)
         except DROP_ERRORS as exc:
