@@ -144,7 +144,7 @@ def test_target_vdevs_fuzz_clean(
     """The fixture: the target vdevs and the hil init sample fuzz clean (watchdog bites are clean endings);
     the summary goes into the test's report."""
     require_program("clang", "clang")
-    report = hil_fuzz(vdev, base=base, seconds=20, skip=skip)
+    report = hil_fuzz(vdev, base=base, seconds=6, skip=skip)
     assert not report.findings, report.summary()
     assert report.execs > 1000 and report.edges > 5 and report.accesses > report.execs, report.summary()
     assert (report.out / "fuzz.txt").read_text() == report.summary()
