@@ -363,14 +363,25 @@ class ConsoleShell:
 
     def write_file(self, path: str, data: bytes, mode: int | None = None) -> None:
         """Write ``data`` to ``path`` on the target: chunked, checked there, then renamed into place (one
-        exchange for a file of one chunk)."""
+        exchange for a file of one chunk).  A transfer spoiled on the way (noise, or characters a loaded
+        target's UART lost: a checksum mismatch, a chunk's command failing) is sent again, up to ``_TRIES``
+        times; a file the target cannot create or rename is an ``InfrastructureError`` at once."""
         part = shell_command([f"{path}.hil-part"])
+        last = ""
         with self._lock:
             for _ in range(_TRIES):
                 if len(data) <= _PUT_CHUNK:
                     status, text = self.exchange(f"hil_w=0\n{self.write_snippet(path, data, mode)}\n(exit $hil_w)", 60)
+                    if status == 1:  # the snippet's own 'cannot write'
+                        raise InfrastructureError(
+                            f"{self.name}: cannot write {path} on the target: {text.strip()[-300:]}"
+                        )
                 else:
                     status, text = self.exchange(f": > {part}", 30)
+                    if status != 0:
+                        raise InfrastructureError(
+                            f"{self.name}: cannot write {path} on the target (status {status}): {text.strip()[-300:]}"
+                        )
                     for i in range(0, len(data), _PUT_CHUNK):
                         chunk = data[i : i + _PUT_CHUNK]
                         if status == 0:
@@ -385,13 +396,16 @@ class ConsoleShell:
                             f"else rm -f {part}; (exit 97); fi",
                             60 + len(data) / 20000,
                         )
+                        if status == 1:
+                            raise InfrastructureError(
+                                f"{self.name}: cannot write {path} on the target: {text.strip()[-300:]}"
+                            )
                 if status == 0:
                     return
-                if status != 97:
-                    raise InfrastructureError(f"{self.name}: cannot write {path} on the target: {text.strip()[-300:]}")
+                last = "its checksum did not match" if status == 97 else f"status {status}: {text.strip()[-200:]!r}"
             raise InfrastructureError(
-                f"{self.name}: copying {len(data)} bytes to {path} over the console failed its checksum {_TRIES} "
-                f"times; console log: {self.console.log_path}"
+                f"{self.name}: copying {len(data)} bytes to {path} over the console failed {_TRIES} times "
+                f"(noise on the console, or characters lost; last: {last}); console log: {self.console.log_path}"
             )
 
     def put(self, local: Path, remote: str, mode: int | None = None) -> None:

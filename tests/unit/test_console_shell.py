@@ -96,3 +96,30 @@ def test_background_process(shell: ConsoleShell) -> None:
     sleeper.signal("USR1")
     assert sleeper.wait(20).signal == "SIGUSR1"
     assert shell.run("echo the shell survived", 20).stdout_text == "the shell survived\n"
+
+
+def test_a_chunk_spoiled_on_the_way_is_sent_again(
+    shell: ConsoleShell, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A loaded target's UART loses a character of a file being sent (here: dropped from the first chunk's
+    first base64 line on its way to the real shell): base64 fails on the target, and the file is sent again,
+    not reported as one the target cannot write."""
+    link = ConsoleShell(shell.console, shell.workdir, encoding="base64")
+    link.attach(20)
+    data = os.urandom(100_000)  # several chunks
+    (tmp_path / "blob").write_bytes(data)
+    console, spoiled = link.console, list[str]()
+    write = console.write
+
+    def lossy(text: str | bytes) -> None:
+        lines = (text if isinstance(text, str) else text.decode()).split("\n")
+        for i, line in enumerate(lines[:-1]):
+            if not spoiled and line.startswith("base64 -d >>"):
+                lines[i + 1] = lines[i + 1][:10] + lines[i + 1][11:]  # one character lost
+                spoiled.append(lines[i + 1])
+        write("\n".join(lines))
+
+    monkeypatch.setattr(console, "write", lossy)
+    target = tmp_path / "sent"
+    link.put(tmp_path / "blob", str(target), 0o600)
+    assert spoiled and target.read_bytes() == data
