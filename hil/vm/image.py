@@ -50,7 +50,7 @@ from hil.core.arch import arch as arch_info
 from hil.core.errors import SetupError
 from hil.core.paths import PACKAGE_DIR, cache_dir, file_lock, hash_inputs
 from hil.vm.cpio import Tree, read_cpio
-from hil.vm.debs import FIX_HINT, candidate_version, fetch, kernel_debs, unpack
+from hil.vm.debs import FIX_HINT, candidate_versions, fetch, kernel_debs, unpack
 from hil.vm.elf import elf_dynamic_info, extract_vmlinux, modinfo
 from hil.vm.keys import make_keys
 
@@ -242,7 +242,8 @@ def _build(spec: ImageSpec, key: str, out: Path, log: Callable[[str], None]) -> 
     target = arch_info(spec.arch)
     deb_arch = target.debian
     # Resolve every version first (local index only): a bad name fails before any download.
-    wanted = [(name, candidate_version(name, spec.versions.get(name), deb_arch)) for name in spec.packages]
+    pins = [(name, spec.versions.get(name)) for name in spec.packages]
+    wanted = list(zip(spec.packages, candidate_versions(pins, deb_arch), strict=True))
     kernel = kernel_debs(spec.kernel_package, spec.versions, debs, log, deb_arch)
     fetched = [(name, version, fetch(name, version, debs, log, deb_arch)) for name, version in wanted]
     with tempfile.TemporaryDirectory(prefix="unpack-", dir=out) as tmp:

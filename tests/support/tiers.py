@@ -84,6 +84,7 @@ QUICK_MODULES: dict[str, frozenset[str]] = {
             "test_incomplete_cache_entry_is_rebuilt_not_used",
             "test_unknown_package_is_named_with_the_fix",
             "test_unknown_pinned_version_is_named",
+            "test_versions_of_several_packages_come_from_one_apt_call",
         }
     ),
     "tests/unit/test_kinds.py": frozenset(),

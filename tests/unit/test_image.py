@@ -16,6 +16,7 @@ import pytest
 from hil.core.errors import SetupError
 from hil.vm import image as image_mod
 from hil.vm.cpio import Tree, read_cpio
+from hil.vm.debs import candidate_versions
 from hil.vm.elf import elf_dynamic_info, extract_vmlinux, modinfo
 from hil.vm.image import Image, ImageSpec, build_image
 from hil.vm.keys import dropbear_ed25519_key, make_keys
@@ -122,6 +123,20 @@ def test_unknown_pinned_version_is_named(cache: Path) -> None:
     require_program("apt-cache", "apt")
     with pytest.raises(SetupError, match=r"'libc6' has no version '0\.0-hil'.*known:"):
         build_image(ImageSpec(packages=("libc6",), versions={"libc6": "0.0-hil"}), log=lambda m: None)
+
+
+def test_versions_of_several_packages_come_from_one_apt_call() -> None:
+    """An image's packages are resolved with one ``apt-cache policy`` (each call rebuilds apt's cache on hosts
+    that keep none): the same versions as one call each, an unknown package or version still named."""
+    require_program("apt-cache", "apt")
+    wanted: list[tuple[str, str | None]] = [("busybox-static", None), ("libc6", None), ("dropbear-bin", None)]
+    together = candidate_versions(wanted)
+    assert together == [candidate_versions([one])[0] for one in wanted] and all(together)
+    assert candidate_versions([("libc6", together[1]), ("busybox-static", None)]) == [together[1], together[0]]
+    with pytest.raises(SetupError, match="'hil-no-such-package-qnxhil' is not in the apt index"):
+        candidate_versions([("busybox-static", None), ("hil-no-such-package-qnxhil", None), ("libc6", None)])
+    with pytest.raises(SetupError, match=r"'libc6' has no version '0\.0-hil'"):
+        candidate_versions([("busybox-static", None), ("libc6", "0.0-hil")])
 
 
 # -- kernel ------------------------------------------------------------------------------------
