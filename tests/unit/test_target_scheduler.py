@@ -7,6 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
+# imported before pytester's snapshot of sys.modules, which would drop them after the test (a later test's
+# monkeypatch of them would then patch a module no longer the one imported)
+import xdist.scheduler.loadscope
+import xdist.workermanage
 from xdist.remote import Producer
 
 pytest_plugins = ["pytester"]
