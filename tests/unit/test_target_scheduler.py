@@ -4,16 +4,18 @@ raises (xdist 3.8's LoadScopeScheduling raised KeyError here: an INTERNALERROR e
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 
 import pytest
-# imported before pytester's snapshot of sys.modules, which would drop them after the test (a later test's
-# monkeypatch of them would then patch a module no longer the one imported)
-import xdist.scheduler.loadscope
-import xdist.workermanage
 from xdist.remote import Producer
 
 pytest_plugins = ["pytester"]
+
+# imported before pytester's snapshot of sys.modules, which would drop them after the test (a later test's
+# monkeypatch of them would then patch a module no longer the one imported)
+for _module in ("xdist.scheduler.loadscope", "xdist.workermanage"):
+    importlib.import_module(_module)
 
 TESTS = ["test_inner.py::test_victim[boxa]", "test_inner.py::test_after[boxa]",
          "test_inner.py::test_victim[boxb]", "test_inner.py::test_after[boxb]"]  # fmt: skip
