@@ -54,8 +54,9 @@ DEFAULT_RAM = "0x80000000,0x10000"
 #: qvmsim's sources instrumented like the vdev (their edges and comparisons guide the fuzzer too): the
 #: virtio helper library a virtio vdev is built on, and guest RAM's address checks (hints of the RAM base).
 INSTRUMENTED_CORE = ("vio.c", "ram.c")
-#: libFuzzer's options for every worker: comparisons' distances guide it (value profile: magic values are
-#: found in seconds); leaks are not memory errors a guest can exploit: off.
+#: libFuzzer's options for every worker: comparisons' distances guide it (value profile), and the vdev's
+#: source constants are its dictionary (``source_dictionary``): magic values are found in seconds; leaks are
+#: not memory errors a guest can exploit: off.
 LIBFUZZER_ARGS = ("-detect_leaks=0", "-use_value_profile=1", "-print_final_stats=1", "-max_len=1024", "-reload=1")
 #: How long minimising a finding may take at most, and how many tries each of libFuzzer's -minimize_crash
 #: steps may take to find a smaller input before it stops (without a bound on the tries it goes on until the
@@ -353,6 +354,35 @@ class FuzzSettings:
         return settings
 
 
+#: At most this many of a vdev's source constants go into libFuzzer's dictionary.
+DICTIONARY_LIMIT = 256
+_INTEGER = re.compile(r"(?<![\w.])(0[xX][0-9a-fA-F]+|[1-9][0-9]*)[uUlL]*(?![\w.])")
+
+
+def source_dictionary(vdev_dir: Path) -> str:
+    """libFuzzer's dictionary (its ``-dict`` format) of the integer constants in the vdev's C sources and
+    headers, each as the little-endian bytes of a 2-, 4- or 8-byte guest store: an unlock key or a magic
+    value the vdev compares a register with (sp805's 0x1ACCE551) is then tried where a store's value goes,
+    instead of waiting for the comparison feedback to reach it bit by bit."""
+    values: dict[int, None] = {}
+    for path in sorted({*vdev_dir.rglob("*.c"), *vdev_dir.rglob("*.h")}):
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        for m in _INTEGER.finditer(text):
+            value = int(m.group(1), 0)
+            if 16 <= value < 1 << 64 and len(values) < DICTIONARY_LIMIT:  # small ones: the mutations' own
+                values.setdefault(value, None)
+    lines = []
+    for value in values:
+        for size in (2, 4, 8):
+            if value < 1 << (8 * size):
+                lines.append('"' + "".join(f"\\x{b:02x}" for b in value.to_bytes(size, "little")) + '"')
+                break
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
 def find_seed_scripts(vdev_dir: Path) -> list[Path]:
     """The vdev's own guest scripts: ``*.guest`` and ``*.gs`` files in its folder and below."""
     return sorted({*vdev_dir.rglob("*.guest"), *vdev_dir.rglob("*.gs")})
@@ -522,6 +552,8 @@ def fuzz_vdev(
         data = encode_script(path.read_text().splitlines(), regions, ram)
         if data:
             (seeds / f"script-{path.stem}").write_bytes(data)
+    dictionary = work / "vdev.dict"
+    dictionary.write_text(source_dictionary(vdev_dir))
     report = FuzzReport(name, 0.0, jobs, regions=regions, out=out)
     crashes = work / "crashes"
     crashes.mkdir()
@@ -534,7 +566,7 @@ def fuzz_vdev(
         cmd = [
             str(harness), *LIBFUZZER_ARGS, f"-max_total_time={max(1, int(seconds))}",
             f"-timeout={max(1, int(hang_timeout))}", f"-artifact_prefix={crashes}/w{i}-",
-            str(corpus.resolve()), str(seeds.resolve()),
+            f"-dict={dictionary.resolve()}", str(corpus.resolve()), str(seeds.resolve()),
         ]  # fmt: skip
         with log.open("wb") as logf:
             proc = subprocess.Popen(cmd, env=env, stdout=logf, stderr=subprocess.STDOUT, cwd=work)

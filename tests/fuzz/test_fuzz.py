@@ -22,7 +22,7 @@ import pytest
 
 from hil.cli.fuzznightly import fuzz_each, vdev_folders
 from hil.core.errors import SetupError
-from hil.qvmrun.fuzz import FuzzReport, FuzzSettings, Region, config_text, encode_script
+from hil.qvmrun.fuzz import FuzzReport, FuzzSettings, Region, config_text, encode_script, source_dictionary
 from tests.support.inner import run_inner_pytest
 from tests.support.needs import require_program
 
@@ -150,6 +150,20 @@ def test_target_vdevs_fuzz_clean(
     assert (report.out / "fuzz.txt").read_text() == report.summary()
     logged = [v for k, v in request.node.user_properties if k == "hil.qvm_log"]
     assert any(report.summary() in str(v) for v in logged)
+
+
+@pytest.mark.quick
+def test_source_constants_become_the_dictionary(tmp_path: Path) -> None:
+    """The vdev's integer constants (an unlock key, a register's magic value) in libFuzzer's dictionary, as a
+    store's little-endian bytes: how the planted 32-bit key is found in seconds, not minutes."""
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "v.c").write_text("#define KEY 0x1ACCE551u\nif (x > 16) y = 7; z = 1000; t = 3.5;\n")
+    (tmp_path / "sub" / "regs.h").write_text("#define BIG 0x123456789ULL\n#define KEY2 0x1acce551\nx1 = a0x99;\n")
+    lines = source_dictionary(tmp_path).splitlines()
+    assert r'"\x51\xe5\xcc\x1a"' in lines and r'"\x10\x00"' in lines and r'"\xe8\x03"' in lines, lines
+    assert r'"\x89\x67\x45\x23\x01\x00\x00\x00"' in lines, lines
+    assert len(lines) == 4, lines  # 7 and the 5 of 3.5 are too small; 0x1acce551 once; a0x99 is no number
+    assert source_dictionary(tmp_path / "sub" / "none") == ""
 
 
 @pytest.mark.quick
