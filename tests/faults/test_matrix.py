@@ -251,6 +251,18 @@ MATRIX: dict[str, tuple[str, str]] = {
         "exit 143; the junit.xml it names exists and is valid (no test, saying it was cancelled); nothing left",
         "tests/faults/test_nightly_xdist.py::test_a_nightly_cancelled_as_pytest_starts_still_leaves_a_junit_report",
     ),
+    "hil nightly: both workers SIGKILLed at once (the OOM killer), replacements collecting in either order": (
+        "each target's tests still run on the replacements, each reported once; never xdist's KeyError",
+        "tests/unit/test_target_scheduler.py::test_two_workers_killed_at_once_every_test_still_runs",
+    ),
+    "a command's stdout and stderr read late (a loaded host, a slow on_output consumer)": (
+        "handed on in the order they arrived, interleaved, never grouped by stream",
+        "tests/unit/test_ssh.py::test_on_output_keeps_arrival_order_when_the_consumer_falls_behind",
+    ),
+    "a file sent over a serial console loses a character on the way (a loaded guest's UART)": (
+        "sent again (up to 3 times), not reported as a file the target cannot write",
+        "tests/unit/test_console_shell.py::test_a_chunk_spoiled_on_the_way_is_sent_again",
+    ),
 }
 
 
