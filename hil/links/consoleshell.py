@@ -373,15 +373,11 @@ class ConsoleShell:
                 if len(data) <= _PUT_CHUNK:
                     status, text = self.exchange(f"hil_w=0\n{self.write_snippet(path, data, mode)}\n(exit $hil_w)", 60)
                     if status == 1:  # the snippet's own 'cannot write'
-                        raise InfrastructureError(
-                            f"{self.name}: cannot write {path} on the target: {text.strip()[-300:]}"
-                        )
+                        raise self._cannot_write(path, text)
                 else:
                     status, text = self.exchange(f": > {part}", 30)
                     if status != 0:
-                        raise InfrastructureError(
-                            f"{self.name}: cannot write {path} on the target (status {status}): {text.strip()[-300:]}"
-                        )
+                        raise self._cannot_write(path, text, f" (status {status})")
                     for i in range(0, len(data), _PUT_CHUNK):
                         chunk = data[i : i + _PUT_CHUNK]
                         if status == 0:
@@ -397,9 +393,7 @@ class ConsoleShell:
                             60 + len(data) / 20000,
                         )
                         if status == 1:
-                            raise InfrastructureError(
-                                f"{self.name}: cannot write {path} on the target: {text.strip()[-300:]}"
-                            )
+                            raise self._cannot_write(path, text)
                 if status == 0:
                     return
                 last = "its checksum did not match" if status == 97 else f"status {status}: {text.strip()[-200:]!r}"
@@ -407,6 +401,9 @@ class ConsoleShell:
                 f"{self.name}: copying {len(data)} bytes to {path} over the console failed {_TRIES} times "
                 f"(noise on the console, or characters lost; last: {last}); console log: {self.console.log_path}"
             )
+
+    def _cannot_write(self, path: str, said: str, status: str = "") -> InfrastructureError:
+        return InfrastructureError(f"{self.name}: cannot write {path} on the target{status}: {said.strip()[-300:]}")
 
     def put(self, local: Path, remote: str, mode: int | None = None) -> None:
         """Copy a host file to the target (its mode, unless ``mode`` is given)."""

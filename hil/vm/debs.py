@@ -180,9 +180,12 @@ def kernel_debs(
             continue
         seen.add(name)
         # a pinned version already in the cache (the Depends of the kernel's meta package) needs no apt-cache
-        cached = deb_path(debs, name, pinned, debian_arch) if pinned is not None else None
-        version = pinned if cached is not None and pinned is not None else candidate_version(name, pinned, debian_arch)
-        deb = cached or fetch(name, version, debs, log, debian_arch)
+        deb = deb_path(debs, name, pinned, debian_arch) if pinned is not None else None
+        if deb is not None and pinned is not None:
+            version = pinned
+        else:
+            version = candidate_version(name, pinned, debian_arch)
+            deb = fetch(name, version, debs, log, debian_arch)
         out.append((name, version, deb))
         for clause in deb_field(deb, "Depends").split(","):
             first = clause.split("|")[0].strip()

@@ -50,6 +50,20 @@ def test_stop_right_after_start_is_the_power_button_on_local(tmp_path: Path) -> 
     assert endings == [f"{Exit.NORMAL.name} after the power button"] * 10, endings
 
 
+def _inner_session(tmp_path: Path, source: str) -> tuple[list[str], dict[str, str]]:
+    """An inner pytest session of ``source`` on a local box whose workdir is ``tmp_path/work``: its command
+    line and environment (``HIL_FAULT_MARK``: the file the inner test marks)."""
+    (tmp_path / "test_inner.py").write_text(source)
+    (tmp_path / "pytest.ini").write_text("[pytest]\n")
+    toml = tmp_path / "box.toml"
+    toml.write_text(f'name = "box"\nkind = "local"\n[qvm]\nworkdir = "{tmp_path / "work"}"\n')
+    env = {**os.environ, "HIL_FAULT_MARK": str(tmp_path / "mark")}
+    env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
+    command = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path / "test_inner.py"),
+               "--hil-target", str(toml), "--hil-artifacts", str(tmp_path / "out")]  # fmt: skip
+    return command, env
+
+
 INNER = """
 import os
 from pathlib import Path
@@ -71,17 +85,8 @@ def test_victim(hil_qvm, hil_vdev):
 def test_sigterm_while_start_waits_for_a_ready_qvm_leaves_no_qvm(tmp_path: Path) -> None:
     """Issue 22.5: SIGTERM to pytest alone while ``hil_qvm.start`` waits for qvm (a vdev hangs in its
     set-up): the run is interrupted (exit 2) and no qvm is left running."""
-    (tmp_path / "test_inner.py").write_text(INNER.format(trace=str(TARGET_VDEVS / "trace")))
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    toml = tmp_path / "box.toml"
-    toml.write_text(f'name = "box"\nkind = "local"\n[qvm]\nworkdir = "{tmp_path / "work"}"\n')
-    env = {**os.environ, "HIL_FAULT_MARK": str(tmp_path / "mark")}
-    env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path / "test_inner.py"),
-         "--hil-target", str(toml), "--hil-artifacts", str(tmp_path / "out")],
-        cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
+    command, env = _inner_session(tmp_path, INNER.format(trace=str(TARGET_VDEVS / "trace")))
+    proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         end = time.monotonic() + 120
         while not pids_mentioning(tmp_path / "work") or not list((tmp_path / "work").glob("*/qvm.pid")):
@@ -126,17 +131,8 @@ def test_sigterm_the_moment_start_launched_qvm_leaves_no_qvm(tmp_path: Path) -> 
     at that moment by a hook in the inner test, not after a sleep): interrupted (exit 2), the qvm stopped, not
     orphaned with its deployment folder (and its ``qvm.pid``) removed.  The old start raised out of the session's
     set-up with nobody left to stop the qvm."""
-    (tmp_path / "test_inner.py").write_text(INNER_LAUNCHED)
-    (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    toml = tmp_path / "box.toml"
-    toml.write_text(f'name = "box"\nkind = "local"\n[qvm]\nworkdir = "{tmp_path / "work"}"\n')
-    env = {**os.environ, "HIL_FAULT_MARK": str(tmp_path / "mark")}
-    env["PYTHONPATH"] = f"{REPO}{os.pathsep}{env.get('PYTHONPATH', '')}"
-    done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(tmp_path / "test_inner.py"),
-         "--hil-target", str(toml), "--hil-artifacts", str(tmp_path / "out")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+    command, env = _inner_session(tmp_path, INNER_LAUNCHED)
+    done = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180)
     qvm = int((tmp_path / "mark").read_text())  # the hook ran: the signal came inside start()
     left = pids_mentioning(tmp_path / "work")
     for pid in left:  # do not leave it running for the next test
