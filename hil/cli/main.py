@@ -261,8 +261,8 @@ def cmd_vdev_fuzz(args: argparse.Namespace) -> int:
     skips = [_offset_range(s) for s in args.skip] or settings.skip
     out = Path(args.output) if args.output else Path("artifacts") / "fuzz" / folder.resolve().name
     report = fuzz_vdev(
-        folder, out, base=words, base_conf=base_conf, seconds=args.time, jobs=args.jobs,
-        corpus=Path(args.corpus) if args.corpus else None, hang_timeout=args.hang_timeout,
+        folder, out, base=words, base_conf=base_conf, seconds=args.time, runs=args.runs,
+        jobs=args.jobs, corpus=Path(args.corpus) if args.corpus else None, hang_timeout=args.hang_timeout,
         seed_scripts=[Path(s) for s in args.seed], skip=skips,
         progress=None if args.json else print,
     )  # fmt: skip
@@ -539,6 +539,12 @@ def build_parser() -> argparse.ArgumentParser:
         "0x1c0f0000 if none), or a .qvmconf naming it 'vdev NAME'",
     )
     p.add_argument("--time", type=float, default=60.0, metavar="S", help="seconds of fuzzing (default 60)")
+    p.add_argument(
+        "--runs",
+        type=int,
+        metavar="N",
+        help="stop each worker after N inputs if --time is not up first: the same campaign on any machine",
+    )
     p.add_argument("--jobs", type=int, default=1, metavar="N", help="parallel fuzzing workers (default 1)")
     p.add_argument("--corpus", metavar="DIR", help="the corpus folder, kept between runs (default OUT/corpus)")
     p.add_argument(

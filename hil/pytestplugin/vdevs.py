@@ -77,6 +77,7 @@ class Fuzzer(Protocol):
         skip: Sequence[tuple[int, int]] = (),
         corpus: Path | None = None,
         hang_timeout: float = 10.0,
+        runs: int | None = None,
     ) -> FuzzReport: ...
 
 
@@ -199,6 +200,7 @@ def hil_fuzz(request: pytest.FixtureRequest, hil_target: Target, hil_artifacts: 
         skip: Sequence[tuple[int, int]] = (),
         corpus: Path | None = None,
         hang_timeout: float = 10.0,
+        runs: int | None = None,
     ) -> FuzzReport:
         if not hil_target.on_this_host:  # the fuzzer runs qvmsim in-process here: the local target
             raise SetupError(
@@ -208,8 +210,8 @@ def hil_fuzz(request: pytest.FixtureRequest, hil_target: Target, hil_artifacts: 
         folder = Path(vdev) if Path(vdev).is_absolute() else request.config.rootpath / vdev
         words = shlex.split(base) if isinstance(base, str) else list(base)
         report = fuzz_vdev(
-            folder, hil_artifacts / f"fuzz-{folder.resolve().name}", base=words, seconds=seconds, jobs=jobs,
-            corpus=corpus, hang_timeout=hang_timeout, skip=skip,
+            folder, hil_artifacts / f"fuzz-{folder.resolve().name}", base=words, seconds=seconds, runs=runs,
+            jobs=jobs, corpus=corpus, hang_timeout=hang_timeout, skip=skip,
         )  # fmt: skip
         request.node.user_properties.append((reportkeys.QVM_LOG, f"--- fuzz (hil_fuzz)\n{report.summary()}"))
         return report

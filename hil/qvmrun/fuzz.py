@@ -513,6 +513,7 @@ def fuzz_vdev(
     base: Sequence[str] = (),
     base_conf: Path | None = None,
     seconds: float = 60.0,
+    runs: int | None = None,
     jobs: int = 1,
     corpus: Path | None = None,
     hang_timeout: float = 10.0,
@@ -526,11 +527,15 @@ def fuzz_vdev(
     ``interval`` s.  ``base``: the vdev's options (words, e.g. ``loc 0x1c0f0000 timeout 500``), or
     ``base_conf``: a whole .qvmconf naming the vdev ``vdev NAME``.  ``skip``: (offset, length) ranges of
     the regions the guest never touches (documented fault-injection registers).  A finding's folder
-    also gets the vdev's gcc sanitizer build its ``replay.sh`` runs."""
+    also gets the vdev's gcc sanitizer build its ``replay.sh`` runs.  ``runs``: each worker stops after that
+    many inputs (libFuzzer's ``-runs``) if ``seconds`` are not up first: a campaign of a fixed size, the same
+    on a fast machine and a slow one (a CI gate), where ``seconds`` alone gives a slow runner fewer inputs."""
     if not vdev_dir.is_dir():
         raise SetupError(f"hil vdev fuzz: {vdev_dir} is not a vdev folder (a folder of .c files)")
     if seconds <= 0 or jobs < 1:
         raise SetupError("hil vdev fuzz: --time must be above 0 and --jobs at least 1")
+    if runs is not None and runs < 1:
+        raise SetupError(f"hil vdev fuzz: --runs must be at least 1 (got {runs}): the inputs each worker runs")
     name = vdev_dir.resolve().name
     out.mkdir(parents=True, exist_ok=True)
     work = out / "work"
@@ -566,7 +571,8 @@ def fuzz_vdev(
         cmd = [
             str(harness), *LIBFUZZER_ARGS, f"-max_total_time={max(1, int(seconds))}",
             f"-timeout={max(1, int(hang_timeout))}", f"-artifact_prefix={crashes}/w{i}-",
-            f"-dict={dictionary.resolve()}", str(corpus.resolve()), str(seeds.resolve()),
+            f"-dict={dictionary.resolve()}", *([f"-runs={runs}"] if runs is not None else []),
+            str(corpus.resolve()), str(seeds.resolve()),
         ]  # fmt: skip
         with log.open("wb") as logf:
             proc = subprocess.Popen(cmd, env=env, stdout=logf, stderr=subprocess.STDOUT, cwd=work)
