@@ -48,7 +48,7 @@ def test_ssh_run_put_get(vm: QemuTarget, tmp_path: Path) -> None:
 
 def test_ssh_timeout_kills_the_command(vm: QemuTarget) -> None:
     with pytest.raises(CommandTimeout) as err:
-        vm.run("echo started; sleep 30", timeout=1.0)
+        vm.run("echo started; sleep 30", timeout=2.0)  # the echo must come first: TCG, loaded
     assert err.value.partial is not None and b"started" in err.value.partial.stdout
     assert "sleep 30" not in vm.run("ps", timeout=30).stdout_text
 
