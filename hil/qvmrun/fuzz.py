@@ -120,6 +120,13 @@ class FuzzReport:
     regions: list[Region] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     out: Path = Path()
+    runs: int | None = None  # the inputs each worker was to run (--runs), if a number was asked for
+
+    @property
+    def short_of_runs(self) -> bool:
+        """``--time`` was up before the workers ran the ``--runs`` asked for (and no finding stopped them):
+        a smaller campaign than asked, which a slow machine gives (the summary says so)."""
+        return self.runs is not None and not self.findings and self.execs < self.runs * self.jobs
 
     @property
     def execs_per_s(self) -> float:
@@ -136,6 +143,11 @@ class FuzzReport:
             f"({self.accesses_per_s_per_worker:.0f}/s per worker), {self.edges} edges, "
             f"corpus folder {self.corpus} inputs",
         ]
+        if self.short_of_runs:
+            lines.append(
+                f"  SHORT: --time was up after {self.execs} of the {(self.runs or 0) * self.jobs} inputs "
+                f"--runs {self.runs} asked for ({self.jobs} worker(s)): give it more --time"
+            )
         for r in self.regions:
             lines.append(f"  region: vdev '{r.vdev}' at {r.space}0x{r.loc:x},0x{r.length:x}")
         if not self.findings:
@@ -158,6 +170,8 @@ class FuzzReport:
             "corpus": self.corpus,
             "regions": [{"vdev": r.vdev, "loc": f"{r.space}0x{r.loc:x}", "length": r.length} for r in self.regions],
             "findings": [f.to_json() for f in self.findings],
+            "runs": self.runs,
+            "short_of_runs": self.short_of_runs,
         }
 
     def write(self) -> None:
@@ -559,7 +573,7 @@ def fuzz_vdev(
             (seeds / f"script-{path.stem}").write_bytes(data)
     dictionary = work / "vdev.dict"
     dictionary.write_text(source_dictionary(vdev_dir))
-    report = FuzzReport(name, 0.0, jobs, regions=regions, out=out)
+    report = FuzzReport(name, 0.0, jobs, regions=regions, out=out, runs=runs)
     crashes = work / "crashes"
     crashes.mkdir()
     env = _harness_env(conf.resolve(), so.parent)

@@ -155,6 +155,22 @@ def test_target_vdevs_fuzz_clean(
     assert any(report.summary() in str(v) for v in logged)
 
 
+def test_runs_bound_the_campaign(tmp_path: Path) -> None:
+    """--runs N: each worker stops after N inputs; when --time is up first the summary and fuzz.json say
+    the campaign came out short (a slow runner's gate must not pass quietly on fewer inputs)."""
+    require_program("clang", "clang")
+    wdog = str(ROOT / "target_vdevs" / "wdog")
+    done = _hil("vdev", "fuzz", wdog, "--base", "timeout 500", "--runs", "300", "-o", str(tmp_path / "a"), "--json")
+    assert done.returncode == 0, done.stdout + done.stderr
+    data = json.loads(done.stdout)
+    assert data["execs"] == 300 and data["runs"] == 300 and not data["short_of_runs"], data
+    short = _hil("vdev", "fuzz", wdog, "--base", "timeout 500", "--runs", "100000000", "--time", "1",
+                 "-o", str(tmp_path / "b"))  # fmt: skip
+    assert short.returncode == 0, short.stdout + short.stderr
+    assert "SHORT: --time was up after " in short.stdout and "of the 100000000 inputs --runs 100000000" in short.stdout
+    assert json.loads((tmp_path / "b" / "fuzz.json").read_text())["short_of_runs"] is True
+
+
 @pytest.mark.quick
 def test_source_constants_become_the_dictionary(tmp_path: Path) -> None:
     """The vdev's integer constants (an unlock key, a register's magic value) in libFuzzer's dictionary, as a
