@@ -127,9 +127,11 @@ def test_ser2net_restart_reconnects(server: Ser2net, tmp_path: Path) -> None:
         assert c.reconnects == 1
         assert "[hil" not in c.text()  # the note is in the log only
     text = log.read_bytes().decode()  # not read_text(): it would turn \r\n into \n
+    # the board's prompt after "first life" comes before the drop, after the reconnect (ser2net hands over
+    # what the board printed meanwhile: seen with two busy loops) or not at all
     assert re.search(
         r"first life\r\n(?:board# )?\n?\[hil: console lost at \d{4}-\d\d-\d\dT[\d:.]+Z, "
-        r"reconnected after \d+\.\d\d s\]\nsecond life\r\n",
+        r"reconnected after \d+\.\d\d s\]\n(?:board# )?second life\r\n",
         text,
     ), text
 
