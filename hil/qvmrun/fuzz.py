@@ -380,14 +380,18 @@ def source_dictionary(vdev_dir: Path) -> str:
     instead of waiting for the comparison feedback to reach it bit by bit."""
     values: dict[int, None] = {}
     for path in sorted({*vdev_dir.rglob("*.c"), *vdev_dir.rglob("*.h")}):
+        if len(values) >= DICTIONARY_LIMIT:
+            break
         try:
             text = path.read_text(errors="replace")
         except OSError:
             continue
         for m in _INTEGER.finditer(text):
             value = int(m.group(1), 0)
-            if 16 <= value < 1 << 64 and len(values) < DICTIONARY_LIMIT:  # small ones: the mutations' own
+            if 16 <= value < 1 << 64:  # small ones: the mutations' own
                 values.setdefault(value, None)
+                if len(values) >= DICTIONARY_LIMIT:
+                    break
     lines = []
     for value in values:
         for size in (2, 4, 8):

@@ -180,9 +180,8 @@ def kernel_debs(
             continue
         seen.add(name)
         # a pinned version already in the cache (the Depends of the kernel's meta package) needs no apt-cache
-        deb = deb_path(debs, name, pinned, debian_arch) if pinned is not None else None
-        if deb is not None and pinned is not None:
-            version = pinned
+        if pinned is not None and (cached := deb_path(debs, name, pinned, debian_arch)) is not None:
+            version, deb = pinned, cached
         else:
             version = candidate_version(name, pinned, debian_arch)
             deb = fetch(name, version, debs, log, debian_arch)
